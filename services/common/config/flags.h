@@ -1,0 +1,21 @@
+// Command-line flags plus an optional config file. `--config=FILE` reads
+// `name = value` lines (flag names without dashes, '#' comments); flags on
+// the command line override the file, so one file can serve a whole fleet.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace apogee {
+
+// Expands --config=FILE (or --config FILE) into --name=value arguments placed
+// right after argv[0], so later command-line flags win. Returns the new argv.
+absl::StatusOr<std::vector<std::string>> ExpandConfigFile(int argc, char** argv);
+
+// Parses flags (with the config file) for a server binary. On a bad flag or
+// config file prints one clear line to stderr and exits with status 2.
+void InitFlags(int argc, char** argv, const std::string& usage);
+
+}  // namespace apogee

@@ -1,0 +1,128 @@
+#include "services/common/naming/names.h"
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+namespace apogee {
+namespace {
+
+// Shows a character readably in an error message.
+std::string Printable(char c) {
+  if (absl::ascii_isprint(static_cast<unsigned char>(c))) return std::string(1, c);
+  return absl::StrFormat("\\x%02x", static_cast<unsigned char>(c));
+}
+
+template <typename Allowed>
+absl::Status ValidateChars(absl::string_view kind, absl::string_view field,
+                           absl::string_view name, size_t max_len,
+                           absl::string_view rule, Allowed allowed) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is empty (", kind, " names: ", rule, ", 1..",
+                     max_len, " chars)"));
+  }
+  if (name.size() > max_len) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " \"", name.substr(0, 32), "...\" is ", name.size(),
+                     " chars long (max ", max_len, ")"));
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!allowed(name[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " \"", name, "\" has invalid character '", Printable(name[i]),
+          "' at ", i, " (allowed: ", rule, ", max ", max_len, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsTopicChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '%' ||
+         c == '|' || c == '_' || c == '-';
+}
+
+bool IsNodeChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+         c == '.' || c == '-';
+}
+
+bool IsIpv4(absl::string_view host) {
+  std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
+  if (parts.size() != 4) return false;
+  for (absl::string_view p : parts) {
+    if (p.empty() || p.size() > 3) return false;
+    for (char c : p) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+    }
+    int v = 0;
+    if (!absl::SimpleAtoi(p, &v) || v > 255) return false;
+  }
+  return true;
+}
+
+// RFC 1123 host name: dot-separated labels of [a-zA-Z0-9-], each 1..63
+// chars, not starting or ending with '-', 253 chars in all.
+bool IsDnsName(absl::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ValidateTopicName(absl::string_view field, absl::string_view name) {
+  return ValidateChars("topic", field, name, kMaxTopicNameLength,
+                       "[%|a-zA-Z0-9_-]", IsTopicChar);
+}
+
+absl::Status ValidateGroupName(absl::string_view field, absl::string_view name) {
+  return ValidateChars("group", field, name, kMaxGroupNameLength,
+                       "[%|a-zA-Z0-9_-]", IsTopicChar);
+}
+
+absl::Status ValidateNodeName(absl::string_view field, absl::string_view name) {
+  return ValidateChars("cluster and broker", field, name, kMaxNodeNameLength,
+                       "[a-zA-Z0-9_.-]", IsNodeChar);
+}
+
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view field,
+                                       absl::string_view endpoint) {
+  const std::string rule =
+      "want host:port with an IPv4 address or DNS name and port 1..65535";
+  size_t colon = endpoint.rfind(':');
+  if (endpoint.empty() || colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " \"", endpoint, "\" has no port (", rule, ")"));
+  }
+  absl::string_view host = endpoint.substr(0, colon);
+  absl::string_view port_text = endpoint.substr(colon + 1);
+  int port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " \"", endpoint, "\" has invalid port \"", port_text, "\" (", rule, ")"));
+  }
+  HostPort out;
+  out.host = std::string(host);
+  out.port = port;
+  out.host_is_ipv4 = IsIpv4(host);
+  if (!out.host_is_ipv4 && !IsDnsName(host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " \"", endpoint, "\" has invalid host \"", host, "\" (", rule, ")"));
+  }
+  return out;
+}
+
+}  // namespace apogee

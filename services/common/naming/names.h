@@ -1,0 +1,40 @@
+// Validation of the names and addresses that cross Apogee's APIs. Every error
+// names the field, the offending value and the rule, e.g.
+//   topic "a b" has invalid character ' ' at 1 (allowed: [%|a-zA-Z0-9_-], max 127)
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace apogee {
+
+inline constexpr int kMaxTopicNameLength = 127;
+inline constexpr int kMaxGroupNameLength = 120;
+inline constexpr int kMaxNodeNameLength = 127;
+
+// RocketMQ's topic rule: [%|a-zA-Z0-9_-], 1..127 chars. `field` names the
+// input in the error ("topic", "registration.topics[3].name").
+absl::Status ValidateTopicName(absl::string_view field, absl::string_view name);
+
+// Consumer group: same characters as topics, at most 120 chars.
+absl::Status ValidateGroupName(absl::string_view field, absl::string_view name);
+
+// Cluster and broker names: [a-zA-Z0-9_.-], 1..127 chars.
+absl::Status ValidateNodeName(absl::string_view field, absl::string_view name);
+
+// A parsed host:port. The host is an IPv4 literal or a DNS name.
+struct HostPort {
+  std::string host;
+  int port = 0;
+  bool host_is_ipv4 = false;
+};
+
+// Parses "host:port" where host is an IPv4 literal or a DNS name (RFC 1123
+// labels) and port is 1..65535. `field` names the input in errors.
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view field,
+                                       absl::string_view endpoint);
+
+}  // namespace apogee

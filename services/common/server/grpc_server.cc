@@ -1,0 +1,108 @@
+#include "services/common/server/grpc_server.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace apogee {
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const GrpcServerOptions& options, const std::vector<grpc::Service*>& services) {
+  const bool is_unix = absl::StartsWith(options.listen, "unix:");
+  if (!is_unix) {
+    // Validate early so a typo gets a clear error instead of gRPC's log spam.
+    size_t colon = options.listen.rfind(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen \"", options.listen, "\" has no port (want host:port or unix:/path)"));
+    }
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           is_unix ? nullptr : &selected_port);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_send_message_bytes);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || (!is_unix && selected_port == 0)) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on --listen \"", options.listen,
+        "\" (address in use, or not an address of this host)"));
+  }
+  std::string bound = options.listen;
+  if (!is_unix) {
+    bound = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":",
+                         selected_port);
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  auto out = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound));
+  if (!options.address_file.empty()) {
+    absl::Status written = WriteFileAtomically(options.address_file, bound);
+    if (!written.ok()) return written;
+  }
+  return out;
+}
+
+GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
+
+void GrpcServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int signal_number = 0;
+  while (sigwait(&set, &signal_number) != 0) {
+  }
+  return signal_number;
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << contents;
+    out.close();
+    if (!out) {
+      return absl::InternalError(absl::StrCat("cannot write ", tmp));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace apogee
+
+ABSL_FLAG(std::string, address_file, "",
+          "If set, write the bound gRPC address here once serving (for tests and scripts)");

@@ -1,0 +1,202 @@
+#include "services/common/testing/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace apogee::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+bool HasFlag(const std::vector<std::string>& args, absl::string_view flag) {
+  for (const std::string& a : args) {
+    if (absl::StartsWith(a, absl::StrCat("--", flag, "="))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/apogee-test-XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    std::fprintf(stderr, "mkdtemp(%s) failed: %s\n", pattern.c_str(), strerror(errno));
+    std::abort();
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
+    const std::string& name, const std::string& binary, std::vector<std::string> args,
+    const std::string& work_dir, absl::Duration timeout) {
+  auto process = std::unique_ptr<ServiceProcess>(new ServiceProcess());
+  process->name_ = name;
+  process->binary_ = binary;
+  process->work_dir_ = work_dir;
+  process->address_file_ = absl::StrCat(work_dir, "/", name, ".address");
+  process->log_path_ = absl::StrCat(work_dir, "/", name, ".log");
+  if (!HasFlag(args, "listen")) args.push_back("--listen=127.0.0.1:0");
+  args.push_back(absl::StrCat("--address_file=", process->address_file_));
+  process->base_args_ = args;
+  absl::Status launched = process->Launch(args, timeout);
+  if (!launched.ok()) return launched;
+  return process;
+}
+
+absl::Status ServiceProcess::Launch(const std::vector<std::string>& args,
+                                    absl::Duration timeout) {
+  std::remove(address_file_.c_str());
+  std::vector<std::string> argv_storage;
+  argv_storage.push_back(binary_);
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    // The child must not inherit the test's blocked signal mask.
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
+    execv(binary_.c_str(), argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    std::string address = ReadFile(address_file_);
+    if (!address.empty()) {
+      address_ = address;
+      break;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::FailedPreconditionError(
+          absl::StrCat(name_, " exited during start-up; log:\n", LogTail()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(name_, " did not bind within ", absl::FormatDuration(timeout),
+                       "; log:\n", LogTail()));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::Status serving = WaitForServing(address_, deadline - absl::Now());
+  if (!serving.ok()) {
+    return absl::Status(serving.code(),
+                        absl::StrCat(name_, ": ", serving.message(), "; log:\n", LogTail()));
+  }
+  return absl::OkStatus();
+}
+
+ServiceProcess::~ServiceProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+absl::StatusOr<int> ServiceProcess::Stop(int signal, absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError(absl::StrCat(name_, " is not running"));
+  kill(pid_, signal);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t done = waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    if (absl::Now() >= deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      return absl::DeadlineExceededError(
+          absl::StrCat(name_, " did not exit within ", absl::FormatDuration(timeout),
+                       " of signal ", signal, "; killed"));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
+absl::Status ServiceProcess::Restart(bool same_port, absl::Duration timeout) {
+  if (pid_ > 0) {
+    auto stopped = Stop(SIGKILL);
+    if (!stopped.ok()) return stopped.status();
+  }
+  std::vector<std::string> args;
+  for (const std::string& a : base_args_) {
+    if (same_port && absl::StartsWith(a, "--listen=")) {
+      args.push_back(absl::StrCat("--listen=", address_));
+    } else {
+      args.push_back(a);
+    }
+  }
+  return Launch(args, timeout);
+}
+
+std::string ServiceProcess::LogTail(size_t max_bytes) const {
+  std::string log = ReadFile(log_path_);
+  if (log.size() > max_bytes) log = "..." + log.substr(log.size() - max_bytes);
+  return log;
+}
+
+absl::Status WaitForServing(const std::string& address, absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last_error = "no answer";
+  while (absl::Now() < deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = stub->Check(&context, request, &response);
+    if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return absl::OkStatus();
+    }
+    last_error = status.ok() ? "not SERVING" : status.error_message();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("health check of ", address, " failed: ", last_error));
+}
+
+}  // namespace apogee::testing

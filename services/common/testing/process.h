@@ -1,0 +1,83 @@
+// Test harness for integration tests: starts a real Apogee binary as a child
+// process on a free port (port 0, address written to a file) in a temp dir,
+// and waits, with a deadline, until its gRPC health check says SERVING.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace apogee::testing {
+
+// A temporary directory removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Not thread-safe: drive one ServiceProcess from one test thread.
+class ServiceProcess {
+ public:
+  // Starts `binary` with `args` plus `--listen=127.0.0.1:0` and
+  // `--address_file=...` (unless args already set --listen). `name` labels the
+  // log file <work_dir>/<name>.log. Waits up to `timeout` for SERVING.
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
+      const std::string& name, const std::string& binary, std::vector<std::string> args,
+      const std::string& work_dir, absl::Duration timeout = absl::Seconds(30));
+
+  ~ServiceProcess();  // SIGKILLs a process still running.
+
+  // The gRPC address the process bound, e.g. "127.0.0.1:40123".
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_path_; }
+
+  // Sends `signal` and waits (bounded) for exit; returns the exit status as
+  // waitpid reports it.
+  absl::StatusOr<int> Stop(int signal, absl::Duration timeout = absl::Seconds(20));
+
+  // Restarts with the same args (and the same port when `same_port`).
+  absl::Status Restart(bool same_port, absl::Duration timeout = absl::Seconds(30));
+
+  // The tail of the process log, for failure messages.
+  std::string LogTail(size_t max_bytes = 4000) const;
+
+ private:
+  ServiceProcess() = default;
+  absl::Status Launch(const std::vector<std::string>& args, absl::Duration timeout);
+
+  std::string name_;
+  std::string binary_;
+  std::vector<std::string> base_args_;
+  std::string work_dir_;
+  std::string address_file_;
+  std::string log_path_;
+  std::string address_;
+  pid_t pid_ = -1;
+};
+
+// Polls a gRPC health check at `address` until SERVING or `timeout`.
+absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+// Returns whether it held. For tests: bounded waiting without fixed sleeps.
+template <typename Condition>
+bool PollUntil(Condition condition, absl::Duration timeout,
+               absl::Duration interval = absl::Milliseconds(20));
+
+}  // namespace apogee::testing
+
+#include "services/common/testing/process_inl.h"

@@ -1,0 +1,216 @@
+#include "services/nameserver/registry/registry.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace apogee::nameserver {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+v1::BrokerRegistration Reg(const std::string& broker, int64_t id, const std::string& endpoint,
+                           std::vector<std::string> topics = {"TopicA"}, int64_t version = 1) {
+  v1::BrokerRegistration r;
+  r.set_cluster_name("DefaultCluster");
+  r.set_broker_name(broker);
+  r.set_broker_id(id);
+  r.set_client_endpoint(endpoint);
+  r.set_data_version(version);
+  r.set_full(true);
+  for (const std::string& t : topics) {
+    v1::TopicConfig* c = r.add_topics();
+    c->set_name(t);
+    c->set_read_queues(4);
+    c->set_write_queues(4);
+    c->set_permission(v1::TOPIC_PERMISSION_READ_WRITE);
+  }
+  return r;
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  ManualClock clock_;
+  Registry registry_{&clock_, absl::Seconds(120)};
+};
+
+TEST_F(RegistryTest, RouteListsQueuesAndEveryInstanceOfTheGroup) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 1, "10.0.0.2:8081")).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-b", 0, "broker-b-0.apogee:8081")).ok());
+
+  auto route = registry_.GetRoute("TopicA");
+  ASSERT_TRUE(route.ok()) << route.status();
+  ASSERT_EQ(route->queues_size(), 2);
+  EXPECT_EQ(route->queues(0).broker_name(), "broker-a");
+  EXPECT_EQ(route->queues(0).write_queues(), 4);
+  ASSERT_EQ(route->broker_groups_size(), 2);
+  const v1::BrokerGroup& a = route->broker_groups(0);
+  ASSERT_EQ(a.brokers_size(), 2);
+  EXPECT_EQ(a.brokers(0).broker_id(), 0);
+  EXPECT_EQ(a.brokers(0).client_endpoint(), "10.0.0.1:8081");
+  EXPECT_EQ(a.brokers(1).broker_id(), 1);
+  EXPECT_EQ(route->broker_groups(1).brokers(0).client_endpoint(), "broker-b-0.apogee:8081");
+
+  EXPECT_EQ(registry_.Stats().live_brokers, 3);
+  EXPECT_EQ(registry_.Stats().broker_groups, 2);
+}
+
+TEST_F(RegistryTest, UnknownTopicIsNotFoundAndBadNameInvalid) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
+  EXPECT_EQ(registry_.GetRoute("Nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(registry_.GetRoute("Nope").status().message(), HasSubstr("\"Nope\""));
+  EXPECT_EQ(registry_.GetRoute("a b").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RegistryTest, BrokersExpireWithoutRefresh) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-b", 0, "10.0.0.2:8081")).ok());
+  clock_.Advance(absl::Seconds(100));
+  ASSERT_TRUE(registry_.Register(Reg("broker-b", 0, "10.0.0.2:8081")).ok());  // refresh b only
+  EXPECT_EQ(registry_.ExpireStale(), 0);
+  clock_.Advance(absl::Seconds(21));
+  EXPECT_EQ(registry_.ExpireStale(), 1);  // a: 121s old; b: 21s old
+  auto route = registry_.GetRoute("TopicA");
+  ASSERT_TRUE(route.ok());
+  ASSERT_EQ(route->queues_size(), 1);
+  EXPECT_EQ(route->queues(0).broker_name(), "broker-b");
+}
+
+TEST_F(RegistryTest, PerRegistrationExpiryOverridesDefault) {
+  v1::BrokerRegistration r = Reg("broker-a", 0, "10.0.0.1:8081");
+  r.mutable_expiry()->set_seconds(10);
+  ASSERT_TRUE(registry_.Register(r).ok());
+  clock_.Advance(absl::Seconds(11));
+  EXPECT_EQ(registry_.ExpireStale(), 1);
+  EXPECT_EQ(registry_.Stats().live_brokers, 0);
+}
+
+TEST_F(RegistryTest, ReRegistrationReplacesTopicSet) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081", {"T1", "T2"}, 1)).ok());
+  EXPECT_THAT(registry_.ListTopics(""), ElementsAre("T1", "T2"));
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081", {"T2", "T3"}, 2)).ok());
+  EXPECT_THAT(registry_.ListTopics(""), ElementsAre("T2", "T3"));
+  EXPECT_EQ(registry_.GetRoute("T1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RegistryTest, CheapRefreshWithSameDataVersionKeepsTopics) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081", {"T1"}, 7)).ok());
+  v1::BrokerRegistration refresh = Reg("broker-a", 0, "10.0.0.1:8081", {}, 7);
+  refresh.set_full(false);
+  clock_.Advance(absl::Seconds(100));
+  auto result = registry_.Register(refresh);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->full_registration_required);
+  EXPECT_EQ(result->data_version, 7);
+  clock_.Advance(absl::Seconds(100));
+  EXPECT_EQ(registry_.ExpireStale(), 0);  // the refresh counted
+  EXPECT_THAT(registry_.ListTopics(""), ElementsAre("T1"));
+}
+
+TEST_F(RegistryTest, CheapRefreshWithUnknownVersionAsksForFullRegistration) {
+  v1::BrokerRegistration refresh = Reg("broker-a", 0, "10.0.0.1:8081", {}, 3);
+  refresh.set_full(false);
+  auto unknown = registry_.Register(refresh);  // e.g. this NameServer restarted
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->full_registration_required);
+  EXPECT_EQ(registry_.Stats().live_brokers, 0);
+
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081", {"T1"}, 3)).ok());
+  refresh.set_data_version(4);  // broker changed topics, NameServer missed it
+  auto stale = registry_.Register(refresh);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_TRUE(stale->full_registration_required);
+  EXPECT_EQ(stale->data_version, 3);
+}
+
+TEST_F(RegistryTest, SecondLiveMasterIsRejectedAndTableUnchanged) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081", {"T1"})).ok());
+  auto second = registry_.Register(Reg("broker-a", 0, "10.0.0.9:8081", {"T9"}));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("already has a live master"));
+  EXPECT_THAT(second.status().message(), HasSubstr("10.0.0.1:8081"));
+  EXPECT_THAT(registry_.ListTopics(""), ElementsAre("T1"));
+
+  // Once the old master expires, a new one may take over.
+  clock_.Advance(absl::Seconds(121));
+  registry_.ExpireStale();
+  EXPECT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.9:8081", {"T9"})).ok());
+}
+
+TEST_F(RegistryTest, GroupCannotMoveBetweenClusters) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
+  v1::BrokerRegistration other = Reg("broker-a", 1, "10.0.0.2:8081");
+  other.set_cluster_name("OtherCluster");
+  EXPECT_THAT(registry_.Register(other).status().message(),
+              HasSubstr("belongs to cluster \"DefaultCluster\""));
+}
+
+TEST_F(RegistryTest, SlaveServesRouteWhenMasterGone) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081", {"T1"})).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 1, "10.0.0.2:8081", {"T1"})).ok());
+  ASSERT_TRUE(registry_.Unregister("DefaultCluster", "broker-a", 0).ok());
+  auto route = registry_.GetRoute("T1");
+  ASSERT_TRUE(route.ok());
+  ASSERT_EQ(route->broker_groups(0).brokers_size(), 1);
+  EXPECT_EQ(route->broker_groups(0).brokers(0).broker_id(), 1);
+}
+
+TEST_F(RegistryTest, UnregisterUnknownIsNotFound) {
+  EXPECT_EQ(registry_.Unregister("DefaultCluster", "broker-x", 0).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RegistryTest, EndSessionDropsOnlyThatSessionsInstances) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081"), 11).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-b", 0, "10.0.0.2:8081"), 12).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-c", 0, "10.0.0.3:8081")).ok());
+  EXPECT_EQ(registry_.EndSession(11), 1);
+  EXPECT_EQ(registry_.EndSession(11), 0);
+  EXPECT_EQ(registry_.Stats().live_brokers, 2);
+  // A broker that re-registered on a new session is not dropped by the old one.
+  ASSERT_TRUE(registry_.Register(Reg("broker-b", 0, "10.0.0.2:8081"), 13).ok());
+  EXPECT_EQ(registry_.EndSession(12), 0);
+  EXPECT_EQ(registry_.Stats().live_brokers, 2);
+}
+
+TEST_F(RegistryTest, ClusterInfoGroupsByCluster) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
+  v1::BrokerRegistration other = Reg("broker-z", 0, "10.0.0.5:8081", {"Z"});
+  other.set_cluster_name("Blue");
+  ASSERT_TRUE(registry_.Register(other).ok());
+  v1::GetClusterInfoResponse info = registry_.GetClusterInfo();
+  ASSERT_EQ(info.clusters_size(), 2);
+  EXPECT_EQ(info.clusters(0).name(), "Blue");
+  EXPECT_EQ(info.clusters(1).name(), "DefaultCluster");
+  EXPECT_THAT(registry_.ListTopics("Blue"), ElementsAre("Z"));
+}
+
+TEST(ValidateRegistrationTest, NamesFieldAndRule) {
+  v1::BrokerRegistration r = Reg("broker-a", 0, "10.0.0.1:8081");
+  r.set_broker_id(-1);
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.broker_id is -1"));
+
+  r = Reg("broker a", 0, "10.0.0.1:8081");
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.broker_name \"broker a\""));
+
+  r = Reg("broker-a", 0, "10.0.0.1");
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.client_endpoint"));
+
+  r = Reg("broker-a", 0, "10.0.0.1:8081", {"bad topic"});
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.topics[0].name"));
+
+  r = Reg("broker-a", 0, "10.0.0.1:8081", {"T", "T"});
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("repeats topic \"T\""));
+
+  r = Reg("broker-a", 0, "10.0.0.1:8081");
+  r.mutable_topics(0)->set_write_queues(5000);
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("write_queues of topic \"TopicA\" is 5000"));
+
+  r = Reg("broker-a", 0, "10.0.0.1:8081");
+  r.set_cluster_name("");
+  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.cluster_name is empty"));
+}
+
+}  // namespace
+}  // namespace apogee::nameserver
