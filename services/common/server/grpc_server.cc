@@ -50,10 +50,6 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   server->GetHealthCheckService()->SetServingStatus(true);
   auto out = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound));
-  if (!options.address_file.empty()) {
-    absl::Status written = WriteFileAtomically(options.address_file, bound);
-    if (!written.ok()) return written;
-  }
   return out;
 }
 
@@ -100,6 +96,15 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
     return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path));
   }
   return absl::OkStatus();
+}
+
+absl::Status PublishAddresses(const std::string& grpc_address,
+                              const std::string& metrics_address) {
+  const std::string path = absl::GetFlag(FLAGS_address_file);
+  if (path.empty()) return absl::OkStatus();
+  std::string contents = absl::StrCat("grpc=", grpc_address, "\n");
+  if (!metrics_address.empty()) absl::StrAppend(&contents, "metrics=", metrics_address, "\n");
+  return WriteFileAtomically(path, contents);
 }
 
 }  // namespace apogee

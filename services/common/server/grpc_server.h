@@ -18,9 +18,6 @@ namespace apogee {
 struct GrpcServerOptions {
   // "host:port" (port 0 picks a free one) or "unix:/path/to.sock".
   std::string listen;
-  // If set, the bound address ("127.0.0.1:41234" or "unix:/p") is written
-  // here once the server accepts calls. Tests use it with port 0.
-  std::string address_file;
   // The RocketMQ proxy accepts 130 MiB; a 4 MiB body plus properties must fit.
   int max_receive_message_bytes = 130 * 1024 * 1024;
   int max_send_message_bytes = 130 * 1024 * 1024;
@@ -62,6 +59,11 @@ int WaitForTerminationSignal();
 
 // Writes `contents` to `path` atomically (write a temp file, rename).
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
+
+// Writes the --address_file (if the flag is set) once a process is fully up:
+// `grpc=HOST:PORT` and, when serving metrics, `metrics=HOST:PORT` lines.
+// Tests start servers on port 0 and read the real ports from it.
+absl::Status PublishAddresses(const std::string& grpc_address, const std::string& metrics_address);
 
 }  // namespace apogee
 

@@ -1,6 +1,9 @@
 #include "services/common/testing/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -14,6 +17,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -99,9 +104,13 @@ absl::Status ServiceProcess::Launch(const std::vector<std::string>& args,
 
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
-    std::string address = ReadFile(address_file_);
-    if (!address.empty()) {
-      address_ = address;
+    std::string published = ReadFile(address_file_);
+    if (!published.empty()) {
+      metrics_address_.clear();
+      for (absl::string_view line : absl::StrSplit(published, '\n', absl::SkipEmpty())) {
+        if (absl::ConsumePrefix(&line, "grpc=")) address_ = std::string(line);
+        if (absl::ConsumePrefix(&line, "metrics=")) metrics_address_ = std::string(line);
+      }
       break;
     }
     int status = 0;
@@ -163,7 +172,7 @@ absl::Status ServiceProcess::Restart(bool same_port, absl::Duration timeout) {
   }
   std::vector<std::string> args;
   for (const std::string& a : base_args_) {
-    if (same_port && absl::StartsWith(a, "--listen=")) {
+    if (same_port && absl::StartsWith(a, "--listen=") && !absl::StartsWith(address_, "unix:")) {
       args.push_back(absl::StrCat("--listen=", address_));
     } else {
       args.push_back(a);
@@ -197,6 +206,39 @@ absl::Status WaitForServing(const std::string& address, absl::Duration timeout) 
   }
   return absl::DeadlineExceededError(
       absl::StrCat("health check of ", address, " failed: ", last_error));
+}
+
+absl::StatusOr<std::string> HttpGet(const std::string& address, const std::string& path) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError("address needs a port");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", address));
+  }
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError(strerror(errno));
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::string error = strerror(errno);
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("connect ", address, ": ", error));
+  }
+  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return absl::UnavailableError("short write");
+  }
+  std::string response;
+  char buffer[8192];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  if (body == std::string::npos) return absl::UnavailableError("no HTTP response body");
+  return response.substr(body + 4);
 }
 
 }  // namespace apogee::testing

@@ -31,8 +31,9 @@ class TempDir {
 // Not thread-safe: drive one ServiceProcess from one test thread.
 class ServiceProcess {
  public:
-  // Starts `binary` with `args` plus `--listen=127.0.0.1:0` and
-  // `--address_file=...` (unless args already set --listen). `name` labels the
+  // Starts `binary` with `args` plus `--listen=127.0.0.1:0` (unless args set
+  // --listen) and `--address_file=...`, whose grpc= and metrics= lines give
+  // the bound addresses. `name` labels the
   // log file <work_dir>/<name>.log. Waits up to `timeout` for SERVING.
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
       const std::string& name, const std::string& binary, std::vector<std::string> args,
@@ -42,6 +43,8 @@ class ServiceProcess {
 
   // The gRPC address the process bound, e.g. "127.0.0.1:40123".
   const std::string& address() const { return address_; }
+  // The Prometheus endpoint, e.g. "127.0.0.1:40124"; empty when not serving.
+  const std::string& metrics_address() const { return metrics_address_; }
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
 
@@ -66,11 +69,16 @@ class ServiceProcess {
   std::string address_file_;
   std::string log_path_;
   std::string address_;
+  std::string metrics_address_;
   pid_t pid_ = -1;
 };
 
 // Polls a gRPC health check at `address` until SERVING or `timeout`.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
+
+// Plain HTTP/1.0 GET of http://<address><path>; returns the body. For
+// scraping /metrics in tests.
+absl::StatusOr<std::string> HttpGet(const std::string& address, const std::string& path);
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
 // Returns whether it held. For tests: bounded waiting without fixed sleeps.

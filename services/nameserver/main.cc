@@ -1,0 +1,100 @@
+// apogee-nameserver: the topic-route registry. Brokers register with every
+// NameServer; clients ask any of them for routes.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "services/common/clock/clock.h"
+#include "services/common/concurrency/periodic_task.h"
+#include "services/common/config/flags.h"
+#include "services/common/metrics/exposer.h"
+#include "services/common/server/grpc_server.h"
+#include "services/nameserver/metrics/probe.h"
+#include "services/nameserver/registry/registry.h"
+#include "services/nameserver/service/messaging_service.h"
+#include "services/nameserver/service/nameserver_service.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:9876", "gRPC address (host:port) for brokers and clients");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9877",
+          "Prometheus /metrics address (host:port); empty disables it");
+ABSL_FLAG(absl::Duration, broker_expiry, absl::Seconds(120),
+          "Drop a broker not refreshed for this long (a registration may ask for its own)");
+ABSL_FLAG(absl::Duration, scan_interval, absl::Seconds(5), "How often to look for expired brokers");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "On SIGTERM, how long in-flight calls may take before they are cancelled");
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "apogee-nameserver: error: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+absl::Status CheckDurationFlag(const char* name, absl::Duration value, absl::Duration min,
+                               absl::Duration max) {
+  if (value < min || value > max) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", absl::FormatDuration(value),
+                                                   " is out of range (allowed: ",
+                                                   absl::FormatDuration(min), "..",
+                                                   absl::FormatDuration(max), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  apogee::BlockTerminationSignals();
+  apogee::InitFlags(argc, argv,
+                    "apogee-nameserver --listen=0.0.0.0:9876 [--config=FILE] [flags]");
+  using namespace apogee;
+
+  const absl::Duration expiry = absl::GetFlag(FLAGS_broker_expiry);
+  const absl::Duration scan = absl::GetFlag(FLAGS_scan_interval);
+  for (const absl::Status& s :
+       {CheckDurationFlag("broker_expiry", expiry, absl::Seconds(1), absl::Hours(1)),
+        CheckDurationFlag("scan_interval", scan, absl::Milliseconds(10), absl::Minutes(10))}) {
+    if (!s.ok()) return Fail(s);
+  }
+
+  auto metrics_registry = std::make_shared<prometheus::Registry>();
+  nameserver::Probe probe(metrics_registry);
+  nameserver::Registry registry(RealClock::Default(), expiry);
+  nameserver::NameServerService nameserver_service(&registry, &probe);
+  nameserver::MessagingService messaging_service(&registry, &probe, rocketmq::SettingsPolicy{});
+
+  auto metrics = MetricsEndpoint::Start(absl::GetFlag(FLAGS_metrics_listen), metrics_registry);
+  if (!metrics.ok()) return Fail(metrics.status());
+
+  GrpcServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  auto server = GrpcServer::Start(options, {&nameserver_service, &messaging_service});
+  if (!server.ok()) return Fail(server.status());
+
+  PeriodicTask expiry_scan(scan, [&] {
+    int removed = registry.ExpireStale();
+    if (removed > 0) {
+      probe.OnRemoval(nameserver::RemovalReason::kExpired, removed);
+      probe.SetTable(registry.Stats());
+      std::fprintf(stderr, "event=brokers_expired count=%d\n", removed);
+    }
+  });
+
+  absl::Status published =
+      PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
+  if (!published.ok()) return Fail(published);
+  std::fprintf(stderr, "event=started listen=%s metrics=%s broker_expiry=%s\n",
+               (*server)->bound_address().c_str(), (*metrics)->bound_address().c_str(),
+               absl::FormatDuration(expiry).c_str());
+
+  int signal_number = WaitForTerminationSignal();
+  std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  expiry_scan.Stop();
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  std::fprintf(stderr, "event=stopped\n");
+  return 0;
+}

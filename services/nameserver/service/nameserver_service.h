@@ -1,0 +1,52 @@
+// gRPC adapter for apogee.nameserver.v1.NameServer: decodes calls, asks the
+// Registry, records metrics. No routing logic lives here.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "apogee/nameserver/v1/nameserver.grpc.pb.h"
+#include "services/nameserver/metrics/probe.h"
+#include "services/nameserver/registry/registry.h"
+
+namespace apogee::nameserver {
+
+// Thread-safe; gRPC calls it from its callback threads. Never blocks: the
+// registry is in memory.
+class NameServerService final : public v1::NameServer::CallbackService {
+ public:
+  NameServerService(Registry* registry, Probe* probe) : registry_(registry), probe_(probe) {}
+
+  grpc::ServerUnaryReactor* RegisterBroker(grpc::CallbackServerContext* context,
+                                           const v1::RegisterBrokerRequest* request,
+                                           v1::RegisterBrokerResponse* response) override;
+  grpc::ServerBidiReactor<v1::BrokerSessionRequest, v1::BrokerSessionResponse>* BrokerSession(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* UnregisterBroker(grpc::CallbackServerContext* context,
+                                             const v1::UnregisterBrokerRequest* request,
+                                             v1::UnregisterBrokerResponse* response) override;
+  grpc::ServerUnaryReactor* GetRoute(grpc::CallbackServerContext* context,
+                                     const v1::GetRouteRequest* request,
+                                     v1::GetRouteResponse* response) override;
+  grpc::ServerUnaryReactor* GetClusterInfo(grpc::CallbackServerContext* context,
+                                           const v1::GetClusterInfoRequest* request,
+                                           v1::GetClusterInfoResponse* response) override;
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
+                                       const v1::ListTopicsRequest* request,
+                                       v1::ListTopicsResponse* response) override;
+
+  // Registers on behalf of a session (0 = no session) and records metrics.
+  absl::StatusOr<RegisterResult> Register(const v1::BrokerRegistration& registration,
+                                          uint64_t session_id);
+  // Drops a closed session's brokers and records metrics.
+  void EndSession(uint64_t session_id);
+
+ private:
+  class SessionReactor;
+
+  Registry* const registry_;
+  Probe* const probe_;
+  std::atomic<uint64_t> next_session_id_{1};
+};
+
+}  // namespace apogee::nameserver
