@@ -1,0 +1,151 @@
+"""Macros shared by every BUILD file. Each one mirrors the CMake helper of the same
+name in cmake/apogee.cmake, so both builds describe a target the same way:
+
+  CMake                                      Bazel
+  apogee_proto_library(NAME n SRCS ... GRPC) apogee_proto_library(name, srcs, deps, grpc)
+  apogee_library(NAME n SRCS ... DEPS ...)   apogee_library(name, srcs, hdrs, deps)
+  apogee_binary(NAME n SRCS ... DEPS ...)    apogee_binary(name, srcs, deps)
+  apogee_test(NAME n SRCS ... LABELS l)      apogee_test(name, srcs, deps, labels)
+
+Includes are relative to the repository root ("services/common/..."); generated
+proto headers relative to protos/ ("apache/rocketmq/v2/definition.pb.h").
+"""
+
+# CMake: apogee_warnings(). Not applied to generated protos.
+APOGEE_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Wno-unused-parameter",
+] + select({
+    "//bazel:werror": ["-Werror"],  # --config=werror (CMake: APOGEE_WERROR)
+    "//conditions:default": [],
+})
+
+_PROTOC = "/usr/bin/protoc"
+_GRPC_CPP_PLUGIN = "/usr/bin/grpc_cpp_plugin"
+
+def apogee_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
+    """C++ (and with grpc = True, gRPC) code for protos, as a cc_library.
+
+    srcs are paths relative to this package, which is the proto root (-I), so it
+    must be used from protos/BUILD: imports and generated includes then read
+    "apache/rocketmq/v2/definition.proto" / "apache/rocketmq/v2/definition.pb.h"
+    exactly as in CMake. deps are other apogee_proto_library targets. Also
+    defines <name>_protos, the .proto files of this library and its deps.
+    """
+    outs = []
+    for src in srcs:
+        if not src.endswith(".proto"):
+            fail("apogee_proto_library %s: %s is not a .proto file" % (name, src))
+        stem = src[:-len(".proto")]
+        outs += [stem + ".pb.cc", stem + ".pb.h"]
+        if grpc:
+            outs += [stem + ".grpc.pb.cc", stem + ".grpc.pb.h"]
+
+    native.filegroup(
+        name = name + "_protos",
+        srcs = srcs + [dep + "_protos" for dep in deps],
+        visibility = visibility,
+    )
+
+    proto_root = native.package_name() or "."
+    grpc_args = ""
+    if grpc:
+        grpc_args = "--grpc_out=$(RULEDIR) --plugin=protoc-gen-grpc=%s " % _GRPC_CPP_PLUGIN
+    native.genrule(
+        name = name + "_gen",
+        srcs = [":" + name + "_protos"],
+        outs = outs,
+        cmd = "%s -I%s --cpp_out=$(RULEDIR) %s%s" % (
+            _PROTOC,
+            proto_root,
+            grpc_args,
+            " ".join(["%s/%s" % (proto_root, src) for src in srcs]),
+        ),
+        message = "protoc " + name,
+        visibility = ["//visibility:private"],
+    )
+
+    native.cc_library(
+        name = name,
+        srcs = [out for out in outs if out.endswith(".cc")],
+        hdrs = [out for out in outs if out.endswith(".h")],
+        includes = ["."],  # the generated tree for this package = proto root
+        deps = deps + ["@protobuf"] + (["@grpc//:grpc++"] if grpc else []),
+        visibility = visibility,
+    )
+
+def apogee_library(name, srcs = [], hdrs = [], deps = [], visibility = None, **kwargs):
+    """One of our libraries. hdrs: headers other targets include."""
+    native.cc_library(
+        name = name,
+        srcs = srcs,
+        hdrs = hdrs,
+        copts = APOGEE_COPTS,
+        deps = deps,
+        visibility = visibility,
+        **kwargs
+    )
+
+def apogee_binary(name, srcs, deps = [], visibility = None, **kwargs):
+    native.cc_binary(
+        name = name,
+        srcs = srcs,
+        copts = APOGEE_COPTS,
+        deps = deps,
+        visibility = visibility,
+        **kwargs
+    )
+
+def apogee_test(
+        name,
+        srcs,
+        deps = [],
+        labels = ["unit"],
+        integration_binaries = {},
+        data = [],
+        local_defines = [],
+        tags = [],
+        **kwargs):
+    """A gtest/gmock test (gtest_main linked), like CMake's apogee_test.
+
+    labels: "unit" (default) or "integration", the CMake test LABELS; they become
+    tags, so `bazel test --test_tag_filters=unit //...` matches `ctest -L unit`.
+
+    integration_binaries: {DEFINE: label} for tests that start our binaries. The
+    binary becomes a data dependency and DEFINE its runfiles-relative path, which
+    is valid from the test's working directory (CMake defines the same macro as
+    the absolute $<TARGET_FILE:...>). Example:
+
+        apogee_test(
+            name = "nameserver_integration_test",
+            srcs = ["nameserver_integration_test.cc"],
+            labels = ["integration"],
+            integration_binaries = {
+                "APOGEE_NAMESERVER_BIN": "//services/nameserver:apogee-nameserver",
+            },
+            deps = ["//services/common:apogee_testing"],
+        )
+
+    gives data = ["//services/nameserver:apogee-nameserver"] and
+    local_defines = ["APOGEE_NAMESERVER_BIN=\\"services/nameserver/apogee-nameserver\\""],
+    so the test can Spawn(APOGEE_NAMESERVER_BIN, ...).
+    """
+    binary_defines = []
+    for define, binary in integration_binaries.items():
+        binary_defines.append('%s=\\"$(rootpath %s)\\"' % (define, binary))
+    native.cc_test(
+        name = name,
+        srcs = srcs,
+        copts = APOGEE_COPTS,
+        deps = deps + [
+            "@gtest",
+            "@gtest//:gmock",
+            "@gtest//:gtest_main",
+        ],
+        data = data + integration_binaries.values(),
+        local_defines = local_defines + binary_defines,
+        tags = tags + labels,
+        timeout = kwargs.pop("timeout", "long"),  # CMake: TIMEOUT 600
+        **kwargs
+    )
