@@ -37,10 +37,9 @@ int Fail(const absl::Status& status) {
 absl::Status CheckDurationFlag(const char* name, absl::Duration value, absl::Duration min,
                                absl::Duration max) {
   if (value < min || value > max) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", absl::FormatDuration(value),
-                                                   " is out of range (allowed: ",
-                                                   absl::FormatDuration(min), "..",
-                                                   absl::FormatDuration(max), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", absl::FormatDuration(value), " is out of range (allowed: ",
+                     absl::FormatDuration(min), "..", absl::FormatDuration(max), ")"));
   }
   return absl::OkStatus();
 }
@@ -49,8 +48,7 @@ absl::Status CheckDurationFlag(const char* name, absl::Duration value, absl::Dur
 
 int main(int argc, char** argv) {
   apogee::BlockTerminationSignals();
-  apogee::InitFlags(argc, argv,
-                    "apogee-nameserver --listen=0.0.0.0:9876 [--config=FILE] [flags]");
+  apogee::InitFlags(argc, argv, "apogee-nameserver --listen=0.0.0.0:9876 [--config=FILE] [flags]");
   using namespace apogee;
 
   const absl::Duration expiry = absl::GetFlag(FLAGS_broker_expiry);

@@ -5,9 +5,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
-#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -267,9 +267,11 @@ TEST_F(NameServerTest, V2QueryRouteAnswersLikeARocketMqProxy) {
 
   auto metrics = testing::HttpGet(ns->metrics_address(), "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_THAT(*metrics, HasSubstr("apogee_nameserver_route_queries_total{api=\"v2\",result=\"ok\"} 1"));
   EXPECT_THAT(*metrics,
-              HasSubstr("apogee_nameserver_route_queries_total{api=\"v2\",result=\"not_found\"} 1"));
+              HasSubstr("apogee_nameserver_route_queries_total{api=\"v2\",result=\"ok\"} 1"));
+  EXPECT_THAT(
+      *metrics,
+      HasSubstr("apogee_nameserver_route_queries_total{api=\"v2\",result=\"not_found\"} 1"));
   EXPECT_THAT(*metrics, HasSubstr("apogee_nameserver_live_brokers 3"));
 }
 
@@ -306,8 +308,9 @@ TEST_F(NameServerTest, TelemetryRepliesSettingsOnTheSameStream) {
   bare->Finish();
 
   v2::NotifyClientTerminationResponse bye;
-  ASSERT_TRUE(stub->NotifyClientTermination(Context().get(), v2::NotifyClientTerminationRequest(),
-                                            &bye).ok());
+  ASSERT_TRUE(
+      stub->NotifyClientTermination(Context().get(), v2::NotifyClientTerminationRequest(), &bye)
+          .ok());
   EXPECT_EQ(bye.status().code(), v2::OK);
 }
 

@@ -89,8 +89,8 @@ std::unique_ptr<LoadedSet> LoadDescriptorSet(const std::string& path, std::strin
   for (const auto& file : set.file()) {
     const FileDescriptor* built = loaded->pool->FindFileByName(file.name());
     if (built == nullptr) {
-      *error = path + ": cannot build " + file.name() +
-               " (was it made with --include_imports?)\n" + loaded->errors.errors();
+      *error = path + ": cannot build " + file.name() + " (was it made with --include_imports?)\n" +
+               loaded->errors.errors();
       return nullptr;
     }
     loaded->files.push_back(built);
@@ -303,8 +303,8 @@ class Comparator {
       const FieldDescriptor* clash = theirs->FindFieldByNumber(field->number());
       if (clash != nullptr) {
         ++differences_;
-        std::cout << "DIFFERENT field " << field->full_name() << ": number "
-                  << field->number() << " is " << clash->full_name() << " in the reference\n";
+        std::cout << "DIFFERENT field " << field->full_name() << ": number " << field->number()
+                  << " is " << clash->full_name() << " in the reference\n";
       } else {
         Extra("field", field->full_name());
       }
@@ -395,8 +395,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   std::cout << "protocompat: " << comparator.compared() << " elements compared, "
-            << comparator.differences() << " differences, " << comparator.extras()
-            << " extra\n";
+            << comparator.differences() << " differences, " << comparator.extras() << " extra\n";
   return comparator.differences() == 0 ? kExitCompatible : kExitDifferent;
 }
 

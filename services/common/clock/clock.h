@@ -27,8 +27,7 @@ class RealClock final : public Clock {
 // A clock that moves only when told. Thread-safe.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(absl::Time start = absl::FromUnixSeconds(1'700'000'000))
-      : now_(start) {}
+  explicit ManualClock(absl::Time start = absl::FromUnixSeconds(1'700'000'000)) : now_(start) {}
   absl::Time Now() const override {
     absl::MutexLock lock(&mu_);
     return now_;

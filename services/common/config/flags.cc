@@ -7,10 +7,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 
 ABSL_FLAG(std::string, config, "",
           "Optional file of `flag = value` lines; command-line flags override it");
@@ -32,16 +32,16 @@ absl::StatusOr<std::vector<std::string>> ReadConfigFile(const std::string& path)
     if (text.empty() || text.front() == '#') continue;
     size_t eq = text.find('=');
     if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--config file \"", path, "\" line ", line_number,
-          ": expected `name = value`, got \"", text, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--config file \"", path, "\" line ", line_number,
+                       ": expected `name = value`, got \"", text, "\""));
     }
     absl::string_view name = absl::StripAsciiWhitespace(text.substr(0, eq));
     absl::string_view value = absl::StripAsciiWhitespace(text.substr(eq + 1));
     name = absl::StripPrefix(name, "--");
     if (name == "config") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--config file \"", path, "\" line ", line_number, ": config files do not nest"));
+      return absl::InvalidArgumentError(absl::StrCat("--config file \"", path, "\" line ",
+                                                     line_number, ": config files do not nest"));
     }
     args.push_back(absl::StrCat("--", name, "=", value));
   }

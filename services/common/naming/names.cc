@@ -18,37 +18,33 @@ std::string Printable(char c) {
 }
 
 template <typename Allowed>
-absl::Status ValidateChars(absl::string_view kind, absl::string_view field,
-                           absl::string_view name, size_t max_len,
-                           absl::string_view rule, Allowed allowed) {
+absl::Status ValidateChars(absl::string_view kind, absl::string_view field, absl::string_view name,
+                           size_t max_len, absl::string_view rule, Allowed allowed) {
   if (name.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, " is empty (", kind, " names: ", rule, ", 1..",
-                     max_len, " chars)"));
+        absl::StrCat(field, " is empty (", kind, " names: ", rule, ", 1..", max_len, " chars)"));
   }
   if (name.size() > max_len) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " \"", name.substr(0, 32), "...\" is ", name.size(),
-                     " chars long (max ", max_len, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(field, " \"", name.substr(0, 32), "...\" is ",
+                                                   name.size(), " chars long (max ", max_len, ")"));
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (!allowed(name[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " \"", name, "\" has invalid character '", Printable(name[i]),
-          "' at ", i, " (allowed: ", rule, ", max ", max_len, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " \"", name, "\" has invalid character '", Printable(name[i]),
+                       "' at ", i, " (allowed: ", rule, ", max ", max_len, ")"));
     }
   }
   return absl::OkStatus();
 }
 
 bool IsTopicChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '%' ||
-         c == '|' || c == '_' || c == '-';
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '%' || c == '|' || c == '_' ||
+         c == '-';
 }
 
 bool IsNodeChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-         c == '.' || c == '-';
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
 }
 
 bool IsIpv4(absl::string_view host) {
@@ -84,24 +80,20 @@ bool IsDnsName(absl::string_view host) {
 }  // namespace
 
 absl::Status ValidateTopicName(absl::string_view field, absl::string_view name) {
-  return ValidateChars("topic", field, name, kMaxTopicNameLength,
-                       "[%|a-zA-Z0-9_-]", IsTopicChar);
+  return ValidateChars("topic", field, name, kMaxTopicNameLength, "[%|a-zA-Z0-9_-]", IsTopicChar);
 }
 
 absl::Status ValidateGroupName(absl::string_view field, absl::string_view name) {
-  return ValidateChars("group", field, name, kMaxGroupNameLength,
-                       "[%|a-zA-Z0-9_-]", IsTopicChar);
+  return ValidateChars("group", field, name, kMaxGroupNameLength, "[%|a-zA-Z0-9_-]", IsTopicChar);
 }
 
 absl::Status ValidateNodeName(absl::string_view field, absl::string_view name) {
-  return ValidateChars("cluster and broker", field, name, kMaxNodeNameLength,
-                       "[a-zA-Z0-9_.-]", IsNodeChar);
+  return ValidateChars("cluster and broker", field, name, kMaxNodeNameLength, "[a-zA-Z0-9_.-]",
+                       IsNodeChar);
 }
 
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view field,
-                                       absl::string_view endpoint) {
-  const std::string rule =
-      "want host:port with an IPv4 address or DNS name and port 1..65535";
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view field, absl::string_view endpoint) {
+  const std::string rule = "want host:port with an IPv4 address or DNS name and port 1..65535";
   size_t colon = endpoint.rfind(':');
   if (endpoint.empty() || colon == absl::string_view::npos) {
     return absl::InvalidArgumentError(
@@ -111,16 +103,16 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view field,
   absl::string_view port_text = endpoint.substr(colon + 1);
   int port = 0;
   if (!absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " \"", endpoint, "\" has invalid port \"", port_text, "\" (", rule, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(field, " \"", endpoint, "\" has invalid port \"",
+                                                   port_text, "\" (", rule, ")"));
   }
   HostPort out;
   out.host = std::string(host);
   out.port = port;
   out.host_is_ipv4 = IsIpv4(host);
   if (!out.host_is_ipv4 && !IsDnsName(host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " \"", endpoint, "\" has invalid host \"", host, "\" (", rule, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " \"", endpoint, "\" has invalid host \"", host, "\" (", rule, ")"));
   }
   return out;
 }

@@ -34,7 +34,6 @@ struct HostPort {
 
 // Parses "host:port" where host is an IPv4 literal or a DNS name (RFC 1123
 // labels) and port is 1..65535. `field` names the input in errors.
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view field,
-                                       absl::string_view endpoint);
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view field, absl::string_view endpoint);
 
 }  // namespace apogee

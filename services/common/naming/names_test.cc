@@ -24,8 +24,7 @@ TEST(TopicNameTest, RejectsWithFieldValueAndRule) {
   EXPECT_THAT(ValidateTopicName("req.topic", "").message(), HasSubstr("req.topic is empty"));
   EXPECT_THAT(ValidateTopicName("topic", std::string(128, 'a')).message(),
               HasSubstr("128 chars long (max 127)"));
-  EXPECT_THAT(ValidateTopicName("topic", std::string("a\x01", 2)).message(),
-              HasSubstr("'\\x01'"));
+  EXPECT_THAT(ValidateTopicName("topic", std::string("a\x01", 2)).message(), HasSubstr("'\\x01'"));
 }
 
 TEST(GroupNameTest, LimitIs120) {

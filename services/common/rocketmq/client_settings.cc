@@ -12,8 +12,8 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
 }
 
-void SetExponential(int32_t attempts, absl::Duration initial, absl::Duration max,
-                    float multiplier, v2::RetryPolicy* out) {
+void SetExponential(int32_t attempts, absl::Duration initial, absl::Duration max, float multiplier,
+                    v2::RetryPolicy* out) {
   out->set_max_attempts(attempts);
   v2::ExponentialBackoff* backoff = out->mutable_exponential_backoff();
   SetDuration(initial, backoff->mutable_initial());
@@ -27,8 +27,8 @@ absl::Status Unrecognized(const std::string& detail) {
 
 }  // namespace
 
-absl::StatusOr<v2::Settings> ReplySettings(const v2::Settings& client,
-                                           const SettingsPolicy& policy, bool group_fifo) {
+absl::StatusOr<v2::Settings> ReplySettings(const v2::Settings& client, const SettingsPolicy& policy,
+                                           bool group_fifo) {
   v2::Settings reply = client;
   reply.mutable_metric()->set_on(false);
   reply.mutable_metric()->clear_endpoints();

@@ -35,7 +35,7 @@ struct SettingsPolicy {
 // whether the consumer group consumes in order. Fails with
 // UNRECOGNIZED_CLIENT_TYPE when the client type is missing or unknown, or
 // when the pub_sub case does not fit the client type.
-absl::StatusOr<v2::Settings> ReplySettings(const v2::Settings& client,
-                                           const SettingsPolicy& policy, bool group_fifo);
+absl::StatusOr<v2::Settings> ReplySettings(const v2::Settings& client, const SettingsPolicy& policy,
+                                           bool group_fifo);
 
 }  // namespace apogee::rocketmq

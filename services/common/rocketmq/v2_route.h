@@ -27,7 +27,6 @@ absl::StatusOr<std::vector<v2::MessageQueue>> ToV2MessageQueues(
 absl::StatusOr<v2::Endpoints> ToV2Endpoints(const std::string& host_port);
 
 // The message types a topic accepts: untyped and mixed topics accept all four.
-std::vector<v2::MessageType> AcceptedMessageTypes(
-    ::apogee::nameserver::v1::TopicMessageType type);
+std::vector<v2::MessageType> AcceptedMessageTypes(::apogee::nameserver::v1::TopicMessageType type);
 
 }  // namespace apogee::rocketmq

@@ -29,8 +29,8 @@ nsv1::GetRouteResponse Route(int read, int write, nsv1::TopicPermission perm,
 }
 
 TEST(V2RouteTest, MasterQueuesPointAtItsEndpoint) {
-  auto queues = ToV2MessageQueues(
-      Route(4, 4, nsv1::TOPIC_PERMISSION_READ_WRITE, {{0, "127.0.0.1:8081"}, {1, "10.0.0.2:8081"}}));
+  auto queues = ToV2MessageQueues(Route(4, 4, nsv1::TOPIC_PERMISSION_READ_WRITE,
+                                        {{0, "127.0.0.1:8081"}, {1, "10.0.0.2:8081"}}));
   ASSERT_TRUE(queues.ok()) << queues.status();
   ASSERT_EQ(queues->size(), 4u);  // slaves are not listed beside a live master
   for (int i = 0; i < 4; ++i) {

@@ -39,14 +39,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (!is_unix && selected_port == 0)) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on --listen \"", options.listen,
-        "\" (address in use, or not an address of this host)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on --listen \"", options.listen,
+                     "\" (address in use, or not an address of this host)"));
   }
   std::string bound = options.listen;
   if (!is_unix) {
-    bound = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":",
-                         selected_port);
+    bound = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", selected_port);
   }
   server->GetHealthCheckService()->SetServingStatus(true);
   auto out = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound));
@@ -98,8 +97,7 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
-absl::Status PublishAddresses(const std::string& grpc_address,
-                              const std::string& metrics_address) {
+absl::Status PublishAddresses(const std::string& grpc_address, const std::string& metrics_address) {
   const std::string path = absl::GetFlag(FLAGS_address_file);
   if (path.empty()) return absl::OkStatus();
   std::string contents = absl::StrCat("grpc=", grpc_address, "\n");

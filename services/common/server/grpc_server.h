@@ -10,8 +10,8 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "grpcpp/server.h"
 #include "grpcpp/impl/service_type.h"
+#include "grpcpp/server.h"
 
 namespace apogee {
 

@@ -9,9 +9,9 @@
 #define APOGEE_STATUS_CONCAT_(a, b) APOGEE_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function when `expr` is not OK.
-#define APOGEE_RETURN_IF_ERROR(expr)            \
-  do {                                          \
-    ::absl::Status apogee_status_ = (expr);     \
+#define APOGEE_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status apogee_status_ = (expr);          \
     if (!apogee_status_.ok()) return apogee_status_; \
   } while (0)
 
@@ -21,6 +21,6 @@
   APOGEE_ASSIGN_OR_RETURN_IMPL_(APOGEE_STATUS_CONCAT_(apogee_or_, __LINE__), lhs, expr)
 
 #define APOGEE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                                   \
-  if (!tmp.ok()) return tmp.status();                  \
+  auto tmp = (expr);                                  \
+  if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()

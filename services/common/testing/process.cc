@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,9 +57,11 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
-    const std::string& name, const std::string& binary, std::vector<std::string> args,
-    const std::string& work_dir, absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std::string& name,
+                                                                      const std::string& binary,
+                                                                      std::vector<std::string> args,
+                                                                      const std::string& work_dir,
+                                                                      absl::Duration timeout) {
   auto process = std::unique_ptr<ServiceProcess>(new ServiceProcess());
   process->name_ = name;
   process->binary_ = binary;
@@ -74,8 +76,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
   return process;
 }
 
-absl::Status ServiceProcess::Launch(const std::vector<std::string>& args,
-                                    absl::Duration timeout) {
+absl::Status ServiceProcess::Launch(const std::vector<std::string>& args, absl::Duration timeout) {
   std::remove(address_file_.c_str());
   std::vector<std::string> argv_storage;
   argv_storage.push_back(binary_);
@@ -120,9 +121,8 @@ absl::Status ServiceProcess::Launch(const std::vector<std::string>& args,
           absl::StrCat(name_, " exited during start-up; log:\n", LogTail()));
     }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(name_, " did not bind within ", absl::FormatDuration(timeout),
-                       "; log:\n", LogTail()));
+      return absl::DeadlineExceededError(absl::StrCat(
+          name_, " did not bind within ", absl::FormatDuration(timeout), "; log:\n", LogTail()));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -157,9 +157,9 @@ absl::StatusOr<int> ServiceProcess::Stop(int signal, absl::Duration timeout) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
       pid_ = -1;
-      return absl::DeadlineExceededError(
-          absl::StrCat(name_, " did not exit within ", absl::FormatDuration(timeout),
-                       " of signal ", signal, "; killed"));
+      return absl::DeadlineExceededError(absl::StrCat(name_, " did not exit within ",
+                                                      absl::FormatDuration(timeout), " of signal ",
+                                                      signal, "; killed"));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -226,7 +226,8 @@ absl::StatusOr<std::string> HttpGet(const std::string& address, const std::strin
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect ", address, ": ", error));
   }
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
+  const std::string request =
+      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\n\r\n");
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
     return absl::UnavailableError("short write");

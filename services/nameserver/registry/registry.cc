@@ -24,9 +24,9 @@ absl::Status ValidateTopicConfig(const std::string& field, const v1::TopicConfig
   for (auto [name, value] : {std::pair<const char*, int>{"read_queues", topic.read_queues()},
                              {"write_queues", topic.write_queues()}}) {
     if (value < 0 || value > kMaxQueuesPerTopic) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".", name, " of topic \"",
-                                                     topic.name(), "\" is ", value,
-                                                     " (allowed: 0..", kMaxQueuesPerTopic, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ".", name, " of topic \"", topic.name(),
+                                                     "\" is ", value, " (allowed: 0..",
+                                                     kMaxQueuesPerTopic, ")"));
     }
   }
   if (topic.read_queues() == 0 && topic.write_queues() == 0) {
@@ -38,9 +38,8 @@ absl::Status ValidateTopicConfig(const std::string& field, const v1::TopicConfig
                                                    "\" is unknown value ", topic.permission()));
   }
   if (!v1::TopicMessageType_IsValid(topic.message_type())) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".message_type of topic \"",
-                                                   topic.name(), "\" is unknown value ",
-                                                   topic.message_type()));
+    return absl::InvalidArgumentError(absl::StrCat(field, ".message_type of topic \"", topic.name(),
+                                                   "\" is unknown value ", topic.message_type()));
   }
   return absl::OkStatus();
 }
@@ -63,8 +62,8 @@ absl::Status ValidateRegistration(const v1::BrokerRegistration& r) {
   APOGEE_RETURN_IF_ERROR(ValidateNodeName("registration.cluster_name", r.cluster_name()));
   APOGEE_RETURN_IF_ERROR(ValidateNodeName("registration.broker_name", r.broker_name()));
   if (r.broker_id() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "registration.broker_id is ", r.broker_id(), " (must be >= 0; 0 is the master)"));
+    return absl::InvalidArgumentError(absl::StrCat("registration.broker_id is ", r.broker_id(),
+                                                   " (must be >= 0; 0 is the master)"));
   }
   APOGEE_RETURN_IF_ERROR(
       ParseHostPort("registration.client_endpoint", r.client_endpoint()).status());
@@ -74,10 +73,9 @@ absl::Status ValidateRegistration(const v1::BrokerRegistration& r) {
   if (r.has_expiry()) {
     absl::Duration expiry = ToAbsl(r.expiry());
     if (expiry < kMinExpiry || expiry > kMaxExpiry) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("registration.expiry is ", absl::FormatDuration(expiry), " (allowed: ",
-                       absl::FormatDuration(kMinExpiry), "..", absl::FormatDuration(kMaxExpiry),
-                       ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "registration.expiry is ", absl::FormatDuration(expiry), " (allowed: ",
+          absl::FormatDuration(kMinExpiry), "..", absl::FormatDuration(kMaxExpiry), ")"));
     }
   }
   if (!r.full() && r.topics_size() > 0) {
@@ -93,8 +91,8 @@ absl::Status ValidateRegistration(const v1::BrokerRegistration& r) {
     APOGEE_RETURN_IF_ERROR(
         ValidateTopicConfig(absl::StrCat("registration.topics[", i, "]"), r.topics(i)));
     if (!seen.insert(r.topics(i).name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("registration.topics[", i, "] repeats topic \"",
-                                                     r.topics(i).name(), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("registration.topics[", i, "] repeats topic \"", r.topics(i).name(), "\""));
     }
   }
   return absl::OkStatus();
@@ -113,10 +111,10 @@ absl::StatusOr<RegisterResult> Registry::Register(const v1::BrokerRegistration& 
   if (group_it != groups_.end()) {
     const Group& group = group_it->second;
     if (group.cluster_name != r.cluster_name()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "broker group \"", r.broker_name(), "\" belongs to cluster \"", group.cluster_name,
-          "\"; registration says cluster \"", r.cluster_name(),
-          "\" (broker names are unique across clusters)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("broker group \"", r.broker_name(), "\" belongs to cluster \"",
+                       group.cluster_name, "\"; registration says cluster \"", r.cluster_name(),
+                       "\" (broker names are unique across clusters)"));
     }
     auto existing = group.instances.find(r.broker_id());
     if (r.broker_id() == 0 && existing != group.instances.end() &&
@@ -249,8 +247,8 @@ void Registry::FillGroup(const std::string& broker_name, const Group& group,
     b->set_broker_id(id);
     b->set_client_endpoint(instance.client_endpoint);
     b->set_ha_endpoint(instance.ha_endpoint);
-    *b->mutable_last_update_time() = TimeUtil::NanosecondsToTimestamp(
-        absl::ToUnixNanos(instance.last_update));
+    *b->mutable_last_update_time() =
+        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(instance.last_update));
   }
 }
 

@@ -192,7 +192,8 @@ TEST(ValidateRegistrationTest, NamesFieldAndRule) {
   EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.broker_id is -1"));
 
   r = Reg("broker a", 0, "10.0.0.1:8081");
-  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.broker_name \"broker a\""));
+  EXPECT_THAT(ValidateRegistration(r).message(),
+              HasSubstr("registration.broker_name \"broker a\""));
 
   r = Reg("broker-a", 0, "10.0.0.1");
   EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.client_endpoint"));
@@ -205,7 +206,8 @@ TEST(ValidateRegistrationTest, NamesFieldAndRule) {
 
   r = Reg("broker-a", 0, "10.0.0.1:8081");
   r.mutable_topics(0)->set_write_queues(5000);
-  EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("write_queues of topic \"TopicA\" is 5000"));
+  EXPECT_THAT(ValidateRegistration(r).message(),
+              HasSubstr("write_queues of topic \"TopicA\" is 5000"));
 
   r = Reg("broker-a", 0, "10.0.0.1:8081");
   r.set_cluster_name("");

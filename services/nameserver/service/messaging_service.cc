@@ -13,9 +13,10 @@ namespace {
 
 absl::Status BrokerOnly(const char* rpc) {
   return WithV2Code(
-      absl::FailedPreconditionError(absl::StrCat(
-          rpc, " is served by brokers, not by the NameServer; send it to a broker endpoint "
-               "from QueryRoute")),
+      absl::FailedPreconditionError(
+          absl::StrCat(rpc,
+                       " is served by brokers, not by the NameServer; send it to a broker endpoint "
+                       "from QueryRoute")),
       v2::UNSUPPORTED);
 }
 
@@ -97,8 +98,8 @@ class MessagingService::TelemetryReactor final
 grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerContext* context,
                                                        const v2::QueryRouteRequest* request,
                                                        v2::QueryRouteResponse* response) {
-  const std::string topic = rocketmq::QualifiedName(
-      *context, request->topic().resource_namespace(), request->topic().name());
+  const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
+                                                    request->topic().name());
   absl::Status status = ValidateTopicName("topic", topic);
   if (!status.ok()) {
     probe_->OnRouteQuery("v2", "invalid");
@@ -106,9 +107,8 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
   }
   auto route = registry_->GetRoute(topic);
   if (!route.ok()) {
-    probe_->OnRouteQuery("v2", route.status().code() == absl::StatusCode::kNotFound
-                                   ? "not_found"
-                                   : "invalid");
+    probe_->OnRouteQuery(
+        "v2", route.status().code() == absl::StatusCode::kNotFound ? "not_found" : "invalid");
     return AnswerInBand(context, WithV2Code(route.status(), v2::TOPIC_NOT_FOUND), response);
   }
   auto queues = rocketmq::ToV2MessageQueues(*route);
@@ -138,8 +138,8 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
   return AnswerInBand(context, absl::OkStatus(), response);
 }
 
-grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>*
-MessagingService::Telemetry(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
+    grpc::CallbackServerContext* context) {
   return new TelemetryReactor(this, rocketmq::RequireClientId(*context));
 }
 
@@ -167,8 +167,7 @@ grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerConte
 }
 
 grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
-    grpc::CallbackServerContext* context,
-    const v2::ForwardMessageToDeadLetterQueueRequest* request,
+    grpc::CallbackServerContext* context, const v2::ForwardMessageToDeadLetterQueueRequest* request,
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
   return AnswerInBand(context, BrokerOnly("ForwardMessageToDeadLetterQueue"), response);
 }
@@ -196,9 +195,9 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
   return AnswerInBand(context, BrokerOnly("QueryOffset"), response);
 }
 
-grpc::ServerUnaryReactor* MessagingService::EndTransaction(
-    grpc::CallbackServerContext* context, const v2::EndTransactionRequest* request,
-    v2::EndTransactionResponse* response) {
+grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerContext* context,
+                                                           const v2::EndTransactionRequest* request,
+                                                           v2::EndTransactionResponse* response) {
   return AnswerInBand(context, BrokerOnly("EndTransaction"), response);
 }
 
@@ -208,9 +207,9 @@ grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
   return AnswerInBand(context, BrokerOnly("ChangeInvisibleDuration"), response);
 }
 
-grpc::ServerUnaryReactor* MessagingService::RecallMessage(
-    grpc::CallbackServerContext* context, const v2::RecallMessageRequest* request,
-    v2::RecallMessageResponse* response) {
+grpc::ServerUnaryReactor* MessagingService::RecallMessage(grpc::CallbackServerContext* context,
+                                                          const v2::RecallMessageRequest* request,
+                                                          v2::RecallMessageResponse* response) {
   return AnswerInBand(context, BrokerOnly("RecallMessage"), response);
 }
 

@@ -99,8 +99,8 @@ grpc::ServerUnaryReactor* NameServerService::UnregisterBroker(
     grpc::CallbackServerContext* context, const v1::UnregisterBrokerRequest* request,
     v1::UnregisterBrokerResponse* response) {
   auto* reactor = context->DefaultReactor();
-  absl::Status status = registry_->Unregister(request->cluster_name(), request->broker_name(),
-                                              request->broker_id());
+  absl::Status status =
+      registry_->Unregister(request->cluster_name(), request->broker_name(), request->broker_id());
   if (status.ok()) {
     probe_->OnRemoval(RemovalReason::kUnregistered, 1);
     probe_->SetTable(registry_->Stats());
