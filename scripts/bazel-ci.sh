@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds and tests the Bazel mirror offline with Debian's bazel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+bazel build --jobs="$JOBS" //...
+bazel test --jobs="$JOBS" --test_output=errors //...

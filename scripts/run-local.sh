@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Starts a local Apogee cluster from the build tree and keeps it in the
+# foreground; Ctrl-C stops every process. Data and logs go to $APOGEE_HOME
+# (default .apogee/ in the repo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+HOME_DIR=${APOGEE_HOME:-$PWD/.apogee}
+mkdir -p "$HOME_DIR/logs"
+
+pids=()
+stop() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+trap stop EXIT INT TERM
+
+wait_for() {  # name address-file
+  for _ in $(seq 1 200); do
+    if [ -s "$2" ]; then return 0; fi
+    sleep 0.05
+  done
+  echo "run-local: $1 did not start; see $HOME_DIR/logs/$1.log" >&2
+  exit 1
+}
+
+rm -f "$HOME_DIR/nameserver.address"
+"$BUILD_DIR/services/nameserver/apogee-nameserver" \
+  --listen=0.0.0.0:9876 --metrics_listen=0.0.0.0:9877 \
+  --address_file="$HOME_DIR/nameserver.address" \
+  >"$HOME_DIR/logs/nameserver.log" 2>&1 &
+pids+=($!)
+wait_for nameserver "$HOME_DIR/nameserver.address"
+
+echo "apogee: NameServer  grpc 127.0.0.1:9876  metrics http://127.0.0.1:9877/metrics"
+echo "apogee: logs in $HOME_DIR/logs; Ctrl-C stops the cluster"
+wait -n "${pids[@]}"
+echo "run-local: a process exited; stopping the cluster" >&2
