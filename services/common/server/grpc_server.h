@@ -21,6 +21,10 @@ struct GrpcServerOptions {
   // The RocketMQ proxy accepts 130 MiB; a 4 MiB body plus properties must fit.
   int max_receive_message_bytes = 130 * 1024 * 1024;
   int max_send_message_bytes = 130 * 1024 * 1024;
+  // Keepalive pings to peers: a dead peer is noticed within about
+  // keepalive_ms + keepalive_timeout_ms.
+  int keepalive_ms = 10'000;
+  int keepalive_timeout_ms = 5'000;
 };
 
 // Thread-safe after Start(). Shutdown() may be called from any thread once.

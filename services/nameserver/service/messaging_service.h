@@ -74,8 +74,6 @@ class MessagingService final : public v2::MessagingService::CallbackService {
       v2::SyncLiteSubscriptionResponse* response) override;
 
  private:
-  class TelemetryReactor;
-
   const Registry* const registry_;
   Probe* const probe_;
   const rocketmq::SettingsPolicy policy_;

@@ -1,0 +1,122 @@
+// Small gRPC callback reactors shared by every apache.rocketmq.v2 server:
+// unary answers with an in-band status, status-only streams, the Telemetry
+// settings stream, and a writer for ReceiveMessage/PullMessage streams.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "apache/rocketmq/v2/service.pb.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee::rocketmq {
+
+namespace v2 = ::apache::rocketmq::v2;
+
+// Finishes a unary call with gRPC OK and `status` in the response (the
+// proxy's convention: errors travel in-band).
+template <typename Response>
+grpc::ServerUnaryReactor* AnswerInBand(grpc::CallbackServerContext* context,
+                                       const absl::Status& status, Response* response) {
+  ToV2Status(status, response->mutable_status());
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// Writes a sequence of stream items, then finishes with gRPC OK. Items may be
+// added from any thread until Close(); the reactor deletes itself when done.
+template <typename Response>
+class StreamWriter final : public grpc::ServerWriteReactor<Response> {
+ public:
+  void Write(Response item) {
+    absl::MutexLock lock(&mu_);
+    pending_.push_back(std::move(item));
+    MaybeWrite();
+  }
+  // No more items: finish once everything queued is written.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    MaybeWrite();
+  }
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {  // the client went away: drop what is left
+      pending_.clear();
+      if (!finished_) {
+        finished_ = true;
+        this->Finish(grpc::Status::OK);
+      }
+      return;
+    }
+    pending_.pop_front();
+    MaybeWrite();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    if (!pending_.empty()) {
+      writing_ = true;
+      this->StartWrite(&pending_.front());
+    } else if (closed_) {
+      finished_ = true;
+      this->Finish(grpc::Status::OK);
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<Response> pending_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// A stream that carries one status item and ends (for calls a server does
+// not serve).
+template <typename Response>
+grpc::ServerWriteReactor<Response>* StatusOnlyStream(const absl::Status& status) {
+  auto* writer = new StreamWriter<Response>();
+  Response item;
+  ToV2Status(status, item.mutable_status());
+  writer->Write(std::move(item));
+  writer->Close();
+  return writer;
+}
+
+// One client's Telemetry stream: every Settings the client sends is answered
+// on the same stream with what `on_settings` returns (errors in-band: a
+// stream error makes the Node client reconnect in a loop). Reads and writes
+// alternate, so callbacks never overlap; the stream stays open until the
+// client half-closes it, then `on_close` runs.
+class TelemetryReactor final
+    : public grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand> {
+ public:
+  using OnSettings =
+      std::function<absl::StatusOr<v2::Settings>(const std::string& client_id, const v2::Settings&)>;
+
+  TelemetryReactor(absl::StatusOr<std::string> client_id, OnSettings on_settings,
+                   std::function<void(const std::string& client_id)> on_close);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override;
+
+ private:
+  const absl::StatusOr<std::string> client_id_;
+  const OnSettings on_settings_;
+  const std::function<void(const std::string&)> on_close_;
+  v2::TelemetryCommand request_;
+  v2::TelemetryCommand response_;
+};
+
+}  // namespace apogee::rocketmq
