@@ -1,0 +1,56 @@
+#include "services/broker/consume/arrivals.h"
+
+#include "gtest/gtest.h"
+
+namespace apogee::broker {
+namespace {
+
+TEST(ArrivalsTest, ArrivalWakesOnlyWatchersOfThatTopicOnce) {
+  Arrivals arrivals;
+  const absl::Time deadline = absl::FromUnixSeconds(100);
+  int a = 0, b = 0;
+  bool a_arrived = false;
+  arrivals.Watch({"T1", "%RETRY%G"}, deadline, [&](bool arrived) {
+    ++a;
+    a_arrived = arrived;
+  });
+  arrivals.Watch({"T2"}, deadline, [&](bool) { ++b; });
+  arrivals.Notify("%RETRY%G");
+  arrivals.Notify("T1");  // already woken: no second call
+  EXPECT_EQ(a, 1);
+  EXPECT_TRUE(a_arrived);
+  EXPECT_EQ(b, 0);
+  EXPECT_EQ(arrivals.Parked(), 1u);
+}
+
+TEST(ArrivalsTest, DeadlineWakesWithFalse) {
+  Arrivals arrivals;
+  int calls = 0;
+  bool arrived = true;
+  arrivals.Watch({"T"}, absl::FromUnixSeconds(100), [&](bool a) {
+    ++calls;
+    arrived = a;
+  });
+  arrivals.ExpireDue(absl::FromUnixSeconds(99));
+  EXPECT_EQ(calls, 0);
+  arrivals.ExpireDue(absl::FromUnixSeconds(100));
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(arrived);
+  arrivals.Notify("T");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(arrivals.Parked(), 0u);
+}
+
+TEST(ArrivalsTest, UnwatchedWatchNeverFires) {
+  Arrivals arrivals;
+  int calls = 0;
+  const uint64_t id = arrivals.Watch({"T"}, absl::FromUnixSeconds(100), [&](bool) { ++calls; });
+  EXPECT_TRUE(arrivals.Unwatch(id));
+  EXPECT_FALSE(arrivals.Unwatch(id));
+  arrivals.Notify("T");
+  arrivals.ExpireDue(absl::FromUnixSeconds(200));
+  EXPECT_EQ(calls, 0);
+}
+
+}  // namespace
+}  // namespace apogee::broker

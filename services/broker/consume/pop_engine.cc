@@ -1,0 +1,304 @@
+#include "services/broker/consume/pop_engine.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/status/status_macros.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee::broker {
+namespace {
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1'000'000'000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+}
+
+absl::Status StaleHandle(const std::string& handle) {
+  return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                        "receipt handle \"", handle,
+                        "\" is not in flight (already acked, expired, or replaced)")),
+                    v2::INVALID_RECEIPT_HANDLE);
+}
+
+}  // namespace
+
+PopEngine::PopEngine(StoreClient* store, TopicManager* topics, const Clock* clock,
+                     PopOptions options)
+    : store_(store),
+      topics_(topics),
+      clock_(clock),
+      options_(options),
+      // Delivery ids start at the clock so handles from before a restart
+      // never match a new delivery.
+      next_delivery_id_(static_cast<uint64_t>(absl::ToUnixMicros(clock->Now()))) {}
+
+PopEngine::Cursor* PopEngine::GetCursor(const std::string& group, const std::string& topic,
+                                        int32_t queue) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = cursors_[CursorKey(group, topic, queue)];
+  if (slot == nullptr) slot = std::make_unique<Cursor>();
+  return slot.get();
+}
+
+absl::Status PopEngine::LoadCursor(const std::string& group, const std::string& topic,
+                                   int32_t queue, Cursor* cursor) {
+  if (cursor->loaded) return absl::OkStatus();
+  auto committed = store_->FetchOffset(group, topic, queue);
+  if (committed.ok()) {
+    cursor->next_offset = *committed;
+    cursor->committed = *committed;
+  } else if (committed.status().code() == absl::StatusCode::kNotFound) {
+    APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
+    const bool earliest = options_.new_group_from_earliest || IsRetryTopic(topic);
+    cursor->next_offset = earliest ? offsets.min_offset() : offsets.max_offset();
+    cursor->committed = -1;
+  } else {
+    return committed.status();
+  }
+  cursor->loaded = true;
+  return absl::OkStatus();
+}
+
+absl::Status PopEngine::Advance(const std::string& group, const std::string& topic, int32_t queue,
+                                Cursor* cursor) {
+  const int64_t low =
+      cursor->in_flight.empty() ? cursor->next_offset : cursor->in_flight.begin()->first;
+  if (low <= cursor->committed) return absl::OkStatus();
+  APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, low));
+  cursor->committed = low;
+  return absl::OkStatus();
+}
+
+absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic,
+                                 int32_t queue, const TagFilter& filter, int max_messages,
+                                 absl::Duration invisible, std::vector<v2::Message>* out) {
+  Cursor* cursor = GetCursor(group, topic, queue);
+  absl::MutexLock lock(&cursor->mu);
+  APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
+
+  store::v1::ReadRequest request;
+  request.set_topic(topic);
+  request.set_queue_id(queue);
+  request.set_offset(cursor->next_offset);
+  request.set_max_messages(max_messages);
+  request.set_max_bytes(16 * 1024 * 1024);
+  if (!filter.all) {
+    for (const std::string& tag : filter.tags) request.add_tags(tag);
+  }
+  auto response = store_->Read(request);
+  if (!response.ok() && response.status().code() == absl::StatusCode::kOutOfRange) {
+    // Retention removed what we were about to read: continue from the oldest.
+    auto offsets = store_->GetQueueOffsets(topic, queue);
+    if (!offsets.ok()) return offsets.status();
+    cursor->next_offset = std::max(cursor->next_offset, offsets->min_offset());
+    request.set_offset(cursor->next_offset);
+    response = store_->Read(request);
+  }
+  if (!response.ok()) return response.status();
+
+  const absl::Time now = clock_->Now();
+  for (const store::v1::StoredRecord& record : response->records()) {
+    auto message = FromStoreRecord(record);
+    if (!message.ok()) continue;  // never serve what does not decode
+    uint64_t delivery_id;
+    {
+      absl::MutexLock ids(&mu_);
+      delivery_id = ++next_delivery_id_;
+    }
+    cursor->in_flight[record.queue_offset()] = InFlightEntry{delivery_id, now + invisible};
+    ReceiptHandle handle{topic, queue, record.queue_offset(), delivery_id};
+    v2::SystemProperties* sp = message->mutable_system_properties();
+    sp->set_receipt_handle(handle.Encode());
+    SetDuration(invisible, sp->mutable_invisible_duration());
+    out->push_back(std::move(message).value());
+  }
+  cursor->next_offset = std::max(cursor->next_offset, response->next_offset());
+  return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
+}
+
+absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(const std::string& group,
+                                                        const std::string& topic,
+                                                        const TagFilter& filter, int max_messages,
+                                                        absl::Duration invisible) {
+  APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
+  std::vector<v2::Message> out;
+  // Retries first: they are older than anything new in the topic.
+  auto retry = topics_->Get(RetryTopic(group));
+  if (retry.ok()) {
+    for (int32_t q = 0; q < retry->read_queues() && static_cast<int>(out.size()) < max_messages;
+         ++q) {
+      // A group has one retry topic for all its topics; each retried message
+      // is delivered under its original topic name.
+      std::vector<v2::Message> popped;
+      APOGEE_RETURN_IF_ERROR(PopQueue(group, RetryTopic(group), q, filter,
+                                      max_messages - static_cast<int>(out.size()), invisible,
+                                      &popped));
+      for (v2::Message& m : popped) out.push_back(std::move(m));
+    }
+  }
+  const int queues = config.read_queues();
+  static std::atomic<uint32_t> rotation{0};
+  const uint32_t start = rotation++;
+  for (int i = 0; i < queues && static_cast<int>(out.size()) < max_messages; ++i) {
+    const int32_t q = static_cast<int32_t>((start + i) % queues);
+    APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter,
+                                    max_messages - static_cast<int>(out.size()), invisible, &out));
+  }
+  return out;
+}
+
+absl::Status PopEngine::Ack(const std::string& group, const std::string& text) {
+  APOGEE_ASSIGN_OR_RETURN(ReceiptHandle handle, ReceiptHandle::Decode(text));
+  Cursor* cursor = GetCursor(group, handle.topic, handle.queue_id);
+  absl::MutexLock lock(&cursor->mu);
+  auto it = cursor->in_flight.find(handle.offset);
+  if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
+    return StaleHandle(text);
+  }
+  cursor->in_flight.erase(it);
+  return Advance(group, handle.topic, handle.queue_id, cursor);
+}
+
+absl::StatusOr<std::string> PopEngine::ChangeInvisible(const std::string& group,
+                                                       const std::string& text,
+                                                       absl::Duration invisible) {
+  APOGEE_ASSIGN_OR_RETURN(ReceiptHandle handle, ReceiptHandle::Decode(text));
+  Cursor* cursor = GetCursor(group, handle.topic, handle.queue_id);
+  absl::MutexLock lock(&cursor->mu);
+  auto it = cursor->in_flight.find(handle.offset);
+  if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
+    return StaleHandle(text);
+  }
+  {
+    absl::MutexLock ids(&mu_);
+    handle.delivery_id = ++next_delivery_id_;
+  }
+  it->second = InFlightEntry{handle.delivery_id, clock_->Now() + invisible};
+  return handle.Encode();
+}
+
+absl::StatusOr<bool> PopEngine::Revive(const std::string& group, const std::string& topic,
+                                       int32_t queue, int64_t offset, bool force_dlq) {
+  store::v1::ReadRequest request;
+  request.set_topic(topic);
+  request.set_queue_id(queue);
+  request.set_offset(offset);
+  request.set_max_messages(1);
+  request.set_max_bytes(1);
+  auto response = store_->Read(request);
+  if (!response.ok() || response->records_size() == 0 ||
+      response->records(0).queue_offset() != offset) {
+    // Gone (retention) or unreadable: nothing left to redeliver.
+    return false;
+  }
+  const store::v1::StoredRecord& record = response->records(0);
+  v2::Message message;
+  if (!message.ParseFromString(record.body())) return false;
+  const int deliveries = ReconsumeTimes(message) + 1;
+  auto* props = message.mutable_user_properties();
+  std::string original_topic = record.topic();
+  auto retry_of = props->find(kPropRetryTopic);
+  if (retry_of != props->end()) original_topic = retry_of->second;
+
+  const bool dead = force_dlq || deliveries >= options_.max_delivery_attempts;
+  std::string target;
+  if (dead) {
+    target = DlqTopic(group);
+    (*props)[kPropDlqOriginTopic] = original_topic;
+    (*props)[kPropDlqOriginMessageId] = message.system_properties().message_id();
+    props->erase(kPropRetryTopic);
+  } else {
+    target = RetryTopic(group);
+    (*props)[kPropRetryTopic] = original_topic;
+  }
+  (*props)[kPropReconsumeTimes] = absl::StrCat(deliveries);
+  APOGEE_RETURN_IF_ERROR(topics_->GetOrCreateSystem(target).status());
+
+  store::v1::AppendRecord copy;
+  copy.set_topic(target);
+  copy.set_queue_id(0);
+  copy.set_message_id(record.message_id());
+  for (const std::string& key : record.keys()) copy.add_keys(key);
+  copy.set_tag(record.tag());
+  *copy.mutable_born_time() = record.born_time();
+  copy.set_flags(record.flags());
+  copy.set_body(message.SerializeAsString());
+  std::vector<store::v1::AppendRecord> batch;
+  batch.push_back(std::move(copy));
+  APOGEE_RETURN_IF_ERROR(store_->AppendAndWait(std::move(batch)).status());
+  return dead;
+}
+
+std::map<std::string, RevivedCounts> PopEngine::ReviveExpired() {
+  std::vector<std::pair<CursorKey, Cursor*>> cursors;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, cursor] : cursors_) cursors.emplace_back(key, cursor.get());
+  }
+  std::map<std::string, RevivedCounts> counts;
+  const absl::Time now = clock_->Now();
+  for (auto& [key, cursor] : cursors) {
+    const auto& [group, topic, queue] = key;
+    absl::MutexLock lock(&cursor->mu);
+    std::vector<int64_t> expired;
+    for (const auto& [offset, entry] : cursor->in_flight) {
+      if (entry.deadline <= now) expired.push_back(offset);
+    }
+    for (int64_t offset : expired) {
+      auto dead = Revive(group, topic, queue, offset, false);
+      if (!dead.ok()) break;  // store trouble: keep it in flight, try next scan
+      *dead ? ++counts[group].dead_lettered : ++counts[group].retried;
+      cursor->in_flight.erase(offset);
+    }
+    Advance(group, topic, queue, cursor).IgnoreError();
+  }
+  return counts;
+}
+
+absl::Status PopEngine::ForwardToDlq(const std::string& group, const std::string& text) {
+  APOGEE_ASSIGN_OR_RETURN(ReceiptHandle handle, ReceiptHandle::Decode(text));
+  Cursor* cursor = GetCursor(group, handle.topic, handle.queue_id);
+  absl::MutexLock lock(&cursor->mu);
+  auto it = cursor->in_flight.find(handle.offset);
+  if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
+    return StaleHandle(text);
+  }
+  APOGEE_RETURN_IF_ERROR(Revive(group, handle.topic, handle.queue_id, handle.offset, true).status());
+  cursor->in_flight.erase(handle.offset);
+  return Advance(group, handle.topic, handle.queue_id, cursor);
+}
+
+std::vector<PopEngine::QueueProgress> PopEngine::Progress() const {
+  std::vector<std::pair<CursorKey, Cursor*>> cursors;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, cursor] : cursors_) cursors.emplace_back(key, cursor.get());
+  }
+  std::vector<QueueProgress> out;
+  for (auto& [key, cursor] : cursors) {
+    absl::MutexLock lock(&cursor->mu);
+    if (!cursor->loaded) continue;
+    const int64_t low =
+        cursor->in_flight.empty() ? cursor->next_offset : cursor->in_flight.begin()->first;
+    out.push_back(QueueProgress{std::get<0>(key), std::get<1>(key), std::get<2>(key), low});
+  }
+  return out;
+}
+
+int64_t PopEngine::InFlight() const {
+  std::vector<Cursor*> cursors;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, cursor] : cursors_) cursors.push_back(cursor.get());
+  }
+  int64_t total = 0;
+  for (Cursor* cursor : cursors) {
+    absl::MutexLock lock(&cursor->mu);
+    total += static_cast<int64_t>(cursor->in_flight.size());
+  }
+  return total;
+}
+
+}  // namespace apogee::broker

@@ -1,0 +1,121 @@
+// Clustering consumption in the POP model (RocketMQ 5 ReceiveMessage):
+// consumers pop messages, which stay invisible to the rest of the group until
+// acked or their invisible time ends. An unacked message is then "revived":
+// appended to the group's retry topic with its delivery attempt + 1, or to
+// the group's DLQ once it used its attempts. The group's committed offset per
+// queue is the lowest offset still in flight, written to the store as soon as
+// it moves, so a broker restart redelivers at most what was in flight.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "apache/rocketmq/v2/definition.pb.h"
+#include "services/broker/consume/receipt_handle.h"
+#include "services/broker/message/codec.h"
+#include "services/broker/store_client/store_client.h"
+#include "services/broker/topic/topic_manager.h"
+#include "services/common/clock/clock.h"
+
+namespace apogee::broker {
+
+struct PopOptions {
+  // Deliveries before a message goes to the DLQ (16 retries + 1).
+  int max_delivery_attempts = 17;
+  // Where a group with no committed offset starts: the oldest message
+  // (true) or the next new one (false).
+  bool new_group_from_earliest = true;
+};
+
+struct RevivedCounts {
+  int retried = 0;
+  int dead_lettered = 0;
+};
+
+// Thread-safe. Every method may block on store calls: call from worker
+// threads, never from gRPC callback threads.
+class PopEngine {
+ public:
+  PopEngine(StoreClient* store, TopicManager* topics, const Clock* clock, PopOptions options);
+
+  // Pops up to `max_messages` visible messages of `topic` (every queue on
+  // this broker, then the group's retry topic) that match `filter`. Each
+  // comes back ready to deliver (receipt handle, attempt, invisible time).
+  absl::StatusOr<std::vector<v2::Message>> Pop(const std::string& group, const std::string& topic,
+                                               const TagFilter& filter, int max_messages,
+                                               absl::Duration invisible);
+
+  // Acks the delivery named by `handle`. INVALID_RECEIPT_HANDLE when it is
+  // not in flight (acked, expired and revived, or replaced).
+  absl::Status Ack(const std::string& group, const std::string& handle);
+
+  // Moves the message's invisible deadline to now + `invisible` and returns
+  // its new handle (the old one stops working). 0 redelivers at once.
+  absl::StatusOr<std::string> ChangeInvisible(const std::string& group, const std::string& handle,
+                                              absl::Duration invisible);
+
+  // Sends the message under `handle` to the group's DLQ now.
+  absl::Status ForwardToDlq(const std::string& group, const std::string& handle);
+
+  // Revives every delivery whose invisible time ended; counts by group.
+  std::map<std::string, RevivedCounts> ReviveExpired();
+
+  // Progress of every queue a group consumed: the committed (lowest
+  // unacked) offset. For lag metrics and the admin API.
+  struct QueueProgress {
+    std::string group;
+    std::string topic;
+    int32_t queue_id = 0;
+    int64_t committed = 0;
+  };
+  std::vector<QueueProgress> Progress() const;
+
+  // Messages currently invisible (in flight) across all groups.
+  int64_t InFlight() const;
+
+ private:
+  struct InFlightEntry {
+    uint64_t delivery_id = 0;
+    absl::Time deadline;
+  };
+  struct Cursor {
+    absl::Mutex mu;
+    bool loaded ABSL_GUARDED_BY(mu) = false;
+    int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
+    int64_t committed ABSL_GUARDED_BY(mu) = -1;
+    std::map<int64_t, InFlightEntry> in_flight ABSL_GUARDED_BY(mu);
+  };
+  using CursorKey = std::tuple<std::string, std::string, int32_t>;  // group, topic, queue
+
+  Cursor* GetCursor(const std::string& group, const std::string& topic, int32_t queue);
+  absl::Status LoadCursor(const std::string& group, const std::string& topic, int32_t queue,
+                          Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  absl::Status PopQueue(const std::string& group, const std::string& topic, int32_t queue,
+                        const TagFilter& filter, int max_messages, absl::Duration invisible,
+                        std::vector<v2::Message>* out);
+  // Commits the lowest offset still in flight if it moved.
+  absl::Status Advance(const std::string& group, const std::string& topic, int32_t queue,
+                       Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // Appends the message at (topic, queue, offset) to the retry topic or DLQ.
+  absl::StatusOr<bool> Revive(const std::string& group, const std::string& topic, int32_t queue,
+                              int64_t offset, bool force_dlq);
+
+  StoreClient* const store_;
+  TopicManager* const topics_;
+  const Clock* const clock_;
+  const PopOptions options_;
+
+  mutable absl::Mutex mu_;
+  std::map<CursorKey, std::unique_ptr<Cursor>> cursors_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_delivery_id_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace apogee::broker

@@ -1,0 +1,229 @@
+// apogee-broker: receives, stores (through its store sidecar), delivers.
+// Speaks apache.rocketmq.v2 to official clients and apogee.admin.v1 to tools.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "services/broker/client/client_manager.h"
+#include "services/broker/consume/arrivals.h"
+#include "services/broker/consume/pop_engine.h"
+#include "services/broker/metrics/probe.h"
+#include "services/broker/route/registrar.h"
+#include "services/broker/route/route_source.h"
+#include "services/broker/service/admin_service.h"
+#include "services/broker/service/messaging_service.h"
+#include "services/broker/store_client/store_client.h"
+#include "services/broker/topic/topic_manager.h"
+#include "services/common/clock/clock.h"
+#include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/periodic_task.h"
+#include "services/common/config/flags.h"
+#include "services/common/metrics/exposer.h"
+#include "services/common/naming/names.h"
+#include "services/common/server/grpc_server.h"
+
+ABSL_FLAG(std::string, cluster, "DefaultCluster", "Cluster this broker belongs to");
+ABSL_FLAG(std::string, broker_name, "broker-a", "Broker group name (shared by master and slaves)");
+ABSL_FLAG(int64_t, broker_id, 0, "0 for the master, 1, 2, ... for slaves");
+ABSL_FLAG(std::string, nameservers, "127.0.0.1:9876",
+          "NameServer addresses, ';'-separated like RocketMQ (empty: none)");
+ABSL_FLAG(std::string, listen, "0.0.0.0:8081", "gRPC address for clients (host:port)");
+ABSL_FLAG(std::string, advertise, "",
+          "host:port clients should use (DNS names allowed); default 127.0.0.1:<listen port>");
+ABSL_FLAG(std::string, store, "unix:/tmp/apogee-store.sock",
+          "Store sidecar address: unix:/path or host:port");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:8082",
+          "Prometheus /metrics address (host:port); empty disables it");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(30),
+          "How often to refresh the registration with every NameServer");
+ABSL_FLAG(bool, auto_create_topic, true, "Create unknown topics on first send or route query");
+ABSL_FLAG(int32_t, default_queues, 8, "Queues of an auto-created topic");
+ABSL_FLAG(int32_t, max_delivery_attempts, 17,
+          "Deliveries of a message before it goes to the group's DLQ (16 retries + 1)");
+ABSL_FLAG(absl::Duration, min_invisible_time, absl::Seconds(10),
+          "Smallest invisible_duration a ReceiveMessage may ask for");
+ABSL_FLAG(bool, new_group_from_earliest, true,
+          "A group with no committed offset starts at the oldest message (else the newest)");
+ABSL_FLAG(int32_t, worker_threads, 8, "Threads for store calls (gRPC threads never block)");
+ABSL_FLAG(absl::Duration, store_wait, absl::Seconds(30),
+          "How long to wait for the store at start-up");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "On SIGTERM, how long in-flight calls may take before they are cancelled");
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "apogee-broker: error: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  apogee::BlockTerminationSignals();
+  apogee::InitFlags(argc, argv,
+                    "apogee-broker --nameservers=HOST:PORT[;HOST:PORT] --store=unix:/path "
+                    "[--config=FILE] [flags]");
+  using namespace apogee;
+  using namespace apogee::broker;
+
+  BrokerIdentity identity;
+  identity.cluster_name = absl::GetFlag(FLAGS_cluster);
+  identity.broker_name = absl::GetFlag(FLAGS_broker_name);
+  identity.broker_id = absl::GetFlag(FLAGS_broker_id);
+  for (const absl::Status& s : {ValidateNodeName("--cluster", identity.cluster_name),
+                                ValidateNodeName("--broker_name", identity.broker_name)}) {
+    if (!s.ok()) return Fail(s);
+  }
+  if (identity.broker_id < 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--broker_id=", identity.broker_id, " is negative (0 is the master, slaves 1, 2, ...)")));
+  }
+  std::vector<std::string> nameservers;
+  for (absl::string_view ns : absl::StrSplit(absl::GetFlag(FLAGS_nameservers), ';')) {
+    ns = absl::StripAsciiWhitespace(ns);
+    if (ns.empty()) continue;
+    auto parsed = ParseHostPort("--nameservers entry", ns);
+    if (!parsed.ok()) return Fail(parsed.status());
+    nameservers.emplace_back(ns);
+  }
+  const int32_t queues = absl::GetFlag(FLAGS_default_queues);
+  if (queues < 1 || queues > 1024) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--default_queues=", queues, " is out of range (allowed: 1..1024)")));
+  }
+  const int32_t attempts = absl::GetFlag(FLAGS_max_delivery_attempts);
+  if (attempts < 1 || attempts > 1000) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--max_delivery_attempts=", attempts, " is out of range (allowed: 1..1000)")));
+  }
+
+  const Clock* clock = RealClock::Default();
+  StoreClient store(absl::GetFlag(FLAGS_store));
+  TopicManager topics(&store, TopicOptions{absl::GetFlag(FLAGS_auto_create_topic), queues});
+  {
+    const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_store_wait);
+    absl::Status loaded = topics.Load();
+    while (!loaded.ok() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(100));
+      loaded = topics.Load();
+    }
+    if (!loaded.ok()) {
+      return Fail(absl::UnavailableError(absl::StrCat("store at --store=",
+                                                      absl::GetFlag(FLAGS_store),
+                                                      " is not usable: ", loaded.message())));
+    }
+  }
+
+  auto metrics_registry = std::make_shared<prometheus::Registry>();
+  Probe probe(metrics_registry, identity.cluster_name,
+              absl::StrCat(identity.broker_name, "-", identity.broker_id));
+  auto metrics = MetricsEndpoint::Start(absl::GetFlag(FLAGS_metrics_listen), metrics_registry);
+  if (!metrics.ok()) return Fail(metrics.status());
+
+  Executor executor(absl::GetFlag(FLAGS_worker_threads));
+  Arrivals arrivals;
+  ClientManager clients(clock, absl::Seconds(120));
+  PopOptions pop_options;
+  pop_options.max_delivery_attempts = attempts;
+  pop_options.new_group_from_earliest = absl::GetFlag(FLAGS_new_group_from_earliest);
+  PopEngine pop(&store, &topics, clock, pop_options);
+
+  ServiceOptions service_options;
+  service_options.broker_name = identity.broker_name;
+  service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
+  service_options.settings.consumer_max_attempts = attempts;
+  RouteSource routes(identity, nameservers, &topics);
+  MessagingService messaging(service_options, &store, &topics, &pop, &arrivals, &clients,
+                             &routes, &probe, &executor, clock);
+  AdminService admin(&topics, &executor);
+
+  GrpcServerOptions server_options;
+  server_options.listen = absl::GetFlag(FLAGS_listen);
+  auto server = GrpcServer::Start(server_options, {&messaging, &admin});
+  if (!server.ok()) return Fail(server.status());
+  // With port 0 (tests) the real port is known only now; nothing can call
+  // before the address is published below.
+  std::string advertise = absl::GetFlag(FLAGS_advertise);
+  if (advertise.empty()) {
+    const std::string& bound = (*server)->bound_address();
+    advertise = absl::StrCat("127.0.0.1:", bound.substr(bound.rfind(':') + 1));
+  }
+  if (auto parsed = ParseHostPort("--advertise", advertise); !parsed.ok()) {
+    return Fail(parsed.status());
+  }
+  identity.client_endpoint = advertise;
+  messaging.SetAdvertisedAddress(advertise);
+  routes.SetClientEndpoint(advertise);
+
+  Registrar registrar(identity, nameservers, absl::GetFlag(FLAGS_heartbeat_interval),
+                      [&topics] { return topics.List(); });
+  topics.SetListener([&registrar] { registrar.TopicsChanged(); });
+  registrar.Start();
+
+  PeriodicTask poll_timer(absl::Milliseconds(20), [&] { arrivals.ExpireDue(clock->Now()); });
+  PeriodicTask reviver(absl::Milliseconds(200), [&] {
+    for (const auto& [group, counts] : pop.ReviveExpired()) {
+      probe.OnRetried(group, counts.retried);
+      probe.OnDeadLettered(group, counts.dead_lettered);
+      if (counts.retried > 0) arrivals.Notify(RetryTopic(group));
+      if (counts.dead_lettered > 0) arrivals.Notify(DlqTopic(group));
+    }
+  });
+  PeriodicTask housekeeping(absl::Seconds(5), [&] {
+    clients.ExpireIdle();
+    ClientCounts counts = clients.Counts();
+    probe.SetConnections(counts.producers, counts.consumers);
+    probe.SetInFlight(pop.InFlight());
+    std::map<std::pair<std::string, std::string>, std::pair<int64_t, double>> lag;
+    const absl::Time now = clock->Now();
+    for (const PopEngine::QueueProgress& p : pop.Progress()) {
+      auto offsets = store.GetQueueOffsets(p.topic, p.queue_id);
+      if (!offsets.ok()) continue;
+      auto& [messages, seconds] = lag[{p.group, p.topic}];
+      const int64_t behind = std::max<int64_t>(0, offsets->max_offset() - p.committed);
+      messages += behind;
+      if (behind == 0) continue;
+      store::v1::ReadRequest read;
+      read.set_topic(p.topic);
+      read.set_queue_id(p.queue_id);
+      read.set_offset(p.committed);
+      read.set_max_messages(1);
+      read.set_max_bytes(1);
+      auto oldest = store.Read(read);
+      if (oldest.ok() && oldest->records_size() > 0) {
+        const absl::Time stored =
+            absl::FromUnixSeconds(oldest->records(0).store_time().seconds());
+        seconds = std::max(seconds, absl::ToDoubleSeconds(now - stored));
+      }
+    }
+    for (const auto& [key, value] : lag) {
+      probe.SetConsumerLag(key.first, key.second, value.first, value.second);
+    }
+  });
+
+  absl::Status published =
+      PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
+  if (!published.ok()) return Fail(published);
+  std::fprintf(stderr,
+               "event=started listen=%s advertise=%s store=%s nameservers=%zu metrics=%s\n",
+               (*server)->bound_address().c_str(), advertise.c_str(),
+               absl::GetFlag(FLAGS_store).c_str(), nameservers.size(),
+               (*metrics)->bound_address().c_str());
+
+  int signal_number = WaitForTerminationSignal();
+  std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  registrar.Stop();  // NameServers drop this broker now, not after expiry
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  housekeeping.Stop();
+  reviver.Stop();
+  poll_timer.Stop();
+  std::fprintf(stderr, "event=stopped\n");
+  return 0;
+}

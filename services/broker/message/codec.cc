@@ -1,0 +1,275 @@
+#include "services/broker/message/codec.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee::broker {
+namespace {
+
+namespace nsv1 = ::apogee::nameserver::v1;
+using google::protobuf::util::TimeUtil;
+
+// RocketMQ's MessageConst.STRING_HASH_SET: user properties may not use these.
+const std::set<std::string>& ReservedKeys() {
+  static const auto* keys = new std::set<std::string>{
+      "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC",
+      "REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID",
+      "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "RECONSUME_TIME", "UNIQ_KEY",
+      "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "POP_CK", "POP_CK_OFFSET", "1ST_POP_TIME",
+      "TRAN_PREPARED_QUEUE_OFFSET", "DUP_INFO", "EXTEND_UNIQ_INFO", "INSTANCE_ID",
+      "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER",
+      "MSG_TYPE", "INNER_MULTI_QUEUE_OFFSET", "TIMER_DELAY_MS", "TIMER_DELAY_SEC",
+      "TIMER_DELIVER_MS", "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES",
+      "TIMER_OUT_MS", "TIMER_DEL_UNIQKEY", "TIMER_DELAY_LEVEL", "__BORNHOST", "BORN_TIMESTAMP",
+      "DLQ_ORIGIN_TOPIC", "DLQ_ORIGIN_MESSAGE_ID"};
+  return *keys;
+}
+
+bool HasControlChar(const std::string& s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return absl::ascii_iscntrl(static_cast<unsigned char>(c)); });
+}
+
+bool IsBlank(const std::string& s) { return absl::StripAsciiWhitespace(s).empty(); }
+
+absl::Status Bad(v2::Code code, std::string message) {
+  return WithV2Code(absl::InvalidArgumentError(std::move(message)), code);
+}
+
+}  // namespace
+
+absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimits& limits,
+                             absl::Time now) {
+  const std::string where = absl::StrCat("messages[", index, "]");
+  const v2::SystemProperties& sp = m.system_properties();
+  if (IsBlank(sp.message_id())) {
+    return Bad(v2::ILLEGAL_MESSAGE_ID, absl::StrCat(where, ".system_properties.message_id is blank"));
+  }
+  if (m.body().empty()) {
+    return Bad(v2::MESSAGE_BODY_EMPTY, absl::StrCat(where, ".body is empty"));
+  }
+  if (static_cast<int64_t>(m.body().size()) > limits.max_body_bytes) {
+    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                          where, ".body is ", m.body().size(), " bytes (max ",
+                          limits.max_body_bytes, ")")),
+                      v2::MESSAGE_BODY_TOO_LARGE);
+  }
+  int64_t property_bytes = 0;
+  if (sp.has_tag()) {
+    if (IsBlank(sp.tag()) || sp.tag().find('|') != std::string::npos || HasControlChar(sp.tag())) {
+      return Bad(v2::ILLEGAL_MESSAGE_TAG,
+                 absl::StrCat(where, " tag \"", sp.tag(),
+                              "\" is invalid (must be non-blank, no '|', no control characters)"));
+    }
+    property_bytes += static_cast<int64_t>(sp.tag().size());
+  }
+  for (const std::string& key : sp.keys()) {
+    if (IsBlank(key) || HasControlChar(key)) {
+      return Bad(v2::ILLEGAL_MESSAGE_KEY,
+                 absl::StrCat(where, " key \"", key,
+                              "\" is invalid (must be non-blank, no control characters)"));
+    }
+    property_bytes += static_cast<int64_t>(key.size());
+  }
+  if (sp.has_message_group()) {
+    const std::string& group = sp.message_group();
+    if (IsBlank(group) || HasControlChar(group) ||
+        static_cast<int>(group.size()) >= limits.max_message_group_bytes) {
+      return Bad(v2::ILLEGAL_MESSAGE_GROUP,
+                 absl::StrCat(where, " message_group \"", group.substr(0, 80),
+                              "\" is invalid (non-blank, no control characters, under ",
+                              limits.max_message_group_bytes, " bytes)"));
+    }
+  }
+  if (m.user_properties_size() > limits.max_user_properties) {
+    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                          where, " has ", m.user_properties_size(), " user properties (max ",
+                          limits.max_user_properties, ")")),
+                      v2::MESSAGE_PROPERTIES_TOO_LARGE);
+  }
+  for (const auto& [key, value] : m.user_properties()) {
+    if (IsBlank(key) || HasControlChar(key) || ReservedKeys().count(key) > 0) {
+      return Bad(v2::ILLEGAL_MESSAGE_PROPERTY_KEY,
+                 absl::StrCat(where, " user property key \"", key,
+                              "\" is reserved or invalid (RocketMQ system keys are reserved)"));
+    }
+    property_bytes += static_cast<int64_t>(key.size() + value.size());
+  }
+  if (property_bytes > limits.max_properties_bytes) {
+    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                          where, " properties, tag and keys take ", property_bytes,
+                          " bytes (max ", limits.max_properties_bytes, ")")),
+                      v2::MESSAGE_PROPERTIES_TOO_LARGE);
+  }
+  if (sp.message_type() == v2::DELAY || sp.has_delivery_timestamp()) {
+    return WithV2Code(absl::UnimplementedError(absl::StrCat(
+                          where, " is a DELAY message; delayed delivery is not supported yet")),
+                      v2::UNSUPPORTED);
+  }
+  if (sp.message_type() == v2::TRANSACTION) {
+    return WithV2Code(absl::UnimplementedError(absl::StrCat(
+                          where, " is a TRANSACTION message; transactions are not supported yet")),
+                      v2::UNSUPPORTED);
+  }
+  (void)now;
+  return absl::OkStatus();
+}
+
+absl::Status CheckMessageType(const v2::Message& m, const nsv1::TopicConfig& topic) {
+  v2::MessageType want;
+  switch (topic.message_type()) {
+    case nsv1::TOPIC_MESSAGE_TYPE_NORMAL:
+      want = v2::NORMAL;
+      break;
+    case nsv1::TOPIC_MESSAGE_TYPE_FIFO:
+      want = v2::FIFO;
+      break;
+    case nsv1::TOPIC_MESSAGE_TYPE_DELAY:
+      want = v2::DELAY;
+      break;
+    case nsv1::TOPIC_MESSAGE_TYPE_TRANSACTION:
+      want = v2::TRANSACTION;
+      break;
+    default:
+      return absl::OkStatus();  // untyped and mixed topics take every type
+  }
+  v2::MessageType got = m.system_properties().message_type();
+  if (got == v2::MESSAGE_TYPE_UNSPECIFIED) got = v2::NORMAL;
+  if (got != want) {
+    return WithV2Code(
+        absl::InvalidArgumentError(absl::StrCat(
+            "message type ", v2::MessageType_Name(got), " does not match topic \"", topic.name(),
+            "\" of type ", v2::MessageType_Name(want))),
+        v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+  }
+  return absl::OkStatus();
+}
+
+store::v1::AppendRecord ToStoreRecord(v2::Message message, const std::string& topic,
+                                      int32_t queue_id, const std::string& store_host,
+                                      const std::string& peer_host) {
+  v2::SystemProperties* sp = message.mutable_system_properties();
+  if (sp->born_host().empty()) sp->set_born_host(peer_host);
+  sp->set_store_host(store_host);
+  if (sp->message_type() == v2::MESSAGE_TYPE_UNSPECIFIED) {
+    sp->set_message_type(sp->has_message_group() ? v2::FIFO : v2::NORMAL);
+  }
+  // Delivery-only fields never go to disk.
+  sp->clear_receipt_handle();
+  sp->clear_delivery_attempt();
+  sp->clear_invisible_duration();
+  sp->clear_queue_offset();
+  sp->clear_store_timestamp();
+  sp->clear_body_digest();
+
+  store::v1::AppendRecord record;
+  record.set_topic(topic);
+  record.set_queue_id(queue_id);
+  record.set_message_id(sp->message_id());
+  for (const std::string& key : sp->keys()) record.add_keys(key);
+  if (sp->has_tag()) record.set_tag(sp->tag());
+  if (sp->has_born_timestamp()) *record.mutable_born_time() = sp->born_timestamp();
+  record.set_body(message.SerializeAsString());
+  return record;
+}
+
+int ReconsumeTimes(const v2::Message& m) {
+  auto it = m.user_properties().find(kPropReconsumeTimes);
+  int value = 0;
+  if (it != m.user_properties().end() && absl::SimpleAtoi(it->second, &value)) return value;
+  return 0;
+}
+
+absl::StatusOr<v2::Message> FromStoreRecord(const store::v1::StoredRecord& record) {
+  v2::Message m;
+  if (!m.ParseFromString(record.body())) {
+    return absl::DataLossError(absl::StrCat("stored message at ", record.topic(), "/",
+                                            record.queue_id(), "@", record.queue_offset(),
+                                            " does not parse"));
+  }
+  auto* props = m.mutable_user_properties();
+  v2::SystemProperties* sp = m.mutable_system_properties();
+  sp->set_delivery_attempt(ReconsumeTimes(m) + 1);
+  auto retry = props->find(kPropRetryTopic);
+  if (retry != props->end()) {
+    m.mutable_topic()->set_name(retry->second);  // consumers see the original topic
+  } else {
+    m.mutable_topic()->set_name(record.topic());
+  }
+  auto origin_topic = props->find(kPropDlqOriginTopic);
+  auto origin_id = props->find(kPropDlqOriginMessageId);
+  if (origin_topic != props->end() && origin_id != props->end()) {
+    sp->mutable_dead_letter_queue()->set_topic(origin_topic->second);
+    sp->mutable_dead_letter_queue()->set_message_id(origin_id->second);
+    m.mutable_topic()->set_name(record.topic());
+  }
+  for (const char* key :
+       {kPropReconsumeTimes, kPropRetryTopic, kPropDlqOriginTopic, kPropDlqOriginMessageId}) {
+    props->erase(key);
+  }
+  *sp->mutable_store_timestamp() = record.store_time();
+  sp->set_queue_id(record.queue_id());
+  sp->set_queue_offset(record.queue_offset());
+  sp->mutable_body_digest()->set_type(v2::MD5);
+  sp->mutable_body_digest()->set_checksum(Md5Hex(m.body()));
+  if (sp->body_encoding() == v2::ENCODING_UNSPECIFIED) sp->set_body_encoding(v2::IDENTITY);
+  return m;
+}
+
+std::string Md5Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_md5(), nullptr);
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xF]);
+  }
+  return out;
+}
+
+bool TagFilter::Matches(const std::string& tag) const {
+  if (all) return true;
+  return std::find(tags.begin(), tags.end(), tag) != tags.end();
+}
+
+absl::StatusOr<TagFilter> ParseTagFilter(const v2::FilterExpression& expression) {
+  if (expression.type() == v2::SQL) {
+    return WithV2Code(absl::UnimplementedError("SQL filter expressions are not supported yet "
+                                               "(use a TAG expression such as \"a||b\")"),
+                      v2::ILLEGAL_FILTER_EXPRESSION);
+  }
+  TagFilter filter;
+  std::string text(absl::StripAsciiWhitespace(expression.expression()));
+  if (text.empty() || text == "*") return filter;
+  filter.all = false;
+  for (absl::string_view part : absl::StrSplit(text, "||")) {
+    std::string tag(absl::StripAsciiWhitespace(part));
+    if (tag.empty()) {
+      return Bad(v2::ILLEGAL_FILTER_EXPRESSION,
+                 absl::StrCat("filter expression \"", text,
+                              "\" has an empty tag (want \"*\" or \"TagA||TagB\")"));
+    }
+    if (tag == "*") {
+      filter.all = true;
+      filter.tags.clear();
+      return filter;
+    }
+    filter.tags.push_back(tag);
+  }
+  return filter;
+}
+
+}  // namespace apogee::broker

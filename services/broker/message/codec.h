@@ -1,0 +1,69 @@
+// Messages between the v2 wire and the store. A stored record's body is the
+// v2 `Message` itself (system properties filled in at send time), plus a few
+// internal properties under keys clients may not use (retry bookkeeping).
+// Validation follows the RocketMQ proxy's rules and v2 codes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "apache/rocketmq/v2/definition.pb.h"
+#include "apogee/nameserver/v1/nameserver.pb.h"
+#include "apogee/store/v1/store.pb.h"
+
+namespace apogee::broker {
+
+namespace v2 = ::apache::rocketmq::v2;
+
+struct MessageLimits {
+  int64_t max_body_bytes = 4 * 1024 * 1024;
+  int max_user_properties = 128;
+  int64_t max_properties_bytes = 16 * 1024;
+  int max_message_group_bytes = 64;
+};
+
+// Internal property keys (all in RocketMQ's reserved set, so no client can
+// send them).
+inline constexpr char kPropReconsumeTimes[] = "RECONSUME_TIME";
+inline constexpr char kPropRetryTopic[] = "RETRY_TOPIC";
+inline constexpr char kPropDlqOriginTopic[] = "DLQ_ORIGIN_TOPIC";
+inline constexpr char kPropDlqOriginMessageId[] = "DLQ_ORIGIN_MESSAGE_ID";
+
+// Checks one message of a SendMessage call; errors carry the precise v2 code
+// and name the message by index.
+absl::Status ValidateMessage(const v2::Message& message, int index, const MessageLimits& limits,
+                             absl::Time now);
+
+// Checks the message type against what the topic accepts.
+absl::Status CheckMessageType(const v2::Message& message,
+                              const ::apogee::nameserver::v1::TopicConfig& topic);
+
+// Builds the store record for `message` (fills born host when blank, store
+// host, type) to be appended to `topic`/`queue_id`.
+store::v1::AppendRecord ToStoreRecord(v2::Message message, const std::string& topic,
+                                      int32_t queue_id, const std::string& store_host,
+                                      const std::string& peer_host);
+
+// Parses a stored record back into the v2 message a consumer sees: original
+// topic, store time, queue id/offset, delivery attempt, MD5 body digest,
+// dead-letter origin; internal properties removed.
+absl::StatusOr<v2::Message> FromStoreRecord(const store::v1::StoredRecord& record);
+
+// How many times the record was delivered and failed before (0 for a fresh
+// message).
+int ReconsumeTimes(const v2::Message& stored_message);
+
+// MD5 of `data` as 32 uppercase hex chars (the digest official clients check).
+std::string Md5Hex(const std::string& data);
+
+// Tag filter: "*" / "" matches everything, "a||b" matches tag a or b.
+struct TagFilter {
+  bool all = true;
+  std::vector<std::string> tags;
+  bool Matches(const std::string& tag) const;
+};
+absl::StatusOr<TagFilter> ParseTagFilter(const v2::FilterExpression& expression);
+
+}  // namespace apogee::broker

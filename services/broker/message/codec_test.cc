@@ -1,0 +1,145 @@
+#include "services/broker/message/codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee::broker {
+namespace {
+
+using ::testing::HasSubstr;
+
+v2::Message Valid() {
+  v2::Message m;
+  m.mutable_topic()->set_name("T");
+  m.mutable_system_properties()->set_message_id("0102FC000000011D800B1A46E200000000");
+  m.mutable_system_properties()->set_tag("TagA");
+  m.mutable_system_properties()->add_keys("order-42");
+  m.set_body("hello");
+  (*m.mutable_user_properties())["source"] = "demo";
+  return m;
+}
+
+v2::Code CodeOf(const v2::Message& m) {
+  return ToV2Code(ValidateMessage(m, 0, MessageLimits{}, absl::Now()));
+}
+
+TEST(ValidateMessageTest, AcceptsAProducersMessage) { EXPECT_EQ(CodeOf(Valid()), v2::OK); }
+
+TEST(ValidateMessageTest, UsesThePreciseV2Codes) {
+  v2::Message m = Valid();
+  m.mutable_system_properties()->set_message_id(" ");
+  EXPECT_EQ(CodeOf(m), v2::ILLEGAL_MESSAGE_ID);
+
+  m = Valid();
+  m.set_body(std::string(4 * 1024 * 1024 + 1, 'x'));
+  EXPECT_EQ(CodeOf(m), v2::MESSAGE_BODY_TOO_LARGE);
+  EXPECT_THAT(ValidateMessage(m, 2, MessageLimits{}, absl::Now()).message(),
+              HasSubstr("messages[2].body is 4194305 bytes (max 4194304)"));
+
+  m = Valid();
+  m.clear_body();
+  EXPECT_EQ(CodeOf(m), v2::MESSAGE_BODY_EMPTY);
+
+  m = Valid();
+  m.mutable_system_properties()->set_tag("a||b");
+  EXPECT_EQ(CodeOf(m), v2::ILLEGAL_MESSAGE_TAG);
+
+  m = Valid();
+  m.mutable_system_properties()->add_keys("");
+  EXPECT_EQ(CodeOf(m), v2::ILLEGAL_MESSAGE_KEY);
+
+  m = Valid();
+  m.mutable_system_properties()->set_message_group(std::string(64, 'g'));
+  EXPECT_EQ(CodeOf(m), v2::ILLEGAL_MESSAGE_GROUP);
+
+  m = Valid();
+  (*m.mutable_user_properties())["UNIQ_KEY"] = "x";
+  EXPECT_EQ(CodeOf(m), v2::ILLEGAL_MESSAGE_PROPERTY_KEY);
+
+  m = Valid();
+  for (int i = 0; i < 129; ++i) (*m.mutable_user_properties())[absl::StrCat("k", i)] = "v";
+  EXPECT_EQ(CodeOf(m), v2::MESSAGE_PROPERTIES_TOO_LARGE);
+
+  m = Valid();
+  (*m.mutable_user_properties())["big"] = std::string(17 * 1024, 'v');
+  EXPECT_EQ(CodeOf(m), v2::MESSAGE_PROPERTIES_TOO_LARGE);
+}
+
+TEST(ValidateMessageTest, TypedTopicRejectsOtherTypes) {
+  nameserver::v1::TopicConfig fifo;
+  fifo.set_name("F");
+  fifo.set_message_type(nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO);
+  v2::Message m = Valid();
+  m.mutable_system_properties()->set_message_type(v2::NORMAL);
+  EXPECT_EQ(ToV2Code(CheckMessageType(m, fifo)), v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+  m.mutable_system_properties()->set_message_type(v2::FIFO);
+  EXPECT_TRUE(CheckMessageType(m, fifo).ok());
+}
+
+TEST(CodecTest, StoredRecordComesBackAsTheDeliveredMessage) {
+  store::v1::AppendRecord appended = ToStoreRecord(Valid(), "T", 2, "10.0.0.1:8081", "1.2.3.4");
+  EXPECT_EQ(appended.topic(), "T");
+  EXPECT_EQ(appended.queue_id(), 2);
+  EXPECT_EQ(appended.tag(), "TagA");
+  EXPECT_EQ(appended.keys(0), "order-42");
+
+  store::v1::StoredRecord stored;
+  stored.set_topic("T");
+  stored.set_queue_id(2);
+  stored.set_queue_offset(7);
+  stored.set_body(appended.body());
+  stored.mutable_store_time()->set_seconds(1700000000);
+  auto m = FromStoreRecord(stored);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->topic().name(), "T");
+  EXPECT_EQ(m->body(), "hello");
+  EXPECT_EQ(m->system_properties().message_id(), "0102FC000000011D800B1A46E200000000");
+  EXPECT_EQ(m->system_properties().queue_offset(), 7);
+  EXPECT_EQ(m->system_properties().delivery_attempt(), 1);
+  EXPECT_EQ(m->system_properties().born_host(), "1.2.3.4");
+  EXPECT_EQ(m->system_properties().store_host(), "10.0.0.1:8081");
+  EXPECT_EQ(m->system_properties().body_digest().type(), v2::MD5);
+  EXPECT_EQ(m->system_properties().body_digest().checksum(), "5D41402ABC4B2A76B9719D911017C592");
+  EXPECT_EQ(m->user_properties().at("source"), "demo");
+}
+
+TEST(CodecTest, RetryCopyIsDeliveredUnderItsOriginalTopicWithAttempt) {
+  v2::Message original = Valid();
+  (*original.mutable_user_properties())[kPropRetryTopic] = "T";
+  (*original.mutable_user_properties())[kPropReconsumeTimes] = "2";
+  store::v1::StoredRecord stored;
+  stored.set_topic("%RETRY%G");
+  stored.set_body(original.SerializeAsString());
+  auto m = FromStoreRecord(stored);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->topic().name(), "T");
+  EXPECT_EQ(m->system_properties().delivery_attempt(), 3);
+  EXPECT_EQ(m->user_properties().count(kPropRetryTopic), 0u);
+  EXPECT_EQ(m->user_properties().count(kPropReconsumeTimes), 0u);
+}
+
+TEST(TagFilterTest, ParsesStarAndAlternatives) {
+  v2::FilterExpression e;
+  e.set_type(v2::TAG);
+  e.set_expression("*");
+  auto all = ParseTagFilter(e);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->Matches("anything"));
+  e.set_expression("TagA || TagB");
+  auto two = ParseTagFilter(e);
+  ASSERT_TRUE(two.ok());
+  EXPECT_TRUE(two->Matches("TagA"));
+  EXPECT_TRUE(two->Matches("TagB"));
+  EXPECT_FALSE(two->Matches("TagC"));
+  EXPECT_FALSE(two->Matches(""));
+  e.set_expression("a||||b");
+  EXPECT_EQ(ToV2Code(ParseTagFilter(e).status()), v2::ILLEGAL_FILTER_EXPRESSION);
+  e.set_type(v2::SQL);
+  e.set_expression("a > 1");
+  EXPECT_EQ(ToV2Code(ParseTagFilter(e).status()), v2::ILLEGAL_FILTER_EXPRESSION);
+}
+
+}  // namespace
+}  // namespace apogee::broker

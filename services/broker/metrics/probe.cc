@@ -1,0 +1,96 @@
+#include "services/broker/metrics/probe.h"
+
+namespace apogee::broker {
+namespace {
+
+template <typename Builder>
+auto& Family(Builder builder, const char* name, const char* help,
+             prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+Probe::Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& cluster,
+             const std::string& node_id)
+    : registry_(std::move(registry)),
+      base_{{"cluster", cluster}, {"node_type", "broker"}, {"node_id", node_id}},
+      messages_in_(Family(prometheus::BuildCounter(), "apogee_messages_in_total",
+                          "Messages stored by producers", *registry_)),
+      bytes_in_(Family(prometheus::BuildCounter(), "apogee_throughput_in_bytes_total",
+                       "Message body bytes stored by producers", *registry_)),
+      messages_out_(Family(prometheus::BuildCounter(), "apogee_messages_out_total",
+                           "Messages delivered to consumers", *registry_)),
+      bytes_out_(Family(prometheus::BuildCounter(), "apogee_throughput_out_bytes_total",
+                        "Message body bytes delivered to consumers", *registry_)),
+      rpcs_(Family(prometheus::BuildCounter(), "apogee_rpc_total",
+                   "Client RPCs by name and v2 result code", *registry_)),
+      rpc_latency_(Family(prometheus::BuildHistogram(), "apogee_rpc_latency_seconds",
+                          "Client RPC latency (receive includes long-poll time)", *registry_)),
+      dlq_(Family(prometheus::BuildCounter(), "apogee_send_to_dlq_messages_total",
+                  "Messages moved to a group's dead-letter queue", *registry_)),
+      retries_(Family(prometheus::BuildCounter(), "apogee_retry_messages_total",
+                      "Unacked messages sent to a group's retry topic", *registry_)),
+      lag_messages_(Family(prometheus::BuildGauge(), "apogee_consumer_lag_messages",
+                           "Messages stored but not yet acked by the group", *registry_)),
+      lag_seconds_(Family(prometheus::BuildGauge(), "apogee_consumer_lag_latency_seconds",
+                          "Age of the oldest message the group has not acked", *registry_)),
+      in_flight_(Family(prometheus::BuildGauge(), "apogee_consumer_inflight_messages",
+                        "Messages delivered and invisible, waiting for ack", *registry_)),
+      connections_(Family(prometheus::BuildGauge(), "apogee_connections",
+                          "Connected clients by kind (producer, consumer)", *registry_)) {}
+
+prometheus::Labels Probe::With(prometheus::Labels labels) const {
+  labels.insert(base_.begin(), base_.end());
+  return labels;
+}
+
+void Probe::OnMessagesIn(const std::string& topic, int64_t messages, int64_t bytes) {
+  messages_in_.Add(With({{"topic", topic}})).Increment(static_cast<double>(messages));
+  bytes_in_.Add(With({{"topic", topic}})).Increment(static_cast<double>(bytes));
+}
+
+void Probe::OnMessagesOut(const std::string& topic, const std::string& group, int64_t messages,
+                          int64_t bytes) {
+  prometheus::Labels labels = With({{"topic", topic}, {"consumer_group", group}});
+  messages_out_.Add(labels).Increment(static_cast<double>(messages));
+  bytes_out_.Add(labels).Increment(static_cast<double>(bytes));
+}
+
+void Probe::OnRpc(const std::string& rpc, const std::string& result, absl::Duration latency) {
+  rpcs_.Add(With({{"rpc", rpc}, {"result", result}})).Increment();
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+      1,      2.5,     5,      10,    30};
+  rpc_latency_.Add(With({{"rpc", rpc}}), *buckets).Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Probe::OnDeadLettered(const std::string& group, int64_t messages) {
+  if (messages > 0) {
+    dlq_.Add(With({{"consumer_group", group}})).Increment(static_cast<double>(messages));
+  }
+}
+
+void Probe::OnRetried(const std::string& group, int64_t messages) {
+  if (messages > 0) {
+    retries_.Add(With({{"consumer_group", group}})).Increment(static_cast<double>(messages));
+  }
+}
+
+void Probe::SetConsumerLag(const std::string& group, const std::string& topic, int64_t messages,
+                           double seconds) {
+  prometheus::Labels labels = With({{"consumer_group", group}, {"topic", topic}});
+  lag_messages_.Add(labels).Set(static_cast<double>(messages));
+  lag_seconds_.Add(labels).Set(seconds);
+}
+
+void Probe::SetInFlight(int64_t messages) {
+  in_flight_.Add(With({})).Set(static_cast<double>(messages));
+}
+
+void Probe::SetConnections(int producers, int consumers) {
+  connections_.Add(With({{"kind", "producer"}})).Set(producers);
+  connections_.Add(With({{"kind", "consumer"}})).Set(consumers);
+}
+
+}  // namespace apogee::broker

@@ -1,0 +1,54 @@
+// The broker's Prometheus families, named after RocketMQ 5's metrics with an
+// apogee_ prefix where the meaning is the same.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace apogee::broker {
+
+// Thread-safe.
+class Probe {
+ public:
+  Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& cluster,
+        const std::string& node_id);
+
+  void OnMessagesIn(const std::string& topic, int64_t messages, int64_t bytes);
+  void OnMessagesOut(const std::string& topic, const std::string& group, int64_t messages,
+                     int64_t bytes);
+  // rpc: "send", "receive", ...; result: the v2 code name.
+  void OnRpc(const std::string& rpc, const std::string& result, absl::Duration latency);
+  void OnDeadLettered(const std::string& group, int64_t messages);
+  void OnRetried(const std::string& group, int64_t messages);
+  void SetConsumerLag(const std::string& group, const std::string& topic, int64_t messages,
+                      double seconds);
+  void SetInFlight(int64_t messages);
+  void SetConnections(int producers, int consumers);
+
+ private:
+  prometheus::Labels With(prometheus::Labels labels) const;
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  const prometheus::Labels base_;
+  prometheus::Family<prometheus::Counter>& messages_in_;
+  prometheus::Family<prometheus::Counter>& bytes_in_;
+  prometheus::Family<prometheus::Counter>& messages_out_;
+  prometheus::Family<prometheus::Counter>& bytes_out_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Histogram>& rpc_latency_;
+  prometheus::Family<prometheus::Counter>& dlq_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Gauge>& lag_messages_;
+  prometheus::Family<prometheus::Gauge>& lag_seconds_;
+  prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& connections_;
+};
+
+}  // namespace apogee::broker

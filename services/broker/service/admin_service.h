@@ -1,0 +1,43 @@
+// apogee.admin.v1.Admin on the broker: topic management (more follows).
+// Errors are gRPC statuses naming the input and the rule.
+#pragma once
+
+#include "apogee/admin/v1/admin.grpc.pb.h"
+#include "services/broker/topic/topic_manager.h"
+#include "services/common/concurrency/executor.h"
+
+namespace apogee::broker {
+
+namespace av1 = ::apogee::admin::v1;
+
+// Thread-safe; store work runs on the executor.
+class AdminService final : public av1::Admin::CallbackService {
+ public:
+  AdminService(TopicManager* topics, Executor* executor) : topics_(topics), executor_(executor) {}
+
+  grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
+                                        const av1::CreateTopicRequest* request,
+                                        av1::CreateTopicResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateTopic(grpc::CallbackServerContext* context,
+                                        const av1::UpdateTopicRequest* request,
+                                        av1::UpdateTopicResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context,
+                                        const av1::DeleteTopicRequest* request,
+                                        av1::DeleteTopicResponse* response) override;
+  grpc::ServerUnaryReactor* GetTopic(grpc::CallbackServerContext* context,
+                                     const av1::GetTopicRequest* request,
+                                     av1::GetTopicResponse* response) override;
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
+                                       const av1::ListTopicsRequest* request,
+                                       av1::ListTopicsResponse* response) override;
+
+ private:
+  // Runs `work` on the executor and finishes the call with its status.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
+                                std::function<absl::Status()> work);
+
+  TopicManager* const topics_;
+  Executor* const executor_;
+};
+
+}  // namespace apogee::broker

@@ -1,0 +1,708 @@
+#include "services/broker/service/messaging_service.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/common/naming/names.h"
+#include "services/common/rocketmq/metadata.h"
+#include "services/common/rocketmq/reactors.h"
+#include "services/common/rocketmq/v2_route.h"
+#include "services/common/status/status_macros.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee::broker {
+namespace {
+
+namespace nsv1 = ::apogee::nameserver::v1;
+using google::protobuf::util::TimeUtil;
+using rocketmq::AnswerInBand;
+
+absl::Duration ToAbsl(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+bool Readable(const TopicConfig& c) {
+  return c.permission() == nsv1::TOPIC_PERMISSION_READ ||
+         c.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE;
+}
+
+bool Writable(const TopicConfig& c) {
+  return c.permission() == nsv1::TOPIC_PERMISSION_WRITE ||
+         c.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE;
+}
+
+std::string CodeName(const absl::Status& s) { return v2::Code_Name(ToV2Code(s)); }
+
+// Runs `work` on the executor and finishes the unary call with its status
+// in-band.
+template <typename Response>
+grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Executor* executor,
+                                  Response* response, std::function<absl::Status()> work) {
+  auto* reactor = context->DefaultReactor();
+  executor->Submit([reactor, response, work = std::move(work)] {
+    absl::Status status = work();
+    ToV2Status(status, response->mutable_status());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+absl::Status Unsupported(const char* what) {
+  return WithV2Code(absl::UnimplementedError(absl::StrCat(what, " is not supported yet")),
+                    v2::UNSUPPORTED);
+}
+
+}  // namespace
+
+struct MessagingService::ReceiveCall {
+  rocketmq::StreamWriter<v2::ReceiveMessageResponse>* writer;
+  std::string group;
+  std::string topic;
+  TagFilter filter;
+  int batch = 0;
+  absl::Duration invisible;
+  absl::Time poll_deadline;
+  absl::Time start;
+  std::atomic<bool> finished{false};
+};
+
+struct MessagingService::PullCall {
+  rocketmq::StreamWriter<v2::PullMessageResponse>* writer;
+  std::string group;
+  std::string topic;
+  int32_t queue_id = 0;
+  int64_t offset = 0;
+  int batch = 0;
+  TagFilter filter;
+  absl::Time poll_deadline;
+  std::atomic<bool> finished{false};
+};
+
+MessagingService::MessagingService(ServiceOptions options, StoreClient* store,
+                                   TopicManager* topics, PopEngine* pop, Arrivals* arrivals,
+                                   ClientManager* clients, RouteSource* routes, Probe* probe,
+                                   Executor* executor, const Clock* clock)
+    : options_(std::move(options)),
+      store_(store),
+      topics_(topics),
+      pop_(pop),
+      arrivals_(arrivals),
+      clients_(clients),
+      routes_(routes),
+      probe_(probe),
+      executor_(executor),
+      clock_(clock) {}
+
+void MessagingService::SetAdvertisedAddress(const std::string& address) {
+  absl::MutexLock lock(&address_mu_);
+  advertised_ = address;
+}
+
+absl::StatusOr<TopicConfig> MessagingService::ResolveTopic(const grpc::ServerContextBase& context,
+                                                           const v2::Resource& resource) {
+  const std::string name =
+      rocketmq::QualifiedName(context, resource.resource_namespace(), resource.name());
+  absl::Status valid = ValidateTopicName("topic", name);
+  if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_TOPIC);
+  auto config = topics_->Get(name);
+  if (!config.ok()) return WithV2Code(config.status(), v2::TOPIC_NOT_FOUND);
+  return config;
+}
+
+absl::StatusOr<std::string> MessagingService::ResolveGroup(const grpc::ServerContextBase& context,
+                                                           const v2::Resource& resource) {
+  const std::string name =
+      rocketmq::QualifiedName(context, resource.resource_namespace(), resource.name());
+  absl::Status valid = ValidateGroupName("group", name);
+  if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_CONSUMER_GROUP);
+  return name;
+}
+
+absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context,
+                                          bool has_timeout,
+                                          const google::protobuf::Duration& requested) const {
+  const absl::Time now = absl::Now();
+  const absl::Time deadline = absl::FromChrono(context.deadline());
+  // Answer a few hundred ms before the client gives up.
+  const absl::Duration remaining = deadline - now - absl::Milliseconds(500);
+  absl::Duration poll = has_timeout ? ToAbsl(requested) : remaining - absl::Milliseconds(1500);
+  poll = std::min(poll, options_.max_poll);
+  poll = std::min(poll, remaining);
+  return std::max(poll, absl::ZeroDuration());
+}
+
+grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerContext* context,
+                                                       const v2::QueryRouteRequest* request,
+                                                       v2::QueryRouteResponse* response) {
+  const std::string topic = rocketmq::QualifiedName(
+      *context, request->topic().resource_namespace(), request->topic().name());
+  return Offload(context, executor_, response, [this, request, response, topic]() {
+    absl::Status valid = ValidateTopicName("topic", topic);
+    if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_TOPIC);
+    auto route = routes_->Route(topic);
+    if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
+    APOGEE_ASSIGN_OR_RETURN(std::vector<v2::MessageQueue> queues,
+                            rocketmq::ToV2MessageQueues(*route));
+    for (v2::MessageQueue& q : queues) {
+      *q.mutable_topic() = request->topic();
+      *response->add_message_queues() = std::move(q);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContext* context,
+                                                      const v2::HeartbeatRequest* request,
+                                                      v2::HeartbeatResponse* response) {
+  auto client_id = rocketmq::RequireClientId(*context);
+  if (client_id.ok()) {
+    clients_->OnHeartbeat(*client_id, request->client_type(), request->group().name());
+  }
+  return AnswerInBand(context, client_id.status(), response);
+}
+
+grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerContext* context,
+                                                        const v2::SendMessageRequest* request,
+                                                        v2::SendMessageResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  const absl::Time start = absl::Now();
+  auto finish = [this, reactor, response, start](const absl::Status& top) {
+    ToV2Status(top, response->mutable_status());
+    probe_->OnRpc("send", v2::Code_Name(response->status().code()), absl::Now() - start);
+    reactor->Finish(grpc::Status::OK);
+  };
+  if (request->messages_size() == 0) {
+    finish(WithV2Code(absl::InvalidArgumentError("SendMessage carries no messages"),
+                      v2::MESSAGE_CORRUPTED));
+    return reactor;
+  }
+  const v2::Resource& resource = request->messages(0).topic();
+  for (const v2::Message& m : request->messages()) {
+    if (m.topic().name() != resource.name()) {
+      finish(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                            "messages of one SendMessage must share a topic; got \"",
+                            resource.name(), "\" and \"", m.topic().name(), "\"")),
+                        v2::MESSAGE_CORRUPTED));
+      return reactor;
+    }
+  }
+  const std::string topic_name =
+      rocketmq::QualifiedName(*context, resource.resource_namespace(), resource.name());
+  std::string peer = context->peer();  // "ipv4:1.2.3.4:5678"
+  if (auto colon = peer.find(':'); colon != std::string::npos) peer = peer.substr(colon + 1);
+
+  std::string store_host;
+  {
+    absl::MutexLock lock(&address_mu_);
+    store_host = advertised_;
+  }
+  executor_->Submit([this, request, response, finish, topic_name, peer, store_host] {
+    absl::Status valid = ValidateTopicName("topic", topic_name);
+    if (!valid.ok()) return finish(WithV2Code(valid, v2::ILLEGAL_TOPIC));
+    auto topic = topics_->GetOrAutoCreate(topic_name);
+    if (!topic.ok()) return finish(WithV2Code(topic.status(), v2::TOPIC_NOT_FOUND));
+    if (!Writable(*topic)) {
+      return finish(WithV2Code(absl::PermissionDeniedError(absl::StrCat(
+                                   "topic \"", topic_name, "\" is not writable on this broker")),
+                               v2::FORBIDDEN));
+    }
+    const absl::Time now = clock_->Now();
+    const int n = request->messages_size();
+    std::vector<absl::Status> statuses(n);
+    std::vector<store::v1::AppendRecord> records;
+    std::vector<int> record_index;  // which message each record is
+    for (int i = 0; i < n; ++i) {
+      const v2::Message& m = request->messages(i);
+      statuses[i] = ValidateMessage(m, i, options_.limits, now);
+      if (statuses[i].ok()) statuses[i] = CheckMessageType(m, *topic);
+      if (!statuses[i].ok()) continue;
+      int32_t queue;
+      if (m.system_properties().has_message_group()) {
+        // Same group, same queue: FIFO producers of any SDK agree.
+        queue = static_cast<int32_t>(std::hash<std::string>{}(
+                                         m.system_properties().message_group()) %
+                                     static_cast<size_t>(topic->write_queues()));
+      } else {
+        queue = static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(topic->write_queues()));
+      }
+      records.push_back(ToStoreRecord(m, topic_name, queue, store_host, peer));
+      record_index.push_back(i);
+    }
+    auto entries_done = [this, request, response, finish, statuses, record_index, topic_name](
+                            absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
+      int64_t stored = 0, bytes = 0;
+      for (size_t r = 0; r < record_index.size(); ++r) {
+        const int i = record_index[r];
+        if (!appended.ok()) {
+          statuses[i] = appended.status();
+        } else if (r < appended->size()) {
+          stored++;
+          bytes += static_cast<int64_t>(request->messages(i).body().size());
+        }
+      }
+      absl::Status top = absl::OkStatus();
+      v2::Code common = v2::OK;
+      for (int i = 0; i < request->messages_size(); ++i) {
+        v2::SendResultEntry* entry = response->add_entries();
+        ToV2Status(statuses[i], entry->mutable_status());
+        entry->set_message_id(request->messages(i).system_properties().message_id());
+        if (i == 0) {
+          common = entry->status().code();
+          top = statuses[i];
+        } else if (entry->status().code() != common) {
+          top = WithV2Code(absl::InvalidArgumentError("entries have different results"),
+                           v2::MULTIPLE_RESULTS);
+        }
+      }
+      if (appended.ok()) {
+        for (size_t r = 0; r < record_index.size() && r < appended->size(); ++r) {
+          response->mutable_entries(record_index[r])->set_offset((*appended)[r].queue_offset());
+        }
+      }
+      if (stored > 0) {
+        probe_->OnMessagesIn(topic_name, stored, bytes);
+        arrivals_->Notify(topic_name);
+      }
+      finish(top);
+    };
+    if (records.empty()) {
+      entries_done(std::vector<store::v1::AppendResult>());
+      return;
+    }
+    store_->Append(std::move(records), std::move(entries_done));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
+    grpc::CallbackServerContext* context, const v2::QueryAssignmentRequest* request,
+    v2::QueryAssignmentResponse* response) {
+  const std::string topic = rocketmq::QualifiedName(
+      *context, request->topic().resource_namespace(), request->topic().name());
+  return Offload(context, executor_, response, [this, request, response, topic]() {
+    APOGEE_RETURN_IF_ERROR(WithV2Code(ValidateTopicName("topic", topic), v2::ILLEGAL_TOPIC));
+    auto route = routes_->Route(topic);
+    if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
+    APOGEE_ASSIGN_OR_RETURN(std::vector<v2::MessageQueue> queues,
+                            rocketmq::ToV2MessageQueues(*route));
+    // One assignment per readable broker: a receive serves the whole broker.
+    std::set<std::string> brokers;
+    for (v2::MessageQueue& q : queues) {
+      const bool readable = q.permission() == v2::READ || q.permission() == v2::READ_WRITE;
+      if (!readable || !brokers.insert(q.broker().name()).second) continue;
+      q.set_id(-1);
+      *q.mutable_topic() = request->topic();
+      *response->add_assignments()->mutable_message_queue() = std::move(q);
+    }
+    if (brokers.empty()) {
+      return WithV2Code(absl::PermissionDeniedError(
+                            absl::StrCat("topic \"", topic, "\" has no readable queue")),
+                        v2::FORBIDDEN);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveMessage(
+    grpc::CallbackServerContext* context, const v2::ReceiveMessageRequest* request) {
+  auto call = std::make_shared<ReceiveCall>();
+  call->writer = new rocketmq::StreamWriter<v2::ReceiveMessageResponse>();
+  call->start = absl::Now();
+  auto fail = [this, call](const absl::Status& status) {
+    v2::ReceiveMessageResponse item;
+    ToV2Status(status, item.mutable_status());
+    call->writer->Write(std::move(item));
+    v2::ReceiveMessageResponse when;
+    *when.mutable_delivery_timestamp() = ToProto(clock_->Now());
+    call->writer->Write(std::move(when));
+    call->writer->Close();
+    probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
+    return call->writer;
+  };
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return fail(group.status());
+  call->group = *group;
+  auto topic = ResolveTopic(*context, request->message_queue().topic());
+  if (!topic.ok()) return fail(topic.status());
+  if (!Readable(*topic)) {
+    return fail(WithV2Code(absl::PermissionDeniedError(absl::StrCat(
+                               "topic \"", topic->name(), "\" is not readable on this broker")),
+                           v2::FORBIDDEN));
+  }
+  call->topic = topic->name();
+  auto filter = ParseTagFilter(request->filter_expression());
+  if (!filter.ok()) return fail(filter.status());
+  call->filter = *filter;
+  call->batch = request->batch_size();
+  if (call->batch < 1 || call->batch > options_.max_batch) {
+    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                               "batch_size is ", call->batch, " (allowed: 1..",
+                               options_.max_batch, ")")),
+                           v2::BAD_REQUEST));
+  }
+  if (request->auto_renew() || !request->has_invisible_duration()) {
+    call->invisible = options_.auto_renew_invisible;
+  } else {
+    call->invisible = ToAbsl(request->invisible_duration());
+    if (call->invisible < options_.min_invisible || call->invisible > options_.max_invisible) {
+      return fail(WithV2Code(
+          absl::InvalidArgumentError(absl::StrCat(
+              "invisible_duration is ", absl::FormatDuration(call->invisible), " (allowed: ",
+              absl::FormatDuration(options_.min_invisible), "..",
+              absl::FormatDuration(options_.max_invisible), ")")),
+          v2::ILLEGAL_INVISIBLE_TIME));
+    }
+  }
+  if (arrivals_->Parked() >= options_.max_parked_polls) {
+    return fail(WithV2Code(absl::ResourceExhaustedError(absl::StrCat(
+                               "too many parked receives (", options_.max_parked_polls,
+                               "); polling full")),
+                           v2::TOO_MANY_REQUESTS));
+  }
+  call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
+                                                 request->long_polling_timeout());
+  executor_->Submit([this, call] { DoReceive(call); });
+  return call->writer;
+}
+
+void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
+  if (call->finished) return;
+  // Watch before popping, so an arrival between an empty pop and the watch
+  // is not missed.
+  const uint64_t watch = arrivals_->Watch(
+      {call->topic, RetryTopic(call->group)}, call->poll_deadline, [this, call](bool arrived) {
+        executor_->Submit([this, call, arrived] {
+          if (arrived) {
+            DoReceive(call);
+            return;
+          }
+          if (call->finished.exchange(true)) return;
+          v2::ReceiveMessageResponse item;
+          ToV2Status(WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND),
+                     item.mutable_status());
+          call->writer->Write(std::move(item));
+          v2::ReceiveMessageResponse when;
+          *when.mutable_delivery_timestamp() = ToProto(clock_->Now());
+          call->writer->Write(std::move(when));
+          call->writer->Close();
+          probe_->OnRpc("receive", "MESSAGE_NOT_FOUND", absl::Now() - call->start);
+        });
+      });
+  auto messages = pop_->Pop(call->group, call->topic, call->filter, call->batch, call->invisible);
+  if (messages.ok() && messages->empty()) return;  // parked until arrival or deadline
+  // Done now: the watch may still fire, but `finished` makes it a no-op.
+  arrivals_->Unwatch(watch);
+  if (call->finished.exchange(true)) return;
+  absl::Status status = messages.status();
+  v2::ReceiveMessageResponse head;
+  ToV2Status(status, head.mutable_status());
+  call->writer->Write(std::move(head));
+  if (messages.ok()) {
+    int64_t bytes = 0;
+    for (v2::Message& m : *messages) {
+      bytes += static_cast<int64_t>(m.body().size());
+      v2::ReceiveMessageResponse item;
+      *item.mutable_message() = std::move(m);
+      call->writer->Write(std::move(item));
+    }
+    probe_->OnMessagesOut(call->topic, call->group, static_cast<int64_t>(messages->size()), bytes);
+  }
+  v2::ReceiveMessageResponse when;
+  *when.mutable_delivery_timestamp() = ToProto(clock_->Now());
+  call->writer->Write(std::move(when));
+  call->writer->Close();
+  probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
+}
+
+grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerContext* context,
+                                                       const v2::AckMessageRequest* request,
+                                                       v2::AckMessageResponse* response) {
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  return Offload(context, executor_, response, [this, request, response, group = *group]() {
+    absl::Status top = absl::OkStatus();
+    for (int i = 0; i < request->entries_size(); ++i) {
+      const v2::AckMessageEntry& e = request->entries(i);
+      absl::Status s = pop_->Ack(group, e.receipt_handle());
+      v2::AckMessageResultEntry* out = response->add_entries();
+      out->set_message_id(e.message_id());
+      out->set_receipt_handle(e.receipt_handle());
+      ToV2Status(s, out->mutable_status());
+      if (i == 0) {
+        top = s;
+      } else if (ToV2Code(s) != ToV2Code(top)) {
+        top = WithV2Code(absl::InvalidArgumentError("entries have different results"),
+                         v2::MULTIPLE_RESULTS);
+      }
+    }
+    return top;
+  });
+}
+
+grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
+    grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
+    v2::ChangeInvisibleDurationResponse* response) {
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  const absl::Duration invisible = ToAbsl(request->invisible_duration());
+  if (invisible < absl::ZeroDuration() || invisible > options_.max_invisible) {
+    return AnswerInBand(
+        context,
+        WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                       "invisible_duration is ", absl::FormatDuration(invisible),
+                       " (allowed: 0..", absl::FormatDuration(options_.max_invisible), ")")),
+                   v2::ILLEGAL_INVISIBLE_TIME),
+        response);
+  }
+  return Offload(context, executor_, response,
+                 [this, request, response, invisible, group = *group]() {
+                   APOGEE_ASSIGN_OR_RETURN(
+                       std::string handle,
+                       pop_->ChangeInvisible(group, request->receipt_handle(), invisible));
+                   response->set_receipt_handle(handle);
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
+    grpc::CallbackServerContext* context,
+    const v2::ForwardMessageToDeadLetterQueueRequest* request,
+    v2::ForwardMessageToDeadLetterQueueResponse* response) {
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  return Offload(context, executor_, response, [this, request, group = *group]() {
+    APOGEE_RETURN_IF_ERROR(pop_->ForwardToDlq(group, request->receipt_handle()));
+    probe_->OnDeadLettered(group, 1);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage(
+    grpc::CallbackServerContext* context, const v2::PullMessageRequest* request) {
+  auto call = std::make_shared<PullCall>();
+  call->writer = new rocketmq::StreamWriter<v2::PullMessageResponse>();
+  auto fail = [call](const absl::Status& status) {
+    v2::PullMessageResponse item;
+    ToV2Status(status, item.mutable_status());
+    call->writer->Write(std::move(item));
+    call->writer->Close();
+    return call->writer;
+  };
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return fail(group.status());
+  call->group = *group;
+  auto topic = ResolveTopic(*context, request->message_queue().topic());
+  if (!topic.ok()) return fail(topic.status());
+  call->topic = topic->name();
+  call->queue_id = request->message_queue().id();
+  if (call->queue_id < 0 || call->queue_id >= topic->read_queues()) {
+    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                               "queue ", call->queue_id, " of topic \"", call->topic,
+                               "\" does not exist (read queues: 0..", topic->read_queues() - 1,
+                               ")")),
+                           v2::BAD_REQUEST));
+  }
+  call->offset = request->offset();
+  if (call->offset < 0) {
+    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                               "offset is ", call->offset, " (must be >= 0)")),
+                           v2::ILLEGAL_OFFSET));
+  }
+  call->batch = request->batch_size();
+  if (call->batch < 1 || call->batch > options_.max_batch) {
+    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                               "batch_size is ", call->batch, " (allowed: 1..",
+                               options_.max_batch, ")")),
+                           v2::BAD_REQUEST));
+  }
+  auto filter = ParseTagFilter(request->filter_expression());
+  if (!filter.ok()) return fail(filter.status());
+  call->filter = *filter;
+  call->poll_deadline =
+      clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
+                               request->long_polling_timeout());
+  executor_->Submit([this, call] { DoPull(call); });
+  return call->writer;
+}
+
+void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
+  if (call->finished) return;
+  auto finish = [this, call](const absl::Status& status, std::vector<v2::Message> messages,
+                             int64_t next_offset) {
+    if (call->finished.exchange(true)) return;
+    v2::PullMessageResponse head;
+    ToV2Status(status, head.mutable_status());
+    call->writer->Write(std::move(head));
+    int64_t bytes = 0;
+    for (v2::Message& m : messages) {
+      bytes += static_cast<int64_t>(m.body().size());
+      v2::PullMessageResponse item;
+      *item.mutable_message() = std::move(m);
+      call->writer->Write(std::move(item));
+    }
+    if (status.ok() || ToV2Code(status) == v2::MESSAGE_NOT_FOUND) {
+      v2::PullMessageResponse next;
+      next.set_next_offset(next_offset);
+      call->writer->Write(std::move(next));
+    }
+    call->writer->Close();
+    if (!messages.empty()) {
+      probe_->OnMessagesOut(call->topic, call->group, static_cast<int64_t>(messages.size()),
+                            bytes);
+    }
+  };
+  const uint64_t watch = arrivals_->Watch({call->topic}, call->poll_deadline, [this, call, finish](bool arrived) {
+    executor_->Submit([this, call, arrived, finish] {
+      if (arrived) {
+        DoPull(call);
+      } else {
+        finish(WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND), {},
+               call->offset);
+      }
+    });
+  });
+  store::v1::ReadRequest read;
+  read.set_topic(call->topic);
+  read.set_queue_id(call->queue_id);
+  read.set_offset(call->offset);
+  read.set_max_messages(call->batch);
+  read.set_max_bytes(16 * 1024 * 1024);
+  if (!call->filter.all) {
+    for (const std::string& tag : call->filter.tags) read.add_tags(tag);
+  }
+  auto response = store_->Read(read);
+  const bool parked = response.ok() && response->records_size() == 0 &&
+                      response->next_offset() == call->offset;
+  if (parked) return;
+  arrivals_->Unwatch(watch);
+  if (!response.ok()) {
+    absl::Status status = response.status();
+    if (status.code() == absl::StatusCode::kOutOfRange) {
+      status = WithV2Code(status, v2::ILLEGAL_OFFSET);
+    }
+    return finish(status, {}, call->offset);
+  }
+  std::vector<v2::Message> messages;
+  for (const store::v1::StoredRecord& record : response->records()) {
+    auto m = FromStoreRecord(record);
+    if (m.ok()) messages.push_back(std::move(m).value());
+  }
+  if (messages.empty()) {
+    // Everything in range was filtered out: report progress.
+    return finish(WithV2Code(absl::NotFoundError("no matching message"), v2::MESSAGE_NOT_FOUND),
+                  {}, response->next_offset());
+  }
+  finish(absl::OkStatus(), std::move(messages), response->next_offset());
+}
+
+grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerContext* context,
+                                                         const v2::UpdateOffsetRequest* request,
+                                                         v2::UpdateOffsetResponse* response) {
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  auto topic = ResolveTopic(*context, request->message_queue().topic());
+  if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
+  if (request->offset() < 0) {
+    return AnswerInBand(context,
+                        WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                                       "offset is ", request->offset(), " (must be >= 0)")),
+                                   v2::ILLEGAL_OFFSET),
+                        response);
+  }
+  return Offload(context, executor_, response,
+                 [this, request, group = *group, topic = topic->name()]() {
+                   return store_->CommitOffset(group, topic, request->message_queue().id(),
+                                               request->offset());
+                 });
+}
+
+grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContext* context,
+                                                      const v2::GetOffsetRequest* request,
+                                                      v2::GetOffsetResponse* response) {
+  auto group = ResolveGroup(*context, request->group());
+  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  auto topic = ResolveTopic(*context, request->message_queue().topic());
+  if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
+  return Offload(context, executor_, response,
+                 [this, request, response, group = *group, topic = topic->name()]() {
+                   auto offset =
+                       store_->FetchOffset(group, topic, request->message_queue().id());
+                   if (!offset.ok()) {
+                     return offset.status().code() == absl::StatusCode::kNotFound
+                                ? WithV2Code(offset.status(), v2::OFFSET_NOT_FOUND)
+                                : offset.status();
+                   }
+                   response->set_offset(*offset);
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerContext* context,
+                                                        const v2::QueryOffsetRequest* request,
+                                                        v2::QueryOffsetResponse* response) {
+  auto topic = ResolveTopic(*context, request->message_queue().topic());
+  if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
+  return Offload(context, executor_, response,
+                 [this, request, response, topic = topic->name()]() -> absl::Status {
+                   const int32_t queue = request->message_queue().id();
+                   if (request->query_offset_policy() == v2::TIMESTAMP) {
+                     const absl::Time t = absl::FromUnixNanos(
+                         TimeUtil::TimestampToNanoseconds(request->timestamp()));
+                     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
+                                             store_->LookupOffsetByTime(topic, queue, t));
+                     response->set_offset(offset);
+                     return absl::OkStatus();
+                   }
+                   APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
+                   response->set_offset(request->query_offset_policy() == v2::END
+                                            ? offsets.max_offset()
+                                            : offsets.min_offset());
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::ServerUnaryReactor* MessagingService::EndTransaction(
+    grpc::CallbackServerContext* context, const v2::EndTransactionRequest* request,
+    v2::EndTransactionResponse* response) {
+  return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
+}
+
+grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>*
+MessagingService::Telemetry(grpc::CallbackServerContext* context) {
+  return new rocketmq::TelemetryReactor(
+      rocketmq::RequireClientId(*context),
+      [this](const std::string& client_id, const v2::Settings& settings) {
+        clients_->OnSettings(client_id, settings);
+        return rocketmq::ReplySettings(settings, options_.settings, /*group_fifo=*/false);
+      },
+      [this](const std::string& client_id) { clients_->Remove(client_id); });
+}
+
+grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
+    grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
+    v2::NotifyClientTerminationResponse* response) {
+  auto client_id = rocketmq::RequireClientId(*context);
+  if (client_id.ok()) clients_->Remove(*client_id);
+  // Always OK: a failure here makes the Node client's shutdown throw.
+  return AnswerInBand(context, absl::OkStatus(), response);
+}
+
+grpc::ServerUnaryReactor* MessagingService::RecallMessage(
+    grpc::CallbackServerContext* context, const v2::RecallMessageRequest* request,
+    v2::RecallMessageResponse* response) {
+  return AnswerInBand(context, Unsupported("RecallMessage (delayed messages)"), response);
+}
+
+grpc::ServerUnaryReactor* MessagingService::SyncLiteSubscription(
+    grpc::CallbackServerContext* context, const v2::SyncLiteSubscriptionRequest* request,
+    v2::SyncLiteSubscriptionResponse* response) {
+  return AnswerInBand(context, Unsupported("SyncLiteSubscription (lite topics)"), response);
+}
+
+}  // namespace apogee::broker

@@ -1,0 +1,130 @@
+// apache.rocketmq.v2.MessagingService on the broker: the adapter between the
+// official clients and the broker's modules. Handlers decode and validate on
+// the gRPC thread, then hand anything that touches the store to the worker
+// executor; gRPC threads never block.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apache/rocketmq/v2/service.grpc.pb.h"
+#include "services/broker/client/client_manager.h"
+#include "services/broker/consume/arrivals.h"
+#include "services/broker/consume/pop_engine.h"
+#include "services/broker/message/codec.h"
+#include "services/broker/metrics/probe.h"
+#include "services/broker/route/route_source.h"
+#include "services/broker/store_client/store_client.h"
+#include "services/broker/topic/topic_manager.h"
+#include "services/common/clock/clock.h"
+#include "services/common/concurrency/executor.h"
+#include "services/common/rocketmq/client_settings.h"
+
+namespace apogee::broker {
+
+struct ServiceOptions {
+  std::string broker_name;
+  MessageLimits limits;
+  rocketmq::SettingsPolicy settings;
+  absl::Duration min_invisible = absl::Seconds(10);
+  absl::Duration max_invisible = absl::Hours(12);
+  absl::Duration auto_renew_invisible = absl::Seconds(60);
+  absl::Duration max_poll = absl::Seconds(20);
+  int max_batch = 1024;
+  size_t max_parked_polls = 10000;
+};
+
+// Thread-safe.
+class MessagingService final : public v2::MessagingService::CallbackService {
+ public:
+  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
+                   PopEngine* pop, Arrivals* arrivals, ClientManager* clients, RouteSource* routes,
+                   Probe* probe, Executor* executor, const Clock* clock);
+
+  // The address clients use for this broker, known once the server bound
+  // its port (before the address is published, no client can call).
+  void SetAdvertisedAddress(const std::string& address);
+
+  grpc::ServerUnaryReactor* QueryRoute(grpc::CallbackServerContext* context,
+                                       const v2::QueryRouteRequest* request,
+                                       v2::QueryRouteResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
+                                      const v2::HeartbeatRequest* request,
+                                      v2::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* context,
+                                        const v2::SendMessageRequest* request,
+                                        v2::SendMessageResponse* response) override;
+  grpc::ServerUnaryReactor* QueryAssignment(grpc::CallbackServerContext* context,
+                                            const v2::QueryAssignmentRequest* request,
+                                            v2::QueryAssignmentResponse* response) override;
+  grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* ReceiveMessage(
+      grpc::CallbackServerContext* context, const v2::ReceiveMessageRequest* request) override;
+  grpc::ServerUnaryReactor* AckMessage(grpc::CallbackServerContext* context,
+                                       const v2::AckMessageRequest* request,
+                                       v2::AckMessageResponse* response) override;
+  grpc::ServerUnaryReactor* ForwardMessageToDeadLetterQueue(
+      grpc::CallbackServerContext* context,
+      const v2::ForwardMessageToDeadLetterQueueRequest* request,
+      v2::ForwardMessageToDeadLetterQueueResponse* response) override;
+  grpc::ServerWriteReactor<v2::PullMessageResponse>* PullMessage(
+      grpc::CallbackServerContext* context, const v2::PullMessageRequest* request) override;
+  grpc::ServerUnaryReactor* UpdateOffset(grpc::CallbackServerContext* context,
+                                         const v2::UpdateOffsetRequest* request,
+                                         v2::UpdateOffsetResponse* response) override;
+  grpc::ServerUnaryReactor* GetOffset(grpc::CallbackServerContext* context,
+                                      const v2::GetOffsetRequest* request,
+                                      v2::GetOffsetResponse* response) override;
+  grpc::ServerUnaryReactor* QueryOffset(grpc::CallbackServerContext* context,
+                                        const v2::QueryOffsetRequest* request,
+                                        v2::QueryOffsetResponse* response) override;
+  grpc::ServerUnaryReactor* EndTransaction(grpc::CallbackServerContext* context,
+                                           const v2::EndTransactionRequest* request,
+                                           v2::EndTransactionResponse* response) override;
+  grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* Telemetry(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* NotifyClientTermination(
+      grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
+      v2::NotifyClientTerminationResponse* response) override;
+  grpc::ServerUnaryReactor* ChangeInvisibleDuration(
+      grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
+      v2::ChangeInvisibleDurationResponse* response) override;
+  grpc::ServerUnaryReactor* RecallMessage(grpc::CallbackServerContext* context,
+                                          const v2::RecallMessageRequest* request,
+                                          v2::RecallMessageResponse* response) override;
+  grpc::ServerUnaryReactor* SyncLiteSubscription(
+      grpc::CallbackServerContext* context, const v2::SyncLiteSubscriptionRequest* request,
+      v2::SyncLiteSubscriptionResponse* response) override;
+
+ private:
+  struct ReceiveCall;
+  struct PullCall;
+  void DoReceive(std::shared_ptr<ReceiveCall> call);
+  void DoPull(std::shared_ptr<PullCall> call);
+  // Topic name of `resource` with the request's namespace, validated
+  // (ILLEGAL_TOPIC), and the topic's config (TOPIC_NOT_FOUND).
+  absl::StatusOr<TopicConfig> ResolveTopic(const grpc::ServerContextBase& context,
+                                           const v2::Resource& resource);
+  absl::StatusOr<std::string> ResolveGroup(const grpc::ServerContextBase& context,
+                                           const v2::Resource& resource);
+  // How long a receive/pull may park, from the request and the call deadline.
+  absl::Duration PollTime(const grpc::ServerContextBase& context, bool has_timeout,
+                          const google::protobuf::Duration& requested) const;
+
+  const ServiceOptions options_;
+  StoreClient* const store_;
+  TopicManager* const topics_;
+  PopEngine* const pop_;
+  Arrivals* const arrivals_;
+  ClientManager* const clients_;
+  RouteSource* const routes_;
+  Probe* const probe_;
+  Executor* const executor_;
+  const Clock* const clock_;
+  std::atomic<uint32_t> round_robin_{0};
+  mutable absl::Mutex address_mu_;
+  std::string advertised_ ABSL_GUARDED_BY(address_mu_);
+};
+
+}  // namespace apogee::broker

@@ -1,0 +1,92 @@
+// The broker's connection to its store sidecar (apogee.store.v1). Appends are
+// pipelined on one stream (the broker never pays a round trip per message);
+// everything else is a unary call with a deadline.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "apogee/store/v1/store.grpc.pb.h"
+
+namespace apogee::broker {
+
+namespace sv1 = ::apogee::store::v1;
+
+// Thread-safe. Append callbacks run on the client's reader thread: keep them
+// short and never block in them.
+class StoreClient {
+ public:
+  using AppendDone = std::function<void(absl::StatusOr<std::vector<sv1::AppendResult>>)>;
+
+  // `target` is "unix:/path/store.sock" or "host:port". Does not wait for the
+  // store to be up; calls fail with UNAVAILABLE until it is.
+  explicit StoreClient(const std::string& target, absl::Duration timeout = absl::Seconds(10));
+  ~StoreClient();
+
+  // Appends `records` as one batch; `done` gets one result per record.
+  void Append(std::vector<sv1::AppendRecord> records, AppendDone done);
+  // Append and wait.
+  absl::StatusOr<std::vector<sv1::AppendResult>> AppendAndWait(
+      std::vector<sv1::AppendRecord> records);
+
+  absl::StatusOr<sv1::ReadResponse> Read(const sv1::ReadRequest& request);
+  absl::StatusOr<sv1::GetQueueOffsetsResponse> GetQueueOffsets(const std::string& topic,
+                                                                int32_t queue_id);
+  absl::StatusOr<sv1::StoredRecord> LookupById(const std::string& message_id);
+  absl::StatusOr<sv1::LookupByKeyResponse> LookupByKey(const sv1::LookupByKeyRequest& request);
+  absl::StatusOr<int64_t> LookupOffsetByTime(const std::string& topic, int32_t queue_id,
+                                             absl::Time time);
+  absl::Status CommitOffset(const std::string& group, const std::string& topic, int32_t queue_id,
+                            int64_t offset);
+  // NOT_FOUND when the group never committed on that queue.
+  absl::StatusOr<int64_t> FetchOffset(const std::string& group, const std::string& topic,
+                                      int32_t queue_id);
+  absl::StatusOr<sv1::ListOffsetsResponse> ListOffsets(const std::string& group);
+  absl::Status PutConfig(const std::string& kind, const std::string& name,
+                         const std::string& value);
+  absl::StatusOr<std::string> GetConfig(const std::string& kind, const std::string& name);
+  absl::Status DeleteConfig(const std::string& kind, const std::string& name);
+  absl::StatusOr<std::vector<sv1::ConfigEntry>> ListConfigs(const std::string& kind);
+  absl::StatusOr<sv1::GetStatsResponse> GetStats();
+
+ private:
+  struct AppendStream;
+  std::unique_ptr<grpc::ClientContext> Context() const;
+  // One unary call with the client's deadline.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(grpc::Status (sv1::Store::Stub::*method)(grpc::ClientContext*,
+                                                                         const Request&,
+                                                                         Response*),
+                                const Request& request) {
+    Response response;
+    grpc::Status status = (stub_.get()->*method)(Context().get(), request, &response);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return response;
+  }
+  // Returns the live append stream, opening one if needed.
+  absl::StatusOr<std::shared_ptr<AppendStream>> Stream() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReadLoop(std::shared_ptr<AppendStream> stream);
+
+  const absl::Duration timeout_;
+  std::unique_ptr<sv1::Store::Stub> stub_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<AppendStream> stream_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> readers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace apogee::broker

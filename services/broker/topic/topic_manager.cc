@@ -1,0 +1,140 @@
+#include "services/broker/topic/topic_manager.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/naming/names.h"
+#include "services/common/status/status_macros.h"
+
+namespace apogee::broker {
+namespace {
+
+namespace nsv1 = ::apogee::nameserver::v1;
+constexpr char kKind[] = "topic";
+constexpr int kMaxQueues = 1024;
+
+}  // namespace
+
+std::string RetryTopic(const std::string& group) { return absl::StrCat("%RETRY%", group); }
+std::string DlqTopic(const std::string& group) { return absl::StrCat("%DLQ%", group); }
+bool IsRetryTopic(const std::string& topic) { return absl::StartsWith(topic, "%RETRY%"); }
+bool IsDlqTopic(const std::string& topic) { return absl::StartsWith(topic, "%DLQ%"); }
+
+absl::Status ValidateTopicConfig(const TopicConfig& c) {
+  APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", c.name()));
+  for (auto [field, value] : {std::pair<const char*, int>{"read_queues", c.read_queues()},
+                              {"write_queues", c.write_queues()}}) {
+    if (value < 1 || value > kMaxQueues) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " of topic \"", c.name(), "\" is ",
+                                                     value, " (allowed: 1..", kMaxQueues, ")"));
+    }
+  }
+  if (!nsv1::TopicPermission_IsValid(c.permission())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("permission of topic \"", c.name(), "\" is unknown value ", c.permission()));
+  }
+  if (!nsv1::TopicMessageType_IsValid(c.message_type())) {
+    return absl::InvalidArgumentError(absl::StrCat("message_type of topic \"", c.name(),
+                                                   "\" is unknown value ", c.message_type()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TopicManager::Load() {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::ConfigEntry> entries,
+                          store_->ListConfigs(kKind));
+  absl::MutexLock lock(&mu_);
+  for (const store::v1::ConfigEntry& entry : entries) {
+    TopicConfig config;
+    if (!config.ParseFromString(entry.value())) {
+      return absl::DataLossError(absl::StrCat("stored topic \"", entry.name(), "\" is corrupt"));
+    }
+    topics_[entry.name()] = config;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TopicManager::Persist(const TopicConfig& config) {
+  APOGEE_RETURN_IF_ERROR(store_->PutConfig(kKind, config.name(), config.SerializeAsString()));
+  {
+    absl::MutexLock lock(&mu_);
+    topics_[config.name()] = config;
+  }
+  if (listener_) listener_();
+  return absl::OkStatus();
+}
+
+absl::Status TopicManager::Upsert(const TopicConfig& input) {
+  TopicConfig config = input;
+  if (config.permission() == nsv1::TOPIC_PERMISSION_UNSPECIFIED) {
+    config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
+  }
+  APOGEE_RETURN_IF_ERROR(ValidateTopicConfig(config));
+  absl::MutexLock write(&write_mu_);
+  return Persist(config);
+}
+
+absl::Status TopicManager::Delete(const std::string& name) {
+  absl::MutexLock write(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (topics_.count(name) == 0) {
+      return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+    }
+  }
+  APOGEE_RETURN_IF_ERROR(store_->DeleteConfig(kKind, name));
+  {
+    absl::MutexLock lock(&mu_);
+    topics_.erase(name);
+  }
+  if (listener_) listener_();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TopicConfig> TopicManager::Get(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist on this broker"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<TopicConfig> TopicManager::GetOrAutoCreate(const std::string& name) {
+  auto existing = Get(name);
+  if (existing.ok() || !options_.auto_create) return existing;
+  APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
+  TopicConfig config;
+  config.set_name(name);
+  config.set_read_queues(options_.default_queues);
+  config.set_write_queues(options_.default_queues);
+  config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
+  absl::MutexLock write(&write_mu_);
+  auto again = Get(name);  // another sender may have created it meanwhile
+  if (again.ok()) return again;
+  APOGEE_RETURN_IF_ERROR(Persist(config));
+  return config;
+}
+
+absl::StatusOr<TopicConfig> TopicManager::GetOrCreateSystem(const std::string& name) {
+  auto existing = Get(name);
+  if (existing.ok()) return existing;
+  TopicConfig config;
+  config.set_name(name);
+  config.set_read_queues(1);
+  config.set_write_queues(1);
+  config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
+  absl::MutexLock write(&write_mu_);
+  auto again = Get(name);
+  if (again.ok()) return again;
+  APOGEE_RETURN_IF_ERROR(Persist(config));
+  return config;
+}
+
+std::vector<TopicConfig> TopicManager::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<TopicConfig> out;
+  for (const auto& [name, config] : topics_) out.push_back(config);
+  return out;
+}
+
+}  // namespace apogee::broker

@@ -1,0 +1,72 @@
+// The broker's topics: name → queue counts, permission and message type.
+// Durable in the store (config kind "topic"), cached here, announced to the
+// NameServers through the Registrar whenever the set changes.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "apogee/nameserver/v1/nameserver.pb.h"
+#include "services/broker/store_client/store_client.h"
+
+namespace apogee::broker {
+
+using TopicConfig = ::apogee::nameserver::v1::TopicConfig;
+
+// Retry and dead-letter topics of a consumer group (RocketMQ's names).
+std::string RetryTopic(const std::string& group);
+std::string DlqTopic(const std::string& group);
+bool IsRetryTopic(const std::string& topic);
+bool IsDlqTopic(const std::string& topic);
+
+struct TopicOptions {
+  bool auto_create = true;
+  int default_queues = 8;
+};
+
+// Thread-safe. Store calls happen on the caller's thread (never a gRPC
+// callback thread).
+class TopicManager {
+ public:
+  TopicManager(StoreClient* store, TopicOptions options) : store_(store), options_(options) {}
+
+  // Loads every topic from the store (at start-up).
+  absl::Status Load();
+
+  // Called after every change (outside the lock).
+  void SetListener(std::function<void()> listener) { listener_ = std::move(listener); }
+
+  // Creates or replaces a topic after validating it.
+  absl::Status Upsert(const TopicConfig& config);
+  absl::Status Delete(const std::string& name);
+
+  // The topic; NOT_FOUND naming it when absent.
+  absl::StatusOr<TopicConfig> Get(const std::string& name) const;
+  // The topic, created with defaults when auto-create is on (for sends).
+  absl::StatusOr<TopicConfig> GetOrAutoCreate(const std::string& name);
+  // Retry/DLQ topics: always created on demand with one queue.
+  absl::StatusOr<TopicConfig> GetOrCreateSystem(const std::string& name);
+
+  std::vector<TopicConfig> List() const;
+
+ private:
+  absl::Status Persist(const TopicConfig& config);
+
+  StoreClient* const store_;
+  const TopicOptions options_;
+  std::function<void()> listener_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
+  // Serializes writers so the store and the cache agree.
+  absl::Mutex write_mu_;
+};
+
+// Validates a topic config (name, queues 1..1024, permission, type).
+absl::Status ValidateTopicConfig(const TopicConfig& config);
+
+}  // namespace apogee::broker
