@@ -101,8 +101,8 @@ grpc::ServerWriteReactor<Response>* StatusOnlyStream(const absl::Status& status)
 class TelemetryReactor final
     : public grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand> {
  public:
-  using OnSettings =
-      std::function<absl::StatusOr<v2::Settings>(const std::string& client_id, const v2::Settings&)>;
+  using OnSettings = std::function<absl::StatusOr<v2::Settings>(const std::string& client_id,
+                                                                const v2::Settings&)>;
 
   TelemetryReactor(absl::StatusOr<std::string> client_id, OnSettings on_settings,
                    std::function<void(const std::string& client_id)> on_close);
