@@ -140,12 +140,13 @@ absl::StatusOr<sv1::GetQueueOffsetsResponse> StoreClient::GetQueueOffsets(
   return Call(&sv1::Store::Stub::GetQueueOffsets, request);
 }
 
-absl::StatusOr<sv1::StoredRecord> StoreClient::LookupById(const std::string& message_id) {
+absl::StatusOr<std::vector<sv1::StoredRecord>> StoreClient::LookupById(
+    const std::string& message_id) {
   sv1::LookupByIdRequest request;
   request.set_message_id(message_id);
   auto response = Call(&sv1::Store::Stub::LookupById, request);
   if (!response.ok()) return response.status();
-  return response->record();
+  return std::vector<sv1::StoredRecord>(response->records().begin(), response->records().end());
 }
 
 absl::StatusOr<sv1::LookupByKeyResponse> StoreClient::LookupByKey(
@@ -191,38 +192,22 @@ absl::StatusOr<sv1::ListOffsetsResponse> StoreClient::ListOffsets(const std::str
   return Call(&sv1::Store::Stub::ListOffsets, request);
 }
 
-absl::Status StoreClient::PutConfig(const std::string& kind, const std::string& name,
-                                    const std::string& value) {
-  sv1::PutConfigRequest request;
-  request.set_kind(kind);
-  request.set_name(name);
-  request.set_value(value);
-  return Call(&sv1::Store::Stub::PutConfig, request).status();
+absl::Status StoreClient::PutTopic(const sv1::Topic& topic) {
+  sv1::PutTopicRequest request;
+  *request.mutable_topic() = topic;
+  return Call(&sv1::Store::Stub::PutTopic, request).status();
 }
 
-absl::StatusOr<std::string> StoreClient::GetConfig(const std::string& kind,
-                                                   const std::string& name) {
-  sv1::GetConfigRequest request;
-  request.set_kind(kind);
+absl::Status StoreClient::DeleteTopic(const std::string& name) {
+  sv1::DeleteTopicRequest request;
   request.set_name(name);
-  auto response = Call(&sv1::Store::Stub::GetConfig, request);
+  return Call(&sv1::Store::Stub::DeleteTopic, request).status();
+}
+
+absl::StatusOr<std::vector<sv1::Topic>> StoreClient::ListTopics() {
+  auto response = Call(&sv1::Store::Stub::ListTopics, sv1::ListTopicsRequest());
   if (!response.ok()) return response.status();
-  return response->value();
-}
-
-absl::Status StoreClient::DeleteConfig(const std::string& kind, const std::string& name) {
-  sv1::DeleteConfigRequest request;
-  request.set_kind(kind);
-  request.set_name(name);
-  return Call(&sv1::Store::Stub::DeleteConfig, request).status();
-}
-
-absl::StatusOr<std::vector<sv1::ConfigEntry>> StoreClient::ListConfigs(const std::string& kind) {
-  sv1::ListConfigsRequest request;
-  request.set_kind(kind);
-  auto response = Call(&sv1::Store::Stub::ListConfigs, request);
-  if (!response.ok()) return response.status();
-  return std::vector<sv1::ConfigEntry>(response->entries().begin(), response->entries().end());
+  return std::vector<sv1::Topic>(response->topics().begin(), response->topics().end());
 }
 
 absl::StatusOr<sv1::GetStatsResponse> StoreClient::GetStats() {

@@ -41,7 +41,8 @@ class StoreClient {
   absl::StatusOr<sv1::ReadResponse> Read(const sv1::ReadRequest& request);
   absl::StatusOr<sv1::GetQueueOffsetsResponse> GetQueueOffsets(const std::string& topic,
                                                                 int32_t queue_id);
-  absl::StatusOr<sv1::StoredRecord> LookupById(const std::string& message_id);
+  // Oldest first; NOT_FOUND when no record has this id.
+  absl::StatusOr<std::vector<sv1::StoredRecord>> LookupById(const std::string& message_id);
   absl::StatusOr<sv1::LookupByKeyResponse> LookupByKey(const sv1::LookupByKeyRequest& request);
   absl::StatusOr<int64_t> LookupOffsetByTime(const std::string& topic, int32_t queue_id,
                                              absl::Time time);
@@ -51,11 +52,9 @@ class StoreClient {
   absl::StatusOr<int64_t> FetchOffset(const std::string& group, const std::string& topic,
                                       int32_t queue_id);
   absl::StatusOr<sv1::ListOffsetsResponse> ListOffsets(const std::string& group);
-  absl::Status PutConfig(const std::string& kind, const std::string& name,
-                         const std::string& value);
-  absl::StatusOr<std::string> GetConfig(const std::string& kind, const std::string& name);
-  absl::Status DeleteConfig(const std::string& kind, const std::string& name);
-  absl::StatusOr<std::vector<sv1::ConfigEntry>> ListConfigs(const std::string& kind);
+  absl::Status PutTopic(const sv1::Topic& topic);
+  absl::Status DeleteTopic(const std::string& name);
+  absl::StatusOr<std::vector<sv1::Topic>> ListTopics();
   absl::StatusOr<sv1::GetStatsResponse> GetStats();
 
  private:

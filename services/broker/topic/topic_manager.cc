@@ -1,5 +1,7 @@
 #include "services/broker/topic/topic_manager.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/naming/names.h"
@@ -9,7 +11,6 @@ namespace apogee::broker {
 namespace {
 
 namespace nsv1 = ::apogee::nameserver::v1;
-constexpr char kKind[] = "topic";
 constexpr int kMaxQueues = 1024;
 
 }  // namespace
@@ -40,21 +41,26 @@ absl::Status ValidateTopicConfig(const TopicConfig& c) {
 }
 
 absl::Status TopicManager::Load() {
-  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::ConfigEntry> entries,
-                          store_->ListConfigs(kKind));
+  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Topic> stored, store_->ListTopics());
   absl::MutexLock lock(&mu_);
-  for (const store::v1::ConfigEntry& entry : entries) {
+  for (const store::v1::Topic& topic : stored) {
     TopicConfig config;
-    if (!config.ParseFromString(entry.value())) {
-      return absl::DataLossError(absl::StrCat("stored topic \"", entry.name(), "\" is corrupt"));
+    if (!config.ParseFromString(topic.attributes())) {
+      return absl::DataLossError(absl::StrCat("stored topic \"", topic.name(),
+                                              "\" has attributes that do not parse"));
     }
-    topics_[entry.name()] = config;
+    topics_[topic.name()] = config;
   }
   return absl::OkStatus();
 }
 
 absl::Status TopicManager::Persist(const TopicConfig& config) {
-  APOGEE_RETURN_IF_ERROR(store_->PutConfig(kKind, config.name(), config.SerializeAsString()));
+  // The store accepts queues 0..queue_count-1: the larger of the counts.
+  store::v1::Topic stored;
+  stored.set_name(config.name());
+  stored.set_queue_count(std::max(config.read_queues(), config.write_queues()));
+  stored.set_attributes(config.SerializeAsString());
+  APOGEE_RETURN_IF_ERROR(store_->PutTopic(stored));
   {
     absl::MutexLock lock(&mu_);
     topics_[config.name()] = config;
@@ -81,7 +87,7 @@ absl::Status TopicManager::Delete(const std::string& name) {
       return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
     }
   }
-  APOGEE_RETURN_IF_ERROR(store_->DeleteConfig(kKind, name));
+  APOGEE_RETURN_IF_ERROR(store_->DeleteTopic(name));
   {
     absl::MutexLock lock(&mu_);
     topics_.erase(name);
