@@ -16,84 +16,26 @@
 // Any failure: "FAIL: <reason>" on stderr, exit 1. Hard limit: 60 s.
 
 const path = require('node:path');
-const util = require('node:util');
+const { fail, installGuards, loadClient, makeLogger, rootCause, describe, withTimeout } =
+  require('./common.js');
 
 const HARD_LIMIT_MS = 60000;
 const STARTUP_TIMEOUT_MS = 20000;
 const SHUTDOWN_TIMEOUT_MS = 15000;
 
-function fail(reason) {
-  process.stderr.write(`FAIL: ${reason}\n`);
-  process.exit(1);
-}
-
-const hardTimer = setTimeout(() => fail(`hard timeout: script did not finish within ${HARD_LIMIT_MS} ms`),
-  HARD_LIMIT_MS);
-
-process.on('unhandledRejection', e => fail(`unhandled rejection: ${describe(e)}`));
-process.on('uncaughtException', e => fail(`uncaught exception: ${describe(e)}`));
+const hardTimer = installGuards(HARD_LIMIT_MS);
 
 const [ endpoints, topic, missingTopic ] = process.argv.slice(2);
 if (!endpoints || !topic || !missingTopic) {
   fail('usage: node nameserver_bootstrap.js ENDPOINT TOPIC MISSING_TOPIC');
 }
 
-let rmq;
-try {
-  rmq = require('rocketmq-client-nodejs');
-} catch (e) {
-  fail(`cannot load rocketmq-client-nodejs (run via run.sh): ${e.message}`);
-}
+const rmq = loadClient();
 const { Producer, SimpleConsumer } = rmq;
 
-// Quiet logger: info/debug dropped, warn/error to stderr. Passing a logger
-// also keeps the client from opening its default file logger under ~/logs.
-function makeLogger(label) {
-  const emit = (level, args) => {
-    const text = args.map(a => (a instanceof Error ? a.message : a));
-    process.stderr.write(`[${label} ${level}] ${util.format(...text)}\n`);
-  };
-  return {
-    info() {},
-    debug() {},
-    warn(...args) { emit('warn', args); },
-    error(...args) { emit('error', args); },
-    close() {},
-  };
-}
 
-function describe(e) {
-  if (e === undefined || e === null) return String(e);
-  if (!(e instanceof Error)) return String(e);
-  const root = rootCause(e);
-  const rootText = root !== e ? ` [root cause: ${root.name}: ${root.message}]` : '';
-  return `${e.name}: ${e.message}${rootText}`;
-}
 
-// Runs `promise` with a deadline; rejects with a descriptive Error on timeout.
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([ promise, timeout ]).finally(() => clearTimeout(timer));
-}
 
-// Startup errors are wrapped twice by the client ("Startup ... failed" ->
-// "Failed to fetch topic routes ..." -> ClientException with a numeric code).
-// Returns the innermost error that carries a code, or the innermost cause.
-function rootCause(e) {
-  let cur = e;
-  let withCode;
-  const seen = new Set();
-  while (cur && !seen.has(cur)) {
-    seen.add(cur);
-    if (cur.code !== undefined && withCode === undefined) withCode = cur;
-    if (!cur.cause) break;
-    cur = cur.cause;
-  }
-  return withCode || cur || e;
-}
 
 // Number of queues the client itself cached for `t`, or undefined when the
 // internal cache is not reachable.
