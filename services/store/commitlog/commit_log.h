@@ -1,0 +1,200 @@
+// The commit log: one append-only sequence of records for all topics and
+// queues, split into segment files. Offsets are byte positions, contiguous
+// across segments (a segment starts where the previous one ends; no padding),
+// so any record boundary is a place a replica can stream raw bytes from.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/common/clock/clock.h"
+#include "services/store/commitlog/record.h"
+#include "services/store/commitlog/segment.h"
+#include "services/store/io/file_system.h"
+
+namespace apogee::store {
+
+enum class FlushMode {
+  kAsync,  // acknowledge after write(); a flush thread calls Flush() periodically
+  kSync,   // acknowledge after fdatasync; concurrent appends share one sync
+};
+
+struct CommitLogOptions {
+  std::string dir;  // holds the segment files and nothing else
+  int64_t segment_size = int64_t{1} << 30;
+  uint32_t max_record_size = (4u << 20) + (64u << 10);  // encoded, header included
+  FlushMode flush_mode = FlushMode::kAsync;
+  // Appends waiting behind a leader are written (and synced) together, up to
+  // this many bytes per group.
+  int64_t max_group_bytes = 8 << 20;
+  // Recovery: a record that fails validation below this offset means lost
+  // acknowledged data, and Open fails with DATA_LOSS instead of truncating.
+  // The store passes its dispatched checkpoint in sync mode.
+  int64_t protected_offset = 0;
+};
+
+// Where one appended record landed.
+struct AppendResult {
+  int64_t commit_offset = 0;
+  int64_t queue_offset = 0;
+  int64_t store_timestamp_ms = 0;
+  uint32_t size = 0;  // bytes in the log
+};
+
+// What Open found and repaired.
+struct LogRecoveryInfo {
+  int segments = 0;
+  int64_t scanned_bytes = 0;    // of the last segment, CRC-checked
+  int64_t truncated_bytes = 0;  // torn or corrupt tail removed
+  std::string truncation_reason;
+};
+
+struct SegmentInfo {
+  int64_t start = 0;
+  int64_t end = 0;
+  bool active = false;
+  std::string path;
+};
+
+struct CommitLogStats {
+  int64_t min_offset = 0;
+  int64_t written_offset = 0;
+  int64_t flushed_offset = 0;
+  int segments = 0;
+  int64_t appended_records = 0;
+  int64_t appended_bytes = 0;
+  int64_t append_errors = 0;
+  int64_t group_commits = 0;
+  int64_t flush_errors = 0;
+  int pending_appends = 0;  // queued behind the current group leader
+  std::string last_error;
+};
+
+// Whole records read from one segment: `data` holds the raw bytes
+// [start, end) exactly as on disk, `records` views into it.
+struct RecordChunk {
+  int64_t start = 0;
+  int64_t end = 0;
+  std::unique_ptr<std::string> data;
+  std::vector<RecordView> records;
+};
+
+// Thread-safety: all public methods are thread-safe. Appends from many
+// threads form a queue; the thread at its front (the leader) writes the
+// waiting batches as one group, syncs once in kSync mode, and wakes the
+// others. Readers never block on disk writes. The commit listener runs on
+// the leader's thread, outside all locks, and may see ends out of order
+// (keep the maximum).
+class CommitLog {
+ public:
+  // Opens or creates the log in options.dir and recovers it: checks that
+  // segments are contiguous, CRC-checks the last segment and truncates a
+  // torn or corrupt tail (see LogRecoveryInfo and protected_offset).
+  static absl::StatusOr<std::unique_ptr<CommitLog>> Open(FileSystem* fs, const Clock* clock,
+                                                         CommitLogOptions options);
+  ~CommitLog();
+  CommitLog(const CommitLog&) = delete;
+  CommitLog& operator=(const CommitLog&) = delete;
+
+  const LogRecoveryInfo& recovery_info() const { return recovery_; }
+  const CommitLogOptions& options() const { return options_; }
+
+  // Next queue offset per queue, restored from the indexes after recovery.
+  // Call before the first Append.
+  void RestoreQueueOffsets(const std::vector<std::pair<TopicQueue, int64_t>>& next_offsets);
+
+  // Called with the new committed offset after each group is written (kAsync)
+  // or synced (kSync). Set before the first Append.
+  void SetCommitListener(std::function<void(int64_t)> listener);
+
+  // Appends `batch` atomically: every record or none, all in one segment.
+  // Returns one result per record, in order. INVALID_ARGUMENT for a record
+  // over max_record_size or a batch over segment_size; I/O errors
+  // (RESOURCE_EXHAUSTED for a full disk) leave the log as it was.
+  absl::StatusOr<std::vector<AppendResult>> Append(const std::vector<RecordInput>& batch);
+
+  // Reads and CRC-checks the record at `offset` (a record boundary below
+  // written_offset()). `size_hint`, when known, saves a read.
+  absl::StatusOr<StoredRecord> ReadRecord(int64_t offset, uint32_t size_hint = 0) const;
+
+  // Reads whole records from `offset` (a record boundary) in one segment,
+  // below `limit`, about `max_bytes` (at least one record). An empty chunk
+  // when offset >= min(limit, written_offset()).
+  absl::StatusOr<RecordChunk> ReadChunk(int64_t offset, size_t max_bytes, int64_t limit) const;
+
+  // fdatasyncs the active segment so everything written is durable.
+  absl::Status Flush();
+
+  // Deletes whole sealed segments that end at or before `offset` (never the
+  // active one). Returns how many were deleted.
+  absl::StatusOr<int> DeleteSegmentsBefore(int64_t offset);
+
+  std::vector<SegmentInfo> ListSegments() const;
+  int64_t min_offset() const;
+  int64_t written_offset() const;
+  int64_t flushed_offset() const;
+  // What readers of the index may see: flushed in kSync mode, written in
+  // kAsync mode.
+  int64_t committed_offset() const;
+  CommitLogStats stats() const;
+
+ private:
+  struct Writer {
+    const std::vector<RecordInput>* batch = nullptr;
+    int64_t bytes = 0;
+    std::vector<AppendResult> results;
+    absl::Status status;
+    bool done = false;
+  };
+
+  CommitLog(FileSystem* fs, const Clock* clock, CommitLogOptions options);
+  absl::Status Recover();
+  // Validates the last segment's records; returns where they end and the
+  // last record's store timestamp.
+  absl::StatusOr<int64_t> ScanLastSegment(const std::shared_ptr<Segment>& segment, int64_t file_end,
+                                          int64_t* last_store_timestamp_ms);
+  static absl::StatusOr<RecordChunk> ReadChunkFrom(const Segment& segment, int64_t offset,
+                                                   size_t max_bytes, int64_t limit,
+                                                   uint32_t max_record_size);
+
+  absl::Status WriteGroup(const std::vector<Writer*>& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status Roll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status Repair() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  std::shared_ptr<Segment> SegmentFor(int64_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  FileSystem* const fs_;
+  const Clock* const clock_;
+  const CommitLogOptions options_;
+  LogRecoveryInfo recovery_;
+  std::function<void(int64_t)> commit_listener_;
+
+  // Leader state: only the thread holding write_mu_ (the group leader) reads
+  // or writes these. Lock order: write_mu_ before mu_.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::shared_ptr<Segment> active_ ABSL_GUARDED_BY(write_mu_);
+  int64_t next_offset_ ABSL_GUARDED_BY(write_mu_) = 0;
+  int64_t last_store_timestamp_ms_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool broken_ ABSL_GUARDED_BY(write_mu_) = false;  // the tail needs Repair()
+  absl::node_hash_map<TopicQueue, int64_t> next_queue_offset_ ABSL_GUARDED_BY(write_mu_);
+  std::string buffer_ ABSL_GUARDED_BY(write_mu_);
+
+  // Published state, read by everyone.
+  mutable absl::Mutex mu_;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
+  int64_t min_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t written_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t flushed_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  CommitLogStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace apogee::store

@@ -1,0 +1,182 @@
+#include "services/store/commitlog/record.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/store/commitlog/crc32c.h"
+#include "services/store/io/coding.h"
+
+namespace apogee::store {
+namespace {
+
+using coding::GetFixed16LE;
+using coding::GetFixed32LE;
+using coding::GetFixed64LE;
+
+size_t KeysBlockSize(const std::vector<std::string>& keys) {
+  size_t n = 0;
+  for (const std::string& k : keys) n += 2 + k.size();
+  return n;
+}
+
+// CRC over the length prefix and everything after the CRC field.
+uint32_t RecordCrc(absl::string_view record) {
+  const uint32_t crc = crc32c::Extend(0, record.data(), 4);
+  return crc32c::Mask(crc32c::Extend(crc, record.data() + 8, record.size() - 8));
+}
+
+}  // namespace
+
+size_t EncodedRecordSize(const RecordInput& input) {
+  return kRecordHeaderSize + input.topic.size() + input.message_id.size() +
+         KeysBlockSize(input.keys) + input.body.size();
+}
+
+absl::Status ValidateRecordInput(const RecordInput& input) {
+  if (input.topic.empty() || input.topic.size() > kMaxRecordTopicLength) {
+    return absl::InvalidArgumentError(absl::StrCat("record topic length ", input.topic.size(),
+                                                   " is out of range [1, ", kMaxRecordTopicLength,
+                                                   "]"));
+  }
+  if (input.queue_id < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record queue id ", input.queue_id, " is negative"));
+  }
+  if (input.message_id.size() > kMaxRecordMessageIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat("record message id is ", input.message_id.size(),
+                                                   " bytes (max ", kMaxRecordMessageIdLength, ")"));
+  }
+  for (const std::string& key : input.keys) {
+    if (key.size() > kMaxRecordKeyLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("record key is ", key.size(), " bytes (max ", kMaxRecordKeyLength, ")"));
+    }
+  }
+  if (EncodedRecordSize(input) > 0xffffffffu) {
+    return absl::InvalidArgumentError("record does not fit a 32-bit length");
+  }
+  return absl::OkStatus();
+}
+
+void EncodeRecord(const RecordInput& input, const RecordPosition& position, std::string* dst) {
+  const size_t start = dst->size();
+  const size_t keys_size = KeysBlockSize(input.keys);
+  const size_t length = EncodedRecordSize(input);
+  dst->reserve(start + length);
+  coding::PutFixed32LE(dst, static_cast<uint32_t>(length));
+  coding::PutFixed32LE(dst, 0);  // CRC, filled in below
+  dst->push_back(static_cast<char>(kRecordMagic));
+  dst->push_back(static_cast<char>(input.topic.size()));
+  coding::PutFixed16LE(dst, static_cast<uint16_t>(input.message_id.size()));
+  coding::PutFixed32LE(dst, static_cast<uint32_t>(input.queue_id));
+  coding::PutFixed64LE(dst, static_cast<uint64_t>(position.queue_offset));
+  coding::PutFixed64LE(dst, static_cast<uint64_t>(position.commit_offset));
+  coding::PutFixed64LE(dst, static_cast<uint64_t>(position.store_timestamp_ms));
+  coding::PutFixed64LE(dst, static_cast<uint64_t>(input.born_timestamp_ms));
+  coding::PutFixed64LE(dst, input.tags_hash);
+  coding::PutFixed32LE(dst, input.flags);
+  coding::PutFixed32LE(dst, static_cast<uint32_t>(keys_size));
+  coding::PutFixed32LE(dst, static_cast<uint32_t>(input.body.size()));
+  dst->append(input.topic);
+  dst->append(input.message_id);
+  for (const std::string& key : input.keys) {
+    coding::PutFixed16LE(dst, static_cast<uint16_t>(key.size()));
+    dst->append(key);
+  }
+  dst->append(input.body);
+  const uint32_t crc = RecordCrc(absl::string_view(dst->data() + start, length));
+  for (int i = 0; i < 4; ++i) (*dst)[start + 4 + i] = static_cast<char>(crc >> (8 * i));
+}
+
+uint32_t RecordView::PeekLength(absl::string_view header) { return GetFixed32LE(header.data()); }
+
+absl::StatusOr<RecordView> RecordView::Parse(absl::string_view data, int64_t expected_offset,
+                                             uint32_t max_length) {
+  return ParseInternal(data, expected_offset, max_length, /*verify_crc=*/true);
+}
+
+absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
+                                                     int64_t expected_offset, uint32_t max_length,
+                                                     bool verify_crc) {
+  auto corrupt = [&](absl::string_view what) {
+    return absl::DataLossError(
+        absl::StrCat("commit-log record at offset ", expected_offset, ": ", what));
+  };
+  if (data.size() < 4) {
+    return absl::OutOfRangeError(absl::StrCat("commit-log record at offset ", expected_offset,
+                                              ": only ", data.size(), " bytes, need 4"));
+  }
+  const uint32_t length = PeekLength(data);
+  if (length < kRecordHeaderSize || length > max_length) {
+    return corrupt(absl::StrCat("length ", length, " is out of range [", kRecordHeaderSize, ", ",
+                                max_length, "]"));
+  }
+  if (data.size() < length) {
+    return absl::OutOfRangeError(absl::StrCat("commit-log record at offset ", expected_offset,
+                                              ": truncated, ", data.size(), " of ", length,
+                                              " bytes present"));
+  }
+  const char* p = data.data();
+  const uint32_t stored_crc = GetFixed32LE(p + 4);
+  const uint32_t actual_crc = verify_crc ? RecordCrc(data.substr(0, length)) : stored_crc;
+  if (stored_crc != actual_crc) {
+    return corrupt(absl::StrFormat("CRC32C mismatch (stored 0x%08x, computed 0x%08x)", stored_crc,
+                                   actual_crc));
+  }
+  if (static_cast<uint8_t>(p[8]) != kRecordMagic) {
+    return corrupt(absl::StrFormat("unknown magic 0x%02x (expected 0x%02x)",
+                                   static_cast<uint8_t>(p[8]), kRecordMagic));
+  }
+  RecordView v;
+  const size_t topic_len = static_cast<uint8_t>(p[9]);
+  const size_t id_len = GetFixed16LE(p + 10);
+  v.queue_id_ = static_cast<int32_t>(GetFixed32LE(p + 12));
+  v.queue_offset_ = static_cast<int64_t>(GetFixed64LE(p + 16));
+  v.commit_offset_ = static_cast<int64_t>(GetFixed64LE(p + 24));
+  v.store_timestamp_ms_ = static_cast<int64_t>(GetFixed64LE(p + 32));
+  v.born_timestamp_ms_ = static_cast<int64_t>(GetFixed64LE(p + 40));
+  v.tags_hash_ = GetFixed64LE(p + 48);
+  v.flags_ = GetFixed32LE(p + 56);
+  const size_t keys_len = GetFixed32LE(p + 60);
+  const size_t body_len = GetFixed32LE(p + 64);
+  if (kRecordHeaderSize + topic_len + id_len + keys_len + body_len != length) {
+    return corrupt(absl::StrCat("field lengths (topic ", topic_len, ", id ", id_len, ", keys ",
+                                keys_len, ", body ", body_len, ") do not add up to length ",
+                                length));
+  }
+  if (v.commit_offset_ != expected_offset) {
+    return corrupt(absl::StrCat("stored commit offset is ", v.commit_offset_));
+  }
+  v.raw_ = data.substr(0, length);
+  size_t pos = kRecordHeaderSize;
+  v.topic_ = v.raw_.substr(pos, topic_len);
+  pos += topic_len;
+  v.message_id_ = v.raw_.substr(pos, id_len);
+  pos += id_len;
+  v.keys_ = v.raw_.substr(pos, keys_len);
+  pos += keys_len;
+  v.body_ = v.raw_.substr(pos, body_len);
+  for (absl::string_view k = v.keys_; !k.empty();) {
+    if (k.size() < 2 || k.size() < 2u + GetFixed16LE(k.data())) return corrupt("malformed keys");
+    k.remove_prefix(2u + GetFixed16LE(k.data()));
+  }
+  return v;
+}
+
+std::vector<absl::string_view> RecordView::keys() const {
+  std::vector<absl::string_view> out;
+  for (absl::string_view k = keys_; k.size() >= 2;) {
+    const size_t n = GetFixed16LE(k.data());
+    out.push_back(k.substr(2, n));
+    k.remove_prefix(2 + n);
+  }
+  return out;
+}
+
+RecordView StoredRecord::view() const {
+  if (bytes_.size() < kRecordHeaderSize) return RecordView();
+  auto v = RecordView::ParseInternal(bytes_, static_cast<int64_t>(GetFixed64LE(bytes_.data() + 24)),
+                                     static_cast<uint32_t>(bytes_.size()), /*verify_crc=*/false);
+  return v.ok() ? *v : RecordView();
+}
+
+}  // namespace apogee::store

@@ -1,0 +1,132 @@
+// The commit-log record: what a producer hands the store, and its byte layout
+// on disk (docs/design/store-format.md, "Record layout"). The message body is
+// opaque to the store; the header carries what the indexes need.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/hash/hash.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace apogee::store {
+
+inline constexpr uint8_t kRecordMagic = 0xA1;  // format version 1
+inline constexpr size_t kRecordHeaderSize = 68;
+inline constexpr size_t kMaxRecordTopicLength = 255;
+inline constexpr size_t kMaxRecordMessageIdLength = 0xffff;
+inline constexpr size_t kMaxRecordKeyLength = 0xffff;
+
+// One message queue of one topic.
+struct TopicQueue {
+  std::string topic;
+  int32_t queue_id = 0;
+
+  friend bool operator==(const TopicQueue& a, const TopicQueue& b) {
+    return a.queue_id == b.queue_id && a.topic == b.topic;
+  }
+  friend bool operator<(const TopicQueue& a, const TopicQueue& b) {
+    return std::tie(a.topic, a.queue_id) < std::tie(b.topic, b.queue_id);
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const TopicQueue& tq) {
+    return H::combine(std::move(h), tq.topic, tq.queue_id);
+  }
+};
+
+// What a producer supplies for one record. The log assigns the commit-log
+// offset, the queue offset and the store timestamp.
+struct RecordInput {
+  std::string topic;
+  int32_t queue_id = 0;
+  std::string message_id;         // the client's unique id; may be empty
+  std::vector<std::string> keys;  // business keys, indexed per topic
+  uint64_t tags_hash = 0;         // for server-side tag filtering
+  int64_t born_timestamp_ms = 0;  // producer clock
+  uint32_t flags = 0;             // opaque to the engine (transaction, delay, ...)
+  std::string body;               // the encoded message, opaque to the engine
+};
+
+// Fields the log assigns at append time.
+struct RecordPosition {
+  int64_t commit_offset = 0;
+  int64_t queue_offset = 0;
+  int64_t store_timestamp_ms = 0;
+};
+
+// Bytes `input` takes in the log (header included). Structural limits
+// (topic <= 255 bytes, id and each key <= 65535 bytes) are checked by
+// ValidateRecordInput.
+size_t EncodedRecordSize(const RecordInput& input);
+absl::Status ValidateRecordInput(const RecordInput& input);
+
+// Appends the encoded record to `dst`. `input` must be valid.
+void EncodeRecord(const RecordInput& input, const RecordPosition& position, std::string* dst);
+
+// A parsed record: views into bytes someone else owns. Copyable, cheap.
+class RecordView {
+ public:
+  // Parses and verifies the record at the front of `data`: length bounds
+  // (`max_length`), magic, CRC, field lengths, and that its stored commit
+  // offset is `expected_offset`. DATA_LOSS describes the first problem; a
+  // record cut short by the end of `data` gives OUT_OF_RANGE instead, so a
+  // reader can tell "need more bytes" from "corrupt".
+  static absl::StatusOr<RecordView> Parse(absl::string_view data, int64_t expected_offset,
+                                          uint32_t max_length);
+
+  // The length prefix of a record starting at `header` (>= 4 bytes).
+  static uint32_t PeekLength(absl::string_view header);
+
+  absl::string_view raw() const { return raw_; }
+  uint32_t length() const { return static_cast<uint32_t>(raw_.size()); }
+  absl::string_view topic() const { return topic_; }
+  int32_t queue_id() const { return queue_id_; }
+  int64_t queue_offset() const { return queue_offset_; }
+  int64_t commit_offset() const { return commit_offset_; }
+  int64_t store_timestamp_ms() const { return store_timestamp_ms_; }
+  int64_t born_timestamp_ms() const { return born_timestamp_ms_; }
+  uint64_t tags_hash() const { return tags_hash_; }
+  uint32_t flags() const { return flags_; }
+  absl::string_view message_id() const { return message_id_; }
+  absl::string_view body() const { return body_; }
+  std::vector<absl::string_view> keys() const;
+  int64_t end_offset() const { return commit_offset_ + static_cast<int64_t>(raw_.size()); }
+
+ private:
+  friend class StoredRecord;
+  static absl::StatusOr<RecordView> ParseInternal(absl::string_view data, int64_t expected_offset,
+                                                  uint32_t max_length, bool verify_crc);
+
+  absl::string_view raw_;
+  absl::string_view topic_;
+  absl::string_view message_id_;
+  absl::string_view keys_;
+  absl::string_view body_;
+  int32_t queue_id_ = 0;
+  int64_t queue_offset_ = 0;
+  int64_t commit_offset_ = 0;
+  int64_t store_timestamp_ms_ = 0;
+  int64_t born_timestamp_ms_ = 0;
+  uint64_t tags_hash_ = 0;
+  uint32_t flags_ = 0;
+};
+
+// A verified record that owns its bytes. view() re-reads the (already
+// verified) header, so the object may be moved freely.
+class StoredRecord {
+ public:
+  StoredRecord() = default;
+  // `bytes` must hold exactly one record that RecordView::Parse accepted.
+  explicit StoredRecord(std::string bytes) : bytes_(std::move(bytes)) {}
+  RecordView view() const;
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+}  // namespace apogee::store

@@ -1,0 +1,454 @@
+#include "services/store/engine/store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/naming/names.h"
+#include "services/common/status/status_macros.h"
+#include "services/store/io/coding.h"
+#include "services/store/io/posix_file_system.h"
+
+namespace apogee::store {
+namespace {
+
+constexpr uint8_t kTopicKind = 't';
+constexpr uint8_t kGroupKind = 'g';
+
+std::string EncodeTopic(const TopicConfig& topic) {
+  std::string out;
+  coding::PutFixed32LE(&out, static_cast<uint32_t>(topic.queue_count));
+  out += topic.attributes;
+  return out;
+}
+
+std::optional<TopicConfig> DecodeTopic(const std::string& name, absl::string_view value) {
+  if (value.size() < 4) return std::nullopt;
+  TopicConfig topic;
+  topic.name = name;
+  topic.queue_count = static_cast<int32_t>(coding::GetFixed32LE(value.data()));
+  topic.attributes = std::string(value.substr(4));
+  return topic;
+}
+
+std::string QueueName(absl::string_view topic, int32_t queue_id) {
+  return absl::StrCat("topic \"", topic, "\" queue ", queue_id);
+}
+
+// The largest record a message within the limits can encode to.
+uint32_t MaxRecordSize(uint32_t max_body_size) {
+  return static_cast<uint32_t>(kRecordHeaderSize + kMaxTopicNameLength + kMaxMessageIdLength +
+                               kMaxKeysPerMessage * (2 + kMaxKeyLength) + max_body_size);
+}
+
+}  // namespace
+
+Store::Store(StoreOptions options)
+    : options_(std::move(options)),
+      fs_(options_.file_system != nullptr ? options_.file_system : PosixFileSystem::Default()),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock::Default()) {}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Create(StoreOptions options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("store data_dir is empty");
+  if (options.max_body_size == 0) {
+    return absl::InvalidArgumentError("store max_body_size must be positive");
+  }
+  const uint32_t max_record = MaxRecordSize(options.max_body_size);
+  if (options.segment_size < max_record) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store segment_size ", options.segment_size, " is smaller than the largest record (",
+        max_record, " bytes for max_body_size ", options.max_body_size, ")"));
+  }
+  std::unique_ptr<Store> store(new Store(std::move(options)));
+  APOGEE_RETURN_IF_ERROR(store->Open());
+  return store;
+}
+
+absl::Status Store::Open() {
+  APOGEE_RETURN_IF_ERROR(fs_->CreateDirs(options_.data_dir));
+  APOGEE_ASSIGN_OR_RETURN(
+      index_, IndexStore::Open({JoinPath(options_.data_dir, "index"), options_.sync_index_writes}));
+  CommitLogOptions log_options;
+  log_options.dir = JoinPath(options_.data_dir, "commitlog");
+  log_options.segment_size = options_.segment_size;
+  log_options.max_record_size = MaxRecordSize(options_.max_body_size);
+  log_options.flush_mode = options_.flush_mode;
+  // In sync mode everything dispatched was acknowledged as durable.
+  log_options.protected_offset =
+      options_.flush_mode == FlushMode::kSync ? index_->dispatched_offset() : 0;
+  APOGEE_ASSIGN_OR_RETURN(log_, CommitLog::Open(fs_, clock_, log_options));
+  dispatcher_ = std::make_unique<Dispatcher>(log_.get(), index_.get());
+  APOGEE_ASSIGN_OR_RETURN(recovery_, RecoverIndexes(log_.get(), index_.get(), dispatcher_.get(),
+                                                    options_.rebuild_indexes));
+
+  APOGEE_ASSIGN_OR_RETURN(auto topics, index_->ListConfigs(kTopicKind));
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, value] : topics) {
+      std::optional<TopicConfig> topic = DecodeTopic(name, value);
+      if (!topic.has_value()) {
+        return absl::DataLossError(absl::StrCat("config of topic \"", name, "\" is malformed"));
+      }
+      topics_[name] = std::move(*topic);
+    }
+  }
+
+  Dispatcher* dispatcher = dispatcher_.get();
+  log_->SetCommitListener([dispatcher](int64_t end) { dispatcher->OnCommitted(end); });
+  dispatcher_->SetListener(options_.on_dispatch);
+  dispatcher_->Start();
+  if (options_.flush_mode == FlushMode::kAsync && options_.flush_interval > absl::ZeroDuration()) {
+    flush_task_ =
+        std::make_unique<PeriodicTask>(options_.flush_interval, [this] { Flush().IgnoreError(); });
+  }
+  if (options_.retention.check_interval > absl::ZeroDuration()) {
+    retention_task_ = std::make_unique<PeriodicTask>(options_.retention.check_interval,
+                                                     [this] { RunRetention().IgnoreError(); });
+  }
+  return absl::OkStatus();
+}
+
+Store::~Store() {
+  retention_task_.reset();
+  flush_task_.reset();
+  if (dispatcher_ != nullptr) dispatcher_->Stop();
+  if (log_ != nullptr) log_->Flush().IgnoreError();
+  if (dispatcher_ != nullptr) dispatcher_->CatchUp().IgnoreError();
+  if (index_ != nullptr) index_->SyncWal().IgnoreError();
+  dispatcher_.reset();
+  log_.reset();
+  index_.reset();
+}
+
+absl::Status Store::CheckQueue(absl::string_view field, const std::string& topic,
+                               int32_t queue_id) const {
+  APOGEE_RETURN_IF_ERROR(ValidateTopicName(absl::StrCat(field, "topic"), topic));
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat(field, "topic \"", topic, "\" does not exist"));
+  }
+  if (queue_id < 0 || queue_id >= it->second.queue_count) {
+    return absl::InvalidArgumentError(absl::StrCat(field, "queue ", queue_id, " of topic \"", topic,
+                                                   "\" is out of range [0, ",
+                                                   it->second.queue_count, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
+  const std::string field = absl::StrCat("batch[", i, "].");
+  APOGEE_RETURN_IF_ERROR(CheckQueue(field, record.topic, record.queue_id));
+  if (record.body.size() > options_.max_body_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "body of ", QueueName(record.topic, record.queue_id), " is ",
+                     record.body.size(), " bytes (max ", options_.max_body_size, ")"));
+  }
+  if (record.message_id.size() > kMaxMessageIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat(field, "message_id is ",
+                                                   record.message_id.size(), " bytes (max ",
+                                                   kMaxMessageIdLength, ")"));
+  }
+  if (record.keys.size() > kMaxKeysPerMessage) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "has ", record.keys.size(), " keys (max ", kMaxKeysPerMessage, ")"));
+  }
+  for (size_t k = 0; k < record.keys.size(); ++k) {
+    if (record.keys[k].size() > kMaxKeyLength) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "keys[", k, "] is ", record.keys[k].size(), " bytes (max ", kMaxKeyLength, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AppendResult>> Store::Append(const std::vector<RecordInput>& batch) {
+  for (size_t i = 0; i < batch.size(); ++i) APOGEE_RETURN_IF_ERROR(ValidateRecord(i, batch[i]));
+  return log_->Append(batch);
+}
+
+absl::StatusOr<StoredRecord> Store::ReadIndexed(int64_t commit_offset, uint32_t size) const {
+  return log_->ReadRecord(commit_offset, size);
+}
+
+absl::StatusOr<ReadResult> Store::Read(const ReadRequest& request) const {
+  APOGEE_RETURN_IF_ERROR(CheckQueue("", request.topic, request.queue_id));
+  if (request.max_messages < 1 || request.max_messages > kMaxReadMessages) {
+    return absl::InvalidArgumentError(absl::StrCat("max_messages ", request.max_messages,
+                                                   " is out of range [1, ", kMaxReadMessages, "]"));
+  }
+  const TopicQueue tq{request.topic, request.queue_id};
+  const QueueRange range = index_->GetQueueRange(tq).value_or(QueueRange{});
+  ReadResult result;
+  result.min_offset = range.min_offset;
+  result.max_offset = range.next_offset;
+  result.next_offset = request.offset;
+  const std::string what =
+      absl::StrCat("queue offset ", request.offset, " of ", QueueName(tq.topic, tq.queue_id));
+  const std::string retained =
+      absl::StrCat(" (retained range [", range.min_offset, ", ", range.next_offset, "))");
+  if (request.offset < range.min_offset) {
+    return absl::OutOfRangeError(
+        absl::StrCat(what, " is below the queue's minimum ", range.min_offset, retained));
+  }
+  if (request.offset > range.next_offset) {
+    return absl::OutOfRangeError(
+        absl::StrCat(what, " is past the queue's end ", range.next_offset, retained));
+  }
+
+  const int max_scan =
+      request.tag_filter ? std::max(request.max_messages * 16, 512) : request.max_messages;
+  int scanned = 0;
+  int64_t bytes = 0;
+  bool done = false;
+  while (!done && result.next_offset < range.next_offset && scanned < max_scan) {
+    absl::StatusOr<std::vector<ConsumeQueueEntry>> entries =
+        index_->ReadConsumeQueue(tq, result.next_offset, std::min(max_scan - scanned, 256));
+    if (!entries.ok()) {
+      if (!result.records.empty()) break;  // trimmed meanwhile; return what we have
+      return entries.status();
+    }
+    if (entries->empty()) break;
+    for (const ConsumeQueueEntry& e : *entries) {
+      ++scanned;
+      if (request.tag_filter && !request.tag_filter(e.tags_hash)) {
+        result.next_offset = e.queue_offset + 1;
+      } else if (!result.records.empty() && bytes + e.size > request.max_bytes) {
+        done = true;
+      } else {
+        absl::StatusOr<StoredRecord> record = ReadIndexed(e.commit_offset, e.size);
+        if (!record.ok()) {
+          if (record.status().code() == absl::StatusCode::kOutOfRange) {
+            if (!result.records.empty()) {
+              done = true;
+              break;
+            }
+            return absl::OutOfRangeError(
+                absl::StrCat(what, " was deleted by retention: ", record.status().message()));
+          }
+          return record.status();
+        }
+        const RecordView view = record->view();
+        if (view.topic() != tq.topic || view.queue_id() != tq.queue_id ||
+            view.queue_offset() != e.queue_offset) {
+          return absl::DataLossError(absl::StrCat(
+              "consume queue entry ", e.queue_offset, " of ", QueueName(tq.topic, tq.queue_id),
+              " points at commit offset ", e.commit_offset, ", which holds ",
+              QueueName(view.topic(), view.queue_id()), " offset ", view.queue_offset()));
+        }
+        bytes += e.size;
+        result.records.push_back(std::move(*record));
+        result.next_offset = e.queue_offset + 1;
+        done = static_cast<int>(result.records.size()) >= request.max_messages;
+      }
+      if (done || scanned >= max_scan) break;
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<QueueRange> Store::GetQueueRange(const std::string& topic, int32_t queue_id) const {
+  APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  return index_->GetQueueRange({topic, queue_id}).value_or(QueueRange{});
+}
+
+absl::StatusOr<int64_t> Store::LookupOffsetByTime(const std::string& topic, int32_t queue_id,
+                                                  int64_t timestamp_ms) const {
+  APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  absl::StatusOr<int64_t> offset = index_->LookupOffsetByTime({topic, queue_id}, timestamp_ms);
+  if (offset.status().code() == absl::StatusCode::kNotFound) return 0;  // never written
+  return offset;
+}
+
+absl::StatusOr<std::vector<StoredRecord>> Store::LookupById(const std::string& message_id,
+                                                            int max_results) const {
+  if (message_id.empty() || message_id.size() > kMaxMessageIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "message_id is ", message_id.size(), " bytes (allowed: 1..", kMaxMessageIdLength, ")"));
+  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<IndexPosition> positions,
+                          index_->LookupMessageId(message_id, max_results));
+  std::vector<StoredRecord> out;
+  for (const IndexPosition& p : positions) {
+    // Entries may outlive their record (an async-mode crash cut the log
+    // tail); only a record that really carries the id counts.
+    absl::StatusOr<StoredRecord> record = ReadIndexed(p.commit_offset, p.size);
+    if (record.ok() && record->view().message_id() == message_id) {
+      out.push_back(std::move(*record));
+    }
+  }
+  if (out.empty()) {
+    return absl::NotFoundError(absl::StrCat("no message with id \"", message_id, "\""));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<StoredRecord>> Store::LookupByKey(const std::string& topic,
+                                                             const std::string& key,
+                                                             int max_results) const {
+  APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, 0));
+  APOGEE_ASSIGN_OR_RETURN(std::vector<IndexPosition> positions,
+                          index_->LookupKey(topic, key, max_results));
+  std::vector<StoredRecord> out;
+  for (const IndexPosition& p : positions) {
+    absl::StatusOr<StoredRecord> record = ReadIndexed(p.commit_offset, p.size);
+    if (!record.ok() || record->view().topic() != topic) continue;
+    const std::vector<absl::string_view> keys = record->view().keys();
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) out.push_back(std::move(*record));
+  }
+  if (out.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no message with key \"", key, "\" in topic \"", topic, "\""));
+  }
+  return out;
+}
+
+absl::StatusOr<StoredRecord> Store::ReadAt(int64_t commit_offset) const {
+  return log_->ReadRecord(commit_offset);
+}
+
+absl::StatusOr<RecordChunk> Store::ReadRaw(int64_t commit_offset, size_t max_bytes) const {
+  return log_->ReadChunk(commit_offset, max_bytes, log_->committed_offset());
+}
+
+LogOffsets Store::GetLogOffsets() const {
+  LogOffsets offsets;
+  offsets.min = log_->min_offset();
+  offsets.max = log_->written_offset();
+  offsets.flushed = log_->flushed_offset();
+  offsets.committed = log_->committed_offset();
+  offsets.dispatched = index_->dispatched_offset();
+  return offsets;
+}
+
+absl::Status Store::Flush() {
+  absl::Status status = log_->Flush();
+  status.Update(index_->SyncWal());
+  return status;
+}
+
+bool Store::WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const {
+  return dispatcher_->WaitForDispatched(commit_offset, timeout);
+}
+
+absl::Status Store::CommitOffset(const std::string& group, const std::string& topic,
+                                 int32_t queue_id, int64_t offset) {
+  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
+  APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  const QueueRange range = index_->GetQueueRange({topic, queue_id}).value_or(QueueRange{});
+  if (offset < 0 || offset > range.next_offset) {
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " committed by group \"", group,
+                                              "\" for ", QueueName(topic, queue_id),
+                                              " is out of range [0, ", range.next_offset, "]"));
+  }
+  return index_->CommitOffset(group, {topic, queue_id}, offset);
+}
+
+absl::StatusOr<int64_t> Store::FetchOffset(const std::string& group, const std::string& topic,
+                                           int32_t queue_id) const {
+  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
+  APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  return index_->FetchOffset(group, {topic, queue_id});
+}
+
+absl::StatusOr<std::vector<ConsumerOffset>> Store::ListOffsets(const std::string& group) const {
+  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
+  APOGEE_ASSIGN_OR_RETURN(auto offsets, index_->ListOffsets(group));
+  std::vector<ConsumerOffset> out;
+  out.reserve(offsets.size());
+  for (auto& [tq, offset] : offsets) out.push_back({std::move(tq.topic), tq.queue_id, offset});
+  return out;
+}
+
+absl::Status Store::DeleteOffsets(const std::string& group) {
+  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
+  return index_->DeleteOffsets(group);
+}
+
+absl::Status Store::PutTopic(const TopicConfig& topic) {
+  APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic.name", topic.name));
+  if (topic.queue_count < 1 || topic.queue_count > kMaxQueuesPerTopic) {
+    return absl::InvalidArgumentError(absl::StrCat("topic \"", topic.name, "\" queue_count ",
+                                                   topic.queue_count, " is out of range [1, ",
+                                                   kMaxQueuesPerTopic, "]"));
+  }
+  APOGEE_RETURN_IF_ERROR(index_->PutConfig(kTopicKind, topic.name, EncodeTopic(topic)));
+  absl::MutexLock lock(&mu_);
+  topics_[topic.name] = topic;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TopicConfig> Store::GetTopic(const std::string& name) const {
+  APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+  }
+  return it->second;
+}
+
+std::vector<TopicConfig> Store::ListTopics() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<TopicConfig> out;
+  out.reserve(topics_.size());
+  for (const auto& [name, topic] : topics_) out.push_back(topic);
+  std::sort(out.begin(), out.end(),
+            [](const TopicConfig& a, const TopicConfig& b) { return a.name < b.name; });
+  return out;
+}
+
+absl::Status Store::DeleteTopic(const std::string& name) {
+  APOGEE_RETURN_IF_ERROR(GetTopic(name).status());
+  APOGEE_RETURN_IF_ERROR(index_->DeleteConfig(kTopicKind, name));
+  absl::MutexLock lock(&mu_);
+  topics_.erase(name);
+  return absl::OkStatus();
+}
+
+absl::Status Store::PutGroup(const std::string& name, const std::string& config) {
+  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", name));
+  return index_->PutConfig(kGroupKind, name, config);
+}
+
+absl::StatusOr<std::string> Store::GetGroup(const std::string& name) const {
+  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", name));
+  absl::StatusOr<std::string> config = index_->GetConfig(kGroupKind, name);
+  if (config.status().code() == absl::StatusCode::kNotFound) {
+    return absl::NotFoundError(absl::StrCat("group \"", name, "\" does not exist"));
+  }
+  return config;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::ListGroups() const {
+  return index_->ListConfigs(kGroupKind);
+}
+
+absl::Status Store::DeleteGroup(const std::string& name) {
+  APOGEE_RETURN_IF_ERROR(GetGroup(name).status());
+  return index_->DeleteConfig(kGroupKind, name);
+}
+
+absl::StatusOr<RetentionReport> Store::RunRetention() {
+  absl::MutexLock pass(&retention_mu_);
+  absl::StatusOr<RetentionReport> report =
+      apogee::store::RunRetention(log_.get(), index_.get(), fs_, clock_, options_.retention);
+  absl::MutexLock lock(&mu_);
+  last_retention_error_ = report.status();
+  if (report.ok()) retention_deleted_segments_ += report->deleted_segments;
+  return report;
+}
+
+StoreStats Store::Stats() const {
+  StoreStats stats;
+  stats.log = log_->stats();
+  stats.dispatched_offset = index_->dispatched_offset();
+  stats.dispatch_error = dispatcher_->last_error();
+  stats.queues = static_cast<int>(index_->ListQueues().size());
+  absl::MutexLock lock(&mu_);
+  stats.topics = static_cast<int>(topics_.size());
+  stats.retention_deleted_segments = retention_deleted_segments_;
+  stats.last_retention_error = last_retention_error_;
+  return stats;
+}
+
+}  // namespace apogee::store

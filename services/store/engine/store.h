@@ -1,0 +1,205 @@
+// The storage engine of apogee-store: one commit log, the RocksDB indexes
+// that follow it, consumer offsets and configs, behind one facade. The gRPC
+// service layer (later) adapts this API and holds no storage logic.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/common/clock/clock.h"
+#include "services/common/concurrency/periodic_task.h"
+#include "services/store/commitlog/commit_log.h"
+#include "services/store/dispatch/dispatcher.h"
+#include "services/store/index/index_store.h"
+#include "services/store/io/file_system.h"
+#include "services/store/recovery/recovery.h"
+#include "services/store/retention/retention.h"
+
+namespace apogee::store {
+
+inline constexpr int32_t kMaxQueuesPerTopic = 1024;
+inline constexpr size_t kMaxMessageIdLength = 128;
+inline constexpr size_t kMaxKeysPerMessage = 32;
+inline constexpr size_t kMaxKeyLength = 255;
+inline constexpr int kMaxReadMessages = 1024;
+
+struct StoreOptions {
+  std::string data_dir;  // commit log in <data_dir>/commitlog, RocksDB in <data_dir>/index
+  FileSystem* file_system = nullptr;  // commit-log I/O; null: the real file system
+  const Clock* clock = nullptr;       // store timestamps, retention; null: RealClock
+  int64_t segment_size = int64_t{1} << 30;
+  uint32_t max_body_size = 4u << 20;
+  FlushMode flush_mode = FlushMode::kAsync;
+  // kAsync: how often the flush thread fdatasyncs; zero or less: no thread
+  // (tests call Flush()).
+  absl::Duration flush_interval = absl::Milliseconds(500);
+  RetentionOptions retention;
+  bool sync_index_writes = false;  // see IndexOptions::sync_writes
+  bool rebuild_indexes = false;    // drop and rebuild the derived indexes on open
+  // Called on the dispatcher thread after each index batch with the queues
+  // whose readable end moved (wake long polls here). Must not block.
+  std::function<void(const std::vector<QueueAdvance>&)> on_dispatch;
+};
+
+// A topic the store accepts messages for. `attributes` is opaque to the
+// store (the broker keeps its own serialized config there).
+struct TopicConfig {
+  std::string name;
+  int32_t queue_count = 0;
+  std::string attributes;
+};
+
+struct ReadRequest {
+  std::string topic;
+  int32_t queue_id = 0;
+  int64_t offset = 0;           // queue offset of the first message wanted
+  int max_messages = 32;        // 1..kMaxReadMessages
+  int64_t max_bytes = 4 << 20;  // soft: at least one message is returned
+  // When set, only messages whose tags hash passes are returned; the others
+  // are skipped (next_offset moves past them) without reading the log.
+  std::function<bool(uint64_t tags_hash)> tag_filter;
+};
+
+struct ReadResult {
+  std::vector<StoredRecord> records;  // CRC-checked, in queue order
+  int64_t next_offset = 0;            // where the next read continues
+  int64_t min_offset = 0;             // the queue's retained range [min, max)
+  int64_t max_offset = 0;
+};
+
+struct ConsumerOffset {
+  std::string topic;
+  int32_t queue_id = 0;
+  int64_t offset = 0;
+};
+
+// Byte offsets of the commit log.
+struct LogOffsets {
+  int64_t min = 0;         // first retained byte
+  int64_t max = 0;         // end of written data
+  int64_t flushed = 0;     // end of fdatasynced data
+  int64_t committed = 0;   // end of acknowledged data readers may see
+  int64_t dispatched = 0;  // end of indexed data
+};
+
+struct StoreStats {
+  CommitLogStats log;
+  int64_t dispatched_offset = 0;
+  absl::Status dispatch_error;
+  int queues = 0;
+  int topics = 0;
+  int64_t retention_deleted_segments = 0;
+  absl::Status last_retention_error;
+};
+
+// Thread-safety: every method is thread-safe and may block on disk I/O, so
+// callers on event-loop threads (gRPC reactors) must hand them to a worker.
+// Background threads: the dispatcher, the flush thread (kAsync with a
+// positive flush_interval) and the retention task (positive
+// check_interval). Destroy the Store only after every call has returned; the
+// destructor flushes, dispatches what is committed and closes RocksDB.
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Create(StoreOptions options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const RecoveryReport& recovery_report() const { return recovery_; }
+
+  // --- Messages.
+  // Appends a batch atomically (every record or none); one result per record.
+  // The topic must exist and the queue be below its queue count. In kSync
+  // mode a result means the record is on disk. Errors: INVALID_ARGUMENT
+  // (limits), NOT_FOUND (topic), RESOURCE_EXHAUSTED (disk full; retry later),
+  // UNAVAILABLE (I/O failure; nothing was stored).
+  absl::StatusOr<std::vector<AppendResult>> Append(const std::vector<RecordInput>& batch);
+
+  // Messages of one queue from request.offset. An offset equal to the
+  // queue's max gives an empty result (nothing new yet); below min or above
+  // max is OUT_OF_RANGE naming the range.
+  absl::StatusOr<ReadResult> Read(const ReadRequest& request) const;
+  // The queue's retained range [min, max); {0, 0} for a queue never written.
+  absl::StatusOr<QueueRange> GetQueueRange(const std::string& topic, int32_t queue_id) const;
+  // First queue offset stored at or after `timestamp_ms` (max when none).
+  absl::StatusOr<int64_t> LookupOffsetByTime(const std::string& topic, int32_t queue_id,
+                                             int64_t timestamp_ms) const;
+  // Records with this message id / this key in `topic`, oldest first.
+  // NOT_FOUND when there is none.
+  absl::StatusOr<std::vector<StoredRecord>> LookupById(const std::string& message_id,
+                                                       int max_results = 32) const;
+  absl::StatusOr<std::vector<StoredRecord>> LookupByKey(const std::string& topic,
+                                                        const std::string& key,
+                                                        int max_results = 32) const;
+  // The record at a commit-log offset (a record boundary).
+  absl::StatusOr<StoredRecord> ReadAt(int64_t commit_offset) const;
+  // Raw commit-log bytes from a record boundary, whole records only, below
+  // the committed offset (for replication).
+  absl::StatusOr<RecordChunk> ReadRaw(int64_t commit_offset, size_t max_bytes) const;
+
+  LogOffsets GetLogOffsets() const;
+  // fdatasyncs the commit log and syncs RocksDB's WAL.
+  absl::Status Flush();
+  // Waits until the indexes cover the log below `commit_offset`.
+  bool WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const;
+
+  // --- Consumer offsets. The offset must lie in [0, queue max].
+  absl::Status CommitOffset(const std::string& group, const std::string& topic, int32_t queue_id,
+                            int64_t offset);
+  // NOT_FOUND when the group has not committed for the queue.
+  absl::StatusOr<int64_t> FetchOffset(const std::string& group, const std::string& topic,
+                                      int32_t queue_id) const;
+  absl::StatusOr<std::vector<ConsumerOffset>> ListOffsets(const std::string& group) const;
+  absl::Status DeleteOffsets(const std::string& group);
+
+  // --- Configs (synced to disk before returning).
+  absl::Status PutTopic(const TopicConfig& topic);
+  absl::StatusOr<TopicConfig> GetTopic(const std::string& name) const;
+  std::vector<TopicConfig> ListTopics() const;
+  // Messages of a deleted topic stay until retention removes them.
+  absl::Status DeleteTopic(const std::string& name);
+  absl::Status PutGroup(const std::string& name, const std::string& config);
+  absl::StatusOr<std::string> GetGroup(const std::string& name) const;
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListGroups() const;
+  absl::Status DeleteGroup(const std::string& name);
+
+  // --- Maintenance.
+  absl::StatusOr<RetentionReport> RunRetention();
+  StoreStats Stats() const;
+
+ private:
+  explicit Store(StoreOptions options);
+  absl::Status Open();
+  // INVALID_ARGUMENT / NOT_FOUND unless `topic` exists and has `queue_id`.
+  absl::Status CheckQueue(absl::string_view field, const std::string& topic,
+                          int32_t queue_id) const;
+  absl::Status ValidateRecord(size_t i, const RecordInput& record) const;
+  // Reads the records a consume-queue entry (or index position) points at.
+  absl::StatusOr<StoredRecord> ReadIndexed(int64_t commit_offset, uint32_t size) const;
+
+  const StoreOptions options_;
+  FileSystem* fs_;
+  const Clock* clock_;
+  std::unique_ptr<IndexStore> index_;
+  std::unique_ptr<CommitLog> log_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  RecoveryReport recovery_;
+  std::unique_ptr<PeriodicTask> flush_task_;
+  std::unique_ptr<PeriodicTask> retention_task_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
+  int64_t retention_deleted_segments_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_retention_error_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex retention_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one retention pass at a time
+};
+
+}  // namespace apogee::store

@@ -1,0 +1,557 @@
+#include "services/store/index/index_store.h"
+
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "rocksdb/compaction_filter.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+#include "services/common/status/status_macros.h"
+#include "services/store/index/keys.h"
+#include "services/store/io/coding.h"
+
+namespace apogee::store {
+namespace {
+
+constexpr int64_t kFormatVersion = 1;
+// "default" is rocksdb::kDefaultColumnFamilyName (a global string we cannot
+// read during static initialization).
+const char* const kFamilyNames[] = {"default", "consume_queue", "msg_id", "key",
+                                    "time",    "offsets",       "config"};
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat(context, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(message);
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  if (s.IsIOError()) return absl::UnavailableError(message);
+  return absl::InternalError(message);
+}
+
+std::string EncodeSize(uint32_t size) {
+  std::string out;
+  coding::PutFixed32LE(&out, size);
+  return out;
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+}  // namespace
+
+// Drops msg_id and key entries that point below the log's minimum offset
+// during compaction. Thread-safe (RocksDB calls it from its own threads).
+class IndexStore::FloorFilter final : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice&, std::string*,
+              bool*) const override {
+    return keys::TrailingCommitOffset(ToView(key)) < floor.load(std::memory_order_relaxed);
+  }
+  const char* Name() const override { return "apogee.FloorFilter"; }
+  std::atomic<int64_t> floor{0};
+};
+
+IndexStore::IndexStore(IndexOptions options)
+    : options_(std::move(options)), floor_filter_(std::make_unique<FloorFilter>()) {}
+
+IndexStore::~IndexStore() {
+  for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  if (db_ != nullptr) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::unique_ptr<IndexStore>> IndexStore::Open(IndexOptions options) {
+  std::unique_ptr<IndexStore> index(new IndexStore(std::move(options)));
+  APOGEE_RETURN_IF_ERROR(index->OpenDb());
+  APOGEE_RETURN_IF_ERROR(index->LoadState());
+  return index;
+}
+
+absl::Status IndexStore::OpenDb() {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.keep_log_file_num = 3;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (int f = 0; f < kFamilies; ++f) {
+    rocksdb::ColumnFamilyOptions cf_options;
+    if (f == kMessageId || f == kKey) cf_options.compaction_filter = floor_filter_.get();
+    families.emplace_back(kFamilyNames[f], cf_options);
+  }
+  rocksdb::DB* db = nullptr;
+  APOGEE_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db),
+                absl::StrCat("open index RocksDB at ", options_.path)));
+  db_.reset(db);
+  return absl::OkStatus();
+}
+
+absl::Status IndexStore::LoadState() {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kDefault), ToSlice(keys::kFormatVersionKey), &value);
+  if (s.IsNotFound()) {
+    created_ = true;
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    APOGEE_RETURN_IF_ERROR(FromRocks(db_->Put(sync, cf(kDefault), ToSlice(keys::kFormatVersionKey),
+                                              keys::EncodeFixed64BE(kFormatVersion)),
+                                     "write index format version"));
+  } else {
+    APOGEE_RETURN_IF_ERROR(FromRocks(s, "read index format version"));
+    if (keys::DecodeFixed64BE(value) != kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "index at ", options_.path, " has an unknown format version (this build reads ",
+          kFormatVersion, "); rebuild it from the commit log"));
+    }
+  }
+  int64_t dispatched = 0;
+  const rocksdb::Status d =
+      db_->Get(rocksdb::ReadOptions(), cf(kDefault), ToSlice(keys::kDispatchedKey), &value);
+  if (d.ok()) {
+    dispatched = keys::DecodeFixed64BE(value).value_or(0);
+  } else if (!d.IsNotFound()) {
+    return FromRocks(d, "read dispatch checkpoint");
+  }
+
+  absl::flat_hash_map<TopicQueue, QueueState> queues;
+  const std::string meta_prefix(1, keys::kQueueNextPrefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kDefault)));
+  for (it->Seek(meta_prefix); it->Valid() && it->key().starts_with(meta_prefix); it->Next()) {
+    absl::string_view key = ToView(it->key());
+    key.remove_prefix(1);
+    const std::string prefix(key);
+    std::optional<TopicQueue> tq = keys::ConsumeTopicQueue(&key);
+    std::optional<int64_t> next = keys::DecodeFixed64BE(ToView(it->value()));
+    if (!tq.has_value() || !key.empty() || !next.has_value()) {
+      return absl::DataLossError("index meta holds a malformed queue entry");
+    }
+    QueueState state;
+    state.range = {*next, *next};
+    std::unique_ptr<rocksdb::Iterator> cq(
+        db_->NewIterator(rocksdb::ReadOptions(), cf(kConsumeQueue)));
+    cq->Seek(prefix);
+    if (cq->Valid() && cq->key().starts_with(prefix) && cq->key().size() == prefix.size() + 8) {
+      state.range.min_offset =
+          static_cast<int64_t>(coding::GetFixed64BE(cq->key().data() + prefix.size()));
+    }
+    APOGEE_RETURN_IF_ERROR(FromRocks(cq->status(), "scan consume queue"));
+    queues[*tq] = state;
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan index meta"));
+  absl::MutexLock lock(&mu_);
+  queues_ = std::move(queues);
+  dispatched_ = dispatched;
+  return absl::OkStatus();
+}
+
+int64_t IndexStore::dispatched_offset() const {
+  absl::MutexLock lock(&mu_);
+  return dispatched_;
+}
+
+absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int64_t end_offset) {
+  absl::MutexLock write_lock(&write_mu_);
+  std::map<TopicQueue, QueueState> touched;
+  int64_t expected_offset = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    expected_offset = dispatched_;
+    for (const RecordView& r : records) {
+      TopicQueue tq{std::string(r.topic()), r.queue_id()};
+      if (touched.count(tq) > 0) continue;
+      auto it = queues_.find(tq);
+      QueueState state;
+      if (it != queues_.end()) {
+        state = it->second;
+      } else {
+        state.range = {r.queue_offset(), r.queue_offset()};  // a queue new to the index
+      }
+      touched.emplace(std::move(tq), state);
+    }
+  }
+  rocksdb::WriteBatch batch;
+  for (const RecordView& r : records) {
+    if (r.commit_offset() != expected_offset) {
+      return absl::InternalError(absl::StrCat("dispatch expected a record at commit offset ",
+                                              expected_offset, ", got ", r.commit_offset()));
+    }
+    expected_offset = r.end_offset();
+    QueueState& state = touched[TopicQueue{std::string(r.topic()), r.queue_id()}];
+    if (r.queue_offset() != state.range.next_offset) {
+      return absl::DataLossError(absl::StrCat("record at commit offset ", r.commit_offset(),
+                                              " has queue offset ", r.queue_offset(),
+                                              " but topic \"", r.topic(), "\" queue ", r.queue_id(),
+                                              " expects ", state.range.next_offset));
+    }
+    ++state.range.next_offset;
+    const std::string prefix = keys::TopicQueuePrefix(r.topic(), r.queue_id());
+    batch.Put(cf(kConsumeQueue), keys::ConsumeQueueKey(prefix, r.queue_offset()),
+              keys::EncodeConsumeQueueValue(
+                  {r.commit_offset(), r.length(), r.tags_hash(), r.store_timestamp_ms()}));
+    const int64_t second = FloorDiv(r.store_timestamp_ms(), 1000);
+    if (second != state.last_second) {
+      batch.Put(cf(kTime), keys::TimeKey(prefix, second, r.queue_offset()), "");
+      state.last_second = second;
+    }
+    if (!r.message_id().empty()) {
+      batch.Put(cf(kMessageId),
+                keys::WithCommitOffset(keys::MessageIdPrefix(r.message_id()), r.commit_offset()),
+                EncodeSize(r.length()));
+    }
+    for (absl::string_view key : r.keys()) {
+      if (key.empty()) continue;
+      batch.Put(cf(kKey),
+                keys::WithCommitOffset(keys::KeyPrefix(r.topic(), key), r.commit_offset()),
+                EncodeSize(r.length()));
+    }
+  }
+  if (expected_offset != end_offset) {
+    return absl::InternalError(absl::StrCat("dispatch batch ends at ", expected_offset,
+                                            ", not at the checkpoint ", end_offset));
+  }
+  for (const auto& [tq, state] : touched) {
+    batch.Put(cf(kDefault),
+              absl::StrCat(std::string(1, keys::kQueueNextPrefix), keys::TopicQueuePrefix(tq)),
+              keys::EncodeFixed64BE(state.range.next_offset));
+  }
+  batch.Put(cf(kDefault), ToSlice(keys::kDispatchedKey), keys::EncodeFixed64BE(end_offset));
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync_writes;
+  APOGEE_RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &batch),
+                                   absl::StrCat("write index batch up to offset ", end_offset)));
+  absl::MutexLock lock(&mu_);
+  for (auto& [tq, state] : touched) queues_[tq] = state;
+  dispatched_ = end_offset;
+  return absl::OkStatus();
+}
+
+std::optional<QueueRange> IndexStore::GetQueueRange(const TopicQueue& tq) const {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(tq);
+  if (it == queues_.end()) return std::nullopt;
+  return it->second.range;
+}
+
+std::vector<std::pair<TopicQueue, QueueRange>> IndexStore::ListQueues() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<TopicQueue, QueueRange>> out;
+  out.reserve(queues_.size());
+  for (const auto& [tq, state] : queues_) out.emplace_back(tq, state.range);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+absl::StatusOr<std::vector<ConsumeQueueEntry>> IndexStore::ReadConsumeQueue(const TopicQueue& tq,
+                                                                            int64_t from,
+                                                                            int max_entries) const {
+  const std::string prefix = keys::TopicQueuePrefix(tq);
+  const std::string upper = keys::PrefixSuccessor(prefix);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kConsumeQueue)));
+  std::vector<ConsumeQueueEntry> out;
+  for (it->Seek(keys::ConsumeQueueKey(prefix, from));
+       it->Valid() && static_cast<int>(out.size()) < max_entries; it->Next()) {
+    const int64_t queue_offset =
+        static_cast<int64_t>(coding::GetFixed64BE(it->key().data() + prefix.size()));
+    std::optional<keys::ConsumeQueueValue> v = keys::DecodeConsumeQueueValue(ToView(it->value()));
+    const int64_t expected = from + static_cast<int64_t>(out.size());
+    if (!v.has_value() || queue_offset != expected) {
+      std::optional<QueueRange> range = GetQueueRange(tq);
+      if (range.has_value() && expected < range->min_offset) {  // trimmed by retention
+        return absl::OutOfRangeError(
+            absl::StrCat("queue offset ", expected, " of topic \"", tq.topic, "\" queue ",
+                         tq.queue_id, " is below the queue's minimum ", range->min_offset));
+      }
+      return absl::DataLossError(absl::StrCat("consume queue of topic \"", tq.topic, "\" queue ",
+                                              tq.queue_id, " is broken at queue offset ",
+                                              expected));
+    }
+    out.push_back({queue_offset, v->commit_offset, v->size, v->tags_hash, v->store_timestamp_ms});
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "read consume queue"));
+  return out;
+}
+
+absl::StatusOr<std::optional<ConsumeQueueEntry>> IndexStore::GetEntry(const std::string& prefix,
+                                                                      int64_t queue_offset) const {
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kConsumeQueue),
+                                     keys::ConsumeQueueKey(prefix, queue_offset), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  APOGEE_RETURN_IF_ERROR(FromRocks(s, "read consume queue entry"));
+  std::optional<keys::ConsumeQueueValue> v = keys::DecodeConsumeQueueValue(value);
+  if (!v.has_value()) return absl::DataLossError("malformed consume queue entry");
+  return ConsumeQueueEntry{queue_offset, v->commit_offset, v->size, v->tags_hash,
+                           v->store_timestamp_ms};
+}
+
+absl::StatusOr<int64_t> IndexStore::LookupOffsetByTime(const TopicQueue& tq,
+                                                       int64_t timestamp_ms) const {
+  std::optional<QueueRange> range = GetQueueRange(tq);
+  if (!range.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("topic \"", tq.topic, "\" queue ", tq.queue_id, " has no messages"));
+  }
+  const std::string prefix = keys::TopicQueuePrefix(tq);
+  const int64_t second = FloorDiv(timestamp_ms, 1000);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kTime)));
+  it->Seek(keys::TimeKey(prefix, second, 0));
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "seek time index"));
+  if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 16) {
+    return range->next_offset;  // every record is older
+  }
+  const auto found_second =
+      static_cast<int64_t>(coding::GetFixed64BE(it->key().data() + prefix.size()));
+  int64_t candidate =
+      std::max(range->min_offset,
+               static_cast<int64_t>(coding::GetFixed64BE(it->key().data() + prefix.size() + 8)));
+  if (found_second != second) return std::min(candidate, range->next_offset);
+  // Same second: walk its records to the first at or after the millisecond.
+  constexpr int kStep = 256;
+  while (candidate < range->next_offset) {
+    APOGEE_ASSIGN_OR_RETURN(std::vector<ConsumeQueueEntry> entries,
+                            ReadConsumeQueue(tq, candidate, kStep));
+    if (entries.empty()) break;
+    for (const ConsumeQueueEntry& e : entries) {
+      if (e.store_timestamp_ms >= timestamp_ms) return e.queue_offset;
+    }
+    candidate = entries.back().queue_offset + 1;
+  }
+  return range->next_offset;
+}
+
+absl::StatusOr<std::vector<IndexPosition>> IndexStore::ScanPositions(Family family,
+                                                                     const std::string& prefix,
+                                                                     int max_results) const {
+  const std::string upper = keys::PrefixSuccessor(prefix);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(family)));
+  std::vector<IndexPosition> out;
+  const int64_t floor = floor_filter_->floor.load(std::memory_order_relaxed);
+  for (it->Seek(keys::WithCommitOffset(prefix, floor));
+       it->Valid() && static_cast<int>(out.size()) < max_results; it->Next()) {
+    if (it->key().size() != prefix.size() + 8 || it->value().size() != 4) continue;
+    out.push_back(
+        {keys::TrailingCommitOffset(ToView(it->key())), coding::GetFixed32LE(it->value().data())});
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan index"));
+  return out;
+}
+
+absl::StatusOr<std::vector<IndexPosition>> IndexStore::LookupMessageId(absl::string_view message_id,
+                                                                       int max_results) const {
+  return ScanPositions(kMessageId, keys::MessageIdPrefix(message_id), max_results);
+}
+
+absl::StatusOr<std::vector<IndexPosition>> IndexStore::LookupKey(absl::string_view topic,
+                                                                 absl::string_view key,
+                                                                 int max_results) const {
+  return ScanPositions(kKey, keys::KeyPrefix(topic, key), max_results);
+}
+
+absl::Status IndexStore::TruncateFrom(int64_t log_end) {
+  absl::MutexLock write_lock(&write_mu_);
+  if (dispatched_offset() <= log_end) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  std::vector<std::pair<TopicQueue, QueueState>> changed;
+  for (auto& [tq, range] : ListQueues()) {
+    const std::string prefix = keys::TopicQueuePrefix(tq);
+    QueueState state;
+    state.range = range;
+    while (state.range.next_offset > state.range.min_offset) {
+      APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> last,
+                              GetEntry(prefix, state.range.next_offset - 1));
+      if (!last.has_value() || last->commit_offset < log_end) break;
+      batch.Delete(cf(kConsumeQueue), keys::ConsumeQueueKey(prefix, last->queue_offset));
+      batch.Delete(cf(kTime), keys::TimeKey(prefix, FloorDiv(last->store_timestamp_ms, 1000),
+                                            last->queue_offset));
+      --state.range.next_offset;
+    }
+    if (state.range.next_offset == range.next_offset) continue;
+    batch.Put(cf(kDefault), absl::StrCat(std::string(1, keys::kQueueNextPrefix), prefix),
+              keys::EncodeFixed64BE(state.range.next_offset));
+    changed.emplace_back(tq, state);
+  }
+  batch.Put(cf(kDefault), ToSlice(keys::kDispatchedKey), keys::EncodeFixed64BE(log_end));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  APOGEE_RETURN_IF_ERROR(
+      FromRocks(db_->Write(sync, &batch), absl::StrCat("truncate indexes at offset ", log_end)));
+  absl::MutexLock lock(&mu_);
+  for (auto& [tq, state] : changed) queues_[tq] = state;
+  dispatched_ = log_end;
+  return absl::OkStatus();
+}
+
+absl::Status IndexStore::TrimBefore(int64_t log_min) {
+  absl::MutexLock write_lock(&write_mu_);
+  if (floor_filter_->floor.load() < log_min) floor_filter_->floor.store(log_min);
+  rocksdb::WriteBatch batch;
+  std::vector<std::pair<TopicQueue, int64_t>> new_mins;
+  for (const auto& [tq, range] : ListQueues()) {
+    if (range.min_offset == range.next_offset) continue;
+    const std::string prefix = keys::TopicQueuePrefix(tq);
+    APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> first,
+                            GetEntry(prefix, range.min_offset));
+    if (first.has_value() && first->commit_offset >= log_min) continue;
+    // Binary search: entry(lo) is below log_min; hi is next_offset or an
+    // entry at or above it.
+    int64_t lo = range.min_offset, hi = range.next_offset;
+    std::optional<ConsumeQueueEntry> answer;
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> e, GetEntry(prefix, mid));
+      if (!e.has_value()) {
+        return absl::DataLossError(absl::StrCat("consume queue of topic \"", tq.topic, "\" queue ",
+                                                tq.queue_id, " misses offset ", mid));
+      }
+      if (e->commit_offset >= log_min) {
+        hi = mid;
+        answer = e;
+      } else {
+        lo = mid;
+      }
+    }
+    const int64_t new_min = hi;
+    batch.DeleteRange(cf(kConsumeQueue), keys::ConsumeQueueKey(prefix, 0),
+                      keys::ConsumeQueueKey(prefix, new_min));
+    if (answer.has_value()) {
+      const std::string time_key =
+          keys::TimeKey(prefix, FloorDiv(answer->store_timestamp_ms, 1000), new_min);
+      batch.DeleteRange(cf(kTime), prefix, time_key);
+      batch.Put(cf(kTime), time_key, "");  // its second may have started before new_min
+    } else {
+      batch.DeleteRange(cf(kTime), prefix, keys::PrefixSuccessor(prefix));
+    }
+    new_mins.emplace_back(tq, new_min);
+  }
+  if (!new_mins.empty()) {
+    APOGEE_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
+                                     absl::StrCat("trim indexes below offset ", log_min)));
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& [tq, new_min] : new_mins) queues_[tq].range.min_offset = new_min;
+  return absl::OkStatus();
+}
+
+absl::Status IndexStore::ResetIndexes(int64_t start) {
+  absl::MutexLock write_lock(&write_mu_);
+  for (Family f : {kConsumeQueue, kMessageId, kKey, kTime}) {
+    APOGEE_RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(handles_[f]), "drop index family"));
+    APOGEE_RETURN_IF_ERROR(
+        FromRocks(db_->DestroyColumnFamilyHandle(handles_[f]), "drop index family"));
+    rocksdb::ColumnFamilyOptions cf_options;
+    if (f == kMessageId || f == kKey) cf_options.compaction_filter = floor_filter_.get();
+    APOGEE_RETURN_IF_ERROR(FromRocks(
+        db_->CreateColumnFamily(cf_options, kFamilyNames[f], &handles_[f]), "recreate family"));
+  }
+  rocksdb::WriteBatch batch;
+  const std::string q(1, keys::kQueueNextPrefix);
+  batch.DeleteRange(cf(kDefault), q, keys::PrefixSuccessor(q));
+  batch.Put(cf(kDefault), ToSlice(keys::kDispatchedKey), keys::EncodeFixed64BE(start));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  APOGEE_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch), "reset index meta"));
+  absl::MutexLock lock(&mu_);
+  queues_.clear();
+  dispatched_ = start;
+  return absl::OkStatus();
+}
+
+absl::Status IndexStore::CommitOffset(absl::string_view group, const TopicQueue& tq,
+                                      int64_t offset) {
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync_writes;
+  return FromRocks(
+      db_->Put(write_options, cf(kOffsets), keys::GroupPrefix(group) + keys::TopicQueuePrefix(tq),
+               keys::EncodeFixed64BE(offset)),
+      absl::StrCat("commit offset of group \"", group, "\""));
+}
+
+absl::StatusOr<int64_t> IndexStore::FetchOffset(absl::string_view group,
+                                                const TopicQueue& tq) const {
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kOffsets),
+                                     keys::GroupPrefix(group) + keys::TopicQueuePrefix(tq), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("group \"", group, "\" has no offset for topic \"",
+                                            tq.topic, "\" queue ", tq.queue_id));
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(s, "fetch consumer offset"));
+  std::optional<int64_t> offset = keys::DecodeFixed64BE(value);
+  if (!offset.has_value()) return absl::DataLossError("malformed consumer offset");
+  return *offset;
+}
+
+absl::StatusOr<std::vector<std::pair<TopicQueue, int64_t>>> IndexStore::ListOffsets(
+    absl::string_view group) const {
+  const std::string prefix = keys::GroupPrefix(group);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kOffsets)));
+  std::vector<std::pair<TopicQueue, int64_t>> out;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    absl::string_view rest = ToView(it->key());
+    rest.remove_prefix(prefix.size());
+    std::optional<TopicQueue> tq = keys::ConsumeTopicQueue(&rest);
+    std::optional<int64_t> offset = keys::DecodeFixed64BE(ToView(it->value()));
+    if (tq.has_value() && offset.has_value()) out.emplace_back(std::move(*tq), *offset);
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "list consumer offsets"));
+  return out;
+}
+
+absl::Status IndexStore::DeleteOffsets(absl::string_view group) {
+  const std::string prefix = keys::GroupPrefix(group);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync_writes;
+  return FromRocks(
+      db_->DeleteRange(write_options, cf(kOffsets), prefix, keys::PrefixSuccessor(prefix)),
+      absl::StrCat("delete offsets of group \"", group, "\""));
+}
+
+absl::Status IndexStore::PutConfig(uint8_t kind, absl::string_view name, absl::string_view value) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Put(sync, cf(kConfig), keys::ConfigKey(kind, name), ToSlice(value)),
+                   absl::StrCat("write config \"", name, "\""));
+}
+
+absl::StatusOr<std::string> IndexStore::GetConfig(uint8_t kind, absl::string_view name) const {
+  std::string value;
+  APOGEE_RETURN_IF_ERROR(
+      FromRocks(db_->Get(rocksdb::ReadOptions(), cf(kConfig), keys::ConfigKey(kind, name), &value),
+                absl::StrCat("config \"", name, "\"")));
+  return value;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> IndexStore::ListConfigs(
+    uint8_t kind) const {
+  const std::string prefix = keys::ConfigKey(kind, "");
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kConfig)));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.emplace_back(std::string(ToView(it->key()).substr(1)), it->value().ToString());
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "list configs"));
+  return out;
+}
+
+absl::Status IndexStore::DeleteConfig(uint8_t kind, absl::string_view name) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Delete(sync, cf(kConfig), keys::ConfigKey(kind, name)),
+                   absl::StrCat("delete config \"", name, "\""));
+}
+
+absl::Status IndexStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync index WAL"); }
+
+}  // namespace apogee::store

@@ -1,0 +1,159 @@
+// The store's RocksDB: the indexes derived from the commit log (consume
+// queues, message ids, keys, time) plus the facts that live only here
+// (consumer offsets, configs). Column families and key layouts are in
+// docs/design/store-format.md; keys.h encodes them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "services/store/commitlog/record.h"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+class CompactionFilter;
+class DB;
+}  // namespace rocksdb
+
+namespace apogee::store {
+
+struct IndexOptions {
+  std::string path;  // the RocksDB directory
+  // fsync RocksDB's WAL on every dispatch batch and offset commit. Off by
+  // default: the indexes can be rebuilt from the commit log, and a lost
+  // offset commit means redelivery, not loss. Config writes always sync.
+  bool sync_writes = false;
+};
+
+struct ConsumeQueueEntry {
+  int64_t queue_offset = 0;
+  int64_t commit_offset = 0;
+  uint32_t size = 0;
+  uint64_t tags_hash = 0;
+  int64_t store_timestamp_ms = 0;
+};
+
+// The queue offsets [min_offset, next_offset) a queue holds.
+struct QueueRange {
+  int64_t min_offset = 0;
+  int64_t next_offset = 0;
+};
+
+// A candidate record position from a secondary index (message id, key).
+// Callers verify the record (it may have been rewritten after a crash).
+struct IndexPosition {
+  int64_t commit_offset = 0;
+  uint32_t size = 0;
+};
+
+// Thread-safety: thread-safe. Index writers (ApplyDispatch, TrimBefore,
+// TruncateFrom) are serialized by an internal mutex; readers run
+// concurrently with them. ResetIndexes must not run concurrently with
+// anything else (recovery only).
+class IndexStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<IndexStore>> Open(IndexOptions options);
+  ~IndexStore();
+  IndexStore(const IndexStore&) = delete;
+  IndexStore& operator=(const IndexStore&) = delete;
+
+  // True when Open created the database (nothing was indexed before).
+  bool created() const { return created_; }
+
+  // --- Dispatch. Everything below dispatched_offset() is indexed.
+  int64_t dispatched_offset() const;
+  // Indexes `records` (consecutive, starting at dispatched_offset()) and
+  // moves the checkpoint to `end_offset`, in one atomic RocksDB batch. Each
+  // record must carry the next queue offset of its queue.
+  absl::Status ApplyDispatch(absl::Span<const RecordView> records, int64_t end_offset);
+
+  // --- Queries.
+  std::optional<QueueRange> GetQueueRange(const TopicQueue& tq) const;
+  std::vector<std::pair<TopicQueue, QueueRange>> ListQueues() const;
+  // Up to `max_entries` consume-queue entries from `from` on; OUT_OF_RANGE
+  // when `from` was trimmed by retention.
+  absl::StatusOr<std::vector<ConsumeQueueEntry>> ReadConsumeQueue(const TopicQueue& tq,
+                                                                  int64_t from,
+                                                                  int max_entries) const;
+  // The first queue offset whose store time is >= `timestamp_ms`; the next
+  // offset when every record is older. NOT_FOUND for a queue never written.
+  absl::StatusOr<int64_t> LookupOffsetByTime(const TopicQueue& tq, int64_t timestamp_ms) const;
+  // Candidate positions at or above the log's minimum, oldest first.
+  absl::StatusOr<std::vector<IndexPosition>> LookupMessageId(absl::string_view message_id,
+                                                             int max_results) const;
+  absl::StatusOr<std::vector<IndexPosition>> LookupKey(absl::string_view topic,
+                                                       absl::string_view key,
+                                                       int max_results) const;
+
+  // --- Keeping the indexes consistent with the log.
+  // Recovery, when the log ended up shorter than the checkpoint: drops
+  // consume-queue and time entries at or after `log_end` and moves the
+  // checkpoint back there. Message-id and key entries beyond it are left;
+  // lookups verify the record they point to.
+  absl::Status TruncateFrom(int64_t log_end);
+  // Retention: drops consume-queue and time entries of records below
+  // `log_min` and stops serving (and compacts away) message-id and key
+  // entries below it.
+  absl::Status TrimBefore(int64_t log_min);
+  // Rebuild: drops every derived index; the checkpoint becomes `start`.
+  // Offsets and configs are kept.
+  absl::Status ResetIndexes(int64_t start);
+
+  // --- Consumer offsets per (group, topic, queue).
+  absl::Status CommitOffset(absl::string_view group, const TopicQueue& tq, int64_t offset);
+  // NOT_FOUND when the group never committed for this queue.
+  absl::StatusOr<int64_t> FetchOffset(absl::string_view group, const TopicQueue& tq) const;
+  absl::StatusOr<std::vector<std::pair<TopicQueue, int64_t>>> ListOffsets(
+      absl::string_view group) const;
+  absl::Status DeleteOffsets(absl::string_view group);
+
+  // --- Configs: opaque values by (kind, name).
+  absl::Status PutConfig(uint8_t kind, absl::string_view name, absl::string_view value);
+  // NOT_FOUND when absent.
+  absl::StatusOr<std::string> GetConfig(uint8_t kind, absl::string_view name) const;
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListConfigs(uint8_t kind) const;
+  absl::Status DeleteConfig(uint8_t kind, absl::string_view name);
+
+  // fsyncs RocksDB's WAL (the flush thread calls this in async mode).
+  absl::Status SyncWal();
+
+ private:
+  struct QueueState {
+    QueueRange range;
+    int64_t last_second = -1;  // store second of the last time-index entry
+  };
+  enum Family { kDefault, kConsumeQueue, kMessageId, kKey, kTime, kOffsets, kConfig, kFamilies };
+
+  explicit IndexStore(IndexOptions options);
+  absl::Status OpenDb();
+  absl::Status LoadState();
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
+  absl::StatusOr<std::optional<ConsumeQueueEntry>> GetEntry(const std::string& prefix,
+                                                            int64_t queue_offset) const;
+  absl::StatusOr<std::vector<IndexPosition>> ScanPositions(Family family, const std::string& prefix,
+                                                           int max_results) const;
+
+  const IndexOptions options_;
+  bool created_ = false;
+  class FloorFilter;
+  std::unique_ptr<FloorFilter> floor_filter_;  // outlives db_
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // serializes index writers
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<TopicQueue, QueueState> queues_ ABSL_GUARDED_BY(mu_);
+  int64_t dispatched_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace apogee::store

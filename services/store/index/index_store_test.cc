@@ -1,0 +1,250 @@
+#include "services/store/index/index_store.h"
+
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/testing/process.h"
+#include "services/store/index/keys.h"
+#include "services/store/testing/records.h"
+
+namespace apogee::store {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::MakeRecord;
+
+constexpr int64_t kT0 = 1'700'000'000'000;  // ms
+
+TEST(KeysTest, BigEndianKeysSortNumericallyAndPrefixesAreUnambiguous) {
+  const std::string p = keys::TopicQueuePrefix("T", 1);
+  EXPECT_LT(keys::ConsumeQueueKey(p, 255), keys::ConsumeQueueKey(p, 256));
+  EXPECT_LT(keys::ConsumeQueueKey(p, 1), keys::ConsumeQueueKey(p, int64_t{1} << 40));
+  EXPECT_LT(keys::TopicQueuePrefix("T", 1), keys::TopicQueuePrefix("T", 2));
+  // "T" queue 0x41 is not a prefix of topic "TA"'s keys (length prefix).
+  EXPECT_FALSE(absl::StartsWith(keys::TopicQueuePrefix("TA", 0), keys::TopicQueuePrefix("T", 0)));
+  absl::string_view in = p;
+  std::optional<TopicQueue> tq = keys::ConsumeTopicQueue(&in);
+  ASSERT_TRUE(tq.has_value());
+  EXPECT_EQ(*tq, (TopicQueue{"T", 1}));
+  EXPECT_TRUE(in.empty());
+  EXPECT_EQ(keys::TrailingCommitOffset(keys::WithCommitOffset(keys::MessageIdPrefix("id"), 77)),
+            77);
+  EXPECT_EQ(keys::PrefixSuccessor("a\xff"), "b");
+}
+
+class IndexStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<IndexStore> Open() {
+    auto index = IndexStore::Open({dir_.path() + "/index"});
+    EXPECT_TRUE(index.ok()) << index.status();
+    return index.ok() ? std::move(*index) : nullptr;
+  }
+
+  // Adds records and dispatches those new since the last call.
+  void Dispatch(IndexStore* index, const std::vector<std::pair<RecordInput, int64_t>>& records) {
+    const int64_t from = buffer_.end();
+    for (const auto& [r, ts] : records) buffer_.Add(r, ts);
+    const absl::Status s = index->ApplyDispatch(buffer_.Views(from), buffer_.end());
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  apogee::testing::TempDir dir_;
+  testing::RecordBuffer buffer_;
+};
+
+TEST_F(IndexStoreTest, DispatchBuildsConsumeQueuesAndSurvivesReopen) {
+  {
+    auto index = Open();
+    EXPECT_EQ(index->dispatched_offset(), 0);
+    Dispatch(index.get(),
+             {{MakeRecord("A", 0), kT0}, {MakeRecord("A", 1), kT0}, {MakeRecord("A", 0), kT0 + 5}});
+    EXPECT_EQ(index->dispatched_offset(), buffer_.end());
+    auto entries = index->ReadConsumeQueue({"A", 0}, 0, 10);
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    ASSERT_EQ(entries->size(), 2u);
+    const std::vector<RecordView> views = buffer_.Views();
+    EXPECT_EQ((*entries)[1].queue_offset, 1);
+    EXPECT_EQ((*entries)[1].commit_offset, views[2].commit_offset());
+    EXPECT_EQ((*entries)[1].size, views[2].length());
+    EXPECT_EQ((*entries)[1].tags_hash, views[2].tags_hash());
+    EXPECT_EQ((*entries)[1].store_timestamp_ms, kT0 + 5);
+    EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 1, 10)->size(), 1u);
+    EXPECT_TRUE(index->ReadConsumeQueue({"A", 0}, 2, 10)->empty());
+  }
+  auto index = Open();
+  EXPECT_EQ(index->dispatched_offset(), buffer_.end());
+  ASSERT_EQ(index->ListQueues().size(), 2u);
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 2);
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->min_offset, 0);
+  EXPECT_EQ(index->GetQueueRange({"A", 1})->next_offset, 1);
+  EXPECT_FALSE(index->GetQueueRange({"B", 0}).has_value());
+}
+
+TEST_F(IndexStoreTest, RejectsBatchesThatDoNotContinueTheIndex) {
+  auto index = Open();
+  buffer_.Add(MakeRecord("A", 0), kT0);
+  const int64_t first_end = buffer_.end();
+  buffer_.Add(MakeRecord("A", 0), kT0);
+  const std::vector<RecordView> views = buffer_.Views();
+  // Skipping the first record: wrong commit offset.
+  auto gap = index->ApplyDispatch({views[1]}, buffer_.end());
+  EXPECT_EQ(gap.code(), absl::StatusCode::kInternal);
+  ASSERT_TRUE(index->ApplyDispatch({views[0]}, first_end).ok());
+  EXPECT_FALSE(index->ApplyDispatch({views[1]}, first_end + 1).ok());  // wrong checkpoint
+  EXPECT_EQ(index->dispatched_offset(), first_end);
+
+  testing::RecordBuffer other(first_end);  // queue offset 0 again for queue A/0
+  other.Add(MakeRecord("A", 0), kT0);
+  auto dup = index->ApplyDispatch(other.Views(), other.end());
+  EXPECT_EQ(dup.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(dup.message(), HasSubstr("has queue offset 0 but topic \"A\" queue 0 expects 1"));
+}
+
+TEST_F(IndexStoreTest, LooksUpMessageIdsAndKeys) {
+  auto index = Open();
+  RecordInput a = MakeRecord("A", 0, "a", {"order-1", "user-9"});
+  RecordInput b = MakeRecord("A", 1, "b", {"order-1"});
+  RecordInput c = MakeRecord("B", 0, "c", {"order-1"});
+  c.message_id = a.message_id;  // a retried send may reuse the id
+  Dispatch(index.get(), {{a, kT0}, {b, kT0}, {c, kT0}});
+  const std::vector<RecordView> views = buffer_.Views();
+
+  auto by_id = index->LookupMessageId(a.message_id, 10);
+  ASSERT_TRUE(by_id.ok());
+  ASSERT_EQ(by_id->size(), 2u);
+  EXPECT_EQ((*by_id)[0].commit_offset, views[0].commit_offset());
+  EXPECT_EQ((*by_id)[0].size, views[0].length());
+  EXPECT_EQ((*by_id)[1].commit_offset, views[2].commit_offset());
+  EXPECT_EQ(index->LookupMessageId(a.message_id, 1)->size(), 1u);
+  EXPECT_TRUE(index->LookupMessageId("nope", 10)->empty());
+
+  auto by_key = index->LookupKey("A", "order-1", 10);
+  ASSERT_EQ(by_key->size(), 2u);  // topic B's order-1 is not topic A's
+  EXPECT_EQ((*by_key)[1].commit_offset, views[1].commit_offset());
+  EXPECT_EQ(index->LookupKey("A", "user-9", 10)->size(), 1u);
+  EXPECT_TRUE(index->LookupKey("A", "order-", 10)->empty());  // no prefix matches
+}
+
+TEST_F(IndexStoreTest, LooksUpQueueOffsetsByTime) {
+  auto index = Open();
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0 + 100},     // qo 0
+                         {MakeRecord("A", 0), kT0 + 400},     // qo 1, same second
+                         {MakeRecord("A", 0), kT0 + 1200},    // qo 2
+                         {MakeRecord("A", 0), kT0 + 1200},    // qo 3
+                         {MakeRecord("A", 0), kT0 + 5000}});  // qo 4
+  const TopicQueue q{"A", 0};
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 - 10'000), 0);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 100), 0);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 101), 1);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 401), 2);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 1200), 2);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 1201), 4);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 3000), 4);
+  EXPECT_EQ(*index->LookupOffsetByTime(q, kT0 + 5001), 5);  // newer than everything
+  EXPECT_EQ(index->LookupOffsetByTime({"A", 9}, kT0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(IndexStoreTest, TrimBeforeDropsOldEntriesOfEveryQueue) {
+  auto index = Open();
+  std::vector<std::pair<RecordInput, int64_t>> records;
+  for (int i = 0; i < 10; ++i) records.push_back({MakeRecord("A", 0), kT0 + i * 300});
+  records.push_back({MakeRecord("B", 0), kT0});
+  for (int i = 0; i < 3; ++i) records.push_back({MakeRecord("A", 0), kT0 + 9000});
+  Dispatch(index.get(), records);
+  const std::vector<RecordView> views = buffer_.Views();
+  const std::string a7_id(views[7].message_id());
+
+  ASSERT_TRUE(index->TrimBefore(views[8].commit_offset()).ok());
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->min_offset, 8);
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 13);
+  EXPECT_EQ(index->GetQueueRange({"B", 0})->min_offset, 0);  // its record is above the floor
+  EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 8, 100)->size(), 5u);
+  EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 0, 100).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(index->LookupMessageId(a7_id, 10)->empty());
+  // Second kT0+2s began with record 7 (now gone); record 8 still falls in it.
+  EXPECT_EQ(*index->LookupOffsetByTime({"A", 0}, kT0), 8);
+  EXPECT_EQ(*index->LookupOffsetByTime({"A", 0}, kT0 + 2000), 8);
+  EXPECT_EQ(*index->LookupOffsetByTime({"A", 0}, kT0 + 2401), 9);
+
+  ASSERT_TRUE(index->TrimBefore(buffer_.end()).ok());
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->min_offset, 13);
+  EXPECT_EQ(index->GetQueueRange({"B", 0})->min_offset, 1);
+  EXPECT_EQ(*index->LookupOffsetByTime({"A", 0}, kT0), 13);
+  index.reset();
+  index = Open();  // the minimum is found again from the consume queue
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->min_offset, 13);
+}
+
+TEST_F(IndexStoreTest, TruncateFromDropsTheTailTheLogLost) {
+  auto index = Open();
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0},
+                         {MakeRecord("A", 0), kT0 + 2000},
+                         {MakeRecord("B", 0), kT0 + 3000},
+                         {MakeRecord("A", 0), kT0 + 4000}});
+  const std::vector<RecordView> views = buffer_.Views();
+  ASSERT_TRUE(index->TruncateFrom(views[1].commit_offset()).ok());
+  EXPECT_EQ(index->dispatched_offset(), views[1].commit_offset());
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 1);
+  EXPECT_EQ(index->GetQueueRange({"B", 0})->next_offset, 0);
+  EXPECT_EQ(*index->LookupOffsetByTime({"A", 0}, kT0 + 1), 1);  // the time entry went too
+  index.reset();
+  index = Open();
+  EXPECT_EQ(index->dispatched_offset(), views[1].commit_offset());
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 1);
+  EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 0, 10)->size(), 1u);
+}
+
+TEST_F(IndexStoreTest, ResetDropsIndexesButKeepsOffsetsAndConfigs) {
+  auto index = Open();
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0}});
+  ASSERT_TRUE(index->CommitOffset("g", {"A", 0}, 1).ok());
+  ASSERT_TRUE(index->PutConfig('t', "A", "cfg").ok());
+  ASSERT_TRUE(index->ResetIndexes(0).ok());
+  EXPECT_EQ(index->dispatched_offset(), 0);
+  EXPECT_TRUE(index->ListQueues().empty());
+  EXPECT_TRUE(index->ReadConsumeQueue({"A", 0}, 0, 10)->empty());
+  EXPECT_EQ(*index->FetchOffset("g", {"A", 0}), 1);
+  EXPECT_EQ(*index->GetConfig('t', "A"), "cfg");
+  // Dispatching again from the start works.
+  ASSERT_TRUE(index->ApplyDispatch(buffer_.Views(), buffer_.end()).ok());
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 1);
+}
+
+TEST_F(IndexStoreTest, ConsumerOffsetsPerGroupTopicAndQueue) {
+  auto index = Open();
+  ASSERT_TRUE(index->CommitOffset("g1", {"A", 0}, 5).ok());
+  ASSERT_TRUE(index->CommitOffset("g1", {"A", 1}, 7).ok());
+  ASSERT_TRUE(index->CommitOffset("g1", {"A", 0}, 6).ok());
+  ASSERT_TRUE(index->CommitOffset("g10", {"A", 0}, 99).ok());
+  EXPECT_EQ(*index->FetchOffset("g1", {"A", 0}), 6);
+  auto missing = index->FetchOffset("g2", {"A", 0});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("group \"g2\" has no offset for topic \"A\" queue 0"));
+  auto listed = index->ListOffsets("g1");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_THAT(*listed, ElementsAre(std::make_pair(TopicQueue{"A", 0}, int64_t{6}),
+                                   std::make_pair(TopicQueue{"A", 1}, int64_t{7})));
+  ASSERT_TRUE(index->DeleteOffsets("g1").ok());
+  EXPECT_TRUE(index->ListOffsets("g1")->empty());
+  EXPECT_EQ(*index->FetchOffset("g10", {"A", 0}), 99);
+}
+
+TEST_F(IndexStoreTest, ConfigsByKindAndName) {
+  auto index = Open();
+  ASSERT_TRUE(index->PutConfig('t', "A", "1").ok());
+  ASSERT_TRUE(index->PutConfig('t', "B", "2").ok());
+  ASSERT_TRUE(index->PutConfig('g', "A", "group").ok());
+  EXPECT_EQ(*index->GetConfig('t', "A"), "1");
+  EXPECT_EQ(index->GetConfig('t', "C").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(index->ListConfigs('t')->size(), 2u);
+  ASSERT_TRUE(index->DeleteConfig('t', "A").ok());
+  EXPECT_THAT(*index->ListConfigs('t'),
+              ElementsAre(std::make_pair(std::string("B"), std::string("2"))));
+  EXPECT_EQ(*index->GetConfig('g', "A"), "group");
+}
+
+}  // namespace
+}  // namespace apogee::store

@@ -1,0 +1,130 @@
+#include "services/store/index/keys.h"
+
+#include "services/store/io/coding.h"
+
+namespace apogee::store::keys {
+
+std::string TopicQueuePrefix(absl::string_view topic, int32_t queue_id) {
+  std::string out;
+  out.reserve(1 + topic.size() + 4);
+  out.push_back(static_cast<char>(topic.size()));
+  out.append(topic.data(), topic.size());
+  coding::PutFixed32BE(&out, static_cast<uint32_t>(queue_id));
+  return out;
+}
+
+std::optional<TopicQueue> ConsumeTopicQueue(absl::string_view* in) {
+  if (in->empty()) return std::nullopt;
+  const size_t len = static_cast<uint8_t>((*in)[0]);
+  if (in->size() < 1 + len + 4) return std::nullopt;
+  TopicQueue tq;
+  tq.topic = std::string(in->substr(1, len));
+  in->remove_prefix(1 + len);
+  uint32_t queue = 0;
+  coding::ConsumeFixed32BE(in, &queue);
+  tq.queue_id = static_cast<int32_t>(queue);
+  return tq;
+}
+
+std::string ConsumeQueueKey(const std::string& tq_prefix, int64_t queue_offset) {
+  std::string out = tq_prefix;
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(queue_offset));
+  return out;
+}
+
+std::string EncodeConsumeQueueValue(const ConsumeQueueValue& v) {
+  std::string out;
+  out.reserve(28);
+  coding::PutFixed64LE(&out, static_cast<uint64_t>(v.commit_offset));
+  coding::PutFixed32LE(&out, v.size);
+  coding::PutFixed64LE(&out, v.tags_hash);
+  coding::PutFixed64LE(&out, static_cast<uint64_t>(v.store_timestamp_ms));
+  return out;
+}
+
+std::optional<ConsumeQueueValue> DecodeConsumeQueueValue(absl::string_view in) {
+  if (in.size() != 28) return std::nullopt;
+  ConsumeQueueValue v;
+  v.commit_offset = static_cast<int64_t>(coding::GetFixed64LE(in.data()));
+  v.size = coding::GetFixed32LE(in.data() + 8);
+  v.tags_hash = coding::GetFixed64LE(in.data() + 12);
+  v.store_timestamp_ms = static_cast<int64_t>(coding::GetFixed64LE(in.data() + 20));
+  return v;
+}
+
+std::string TimeKey(const std::string& tq_prefix, int64_t second, int64_t queue_offset) {
+  std::string out = tq_prefix;
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(second));
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(queue_offset));
+  return out;
+}
+
+namespace {
+void PutName16(std::string* out, absl::string_view name) {
+  out->push_back(static_cast<char>(name.size() >> 8));
+  out->push_back(static_cast<char>(name.size()));
+  out->append(name.data(), name.size());
+}
+}  // namespace
+
+std::string MessageIdPrefix(absl::string_view message_id) {
+  std::string out;
+  PutName16(&out, message_id);
+  return out;
+}
+
+std::string KeyPrefix(absl::string_view topic, absl::string_view key) {
+  std::string out;
+  out.push_back(static_cast<char>(topic.size()));
+  out.append(topic.data(), topic.size());
+  PutName16(&out, key);
+  return out;
+}
+
+std::string WithCommitOffset(std::string prefix, int64_t commit_offset) {
+  coding::PutFixed64BE(&prefix, static_cast<uint64_t>(commit_offset));
+  return prefix;
+}
+
+int64_t TrailingCommitOffset(absl::string_view key) {
+  if (key.size() < 8) return -1;
+  return static_cast<int64_t>(coding::GetFixed64BE(key.data() + key.size() - 8));
+}
+
+std::string GroupPrefix(absl::string_view group) {
+  std::string out;
+  out.push_back(static_cast<char>(group.size()));
+  out.append(group.data(), group.size());
+  return out;
+}
+
+std::string ConfigKey(uint8_t kind, absl::string_view name) {
+  std::string out(1, static_cast<char>(kind));
+  out.append(name.data(), name.size());
+  return out;
+}
+
+std::string EncodeFixed64BE(int64_t v) {
+  std::string out;
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(v));
+  return out;
+}
+
+std::optional<int64_t> DecodeFixed64BE(absl::string_view in) {
+  if (in.size() != 8) return std::nullopt;
+  return static_cast<int64_t>(coding::GetFixed64BE(in.data()));
+}
+
+std::string PrefixSuccessor(std::string prefix) {
+  while (!prefix.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(prefix.back());
+    if (last != 0xff) {
+      ++last;
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
+}  // namespace apogee::store::keys

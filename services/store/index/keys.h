@@ -1,0 +1,68 @@
+// Key and value encodings of the index column families
+// (docs/design/store-format.md, "Index layout"). Integers in keys are
+// big-endian so that RocksDB's bytewise order is numeric order; names are
+// length-prefixed so that no encoded prefix is a prefix of another.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "services/store/commitlog/record.h"
+
+namespace apogee::store::keys {
+
+// [u8 topic length][topic][u32 queue id]
+std::string TopicQueuePrefix(absl::string_view topic, int32_t queue_id);
+inline std::string TopicQueuePrefix(const TopicQueue& tq) {
+  return TopicQueuePrefix(tq.topic, tq.queue_id);
+}
+// Parses a TopicQueuePrefix from the front of `in`, consuming it.
+std::optional<TopicQueue> ConsumeTopicQueue(absl::string_view* in);
+
+// consume_queue: prefix + [u64 queue offset] -> ConsumeQueueValue.
+std::string ConsumeQueueKey(const std::string& tq_prefix, int64_t queue_offset);
+
+struct ConsumeQueueValue {
+  int64_t commit_offset = 0;
+  uint32_t size = 0;
+  uint64_t tags_hash = 0;
+  int64_t store_timestamp_ms = 0;
+};
+std::string EncodeConsumeQueueValue(const ConsumeQueueValue& v);
+std::optional<ConsumeQueueValue> DecodeConsumeQueueValue(absl::string_view in);
+
+// time: prefix + [u64 store second] + [u64 queue offset] -> "" (the first
+// record of each second in each queue).
+std::string TimeKey(const std::string& tq_prefix, int64_t second, int64_t queue_offset);
+
+// msg_id: [u16 id length][id] + [u64 commit offset] -> [u32 size].
+std::string MessageIdPrefix(absl::string_view message_id);
+// key: [u8 topic length][topic][u16 key length][key] + [u64 commit offset]
+// -> [u32 size].
+std::string KeyPrefix(absl::string_view topic, absl::string_view key);
+// Appends the big-endian commit offset that ends msg_id and key keys.
+std::string WithCommitOffset(std::string prefix, int64_t commit_offset);
+// The commit offset at the end of a msg_id or key key.
+int64_t TrailingCommitOffset(absl::string_view key);
+
+// offsets: [u8 group length][group] + TopicQueuePrefix -> [u64 offset].
+std::string GroupPrefix(absl::string_view group);
+
+// config: [u8 kind][name] -> opaque value.
+std::string ConfigKey(uint8_t kind, absl::string_view name);
+
+// meta (default column family).
+inline constexpr absl::string_view kFormatVersionKey = "format_version";
+inline constexpr absl::string_view kDispatchedKey = "dispatched";
+inline constexpr char kQueueNextPrefix = 'q';  // 'q' + TopicQueuePrefix -> [u64 next offset]
+
+std::string EncodeFixed64BE(int64_t v);
+std::optional<int64_t> DecodeFixed64BE(absl::string_view in);
+
+// The smallest key greater than every key starting with `prefix`; empty when
+// there is none (prefix all 0xff).
+std::string PrefixSuccessor(std::string prefix);
+
+}  // namespace apogee::store::keys
