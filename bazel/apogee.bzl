@@ -71,6 +71,7 @@ def apogee_proto_library(name, srcs, deps = [], grpc = False, visibility = None)
         srcs = [out for out in outs if out.endswith(".cc")],
         hdrs = [out for out in outs if out.endswith(".h")],
         includes = ["."],  # the generated tree for this package = proto root
+        linkstatic = True,
         deps = deps + ["@protobuf"] + (["@grpc//:grpc++"] if grpc else []),
         visibility = visibility,
     )
@@ -83,6 +84,7 @@ def apogee_library(name, srcs = [], hdrs = [], deps = [], visibility = None, **k
         hdrs = hdrs,
         copts = APOGEE_COPTS,
         deps = deps,
+        linkstatic = True,  # CMake: STATIC (no lib<name>.so)
         visibility = visibility,
         **kwargs
     )
@@ -96,6 +98,20 @@ def apogee_binary(name, srcs, deps = [], visibility = None, **kwargs):
         visibility = visibility,
         **kwargs
     )
+
+def _runfiles_path(label):
+    """Runfiles-relative path of a main-repository executable target: the path
+    the test sees from its working directory, like $(rootpath) (which Bazel 4
+    does not expand in local_defines)."""
+    if label.startswith("@"):
+        fail("integration_binaries: %s: only targets of this repository are supported" % label)
+    if label.startswith("//"):
+        package, _, name = label[2:].partition(":")
+        if not name:
+            name = package.rpartition("/")[2]
+    else:
+        package, name = native.package_name(), label.lstrip(":")
+    return package + "/" + name if package else name
 
 def apogee_test(
         name,
@@ -130,10 +146,14 @@ def apogee_test(
     gives data = ["//services/nameserver:apogee-nameserver"] and
     local_defines = ["APOGEE_NAMESERVER_BIN=\\"services/nameserver/apogee-nameserver\\""],
     so the test can Spawn(APOGEE_NAMESERVER_BIN, ...).
+
+    Tests that need the network or write outside $TEST_TMPDIR (npm) also need
+    tags = ["no-sandbox", "requires-network"].
     """
     binary_defines = []
     for define, binary in integration_binaries.items():
-        binary_defines.append('%s=\\"$(rootpath %s)\\"' % (define, binary))
+        binary_defines.append('%s=\\"%s\\"' % (define, _runfiles_path(binary)))
+    timeout = kwargs.pop("timeout", "long")  # CMake: TIMEOUT 600
     native.cc_test(
         name = name,
         srcs = srcs,
@@ -146,6 +166,7 @@ def apogee_test(
         data = data + integration_binaries.values(),
         local_defines = local_defines + binary_defines,
         tags = tags + labels,
-        timeout = kwargs.pop("timeout", "long"),  # CMake: TIMEOUT 600
+        linkstatic = True,  # static, like CMake
+        timeout = timeout,
         **kwargs
     )
