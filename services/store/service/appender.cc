@@ -1,0 +1,115 @@
+#include "services/store/service/appender.h"
+
+#include <iterator>
+#include <utility>
+
+namespace apogee::store {
+
+Appender::Appender(Store* store, Probe* probe, AppenderOptions options)
+    : store_(store), probe_(probe), options_(options), thread_([this] { Loop(); }) {}
+
+Appender::~Appender() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void Appender::Submit(std::vector<RecordInput> batch, int64_t body_bytes, Done done) {
+  Job job;
+  for (const RecordInput& r : batch) job.bytes += static_cast<int64_t>(EncodedRecordSize(r));
+  job.batch = std::move(batch);
+  job.body_bytes = body_bytes;
+  job.done = std::move(done);
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(job));
+}
+
+void Appender::Loop() {
+  std::vector<Job> jobs;
+  while (true) {
+    jobs.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]()
+                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping and drained
+      // Take a prefix of the queue up to max_group_bytes (at least one job).
+      int64_t bytes = 0;
+      while (!queue_.empty() &&
+             (jobs.empty() || bytes + queue_.front().bytes <= options_.max_group_bytes)) {
+        bytes += queue_.front().bytes;
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    AppendJobs(jobs);
+  }
+}
+
+void Appender::AppendJobs(std::vector<Job>& jobs) {
+  if (jobs.size() == 1) {
+    AppendOne(jobs[0]);
+    return;
+  }
+  // One engine call for all of them; the batches stay contiguous and in
+  // order, so each client batch is still atomic.
+  std::vector<RecordInput> merged;
+  size_t total = 0;
+  for (const Job& job : jobs) total += job.batch.size();
+  merged.reserve(total);
+  for (Job& job : jobs) {
+    std::move(job.batch.begin(), job.batch.end(), std::back_inserter(merged));
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<AppendResult>> results = store_->Append(merged);
+  probe_->OnEngineAppend(static_cast<int>(jobs.size()), absl::Now() - start);
+  // Give every job its records back (needed on failure; cheap moves).
+  size_t at = 0;
+  for (Job& job : jobs) {
+    for (RecordInput& r : job.batch) r = std::move(merged[at++]);
+  }
+  if (!results.ok()) {
+    // Nothing was stored. The failure may belong to one batch (a bad record)
+    // and its message names indexes in the merged batch: append one by one
+    // so each client gets its own answer.
+    for (Job& job : jobs) AppendOne(job);
+    return;
+  }
+  at = 0;
+  for (Job& job : jobs) {
+    std::vector<AppendResult> mine(
+        results->begin() + static_cast<ptrdiff_t>(at),
+        results->begin() + static_cast<ptrdiff_t>(at + job.batch.size()));
+    at += job.batch.size();
+    Finish(job, std::move(mine));
+  }
+}
+
+void Appender::AppendOne(Job& job) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<AppendResult>> results = store_->Append(job.batch);
+  probe_->OnEngineAppend(1, absl::Now() - start);
+  Finish(job, std::move(results));
+}
+
+void Appender::Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result) {
+  if (result.ok() && !result->empty()) {
+    // Read-your-writes: answer once the indexes cover the batch, so a reader
+    // woken by this append (a broker long poll) finds it. Batches queued
+    // meanwhile merge into the next engine call, so throughput holds. The
+    // data is stored either way; a slow dispatcher only delays visibility.
+    const AppendResult& last = result->back();
+    store_->WaitForDispatch(last.commit_offset + last.size, absl::Seconds(5));
+  }
+  if (result.ok()) {
+    probe_->OnAppend(static_cast<int>(job.batch.size()), job.body_bytes);
+  } else {
+    probe_->OnAppendError(result.status().code());
+  }
+  job.done(std::move(result));
+}
+
+}  // namespace apogee::store

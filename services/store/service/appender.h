@@ -1,0 +1,71 @@
+// Feeds client append batches to the engine from one thread, in the order
+// they were submitted, merging whatever has queued up meanwhile into one
+// engine Append (one write, and with --flush=sync one fdatasync, for many
+// batches). This is what lets a stream keep many batches in flight while its
+// records still land in the order they were sent.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/store/engine/store.h"
+#include "services/store/metrics/probe.h"
+
+namespace apogee::store {
+
+struct AppenderOptions {
+  // Client batches are merged into one engine call up to about this many
+  // record bytes (a single larger batch goes alone). Keep it well below the
+  // segment size: a merged call must fit in one segment.
+  int64_t max_group_bytes = 4 << 20;
+};
+
+// Thread-safety: Submit is thread-safe. `done` callbacks run on the appender
+// thread, in submission order, outside the appender's lock; they must not
+// block (hand the result to a gRPC reactor and return).
+class Appender {
+ public:
+  using Done = std::function<void(absl::StatusOr<std::vector<AppendResult>>)>;
+
+  // `store` and `probe` must outlive the appender.
+  Appender(Store* store, Probe* probe, AppenderOptions options);
+  // Appends everything submitted so far, runs its callbacks, then joins.
+  ~Appender();
+  Appender(const Appender&) = delete;
+  Appender& operator=(const Appender&) = delete;
+
+  // Queues `batch` (non-empty) to be appended atomically after every batch
+  // submitted before it. `body_bytes` is for metrics.
+  void Submit(std::vector<RecordInput> batch, int64_t body_bytes, Done done);
+
+ private:
+  struct Job {
+    std::vector<RecordInput> batch;
+    int64_t bytes = 0;  // estimated encoded size
+    int64_t body_bytes = 0;
+    Done done;
+  };
+
+  void Loop();
+  // Appends `jobs` (in order) and runs their callbacks.
+  void AppendJobs(std::vector<Job>& jobs);
+  void AppendOne(Job& job);
+  void Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result);
+
+  Store* const store_;
+  Probe* const probe_;
+  const AppenderOptions options_;
+
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace apogee::store

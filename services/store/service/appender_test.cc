@@ -1,0 +1,156 @@
+#include "services/store/service/appender.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "services/store/testing/records.h"
+#include "services/store/testing/store_harness.h"
+
+namespace apogee::store {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Collects callbacks in the order the appender runs them.
+struct Outcomes {
+  absl::Mutex mu;
+  std::vector<std::pair<int, absl::StatusOr<std::vector<AppendResult>>>> seen ABSL_GUARDED_BY(mu);
+
+  Appender::Done For(int id) {
+    return [this, id](absl::StatusOr<std::vector<AppendResult>> r) {
+      absl::MutexLock lock(&mu);
+      seen.emplace_back(id, std::move(r));
+    };
+  }
+  bool WaitFor(size_t n) {
+    absl::MutexLock lock(&mu);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return seen.size() >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
+  }
+};
+
+class AppenderTest : public testing::StoreHarness {
+ protected:
+  void SetUp() override {
+    Open(Options(FlushMode::kSync));
+    CreateTopic("T", 2);
+  }
+
+  std::vector<RecordInput> Batch(int n, int32_t queue = 0, const std::string& topic = "T") {
+    std::vector<RecordInput> batch;
+    for (int i = 0; i < n; ++i) batch.push_back(testing::MakeRecord(topic, queue, "body"));
+    return batch;
+  }
+
+  Probe probe_{std::make_shared<prometheus::Registry>()};
+};
+
+TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
+  // Hold the first fdatasync so the other batches queue up behind it.
+  absl::Notification release;
+  absl::Notification holding;
+  FaultRule hold;
+  hold.op = FaultOp::kSync;
+  hold.path_contains = "commitlog";
+  hold.error = absl::OkStatus();
+  hold.hook = [&] {
+    holding.Notify();
+    release.WaitForNotification();
+  };
+  fs_.AddFault(hold);
+
+  Outcomes outcomes;
+  Appender appender(store_.get(), &probe_, AppenderOptions{});
+  appender.Submit(Batch(3), 12, outcomes.For(0));
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const int syncs_before = fs_.syncs();
+  for (int i = 1; i <= 40; ++i) appender.Submit(Batch(3), 12, outcomes.For(i));
+  release.Notify();
+  ASSERT_TRUE(outcomes.WaitFor(41));
+
+  absl::MutexLock lock(&outcomes.mu);
+  int64_t next = 0;
+  for (int i = 0; i <= 40; ++i) {
+    ASSERT_EQ(outcomes.seen[i].first, i);
+    ASSERT_TRUE(outcomes.seen[i].second.ok()) << outcomes.seen[i].second.status();
+    for (const AppendResult& r : *outcomes.seen[i].second) EXPECT_EQ(r.queue_offset, next++);
+  }
+  // The 40 queued batches went to the engine as one group: one more sync
+  // (the held one counts before), not forty.
+  EXPECT_LE(fs_.syncs() - syncs_before, 3);
+}
+
+TEST_F(AppenderTest, BadBatchInAMergedGroupFailsAlone) {
+  absl::Notification release;
+  absl::Notification holding;
+  FaultRule hold;
+  hold.op = FaultOp::kSync;
+  hold.path_contains = "commitlog";
+  hold.error = absl::OkStatus();
+  hold.hook = [&] {
+    holding.Notify();
+    release.WaitForNotification();
+  };
+  fs_.AddFault(hold);
+
+  Outcomes outcomes;
+  Appender appender(store_.get(), &probe_, AppenderOptions{});
+  appender.Submit(Batch(1), 4, outcomes.For(0));
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  appender.Submit(Batch(2), 8, outcomes.For(1));
+  appender.Submit(Batch(2, 0, "Missing"), 8, outcomes.For(2));
+  appender.Submit(Batch(2, 5), 8, outcomes.For(3));  // queue out of range
+  appender.Submit(Batch(2), 8, outcomes.For(4));
+  release.Notify();
+  ASSERT_TRUE(outcomes.WaitFor(5));
+
+  absl::MutexLock lock(&outcomes.mu);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(outcomes.seen[i].first, i);
+  ASSERT_TRUE(outcomes.seen[1].second.ok());
+  EXPECT_EQ(outcomes.seen[2].second.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(outcomes.seen[2].second.status().message(),
+              HasSubstr("batch[0].topic \"Missing\" does not exist"));
+  EXPECT_EQ(outcomes.seen[3].second.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(outcomes.seen[3].second.status().message(), HasSubstr("queue 5"));
+  ASSERT_TRUE(outcomes.seen[4].second.ok());
+  // Offsets stay contiguous: the failed batches stored nothing.
+  EXPECT_EQ((*outcomes.seen[1].second)[0].queue_offset, 1);
+  EXPECT_EQ((*outcomes.seen[4].second)[0].queue_offset, 3);
+}
+
+TEST_F(AppenderTest, DestructorAppendsWhatIsQueued) {
+  Outcomes outcomes;
+  {
+    Appender appender(store_.get(), &probe_, AppenderOptions{});
+    for (int i = 0; i < 20; ++i) appender.Submit(Batch(1, 1), 4, outcomes.For(i));
+  }
+  absl::MutexLock lock(&outcomes.mu);
+  ASSERT_EQ(outcomes.seen.size(), 20u);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(outcomes.seen[i].second.ok());
+    EXPECT_EQ((*outcomes.seen[i].second)[0].queue_offset, i);
+  }
+}
+
+TEST_F(AppenderTest, GroupsStayUnderMaxGroupBytes) {
+  // 16 KiB segments in the harness: merged groups must fit in one.
+  Outcomes outcomes;
+  Appender appender(store_.get(), &probe_, AppenderOptions{8 << 10});
+  for (int i = 0; i < 50; ++i) {
+    std::vector<RecordInput> batch;
+    for (int j = 0; j < 2; ++j)
+      batch.push_back(testing::MakeRecord("T", 0, std::string(1000, 'x')));
+    appender.Submit(std::move(batch), 2000, outcomes.For(i));
+  }
+  ASSERT_TRUE(outcomes.WaitFor(50));
+  absl::MutexLock lock(&outcomes.mu);
+  for (auto& [id, result] : outcomes.seen)
+    ASSERT_TRUE(result.ok()) << id << ": " << result.status();
+}
+
+}  // namespace
+}  // namespace apogee::store

@@ -1,0 +1,103 @@
+#include "services/store/service/record_codec.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/store/io/coding.h"
+
+namespace apogee::store {
+
+uint64_t TagHash(absl::string_view tag) {
+  if (tag.empty()) return 0;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : tag) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h == 0 ? 1 : h;  // 0 means "no tag"
+}
+
+absl::StatusOr<RecordInput> ToRecordInput(size_t index, sv1::AppendRecord* record,
+                                          uint32_t max_body_size) {
+  if (record->body().size() > max_body_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch[", index, "].body of topic \"", record->topic(), "\" queue ", record->queue_id(),
+        " is ", record->body().size(), " bytes (max ", max_body_size, ")"));
+  }
+  if (record->tag().size() > kMaxTagLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch[", index, "].tag is ", record->tag().size(), " bytes (max ", kMaxTagLength, ")"));
+  }
+  RecordInput in;
+  in.topic = std::move(*record->mutable_topic());
+  in.queue_id = record->queue_id();
+  in.message_id = std::move(*record->mutable_message_id());
+  in.keys.reserve(record->keys_size());
+  for (std::string& key : *record->mutable_keys()) in.keys.push_back(std::move(key));
+  in.tags_hash = TagHash(record->tag());
+  in.born_timestamp_ms = record->has_born_time() ? ToMillis(record->born_time()) : 0;
+  in.flags = record->flags();
+  const std::string& tag = record->tag();
+  in.body.reserve(3 + tag.size() + record->body().size());
+  in.body.push_back(static_cast<char>(kEnvelopeVersion));
+  coding::PutFixed16LE(&in.body, static_cast<uint16_t>(tag.size()));
+  in.body.append(tag);
+  in.body.append(record->body());
+  return in;
+}
+
+absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored) {
+  if (stored.size() < 3 || static_cast<uint8_t>(stored[0]) != kEnvelopeVersion) {
+    return absl::DataLossError(
+        absl::StrCat("stored body of ", stored.size(),
+                     " bytes has no version-1 envelope (was it written through the service?)"));
+  }
+  const size_t tag_length = coding::GetFixed16LE(stored.data() + 1);
+  if (tag_length > stored.size() - 3) {
+    return absl::DataLossError(absl::StrCat("stored body envelope claims a ", tag_length,
+                                            "-byte tag but only ", stored.size() - 3,
+                                            " bytes follow"));
+  }
+  return UnpackedBody{stored.substr(3, tag_length), stored.substr(3 + tag_length)};
+}
+
+absl::Status ToProto(const StoredRecord& record, sv1::StoredRecord* out) {
+  const RecordView v = record.view();
+  absl::StatusOr<UnpackedBody> body = UnpackBody(v.body());
+  if (!body.ok()) {
+    return absl::DataLossError(absl::StrCat("record at commit offset ", v.commit_offset(), " (",
+                                            v.topic(), "/", v.queue_id(), "@", v.queue_offset(),
+                                            "): ", body.status().message()));
+  }
+  out->set_topic(std::string(v.topic()));
+  out->set_queue_id(v.queue_id());
+  out->set_queue_offset(v.queue_offset());
+  out->set_commit_log_offset(v.commit_offset());
+  out->set_message_id(std::string(v.message_id()));
+  for (absl::string_view key : v.keys()) out->add_keys(std::string(key));
+  out->set_tag(std::string(body->tag));
+  if (v.born_timestamp_ms() != 0) *out->mutable_born_time() = FromMillis(v.born_timestamp_ms());
+  *out->mutable_store_time() = FromMillis(v.store_timestamp_ms());
+  out->set_flags(v.flags());
+  out->set_body(std::string(body->body));
+  return absl::OkStatus();
+}
+
+int64_t ToMillis(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000 + t.nanos() / 1'000'000;
+}
+
+google::protobuf::Timestamp FromMillis(int64_t ms) {
+  google::protobuf::Timestamp t;
+  int64_t seconds = ms / 1000;
+  int64_t millis = ms % 1000;
+  if (millis < 0) {
+    seconds -= 1;
+    millis += 1000;
+  }
+  t.set_seconds(seconds);
+  t.set_nanos(static_cast<int32_t>(millis * 1'000'000));
+  return t;
+}
+
+}  // namespace apogee::store

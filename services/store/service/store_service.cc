@@ -1,0 +1,562 @@
+#include "services/store/service/store_service.h"
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status/grpc_status.h"
+#include "services/common/status/status_macros.h"
+#include "services/store/service/record_codec.h"
+
+namespace apogee::store {
+namespace {
+
+constexpr int kDefaultReadMessages = 32;
+constexpr int64_t kDefaultReadBytes = 4 << 20;
+constexpr int kDefaultLookupResults = 32;
+// With a time window the engine is asked for this many candidates, which
+// are then filtered by store time.
+constexpr int kMaxLookupResults = 1024;
+
+void SetError(const absl::Status& status, sv1::AppendResponse* response) {
+  response->set_code(static_cast<int32_t>(status.code()));
+  response->set_message(std::string(status.message()));
+  response->clear_results();
+}
+
+bool Contains(const google::protobuf::RepeatedPtrField<std::string>& tags, const std::string& tag) {
+  return std::find(tags.begin(), tags.end(), tag) != tags.end();
+}
+
+void ToProto(const TopicConfig& topic, sv1::Topic* out) {
+  out->set_name(topic.name);
+  out->set_queue_count(topic.queue_count);
+  out->set_attributes(topic.attributes);
+}
+
+// The store time of the record at `offset`, or nothing when retention
+// removed it meanwhile.
+absl::StatusOr<std::optional<google::protobuf::Timestamp>> StoreTimeAt(const Store& store,
+                                                                       const std::string& topic,
+                                                                       int32_t queue_id,
+                                                                       int64_t offset) {
+  ReadRequest read;
+  read.topic = topic;
+  read.queue_id = queue_id;
+  read.offset = offset;
+  read.max_messages = 1;
+  read.max_bytes = 1;
+  absl::StatusOr<ReadResult> result = store.Read(read);
+  if (result.status().code() == absl::StatusCode::kOutOfRange) return std::nullopt;
+  if (!result.ok()) return result.status();
+  if (result->records.empty()) return std::nullopt;
+  return FromMillis(result->records.front().view().store_timestamp_ms());
+}
+
+// A unary call counted in active_calls until gRPC is done with it (its
+// status has been sent), so a draining shutdown never cuts an answer off.
+class UnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit UnaryReactor(std::atomic<int>* active) : active_(active) { ++*active_; }
+  void OnDone() override {
+    --*active_;
+    delete this;
+  }
+
+ private:
+  std::atomic<int>* const active_;
+};
+
+}  // namespace
+
+// One client's Append stream. Reads run ahead of answers: every batch read
+// is converted, handed to the appender and given a slot in `slots_`; answers
+// are written strictly from the front of `slots_`, so they leave in request
+// order however the appends complete. At most max_in_flight_per_stream slots
+// exist; past that, reading pauses until an answer is written.
+//
+// Threads: gRPC reactions (OnReadDone, OnWriteDone, OnCancel, OnDone) and
+// the appender thread (Complete) share the state under `mu_`. The reactor
+// deletes itself once gRPC is done with it (OnDone) and no appended batch
+// still has to report back.
+class StoreService::AppendReactor final
+    : public grpc::ServerBidiReactor<sv1::AppendRequest, sv1::AppendResponse> {
+ public:
+  explicit AppendReactor(StoreService* service) : service_(service) {
+    ++service_->active_calls_;
+    absl::MutexLock streams(&service_->streams_mu_);
+    service_->streams_.insert(this);
+    absl::MutexLock lock(&mu_);
+    if (service_->draining_) {
+      draining_ = true;
+      MaybeWriteOrFinish();  // nothing read: ends at once
+      return;
+    }
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  // Shutdown: stop reading, answer what was read, then end the stream.
+  void Drain() {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    MaybeWriteOrFinish();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed (or the stream broke)
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      read_closed_ = true;
+      MaybeWriteOrFinish();
+      return;
+    }
+    // Convert outside the lock: only the read path touches request_.
+    absl::Status invalid;
+    std::vector<RecordInput> batch;
+    int64_t body_bytes = 0;
+    batch.reserve(static_cast<size_t>(request_.records_size()));
+    for (int i = 0; i < request_.records_size(); ++i) {
+      body_bytes += static_cast<int64_t>(request_.records(i).body().size());
+      absl::StatusOr<RecordInput> record = ToRecordInput(
+          static_cast<size_t>(i), request_.mutable_records(i), service_->options_.max_body_size);
+      if (!record.ok()) {
+        invalid = record.status();
+        break;
+      }
+      batch.push_back(std::move(record).value());
+    }
+    const uint64_t request_id = request_.request_id();
+    request_.Clear();
+
+    absl::MutexLock lock(&mu_);
+    slots_.emplace_back();
+    Slot* slot = &slots_.back();
+    slot->response.set_request_id(request_id);
+    if (!invalid.ok()) {
+      service_->probe_->OnAppendError(invalid.code());
+      SetError(invalid, &slot->response);
+      slot->ready = true;
+    } else if (batch.empty()) {
+      slot->ready = true;  // nothing to append: OK with no results
+    } else {
+      // Submitted under mu_, before the next read starts: batches of this
+      // stream reach the appender in request order.
+      ++outstanding_;
+      service_->appender_.Submit(std::move(batch), body_bytes,
+                                 [this, slot](absl::StatusOr<std::vector<AppendResult>> r) {
+                                   Complete(slot, std::move(r));
+                                 });
+    }
+    reading_ = false;
+    MaybeRead();
+    MaybeWriteOrFinish();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {  // the client is gone; answers still pending are dropped
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "append stream write failed"));
+      return;
+    }
+    slots_.pop_front();
+    MaybeRead();
+    MaybeWriteOrFinish();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    MaybeWriteOrFinish();
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock streams(&service_->streams_mu_);
+      service_->streams_.erase(this);
+    }
+    --service_->active_calls_;  // the status has reached the client
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      last = outstanding_ == 0;
+    }
+    if (last) delete this;
+  }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    sv1::AppendResponse response;
+  };
+
+  // On the appender thread.
+  void Complete(Slot* slot, absl::StatusOr<std::vector<AppendResult>> results) {
+    // Only this call touches `slot` until it is marked ready.
+    if (results.ok()) {
+      slot->response.mutable_results()->Reserve(static_cast<int>(results->size()));
+      for (const AppendResult& r : *results) {
+        sv1::AppendResult* out = slot->response.add_results();
+        out->set_queue_offset(r.queue_offset);
+        out->set_commit_log_offset(r.commit_offset);
+        *out->mutable_store_time() = FromMillis(r.store_timestamp_ms);
+      }
+    } else {
+      SetError(results.status(), &slot->response);
+    }
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      slot->ready = true;
+      --outstanding_;
+      MaybeWriteOrFinish();
+      last = done_ && outstanding_ == 0;
+    }
+    if (last) delete this;
+  }
+
+  void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_ || read_closed_ || finished_ || cancelled_ || draining_) return;
+    if (static_cast<int>(slots_.size()) >= service_->options_.max_in_flight_per_stream) return;
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  // Writes the next answer if it is ready, or ends the stream when nothing
+  // is left to answer and no more will be read. Never finishes while a
+  // write is in progress.
+  void MaybeWriteOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || writing_) return;
+    if (cancelled_) {
+      FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    if (!slots_.empty() && slots_.front().ready) {
+      writing_ = true;
+      StartWrite(&slots_.front().response);
+      return;
+    }
+    if (!slots_.empty()) return;
+    if (read_closed_) {
+      FinishLocked(grpc::Status::OK);
+    } else if (draining_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "apogee-store is shutting down (every answered batch was "
+                                "handled; reconnect and resend the rest)"));
+    }
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  StoreService* const service_;
+  sv1::AppendRequest request_;  // the read in progress; only the read path uses it
+
+  absl::Mutex mu_;
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // request order; deque keeps pointers stable
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;     // batches the appender has not answered
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
+                           StoreServiceOptions options)
+    : store_(store),
+      executor_(executor),
+      probe_(probe),
+      options_(std::move(options)),
+      appender_(store, probe, options_.appender) {}
+
+StoreService::~StoreService() = default;
+
+template <typename Fn>
+grpc::ServerUnaryReactor* StoreService::RunUnary(grpc::CallbackServerContext* context,
+                                                 const char* method, Fn fn) {
+  auto* reactor = new UnaryReactor(&active_calls_);
+  bool draining;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    draining = draining_;
+  }
+  if (draining) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "apogee-store is shutting down"));
+    return reactor;
+  }
+  executor_->Submit([this, context, reactor, method, fn = std::move(fn)]() mutable {
+    absl::Status status =
+        context->IsCancelled() ? absl::CancelledError("call cancelled before it ran") : fn();
+    probe_->OnRequest(method, status.code());
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+void StoreService::StartDraining() {
+  absl::MutexLock lock(&streams_mu_);
+  draining_ = true;
+  for (AppendReactor* stream : streams_) stream->Drain();
+}
+
+grpc::ServerBidiReactor<sv1::AppendRequest, sv1::AppendResponse>* StoreService::Append(
+    grpc::CallbackServerContext* context) {
+  return new AppendReactor(this);
+}
+
+grpc::ServerUnaryReactor* StoreService::Read(grpc::CallbackServerContext* context,
+                                             const sv1::ReadRequest* request,
+                                             sv1::ReadResponse* response) {
+  return RunUnary(context, "Read", [this, request, response]() -> absl::Status {
+    ReadRequest read;
+    read.topic = request->topic();
+    read.queue_id = request->queue_id();
+    read.offset = request->offset();
+    read.max_messages =
+        request->max_messages() == 0 ? kDefaultReadMessages : request->max_messages();
+    read.max_bytes = request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes();
+    absl::flat_hash_set<uint64_t> hashes;
+    if (request->tags_size() > 0) {
+      for (const std::string& tag : request->tags()) hashes.insert(TagHash(tag));
+      read.tag_filter = [&hashes](uint64_t h) { return hashes.contains(h); };
+    }
+    APOGEE_ASSIGN_OR_RETURN(ReadResult result, store_->Read(read));
+    for (const StoredRecord& record : result.records) {
+      sv1::StoredRecord* out = response->add_records();
+      APOGEE_RETURN_IF_ERROR(ToProto(record, out));
+      // The engine filtered by hash; a colliding tag is skipped here.
+      if (!hashes.empty() && !Contains(request->tags(), out->tag())) {
+        response->mutable_records()->RemoveLast();
+      }
+    }
+    probe_->OnRead(response->records_size());
+    response->set_next_offset(result.next_offset);
+    response->set_min_offset(result.min_offset);
+    response->set_max_offset(result.max_offset);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::GetQueueOffsets(grpc::CallbackServerContext* context,
+                                                        const sv1::GetQueueOffsetsRequest* request,
+                                                        sv1::GetQueueOffsetsResponse* response) {
+  return RunUnary(context, "GetQueueOffsets", [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(QueueRange range,
+                            store_->GetQueueRange(request->topic(), request->queue_id()));
+    response->set_min_offset(range.min_offset);
+    response->set_max_offset(range.next_offset);
+    if (range.next_offset > range.min_offset) {
+      APOGEE_ASSIGN_OR_RETURN(auto min_time, StoreTimeAt(*store_, request->topic(),
+                                                         request->queue_id(), range.min_offset));
+      APOGEE_ASSIGN_OR_RETURN(
+          auto max_time,
+          StoreTimeAt(*store_, request->topic(), request->queue_id(), range.next_offset - 1));
+      if (min_time.has_value()) *response->mutable_min_store_time() = *min_time;
+      if (max_time.has_value()) *response->mutable_max_store_time() = *max_time;
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::LookupById(grpc::CallbackServerContext* context,
+                                                   const sv1::LookupByIdRequest* request,
+                                                   sv1::LookupByIdResponse* response) {
+  return RunUnary(context, "LookupById", [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
+                            store_->LookupById(request->message_id()));
+    for (const StoredRecord& record : records) {
+      APOGEE_RETURN_IF_ERROR(ToProto(record, response->add_records()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::LookupByKey(grpc::CallbackServerContext* context,
+                                                    const sv1::LookupByKeyRequest* request,
+                                                    sv1::LookupByKeyResponse* response) {
+  return RunUnary(context, "LookupByKey", [this, request, response]() -> absl::Status {
+    const int max_results =
+        request->max_results() == 0 ? kDefaultLookupResults : request->max_results();
+    if (max_results < 1 || max_results > kMaxLookupResults) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "max_results ", request->max_results(), " is out of range [1, ", kMaxLookupResults, "]"));
+    }
+    const bool windowed = request->has_begin_time() || request->has_end_time();
+    const int64_t begin_ms = request->has_begin_time() ? ToMillis(request->begin_time()) : 0;
+    const int64_t end_ms = request->has_end_time() ? ToMillis(request->end_time()) : INT64_MAX;
+    APOGEE_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
+                            store_->LookupByKey(request->topic(), request->key(),
+                                                windowed ? kMaxLookupResults : max_results));
+    for (const StoredRecord& record : records) {
+      const int64_t stored = record.view().store_timestamp_ms();
+      if (stored < begin_ms || stored >= end_ms) continue;
+      APOGEE_RETURN_IF_ERROR(ToProto(record, response->add_records()));
+      if (response->records_size() >= max_results) break;
+    }
+    if (response->records_size() == 0) {
+      return absl::NotFoundError(absl::StrCat("no message with key \"", request->key(),
+                                              "\" in topic \"", request->topic(),
+                                              "\" stored in the requested time window"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::LookupOffsetByTime(
+    grpc::CallbackServerContext* context, const sv1::LookupOffsetByTimeRequest* request,
+    sv1::LookupOffsetByTimeResponse* response) {
+  return RunUnary(context, "LookupOffsetByTime", [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(int64_t offset,
+                            store_->LookupOffsetByTime(request->topic(), request->queue_id(),
+                                                       ToMillis(request->time())));
+    response->set_offset(offset);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::CommitOffset(grpc::CallbackServerContext* context,
+                                                     const sv1::CommitOffsetRequest* request,
+                                                     sv1::CommitOffsetResponse* response) {
+  return RunUnary(context, "CommitOffset", [this, request]() -> absl::Status {
+    return store_->CommitOffset(request->group(), request->topic(), request->queue_id(),
+                                request->offset());
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::FetchOffset(grpc::CallbackServerContext* context,
+                                                    const sv1::FetchOffsetRequest* request,
+                                                    sv1::FetchOffsetResponse* response) {
+  return RunUnary(context, "FetchOffset", [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(int64_t offset, store_->FetchOffset(request->group(), request->topic(),
+                                                                request->queue_id()));
+    response->set_offset(offset);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::ListOffsets(grpc::CallbackServerContext* context,
+                                                    const sv1::ListOffsetsRequest* request,
+                                                    sv1::ListOffsetsResponse* response) {
+  return RunUnary(context, "ListOffsets", [this, request, response]() -> absl::Status {
+    std::vector<std::string> groups;
+    if (!request->group().empty()) {
+      groups.push_back(request->group());
+    } else {
+      // "Every group": the engine lists offsets per group, so this covers
+      // the groups with a stored config (PutGroup).
+      APOGEE_ASSIGN_OR_RETURN(auto configs, store_->ListGroups());
+      for (auto& [name, config] : configs) groups.push_back(name);
+    }
+    for (const std::string& group : groups) {
+      APOGEE_ASSIGN_OR_RETURN(std::vector<ConsumerOffset> offsets, store_->ListOffsets(group));
+      for (const ConsumerOffset& o : offsets) {
+        sv1::ConsumerOffset* out = response->add_offsets();
+        out->set_group(group);
+        out->set_topic(o.topic);
+        out->set_queue_id(o.queue_id);
+        out->set_offset(o.offset);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::PutTopic(grpc::CallbackServerContext* context,
+                                                 const sv1::PutTopicRequest* request,
+                                                 sv1::PutTopicResponse* response) {
+  return RunUnary(context, "PutTopic", [this, request]() -> absl::Status {
+    TopicConfig topic;
+    topic.name = request->topic().name();
+    topic.queue_count = request->topic().queue_count();
+    topic.attributes = request->topic().attributes();
+    return store_->PutTopic(topic);
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::GetTopic(grpc::CallbackServerContext* context,
+                                                 const sv1::GetTopicRequest* request,
+                                                 sv1::GetTopicResponse* response) {
+  return RunUnary(context, "GetTopic", [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(TopicConfig topic, store_->GetTopic(request->name()));
+    ToProto(topic, response->mutable_topic());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::DeleteTopic(grpc::CallbackServerContext* context,
+                                                    const sv1::DeleteTopicRequest* request,
+                                                    sv1::DeleteTopicResponse* response) {
+  return RunUnary(context, "DeleteTopic", [this, request]() -> absl::Status {
+    return store_->DeleteTopic(request->name());
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::ListTopics(grpc::CallbackServerContext* context,
+                                                   const sv1::ListTopicsRequest* request,
+                                                   sv1::ListTopicsResponse* response) {
+  return RunUnary(context, "ListTopics", [this, response]() -> absl::Status {
+    for (const TopicConfig& topic : store_->ListTopics()) ToProto(topic, response->add_topics());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::PutGroup(grpc::CallbackServerContext* context,
+                                                 const sv1::PutGroupRequest* request,
+                                                 sv1::PutGroupResponse* response) {
+  return RunUnary(context, "PutGroup", [this, request]() -> absl::Status {
+    return store_->PutGroup(request->group().name(), request->group().config());
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::DeleteGroup(grpc::CallbackServerContext* context,
+                                                    const sv1::DeleteGroupRequest* request,
+                                                    sv1::DeleteGroupResponse* response) {
+  return RunUnary(context, "DeleteGroup", [this, request]() -> absl::Status {
+    return store_->DeleteGroup(request->name());
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::ListGroups(grpc::CallbackServerContext* context,
+                                                   const sv1::ListGroupsRequest* request,
+                                                   sv1::ListGroupsResponse* response) {
+  return RunUnary(context, "ListGroups", [this, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(auto groups, store_->ListGroups());
+    for (auto& [name, config] : groups) {
+      sv1::Group* out = response->add_groups();
+      out->set_name(name);
+      out->set_config(config);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::GetStats(grpc::CallbackServerContext* context,
+                                                 const sv1::GetStatsRequest* request,
+                                                 sv1::GetStatsResponse* response) {
+  return RunUnary(context, "GetStats", [this, response]() -> absl::Status {
+    const StoreStats stats = store_->Stats();
+    const LogOffsets offsets = store_->GetLogOffsets();
+    response->set_commit_log_min_offset(offsets.min);
+    response->set_commit_log_max_offset(offsets.max);
+    response->set_commit_log_flushed_offset(offsets.flushed);
+    response->set_commit_log_dispatched_offset(offsets.dispatched);
+    response->set_segments(stats.log.segments);
+    response->set_disk_bytes(DirectoryBytes(options_.data_dir));
+    response->set_appended_records(stats.log.appended_records);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace apogee::store
