@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
   }
   const int32_t attempts = absl::GetFlag(FLAGS_max_delivery_attempts);
   if (attempts < 1 || attempts > 1000) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--max_delivery_attempts=", attempts, " is out of range (allowed: 1..1000)")));
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--max_delivery_attempts=", attempts, " is out of range (allowed: 1..1000)")));
   }
 
   const Clock* clock = RealClock::Default();
@@ -115,9 +115,8 @@ int main(int argc, char** argv) {
       loaded = topics.Load();
     }
     if (!loaded.ok()) {
-      return Fail(absl::UnavailableError(absl::StrCat("store at --store=",
-                                                      absl::GetFlag(FLAGS_store),
-                                                      " is not usable: ", loaded.message())));
+      return Fail(absl::UnavailableError(absl::StrCat(
+          "store at --store=", absl::GetFlag(FLAGS_store), " is not usable: ", loaded.message())));
     }
   }
 
@@ -140,8 +139,8 @@ int main(int argc, char** argv) {
   service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
   service_options.settings.consumer_max_attempts = attempts;
   RouteSource routes(identity, nameservers, &topics);
-  MessagingService messaging(service_options, &store, &topics, &pop, &arrivals, &clients,
-                             &routes, &probe, &executor, clock);
+  MessagingService messaging(service_options, &store, &topics, &pop, &arrivals, &clients, &routes,
+                             &probe, &executor, clock);
   AdminService admin(&topics, &executor);
 
   GrpcServerOptions server_options;
@@ -198,8 +197,7 @@ int main(int argc, char** argv) {
       read.set_max_bytes(1);
       auto oldest = store.Read(read);
       if (oldest.ok() && oldest->records_size() > 0) {
-        const absl::Time stored =
-            absl::FromUnixSeconds(oldest->records(0).store_time().seconds());
+        const absl::Time stored = absl::FromUnixSeconds(oldest->records(0).store_time().seconds());
         seconds = std::max(seconds, absl::ToDoubleSeconds(now - stored));
       }
     }
@@ -211,8 +209,7 @@ int main(int argc, char** argv) {
   absl::Status published =
       PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
   if (!published.ok()) return Fail(published);
-  std::fprintf(stderr,
-               "event=started listen=%s advertise=%s store=%s nameservers=%zu metrics=%s\n",
+  std::fprintf(stderr, "event=started listen=%s advertise=%s store=%s nameservers=%zu metrics=%s\n",
                (*server)->bound_address().c_str(), advertise.c_str(),
                absl::GetFlag(FLAGS_store).c_str(), nameservers.size(),
                (*metrics)->bound_address().c_str());

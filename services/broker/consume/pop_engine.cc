@@ -16,9 +16,9 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 }
 
 absl::Status StaleHandle(const std::string& handle) {
-  return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                        "receipt handle \"", handle,
-                        "\" is not in flight (already acked, expired, or replaced)")),
+  return WithV2Code(absl::InvalidArgumentError(
+                        absl::StrCat("receipt handle \"", handle,
+                                     "\" is not in flight (already acked, expired, or replaced)")),
                     v2::INVALID_RECEIPT_HANDLE);
 }
 
@@ -71,8 +71,8 @@ absl::Status PopEngine::Advance(const std::string& group, const std::string& top
   return absl::OkStatus();
 }
 
-absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic,
-                                 int32_t queue, const TagFilter& filter, int max_messages,
+absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic, int32_t queue,
+                                 const TagFilter& filter, int max_messages,
                                  absl::Duration invisible, std::vector<v2::Message>* out) {
   Cursor* cursor = GetCursor(group, topic, queue);
   absl::MutexLock lock(&cursor->mu);
@@ -150,15 +150,43 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(const std::string& group
 }
 
 absl::Status PopEngine::Ack(const std::string& group, const std::string& text) {
-  APOGEE_ASSIGN_OR_RETURN(ReceiptHandle handle, ReceiptHandle::Decode(text));
-  Cursor* cursor = GetCursor(group, handle.topic, handle.queue_id);
-  absl::MutexLock lock(&cursor->mu);
-  auto it = cursor->in_flight.find(handle.offset);
-  if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
-    return StaleHandle(text);
+  return AckBatch(group, {text})[0];
+}
+
+std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
+                                              const std::vector<std::string>& texts) {
+  std::vector<absl::Status> statuses(texts.size());
+  // Handles grouped by queue, so each queue's offset is committed once.
+  std::map<std::pair<std::string, int32_t>, std::vector<std::pair<size_t, ReceiptHandle>>> queues;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto handle = ReceiptHandle::Decode(texts[i]);
+    if (!handle.ok()) {
+      statuses[i] = handle.status();
+      continue;
+    }
+    queues[{handle->topic, handle->queue_id}].emplace_back(i, *handle);
   }
-  cursor->in_flight.erase(it);
-  return Advance(group, handle.topic, handle.queue_id, cursor);
+  for (auto& [queue, handles] : queues) {
+    Cursor* cursor = GetCursor(group, queue.first, queue.second);
+    absl::MutexLock lock(&cursor->mu);
+    std::vector<size_t> acked;
+    for (auto& [i, handle] : handles) {
+      auto it = cursor->in_flight.find(handle.offset);
+      if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
+        statuses[i] = StaleHandle(texts[i]);
+        continue;
+      }
+      cursor->in_flight.erase(it);
+      acked.push_back(i);
+    }
+    // The ack holds in memory either way; a failed commit only means a
+    // restart may redeliver, so report it but keep the acks.
+    absl::Status committed = Advance(group, queue.first, queue.second, cursor);
+    if (!committed.ok()) {
+      for (size_t i : acked) statuses[i] = committed;
+    }
+  }
+  return statuses;
 }
 
 absl::StatusOr<std::string> PopEngine::ChangeInvisible(const std::string& group,
@@ -265,7 +293,8 @@ absl::Status PopEngine::ForwardToDlq(const std::string& group, const std::string
   if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
     return StaleHandle(text);
   }
-  APOGEE_RETURN_IF_ERROR(Revive(group, handle.topic, handle.queue_id, handle.offset, true).status());
+  APOGEE_RETURN_IF_ERROR(
+      Revive(group, handle.topic, handle.queue_id, handle.offset, true).status());
   cursor->in_flight.erase(handle.offset);
   return Advance(group, handle.topic, handle.queue_id, cursor);
 }

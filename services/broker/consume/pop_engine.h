@@ -56,6 +56,10 @@ class PopEngine {
   // Acks the delivery named by `handle`. INVALID_RECEIPT_HANDLE when it is
   // not in flight (acked, expired and revived, or replaced).
   absl::Status Ack(const std::string& group, const std::string& handle);
+  // Acks several deliveries; one status per handle. The committed offset of
+  // each queue is written once for the whole batch.
+  std::vector<absl::Status> AckBatch(const std::string& group,
+                                     const std::vector<std::string>& handles);
 
   // Moves the message's invisible deadline to now + `invisible` and returns
   // its new handle (the old one stops working). 0 redelivers at once.

@@ -6,9 +6,9 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/common/status/v2_status.h"
@@ -21,17 +21,55 @@ using google::protobuf::util::TimeUtil;
 
 // RocketMQ's MessageConst.STRING_HASH_SET: user properties may not use these.
 const std::set<std::string>& ReservedKeys() {
-  static const auto* keys = new std::set<std::string>{
-      "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC",
-      "REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID",
-      "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "RECONSUME_TIME", "UNIQ_KEY",
-      "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "POP_CK", "POP_CK_OFFSET", "1ST_POP_TIME",
-      "TRAN_PREPARED_QUEUE_OFFSET", "DUP_INFO", "EXTEND_UNIQ_INFO", "INSTANCE_ID",
-      "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER",
-      "MSG_TYPE", "INNER_MULTI_QUEUE_OFFSET", "TIMER_DELAY_MS", "TIMER_DELAY_SEC",
-      "TIMER_DELIVER_MS", "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES",
-      "TIMER_OUT_MS", "TIMER_DEL_UNIQKEY", "TIMER_DELAY_LEVEL", "__BORNHOST", "BORN_TIMESTAMP",
-      "DLQ_ORIGIN_TOPIC", "DLQ_ORIGIN_MESSAGE_ID"};
+  static const auto* keys = new std::set<std::string>{"TRACE_ON",
+                                                      "MSG_REGION",
+                                                      "KEYS",
+                                                      "TAGS",
+                                                      "WAIT",
+                                                      "DELAY",
+                                                      "RETRY_TOPIC",
+                                                      "REAL_TOPIC",
+                                                      "REAL_QID",
+                                                      "TRAN_MSG",
+                                                      "PGROUP",
+                                                      "MIN_OFFSET",
+                                                      "MAX_OFFSET",
+                                                      "BUYER_ID",
+                                                      "ORIGIN_MESSAGE_ID",
+                                                      "TRANSFER_FLAG",
+                                                      "CORRECTION_FLAG",
+                                                      "RECONSUME_TIME",
+                                                      "UNIQ_KEY",
+                                                      "MAX_RECONSUME_TIMES",
+                                                      "CONSUME_START_TIME",
+                                                      "POP_CK",
+                                                      "POP_CK_OFFSET",
+                                                      "1ST_POP_TIME",
+                                                      "TRAN_PREPARED_QUEUE_OFFSET",
+                                                      "DUP_INFO",
+                                                      "EXTEND_UNIQ_INFO",
+                                                      "INSTANCE_ID",
+                                                      "CORRELATION_ID",
+                                                      "REPLY_TO_CLIENT",
+                                                      "TTL",
+                                                      "ARRIVE_TIME",
+                                                      "PUSH_REPLY_TIME",
+                                                      "CLUSTER",
+                                                      "MSG_TYPE",
+                                                      "INNER_MULTI_QUEUE_OFFSET",
+                                                      "TIMER_DELAY_MS",
+                                                      "TIMER_DELAY_SEC",
+                                                      "TIMER_DELIVER_MS",
+                                                      "TIMER_ENQUEUE_MS",
+                                                      "TIMER_DEQUEUE_MS",
+                                                      "TIMER_ROLL_TIMES",
+                                                      "TIMER_OUT_MS",
+                                                      "TIMER_DEL_UNIQKEY",
+                                                      "TIMER_DELAY_LEVEL",
+                                                      "__BORNHOST",
+                                                      "BORN_TIMESTAMP",
+                                                      "DLQ_ORIGIN_TOPIC",
+                                                      "DLQ_ORIGIN_MESSAGE_ID"};
   return *keys;
 }
 
@@ -53,16 +91,17 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
   const std::string where = absl::StrCat("messages[", index, "]");
   const v2::SystemProperties& sp = m.system_properties();
   if (IsBlank(sp.message_id())) {
-    return Bad(v2::ILLEGAL_MESSAGE_ID, absl::StrCat(where, ".system_properties.message_id is blank"));
+    return Bad(v2::ILLEGAL_MESSAGE_ID,
+               absl::StrCat(where, ".system_properties.message_id is blank"));
   }
   if (m.body().empty()) {
     return Bad(v2::MESSAGE_BODY_EMPTY, absl::StrCat(where, ".body is empty"));
   }
   if (static_cast<int64_t>(m.body().size()) > limits.max_body_bytes) {
-    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                          where, ".body is ", m.body().size(), " bytes (max ",
-                          limits.max_body_bytes, ")")),
-                      v2::MESSAGE_BODY_TOO_LARGE);
+    return WithV2Code(
+        absl::InvalidArgumentError(absl::StrCat(where, ".body is ", m.body().size(), " bytes (max ",
+                                                limits.max_body_bytes, ")")),
+        v2::MESSAGE_BODY_TOO_LARGE);
   }
   int64_t property_bytes = 0;
   if (sp.has_tag()) {
@@ -92,9 +131,9 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
     }
   }
   if (m.user_properties_size() > limits.max_user_properties) {
-    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                          where, " has ", m.user_properties_size(), " user properties (max ",
-                          limits.max_user_properties, ")")),
+    return WithV2Code(absl::InvalidArgumentError(
+                          absl::StrCat(where, " has ", m.user_properties_size(),
+                                       " user properties (max ", limits.max_user_properties, ")")),
                       v2::MESSAGE_PROPERTIES_TOO_LARGE);
   }
   for (const auto& [key, value] : m.user_properties()) {
@@ -106,9 +145,9 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
     property_bytes += static_cast<int64_t>(key.size() + value.size());
   }
   if (property_bytes > limits.max_properties_bytes) {
-    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                          where, " properties, tag and keys take ", property_bytes,
-                          " bytes (max ", limits.max_properties_bytes, ")")),
+    return WithV2Code(absl::InvalidArgumentError(
+                          absl::StrCat(where, " properties, tag and keys take ", property_bytes,
+                                       " bytes (max ", limits.max_properties_bytes, ")")),
                       v2::MESSAGE_PROPERTIES_TOO_LARGE);
   }
   if (sp.message_type() == v2::DELAY || sp.has_delivery_timestamp()) {
@@ -146,11 +185,10 @@ absl::Status CheckMessageType(const v2::Message& m, const nsv1::TopicConfig& top
   v2::MessageType got = m.system_properties().message_type();
   if (got == v2::MESSAGE_TYPE_UNSPECIFIED) got = v2::NORMAL;
   if (got != want) {
-    return WithV2Code(
-        absl::InvalidArgumentError(absl::StrCat(
-            "message type ", v2::MessageType_Name(got), " does not match topic \"", topic.name(),
-            "\" of type ", v2::MessageType_Name(want))),
-        v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                          "message type ", v2::MessageType_Name(got), " does not match topic \"",
+                          topic.name(), "\" of type ", v2::MessageType_Name(want))),
+                      v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
   }
   return absl::OkStatus();
 }

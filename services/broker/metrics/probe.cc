@@ -4,8 +4,7 @@ namespace apogee::broker {
 namespace {
 
 template <typename Builder>
-auto& Family(Builder builder, const char* name, const char* help,
-             prometheus::Registry& registry) {
+auto& Family(Builder builder, const char* name, const char* help, prometheus::Registry& registry) {
   return builder.Name(name).Help(help).Register(registry);
 }
 
@@ -60,8 +59,8 @@ void Probe::OnMessagesOut(const std::string& topic, const std::string& group, in
 void Probe::OnRpc(const std::string& rpc, const std::string& result, absl::Duration latency) {
   rpcs_.Add(With({{"rpc", rpc}, {"result", result}})).Increment();
   static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-      1,      2.5,     5,      10,    30};
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+      0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
   rpc_latency_.Add(With({{"rpc", rpc}}), *buckets).Observe(absl::ToDoubleSeconds(latency));
 }
 

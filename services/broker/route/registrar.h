@@ -37,8 +37,8 @@ class Registrar {
   using TopicSource = std::function<std::vector<nameserver::v1::TopicConfig>()>;
 
   // `topics` is called (from registrar threads) for the current topic set.
-  Registrar(BrokerIdentity identity, std::vector<std::string> nameservers,
-            absl::Duration interval, TopicSource topics);
+  Registrar(BrokerIdentity identity, std::vector<std::string> nameservers, absl::Duration interval,
+            TopicSource topics);
   ~Registrar();
 
   void Start();

@@ -84,10 +84,10 @@ struct MessagingService::PullCall {
   std::atomic<bool> finished{false};
 };
 
-MessagingService::MessagingService(ServiceOptions options, StoreClient* store,
-                                   TopicManager* topics, PopEngine* pop, Arrivals* arrivals,
-                                   ClientManager* clients, RouteSource* routes, Probe* probe,
-                                   Executor* executor, const Clock* clock)
+MessagingService::MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
+                                   PopEngine* pop, Arrivals* arrivals, ClientManager* clients,
+                                   RouteSource* routes, Probe* probe, Executor* executor,
+                                   const Clock* clock)
     : options_(std::move(options)),
       store_(store),
       topics_(topics),
@@ -124,8 +124,7 @@ absl::StatusOr<std::string> MessagingService::ResolveGroup(const grpc::ServerCon
   return name;
 }
 
-absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context,
-                                          bool has_timeout,
+absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context, bool has_timeout,
                                           const google::protobuf::Duration& requested) const {
   const absl::Time now = absl::Now();
   const absl::Time deadline = absl::FromChrono(context.deadline());
@@ -140,8 +139,8 @@ absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context
 grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerContext* context,
                                                        const v2::QueryRouteRequest* request,
                                                        v2::QueryRouteResponse* response) {
-  const std::string topic = rocketmq::QualifiedName(
-      *context, request->topic().resource_namespace(), request->topic().name());
+  const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
+                                                    request->topic().name());
   return Offload(context, executor_, response, [this, request, response, topic]() {
     absl::Status valid = ValidateTopicName("topic", topic);
     if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_TOPIC);
@@ -185,9 +184,9 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
   const v2::Resource& resource = request->messages(0).topic();
   for (const v2::Message& m : request->messages()) {
     if (m.topic().name() != resource.name()) {
-      finish(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                            "messages of one SendMessage must share a topic; got \"",
-                            resource.name(), "\" and \"", m.topic().name(), "\"")),
+      finish(WithV2Code(absl::InvalidArgumentError(
+                            absl::StrCat("messages of one SendMessage must share a topic; got \"",
+                                         resource.name(), "\" and \"", m.topic().name(), "\"")),
                         v2::MESSAGE_CORRUPTED));
       return reactor;
     }
@@ -225,9 +224,9 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
       int32_t queue;
       if (m.system_properties().has_message_group()) {
         // Same group, same queue: FIFO producers of any SDK agree.
-        queue = static_cast<int32_t>(std::hash<std::string>{}(
-                                         m.system_properties().message_group()) %
-                                     static_cast<size_t>(topic->write_queues()));
+        queue =
+            static_cast<int32_t>(std::hash<std::string>{}(m.system_properties().message_group()) %
+                                 static_cast<size_t>(topic->write_queues()));
       } else {
         queue = static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(topic->write_queues()));
       }
@@ -283,8 +282,8 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
     grpc::CallbackServerContext* context, const v2::QueryAssignmentRequest* request,
     v2::QueryAssignmentResponse* response) {
-  const std::string topic = rocketmq::QualifiedName(
-      *context, request->topic().resource_namespace(), request->topic().name());
+  const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
+                                                    request->topic().name());
   return Offload(context, executor_, response, [this, request, response, topic]() {
     APOGEE_RETURN_IF_ERROR(WithV2Code(ValidateTopicName("topic", topic), v2::ILLEGAL_TOPIC));
     auto route = routes_->Route(topic);
@@ -301,9 +300,9 @@ grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
       *response->add_assignments()->mutable_message_queue() = std::move(q);
     }
     if (brokers.empty()) {
-      return WithV2Code(absl::PermissionDeniedError(
-                            absl::StrCat("topic \"", topic, "\" has no readable queue")),
-                        v2::FORBIDDEN);
+      return WithV2Code(
+          absl::PermissionDeniedError(absl::StrCat("topic \"", topic, "\" has no readable queue")),
+          v2::FORBIDDEN);
     }
     return absl::OkStatus();
   });
@@ -341,29 +340,28 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
   call->filter = *filter;
   call->batch = request->batch_size();
   if (call->batch < 1 || call->batch > options_.max_batch) {
-    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                               "batch_size is ", call->batch, " (allowed: 1..",
-                               options_.max_batch, ")")),
-                           v2::BAD_REQUEST));
+    return fail(
+        WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                       "batch_size is ", call->batch, " (allowed: 1..", options_.max_batch, ")")),
+                   v2::BAD_REQUEST));
   }
   if (request->auto_renew() || !request->has_invisible_duration()) {
     call->invisible = options_.auto_renew_invisible;
   } else {
     call->invisible = ToAbsl(request->invisible_duration());
     if (call->invisible < options_.min_invisible || call->invisible > options_.max_invisible) {
-      return fail(WithV2Code(
-          absl::InvalidArgumentError(absl::StrCat(
-              "invisible_duration is ", absl::FormatDuration(call->invisible), " (allowed: ",
-              absl::FormatDuration(options_.min_invisible), "..",
-              absl::FormatDuration(options_.max_invisible), ")")),
-          v2::ILLEGAL_INVISIBLE_TIME));
+      return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                                 "invisible_duration is ", absl::FormatDuration(call->invisible),
+                                 " (allowed: ", absl::FormatDuration(options_.min_invisible), "..",
+                                 absl::FormatDuration(options_.max_invisible), ")")),
+                             v2::ILLEGAL_INVISIBLE_TIME));
     }
   }
   if (arrivals_->Parked() >= options_.max_parked_polls) {
-    return fail(WithV2Code(absl::ResourceExhaustedError(absl::StrCat(
-                               "too many parked receives (", options_.max_parked_polls,
-                               "); polling full")),
-                           v2::TOO_MANY_REQUESTS));
+    return fail(
+        WithV2Code(absl::ResourceExhaustedError(absl::StrCat(
+                       "too many parked receives (", options_.max_parked_polls, "); polling full")),
+                   v2::TOO_MANY_REQUESTS));
   }
   call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
                                                  request->long_polling_timeout());
@@ -426,17 +424,19 @@ grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerConte
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   return Offload(context, executor_, response, [this, request, response, group = *group]() {
+    std::vector<std::string> handles;
+    for (const v2::AckMessageEntry& e : request->entries()) handles.push_back(e.receipt_handle());
+    std::vector<absl::Status> statuses = pop_->AckBatch(group, handles);
     absl::Status top = absl::OkStatus();
     for (int i = 0; i < request->entries_size(); ++i) {
       const v2::AckMessageEntry& e = request->entries(i);
-      absl::Status s = pop_->Ack(group, e.receipt_handle());
       v2::AckMessageResultEntry* out = response->add_entries();
       out->set_message_id(e.message_id());
       out->set_receipt_handle(e.receipt_handle());
-      ToV2Status(s, out->mutable_status());
+      ToV2Status(statuses[i], out->mutable_status());
       if (i == 0) {
-        top = s;
-      } else if (ToV2Code(s) != ToV2Code(top)) {
+        top = statuses[i];
+      } else if (ToV2Code(statuses[i]) != ToV2Code(top)) {
         top = WithV2Code(absl::InvalidArgumentError("entries have different results"),
                          v2::MULTIPLE_RESULTS);
       }
@@ -455,24 +455,22 @@ grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
     return AnswerInBand(
         context,
         WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                       "invisible_duration is ", absl::FormatDuration(invisible),
-                       " (allowed: 0..", absl::FormatDuration(options_.max_invisible), ")")),
+                       "invisible_duration is ", absl::FormatDuration(invisible), " (allowed: 0..",
+                       absl::FormatDuration(options_.max_invisible), ")")),
                    v2::ILLEGAL_INVISIBLE_TIME),
         response);
   }
-  return Offload(context, executor_, response,
-                 [this, request, response, invisible, group = *group]() {
-                   APOGEE_ASSIGN_OR_RETURN(
-                       std::string handle,
-                       pop_->ChangeInvisible(group, request->receipt_handle(), invisible));
-                   response->set_receipt_handle(handle);
-                   return absl::OkStatus();
-                 });
+  return Offload(
+      context, executor_, response, [this, request, response, invisible, group = *group]() {
+        APOGEE_ASSIGN_OR_RETURN(std::string handle,
+                                pop_->ChangeInvisible(group, request->receipt_handle(), invisible));
+        response->set_receipt_handle(handle);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
-    grpc::CallbackServerContext* context,
-    const v2::ForwardMessageToDeadLetterQueueRequest* request,
+    grpc::CallbackServerContext* context, const v2::ForwardMessageToDeadLetterQueueRequest* request,
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
@@ -502,31 +500,30 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
   call->topic = topic->name();
   call->queue_id = request->message_queue().id();
   if (call->queue_id < 0 || call->queue_id >= topic->read_queues()) {
-    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                               "queue ", call->queue_id, " of topic \"", call->topic,
-                               "\" does not exist (read queues: 0..", topic->read_queues() - 1,
-                               ")")),
-                           v2::BAD_REQUEST));
+    return fail(WithV2Code(
+        absl::InvalidArgumentError(absl::StrCat("queue ", call->queue_id, " of topic \"",
+                                                call->topic, "\" does not exist (read queues: 0..",
+                                                topic->read_queues() - 1, ")")),
+        v2::BAD_REQUEST));
   }
   call->offset = request->offset();
   if (call->offset < 0) {
-    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                               "offset is ", call->offset, " (must be >= 0)")),
-                           v2::ILLEGAL_OFFSET));
+    return fail(WithV2Code(
+        absl::InvalidArgumentError(absl::StrCat("offset is ", call->offset, " (must be >= 0)")),
+        v2::ILLEGAL_OFFSET));
   }
   call->batch = request->batch_size();
   if (call->batch < 1 || call->batch > options_.max_batch) {
-    return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                               "batch_size is ", call->batch, " (allowed: 1..",
-                               options_.max_batch, ")")),
-                           v2::BAD_REQUEST));
+    return fail(
+        WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                       "batch_size is ", call->batch, " (allowed: 1..", options_.max_batch, ")")),
+                   v2::BAD_REQUEST));
   }
   auto filter = ParseTagFilter(request->filter_expression());
   if (!filter.ok()) return fail(filter.status());
   call->filter = *filter;
-  call->poll_deadline =
-      clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
-                               request->long_polling_timeout());
+  call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
+                                                 request->long_polling_timeout());
   executor_->Submit([this, call] { DoPull(call); });
   return call->writer;
 }
@@ -553,20 +550,20 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
     }
     call->writer->Close();
     if (!messages.empty()) {
-      probe_->OnMessagesOut(call->topic, call->group, static_cast<int64_t>(messages.size()),
-                            bytes);
+      probe_->OnMessagesOut(call->topic, call->group, static_cast<int64_t>(messages.size()), bytes);
     }
   };
-  const uint64_t watch = arrivals_->Watch({call->topic}, call->poll_deadline, [this, call, finish](bool arrived) {
-    executor_->Submit([this, call, arrived, finish] {
-      if (arrived) {
-        DoPull(call);
-      } else {
-        finish(WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND), {},
-               call->offset);
-      }
-    });
-  });
+  const uint64_t watch =
+      arrivals_->Watch({call->topic}, call->poll_deadline, [this, call, finish](bool arrived) {
+        executor_->Submit([this, call, arrived, finish] {
+          if (arrived) {
+            DoPull(call);
+          } else {
+            finish(WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND), {},
+                   call->offset);
+          }
+        });
+      });
   store::v1::ReadRequest read;
   read.set_topic(call->topic);
   read.set_queue_id(call->queue_id);
@@ -577,8 +574,8 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
     for (const std::string& tag : call->filter.tags) read.add_tags(tag);
   }
   auto response = store_->Read(read);
-  const bool parked = response.ok() && response->records_size() == 0 &&
-                      response->next_offset() == call->offset;
+  const bool parked =
+      response.ok() && response->records_size() == 0 && response->next_offset() == call->offset;
   if (parked) return;
   arrivals_->Unwatch(watch);
   if (!response.ok()) {
@@ -595,8 +592,8 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
   }
   if (messages.empty()) {
     // Everything in range was filtered out: report progress.
-    return finish(WithV2Code(absl::NotFoundError("no matching message"), v2::MESSAGE_NOT_FOUND),
-                  {}, response->next_offset());
+    return finish(WithV2Code(absl::NotFoundError("no matching message"), v2::MESSAGE_NOT_FOUND), {},
+                  response->next_offset());
   }
   finish(absl::OkStatus(), std::move(messages), response->next_offset());
 }
@@ -615,11 +612,10 @@ grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerCon
                                    v2::ILLEGAL_OFFSET),
                         response);
   }
-  return Offload(context, executor_, response,
-                 [this, request, group = *group, topic = topic->name()]() {
-                   return store_->CommitOffset(group, topic, request->message_queue().id(),
-                                               request->offset());
-                 });
+  return Offload(
+      context, executor_, response, [this, request, group = *group, topic = topic->name()]() {
+        return store_->CommitOffset(group, topic, request->message_queue().id(), request->offset());
+      });
 }
 
 grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContext* context,
@@ -631,8 +627,7 @@ grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContex
   if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
   return Offload(context, executor_, response,
                  [this, request, response, group = *group, topic = topic->name()]() {
-                   auto offset =
-                       store_->FetchOffset(group, topic, request->message_queue().id());
+                   auto offset = store_->FetchOffset(group, topic, request->message_queue().id());
                    if (!offset.ok()) {
                      return offset.status().code() == absl::StatusCode::kNotFound
                                 ? WithV2Code(offset.status(), v2::OFFSET_NOT_FOUND)
@@ -648,33 +643,32 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
                                                         v2::QueryOffsetResponse* response) {
   auto topic = ResolveTopic(*context, request->message_queue().topic());
   if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
-  return Offload(context, executor_, response,
-                 [this, request, response, topic = topic->name()]() -> absl::Status {
-                   const int32_t queue = request->message_queue().id();
-                   if (request->query_offset_policy() == v2::TIMESTAMP) {
-                     const absl::Time t = absl::FromUnixNanos(
-                         TimeUtil::TimestampToNanoseconds(request->timestamp()));
-                     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
-                                             store_->LookupOffsetByTime(topic, queue, t));
-                     response->set_offset(offset);
-                     return absl::OkStatus();
-                   }
-                   APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
-                   response->set_offset(request->query_offset_policy() == v2::END
-                                            ? offsets.max_offset()
-                                            : offsets.min_offset());
-                   return absl::OkStatus();
-                 });
+  return Offload(
+      context, executor_, response,
+      [this, request, response, topic = topic->name()]() -> absl::Status {
+        const int32_t queue = request->message_queue().id();
+        if (request->query_offset_policy() == v2::TIMESTAMP) {
+          const absl::Time t =
+              absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(request->timestamp()));
+          APOGEE_ASSIGN_OR_RETURN(int64_t offset, store_->LookupOffsetByTime(topic, queue, t));
+          response->set_offset(offset);
+          return absl::OkStatus();
+        }
+        APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
+        response->set_offset(request->query_offset_policy() == v2::END ? offsets.max_offset()
+                                                                       : offsets.min_offset());
+        return absl::OkStatus();
+      });
 }
 
-grpc::ServerUnaryReactor* MessagingService::EndTransaction(
-    grpc::CallbackServerContext* context, const v2::EndTransactionRequest* request,
-    v2::EndTransactionResponse* response) {
+grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerContext* context,
+                                                           const v2::EndTransactionRequest* request,
+                                                           v2::EndTransactionResponse* response) {
   return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
 }
 
-grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>*
-MessagingService::Telemetry(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
+    grpc::CallbackServerContext* context) {
   return new rocketmq::TelemetryReactor(
       rocketmq::RequireClientId(*context),
       [this](const std::string& client_id, const v2::Settings& settings) {
@@ -693,9 +687,9 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
   return AnswerInBand(context, absl::OkStatus(), response);
 }
 
-grpc::ServerUnaryReactor* MessagingService::RecallMessage(
-    grpc::CallbackServerContext* context, const v2::RecallMessageRequest* request,
-    v2::RecallMessageResponse* response) {
+grpc::ServerUnaryReactor* MessagingService::RecallMessage(grpc::CallbackServerContext* context,
+                                                          const v2::RecallMessageRequest* request,
+                                                          v2::RecallMessageResponse* response) {
   return AnswerInBand(context, Unsupported("RecallMessage (delayed messages)"), response);
 }
 

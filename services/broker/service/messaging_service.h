@@ -39,9 +39,9 @@ struct ServiceOptions {
 // Thread-safe.
 class MessagingService final : public v2::MessagingService::CallbackService {
  public:
-  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
-                   PopEngine* pop, Arrivals* arrivals, ClientManager* clients, RouteSource* routes,
-                   Probe* probe, Executor* executor, const Clock* clock);
+  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics, PopEngine* pop,
+                   Arrivals* arrivals, ClientManager* clients, RouteSource* routes, Probe* probe,
+                   Executor* executor, const Clock* clock);
 
   // The address clients use for this broker, known once the server bound
   // its port (before the address is published, no client can call).

@@ -132,8 +132,8 @@ absl::StatusOr<sv1::ReadResponse> StoreClient::Read(const sv1::ReadRequest& requ
   return Call(&sv1::Store::Stub::Read, request);
 }
 
-absl::StatusOr<sv1::GetQueueOffsetsResponse> StoreClient::GetQueueOffsets(
-    const std::string& topic, int32_t queue_id) {
+absl::StatusOr<sv1::GetQueueOffsetsResponse> StoreClient::GetQueueOffsets(const std::string& topic,
+                                                                          int32_t queue_id) {
   sv1::GetQueueOffsetsRequest request;
   request.set_topic(topic);
   request.set_queue_id(queue_id);
@@ -154,8 +154,8 @@ absl::StatusOr<sv1::LookupByKeyResponse> StoreClient::LookupByKey(
   return Call(&sv1::Store::Stub::LookupByKey, request);
 }
 
-absl::StatusOr<int64_t> StoreClient::LookupOffsetByTime(const std::string& topic,
-                                                        int32_t queue_id, absl::Time time) {
+absl::StatusOr<int64_t> StoreClient::LookupOffsetByTime(const std::string& topic, int32_t queue_id,
+                                                        absl::Time time) {
   sv1::LookupOffsetByTimeRequest request;
   request.set_topic(topic);
   request.set_queue_id(queue_id);
@@ -175,8 +175,8 @@ absl::Status StoreClient::CommitOffset(const std::string& group, const std::stri
   return Call(&sv1::Store::Stub::CommitOffset, request).status();
 }
 
-absl::StatusOr<int64_t> StoreClient::FetchOffset(const std::string& group,
-                                                 const std::string& topic, int32_t queue_id) {
+absl::StatusOr<int64_t> StoreClient::FetchOffset(const std::string& group, const std::string& topic,
+                                                 int32_t queue_id) {
   sv1::FetchOffsetRequest request;
   request.set_group(group);
   request.set_topic(topic);

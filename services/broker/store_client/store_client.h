@@ -40,7 +40,7 @@ class StoreClient {
 
   absl::StatusOr<sv1::ReadResponse> Read(const sv1::ReadRequest& request);
   absl::StatusOr<sv1::GetQueueOffsetsResponse> GetQueueOffsets(const std::string& topic,
-                                                                int32_t queue_id);
+                                                               int32_t queue_id);
   // Oldest first; NOT_FOUND when no record has this id.
   absl::StatusOr<std::vector<sv1::StoredRecord>> LookupById(const std::string& message_id);
   absl::StatusOr<sv1::LookupByKeyResponse> LookupByKey(const sv1::LookupByKeyRequest& request);
@@ -63,8 +63,7 @@ class StoreClient {
   // One unary call with the client's deadline.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(grpc::Status (sv1::Store::Stub::*method)(grpc::ClientContext*,
-                                                                         const Request&,
-                                                                         Response*),
+                                                                         const Request&, Response*),
                                 const Request& request) {
     Response response;
     grpc::Status status = (stub_.get()->*method)(Context().get(), request, &response);

@@ -46,8 +46,8 @@ absl::Status TopicManager::Load() {
   for (const store::v1::Topic& topic : stored) {
     TopicConfig config;
     if (!config.ParseFromString(topic.attributes())) {
-      return absl::DataLossError(absl::StrCat("stored topic \"", topic.name(),
-                                              "\" has attributes that do not parse"));
+      return absl::DataLossError(
+          absl::StrCat("stored topic \"", topic.name(), "\" has attributes that do not parse"));
     }
     topics_[topic.name()] = config;
   }

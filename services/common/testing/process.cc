@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,9 @@ absl::Status ServiceProcess::Launch(const std::vector<std::string>& args, absl::
       dup2(fd, STDERR_FILENO);
       close(fd);
     }
+    // Die with the test (thread that started us), so a crashed or aborted
+    // test leaves no servers behind.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The child must not inherit the test's blocked signal mask.
     sigset_t empty;
     sigemptyset(&empty);

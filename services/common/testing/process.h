@@ -28,7 +28,9 @@ class TempDir {
   std::string path_;
 };
 
-// Not thread-safe: drive one ServiceProcess from one test thread.
+// Not thread-safe: drive one ServiceProcess from one test thread. The child
+// is killed when the thread that started it exits, so start processes from a
+// thread that outlives them (the test's main thread).
 class ServiceProcess {
  public:
   // Starts `binary` with `args` plus `--listen=127.0.0.1:0` (unless args set

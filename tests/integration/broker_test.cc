@@ -1,0 +1,576 @@
+// Broker integration tests: real apogee-nameserver, apogee-store and
+// apogee-broker processes, driven over real gRPC with the v2 protocol.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "apache/rocketmq/v2/service.grpc.pb.h"
+#include "apogee/admin/v1/admin.grpc.pb.h"
+#include "apogee/nameserver/v1/nameserver.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "services/common/testing/process.h"
+
+#ifndef APOGEE_NAMESERVER_BIN
+#error "APOGEE_NAMESERVER_BIN must name the apogee-nameserver binary"
+#endif
+#ifndef APOGEE_STORE_BIN
+#error "APOGEE_STORE_BIN must name the apogee-store binary"
+#endif
+#ifndef APOGEE_BROKER_BIN
+#error "APOGEE_BROKER_BIN must name the apogee-broker binary"
+#endif
+#ifndef APOGEE_SOURCE_DIR
+#error "APOGEE_SOURCE_DIR must name the source tree"
+#endif
+
+namespace apogee {
+namespace {
+
+namespace v2 = ::apache::rocketmq::v2;
+namespace av1 = ::apogee::admin::v1;
+namespace nsv1 = ::apogee::nameserver::v1;
+using ::apogee::testing::PollUntil;
+using ::apogee::testing::ServiceProcess;
+using ::apogee::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  context->AddMetadata("x-mq-client-id", "broker-test@1@0@it");
+  return context;
+}
+
+struct Received {
+  v2::Code code = v2::CODE_UNSPECIFIED;
+  std::string message;
+  std::vector<v2::Message> messages;
+};
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ns = ServiceProcess::Start("nameserver", APOGEE_NAMESERVER_BIN, {"--metrics_listen="},
+                                    dir_.path());
+    ASSERT_TRUE(ns.ok()) << ns.status();
+    nameserver_ = std::move(ns).value();
+    StartStore();
+    StartBroker({});
+  }
+
+  void StartStore() {
+    auto store = ServiceProcess::Start("store", APOGEE_STORE_BIN,
+                                       {absl::StrCat("--data_dir=", dir_.path(), "/store-data"),
+                                        absl::StrCat("--listen=unix:", dir_.path(), "/store.sock"),
+                                        "--flush=sync", "--metrics_listen="},
+                                       dir_.path());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(store).value();
+  }
+
+  void StartBroker(std::vector<std::string> extra) {
+    std::vector<std::string> args = {absl::StrCat("--nameservers=", nameserver_->address()),
+                                     absl::StrCat("--store=unix:", dir_.path(), "/store.sock"),
+                                     "--metrics_listen=127.0.0.1:0",
+                                     "--min_invisible_time=1s",
+                                     "--max_delivery_attempts=3",
+                                     "--heartbeat_interval=1s"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto broker = ServiceProcess::Start("broker", APOGEE_BROKER_BIN, args, dir_.path());
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = std::move(broker).value();
+    channel_ = grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials());
+    v2_ = v2::MessagingService::NewStub(channel_);
+    admin_ = av1::Admin::NewStub(channel_);
+  }
+
+  void CreateTopic(const std::string& name, int queues) {
+    av1::CreateTopicRequest request;
+    request.mutable_topic()->set_name(name);
+    request.mutable_topic()->set_read_queues(queues);
+    request.mutable_topic()->set_write_queues(queues);
+    av1::CreateTopicResponse response;
+    grpc::Status s = admin_->CreateTopic(Context().get(), request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  static v2::Message Message(const std::string& topic, const std::string& id,
+                             const std::string& body, const std::string& tag = "") {
+    v2::Message m;
+    m.mutable_topic()->set_name(topic);
+    m.mutable_system_properties()->set_message_id(id);
+    if (!tag.empty()) m.mutable_system_properties()->set_tag(tag);
+    m.mutable_system_properties()->add_keys(absl::StrCat("key-", id));
+    m.mutable_system_properties()->set_message_type(v2::NORMAL);
+    (*m.mutable_user_properties())["origin"] = "broker_test";
+    m.set_body(body);
+    return m;
+  }
+
+  v2::SendMessageResponse Send(std::vector<v2::Message> messages) {
+    v2::SendMessageRequest request;
+    for (auto& m : messages) *request.add_messages() = std::move(m);
+    v2::SendMessageResponse response;
+    grpc::Status s = v2_->SendMessage(Context().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  // Sends `n` messages "<prefix>-i" and checks every one was stored.
+  void SendMany(const std::string& topic, const std::string& prefix, int n,
+                const std::string& tag = "") {
+    for (int i = 0; i < n; ++i) {
+      v2::SendMessageResponse r = Send({Message(topic, absl::StrCat(prefix, "-", i),
+                                                absl::StrCat("body-", prefix, "-", i), tag)});
+      ASSERT_EQ(r.status().code(), v2::OK) << r.status().message();
+      ASSERT_EQ(r.entries_size(), 1);
+    }
+  }
+
+  Received Receive(const std::string& group, const std::string& topic, int batch,
+                   absl::Duration invisible = absl::Seconds(30),
+                   absl::Duration poll = absl::Seconds(1), const std::string& filter = "*") {
+    v2::ReceiveMessageRequest request;
+    request.mutable_group()->set_name(group);
+    request.mutable_message_queue()->mutable_topic()->set_name(topic);
+    request.mutable_message_queue()->mutable_broker()->set_name("broker-a");
+    request.mutable_filter_expression()->set_type(v2::TAG);
+    request.mutable_filter_expression()->set_expression(filter);
+    request.set_batch_size(batch);
+    request.mutable_invisible_duration()->set_seconds(absl::ToInt64Seconds(invisible));
+    request.mutable_long_polling_timeout()->set_seconds(absl::ToInt64Seconds(poll));
+    auto context = Context(poll + absl::Seconds(5));
+    auto reader = v2_->ReceiveMessage(context.get(), request);
+    Received out;
+    v2::ReceiveMessageResponse item;
+    while (reader->Read(&item)) {
+      if (item.has_status()) {
+        out.code = item.status().code();
+        out.message = item.status().message();
+      }
+      if (item.has_message()) out.messages.push_back(item.message());
+    }
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  v2::Code Ack(const std::string& group, const v2::Message& m) {
+    v2::AckMessageRequest request;
+    request.mutable_group()->set_name(group);
+    request.mutable_topic()->set_name(m.topic().name());
+    v2::AckMessageEntry* e = request.add_entries();
+    e->set_message_id(m.system_properties().message_id());
+    e->set_receipt_handle(m.system_properties().receipt_handle());
+    v2::AckMessageResponse response;
+    EXPECT_TRUE(v2_->AckMessage(Context().get(), request, &response).ok());
+    return response.status().code();
+  }
+
+  // Receives until `n` messages arrived (bounded), acking each when `ack`.
+  std::vector<v2::Message> ReceiveN(const std::string& group, const std::string& topic, int n,
+                                    bool ack, const std::string& filter = "*") {
+    std::vector<v2::Message> got;
+    PollUntil(
+        [&] {
+          Received r = Receive(group, topic, 32, absl::Seconds(30), absl::Seconds(1), filter);
+          for (v2::Message& m : r.messages) {
+            if (ack) {
+              EXPECT_EQ(Ack(group, m), v2::OK);
+            }
+            got.push_back(std::move(m));
+          }
+          return static_cast<int>(got.size()) >= n;
+        },
+        absl::Seconds(30), absl::Milliseconds(1));
+    return got;
+  }
+
+  static std::set<std::string> Ids(const std::vector<v2::Message>& messages) {
+    std::set<std::string> ids;
+    for (const v2::Message& m : messages) ids.insert(m.system_properties().message_id());
+    return ids;
+  }
+
+  static std::set<std::string> Expected(const std::string& prefix, int n) {
+    std::set<std::string> ids;
+    for (int i = 0; i < n; ++i) ids.insert(absl::StrCat(prefix, "-", i));
+    return ids;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServiceProcess> nameserver_;
+  std::unique_ptr<ServiceProcess> store_;
+  std::unique_ptr<ServiceProcess> broker_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v2::MessagingService::Stub> v2_;
+  std::unique_ptr<av1::Admin::Stub> admin_;
+};
+
+TEST_F(BrokerTest, ProduceAndReceiveRoundTrip) {
+  CreateTopic("Orders", 4);
+  SendMany("Orders", "m", 20, "TagA");
+  std::vector<v2::Message> got = ReceiveN("g1", "Orders", 20, /*ack=*/true);
+  EXPECT_EQ(Ids(got), Expected("m", 20));
+  for (const v2::Message& m : got) {
+    const v2::SystemProperties& sp = m.system_properties();
+    EXPECT_EQ(m.topic().name(), "Orders");
+    EXPECT_EQ(m.body(), absl::StrCat("body-", sp.message_id()));
+    EXPECT_EQ(sp.tag(), "TagA");
+    EXPECT_EQ(sp.keys(0), absl::StrCat("key-", sp.message_id()));
+    EXPECT_EQ(sp.delivery_attempt(), 1);
+    EXPECT_EQ(sp.body_digest().type(), v2::MD5);
+    EXPECT_EQ(sp.body_digest().checksum().size(), 32u);
+    EXPECT_TRUE(sp.has_store_timestamp());
+    EXPECT_FALSE(sp.receipt_handle().empty());
+    EXPECT_EQ(m.user_properties().at("origin"), "broker_test");
+  }
+  // Everything acked: nothing more to receive.
+  Received after = Receive("g1", "Orders", 32);
+  EXPECT_EQ(after.code, v2::MESSAGE_NOT_FOUND);
+  EXPECT_TRUE(after.messages.empty());
+
+  auto metrics = testing::HttpGet(broker_->metrics_address(), "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(*metrics, HasSubstr("apogee_messages_in_total{"));
+  EXPECT_THAT(*metrics, HasSubstr("topic=\"Orders\"} 20"));
+}
+
+TEST_F(BrokerTest, LongPollReturnsAsSoonAsAMessageArrives) {
+  CreateTopic("Live", 2);
+  std::thread producer([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    SendMany("Live", "live", 1);
+  });
+  const absl::Time start = absl::Now();
+  Received r = Receive("g", "Live", 8, absl::Seconds(30), absl::Seconds(15));
+  producer.join();
+  EXPECT_EQ(r.code, v2::OK) << r.message;
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // well before the 15 s poll ends
+}
+
+TEST_F(BrokerTest, TagFilterDeliversOnlyMatchingTags) {
+  CreateTopic("Tagged", 2);
+  SendMany("Tagged", "a", 5, "TagA");
+  SendMany("Tagged", "b", 5, "TagB");
+  SendMany("Tagged", "c", 5, "TagC");
+  std::vector<v2::Message> got = ReceiveN("gf", "Tagged", 10, true, "TagA||TagC");
+  std::set<std::string> want = Expected("a", 5);
+  for (const std::string& id : Expected("c", 5)) want.insert(id);
+  EXPECT_EQ(Ids(got), want);
+  EXPECT_EQ(Receive("gf", "Tagged", 32, absl::Seconds(30), absl::Seconds(1), "TagA||TagC").code,
+            v2::MESSAGE_NOT_FOUND);
+}
+
+TEST_F(BrokerTest, ClusteringGroupSplitsMessagesAcrossMembers) {
+  CreateTopic("Work", 4);
+  SendMany("Work", "w", 40);
+  // Two members of one group alternate receives; each message goes to one.
+  std::vector<v2::Message> member1, member2;
+  PollUntil(
+      [&] {
+        for (auto* member : {&member1, &member2}) {
+          Received r = Receive("workers", "Work", 5);
+          for (v2::Message& m : r.messages) {
+            EXPECT_EQ(Ack("workers", m), v2::OK);
+            member->push_back(std::move(m));
+          }
+        }
+        return member1.size() + member2.size() >= 40;
+      },
+      absl::Seconds(30), absl::Milliseconds(1));
+  std::set<std::string> all = Ids(member1);
+  for (const std::string& id : Ids(member2)) {
+    EXPECT_EQ(all.count(id), 0u) << id << " delivered to both members";
+    all.insert(id);
+  }
+  EXPECT_EQ(all, Expected("w", 40));
+  EXPECT_FALSE(member1.empty());
+  EXPECT_FALSE(member2.empty());
+}
+
+TEST_F(BrokerTest, EveryGroupGetsEveryMessage) {
+  CreateTopic("Fanout", 2);
+  SendMany("Fanout", "f", 10);
+  EXPECT_EQ(Ids(ReceiveN("ga", "Fanout", 10, true)), Expected("f", 10));
+  EXPECT_EQ(Ids(ReceiveN("gb", "Fanout", 10, true)), Expected("f", 10));
+}
+
+TEST_F(BrokerTest, PullConsumersEachReadEveryMessage) {
+  CreateTopic("Broadcast", 1);
+  SendMany("Broadcast", "p", 10);
+  for (const char* consumer : {"pull-1", "pull-2", "pull-3"}) {
+    int64_t offset = 0;
+    std::set<std::string> ids;
+    PollUntil(
+        [&] {
+          v2::PullMessageRequest request;
+          request.mutable_group()->set_name(consumer);
+          request.mutable_message_queue()->mutable_topic()->set_name("Broadcast");
+          request.mutable_message_queue()->set_id(0);
+          request.set_offset(offset);
+          request.set_batch_size(4);
+          request.mutable_filter_expression()->set_expression("*");
+          request.mutable_long_polling_timeout()->set_seconds(1);
+          auto context = Context();
+          auto reader = v2_->PullMessage(context.get(), request);
+          v2::PullMessageResponse item;
+          while (reader->Read(&item)) {
+            if (item.has_message()) ids.insert(item.message().system_properties().message_id());
+            if (item.content_case() == v2::PullMessageResponse::kNextOffset) {
+              offset = item.next_offset();
+            }
+          }
+          EXPECT_TRUE(reader->Finish().ok());
+          return ids.size() >= 10;
+        },
+        absl::Seconds(30), absl::Milliseconds(1));
+    EXPECT_EQ(ids, Expected("p", 10)) << consumer;
+    EXPECT_EQ(offset, 10);
+    // Pull consumers keep their own offsets on the server.
+    v2::UpdateOffsetRequest update;
+    update.mutable_group()->set_name(consumer);
+    update.mutable_message_queue()->mutable_topic()->set_name("Broadcast");
+    update.set_offset(offset);
+    v2::UpdateOffsetResponse updated;
+    ASSERT_TRUE(v2_->UpdateOffset(Context().get(), update, &updated).ok());
+    EXPECT_EQ(updated.status().code(), v2::OK) << updated.status().message();
+    v2::GetOffsetRequest get;
+    get.mutable_group()->set_name(consumer);
+    get.mutable_message_queue()->mutable_topic()->set_name("Broadcast");
+    v2::GetOffsetResponse got;
+    ASSERT_TRUE(v2_->GetOffset(Context().get(), get, &got).ok());
+    EXPECT_EQ(got.offset(), 10);
+  }
+}
+
+TEST_F(BrokerTest, UnackedMessageComesBackWithTheNextAttempt) {
+  CreateTopic("Retry", 1);
+  SendMany("Retry", "r", 1);
+  Received first = Receive("gr", "Retry", 1, absl::Seconds(1));
+  ASSERT_EQ(first.messages.size(), 1u) << first.message;
+  EXPECT_EQ(first.messages[0].system_properties().delivery_attempt(), 1);
+  // Not acked: after its invisible second it is delivered again.
+  std::vector<v2::Message> again = ReceiveN("gr", "Retry", 1, /*ack=*/false);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].system_properties().message_id(), "r-0");
+  EXPECT_EQ(again[0].system_properties().delivery_attempt(), 2);
+  EXPECT_EQ(again[0].topic().name(), "Retry");  // the original topic, not %RETRY%
+  EXPECT_EQ(again[0].body(), "body-r-0");
+  // The old handle is stale now.
+  EXPECT_EQ(Ack("gr", first.messages[0]), v2::INVALID_RECEIPT_HANDLE);
+  EXPECT_EQ(Ack("gr", again[0]), v2::OK);
+}
+
+TEST_F(BrokerTest, MessageGoesToDlqAfterMaxAttempts) {
+  CreateTopic("Poison", 1);
+  SendMany("Poison", "x", 1);
+  // --max_delivery_attempts=3: three deliveries without ack, then the DLQ.
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::vector<v2::Message> got;
+    PollUntil(
+        [&] {
+          Received r = Receive("gd", "Poison", 1, absl::Seconds(1));
+          got = r.messages;
+          return !got.empty();
+        },
+        absl::Seconds(30), absl::Milliseconds(1));
+    ASSERT_EQ(got.size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(got[0].system_properties().delivery_attempt(), attempt);
+  }
+  std::vector<v2::Message> dead;
+  PollUntil(
+      [&] {
+        Received r = Receive("dlq-reader", "%DLQ%gd", 1);
+        dead = r.messages;
+        return !dead.empty();
+      },
+      absl::Seconds(30), absl::Milliseconds(1));
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].system_properties().dead_letter_queue().topic(), "Poison");
+  EXPECT_EQ(dead[0].system_properties().dead_letter_queue().message_id(), "x-0");
+  EXPECT_EQ(dead[0].body(), "body-x-0");
+  // And the group itself never sees it again.
+  EXPECT_EQ(Receive("gd", "Poison", 1, absl::Seconds(1), absl::Seconds(2)).code,
+            v2::MESSAGE_NOT_FOUND);
+}
+
+TEST_F(BrokerTest, ChangeInvisibleDurationGivesANewHandle) {
+  CreateTopic("Extend", 1);
+  SendMany("Extend", "e", 1);
+  Received r = Receive("ge", "Extend", 1, absl::Seconds(30));
+  ASSERT_EQ(r.messages.size(), 1u);
+  v2::ChangeInvisibleDurationRequest request;
+  request.mutable_group()->set_name("ge");
+  request.mutable_topic()->set_name("Extend");
+  request.set_receipt_handle(r.messages[0].system_properties().receipt_handle());
+  request.mutable_invisible_duration()->set_seconds(60);
+  v2::ChangeInvisibleDurationResponse response;
+  ASSERT_TRUE(v2_->ChangeInvisibleDuration(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.status().code(), v2::OK);
+  ASSERT_FALSE(response.receipt_handle().empty());
+  EXPECT_NE(response.receipt_handle(), request.receipt_handle());
+  EXPECT_EQ(Ack("ge", r.messages[0]), v2::INVALID_RECEIPT_HANDLE);  // old handle
+  r.messages[0].mutable_system_properties()->set_receipt_handle(response.receipt_handle());
+  EXPECT_EQ(Ack("ge", r.messages[0]), v2::OK);
+}
+
+TEST_F(BrokerTest, RestartLosesNoAckedMessageNorCommittedOffset) {
+  CreateTopic("Durable", 2);
+  SendMany("Durable", "d", 10);
+  std::vector<v2::Message> first = ReceiveN("gk", "Durable", 4, /*ack=*/true);
+  ASSERT_GE(first.size(), 4u);
+  // Kill the broker hard; the store keeps messages, topics and offsets.
+  ASSERT_TRUE(broker_->Restart(/*same_port=*/true).ok()) << broker_->LogTail();
+  std::vector<v2::Message> rest = ReceiveN("gk", "Durable", 10 - static_cast<int>(first.size()),
+                                           /*ack=*/true);
+  std::set<std::string> all = Ids(first);
+  for (const std::string& id : Ids(rest)) {
+    EXPECT_EQ(all.count(id), 0u) << id << " was acked before the restart but came back";
+    all.insert(id);
+  }
+  EXPECT_EQ(all, Expected("d", 10));
+  // A restart of the store as well loses nothing acknowledged.
+  SendMany("Durable", "after", 3);
+  ASSERT_TRUE(store_->Restart(/*same_port=*/false).ok()) << store_->LogTail();
+  EXPECT_EQ(Ids(ReceiveN("gk", "Durable", 3, true)), Expected("after", 3));
+}
+
+TEST_F(BrokerTest, BadInputGetsPreciseCodes) {
+  CreateTopic("Strict", 1);
+  v2::SendMessageResponse r = Send({Message("bad topic!", "i-1", "x")});
+  EXPECT_EQ(r.status().code(), v2::ILLEGAL_TOPIC);
+  EXPECT_THAT(r.status().message(), HasSubstr("\"bad topic!\""));
+
+  r = Send({Message("Strict", "i-2", std::string(4 * 1024 * 1024 + 1, 'x'))});
+  EXPECT_EQ(r.status().code(), v2::MESSAGE_BODY_TOO_LARGE);
+  ASSERT_EQ(r.entries_size(), 1);
+  EXPECT_EQ(r.entries(0).status().code(), v2::MESSAGE_BODY_TOO_LARGE);
+  EXPECT_THAT(r.status().message(), HasSubstr("max 4194304"));
+
+  v2::Message reserved = Message("Strict", "i-3", "x");
+  (*reserved.mutable_user_properties())["UNIQ_KEY"] = "y";
+  EXPECT_EQ(Send({reserved}).status().code(), v2::ILLEGAL_MESSAGE_PROPERTY_KEY);
+
+  v2::Message no_id = Message("Strict", "", "x");
+  EXPECT_EQ(Send({no_id}).status().code(), v2::ILLEGAL_MESSAGE_ID);
+
+  Received bad_group = Receive("bad group", "Strict", 1);
+  EXPECT_EQ(bad_group.code, v2::ILLEGAL_CONSUMER_GROUP);
+  Received missing = Receive("g", "NoSuchTopic", 1);
+  EXPECT_EQ(missing.code, v2::TOPIC_NOT_FOUND);
+  Received short_invisible = Receive("g", "Strict", 1, absl::Seconds(0));
+  EXPECT_EQ(short_invisible.code, v2::ILLEGAL_INVISIBLE_TIME);
+
+  v2::Message bogus;
+  bogus.mutable_topic()->set_name("Strict");
+  bogus.mutable_system_properties()->set_receipt_handle("not-a-handle");
+  EXPECT_EQ(Ack("g", bogus), v2::INVALID_RECEIPT_HANDLE);
+
+  // Nothing invalid was stored.
+  EXPECT_EQ(Receive("g", "Strict", 32).code, v2::MESSAGE_NOT_FOUND);
+}
+
+TEST_F(BrokerTest, AutoCreateCanBeTurnedOff) {
+  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  StartBroker({"--auto_create_topic=false"});
+  v2::SendMessageResponse r = Send({Message("Unknown", "u-1", "x")});
+  EXPECT_EQ(r.status().code(), v2::TOPIC_NOT_FOUND);
+  v2::QueryRouteRequest request;
+  request.mutable_topic()->set_name("Unknown");
+  v2::QueryRouteResponse route;
+  ASSERT_TRUE(v2_->QueryRoute(Context().get(), request, &route).ok());
+  EXPECT_EQ(route.status().code(), v2::TOPIC_NOT_FOUND);
+}
+
+TEST_F(BrokerTest, TopicsReachTheNameServer) {
+  CreateTopic("Announced", 3);
+  auto ns = v2::MessagingService::NewStub(
+      grpc::CreateChannel(nameserver_->address(), grpc::InsecureChannelCredentials()));
+  v2::QueryRouteResponse route;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        v2::QueryRouteRequest request;
+        request.mutable_topic()->set_name("Announced");
+        route.Clear();
+        return ns->QueryRoute(Context().get(), request, &route).ok() &&
+               route.status().code() == v2::OK;
+      },
+      absl::Seconds(10)));
+  ASSERT_EQ(route.message_queues_size(), 3);
+  const v2::Address& address = route.message_queues(0).broker().endpoints().addresses(0);
+  EXPECT_EQ(absl::StrCat(address.host(), ":", address.port()), broker_->address());
+
+  // A broker that stops is gone from the NameServer at once (session closed).
+  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        v2::QueryRouteRequest request;
+        request.mutable_topic()->set_name("Announced");
+        v2::QueryRouteResponse r;
+        return ns->QueryRoute(Context().get(), request, &r).ok() &&
+               r.status().code() == v2::TOPIC_NOT_FOUND;
+      },
+      absl::Seconds(10)));
+}
+
+// Runs a Node script from tests/interop/node with the official client.
+std::pair<int, std::string> RunNode(const std::string& dir, const std::string& script,
+                                    const std::string& args) {
+  const std::string log = absl::StrCat(dir, "/", script, ".log");
+  const std::string command =
+      absl::StrCat("bash ", APOGEE_SOURCE_DIR, "/tests/interop/node/run.sh ", APOGEE_SOURCE_DIR,
+                   "/tests/interop/node/", script, " ", args, " > ", log, " 2>&1");
+  int status = std::system(command.c_str());
+  std::ifstream in(log);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, buffer.str()};
+}
+
+TEST_F(BrokerTest, OfficialNodeClientProducesAndConsumesDirectly) {
+  CreateTopic("NodeDirect", 4);
+  auto [code, output] = RunNode(dir_.path(), "broker_roundtrip.js",
+                                absl::StrCat(broker_->address(), " NodeDirect node-g1 20"));
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_THAT(output, HasSubstr("sent 20"));
+  EXPECT_THAT(output, HasSubstr("received 20"));
+  EXPECT_THAT(output, HasSubstr("acked 20"));
+}
+
+TEST_F(BrokerTest, OfficialNodeClientWorksThroughTheNameServer) {
+  CreateTopic("NodeViaNs", 4);
+  // Wait until the NameServer routes the topic to the broker.
+  auto ns = v2::MessagingService::NewStub(
+      grpc::CreateChannel(nameserver_->address(), grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        v2::QueryRouteRequest request;
+        request.mutable_topic()->set_name("NodeViaNs");
+        v2::QueryRouteResponse route;
+        return ns->QueryRoute(Context().get(), request, &route).ok() &&
+               route.status().code() == v2::OK;
+      },
+      absl::Seconds(10)));
+  auto [code, output] = RunNode(dir_.path(), "broker_roundtrip.js",
+                                absl::StrCat(nameserver_->address(), " NodeViaNs node-g2 20"));
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_THAT(output, HasSubstr("received 20"));
+}
+
+}  // namespace
+}  // namespace apogee

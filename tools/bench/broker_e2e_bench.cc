@@ -1,0 +1,193 @@
+// End-to-end produce and consume over gRPC against real processes: an
+// apogee-store (sync or async flush) and an apogee-broker started in a temp
+// dir, driven with the RocketMQ v2 protocol. 1 KiB messages, single sends and
+// batches; latency percentiles are reported as counters (microseconds).
+//
+//   build/tools/bench/apogee-broker-bench --benchmark_min_time=2
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "apache/rocketmq/v2/service.grpc.pb.h"
+#include "apogee/admin/v1/admin.grpc.pb.h"
+#include "benchmark/benchmark.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "services/common/testing/process.h"
+
+#ifndef APOGEE_STORE_BIN
+#error "APOGEE_STORE_BIN must name the apogee-store binary"
+#endif
+#ifndef APOGEE_BROKER_BIN
+#error "APOGEE_BROKER_BIN must name the apogee-broker binary"
+#endif
+
+namespace apogee {
+namespace {
+
+namespace v2 = ::apache::rocketmq::v2;
+using testing::ServiceProcess;
+
+// One store + broker pair per flush mode, shared by the benchmarks.
+class Cluster {
+ public:
+  explicit Cluster(const std::string& flush) {
+    auto store = ServiceProcess::Start("store", APOGEE_STORE_BIN,
+                                       {absl::StrCat("--data_dir=", dir_.path(), "/data"),
+                                        absl::StrCat("--listen=unix:", dir_.path(), "/store.sock"),
+                                        absl::StrCat("--flush=", flush), "--metrics_listen="},
+                                       dir_.path());
+    if (!store.ok()) std::abort();
+    store_ = std::move(store).value();
+    auto broker = ServiceProcess::Start(
+        "broker", APOGEE_BROKER_BIN,
+        {"--nameservers=", absl::StrCat("--store=unix:", dir_.path(), "/store.sock"),
+         "--metrics_listen=", "--worker_threads=8"},
+        dir_.path());
+    if (!broker.ok()) std::abort();
+    broker_ = std::move(broker).value();
+    channel_ = grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v2::MessagingService::NewStub(channel_);
+    auto admin = admin::v1::Admin::NewStub(channel_);
+    grpc::ClientContext context;
+    admin::v1::CreateTopicRequest request;
+    request.mutable_topic()->set_name("Bench");
+    request.mutable_topic()->set_read_queues(8);
+    request.mutable_topic()->set_write_queues(8);
+    admin::v1::CreateTopicResponse response;
+    if (!admin->CreateTopic(&context, request, &response).ok()) std::abort();
+  }
+  v2::MessagingService::Stub* stub() { return stub_.get(); }
+
+ private:
+  testing::TempDir dir_;
+  std::unique_ptr<ServiceProcess> store_;
+  std::unique_ptr<ServiceProcess> broker_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v2::MessagingService::Stub> stub_;
+};
+
+// Created in main() before any benchmark thread, destroyed (processes
+// killed) before main returns.
+std::unique_ptr<Cluster> async_cluster;
+std::unique_ptr<Cluster> sync_cluster;
+
+Cluster& Get(const std::string& flush) { return flush == "sync" ? *sync_cluster : *async_cluster; }
+
+void Percentiles(benchmark::State& state, std::vector<double>& micros) {
+  if (micros.empty()) return;
+  std::sort(micros.begin(), micros.end());
+  auto at = [&](double q) { return micros[static_cast<size_t>(q * (micros.size() - 1))]; };
+  // Each benchmark thread reports its own percentiles; show their mean.
+  state.counters["p50_us"] = benchmark::Counter(at(0.50), benchmark::Counter::kAvgThreads);
+  state.counters["p99_us"] = benchmark::Counter(at(0.99), benchmark::Counter::kAvgThreads);
+  state.counters["p999_us"] = benchmark::Counter(at(0.999), benchmark::Counter::kAvgThreads);
+}
+
+// args: batch size, flush (0 async, 1 sync)
+void BM_Produce(benchmark::State& state) {
+  const int batch = static_cast<int>(state.range(0));
+  Cluster& cluster = Get(state.range(1) ? "sync" : "async");
+  const std::string body(1024, 'x');
+  static std::atomic<int64_t> ids{0};
+  std::vector<double> micros;
+  int64_t messages = 0;
+  for (auto _ : state) {
+    v2::SendMessageRequest request;
+    for (int i = 0; i < batch; ++i) {
+      v2::Message* m = request.add_messages();
+      m->mutable_topic()->set_name("Bench");
+      m->mutable_system_properties()->set_message_id(absl::StrCat("bench-", ids++));
+      m->set_body(body);
+    }
+    grpc::ClientContext context;
+    context.AddMetadata("x-mq-client-id", "bench@1@0@x");
+    v2::SendMessageResponse response;
+    const absl::Time start = absl::Now();
+    grpc::Status status = cluster.stub()->SendMessage(&context, request, &response);
+    micros.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+    if (!status.ok() || response.status().code() != v2::OK) {
+      state.SkipWithError("send failed");
+      break;
+    }
+    messages += batch;
+  }
+  state.SetItemsProcessed(messages);
+  state.SetBytesProcessed(messages * 1024);
+  Percentiles(state, micros);
+}
+BENCHMARK(BM_Produce)
+    ->ArgNames({"batch", "sync"})
+    ->Args({1, 0})
+    ->Args({32, 0})
+    ->Args({1, 1})
+    ->Args({32, 1})
+    ->UseRealTime()
+    ->Threads(1)
+    ->Threads(8);
+
+// Receives (batch 32) and acks what BM_Produce stored, from a fresh group.
+void BM_ReceiveAndAck(benchmark::State& state) {
+  Cluster& cluster = Get("async");
+  static std::atomic<int> groups{0};
+  const std::string group = absl::StrCat("bench-group-", groups++);
+  std::vector<double> micros;
+  int64_t messages = 0;
+  for (auto _ : state) {
+    v2::ReceiveMessageRequest request;
+    request.mutable_group()->set_name(group);
+    request.mutable_message_queue()->mutable_topic()->set_name("Bench");
+    request.mutable_filter_expression()->set_expression("*");
+    request.set_batch_size(32);
+    request.mutable_invisible_duration()->set_seconds(60);
+    request.mutable_long_polling_timeout()->set_seconds(1);
+    grpc::ClientContext context;
+    context.AddMetadata("x-mq-client-id", "bench@1@0@x");
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    const absl::Time start = absl::Now();
+    auto reader = cluster.stub()->ReceiveMessage(&context, request);
+    v2::ReceiveMessageResponse item;
+    v2::AckMessageRequest ack;
+    ack.mutable_group()->set_name(group);
+    ack.mutable_topic()->set_name("Bench");
+    while (reader->Read(&item)) {
+      if (!item.has_message()) continue;
+      v2::AckMessageEntry* e = ack.add_entries();
+      e->set_message_id(item.message().system_properties().message_id());
+      e->set_receipt_handle(item.message().system_properties().receipt_handle());
+    }
+    reader->Finish();
+    if (ack.entries_size() == 0) {
+      state.SkipWithError("nothing left to receive; run BM_Produce first");
+      break;
+    }
+    grpc::ClientContext ack_context;
+    ack_context.AddMetadata("x-mq-client-id", "bench@1@0@x");
+    v2::AckMessageResponse acked;
+    cluster.stub()->AckMessage(&ack_context, ack, &acked);
+    micros.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+    messages += ack.entries_size();
+  }
+  state.SetItemsProcessed(messages);
+  state.SetBytesProcessed(messages * 1024);
+  Percentiles(state, micros);
+}
+BENCHMARK(BM_ReceiveAndAck)->UseRealTime()->Iterations(300);
+
+}  // namespace
+}  // namespace apogee
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  apogee::async_cluster = std::make_unique<apogee::Cluster>("async");
+  apogee::sync_cluster = std::make_unique<apogee::Cluster>("sync");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  apogee::sync_cluster.reset();
+  apogee::async_cluster.reset();
+  return 0;
+}
