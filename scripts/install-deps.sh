@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   bazel-bootstrap bazel-rules-java
-  nodejs npm curl
+  curl
 )
 
 missing=()
@@ -19,6 +19,12 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node and npm (interop tests with the official RocketMQ client): machines
+# may carry a nodejs that bundles npm, which conflicts with Debian's npm
+# package, so ask for each only when its command is missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
