@@ -13,6 +13,7 @@
 #include "services/broker/client/client_manager.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
+#include "services/broker/group/group_manager.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/route/registrar.h"
 #include "services/broker/route/route_source.h"
@@ -107,12 +108,18 @@ int main(int argc, char** argv) {
   const Clock* clock = RealClock::Default();
   StoreClient store(absl::GetFlag(FLAGS_store));
   TopicManager topics(&store, TopicOptions{absl::GetFlag(FLAGS_auto_create_topic), queues});
+  GroupManager groups(&store);
   {
+    // The store may start after us (same pod): wait for it, bounded.
+    auto load = [&] {
+      absl::Status s = topics.Load();
+      return s.ok() ? groups.Load() : s;
+    };
     const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_store_wait);
-    absl::Status loaded = topics.Load();
+    absl::Status loaded = load();
     while (!loaded.ok() && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(100));
-      loaded = topics.Load();
+      loaded = load();
     }
     if (!loaded.ok()) {
       return Fail(absl::UnavailableError(absl::StrCat(
@@ -139,9 +146,9 @@ int main(int argc, char** argv) {
   service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
   service_options.settings.consumer_max_attempts = attempts;
   RouteSource routes(identity, nameservers, &topics);
-  MessagingService messaging(service_options, &store, &topics, &pop, &arrivals, &clients, &routes,
-                             &probe, &executor, clock);
-  AdminService admin(&topics, &executor);
+  MessagingService messaging(service_options, &store, &topics, &groups, &pop, &arrivals, &clients,
+                             &routes, &probe, &executor, clock);
+  AdminService admin(&topics, &groups, &executor);
 
   GrpcServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);

@@ -47,10 +47,13 @@ using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
 using ::testing::HasSubstr;
 
-std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
+constexpr char kClientId[] = "broker-test@1@0@it";
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10),
+                                             const std::string& client_id = kClientId) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  context->AddMetadata("x-mq-client-id", "broker-test@1@0@it");
+  context->AddMetadata("x-mq-client-id", client_id);
   return context;
 }
 
@@ -142,7 +145,8 @@ class BrokerTest : public ::testing::Test {
 
   Received Receive(const std::string& group, const std::string& topic, int batch,
                    absl::Duration invisible = absl::Seconds(30),
-                   absl::Duration poll = absl::Seconds(1), const std::string& filter = "*") {
+                   absl::Duration poll = absl::Seconds(1), const std::string& filter = "*",
+                   const std::string& client_id = kClientId) {
     v2::ReceiveMessageRequest request;
     request.mutable_group()->set_name(group);
     request.mutable_message_queue()->mutable_topic()->set_name(topic);
@@ -152,7 +156,7 @@ class BrokerTest : public ::testing::Test {
     request.set_batch_size(batch);
     request.mutable_invisible_duration()->set_seconds(absl::ToInt64Seconds(invisible));
     request.mutable_long_polling_timeout()->set_seconds(absl::ToInt64Seconds(poll));
-    auto context = Context(poll + absl::Seconds(5));
+    auto context = Context(poll + absl::Seconds(5), client_id);
     auto reader = v2_->ReceiveMessage(context.get(), request);
     Received out;
     v2::ReceiveMessageResponse item;
@@ -168,7 +172,8 @@ class BrokerTest : public ::testing::Test {
     return out;
   }
 
-  v2::Code Ack(const std::string& group, const v2::Message& m) {
+  v2::Code Ack(const std::string& group, const v2::Message& m,
+               const std::string& client_id = kClientId) {
     v2::AckMessageRequest request;
     request.mutable_group()->set_name(group);
     request.mutable_topic()->set_name(m.topic().name());
@@ -176,7 +181,8 @@ class BrokerTest : public ::testing::Test {
     e->set_message_id(m.system_properties().message_id());
     e->set_receipt_handle(m.system_properties().receipt_handle());
     v2::AckMessageResponse response;
-    EXPECT_TRUE(v2_->AckMessage(Context().get(), request, &response).ok());
+    EXPECT_TRUE(
+        v2_->AckMessage(Context(absl::Seconds(10), client_id).get(), request, &response).ok());
     return response.status().code();
   }
 
@@ -308,6 +314,42 @@ TEST_F(BrokerTest, EveryGroupGetsEveryMessage) {
   SendMany("Fanout", "f", 10);
   EXPECT_EQ(Ids(ReceiveN("ga", "Fanout", 10, true)), Expected("f", 10));
   EXPECT_EQ(Ids(ReceiveN("gb", "Fanout", 10, true)), Expected("f", 10));
+}
+
+TEST_F(BrokerTest, BroadcastingGroupGivesEveryMemberEveryMessage) {
+  CreateTopic("News", 2);
+  av1::CreateGroupRequest create;
+  create.mutable_group()->set_name("readers");
+  create.mutable_group()->set_consume_mode(av1::CONSUME_MODE_BROADCASTING);
+  av1::CreateGroupResponse created;
+  ASSERT_TRUE(admin_->CreateGroup(Context().get(), create, &created).ok());
+  EXPECT_EQ(created.group().consume_mode(), av1::CONSUME_MODE_BROADCASTING);
+  SendMany("News", "n", 10);
+  for (const char* member : {"host-a@1@0@x", "host-b@2@0@y", "host-c@3@0@z"}) {
+    std::set<std::string> ids;
+    PollUntil(
+        [&] {
+          Received r =
+              Receive("readers", "News", 32, absl::Seconds(30), absl::Seconds(1), "*", member);
+          for (const v2::Message& m : r.messages) {
+            EXPECT_EQ(Ack("readers", m, member), v2::OK);
+            ids.insert(m.system_properties().message_id());
+          }
+          return ids.size() >= 10;
+        },
+        absl::Seconds(30), absl::Milliseconds(1));
+    EXPECT_EQ(ids, Expected("n", 10)) << member;
+    // The member's progress is its own: nothing more for it.
+    EXPECT_EQ(Receive("readers", "News", 32, absl::Seconds(30), absl::Seconds(1), "*", member).code,
+              v2::MESSAGE_NOT_FOUND);
+  }
+  // The config survives a broker restart (it lives in the store).
+  ASSERT_TRUE(broker_->Restart(/*same_port=*/true).ok());
+  av1::GetGroupRequest get;
+  get.set_name("readers");
+  av1::GetGroupResponse got;
+  ASSERT_TRUE(admin_->GetGroup(Context().get(), get, &got).ok());
+  EXPECT_EQ(got.group().consume_mode(), av1::CONSUME_MODE_BROADCASTING);
 }
 
 TEST_F(BrokerTest, PullConsumersEachReadEveryMessage) {

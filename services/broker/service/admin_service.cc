@@ -62,4 +62,38 @@ grpc::ServerUnaryReactor* AdminService::ListTopics(grpc::CallbackServerContext* 
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::CreateGroup(grpc::CallbackServerContext* context,
+                                                    const av1::CreateGroupRequest* request,
+                                                    av1::CreateGroupResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(groups_->Put(request->group()));
+    *response->mutable_group() = groups_->Get(request->group().name());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetGroup(grpc::CallbackServerContext* context,
+                                                 const av1::GetGroupRequest* request,
+                                                 av1::GetGroupResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(*response->mutable_group(), groups_->Find(request->name()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListGroups(grpc::CallbackServerContext* context,
+                                                   const av1::ListGroupsRequest* request,
+                                                   av1::ListGroupsResponse* response) {
+  return Run(context, [this, response]() {
+    for (ConsumerGroup& group : groups_->List()) *response->add_groups() = std::move(group);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteGroup(grpc::CallbackServerContext* context,
+                                                    const av1::DeleteGroupRequest* request,
+                                                    av1::DeleteGroupResponse* response) {
+  return Run(context, [this, request]() { return groups_->Delete(request->name()); });
+}
+
 }  // namespace apogee::broker

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "apogee/admin/v1/admin.grpc.pb.h"
+#include "services/broker/group/group_manager.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/concurrency/executor.h"
 
@@ -13,7 +14,8 @@ namespace av1 = ::apogee::admin::v1;
 // Thread-safe; store work runs on the executor.
 class AdminService final : public av1::Admin::CallbackService {
  public:
-  AdminService(TopicManager* topics, Executor* executor) : topics_(topics), executor_(executor) {}
+  AdminService(TopicManager* topics, GroupManager* groups, Executor* executor)
+      : topics_(topics), groups_(groups), executor_(executor) {}
 
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
                                         const av1::CreateTopicRequest* request,
@@ -30,6 +32,18 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
                                        const av1::ListTopicsRequest* request,
                                        av1::ListTopicsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateGroup(grpc::CallbackServerContext* context,
+                                        const av1::CreateGroupRequest* request,
+                                        av1::CreateGroupResponse* response) override;
+  grpc::ServerUnaryReactor* GetGroup(grpc::CallbackServerContext* context,
+                                     const av1::GetGroupRequest* request,
+                                     av1::GetGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
+                                       const av1::ListGroupsRequest* request,
+                                       av1::ListGroupsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context,
+                                        const av1::DeleteGroupRequest* request,
+                                        av1::DeleteGroupResponse* response) override;
 
  private:
   // Runs `work` on the executor and finishes the call with its status.
@@ -37,6 +51,7 @@ class AdminService final : public av1::Admin::CallbackService {
                                 std::function<absl::Status()> work);
 
   TopicManager* const topics_;
+  GroupManager* const groups_;
   Executor* const executor_;
 };
 

@@ -85,12 +85,13 @@ struct MessagingService::PullCall {
 };
 
 MessagingService::MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
-                                   PopEngine* pop, Arrivals* arrivals, ClientManager* clients,
-                                   RouteSource* routes, Probe* probe, Executor* executor,
-                                   const Clock* clock)
+                                   GroupManager* groups, PopEngine* pop, Arrivals* arrivals,
+                                   ClientManager* clients, RouteSource* routes, Probe* probe,
+                                   Executor* executor, const Clock* clock)
     : options_(std::move(options)),
       store_(store),
       topics_(topics),
+      groups_(groups),
       pop_(pop),
       arrivals_(arrivals),
       clients_(clients),
@@ -122,6 +123,13 @@ absl::StatusOr<std::string> MessagingService::ResolveGroup(const grpc::ServerCon
   absl::Status valid = ValidateGroupName("group", name);
   if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_CONSUMER_GROUP);
   return name;
+}
+
+absl::StatusOr<std::string> MessagingService::ResolveProgressKey(
+    const grpc::ServerContextBase& context, const v2::Resource& resource) {
+  APOGEE_ASSIGN_OR_RETURN(std::string group, ResolveGroup(context, resource));
+  APOGEE_ASSIGN_OR_RETURN(std::string client_id, rocketmq::RequireClientId(context));
+  return groups_->ProgressKey(group, client_id);
 }
 
 absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context, bool has_timeout,
@@ -324,7 +332,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
     probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
     return call->writer;
   };
-  auto group = ResolveGroup(*context, request->group());
+  auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return fail(group.status());
   call->group = *group;
   auto topic = ResolveTopic(*context, request->message_queue().topic());
@@ -421,7 +429,7 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
 grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerContext* context,
                                                        const v2::AckMessageRequest* request,
                                                        v2::AckMessageResponse* response) {
-  auto group = ResolveGroup(*context, request->group());
+  auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   return Offload(context, executor_, response, [this, request, response, group = *group]() {
     std::vector<std::string> handles;
@@ -448,7 +456,7 @@ grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
     grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
     v2::ChangeInvisibleDurationResponse* response) {
-  auto group = ResolveGroup(*context, request->group());
+  auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   const absl::Duration invisible = ToAbsl(request->invisible_duration());
   if (invisible < absl::ZeroDuration() || invisible > options_.max_invisible) {
@@ -472,7 +480,7 @@ grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
 grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
     grpc::CallbackServerContext* context, const v2::ForwardMessageToDeadLetterQueueRequest* request,
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
-  auto group = ResolveGroup(*context, request->group());
+  auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   return Offload(context, executor_, response, [this, request, group = *group]() {
     APOGEE_RETURN_IF_ERROR(pop_->ForwardToDlq(group, request->receipt_handle()));

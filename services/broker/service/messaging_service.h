@@ -13,6 +13,7 @@
 #include "services/broker/client/client_manager.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
+#include "services/broker/group/group_manager.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/route/route_source.h"
@@ -39,9 +40,9 @@ struct ServiceOptions {
 // Thread-safe.
 class MessagingService final : public v2::MessagingService::CallbackService {
  public:
-  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics, PopEngine* pop,
-                   Arrivals* arrivals, ClientManager* clients, RouteSource* routes, Probe* probe,
-                   Executor* executor, const Clock* clock);
+  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
+                   GroupManager* groups, PopEngine* pop, Arrivals* arrivals, ClientManager* clients,
+                   RouteSource* routes, Probe* probe, Executor* executor, const Clock* clock);
 
   // The address clients use for this broker, known once the server bound
   // its port (before the address is published, no client can call).
@@ -108,6 +109,10 @@ class MessagingService final : public v2::MessagingService::CallbackService {
                                            const v2::Resource& resource);
   absl::StatusOr<std::string> ResolveGroup(const grpc::ServerContextBase& context,
                                            const v2::Resource& resource);
+  // The name a POP consumer's progress is kept under: the group, or the
+  // member's own name in a broadcasting group (needs x-mq-client-id).
+  absl::StatusOr<std::string> ResolveProgressKey(const grpc::ServerContextBase& context,
+                                                 const v2::Resource& resource);
   // How long a receive/pull may park, from the request and the call deadline.
   absl::Duration PollTime(const grpc::ServerContextBase& context, bool has_timeout,
                           const google::protobuf::Duration& requested) const;
@@ -115,6 +120,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   const ServiceOptions options_;
   StoreClient* const store_;
   TopicManager* const topics_;
+  GroupManager* const groups_;
   PopEngine* const pop_;
   Arrivals* const arrivals_;
   ClientManager* const clients_;

@@ -210,6 +210,24 @@ absl::StatusOr<std::vector<sv1::Topic>> StoreClient::ListTopics() {
   return std::vector<sv1::Topic>(response->topics().begin(), response->topics().end());
 }
 
+absl::Status StoreClient::PutGroup(const sv1::Group& group) {
+  sv1::PutGroupRequest request;
+  *request.mutable_group() = group;
+  return Call(&sv1::Store::Stub::PutGroup, request).status();
+}
+
+absl::Status StoreClient::DeleteGroup(const std::string& name) {
+  sv1::DeleteGroupRequest request;
+  request.set_name(name);
+  return Call(&sv1::Store::Stub::DeleteGroup, request).status();
+}
+
+absl::StatusOr<std::vector<sv1::Group>> StoreClient::ListGroups() {
+  auto response = Call(&sv1::Store::Stub::ListGroups, sv1::ListGroupsRequest());
+  if (!response.ok()) return response.status();
+  return std::vector<sv1::Group>(response->groups().begin(), response->groups().end());
+}
+
 absl::StatusOr<sv1::GetStatsResponse> StoreClient::GetStats() {
   return Call(&sv1::Store::Stub::GetStats, sv1::GetStatsRequest());
 }

@@ -55,6 +55,9 @@ class StoreClient {
   absl::Status PutTopic(const sv1::Topic& topic);
   absl::Status DeleteTopic(const std::string& name);
   absl::StatusOr<std::vector<sv1::Topic>> ListTopics();
+  absl::Status PutGroup(const sv1::Group& group);
+  absl::Status DeleteGroup(const std::string& name);
+  absl::StatusOr<std::vector<sv1::Group>> ListGroups();
   absl::StatusOr<sv1::GetStatsResponse> GetStats();
 
  private:
