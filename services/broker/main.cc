@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "services/broker/client/client_manager.h"
+#include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
   Executor executor(absl::GetFlag(FLAGS_worker_threads));
   Arrivals arrivals;
   ClientManager clients(clock, absl::Seconds(120));
+  TelemetryHub telemetry;
   PopOptions pop_options;
   pop_options.max_delivery_attempts = attempts;
   pop_options.new_group_from_earliest = absl::GetFlag(FLAGS_new_group_from_earliest);
@@ -147,8 +149,8 @@ int main(int argc, char** argv) {
   service_options.settings.consumer_max_attempts = attempts;
   RouteSource routes(identity, nameservers, &topics);
   MessagingService messaging(service_options, &store, &topics, &groups, &pop, &arrivals, &clients,
-                             &routes, &probe, &executor, clock);
-  AdminService admin(&topics, &groups, &executor);
+                             &telemetry, &routes, &probe, &executor, clock);
+  AdminService admin(&topics, &groups, &telemetry, &executor);
 
   GrpcServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);

@@ -352,6 +352,55 @@ TEST_F(BrokerTest, BroadcastingGroupGivesEveryMemberEveryMessage) {
   EXPECT_EQ(got.group().consume_mode(), av1::CONSUME_MODE_BROADCASTING);
 }
 
+TEST_F(BrokerTest, BrokerPushesCommandsOnTheTelemetryStream) {
+  const std::string client_id = "stacky@1@0@z";
+  auto context = Context(absl::Seconds(60), client_id);
+  auto stream = v2_->Telemetry(context.get());
+  v2::TelemetryCommand hello;
+  hello.mutable_settings()->set_client_type(v2::PRODUCER);
+  ASSERT_TRUE(stream->Write(hello));
+  v2::TelemetryCommand reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  EXPECT_EQ(reply.status().code(), v2::OK);
+
+  av1::ListClientsResponse clients;
+  ASSERT_TRUE(admin_->ListClients(Context().get(), av1::ListClientsRequest(), &clients).ok());
+  EXPECT_THAT(clients.client_ids(), ::testing::Contains(client_id));
+
+  // An operator asks for the client's stack trace; the broker pushes the
+  // command on the client's stream and returns the client's answer.
+  std::thread client([&] {
+    v2::TelemetryCommand command;
+    if (!stream->Read(&command)) return;
+    v2::TelemetryCommand answer;
+    answer.mutable_thread_stack_trace()->set_nonce(
+        command.print_thread_stack_trace_command().nonce());
+    answer.mutable_thread_stack_trace()->set_thread_stack_trace("main: waiting on a queue");
+    stream->Write(answer);
+  });
+  av1::GetClientStackTraceRequest request;
+  request.set_client_id(client_id);
+  av1::GetClientStackTraceResponse response;
+  grpc::Status status = admin_->GetClientStackTrace(Context().get(), request, &response);
+  client.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.stack_trace(), "main: waiting on a queue");
+
+  request.set_client_id("nobody@0@0@0");
+  EXPECT_EQ(admin_->GetClientStackTrace(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        av1::ListClientsResponse now;
+        return admin_->ListClients(Context().get(), av1::ListClientsRequest(), &now).ok() &&
+               now.client_ids_size() == 0;
+      },
+      absl::Seconds(10)));
+}
+
 TEST_F(BrokerTest, PullConsumersEachReadEveryMessage) {
   CreateTopic("Broadcast", 1);
   SendMany("Broadcast", "p", 10);

@@ -53,10 +53,10 @@ absl::Status GroupManager::Put(const ConsumerGroup& input) {
   }
   if (group.consume_mode() == av1::CONSUME_MODE_BROADCASTING &&
       static_cast<int>(group.name().size()) > kMaxGroupNameLength - kMemberSuffix) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "broadcasting group \"", group.name(), "\" is ", group.name().size(),
-        " chars long (max ", kMaxGroupNameLength - kMemberSuffix,
-        " so per-member names fit in ", kMaxGroupNameLength, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("broadcasting group \"", group.name(), "\" is ", group.name().size(),
+                     " chars long (max ", kMaxGroupNameLength - kMemberSuffix,
+                     " so per-member names fit in ", kMaxGroupNameLength, ")"));
   }
   store::v1::Group stored;
   stored.set_name(group.name());

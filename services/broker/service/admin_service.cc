@@ -96,4 +96,23 @@ grpc::ServerUnaryReactor* AdminService::DeleteGroup(grpc::CallbackServerContext*
   return Run(context, [this, request]() { return groups_->Delete(request->name()); });
 }
 
+grpc::ServerUnaryReactor* AdminService::ListClients(grpc::CallbackServerContext* context,
+                                                    const av1::ListClientsRequest* request,
+                                                    av1::ListClientsResponse* response) {
+  return Run(context, [this, response]() {
+    for (std::string& id : telemetry_->Connected()) response->add_client_ids(std::move(id));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetClientStackTrace(
+    grpc::CallbackServerContext* context, const av1::GetClientStackTraceRequest* request,
+    av1::GetClientStackTraceResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(*response->mutable_stack_trace(),
+                            telemetry_->RequestStackTrace(request->client_id(), absl::Seconds(5)));
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace apogee::broker

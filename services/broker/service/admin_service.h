@@ -3,6 +3,7 @@
 #pragma once
 
 #include "apogee/admin/v1/admin.grpc.pb.h"
+#include "services/broker/client/telemetry_hub.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/concurrency/executor.h"
@@ -14,8 +15,9 @@ namespace av1 = ::apogee::admin::v1;
 // Thread-safe; store work runs on the executor.
 class AdminService final : public av1::Admin::CallbackService {
  public:
-  AdminService(TopicManager* topics, GroupManager* groups, Executor* executor)
-      : topics_(topics), groups_(groups), executor_(executor) {}
+  AdminService(TopicManager* topics, GroupManager* groups, TelemetryHub* telemetry,
+               Executor* executor)
+      : topics_(topics), groups_(groups), telemetry_(telemetry), executor_(executor) {}
 
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
                                         const av1::CreateTopicRequest* request,
@@ -44,6 +46,12 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context,
                                         const av1::DeleteGroupRequest* request,
                                         av1::DeleteGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ListClients(grpc::CallbackServerContext* context,
+                                        const av1::ListClientsRequest* request,
+                                        av1::ListClientsResponse* response) override;
+  grpc::ServerUnaryReactor* GetClientStackTrace(
+      grpc::CallbackServerContext* context, const av1::GetClientStackTraceRequest* request,
+      av1::GetClientStackTraceResponse* response) override;
 
  private:
   // Runs `work` on the executor and finishes the call with its status.
@@ -52,6 +60,7 @@ class AdminService final : public av1::Admin::CallbackService {
 
   TopicManager* const topics_;
   GroupManager* const groups_;
+  TelemetryHub* const telemetry_;
   Executor* const executor_;
 };
 

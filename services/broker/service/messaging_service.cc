@@ -86,8 +86,9 @@ struct MessagingService::PullCall {
 
 MessagingService::MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
                                    GroupManager* groups, PopEngine* pop, Arrivals* arrivals,
-                                   ClientManager* clients, RouteSource* routes, Probe* probe,
-                                   Executor* executor, const Clock* clock)
+                                   ClientManager* clients, TelemetryHub* telemetry,
+                                   RouteSource* routes, Probe* probe, Executor* executor,
+                                   const Clock* clock)
     : options_(std::move(options)),
       store_(store),
       topics_(topics),
@@ -95,6 +96,7 @@ MessagingService::MessagingService(ServiceOptions options, StoreClient* store, T
       pop_(pop),
       arrivals_(arrivals),
       clients_(clients),
+      telemetry_(telemetry),
       routes_(routes),
       probe_(probe),
       executor_(executor),
@@ -677,13 +679,27 @@ grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerC
 
 grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
     grpc::CallbackServerContext* context) {
-  return new rocketmq::TelemetryReactor(
-      rocketmq::RequireClientId(*context),
-      [this](const std::string& client_id, const v2::Settings& settings) {
-        clients_->OnSettings(client_id, settings);
+  auto client_id = rocketmq::RequireClientId(*context);
+  // The close callback needs the stream it belongs to; it runs only after
+  // Start(), by which time `self` is set.
+  auto self = std::make_shared<rocketmq::TelemetryReactor*>(nullptr);
+  auto* stream = new rocketmq::TelemetryReactor(
+      client_id,
+      [this](const std::string& id, const v2::Settings& settings) {
+        clients_->OnSettings(id, settings);
         return rocketmq::ReplySettings(settings, options_.settings, /*group_fifo=*/false);
       },
-      [this](const std::string& client_id) { clients_->Remove(client_id); });
+      [this](const std::string& id, const v2::TelemetryCommand& command) {
+        telemetry_->OnClientCommand(id, command);
+      },
+      [this, self](const std::string& id) {
+        telemetry_->Unregister(id, *self);
+        clients_->Remove(id);
+      });
+  *self = stream;
+  if (client_id.ok()) telemetry_->Register(*client_id, stream);
+  stream->Start();
+  return stream;
 }
 
 grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(

@@ -11,6 +11,7 @@
 
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "services/broker/client/client_manager.h"
+#include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
@@ -42,7 +43,8 @@ class MessagingService final : public v2::MessagingService::CallbackService {
  public:
   MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
                    GroupManager* groups, PopEngine* pop, Arrivals* arrivals, ClientManager* clients,
-                   RouteSource* routes, Probe* probe, Executor* executor, const Clock* clock);
+                   TelemetryHub* telemetry, RouteSource* routes, Probe* probe, Executor* executor,
+                   const Clock* clock);
 
   // The address clients use for this broker, known once the server bound
   // its port (before the address is published, no client can call).
@@ -124,6 +126,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   PopEngine* const pop_;
   Arrivals* const arrivals_;
   ClientManager* const clients_;
+  TelemetryHub* const telemetry_;
   RouteSource* const routes_;
   Probe* const probe_;
   Executor* const executor_;

@@ -3,39 +3,74 @@
 namespace apogee::rocketmq {
 
 TelemetryReactor::TelemetryReactor(absl::StatusOr<std::string> client_id, OnSettings on_settings,
+                                   OnCommand on_command,
                                    std::function<void(const std::string&)> on_close)
     : client_id_(std::move(client_id)),
       on_settings_(std::move(on_settings)),
-      on_close_(std::move(on_close)) {
-  StartRead(&request_);
+      on_command_(std::move(on_command)),
+      on_close_(std::move(on_close)) {}
+
+void TelemetryReactor::Start() { StartRead(&request_); }
+
+bool TelemetryReactor::Send(v2::TelemetryCommand command) {
+  absl::MutexLock lock(&mu_);
+  if (finished_ || reads_done_) return false;
+  writes_.push_back(std::move(command));
+  MaybeWrite();
+  return true;
 }
 
 void TelemetryReactor::OnReadDone(bool ok) {
   if (!ok) {
-    Finish(grpc::Status::OK);
+    absl::MutexLock lock(&mu_);
+    reads_done_ = true;
+    MaybeFinish();
     return;
   }
-  if (request_.command_case() != v2::TelemetryCommand::kSettings) {
-    StartRead(&request_);  // stack traces, verify results: nothing to answer
-    return;
+  if (request_.command_case() == v2::TelemetryCommand::kSettings) {
+    v2::TelemetryCommand reply;
+    absl::Status status = client_id_.status();
+    if (status.ok()) {
+      auto settings = on_settings_(*client_id_, request_.settings());
+      status = settings.status();
+      if (settings.ok()) *reply.mutable_settings() = std::move(settings).value();
+    }
+    ToV2Status(status, reply.mutable_status());
+    absl::MutexLock lock(&mu_);
+    writes_.push_back(std::move(reply));
+    MaybeWrite();
+  } else if (client_id_.ok() && on_command_) {
+    on_command_(*client_id_, request_);  // stack traces, verify results
   }
-  response_.Clear();
-  absl::Status status = client_id_.status();
-  if (status.ok()) {
-    auto settings = on_settings_(*client_id_, request_.settings());
-    status = settings.status();
-    if (settings.ok()) *response_.mutable_settings() = std::move(settings).value();
-  }
-  ToV2Status(status, response_.mutable_status());
-  StartWrite(&response_);
+  absl::MutexLock lock(&mu_);
+  if (!finished_) StartRead(&request_);
 }
 
 void TelemetryReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
   if (!ok) {
-    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "telemetry write failed"));
+    // The stream broke; the pending read fails too and ends the call.
+    writes_.clear();
+    reads_done_ = true;
+    MaybeFinish();
     return;
   }
-  StartRead(&request_);
+  writes_.pop_front();
+  MaybeWrite();
+  MaybeFinish();
+}
+
+void TelemetryReactor::MaybeWrite() {
+  if (writing_ || finished_ || writes_.empty()) return;
+  writing_ = true;
+  StartWrite(&writes_.front());
+}
+
+void TelemetryReactor::MaybeFinish() {
+  if (finished_ || !reads_done_ || writing_ || !writes_.empty()) return;
+  finished_ = true;
+  Finish(grpc::Status::OK);
 }
 
 void TelemetryReactor::OnDone() {

@@ -93,30 +93,51 @@ grpc::ServerWriteReactor<Response>* StatusOnlyStream(const absl::Status& status)
   return writer;
 }
 
-// One client's Telemetry stream: every Settings the client sends is answered
+// One client's Telemetry stream. Every Settings the client sends is answered
 // on the same stream with what `on_settings` returns (errors in-band: a
-// stream error makes the Node client reconnect in a loop). Reads and writes
-// alternate, so callbacks never overlap; the stream stays open until the
-// client half-closes it, then `on_close` runs.
+// stream error makes the Node client reconnect in a loop); other client
+// commands (thread stack traces, verify results) go to `on_command`. The
+// server may push commands at any time with Send(). Reads and writes run
+// independently; the stream stays open until the client half-closes it and
+// every queued write is out, then `on_close` runs.
+// Thread-safe: Send() may be called from any thread until on_close ran.
 class TelemetryReactor final
     : public grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand> {
  public:
   using OnSettings = std::function<absl::StatusOr<v2::Settings>(const std::string& client_id,
                                                                 const v2::Settings&)>;
+  using OnCommand = std::function<void(const std::string& client_id, const v2::TelemetryCommand&)>;
 
   TelemetryReactor(absl::StatusOr<std::string> client_id, OnSettings on_settings,
+                   OnCommand on_command,
                    std::function<void(const std::string& client_id)> on_close);
+
+  // Starts reading. Call once, after registering the stream wherever Send()
+  // will come from (the stream may finish, and `on_close` run, right after).
+  void Start();
+
+  // Queues a server-initiated command; false once the stream is finishing.
+  bool Send(v2::TelemetryCommand command);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
 
  private:
+  void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const absl::StatusOr<std::string> client_id_;
   const OnSettings on_settings_;
+  const OnCommand on_command_;
   const std::function<void(const std::string&)> on_close_;
-  v2::TelemetryCommand request_;
-  v2::TelemetryCommand response_;
+  v2::TelemetryCommand request_;  // owned by the read loop
+
+  absl::Mutex mu_;
+  std::deque<v2::TelemetryCommand> writes_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace apogee::rocketmq

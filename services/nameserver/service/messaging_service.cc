@@ -69,12 +69,14 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
 
 grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
     grpc::CallbackServerContext* context) {
-  return new rocketmq::TelemetryReactor(
+  auto* stream = new rocketmq::TelemetryReactor(
       rocketmq::RequireClientId(*context),
       [this](const std::string& client_id, const v2::Settings& settings) {
         return rocketmq::ReplySettings(settings, policy_, /*group_fifo=*/false);
       },
-      nullptr);
+      /*on_command=*/nullptr, /*on_close=*/nullptr);
+  stream->Start();
+  return stream;
 }
 
 grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerContext* context,
