@@ -48,9 +48,8 @@ absl::StatusOr<std::string> TelemetryHub::RequestStackTrace(const std::string& c
   absl::MutexLock lock(&mu_);
   pending_.erase(nonce);
   if (!answered) {
-    return absl::DeadlineExceededError(absl::StrCat("client \"", client_id,
-                                                    "\" did not answer within ",
-                                                    absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "client \"", client_id, "\" did not answer within ", absl::FormatDuration(timeout)));
   }
   return pending->text;
 }

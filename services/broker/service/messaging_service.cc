@@ -134,6 +134,20 @@ absl::StatusOr<std::string> MessagingService::ResolveProgressKey(
   return groups_->ProgressKey(group, client_id);
 }
 
+absl::Status MessagingService::CheckPoll(int batch) const {
+  if (batch < 1 || batch > options_.max_batch) {
+    return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
+                          "batch_size is ", batch, " (allowed: 1..", options_.max_batch, ")")),
+                      v2::BAD_REQUEST);
+  }
+  if (arrivals_->Parked() >= options_.max_parked_polls) {
+    return WithV2Code(absl::ResourceExhaustedError(absl::StrCat(
+                          "too many parked polls (", options_.max_parked_polls, "); polling full")),
+                      v2::TOO_MANY_REQUESTS);
+  }
+  return absl::OkStatus();
+}
+
 absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context, bool has_timeout,
                                           const google::protobuf::Duration& requested) const {
   const absl::Time now = absl::Now();
@@ -349,12 +363,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
   if (!filter.ok()) return fail(filter.status());
   call->filter = *filter;
   call->batch = request->batch_size();
-  if (call->batch < 1 || call->batch > options_.max_batch) {
-    return fail(
-        WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                       "batch_size is ", call->batch, " (allowed: 1..", options_.max_batch, ")")),
-                   v2::BAD_REQUEST));
-  }
+  if (absl::Status ok = CheckPoll(call->batch); !ok.ok()) return fail(ok);
   if (request->auto_renew() || !request->has_invisible_duration()) {
     call->invisible = options_.auto_renew_invisible;
   } else {
@@ -366,12 +375,6 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
                                  absl::FormatDuration(options_.max_invisible), ")")),
                              v2::ILLEGAL_INVISIBLE_TIME));
     }
-  }
-  if (arrivals_->Parked() >= options_.max_parked_polls) {
-    return fail(
-        WithV2Code(absl::ResourceExhaustedError(absl::StrCat(
-                       "too many parked receives (", options_.max_parked_polls, "); polling full")),
-                   v2::TOO_MANY_REQUESTS));
   }
   call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
                                                  request->long_polling_timeout());
@@ -523,12 +526,7 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
         v2::ILLEGAL_OFFSET));
   }
   call->batch = request->batch_size();
-  if (call->batch < 1 || call->batch > options_.max_batch) {
-    return fail(
-        WithV2Code(absl::InvalidArgumentError(absl::StrCat(
-                       "batch_size is ", call->batch, " (allowed: 1..", options_.max_batch, ")")),
-                   v2::BAD_REQUEST));
-  }
+  if (absl::Status ok = CheckPoll(call->batch); !ok.ok()) return fail(ok);
   auto filter = ParseTagFilter(request->filter_expression());
   if (!filter.ok()) return fail(filter.status());
   call->filter = *filter;

@@ -115,6 +115,8 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   // member's own name in a broadcasting group (needs x-mq-client-id).
   absl::StatusOr<std::string> ResolveProgressKey(const grpc::ServerContextBase& context,
                                                  const v2::Resource& resource);
+  // The batch size is in range and there is room to park one more poll.
+  absl::Status CheckPoll(int batch) const;
   // How long a receive/pull may park, from the request and the call deadline.
   absl::Duration PollTime(const grpc::ServerContextBase& context, bool has_timeout,
                           const google::protobuf::Duration& requested) const;
