@@ -3,6 +3,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 namespace apogee::store::crc32c {
 namespace {
 
@@ -32,9 +36,38 @@ inline uint32_t LoadLE32(const unsigned char* p) {
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 
+#if defined(__x86_64__)
+// SSE4.2's crc32 instruction computes exactly this polynomial, 8 bytes per
+// instruction; several times faster than slicing-by-8. Compiled for SSE4.2
+// here only, and called only after a run-time CPU check.
+__attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const char* data,
+                                                          size_t n) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  uint64_t c = ~crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    c = _mm_crc32_u64(c, word);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+#endif
+
 }  // namespace
 
 uint32_t Extend(uint32_t crc, const char* data, size_t n) {
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) return ExtendHardware(crc, data, n);
+#endif
+  return ExtendPortable(crc, data, n);
+}
+
+uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n) {
   const auto* p = reinterpret_cast<const unsigned char*>(data);
   uint32_t c = ~crc;
   while (n >= 8) {

@@ -1,5 +1,6 @@
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8 in
-// portable C++. Every commit-log record carries a masked CRC32C.
+// CRC32C (Castagnoli, reflected polynomial 0x82F63B78): the CPU's crc32
+// instruction where available, slicing-by-8 in portable C++ elsewhere.
+// Every commit-log record carries a masked CRC32C.
 #pragma once
 
 #include <cstddef>
@@ -10,8 +11,12 @@
 namespace apogee::store::crc32c {
 
 // CRC32C of `data` continued from `crc` (the CRC of the bytes before it).
-// Extend(Extend(0, a), b) == Value(a + b). Thread-safe (pure).
+// Extend(Extend(0, a), b) == Value(a + b). Thread-safe (pure). Uses the CPU's
+// crc32 instruction (SSE4.2) when present, else ExtendPortable.
 uint32_t Extend(uint32_t crc, const char* data, size_t n);
+
+// The same in portable C++ (slicing-by-8), for CPUs without SSE4.2.
+uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n);
 
 inline uint32_t Value(absl::string_view data) { return Extend(0, data.data(), data.size()); }
 

@@ -39,6 +39,19 @@ TEST(Crc32cTest, SlicingAgreesWithBitwiseAtEveryLengthAndAlignment) {
   }
 }
 
+TEST(Crc32cTest, PortableAndDispatchedAgree) {
+  std::string data(1000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 37 + 11);
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t len = 0; start + len <= data.size(); len += 13) {
+      const char* p = data.data() + start;
+      ASSERT_EQ(ExtendPortable(0x1234u, p, len), Extend(0x1234u, p, len))
+          << "start=" << start << " len=" << len;
+    }
+  }
+  EXPECT_EQ(ExtendPortable(0, "123456789", 9), 0xE3069283u);
+}
+
 TEST(Crc32cTest, ExtendEqualsWholeValue) {
   const std::string a = "hello, ", b = "commit log";
   EXPECT_EQ(Extend(Value(a), b.data(), b.size()), Value(a + b));

@@ -6,7 +6,11 @@
 namespace apogee::store {
 
 Appender::Appender(Store* store, Probe* probe, AppenderOptions options)
-    : store_(store), probe_(probe), options_(options), thread_([this] { Loop(); }) {}
+    : store_(store),
+      probe_(probe),
+      options_(options),
+      completer_([this] { Complete(); }),
+      thread_([this] { Loop(); }) {}
 
 Appender::~Appender() {
   {
@@ -14,6 +18,30 @@ Appender::~Appender() {
     stopping_ = true;
   }
   thread_.join();
+  {
+    absl::MutexLock lock(&done_mu_);
+    done_stopping_ = true;
+  }
+  completer_.join();
+}
+
+void Appender::Complete() {
+  while (true) {
+    Completion next;
+    {
+      absl::MutexLock lock(&done_mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(done_mu_) {
+        return done_stopping_ || !completions_.empty();
+      };
+      done_mu_.Await(absl::Condition(&ready));
+      if (completions_.empty()) return;  // stopping and drained
+      next = std::move(completions_.front());
+      completions_.pop_front();
+    }
+    // The data is stored either way; a slow dispatcher only delays the answer.
+    if (next.visible_at > 0) store_->WaitForDispatch(next.visible_at, absl::Seconds(5));
+    next.done(std::move(next.result));
+  }
 }
 
 void Appender::Submit(std::vector<RecordInput> batch, int64_t body_bytes, Done done) {
@@ -96,20 +124,17 @@ void Appender::AppendOne(Job& job) {
 }
 
 void Appender::Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result) {
+  int64_t visible_at = 0;
   if (result.ok() && !result->empty()) {
-    // Read-your-writes: answer once the indexes cover the batch, so a reader
-    // woken by this append (a broker long poll) finds it. Batches queued
-    // meanwhile merge into the next engine call, so throughput holds. The
-    // data is stored either way; a slow dispatcher only delays visibility.
-    const AppendResult& last = result->back();
-    store_->WaitForDispatch(last.commit_offset + last.size, absl::Seconds(5));
+    visible_at = result->back().commit_offset + result->back().size;
   }
   if (result.ok()) {
     probe_->OnAppend(static_cast<int>(job.batch.size()), job.body_bytes);
   } else {
     probe_->OnAppendError(result.status().code());
   }
-  job.done(std::move(result));
+  absl::MutexLock lock(&done_mu_);
+  completions_.push_back(Completion{std::move(job.done), std::move(result), visible_at});
 }
 
 }  // namespace apogee::store

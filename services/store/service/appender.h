@@ -26,9 +26,11 @@ struct AppenderOptions {
   int64_t max_group_bytes = 4 << 20;
 };
 
-// Thread-safety: Submit is thread-safe. `done` callbacks run on the appender
-// thread, in submission order, outside the appender's lock; they must not
-// block (hand the result to a gRPC reactor and return).
+// Thread-safety: Submit is thread-safe. `done` callbacks run on a completion
+// thread, in submission order, once the indexes cover the batch (so a reader
+// woken by the answer finds it), outside any lock; they must not block (hand
+// the result to a gRPC reactor and return). The appender thread never waits
+// for indexing, so appends keep flowing meanwhile.
 class Appender {
  public:
   using Done = std::function<void(absl::StatusOr<std::vector<AppendResult>>)>;
@@ -57,10 +59,23 @@ class Appender {
   void AppendJobs(std::vector<Job>& jobs);
   void AppendOne(Job& job);
   void Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result);
+  // Answers finished jobs in order, each once the indexes cover it.
+  void Complete();
+
+  struct Completion {
+    Done done;
+    absl::StatusOr<std::vector<AppendResult>> result;
+    int64_t visible_at = 0;  // commit-log offset the indexes must reach
+  };
 
   Store* const store_;
   Probe* const probe_;
   const AppenderOptions options_;
+
+  absl::Mutex done_mu_;
+  std::deque<Completion> completions_ ABSL_GUARDED_BY(done_mu_);
+  bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  std::thread completer_;
 
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
