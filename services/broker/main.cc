@@ -23,6 +23,7 @@
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/config/flags.h"
@@ -206,7 +207,7 @@ int main(int argc, char** argv) {
       read.set_max_bytes(1);
       auto oldest = store.Read(read);
       if (oldest.ok() && oldest->records_size() > 0) {
-        const absl::Time stored = absl::FromUnixSeconds(oldest->records(0).store_time().seconds());
+        const absl::Time stored = FromProtoTimestamp(oldest->records(0).store_time());
         seconds = std::max(seconds, absl::ToDoubleSeconds(now - stored));
       }
     }

@@ -3,17 +3,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/status/status_macros.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::broker {
 namespace {
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-}
 
 absl::Status StaleHandle(const std::string& handle) {
   return WithV2Code(absl::InvalidArgumentError(
@@ -111,7 +106,7 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
     ReceiptHandle handle{topic, queue, record.queue_offset(), delivery_id};
     v2::SystemProperties* sp = message->mutable_system_properties();
     sp->set_receipt_handle(handle.Encode());
-    SetDuration(invisible, sp->mutable_invisible_duration());
+    ToProtoDuration(invisible, sp->mutable_invisible_duration());
     out->push_back(std::move(message).value());
   }
   cursor->next_offset = std::max(cursor->next_offset, response->next_offset());

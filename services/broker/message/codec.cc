@@ -10,14 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "google/protobuf/util/time_util.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::broker {
 namespace {
 
 namespace nsv1 = ::apogee::nameserver::v1;
-using google::protobuf::util::TimeUtil;
 
 // RocketMQ's MessageConst.STRING_HASH_SET: user properties may not use these.
 const std::set<std::string>& ReservedKeys() {

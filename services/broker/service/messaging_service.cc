@@ -4,7 +4,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
 #include "services/common/rocketmq/metadata.h"
 #include "services/common/rocketmq/reactors.h"
@@ -16,16 +16,7 @@ namespace apogee::broker {
 namespace {
 
 namespace nsv1 = ::apogee::nameserver::v1;
-using google::protobuf::util::TimeUtil;
 using rocketmq::AnswerInBand;
-
-absl::Duration ToAbsl(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
 
 bool Readable(const TopicConfig& c) {
   return c.permission() == nsv1::TOPIC_PERMISSION_READ ||
@@ -154,7 +145,8 @@ absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context
   const absl::Time deadline = absl::FromChrono(context.deadline());
   // Answer a few hundred ms before the client gives up.
   const absl::Duration remaining = deadline - now - absl::Milliseconds(500);
-  absl::Duration poll = has_timeout ? ToAbsl(requested) : remaining - absl::Milliseconds(1500);
+  absl::Duration poll =
+      has_timeout ? FromProtoDuration(requested) : remaining - absl::Milliseconds(1500);
   poll = std::min(poll, options_.max_poll);
   poll = std::min(poll, remaining);
   return std::max(poll, absl::ZeroDuration());
@@ -342,7 +334,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
     ToV2Status(status, item.mutable_status());
     call->writer->Write(std::move(item));
     v2::ReceiveMessageResponse when;
-    *when.mutable_delivery_timestamp() = ToProto(clock_->Now());
+    *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
     call->writer->Write(std::move(when));
     call->writer->Close();
     probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
@@ -367,7 +359,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
   if (request->auto_renew() || !request->has_invisible_duration()) {
     call->invisible = options_.auto_renew_invisible;
   } else {
-    call->invisible = ToAbsl(request->invisible_duration());
+    call->invisible = FromProtoDuration(request->invisible_duration());
     if (call->invisible < options_.min_invisible || call->invisible > options_.max_invisible) {
       return fail(WithV2Code(absl::InvalidArgumentError(absl::StrCat(
                                  "invisible_duration is ", absl::FormatDuration(call->invisible),
@@ -399,7 +391,7 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
                      item.mutable_status());
           call->writer->Write(std::move(item));
           v2::ReceiveMessageResponse when;
-          *when.mutable_delivery_timestamp() = ToProto(clock_->Now());
+          *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
           call->writer->Write(std::move(when));
           call->writer->Close();
           probe_->OnRpc("receive", "MESSAGE_NOT_FOUND", absl::Now() - call->start);
@@ -425,7 +417,7 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
     probe_->OnMessagesOut(call->topic, call->group, static_cast<int64_t>(messages->size()), bytes);
   }
   v2::ReceiveMessageResponse when;
-  *when.mutable_delivery_timestamp() = ToProto(clock_->Now());
+  *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
   call->writer->Write(std::move(when));
   call->writer->Close();
   probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
@@ -463,7 +455,7 @@ grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
     v2::ChangeInvisibleDurationResponse* response) {
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
-  const absl::Duration invisible = ToAbsl(request->invisible_duration());
+  const absl::Duration invisible = FromProtoDuration(request->invisible_duration());
   if (invisible < absl::ZeroDuration() || invisible > options_.max_invisible) {
     return AnswerInBand(
         context,
@@ -656,8 +648,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
       [this, request, response, topic = topic->name()]() -> absl::Status {
         const int32_t queue = request->message_queue().id();
         if (request->query_offset_policy() == v2::TIMESTAMP) {
-          const absl::Time t =
-              absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(request->timestamp()));
+          const absl::Time t = FromProtoTimestamp(request->timestamp());
           APOGEE_ASSIGN_OR_RETURN(int64_t offset, store_->LookupOffsetByTime(topic, queue, t));
           response->set_offset(offset);
           return absl::OkStatus();

@@ -2,13 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "google/protobuf/util/time_util.h"
 #include "services/common/client/channel.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/status/grpc_status.h"
 
 namespace apogee::broker {
-
-using google::protobuf::util::TimeUtil;
 
 // One Append stream: writes are serialized by `write_mu`; a reader thread
 // matches answers to pending batches by request id.
@@ -159,7 +157,7 @@ absl::StatusOr<int64_t> StoreClient::LookupOffsetByTime(const std::string& topic
   sv1::LookupOffsetByTimeRequest request;
   request.set_topic(topic);
   request.set_queue_id(queue_id);
-  *request.mutable_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+  *request.mutable_time() = ToProtoTimestamp(time);
   auto response = Call(&sv1::Store::Stub::LookupOffsetByTime, request);
   if (!response.ok()) return response.status();
   return response->offset();

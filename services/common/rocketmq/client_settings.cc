@@ -1,23 +1,18 @@
 #include "services/common/rocketmq/client_settings.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::rocketmq {
 namespace {
 
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-}
-
 void SetExponential(int32_t attempts, absl::Duration initial, absl::Duration max, float multiplier,
                     v2::RetryPolicy* out) {
   out->set_max_attempts(attempts);
   v2::ExponentialBackoff* backoff = out->mutable_exponential_backoff();
-  SetDuration(initial, backoff->mutable_initial());
-  SetDuration(max, backoff->mutable_max());
+  ToProtoDuration(initial, backoff->mutable_initial());
+  ToProtoDuration(max, backoff->mutable_max());
   backoff->set_multiplier(multiplier);
 }
 
@@ -61,7 +56,7 @@ absl::StatusOr<v2::Settings> ReplySettings(const v2::Settings& client, const Set
       subscription->set_receive_batch_size(policy.receive_batch_size);
       if (client.client_type() != v2::SIMPLE_CONSUMER ||
           !subscription->has_long_polling_timeout()) {
-        SetDuration(policy.long_polling_timeout, subscription->mutable_long_polling_timeout());
+        ToProtoDuration(policy.long_polling_timeout, subscription->mutable_long_polling_timeout());
       }
       return reply;
     }

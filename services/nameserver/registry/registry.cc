@@ -3,21 +3,15 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
 #include "services/common/status/status_macros.h"
 
 namespace apogee::nameserver {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
 constexpr absl::Duration kMinExpiry = absl::Seconds(1);
 constexpr absl::Duration kMaxExpiry = absl::Hours(1);
-
-absl::Duration ToAbsl(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 absl::Status ValidateTopicConfig(const std::string& field, const v1::TopicConfig& topic) {
   APOGEE_RETURN_IF_ERROR(ValidateTopicName(absl::StrCat(field, ".name"), topic.name()));
@@ -71,7 +65,7 @@ absl::Status ValidateRegistration(const v1::BrokerRegistration& r) {
     APOGEE_RETURN_IF_ERROR(ParseHostPort("registration.ha_endpoint", r.ha_endpoint()).status());
   }
   if (r.has_expiry()) {
-    absl::Duration expiry = ToAbsl(r.expiry());
+    absl::Duration expiry = FromProtoDuration(r.expiry());
     if (expiry < kMinExpiry || expiry > kMaxExpiry) {
       return absl::InvalidArgumentError(absl::StrCat(
           "registration.expiry is ", absl::FormatDuration(expiry), " (allowed: ",
@@ -152,7 +146,7 @@ absl::StatusOr<RegisterResult> Registry::Register(const v1::BrokerRegistration& 
   instance->client_endpoint = r.client_endpoint();
   instance->ha_endpoint = r.ha_endpoint();
   instance->last_update = now;
-  instance->expiry = r.has_expiry() ? ToAbsl(r.expiry()) : default_expiry_;
+  instance->expiry = r.has_expiry() ? FromProtoDuration(r.expiry()) : default_expiry_;
   instance->session_id = session_id;
   if (r.full()) {
     instance->data_version = r.data_version();
@@ -247,8 +241,7 @@ void Registry::FillGroup(const std::string& broker_name, const Group& group,
     b->set_broker_id(id);
     b->set_client_endpoint(instance.client_endpoint);
     b->set_ha_endpoint(instance.ha_endpoint);
-    *b->mutable_last_update_time() =
-        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(instance.last_update));
+    *b->mutable_last_update_time() = ToProtoTimestamp(instance.last_update);
   }
 }
 
