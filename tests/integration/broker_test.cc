@@ -577,6 +577,15 @@ TEST_F(BrokerTest, BadInputGetsPreciseCodes) {
 }
 
 TEST_F(BrokerTest, AutoCreateCanBeTurnedOff) {
+  // On by default: the first send creates the topic with 8 queues.
+  EXPECT_EQ(Send({Message("Fresh", "f-1", "x")}).status().code(), v2::OK);
+  av1::GetTopicRequest get;
+  get.set_name("Fresh");
+  av1::GetTopicResponse fresh;
+  ASSERT_TRUE(admin_->GetTopic(Context().get(), get, &fresh).ok());
+  EXPECT_EQ(fresh.topic().write_queues(), 8);
+  EXPECT_EQ(fresh.topic().read_queues(), 8);
+
   ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
   StartBroker({"--auto_create_topic=false"});
   v2::SendMessageResponse r = Send({Message("Unknown", "u-1", "x")});

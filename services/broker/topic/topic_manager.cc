@@ -109,29 +109,24 @@ absl::StatusOr<TopicConfig> TopicManager::GetOrAutoCreate(const std::string& nam
   auto existing = Get(name);
   if (existing.ok() || !options_.auto_create) return existing;
   APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
-  TopicConfig config;
-  config.set_name(name);
-  config.set_read_queues(options_.default_queues);
-  config.set_write_queues(options_.default_queues);
-  config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
-  absl::MutexLock write(&write_mu_);
-  auto again = Get(name);  // another sender may have created it meanwhile
-  if (again.ok()) return again;
-  APOGEE_RETURN_IF_ERROR(Persist(config));
-  return config;
+  return GetOrCreate(name, options_.default_queues);
 }
 
 absl::StatusOr<TopicConfig> TopicManager::GetOrCreateSystem(const std::string& name) {
+  return GetOrCreate(name, 1);
+}
+
+absl::StatusOr<TopicConfig> TopicManager::GetOrCreate(const std::string& name, int queues) {
   auto existing = Get(name);
   if (existing.ok()) return existing;
+  absl::MutexLock write(&write_mu_);
+  auto again = Get(name);  // another caller may have created it meanwhile
+  if (again.ok()) return again;
   TopicConfig config;
   config.set_name(name);
-  config.set_read_queues(1);
-  config.set_write_queues(1);
+  config.set_read_queues(queues);
+  config.set_write_queues(queues);
   config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
-  absl::MutexLock write(&write_mu_);
-  auto again = Get(name);
-  if (again.ok()) return again;
   APOGEE_RETURN_IF_ERROR(Persist(config));
   return config;
 }

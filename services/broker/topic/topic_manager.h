@@ -56,6 +56,8 @@ class TopicManager {
 
  private:
   absl::Status Persist(const TopicConfig& config);
+  // The topic, created read-write with `queues` queues when absent.
+  absl::StatusOr<TopicConfig> GetOrCreate(const std::string& name, int queues);
 
   StoreClient* const store_;
   const TopicOptions options_;
