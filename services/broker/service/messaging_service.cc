@@ -330,14 +330,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
   call->writer = new rocketmq::StreamWriter<v2::ReceiveMessageResponse>();
   call->start = absl::Now();
   auto fail = [this, call](const absl::Status& status) {
-    v2::ReceiveMessageResponse item;
-    ToV2Status(status, item.mutable_status());
-    call->writer->Write(std::move(item));
-    v2::ReceiveMessageResponse when;
-    *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
-    call->writer->Write(std::move(when));
-    call->writer->Close();
-    probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
+    FinishReceive(*call, status, {});
     return call->writer;
   };
   auto group = ResolveProgressKey(*context, request->group());
@@ -386,15 +379,8 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
             return;
           }
           if (call->finished.exchange(true)) return;
-          v2::ReceiveMessageResponse item;
-          ToV2Status(WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND),
-                     item.mutable_status());
-          call->writer->Write(std::move(item));
-          v2::ReceiveMessageResponse when;
-          *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
-          call->writer->Write(std::move(when));
-          call->writer->Close();
-          probe_->OnRpc("receive", "MESSAGE_NOT_FOUND", absl::Now() - call->start);
+          FinishReceive(
+              *call, WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND), {});
         });
       });
   auto messages = pop_->Pop(call->group, call->topic, call->filter, call->batch, call->invisible);
@@ -402,25 +388,31 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
   // Done now: the watch may still fire, but `finished` makes it a no-op.
   arrivals_->Unwatch(watch);
   if (call->finished.exchange(true)) return;
-  absl::Status status = messages.status();
+  if (!messages.ok()) return FinishReceive(*call, messages.status(), {});
+  FinishReceive(*call, absl::OkStatus(), std::move(messages).value());
+}
+
+void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& status,
+                                     std::vector<v2::Message> messages) {
+  // The proxy's shape: one status, the messages, the delivery time, end.
   v2::ReceiveMessageResponse head;
   ToV2Status(status, head.mutable_status());
-  call->writer->Write(std::move(head));
-  if (messages.ok()) {
-    int64_t bytes = 0;
-    for (v2::Message& m : *messages) {
-      bytes += static_cast<int64_t>(m.body().size());
-      v2::ReceiveMessageResponse item;
-      *item.mutable_message() = std::move(m);
-      call->writer->Write(std::move(item));
-    }
-    probe_->OnMessagesOut(call->topic, call->group, static_cast<int64_t>(messages->size()), bytes);
+  call.writer->Write(std::move(head));
+  int64_t bytes = 0;
+  for (v2::Message& m : messages) {
+    bytes += static_cast<int64_t>(m.body().size());
+    v2::ReceiveMessageResponse item;
+    *item.mutable_message() = std::move(m);
+    call.writer->Write(std::move(item));
+  }
+  if (!messages.empty()) {
+    probe_->OnMessagesOut(call.topic, call.group, static_cast<int64_t>(messages.size()), bytes);
   }
   v2::ReceiveMessageResponse when;
   *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
-  call->writer->Write(std::move(when));
-  call->writer->Close();
-  probe_->OnRpc("receive", CodeName(status), absl::Now() - call->start);
+  call.writer->Write(std::move(when));
+  call.writer->Close();
+  probe_->OnRpc("receive", CodeName(status), absl::Now() - call.start);
 }
 
 grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerContext* context,

@@ -104,6 +104,10 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   struct ReceiveCall;
   struct PullCall;
   void DoReceive(std::shared_ptr<ReceiveCall> call);
+  // Writes the answer of a receive (status, messages, delivery time), ends
+  // the stream and records metrics.
+  void FinishReceive(ReceiveCall& call, const absl::Status& status,
+                     std::vector<v2::Message> messages);
   void DoPull(std::shared_ptr<PullCall> call);
   // Topic name of `resource` with the request's namespace, validated
   // (ILLEGAL_TOPIC), and the topic's config (TOPIC_NOT_FOUND).
