@@ -22,6 +22,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
+#include "tests/integration/local_cluster.h"
 
 #ifndef APOGEE_NAMESERVER_BIN
 #error "APOGEE_NAMESERVER_BIN must name the apogee-nameserver binary"
@@ -42,9 +43,8 @@ namespace {
 namespace v2 = ::apache::rocketmq::v2;
 namespace av1 = ::apogee::admin::v1;
 namespace nsv1 = ::apogee::nameserver::v1;
+using ::apogee::testing::LocalCluster;
 using ::apogee::testing::PollUntil;
-using ::apogee::testing::ServiceProcess;
-using ::apogee::testing::TempDir;
 using ::testing::HasSubstr;
 
 constexpr char kClientId[] = "broker-test@1@0@it";
@@ -66,48 +66,25 @@ struct Received {
 class BrokerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ns = ServiceProcess::Start("nameserver", APOGEE_NAMESERVER_BIN, {"--metrics_listen="},
-                                    dir_.path());
-    ASSERT_TRUE(ns.ok()) << ns.status();
-    nameserver_ = std::move(ns).value();
-    StartStore();
-    StartBroker({});
-  }
-
-  void StartStore() {
-    auto store = ServiceProcess::Start("store", APOGEE_STORE_BIN,
-                                       {absl::StrCat("--data_dir=", dir_.path(), "/store-data"),
-                                        absl::StrCat("--listen=unix:", dir_.path(), "/store.sock"),
-                                        "--flush=sync", "--metrics_listen="},
-                                       dir_.path());
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(store).value();
+    ASSERT_TRUE(cluster_.Start().ok());
+    Connect();
   }
 
   void StartBroker(std::vector<std::string> extra) {
-    std::vector<std::string> args = {absl::StrCat("--nameservers=", nameserver_->address()),
-                                     absl::StrCat("--store=unix:", dir_.path(), "/store.sock"),
-                                     "--metrics_listen=127.0.0.1:0",
-                                     "--min_invisible_time=1s",
-                                     "--max_delivery_attempts=3",
-                                     "--heartbeat_interval=1s"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto broker = ServiceProcess::Start("broker", APOGEE_BROKER_BIN, args, dir_.path());
-    ASSERT_TRUE(broker.ok()) << broker.status();
-    broker_ = std::move(broker).value();
-    channel_ = grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials());
+    absl::Status started = cluster_.StartBroker(std::move(extra));
+    ASSERT_TRUE(started.ok()) << started;
+    Connect();
+  }
+
+  void Connect() {
+    channel_ = grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials());
     v2_ = v2::MessagingService::NewStub(channel_);
     admin_ = av1::Admin::NewStub(channel_);
   }
 
   void CreateTopic(const std::string& name, int queues) {
-    av1::CreateTopicRequest request;
-    request.mutable_topic()->set_name(name);
-    request.mutable_topic()->set_read_queues(queues);
-    request.mutable_topic()->set_write_queues(queues);
-    av1::CreateTopicResponse response;
-    grpc::Status s = admin_->CreateTopic(Context().get(), request, &response);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::Status created = cluster_.CreateTopic(name, queues);
+    ASSERT_TRUE(created.ok()) << created;
   }
 
   static v2::Message Message(const std::string& topic, const std::string& id,
@@ -217,10 +194,7 @@ class BrokerTest : public ::testing::Test {
     return ids;
   }
 
-  TempDir dir_;
-  std::unique_ptr<ServiceProcess> nameserver_;
-  std::unique_ptr<ServiceProcess> store_;
-  std::unique_ptr<ServiceProcess> broker_;
+  LocalCluster cluster_{{APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN}};
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v2::MessagingService::Stub> v2_;
   std::unique_ptr<av1::Admin::Stub> admin_;
@@ -249,7 +223,7 @@ TEST_F(BrokerTest, ProduceAndReceiveRoundTrip) {
   EXPECT_EQ(after.code, v2::MESSAGE_NOT_FOUND);
   EXPECT_TRUE(after.messages.empty());
 
-  auto metrics = testing::HttpGet(broker_->metrics_address(), "/metrics");
+  auto metrics = testing::HttpGet(cluster_.broker()->metrics_address(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(*metrics, HasSubstr("apogee_messages_in_total{"));
   EXPECT_THAT(*metrics, HasSubstr("topic=\"Orders\"} 20"));
@@ -344,7 +318,7 @@ TEST_F(BrokerTest, BroadcastingGroupGivesEveryMemberEveryMessage) {
               v2::MESSAGE_NOT_FOUND);
   }
   // The config survives a broker restart (it lives in the store).
-  ASSERT_TRUE(broker_->Restart(/*same_port=*/true).ok());
+  ASSERT_TRUE(cluster_.broker()->Restart(/*same_port=*/true).ok());
   av1::GetGroupRequest get;
   get.set_name("readers");
   av1::GetGroupResponse got;
@@ -526,7 +500,7 @@ TEST_F(BrokerTest, RestartLosesNoAckedMessageNorCommittedOffset) {
   std::vector<v2::Message> first = ReceiveN("gk", "Durable", 4, /*ack=*/true);
   ASSERT_GE(first.size(), 4u);
   // Kill the broker hard; the store keeps messages, topics and offsets.
-  ASSERT_TRUE(broker_->Restart(/*same_port=*/true).ok()) << broker_->LogTail();
+  ASSERT_TRUE(cluster_.broker()->Restart(/*same_port=*/true).ok()) << cluster_.broker()->LogTail();
   std::vector<v2::Message> rest = ReceiveN("gk", "Durable", 10 - static_cast<int>(first.size()),
                                            /*ack=*/true);
   std::set<std::string> all = Ids(first);
@@ -537,7 +511,7 @@ TEST_F(BrokerTest, RestartLosesNoAckedMessageNorCommittedOffset) {
   EXPECT_EQ(all, Expected("d", 10));
   // A restart of the store as well loses nothing acknowledged.
   SendMany("Durable", "after", 3);
-  ASSERT_TRUE(store_->Restart(/*same_port=*/false).ok()) << store_->LogTail();
+  ASSERT_TRUE(cluster_.store()->Restart(/*same_port=*/false).ok()) << cluster_.store()->LogTail();
   EXPECT_EQ(Ids(ReceiveN("gk", "Durable", 3, true)), Expected("after", 3));
 }
 
@@ -586,7 +560,7 @@ TEST_F(BrokerTest, AutoCreateCanBeTurnedOff) {
   EXPECT_EQ(fresh.topic().write_queues(), 8);
   EXPECT_EQ(fresh.topic().read_queues(), 8);
 
-  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  ASSERT_TRUE(cluster_.broker()->Stop(SIGTERM).ok());
   StartBroker({"--auto_create_topic=false"});
   v2::SendMessageResponse r = Send({Message("Unknown", "u-1", "x")});
   EXPECT_EQ(r.status().code(), v2::TOPIC_NOT_FOUND);
@@ -600,7 +574,7 @@ TEST_F(BrokerTest, AutoCreateCanBeTurnedOff) {
 TEST_F(BrokerTest, TopicsReachTheNameServer) {
   CreateTopic("Announced", 3);
   auto ns = v2::MessagingService::NewStub(
-      grpc::CreateChannel(nameserver_->address(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(cluster_.nameserver()->address(), grpc::InsecureChannelCredentials()));
   v2::QueryRouteResponse route;
   ASSERT_TRUE(PollUntil(
       [&] {
@@ -613,10 +587,10 @@ TEST_F(BrokerTest, TopicsReachTheNameServer) {
       absl::Seconds(10)));
   ASSERT_EQ(route.message_queues_size(), 3);
   const v2::Address& address = route.message_queues(0).broker().endpoints().addresses(0);
-  EXPECT_EQ(absl::StrCat(address.host(), ":", address.port()), broker_->address());
+  EXPECT_EQ(absl::StrCat(address.host(), ":", address.port()), cluster_.broker()->address());
 
   // A broker that stops is gone from the NameServer at once (session closed).
-  ASSERT_TRUE(broker_->Stop(SIGTERM).ok());
+  ASSERT_TRUE(cluster_.broker()->Stop(SIGTERM).ok());
   EXPECT_TRUE(PollUntil(
       [&] {
         v2::QueryRouteRequest request;
@@ -644,8 +618,9 @@ std::pair<int, std::string> RunNode(const std::string& dir, const std::string& s
 
 TEST_F(BrokerTest, OfficialNodeClientProducesAndConsumesDirectly) {
   CreateTopic("NodeDirect", 4);
-  auto [code, output] = RunNode(dir_.path(), "broker_roundtrip.js",
-                                absl::StrCat(broker_->address(), " NodeDirect node-g1 20"));
+  auto [code, output] =
+      RunNode(cluster_.dir(), "broker_roundtrip.js",
+              absl::StrCat(cluster_.broker()->address(), " NodeDirect node-g1 20"));
   ASSERT_EQ(code, 0) << output;
   EXPECT_THAT(output, HasSubstr("sent 20"));
   EXPECT_THAT(output, HasSubstr("received 20"));
@@ -656,7 +631,7 @@ TEST_F(BrokerTest, OfficialNodeClientWorksThroughTheNameServer) {
   CreateTopic("NodeViaNs", 4);
   // Wait until the NameServer routes the topic to the broker.
   auto ns = v2::MessagingService::NewStub(
-      grpc::CreateChannel(nameserver_->address(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(cluster_.nameserver()->address(), grpc::InsecureChannelCredentials()));
   ASSERT_TRUE(PollUntil(
       [&] {
         v2::QueryRouteRequest request;
@@ -666,8 +641,9 @@ TEST_F(BrokerTest, OfficialNodeClientWorksThroughTheNameServer) {
                route.status().code() == v2::OK;
       },
       absl::Seconds(10)));
-  auto [code, output] = RunNode(dir_.path(), "broker_roundtrip.js",
-                                absl::StrCat(nameserver_->address(), " NodeViaNs node-g2 20"));
+  auto [code, output] =
+      RunNode(cluster_.dir(), "broker_roundtrip.js",
+              absl::StrCat(cluster_.nameserver()->address(), " NodeViaNs node-g2 20"));
   ASSERT_EQ(code, 0) << output;
   EXPECT_THAT(output, HasSubstr("received 20"));
 }
