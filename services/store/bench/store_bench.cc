@@ -109,31 +109,36 @@ std::vector<RecordInput> EngineBatch(int thread, int size) {
 
 // Sets the shared counters of an append run. `start` is when the loop
 // began; waits for the indexes to catch up to report indexed_per_s.
-void ReportAppend(benchmark::State& state, Store* store, int64_t records, int64_t groups_before,
-                  absl::Time start) {
+void ReportAppend(benchmark::State& state, Store* store, int64_t records,
+                  const CommitLogStats& before, absl::Time start) {
   const absl::Duration loop = absl::Now() - start;
   store->WaitForDispatch(store->GetLogOffsets().committed, absl::Minutes(2));
   const absl::Duration indexed = absl::Now() - start;
   const StoreStats stats = store->Stats();
-  const int64_t groups = stats.log.group_commits - groups_before;
+  const int64_t groups = stats.log.group_commits - before.group_commits;
+  const int64_t syncs = stats.log.syncs - before.syncs;
   state.counters["indexed_per_s"] = static_cast<double>(records) / absl::ToDoubleSeconds(indexed);
   state.counters["groups_per_s"] = static_cast<double>(groups) / absl::ToDoubleSeconds(loop);
   state.counters["records_per_group"] =
       groups > 0 ? static_cast<double>(records) / static_cast<double>(groups) : 0;
+  if (syncs > 0) {
+    state.counters["syncs_per_s"] = static_cast<double>(syncs) / absl::ToDoubleSeconds(loop);
+    state.counters["records_per_sync"] = static_cast<double>(records) / static_cast<double>(syncs);
+  }
 }
 
 // Args: {sync (0/1), batch}. Threads share one store.
 void BM_EngineAppend(benchmark::State& state) {
   static BenchDir* dir = nullptr;
   static Store* store = nullptr;
-  static int64_t groups_before = 0;
+  static CommitLogStats before;
   static absl::Time start;
   const FlushMode mode = state.range(0) != 0 ? FlushMode::kSync : FlushMode::kAsync;
   const int batch_size = static_cast<int>(state.range(1));
   if (state.thread_index() == 0) {
     dir = new BenchDir();
     store = OpenStore(dir->path(), mode).release();
-    groups_before = store->Stats().log.group_commits;
+    before = store->Stats().log;
   }
   const std::vector<RecordInput> batch = EngineBatch(state.thread_index(), batch_size);
   bool first = true;
@@ -151,7 +156,7 @@ void BM_EngineAppend(benchmark::State& state) {
   if (state.thread_index() == 0) {
     // Every thread has left the loop (Google Benchmark joins them there).
     const int64_t records = store->Stats().log.appended_records;
-    ReportAppend(state, store, records, groups_before, start);
+    ReportAppend(state, store, records, before, start);
     delete store;
     delete dir;
   }
@@ -230,7 +235,7 @@ void BM_GrpcAppend(benchmark::State& state) {
   const int batch_size = static_cast<int>(state.range(1));
   const int window = static_cast<int>(state.range(2));
   GrpcFixture fixture(mode);
-  const int64_t groups_before = fixture.store->Stats().log.group_commits;
+  const CommitLogStats before = fixture.store->Stats().log;
 
   sv1::AppendRequest request;
   for (int i = 0; i < batch_size; ++i) {
@@ -292,7 +297,7 @@ void BM_GrpcAppend(benchmark::State& state) {
   state.SetItemsProcessed(records);
   state.SetBytesProcessed(records * static_cast<int64_t>(kBodySize));
   state.counters["acked_per_s"] = static_cast<double>(records) / absl::ToDoubleSeconds(acked);
-  ReportAppend(state, fixture.store.get(), records, groups_before, start);
+  ReportAppend(state, fixture.store.get(), records, before, start);
 }
 
 BENCHMARK(BM_EngineAppend)

@@ -159,7 +159,8 @@ absl::StatusOr<std::vector<AppendResult>> CommitLog::Append(const std::vector<Re
   mu_.Lock();
   writers_.push_back(&w);
   auto my_turn = [this, &w]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return w.done || writers_.front() == &w;
+    // A member of a group that left the queue to sync waits for `done`.
+    return w.done || (!writers_.empty() && writers_.front() == &w);
   };
   mu_.Await(absl::Condition(&my_turn));
   if (w.done) {
@@ -182,17 +183,28 @@ absl::StatusOr<std::vector<AppendResult>> CommitLog::Append(const std::vector<Re
   }
   mu_.Unlock();
 
+  const bool sync = options_.flush_mode == FlushMode::kSync;
+  std::shared_ptr<UnsyncedGroup> unsynced;
   absl::Status status;
   {
     absl::MutexLock write_lock(&write_mu_);
-    status = WriteGroup(group);
+    status = WriteGroup(group, &unsynced);
+  }
+  const bool left_queue = sync && status.ok();
+  if (left_queue) {
+    // Leave the queue first: the next leader writes while we sync.
+    {
+      absl::MutexLock lock(&mu_);
+      for (size_t i = 0; i < group.size(); ++i) writers_.pop_front();
+    }
+    status = SyncGroup(*unsynced);
   }
 
   int64_t committed = 0;
   {
     absl::MutexLock lock(&mu_);
     for (Writer* member : group) {
-      writers_.pop_front();
+      if (!left_queue) writers_.pop_front();
       member->status = status;
       member->done = true;
     }
@@ -200,14 +212,79 @@ absl::StatusOr<std::vector<AppendResult>> CommitLog::Append(const std::vector<Re
       ++stats_.append_errors;
       stats_.last_error = status.ToString();
     }
-    committed = options_.flush_mode == FlushMode::kSync ? flushed_offset_ : written_offset_;
+    committed = sync ? flushed_offset_ : written_offset_;
   }
   if (!status.ok()) return status;
   if (commit_listener_) commit_listener_(committed);
   return std::move(w.results);
 }
 
-absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group) {
+absl::Status CommitLog::SyncGroup(const UnsyncedGroup& group) {
+  absl::MutexLock sync_lock(&sync_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!group.failure.ok()) return group.failure;
+    if (flushed_offset_ >= group.end) return absl::OkStatus();  // a later sync covered it
+  }
+  const absl::Status status = SyncWritten();
+  if (status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  return group.failure.ok() ? status : group.failure;
+}
+
+absl::Status CommitLog::SyncWritten() {
+  std::shared_ptr<Segment> segment;
+  int64_t end = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    end = written_offset_;
+    if (end <= flushed_offset_) return absl::OkStatus();
+    // Everything unflushed is in the last segment: a roll syncs the segment
+    // it seals.
+    segment = segments_.back();
+  }
+  const absl::Status status = segment->Sync();
+  if (!status.ok()) {
+    if (options_.flush_mode == FlushMode::kSync) {
+      RollBackUnsynced(status);
+    } else {
+      absl::MutexLock lock(&mu_);
+      ++stats_.flush_errors;
+      stats_.last_error = status.ToString();
+    }
+    return Annotate(status, "flush of the commit log failed");
+  }
+  absl::MutexLock lock(&mu_);
+  ++stats_.syncs;
+  flushed_offset_ = std::max(flushed_offset_, end);
+  while (!unsynced_.empty() && unsynced_.front()->end <= flushed_offset_) unsynced_.pop_front();
+  return absl::OkStatus();
+}
+
+void CommitLog::RollBackUnsynced(const absl::Status& cause) {
+  absl::MutexLock write_lock(&write_mu_);
+  int64_t good = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    good = flushed_offset_;
+    for (auto it = unsynced_.rbegin(); it != unsynced_.rend(); ++it) {
+      UnsyncedGroup& group = **it;
+      for (auto u = group.undo.rbegin(); u != group.undo.rend(); ++u) *u->first = u->second;
+      group.failure = Annotate(cause, absl::StrCat("sync of the records at commit-log offsets ",
+                                                   group.start, "..", group.end, " failed"));
+    }
+    unsynced_.clear();
+    written_offset_ = good;
+    ++stats_.flush_errors;
+    stats_.last_error = cause.ToString();
+  }
+  next_offset_ = good;
+  active_->set_end(good);
+  if (!active_->TruncateTo(good).ok()) broken_ = true;  // the next leader repairs the tail
+}
+
+absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
+                                   std::shared_ptr<UnsyncedGroup>* unsynced) {
   if (broken_) APOGEE_RETURN_IF_ERROR(Repair());
   int64_t total = 0;
   for (const Writer* member : group) total += member->bytes;
@@ -238,8 +315,7 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group) {
     }
   }
 
-  absl::Status status = active_->Append(buffer_);
-  if (status.ok() && options_.flush_mode == FlushMode::kSync) status = active_->Sync();
+  const absl::Status status = active_->Append(buffer_);
   if (!status.ok()) {
     for (auto it = undo.rbegin(); it != undo.rend(); ++it) *it->first = it->second;
     const absl::Status truncated = active_->TruncateTo(group_start);
@@ -253,7 +329,14 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group) {
   active_->set_end(offset);
   absl::MutexLock lock(&mu_);
   written_offset_ = offset;
-  if (options_.flush_mode == FlushMode::kSync) flushed_offset_ = offset;
+  if (options_.flush_mode == FlushMode::kSync) {
+    auto group_state = std::make_shared<UnsyncedGroup>();
+    group_state->start = group_start;
+    group_state->end = offset;
+    group_state->undo = std::move(undo);
+    unsynced_.push_back(group_state);
+    *unsynced = std::move(group_state);
+  }
   stats_.appended_records += records;
   stats_.appended_bytes += offset - group_start;
   ++stats_.group_commits;
@@ -385,23 +468,8 @@ absl::StatusOr<RecordChunk> CommitLog::ReadChunk(int64_t offset, size_t max_byte
 }
 
 absl::Status CommitLog::Flush() {
-  std::shared_ptr<Segment> segment;
-  int64_t end = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    end = written_offset_;
-    if (end <= flushed_offset_) return absl::OkStatus();
-    segment = segments_.back();
-  }
-  const absl::Status status = segment->Sync();
-  absl::MutexLock lock(&mu_);
-  if (!status.ok()) {
-    ++stats_.flush_errors;
-    stats_.last_error = status.ToString();
-    return Annotate(status, "flush of the commit log failed");
-  }
-  flushed_offset_ = std::max(flushed_offset_, end);
-  return absl::OkStatus();
+  absl::MutexLock sync_lock(&sync_mu_);
+  return SyncWritten();
 }
 
 absl::StatusOr<int> CommitLog::DeleteSegmentsBefore(int64_t offset) {

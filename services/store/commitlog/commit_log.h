@@ -72,7 +72,8 @@ struct CommitLogStats {
   int64_t appended_records = 0;
   int64_t appended_bytes = 0;
   int64_t append_errors = 0;
-  int64_t group_commits = 0;
+  int64_t group_commits = 0;  // groups written (one write() each)
+  int64_t syncs = 0;          // fdatasyncs that succeeded
   int64_t flush_errors = 0;
   int pending_appends = 0;  // queued behind the current group leader
   std::string last_error;
@@ -89,8 +90,12 @@ struct RecordChunk {
 
 // Thread-safety: all public methods are thread-safe. Appends from many
 // threads form a queue; the thread at its front (the leader) writes the
-// waiting batches as one group, syncs once in kSync mode, and wakes the
-// others. Readers never block on disk writes. The commit listener runs on
+// waiting batches as one group and wakes the others. In kSync mode the
+// leader leaves the queue before it syncs, so the next group is written
+// while this one's fdatasync runs, and one sync covers every group written
+// by then (syncs run back to back instead of waiting for a hand-off). A
+// failed sync rolls back everything written since the last good one. Readers
+// never block on disk writes. The commit listener runs on
 // the leader's thread, outside all locks, and may see ends out of order
 // (keep the maximum).
 class CommitLog {
@@ -154,6 +159,14 @@ class CommitLog {
     absl::Status status;
     bool done = false;
   };
+  // kSync: a group written and not yet known durable, with what to restore
+  // if its sync fails.
+  struct UnsyncedGroup {
+    int64_t start = 0;
+    int64_t end = 0;
+    std::vector<std::pair<int64_t*, int64_t>> undo;  // queue offset counters
+    absl::Status failure;                            // set when rolled back
+  };
 
   CommitLog(FileSystem* fs, const Clock* clock, CommitLogOptions options);
   absl::Status Recover();
@@ -165,8 +178,19 @@ class CommitLog {
                                                    size_t max_bytes, int64_t limit,
                                                    uint32_t max_record_size);
 
-  absl::Status WriteGroup(const std::vector<Writer*>& group)
+  // Encodes and writes `group`; in kSync mode returns the group to sync in
+  // `unsynced`.
+  absl::Status WriteGroup(const std::vector<Writer*>& group,
+                          std::shared_ptr<UnsyncedGroup>* unsynced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Makes `group` durable: returns at once when a later sync covered it,
+  // else fdatasyncs everything written so far.
+  absl::Status SyncGroup(const UnsyncedGroup& group);
+  // fdatasyncs everything written so far.
+  absl::Status SyncWritten() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  // After a failed sync: truncates the log to the last good sync, restores
+  // the queue offsets and fails every unsynced group with `cause`.
+  void RollBackUnsynced(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   absl::Status Roll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status Repair() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   std::shared_ptr<Segment> SegmentFor(int64_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -177,8 +201,11 @@ class CommitLog {
   LogRecoveryInfo recovery_;
   std::function<void(int64_t)> commit_listener_;
 
+  // One fdatasync at a time. Lock order: sync_mu_, write_mu_, mu_.
+  absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
+
   // Leader state: only the thread holding write_mu_ (the group leader) reads
-  // or writes these. Lock order: write_mu_ before mu_.
+  // or writes these.
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::shared_ptr<Segment> active_ ABSL_GUARDED_BY(write_mu_);
   int64_t next_offset_ ABSL_GUARDED_BY(write_mu_) = 0;
@@ -190,6 +217,7 @@ class CommitLog {
   // Published state, read by everyone.
   mutable absl::Mutex mu_;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<UnsyncedGroup>> unsynced_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
   int64_t min_offset_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t written_offset_ ABSL_GUARDED_BY(mu_) = 0;

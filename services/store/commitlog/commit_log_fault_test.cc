@@ -1,6 +1,7 @@
 // The commit log under a misbehaving disk: fsync failures, short writes,
 // ENOSPC and crashes that drop unsynced data. Invariant checked throughout:
 // a failed append leaves no trace, and nothing acknowledged is lost.
+#include <atomic>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -57,10 +58,11 @@ TEST_F(CommitLogFaultTest, FsyncFailureInSyncModeFailsTheAppendAndLeavesNoTrace)
   fs_.AddFault(Fault(FaultOp::kSync, ".log"));
   auto failed = log->Append({MakeRecord("A", 0, "lost")});
   ASSERT_FALSE(failed.ok());
-  EXPECT_THAT(failed.status().message(), HasSubstr("append of 1 records at commit-log offset"));
+  EXPECT_THAT(failed.status().message(), HasSubstr("sync of the records at commit-log offsets"));
   EXPECT_THAT(failed.status().message(), HasSubstr("injected fault"));
   EXPECT_EQ(log->written_offset(), first.size);
   EXPECT_EQ(log->stats().append_errors, 1);
+  EXPECT_EQ(log->stats().flush_errors, 1);
 
   const AppendResult second = MustAppend(log.get(), MakeRecord("A", 0, "two"));
   EXPECT_EQ(second.commit_offset, first.size);  // the failed record's place is reused
@@ -145,11 +147,14 @@ TEST_F(CommitLogFaultTest, CrashInSyncModeKeepsEveryAcknowledgedRecordAcrossRoll
   EXPECT_EQ(Bodies(log.get()).size(), 60u);
 }
 
-TEST_F(CommitLogFaultTest, WaitingAppendsShareOneSync) {
+// Appends that arrive while a sync runs are written at once and all made
+// durable by the next sync (pipelined group commit).
+TEST_F(CommitLogFaultTest, AppendsWrittenDuringASyncShareTheNextSync) {
   auto log = OpenLog(FlushMode::kSync);
   absl::Notification leader_syncing, release;
   FaultRule hold = Fault(FaultOp::kSync, ".log");
   hold.error = absl::OkStatus();
+  hold.times = 1;
   hold.hook = [&] {
     leader_syncing.Notify();
     release.WaitForNotification();
@@ -158,19 +163,66 @@ TEST_F(CommitLogFaultTest, WaitingAppendsShareOneSync) {
   std::thread leader([&] { MustAppend(log.get(), MakeRecord("A", 0)); });
   leader_syncing.WaitForNotification();
   constexpr int kFollowers = 6;
+  std::atomic<int> acked{0};
   std::vector<std::thread> followers;
   for (int i = 0; i < kFollowers; ++i) {
-    followers.emplace_back([&] { MustAppend(log.get(), MakeRecord("A", 1)); });
+    followers.emplace_back([&] {
+      MustAppend(log.get(), MakeRecord("A", 1));
+      ++acked;
+    });
   }
+  // Written while the leader's sync is held, but not acknowledged.
   ASSERT_TRUE(apogee::testing::PollUntil(
-      [&] { return log->stats().pending_appends == kFollowers + 1; }, absl::Seconds(10)));
+      [&] { return log->stats().appended_records == kFollowers + 1; }, absl::Seconds(10)));
+  EXPECT_EQ(acked.load(), 0);
+  EXPECT_EQ(log->flushed_offset(), 0);
   const int syncs_before = fs_.syncs();
   release.Notify();
   leader.join();
   for (std::thread& t : followers) t.join();
-  EXPECT_EQ(log->stats().group_commits, 2);  // the leader's group, then all followers at once
+  EXPECT_EQ(acked.load(), kFollowers);
+  // The held sync, then one for every follower however many groups they
+  // were written in.
   EXPECT_EQ(fs_.syncs() - syncs_before, 2);
-  EXPECT_EQ(log->stats().appended_records, kFollowers + 1);
+  EXPECT_EQ(log->flushed_offset(), log->written_offset());
+}
+
+// A failed sync fails every group written since the last good sync, even
+// those written while it ran, and restores their queue offsets.
+TEST_F(CommitLogFaultTest, FailedSyncFailsEveryGroupWrittenSinceTheLastGoodOne) {
+  auto log = OpenLog(FlushMode::kSync);
+  const AppendResult first = MustAppend(log.get(), MakeRecord("A", 0, "kept"));
+  absl::Notification leader_syncing, release;
+  FaultRule fail = Fault(FaultOp::kSync, ".log");
+  fail.times = 1;
+  fail.hook = [&] {
+    leader_syncing.Notify();
+    release.WaitForNotification();
+  };
+  fs_.AddFault(fail);
+  std::atomic<int> failures{0};
+  auto append = [&] {
+    if (!log->Append({MakeRecord("A", 0, "doomed")}).ok()) ++failures;
+  };
+  std::thread leader(append);
+  leader_syncing.WaitForNotification();
+  constexpr int kFollowers = 4;
+  std::vector<std::thread> followers;
+  for (int i = 0; i < kFollowers; ++i) followers.emplace_back(append);
+  ASSERT_TRUE(apogee::testing::PollUntil(
+      [&] { return log->stats().appended_records == kFollowers + 2; }, absl::Seconds(10)));
+  release.Notify();
+  leader.join();
+  for (std::thread& t : followers) t.join();
+  EXPECT_EQ(failures.load(), kFollowers + 1);
+  EXPECT_EQ(log->written_offset(), first.size);
+
+  const AppendResult next = MustAppend(log.get(), MakeRecord("A", 0, "after"));
+  EXPECT_EQ(next.commit_offset, first.size);
+  EXPECT_EQ(next.queue_offset, 1);
+  ASSERT_TRUE(fs_.Crash().ok());
+  log = OpenLog(FlushMode::kSync);
+  EXPECT_EQ(Bodies(log.get()), (std::vector<std::string>{"kept", "after"}));
 }
 
 TEST_F(CommitLogFaultTest, FailedRollIsRetriedByTheNextAppend) {
