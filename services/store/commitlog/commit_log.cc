@@ -106,6 +106,9 @@ absl::StatusOr<int64_t> CommitLog::ScanLastSegment(const std::shared_ptr<Segment
                                                    int64_t file_end,
                                                    int64_t* last_store_timestamp_ms) {
   int64_t offset = segment->start();
+  // Where the last complete batch ends: a batch is appended atomically, so
+  // whole records of a torn batch are cut too.
+  int64_t batch_end = offset;
   while (offset < file_end) {
     absl::StatusOr<RecordChunk> chunk =
         ReadChunkFrom(*segment, offset, kScanChunkBytes, file_end, options_.max_record_size);
@@ -117,11 +120,19 @@ absl::StatusOr<int64_t> CommitLog::ScanLastSegment(const std::shared_ptr<Segment
       recovery_.truncation_reason = std::string(chunk.status().message());
       break;
     }
-    *last_store_timestamp_ms = chunk->records.back().store_timestamp_ms();
+    for (const RecordView& record : chunk->records) {
+      if (record.batch_continues()) continue;
+      batch_end = record.end_offset();
+      *last_store_timestamp_ms = record.store_timestamp_ms();
+    }
     offset = chunk->end;
   }
+  if (batch_end < offset && recovery_.truncation_reason.empty()) {
+    recovery_.truncation_reason =
+        absl::StrCat("the append batch starting at offset ", batch_end, " is incomplete");
+  }
   recovery_.scanned_bytes = offset - segment->start();
-  return offset;
+  return batch_end;
 }
 
 void CommitLog::RestoreQueueOffsets(
@@ -302,10 +313,12 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   int64_t records = 0;
   for (Writer* member : group) {
     member->results.clear();
-    for (const RecordInput& input : *member->batch) {
+    const std::vector<RecordInput>& batch = *member->batch;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const RecordInput& input = batch[i];
       int64_t& counter = next_queue_offset_[TopicQueue{input.topic, input.queue_id}];
       undo.emplace_back(&counter, counter);
-      const RecordPosition position{offset, counter++, store_ms};
+      const RecordPosition position{offset, counter++, store_ms, i + 1 < batch.size()};
       const size_t before = buffer_.size();
       EncodeRecord(input, position, &buffer_);
       const auto size = static_cast<uint32_t>(buffer_.size() - before);

@@ -1,5 +1,6 @@
 #include "services/store/commitlog/commit_log.h"
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -184,6 +185,51 @@ TEST_F(CommitLogTest, RecoveryTruncatesATornTail) {
   EXPECT_THAT(log->recovery_info().truncation_reason, HasSubstr("truncated"));
   EXPECT_EQ(testing::ReadFileBytes(last_path).size(), static_cast<size_t>(end));
   EXPECT_EQ(AppendOne(log.get(), MakeRecord("A", 0)).commit_offset, end);
+}
+
+// A batch is atomic on disk too: if a crash leaves only some of its records
+// whole, recovery cuts all of them.
+TEST_F(CommitLogTest, RecoveryCutsAPartlyWrittenBatchWhole) {
+  int64_t batch_start = 0;
+  std::string last_path;
+  int64_t segment_start = 0;
+  std::vector<AppendResult> batch;
+  {
+    auto log = OpenLog(Options());
+    AppendOne(log.get(), MakeRecord("A", 0, "before"));
+    batch_start = log->written_offset();
+    auto appended =
+        log->Append({MakeRecord("A", 0, "b1"), MakeRecord("A", 1, "b2"), MakeRecord("A", 0, "b3")});
+    ASSERT_TRUE(appended.ok()) << appended.status();
+    batch = *appended;
+    last_path = log->ListSegments().back().path;
+    segment_start = log->ListSegments().back().start;
+    auto first = log->ReadRecord(batch[0].commit_offset);
+    ASSERT_TRUE(first.ok());
+    EXPECT_TRUE(first->view().batch_continues());
+    EXPECT_EQ(first->view().flags(), MakeRecord("A", 0).flags);  // the bit is the engine's
+    auto last = log->ReadRecord(batch[2].commit_offset);
+    ASSERT_TRUE(last.ok());
+    EXPECT_FALSE(last->view().batch_continues());
+  }
+  // The crash kept the first two records of the batch whole, not the third.
+  std::filesystem::resize_file(last_path,
+                               static_cast<uintmax_t>(batch[2].commit_offset - segment_start));
+
+  auto log = OpenLog(Options());
+  EXPECT_EQ(log->written_offset(), batch_start);
+  EXPECT_THAT(log->recovery_info().truncation_reason, HasSubstr("incomplete"));
+  log->RestoreQueueOffsets({{TopicQueue{"A", 0}, 1}, {TopicQueue{"A", 1}, 0}});
+  EXPECT_EQ(AppendOne(log.get(), MakeRecord("A", 0)).commit_offset, batch_start);
+}
+
+TEST_F(CommitLogTest, RejectsTheEngineFlagBitFromProducers) {
+  auto log = OpenLog(Options());
+  RecordInput record = MakeRecord("A", 0);
+  record.flags = kBatchContinuesFlag;
+  auto appended = log->Append({record});
+  ASSERT_FALSE(appended.ok());
+  EXPECT_THAT(appended.status().message(), HasSubstr("bit 31"));
 }
 
 TEST_F(CommitLogTest, RecoveryTruncatesAtTheFirstCorruptRecordUnlessProtected) {

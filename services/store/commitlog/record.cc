@@ -51,6 +51,10 @@ absl::Status ValidateRecordInput(const RecordInput& input) {
           absl::StrCat("record key is ", key.size(), " bytes (max ", kMaxRecordKeyLength, ")"));
     }
   }
+  if ((input.flags & kBatchContinuesFlag) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("record flags 0x", absl::Hex(input.flags),
+                                                   " use bit 31, which the store reserves"));
+  }
   if (EncodedRecordSize(input) > 0xffffffffu) {
     return absl::InvalidArgumentError("record does not fit a 32-bit length");
   }
@@ -73,7 +77,7 @@ void EncodeRecord(const RecordInput& input, const RecordPosition& position, std:
   coding::PutFixed64LE(dst, static_cast<uint64_t>(position.store_timestamp_ms));
   coding::PutFixed64LE(dst, static_cast<uint64_t>(input.born_timestamp_ms));
   coding::PutFixed64LE(dst, input.tags_hash);
-  coding::PutFixed32LE(dst, input.flags);
+  coding::PutFixed32LE(dst, input.flags | (position.batch_continues ? kBatchContinuesFlag : 0));
   coding::PutFixed32LE(dst, static_cast<uint32_t>(keys_size));
   coding::PutFixed32LE(dst, static_cast<uint32_t>(input.body.size()));
   dst->append(input.topic);

@@ -47,15 +47,22 @@ struct RecordInput {
   std::vector<std::string> keys;  // business keys, indexed per topic
   uint64_t tags_hash = 0;         // for server-side tag filtering
   int64_t born_timestamp_ms = 0;  // producer clock
-  uint32_t flags = 0;             // opaque to the engine (transaction, delay, ...)
+  uint32_t flags = 0;             // opaque to the engine (transaction, delay, ...),
+                                  // except kBatchContinuesFlag
   std::string body;               // the encoded message, opaque to the engine
 };
+
+// The engine's own bit of `flags`: set on every record of an append batch
+// but the last, so recovery can cut a torn batch back whole (a batch is
+// appended atomically). Producers may not set it.
+inline constexpr uint32_t kBatchContinuesFlag = 1u << 31;
 
 // Fields the log assigns at append time.
 struct RecordPosition {
   int64_t commit_offset = 0;
   int64_t queue_offset = 0;
   int64_t store_timestamp_ms = 0;
+  bool batch_continues = false;  // not the last record of its batch
 };
 
 // Bytes `input` takes in the log (header included). Structural limits
@@ -90,7 +97,10 @@ class RecordView {
   int64_t store_timestamp_ms() const { return store_timestamp_ms_; }
   int64_t born_timestamp_ms() const { return born_timestamp_ms_; }
   uint64_t tags_hash() const { return tags_hash_; }
-  uint32_t flags() const { return flags_; }
+  // The producer's flags (without the engine's kBatchContinuesFlag).
+  uint32_t flags() const { return flags_ & ~kBatchContinuesFlag; }
+  // More records of the same append batch follow this one.
+  bool batch_continues() const { return (flags_ & kBatchContinuesFlag) != 0; }
   absl::string_view message_id() const { return message_id_; }
   absl::string_view body() const { return body_; }
   std::vector<absl::string_view> keys() const;
