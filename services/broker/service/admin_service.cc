@@ -150,37 +150,28 @@ grpc::ServerUnaryReactor* AdminService::GetTopicStats(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AdminService::GetGroupProgress(
     grpc::CallbackServerContext* context, const av1::GetGroupProgressRequest* request,
     av1::GetGroupProgressResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response, deps_.progress->Get(request->group(), request->topic()));
-    return absl::OkStatus();
+  return Answer(context, response, [this, request] {
+    return deps_.progress->Get(request->group(), request->topic());
   });
 }
 
 grpc::ServerUnaryReactor* AdminService::ResetOffset(grpc::CallbackServerContext* context,
                                                     const av1::ResetOffsetRequest* request,
                                                     av1::ResetOffsetResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response, deps_.progress->Reset(*request));
-    return absl::OkStatus();
-  });
+  return Answer(context, response, [this, request] { return deps_.progress->Reset(*request); });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetMessage(grpc::CallbackServerContext* context,
                                                    const av1::GetMessageRequest* request,
                                                    av1::GetMessageResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response, deps_.query->Get(*request));
-    return absl::OkStatus();
-  });
+  return Answer(context, response, [this, request] { return deps_.query->Get(*request); });
 }
 
 grpc::ServerUnaryReactor* AdminService::FindMessages(grpc::CallbackServerContext* context,
                                                      const av1::FindMessagesRequest* request,
                                                      av1::FindMessagesResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response, deps_.query->Find(*request, deps_.clock->Now()));
-    return absl::OkStatus();
-  });
+  return Answer(context, response,
+                [this, request] { return deps_.query->Find(*request, deps_.clock->Now()); });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetBrokerStatus(grpc::CallbackServerContext* context,

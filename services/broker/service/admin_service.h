@@ -106,6 +106,18 @@ class AdminService final : public av1::Admin::CallbackService {
   // Runs `work` on the executor and finishes the call with its status.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 std::function<absl::Status()> work);
+  // Runs `work` (returning StatusOr<Response>) on the executor; its value
+  // becomes the response.
+  template <typename Response, typename Work>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Response* response,
+                                   Work work) {
+    return Run(context, [response, work = std::move(work)]() -> absl::Status {
+      absl::StatusOr<Response> result = work();
+      if (!result.ok()) return result.status();
+      *response = *std::move(result);
+      return absl::OkStatus();
+    });
+  }
 
   const AdminServiceDeps deps_;
   absl::Mutex mu_;
