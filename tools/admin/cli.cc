@@ -162,6 +162,18 @@ absl::StatusOr<int64_t> IntFlag(const Invocation& inv, const std::string& name, 
   return value;
 }
 
+absl::StatusOr<int> ChoiceFlag(const Invocation& inv, const std::string& name,
+                               const std::vector<std::pair<std::string, int>>& choices) {
+  const std::string text = FlagOr(inv, name, "");
+  std::vector<std::string> names;
+  for (const auto& [choice, value] : choices) {
+    if (choice == text) return value;
+    names.push_back(choice);
+  }
+  return Invalid(absl::StrCat("--", name, "=", text,
+                              " is unknown (allowed: ", absl::StrJoin(names, ", "), ")"));
+}
+
 absl::StatusOr<absl::Time> TimeFlag(const Invocation& inv, const std::string& name) {
   const std::string text = FlagOr(inv, name, "");
   absl::Time t;

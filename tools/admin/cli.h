@@ -41,6 +41,10 @@ absl::StatusOr<int64_t> IntFlag(const Invocation& inv, const std::string& name, 
 absl::StatusOr<absl::Time> TimeFlag(const Invocation& inv, const std::string& name);
 // "0,2,5" → {0, 2, 5}; empty when the flag is absent.
 absl::StatusOr<std::vector<int32_t>> QueueListFlag(const Invocation& inv, const std::string& name);
+// The value of flag `name` among `choices` (text → value); the error lists
+// the choices.
+absl::StatusOr<int> ChoiceFlag(const Invocation& inv, const std::string& name,
+                               const std::vector<std::pair<std::string, int>>& choices);
 std::string FlagOr(const Invocation& inv, const std::string& name, const std::string& fallback);
 
 // A human table: columns padded to their widest cell, two spaces apart.

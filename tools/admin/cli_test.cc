@@ -76,6 +76,16 @@ TEST(ParseTest, TypedFlags) {
               HasSubstr("--max=5000 is not an integer in 1..1000"));
 }
 
+TEST(ParseTest, ChoiceFlagListsTheChoices) {
+  auto inv = P({"group", "create", "--group=G", "--mode=sideways"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  const std::vector<std::pair<std::string, int>> modes = {{"clustering", 1}, {"broadcasting", 2}};
+  EXPECT_THAT(ChoiceFlag(*inv, "mode", modes).status().message(),
+              HasSubstr("--mode=sideways is unknown (allowed: clustering, broadcasting)"));
+  inv->flags["mode"] = "broadcasting";
+  EXPECT_EQ(*ChoiceFlag(*inv, "mode", modes), 2);
+}
+
 TEST(OutputTest, TableAlignsColumns) {
   Table t{{"A", "LONGER"}, {{"xyz", "1"}, {"q", "22"}}};
   EXPECT_EQ(t.Render(), "A    LONGER\nxyz  1\nq    22\n");

@@ -78,33 +78,31 @@ Value WithBroker(const BrokerRef& b, Value v) {
   return v;
 }
 
-absl::StatusOr<nsv1::TopicMessageType> ParseType(const std::string& text) {
-  static const std::map<std::string, nsv1::TopicMessageType> types = {
+const std::vector<std::pair<std::string, int>>& TypeChoices() {
+  static const auto* choices = new std::vector<std::pair<std::string, int>>{
       {"normal", nsv1::TOPIC_MESSAGE_TYPE_NORMAL},
       {"fifo", nsv1::TOPIC_MESSAGE_TYPE_FIFO},
       {"delay", nsv1::TOPIC_MESSAGE_TYPE_DELAY},
       {"transaction", nsv1::TOPIC_MESSAGE_TYPE_TRANSACTION},
       {"mixed", nsv1::TOPIC_MESSAGE_TYPE_MIXED}};
-  auto it = types.find(text);
-  if (it == types.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--type=", text, " is unknown (allowed: normal, fifo, delay, transaction, mixed)"));
-  }
-  return it->second;
+  return *choices;
 }
 
-absl::StatusOr<nsv1::TopicPermission> ParsePerm(const std::string& text) {
-  static const std::map<std::string, nsv1::TopicPermission> perms = {
-      {"rw", nsv1::TOPIC_PERMISSION_READ_WRITE},
-      {"r", nsv1::TOPIC_PERMISSION_READ},
-      {"w", nsv1::TOPIC_PERMISSION_WRITE},
-      {"none", nsv1::TOPIC_PERMISSION_NONE}};
-  auto it = perms.find(text);
-  if (it == perms.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--perm=", text, " is unknown (allowed: rw, r, w, none)"));
-  }
-  return it->second;
+const std::vector<std::pair<std::string, int>>& PermChoices() {
+  static const auto* choices =
+      new std::vector<std::pair<std::string, int>>{{"rw", nsv1::TOPIC_PERMISSION_READ_WRITE},
+                                                   {"r", nsv1::TOPIC_PERMISSION_READ},
+                                                   {"w", nsv1::TOPIC_PERMISSION_WRITE},
+                                                   {"none", nsv1::TOPIC_PERMISSION_NONE}};
+  return *choices;
+}
+
+// The RFC 3339 time of flag `name` into `out`.
+absl::Status SetTime(const Invocation& inv, const std::string& name,
+                     google::protobuf::Timestamp* out) {
+  APOGEE_ASSIGN_OR_RETURN(absl::Time t, TimeFlag(inv, name));
+  *out = ToProtoTimestamp(t);
+  return absl::OkStatus();
 }
 
 std::string TypeName(nsv1::TopicMessageType t) {
@@ -239,7 +237,22 @@ Output MessagesOutput(const std::vector<std::pair<BrokerRef, av1::MessageView>>&
   return out;
 }
 
-absl::StatusOr<nsv1::GetClusterInfoResponse> Runner::ClusterInfo() {
+Output TopicsOutput(const std::vector<std::pair<BrokerRef, nsv1::TopicConfig>>& topics) {
+  Output out;
+  Table table{{"BROKER", "TOPIC", "READ_QUEUES", "WRITE_QUEUES", "PERM", "TYPE"}, {}};
+  std::vector<Value> values;
+  for (const auto& [b, t] : topics) {
+    table.rows.push_back({b.name, t.name(), absl::StrCat(t.read_queues()),
+                          absl::StrCat(t.write_queues()), PermName(t.permission()),
+                          TypeName(t.message_type())});
+    values.push_back(WithBroker(b, ToValue(t)));
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"topics", ListValue(std::move(values))}});
+  return out;
+}
+
+absl::StatusOr<nsv1::GetClusterInfoResponse> Directory::ClusterInfo() {
   absl::Status last;
   for (const std::string& address : nameservers_) {
     auto stub = nsv1::NameServer::NewStub(CreateApogeeChannel(address));
@@ -251,7 +264,7 @@ absl::StatusOr<nsv1::GetClusterInfoResponse> Runner::ClusterInfo() {
   return last;
 }
 
-absl::StatusOr<nsv1::GetRouteResponse> Runner::Route(const std::string& topic) {
+absl::StatusOr<nsv1::GetRouteResponse> Directory::Route(const std::string& topic) {
   absl::Status last;
   for (const std::string& address : nameservers_) {
     auto stub = nsv1::NameServer::NewStub(CreateApogeeChannel(address));
@@ -267,8 +280,8 @@ absl::StatusOr<nsv1::GetRouteResponse> Runner::Route(const std::string& topic) {
   return last;
 }
 
-absl::StatusOr<std::vector<BrokerRef>> Runner::TopicMasters(const std::string& topic,
-                                                            const std::string& broker) {
+absl::StatusOr<std::vector<BrokerRef>> Directory::TopicMasters(const std::string& topic,
+                                                               const std::string& broker) {
   APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, Route(topic));
   std::vector<BrokerRef> masters = MastersOf(route, broker);
   if (masters.empty()) {
@@ -279,7 +292,7 @@ absl::StatusOr<std::vector<BrokerRef>> Runner::TopicMasters(const std::string& t
   return masters;
 }
 
-absl::StatusOr<std::vector<BrokerRef>> Runner::Masters(const std::string& broker) {
+absl::StatusOr<std::vector<BrokerRef>> Directory::Masters(const std::string& broker) {
   APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, ClusterInfo());
   std::vector<BrokerRef> masters = BrokersOf(info, /*masters_only=*/true, broker);
   if (masters.empty()) {
@@ -290,8 +303,10 @@ absl::StatusOr<std::vector<BrokerRef>> Runner::Masters(const std::string& broker
   return masters;
 }
 
-absl::StatusOr<Output> Runner::ClusterList() {
-  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, ClusterInfo());
+namespace {
+
+absl::StatusOr<Output> ClusterList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
   Output out;
   Table table{{"CLUSTER", "BROKER", "ID", "ENDPOINT", "LAST_UPDATE"}, {}};
   for (const nsv1::Cluster& cluster : info.clusters()) {
@@ -307,7 +322,7 @@ absl::StatusOr<Output> Runner::ClusterList() {
   return out;
 }
 
-absl::StatusOr<Output> Runner::TopicCreateOrUpdate(const Invocation& inv, bool create) {
+absl::StatusOr<Output> TopicCreateOrUpdate(Directory& dir, const Invocation& inv, bool create) {
   nsv1::TopicConfig topic;
   topic.set_name(FlagOr(inv, "name", ""));
   if (inv.flags.count("queues") > 0) {
@@ -316,23 +331,21 @@ absl::StatusOr<Output> Runner::TopicCreateOrUpdate(const Invocation& inv, bool c
     topic.set_write_queues(static_cast<int32_t>(queues));
   }
   if (inv.flags.count("type") > 0) {
-    APOGEE_ASSIGN_OR_RETURN(auto type, ParseType(FlagOr(inv, "type", "")));
-    topic.set_message_type(type);
+    APOGEE_ASSIGN_OR_RETURN(int type, ChoiceFlag(inv, "type", TypeChoices()));
+    topic.set_message_type(static_cast<nsv1::TopicMessageType>(type));
   }
   if (inv.flags.count("perm") > 0) {
-    APOGEE_ASSIGN_OR_RETURN(auto perm, ParsePerm(FlagOr(inv, "perm", "")));
-    topic.set_permission(perm);
+    APOGEE_ASSIGN_OR_RETURN(int perm, ChoiceFlag(inv, "perm", PermChoices()));
+    topic.set_permission(static_cast<nsv1::TopicPermission>(perm));
   }
   const std::string broker = FlagOr(inv, "broker", "");
   std::vector<BrokerRef> targets;
   if (create) {
-    APOGEE_ASSIGN_OR_RETURN(targets, Masters(broker));
+    APOGEE_ASSIGN_OR_RETURN(targets, dir.Masters(broker));
   } else {
-    APOGEE_ASSIGN_OR_RETURN(targets, TopicMasters(topic.name(), broker));
+    APOGEE_ASSIGN_OR_RETURN(targets, dir.TopicMasters(topic.name(), broker));
   }
-  Output out;
-  Table table{{"BROKER", "TOPIC", "READ_QUEUES", "WRITE_QUEUES", "PERM", "TYPE"}, {}};
-  std::vector<Value> values;
+  std::vector<std::pair<BrokerRef, nsv1::TopicConfig>> topics;
   for (const BrokerRef& b : targets) {
     nsv1::TopicConfig result;
     if (create) {
@@ -360,19 +373,14 @@ absl::StatusOr<Output> Runner::TopicCreateOrUpdate(const Invocation& inv, bool c
                               AdminCall(b, &av1::Admin::Stub::UpdateTopic, request, "UpdateTopic"));
       result = response.topic();
     }
-    table.rows.push_back({b.name, result.name(), absl::StrCat(result.read_queues()),
-                          absl::StrCat(result.write_queues()), PermName(result.permission()),
-                          TypeName(result.message_type())});
-    values.push_back(WithBroker(b, ToValue(result)));
+    topics.emplace_back(b, std::move(result));
   }
-  out.tables.push_back(std::move(table));
-  out.json = ObjectValue({{"topics", ListValue(std::move(values))}});
-  return out;
+  return TopicsOutput(topics);
 }
 
-absl::StatusOr<Output> Runner::TopicDelete(const Invocation& inv) {
+absl::StatusOr<Output> TopicDelete(Directory& dir, const Invocation& inv) {
   const std::string name = FlagOr(inv, "name", "");
-  APOGEE_ASSIGN_OR_RETURN(auto targets, TopicMasters(name, FlagOr(inv, "broker", "")));
+  APOGEE_ASSIGN_OR_RETURN(auto targets, dir.TopicMasters(name, FlagOr(inv, "broker", "")));
   Output out;
   std::vector<Value> deleted;
   for (const BrokerRef& b : targets) {
@@ -388,28 +396,19 @@ absl::StatusOr<Output> Runner::TopicDelete(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::TopicList(const Invocation& inv) {
-  APOGEE_ASSIGN_OR_RETURN(auto masters, Masters(FlagOr(inv, "broker", "")));
-  Output out;
-  Table table{{"BROKER", "TOPIC", "READ_QUEUES", "WRITE_QUEUES", "PERM", "TYPE"}, {}};
-  std::vector<Value> values;
+absl::StatusOr<Output> TopicList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
+  std::vector<std::pair<BrokerRef, nsv1::TopicConfig>> topics;
   for (const BrokerRef& b : masters) {
     APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::ListTopics,
                                                      av1::ListTopicsRequest(), "ListTopics"));
-    for (const nsv1::TopicConfig& t : response.topics()) {
-      table.rows.push_back({b.name, t.name(), absl::StrCat(t.read_queues()),
-                            absl::StrCat(t.write_queues()), PermName(t.permission()),
-                            TypeName(t.message_type())});
-      values.push_back(WithBroker(b, ToValue(t)));
-    }
+    for (const nsv1::TopicConfig& t : response.topics()) topics.emplace_back(b, t);
   }
-  out.tables.push_back(std::move(table));
-  out.json = ObjectValue({{"topics", ListValue(std::move(values))}});
-  return out;
+  return TopicsOutput(topics);
 }
 
-absl::StatusOr<Output> Runner::TopicRoute(const Invocation& inv) {
-  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, Route(FlagOr(inv, "name", "")));
+absl::StatusOr<Output> TopicRoute(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, dir.Route(FlagOr(inv, "name", "")));
   Output out;
   Table queues{{"BROKER", "READ_QUEUES", "WRITE_QUEUES", "PERM", "TYPE"}, {}};
   for (const nsv1::QueueData& q : route.queues()) {
@@ -431,9 +430,9 @@ absl::StatusOr<Output> Runner::TopicRoute(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::TopicStats(const Invocation& inv) {
+absl::StatusOr<Output> TopicStats(Directory& dir, const Invocation& inv) {
   const std::string name = FlagOr(inv, "name", "");
-  APOGEE_ASSIGN_OR_RETURN(auto masters, TopicMasters(name, ""));
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(name, ""));
   std::vector<std::pair<BrokerRef, av1::GetTopicStatsResponse>> stats;
   for (const BrokerRef& b : masters) {
     av1::GetTopicStatsRequest request;
@@ -445,8 +444,8 @@ absl::StatusOr<Output> Runner::TopicStats(const Invocation& inv) {
   return TopicStatsOutput(name, stats);
 }
 
-absl::StatusOr<Output> Runner::GroupList(const Invocation& inv) {
-  APOGEE_ASSIGN_OR_RETURN(auto masters, Masters(FlagOr(inv, "broker", "")));
+absl::StatusOr<Output> GroupList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
   Output out;
   Table table{{"BROKER", "GROUP", "MODE"}, {}};
   std::vector<Value> values;
@@ -465,19 +464,18 @@ absl::StatusOr<Output> Runner::GroupList(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::GroupCreate(const Invocation& inv) {
+absl::StatusOr<Output> GroupCreate(Directory& dir, const Invocation& inv) {
   av1::CreateGroupRequest request;
   request.mutable_group()->set_name(FlagOr(inv, "group", ""));
   const std::string mode = FlagOr(inv, "mode", "clustering");
-  if (mode == "clustering") {
-    request.mutable_group()->set_consume_mode(av1::CONSUME_MODE_CLUSTERING);
-  } else if (mode == "broadcasting") {
-    request.mutable_group()->set_consume_mode(av1::CONSUME_MODE_BROADCASTING);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--mode=", mode, " is unknown (allowed: clustering, broadcasting)"));
+  if (inv.flags.count("mode") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int value,
+                            ChoiceFlag(inv, "mode",
+                                       {{"clustering", av1::CONSUME_MODE_CLUSTERING},
+                                        {"broadcasting", av1::CONSUME_MODE_BROADCASTING}}));
+    request.mutable_group()->set_consume_mode(static_cast<av1::ConsumeMode>(value));
   }
-  APOGEE_ASSIGN_OR_RETURN(auto masters, Masters(FlagOr(inv, "broker", "")));
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
   Output out;
   std::vector<Value> values;
   for (const BrokerRef& b : masters) {
@@ -491,15 +489,10 @@ absl::StatusOr<Output> Runner::GroupCreate(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::GroupProgress(const Invocation& inv) {
+absl::StatusOr<Output> GroupProgress(Directory& dir, const Invocation& inv) {
   const std::string group = FlagOr(inv, "group", "");
   const std::string topic = FlagOr(inv, "topic", "");
-  std::vector<BrokerRef> brokers;
-  if (topic.empty()) {
-    APOGEE_ASSIGN_OR_RETURN(brokers, Masters(""));
-  } else {
-    APOGEE_ASSIGN_OR_RETURN(brokers, TopicMasters(topic, ""));
-  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> brokers, dir.MastersFor(topic));
   std::vector<std::pair<BrokerRef, av1::GetGroupProgressResponse>> progress;
   for (const BrokerRef& b : brokers) {
     av1::GetGroupProgressRequest request;
@@ -512,13 +505,12 @@ absl::StatusOr<Output> Runner::GroupProgress(const Invocation& inv) {
   return GroupProgressOutput(group, progress);
 }
 
-absl::StatusOr<Output> Runner::GroupReset(const Invocation& inv) {
+absl::StatusOr<Output> GroupReset(Directory& dir, const Invocation& inv) {
   av1::ResetOffsetRequest request;
   request.set_group(FlagOr(inv, "group", ""));
   request.set_topic(FlagOr(inv, "topic", ""));
   if (inv.flags.count("to-time") > 0) {
-    APOGEE_ASSIGN_OR_RETURN(absl::Time t, TimeFlag(inv, "to-time"));
-    *request.mutable_to_time() = ToProtoTimestamp(t);
+    APOGEE_RETURN_IF_ERROR(SetTime(inv, "to-time", request.mutable_to_time()));
   } else {
     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
                             IntFlag(inv, "to-offset", 0, std::numeric_limits<int64_t>::max()));
@@ -526,7 +518,7 @@ absl::StatusOr<Output> Runner::GroupReset(const Invocation& inv) {
   }
   APOGEE_ASSIGN_OR_RETURN(std::vector<int32_t> queues, QueueListFlag(inv, "queues"));
   for (int32_t q : queues) request.add_queue_ids(q);
-  APOGEE_ASSIGN_OR_RETURN(auto masters, TopicMasters(request.topic(), ""));
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(request.topic(), ""));
   Output out;
   Table table{{"BROKER", "QUEUE", "MEMBER", "OLD_OFFSET", "NEW_OFFSET"}, {}};
   std::vector<Value> values;
@@ -548,9 +540,9 @@ absl::StatusOr<Output> Runner::GroupReset(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::MessageSend(const Invocation& inv) {
+absl::StatusOr<Output> MessageSend(Directory& dir, const Invocation& inv) {
   const std::string topic = FlagOr(inv, "topic", "");
-  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, Route(topic));
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, dir.Route(topic));
   std::set<std::string> writable;
   for (const nsv1::QueueData& q : route.queues()) {
     if (q.write_queues() > 0 && (q.permission() == nsv1::TOPIC_PERMISSION_WRITE ||
@@ -599,14 +591,9 @@ absl::StatusOr<Output> Runner::MessageSend(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::MessageGet(const Invocation& inv) {
+absl::StatusOr<Output> MessageGet(Directory& dir, const Invocation& inv) {
   const std::string topic = FlagOr(inv, "topic", "");
-  std::vector<BrokerRef> brokers;
-  if (topic.empty()) {
-    APOGEE_ASSIGN_OR_RETURN(brokers, Masters(""));
-  } else {
-    APOGEE_ASSIGN_OR_RETURN(brokers, TopicMasters(topic, ""));
-  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> brokers, dir.MastersFor(topic));
   av1::GetMessageRequest request;
   request.set_message_id(FlagOr(inv, "id", ""));
   request.set_topic(topic);
@@ -630,23 +617,18 @@ absl::StatusOr<Output> Runner::MessageGet(const Invocation& inv) {
   return MessagesOutput(found, false);
 }
 
-absl::StatusOr<Output> Runner::MessageFind(const Invocation& inv) {
+absl::StatusOr<Output> MessageFind(Directory& dir, const Invocation& inv) {
   av1::FindMessagesRequest request;
   request.set_topic(FlagOr(inv, "topic", ""));
   request.set_key(FlagOr(inv, "key", ""));
-  if (inv.flags.count("from") > 0) {
-    APOGEE_ASSIGN_OR_RETURN(absl::Time from, TimeFlag(inv, "from"));
-    *request.mutable_from() = ToProtoTimestamp(from);
-  }
-  if (inv.flags.count("to") > 0) {
-    APOGEE_ASSIGN_OR_RETURN(absl::Time to, TimeFlag(inv, "to"));
-    *request.mutable_to() = ToProtoTimestamp(to);
-  }
+  if (inv.flags.count("from") > 0)
+    APOGEE_RETURN_IF_ERROR(SetTime(inv, "from", request.mutable_from()));
+  if (inv.flags.count("to") > 0) APOGEE_RETURN_IF_ERROR(SetTime(inv, "to", request.mutable_to()));
   if (inv.flags.count("max") > 0) {
     APOGEE_ASSIGN_OR_RETURN(int64_t max, IntFlag(inv, "max", 1, 1000));
     request.set_max_messages(static_cast<int32_t>(max));
   }
-  APOGEE_ASSIGN_OR_RETURN(auto masters, TopicMasters(request.topic(), ""));
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(request.topic(), ""));
   std::vector<std::pair<BrokerRef, av1::MessageView>> found;
   bool truncated = false;
   for (const BrokerRef& b : masters) {
@@ -658,9 +640,9 @@ absl::StatusOr<Output> Runner::MessageFind(const Invocation& inv) {
   return MessagesOutput(found, truncated);
 }
 
-absl::StatusOr<Output> Runner::BrokerStatus(const Invocation& inv) {
+absl::StatusOr<Output> BrokerStatus(Directory& dir, const Invocation& inv) {
   const std::string name = FlagOr(inv, "broker", "");
-  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, ClusterInfo());
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
   std::vector<BrokerRef> brokers = BrokersOf(info, /*masters_only=*/false, name);
   if (brokers.empty()) {
     return absl::NotFoundError(name.empty()
@@ -689,8 +671,8 @@ absl::StatusOr<Output> Runner::BrokerStatus(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::BrokerConfig(const Invocation& inv) {
-  APOGEE_ASSIGN_OR_RETURN(auto masters, Masters(FlagOr(inv, "broker", "")));
+absl::StatusOr<Output> BrokerConfig(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
   const BrokerRef& b = masters.front();
   APOGEE_ASSIGN_OR_RETURN(
       auto response, AdminCall(b, &av1::Admin::Stub::GetBrokerConfig, av1::GetBrokerConfigRequest(),
@@ -704,25 +686,40 @@ absl::StatusOr<Output> Runner::BrokerConfig(const Invocation& inv) {
   return out;
 }
 
-absl::StatusOr<Output> Runner::Run(const Invocation& inv) {
-  const std::string& c = inv.command;
-  if (c == "cluster list") return ClusterList();
-  if (c == "topic create") return TopicCreateOrUpdate(inv, true);
-  if (c == "topic update") return TopicCreateOrUpdate(inv, false);
-  if (c == "topic delete") return TopicDelete(inv);
-  if (c == "topic list") return TopicList(inv);
-  if (c == "topic route") return TopicRoute(inv);
-  if (c == "topic stats") return TopicStats(inv);
-  if (c == "group list") return GroupList(inv);
-  if (c == "group create") return GroupCreate(inv);
-  if (c == "group progress") return GroupProgress(inv);
-  if (c == "group reset-offset") return GroupReset(inv);
-  if (c == "message send") return MessageSend(inv);
-  if (c == "message get") return MessageGet(inv);
-  if (c == "message find") return MessageFind(inv);
-  if (c == "broker status") return BrokerStatus(inv);
-  if (c == "broker config") return BrokerConfig(inv);
-  return absl::InvalidArgumentError(absl::StrCat("unknown command \"", c, "\""));
+}  // namespace
+
+absl::StatusOr<std::vector<BrokerRef>> Directory::MastersFor(const std::string& topic) {
+  return topic.empty() ? Masters("") : TopicMasters(topic, "");
+}
+
+absl::StatusOr<Output> RunCommand(const Invocation& inv) {
+  using Command = absl::StatusOr<Output> (*)(Directory&, const Invocation&);
+  static const auto* commands = new std::map<std::string, Command>{
+      {"cluster list", ClusterList},
+      {"topic create",
+       [](Directory& d, const Invocation& i) { return TopicCreateOrUpdate(d, i, true); }},
+      {"topic update",
+       [](Directory& d, const Invocation& i) { return TopicCreateOrUpdate(d, i, false); }},
+      {"topic delete", TopicDelete},
+      {"topic list", TopicList},
+      {"topic route", TopicRoute},
+      {"topic stats", TopicStats},
+      {"group list", GroupList},
+      {"group create", GroupCreate},
+      {"group progress", GroupProgress},
+      {"group reset-offset", GroupReset},
+      {"message send", MessageSend},
+      {"message get", MessageGet},
+      {"message find", MessageFind},
+      {"broker status", BrokerStatus},
+      {"broker config", BrokerConfig},
+  };
+  auto it = commands->find(inv.command);
+  if (it == commands->end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown command \"", inv.command, "\""));
+  }
+  Directory dir(inv.nameservers);
+  return it->second(dir, inv);
 }
 
 }  // namespace apogee::admin_cli

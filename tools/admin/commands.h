@@ -38,6 +38,7 @@ Output TopicStatsOutput(
 Output GroupProgressOutput(
     const std::string& group,
     const std::vector<std::pair<BrokerRef, admin::v1::GetGroupProgressResponse>>& progress);
+Output TopicsOutput(const std::vector<std::pair<BrokerRef, nameserver::v1::TopicConfig>>& topics);
 Output MessagesOutput(const std::vector<std::pair<BrokerRef, admin::v1::MessageView>>& messages,
                       bool truncated);
 
@@ -45,39 +46,28 @@ Output MessagesOutput(const std::vector<std::pair<BrokerRef, admin::v1::MessageV
 // clock, the process id, a counter and randomness.
 std::string NewMessageId();
 
-// Not thread-safe: one command at a time. Every call has a deadline.
-class Runner {
+// Finds brokers through the NameServers (the first that answers). Not
+// thread-safe: one command at a time. Every call has a deadline.
+class Directory {
  public:
-  explicit Runner(std::vector<std::string> nameservers) : nameservers_(std::move(nameservers)) {}
+  explicit Directory(std::vector<std::string> nameservers) : nameservers_(std::move(nameservers)) {}
 
-  absl::StatusOr<Output> Run(const Invocation& inv);
-
- private:
   absl::StatusOr<nameserver::v1::GetClusterInfoResponse> ClusterInfo();
   absl::StatusOr<nameserver::v1::GetRouteResponse> Route(const std::string& topic);
-  // Masters hosting `topic` (all masters when the topic has no route yet is
-  // not assumed: NOT_FOUND naming the topic).
+  // Masters serving `topic` (only broker `broker` when set); NOT_FOUND
+  // naming the topic when there is none.
   absl::StatusOr<std::vector<BrokerRef>> TopicMasters(const std::string& topic,
                                                       const std::string& broker);
+  // Every master (only broker `broker` when set); NOT_FOUND when none.
   absl::StatusOr<std::vector<BrokerRef>> Masters(const std::string& broker);
+  // The masters of `topic`, or every master when `topic` is empty.
+  absl::StatusOr<std::vector<BrokerRef>> MastersFor(const std::string& topic);
 
-  absl::StatusOr<Output> ClusterList();
-  absl::StatusOr<Output> TopicCreateOrUpdate(const Invocation& inv, bool create);
-  absl::StatusOr<Output> TopicDelete(const Invocation& inv);
-  absl::StatusOr<Output> TopicList(const Invocation& inv);
-  absl::StatusOr<Output> TopicRoute(const Invocation& inv);
-  absl::StatusOr<Output> TopicStats(const Invocation& inv);
-  absl::StatusOr<Output> GroupList(const Invocation& inv);
-  absl::StatusOr<Output> GroupCreate(const Invocation& inv);
-  absl::StatusOr<Output> GroupProgress(const Invocation& inv);
-  absl::StatusOr<Output> GroupReset(const Invocation& inv);
-  absl::StatusOr<Output> MessageSend(const Invocation& inv);
-  absl::StatusOr<Output> MessageGet(const Invocation& inv);
-  absl::StatusOr<Output> MessageFind(const Invocation& inv);
-  absl::StatusOr<Output> BrokerStatus(const Invocation& inv);
-  absl::StatusOr<Output> BrokerConfig(const Invocation& inv);
-
+ private:
   const std::vector<std::string> nameservers_;
 };
+
+// Runs the command `inv` names.
+absl::StatusOr<Output> RunCommand(const Invocation& inv);
 
 }  // namespace apogee::admin_cli

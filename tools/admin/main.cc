@@ -24,8 +24,7 @@ int main(int argc, char** argv) {
                  OneLine(std::string(inv.status().message())).c_str());
     return 2;
   }
-  Runner runner(inv->nameservers);
-  auto output = runner.Run(*inv);
+  auto output = RunCommand(*inv);
   if (!output.ok()) {
     std::fprintf(stderr, "apogee-admin: error: %s\n",
                  OneLine(std::string(output.status().message())).c_str());
