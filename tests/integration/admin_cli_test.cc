@@ -23,19 +23,7 @@
 #include "tests/integration/local_cluster.h"
 #include "tests/integration/v2_test_client.h"
 
-#ifndef APOGEE_NAMESERVER_BIN
-#error "APOGEE_NAMESERVER_BIN must name the apogee-nameserver binary"
-#endif
-#ifndef APOGEE_STORE_BIN
-#error "APOGEE_STORE_BIN must name the apogee-store binary"
-#endif
-#ifndef APOGEE_BROKER_BIN
-#error "APOGEE_BROKER_BIN must name the apogee-broker binary"
-#endif
-#ifndef APOGEE_ADMIN_BIN
-#error "APOGEE_ADMIN_BIN must name the apogee-admin binary"
-#endif
-
+// APOGEE_*_BIN name the binaries (compile definitions, see CMakeLists.txt).
 extern char** environ;
 
 namespace apogee {

@@ -18,29 +18,20 @@
 #include "tests/integration/local_cluster.h"
 #include "tests/integration/v2_test_client.h"
 
-#ifndef APOGEE_NAMESERVER_BIN
-#error "APOGEE_NAMESERVER_BIN must name the apogee-nameserver binary"
-#endif
-#ifndef APOGEE_STORE_BIN
-#error "APOGEE_STORE_BIN must name the apogee-store binary"
-#endif
-#ifndef APOGEE_BROKER_BIN
-#error "APOGEE_BROKER_BIN must name the apogee-broker binary"
-#endif
-
+// APOGEE_*_BIN name the binaries (compile definitions, see CMakeLists.txt).
 namespace apogee {
 namespace {
 
 namespace av1 = ::apogee::admin::v1;
-namespace v2 = ::apache::rocketmq::v2;
 using ::apogee::testing::LocalCluster;
 using ::apogee::testing::PollUntil;
 using ::apogee::testing::V2TestClient;
 using ::testing::HasSubstr;
+using Message = ::apache::rocketmq::v2::Message;
 
-std::set<std::string> Ids(const std::vector<v2::Message>& messages) {
+std::set<std::string> Ids(const std::vector<Message>& messages) {
   std::set<std::string> ids;
-  for (const v2::Message& m : messages) ids.insert(m.system_properties().message_id());
+  for (const Message& m : messages) ids.insert(m.system_properties().message_id());
   return ids;
 }
 
@@ -75,6 +66,13 @@ class AdminTest : public ::testing::Test {
     }
   }
 
+  // A failed call: its code and a fragment of its message.
+  static void ExpectError(const grpc::Status& s, grpc::StatusCode code,
+                          const std::string& fragment) {
+    EXPECT_EQ(s.error_code(), code) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(fragment));
+  }
+
   static std::unique_ptr<grpc::ClientContext> Context() {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
@@ -95,14 +93,20 @@ class AdminTest : public ::testing::Test {
     return admin_->ResetOffset(Context().get(), request, response);
   }
 
+  grpc::Status GetMessage(const std::string& id, const std::string& topic,
+                          av1::GetMessageResponse* response) {
+    av1::GetMessageRequest request;
+    request.set_message_id(id);
+    request.set_topic(topic);
+    return admin_->GetMessage(Context().get(), request, response);
+  }
+
   // The latest store time among `ids` (looked up by id).
   absl::Time LatestStoreTime(const std::set<std::string>& ids) {
     absl::Time latest = absl::InfinitePast();
     for (const std::string& id : ids) {
-      av1::GetMessageRequest request;
-      request.set_message_id(id);
       av1::GetMessageResponse response;
-      EXPECT_TRUE(admin_->GetMessage(Context().get(), request, &response).ok()) << id;
+      EXPECT_TRUE(GetMessage(id, "", &response).ok()) << id;
       for (const av1::MessageView& m : response.messages()) {
         latest = std::max(latest, FromProtoTimestamp(m.store_time()));
       }
@@ -121,8 +125,7 @@ TEST_F(AdminTest, TopicStatsCountMessagesPerQueue) {
   av1::GetTopicStatsRequest request;
   request.set_name("Stats");
   av1::GetTopicStatsResponse stats;
-  grpc::Status s = admin_->GetTopicStats(Context().get(), request, &stats);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(admin_->GetTopicStats(Context().get(), request, &stats).ok());
   EXPECT_EQ(stats.name(), "Stats");
   ASSERT_EQ(stats.queues_size(), 2);
   int64_t total = 0;
@@ -135,9 +138,8 @@ TEST_F(AdminTest, TopicStatsCountMessagesPerQueue) {
   EXPECT_EQ(stats.messages(), 6);
 
   request.set_name("NoSuchTopic");
-  s = admin_->GetTopicStats(Context().get(), request, &stats);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_THAT(s.error_message(), HasSubstr("NoSuchTopic"));
+  ExpectError(admin_->GetTopicStats(Context().get(), request, &stats), grpc::StatusCode::NOT_FOUND,
+              "NoSuchTopic");
 }
 
 TEST_F(AdminTest, GroupProgressShowsLagAndInFlightUntilConsumed) {
@@ -154,7 +156,7 @@ TEST_F(AdminTest, GroupProgressShowsLagAndInFlightUntilConsumed) {
   }
 
   // Delivered, not acked: still lagging, and in flight.
-  std::vector<v2::Message> got = client_->ReceiveAtLeast("laggers", "Lagging", 5, /*ack=*/false);
+  std::vector<Message> got = client_->ReceiveAtLeast("laggers", "Lagging", 5, /*ack=*/false);
   ASSERT_EQ(Ids(got), Numbered("l", 0, 5));
   av1::GetGroupProgressResponse delivered = Progress("laggers", "Lagging");
   int64_t in_flight = 0;
@@ -163,7 +165,7 @@ TEST_F(AdminTest, GroupProgressShowsLagAndInFlightUntilConsumed) {
   EXPECT_EQ(delivered.lag(), 5);
 
   const absl::Time acked_after = absl::Now() - absl::Seconds(1);
-  for (const v2::Message& m : got) ASSERT_TRUE(client_->Ack("laggers", m).ok());
+  for (const Message& m : got) ASSERT_TRUE(client_->Ack("laggers", m).ok());
   av1::GetGroupProgressResponse after = Progress("laggers", "Lagging");
   EXPECT_EQ(after.lag(), 0);
   for (const av1::QueueProgress& q : after.queues()) {
@@ -182,9 +184,8 @@ TEST_F(AdminTest, GroupProgressShowsLagAndInFlightUntilConsumed) {
   av1::GetGroupProgressRequest bad;
   bad.set_group("bad group");
   av1::GetGroupProgressResponse ignored;
-  grpc::Status s = admin_->GetGroupProgress(Context().get(), bad, &ignored);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("bad group"));
+  ExpectError(admin_->GetGroupProgress(Context().get(), bad, &ignored),
+              grpc::StatusCode::INVALID_ARGUMENT, "bad group");
 }
 
 TEST_F(AdminTest, ResetToTimeMakesTheGroupReconsumeFromThatTime) {
@@ -219,7 +220,7 @@ TEST_F(AdminTest, ResetToTimeMakesTheGroupReconsumeFromThatTime) {
 
   // Delivery resumes from the reset point at once: the new messages again,
   // none of the old ones.
-  std::vector<v2::Message> again = client_->ReceiveAtLeast("replayers", "Replay", 3, true);
+  std::vector<Message> again = client_->ReceiveAtLeast("replayers", "Replay", 3, true);
   EXPECT_EQ(Ids(again), Numbered("new", 0, 3));
   auto more = client_->ReceiveOnce("replayers", "Replay", 32, absl::Seconds(1));
   ASSERT_TRUE(more.ok());
@@ -229,7 +230,7 @@ TEST_F(AdminTest, ResetToTimeMakesTheGroupReconsumeFromThatTime) {
 TEST_F(AdminTest, ResetToOffsetIsClampedAndDropsInFlight) {
   CreateTopic("Rewind", 1);
   SendRange("Rewind", "r", 0, 4);
-  std::vector<v2::Message> pending = client_->ReceiveAtLeast("rewinders", "Rewind", 4, false);
+  std::vector<Message> pending = client_->ReceiveAtLeast("rewinders", "Rewind", 4, false);
   ASSERT_EQ(pending.size(), 4u);
 
   av1::ResetOffsetRequest request;
@@ -244,7 +245,7 @@ TEST_F(AdminTest, ResetToOffsetIsClampedAndDropsInFlight) {
   EXPECT_EQ(response.changes(0).new_offset(), 2);
   // The deliveries in flight were dropped: their handles no longer ack.
   EXPECT_FALSE(client_->Ack("rewinders", pending[0]).ok());
-  std::vector<v2::Message> again = client_->ReceiveAtLeast("rewinders", "Rewind", 2, true);
+  std::vector<Message> again = client_->ReceiveAtLeast("rewinders", "Rewind", 2, true);
   EXPECT_EQ(Ids(again), Numbered("r", 2, 4));
 
   request.set_to_offset(1000);  // past the end: clamped to max
@@ -256,24 +257,17 @@ TEST_F(AdminTest, ResetToOffsetIsClampedAndDropsInFlight) {
   // Bad input: errors name the input and the limit.
   request.clear_queue_ids();
   request.add_queue_ids(5);
-  s = Reset(request, &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("queue_ids entry 5"));
-  EXPECT_THAT(s.error_message(), HasSubstr("0..0"));
+  ExpectError(Reset(request, &response), grpc::StatusCode::INVALID_ARGUMENT,
+              "queue_ids entry 5 is out of range for topic \"Rewind\" (allowed: 0..0)");
   request.clear_queue_ids();
   request.clear_target();
-  s = Reset(request, &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("to_time or to_offset"));
+  ExpectError(Reset(request, &response), grpc::StatusCode::INVALID_ARGUMENT,
+              "to_time or to_offset");
   request.set_to_offset(-1);
-  s = Reset(request, &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("to_offset=-1"));
+  ExpectError(Reset(request, &response), grpc::StatusCode::INVALID_ARGUMENT, "to_offset=-1");
   request.set_topic("Missing");
   request.set_to_offset(0);
-  s = Reset(request, &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_THAT(s.error_message(), HasSubstr("Missing"));
+  ExpectError(Reset(request, &response), grpc::StatusCode::NOT_FOUND, "Missing");
 }
 
 TEST_F(AdminTest, BroadcastingResetMovesEveryMember) {
@@ -313,11 +307,8 @@ TEST_F(AdminTest, MessagesByIdKeyAndTime) {
   const absl::Time before = absl::Now() - absl::Seconds(1);
   SendRange("Lookup", "q", 0, 5);
 
-  av1::GetMessageRequest get;
-  get.set_message_id("q-3");
   av1::GetMessageResponse got;
-  grpc::Status s = admin_->GetMessage(Context().get(), get, &got);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(GetMessage("q-3", "", &got).ok());
   ASSERT_EQ(got.messages_size(), 1);
   const av1::MessageView& view = got.messages(0);
   EXPECT_EQ(view.topic(), "Lookup");
@@ -329,20 +320,15 @@ TEST_F(AdminTest, MessagesByIdKeyAndTime) {
   EXPECT_GE(FromProtoTimestamp(view.store_time()), before);
   EXPECT_FALSE(view.born_host().empty());
 
-  get.set_topic("Stats");  // exists nowhere: unknown topic
-  s = admin_->GetMessage(Context().get(), get, &got);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-  get.clear_topic();
-  get.set_message_id("never-sent");
-  s = admin_->GetMessage(Context().get(), get, &got);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_THAT(s.error_message(), HasSubstr("never-sent"));
+  // An unknown topic filter, an unknown id: NOT_FOUND naming them.
+  ExpectError(GetMessage("q-3", "Stats", &got), grpc::StatusCode::NOT_FOUND, "Stats");
+  ExpectError(GetMessage("never-sent", "", &got), grpc::StatusCode::NOT_FOUND, "never-sent");
 
   av1::FindMessagesRequest find;
   find.set_topic("Lookup");
   find.set_key("k-q-1");
   av1::FindMessagesResponse found;
-  s = admin_->FindMessages(Context().get(), find, &found);
+  grpc::Status s = admin_->FindMessages(Context().get(), find, &found);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(found.messages_size(), 1);
   EXPECT_EQ(found.messages(0).message_id(), "q-1");
@@ -361,18 +347,17 @@ TEST_F(AdminTest, MessagesByIdKeyAndTime) {
   EXPECT_EQ(found.messages_size(), 2);
   EXPECT_TRUE(found.truncated());
   *find.mutable_to() = ToProtoTimestamp(before);  // empty range
-  s = admin_->FindMessages(Context().get(), find, &found);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectError(admin_->FindMessages(Context().get(), find, &found),
+              grpc::StatusCode::INVALID_ARGUMENT, "is empty");
   find.clear_to();
   find.set_max_messages(5000);
-  s = admin_->FindMessages(Context().get(), find, &found);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("max_messages=5000 is out of range (allowed: 1..1000"));
+  ExpectError(admin_->FindMessages(Context().get(), find, &found),
+              grpc::StatusCode::INVALID_ARGUMENT,
+              "max_messages=5000 is out of range (allowed: 1..1000");
   find.set_max_messages(0);
   find.clear_from();
-  s = admin_->FindMessages(Context().get(), find, &found);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("neither key nor from"));
+  ExpectError(admin_->FindMessages(Context().get(), find, &found),
+              grpc::StatusCode::INVALID_ARGUMENT, "neither key nor from");
 }
 
 TEST_F(AdminTest, BrokerStatusAndConfig) {

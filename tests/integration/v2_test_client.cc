@@ -69,12 +69,14 @@ absl::StatusOr<std::vector<v2::Message>> V2TestClient::ReceiveOnce(const std::st
 }
 
 absl::Status V2TestClient::Ack(const std::string& group, const v2::Message& message) {
+  // One entry: the delivery named by the message's receipt handle.
+  v2::AckMessageEntry entry;
+  entry.set_receipt_handle(message.system_properties().receipt_handle());
+  entry.set_message_id(message.system_properties().message_id());
   v2::AckMessageRequest request;
+  *request.add_entries() = std::move(entry);
   request.mutable_group()->set_name(group);
   request.mutable_topic()->set_name(message.topic().name());
-  v2::AckMessageEntry* entry = request.add_entries();
-  entry->set_message_id(message.system_properties().message_id());
-  entry->set_receipt_handle(message.system_properties().receipt_handle());
   v2::AckMessageResponse response;
   grpc::Status rpc = stub_->AckMessage(NewContext(absl::Seconds(10)).get(), request, &response);
   if (!rpc.ok()) return absl::UnavailableError(absl::StrCat("AckMessage: ", rpc.error_message()));
