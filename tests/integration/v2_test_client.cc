@@ -63,8 +63,9 @@ absl::StatusOr<std::vector<v2::Message>> V2TestClient::ReceiveOnce(const std::st
     if (item.has_message()) messages.push_back(item.message());
   }
   grpc::Status rpc = stream->Finish();
-  if (!rpc.ok())
+  if (!rpc.ok()) {
     return absl::UnavailableError(absl::StrCat("ReceiveMessage: ", rpc.error_message()));
+  }
   return messages;
 }
 

@@ -97,11 +97,13 @@ const std::vector<std::pair<std::string, int>>& PermChoices() {
   return *choices;
 }
 
-// The RFC 3339 time of flag `name` into `out`.
-absl::Status SetTime(const Invocation& inv, const std::string& name,
-                     google::protobuf::Timestamp* out) {
+// The RFC 3339 time of flag `name`, when given, into the field `field()`
+// returns (called only then: a proto's mutable_* marks the field present).
+template <typename Field>
+absl::Status SetTimeIfGiven(const Invocation& inv, const std::string& name, Field field) {
+  if (inv.flags.count(name) == 0) return absl::OkStatus();
   APOGEE_ASSIGN_OR_RETURN(absl::Time t, TimeFlag(inv, name));
-  *out = ToProtoTimestamp(t);
+  *field() = ToProtoTimestamp(t);
   return absl::OkStatus();
 }
 
@@ -509,9 +511,9 @@ absl::StatusOr<Output> GroupReset(Directory& dir, const Invocation& inv) {
   av1::ResetOffsetRequest request;
   request.set_group(FlagOr(inv, "group", ""));
   request.set_topic(FlagOr(inv, "topic", ""));
-  if (inv.flags.count("to-time") > 0) {
-    APOGEE_RETURN_IF_ERROR(SetTime(inv, "to-time", request.mutable_to_time()));
-  } else {
+  APOGEE_RETURN_IF_ERROR(
+      SetTimeIfGiven(inv, "to-time", [&request] { return request.mutable_to_time(); }));
+  if (inv.flags.count("to-offset") > 0) {  // Parse() allows exactly one of the two
     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
                             IntFlag(inv, "to-offset", 0, std::numeric_limits<int64_t>::max()));
     request.set_to_offset(offset);
@@ -619,15 +621,15 @@ absl::StatusOr<Output> MessageGet(Directory& dir, const Invocation& inv) {
 
 absl::StatusOr<Output> MessageFind(Directory& dir, const Invocation& inv) {
   av1::FindMessagesRequest request;
-  request.set_topic(FlagOr(inv, "topic", ""));
-  request.set_key(FlagOr(inv, "key", ""));
-  if (inv.flags.count("from") > 0)
-    APOGEE_RETURN_IF_ERROR(SetTime(inv, "from", request.mutable_from()));
-  if (inv.flags.count("to") > 0) APOGEE_RETURN_IF_ERROR(SetTime(inv, "to", request.mutable_to()));
   if (inv.flags.count("max") > 0) {
     APOGEE_ASSIGN_OR_RETURN(int64_t max, IntFlag(inv, "max", 1, 1000));
     request.set_max_messages(static_cast<int32_t>(max));
   }
+  APOGEE_RETURN_IF_ERROR(
+      SetTimeIfGiven(inv, "from", [&request] { return request.mutable_from(); }));
+  APOGEE_RETURN_IF_ERROR(SetTimeIfGiven(inv, "to", [&request] { return request.mutable_to(); }));
+  request.set_topic(FlagOr(inv, "topic", ""));
+  request.set_key(FlagOr(inv, "key", ""));
   APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(request.topic(), ""));
   std::vector<std::pair<BrokerRef, av1::MessageView>> found;
   bool truncated = false;

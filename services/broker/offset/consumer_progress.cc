@@ -88,8 +88,9 @@ ConsumerProgress::Positions(const std::string& key) {
   for (const sv1::ConsumerOffset& o : stored.offsets()) {
     Position& p = positions[{o.topic(), o.queue_id()}];
     p.committed = o.offset();
-    if (o.has_commit_time())
+    if (o.has_commit_time()) {
       p.commit_time_ms = absl::ToUnixMillis(FromProtoTimestamp(o.commit_time()));
+    }
   }
   // The PopEngine's cursors are fresher (a failed commit is retried later).
   for (const PopEngine::QueueProgress& q : pop_->Progress()) {
