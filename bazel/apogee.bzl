@@ -6,6 +6,8 @@ name in cmake/apogee.cmake, so both builds describe a target the same way:
   apogee_library(NAME n SRCS ... DEPS ...)   apogee_library(name, srcs, hdrs, deps)
   apogee_binary(NAME n SRCS ... DEPS ...)    apogee_binary(name, srcs, deps)
   apogee_test(NAME n SRCS ... LABELS l)      apogee_test(name, srcs, deps, labels)
+  apogee_cluster_test(NAME n SRCS ... DEPS)  apogee_cluster_test(name, srcs, deps)
+    (tests/integration/CMakeLists.txt)
 
 Includes are relative to the repository root ("services/common/..."); generated
 proto headers relative to protos/ ("apache/rocketmq/v2/definition.pb.h").
@@ -168,5 +170,28 @@ def apogee_test(
         tags = tags + labels,
         linkstatic = True,  # static, like CMake
         timeout = timeout,
+        **kwargs
+    )
+
+def apogee_cluster_test(name, srcs, deps = [], integration_binaries = {}, **kwargs):
+    """An integration test that starts a LocalCluster (NameServer + store +
+    broker), like tests/integration's CMake apogee_cluster_test(): it gets the
+    three server binaries (plus `integration_binaries`) and the cluster
+    library (LocalCluster, V2TestClient)."""
+    binaries = {
+        "APOGEE_NAMESERVER_BIN": "//services/nameserver:apogee-nameserver",
+        "APOGEE_STORE_BIN": "//services/store:apogee-store",
+        "APOGEE_BROKER_BIN": "//services/broker:apogee-broker",
+    }
+    binaries.update(integration_binaries)
+    apogee_test(
+        name = name,
+        srcs = srcs,
+        labels = ["integration"],
+        integration_binaries = binaries,
+        deps = deps + [
+            "//services/common:apogee_testing",
+            "//tests/integration:apogee_local_cluster",
+        ],
         **kwargs
     )

@@ -18,6 +18,8 @@
 #include "services/broker/delivery/push_session.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/metrics/probe.h"
+#include "services/broker/offset/consumer_progress.h"
+#include "services/broker/query/message_query.h"
 #include "services/broker/route/registrar.h"
 #include "services/broker/route/route_source.h"
 #include "services/broker/service/admin_service.h"
@@ -26,7 +28,6 @@
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
-#include "services/common/clock/proto_time.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/config/flags.h"
@@ -63,6 +64,8 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
 namespace {
+
+constexpr char kVersion[] = "0.1.0";  // CMake project(apogee VERSION ...)
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "apogee-broker: error: %s\n", std::string(status.message()).c_str());
@@ -156,7 +159,11 @@ int main(int argc, char** argv) {
   RouteSource routes(identity, nameservers, &topics);
   MessagingService messaging(service_options, &store, &topics, &groups, &pop, &arrivals, &clients,
                              &telemetry, &routes, &probe, &executor, clock);
-  AdminService admin(&topics, &groups, &telemetry, &executor);
+  ConsumerProgress progress(&store, &topics, &groups, &clients, &pop, clock,
+                            pop_options.new_group_from_earliest);
+  MessageQuery query(&store, &topics);
+  AdminService admin(AdminServiceDeps{&topics, &groups, &telemetry, &executor, &store, &pop,
+                                      &progress, &query, clock, kVersion, clock->Now()});
   Membership push_members;
   PushDeps push_deps;
   push_deps.pop = &pop;
@@ -194,6 +201,7 @@ int main(int argc, char** argv) {
   Registrar registrar(identity, nameservers, absl::GetFlag(FLAGS_heartbeat_interval),
                       [&topics] { return topics.List(); });
   topics.SetListener([&registrar] { registrar.TopicsChanged(); });
+  admin.SetRegistration(identity, &registrar);
   registrar.Start();
 
   PeriodicTask poll_timer(absl::Milliseconds(20), [&] { arrivals.ExpireDue(clock->Now()); });
@@ -210,29 +218,9 @@ int main(int argc, char** argv) {
     ClientCounts counts = clients.Counts();
     probe.SetConnections(counts.producers, counts.consumers);
     probe.SetInFlight(pop.InFlight());
-    std::map<std::pair<std::string, std::string>, std::pair<int64_t, double>> lag;
-    const absl::Time now = clock->Now();
-    for (const PopEngine::QueueProgress& p : pop.Progress()) {
-      auto offsets = store.GetQueueOffsets(p.topic, p.queue_id);
-      if (!offsets.ok()) continue;
-      auto& [messages, seconds] = lag[{p.group, p.topic}];
-      const int64_t behind = std::max<int64_t>(0, offsets->max_offset() - p.committed);
-      messages += behind;
-      if (behind == 0) continue;
-      store::v1::ReadRequest read;
-      read.set_topic(p.topic);
-      read.set_queue_id(p.queue_id);
-      read.set_offset(p.committed);
-      read.set_max_messages(1);
-      read.set_max_bytes(1);
-      auto oldest = store.Read(read);
-      if (oldest.ok() && oldest->records_size() > 0) {
-        const absl::Time stored = FromProtoTimestamp(oldest->records(0).store_time());
-        seconds = std::max(seconds, absl::ToDoubleSeconds(now - stored));
-      }
-    }
-    for (const auto& [key, value] : lag) {
-      probe.SetConsumerLag(key.first, key.second, value.first, value.second);
+    for (const auto& [key, lag] : progress.LagByGroupTopic()) {
+      probe.SetConsumerLag(key.first, key.second, lag.messages,
+                           absl::ToDoubleSeconds(lag.oldest_unconsumed));
     }
   });
 

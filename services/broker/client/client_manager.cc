@@ -50,4 +50,13 @@ ClientCounts ClientManager::Counts() const {
   return counts;
 }
 
+std::vector<std::string> ClientManager::ClientsOfGroup(const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, c] : clients_) {
+    if (c.group == group) ids.push_back(id);
+  }
+  return ids;
+}
+
 }  // namespace apogee::broker

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -33,6 +34,8 @@ class ClientManager {
   // Drops clients silent for longer than the idle expiry; returns how many.
   int ExpireIdle();
   ClientCounts Counts() const;
+  // Client ids that named `group` in their latest heartbeat (consumers).
+  std::vector<std::string> ClientsOfGroup(const std::string& group) const;
 
  private:
   struct Client {

@@ -314,9 +314,24 @@ std::vector<PopEngine::QueueProgress> PopEngine::Progress() const {
     if (!cursor->loaded) continue;
     const int64_t low =
         cursor->in_flight.empty() ? cursor->next_offset : cursor->in_flight.begin()->first;
-    out.push_back(QueueProgress{std::get<0>(key), std::get<1>(key), std::get<2>(key), low});
+    out.push_back(QueueProgress{std::get<0>(key), std::get<1>(key), std::get<2>(key), low,
+                                static_cast<int64_t>(cursor->in_flight.size())});
   }
   return out;
+}
+
+absl::Status PopEngine::ResetCursor(const std::string& group, const std::string& topic,
+                                    int32_t queue, int64_t offset) {
+  Cursor* cursor = GetCursor(group, topic, queue);
+  absl::MutexLock lock(&cursor->mu);
+  // Store first: if the commit fails the cursor keeps its old position, so
+  // memory and store never disagree about where the group is.
+  APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, offset));
+  cursor->in_flight.clear();
+  cursor->next_offset = offset;
+  cursor->committed = offset;
+  cursor->loaded = true;
+  return absl::OkStatus();
 }
 
 int64_t PopEngine::InFlight() const {

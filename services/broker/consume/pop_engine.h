@@ -83,8 +83,16 @@ class PopEngine {
     std::string topic;
     int32_t queue_id = 0;
     int64_t committed = 0;
+    int64_t in_flight = 0;
   };
   std::vector<QueueProgress> Progress() const;
+
+  // Moves `group`'s cursor on (topic, queue) to `offset` (admin offset
+  // reset): its in-flight deliveries are dropped (their handles stop
+  // working), the next pop reads from `offset`, and `offset` is committed to
+  // the store. The caller keeps `offset` within the queue's [min, max].
+  absl::Status ResetCursor(const std::string& group, const std::string& topic, int32_t queue,
+                           int64_t offset);
 
   // Messages currently invisible (in flight) across all groups.
   int64_t InFlight() const;

@@ -66,11 +66,17 @@ void Registrar::TopicsChanged() {
 
 int Registrar::RegisteredCount() const {
   int count = 0;
+  for (const Link& link : Links()) count += link.registered ? 1 : 0;
+  return count;
+}
+
+std::vector<Registrar::Link> Registrar::Links() const {
+  std::vector<Link> links;
   for (const auto& peer : peers_) {
     absl::MutexLock lock(&peer->mu);
-    if (peer->registered) ++count;
+    links.push_back({peer->address, peer->registered});
   }
-  return count;
+  return links;
 }
 
 v1::BrokerRegistration Registrar::Build(bool full, int64_t version) const {

@@ -51,6 +51,13 @@ class Registrar {
   // How many NameServers acknowledged our latest registration.
   int RegisteredCount() const;
 
+  // Each NameServer and whether it acknowledged our latest registration.
+  struct Link {
+    std::string address;
+    bool registered = false;
+  };
+  std::vector<Link> Links() const;
+
  private:
   struct Peer;
   void Run(Peer* peer);

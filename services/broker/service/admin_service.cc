@@ -1,6 +1,8 @@
 #include "services/broker/service/admin_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/common/clock/proto_time.h"
+#include "services/common/config/flags.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
 
@@ -9,7 +11,8 @@ namespace apogee::broker {
 grpc::ServerUnaryReactor* AdminService::Run(grpc::CallbackServerContext* context,
                                             std::function<absl::Status()> work) {
   auto* reactor = context->DefaultReactor();
-  executor_->Submit([reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); });
+  deps_.executor->Submit(
+      [reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); });
   return reactor;
 }
 
@@ -17,12 +20,12 @@ grpc::ServerUnaryReactor* AdminService::CreateTopic(grpc::CallbackServerContext*
                                                     const av1::CreateTopicRequest* request,
                                                     av1::CreateTopicResponse* response) {
   return Run(context, [this, request, response]() -> absl::Status {
-    if (topics_->Get(request->topic().name()).ok()) {
+    if (deps_.topics->Get(request->topic().name()).ok()) {
       return absl::AlreadyExistsError(absl::StrCat(
           "topic \"", request->topic().name(), "\" already exists (use UpdateTopic to change it)"));
     }
-    APOGEE_RETURN_IF_ERROR(topics_->Upsert(request->topic()));
-    APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), topics_->Get(request->topic().name()));
+    APOGEE_RETURN_IF_ERROR(deps_.topics->Upsert(request->topic()));
+    APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), deps_.topics->Get(request->topic().name()));
     return absl::OkStatus();
   });
 }
@@ -31,9 +34,9 @@ grpc::ServerUnaryReactor* AdminService::UpdateTopic(grpc::CallbackServerContext*
                                                     const av1::UpdateTopicRequest* request,
                                                     av1::UpdateTopicResponse* response) {
   return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_RETURN_IF_ERROR(topics_->Get(request->topic().name()).status());
-    APOGEE_RETURN_IF_ERROR(topics_->Upsert(request->topic()));
-    APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), topics_->Get(request->topic().name()));
+    APOGEE_RETURN_IF_ERROR(deps_.topics->Get(request->topic().name()).status());
+    APOGEE_RETURN_IF_ERROR(deps_.topics->Upsert(request->topic()));
+    APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), deps_.topics->Get(request->topic().name()));
     return absl::OkStatus();
   });
 }
@@ -41,14 +44,14 @@ grpc::ServerUnaryReactor* AdminService::UpdateTopic(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminService::DeleteTopic(grpc::CallbackServerContext* context,
                                                     const av1::DeleteTopicRequest* request,
                                                     av1::DeleteTopicResponse* response) {
-  return Run(context, [this, request]() { return topics_->Delete(request->name()); });
+  return Run(context, [this, request]() { return deps_.topics->Delete(request->name()); });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetTopic(grpc::CallbackServerContext* context,
                                                  const av1::GetTopicRequest* request,
                                                  av1::GetTopicResponse* response) {
   return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), topics_->Get(request->name()));
+    APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), deps_.topics->Get(request->name()));
     return absl::OkStatus();
   });
 }
@@ -57,7 +60,7 @@ grpc::ServerUnaryReactor* AdminService::ListTopics(grpc::CallbackServerContext* 
                                                    const av1::ListTopicsRequest* request,
                                                    av1::ListTopicsResponse* response) {
   return Run(context, [this, response]() {
-    for (TopicConfig& topic : topics_->List()) *response->add_topics() = std::move(topic);
+    for (TopicConfig& topic : deps_.topics->List()) *response->add_topics() = std::move(topic);
     return absl::OkStatus();
   });
 }
@@ -66,8 +69,8 @@ grpc::ServerUnaryReactor* AdminService::CreateGroup(grpc::CallbackServerContext*
                                                     const av1::CreateGroupRequest* request,
                                                     av1::CreateGroupResponse* response) {
   return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_RETURN_IF_ERROR(groups_->Put(request->group()));
-    *response->mutable_group() = groups_->Get(request->group().name());
+    APOGEE_RETURN_IF_ERROR(deps_.groups->Put(request->group()));
+    *response->mutable_group() = deps_.groups->Get(request->group().name());
     return absl::OkStatus();
   });
 }
@@ -76,7 +79,7 @@ grpc::ServerUnaryReactor* AdminService::GetGroup(grpc::CallbackServerContext* co
                                                  const av1::GetGroupRequest* request,
                                                  av1::GetGroupResponse* response) {
   return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response->mutable_group(), groups_->Find(request->name()));
+    APOGEE_ASSIGN_OR_RETURN(*response->mutable_group(), deps_.groups->Find(request->name()));
     return absl::OkStatus();
   });
 }
@@ -85,7 +88,7 @@ grpc::ServerUnaryReactor* AdminService::ListGroups(grpc::CallbackServerContext* 
                                                    const av1::ListGroupsRequest* request,
                                                    av1::ListGroupsResponse* response) {
   return Run(context, [this, response]() {
-    for (ConsumerGroup& group : groups_->List()) *response->add_groups() = std::move(group);
+    for (ConsumerGroup& group : deps_.groups->List()) *response->add_groups() = std::move(group);
     return absl::OkStatus();
   });
 }
@@ -93,14 +96,14 @@ grpc::ServerUnaryReactor* AdminService::ListGroups(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* AdminService::DeleteGroup(grpc::CallbackServerContext* context,
                                                     const av1::DeleteGroupRequest* request,
                                                     av1::DeleteGroupResponse* response) {
-  return Run(context, [this, request]() { return groups_->Delete(request->name()); });
+  return Run(context, [this, request]() { return deps_.groups->Delete(request->name()); });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListClients(grpc::CallbackServerContext* context,
                                                     const av1::ListClientsRequest* request,
                                                     av1::ListClientsResponse* response) {
   return Run(context, [this, response]() {
-    for (std::string& id : telemetry_->Connected()) response->add_client_ids(std::move(id));
+    for (std::string& id : deps_.telemetry->Connected()) response->add_client_ids(std::move(id));
     return absl::OkStatus();
   });
 }
@@ -109,8 +112,118 @@ grpc::ServerUnaryReactor* AdminService::GetClientStackTrace(
     grpc::CallbackServerContext* context, const av1::GetClientStackTraceRequest* request,
     av1::GetClientStackTraceResponse* response) {
   return Run(context, [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(*response->mutable_stack_trace(),
-                            telemetry_->RequestStackTrace(request->client_id(), absl::Seconds(5)));
+    APOGEE_ASSIGN_OR_RETURN(
+        *response->mutable_stack_trace(),
+        deps_.telemetry->RequestStackTrace(request->client_id(), absl::Seconds(5)));
+    return absl::OkStatus();
+  });
+}
+
+void AdminService::SetRegistration(const BrokerIdentity& identity, const Registrar* registrar) {
+  absl::MutexLock lock(&mu_);
+  identity_ = identity;
+  registrar_ = registrar;
+}
+
+grpc::ServerUnaryReactor* AdminService::GetTopicStats(grpc::CallbackServerContext* context,
+                                                      const av1::GetTopicStatsRequest* request,
+                                                      av1::GetTopicStatsResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    APOGEE_ASSIGN_OR_RETURN(TopicConfig topic, deps_.topics->Get(request->name()));
+    response->set_name(topic.name());
+    const int32_t queues = std::max(topic.read_queues(), topic.write_queues());
+    for (int32_t q = 0; q < queues; ++q) {
+      APOGEE_ASSIGN_OR_RETURN(auto offsets, deps_.store->GetQueueOffsets(topic.name(), q));
+      av1::QueueStats* stats = response->add_queues();
+      stats->set_queue_id(q);
+      stats->set_min_offset(offsets.min_offset());
+      stats->set_max_offset(offsets.max_offset());
+      if (offsets.has_max_store_time()) {
+        *stats->mutable_last_store_time() = offsets.max_store_time();
+      }
+      response->set_messages(response->messages() + offsets.max_offset() - offsets.min_offset());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetGroupProgress(
+    grpc::CallbackServerContext* context, const av1::GetGroupProgressRequest* request,
+    av1::GetGroupProgressResponse* response) {
+  return Answer(context, response, [this, request] {
+    return deps_.progress->Get(request->group(), request->topic());
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ResetOffset(grpc::CallbackServerContext* context,
+                                                    const av1::ResetOffsetRequest* request,
+                                                    av1::ResetOffsetResponse* response) {
+  return Answer(context, response, [this, request] { return deps_.progress->Reset(*request); });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetMessage(grpc::CallbackServerContext* context,
+                                                   const av1::GetMessageRequest* request,
+                                                   av1::GetMessageResponse* response) {
+  return Answer(context, response, [this, request] { return deps_.query->Get(*request); });
+}
+
+grpc::ServerUnaryReactor* AdminService::FindMessages(grpc::CallbackServerContext* context,
+                                                     const av1::FindMessagesRequest* request,
+                                                     av1::FindMessagesResponse* response) {
+  return Answer(context, response,
+                [this, request] { return deps_.query->Find(*request, deps_.clock->Now()); });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetBrokerStatus(grpc::CallbackServerContext* context,
+                                                        const av1::GetBrokerStatusRequest* request,
+                                                        av1::GetBrokerStatusResponse* response) {
+  return Run(context, [this, response]() -> absl::Status {
+    {
+      absl::MutexLock lock(&mu_);
+      response->set_cluster_name(identity_.cluster_name);
+      response->set_broker_name(identity_.broker_name);
+      response->set_broker_id(identity_.broker_id);
+      response->set_endpoint(identity_.client_endpoint);
+      if (registrar_ != nullptr) {
+        for (const Registrar::Link& link : registrar_->Links()) {
+          av1::NameServerLink* out = response->add_nameservers();
+          out->set_address(link.address);
+          out->set_registered(link.registered);
+        }
+      }
+    }
+    response->set_version(deps_.version);
+    *response->mutable_start_time() = ToProtoTimestamp(deps_.start_time);
+    response->set_topics(static_cast<int32_t>(deps_.topics->List().size()));
+    response->set_groups(static_cast<int32_t>(deps_.groups->List().size()));
+    response->set_clients(static_cast<int32_t>(deps_.telemetry->Connected().size()));
+    response->set_in_flight(deps_.pop->InFlight());
+    APOGEE_ASSIGN_OR_RETURN(store::v1::GetStatsResponse stats, deps_.store->GetStats());
+    // Every integer figure of GetStats by field name, so new ones show up.
+    const google::protobuf::Reflection* reflection = stats.GetReflection();
+    const google::protobuf::Descriptor* descriptor = stats.GetDescriptor();
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+      if (field->is_repeated()) continue;
+      int64_t value;
+      if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64) {
+        value = reflection->GetInt64(stats, field);
+      } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT32) {
+        value = reflection->GetInt32(stats, field);
+      } else {
+        continue;
+      }
+      (*response->mutable_store())[field->name()] = value;
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetBrokerConfig(grpc::CallbackServerContext* context,
+                                                        const av1::GetBrokerConfigRequest* request,
+                                                        av1::GetBrokerConfigResponse* response) {
+  return Run(context, [response]() {
+    for (auto& [name, value] : ProgramFlagValues()) (*response->mutable_config())[name] = value;
     return absl::OkStatus();
   });
 }

@@ -1,23 +1,51 @@
-// apogee.admin.v1.Admin on the broker: topic management (more follows).
+// apogee.admin.v1.Admin on the broker: topics, groups, clients, group
+// progress and offset resets, message queries, broker status and config.
 // Errors are gRPC statuses naming the input and the rule.
 #pragma once
 
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
 #include "services/broker/client/telemetry_hub.h"
+#include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/offset/consumer_progress.h"
+#include "services/broker/query/message_query.h"
+#include "services/broker/route/registrar.h"
+#include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
+#include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 
 namespace apogee::broker {
 
 namespace av1 = ::apogee::admin::v1;
 
+struct AdminServiceDeps {
+  TopicManager* topics = nullptr;
+  GroupManager* groups = nullptr;
+  TelemetryHub* telemetry = nullptr;
+  Executor* executor = nullptr;
+  StoreClient* store = nullptr;
+  PopEngine* pop = nullptr;
+  ConsumerProgress* progress = nullptr;
+  MessageQuery* query = nullptr;
+  const Clock* clock = nullptr;
+  std::string version;
+  absl::Time start_time;
+};
+
 // Thread-safe; store work runs on the executor.
 class AdminService final : public av1::Admin::CallbackService {
  public:
-  AdminService(TopicManager* topics, GroupManager* groups, TelemetryHub* telemetry,
-               Executor* executor)
-      : topics_(topics), groups_(groups), telemetry_(telemetry), executor_(executor) {}
+  explicit AdminService(AdminServiceDeps deps) : deps_(std::move(deps)) {}
+
+  // Identity and NameServer links for GetBrokerStatus, known once the
+  // server is bound (the endpoint) and the Registrar exists.
+  void SetRegistration(const BrokerIdentity& identity, const Registrar* registrar);
 
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
                                         const av1::CreateTopicRequest* request,
@@ -52,16 +80,49 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetClientStackTrace(
       grpc::CallbackServerContext* context, const av1::GetClientStackTraceRequest* request,
       av1::GetClientStackTraceResponse* response) override;
+  grpc::ServerUnaryReactor* GetTopicStats(grpc::CallbackServerContext* context,
+                                          const av1::GetTopicStatsRequest* request,
+                                          av1::GetTopicStatsResponse* response) override;
+  grpc::ServerUnaryReactor* GetGroupProgress(grpc::CallbackServerContext* context,
+                                             const av1::GetGroupProgressRequest* request,
+                                             av1::GetGroupProgressResponse* response) override;
+  grpc::ServerUnaryReactor* ResetOffset(grpc::CallbackServerContext* context,
+                                        const av1::ResetOffsetRequest* request,
+                                        av1::ResetOffsetResponse* response) override;
+  grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* context,
+                                       const av1::GetMessageRequest* request,
+                                       av1::GetMessageResponse* response) override;
+  grpc::ServerUnaryReactor* FindMessages(grpc::CallbackServerContext* context,
+                                         const av1::FindMessagesRequest* request,
+                                         av1::FindMessagesResponse* response) override;
+  grpc::ServerUnaryReactor* GetBrokerStatus(grpc::CallbackServerContext* context,
+                                            const av1::GetBrokerStatusRequest* request,
+                                            av1::GetBrokerStatusResponse* response) override;
+  grpc::ServerUnaryReactor* GetBrokerConfig(grpc::CallbackServerContext* context,
+                                            const av1::GetBrokerConfigRequest* request,
+                                            av1::GetBrokerConfigResponse* response) override;
 
  private:
   // Runs `work` on the executor and finishes the call with its status.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 std::function<absl::Status()> work);
+  // Runs `work` (returning StatusOr<Response>) on the executor; its value
+  // becomes the response.
+  template <typename Response, typename Work>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Response* response,
+                                   Work work) {
+    return Run(context, [response, work = std::move(work)]() -> absl::Status {
+      absl::StatusOr<Response> result = work();
+      if (!result.ok()) return result.status();
+      *response = *std::move(result);
+      return absl::OkStatus();
+    });
+  }
 
-  TopicManager* const topics_;
-  GroupManager* const groups_;
-  TelemetryHub* const telemetry_;
-  Executor* const executor_;
+  const AdminServiceDeps deps_;
+  absl::Mutex mu_;
+  BrokerIdentity identity_ ABSL_GUARDED_BY(mu_);
+  const Registrar* registrar_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace apogee::broker

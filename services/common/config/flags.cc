@@ -6,6 +6,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -90,6 +91,19 @@ void InitFlags(int argc, char** argv, const std::string& usage) {
                  positional[1]);
     std::exit(2);
   }
+}
+
+std::map<std::string, std::string> ProgramFlagValues() {
+  std::map<std::string, std::string> values;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    // __FILE__ of the definition: relative under Bazel, absolute under CMake.
+    const std::string file = flag->Filename();
+    const bool ours = absl::StartsWith(file, "services/") ||
+                      absl::StrContains(file, "/services/") || absl::StartsWith(file, "tools/") ||
+                      absl::StrContains(file, "/tools/");
+    if (ours) values[std::string(name)] = flag->CurrentValue();
+  }
+  return values;
 }
 
 }  // namespace apogee

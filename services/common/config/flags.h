@@ -3,6 +3,7 @@
 // the command line override the file, so one file can serve a whole fleet.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,10 @@ absl::StatusOr<std::vector<std::string>> ExpandConfigFile(int argc, char** argv)
 // Parses flags (with the config file) for a server binary. On a bad flag or
 // config file prints one clear line to stderr and exits with status 2.
 void InitFlags(int argc, char** argv, const std::string& usage);
+
+// Current values of the flags Apogee's own sources define (not those of
+// absl, gRPC or other libraries), by flag name: what a server runs with
+// after the config file and the command line.
+std::map<std::string, std::string> ProgramFlagValues();
 
 }  // namespace apogee

@@ -340,22 +340,32 @@ absl::Status Store::CommitOffset(const std::string& group, const std::string& to
                                               "\" for ", QueueName(topic, queue_id),
                                               " is out of range [0, ", range.next_offset, "]"));
   }
-  return index_->CommitOffset(group, {topic, queue_id}, offset);
+  return index_->CommitOffset(group, {topic, queue_id}, offset, absl::ToUnixMillis(clock_->Now()));
 }
 
-absl::StatusOr<int64_t> Store::FetchOffset(const std::string& group, const std::string& topic,
-                                           int32_t queue_id) const {
+namespace {
+
+ConsumerOffset ToConsumerOffset(GroupOffset o) {
+  return {std::move(o.group), std::move(o.tq.topic), o.tq.queue_id, o.offset, o.commit_time_ms};
+}
+
+}  // namespace
+
+absl::StatusOr<ConsumerOffset> Store::FetchOffset(const std::string& group,
+                                                  const std::string& topic,
+                                                  int32_t queue_id) const {
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
   APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
-  return index_->FetchOffset(group, {topic, queue_id});
+  APOGEE_ASSIGN_OR_RETURN(GroupOffset offset, index_->FetchOffset(group, {topic, queue_id}));
+  return ToConsumerOffset(std::move(offset));
 }
 
 absl::StatusOr<std::vector<ConsumerOffset>> Store::ListOffsets(const std::string& group) const {
-  APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
-  APOGEE_ASSIGN_OR_RETURN(auto offsets, index_->ListOffsets(group));
+  if (!group.empty()) APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
+  APOGEE_ASSIGN_OR_RETURN(std::vector<GroupOffset> offsets, index_->ListOffsets(group));
   std::vector<ConsumerOffset> out;
   out.reserve(offsets.size());
-  for (auto& [tq, offset] : offsets) out.push_back({std::move(tq.topic), tq.queue_id, offset});
+  for (GroupOffset& o : offsets) out.push_back(ToConsumerOffset(std::move(o)));
   return out;
 }
 

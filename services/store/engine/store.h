@@ -76,9 +76,13 @@ struct ReadResult {
 };
 
 struct ConsumerOffset {
+  std::string group;
   std::string topic;
   int32_t queue_id = 0;
   int64_t offset = 0;
+  // When it was committed (ms since the epoch); 0 when unknown (committed
+  // by a store that did not keep commit times).
+  int64_t commit_time_ms = 0;
 };
 
 // Byte offsets of the commit log.
@@ -151,12 +155,15 @@ class Store {
   // Waits until the indexes cover the log below `commit_offset`.
   bool WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const;
 
-  // --- Consumer offsets. The offset must lie in [0, queue max].
+  // --- Consumer offsets. The offset must lie in [0, queue max]; each is
+  // kept with the time it was committed (the store's clock).
   absl::Status CommitOffset(const std::string& group, const std::string& topic, int32_t queue_id,
                             int64_t offset);
   // NOT_FOUND when the group has not committed for the queue.
-  absl::StatusOr<int64_t> FetchOffset(const std::string& group, const std::string& topic,
-                                      int32_t queue_id) const;
+  absl::StatusOr<ConsumerOffset> FetchOffset(const std::string& group, const std::string& topic,
+                                             int32_t queue_id) const;
+  // The offsets of `group`; of every group (configured or not, e.g. the
+  // per-member names of broadcasting groups) when `group` is empty.
   absl::StatusOr<std::vector<ConsumerOffset>> ListOffsets(const std::string& group) const;
   absl::Status DeleteOffsets(const std::string& group);
 

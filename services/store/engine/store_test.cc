@@ -162,7 +162,8 @@ TEST_F(StoreTest, ConsumerOffsetsAreCheckedAndPersisted) {
   WaitForDispatch();
   ASSERT_TRUE(store_->CommitOffset("g", "T", 1, 2).ok());
   ASSERT_TRUE(store_->CommitOffset("g", "T", 0, 0).ok());
-  EXPECT_EQ(*store_->FetchOffset("g", "T", 1), 2);
+  EXPECT_EQ(store_->FetchOffset("g", "T", 1)->offset, 2);
+  EXPECT_GT(store_->FetchOffset("g", "T", 1)->commit_time_ms, 0);
   auto too_far = store_->CommitOffset("g", "T", 1, 4);
   EXPECT_EQ(too_far.code(), absl::StatusCode::kOutOfRange);
   EXPECT_THAT(too_far.message(), HasSubstr("offset 4 committed by group \"g\" for topic \"T\" "

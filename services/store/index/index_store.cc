@@ -468,18 +468,18 @@ absl::Status IndexStore::ResetIndexes(int64_t start) {
   return absl::OkStatus();
 }
 
-absl::Status IndexStore::CommitOffset(absl::string_view group, const TopicQueue& tq,
-                                      int64_t offset) {
+absl::Status IndexStore::CommitOffset(absl::string_view group, const TopicQueue& tq, int64_t offset,
+                                      int64_t commit_time_ms) {
   rocksdb::WriteOptions write_options;
   write_options.sync = options_.sync_writes;
   return FromRocks(
       db_->Put(write_options, cf(kOffsets), keys::GroupPrefix(group) + keys::TopicQueuePrefix(tq),
-               keys::EncodeFixed64BE(offset)),
+               keys::EncodeOffsetValue({offset, commit_time_ms})),
       absl::StrCat("commit offset of group \"", group, "\""));
 }
 
-absl::StatusOr<int64_t> IndexStore::FetchOffset(absl::string_view group,
-                                                const TopicQueue& tq) const {
+absl::StatusOr<GroupOffset> IndexStore::FetchOffset(absl::string_view group,
+                                                    const TopicQueue& tq) const {
   std::string value;
   const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kOffsets),
                                      keys::GroupPrefix(group) + keys::TopicQueuePrefix(tq), &value);
@@ -488,22 +488,26 @@ absl::StatusOr<int64_t> IndexStore::FetchOffset(absl::string_view group,
                                             tq.topic, "\" queue ", tq.queue_id));
   }
   APOGEE_RETURN_IF_ERROR(FromRocks(s, "fetch consumer offset"));
-  std::optional<int64_t> offset = keys::DecodeFixed64BE(value);
-  if (!offset.has_value()) return absl::DataLossError("malformed consumer offset");
-  return *offset;
+  std::optional<keys::OffsetValue> decoded = keys::DecodeOffsetValue(value);
+  if (!decoded.has_value()) {
+    return absl::DataLossError(absl::StrCat("malformed consumer offset of group \"", group, "\" (",
+                                            value.size(), " bytes, want 8 or 16)"));
+  }
+  return GroupOffset{std::string(group), tq, decoded->offset, decoded->commit_time_ms};
 }
 
-absl::StatusOr<std::vector<std::pair<TopicQueue, int64_t>>> IndexStore::ListOffsets(
-    absl::string_view group) const {
-  const std::string prefix = keys::GroupPrefix(group);
+absl::StatusOr<std::vector<GroupOffset>> IndexStore::ListOffsets(absl::string_view group) const {
+  const std::string prefix = group.empty() ? std::string() : keys::GroupPrefix(group);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kOffsets)));
-  std::vector<std::pair<TopicQueue, int64_t>> out;
+  std::vector<GroupOffset> out;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     absl::string_view rest = ToView(it->key());
-    rest.remove_prefix(prefix.size());
+    std::optional<std::string> name = keys::ConsumeGroup(&rest);
     std::optional<TopicQueue> tq = keys::ConsumeTopicQueue(&rest);
-    std::optional<int64_t> offset = keys::DecodeFixed64BE(ToView(it->value()));
-    if (tq.has_value() && offset.has_value()) out.emplace_back(std::move(*tq), *offset);
+    std::optional<keys::OffsetValue> value = keys::DecodeOffsetValue(ToView(it->value()));
+    if (name.has_value() && tq.has_value() && value.has_value()) {
+      out.push_back({std::move(*name), std::move(*tq), value->offset, value->commit_time_ms});
+    }
   }
   APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "list consumer offsets"));
   return out;

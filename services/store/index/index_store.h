@@ -56,6 +56,15 @@ struct IndexPosition {
   uint32_t size = 0;
 };
 
+// One consumer offset: group, queue, offset and commit time (ms since the
+// epoch; 0 = unknown, for values written before commit times were kept).
+struct GroupOffset {
+  std::string group;
+  TopicQueue tq;
+  int64_t offset = 0;
+  int64_t commit_time_ms = 0;
+};
+
 // Thread-safety: thread-safe. Index writers (ApplyDispatch, TrimBefore,
 // TruncateFrom) are serialized by an internal mutex; readers run
 // concurrently with them. ResetIndexes must not run concurrently with
@@ -109,12 +118,14 @@ class IndexStore {
   // Offsets and configs are kept.
   absl::Status ResetIndexes(int64_t start);
 
-  // --- Consumer offsets per (group, topic, queue).
-  absl::Status CommitOffset(absl::string_view group, const TopicQueue& tq, int64_t offset);
+  // --- Consumer offsets per (group, topic, queue), each with its commit
+  // time (ms since the epoch; 0 when written before times were kept).
+  absl::Status CommitOffset(absl::string_view group, const TopicQueue& tq, int64_t offset,
+                            int64_t commit_time_ms);
   // NOT_FOUND when the group never committed for this queue.
-  absl::StatusOr<int64_t> FetchOffset(absl::string_view group, const TopicQueue& tq) const;
-  absl::StatusOr<std::vector<std::pair<TopicQueue, int64_t>>> ListOffsets(
-      absl::string_view group) const;
+  absl::StatusOr<GroupOffset> FetchOffset(absl::string_view group, const TopicQueue& tq) const;
+  // The offsets of `group`; every group's when `group` is empty.
+  absl::StatusOr<std::vector<GroupOffset>> ListOffsets(absl::string_view group) const;
   absl::Status DeleteOffsets(absl::string_view group);
 
   // --- Configs: opaque values by (kind, name).

@@ -199,13 +199,13 @@ TEST_F(IndexStoreTest, TruncateFromDropsTheTailTheLogLost) {
 TEST_F(IndexStoreTest, ResetDropsIndexesButKeepsOffsetsAndConfigs) {
   auto index = Open();
   Dispatch(index.get(), {{MakeRecord("A", 0), kT0}});
-  ASSERT_TRUE(index->CommitOffset("g", {"A", 0}, 1).ok());
+  ASSERT_TRUE(index->CommitOffset("g", {"A", 0}, 1, 1000).ok());
   ASSERT_TRUE(index->PutConfig('t', "A", "cfg").ok());
   ASSERT_TRUE(index->ResetIndexes(0).ok());
   EXPECT_EQ(index->dispatched_offset(), 0);
   EXPECT_TRUE(index->ListQueues().empty());
   EXPECT_TRUE(index->ReadConsumeQueue({"A", 0}, 0, 10)->empty());
-  EXPECT_EQ(*index->FetchOffset("g", {"A", 0}), 1);
+  EXPECT_EQ(index->FetchOffset("g", {"A", 0})->offset, 1);
   EXPECT_EQ(*index->GetConfig('t', "A"), "cfg");
   // Dispatching again from the start works.
   ASSERT_TRUE(index->ApplyDispatch(buffer_.Views(), buffer_.end()).ok());
@@ -214,22 +214,47 @@ TEST_F(IndexStoreTest, ResetDropsIndexesButKeepsOffsetsAndConfigs) {
 
 TEST_F(IndexStoreTest, ConsumerOffsetsPerGroupTopicAndQueue) {
   auto index = Open();
-  ASSERT_TRUE(index->CommitOffset("g1", {"A", 0}, 5).ok());
-  ASSERT_TRUE(index->CommitOffset("g1", {"A", 1}, 7).ok());
-  ASSERT_TRUE(index->CommitOffset("g1", {"A", 0}, 6).ok());
-  ASSERT_TRUE(index->CommitOffset("g10", {"A", 0}, 99).ok());
-  EXPECT_EQ(*index->FetchOffset("g1", {"A", 0}), 6);
+  ASSERT_TRUE(index->CommitOffset("g1", {"A", 0}, 5, 1000).ok());
+  ASSERT_TRUE(index->CommitOffset("g1", {"A", 1}, 7, 2000).ok());
+  ASSERT_TRUE(index->CommitOffset("g1", {"A", 0}, 6, 3000).ok());
+  ASSERT_TRUE(index->CommitOffset("g10", {"A", 0}, 99, 4000).ok());
+  auto fetched = index->FetchOffset("g1", {"A", 0});
+  ASSERT_TRUE(fetched.ok());
+  EXPECT_EQ(fetched->offset, 6);
+  EXPECT_EQ(fetched->commit_time_ms, 3000);
   auto missing = index->FetchOffset("g2", {"A", 0});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(),
               HasSubstr("group \"g2\" has no offset for topic \"A\" queue 0"));
   auto listed = index->ListOffsets("g1");
   ASSERT_TRUE(listed.ok());
-  EXPECT_THAT(*listed, ElementsAre(std::make_pair(TopicQueue{"A", 0}, int64_t{6}),
-                                   std::make_pair(TopicQueue{"A", 1}, int64_t{7})));
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].tq, (TopicQueue{"A", 0}));
+  EXPECT_EQ((*listed)[0].offset, 6);
+  EXPECT_EQ((*listed)[1].tq, (TopicQueue{"A", 1}));
+  EXPECT_EQ((*listed)[1].offset, 7);
+  EXPECT_EQ((*listed)[1].commit_time_ms, 2000);
+  auto every = index->ListOffsets("");
+  ASSERT_TRUE(every.ok());
+  ASSERT_EQ(every->size(), 3u);
+  EXPECT_EQ((*every)[2].group, "g10");
+  EXPECT_EQ((*every)[2].offset, 99);
   ASSERT_TRUE(index->DeleteOffsets("g1").ok());
   EXPECT_TRUE(index->ListOffsets("g1")->empty());
-  EXPECT_EQ(*index->FetchOffset("g10", {"A", 0}), 99);
+  EXPECT_EQ(index->FetchOffset("g10", {"A", 0})->offset, 99);
+}
+
+TEST(OffsetValueTest, ReadsValuesWrittenWithoutCommitTime) {
+  // Format before commit times: the offset alone, u64 BE.
+  auto legacy = keys::DecodeOffsetValue(keys::EncodeFixed64BE(42));
+  ASSERT_TRUE(legacy.has_value());
+  EXPECT_EQ(legacy->offset, 42);
+  EXPECT_EQ(legacy->commit_time_ms, 0);
+  auto current = keys::DecodeOffsetValue(keys::EncodeOffsetValue({7, 1700000000123}));
+  ASSERT_TRUE(current.has_value());
+  EXPECT_EQ(current->offset, 7);
+  EXPECT_EQ(current->commit_time_ms, 1700000000123);
+  EXPECT_FALSE(keys::DecodeOffsetValue("short").has_value());
 }
 
 TEST_F(IndexStoreTest, ConfigsByKindAndName) {

@@ -13,13 +13,20 @@ std::string TopicQueuePrefix(absl::string_view topic, int32_t queue_id) {
   return out;
 }
 
-std::optional<TopicQueue> ConsumeTopicQueue(absl::string_view* in) {
+std::optional<std::string> ConsumeGroup(absl::string_view* in) {
   if (in->empty()) return std::nullopt;
-  const size_t len = static_cast<uint8_t>((*in)[0]);
-  if (in->size() < 1 + len + 4) return std::nullopt;
+  const size_t length = static_cast<unsigned char>((*in)[0]);
+  if (in->size() < 1 + length) return std::nullopt;
+  std::string group(in->substr(1, length));
+  in->remove_prefix(1 + length);
+  return group;
+}
+
+std::optional<TopicQueue> ConsumeTopicQueue(absl::string_view* in) {
+  std::optional<std::string> topic = ConsumeGroup(in);  // same [u8 len][name] layout
+  if (!topic.has_value() || in->size() < 4) return std::nullopt;
   TopicQueue tq;
-  tq.topic = std::string(in->substr(1, len));
-  in->remove_prefix(1 + len);
+  tq.topic = std::move(*topic);
   uint32_t queue = 0;
   coding::ConsumeFixed32BE(in, &queue);
   tq.queue_id = static_cast<int32_t>(queue);
@@ -96,6 +103,21 @@ std::string GroupPrefix(absl::string_view group) {
   out.push_back(static_cast<char>(group.size()));
   out.append(group.data(), group.size());
   return out;
+}
+
+std::string EncodeOffsetValue(const OffsetValue& v) {
+  std::string out;
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(v.offset));
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(v.commit_time_ms));
+  return out;
+}
+
+std::optional<OffsetValue> DecodeOffsetValue(absl::string_view in) {
+  if (in.size() != 8 && in.size() != 16) return std::nullopt;
+  OffsetValue v;
+  v.offset = static_cast<int64_t>(coding::GetFixed64BE(in.data()));
+  if (in.size() == 16) v.commit_time_ms = static_cast<int64_t>(coding::GetFixed64BE(in.data() + 8));
+  return v;
 }
 
 std::string ConfigKey(uint8_t kind, absl::string_view name) {

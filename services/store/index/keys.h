@@ -47,8 +47,20 @@ std::string WithCommitOffset(std::string prefix, int64_t commit_offset);
 // The commit offset at the end of a msg_id or key key.
 int64_t TrailingCommitOffset(absl::string_view key);
 
-// offsets: [u8 group length][group] + TopicQueuePrefix -> [u64 offset].
+// offsets: [u8 group length][group] + TopicQueuePrefix -> OffsetValue.
 std::string GroupPrefix(absl::string_view group);
+// Parses a GroupPrefix from the front of `in`, consuming it.
+std::optional<std::string> ConsumeGroup(absl::string_view* in);
+
+// A consumer offset value: [u64 BE offset][u64 BE commit time ms]. Values
+// written before commit times were kept are the offset alone and decode
+// with commit_time_ms = 0 (unknown).
+struct OffsetValue {
+  int64_t offset = 0;
+  int64_t commit_time_ms = 0;
+};
+std::string EncodeOffsetValue(const OffsetValue& v);
+std::optional<OffsetValue> DecodeOffsetValue(absl::string_view in);
 
 // config: [u8 kind][name] -> opaque value.
 std::string ConfigKey(uint8_t kind, absl::string_view name);

@@ -144,7 +144,7 @@ TEST_F(RecoveryTest, IndexesAreRebuiltFromTheLogKeepingOffsetsAndConfigs) {
   EXPECT_EQ(store_->recovery_report().replayed_to, store_->GetLogOffsets().max);
   EXPECT_EQ(Bodies("T", 0).size(), 10u);
   EXPECT_EQ(store_->LookupByKey("T", "key", 100)->size(), 20u);
-  EXPECT_EQ(*store_->FetchOffset("g", "T", 0), 3);
+  EXPECT_EQ(store_->FetchOffset("g", "T", 0)->offset, 3);
 
   // Losing the whole RocksDB directory loses configs and offsets (they live
   // only there) but the messages come back from the log.

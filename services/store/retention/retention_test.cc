@@ -91,9 +91,9 @@ TEST_F(RetentionTest, IndexesAreTrimmedWithTheSegments) {
   EXPECT_EQ(store_->LookupByKey("T", "k0").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store_->LookupByKey("T", absl::StrCat("k", first_kept)).ok());
   EXPECT_EQ(*store_->LookupOffsetByTime("T", 0, 0), first_kept);
-  EXPECT_EQ(*store_->FetchOffset("g", "T", 0), 5);  // offsets are not retention's business
-  EXPECT_EQ(Bodies("T", 1).size(), 1u);             // in the active segment
-  Open(WithRetention(absl::Minutes(1)));            // and all of it survives a reopen
+  EXPECT_EQ(store_->FetchOffset("g", "T", 0)->offset, 5);  // offsets are not retention's business
+  EXPECT_EQ(Bodies("T", 1).size(), 1u);                    // in the active segment
+  Open(WithRetention(absl::Minutes(1)));                   // and all of it survives a reopen
   EXPECT_EQ(store_->GetQueueRange("T", 0)->min_offset, first_kept);
 }
 

@@ -439,9 +439,13 @@ grpc::ServerUnaryReactor* StoreService::FetchOffset(grpc::CallbackServerContext*
                                                     const sv1::FetchOffsetRequest* request,
                                                     sv1::FetchOffsetResponse* response) {
   return RunUnary(context, "FetchOffset", [this, request, response]() -> absl::Status {
-    APOGEE_ASSIGN_OR_RETURN(int64_t offset, store_->FetchOffset(request->group(), request->topic(),
-                                                                request->queue_id()));
-    response->set_offset(offset);
+    APOGEE_ASSIGN_OR_RETURN(
+        ConsumerOffset offset,
+        store_->FetchOffset(request->group(), request->topic(), request->queue_id()));
+    response->set_offset(offset.offset);
+    if (offset.commit_time_ms > 0) {
+      *response->mutable_commit_time() = FromMillis(offset.commit_time_ms);
+    }
     return absl::OkStatus();
   });
 }
@@ -450,24 +454,17 @@ grpc::ServerUnaryReactor* StoreService::ListOffsets(grpc::CallbackServerContext*
                                                     const sv1::ListOffsetsRequest* request,
                                                     sv1::ListOffsetsResponse* response) {
   return RunUnary(context, "ListOffsets", [this, request, response]() -> absl::Status {
-    std::vector<std::string> groups;
-    if (!request->group().empty()) {
-      groups.push_back(request->group());
-    } else {
-      // "Every group": the engine lists offsets per group, so this covers
-      // the groups with a stored config (PutGroup).
-      APOGEE_ASSIGN_OR_RETURN(auto configs, store_->ListGroups());
-      for (auto& [name, config] : configs) groups.push_back(name);
-    }
-    for (const std::string& group : groups) {
-      APOGEE_ASSIGN_OR_RETURN(std::vector<ConsumerOffset> offsets, store_->ListOffsets(group));
-      for (const ConsumerOffset& o : offsets) {
-        sv1::ConsumerOffset* out = response->add_offsets();
-        out->set_group(group);
-        out->set_topic(o.topic);
-        out->set_queue_id(o.queue_id);
-        out->set_offset(o.offset);
-      }
+    // An empty group lists every group with offsets, including ones with no
+    // stored config (per-member names of broadcasting groups).
+    APOGEE_ASSIGN_OR_RETURN(std::vector<ConsumerOffset> offsets,
+                            store_->ListOffsets(request->group()));
+    for (const ConsumerOffset& o : offsets) {
+      sv1::ConsumerOffset* out = response->add_offsets();
+      out->set_group(o.group);
+      out->set_topic(o.topic);
+      out->set_queue_id(o.queue_id);
+      out->set_offset(o.offset);
+      if (o.commit_time_ms > 0) *out->mutable_commit_time() = FromMillis(o.commit_time_ms);
     }
     return absl::OkStatus();
   });

@@ -1,0 +1,273 @@
+// apogee-admin integration tests: the real binary run as a process against a
+// real NameServer + store + broker; consumption with the v2 API in the test.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "services/common/testing/process.h"
+#include "tests/integration/local_cluster.h"
+#include "tests/integration/v2_test_client.h"
+
+// APOGEE_*_BIN name the binaries (compile definitions, see CMakeLists.txt).
+extern char** environ;
+
+namespace apogee {
+namespace {
+
+using ::apogee::testing::LocalCluster;
+using ::apogee::testing::PollUntil;
+using ::apogee::testing::V2TestClient;
+using ::google::protobuf::Value;
+using ::testing::HasSubstr;
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The field `name` of a JSON object value (null Value when absent).
+const Value& Field(const Value& v, const std::string& name) {
+  static const Value* null = new Value;
+  auto it = v.struct_value().fields().find(name);
+  return it == v.struct_value().fields().end() ? *null : it->second;
+}
+
+class AdminCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status started = cluster_.Start();
+    ASSERT_TRUE(started.ok()) << started;
+    client_ = std::make_unique<V2TestClient>(cluster_.broker_address(), "cli-test@1@0@it");
+  }
+
+  // Runs apogee-admin with `args` (plus --nameservers unless `env` sets
+  // APOGEE_NAMESERVERS) and waits for it; the CLI's calls have deadlines.
+  CliResult Run(std::vector<std::string> args, const std::string& env = "") {
+    if (env.empty()) args.push_back(absl::StrCat("--nameservers=", cluster_.nameserver_address()));
+    const std::string out_path = absl::StrCat(cluster_.dir(), "/cli-", runs_, ".out");
+    const std::string err_path = absl::StrCat(cluster_.dir(), "/cli-", runs_, ".err");
+    ++runs_;
+    std::vector<std::string> argv_text = {APOGEE_ADMIN_BIN};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_text;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!absl::StartsWith(*e, "APOGEE_NAMESERVERS=")) env_text.emplace_back(*e);
+    }
+    if (!env.empty()) env_text.push_back(absl::StrCat("APOGEE_NAMESERVERS=", env));
+    std::vector<char*> envp;
+    for (std::string& e : env_text) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid = -1;
+    CliResult result;
+    const int spawned =
+        posix_spawn(&pid, APOGEE_ADMIN_BIN, &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+      ADD_FAILURE() << "cannot start " << APOGEE_ADMIN_BIN;
+      return result;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = ReadAll(out_path);
+    result.err = ReadAll(err_path);
+    return result;
+  }
+
+  // Runs with --json and parses stdout as one JSON document.
+  Value RunJson(std::vector<std::string> args) {
+    args.push_back("--json");
+    CliResult r = Run(args);
+    Value v;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &v).ok()) << r.out;
+    return v;
+  }
+
+  static void ExpectOneLineError(const CliResult& r, const std::string& fragment) {
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_THAT(r.err, HasSubstr(fragment));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+
+  void CreateTopic(const std::string& name, int queues) {
+    CliResult created = Run({"topic", "create", absl::StrCat("--name=", name),
+                             absl::StrCat("--queues=", queues), "--broker=broker-a"});
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+    EXPECT_THAT(created.out, HasSubstr(name));
+    // The broker re-registers with the NameServer; the route follows.
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          CliResult route = Run({"topic", "route", absl::StrCat("--name=", name)});
+          return route.exit_code == 0 && absl::StrContains(route.out, "broker-a");
+        },
+        absl::Seconds(15), absl::Milliseconds(100)));
+  }
+
+  // "message send" and the id it printed.
+  std::string Send(const std::string& topic, const std::string& key, const std::string& body) {
+    CliResult sent = Run({"message", "send", absl::StrCat("--topic=", topic),
+                          absl::StrCat("--key=", key), "--tag=G", absl::StrCat("--body=", body)});
+    EXPECT_EQ(sent.exit_code, 0) << sent.err;
+    absl::string_view id = absl::StripAsciiWhitespace(sent.out);
+    EXPECT_TRUE(absl::ConsumePrefix(&id, "message_id ")) << sent.out;
+    return std::string(id);
+  }
+
+  static std::string Rfc3339(absl::Time t) {
+    return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+  }
+
+  int64_t Lag(const std::string& group, const std::string& topic) {
+    Value v = RunJson(
+        {"group", "progress", absl::StrCat("--group=", group), absl::StrCat("--topic=", topic)});
+    return static_cast<int64_t>(Field(v, "lag").number_value());
+  }
+
+  LocalCluster cluster_{{APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN}};
+  std::unique_ptr<V2TestClient> client_;
+  int runs_ = 0;
+};
+
+TEST_F(AdminCliTest, TopicCreateRouteSendGetAndFind) {
+  CreateTopic("CliTopic", 2);
+  Value route = RunJson({"topic", "route", "--name=CliTopic"});
+  EXPECT_EQ(Field(route, "topic").string_value(), "CliTopic");
+  ASSERT_EQ(Field(route, "queues").list_value().values_size(), 1);
+  EXPECT_EQ(Field(Field(route, "queues").list_value().values(0), "broker_name").string_value(),
+            "broker-a");
+
+  const absl::Time before = absl::Now() - absl::Seconds(1);
+  const std::string id = Send("CliTopic", "order-7", "hello from the cli");
+  ASSERT_EQ(id.size(), 32u);
+  EXPECT_NE(Send("CliTopic", "order-8", "second"), id) << "ids are unique";
+
+  CliResult got = Run({"message", "get", absl::StrCat("--id=", id)});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_THAT(got.out, HasSubstr(id));
+  EXPECT_THAT(got.out, HasSubstr("hello from the cli"));
+  Value got_json = RunJson({"message", "get", absl::StrCat("--id=", id)});
+  const Value& view = Field(got_json, "messages").list_value().values(0);
+  EXPECT_EQ(Field(view, "message_id").string_value(), id);
+  EXPECT_EQ(Field(view, "topic").string_value(), "CliTopic");
+  EXPECT_EQ(Field(view, "tag").string_value(), "G");
+  EXPECT_EQ(Field(Field(view, "broker"), "broker_name").string_value(), "broker-a");
+
+  CliResult by_key = Run({"message", "find", "--topic=CliTopic", "--key=order-7"});
+  ASSERT_EQ(by_key.exit_code, 0) << by_key.err;
+  EXPECT_THAT(by_key.out, HasSubstr(id));
+  Value by_time =
+      RunJson({"message", "find", "--topic=CliTopic", absl::StrCat("--from=", Rfc3339(before)),
+               absl::StrCat("--to=", Rfc3339(absl::Now() + absl::Seconds(1)))});
+  EXPECT_EQ(Field(by_time, "messages").list_value().values_size(), 2);
+  EXPECT_FALSE(Field(by_time, "truncated").bool_value());
+
+  Value stats = RunJson({"topic", "stats", "--name=CliTopic"});
+  EXPECT_EQ(Field(stats, "messages").number_value(), 2);
+  const Value& broker = Field(stats, "brokers").list_value().values(0);
+  ASSERT_EQ(Field(broker, "queues").list_value().values_size(), 2);
+  for (const Value& q : Field(broker, "queues").list_value().values()) {
+    EXPECT_TRUE(q.struct_value().fields().count("min_offset")) << "keys are stable for scripts";
+    EXPECT_TRUE(q.struct_value().fields().count("max_offset"));
+  }
+  CliResult table = Run({"topic", "stats", "--name=CliTopic"});
+  EXPECT_THAT(table.out, HasSubstr("MIN_OFFSET"));
+  EXPECT_THAT(table.out, HasSubstr("MAX_OFFSET"));
+
+  CliResult listed = Run({"topic", "list"});
+  EXPECT_THAT(listed.out, HasSubstr("CliTopic"));
+}
+
+TEST_F(AdminCliTest, GroupProgressAndResetOffsetToTime) {
+  CreateTopic("CliWork", 2);
+  const absl::Time start = absl::Now() - absl::Seconds(1);
+  for (int i = 0; i < 3; ++i) Send("CliWork", absl::StrCat("k", i), absl::StrCat("job ", i));
+  EXPECT_EQ(Lag("workers", "CliWork"), 3);
+  CliResult table = Run({"group", "progress", "--group=workers", "--topic=CliWork"});
+  EXPECT_THAT(table.out, HasSubstr("LAG"));
+
+  EXPECT_EQ(client_->ReceiveAtLeast("workers", "CliWork", 3, /*ack=*/true).size(), 3u);
+  EXPECT_EQ(Lag("workers", "CliWork"), 0);
+
+  CliResult reset = Run({"group", "reset-offset", "--group=workers", "--topic=CliWork",
+                         absl::StrCat("--to-time=", Rfc3339(start))});
+  ASSERT_EQ(reset.exit_code, 0) << reset.err;
+  EXPECT_THAT(reset.out, HasSubstr("NEW_OFFSET"));
+  EXPECT_EQ(Lag("workers", "CliWork"), 3);
+  EXPECT_EQ(client_->ReceiveAtLeast("workers", "CliWork", 3, true).size(), 3u);
+  EXPECT_EQ(Lag("workers", "CliWork"), 0);
+
+  Value by_offset = RunJson({"group", "reset-offset", "--group=workers", "--topic=CliWork",
+                             "--to-offset=0", "--queues=0"});
+  const Value& changes = Field(Field(by_offset, "brokers").list_value().values(0), "changes");
+  ASSERT_EQ(changes.list_value().values_size(), 1);
+  EXPECT_EQ(Field(changes.list_value().values(0), "new_offset").string_value(), "0");
+}
+
+TEST_F(AdminCliTest, ClusterAndBrokerStatus) {
+  CliResult clusters = Run({"cluster", "list"}, /*env=*/cluster_.nameserver_address());
+  ASSERT_EQ(clusters.exit_code, 0) << clusters.err;
+  EXPECT_THAT(clusters.out, HasSubstr("DefaultCluster"));
+  EXPECT_THAT(clusters.out, HasSubstr(cluster_.broker_address()));
+  Value status = RunJson({"broker", "status"});
+  ASSERT_EQ(Field(status, "brokers").list_value().values_size(), 1);
+  const Value& broker = Field(status, "brokers").list_value().values(0);
+  EXPECT_EQ(Field(broker, "broker_name").string_value(), "broker-a");
+  EXPECT_EQ(Field(broker, "endpoint").string_value(), cluster_.broker_address());
+  EXPECT_TRUE(broker.struct_value().fields().count("store"));
+  CliResult named = Run({"broker", "status", "--broker=broker-a"});
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+  Value config = RunJson({"broker", "config", "--broker=broker-a"});
+  EXPECT_EQ(Field(Field(config, "config"), "broker_name").string_value(), "broker-a");
+}
+
+TEST_F(AdminCliTest, ErrorsAreOneLineWithNonZeroExit) {
+  ExpectOneLineError(Run({"topic", "stats", "--name=Nope"}), "Nope");
+  ExpectOneLineError(Run({"topic", "stats"}), "needs --name");
+  ExpectOneLineError(Run({"topic", "explode"}), "unknown command \"topic explode\"");
+  ExpectOneLineError(Run({"broker", "status", "--broker=broker-z"}), "broker-z");
+  ExpectOneLineError(Run({"group", "reset-offset", "--group=g", "--topic=T", "--to-time=noon"}),
+                     "--to-time=noon is not an RFC 3339 time");
+  CliResult unreachable = Run({"cluster", "list"}, /*env=*/"127.0.0.1:1");
+  ExpectOneLineError(unreachable, "127.0.0.1:1");
+  CliResult bad_list = Run({"cluster", "list"}, /*env=*/"not-an-address");
+  ExpectOneLineError(bad_list, "APOGEE_NAMESERVERS");
+  EXPECT_EQ(bad_list.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace apogee

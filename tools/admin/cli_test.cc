@@ -1,0 +1,168 @@
+#include "tools/admin/cli.h"
+
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "services/common/clock/proto_time.h"
+#include "tools/admin/commands.h"
+
+namespace apogee::admin_cli {
+namespace {
+
+namespace av1 = ::apogee::admin::v1;
+namespace nsv1 = ::apogee::nameserver::v1;
+using ::testing::HasSubstr;
+
+absl::StatusOr<Invocation> P(std::vector<std::string> args,
+                             std::optional<std::string> env = std::nullopt) {
+  return Parse(args, env);
+}
+
+TEST(ParseTest, CommandFlagsAndGlobals) {
+  auto inv = P({"topic", "create", "--name=T", "--queues=4", "--broker=broker-a", "--json",
+                "--nameservers=127.0.0.1:1;127.0.0.1:2"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command, "topic create");
+  EXPECT_EQ(inv->flags.at("name"), "T");
+  EXPECT_TRUE(inv->json);
+  EXPECT_EQ(inv->nameservers, (std::vector<std::string>{"127.0.0.1:1", "127.0.0.1:2"}));
+  EXPECT_EQ(*IntFlag(*inv, "queues", 1, 1024), 4);
+}
+
+TEST(ParseTest, NameserversFromEnvironmentThenDefault) {
+  auto from_env = P({"cluster", "list"}, "10.0.0.1:9876");
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->nameservers, std::vector<std::string>{"10.0.0.1:9876"});
+  auto flag_wins = P({"cluster", "list", "--nameservers=10.0.0.2:1"}, "10.0.0.1:9876");
+  EXPECT_EQ(flag_wins->nameservers, std::vector<std::string>{"10.0.0.2:1"});
+  EXPECT_EQ(P({"cluster", "list"})->nameservers, std::vector<std::string>{"127.0.0.1:9876"});
+  auto bad = P({"cluster", "list"}, "nohostport");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("$APOGEE_NAMESERVERS"));
+}
+
+TEST(ParseTest, ErrorsNameTheInputAndTheRule) {
+  auto unknown = P({"topic", "explode"});
+  EXPECT_THAT(unknown.status().message(), HasSubstr("unknown command \"topic explode\""));
+  EXPECT_THAT(unknown.status().message(), HasSubstr("topic create"));
+  auto missing = P({"topic", "stats"});
+  EXPECT_THAT(missing.status().message(), HasSubstr("\"topic stats\" needs --name=VALUE"));
+  auto extra = P({"topic", "stats", "--name=T", "--color=red"});
+  EXPECT_THAT(extra.status().message(), HasSubstr("does not take --color (it takes: --name)"));
+  auto no_value = P({"topic", "stats", "--name"});
+  EXPECT_THAT(no_value.status().message(), HasSubstr("--name has no value"));
+  auto both = P({"group", "reset-offset", "--group=G", "--topic=T", "--to-offset=1",
+                 "--to-time=2026-01-01T00:00:00Z"});
+  EXPECT_THAT(both.status().message(), HasSubstr("exactly one of --to-time"));
+  auto neither = P({"message", "find", "--topic=T"});
+  EXPECT_THAT(neither.status().message(), HasSubstr("--key=K or --from"));
+  EXPECT_FALSE(P({}).ok());
+}
+
+TEST(ParseTest, TypedFlags) {
+  auto inv = P({"group", "reset-offset", "--group=G", "--topic=T", "--to-time=2026-01-02T03:04:05Z",
+                "--queues=0,3"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(*TimeFlag(*inv, "to-time"), absl::FromUnixSeconds(1767323045));
+  EXPECT_EQ(*QueueListFlag(*inv, "queues"), (std::vector<int32_t>{0, 3}));
+  inv->flags["to-time"] = "yesterday";
+  EXPECT_THAT(TimeFlag(*inv, "to-time").status().message(),
+              HasSubstr("--to-time=yesterday is not an RFC 3339 time"));
+  inv->flags["queues"] = "0,x";
+  EXPECT_THAT(QueueListFlag(*inv, "queues").status().message(), HasSubstr("entry \"x\""));
+  inv->flags["queues"] = "0";
+  inv->flags["max"] = "5000";
+  EXPECT_THAT(IntFlag(*inv, "max", 1, 1000).status().message(),
+              HasSubstr("--max=5000 is not an integer in 1..1000"));
+}
+
+TEST(ParseTest, ChoiceFlagListsTheChoices) {
+  auto inv = P({"group", "create", "--group=G", "--mode=sideways"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  const std::vector<std::pair<std::string, int>> modes = {{"clustering", 1}, {"broadcasting", 2}};
+  EXPECT_THAT(ChoiceFlag(*inv, "mode", modes).status().message(),
+              HasSubstr("--mode=sideways is unknown (allowed: clustering, broadcasting)"));
+  inv->flags["mode"] = "broadcasting";
+  EXPECT_EQ(*ChoiceFlag(*inv, "mode", modes), 2);
+}
+
+TEST(OutputTest, TableAlignsColumns) {
+  Table t{{"A", "LONGER"}, {{"xyz", "1"}, {"q", "22"}}};
+  EXPECT_EQ(t.Render(), "A    LONGER\nxyz  1\nq    22\n");
+}
+
+TEST(OutputTest, TopicStatsTableAndJson) {
+  av1::GetTopicStatsResponse stats;
+  stats.set_name("T");
+  av1::QueueStats* q = stats.add_queues();
+  q->set_queue_id(0);
+  q->set_min_offset(0);
+  q->set_max_offset(3);
+  *q->mutable_last_store_time() = ToProtoTimestamp(absl::FromUnixSeconds(1767323045));
+  stats.set_messages(3);
+  BrokerRef b{"DefaultCluster", "broker-a", 0, "127.0.0.1:1"};
+  Output out = TopicStatsOutput("T", {{b, stats}});
+  const std::string text = out.Render(false);
+  EXPECT_THAT(text, HasSubstr("MIN_OFFSET"));
+  EXPECT_THAT(text, HasSubstr("broker-a  0      0           3           3         "
+                              "2026-01-02T03:04:05.000Z"));
+  const std::string json = out.Render(true);
+  google::protobuf::Value parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok()) << json;
+  const auto& broker0 = parsed.struct_value().fields().at("brokers").list_value().values(0);
+  const auto& queue0 = broker0.struct_value().fields().at("queues").list_value().values(0);
+  // Zero values are present, so scripts can rely on the keys.
+  EXPECT_EQ(queue0.struct_value().fields().at("min_offset").string_value(), "0");
+  EXPECT_EQ(queue0.struct_value().fields().at("max_offset").string_value(), "3");
+  EXPECT_EQ(json.find('\n'), json.size() - 1) << "one JSON document, one line";
+}
+
+TEST(OutputTest, GroupProgressShowsMemberOrDash) {
+  av1::GetGroupProgressResponse p;
+  p.set_group("G");
+  av1::QueueProgress* q = p.add_queues();
+  q->set_topic("T");
+  q->set_committed_offset(1);
+  q->set_max_offset(4);
+  q->set_lag(3);
+  p.set_lag(3);
+  Output out = GroupProgressOutput("G", {{BrokerRef{"c", "broker-a", 0, "e"}, p}});
+  const std::string text = out.Render(false);
+  EXPECT_THAT(text, HasSubstr("group G: lag 3"));
+  EXPECT_THAT(text, HasSubstr("broker-a  T      0      -       1          4           3"));
+}
+
+TEST(BrokersTest, MastersComeFromTheRouteAndClusterInfo) {
+  nsv1::GetRouteResponse route;
+  route.add_queues()->set_broker_name("broker-a");
+  nsv1::BrokerGroup* g = route.add_broker_groups();
+  g->set_broker_name("broker-a");
+  g->add_brokers()->set_broker_id(0);
+  g->mutable_brokers(0)->set_client_endpoint("m:1");
+  g->add_brokers()->set_broker_id(1);
+  nsv1::BrokerGroup* other = route.add_broker_groups();  // serves no queue of the topic
+  other->set_broker_name("broker-b");
+  other->add_brokers()->set_broker_id(0);
+  auto masters = MastersOf(route, "");
+  ASSERT_EQ(masters.size(), 1u);
+  EXPECT_EQ(masters[0].endpoint, "m:1");
+
+  nsv1::GetClusterInfoResponse info;
+  nsv1::Cluster* c = info.add_clusters();
+  *c->add_broker_groups() = *g;
+  EXPECT_EQ(BrokersOf(info, true, "").size(), 1u);
+  EXPECT_EQ(BrokersOf(info, false, "").size(), 2u);
+  EXPECT_TRUE(BrokersOf(info, false, "broker-z").empty());
+}
+
+TEST(MessageIdTest, Unique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(NewMessageId());
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_EQ(NewMessageId().size(), 32u);
+}
+
+TEST(OneLineTest, NewlinesBecomeSpaces) { EXPECT_EQ(OneLine("a\nb\r\nc"), "a b c"); }
+
+}  // namespace
+}  // namespace apogee::admin_cli

@@ -1,0 +1,727 @@
+#include "tools/admin/commands.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <limits>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "apache/rocketmq/v2/service.grpc.pb.h"
+#include "apogee/admin/v1/admin.grpc.pb.h"
+#include "apogee/nameserver/v1/nameserver.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "services/common/client/channel.h"
+#include "services/common/clock/proto_time.h"
+#include "services/common/status/grpc_status.h"
+#include "services/common/status/status_macros.h"
+
+namespace apogee::admin_cli {
+namespace {
+
+namespace av1 = ::apogee::admin::v1;
+namespace nsv1 = ::apogee::nameserver::v1;
+namespace v2 = ::apache::rocketmq::v2;
+using google::protobuf::Value;
+
+constexpr absl::Duration kTimeout = absl::Seconds(10);
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  return context;
+}
+
+// Turns a failed call into an error naming the call and the peer.
+absl::Status CallError(const std::string& what, const grpc::Status& status) {
+  absl::Status s = FromGrpcStatus(status);
+  return absl::Status(
+      s.code(), absl::StrCat(what, ": ", absl::StatusCodeToString(s.code()), ": ", s.message()));
+}
+
+std::string Describe(const BrokerRef& b) {
+  return absl::StrCat("broker ", b.name, " (", b.endpoint, ")");
+}
+
+// One admin call on broker `b`.
+template <typename Request, typename Response>
+absl::StatusOr<Response> AdminCall(const BrokerRef& b,
+                                   grpc::Status (av1::Admin::Stub::*method)(grpc::ClientContext*,
+                                                                            const Request&,
+                                                                            Response*),
+                                   const Request& request, const std::string& rpc) {
+  auto stub = av1::Admin::NewStub(CreateApogeeChannel(b.endpoint));
+  Response response;
+  grpc::Status status = (stub.get()->*method)(Context().get(), request, &response);
+  if (!status.ok()) return CallError(absl::StrCat(rpc, " on ", Describe(b)), status);
+  return response;
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return TimeText(FromProtoTimestamp(t));
+}
+
+Value BrokerValue(const BrokerRef& b) {
+  return ObjectValue({{"broker_name", StringValue(b.name)},
+                      {"endpoint", StringValue(b.endpoint)},
+                      {"cluster", StringValue(b.cluster)}});
+}
+
+Value WithBroker(const BrokerRef& b, Value v) {
+  (*v.mutable_struct_value()->mutable_fields())["broker"] = BrokerValue(b);
+  return v;
+}
+
+const std::vector<std::pair<std::string, int>>& TypeChoices() {
+  static const auto* choices = new std::vector<std::pair<std::string, int>>{
+      {"normal", nsv1::TOPIC_MESSAGE_TYPE_NORMAL},
+      {"fifo", nsv1::TOPIC_MESSAGE_TYPE_FIFO},
+      {"delay", nsv1::TOPIC_MESSAGE_TYPE_DELAY},
+      {"transaction", nsv1::TOPIC_MESSAGE_TYPE_TRANSACTION},
+      {"mixed", nsv1::TOPIC_MESSAGE_TYPE_MIXED}};
+  return *choices;
+}
+
+const std::vector<std::pair<std::string, int>>& PermChoices() {
+  static const auto* choices =
+      new std::vector<std::pair<std::string, int>>{{"rw", nsv1::TOPIC_PERMISSION_READ_WRITE},
+                                                   {"r", nsv1::TOPIC_PERMISSION_READ},
+                                                   {"w", nsv1::TOPIC_PERMISSION_WRITE},
+                                                   {"none", nsv1::TOPIC_PERMISSION_NONE}};
+  return *choices;
+}
+
+// The RFC 3339 time of flag `name`, when given, into the field `field()`
+// returns (called only then: a proto's mutable_* marks the field present).
+template <typename Field>
+absl::Status SetTimeIfGiven(const Invocation& inv, const std::string& name, Field field) {
+  if (inv.flags.count(name) == 0) return absl::OkStatus();
+  APOGEE_ASSIGN_OR_RETURN(absl::Time t, TimeFlag(inv, name));
+  *field() = ToProtoTimestamp(t);
+  return absl::OkStatus();
+}
+
+std::string TypeName(nsv1::TopicMessageType t) {
+  std::string name = nsv1::TopicMessageType_Name(t);
+  return name.size() > 19 ? absl::AsciiStrToLower(name.substr(19)) : name;  // TOPIC_MESSAGE_TYPE_
+}
+
+std::string PermName(nsv1::TopicPermission p) {
+  std::string name = nsv1::TopicPermission_Name(p);
+  return name.size() > 17 ? absl::AsciiStrToLower(name.substr(17)) : name;  // TOPIC_PERMISSION_
+}
+
+}  // namespace
+
+std::vector<BrokerRef> BrokersOf(const nsv1::GetClusterInfoResponse& info, bool masters_only,
+                                 const std::string& name) {
+  std::vector<BrokerRef> out;
+  for (const nsv1::Cluster& cluster : info.clusters()) {
+    for (const nsv1::BrokerGroup& group : cluster.broker_groups()) {
+      if (!name.empty() && group.broker_name() != name) continue;
+      for (const nsv1::BrokerInstance& b : group.brokers()) {
+        if (masters_only && b.broker_id() != 0) continue;
+        out.push_back({cluster.name(), group.broker_name(), b.broker_id(), b.client_endpoint()});
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<BrokerRef> MastersOf(const nsv1::GetRouteResponse& route, const std::string& name) {
+  std::set<std::string> serving;
+  for (const nsv1::QueueData& q : route.queues()) serving.insert(q.broker_name());
+  std::vector<BrokerRef> out;
+  for (const nsv1::BrokerGroup& group : route.broker_groups()) {
+    if (serving.count(group.broker_name()) == 0) continue;
+    if (!name.empty() && group.broker_name() != name) continue;
+    for (const nsv1::BrokerInstance& b : group.brokers()) {
+      if (b.broker_id() == 0) {
+        out.push_back({group.cluster_name(), group.broker_name(), 0, b.client_endpoint()});
+      }
+    }
+  }
+  return out;
+}
+
+std::string NewMessageId() {
+  static std::atomic<uint32_t> counter{0};
+  static const uint64_t salt = std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32);
+  const uint64_t micros = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  return absl::StrFormat("%016X%04X%04X%08X", micros, static_cast<uint32_t>(getpid()) & 0xFFFF,
+                         static_cast<uint32_t>(salt) & 0xFFFF,
+                         static_cast<uint32_t>(salt >> 32) ^ counter.fetch_add(1));
+}
+
+Output TopicStatsOutput(
+    const std::string& topic,
+    const std::vector<std::pair<BrokerRef, av1::GetTopicStatsResponse>>& stats) {
+  Output out;
+  Table table{{"BROKER", "QUEUE", "MIN_OFFSET", "MAX_OFFSET", "MESSAGES", "LAST_STORE_TIME"}, {}};
+  std::vector<Value> brokers;
+  int64_t total = 0;
+  for (const auto& [broker, s] : stats) {
+    for (const av1::QueueStats& q : s.queues()) {
+      table.rows.push_back({broker.name, absl::StrCat(q.queue_id()), absl::StrCat(q.min_offset()),
+                            absl::StrCat(q.max_offset()),
+                            absl::StrCat(q.max_offset() - q.min_offset()),
+                            Time(q.last_store_time())});
+    }
+    total += s.messages();
+    brokers.push_back(WithBroker(broker, ToValue(s)));
+  }
+  out.lines.push_back(absl::StrCat("topic ", topic, ": ", total, " messages"));
+  out.tables.push_back(std::move(table));
+  Value messages;
+  messages.set_number_value(static_cast<double>(total));
+  out.json = ObjectValue({{"topic", StringValue(topic)},
+                          {"messages", messages},
+                          {"brokers", ListValue(std::move(brokers))}});
+  return out;
+}
+
+Output GroupProgressOutput(
+    const std::string& group,
+    const std::vector<std::pair<BrokerRef, av1::GetGroupProgressResponse>>& progress) {
+  Output out;
+  Table table{{"BROKER", "TOPIC", "QUEUE", "MEMBER", "COMMITTED", "MAX_OFFSET", "LAG", "IN_FLIGHT",
+               "LAST_CONSUME_TIME"},
+              {}};
+  std::vector<Value> brokers;
+  int64_t lag = 0;
+  for (const auto& [broker, p] : progress) {
+    for (const av1::QueueProgress& q : p.queues()) {
+      std::string member = q.client_id().empty() ? q.progress_key() : q.client_id();
+      table.rows.push_back({broker.name, q.topic(), absl::StrCat(q.queue_id()),
+                            member.empty() ? "-" : member, absl::StrCat(q.committed_offset()),
+                            absl::StrCat(q.max_offset()), absl::StrCat(q.lag()),
+                            absl::StrCat(q.in_flight()), Time(q.last_consume_time())});
+    }
+    lag += p.lag();
+    brokers.push_back(WithBroker(broker, ToValue(p)));
+  }
+  out.lines.push_back(absl::StrCat("group ", group, ": lag ", lag));
+  out.tables.push_back(std::move(table));
+  Value total;
+  total.set_number_value(static_cast<double>(lag));
+  out.json = ObjectValue(
+      {{"group", StringValue(group)}, {"lag", total}, {"brokers", ListValue(std::move(brokers))}});
+  return out;
+}
+
+Output MessagesOutput(const std::vector<std::pair<BrokerRef, av1::MessageView>>& messages,
+                      bool truncated) {
+  Output out;
+  Table table{{"MESSAGE_ID", "TOPIC", "QUEUE", "OFFSET", "TAG", "KEYS", "STORE_TIME", "BODY"}, {}};
+  std::vector<Value> values;
+  for (const auto& [broker, m] : messages) {
+    std::string body = m.body().substr(0, 60);
+    for (char& c : body) {
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '.';
+    }
+    table.rows.push_back({m.message_id(), m.topic(), absl::StrCat(m.queue_id()),
+                          absl::StrCat(m.queue_offset()), m.tag().empty() ? "-" : m.tag(),
+                          m.keys().empty() ? "-" : absl::StrJoin(m.keys(), ","),
+                          Time(m.store_time()), body});
+    values.push_back(WithBroker(broker, ToValue(m)));
+  }
+  out.tables.push_back(std::move(table));
+  if (truncated) out.lines.push_back("(more messages matched; raise --max to see them)");
+  Value t;
+  t.set_bool_value(truncated);
+  out.json = ObjectValue({{"messages", ListValue(std::move(values))}, {"truncated", t}});
+  return out;
+}
+
+Output TopicsOutput(const std::vector<std::pair<BrokerRef, nsv1::TopicConfig>>& topics) {
+  Output out;
+  Table table{{"BROKER", "TOPIC", "READ_QUEUES", "WRITE_QUEUES", "PERM", "TYPE"}, {}};
+  std::vector<Value> values;
+  for (const auto& [b, t] : topics) {
+    table.rows.push_back({b.name, t.name(), absl::StrCat(t.read_queues()),
+                          absl::StrCat(t.write_queues()), PermName(t.permission()),
+                          TypeName(t.message_type())});
+    values.push_back(WithBroker(b, ToValue(t)));
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"topics", ListValue(std::move(values))}});
+  return out;
+}
+
+absl::StatusOr<nsv1::GetClusterInfoResponse> Directory::ClusterInfo() {
+  absl::Status last;
+  for (const std::string& address : nameservers_) {
+    auto stub = nsv1::NameServer::NewStub(CreateApogeeChannel(address));
+    nsv1::GetClusterInfoResponse response;
+    grpc::Status s = stub->GetClusterInfo(Context().get(), {}, &response);
+    if (s.ok()) return response;
+    last = CallError(absl::StrCat("GetClusterInfo on NameServer ", address), s);
+  }
+  return last;
+}
+
+absl::StatusOr<nsv1::GetRouteResponse> Directory::Route(const std::string& topic) {
+  absl::Status last;
+  for (const std::string& address : nameservers_) {
+    auto stub = nsv1::NameServer::NewStub(CreateApogeeChannel(address));
+    nsv1::GetRouteRequest request;
+    request.set_topic(topic);
+    nsv1::GetRouteResponse response;
+    grpc::Status s = stub->GetRoute(Context().get(), request, &response);
+    if (s.ok()) return response;
+    last = CallError(absl::StrCat("GetRoute of topic \"", topic, "\" on NameServer ", address), s);
+    // NOT_FOUND is an answer, not an unreachable NameServer.
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) break;
+  }
+  return last;
+}
+
+absl::StatusOr<std::vector<BrokerRef>> Directory::TopicMasters(const std::string& topic,
+                                                               const std::string& broker) {
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, Route(topic));
+  std::vector<BrokerRef> masters = MastersOf(route, broker);
+  if (masters.empty()) {
+    return absl::NotFoundError(absl::StrCat("topic \"", topic, "\" has no master broker",
+                                            broker.empty() ? "" : absl::StrCat(" named ", broker),
+                                            " in its route"));
+  }
+  return masters;
+}
+
+absl::StatusOr<std::vector<BrokerRef>> Directory::Masters(const std::string& broker) {
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, ClusterInfo());
+  std::vector<BrokerRef> masters = BrokersOf(info, /*masters_only=*/true, broker);
+  if (masters.empty()) {
+    return absl::NotFoundError(
+        broker.empty() ? std::string("the NameServers know no master broker")
+                       : absl::StrCat("the NameServers know no master of broker \"", broker, "\""));
+  }
+  return masters;
+}
+
+namespace {
+
+absl::StatusOr<Output> ClusterList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
+  Output out;
+  Table table{{"CLUSTER", "BROKER", "ID", "ENDPOINT", "LAST_UPDATE"}, {}};
+  for (const nsv1::Cluster& cluster : info.clusters()) {
+    for (const nsv1::BrokerGroup& group : cluster.broker_groups()) {
+      for (const nsv1::BrokerInstance& b : group.brokers()) {
+        table.rows.push_back({cluster.name(), group.broker_name(), absl::StrCat(b.broker_id()),
+                              b.client_endpoint(), Time(b.last_update_time())});
+      }
+    }
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ToValue(info);
+  return out;
+}
+
+absl::StatusOr<Output> TopicCreateOrUpdate(Directory& dir, const Invocation& inv, bool create) {
+  nsv1::TopicConfig topic;
+  topic.set_name(FlagOr(inv, "name", ""));
+  if (inv.flags.count("queues") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int64_t queues, IntFlag(inv, "queues", 1, 1024));
+    topic.set_read_queues(static_cast<int32_t>(queues));
+    topic.set_write_queues(static_cast<int32_t>(queues));
+  }
+  if (inv.flags.count("type") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int type, ChoiceFlag(inv, "type", TypeChoices()));
+    topic.set_message_type(static_cast<nsv1::TopicMessageType>(type));
+  }
+  if (inv.flags.count("perm") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int perm, ChoiceFlag(inv, "perm", PermChoices()));
+    topic.set_permission(static_cast<nsv1::TopicPermission>(perm));
+  }
+  const std::string broker = FlagOr(inv, "broker", "");
+  std::vector<BrokerRef> targets;
+  if (create) {
+    APOGEE_ASSIGN_OR_RETURN(targets, dir.Masters(broker));
+  } else {
+    APOGEE_ASSIGN_OR_RETURN(targets, dir.TopicMasters(topic.name(), broker));
+  }
+  std::vector<std::pair<BrokerRef, nsv1::TopicConfig>> topics;
+  for (const BrokerRef& b : targets) {
+    nsv1::TopicConfig result;
+    if (create) {
+      av1::CreateTopicRequest request;
+      *request.mutable_topic() = topic;
+      APOGEE_ASSIGN_OR_RETURN(auto response,
+                              AdminCall(b, &av1::Admin::Stub::CreateTopic, request, "CreateTopic"));
+      result = response.topic();
+    } else {
+      // Unset fields keep the topic's current values.
+      av1::GetTopicRequest get;
+      get.set_name(topic.name());
+      APOGEE_ASSIGN_OR_RETURN(auto current,
+                              AdminCall(b, &av1::Admin::Stub::GetTopic, get, "GetTopic"));
+      av1::UpdateTopicRequest request;
+      *request.mutable_topic() = current.topic();
+      if (topic.read_queues() > 0) {
+        request.mutable_topic()->set_read_queues(topic.read_queues());
+        request.mutable_topic()->set_write_queues(topic.write_queues());
+      }
+      if (topic.message_type() != 0)
+        request.mutable_topic()->set_message_type(topic.message_type());
+      if (topic.permission() != 0) request.mutable_topic()->set_permission(topic.permission());
+      APOGEE_ASSIGN_OR_RETURN(auto response,
+                              AdminCall(b, &av1::Admin::Stub::UpdateTopic, request, "UpdateTopic"));
+      result = response.topic();
+    }
+    topics.emplace_back(b, std::move(result));
+  }
+  return TopicsOutput(topics);
+}
+
+absl::StatusOr<Output> TopicDelete(Directory& dir, const Invocation& inv) {
+  const std::string name = FlagOr(inv, "name", "");
+  APOGEE_ASSIGN_OR_RETURN(auto targets, dir.TopicMasters(name, FlagOr(inv, "broker", "")));
+  Output out;
+  std::vector<Value> deleted;
+  for (const BrokerRef& b : targets) {
+    av1::DeleteTopicRequest request;
+    request.set_name(name);
+    APOGEE_RETURN_IF_ERROR(
+        AdminCall(b, &av1::Admin::Stub::DeleteTopic, request, "DeleteTopic").status());
+    out.lines.push_back(absl::StrCat("deleted topic ", name, " from broker ", b.name));
+    deleted.push_back(BrokerValue(b));
+  }
+  out.json =
+      ObjectValue({{"topic", StringValue(name)}, {"brokers", ListValue(std::move(deleted))}});
+  return out;
+}
+
+absl::StatusOr<Output> TopicList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
+  std::vector<std::pair<BrokerRef, nsv1::TopicConfig>> topics;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::ListTopics,
+                                                     av1::ListTopicsRequest(), "ListTopics"));
+    for (const nsv1::TopicConfig& t : response.topics()) topics.emplace_back(b, t);
+  }
+  return TopicsOutput(topics);
+}
+
+absl::StatusOr<Output> TopicRoute(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, dir.Route(FlagOr(inv, "name", "")));
+  Output out;
+  Table queues{{"BROKER", "READ_QUEUES", "WRITE_QUEUES", "PERM", "TYPE"}, {}};
+  for (const nsv1::QueueData& q : route.queues()) {
+    queues.rows.push_back({q.broker_name(), absl::StrCat(q.read_queues()),
+                           absl::StrCat(q.write_queues()), PermName(q.permission()),
+                           TypeName(q.message_type())});
+  }
+  Table brokers{{"CLUSTER", "BROKER", "ID", "ENDPOINT"}, {}};
+  for (const nsv1::BrokerGroup& g : route.broker_groups()) {
+    for (const nsv1::BrokerInstance& b : g.brokers()) {
+      brokers.rows.push_back(
+          {g.cluster_name(), g.broker_name(), absl::StrCat(b.broker_id()), b.client_endpoint()});
+    }
+  }
+  out.lines.push_back(absl::StrCat("topic ", route.topic()));
+  out.tables.push_back(std::move(queues));
+  out.tables.push_back(std::move(brokers));
+  out.json = ToValue(route);
+  return out;
+}
+
+absl::StatusOr<Output> TopicStats(Directory& dir, const Invocation& inv) {
+  const std::string name = FlagOr(inv, "name", "");
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(name, ""));
+  std::vector<std::pair<BrokerRef, av1::GetTopicStatsResponse>> stats;
+  for (const BrokerRef& b : masters) {
+    av1::GetTopicStatsRequest request;
+    request.set_name(name);
+    APOGEE_ASSIGN_OR_RETURN(
+        auto response, AdminCall(b, &av1::Admin::Stub::GetTopicStats, request, "GetTopicStats"));
+    stats.emplace_back(b, std::move(response));
+  }
+  return TopicStatsOutput(name, stats);
+}
+
+absl::StatusOr<Output> GroupList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
+  Output out;
+  Table table{{"BROKER", "GROUP", "MODE"}, {}};
+  std::vector<Value> values;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::ListGroups,
+                                                     av1::ListGroupsRequest(), "ListGroups"));
+    for (const av1::ConsumerGroup& g : response.groups()) {
+      table.rows.push_back(
+          {b.name, g.name(),
+           g.consume_mode() == av1::CONSUME_MODE_BROADCASTING ? "broadcasting" : "clustering"});
+      values.push_back(WithBroker(b, ToValue(g)));
+    }
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"groups", ListValue(std::move(values))}});
+  return out;
+}
+
+absl::StatusOr<Output> GroupCreate(Directory& dir, const Invocation& inv) {
+  av1::CreateGroupRequest request;
+  request.mutable_group()->set_name(FlagOr(inv, "group", ""));
+  const std::string mode = FlagOr(inv, "mode", "clustering");
+  if (inv.flags.count("mode") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int value,
+                            ChoiceFlag(inv, "mode",
+                                       {{"clustering", av1::CONSUME_MODE_CLUSTERING},
+                                        {"broadcasting", av1::CONSUME_MODE_BROADCASTING}}));
+    request.mutable_group()->set_consume_mode(static_cast<av1::ConsumeMode>(value));
+  }
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
+  Output out;
+  std::vector<Value> values;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto response,
+                            AdminCall(b, &av1::Admin::Stub::CreateGroup, request, "CreateGroup"));
+    out.lines.push_back(absl::StrCat("group ", response.group().name(), " (", mode,
+                                     ") configured on broker ", b.name));
+    values.push_back(WithBroker(b, ToValue(response.group())));
+  }
+  out.json = ObjectValue({{"groups", ListValue(std::move(values))}});
+  return out;
+}
+
+absl::StatusOr<Output> GroupProgress(Directory& dir, const Invocation& inv) {
+  const std::string group = FlagOr(inv, "group", "");
+  const std::string topic = FlagOr(inv, "topic", "");
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> brokers, dir.MastersFor(topic));
+  std::vector<std::pair<BrokerRef, av1::GetGroupProgressResponse>> progress;
+  for (const BrokerRef& b : brokers) {
+    av1::GetGroupProgressRequest request;
+    request.set_group(group);
+    request.set_topic(topic);
+    APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::GetGroupProgress,
+                                                     request, "GetGroupProgress"));
+    progress.emplace_back(b, std::move(response));
+  }
+  return GroupProgressOutput(group, progress);
+}
+
+absl::StatusOr<Output> GroupReset(Directory& dir, const Invocation& inv) {
+  av1::ResetOffsetRequest request;
+  request.set_group(FlagOr(inv, "group", ""));
+  request.set_topic(FlagOr(inv, "topic", ""));
+  APOGEE_RETURN_IF_ERROR(
+      SetTimeIfGiven(inv, "to-time", [&request] { return request.mutable_to_time(); }));
+  if (inv.flags.count("to-offset") > 0) {  // Parse() allows exactly one of the two
+    APOGEE_ASSIGN_OR_RETURN(int64_t offset,
+                            IntFlag(inv, "to-offset", 0, std::numeric_limits<int64_t>::max()));
+    request.set_to_offset(offset);
+  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<int32_t> queues, QueueListFlag(inv, "queues"));
+  for (int32_t q : queues) request.add_queue_ids(q);
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(request.topic(), ""));
+  Output out;
+  Table table{{"BROKER", "QUEUE", "MEMBER", "OLD_OFFSET", "NEW_OFFSET"}, {}};
+  std::vector<Value> values;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto response,
+                            AdminCall(b, &av1::Admin::Stub::ResetOffset, request, "ResetOffset"));
+    for (const av1::OffsetChange& c : response.changes()) {
+      std::string member = c.client_id().empty() ? c.progress_key() : c.client_id();
+      table.rows.push_back({b.name, absl::StrCat(c.queue_id()), member.empty() ? "-" : member,
+                            c.old_offset() < 0 ? "-" : absl::StrCat(c.old_offset()),
+                            absl::StrCat(c.new_offset())});
+    }
+    values.push_back(WithBroker(b, ToValue(response)));
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"group", StringValue(request.group())},
+                          {"topic", StringValue(request.topic())},
+                          {"brokers", ListValue(std::move(values))}});
+  return out;
+}
+
+absl::StatusOr<Output> MessageSend(Directory& dir, const Invocation& inv) {
+  const std::string topic = FlagOr(inv, "topic", "");
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, dir.Route(topic));
+  std::set<std::string> writable;
+  for (const nsv1::QueueData& q : route.queues()) {
+    if (q.write_queues() > 0 && (q.permission() == nsv1::TOPIC_PERMISSION_WRITE ||
+                                 q.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE ||
+                                 q.permission() == nsv1::TOPIC_PERMISSION_UNSPECIFIED)) {
+      writable.insert(q.broker_name());
+    }
+  }
+  std::vector<BrokerRef> masters;
+  for (const BrokerRef& b : MastersOf(route, "")) {
+    if (writable.count(b.name) > 0) masters.push_back(b);
+  }
+  if (masters.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("topic \"", topic, "\" has no writable master broker in its route"));
+  }
+  const BrokerRef& target = masters.front();
+  v2::SendMessageRequest request;
+  v2::Message* m = request.add_messages();
+  m->mutable_topic()->set_name(topic);
+  const std::string id = NewMessageId();
+  m->mutable_system_properties()->set_message_id(id);
+  if (inv.flags.count("tag") > 0) m->mutable_system_properties()->set_tag(FlagOr(inv, "tag", ""));
+  if (inv.flags.count("key") > 0) m->mutable_system_properties()->add_keys(FlagOr(inv, "key", ""));
+  m->mutable_system_properties()->set_message_type(v2::NORMAL);
+  *m->mutable_system_properties()->mutable_born_timestamp() = ToProtoTimestamp(absl::Now());
+  m->set_body(FlagOr(inv, "body", ""));
+  auto stub = v2::MessagingService::NewStub(CreateApogeeChannel(target.endpoint));
+  auto context = Context();
+  context->AddMetadata("x-mq-client-id", absl::StrCat("apogee-admin@", getpid()));
+  v2::SendMessageResponse response;
+  grpc::Status s = stub->SendMessage(context.get(), request, &response);
+  if (!s.ok()) return CallError(absl::StrCat("SendMessage on ", Describe(target)), s);
+  if (response.status().code() != v2::OK || response.entries_size() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat("SendMessage on ", Describe(target), ": ",
+                                                      v2::Code_Name(response.status().code()), ": ",
+                                                      response.status().message()));
+  }
+  const std::string stored_id =
+      response.entries(0).message_id().empty() ? id : response.entries(0).message_id();
+  Output out;
+  out.lines.push_back(absl::StrCat("message_id ", stored_id));
+  out.json = ObjectValue({{"message_id", StringValue(stored_id)},
+                          {"topic", StringValue(topic)},
+                          {"broker", BrokerValue(target)}});
+  return out;
+}
+
+absl::StatusOr<Output> MessageGet(Directory& dir, const Invocation& inv) {
+  const std::string topic = FlagOr(inv, "topic", "");
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> brokers, dir.MastersFor(topic));
+  av1::GetMessageRequest request;
+  request.set_message_id(FlagOr(inv, "id", ""));
+  request.set_topic(topic);
+  std::vector<std::pair<BrokerRef, av1::MessageView>> found;
+  absl::Status not_found;
+  for (const BrokerRef& b : brokers) {
+    auto response = AdminCall(b, &av1::Admin::Stub::GetMessage, request, "GetMessage");
+    if (!response.ok()) {
+      if (response.status().code() != absl::StatusCode::kNotFound) return response.status();
+      not_found = response.status();
+      continue;
+    }
+    for (const av1::MessageView& m : response->messages()) found.emplace_back(b, m);
+  }
+  if (found.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no message with id \"", request.message_id(), "\"",
+                     topic.empty() ? "" : absl::StrCat(" in topic \"", topic, "\""), " on ",
+                     brokers.size(), " master broker(s)"));
+  }
+  return MessagesOutput(found, false);
+}
+
+absl::StatusOr<Output> MessageFind(Directory& dir, const Invocation& inv) {
+  av1::FindMessagesRequest request;
+  if (inv.flags.count("max") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int64_t max, IntFlag(inv, "max", 1, 1000));
+    request.set_max_messages(static_cast<int32_t>(max));
+  }
+  APOGEE_RETURN_IF_ERROR(
+      SetTimeIfGiven(inv, "from", [&request] { return request.mutable_from(); }));
+  APOGEE_RETURN_IF_ERROR(SetTimeIfGiven(inv, "to", [&request] { return request.mutable_to(); }));
+  request.set_topic(FlagOr(inv, "topic", ""));
+  request.set_key(FlagOr(inv, "key", ""));
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.TopicMasters(request.topic(), ""));
+  std::vector<std::pair<BrokerRef, av1::MessageView>> found;
+  bool truncated = false;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto response,
+                            AdminCall(b, &av1::Admin::Stub::FindMessages, request, "FindMessages"));
+    truncated = truncated || response.truncated();
+    for (const av1::MessageView& m : response.messages()) found.emplace_back(b, m);
+  }
+  return MessagesOutput(found, truncated);
+}
+
+absl::StatusOr<Output> BrokerStatus(Directory& dir, const Invocation& inv) {
+  const std::string name = FlagOr(inv, "broker", "");
+  APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
+  std::vector<BrokerRef> brokers = BrokersOf(info, /*masters_only=*/false, name);
+  if (brokers.empty()) {
+    return absl::NotFoundError(name.empty()
+                                   ? std::string("the NameServers know no broker")
+                                   : absl::StrCat("the NameServers know no broker \"", name, "\""));
+  }
+  Output out;
+  Table table{{"CLUSTER", "BROKER", "ID", "ENDPOINT", "VERSION", "STARTED", "TOPICS", "GROUPS",
+               "CLIENTS", "IN_FLIGHT", "NAMESERVERS"},
+              {}};
+  std::vector<Value> values;
+  for (const BrokerRef& b : brokers) {
+    APOGEE_ASSIGN_OR_RETURN(auto s, AdminCall(b, &av1::Admin::Stub::GetBrokerStatus,
+                                              av1::GetBrokerStatusRequest(), "GetBrokerStatus"));
+    int registered = 0;
+    for (const av1::NameServerLink& l : s.nameservers()) registered += l.registered() ? 1 : 0;
+    table.rows.push_back({s.cluster_name(), s.broker_name(), absl::StrCat(s.broker_id()),
+                          s.endpoint(), s.version(), Time(s.start_time()), absl::StrCat(s.topics()),
+                          absl::StrCat(s.groups()), absl::StrCat(s.clients()),
+                          absl::StrCat(s.in_flight()),
+                          absl::StrCat(registered, "/", s.nameservers_size(), " registered")});
+    values.push_back(ToValue(s));
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"brokers", ListValue(std::move(values))}});
+  return out;
+}
+
+absl::StatusOr<Output> BrokerConfig(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
+  const BrokerRef& b = masters.front();
+  APOGEE_ASSIGN_OR_RETURN(
+      auto response, AdminCall(b, &av1::Admin::Stub::GetBrokerConfig, av1::GetBrokerConfigRequest(),
+                               "GetBrokerConfig"));
+  Output out;
+  Table table{{"FLAG", "VALUE"}, {}};
+  std::map<std::string, std::string> sorted(response.config().begin(), response.config().end());
+  for (const auto& [name, value] : sorted) table.rows.push_back({name, value});
+  out.tables.push_back(std::move(table));
+  out.json = WithBroker(b, ToValue(response));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<BrokerRef>> Directory::MastersFor(const std::string& topic) {
+  return topic.empty() ? Masters("") : TopicMasters(topic, "");
+}
+
+absl::StatusOr<Output> RunCommand(const Invocation& inv) {
+  using Command = absl::StatusOr<Output> (*)(Directory&, const Invocation&);
+  static const auto* commands = new std::map<std::string, Command>{
+      {"cluster list", ClusterList},
+      {"topic create",
+       [](Directory& d, const Invocation& i) { return TopicCreateOrUpdate(d, i, true); }},
+      {"topic update",
+       [](Directory& d, const Invocation& i) { return TopicCreateOrUpdate(d, i, false); }},
+      {"topic delete", TopicDelete},
+      {"topic list", TopicList},
+      {"topic route", TopicRoute},
+      {"topic stats", TopicStats},
+      {"group list", GroupList},
+      {"group create", GroupCreate},
+      {"group progress", GroupProgress},
+      {"group reset-offset", GroupReset},
+      {"message send", MessageSend},
+      {"message get", MessageGet},
+      {"message find", MessageFind},
+      {"broker status", BrokerStatus},
+      {"broker config", BrokerConfig},
+  };
+  auto it = commands->find(inv.command);
+  if (it == commands->end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown command \"", inv.command, "\""));
+  }
+  Directory dir(inv.nameservers);
+  return it->second(dir, inv);
+}
+
+}  // namespace apogee::admin_cli
