@@ -1,0 +1,246 @@
+#include "apogee/push_consumer.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "apogee/broker/v1/push.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "sdk/cpp/src/channels.h"
+#include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/route.h"
+#include "services/common/clock/proto_time.h"
+#include "services/common/concurrency/executor.h"
+#include "services/common/naming/names.h"
+
+namespace apogee {
+namespace {
+
+namespace pb = ::apogee::broker::v1;
+
+ReceivedMessage FromPushed(const pb::PushedMessage& m, const std::string& broker) {
+  ReceivedMessage out;
+  out.topic = m.topic();
+  out.message_id = m.message_id();
+  out.tag = m.tag();
+  out.keys.assign(m.keys().begin(), m.keys().end());
+  out.properties.insert(m.properties().begin(), m.properties().end());
+  out.body = m.body();
+  out.broker = broker;
+  out.queue_id = m.queue_id();
+  out.offset = m.queue_offset();
+  out.born_time = FromProtoTimestamp(m.born_time());
+  out.store_time = FromProtoTimestamp(m.store_time());
+  out.delivery_attempt = m.delivery_attempt();
+  out.receipt_handle = m.receipt_handle();
+  return out;
+}
+
+}  // namespace
+
+// Thread-safe; see PushConsumer. One reader thread per broker stream; the
+// listener runs on an Executor of `concurrency` threads. `mu_` guards the
+// streams' writers and the in-flight count Shutdown waits on.
+class PushConsumer::Impl {
+ public:
+  Impl(PushConsumerOptions options, MessageListener listener)
+      : options_(std::move(options)),
+        listener_(std::move(listener)),
+        core_(options_),
+        executor_(std::make_unique<Executor>(options_.concurrency)) {}
+
+  ~Impl() { Shutdown(); }
+
+  absl::Status Start() {
+    auto route = core_.routes.Get(options_.topic);
+    if (!route.ok()) return route.status();
+    std::map<std::string, std::string> brokers;  // name -> endpoint
+    for (const sdk::QueueRef& q : (*route)->readable) brokers[q.broker] = q.endpoint;
+    if (brokers.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("topic \"", options_.topic, "\" has no readable queue"));
+    }
+    for (const auto& [name, endpoint] : brokers) {
+      auto stream = std::make_unique<Stream>();
+      stream->broker = name;
+      stream->endpoint = endpoint;
+      Stream* raw = stream.get();
+      streams_.push_back(std::move(stream));
+      raw->thread = std::thread([this, raw] { Run(raw); });
+    }
+    return absl::OkStatus();
+  }
+
+  int Connected() const { return connected_.load(); }
+
+  void Shutdown() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      // Running callbacks finish and settle on their streams first.
+      mu_.Await(absl::Condition(
+          +[](int* n) { return *n == 0; }, &in_flight_));
+      for (auto& stream : streams_) {
+        if (stream->context != nullptr) stream->context->TryCancel();
+      }
+    }
+    for (auto& stream : streams_) {
+      if (stream->thread.joinable()) stream->thread.join();
+    }
+    executor_.reset();
+  }
+
+ private:
+  using Rpc = grpc::ClientReaderWriter<pb::ConsumeRequest, pb::ConsumeResponse>;
+
+  struct Stream {
+    std::string broker;
+    std::string endpoint;
+    std::thread thread;
+    // Guarded by Impl::mu_: the live call, and which connection it is.
+    grpc::ClientContext* context = nullptr;
+    Rpc* rpc = nullptr;
+    uint64_t generation = 0;
+  };
+
+  bool Stopping() {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+
+  // Connects, consumes until the stream breaks, reconnects with backoff.
+  void Run(Stream* s) {
+    absl::Duration backoff = options_.reconnect_initial;
+    auto stub = pb::PushConsumer::NewStub(core_.channels.Get(s->endpoint));
+    while (!Stopping()) {
+      grpc::ClientContext context;
+      context.AddMetadata("x-mq-client-id", core_.channels.client_id());
+      std::unique_ptr<Rpc> rpc = stub->Consume(&context);
+      uint64_t generation;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) break;
+        s->context = &context;
+        s->rpc = rpc.get();
+        generation = ++s->generation;
+      }
+      pb::ConsumeRequest subscribe;
+      pb::Subscribe* sub = subscribe.mutable_subscribe();
+      sub->set_client_id(core_.channels.client_id());
+      sub->set_group(options_.group);
+      sub->set_topic(options_.topic);
+      sub->set_tag_expression(options_.tag_expression);
+      sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
+                                ? admin::v1::CONSUME_MODE_BROADCASTING
+                                : admin::v1::CONSUME_MODE_CLUSTERING);
+      sub->set_initial_credits(options_.concurrency);
+      ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
+      bool subscribed = false;
+      if (Write(s, generation, subscribe)) {
+        pb::ConsumeResponse response;
+        while (rpc->Read(&response)) {
+          if (response.has_subscribed() && !subscribed) {
+            subscribed = true;
+            connected_++;
+            backoff = options_.reconnect_initial;
+          }
+          if (!response.has_deliveries()) continue;
+          for (const pb::PushedMessage& m : response.deliveries().messages()) {
+            Dispatch(s, generation, FromPushed(m, s->broker));
+          }
+        }
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        s->context = nullptr;
+        s->rpc = nullptr;
+      }
+      (void)rpc->Finish();
+      if (subscribed) connected_--;
+      // Backoff, waking early on shutdown.
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+      backoff = std::min(backoff * 2, options_.reconnect_max);
+    }
+  }
+
+  // Writes on the stream if it is still connection `generation`.
+  bool Write(Stream* s, uint64_t generation, const pb::ConsumeRequest& request) {
+    absl::MutexLock lock(&mu_);
+    if (s->rpc == nullptr || s->generation != generation) return false;
+    return s->rpc->Write(request);
+  }
+
+  void Dispatch(Stream* s, uint64_t generation, ReceivedMessage message) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;  // unsettled: redelivered once the stream closes
+      ++in_flight_;
+    }
+    executor_->Submit([this, s, generation, message = std::move(message)] {
+      ConsumeResult result = ConsumeResult::kRetry;
+      try {
+        result = listener_(message);
+      } catch (...) {
+        result = ConsumeResult::kRetry;  // a throwing listener is a failure
+      }
+      pb::ConsumeRequest settle;
+      if (result == ConsumeResult::kSuccess) {
+        settle.mutable_settle()->add_acks(message.receipt_handle);
+      } else {
+        settle.mutable_settle()->add_nacks()->set_receipt_handle(message.receipt_handle);
+      }
+      pb::ConsumeRequest credit;
+      credit.mutable_credit()->set_messages(1);
+      // Settled on the stream that delivered it; a newer stream got fresh
+      // credits and the broker redelivered this message there.
+      if (Write(s, generation, settle)) (void)Write(s, generation, credit);
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+    });
+  }
+
+  const PushConsumerOptions options_;
+  const MessageListener listener_;
+  sdk::ClientCore core_;
+  std::unique_ptr<Executor> executor_;
+  std::vector<std::unique_ptr<Stream>> streams_;  // fixed after Start
+  std::atomic<int> connected_{0};
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerOptions options,
+                                                                   MessageListener listener) {
+  if (absl::Status s = sdk::ValidateClientOptions(options); !s.ok()) return s;
+  if (absl::Status s = ValidateGroupName("group", options.group); !s.ok()) return s;
+  if (absl::Status s = ValidateTopicName("topic", options.topic); !s.ok()) return s;
+  if (options.concurrency < 1 || options.concurrency > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("concurrency is ", options.concurrency, " (allowed: 1..1024)"));
+  }
+  if (listener == nullptr) return absl::InvalidArgumentError("listener is empty");
+  if (options.reconnect_initial <= absl::ZeroDuration() ||
+      options.reconnect_max < options.reconnect_initial) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reconnect backoff ", absl::FormatDuration(options.reconnect_initial), "..",
+        absl::FormatDuration(options.reconnect_max), " is invalid (need 0 < initial <= max)"));
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(listener));
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<PushConsumer>(new PushConsumer(std::move(impl)));
+}
+
+PushConsumer::PushConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PushConsumer::~PushConsumer() = default;
+int PushConsumer::ConnectedStreams() const { return impl_->Connected(); }
+void PushConsumer::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace apogee
