@@ -1,6 +1,7 @@
 #include "apogee/simple_consumer.h"
 
 #include <atomic>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -86,17 +87,26 @@ class SimpleConsumer::Impl {
     return messages;
   }
 
-  absl::Status Ack(const ReceivedMessage& m) {
+  // One AckMessage call per (broker endpoint, topic) among `messages`.
+  absl::Status Ack(const std::vector<ReceivedMessage>& messages) {
     if (stopped_) return absl::FailedPreconditionError("consumer is shut down");
-    v2::AckMessageRequest request;
-    request.mutable_group()->set_name(options_.group);
-    request.mutable_topic()->set_name(m.topic);
-    v2::AckMessageEntry* e = request.add_entries();
-    e->set_message_id(m.message_id);
-    e->set_receipt_handle(m.receipt_handle);
-    return sdk::CallV2(core_.channels, m.endpoint, options_.request_timeout,
-                       &v2::MessagingService::Stub::AckMessage, request)
-        .status();
+    std::map<std::pair<std::string, std::string>, v2::AckMessageRequest> requests;
+    for (const ReceivedMessage& m : messages) {
+      v2::AckMessageRequest& request = requests[{m.endpoint, m.topic}];
+      request.mutable_group()->set_name(options_.group);
+      request.mutable_topic()->set_name(m.topic);
+      v2::AckMessageEntry* e = request.add_entries();
+      e->set_message_id(m.message_id);
+      e->set_receipt_handle(m.receipt_handle);
+    }
+    absl::Status first_error;
+    for (const auto& [where, request] : requests) {
+      absl::Status s = sdk::CallV2(core_.channels, where.first, options_.request_timeout,
+                                   &v2::MessagingService::Stub::AckMessage, request)
+                           .status();
+      if (first_error.ok()) first_error = s;
+    }
+    return first_error;
   }
 
   absl::Status ChangeInvisibleDuration(ReceivedMessage* m, absl::Duration invisible) {
@@ -152,7 +162,10 @@ absl::StatusOr<std::vector<ReceivedMessage>> SimpleConsumer::Receive(int max_mes
                                                                      absl::Duration invisible) {
   return impl_->Receive(max_messages, invisible);
 }
-absl::Status SimpleConsumer::Ack(const ReceivedMessage& message) { return impl_->Ack(message); }
+absl::Status SimpleConsumer::Ack(const ReceivedMessage& message) { return impl_->Ack({message}); }
+absl::Status SimpleConsumer::Ack(const std::vector<ReceivedMessage>& messages) {
+  return impl_->Ack(messages);
+}
 absl::Status SimpleConsumer::ChangeInvisibleDuration(ReceivedMessage* message,
                                                      absl::Duration invisible) {
   return impl_->ChangeInvisibleDuration(message, invisible);

@@ -39,6 +39,9 @@ class SimpleConsumer {
                                                        absl::Duration invisible_duration);
 
   absl::Status Ack(const ReceivedMessage& message);
+  // Acks many in one call per broker; the first error, if any (the other
+  // messages are still acked).
+  absl::Status Ack(const std::vector<ReceivedMessage>& messages);
 
   // Makes `message` visible again after `invisible_duration` from now (0:
   // at once). Updates message->receipt_handle for a later Ack.
