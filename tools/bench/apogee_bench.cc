@@ -226,17 +226,24 @@ void ConsumeLoop(apogee::SimpleConsumer& consumer, Budget& budget, Totals& total
     }
     const absl::Time now = absl::Now();
     if (!messages->empty()) last_arrival_us = absl::ToUnixMicros(now);
+    if (messages->empty()) continue;
     for (const apogee::ReceivedMessage& m : *messages) {
       recorder.latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
-      if (!consumer.Ack(m).ok()) totals.errors++;
-      totals.messages++;
       totals.bytes += static_cast<int64_t>(m.body.size());
-      if (budget.ByCount() && totals.messages.load() >= budget.count()) budget.Stop();
     }
+    if (!consumer.Ack(*messages).ok()) totals.errors++;
+    totals.messages += static_cast<int64_t>(messages->size());
+    if (budget.ByCount() && totals.messages.load() >= budget.count()) budget.Stop();
   }
 }
 
-int Produce(const std::string& mode = "produce") {
+// In e2e the consumer drains until it has what the producer acknowledged.
+struct ProducerState {
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> acknowledged{0};
+};
+
+int Produce(const std::string& mode = "produce", ProducerState* state = nullptr) {
   apogee::ProducerOptions options;
   options.endpoints = Endpoints();
   auto producer = apogee::Producer::Create(options);
@@ -260,13 +267,17 @@ int Produce(const std::string& mode = "produce") {
     for (std::thread& t : workers) t.join();
   }
   (*producer)->Shutdown();
+  if (state != nullptr) {
+    state->acknowledged = totals.messages.load();
+    state->done = true;
+  }
   Report(mode, totals, absl::Now() - start, recorders,
          absl::StrFormat(",\"size\":%d,\"concurrency\":%d,\"batch\":%d", absl::GetFlag(FLAGS_size),
                          threads, absl::GetFlag(FLAGS_batch)));
   return totals.errors.load() == 0 ? 0 : 1;
 }
 
-int Consume(const std::string& mode = "consume") {
+int Consume(const std::string& mode = "consume", const ProducerState* producer = nullptr) {
   apogee::SimpleConsumerOptions options;
   options.endpoints = Endpoints();
   options.group = absl::GetFlag(FLAGS_group);
@@ -284,7 +295,10 @@ int Consume(const std::string& mode = "consume") {
     return 2;
   }
   const int threads = std::max(1, absl::GetFlag(FLAGS_concurrency));
-  Budget budget(absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_duration));
+  // e2e: no budget of its own; stops once it has everything produced (or
+  // nothing arrived for --timeout).
+  Budget budget(absl::GetFlag(FLAGS_count),
+                producer != nullptr ? absl::InfiniteDuration() : absl::GetFlag(FLAGS_duration));
   Totals totals;
   std::vector<Recorder> recorders(static_cast<size_t>(threads));
   std::atomic<int64_t> last_arrival_us{absl::ToUnixMicros(absl::Now())};
@@ -295,6 +309,10 @@ int Consume(const std::string& mode = "consume") {
     for (int i = 0; i < threads; ++i) {
       workers.emplace_back(
           [&, i] { ConsumeLoop(**consumer, budget, totals, recorders[i], last_arrival_us); });
+    }
+    while (producer != nullptr && !budget.Over()) {
+      if (producer->done && totals.messages.load() >= producer->acknowledged.load()) budget.Stop();
+      absl::SleepFor(absl::Milliseconds(50));  // drain check, bounded by --timeout idle rule
     }
     for (std::thread& t : workers) t.join();
   }
@@ -327,8 +345,9 @@ int main(int argc, char** argv) {
   if (mode == "consume") return Consume();
   if (mode == "e2e") {
     int consumed = 0;
-    std::thread consumer([&] { consumed = Consume("e2e-consume"); });
-    const int produced = Produce("e2e-produce");
+    ProducerState state;
+    std::thread consumer([&] { consumed = Consume("e2e-consume", &state); });
+    const int produced = Produce("e2e-produce", &state);
     consumer.join();
     return std::max(produced, consumed);
   }
