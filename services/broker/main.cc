@@ -14,12 +14,15 @@
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
+#include "services/broker/delivery/assignment.h"
+#include "services/broker/delivery/push_session.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/route/registrar.h"
 #include "services/broker/route/route_source.h"
 #include "services/broker/service/admin_service.h"
 #include "services/broker/service/messaging_service.h"
+#include "services/broker/service/push_service.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
@@ -152,10 +155,25 @@ int main(int argc, char** argv) {
   MessagingService messaging(service_options, &store, &topics, &groups, &pop, &arrivals, &clients,
                              &telemetry, &routes, &probe, &executor, clock);
   AdminService admin(&topics, &groups, &telemetry, &executor);
+  Membership push_members;
+  PushDeps push_deps;
+  push_deps.pop = &pop;
+  push_deps.arrivals = &arrivals;
+  push_deps.members = &push_members;
+  push_deps.topics = &topics;
+  push_deps.groups = &groups;
+  push_deps.executor = &executor;
+  push_deps.probe = &probe;
+  push_deps.clock = clock;
+  push_deps.broker_name = identity.broker_name;
+  PushLimits push_limits;
+  push_limits.min_ack_timeout = service_options.min_invisible;
+  push_limits.max_ack_timeout = service_options.max_invisible;
+  PushService push(push_deps, push_limits);
 
   GrpcServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
-  auto server = GrpcServer::Start(server_options, {&messaging, &admin});
+  auto server = GrpcServer::Start(server_options, {&messaging, &admin, &push});
   if (!server.ok()) return Fail(server.status());
   // With port 0 (tests) the real port is known only now; nothing can call
   // before the address is published below.
@@ -227,6 +245,7 @@ int main(int argc, char** argv) {
   int signal_number = WaitForTerminationSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
   registrar.Stop();  // NameServers drop this broker now, not after expiry
+  push.Shutdown();   // push consumers reconnect elsewhere now, not after the grace
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   housekeeping.Stop();
   reviver.Stop();

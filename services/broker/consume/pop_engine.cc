@@ -1,5 +1,6 @@
 #include "services/broker/consume/pop_engine.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -116,7 +117,8 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
 absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(const std::string& group,
                                                         const std::string& topic,
                                                         const TagFilter& filter, int max_messages,
-                                                        absl::Duration invisible) {
+                                                        absl::Duration invisible,
+                                                        const std::vector<int32_t>* queues) {
   APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
   std::vector<v2::Message> out;
   // Retries first: they are older than anything new in the topic.
@@ -133,11 +135,17 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(const std::string& group
       for (v2::Message& m : popped) out.push_back(std::move(m));
     }
   }
-  const int queues = config.read_queues();
+  std::vector<int32_t> chosen;
+  for (int32_t q = 0; q < config.read_queues(); ++q) {
+    if (queues == nullptr || std::find(queues->begin(), queues->end(), q) != queues->end()) {
+      chosen.push_back(q);
+    }
+  }
+  const size_t count = chosen.size();
   static std::atomic<uint32_t> rotation{0};
   const uint32_t start = rotation++;
-  for (int i = 0; i < queues && static_cast<int>(out.size()) < max_messages; ++i) {
-    const int32_t q = static_cast<int32_t>((start + i) % queues);
+  for (size_t i = 0; i < count && static_cast<int>(out.size()) < max_messages; ++i) {
+    const int32_t q = chosen[(start + i) % count];
     APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter,
                                     max_messages - static_cast<int>(out.size()), invisible, &out));
   }

@@ -49,9 +49,13 @@ class PopEngine {
   // Pops up to `max_messages` visible messages of `topic` (every queue on
   // this broker, then the group's retry topic) that match `filter`. Each
   // comes back ready to deliver (receipt handle, attempt, invisible time).
+  // `queues`, when given, limits the topic's queues to that subset (a push
+  // member's assignment); the retry topic is always popped, since the
+  // group's shared cursor already keeps its members from overlapping.
   absl::StatusOr<std::vector<v2::Message>> Pop(const std::string& group, const std::string& topic,
                                                const TagFilter& filter, int max_messages,
-                                               absl::Duration invisible);
+                                               absl::Duration invisible,
+                                               const std::vector<int32_t>* queues = nullptr);
 
   // Acks the delivery named by `handle`. INVALID_RECEIPT_HANDLE when it is
   // not in flight (acked, expired and revived, or replaced).

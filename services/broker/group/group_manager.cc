@@ -103,6 +103,11 @@ std::vector<ConsumerGroup> GroupManager::List() const {
 std::string GroupManager::ProgressKey(const std::string& group,
                                       const std::string& client_id) const {
   if (Get(group).consume_mode() != av1::CONSUME_MODE_BROADCASTING) return group;
+  return MemberProgressKey(group, client_id);
+}
+
+std::string GroupManager::MemberProgressKey(const std::string& group,
+                                            const std::string& client_id) {
   return absl::StrFormat("%s%%%016x", group, Fnv1a(client_id));
 }
 

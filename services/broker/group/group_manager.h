@@ -35,6 +35,9 @@ class GroupManager {
   // "<group>%<hash of client id>" when broadcasting, so each member has its
   // own offsets, retry and dead-letter topics.
   std::string ProgressKey(const std::string& group, const std::string& client_id) const;
+  // The broadcasting name whatever the group's config says (a push
+  // subscription may ask for broadcasting itself).
+  static std::string MemberProgressKey(const std::string& group, const std::string& client_id);
 
  private:
   StoreClient* const store_;

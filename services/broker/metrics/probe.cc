@@ -37,7 +37,11 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& 
       in_flight_(Family(prometheus::BuildGauge(), "apogee_consumer_inflight_messages",
                         "Messages delivered and invisible, waiting for ack", *registry_)),
       connections_(Family(prometheus::BuildGauge(), "apogee_connections",
-                          "Connected clients by kind (producer, consumer)", *registry_)) {}
+                          "Connected clients by kind (producer, consumer)", *registry_)),
+      pushed_(Family(prometheus::BuildCounter(), "apogee_push_messages_total",
+                     "Messages pushed on push consumer streams", *registry_)),
+      push_streams_(Family(prometheus::BuildGauge(), "apogee_push_streams",
+                           "Open push consumer streams", *registry_)) {}
 
 prometheus::Labels Probe::With(prometheus::Labels labels) const {
   labels.insert(base_.begin(), base_.end());
@@ -90,6 +94,17 @@ void Probe::SetInFlight(int64_t messages) {
 void Probe::SetConnections(int producers, int consumers) {
   connections_.Add(With({{"kind", "producer"}})).Set(producers);
   connections_.Add(With({{"kind", "consumer"}})).Set(consumers);
+}
+
+void Probe::OnPushed(const std::string& topic, const std::string& group, int64_t messages,
+                     int64_t bytes) {
+  pushed_.Add(With({{"topic", topic}, {"consumer_group", group}}))
+      .Increment(static_cast<double>(messages));
+  OnMessagesOut(topic, group, messages, bytes);
+}
+
+void Probe::SetPushStreams(int64_t streams) {
+  push_streams_.Add(With({})).Set(static_cast<double>(streams));
 }
 
 }  // namespace apogee::broker

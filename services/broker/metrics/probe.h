@@ -31,6 +31,11 @@ class Probe {
                       double seconds);
   void SetInFlight(int64_t messages);
   void SetConnections(int producers, int consumers);
+  // Push delivery: messages pushed on streams (also counted as messages
+  // out), and the number of open push streams.
+  void OnPushed(const std::string& topic, const std::string& group, int64_t messages,
+                int64_t bytes);
+  void SetPushStreams(int64_t streams);
 
  private:
   prometheus::Labels With(prometheus::Labels labels) const;
@@ -49,6 +54,8 @@ class Probe {
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& connections_;
+  prometheus::Family<prometheus::Counter>& pushed_;
+  prometheus::Family<prometheus::Gauge>& push_streams_;
 };
 
 }  // namespace apogee::broker

@@ -1,0 +1,138 @@
+// One push consumer stream's state and delivery loop, independent of gRPC:
+// the subscription, the credits left, the receipt handles pushed and not
+// yet settled, and the queues Membership assigned. Messages come from
+// PopEngine (cursors, in-flight tracking, acks, retry and DLQ stay there),
+// restricted to the assigned queues; the loop pops on the worker executor
+// whenever the stream has credits and something may be there (an arrival
+// on the topic or its retry topic, a credit grant, a new assignment), and
+// parks on Arrivals otherwise. It never pushes more than the credits
+// granted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "apogee/broker/v1/push.pb.h"
+#include "services/broker/consume/arrivals.h"
+#include "services/broker/consume/pop_engine.h"
+#include "services/broker/delivery/assignment.h"
+#include "services/broker/group/group_manager.h"
+#include "services/broker/message/codec.h"
+#include "services/broker/metrics/probe.h"
+#include "services/broker/topic/topic_manager.h"
+#include "services/common/clock/clock.h"
+#include "services/common/concurrency/executor.h"
+
+namespace apogee::broker {
+
+namespace pushv1 = ::apogee::broker::v1;
+
+struct PushLimits {
+  // Bound on initial credits, on each grant, and on credits left.
+  int32_t max_credits = 10000;
+  absl::Duration default_ack_timeout = absl::Seconds(60);
+  absl::Duration min_ack_timeout = absl::Seconds(10);  // --min_invisible_time
+  absl::Duration max_ack_timeout = absl::Hours(12);
+  absl::Duration default_retry_delay = absl::Seconds(1);
+  absl::Duration max_retry_delay = absl::Hours(2);
+  size_t max_client_id_bytes = 256;
+  // Messages popped per store round.
+  int max_batch = 64;
+  // A parked stream pops again after this long even without an arrival
+  // (covers store errors and messages whose wake-up was missed).
+  absl::Duration park = absl::Seconds(5);
+};
+
+// What every session uses; all outlive the sessions.
+struct PushDeps {
+  PopEngine* pop = nullptr;
+  Arrivals* arrivals = nullptr;
+  Membership* members = nullptr;
+  TopicManager* topics = nullptr;
+  GroupManager* groups = nullptr;
+  Executor* executor = nullptr;
+  Probe* probe = nullptr;
+  const Clock* clock = nullptr;
+  std::string broker_name;
+};
+
+// Thread-safe. Store calls run on the executor; the public methods only
+// take the session's lock and hand work off, so gRPC threads may call them.
+// `send` is called with the session's lock held (so responses keep their
+// order); it must only queue the response.
+class PushSession : public std::enable_shared_from_this<PushSession> {
+ public:
+  using Send = std::function<void(pushv1::ConsumeResponse)>;
+
+  // Checks the subscription (INVALID_ARGUMENT naming the field and the
+  // limit; NOT_FOUND for an unknown topic: push never creates topics).
+  static absl::StatusOr<std::shared_ptr<PushSession>> Create(const PushDeps& deps,
+                                                             const PushLimits& limits,
+                                                             const pushv1::Subscribe& subscribe,
+                                                             Send send);
+
+  // Sends Subscribed, joins the group (Assignment) and starts delivering.
+  void Start();
+  // More credits; INVALID_ARGUMENT (and nothing granted) when out of range.
+  absl::Status Grant(int32_t messages);
+  // Acks and nacks on the executor, then answers with a SettleResult.
+  void Settle(pushv1::Settle settle);
+  // The stream ended: leave the group (queues go to the others at once) and
+  // make every unsettled message visible again so others get it. Idempotent.
+  void Close();
+
+  const std::string& progress_key() const { return key_; }
+  const std::string& topic() const { return topic_; }
+  const std::string& group() const { return group_; }
+  bool broadcasting() const { return broadcasting_; }
+
+ private:
+  PushSession(const PushDeps& deps, const PushLimits& limits, Send send)
+      : deps_(deps), limits_(limits), send_(std::move(send)) {}
+
+  // Schedules a delivery round unless one is running (then it re-runs).
+  void Wake();
+  void Pump();
+  void OnAssignment(const std::vector<int32_t>& queues, int members);
+  // Makes `handles` visible at once (redelivered through the retry topic).
+  void Release(std::vector<std::string> handles);
+
+  const PushDeps deps_;
+  const PushLimits limits_;
+  const Send send_;
+  // Set by Create, then read-only.
+  std::string client_id_;
+  std::string group_;
+  std::string key_;  // progress key: the group, or the member's own when broadcasting
+  std::string topic_;
+  TagFilter filter_;
+  bool broadcasting_ = false;
+  absl::Duration ack_timeout_;
+  int32_t initial_credits_ = 0;
+  int queue_count_ = 0;
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t member_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t credits_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int32_t> queues_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> unsettled_ ABSL_GUARDED_BY(mu_);
+  // A Pump is queued or running; `again_`: something changed meanwhile.
+  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
+  bool again_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t watch_ ABSL_GUARDED_BY(mu_) = 0;  // parked Arrivals watch, 0 if none
+};
+
+// The pushed form of a popped message.
+pushv1::PushedMessage ToPushedMessage(v2::Message message);
+
+}  // namespace apogee::broker

@@ -1,0 +1,167 @@
+#include "services/broker/service/push_service.h"
+
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "services/common/status/grpc_status.h"
+
+namespace apogee::broker {
+
+// One Consume call. Owned by a shared_ptr to itself until OnDone, so the
+// session's deliveries (on worker threads) can hold a weak reference and
+// find it gone instead of dangling. Reads run one at a time; writes are
+// queued and written in order; the call finishes once it was ended (by the
+// client, an error, or Shutdown) and no write is in flight.
+class PushService::Stream final
+    : public grpc::ServerBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
+      public std::enable_shared_from_this<Stream> {
+ public:
+  explicit Stream(PushService* service) : service_(service) {}
+
+  void Begin(std::shared_ptr<Stream> self) {
+    self_ = std::move(self);
+    StartRead(&request_);
+  }
+
+  // Queues a response; dropped once the call is ending.
+  void Send(pushv1::ConsumeResponse response) {
+    absl::MutexLock lock(&mu_);
+    if (end_.has_value()) return;
+    writes_.push_back(std::move(response));
+    MaybeWrite();
+  }
+
+  // Ends the call with `status` (the first one wins); queued responses are
+  // dropped: their messages are released when the session closes.
+  void End(const absl::Status& status) {
+    absl::MutexLock lock(&mu_);
+    if (end_.has_value()) return;
+    end_ = status;
+    if (writes_.size() > 1) writes_.resize(writing_ ? 1 : 0);
+    if (!writing_) writes_.clear();
+    MaybeFinish();
+  }
+
+  void OnReadDone(bool ok) override {
+    // Client half-close, cancellation or a broken connection.
+    if (!ok) return End(absl::OkStatus());
+    absl::Status status = Handle();
+    if (!status.ok()) return End(status);
+    absl::MutexLock lock(&mu_);
+    if (!end_.has_value()) StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!writes_.empty()) writes_.pop_front();
+    if (!ok) {
+      if (!end_.has_value()) end_ = absl::OkStatus();
+      writes_.clear();
+    }
+    MaybeWrite();
+    MaybeFinish();
+  }
+
+  void OnDone() override {
+    // Reads are over (OnDone comes last), so session_ is ours alone here.
+    if (session_ != nullptr) session_->Close();
+    service_->Closed(this);
+    std::shared_ptr<Stream> last = std::move(self_);  // may delete this on return
+  }
+
+ private:
+  absl::Status Handle() {
+    switch (request_.request_case()) {
+      case pushv1::ConsumeRequest::kSubscribe: {
+        if (session_ != nullptr) {
+          return absl::InvalidArgumentError("subscribe may be sent once per stream");
+        }
+        std::weak_ptr<Stream> weak = weak_from_this();
+        auto session = PushSession::Create(service_->deps_, service_->limits_, request_.subscribe(),
+                                           [weak](pushv1::ConsumeResponse response) {
+                                             if (auto self = weak.lock()) {
+                                               self->Send(std::move(response));
+                                             }
+                                           });
+        if (!session.ok()) return session.status();
+        session_ = std::move(session).value();
+        session_->Start();
+        return absl::OkStatus();
+      }
+      case pushv1::ConsumeRequest::kCredit:
+        if (session_ == nullptr) return NotSubscribed("credit");
+        return session_->Grant(request_.credit().messages());
+      case pushv1::ConsumeRequest::kSettle:
+        if (session_ == nullptr) return NotSubscribed("settle");
+        session_->Settle(std::move(*request_.mutable_settle()));
+        return absl::OkStatus();
+      default:
+        return absl::InvalidArgumentError(
+            "request is empty (expected subscribe, credit or settle)");
+    }
+  }
+
+  static absl::Status NotSubscribed(const char* what) {
+    return absl::InvalidArgumentError(std::string(what) +
+                                      " before subscribe (the first request must be subscribe)");
+  }
+
+  void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_ || writes_.empty()) return;
+    writing_ = true;
+    StartWrite(&writes_.front());
+  }
+
+  void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !end_.has_value() || writing_) return;
+    finished_ = true;
+    Finish(ToGrpcStatus(*end_));
+  }
+
+  PushService* const service_;
+  std::shared_ptr<Stream> self_;          // released in OnDone
+  pushv1::ConsumeRequest request_;        // owned by the read loop
+  std::shared_ptr<PushSession> session_;  // read loop and OnDone only
+
+  absl::Mutex mu_;
+  std::deque<pushv1::ConsumeResponse> writes_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>* PushService::Consume(
+    grpc::CallbackServerContext* /*context*/) {
+  auto stream = std::make_shared<Stream>(this);
+  Opened(stream.get(), stream);
+  Stream* raw = stream.get();
+  raw->Begin(std::move(stream));
+  return raw;
+}
+
+void PushService::Opened(Stream* stream, std::weak_ptr<Stream> weak) {
+  absl::MutexLock lock(&mu_);
+  streams_[stream] = std::move(weak);
+  deps_.probe->SetPushStreams(static_cast<int64_t>(streams_.size()));
+}
+
+void PushService::Closed(Stream* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+  deps_.probe->SetPushStreams(static_cast<int64_t>(streams_.size()));
+}
+
+void PushService::Shutdown() {
+  std::vector<std::shared_ptr<Stream>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [raw, weak] : streams_) {
+      if (auto stream = weak.lock()) open.push_back(std::move(stream));
+    }
+  }
+  for (auto& stream : open) stream->End(absl::UnavailableError("broker is shutting down"));
+}
+
+}  // namespace apogee::broker

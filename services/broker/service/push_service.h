@@ -1,0 +1,42 @@
+// apogee.broker.v1.PushConsumer on the broker: the gRPC adapter of push
+// delivery. Each Consume stream is a bidi reactor that turns requests into
+// PushSession calls (delivery/) and writes what the session sends; the
+// session does the work on the worker executor, so gRPC threads never
+// block.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "apogee/broker/v1/push.grpc.pb.h"
+#include "services/broker/delivery/push_session.h"
+
+namespace apogee::broker {
+
+// Thread-safe.
+class PushService final : public pushv1::PushConsumer::CallbackService {
+ public:
+  PushService(PushDeps deps, PushLimits limits) : deps_(std::move(deps)), limits_(limits) {}
+
+  grpc::ServerBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>* Consume(
+      grpc::CallbackServerContext* context) override;
+
+  // Ends every open stream with UNAVAILABLE, so consumers reconnect at once
+  // instead of waiting for the server's shutdown grace.
+  void Shutdown();
+
+ private:
+  class Stream;
+  void Opened(Stream* stream, std::weak_ptr<Stream> weak);
+  void Closed(Stream* stream);
+
+  const PushDeps deps_;
+  const PushLimits limits_;
+  absl::Mutex mu_;
+  std::map<Stream*, std::weak_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace apogee::broker
