@@ -85,6 +85,9 @@ class PushConsumer::Impl {
       // Running callbacks finish and settle on their streams first.
       mu_.Await(absl::Condition(
           +[](int* n) { return *n == 0; }, &in_flight_));
+      // Acks are durable once their SettleResult arrived; wait for those
+      // (bounded: a broken stream redelivers instead).
+      mu_.AwaitWithTimeout(absl::Condition(this, &Impl::SettlesAnswered), options_.request_timeout);
       for (auto& stream : streams_) {
         if (stream->context != nullptr) stream->context->TryCancel();
       }
@@ -106,7 +109,15 @@ class PushConsumer::Impl {
     grpc::ClientContext* context = nullptr;
     Rpc* rpc = nullptr;
     uint64_t generation = 0;
+    int unanswered_settles = 0;  // written, SettleResult not yet read
   };
+
+  bool SettlesAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& s : streams_) {
+      if (s->unanswered_settles > 0) return false;
+    }
+    return true;
+  }
 
   bool Stopping() {
     absl::MutexLock lock(&mu_);
@@ -149,6 +160,10 @@ class PushConsumer::Impl {
             connected_++;
             backoff = options_.reconnect_initial;
           }
+          if (response.has_settle_result()) {
+            absl::MutexLock lock(&mu_);
+            if (s->unanswered_settles > 0) s->unanswered_settles--;
+          }
           if (!response.has_deliveries()) continue;
           for (const pb::PushedMessage& m : response.deliveries().messages()) {
             Dispatch(s, generation, FromPushed(m, s->broker));
@@ -159,6 +174,7 @@ class PushConsumer::Impl {
         absl::MutexLock lock(&mu_);
         s->context = nullptr;
         s->rpc = nullptr;
+        s->unanswered_settles = 0;  // never answered: the broker redelivers
       }
       (void)rpc->Finish();
       if (subscribed) connected_--;
@@ -173,7 +189,9 @@ class PushConsumer::Impl {
   bool Write(Stream* s, uint64_t generation, const pb::ConsumeRequest& request) {
     absl::MutexLock lock(&mu_);
     if (s->rpc == nullptr || s->generation != generation) return false;
-    return s->rpc->Write(request);
+    if (!s->rpc->Write(request)) return false;
+    if (request.has_settle()) s->unanswered_settles++;
+    return true;
   }
 
   void Dispatch(Stream* s, uint64_t generation, ReceivedMessage message) {
