@@ -273,5 +273,118 @@ TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {
   EXPECT_THAT(r.status().message(), HasSubstr("SdkFastFail"));
 }
 
+// Bodies a push consumer saw (thread-safe; the listener runs on many threads).
+class Seen {
+ public:
+  ConsumeResult Record(const ReceivedMessage& m) {
+    absl::MutexLock lock(&mu_);
+    bodies_.insert(m.body);
+    ++count_;
+    return ConsumeResult::kSuccess;
+  }
+  std::set<std::string> bodies() const {
+    absl::MutexLock lock(&mu_);
+    return bodies_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::set<std::string> bodies_;
+  int count_ = 0;
+};
+
+TEST_F(SdkTest, PushConsumersInClusteringModeShareTheMessages) {
+  CreateTopic("SdkPush", 4);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkPushGroup";
+  options.topic = "SdkPush";
+  options.concurrency = 2;
+  options.ack_timeout = absl::Seconds(10);
+  Seen a, b;
+  auto first = PushConsumer::Create(options, [&](const ReceivedMessage& m) { return a.Record(m); });
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second =
+      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return b.Record(m); });
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(PollUntil(
+      [&] { return (*first)->ConnectedStreams() == 1 && (*second)->ConnectedStreams() == 1; },
+      absl::Seconds(10)));
+
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(producer->Send(Msg("SdkPush", absl::StrCat("p", i))).ok());
+  std::set<std::string> all;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        all = a.bodies();
+        for (const std::string& body : b.bodies()) all.insert(body);
+        return all.size() == 40;
+      },
+      absl::Seconds(20)))
+      << all.size() << " of 40";
+  // Four queues over two members: both get some.
+  EXPECT_GT(a.bodies().size(), 0u);
+  EXPECT_GT(b.bodies().size(), 0u);
+  (*first)->Shutdown();
+  (*second)->Shutdown();
+}
+
+TEST_F(SdkTest, PushConsumersInBroadcastingModeEachGetEverything) {
+  CreateTopic("SdkBroadcast", 2);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkBroadcastGroup";
+  options.topic = "SdkBroadcast";
+  options.mode = ConsumeMode::kBroadcasting;
+  Seen a, b;
+  options.client_id = "member-a";
+  auto first = PushConsumer::Create(options, [&](const ReceivedMessage& m) { return a.Record(m); });
+  ASSERT_TRUE(first.ok()) << first.status();
+  options.client_id = "member-b";
+  auto second =
+      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return b.Record(m); });
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(PollUntil(
+      [&] { return (*first)->ConnectedStreams() == 1 && (*second)->ConnectedStreams() == 1; },
+      absl::Seconds(10)));
+
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(producer->Send(Msg("SdkBroadcast", absl::StrCat("b", i))).ok());
+  }
+  EXPECT_TRUE(PollUntil([&] { return a.bodies().size() == 10 && b.bodies().size() == 10; },
+                        absl::Seconds(20)))
+      << a.bodies().size() << " and " << b.bodies().size() << " of 10";
+}
+
+TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
+  CreateTopic("SdkNack", 1);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkNackGroup";
+  options.topic = "SdkNack";
+  absl::Mutex mu;
+  std::vector<int> attempts;
+  auto consumer = PushConsumer::Create(options, [&](const ReceivedMessage& m) {
+    absl::MutexLock lock(&mu);
+    attempts.push_back(m.delivery_attempt);
+    return m.delivery_attempt == 1 ? ConsumeResult::kRetry : ConsumeResult::kSuccess;
+  });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkNack", "fail once")).ok());
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return attempts.size() >= 2;
+      },
+      absl::Seconds(30)));
+  absl::MutexLock lock(&mu);
+  ASSERT_GE(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0], 1);
+  EXPECT_EQ(attempts[1], 2);
+}
+
 }  // namespace
 }  // namespace apogee
