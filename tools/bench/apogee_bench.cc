@@ -3,7 +3,7 @@
 //   apogee-bench produce --endpoints=NS --topic=T --size=BYTES (--count=N|--duration=D)
 //                        --concurrency=N [--batch=N] [--rate=N] [--json]
 //   apogee-bench consume --endpoints=NS --topic=T --group=G (--count=N|--duration=D)
-//                        [--timeout=D] [--concurrency=N] [--json]
+//                        [--timeout=D] [--concurrency=N] [--consumer=simple|push] [--json]
 //   apogee-bench e2e     (produce and consume at once; latency is born -> received)
 //
 // A progress line goes to stderr every second, then a summary; with --json
@@ -38,6 +38,9 @@ ABSL_FLAG(int, batch, 1, "messages per send (produce)");
 ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "consume: stop when no message arrived for this long");
+ABSL_FLAG(std::string, consumer, "simple",
+          "consume/e2e: simple (receive + batch ack) or push (streaming push, --concurrency "
+          "callbacks and credits)");
 ABSL_FLAG(bool, json, false, "print the summary as one JSON line on stdout");
 
 namespace {
@@ -209,24 +212,19 @@ void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Total
   }
 }
 
-// Receives and acks until the budget is spent or nothing came for --timeout.
-// Latency is born time (the producer's clock) to receipt.
+// Receives and acks until the budget is spent. Latency is born time (the
+// producer's clock) to receipt.
 void ConsumeLoop(apogee::SimpleConsumer& consumer, Budget& budget, Totals& totals,
                  Recorder& recorder, std::atomic<int64_t>& last_arrival_us) {
-  const absl::Duration idle = absl::GetFlag(FLAGS_timeout);
   while (!budget.Over()) {
-    if (absl::Now() - absl::FromUnixMicros(last_arrival_us.load()) > idle) {
-      budget.Stop();
-      return;
-    }
     auto messages = consumer.Receive(32, absl::Seconds(30));
     if (!messages.ok()) {
       totals.errors++;
       continue;
     }
-    const absl::Time now = absl::Now();
-    if (!messages->empty()) last_arrival_us = absl::ToUnixMicros(now);
     if (messages->empty()) continue;
+    const absl::Time now = absl::Now();
+    last_arrival_us = absl::ToUnixMicros(now);
     for (const apogee::ReceivedMessage& m : *messages) {
       recorder.latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
       totals.bytes += static_cast<int64_t>(m.body.size());
@@ -277,47 +275,99 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
   return totals.errors.load() == 0 ? 0 : 1;
 }
 
-int Consume(const std::string& mode = "consume", const ProducerState* producer = nullptr) {
-  apogee::SimpleConsumerOptions options;
-  options.endpoints = Endpoints();
-  options.group = absl::GetFlag(FLAGS_group);
-  options.subscriptions[absl::GetFlag(FLAGS_topic)] = "*";
-  options.await_duration = std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(2));
-  absl::StatusOr<std::unique_ptr<apogee::SimpleConsumer>> consumer;
-  // In e2e the topic may appear a moment after the producer starts.
+// Creates a consumer with `create`, retrying while its topic has no route
+// yet (in e2e the topic appears a moment after the producer starts).
+template <typename Create>
+auto CreateWhenRouted(Create create) {
   const absl::Time give_up = absl::Now() + absl::GetFlag(FLAGS_timeout);
-  while (!(consumer = apogee::SimpleConsumer::Create(options)).ok() && absl::Now() < give_up &&
-         consumer.status().code() == absl::StatusCode::kNotFound) {
+  auto consumer = create();
+  while (!consumer.ok() && consumer.status().code() == absl::StatusCode::kNotFound &&
+         absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(200));  // waiting for a route; bounded by --timeout
+    consumer = create();
   }
-  if (!consumer.ok()) {
-    std::fprintf(stderr, "%s\n", consumer.status().ToString().c_str());
+  return consumer;
+}
+
+int Consume(const std::string& mode = "consume", const ProducerState* producer = nullptr) {
+  const int threads = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  const bool push = absl::GetFlag(FLAGS_consumer) == "push";
+  if (!push && absl::GetFlag(FLAGS_consumer) != "simple") {
+    std::fprintf(stderr, "--consumer is \"%s\" (allowed: simple, push)\n",
+                 absl::GetFlag(FLAGS_consumer).c_str());
     return 2;
   }
-  const int threads = std::max(1, absl::GetFlag(FLAGS_concurrency));
   // e2e: no budget of its own; stops once it has everything produced (or
   // nothing arrived for --timeout).
   Budget budget(absl::GetFlag(FLAGS_count),
                 producer != nullptr ? absl::InfiniteDuration() : absl::GetFlag(FLAGS_duration));
   Totals totals;
   std::vector<Recorder> recorders(static_cast<size_t>(threads));
+  absl::Mutex push_mu;  // guards recorders[0] for the push listener
   std::atomic<int64_t> last_arrival_us{absl::ToUnixMicros(absl::Now())};
   const absl::Time start = absl::Now();
+  std::unique_ptr<apogee::SimpleConsumer> simple;
+  std::unique_ptr<apogee::PushConsumer> pushed;
+  absl::Status created;
+  if (push) {
+    apogee::PushConsumerOptions options;
+    options.endpoints = Endpoints();
+    options.group = absl::GetFlag(FLAGS_group);
+    options.topic = absl::GetFlag(FLAGS_topic);
+    options.concurrency = threads;
+    auto listener = [&](const apogee::ReceivedMessage& m) {
+      const absl::Time now = absl::Now();
+      last_arrival_us = absl::ToUnixMicros(now);
+      {
+        absl::MutexLock lock(&push_mu);
+        recorders[0].latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
+      }
+      totals.bytes += static_cast<int64_t>(m.body.size());
+      if (++totals.messages >= budget.count() && budget.ByCount()) budget.Stop();
+      return apogee::ConsumeResult::kSuccess;
+    };
+    auto consumer =
+        CreateWhenRouted([&] { return apogee::PushConsumer::Create(options, listener); });
+    created = consumer.status();
+    if (consumer.ok()) pushed = std::move(consumer).value();
+  } else {
+    apogee::SimpleConsumerOptions options;
+    options.endpoints = Endpoints();
+    options.group = absl::GetFlag(FLAGS_group);
+    options.subscriptions[absl::GetFlag(FLAGS_topic)] = "*";
+    options.await_duration = std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(2));
+    auto consumer = CreateWhenRouted([&] { return apogee::SimpleConsumer::Create(options); });
+    created = consumer.status();
+    if (consumer.ok()) simple = std::move(consumer).value();
+  }
+  if (!created.ok()) {
+    std::fprintf(stderr, "%s\n", created.ToString().c_str());
+    return 2;
+  }
   {
     Progress progress(mode, &totals);
     std::vector<std::thread> workers;
-    for (int i = 0; i < threads; ++i) {
+    for (int i = 0; simple != nullptr && i < threads; ++i) {
       workers.emplace_back(
-          [&, i] { ConsumeLoop(**consumer, budget, totals, recorders[i], last_arrival_us); });
+          [&, i] { ConsumeLoop(*simple, budget, totals, recorders[i], last_arrival_us); });
     }
-    while (producer != nullptr && !budget.Over()) {
-      if (producer->done && totals.messages.load() >= producer->acknowledged.load()) budget.Stop();
-      absl::SleepFor(absl::Milliseconds(50));  // drain check, bounded by --timeout idle rule
+    // Stop rules besides the budget: nothing arrived for --timeout; in e2e,
+    // everything the producer acknowledged arrived.
+    const absl::Duration idle = absl::GetFlag(FLAGS_timeout);
+    while (!budget.Over()) {
+      if (absl::Now() - absl::FromUnixMicros(last_arrival_us.load()) > idle) budget.Stop();
+      if (producer != nullptr && producer->done &&
+          totals.messages.load() >= producer->acknowledged.load()) {
+        budget.Stop();
+      }
+      absl::SleepFor(absl::Milliseconds(50));  // a supervisor tick, not a wait for a result
     }
     for (std::thread& t : workers) t.join();
+    if (pushed != nullptr) pushed->Shutdown();
   }
   Report(mode, totals, absl::Now() - start, recorders,
-         absl::StrFormat(",\"concurrency\":%d", threads));
+         absl::StrFormat(",\"concurrency\":%d,\"consumer\":\"%s\"", threads,
+                         push ? "push" : "simple"));
   return totals.errors.load() == 0 ? 0 : 1;
 }
 
