@@ -88,6 +88,11 @@ TEST(BenchTest, ProducesAndConsumesWithJsonSummaries) {
                      "--timeout=30s", "--concurrency=2"},
                     log, 300);
   EXPECT_GT(c["mb_per_s"], 0);
+
+  // The same messages again through the streaming push consumer.
+  RunBench({"consume", ns, "--topic=BenchT", "--group=BenchPushG", "--count=300", "--timeout=30s",
+            "--concurrency=4", "--consumer=push"},
+           log, 300);
 }
 
 }  // namespace
