@@ -44,7 +44,8 @@ ReceivedMessage FromPushed(const pb::PushedMessage& m, const std::string& broker
 
 // Thread-safe; see PushConsumer. One reader thread per broker stream; the
 // listener runs on an Executor of `concurrency` threads. `mu_` guards the
-// streams' writers and the in-flight count Shutdown waits on.
+// streams' bookkeeping and the in-flight count Shutdown waits on; each
+// stream's `write_mu` guards its writer.
 class PushConsumer::Impl {
  public:
   Impl(PushConsumerOptions options, MessageListener listener)
@@ -105,11 +106,16 @@ class PushConsumer::Impl {
     std::string broker;
     std::string endpoint;
     std::thread thread;
-    // Guarded by Impl::mu_: the live call, and which connection it is.
+    // Guarded by Impl::mu_: the live call's context, which connection it
+    // is, and settles written whose SettleResult was not read yet.
     grpc::ClientContext* context = nullptr;
-    Rpc* rpc = nullptr;
     uint64_t generation = 0;
-    int unanswered_settles = 0;  // written, SettleResult not yet read
+    int unanswered_settles = 0;
+    // Writes may block on flow control, so they hold only this; it guards
+    // `rpc` (set and cleared by the stream thread).
+    absl::Mutex write_mu;
+    Rpc* rpc = nullptr;
+    uint64_t rpc_generation = 0;
   };
 
   bool SettlesAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -137,8 +143,12 @@ class PushConsumer::Impl {
         absl::MutexLock lock(&mu_);
         if (stopping_) break;
         s->context = &context;
-        s->rpc = rpc.get();
         generation = ++s->generation;
+      }
+      {
+        absl::MutexLock lock(&s->write_mu);
+        s->rpc = rpc.get();
+        s->rpc_generation = generation;
       }
       pb::ConsumeRequest subscribe;
       pb::Subscribe* sub = subscribe.mutable_subscribe();
@@ -173,8 +183,11 @@ class PushConsumer::Impl {
       {
         absl::MutexLock lock(&mu_);
         s->context = nullptr;
-        s->rpc = nullptr;
         s->unanswered_settles = 0;  // never answered: the broker redelivers
+      }
+      {
+        absl::MutexLock lock(&s->write_mu);
+        s->rpc = nullptr;
       }
       (void)rpc->Finish();
       if (subscribed) connected_--;
@@ -187,11 +200,22 @@ class PushConsumer::Impl {
 
   // Writes on the stream if it is still connection `generation`.
   bool Write(Stream* s, uint64_t generation, const pb::ConsumeRequest& request) {
-    absl::MutexLock lock(&mu_);
-    if (s->rpc == nullptr || s->generation != generation) return false;
-    if (!s->rpc->Write(request)) return false;
-    if (request.has_settle()) s->unanswered_settles++;
-    return true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (s->generation != generation) return false;
+      // Counted before the write so that the answer never arrives first.
+      if (request.has_settle()) s->unanswered_settles++;
+    }
+    bool written;
+    {
+      absl::MutexLock lock(&s->write_mu);
+      written = s->rpc != nullptr && s->rpc_generation == generation && s->rpc->Write(request);
+    }
+    if (!written && request.has_settle()) {
+      absl::MutexLock lock(&mu_);
+      if (s->generation == generation && s->unanswered_settles > 0) s->unanswered_settles--;
+    }
+    return written;
   }
 
   void Dispatch(Stream* s, uint64_t generation, ReceivedMessage message) {

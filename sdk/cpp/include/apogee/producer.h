@@ -45,8 +45,10 @@ class Producer {
   // the last attempt (INVALID_ARGUMENT for bad input, before any I/O).
   absl::StatusOr<SendReceipt> Send(const Message& message);
 
-  // Like Send, without blocking; `callback` runs once, on a producer thread.
-  // After Shutdown() the callback gets FAILED_PRECONDITION at once.
+  // Like Send, without blocking: the send (retries included) runs on one of
+  // `async_threads` producer threads, which then runs `callback` once. After
+  // Shutdown() the callback gets FAILED_PRECONDITION at once. A callback must
+  // not call Shutdown() or destroy the producer.
   void SendAsync(Message message, SendCallback callback);
 
   // Sends messages of one topic in one request (all stored on one broker, or
