@@ -279,7 +279,6 @@ class Seen {
   ConsumeResult Record(const ReceivedMessage& m) {
     absl::MutexLock lock(&mu_);
     bodies_.insert(m.body);
-    ++count_;
     return ConsumeResult::kSuccess;
   }
   std::set<std::string> bodies() const {
@@ -290,72 +289,71 @@ class Seen {
  private:
   mutable absl::Mutex mu_;
   std::set<std::string> bodies_;
-  int count_ = 0;
 };
 
-TEST_F(SdkTest, PushConsumersInClusteringModeShareTheMessages) {
-  CreateTopic("SdkPush", 4);
-  PushConsumerOptions options = With(PushConsumerOptions{});
+// Two push consumers of one group ("member-a" recording into `a`, "member-b"
+// into `b`), both connected, and `count` messages sent to the topic.
+class PushPairTest : public SdkTest {
+ protected:
+  void StartPairAndSend(PushConsumerOptions options, int count) {
+    CreateTopic(options.topic, 4);
+    options = With(options);
+    options.client_id = "member-a";
+    auto first =
+        PushConsumer::Create(options, [this](const ReceivedMessage& m) { return a_.Record(m); });
+    ASSERT_TRUE(first.ok()) << first.status();
+    first_ = std::move(first).value();
+    options.client_id = "member-b";
+    auto second =
+        PushConsumer::Create(options, [this](const ReceivedMessage& m) { return b_.Record(m); });
+    ASSERT_TRUE(second.ok()) << second.status();
+    second_ = std::move(second).value();
+    ASSERT_TRUE(PollUntil(
+        [&] { return first_->ConnectedStreams() == 1 && second_->ConnectedStreams() == 1; },
+        absl::Seconds(10)));
+    auto producer = NewProducer();
+    ASSERT_NE(producer, nullptr);
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(producer->Send(Msg(options.topic, absl::StrCat("m", i))).ok());
+    }
+  }
+
+  Seen a_, b_;
+  std::unique_ptr<PushConsumer> first_, second_;  // destroyed before a_, b_
+};
+
+TEST_F(PushPairTest, ClusteringMembersShareTheMessages) {
+  PushConsumerOptions options;
   options.group = "SdkPushGroup";
   options.topic = "SdkPush";
   options.concurrency = 2;
   options.ack_timeout = absl::Seconds(10);
-  Seen a, b;
-  auto first = PushConsumer::Create(options, [&](const ReceivedMessage& m) { return a.Record(m); });
-  ASSERT_TRUE(first.ok()) << first.status();
-  auto second =
-      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return b.Record(m); });
-  ASSERT_TRUE(second.ok()) << second.status();
-  ASSERT_TRUE(PollUntil(
-      [&] { return (*first)->ConnectedStreams() == 1 && (*second)->ConnectedStreams() == 1; },
-      absl::Seconds(10)));
-
-  auto producer = NewProducer();
-  ASSERT_NE(producer, nullptr);
-  for (int i = 0; i < 40; ++i)
-    ASSERT_TRUE(producer->Send(Msg("SdkPush", absl::StrCat("p", i))).ok());
+  ASSERT_NO_FATAL_FAILURE(StartPairAndSend(options, 40));
   std::set<std::string> all;
   ASSERT_TRUE(PollUntil(
       [&] {
-        all = a.bodies();
-        for (const std::string& body : b.bodies()) all.insert(body);
+        all = a_.bodies();
+        for (const std::string& body : b_.bodies()) all.insert(body);
         return all.size() == 40;
       },
       absl::Seconds(20)))
       << all.size() << " of 40";
   // Four queues over two members: both get some.
-  EXPECT_GT(a.bodies().size(), 0u);
-  EXPECT_GT(b.bodies().size(), 0u);
-  (*first)->Shutdown();
-  (*second)->Shutdown();
+  EXPECT_GT(a_.bodies().size(), 0u);
+  EXPECT_GT(b_.bodies().size(), 0u);
+  first_->Shutdown();
+  second_->Shutdown();
 }
 
-TEST_F(SdkTest, PushConsumersInBroadcastingModeEachGetEverything) {
-  CreateTopic("SdkBroadcast", 2);
-  PushConsumerOptions options = With(PushConsumerOptions{});
+TEST_F(PushPairTest, BroadcastingMembersEachGetEverything) {
+  PushConsumerOptions options;
   options.group = "SdkBroadcastGroup";
   options.topic = "SdkBroadcast";
   options.mode = ConsumeMode::kBroadcasting;
-  Seen a, b;
-  options.client_id = "member-a";
-  auto first = PushConsumer::Create(options, [&](const ReceivedMessage& m) { return a.Record(m); });
-  ASSERT_TRUE(first.ok()) << first.status();
-  options.client_id = "member-b";
-  auto second =
-      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return b.Record(m); });
-  ASSERT_TRUE(second.ok()) << second.status();
-  ASSERT_TRUE(PollUntil(
-      [&] { return (*first)->ConnectedStreams() == 1 && (*second)->ConnectedStreams() == 1; },
-      absl::Seconds(10)));
-
-  auto producer = NewProducer();
-  ASSERT_NE(producer, nullptr);
-  for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(producer->Send(Msg("SdkBroadcast", absl::StrCat("b", i))).ok());
-  }
-  EXPECT_TRUE(PollUntil([&] { return a.bodies().size() == 10 && b.bodies().size() == 10; },
+  ASSERT_NO_FATAL_FAILURE(StartPairAndSend(options, 10));
+  EXPECT_TRUE(PollUntil([&] { return a_.bodies().size() == 10 && b_.bodies().size() == 10; },
                         absl::Seconds(20)))
-      << a.bodies().size() << " and " << b.bodies().size() << " of 10";
+      << a_.bodies().size() << " and " << b_.bodies().size() << " of 10";
 }
 
 TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
