@@ -116,6 +116,12 @@ class PushConsumer::Impl {
     absl::Mutex write_mu;
     Rpc* rpc = nullptr;
     uint64_t rpc_generation = 0;
+    // Settlements waiting to be written (see Settle()).
+    absl::Mutex settle_mu;
+    pb::Settle pending ABSL_GUARDED_BY(settle_mu);
+    int pending_count ABSL_GUARDED_BY(settle_mu) = 0;
+    uint64_t pending_generation ABSL_GUARDED_BY(settle_mu) = 0;
+    bool flushing ABSL_GUARDED_BY(settle_mu) = false;
   };
 
   bool SettlesAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -231,20 +237,51 @@ class PushConsumer::Impl {
       } catch (...) {
         result = ConsumeResult::kRetry;  // a throwing listener is a failure
       }
-      pb::ConsumeRequest settle;
-      if (result == ConsumeResult::kSuccess) {
-        settle.mutable_settle()->add_acks(message.receipt_handle);
-      } else {
-        settle.mutable_settle()->add_nacks()->set_receipt_handle(message.receipt_handle);
-      }
-      pb::ConsumeRequest credit;
-      credit.mutable_credit()->set_messages(1);
-      // Settled on the stream that delivered it; a newer stream got fresh
-      // credits and the broker redelivered this message there.
-      if (Write(s, generation, settle)) (void)Write(s, generation, credit);
+      Settle(s, generation, message.receipt_handle, result == ConsumeResult::kSuccess);
       absl::MutexLock lock(&mu_);
       --in_flight_;
     });
+  }
+
+  // Queues the settlement; the first thread to find no flush running writes
+  // everything queued (one Settle, then one Credit per message) until the
+  // queue is empty, so under load one write carries many settlements.
+  // Settles only on the connection that delivered the message: a newer one
+  // got fresh credits and the broker redelivers the message there.
+  void Settle(Stream* s, uint64_t generation, const std::string& handle, bool ack) {
+    {
+      absl::MutexLock lock(&s->settle_mu);
+      if (generation < s->pending_generation) return;  // its connection is gone
+      if (generation > s->pending_generation) {
+        s->pending.Clear();
+        s->pending_count = 0;
+        s->pending_generation = generation;
+      }
+      if (ack) {
+        s->pending.add_acks(handle);
+      } else {
+        s->pending.add_nacks()->set_receipt_handle(handle);
+      }
+      s->pending_count++;
+      if (s->flushing) return;
+      s->flushing = true;
+    }
+    while (true) {
+      pb::ConsumeRequest settle, credit;
+      uint64_t flush_generation;
+      {
+        absl::MutexLock lock(&s->settle_mu);
+        if (s->pending_count == 0) {
+          s->flushing = false;
+          return;
+        }
+        settle.mutable_settle()->Swap(&s->pending);
+        credit.mutable_credit()->set_messages(s->pending_count);
+        s->pending_count = 0;
+        flush_generation = s->pending_generation;
+      }
+      if (Write(s, flush_generation, settle)) (void)Write(s, flush_generation, credit);
+    }
   }
 
   const PushConsumerOptions options_;
