@@ -4,7 +4,10 @@
 //   options.endpoints = {"127.0.0.1:9876"};
 //   auto producer = apogee::Producer::Create(options);
 //   if (!producer.ok()) return producer.status();
-//   absl::StatusOr<apogee::SendReceipt> r = (*producer)->Send({.topic = "T", .body = "hi"});
+//   apogee::Message m;
+//   m.topic = "T";
+//   m.body = "hi";
+//   absl::StatusOr<apogee::SendReceipt> r = (*producer)->Send(m);
 #pragma once
 
 #include <functional>
