@@ -384,5 +384,27 @@ TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
   EXPECT_EQ(attempts[1], 2);
 }
 
+TEST_F(SdkTest, PushConsumerReconnectsAfterABrokerRestart) {
+  CreateTopic("SdkReconnect", 1);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkReconnectGroup";
+  options.topic = "SdkReconnect";
+  Seen seen;
+  auto consumer =
+      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return seen.Record(m); });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkReconnect", "before")).ok());
+  ASSERT_TRUE(PollUntil([&] { return seen.bodies().count("before") == 1; }, absl::Seconds(20)));
+
+  ASSERT_TRUE(cluster_.RestartBroker().ok());
+  ASSERT_TRUE(PollUntil([&] { return (*consumer)->ConnectedStreams() == 1; }, absl::Seconds(20)));
+  // The producer may need a retry while its channel reconnects.
+  ASSERT_TRUE(PollUntil([&] { return producer->Send(Msg("SdkReconnect", "after")).ok(); },
+                        absl::Seconds(20)));
+  EXPECT_TRUE(PollUntil([&] { return seen.bodies().count("after") == 1; }, absl::Seconds(20)));
+}
+
 }  // namespace
 }  // namespace apogee
