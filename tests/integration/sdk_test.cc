@@ -389,6 +389,7 @@ TEST_F(SdkTest, PushConsumerReconnectsAfterABrokerRestart) {
   PushConsumerOptions options = With(PushConsumerOptions{});
   options.group = "SdkReconnectGroup";
   options.topic = "SdkReconnect";
+  options.route_refresh = absl::Milliseconds(200);  // exercises the route watcher too
   Seen seen;
   auto consumer =
       PushConsumer::Create(options, [&](const ReceivedMessage& m) { return seen.Record(m); });

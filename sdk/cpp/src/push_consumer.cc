@@ -15,6 +15,7 @@
 #include "sdk/cpp/src/route.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/periodic_task.h"
 #include "services/common/naming/names.h"
 
 namespace apogee {
@@ -59,26 +60,24 @@ class PushConsumer::Impl {
   absl::Status Start() {
     auto route = core_.routes.Get(options_.topic);
     if (!route.ok()) return route.status();
-    std::map<std::string, std::string> brokers;  // name -> endpoint
-    for (const sdk::QueueRef& q : (*route)->readable) brokers[q.broker] = q.endpoint;
-    if (brokers.empty()) {
+    if ((*route)->readable.empty()) {
       return absl::UnavailableError(
           absl::StrCat("topic \"", options_.topic, "\" has no readable queue"));
     }
-    for (const auto& [name, endpoint] : brokers) {
-      auto stream = std::make_unique<Stream>();
-      stream->broker = name;
-      stream->endpoint = endpoint;
-      Stream* raw = stream.get();
-      streams_.push_back(std::move(stream));
-      raw->thread = std::thread([this, raw] { Run(raw); });
-    }
+    AddStreams(**route);
+    // A broker that starts hosting the topic later gets a stream too.
+    watcher_ = std::make_unique<PeriodicTask>(options_.route_refresh, [this] {
+      auto latest = core_.routes.Get(options_.topic);
+      if (latest.ok()) AddStreams(**latest);
+    });
     return absl::OkStatus();
   }
 
   int Connected() const { return connected_.load(); }
 
   void Shutdown() {
+    if (watcher_ != nullptr) watcher_->Stop();  // before mu_: a run takes it
+    std::vector<Stream*> to_join;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
@@ -91,9 +90,10 @@ class PushConsumer::Impl {
       mu_.AwaitWithTimeout(absl::Condition(this, &Impl::SettlesAnswered), options_.request_timeout);
       for (auto& stream : streams_) {
         if (stream->context != nullptr) stream->context->TryCancel();
+        to_join.push_back(stream.get());  // none is added once stopping_ is set
       }
     }
-    for (auto& stream : streams_) {
+    for (Stream* stream : to_join) {
       if (stream->thread.joinable()) stream->thread.join();
     }
     executor_.reset();
@@ -123,6 +123,23 @@ class PushConsumer::Impl {
     uint64_t pending_generation ABSL_GUARDED_BY(settle_mu) = 0;
     bool flushing ABSL_GUARDED_BY(settle_mu) = false;
   };
+
+  // Starts a stream for every broker of `route` without one.
+  void AddStreams(const sdk::TopicRoute& route) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    for (const sdk::QueueRef& q : route.readable) {
+      bool known = false;
+      for (const auto& s : streams_) known = known || s->broker == q.broker;
+      if (known) continue;
+      auto stream = std::make_unique<Stream>();
+      stream->broker = q.broker;
+      stream->endpoint = q.endpoint;
+      Stream* raw = stream.get();
+      streams_.push_back(std::move(stream));
+      raw->thread = std::thread([this, raw] { Run(raw); });
+    }
+  }
 
   bool SettlesAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const auto& s : streams_) {
@@ -288,10 +305,12 @@ class PushConsumer::Impl {
   const MessageListener listener_;
   sdk::ClientCore core_;
   std::unique_ptr<Executor> executor_;
-  std::vector<std::unique_ptr<Stream>> streams_;  // fixed after Start
   std::atomic<int> connected_{0};
+  std::unique_ptr<PeriodicTask> watcher_;  // route changes -> AddStreams
 
   absl::Mutex mu_;
+  // Only grows, and only before stopping_; elements never move.
+  std::vector<std::unique_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
