@@ -39,21 +39,33 @@ class Channels {
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };
 
-// A unary v2 call on `endpoint` with `timeout`: the gRPC status, then the
-// in-band one, as absl::Status.
 template <typename Request, typename Response>
-absl::StatusOr<Response> CallV2(Channels& channels, const std::string& endpoint,
-                                absl::Duration timeout,
-                                grpc::Status (v2::MessagingService::Stub::*method)(
-                                    grpc::ClientContext*, const Request&, Response*),
-                                const Request& request) {
+using V2Method = grpc::Status (v2::MessagingService::Stub::*)(grpc::ClientContext*, const Request&,
+                                                              Response*);
+
+// A unary v2 call on `endpoint` with `timeout`; the response whatever its
+// in-band status, or the gRPC error.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallV2Raw(Channels& channels, const std::string& endpoint,
+                                   absl::Duration timeout, V2Method<Request, Response> method,
+                                   const Request& request) {
   auto stub = channels.Messaging(endpoint);
   grpc::ClientContext context;
   channels.Prepare(&context, timeout);
   Response response;
   absl::Status s = FromGrpcStatus(((*stub).*method)(&context, request, &response));
-  if (s.ok()) s = FromV2Status(response.status());
   if (!s.ok()) return s;
+  return response;
+}
+
+// CallV2Raw, with the in-band status turned into an error too.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallV2(Channels& channels, const std::string& endpoint,
+                                absl::Duration timeout, V2Method<Request, Response> method,
+                                const Request& request) {
+  auto response = CallV2Raw(channels, endpoint, timeout, method, request);
+  if (!response.ok()) return response.status();
+  if (absl::Status s = FromV2Status(response->status()); !s.ok()) return s;
   return response;
 }
 

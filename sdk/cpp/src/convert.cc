@@ -29,18 +29,30 @@ absl::Status ValidateMessage(const Message& m, const std::string& where) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ".tag \"", m.tag, "\" is invalid (must be non-blank, no '|')"));
   }
+  size_t property_bytes = m.tag.size();
   for (const std::string& key : m.keys) {
     if (Blank(key)) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".keys has a blank key"));
     }
+    property_bytes += key.size();
+  }
+  if (m.properties.size() > kMaxUserProperties) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".properties has ", m.properties.size(),
+                                                   " entries (max ", kMaxUserProperties, ")"));
   }
   for (const auto& [key, value] : m.properties) {
+    property_bytes += key.size() + value.size();
     if (Blank(key) || IsReservedPropertyKey(key)) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ".properties key \"", key,
                        "\" is reserved or blank (RocketMQ system keys such as KEYS, TAGS, "
                        "UNIQ_KEY are reserved)"));
     }
+  }
+  if (property_bytes > kMaxPropertiesBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " tag, keys and properties take ",
+                                                   property_bytes, " bytes (max ",
+                                                   kMaxPropertiesBytes, ")"));
   }
   return absl::OkStatus();
 }

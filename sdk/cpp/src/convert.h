@@ -13,10 +13,14 @@ namespace apogee::sdk {
 
 namespace v2 = ::apache::rocketmq::v2;
 
+// The broker's default limits (services/broker/message MessageLimits).
 inline constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;
+inline constexpr size_t kMaxUserProperties = 128;
+inline constexpr size_t kMaxPropertiesBytes = 16 * 1024;  // tag + keys + properties
 
 // Checks what the broker would reject, naming the input and the limit:
-// topic name, empty or too large body, tag, keys, reserved property keys.
+// topic name, empty or too large body, tag, keys, reserved property keys,
+// too many or too large properties.
 // `where` prefixes errors ("message", "messages[3]").
 absl::Status ValidateMessage(const Message& message, const std::string& where);
 

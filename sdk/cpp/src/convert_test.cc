@@ -38,6 +38,12 @@ TEST(ValidateMessageTest, RejectsBadInputNamingFieldAndLimit) {
   m.properties["UNIQ_KEY"] = "x";
   EXPECT_THAT(ValidateMessage(m, "messages[2]").message(),
               HasSubstr("messages[2].properties key \"UNIQ_KEY\" is reserved"));
+  m = Valid();
+  for (int i = 0; i < 129; ++i) m.properties["p" + std::to_string(i)] = "v";
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("129 entries (max 128)"));
+  m = Valid();
+  m.properties["big"] = std::string(kMaxPropertiesBytes, 'v');
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("bytes (max 16384)"));
 }
 
 TEST(ConvertTest, RoundTripsThroughV2) {

@@ -19,6 +19,7 @@
 namespace apogee {
 
 using sdk::QueueRef;
+using sdk::Retryable;
 namespace v2 = ::apache::rocketmq::v2;
 
 // Thread-safe; see Producer. `mu_` guards the in-flight count that
@@ -111,9 +112,22 @@ class Producer::Impl {
 
   absl::StatusOr<std::vector<SendReceipt>> Attempt(const v2::SendMessageRequest& request,
                                                    const QueueRef& queue, absl::Time deadline) {
-    auto response = sdk::CallV2(core_.channels, queue.endpoint, deadline - clock_->Now(),
-                                &v2::MessagingService::Stub::SendMessage, request);
+    auto response = sdk::CallV2Raw(core_.channels, queue.endpoint, deadline - clock_->Now(),
+                                   &v2::MessagingService::Stub::SendMessage, request);
     if (!response.ok()) return response.status();
+    if (response->status().code() == v2::MULTIPLE_RESULTS) {
+      // Some messages of the batch were stored, others rejected (bad
+      // input): not retried, which would store the good ones twice.
+      for (int i = 0; i < response->entries_size(); ++i) {
+        absl::Status s = FromV2Status(response->entries(i).status());
+        if (s.ok()) continue;
+        return absl::Status(
+            Retryable(s) ? absl::StatusCode::kFailedPrecondition : s.code(),
+            absl::StrCat("messages[", i,
+                         "] was rejected and the batch partly stored: ", s.message()));
+      }
+    }
+    if (absl::Status s = FromV2Status(response->status()); !s.ok()) return s;
     if (response->entries_size() != request.messages_size()) {
       return absl::InternalError(absl::StrCat("broker answered ", response->entries_size(),
                                               " entries for ", request.messages_size(),
