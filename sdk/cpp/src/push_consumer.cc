@@ -1,6 +1,7 @@
 #include "apogee/push_consumer.h"
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <thread>
@@ -212,8 +213,17 @@ class PushConsumer::Impl {
         absl::MutexLock lock(&s->write_mu);
         s->rpc = nullptr;
       }
-      (void)rpc->Finish();
+      const grpc::Status ended = rpc->Finish();
       if (subscribed) connected_--;
+      if (!Stopping()) {
+        // One line per broken stream (at most one per backoff period), so a
+        // subscription the broker rejects is visible.
+        std::fprintf(stderr,
+                     "apogee-sdk event=push_stream_ended broker=%s endpoint=%s code=%d "
+                     "message=\"%s\" retry_in=%s\n",
+                     s->broker.c_str(), s->endpoint.c_str(), static_cast<int>(ended.error_code()),
+                     ended.error_message().c_str(), absl::FormatDuration(backoff).c_str());
+      }
       // Backoff, waking early on shutdown.
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
