@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
   auto metrics = MetricsEndpoint::Start(absl::GetFlag(FLAGS_metrics_listen), metrics_registry);
   if (!metrics.ok()) return Fail(metrics.status());
 
-  Executor executor(absl::GetFlag(FLAGS_worker_threads));
+  // Stopped explicitly at shutdown, before the modules its tasks use go away.
+  auto workers = std::make_unique<Executor>(absl::GetFlag(FLAGS_worker_threads));
+  Executor& executor = *workers;
   Arrivals arrivals;
   ClientManager clients(clock, absl::Seconds(120));
   TelemetryHub telemetry;
@@ -250,6 +252,9 @@ int main(int argc, char** argv) {
   housekeeping.Stop();
   reviver.Stop();
   poll_timer.Stop();
+  // Runs what is queued (e.g. a push delivery round) while the store client,
+  // PopEngine and Arrivals still exist, then joins.
+  workers.reset();
   std::fprintf(stderr, "event=stopped\n");
   return 0;
 }

@@ -494,6 +494,18 @@ TEST_F(PushTest, ConsumersResumeFromCommittedProgressAfterBrokerRestart) {
   }
 }
 
+TEST_F(PushTest, BrokerShutdownEndsStreamsWithUnavailable) {
+  auto consumer = Subscribe(Subscription("g-shutdown", "shutdown-1", 10));
+  ASSERT_TRUE(consumer->WaitForAssignment({0, 1, 2, 3}, 1));
+  auto stopped = cluster_.broker()->Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_TRUE(WIFEXITED(*stopped) && WEXITSTATUS(*stopped) == 0) << *stopped << "\n"
+                                                                 << cluster_.broker()->LogTail();
+  ASSERT_TRUE(consumer->WaitForEnd());
+  EXPECT_EQ(consumer->EndStatus().error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(consumer->EndStatus().error_message(), ::testing::HasSubstr("shutting down"));
+}
+
 TEST_F(PushTest, BadSubscriptionsEndTheStreamNamingTheFieldAndLimit) {
   struct Case {
     std::function<void(pushv1::Subscribe&)> change;

@@ -61,6 +61,10 @@ struct MessagingService::ReceiveCall {
   absl::Time poll_deadline;
   absl::Time start;
   std::atomic<bool> finished{false};
+  // Held across a pop and the decision to answer with it: two wake-ups of
+  // one call must not both pop, or the loser's messages stay invisible
+  // until their invisible time ends.
+  absl::Mutex pop_mu;
 };
 
 struct MessagingService::PullCall {
@@ -368,6 +372,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
 }
 
 void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
+  absl::MutexLock pop_lock(&call->pop_mu);
   if (call->finished) return;
   // Watch before popping, so an arrival between an empty pop and the watch
   // is not missed.
@@ -378,6 +383,7 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
             DoReceive(call);
             return;
           }
+          absl::MutexLock pop_lock(&call->pop_mu);
           if (call->finished.exchange(true)) return;
           FinishReceive(
               *call, WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND), {});
