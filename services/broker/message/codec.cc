@@ -10,66 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/naming/names.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::broker {
 namespace {
 
 namespace nsv1 = ::apogee::nameserver::v1;
-
-// RocketMQ's MessageConst.STRING_HASH_SET: user properties may not use these.
-const std::set<std::string>& ReservedKeys() {
-  static const auto* keys = new std::set<std::string>{"TRACE_ON",
-                                                      "MSG_REGION",
-                                                      "KEYS",
-                                                      "TAGS",
-                                                      "WAIT",
-                                                      "DELAY",
-                                                      "RETRY_TOPIC",
-                                                      "REAL_TOPIC",
-                                                      "REAL_QID",
-                                                      "TRAN_MSG",
-                                                      "PGROUP",
-                                                      "MIN_OFFSET",
-                                                      "MAX_OFFSET",
-                                                      "BUYER_ID",
-                                                      "ORIGIN_MESSAGE_ID",
-                                                      "TRANSFER_FLAG",
-                                                      "CORRECTION_FLAG",
-                                                      "RECONSUME_TIME",
-                                                      "UNIQ_KEY",
-                                                      "MAX_RECONSUME_TIMES",
-                                                      "CONSUME_START_TIME",
-                                                      "POP_CK",
-                                                      "POP_CK_OFFSET",
-                                                      "1ST_POP_TIME",
-                                                      "TRAN_PREPARED_QUEUE_OFFSET",
-                                                      "DUP_INFO",
-                                                      "EXTEND_UNIQ_INFO",
-                                                      "INSTANCE_ID",
-                                                      "CORRELATION_ID",
-                                                      "REPLY_TO_CLIENT",
-                                                      "TTL",
-                                                      "ARRIVE_TIME",
-                                                      "PUSH_REPLY_TIME",
-                                                      "CLUSTER",
-                                                      "MSG_TYPE",
-                                                      "INNER_MULTI_QUEUE_OFFSET",
-                                                      "TIMER_DELAY_MS",
-                                                      "TIMER_DELAY_SEC",
-                                                      "TIMER_DELIVER_MS",
-                                                      "TIMER_ENQUEUE_MS",
-                                                      "TIMER_DEQUEUE_MS",
-                                                      "TIMER_ROLL_TIMES",
-                                                      "TIMER_OUT_MS",
-                                                      "TIMER_DEL_UNIQKEY",
-                                                      "TIMER_DELAY_LEVEL",
-                                                      "__BORNHOST",
-                                                      "BORN_TIMESTAMP",
-                                                      "DLQ_ORIGIN_TOPIC",
-                                                      "DLQ_ORIGIN_MESSAGE_ID"};
-  return *keys;
-}
 
 bool HasControlChar(const std::string& s) {
   return std::any_of(s.begin(), s.end(),
@@ -135,7 +82,7 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
                       v2::MESSAGE_PROPERTIES_TOO_LARGE);
   }
   for (const auto& [key, value] : m.user_properties()) {
-    if (IsBlank(key) || HasControlChar(key) || ReservedKeys().count(key) > 0) {
+    if (IsBlank(key) || HasControlChar(key) || IsReservedPropertyKey(key)) {
       return Bad(v2::ILLEGAL_MESSAGE_PROPERTY_KEY,
                  absl::StrCat(where, " user property key \"", key,
                               "\" is reserved or invalid (RocketMQ system keys are reserved)"));

@@ -1,5 +1,8 @@
 #include "services/common/naming/names.h"
 
+#include <functional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -77,6 +80,60 @@ bool IsDnsName(absl::string_view host) {
   return true;
 }
 
+// RocketMQ's MessageConst.STRING_HASH_SET: user properties may not use these.
+const std::set<std::string, std::less<>>& ReservedKeys() {
+  static const auto* keys = new std::set<std::string, std::less<>>{"TRACE_ON",
+                                                                   "MSG_REGION",
+                                                                   "KEYS",
+                                                                   "TAGS",
+                                                                   "WAIT",
+                                                                   "DELAY",
+                                                                   "RETRY_TOPIC",
+                                                                   "REAL_TOPIC",
+                                                                   "REAL_QID",
+                                                                   "TRAN_MSG",
+                                                                   "PGROUP",
+                                                                   "MIN_OFFSET",
+                                                                   "MAX_OFFSET",
+                                                                   "BUYER_ID",
+                                                                   "ORIGIN_MESSAGE_ID",
+                                                                   "TRANSFER_FLAG",
+                                                                   "CORRECTION_FLAG",
+                                                                   "RECONSUME_TIME",
+                                                                   "UNIQ_KEY",
+                                                                   "MAX_RECONSUME_TIMES",
+                                                                   "CONSUME_START_TIME",
+                                                                   "POP_CK",
+                                                                   "POP_CK_OFFSET",
+                                                                   "1ST_POP_TIME",
+                                                                   "TRAN_PREPARED_QUEUE_OFFSET",
+                                                                   "DUP_INFO",
+                                                                   "EXTEND_UNIQ_INFO",
+                                                                   "INSTANCE_ID",
+                                                                   "CORRELATION_ID",
+                                                                   "REPLY_TO_CLIENT",
+                                                                   "TTL",
+                                                                   "ARRIVE_TIME",
+                                                                   "PUSH_REPLY_TIME",
+                                                                   "CLUSTER",
+                                                                   "MSG_TYPE",
+                                                                   "INNER_MULTI_QUEUE_OFFSET",
+                                                                   "TIMER_DELAY_MS",
+                                                                   "TIMER_DELAY_SEC",
+                                                                   "TIMER_DELIVER_MS",
+                                                                   "TIMER_ENQUEUE_MS",
+                                                                   "TIMER_DEQUEUE_MS",
+                                                                   "TIMER_ROLL_TIMES",
+                                                                   "TIMER_OUT_MS",
+                                                                   "TIMER_DEL_UNIQKEY",
+                                                                   "TIMER_DELAY_LEVEL",
+                                                                   "__BORNHOST",
+                                                                   "BORN_TIMESTAMP",
+                                                                   "DLQ_ORIGIN_TOPIC",
+                                                                   "DLQ_ORIGIN_MESSAGE_ID"};
+  return *keys;
+}
+
 }  // namespace
 
 absl::Status ValidateTopicName(absl::string_view field, absl::string_view name) {
@@ -116,5 +173,7 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view field, absl::string_vie
   }
   return out;
 }
+
+bool IsReservedPropertyKey(absl::string_view key) { return ReservedKeys().count(key) > 0; }
 
 }  // namespace apogee

@@ -25,6 +25,10 @@ absl::Status ValidateGroupName(absl::string_view field, absl::string_view name);
 // Cluster and broker names: [a-zA-Z0-9_.-], 1..127 chars.
 absl::Status ValidateNodeName(absl::string_view field, absl::string_view name);
 
+// True for RocketMQ's system property keys (MessageConst.STRING_HASH_SET:
+// "KEYS", "TAGS", "UNIQ_KEY", ...), which user properties may not use.
+bool IsReservedPropertyKey(absl::string_view key);
+
 // A parsed host:port. The host is an IPv4 literal or a DNS name.
 struct HostPort {
   std::string host;

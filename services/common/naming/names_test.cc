@@ -61,5 +61,13 @@ TEST(HostPortTest, RejectsBadInputNamingIt) {
   EXPECT_FALSE(ParseHostPort("client_endpoint", "-a.b:80").ok());
 }
 
+TEST(NamesTest, ReservedPropertyKeysAreRocketMqSystemKeys) {
+  EXPECT_TRUE(IsReservedPropertyKey("KEYS"));
+  EXPECT_TRUE(IsReservedPropertyKey("UNIQ_KEY"));
+  EXPECT_TRUE(IsReservedPropertyKey("__BORNHOST"));
+  EXPECT_FALSE(IsReservedPropertyKey("keys"));
+  EXPECT_FALSE(IsReservedPropertyKey("color"));
+}
+
 }  // namespace
 }  // namespace apogee

@@ -1,8 +1,10 @@
 #include "services/common/status/v2_status.h"
 
+#include <map>
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace apogee {
@@ -42,6 +44,28 @@ v2::Code FromCanonical(absl::StatusCode code) {
   }
 }
 
+absl::StatusCode ToCanonical(v2::Code code) {
+  // v2 codes are <HTTP status><2 digits>; the HTTP class picks the code.
+  using C = absl::StatusCode;
+  static const auto* by_http = new std::map<int, C>{{200, C::kOk},
+                                                    {400, C::kInvalidArgument},
+                                                    {401, C::kUnauthenticated},
+                                                    {402, C::kPermissionDenied},
+                                                    {403, C::kPermissionDenied},
+                                                    {404, C::kNotFound},
+                                                    {408, C::kDeadlineExceeded},
+                                                    {412, C::kFailedPrecondition},
+                                                    {413, C::kInvalidArgument},
+                                                    {415, C::kInvalidArgument},
+                                                    {429, C::kResourceExhausted},
+                                                    {501, C::kUnimplemented},
+                                                    {502, C::kUnavailable},
+                                                    {503, C::kUnavailable},
+                                                    {504, C::kDeadlineExceeded}};
+  auto it = by_http->find(static_cast<int>(code) / 100);
+  return it == by_http->end() ? C::kInternal : it->second;
+}
+
 }  // namespace
 
 absl::Status WithV2Code(absl::Status status, v2::Code code) {
@@ -64,6 +88,14 @@ v2::Code ToV2Code(const absl::Status& status) {
 void ToV2Status(const absl::Status& status, v2::Status* out) {
   out->set_code(ToV2Code(status));
   out->set_message(status.ok() ? "OK" : std::string(status.message()));
+}
+
+absl::Status FromV2Status(const v2::Status& status) {
+  const absl::StatusCode canonical = ToCanonical(status.code());
+  if (canonical == absl::StatusCode::kOk) return absl::OkStatus();
+  return WithV2Code(
+      absl::Status(canonical, absl::StrCat(v2::Code_Name(status.code()), ": ", status.message())),
+      status.code());
 }
 
 }  // namespace apogee

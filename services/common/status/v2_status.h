@@ -19,4 +19,10 @@ apache::rocketmq::v2::Code ToV2Code(const absl::Status& status);
 // Fills a v2 Status message; OK gets the message "OK" like the proxy.
 void ToV2Status(const absl::Status& status, apache::rocketmq::v2::Status* out);
 
+// The inverse, for clients: an in-band v2 status as absl::Status, with the
+// canonical code of its HTTP-like class (40402 TOPIC_NOT_FOUND -> kNotFound)
+// and the precise v2 code kept (ToV2Code gives it back). The message is
+// prefixed with the v2 code name.
+absl::Status FromV2Status(const apache::rocketmq::v2::Status& status);
+
 }  // namespace apogee

@@ -38,6 +38,22 @@ TEST(V2StatusTest, WithV2CodeKeepsOkOk) {
   EXPECT_TRUE(WithV2Code(absl::OkStatus(), v2::TOPIC_NOT_FOUND).ok());
 }
 
+TEST(V2StatusTest, FromV2StatusMapsTheHttpClassAndKeepsThePreciseCode) {
+  v2::Status in;
+  in.set_code(v2::TOPIC_NOT_FOUND);
+  in.set_message("topic \"T\" not found");
+  absl::Status s = FromV2Status(in);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "TOPIC_NOT_FOUND: topic \"T\" not found");
+  EXPECT_EQ(ToV2Code(s), v2::TOPIC_NOT_FOUND);
+  in.set_code(v2::TOO_MANY_REQUESTS);
+  EXPECT_EQ(FromV2Status(in).code(), absl::StatusCode::kResourceExhausted);
+  in.set_code(v2::INTERNAL_SERVER_ERROR);
+  EXPECT_EQ(FromV2Status(in).code(), absl::StatusCode::kInternal);
+  in.set_code(v2::OK);
+  EXPECT_TRUE(FromV2Status(in).ok());
+}
+
 TEST(GrpcStatusTest, RoundTrips) {
   absl::Status s = absl::InvalidArgumentError("topic \"a b\" is bad");
   grpc::Status g = ToGrpcStatus(s);

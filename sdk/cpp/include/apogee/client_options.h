@@ -1,0 +1,24 @@
+// Options every Apogee client shares.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace apogee {
+
+struct ClientOptions {
+  // NameServer addresses ("host:port"); at least one. Routes come from the
+  // first that answers.
+  std::vector<std::string> endpoints;
+  // Routes are fetched again this often, and at once after a failure.
+  absl::Duration route_refresh = absl::Seconds(30);
+  // Deadline of control calls (routes, acks, offsets).
+  absl::Duration request_timeout = absl::Seconds(3);
+  // Stable id of this client instance (sent as x-mq-client-id); generated
+  // ("<host>@<pid>@<random>") when empty.
+  std::string client_id;
+};
+
+}  // namespace apogee

@@ -1,0 +1,71 @@
+// Producer: sends messages to the brokers that host a topic.
+//
+//   apogee::ProducerOptions options;
+//   options.endpoints = {"127.0.0.1:9876"};
+//   auto producer = apogee::Producer::Create(options);
+//   if (!producer.ok()) return producer.status();
+//   apogee::Message m;
+//   m.topic = "T";
+//   m.body = "hi";
+//   absl::StatusOr<apogee::SendReceipt> r = (*producer)->Send(m);
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "apogee/client_options.h"
+#include "apogee/message.h"
+
+namespace apogee {
+
+struct ProducerOptions : ClientOptions {
+  // Whole-send deadline, retries included (fast fail).
+  absl::Duration send_timeout = absl::Seconds(3);
+  // Further attempts after a failed one, each on another broker when the
+  // topic has one. Bad input is never retried.
+  int max_retries = 2;
+  // Threads that run SendAsync callbacks' sends.
+  int async_threads = 4;
+  // Avoid a broker for a while after it was slow or failed.
+  bool fault_avoidance = true;
+};
+
+using SendCallback = std::function<void(absl::StatusOr<SendReceipt>)>;
+
+// Thread-safe: every method may be called from any thread. Routes refresh in
+// the background. Shutdown() (also run by the destructor) waits for sends in
+// flight, async ones included, and their callbacks.
+class Producer {
+ public:
+  // Fails on bad options (no endpoints, an endpoint that is not host:port).
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(ProducerOptions options);
+  ~Producer();
+
+  // Sends one message; returns once the broker stored it, or the error of
+  // the last attempt (INVALID_ARGUMENT for bad input, before any I/O).
+  absl::StatusOr<SendReceipt> Send(const Message& message);
+
+  // Like Send, without blocking: the send (retries included) runs on one of
+  // `async_threads` producer threads, which then runs `callback` once. After
+  // Shutdown() the callback gets FAILED_PRECONDITION at once. A callback must
+  // not call Shutdown() or destroy the producer.
+  void SendAsync(Message message, SendCallback callback);
+
+  // Sends messages of one topic in one request (all stored on one broker, or
+  // none). Receipts are in input order.
+  absl::StatusOr<std::vector<SendReceipt>> SendBatch(const std::vector<Message>& messages);
+
+  // Stops accepting sends and waits for those in flight. Idempotent.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit Producer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace apogee

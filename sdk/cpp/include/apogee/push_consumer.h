@@ -1,0 +1,64 @@
+// PushConsumer: the broker pushes messages over a stream
+// (apogee.broker.v1.PushConsumer/Consume) and a callback consumes them.
+// Returning kSuccess acks the message; kRetry (or a throwing callback) nacks
+// it for redelivery after the broker's backoff.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "apogee/client_options.h"
+#include "apogee/message.h"
+
+namespace apogee {
+
+enum class ConsumeResult { kSuccess, kRetry };
+enum class ConsumeMode {
+  kClustering,    // each message to one member of the group
+  kBroadcasting,  // each message to every member
+};
+
+struct PushConsumerOptions : ClientOptions {
+  std::string group;
+  std::string topic;
+  std::string tag_expression = "*";
+  ConsumeMode mode = ConsumeMode::kClustering;
+  // Callbacks running at once; also the credits each broker stream holds.
+  int concurrency = 4;
+  // Unsettled this long, a message is redelivered.
+  absl::Duration ack_timeout = absl::Seconds(60);
+  // Reconnect backoff: doubles from initial up to max.
+  absl::Duration reconnect_initial = absl::Milliseconds(100);
+  absl::Duration reconnect_max = absl::Seconds(5);
+};
+
+using MessageListener = std::function<ConsumeResult(const ReceivedMessage&)>;
+
+// Thread-safe. The listener runs on the consumer's threads, up to
+// `concurrency` at a time. Shutdown() (also run by the destructor) stops
+// taking deliveries, waits for running callbacks, settles them, then closes
+// the streams.
+class PushConsumer {
+ public:
+  // Starts one stream per broker hosting the topic. Fails on bad options or
+  // when the topic has no route.
+  static absl::StatusOr<std::unique_ptr<PushConsumer>> Create(PushConsumerOptions options,
+                                                              MessageListener listener);
+  ~PushConsumer();
+
+  // Streams currently subscribed (for tests and health checks).
+  int ConnectedStreams() const;
+
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit PushConsumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace apogee

@@ -1,0 +1,38 @@
+#include "sdk/cpp/src/channels.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "grpcpp/client_context.h"
+#include "services/common/client/channel.h"
+
+namespace apogee::sdk {
+
+std::shared_ptr<grpc::Channel> Channels::Get(const std::string& endpoint) {
+  absl::MutexLock lock(&mu_);
+  auto& channel = channels_[endpoint];
+  if (channel == nullptr) channel = CreateApogeeChannel(endpoint);
+  return channel;
+}
+
+void Channels::Prepare(grpc::ClientContext* context, absl::Duration timeout) const {
+  context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  context->AddMetadata("x-mq-client-id", client_id_);
+  context->AddMetadata("x-mq-language", "CPP");
+  context->AddMetadata("x-mq-protocol", "v2");
+  context->AddMetadata("x-mq-client-version", "apogee-0.1.0");
+}
+
+std::string NewClientId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  absl::BitGen gen;
+  return absl::StrFormat("%s@%d@%016x", host, static_cast<int>(getpid()),
+                         absl::Uniform<uint64_t>(gen));
+}
+
+}  // namespace apogee::sdk

@@ -1,0 +1,116 @@
+#include "sdk/cpp/src/convert.h"
+
+#include <unistd.h>
+
+#include <atomic>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/common/clock/proto_time.h"
+#include "services/common/naming/names.h"
+
+namespace apogee::sdk {
+namespace {
+
+bool Blank(const std::string& s) { return absl::StripAsciiWhitespace(s).empty(); }
+
+}  // namespace
+
+absl::Status ValidateMessage(const Message& m, const std::string& where) {
+  if (absl::Status s = ValidateTopicName(absl::StrCat(where, ".topic"), m.topic); !s.ok()) return s;
+  if (m.body.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ".body is empty"));
+  if (m.body.size() > kMaxBodyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".body is ", m.body.size(), " bytes (max ", kMaxBodyBytes, ")"));
+  }
+  if (!m.tag.empty() && (Blank(m.tag) || m.tag.find('|') != std::string::npos)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".tag \"", m.tag, "\" is invalid (must be non-blank, no '|')"));
+  }
+  size_t property_bytes = m.tag.size();
+  for (const std::string& key : m.keys) {
+    if (Blank(key)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".keys has a blank key"));
+    }
+    property_bytes += key.size();
+  }
+  if (m.properties.size() > kMaxUserProperties) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".properties has ", m.properties.size(),
+                                                   " entries (max ", kMaxUserProperties, ")"));
+  }
+  for (const auto& [key, value] : m.properties) {
+    property_bytes += key.size() + value.size();
+    if (Blank(key) || IsReservedPropertyKey(key)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".properties key \"", key,
+                       "\" is reserved or blank (RocketMQ system keys such as KEYS, TAGS, "
+                       "UNIQ_KEY are reserved)"));
+    }
+  }
+  if (property_bytes > kMaxPropertiesBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " tag, keys and properties take ",
+                                                   property_bytes, " bytes (max ",
+                                                   kMaxPropertiesBytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+std::string NewMessageId() {
+  // 16 random bits per process, then time and a counter: unique without
+  // coordination, and sortable by time within a process.
+  static const uint32_t process = [] {
+    absl::BitGen gen;
+    return (static_cast<uint32_t>(getpid()) << 16) ^ absl::Uniform<uint32_t>(gen);
+  }();
+  static std::atomic<uint32_t> counter{0};
+  return absl::StrFormat("01%08X%014X%08X", process,
+                         static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())) & 0xFFFFFFFFFFFFFF,
+                         counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+v2::Message ToV2(const Message& m, const std::string& message_id, absl::Time born) {
+  v2::Message out;
+  out.mutable_topic()->set_name(m.topic);
+  out.set_body(m.body);
+  v2::SystemProperties* sp = out.mutable_system_properties();
+  sp->set_message_id(message_id);
+  if (!m.tag.empty()) sp->set_tag(m.tag);
+  for (const std::string& key : m.keys) sp->add_keys(key);
+  sp->set_message_type(v2::NORMAL);
+  sp->set_body_encoding(v2::IDENTITY);
+  *sp->mutable_born_timestamp() = ToProtoTimestamp(born);
+  for (const auto& [key, value] : m.properties) (*out.mutable_user_properties())[key] = value;
+  return out;
+}
+
+ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
+                       const std::string& endpoint) {
+  ReceivedMessage out;
+  const v2::SystemProperties& sp = m.system_properties();
+  out.topic = m.topic().name();
+  out.message_id = sp.message_id();
+  out.tag = sp.tag();
+  out.keys.assign(sp.keys().begin(), sp.keys().end());
+  out.properties.insert(m.user_properties().begin(), m.user_properties().end());
+  out.body = m.body();
+  out.broker = broker;
+  out.queue_id = sp.queue_id();
+  out.offset = sp.queue_offset();
+  out.born_time = FromProtoTimestamp(sp.born_timestamp());
+  out.store_time = FromProtoTimestamp(sp.store_timestamp());
+  out.delivery_attempt = sp.has_delivery_attempt() ? sp.delivery_attempt() : 1;
+  out.receipt_handle = sp.receipt_handle();
+  out.endpoint = endpoint;
+  return out;
+}
+
+v2::FilterExpression TagFilter(const std::string& expression) {
+  v2::FilterExpression filter;
+  filter.set_type(v2::TAG);
+  filter.set_expression(expression.empty() ? "*" : expression);
+  return filter;
+}
+
+}  // namespace apogee::sdk

@@ -1,0 +1,37 @@
+// Between the SDK's public types and apache.rocketmq.v2 messages, and the
+// checks a message passes before anything is sent.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "apache/rocketmq/v2/definition.pb.h"
+#include "apogee/message.h"
+
+namespace apogee::sdk {
+
+namespace v2 = ::apache::rocketmq::v2;
+
+// The broker's default limits (services/broker/message MessageLimits).
+inline constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;
+inline constexpr size_t kMaxUserProperties = 128;
+inline constexpr size_t kMaxPropertiesBytes = 16 * 1024;  // tag + keys + properties
+
+// Checks what the broker would reject, naming the input and the limit:
+// topic name, empty or too large body, tag, keys, reserved property keys,
+// too many or too large properties.
+// `where` prefixes errors ("message", "messages[3]").
+absl::Status ValidateMessage(const Message& message, const std::string& where);
+
+// A new unique message id (32 hex chars, RocketMQ's width).
+std::string NewMessageId();
+
+v2::Message ToV2(const Message& message, const std::string& message_id, absl::Time born);
+ReceivedMessage FromV2(const v2::Message& message, const std::string& broker,
+                       const std::string& endpoint);
+
+// "TagA||TagB" or "*" as a v2 tag filter.
+v2::FilterExpression TagFilter(const std::string& expression);
+
+}  // namespace apogee::sdk

@@ -1,0 +1,73 @@
+#include "sdk/cpp/src/convert.h"
+
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace apogee::sdk {
+namespace {
+
+using ::testing::HasSubstr;
+
+Message Valid() {
+  Message m;
+  m.topic = "T";
+  m.body = "x";
+  return m;
+}
+
+TEST(ValidateMessageTest, AcceptsAPlainMessage) {
+  EXPECT_TRUE(ValidateMessage(Valid(), "message").ok());
+}
+
+TEST(ValidateMessageTest, RejectsBadInputNamingFieldAndLimit) {
+  Message m = Valid();
+  m.topic = "a b";
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("message.topic \"a b\""));
+  m = Valid();
+  m.body.clear();
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("message.body is empty"));
+  m = Valid();
+  m.body.assign(kMaxBodyBytes + 1, 'x');
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("4194305 bytes (max 4194304)"));
+  m = Valid();
+  m.tag = "a|b";
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("no '|'"));
+  m = Valid();
+  m.properties["UNIQ_KEY"] = "x";
+  EXPECT_THAT(ValidateMessage(m, "messages[2]").message(),
+              HasSubstr("messages[2].properties key \"UNIQ_KEY\" is reserved"));
+  m = Valid();
+  for (int i = 0; i < 129; ++i) m.properties["p" + std::to_string(i)] = "v";
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("129 entries (max 128)"));
+  m = Valid();
+  m.properties["big"] = std::string(kMaxPropertiesBytes, 'v');
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("bytes (max 16384)"));
+}
+
+TEST(ConvertTest, RoundTripsThroughV2) {
+  Message m = Valid();
+  m.tag = "TagA";
+  m.keys = {"k1", "k2"};
+  m.properties["color"] = "red";
+  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  ReceivedMessage back = FromV2(wire, "broker-a", "127.0.0.1:1");
+  EXPECT_EQ(back.topic, "T");
+  EXPECT_EQ(back.message_id, "ID1");
+  EXPECT_EQ(back.tag, "TagA");
+  EXPECT_EQ(back.keys, m.keys);
+  EXPECT_EQ(back.properties, m.properties);
+  EXPECT_EQ(back.born_time, absl::FromUnixSeconds(100));
+  EXPECT_EQ(back.broker, "broker-a");
+}
+
+TEST(ConvertTest, MessageIdsAreUnique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(NewMessageId());
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_EQ(NewMessageId().size(), 32u);
+}
+
+}  // namespace
+}  // namespace apogee::sdk

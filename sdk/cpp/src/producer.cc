@@ -1,0 +1,188 @@
+#include "apogee/producer.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "sdk/cpp/src/channels.h"
+#include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/convert.h"
+#include "sdk/cpp/src/queue_selector.h"
+#include "sdk/cpp/src/retry.h"
+#include "sdk/cpp/src/route.h"
+#include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/periodic_task.h"
+#include "services/common/status/grpc_status.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee {
+
+using sdk::QueueRef;
+using sdk::Retryable;
+namespace v2 = ::apache::rocketmq::v2;
+
+// Thread-safe; see Producer. `mu_` guards the in-flight count that
+// Shutdown waits on.
+class Producer::Impl {
+ public:
+  explicit Impl(ProducerOptions options)
+      : options_(std::move(options)),
+        clock_(RealClock::Default()),
+        core_(options_),
+        faults_(clock_),
+        selector_(options_.fault_avoidance ? &faults_ : nullptr),
+        executor_(std::make_unique<Executor>(std::max(1, options_.async_threads))) {}
+
+  ~Impl() { Shutdown(); }
+
+  absl::StatusOr<std::vector<SendReceipt>> Send(const std::vector<Message>& messages) {
+    if (!Enter()) return absl::FailedPreconditionError("producer is shut down");
+    auto result = SendNow(messages);
+    Leave();
+    return result;
+  }
+
+  void SendAsync(Message message, SendCallback callback) {
+    if (!Enter()) {
+      callback(absl::FailedPreconditionError("producer is shut down"));
+      return;
+    }
+    executor_->Submit([this, message = std::move(message), callback = std::move(callback)] {
+      auto result = SendNow({message});
+      if (result.ok()) {
+        callback(std::move(result)->front());
+      } else {
+        callback(result.status());
+      }
+      Leave();
+    });
+  }
+
+  void Shutdown() {
+    {
+      absl::MutexLock lock(&mu_);
+      shutdown_ = true;
+      mu_.Await(absl::Condition(
+          +[](int* n) { return *n == 0; }, &in_flight_));
+    }
+    core_.refresher.Stop();
+    executor_.reset();
+  }
+
+ private:
+  bool Enter() {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return false;
+    ++in_flight_;
+    return true;
+  }
+  void Leave() {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }
+
+  absl::StatusOr<std::vector<SendReceipt>> SendNow(const std::vector<Message>& messages) {
+    if (messages.empty()) return absl::InvalidArgumentError("no messages to send");
+    const std::string& topic = messages.front().topic;
+    v2::SendMessageRequest request;
+    const absl::Time born = absl::Now();
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const std::string where =
+          messages.size() == 1 ? std::string("message") : absl::StrCat("messages[", i, "]");
+      if (absl::Status s = sdk::ValidateMessage(messages[i], where); !s.ok()) return s;
+      if (messages[i].topic != topic) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ".topic is \"", messages[i].topic,
+                                                       "\" but a batch has one topic (\"", topic,
+                                                       "\")"));
+      }
+      *request.add_messages() = sdk::ToV2(messages[i], sdk::NewMessageId(), born);
+    }
+    auto route = core_.routes.Get(topic, /*any_master_if_unknown=*/true);
+    if (!route.ok()) return route.status();
+    sdk::RetryPolicy policy{options_.send_timeout, options_.max_retries};
+    auto result = sdk::SendWithRetries(topic, (*route)->writable, policy, *clock_, selector_,
+                                       options_.fault_avoidance ? &faults_ : nullptr,
+                                       [&](const QueueRef& queue, absl::Time deadline) {
+                                         return Attempt(request, queue, deadline);
+                                       });
+    if (!result.ok() && sdk::Retryable(result.status())) core_.routes.Invalidate(topic);
+    return result;
+  }
+
+  absl::StatusOr<std::vector<SendReceipt>> Attempt(const v2::SendMessageRequest& request,
+                                                   const QueueRef& queue, absl::Time deadline) {
+    auto response = sdk::CallV2Raw(core_.channels, queue.endpoint, deadline - clock_->Now(),
+                                   &v2::MessagingService::Stub::SendMessage, request);
+    if (!response.ok()) return response.status();
+    if (response->status().code() == v2::MULTIPLE_RESULTS) {
+      // Some messages of the batch were stored, others rejected (bad
+      // input): not retried, which would store the good ones twice.
+      for (int i = 0; i < response->entries_size(); ++i) {
+        absl::Status s = FromV2Status(response->entries(i).status());
+        if (s.ok()) continue;
+        return absl::Status(
+            Retryable(s) ? absl::StatusCode::kFailedPrecondition : s.code(),
+            absl::StrCat("messages[", i,
+                         "] was rejected and the batch partly stored: ", s.message()));
+      }
+    }
+    if (absl::Status s = FromV2Status(response->status()); !s.ok()) return s;
+    if (response->entries_size() != request.messages_size()) {
+      return absl::InternalError(absl::StrCat("broker answered ", response->entries_size(),
+                                              " entries for ", request.messages_size(),
+                                              " messages"));
+    }
+    std::vector<SendReceipt> receipts;
+    for (const v2::SendResultEntry& e : response->entries()) {
+      if (e.status().code() != v2::OK) return FromV2Status(e.status());
+      receipts.push_back({e.message_id(), queue.broker, e.offset()});
+    }
+    return receipts;
+  }
+
+  const ProducerOptions options_;
+  const Clock* const clock_;
+  sdk::ClientCore core_;
+  sdk::FaultTracker faults_;
+  sdk::QueueSelector selector_;
+  std::unique_ptr<Executor> executor_;
+
+  absl::Mutex mu_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerOptions options) {
+  if (absl::Status s = sdk::ValidateClientOptions(options); !s.ok()) return s;
+  if (options.send_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "send_timeout is ", absl::FormatDuration(options.send_timeout), " (must be > 0)"));
+  }
+  if (options.max_retries < 0 || options.max_retries > 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_retries is ", options.max_retries, " (allowed: 0..16)"));
+  }
+  return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(std::move(options))));
+}
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Producer::~Producer() = default;
+
+absl::StatusOr<SendReceipt> Producer::Send(const Message& message) {
+  auto receipts = impl_->Send({message});
+  if (!receipts.ok()) return receipts.status();
+  return std::move(receipts)->front();
+}
+
+void Producer::SendAsync(Message message, SendCallback callback) {
+  impl_->SendAsync(std::move(message), std::move(callback));
+}
+
+absl::StatusOr<std::vector<SendReceipt>> Producer::SendBatch(const std::vector<Message>& messages) {
+  return impl_->Send(messages);
+}
+
+void Producer::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace apogee

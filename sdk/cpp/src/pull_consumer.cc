@@ -1,0 +1,313 @@
+#include "apogee/pull_consumer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "sdk/cpp/src/channels.h"
+#include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/convert.h"
+#include "sdk/cpp/src/route.h"
+#include "services/common/clock/proto_time.h"
+#include "services/common/naming/names.h"
+#include "services/common/status/grpc_status.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee {
+
+namespace v2 = ::apache::rocketmq::v2;
+
+namespace {
+
+std::string Describe(const QueueId& q) {
+  return absl::StrCat(q.topic, "@", q.broker, "#", q.queue_id);
+}
+
+// An empty pull of one queue answers within the broker's poll tick; after a
+// whole empty round, one queue is long-polled this long at most so that
+// arrivals on the other queues are seen soon.
+constexpr absl::Duration kMaxLongPoll = absl::Milliseconds(200);
+
+}  // namespace
+
+// Not thread-safe; see PullConsumer.
+class PullConsumer::Impl {
+ public:
+  explicit Impl(PullConsumerOptions options) : options_(std::move(options)), core_(options_) {}
+
+  absl::StatusOr<std::vector<QueueId>> QueuesOf(const std::string& topic) {
+    if (closed_) return Closed();
+    if (absl::Status s = ValidateTopicName("topic", topic); !s.ok()) return s;
+    auto route = core_.routes.Get(topic);
+    if (!route.ok()) return route.status();
+    std::vector<QueueId> queues;
+    for (const sdk::QueueRef& q : (*route)->readable)
+      queues.push_back({topic, q.broker, q.queue_id});
+    return queues;
+  }
+
+  absl::Status Assign(std::vector<QueueId> queues) {
+    if (closed_) return Closed();
+    std::vector<State> assigned;
+    for (const QueueId& q : queues) {
+      auto ref = Resolve(q);
+      if (!ref.ok()) return ref.status();
+      State state{q, *ref, 0, -1};
+      auto committed = GetOffset(state);
+      if (committed.ok()) {
+        state.position = state.committed = *committed;
+      } else if (committed.status().code() == absl::StatusCode::kNotFound) {
+        auto start = QueryOffset(state, options_.start_from_earliest ? v2::BEGINNING : v2::END,
+                                 absl::InfinitePast());
+        if (!start.ok()) return start.status();
+        state.position = *start;
+      } else {
+        return committed.status();
+      }
+      assigned.push_back(std::move(state));
+    }
+    assigned_ = std::move(assigned);
+    next_ = 0;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<ReceivedMessage>> Poll(absl::Duration timeout) {
+    if (closed_) return Closed();
+    if (assigned_.empty())
+      return absl::FailedPreconditionError("no queue assigned (Assign or Subscribe first)");
+    const absl::Time deadline = absl::Now() + timeout;
+    while (true) {
+      for (size_t i = 0; i < assigned_.size(); ++i) {
+        State& state = assigned_[next_++ % assigned_.size()];
+        auto messages = Pull(state, absl::ZeroDuration());
+        if (!messages.ok()) return messages.status();
+        if (!messages->empty()) return messages;
+      }
+      const absl::Duration remaining = deadline - absl::Now();
+      if (remaining <= absl::ZeroDuration()) return std::vector<ReceivedMessage>();
+      auto messages =
+          Pull(assigned_[next_++ % assigned_.size()], std::min(remaining, kMaxLongPoll));
+      if (!messages.ok() || !messages->empty()) return messages;
+    }
+  }
+
+  absl::Status Commit() {
+    if (closed_) return Closed();
+    for (State& state : assigned_) {
+      if (state.position == state.committed) continue;
+      v2::UpdateOffsetRequest request;
+      request.mutable_group()->set_name(options_.group);
+      FillQueue(state, request.mutable_message_queue());
+      request.set_offset(state.position);
+      absl::Status s = sdk::CallV2(core_.channels, state.ref.endpoint, options_.request_timeout,
+                                   &v2::MessagingService::Stub::UpdateOffset, request)
+                           .status();
+      if (!s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("commit of ", Describe(state.id), " at ",
+                                                   state.position, ": ", s.message()));
+      }
+      state.committed = state.position;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> Committed(const QueueId& queue) {
+    if (closed_) return Closed();
+    auto ref = Resolve(queue);
+    if (!ref.ok()) return ref.status();
+    return GetOffset(State{queue, *ref, 0, -1});
+  }
+
+  absl::Status Seek(const QueueId& queue, int64_t offset) {
+    if (closed_) return Closed();
+    if (offset < 0)
+      return absl::InvalidArgumentError(absl::StrCat("offset is ", offset, " (must be >= 0)"));
+    auto state = Find(queue);
+    if (!state.ok()) return state.status();
+    (*state)->position = offset;
+    return absl::OkStatus();
+  }
+
+  absl::Status SeekAll(v2::QueryOffsetPolicy policy, absl::Time time) {
+    if (closed_) return Closed();
+    for (State& state : assigned_) {
+      auto offset = QueryOffset(state, policy, time);
+      if (!offset.ok()) return offset.status();
+      state.position = *offset;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> Position(const QueueId& queue) {
+    auto state = Find(queue);
+    if (!state.ok()) return state.status();
+    return (*state)->position;
+  }
+
+  absl::Status Shutdown() {
+    if (closed_) return absl::OkStatus();
+    absl::Status s = Commit();
+    closed_ = true;
+    return s;
+  }
+
+ private:
+  struct State {
+    QueueId id;
+    sdk::QueueRef ref;
+    int64_t position;   // next offset to read
+    int64_t committed;  // -1: unknown
+  };
+
+  static absl::Status Closed() {
+    return absl::FailedPreconditionError("pull consumer is shut down");
+  }
+
+  absl::StatusOr<sdk::QueueRef> Resolve(const QueueId& q) {
+    auto route = core_.routes.Get(q.topic);
+    if (!route.ok()) return route.status();
+    for (const sdk::QueueRef& ref : (*route)->readable) {
+      if (ref.broker == q.broker && ref.queue_id == q.queue_id) return ref;
+    }
+    return absl::NotFoundError(
+        absl::StrCat("queue ", Describe(q), " is not a readable queue of topic \"", q.topic, "\""));
+  }
+
+  absl::StatusOr<State*> Find(const QueueId& q) {
+    for (State& state : assigned_) {
+      if (state.id == q) return &state;
+    }
+    return absl::NotFoundError(absl::StrCat("queue ", Describe(q), " is not assigned"));
+  }
+
+  void FillQueue(const State& state, v2::MessageQueue* mq) const {
+    mq->mutable_topic()->set_name(state.id.topic);
+    mq->set_id(state.id.queue_id);
+    mq->mutable_broker()->set_name(state.id.broker);
+  }
+
+  absl::StatusOr<int64_t> GetOffset(const State& state) {
+    v2::GetOffsetRequest request;
+    request.mutable_group()->set_name(options_.group);
+    FillQueue(state, request.mutable_message_queue());
+    auto response = sdk::CallV2(core_.channels, state.ref.endpoint, options_.request_timeout,
+                                &v2::MessagingService::Stub::GetOffset, request);
+    if (!response.ok()) return response.status();
+    return response->offset();
+  }
+
+  absl::StatusOr<int64_t> QueryOffset(const State& state, v2::QueryOffsetPolicy policy,
+                                      absl::Time time) {
+    v2::QueryOffsetRequest request;
+    FillQueue(state, request.mutable_message_queue());
+    request.set_query_offset_policy(policy);
+    if (policy == v2::TIMESTAMP) *request.mutable_timestamp() = ToProtoTimestamp(time);
+    auto response = sdk::CallV2(core_.channels, state.ref.endpoint, options_.request_timeout,
+                                &v2::MessagingService::Stub::QueryOffset, request);
+    if (!response.ok()) return response.status();
+    return response->offset();
+  }
+
+  absl::StatusOr<std::vector<ReceivedMessage>> Pull(State& state, absl::Duration long_poll) {
+    v2::PullMessageRequest request;
+    request.mutable_group()->set_name(options_.group);
+    FillQueue(state, request.mutable_message_queue());
+    request.set_offset(state.position);
+    request.set_batch_size(options_.max_batch);
+    *request.mutable_filter_expression() = sdk::TagFilter("*");
+    ToProtoDuration(long_poll, request.mutable_long_polling_timeout());
+    auto stub = core_.channels.Messaging(state.ref.endpoint);
+    grpc::ClientContext context;
+    core_.channels.Prepare(&context, long_poll + options_.request_timeout);
+    auto reader = stub->PullMessage(&context, request);
+    v2::PullMessageResponse item;
+    absl::Status in_band;
+    int64_t next = -1;
+    std::vector<ReceivedMessage> messages;
+    while (reader->Read(&item)) {
+      if (item.has_status()) in_band = FromV2Status(item.status());
+      if (item.has_message()) {
+        messages.push_back(sdk::FromV2(item.message(), state.ref.broker, state.ref.endpoint));
+      }
+      if (item.content_case() == v2::PullMessageResponse::kNextOffset) next = item.next_offset();
+    }
+    absl::Status s = FromGrpcStatus(reader->Finish());
+    if (!s.ok()) {
+      core_.routes.Invalidate(state.id.topic);
+      return s;
+    }
+    if (ToV2Code(in_band) == v2::ILLEGAL_OFFSET) {
+      // Out of the queue's range (retention removed it, or past the end):
+      // continue from the nearest valid end.
+      auto begin = QueryOffset(state, v2::BEGINNING, absl::InfinitePast());
+      if (!begin.ok()) return begin.status();
+      if (state.position < *begin) {
+        state.position = *begin;
+      } else {
+        auto end = QueryOffset(state, v2::END, absl::InfinitePast());
+        if (!end.ok()) return end.status();
+        state.position = *end;
+      }
+      return messages;
+    }
+    if (!in_band.ok() && ToV2Code(in_band) != v2::MESSAGE_NOT_FOUND) return in_band;
+    if (next >= 0) state.position = next;
+    return messages;
+  }
+
+  const PullConsumerOptions options_;
+  sdk::ClientCore core_;
+  std::vector<State> assigned_;
+  size_t next_ = 0;
+  bool closed_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<PullConsumer>> PullConsumer::Create(PullConsumerOptions options) {
+  if (absl::Status s = sdk::ValidateClientOptions(options); !s.ok()) return s;
+  if (absl::Status s = ValidateGroupName("group", options.group); !s.ok()) return s;
+  if (options.max_batch < 1 || options.max_batch > 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch is ", options.max_batch, " (allowed: 1..32)"));
+  }
+  return std::unique_ptr<PullConsumer>(
+      new PullConsumer(std::make_unique<Impl>(std::move(options))));
+}
+
+PullConsumer::PullConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PullConsumer::~PullConsumer() { (void)impl_->Shutdown(); }
+
+absl::StatusOr<std::vector<QueueId>> PullConsumer::QueuesOf(const std::string& topic) {
+  return impl_->QueuesOf(topic);
+}
+absl::Status PullConsumer::Assign(std::vector<QueueId> queues) {
+  return impl_->Assign(std::move(queues));
+}
+absl::Status PullConsumer::Subscribe(const std::string& topic) {
+  auto queues = impl_->QueuesOf(topic);
+  if (!queues.ok()) return queues.status();
+  return impl_->Assign(std::move(queues).value());
+}
+absl::StatusOr<std::vector<ReceivedMessage>> PullConsumer::Poll(absl::Duration timeout) {
+  return impl_->Poll(timeout);
+}
+absl::Status PullConsumer::Commit() { return impl_->Commit(); }
+absl::StatusOr<int64_t> PullConsumer::Committed(const QueueId& queue) {
+  return impl_->Committed(queue);
+}
+absl::Status PullConsumer::Seek(const QueueId& queue, int64_t offset) {
+  return impl_->Seek(queue, offset);
+}
+absl::Status PullConsumer::SeekToTime(absl::Time time) {
+  return impl_->SeekAll(v2::TIMESTAMP, time);
+}
+absl::Status PullConsumer::SeekToBeginning() {
+  return impl_->SeekAll(v2::BEGINNING, absl::InfinitePast());
+}
+absl::Status PullConsumer::SeekToEnd() { return impl_->SeekAll(v2::END, absl::InfinitePast()); }
+absl::StatusOr<int64_t> PullConsumer::Position(const QueueId& queue) const {
+  return impl_->Position(queue);
+}
+absl::Status PullConsumer::Shutdown() { return impl_->Shutdown(); }
+
+}  // namespace apogee

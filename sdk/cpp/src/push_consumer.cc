@@ -1,0 +1,354 @@
+#include "apogee/push_consumer.h"
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "apogee/broker/v1/push.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "sdk/cpp/src/channels.h"
+#include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/route.h"
+#include "services/common/clock/proto_time.h"
+#include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/periodic_task.h"
+#include "services/common/naming/names.h"
+
+namespace apogee {
+namespace {
+
+namespace pb = ::apogee::broker::v1;
+
+ReceivedMessage FromPushed(const pb::PushedMessage& m, const std::string& broker) {
+  ReceivedMessage out;
+  out.topic = m.topic();
+  out.message_id = m.message_id();
+  out.tag = m.tag();
+  out.keys.assign(m.keys().begin(), m.keys().end());
+  out.properties.insert(m.properties().begin(), m.properties().end());
+  out.body = m.body();
+  out.broker = broker;
+  out.queue_id = m.queue_id();
+  out.offset = m.queue_offset();
+  out.born_time = FromProtoTimestamp(m.born_time());
+  out.store_time = FromProtoTimestamp(m.store_time());
+  out.delivery_attempt = m.delivery_attempt();
+  out.receipt_handle = m.receipt_handle();
+  return out;
+}
+
+}  // namespace
+
+// Thread-safe; see PushConsumer. One reader thread per broker stream; the
+// listener runs on an Executor of `concurrency` threads. `mu_` guards the
+// streams' bookkeeping and the in-flight count Shutdown waits on; each
+// stream's `write_mu` guards its writer.
+class PushConsumer::Impl {
+ public:
+  Impl(PushConsumerOptions options, MessageListener listener)
+      : options_(std::move(options)),
+        listener_(std::move(listener)),
+        core_(options_),
+        executor_(std::make_unique<Executor>(options_.concurrency)) {}
+
+  ~Impl() { Shutdown(); }
+
+  absl::Status Start() {
+    auto route = core_.routes.Get(options_.topic);
+    if (!route.ok()) return route.status();
+    if ((*route)->readable.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("topic \"", options_.topic, "\" has no readable queue"));
+    }
+    AddStreams(**route);
+    // A broker that starts hosting the topic later gets a stream too.
+    watcher_ = std::make_unique<PeriodicTask>(options_.route_refresh, [this] {
+      auto latest = core_.routes.Get(options_.topic);
+      if (latest.ok()) AddStreams(**latest);
+    });
+    return absl::OkStatus();
+  }
+
+  int Connected() const { return connected_.load(); }
+
+  void Shutdown() {
+    if (watcher_ != nullptr) watcher_->Stop();  // before mu_: a run takes it
+    std::vector<Stream*> to_join;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      // Running callbacks finish and settle on their streams first.
+      mu_.Await(absl::Condition(
+          +[](int* n) { return *n == 0; }, &in_flight_));
+      // Acks are durable once their SettleResult arrived; wait for those
+      // (bounded: a broken stream redelivers instead).
+      mu_.AwaitWithTimeout(absl::Condition(this, &Impl::SettlesAnswered), options_.request_timeout);
+      for (auto& stream : streams_) {
+        if (stream->context != nullptr) stream->context->TryCancel();
+        to_join.push_back(stream.get());  // none is added once stopping_ is set
+      }
+    }
+    for (Stream* stream : to_join) {
+      if (stream->thread.joinable()) stream->thread.join();
+    }
+    executor_.reset();
+  }
+
+ private:
+  using Rpc = grpc::ClientReaderWriter<pb::ConsumeRequest, pb::ConsumeResponse>;
+
+  struct Stream {
+    std::string broker;
+    std::string endpoint;
+    std::thread thread;
+    // Guarded by Impl::mu_: the live call's context, which connection it
+    // is, and settles written whose SettleResult was not read yet.
+    grpc::ClientContext* context = nullptr;
+    uint64_t generation = 0;
+    int unanswered_settles = 0;
+    // Writes may block on flow control, so they hold only this; it guards
+    // `rpc` (set and cleared by the stream thread).
+    absl::Mutex write_mu;
+    Rpc* rpc = nullptr;
+    uint64_t rpc_generation = 0;
+    // Settlements waiting to be written (see Settle()).
+    absl::Mutex settle_mu;
+    pb::Settle pending ABSL_GUARDED_BY(settle_mu);
+    int pending_count ABSL_GUARDED_BY(settle_mu) = 0;
+    uint64_t pending_generation ABSL_GUARDED_BY(settle_mu) = 0;
+    bool flushing ABSL_GUARDED_BY(settle_mu) = false;
+  };
+
+  // Starts a stream for every broker of `route` without one.
+  void AddStreams(const sdk::TopicRoute& route) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    for (const sdk::QueueRef& q : route.readable) {
+      bool known = false;
+      for (const auto& s : streams_) known = known || s->broker == q.broker;
+      if (known) continue;
+      auto stream = std::make_unique<Stream>();
+      stream->broker = q.broker;
+      stream->endpoint = q.endpoint;
+      Stream* raw = stream.get();
+      streams_.push_back(std::move(stream));
+      raw->thread = std::thread([this, raw] { Run(raw); });
+    }
+  }
+
+  bool SettlesAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& s : streams_) {
+      if (s->unanswered_settles > 0) return false;
+    }
+    return true;
+  }
+
+  bool Stopping() {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+
+  // Connects, consumes until the stream breaks, reconnects with backoff.
+  void Run(Stream* s) {
+    absl::Duration backoff = options_.reconnect_initial;
+    auto stub = pb::PushConsumer::NewStub(core_.channels.Get(s->endpoint));
+    while (!Stopping()) {
+      grpc::ClientContext context;
+      context.AddMetadata("x-mq-client-id", core_.channels.client_id());
+      std::unique_ptr<Rpc> rpc = stub->Consume(&context);
+      uint64_t generation;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) break;
+        s->context = &context;
+        generation = ++s->generation;
+      }
+      {
+        absl::MutexLock lock(&s->write_mu);
+        s->rpc = rpc.get();
+        s->rpc_generation = generation;
+      }
+      pb::ConsumeRequest subscribe;
+      pb::Subscribe* sub = subscribe.mutable_subscribe();
+      sub->set_client_id(core_.channels.client_id());
+      sub->set_group(options_.group);
+      sub->set_topic(options_.topic);
+      sub->set_tag_expression(options_.tag_expression);
+      sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
+                                ? admin::v1::CONSUME_MODE_BROADCASTING
+                                : admin::v1::CONSUME_MODE_CLUSTERING);
+      sub->set_initial_credits(options_.concurrency);
+      ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
+      bool subscribed = false;
+      if (Write(s, generation, subscribe)) {
+        pb::ConsumeResponse response;
+        while (rpc->Read(&response)) {
+          if (response.has_subscribed() && !subscribed) {
+            subscribed = true;
+            connected_++;
+            backoff = options_.reconnect_initial;
+          }
+          if (response.has_settle_result()) {
+            absl::MutexLock lock(&mu_);
+            if (s->unanswered_settles > 0) s->unanswered_settles--;
+          }
+          if (!response.has_deliveries()) continue;
+          for (const pb::PushedMessage& m : response.deliveries().messages()) {
+            Dispatch(s, generation, FromPushed(m, s->broker));
+          }
+        }
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        s->context = nullptr;
+        s->unanswered_settles = 0;  // never answered: the broker redelivers
+      }
+      {
+        absl::MutexLock lock(&s->write_mu);
+        s->rpc = nullptr;
+      }
+      const grpc::Status ended = rpc->Finish();
+      if (subscribed) connected_--;
+      if (!Stopping()) {
+        // One line per broken stream (at most one per backoff period), so a
+        // subscription the broker rejects is visible.
+        std::fprintf(stderr,
+                     "apogee-sdk event=push_stream_ended broker=%s endpoint=%s code=%d "
+                     "message=\"%s\" retry_in=%s\n",
+                     s->broker.c_str(), s->endpoint.c_str(), static_cast<int>(ended.error_code()),
+                     ended.error_message().c_str(), absl::FormatDuration(backoff).c_str());
+      }
+      // Backoff, waking early on shutdown.
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+      backoff = std::min(backoff * 2, options_.reconnect_max);
+    }
+  }
+
+  // Writes on the stream if it is still connection `generation`.
+  bool Write(Stream* s, uint64_t generation, const pb::ConsumeRequest& request) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (s->generation != generation) return false;
+      // Counted before the write so that the answer never arrives first.
+      if (request.has_settle()) s->unanswered_settles++;
+    }
+    bool written;
+    {
+      absl::MutexLock lock(&s->write_mu);
+      written = s->rpc != nullptr && s->rpc_generation == generation && s->rpc->Write(request);
+    }
+    if (!written && request.has_settle()) {
+      absl::MutexLock lock(&mu_);
+      if (s->generation == generation && s->unanswered_settles > 0) s->unanswered_settles--;
+    }
+    return written;
+  }
+
+  void Dispatch(Stream* s, uint64_t generation, ReceivedMessage message) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;  // unsettled: redelivered once the stream closes
+      ++in_flight_;
+    }
+    executor_->Submit([this, s, generation, message = std::move(message)] {
+      ConsumeResult result = ConsumeResult::kRetry;
+      try {
+        result = listener_(message);
+      } catch (...) {
+        result = ConsumeResult::kRetry;  // a throwing listener is a failure
+      }
+      Settle(s, generation, message.receipt_handle, result == ConsumeResult::kSuccess);
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+    });
+  }
+
+  // Queues the settlement; the first thread to find no flush running writes
+  // everything queued (one Settle, then one Credit per message) until the
+  // queue is empty, so under load one write carries many settlements.
+  // Settles only on the connection that delivered the message: a newer one
+  // got fresh credits and the broker redelivers the message there.
+  void Settle(Stream* s, uint64_t generation, const std::string& handle, bool ack) {
+    {
+      absl::MutexLock lock(&s->settle_mu);
+      if (generation < s->pending_generation) return;  // its connection is gone
+      if (generation > s->pending_generation) {
+        s->pending.Clear();
+        s->pending_count = 0;
+        s->pending_generation = generation;
+      }
+      if (ack) {
+        s->pending.add_acks(handle);
+      } else {
+        s->pending.add_nacks()->set_receipt_handle(handle);
+      }
+      s->pending_count++;
+      if (s->flushing) return;
+      s->flushing = true;
+    }
+    while (true) {
+      pb::ConsumeRequest settle, credit;
+      uint64_t flush_generation;
+      {
+        absl::MutexLock lock(&s->settle_mu);
+        if (s->pending_count == 0) {
+          s->flushing = false;
+          return;
+        }
+        settle.mutable_settle()->Swap(&s->pending);
+        credit.mutable_credit()->set_messages(s->pending_count);
+        s->pending_count = 0;
+        flush_generation = s->pending_generation;
+      }
+      if (Write(s, flush_generation, settle)) (void)Write(s, flush_generation, credit);
+    }
+  }
+
+  const PushConsumerOptions options_;
+  const MessageListener listener_;
+  sdk::ClientCore core_;
+  std::unique_ptr<Executor> executor_;
+  std::atomic<int> connected_{0};
+  std::unique_ptr<PeriodicTask> watcher_;  // route changes -> AddStreams
+
+  absl::Mutex mu_;
+  // Only grows, and only before stopping_; elements never move.
+  std::vector<std::unique_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerOptions options,
+                                                                   MessageListener listener) {
+  if (absl::Status s = sdk::ValidateClientOptions(options); !s.ok()) return s;
+  if (absl::Status s = ValidateGroupName("group", options.group); !s.ok()) return s;
+  if (absl::Status s = ValidateTopicName("topic", options.topic); !s.ok()) return s;
+  if (options.concurrency < 1 || options.concurrency > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("concurrency is ", options.concurrency, " (allowed: 1..1024)"));
+  }
+  if (listener == nullptr) return absl::InvalidArgumentError("listener is empty");
+  if (options.reconnect_initial <= absl::ZeroDuration() ||
+      options.reconnect_max < options.reconnect_initial) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reconnect backoff ", absl::FormatDuration(options.reconnect_initial), "..",
+        absl::FormatDuration(options.reconnect_max), " is invalid (need 0 < initial <= max)"));
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(listener));
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<PushConsumer>(new PushConsumer(std::move(impl)));
+}
+
+PushConsumer::PushConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PushConsumer::~PushConsumer() = default;
+int PushConsumer::ConnectedStreams() const { return impl_->Connected(); }
+void PushConsumer::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace apogee

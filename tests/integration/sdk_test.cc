@@ -1,0 +1,411 @@
+// C++ SDK integration tests: the SDK against real apogee-nameserver,
+// apogee-store and apogee-broker processes (LocalCluster) over 127.0.0.1.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "apogee/apogee.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/testing/process.h"
+#include "tests/integration/local_cluster.h"
+
+namespace apogee {
+namespace {
+
+using ::apogee::testing::LocalCluster;
+using ::apogee::testing::PollUntil;
+using ::testing::HasSubstr;
+
+class SdkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status started = cluster_.Start();
+    ASSERT_TRUE(started.ok()) << started;
+  }
+
+  // Creates `topic` and waits until the NameServer routes it (the broker
+  // registers it on its next heartbeat).
+  void CreateTopic(const std::string& topic, int queues) {
+    absl::Status created = cluster_.CreateTopic(topic, queues);
+    ASSERT_TRUE(created.ok()) << created;
+    PullConsumerOptions options;
+    options.endpoints = {cluster_.nameserver_address()};
+    options.group = "route-probe";
+    auto probe = PullConsumer::Create(options);
+    ASSERT_TRUE(probe.ok()) << probe.status();
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          auto queues_of = (*probe)->QueuesOf(topic);
+          return queues_of.ok() && static_cast<int>(queues_of->size()) == queues;
+        },
+        absl::Seconds(15)))
+        << "no route for " << topic;
+  }
+
+  template <typename Options>
+  Options With(Options options) {
+    options.endpoints = {cluster_.nameserver_address()};
+    return options;
+  }
+
+  std::unique_ptr<Producer> NewProducer(ProducerOptions options = {}) {
+    auto producer = Producer::Create(With(options));
+    EXPECT_TRUE(producer.ok()) << producer.status();
+    return producer.ok() ? std::move(producer).value() : nullptr;
+  }
+
+  std::unique_ptr<SimpleConsumer> NewSimpleConsumer(const std::string& group,
+                                                    const std::string& topic,
+                                                    const std::string& filter) {
+    SimpleConsumerOptions options;
+    options.group = group;
+    options.subscriptions[topic] = filter;
+    options.await_duration = absl::Seconds(2);
+    auto consumer = SimpleConsumer::Create(With(options));
+    EXPECT_TRUE(consumer.ok()) << consumer.status();
+    return consumer.ok() ? std::move(consumer).value() : nullptr;
+  }
+
+  static Message Msg(const std::string& topic, const std::string& body) {
+    Message m;
+    m.topic = topic;
+    m.body = body;
+    return m;
+  }
+
+  // A message with a tag, one key and a "color" property.
+  static Message Tagged(const std::string& topic, const std::string& body, const std::string& tag,
+                        const std::string& key, const std::string& color) {
+    Message m = Msg(topic, body);
+    m.tag = tag;
+    m.keys = {key};
+    m.properties["color"] = color;
+    return m;
+  }
+
+  // Receives with `consumer` until `want` distinct bodies arrived, acking
+  // each; bounded by `timeout`.
+  static std::set<std::string> ReceiveAll(SimpleConsumer& consumer, size_t want,
+                                          absl::Duration timeout = absl::Seconds(30)) {
+    std::set<std::string> bodies;
+    PollUntil(
+        [&] {
+          auto messages = consumer.Receive(32, absl::Seconds(20));
+          EXPECT_TRUE(messages.ok()) << messages.status();
+          if (!messages.ok()) return true;
+          for (const ReceivedMessage& m : *messages) {
+            bodies.insert(m.body);
+            EXPECT_TRUE(consumer.Ack(m).ok());
+          }
+          return bodies.size() >= want;
+        },
+        timeout, absl::ZeroDuration());
+    return bodies;
+  }
+
+  // One message (empty after 20 s).
+  static std::vector<ReceivedMessage> ReceiveOne(SimpleConsumer& consumer) {
+    std::vector<ReceivedMessage> got;
+    PollUntil(
+        [&] {
+          auto r = consumer.Receive(1, absl::Seconds(30));
+          if (r.ok()) got = *r;
+          return !got.empty();
+        },
+        absl::Seconds(20), absl::ZeroDuration());
+    return got;
+  }
+
+  LocalCluster cluster_{{APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN}};
+};
+
+TEST_F(SdkTest, ProducesSyncAsyncAndBatchAndSimpleConsumerReceivesAll) {
+  CreateTopic("SdkTopic", 4);
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+
+  auto receipt = producer->Send(Tagged("SdkTopic", "sync", "TagA", "k1", "red"));
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->message_id.size(), 32u);
+  EXPECT_FALSE(receipt->broker.empty());
+
+  std::atomic<int> ok{0}, failed{0};
+  for (int i = 0; i < 20; ++i) {
+    producer->SendAsync(Msg("SdkTopic", absl::StrCat("async-", i)),
+                        [&](absl::StatusOr<SendReceipt> r) { (r.ok() ? ok : failed)++; });
+  }
+  std::vector<Message> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(Msg("SdkTopic", absl::StrCat("batch-", i)));
+  auto receipts = producer->SendBatch(batch);
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  EXPECT_EQ(receipts->size(), 5u);
+  producer->Shutdown();  // waits for the async sends
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(failed.load(), 0);
+
+  auto consumer = NewSimpleConsumer("SdkSimpleGroup", "SdkTopic", "*");
+  ASSERT_NE(consumer, nullptr);
+  std::set<std::string> bodies = ReceiveAll(*consumer, 26);
+  EXPECT_EQ(bodies.size(), 26u);
+  EXPECT_EQ(bodies.count("sync"), 1u);
+  EXPECT_EQ(bodies.count("async-19"), 1u);
+  EXPECT_EQ(bodies.count("batch-4"), 1u);
+}
+
+TEST_F(SdkTest, SimpleConsumerKeepsPropertiesAndRedeliversAfterChangeInvisible) {
+  CreateTopic("SdkInvisible", 1);
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Tagged("SdkInvisible", "again", "TagB", "order-7", "blue")).ok());
+
+  auto consumer = NewSimpleConsumer("SdkInvisibleGroup", "SdkInvisible", "TagB");
+  ASSERT_NE(consumer, nullptr);
+  std::vector<ReceivedMessage> got = ReceiveOne(*consumer);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].tag, "TagB");
+  EXPECT_EQ(got[0].keys, std::vector<std::string>{"order-7"});
+  EXPECT_EQ(got[0].properties.at("color"), "blue");
+  EXPECT_EQ(got[0].delivery_attempt, 1);
+
+  // Visible again at once: the next receive gets it as attempt 2.
+  ASSERT_TRUE(consumer->ChangeInvisibleDuration(&got[0], absl::ZeroDuration()).ok());
+  std::vector<ReceivedMessage> again = ReceiveOne(*consumer);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].message_id, got[0].message_id);
+  EXPECT_EQ(again[0].delivery_attempt, 2);
+  EXPECT_TRUE(consumer->Ack(again[0]).ok());
+}
+
+TEST_F(SdkTest, PullConsumerPollsCommitsAndSeeksToOffsetAndTime) {
+  CreateTopic("SdkPull", 1);
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(producer->Send(Msg("SdkPull", absl::StrCat("m", i))).ok());
+  }
+
+  PullConsumerOptions options;
+  options.group = "SdkPullGroup";
+  auto created = PullConsumer::Create(With(options));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<PullConsumer> consumer = std::move(created).value();
+  ASSERT_TRUE(consumer->Subscribe("SdkPull").ok());
+  std::vector<ReceivedMessage> all;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto r = consumer->Poll(absl::Seconds(1));
+        EXPECT_TRUE(r.ok()) << r.status();
+        if (r.ok()) all.insert(all.end(), r->begin(), r->end());
+        return all.size() >= 10 || !r.ok();
+      },
+      absl::Seconds(20), absl::ZeroDuration()));
+  ASSERT_EQ(all.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(all[i].body, absl::StrCat("m", i));
+    EXPECT_EQ(all[i].offset, i);
+  }
+  const QueueId queue{"SdkPull", all[0].broker, all[0].queue_id};
+  EXPECT_EQ(*consumer->Position(queue), 10);
+  ASSERT_TRUE(consumer->Commit().ok());
+  EXPECT_EQ(*consumer->Committed(queue), 10);
+
+  // Seek to an offset.
+  ASSERT_TRUE(consumer->Seek(queue, 3).ok());
+  auto from3 = consumer->Poll(absl::Seconds(5));
+  ASSERT_TRUE(from3.ok() && !from3->empty());
+  EXPECT_EQ(from3->front().offset, 3);
+  EXPECT_EQ(from3->front().body, "m3");
+
+  // Seek to a time: the first message stored at or after m6's store time.
+  const absl::Time t = all[6].store_time;
+  int64_t expected = 0;
+  while (all[expected].store_time < t) ++expected;
+  ASSERT_TRUE(consumer->SeekToTime(t).ok());
+  auto from_t = consumer->Poll(absl::Seconds(5));
+  ASSERT_TRUE(from_t.ok() && !from_t->empty());
+  EXPECT_EQ(from_t->front().offset, expected);
+
+  // A new member of the group resumes from the committed offset.
+  ASSERT_TRUE(consumer->Shutdown().ok());
+  auto second = PullConsumer::Create(With(options));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*second)->Assign({queue}).ok());
+  EXPECT_EQ(*(*second)->Position(queue), from_t->back().offset + 1);
+}
+
+TEST_F(SdkTest, BadInputFailsBeforeAnythingIsSent) {
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  auto empty = producer->Send(Msg("NoSuchTopicNeeded", ""));
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(empty.status().message(), HasSubstr("message.body is empty"));
+  auto bad_topic = producer->Send(Msg("bad topic", "x"));
+  EXPECT_THAT(bad_topic.status().message(), HasSubstr("message.topic \"bad topic\""));
+  auto big = producer->Send(Msg("T", std::string(4 * 1024 * 1024 + 1, 'x')));
+  EXPECT_THAT(big.status().message(), HasSubstr("(max 4194304)"));
+  Message reserved = Msg("T", "x");
+  reserved.properties["KEYS"] = "k";
+  EXPECT_THAT(producer->Send(reserved).status().message(), HasSubstr("\"KEYS\" is reserved"));
+}
+
+TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {
+  CreateTopic("SdkFastFail", 2);
+  ProducerOptions options;
+  options.send_timeout = absl::Seconds(2);
+  auto producer = NewProducer(options);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkFastFail", "before")).ok());
+  ASSERT_TRUE(cluster_.broker()->Stop(SIGKILL).ok());
+  const absl::Time start = absl::Now();
+  auto r = producer->Send(Msg("SdkFastFail", "after"));
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(took, absl::Seconds(2) + absl::Milliseconds(500)) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("SdkFastFail"));
+}
+
+// Bodies a push consumer saw (thread-safe; the listener runs on many threads).
+class Seen {
+ public:
+  ConsumeResult Record(const ReceivedMessage& m) {
+    absl::MutexLock lock(&mu_);
+    bodies_.insert(m.body);
+    return ConsumeResult::kSuccess;
+  }
+  std::set<std::string> bodies() const {
+    absl::MutexLock lock(&mu_);
+    return bodies_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::set<std::string> bodies_;
+};
+
+// Two push consumers of one group ("member-a" recording into `a`, "member-b"
+// into `b`), both connected, and `count` messages sent to the topic.
+class PushPairTest : public SdkTest {
+ protected:
+  void StartPairAndSend(PushConsumerOptions options, int count) {
+    CreateTopic(options.topic, 4);
+    options = With(options);
+    options.client_id = "member-a";
+    auto first =
+        PushConsumer::Create(options, [this](const ReceivedMessage& m) { return a_.Record(m); });
+    ASSERT_TRUE(first.ok()) << first.status();
+    first_ = std::move(first).value();
+    options.client_id = "member-b";
+    auto second =
+        PushConsumer::Create(options, [this](const ReceivedMessage& m) { return b_.Record(m); });
+    ASSERT_TRUE(second.ok()) << second.status();
+    second_ = std::move(second).value();
+    ASSERT_TRUE(PollUntil(
+        [&] { return first_->ConnectedStreams() == 1 && second_->ConnectedStreams() == 1; },
+        absl::Seconds(10)));
+    auto producer = NewProducer();
+    ASSERT_NE(producer, nullptr);
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(producer->Send(Msg(options.topic, absl::StrCat("m", i))).ok());
+    }
+  }
+
+  Seen a_, b_;
+  std::unique_ptr<PushConsumer> first_, second_;  // destroyed before a_, b_
+};
+
+TEST_F(PushPairTest, ClusteringMembersShareTheMessages) {
+  PushConsumerOptions options;
+  options.group = "SdkPushGroup";
+  options.topic = "SdkPush";
+  options.concurrency = 2;
+  options.ack_timeout = absl::Seconds(10);
+  ASSERT_NO_FATAL_FAILURE(StartPairAndSend(options, 40));
+  std::set<std::string> all;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        all = a_.bodies();
+        for (const std::string& body : b_.bodies()) all.insert(body);
+        return all.size() == 40;
+      },
+      absl::Seconds(20)))
+      << all.size() << " of 40";
+  // Four queues over two members: both get some.
+  EXPECT_GT(a_.bodies().size(), 0u);
+  EXPECT_GT(b_.bodies().size(), 0u);
+  first_->Shutdown();
+  second_->Shutdown();
+}
+
+TEST_F(PushPairTest, BroadcastingMembersEachGetEverything) {
+  PushConsumerOptions options;
+  options.group = "SdkBroadcastGroup";
+  options.topic = "SdkBroadcast";
+  options.mode = ConsumeMode::kBroadcasting;
+  ASSERT_NO_FATAL_FAILURE(StartPairAndSend(options, 10));
+  EXPECT_TRUE(PollUntil([&] { return a_.bodies().size() == 10 && b_.bodies().size() == 10; },
+                        absl::Seconds(20)))
+      << a_.bodies().size() << " and " << b_.bodies().size() << " of 10";
+}
+
+TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
+  CreateTopic("SdkNack", 1);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkNackGroup";
+  options.topic = "SdkNack";
+  absl::Mutex mu;
+  std::vector<int> attempts;
+  auto consumer = PushConsumer::Create(options, [&](const ReceivedMessage& m) {
+    absl::MutexLock lock(&mu);
+    attempts.push_back(m.delivery_attempt);
+    return m.delivery_attempt == 1 ? ConsumeResult::kRetry : ConsumeResult::kSuccess;
+  });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkNack", "fail once")).ok());
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return attempts.size() >= 2;
+      },
+      absl::Seconds(30)));
+  absl::MutexLock lock(&mu);
+  ASSERT_GE(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0], 1);
+  EXPECT_EQ(attempts[1], 2);
+}
+
+TEST_F(SdkTest, PushConsumerReconnectsAfterABrokerRestart) {
+  CreateTopic("SdkReconnect", 1);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkReconnectGroup";
+  options.topic = "SdkReconnect";
+  options.route_refresh = absl::Milliseconds(200);  // exercises the route watcher too
+  Seen seen;
+  auto consumer =
+      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return seen.Record(m); });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkReconnect", "before")).ok());
+  ASSERT_TRUE(PollUntil([&] { return seen.bodies().count("before") == 1; }, absl::Seconds(20)));
+
+  ASSERT_TRUE(cluster_.RestartBroker().ok());
+  ASSERT_TRUE(PollUntil([&] { return (*consumer)->ConnectedStreams() == 1; }, absl::Seconds(20)));
+  // The producer may need a retry while its channel reconnects.
+  ASSERT_TRUE(PollUntil([&] { return producer->Send(Msg("SdkReconnect", "after")).ok(); },
+                        absl::Seconds(20)));
+  EXPECT_TRUE(PollUntil([&] { return seen.bodies().count("after") == 1; }, absl::Seconds(20)));
+}
+
+}  // namespace
+}  // namespace apogee

@@ -1,0 +1,406 @@
+// apogee-bench: load generator built on the C++ SDK.
+//
+//   apogee-bench produce --endpoints=NS --topic=T --size=BYTES (--count=N|--duration=D)
+//                        --concurrency=N [--batch=N] [--rate=N] [--json]
+//   apogee-bench consume --endpoints=NS --topic=T --group=G (--count=N|--duration=D)
+//                        [--timeout=D] [--concurrency=N] [--consumer=simple|push] [--json]
+//   apogee-bench e2e     (produce and consume at once; latency is born -> received)
+//
+// A progress line goes to stderr every second, then a summary; with --json
+// the summary is also one JSON line on stdout with the keys messages,
+// errors, seconds, msgs_per_s, mb_per_s, p50_us, p99_us, p999_us.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "apogee/apogee.h"
+
+ABSL_FLAG(std::string, endpoints, "127.0.0.1:9876", "NameServer host:port list (';'-separated)");
+ABSL_FLAG(std::string, topic, "BenchTopic", "topic");
+ABSL_FLAG(std::string, group, "BenchGroup", "consumer group (consume, e2e)");
+ABSL_FLAG(int64_t, size, 1024, "message body bytes (produce, e2e)");
+ABSL_FLAG(int64_t, count, 0, "stop after this many messages (0: use --duration)");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "run time when --count is 0");
+ABSL_FLAG(int, concurrency, 4, "producer threads (produce) or receiving threads (consume)");
+ABSL_FLAG(int, batch, 1, "messages per send (produce)");
+ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
+          "consume: stop when no message arrived for this long");
+ABSL_FLAG(std::string, consumer, "simple",
+          "consume/e2e: simple (receive + batch ack) or push (streaming push, --concurrency "
+          "callbacks and credits)");
+ABSL_FLAG(bool, json, false, "print the summary as one JSON line on stdout");
+
+namespace {
+
+// Latencies of one thread, merged at the end.
+struct Recorder {
+  std::vector<int64_t> latencies_us;
+};
+
+struct Totals {
+  std::atomic<int64_t> messages{0};
+  std::atomic<int64_t> errors{0};
+  std::atomic<int64_t> bytes{0};
+};
+
+// The run's stop rule: a message budget or a deadline. Thread-safe.
+class Budget {
+ public:
+  Budget(int64_t count, absl::Duration duration) : count_(count), end_(absl::Now() + duration) {}
+  // Claims up to `n` messages; 0 when the run is over.
+  int64_t Claim(int64_t n) {
+    if (stopped_.load()) return 0;
+    if (count_ <= 0) return absl::Now() < end_ ? n : 0;
+    const int64_t before = claimed_.fetch_add(n);
+    return std::max<int64_t>(0, std::min(n, count_ - before));
+  }
+  bool ByCount() const { return count_ > 0; }
+  int64_t count() const { return count_; }
+  void Stop() { stopped_ = true; }
+  bool Over() const { return stopped_.load() || (count_ <= 0 && absl::Now() >= end_); }
+
+ private:
+  const int64_t count_;
+  const absl::Time end_;
+  std::atomic<int64_t> claimed_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+// Spaces sends `1/rate` apart across all threads. Thread-safe.
+class Pacer {
+ public:
+  explicit Pacer(int64_t rate)
+      : interval_(rate > 0 ? absl::Seconds(1) / rate : absl::ZeroDuration()) {}
+  void Wait(int64_t n) {
+    if (interval_ == absl::ZeroDuration()) return;
+    absl::Time at;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      if (next_ < now) next_ = now;
+      at = next_;
+      next_ += interval_ * n;
+    }
+    absl::SleepFor(at - absl::Now());  // pacing is the point here
+  }
+
+ private:
+  const absl::Duration interval_;
+  absl::Mutex mu_;
+  absl::Time next_ = absl::InfinitePast();
+};
+
+// Prints "<mode> 3.0s 12345 msgs 4115 msg/s errors 0" to stderr every second.
+class Progress {
+ public:
+  Progress(std::string mode, const Totals* totals)
+      : mode_(std::move(mode)), totals_(totals), start_(absl::Now()), thread_([this] { Loop(); }) {}
+  ~Progress() { Stop(); }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    thread_.join();
+    std::fprintf(stderr, "\n");
+  }
+
+ private:
+  void Loop() {
+    int64_t last = 0;
+    absl::MutexLock lock(&mu_);
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1))) {
+      const int64_t now = totals_->messages.load();
+      std::fprintf(stderr, "\r%s %6.1fs %10lld msgs %9lld msg/s errors %lld   ", mode_.c_str(),
+                   absl::ToDoubleSeconds(absl::Now() - start_), static_cast<long long>(now),
+                   static_cast<long long>(now - last),
+                   static_cast<long long>(totals_->errors.load()));
+      last = now;
+    }
+  }
+
+  const std::string mode_;
+  const Totals* const totals_;
+  const absl::Time start_;
+  absl::Mutex mu_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+int64_t Percentile(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t i =
+      std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
+  return sorted[i];
+}
+
+void Report(const std::string& mode, const Totals& totals, absl::Duration elapsed,
+            std::vector<Recorder>& recorders, const std::string& extra_json) {
+  std::vector<int64_t> all;
+  for (Recorder& r : recorders) all.insert(all.end(), r.latencies_us.begin(), r.latencies_us.end());
+  std::sort(all.begin(), all.end());
+  const double seconds = std::max(absl::ToDoubleSeconds(elapsed), 1e-9);
+  const int64_t messages = totals.messages.load();
+  const double msgs_per_s = static_cast<double>(messages) / seconds;
+  const double mb_per_s = static_cast<double>(totals.bytes.load()) / seconds / (1024.0 * 1024.0);
+  const int64_t p50 = Percentile(all, 0.50), p99 = Percentile(all, 0.99),
+                p999 = Percentile(all, 0.999);
+  std::fprintf(stderr,
+               "%s: %lld messages, %lld errors in %.2fs: %.0f msg/s, %.2f MiB/s; latency p50 %lld "
+               "us, p99 %lld us, p99.9 %lld us\n",
+               mode.c_str(), static_cast<long long>(messages),
+               static_cast<long long>(totals.errors.load()), seconds, msgs_per_s, mb_per_s,
+               static_cast<long long>(p50), static_cast<long long>(p99),
+               static_cast<long long>(p999));
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf(
+        "{\"mode\":\"%s\",\"messages\":%lld,\"errors\":%lld,\"seconds\":%.3f,\"msgs_per_s\":%.1f,"
+        "\"mb_per_s\":%.3f,\"p50_us\":%lld,\"p99_us\":%lld,\"p999_us\":%lld%s}\n",
+        mode.c_str(), static_cast<long long>(messages),
+        static_cast<long long>(totals.errors.load()), seconds, msgs_per_s, mb_per_s,
+        static_cast<long long>(p50), static_cast<long long>(p99), static_cast<long long>(p999),
+        extra_json.c_str());
+    std::fflush(stdout);
+  }
+}
+
+std::vector<std::string> Endpoints() {
+  return absl::StrSplit(absl::GetFlag(FLAGS_endpoints), ';', absl::SkipEmpty());
+}
+
+// Sends until the budget is spent. Latency is per send call.
+void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Totals& totals,
+                 Recorder& recorder) {
+  const int batch = absl::GetFlag(FLAGS_batch);
+  apogee::Message m;
+  m.topic = absl::GetFlag(FLAGS_topic);
+  m.body.assign(static_cast<size_t>(absl::GetFlag(FLAGS_size)), 'x');
+  std::vector<apogee::Message> messages;
+  while (true) {
+    const int64_t n = budget.Claim(batch);
+    if (n == 0) return;
+    pacer.Wait(n);
+    const absl::Time start = absl::Now();
+    bool ok;
+    if (batch == 1) {
+      ok = producer.Send(m).ok();
+    } else {
+      messages.assign(static_cast<size_t>(n), m);
+      ok = producer.SendBatch(messages).ok();
+    }
+    recorder.latencies_us.push_back(absl::ToInt64Microseconds(absl::Now() - start));
+    if (ok) {
+      totals.messages += n;
+      totals.bytes += n * static_cast<int64_t>(m.body.size());
+    } else {
+      totals.errors += n;
+    }
+  }
+}
+
+// Receives and acks until the budget is spent. Latency is born time (the
+// producer's clock) to receipt.
+void ConsumeLoop(apogee::SimpleConsumer& consumer, Budget& budget, Totals& totals,
+                 Recorder& recorder, std::atomic<int64_t>& last_arrival_us) {
+  while (!budget.Over()) {
+    auto messages = consumer.Receive(32, absl::Seconds(30));
+    if (!messages.ok()) {
+      totals.errors++;
+      continue;
+    }
+    if (messages->empty()) continue;
+    const absl::Time now = absl::Now();
+    last_arrival_us = absl::ToUnixMicros(now);
+    for (const apogee::ReceivedMessage& m : *messages) {
+      recorder.latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
+      totals.bytes += static_cast<int64_t>(m.body.size());
+    }
+    if (!consumer.Ack(*messages).ok()) totals.errors++;
+    totals.messages += static_cast<int64_t>(messages->size());
+    if (budget.ByCount() && totals.messages.load() >= budget.count()) budget.Stop();
+  }
+}
+
+// In e2e the consumer drains until it has what the producer acknowledged.
+struct ProducerState {
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> acknowledged{0};
+};
+
+int Produce(const std::string& mode = "produce", ProducerState* state = nullptr) {
+  apogee::ProducerOptions options;
+  options.endpoints = Endpoints();
+  auto producer = apogee::Producer::Create(options);
+  if (!producer.ok()) {
+    std::fprintf(stderr, "%s\n", producer.status().ToString().c_str());
+    return 2;
+  }
+  const int threads = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  Budget budget(absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_duration));
+  Pacer pacer(absl::GetFlag(FLAGS_rate));
+  Totals totals;
+  std::vector<Recorder> recorders(static_cast<size_t>(threads));
+  const absl::Time start = absl::Now();
+  {
+    Progress progress(mode, &totals);
+    std::vector<std::thread> workers;
+    for (int i = 0; i < threads; ++i) {
+      workers.emplace_back(
+          [&, i] { ProduceLoop(**producer, budget, pacer, totals, recorders[i]); });
+    }
+    for (std::thread& t : workers) t.join();
+  }
+  (*producer)->Shutdown();
+  if (state != nullptr) {
+    state->acknowledged = totals.messages.load();
+    state->done = true;
+  }
+  Report(mode, totals, absl::Now() - start, recorders,
+         absl::StrFormat(",\"size\":%d,\"concurrency\":%d,\"batch\":%d", absl::GetFlag(FLAGS_size),
+                         threads, absl::GetFlag(FLAGS_batch)));
+  return totals.errors.load() == 0 ? 0 : 1;
+}
+
+// Creates a consumer with `create`, retrying while its topic has no route
+// yet (in e2e the topic appears a moment after the producer starts).
+template <typename Create>
+auto CreateWhenRouted(Create create) {
+  const absl::Time give_up = absl::Now() + absl::GetFlag(FLAGS_timeout);
+  auto consumer = create();
+  while (!consumer.ok() && consumer.status().code() == absl::StatusCode::kNotFound &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(200));  // waiting for a route; bounded by --timeout
+    consumer = create();
+  }
+  return consumer;
+}
+
+int Consume(const std::string& mode = "consume", const ProducerState* producer = nullptr) {
+  const int threads = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  const bool push = absl::GetFlag(FLAGS_consumer) == "push";
+  if (!push && absl::GetFlag(FLAGS_consumer) != "simple") {
+    std::fprintf(stderr, "--consumer is \"%s\" (allowed: simple, push)\n",
+                 absl::GetFlag(FLAGS_consumer).c_str());
+    return 2;
+  }
+  // e2e: no budget of its own; stops once it has everything produced (or
+  // nothing arrived for --timeout).
+  Budget budget(absl::GetFlag(FLAGS_count),
+                producer != nullptr ? absl::InfiniteDuration() : absl::GetFlag(FLAGS_duration));
+  Totals totals;
+  std::vector<Recorder> recorders(static_cast<size_t>(threads));
+  absl::Mutex push_mu;  // guards recorders[0] for the push listener
+  std::atomic<int64_t> last_arrival_us{absl::ToUnixMicros(absl::Now())};
+  const absl::Time start = absl::Now();
+  std::unique_ptr<apogee::SimpleConsumer> simple;
+  std::unique_ptr<apogee::PushConsumer> pushed;
+  absl::Status created;
+  if (push) {
+    apogee::PushConsumerOptions options;
+    options.endpoints = Endpoints();
+    options.group = absl::GetFlag(FLAGS_group);
+    options.topic = absl::GetFlag(FLAGS_topic);
+    options.concurrency = threads;
+    auto listener = [&](const apogee::ReceivedMessage& m) {
+      const absl::Time now = absl::Now();
+      last_arrival_us = absl::ToUnixMicros(now);
+      {
+        absl::MutexLock lock(&push_mu);
+        recorders[0].latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
+      }
+      totals.bytes += static_cast<int64_t>(m.body.size());
+      if (++totals.messages >= budget.count() && budget.ByCount()) budget.Stop();
+      return apogee::ConsumeResult::kSuccess;
+    };
+    auto consumer =
+        CreateWhenRouted([&] { return apogee::PushConsumer::Create(options, listener); });
+    created = consumer.status();
+    if (consumer.ok()) pushed = std::move(consumer).value();
+  } else {
+    apogee::SimpleConsumerOptions options;
+    options.endpoints = Endpoints();
+    options.group = absl::GetFlag(FLAGS_group);
+    options.subscriptions[absl::GetFlag(FLAGS_topic)] = "*";
+    options.await_duration = std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(2));
+    auto consumer = CreateWhenRouted([&] { return apogee::SimpleConsumer::Create(options); });
+    created = consumer.status();
+    if (consumer.ok()) simple = std::move(consumer).value();
+  }
+  if (!created.ok()) {
+    std::fprintf(stderr, "%s\n", created.ToString().c_str());
+    return 2;
+  }
+  {
+    Progress progress(mode, &totals);
+    std::vector<std::thread> workers;
+    for (int i = 0; simple != nullptr && i < threads; ++i) {
+      workers.emplace_back(
+          [&, i] { ConsumeLoop(*simple, budget, totals, recorders[i], last_arrival_us); });
+    }
+    // Stop rules besides the budget: nothing arrived for --timeout; in e2e,
+    // everything the producer acknowledged arrived.
+    const absl::Duration idle = absl::GetFlag(FLAGS_timeout);
+    while (!budget.Over()) {
+      if (absl::Now() - absl::FromUnixMicros(last_arrival_us.load()) > idle) budget.Stop();
+      if (producer != nullptr && producer->done &&
+          totals.messages.load() >= producer->acknowledged.load()) {
+        budget.Stop();
+      }
+      absl::SleepFor(absl::Milliseconds(50));  // a supervisor tick, not a wait for a result
+    }
+    for (std::thread& t : workers) t.join();
+    if (pushed != nullptr) pushed->Shutdown();
+  }
+  Report(mode, totals, absl::Now() - start, recorders,
+         absl::StrFormat(",\"concurrency\":%d,\"consumer\":\"%s\"", threads,
+                         push ? "push" : "simple"));
+  return totals.errors.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "apogee-bench produce|consume|e2e --endpoints=NS --topic=T [flags]; see --help");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2) {
+    std::fprintf(stderr, "usage: apogee-bench produce|consume|e2e [flags] (--help for flags)\n");
+    return 2;
+  }
+  const std::string mode = args[1];
+  if (absl::GetFlag(FLAGS_size) < 1 || absl::GetFlag(FLAGS_size) > 4 * 1024 * 1024) {
+    std::fprintf(stderr, "--size is %lld (allowed: 1..4194304)\n",
+                 static_cast<long long>(absl::GetFlag(FLAGS_size)));
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_batch) < 1 || absl::GetFlag(FLAGS_batch) > 1024) {
+    std::fprintf(stderr, "--batch is %d (allowed: 1..1024)\n", absl::GetFlag(FLAGS_batch));
+    return 2;
+  }
+  if (mode == "produce") return Produce();
+  if (mode == "consume") return Consume();
+  if (mode == "e2e") {
+    int consumed = 0;
+    ProducerState state;
+    std::thread consumer([&] { consumed = Consume("e2e-consume", &state); });
+    const int produced = Produce("e2e-produce", &state);
+    consumer.join();
+    return std::max(produced, consumed);
+  }
+  std::fprintf(stderr, "unknown mode \"%s\" (produce, consume or e2e)\n", mode.c_str());
+  return 2;
+}
