@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
                   absl::StrJoin(response.assignment().queue_ids(), ",").c_str());
     }
     for (const pushv1::PushedMessage& m : response.deliveries().messages()) {
-      std::printf("message %s %d\n", m.message_id().c_str(), m.delivery_attempt());
+      std::printf("message %s %d\n", m.message().message_id().c_str(), m.delivery_attempt());
     }
     std::fflush(stdout);
   }

@@ -125,7 +125,7 @@ class PushConsumer {
   }
   std::vector<std::string> Ids() {
     std::vector<std::string> ids;
-    for (const Delivery& d : Deliveries()) ids.push_back(d.message.message_id());
+    for (const Delivery& d : Deliveries()) ids.push_back(d.message.message().message_id());
     return ids;
   }
   std::vector<pushv1::SettleResult> SettleResults() {
@@ -325,9 +325,9 @@ TEST_F(PushTest, PushesAStoredMessageWithoutAnotherRequest) {
     SendMany(absl::StrCat("latency", round), 1);
     ASSERT_TRUE(consumer->WaitForDeliveries(round + 1)) << cluster_.broker()->LogTail();
     const Delivery d = consumer->Deliveries().back();
-    EXPECT_EQ(d.message.message_id(), absl::StrCat("latency", round, "-0"));
+    EXPECT_EQ(d.message.message().message_id(), absl::StrCat("latency", round, "-0"));
     EXPECT_EQ(d.message.delivery_attempt(), 1);
-    EXPECT_EQ(d.message.body(), absl::StrCat("body-latency", round, "-0"));
+    EXPECT_EQ(d.message.message().body(), absl::StrCat("body-latency", round, "-0"));
     EXPECT_FALSE(d.message.receipt_handle().empty());
     std::printf("push latency (send call start -> pushed): %s\n",
                 absl::FormatDuration(d.arrived - sent).c_str());
@@ -377,11 +377,11 @@ TEST_F(PushTest, ClusteringRebalancesWhenAConsumerJoins) {
   b->AckAll();
   // After the join each member got only its own queues.
   for (const Delivery& d : a->Deliveries()) {
-    if (absl::StartsWith(d.message.message_id(), "second")) {
-      EXPECT_LT(d.message.queue_id(), 2) << d.message.message_id();
+    if (absl::StartsWith(d.message.message().message_id(), "second")) {
+      EXPECT_LT(d.message.message().queue_id(), 2) << d.message.message().message_id();
     }
   }
-  for (const Delivery& d : b->Deliveries()) EXPECT_GE(d.message.queue_id(), 2);
+  for (const Delivery& d : b->Deliveries()) EXPECT_GE(d.message.message().queue_id(), 2);
   EXPECT_FALSE(b->Deliveries().empty());
   // Longer than the ack timeout: nothing acked comes back to anyone.
   EXPECT_FALSE(
@@ -424,11 +424,11 @@ TEST_F(PushTest, KilledConsumerProcessHandsItsMessagesToTheSurvivor) {
   std::set<std::string> redelivered;
   for (size_t i = acked_by_survivor.size(); i < deliveries.size(); ++i) {
     const pushv1::PushedMessage& m = deliveries[i].message;
-    EXPECT_EQ(acked_by_survivor.count(m.message_id()), 0u)
-        << "acked, yet redelivered: " << m.message_id();
-    EXPECT_EQ(unacked.count(m.message_id()), 1u) << m.message_id();
-    EXPECT_EQ(m.delivery_attempt(), 2) << m.message_id();
-    redelivered.insert(m.message_id());
+    EXPECT_EQ(acked_by_survivor.count(m.message().message_id()), 0u)
+        << "acked, yet redelivered: " << m.message().message_id();
+    EXPECT_EQ(unacked.count(m.message().message_id()), 1u) << m.message().message_id();
+    EXPECT_EQ(m.delivery_attempt(), 2) << m.message().message_id();
+    redelivered.insert(m.message().message_id());
   }
   EXPECT_EQ(redelivered, unacked);
   survivor->AckAll();
@@ -555,9 +555,9 @@ TEST_F(PushTest, NackRedeliversWithTheNextAttempt) {
   consumer->Write(nack);
   ASSERT_TRUE(consumer->WaitForDeliveries(2));
   const pushv1::PushedMessage again = consumer->Deliveries()[1].message;
-  EXPECT_EQ(again.message_id(), "n-0");
+  EXPECT_EQ(again.message().message_id(), "n-0");
   EXPECT_EQ(again.delivery_attempt(), 2);
-  EXPECT_EQ(again.topic(), topic_);
+  EXPECT_EQ(again.message().topic(), topic_);
 }
 
 }  // namespace

@@ -296,7 +296,7 @@ void BM_PushEndToEnd(benchmark::State& state) {
       if (n == 0) continue;
       pushv1::ConsumeRequest settle;
       for (const pushv1::PushedMessage& m : response.deliveries().messages()) {
-        latencies.Add(m.properties().at("sent_us"));
+        latencies.Add(m.message().properties().at("sent_us"));
         settle.mutable_settle()->add_acks(m.receipt_handle());
       }
       pushv1::ConsumeRequest credit;

@@ -24,7 +24,8 @@ namespace {
 
 namespace pb = ::apogee::broker::v1;
 
-ReceivedMessage FromPushed(const pb::PushedMessage& m, const std::string& broker) {
+ReceivedMessage FromPushed(const pb::PushedMessage& pushed, const std::string& broker) {
+  const admin::v1::MessageView& m = pushed.message();
   ReceivedMessage out;
   out.topic = m.topic();
   out.message_id = m.message_id();
@@ -37,8 +38,8 @@ ReceivedMessage FromPushed(const pb::PushedMessage& m, const std::string& broker
   out.offset = m.queue_offset();
   out.born_time = FromProtoTimestamp(m.born_time());
   out.store_time = FromProtoTimestamp(m.store_time());
-  out.delivery_attempt = m.delivery_attempt();
-  out.receipt_handle = m.receipt_handle();
+  out.delivery_attempt = pushed.delivery_attempt();
+  out.receipt_handle = pushed.receipt_handle();
   return out;
 }
 

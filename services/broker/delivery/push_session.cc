@@ -24,20 +24,9 @@ std::string Range(absl::Duration low, absl::Duration high) {
 
 pushv1::PushedMessage ToPushedMessage(v2::Message message) {
   pushv1::PushedMessage out;
-  v2::SystemProperties* sp = message.mutable_system_properties();
-  out.set_topic(message.topic().name());
-  out.set_queue_id(sp->queue_id());
-  out.set_queue_offset(sp->queue_offset());
-  out.set_message_id(sp->message_id());
-  out.set_tag(sp->tag());
-  for (std::string& key : *sp->mutable_keys()) out.add_keys(std::move(key));
-  for (auto& [k, v] : *message.mutable_user_properties()) (*out.mutable_properties())[k] = v;
-  out.set_body(std::move(*message.mutable_body()));
-  *out.mutable_born_time() = sp->born_timestamp();
-  *out.mutable_store_time() = sp->store_timestamp();
-  out.set_delivery_attempt(std::max(1, sp->delivery_attempt()));
-  out.set_receipt_handle(sp->receipt_handle());
-  out.set_born_host(sp->born_host());
+  out.set_delivery_attempt(std::max(1, message.system_properties().delivery_attempt()));
+  out.set_receipt_handle(message.system_properties().receipt_handle());
+  *out.mutable_message() = ToMessageView(std::move(message));
   return out;
 }
 

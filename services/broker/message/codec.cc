@@ -209,6 +209,23 @@ absl::StatusOr<v2::Message> FromStoreRecord(const store::v1::StoredRecord& recor
   return m;
 }
 
+admin::v1::MessageView ToMessageView(v2::Message message) {
+  admin::v1::MessageView view;
+  v2::SystemProperties* sp = message.mutable_system_properties();
+  view.set_topic(message.topic().name());
+  view.set_queue_id(sp->queue_id());
+  view.set_queue_offset(sp->queue_offset());
+  view.set_message_id(sp->message_id());
+  view.set_tag(sp->tag());
+  for (std::string& key : *sp->mutable_keys()) view.add_keys(std::move(key));
+  view.mutable_properties()->swap(*message.mutable_user_properties());
+  view.set_body(std::move(*message.mutable_body()));
+  *view.mutable_born_time() = sp->born_timestamp();
+  *view.mutable_store_time() = sp->store_timestamp();
+  view.set_born_host(sp->born_host());
+  return view;
+}
+
 std::string Md5Hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;

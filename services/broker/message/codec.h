@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/definition.pb.h"
+#include "apogee/admin/v1/admin.pb.h"
 #include "apogee/nameserver/v1/nameserver.pb.h"
 #include "apogee/store/v1/store.pb.h"
 
@@ -50,6 +51,10 @@ store::v1::AppendRecord ToStoreRecord(v2::Message message, const std::string& to
 // topic, store time, queue id/offset, delivery attempt, MD5 body digest,
 // dead-letter origin; internal properties removed.
 absl::StatusOr<v2::Message> FromStoreRecord(const store::v1::StoredRecord& record);
+
+// A delivered or stored message as tools and push consumers see it: the
+// fields of `message` (as FromStoreRecord made it) without the v2 wrapping.
+admin::v1::MessageView ToMessageView(v2::Message message);
 
 // How many times the record was delivered and failed before (0 for a fresh
 // message).

@@ -24,24 +24,10 @@ bool StoredBefore(const sv1::StoredRecord& a, const sv1::StoredRecord& b) {
 
 absl::StatusOr<av1::MessageView> ToMessageView(const sv1::StoredRecord& record) {
   APOGEE_ASSIGN_OR_RETURN(v2::Message message, FromStoreRecord(record));
-  const v2::SystemProperties& sp = message.system_properties();
-  av1::MessageView view;
-  view.set_topic(record.topic());
-  view.set_queue_id(record.queue_id());
-  view.set_queue_offset(record.queue_offset());
-  view.set_message_id(record.message_id());
-  view.set_tag(sp.tag());
-  for (const std::string& key : sp.keys()) view.add_keys(key);
-  for (const auto& [key, value] : message.user_properties())
-    (*view.mutable_properties())[key] = value;
-  view.set_body(message.body());
-  if (sp.has_born_timestamp()) {
-    *view.mutable_born_time() = sp.born_timestamp();
-  } else if (record.has_born_time()) {
-    *view.mutable_born_time() = record.born_time();
-  }
-  *view.mutable_store_time() = record.store_time();
-  view.set_born_host(sp.born_host());
+  const bool has_born_time = message.system_properties().has_born_timestamp();
+  av1::MessageView view = ToMessageView(std::move(message));
+  view.set_topic(record.topic());  // where it is stored (a retry or DLQ topic too)
+  if (!has_born_time && record.has_born_time()) *view.mutable_born_time() = record.born_time();
   view.set_commit_log_offset(record.commit_log_offset());
   return view;
 }
