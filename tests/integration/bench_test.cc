@@ -4,11 +4,12 @@
 
 #include <cstdio>
 #include <map>
-#include <regex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/integration/local_cluster.h"
 
@@ -39,10 +40,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
 // The numeric fields of a flat JSON object line.
 std::map<std::string, double> ParseJson(const std::string& line) {
   std::map<std::string, double> fields;
-  static const std::regex number("\"([a-z0-9_]+)\":(-?[0-9.]+)");
-  for (auto it = std::sregex_iterator(line.begin(), line.end(), number);
-       it != std::sregex_iterator(); ++it) {
-    fields[(*it)[1]] = std::stod((*it)[2]);
+  google::protobuf::Struct json;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &json).ok()) << line;
+  for (const auto& [key, value] : json.fields()) {
+    if (value.has_number_value()) fields[key] = value.number_value();
   }
   return fields;
 }
