@@ -407,5 +407,21 @@ TEST_F(SdkTest, PushConsumerReconnectsAfterABrokerRestart) {
   EXPECT_TRUE(PollUntil([&] { return seen.bodies().count("after") == 1; }, absl::Seconds(20)));
 }
 
+// Prefetch below the callback concurrency could never keep every callback
+// busy; it is refused before anything connects.
+TEST(PushConsumerOptionsTest, PrefetchBelowConcurrencyIsRefusedNamingTheLimit) {
+  PushConsumerOptions options;
+  options.endpoints = {"127.0.0.1:1"};
+  options.group = "G";
+  options.topic = "T";
+  options.concurrency = 8;
+  options.prefetch = 4;
+  auto consumer =
+      PushConsumer::Create(options, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
+  ASSERT_FALSE(consumer.ok());
+  EXPECT_EQ(consumer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(consumer.status().message(), HasSubstr("prefetch is 4 (allowed: 0 or 8..10000"));
+}
+
 }  // namespace
 }  // namespace apogee

@@ -1,5 +1,6 @@
 #include "apogee/push_consumer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <map>
@@ -184,7 +185,8 @@ class PushConsumer::Impl {
       sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
                                 ? admin::v1::CONSUME_MODE_BROADCASTING
                                 : admin::v1::CONSUME_MODE_CLUSTERING);
-      sub->set_initial_credits(options_.concurrency);
+      sub->set_initial_credits(options_.prefetch > 0 ? options_.prefetch
+                                                     : std::max(options_.concurrency, 64));
       ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
       bool subscribed = false;
       if (Write(s, generation, subscribe)) {
@@ -334,6 +336,12 @@ absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerO
   if (options.concurrency < 1 || options.concurrency > 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("concurrency is ", options.concurrency, " (allowed: 1..1024)"));
+  }
+  if (options.prefetch != 0 &&
+      (options.prefetch < options.concurrency || options.prefetch > 10000)) {
+    return absl::InvalidArgumentError(absl::StrCat("prefetch is ", options.prefetch,
+                                                   " (allowed: 0 or ", options.concurrency,
+                                                   "..10000, at least the ", "concurrency)"));
   }
   if (listener == nullptr) return absl::InvalidArgumentError("listener is empty");
   if (options.reconnect_initial <= absl::ZeroDuration() ||

@@ -26,8 +26,14 @@ struct PushConsumerOptions : ClientOptions {
   std::string topic;
   std::string tag_expression = "*";
   ConsumeMode mode = ConsumeMode::kClustering;
-  // Callbacks running at once; also the credits each broker stream holds.
+  // Callbacks running at once.
   int concurrency = 4;
+  // Messages each broker stream may have delivered and not yet settled (its
+  // credits): those beyond `concurrency` wait in a local queue, so a busy
+  // listener always has the next message at hand. 0 means
+  // max(concurrency, 64). At least `concurrency`, at most 10000 (the
+  // broker's limit). Queued messages count against `ack_timeout`.
+  int prefetch = 0;
   // Unsettled this long, a message is redelivered.
   absl::Duration ack_timeout = absl::Seconds(60);
   // Reconnect backoff: doubles from initial up to max.
