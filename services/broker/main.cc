@@ -29,6 +29,7 @@
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/mutex_checks.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
@@ -75,6 +76,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  apogee::ConfigureMutexChecks();
   apogee::BlockTerminationSignals();
   apogee::InitFlags(argc, argv,
                     "apogee-broker --nameservers=HOST:PORT[;HOST:PORT] --store=unix:/path "

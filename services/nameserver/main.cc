@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/common/clock/clock.h"
+#include "services/common/concurrency/mutex_checks.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
@@ -47,6 +48,7 @@ absl::Status CheckDurationFlag(const char* name, absl::Duration value, absl::Dur
 }  // namespace
 
 int main(int argc, char** argv) {
+  apogee::ConfigureMutexChecks();
   apogee::BlockTerminationSignals();
   apogee::InitFlags(argc, argv, "apogee-nameserver --listen=0.0.0.0:9876 [--config=FILE] [flags]");
   using namespace apogee;

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/mutex_checks.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
@@ -175,6 +176,7 @@ absl::Status RemoveStaleSocket(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  apogee::ConfigureMutexChecks();
   apogee::BlockTerminationSignals();
   apogee::InitFlags(argc, argv,
                     "apogee-store --data_dir=DIR [--listen=unix:/tmp/apogee-store.sock] "

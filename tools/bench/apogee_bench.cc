@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "apogee/apogee.h"
+#include "services/common/concurrency/mutex_checks.h"
 
 ABSL_FLAG(std::string, endpoints, "127.0.0.1:9876", "NameServer host:port list (';'-separated)");
 ABSL_FLAG(std::string, topic, "BenchTopic", "topic");
@@ -374,6 +375,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
 }  // namespace
 
 int main(int argc, char** argv) {
+  apogee::ConfigureMutexChecks();
   absl::SetProgramUsageMessage(
       "apogee-bench produce|consume|e2e --endpoints=NS --topic=T [flags]; see --help");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);

@@ -23,6 +23,7 @@
 #include "benchmark/benchmark.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "services/common/concurrency/mutex_checks.h"
 #include "services/common/testing/process.h"
 
 #ifndef APOGEE_STORE_BIN
@@ -336,6 +337,7 @@ BENCHMARK(BM_LongPollEndToEnd)->ArgName("batch")->Arg(1)->Arg(32)->UseRealTime()
 }  // namespace apogee
 
 int main(int argc, char** argv) {
+  apogee::ConfigureMutexChecks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   apogee::async_cluster = std::make_unique<apogee::Cluster>("async");

@@ -29,6 +29,7 @@
 #include "grpcpp/security/credentials.h"
 #include "prometheus/registry.h"
 #include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/mutex_checks.h"
 #include "services/common/server/grpc_server.h"
 #include "services/store/engine/store.h"
 #include "services/store/metrics/probe.h"
@@ -324,4 +325,10 @@ BENCHMARK(BM_GrpcAppend)
 }  // namespace
 }  // namespace apogee::store
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  apogee::ConfigureMutexChecks();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
