@@ -20,6 +20,7 @@
 #include "services/store/commitlog/record.h"
 
 namespace rocksdb {
+struct ColumnFamilyOptions;
 class ColumnFamilyHandle;
 class CompactionFilter;
 class DB;
@@ -146,6 +147,7 @@ class IndexStore {
   enum Family { kDefault, kConsumeQueue, kMessageId, kKey, kTime, kOffsets, kConfig, kFamilies };
 
   explicit IndexStore(IndexOptions options);
+  rocksdb::ColumnFamilyOptions FamilyOptions(Family f) const;
   absl::Status OpenDb();
   absl::Status LoadState();
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }

@@ -177,6 +177,37 @@ TEST_F(IndexStoreTest, TrimBeforeDropsOldEntriesOfEveryQueue) {
   EXPECT_EQ(index->GetQueueRange({"A", 0})->min_offset, 13);
 }
 
+// Interleaved queues grow, are trimmed and grow again in one memtable: the
+// consume queue's insert hints must survive the range deletions of trims.
+TEST_F(IndexStoreTest, QueuesKeepGrowingAcrossTrims) {
+  auto index = Open();
+  constexpr int kQueues = 4;
+  int64_t next[kQueues] = {};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::pair<RecordInput, int64_t>> records;
+    for (int i = 0; i < 200; ++i) records.push_back({MakeRecord("T", i % kQueues), kT0 + i});
+    Dispatch(index.get(), records);
+    for (int q = 0; q < kQueues; ++q) next[q] += 50;
+    const std::vector<RecordView> views = buffer_.Views();
+    ASSERT_TRUE(index->TrimBefore(views[views.size() - 100].commit_offset()).ok());
+  }
+  const std::vector<RecordView> views = buffer_.Views();
+  for (int q = 0; q < kQueues; ++q) {
+    const std::optional<QueueRange> range = index->GetQueueRange({"T", q});
+    ASSERT_TRUE(range.has_value());
+    EXPECT_EQ(range->min_offset, next[q] - 25);
+    EXPECT_EQ(range->next_offset, next[q]);
+    auto entries = index->ReadConsumeQueue({"T", q}, range->min_offset, 100);
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    ASSERT_EQ(entries->size(), 25u);
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const RecordView& r = views[views.size() - 100 + i * kQueues + q];
+      EXPECT_EQ((*entries)[i].queue_offset, range->min_offset + static_cast<int64_t>(i));
+      EXPECT_EQ((*entries)[i].commit_offset, r.commit_offset());
+    }
+  }
+}
+
 TEST_F(IndexStoreTest, TruncateFromDropsTheTailTheLogLost) {
   auto index = Open();
   Dispatch(index.get(), {{MakeRecord("A", 0), kT0},
