@@ -110,20 +110,34 @@ TEST_F(IndexStoreTest, LooksUpMessageIdsAndKeys) {
   Dispatch(index.get(), {{a, kT0}, {b, kT0}, {c, kT0}});
   const std::vector<RecordView> views = buffer_.Views();
 
-  auto by_id = index->LookupMessageId(a.message_id, 10);
-  ASSERT_TRUE(by_id.ok());
-  ASSERT_EQ(by_id->size(), 2u);
-  EXPECT_EQ((*by_id)[0].commit_offset, views[0].commit_offset());
-  EXPECT_EQ((*by_id)[0].size, views[0].length());
-  EXPECT_EQ((*by_id)[1].commit_offset, views[2].commit_offset());
-  EXPECT_EQ(index->LookupMessageId(a.message_id, 1)->size(), 1u);
-  EXPECT_TRUE(index->LookupMessageId("nope", 10)->empty());
+  // From the memtables, then from table files (reopening flushes what the
+  // WAL replays), then with a newer entry of the same id in a memtable.
+  for (int pass = 0; pass < 3; ++pass) {
+    SCOPED_TRACE(pass);
+    if (pass == 1) {
+      index.reset();
+      index = Open();
+    }
+    if (pass == 2) Dispatch(index.get(), {{a, kT0}});
+    auto by_id = index->LookupMessageId(a.message_id, 10);
+    ASSERT_TRUE(by_id.ok());
+    ASSERT_EQ(by_id->size(), pass == 2 ? 3u : 2u);
+    EXPECT_EQ((*by_id)[0].commit_offset, views[0].commit_offset());
+    EXPECT_EQ((*by_id)[0].size, views[0].length());
+    EXPECT_EQ((*by_id)[1].commit_offset, views[2].commit_offset());
+    if (pass == 2) {
+      EXPECT_EQ((*by_id)[2].commit_offset, views[2].end_offset());
+    }
+    EXPECT_EQ(index->LookupMessageId(a.message_id, 1)->size(), 1u);
+    EXPECT_TRUE(index->LookupMessageId("nope", 10)->empty());
+    EXPECT_EQ(index->LookupMessageId(b.message_id, 10)->size(), 1u);
 
-  auto by_key = index->LookupKey("A", "order-1", 10);
-  ASSERT_EQ(by_key->size(), 2u);  // topic B's order-1 is not topic A's
-  EXPECT_EQ((*by_key)[1].commit_offset, views[1].commit_offset());
-  EXPECT_EQ(index->LookupKey("A", "user-9", 10)->size(), 1u);
-  EXPECT_TRUE(index->LookupKey("A", "order-", 10)->empty());  // no prefix matches
+    auto by_key = index->LookupKey("A", "order-1", 10);
+    ASSERT_EQ(by_key->size(), pass == 2 ? 3u : 2u);  // topic B's order-1 is not topic A's
+    EXPECT_EQ((*by_key)[1].commit_offset, views[1].commit_offset());
+    EXPECT_EQ(index->LookupKey("A", "user-9", 10)->size(), pass == 2 ? 2u : 1u);
+    EXPECT_TRUE(index->LookupKey("A", "order-", 10)->empty());  // no prefix matches
+  }
 }
 
 TEST_F(IndexStoreTest, LooksUpQueueOffsetsByTime) {
