@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "apogee/store/v1/store.grpc.pb.h"
@@ -93,13 +94,25 @@ std::string Body(int i) {
   return body;
 }
 
+// Message ids shaped like the SDK's (sdk/cpp/src/convert.cc): a per-producer
+// prefix, then a counter, so every record has its own id and one producer's
+// ids ascend, as the msg_id index sees them in production. Renumber writes
+// the next counter values into the ids in place (cheap enough for the loop).
+std::string MessageId(int producer) { return absl::StrFormat("01%08X%022X", producer, 0); }
+
+void Renumber(std::string* id, uint64_t* sequence) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  uint64_t n = (*sequence)++;
+  for (size_t i = id->size(); i > id->size() - 16; --i, n >>= 4) (*id)[i - 1] = kHex[n & 0xf];
+}
+
 std::vector<RecordInput> EngineBatch(int thread, int size) {
   std::vector<RecordInput> batch;
   for (int i = 0; i < size; ++i) {
     RecordInput r;
     r.topic = kTopic;
     r.queue_id = thread % kQueues;
-    r.message_id = absl::StrCat("bench-", thread, "-", i);
+    r.message_id = MessageId(thread);
     r.tags_hash = 42;
     r.born_timestamp_ms = 1'700'000'000'000;
     r.body = Body(i);
@@ -141,11 +154,13 @@ void BM_EngineAppend(benchmark::State& state) {
     store = OpenStore(dir->path(), mode).release();
     before = store->Stats().log;
   }
-  const std::vector<RecordInput> batch = EngineBatch(state.thread_index(), batch_size);
+  std::vector<RecordInput> batch = EngineBatch(state.thread_index(), batch_size);
+  uint64_t sequence = 0;
   bool first = true;
   for (auto _ : state) {
     if (first && state.thread_index() == 0) start = absl::Now();
     first = false;
+    for (RecordInput& r : batch) Renumber(&r.message_id, &sequence);
     auto result = store->Append(batch);
     if (!result.ok()) {
       state.SkipWithError(result.status().ToString().c_str());
@@ -243,7 +258,7 @@ void BM_GrpcAppend(benchmark::State& state) {
     sv1::AppendRecord* r = request.add_records();
     r->set_topic(kTopic);
     r->set_queue_id(i % kQueues);
-    r->set_message_id(absl::StrCat("grpc-bench-", i));
+    r->set_message_id(MessageId(0));
     r->set_tag("TagA");
     r->set_body(Body(i));
   }
@@ -265,6 +280,7 @@ void BM_GrpcAppend(benchmark::State& state) {
     absl::MutexLock lock(&mu);
     broken = true;
   });
+  uint64_t sequence = 0;
   const absl::Time start = absl::Now();
   for (auto _ : state) {
     {
@@ -278,6 +294,9 @@ void BM_GrpcAppend(benchmark::State& state) {
         break;
       }
       ++written;
+    }
+    for (sv1::AppendRecord& r : *request.mutable_records()) {
+      Renumber(r.mutable_message_id(), &sequence);
     }
     request.set_request_id(static_cast<uint64_t>(written));
     stream->Write(request);
