@@ -384,6 +384,28 @@ TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
   EXPECT_EQ(attempts[1], 2);
 }
 
+// A subscription every broker refuses fails Create with the broker's reason
+// instead of being retried in the background forever.
+TEST_F(SdkTest, PushConsumerCreateFailsWhenTheBrokerRejectsTheSubscription) {
+  CreateTopic("SdkRejected", 1);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkRejectedGroup";
+  options.topic = "SdkRejected";
+  options.tag_expression = "TagA||";
+  auto consumer =
+      PushConsumer::Create(options, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
+  ASSERT_FALSE(consumer.ok());
+  EXPECT_EQ(consumer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(consumer.status().message(), HasSubstr("rejected the subscription"));
+  EXPECT_THAT(consumer.status().message(), HasSubstr("has an empty tag"));
+
+  options.tag_expression = "TagA";  // the same consumer with a valid filter starts
+  consumer =
+      PushConsumer::Create(options, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  EXPECT_EQ((*consumer)->ConnectedStreams(), 1);
+}
+
 TEST_F(SdkTest, PushConsumerReconnectsAfterABrokerRestart) {
   CreateTopic("SdkReconnect", 1);
   PushConsumerOptions options = With(PushConsumerOptions{});

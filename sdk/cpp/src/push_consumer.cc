@@ -67,7 +67,24 @@ class PushConsumer::Impl {
       return absl::UnavailableError(
           absl::StrCat("topic \"", options_.topic, "\" has no readable queue"));
     }
-    AddStreams(**route);
+    AddStreams(**route, /*initial=*/true);
+    // Wait for the first answer of the brokers: a subscription they all
+    // reject (bad tag expression, unreadable topic, ...) fails Create
+    // instead of being retried forever; brokers that are only unreachable
+    // are retried in the background, as later disconnects are.
+    absl::Status rejected;
+    {
+      absl::MutexLock lock(&mu_);
+      auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return subscribed_once_ || initial_answers_ == initial_streams_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&answered), options_.request_timeout);
+      if (!subscribed_once_ && initial_answers_ == initial_streams_) rejected = rejection_;
+    }
+    if (!rejected.ok()) {
+      Shutdown();
+      return rejected;
+    }
     // A broker that starts hosting the topic later gets a stream too.
     watcher_ = std::make_unique<PeriodicTask>(options_.route_refresh, [this] {
       auto latest = core_.routes.Get(options_.topic);
@@ -114,6 +131,7 @@ class PushConsumer::Impl {
     grpc::ClientContext* context = nullptr;
     uint64_t generation = 0;
     int unanswered_settles = 0;
+    bool awaited = false;  // Create waits for this stream's first answer
     // Writes may block on flow control, so they hold only this; it guards
     // `rpc` (set and cleared by the stream thread).
     absl::Mutex write_mu;
@@ -127,8 +145,9 @@ class PushConsumer::Impl {
     bool flushing ABSL_GUARDED_BY(settle_mu) = false;
   };
 
-  // Starts a stream for every broker of `route` without one.
-  void AddStreams(const sdk::TopicRoute& route) {
+  // Starts a stream for every broker of `route` without one. Create waits
+  // for the first answer of the `initial` ones.
+  void AddStreams(const sdk::TopicRoute& route, bool initial = false) {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     for (const sdk::QueueRef& q : route.readable) {
@@ -138,10 +157,27 @@ class PushConsumer::Impl {
       auto stream = std::make_unique<Stream>();
       stream->broker = q.broker;
       stream->endpoint = q.endpoint;
+      stream->awaited = initial;
+      if (initial) initial_streams_++;
       Stream* raw = stream.get();
       streams_.push_back(std::move(stream));
       raw->thread = std::thread([this, raw] { Run(raw); });
     }
+  }
+
+  // The broker refused the subscription itself (retrying cannot help).
+  static bool IsRejection(grpc::StatusCode code) {
+    return code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::NOT_FOUND ||
+           code == grpc::StatusCode::PERMISSION_DENIED ||
+           code == grpc::StatusCode::FAILED_PRECONDITION ||
+           code == grpc::StatusCode::UNAUTHENTICATED;
+  }
+
+  // The first answer (subscribed, or the stream ended) of an awaited stream.
+  void Answered(Stream* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!s->awaited) return;
+    s->awaited = false;
+    initial_answers_++;
   }
 
   bool SettlesAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -196,6 +232,9 @@ class PushConsumer::Impl {
             subscribed = true;
             connected_++;
             backoff = options_.reconnect_initial;
+            absl::MutexLock lock(&mu_);
+            subscribed_once_ = true;
+            Answered(s);
           }
           if (response.has_settle_result()) {
             absl::MutexLock lock(&mu_);
@@ -218,6 +257,16 @@ class PushConsumer::Impl {
       }
       const grpc::Status ended = rpc->Finish();
       if (subscribed) connected_--;
+      if (!subscribed) {
+        absl::MutexLock lock(&mu_);
+        if (s->awaited && IsRejection(ended.error_code()) && rejection_.ok()) {
+          rejection_ =
+              absl::Status(static_cast<absl::StatusCode>(ended.error_code()),
+                           absl::StrCat("broker ", s->broker, " (", s->endpoint,
+                                        ") rejected the subscription: ", ended.error_message()));
+        }
+        Answered(s);
+      }
       if (!Stopping()) {
         // One line per broken stream (at most one per backoff period), so a
         // subscription the broker rejects is visible.
@@ -326,6 +375,11 @@ class PushConsumer::Impl {
   std::vector<std::unique_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Create's wait for the first answers (see Start).
+  int initial_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int initial_answers_ ABSL_GUARDED_BY(mu_) = 0;
+  bool subscribed_once_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status rejection_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerOptions options,

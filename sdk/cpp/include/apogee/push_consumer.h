@@ -49,8 +49,11 @@ using MessageListener = std::function<ConsumeResult(const ReceivedMessage&)>;
 // the streams.
 class PushConsumer {
  public:
-  // Starts one stream per broker hosting the topic. Fails on bad options or
-  // when the topic has no route.
+  // Starts one stream per broker hosting the topic and waits (up to
+  // request_timeout) for the brokers' first answer. Fails on bad options,
+  // when the topic has no route, or when every broker rejects the
+  // subscription (the broker's error, e.g. a malformed tag expression).
+  // Brokers that cannot be reached are retried in the background.
   static absl::StatusOr<std::unique_ptr<PushConsumer>> Create(PushConsumerOptions options,
                                                               MessageListener listener);
   ~PushConsumer();
