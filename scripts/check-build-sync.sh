@@ -2,11 +2,14 @@
 # Checks that CMake and the Bazel mirror build the same C++ sources: every .cc file
 # under services/, tools/, sdk/ and tests/ that one build compiles, the other must
 # compile too. Generated code (*.pb.cc) and files outside the repo are ignored.
+# Also checks that both builds have the same version (CMakeLists.txt's
+# project(apogee VERSION ...) and bazel/version.bzl's APOGEE_VERSION).
 #
 # usage: scripts/check-build-sync.sh [CMAKE_BUILD_DIR]
 #   CMAKE_BUILD_DIR: an existing build dir with compile_commands.json; by default
 #   CMake is configured (not built) into a temporary directory.
-# Exit status: 0 in sync, 1 out of sync (the differing files are listed), 2 error.
+# Exit status: 0 in sync, 1 out of sync (the differing files or versions are
+# listed), 2 error.
 set -euo pipefail
 
 readonly DIRS_RE='^(services|tools|sdk|tests)/'
@@ -22,6 +25,16 @@ cd "$root"
 command -v cmake >/dev/null || die "cmake not found"
 command -v bazel >/dev/null || die "bazel not found"
 command -v python3 >/dev/null || die "python3 not found"
+
+# --- Version: one per build, they must agree -----------------------------------
+cmake_version="$(sed -n 's/^project(apogee VERSION \([^ )]*\).*/\1/p' CMakeLists.txt)"
+bazel_version="$(sed -n 's/^APOGEE_VERSION = "\([^"]*\)".*/\1/p' bazel/version.bzl)"
+[[ -n "$cmake_version" ]] || die "no project(apogee VERSION ...) in CMakeLists.txt"
+[[ -n "$bazel_version" ]] || die "no APOGEE_VERSION in bazel/version.bzl"
+version_error=""
+if [[ "$cmake_version" != "$bazel_version" ]]; then
+  version_error="build-sync: CMakeLists.txt has version $cmake_version but bazel/version.bzl has $bazel_version"
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -62,7 +75,8 @@ only_cmake="$(LC_ALL=C comm -23 "$work/cmake.cc" "$work/bazel.cc")"
 only_bazel="$(LC_ALL=C comm -13 "$work/cmake.cc" "$work/bazel.cc")"
 both="$(LC_ALL=C comm -12 "$work/cmake.cc" "$work/bazel.cc" | wc -l)"
 
-if [[ -n "$only_cmake" || -n "$only_bazel" ]]; then
+if [[ -n "$only_cmake" || -n "$only_bazel" || -n "$version_error" ]]; then
+  [[ -z "$version_error" ]] || echo "$version_error"
   if [[ -n "$only_cmake" ]]; then
     echo "build-sync: built by CMake but not by Bazel (add them to a BUILD file):"
     sed 's/^/  /' <<<"$only_cmake"
@@ -74,4 +88,4 @@ if [[ -n "$only_cmake" || -n "$only_bazel" ]]; then
   echo "build-sync: FAILED; $both sources in both builds"
   exit 1
 fi
-echo "build-sync: $both sources in both builds"
+echo "build-sync: $both sources in both builds, version $cmake_version"

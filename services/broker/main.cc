@@ -66,7 +66,11 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
 
 namespace {
 
-constexpr char kVersion[] = "0.1.0";  // CMake project(apogee VERSION ...)
+// From the build: CMake's project version (bazel/version.bzl for Bazel).
+#ifndef APOGEE_VERSION
+#error "APOGEE_VERSION is not defined: the build passes it (CMakeLists.txt, BUILD)"
+#endif
+constexpr char kVersion[] = APOGEE_VERSION;
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "apogee-broker: error: %s\n", std::string(status.message()).c_str());

@@ -175,6 +175,11 @@ TEST_F(AdminCliTest, TopicCreateRouteSendGetAndFind) {
   const std::string id = Send("CliTopic", "order-7", "hello from the cli");
   ASSERT_EQ(id.size(), 32u);
   EXPECT_NE(Send("CliTopic", "order-8", "second"), id) << "ids are unique";
+  // Bad input is refused before anything is sent (the SDK's checks), as
+  // input: exit 2. The stats below still count two messages.
+  CliResult bad_tag = Run({"message", "send", "--topic=CliTopic", "--tag=a|b", "--body=x"});
+  ExpectOneLineError(bad_tag, "tag");
+  EXPECT_EQ(bad_tag.exit_code, 2);
 
   CliResult got = Run({"message", "get", absl::StrCat("--id=", id)});
   ASSERT_EQ(got.exit_code, 0) << got.err;
@@ -260,6 +265,11 @@ TEST_F(AdminCliTest, ErrorsAreOneLineWithNonZeroExit) {
   ExpectOneLineError(Run({"topic", "stats"}), "needs --name");
   ExpectOneLineError(Run({"topic", "explode"}), "unknown command \"topic explode\"");
   ExpectOneLineError(Run({"broker", "status", "--broker=broker-z"}), "broker-z");
+  // An unknown topic fails; the send does not auto-create it.
+  CliResult unknown = Run({"message", "send", "--topic=NoSuchTopic", "--body=x"});
+  ExpectOneLineError(unknown, "NoSuchTopic");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(Run({"topic", "route", "--name=NoSuchTopic"}).exit_code, 0);
   ExpectOneLineError(Run({"group", "reset-offset", "--group=g", "--topic=T", "--to-time=noon"}),
                      "--to-time=noon is not an RFC 3339 time");
   CliResult unreachable = Run({"cluster", "list"}, /*env=*/"127.0.0.1:1");

@@ -155,13 +155,6 @@ TEST(BrokersTest, MastersComeFromTheRouteAndClusterInfo) {
   EXPECT_TRUE(BrokersOf(info, false, "broker-z").empty());
 }
 
-TEST(MessageIdTest, Unique) {
-  std::set<std::string> ids;
-  for (int i = 0; i < 1000; ++i) ids.insert(NewMessageId());
-  EXPECT_EQ(ids.size(), 1000u);
-  EXPECT_EQ(NewMessageId().size(), 32u);
-}
-
 TEST(OneLineTest, NewlinesBecomeSpaces) { EXPECT_EQ(OneLine("a\nb\r\nc"), "a b c"); }
 
 }  // namespace

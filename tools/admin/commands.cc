@@ -2,19 +2,16 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <limits>
 #include <memory>
-#include <random>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
+#include "apogee/producer.h"
 #include "grpcpp/client_context.h"
 #include "services/common/client/channel.h"
 #include "services/common/clock/proto_time.h"
@@ -26,7 +23,6 @@ namespace {
 
 namespace av1 = ::apogee::admin::v1;
 namespace nsv1 = ::apogee::nameserver::v1;
-namespace v2 = ::apache::rocketmq::v2;
 using google::protobuf::Value;
 
 constexpr absl::Duration kTimeout = absl::Seconds(10);
@@ -148,15 +144,6 @@ std::vector<BrokerRef> MastersOf(const nsv1::GetRouteResponse& route, const std:
     }
   }
   return out;
-}
-
-std::string NewMessageId() {
-  static std::atomic<uint32_t> counter{0};
-  static const uint64_t salt = std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32);
-  const uint64_t micros = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
-  return absl::StrFormat("%016X%04X%04X%08X", micros, static_cast<uint32_t>(getpid()) & 0xFFFF,
-                         static_cast<uint32_t>(salt) & 0xFFFF,
-                         static_cast<uint32_t>(salt >> 32) ^ counter.fetch_add(1));
 }
 
 Output TopicStatsOutput(
@@ -542,52 +529,32 @@ absl::StatusOr<Output> GroupReset(Directory& dir, const Invocation& inv) {
   return out;
 }
 
+// Sends through the SDK's Producer (routing, retries, input checks). The
+// route is read first because the SDK sends a topic no NameServer knows to
+// any master, and brokers auto-create topics: an operator's typo must fail,
+// not create a topic. The same route names the receipt's broker in the output.
 absl::StatusOr<Output> MessageSend(Directory& dir, const Invocation& inv) {
   const std::string topic = FlagOr(inv, "topic", "");
   APOGEE_ASSIGN_OR_RETURN(nsv1::GetRouteResponse route, dir.Route(topic));
-  std::set<std::string> writable;
-  for (const nsv1::QueueData& q : route.queues()) {
-    if (q.write_queues() > 0 && (q.permission() == nsv1::TOPIC_PERMISSION_WRITE ||
-                                 q.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE ||
-                                 q.permission() == nsv1::TOPIC_PERMISSION_UNSPECIFIED)) {
-      writable.insert(q.broker_name());
-    }
-  }
-  std::vector<BrokerRef> masters;
-  for (const BrokerRef& b : MastersOf(route, "")) {
-    if (writable.count(b.name) > 0) masters.push_back(b);
-  }
-  if (masters.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("topic \"", topic, "\" has no writable master broker in its route"));
-  }
-  const BrokerRef& target = masters.front();
-  v2::SendMessageRequest request;
-  v2::Message* m = request.add_messages();
-  m->mutable_topic()->set_name(topic);
-  const std::string id = NewMessageId();
-  m->mutable_system_properties()->set_message_id(id);
-  if (inv.flags.count("tag") > 0) m->mutable_system_properties()->set_tag(FlagOr(inv, "tag", ""));
-  if (inv.flags.count("key") > 0) m->mutable_system_properties()->add_keys(FlagOr(inv, "key", ""));
-  m->mutable_system_properties()->set_message_type(v2::NORMAL);
-  *m->mutable_system_properties()->mutable_born_timestamp() = ToProtoTimestamp(absl::Now());
-  m->set_body(FlagOr(inv, "body", ""));
-  auto stub = v2::MessagingService::NewStub(CreateApogeeChannel(target.endpoint));
-  auto context = Context();
-  context->AddMetadata("x-mq-client-id", absl::StrCat("apogee-admin@", getpid()));
-  v2::SendMessageResponse response;
-  grpc::Status s = stub->SendMessage(context.get(), request, &response);
-  if (!s.ok()) return CallError(absl::StrCat("SendMessage on ", Describe(target)), s);
-  if (response.status().code() != v2::OK || response.entries_size() != 1) {
-    return absl::FailedPreconditionError(absl::StrCat("SendMessage on ", Describe(target), ": ",
-                                                      v2::Code_Name(response.status().code()), ": ",
-                                                      response.status().message()));
-  }
-  const std::string stored_id =
-      response.entries(0).message_id().empty() ? id : response.entries(0).message_id();
+  ProducerOptions options;
+  options.endpoints = inv.nameservers;
+  options.request_timeout = kTimeout;
+  options.send_timeout = kTimeout;
+  options.async_threads = 1;                                    // Send only; no SendAsync
+  options.client_id = absl::StrCat("apogee-admin@", getpid());  // brokers' client lists
+  APOGEE_ASSIGN_OR_RETURN(std::unique_ptr<Producer> producer, Producer::Create(std::move(options)));
+  Message message;
+  message.topic = topic;
+  message.body = FlagOr(inv, "body", "");
+  message.tag = FlagOr(inv, "tag", "");
+  if (inv.flags.count("key") > 0) message.keys.push_back(FlagOr(inv, "key", ""));
+  APOGEE_ASSIGN_OR_RETURN(SendReceipt receipt, producer->Send(message));
+  // The route may have changed since: then only the broker name is known.
+  std::vector<BrokerRef> masters = MastersOf(route, receipt.broker);
+  const BrokerRef target = masters.empty() ? BrokerRef{"", receipt.broker, 0, ""} : masters.front();
   Output out;
-  out.lines.push_back(absl::StrCat("message_id ", stored_id));
-  out.json = ObjectValue({{"message_id", StringValue(stored_id)},
+  out.lines.push_back(absl::StrCat("message_id ", receipt.message_id));
+  out.json = ObjectValue({{"message_id", StringValue(receipt.message_id)},
                           {"topic", StringValue(topic)},
                           {"broker", BrokerValue(target)}});
   return out;

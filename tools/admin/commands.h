@@ -1,7 +1,6 @@
 // Runs apogee-admin commands: finds brokers through the NameServers
 // (GetClusterInfo / GetRoute; masters are broker id 0) and calls their
-// apogee.admin.v1 API (and apache.rocketmq.v2 SendMessage for
-// `message send`).
+// apogee.admin.v1 API; `message send` goes through the C++ SDK's Producer.
 #pragma once
 
 #include <string>
@@ -41,10 +40,6 @@ Output GroupProgressOutput(
 Output TopicsOutput(const std::vector<std::pair<BrokerRef, nameserver::v1::TopicConfig>>& topics);
 Output MessagesOutput(const std::vector<std::pair<BrokerRef, admin::v1::MessageView>>& messages,
                       bool truncated);
-
-// A message id unique across processes and calls: 32 hex digits from the
-// clock, the process id, a counter and randomness.
-std::string NewMessageId();
 
 // Finds brokers through the NameServers (the first that answers). Not
 // thread-safe: one command at a time. Every call has a deadline.

@@ -10,6 +10,11 @@
 #include "grpcpp/client_context.h"
 #include "services/common/client/channel.h"
 
+// From the build: CMake's project version (bazel/version.bzl for Bazel).
+#ifndef APOGEE_VERSION
+#error "APOGEE_VERSION is not defined: the build passes it (CMakeLists.txt, BUILD)"
+#endif
+
 namespace apogee::sdk {
 
 std::shared_ptr<grpc::Channel> Channels::Get(const std::string& endpoint) {
@@ -24,7 +29,7 @@ void Channels::Prepare(grpc::ClientContext* context, absl::Duration timeout) con
   context->AddMetadata("x-mq-client-id", client_id_);
   context->AddMetadata("x-mq-language", "CPP");
   context->AddMetadata("x-mq-protocol", "v2");
-  context->AddMetadata("x-mq-client-version", "apogee-0.1.0");
+  context->AddMetadata("x-mq-client-version", "apogee-" APOGEE_VERSION);
 }
 
 std::string NewClientId() {

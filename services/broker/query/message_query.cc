@@ -22,7 +22,7 @@ bool StoredBefore(const sv1::StoredRecord& a, const sv1::StoredRecord& b) {
 
 }  // namespace
 
-absl::StatusOr<av1::MessageView> ToMessageView(const sv1::StoredRecord& record) {
+absl::StatusOr<av1::MessageView> StoredMessageView(const sv1::StoredRecord& record) {
   APOGEE_ASSIGN_OR_RETURN(v2::Message message, FromStoreRecord(record));
   const bool has_born_time = message.system_properties().has_born_timestamp();
   av1::MessageView view = ToMessageView(std::move(message));
@@ -42,7 +42,7 @@ absl::StatusOr<av1::GetMessageResponse> MessageQuery::Get(const av1::GetMessageR
   av1::GetMessageResponse response;
   for (const sv1::StoredRecord& record : records) {
     if (!request.topic().empty() && record.topic() != request.topic()) continue;
-    APOGEE_ASSIGN_OR_RETURN(*response.add_messages(), ToMessageView(record));
+    APOGEE_ASSIGN_OR_RETURN(*response.add_messages(), StoredMessageView(record));
   }
   if (response.messages_size() == 0) {
     return absl::NotFoundError(absl::StrCat("no message with id \"", request.message_id(),
@@ -134,7 +134,7 @@ absl::StatusOr<av1::FindMessagesResponse> MessageQuery::Find(
   response.set_truncated(static_cast<int>(records.size()) > max);
   if (response.truncated()) records.resize(max);
   for (const sv1::StoredRecord& record : records) {
-    APOGEE_ASSIGN_OR_RETURN(*response.add_messages(), ToMessageView(record));
+    APOGEE_ASSIGN_OR_RETURN(*response.add_messages(), StoredMessageView(record));
   }
   return response;
 }

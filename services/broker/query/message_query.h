@@ -18,10 +18,10 @@ namespace apogee::broker {
 inline constexpr int kDefaultFindMessages = 32;
 inline constexpr int kMaxFindMessages = 1000;
 
-// A stored record as operators see it: the stored topic and positions, the
-// message's own tag, keys, user properties, body and born host.
-// DATA_LOSS when the body does not decode.
-absl::StatusOr<admin::v1::MessageView> ToMessageView(const sv1::StoredRecord& record);
+// A stored record as operators see it: the codec's ToMessageView of the
+// decoded message (tag, keys, user properties, body, born host) plus the
+// stored topic and positions. DATA_LOSS when the body does not decode.
+absl::StatusOr<admin::v1::MessageView> StoredMessageView(const sv1::StoredRecord& record);
 
 // Thread-safe (no state of its own). Calls the store: run on worker threads.
 class MessageQuery {
