@@ -13,36 +13,68 @@ namespace apogee::testing {
 absl::Status LocalCluster::Start(std::vector<std::string> broker_flags) {
   APOGEE_ASSIGN_OR_RETURN(nameserver_, ServiceProcess::Start("nameserver", binaries_.nameserver,
                                                              {"--metrics_listen="}, dir_.path()));
+  return AddBroker("broker-a", std::move(broker_flags)).status();
+}
+
+absl::StatusOr<int> LocalCluster::AddBroker(const std::string& broker_name,
+                                            std::vector<std::string> broker_flags) {
+  brokers_.push_back(BrokerGroup{broker_name, nullptr, nullptr});
+  BrokerGroup& group = brokers_.back();
+  APOGEE_RETURN_IF_ERROR(StartStore(&group));
+  broker_flags.insert(broker_flags.begin(), absl::StrCat("--broker_name=", broker_name));
+  APOGEE_RETURN_IF_ERROR(StartBrokerOf(&group, broker_flags));
+  return static_cast<int>(brokers_.size()) - 1;
+}
+
+absl::Status LocalCluster::StartStore(BrokerGroup* group) {
+  // broker-a keeps the paths it always had (tests read them).
+  const std::string prefix = group->name == "broker-a" ? dir_.path() + "/store"
+                                                       : dir_.path() + "/" + group->name + "-store";
   APOGEE_ASSIGN_OR_RETURN(
-      store_, ServiceProcess::Start("store", binaries_.store,
-                                    {absl::StrCat("--data_dir=", dir_.path(), "/store-data"),
-                                     absl::StrCat("--listen=unix:", dir_.path(), "/store.sock"),
-                                     "--flush=sync", "--metrics_listen="},
-                                    dir_.path()));
-  return StartBroker(std::move(broker_flags));
+      group->store,
+      ServiceProcess::Start(
+          group->name == "broker-a" ? "store" : group->name + "-store", binaries_.store,
+          {absl::StrCat("--data_dir=", prefix, "-data"),
+           absl::StrCat("--listen=unix:", prefix, ".sock"), "--flush=sync", "--metrics_listen="},
+          dir_.path()));
+  return absl::OkStatus();
 }
 
 absl::Status LocalCluster::StartBroker(std::vector<std::string> extra) {
+  extra.insert(extra.begin(), absl::StrCat("--broker_name=", brokers_[0].name));
+  return StartBrokerOf(&brokers_[0], extra);
+}
+
+absl::Status LocalCluster::StartBrokerOf(BrokerGroup* group,
+                                         const std::vector<std::string>& extra) {
+  const std::string socket = group->name == "broker-a"
+                                 ? dir_.path() + "/store.sock"
+                                 : dir_.path() + "/" + group->name + "-store.sock";
   std::vector<std::string> args = {absl::StrCat("--nameservers=", nameserver_->address()),
-                                   absl::StrCat("--store=unix:", dir_.path(), "/store.sock"),
+                                   absl::StrCat("--store=unix:", socket),
                                    "--metrics_listen=127.0.0.1:0",
                                    "--min_invisible_time=1s",
                                    "--max_delivery_attempts=3",
                                    "--heartbeat_interval=1s"};
   args.insert(args.end(), extra.begin(), extra.end());
-  broker_.reset();
-  APOGEE_ASSIGN_OR_RETURN(broker_,
-                          ServiceProcess::Start("broker", binaries_.broker, args, dir_.path()));
+  group->broker.reset();
+  APOGEE_ASSIGN_OR_RETURN(group->broker,
+                          ServiceProcess::Start(group->name == "broker-a" ? "broker" : group->name,
+                                                binaries_.broker, args, dir_.path()));
   return absl::OkStatus();
 }
 
-absl::Status LocalCluster::RestartBroker() { return broker_->Restart(/*same_port=*/true); }
+absl::Status LocalCluster::RestartBroker(int index) {
+  return brokers_[index].broker->Restart(/*same_port=*/true);
+}
 
-absl::Status LocalCluster::RestartStore() { return store_->Restart(/*same_port=*/true); }
+absl::Status LocalCluster::RestartStore(int index) {
+  return brokers_[index].store->Restart(/*same_port=*/true);
+}
 
-absl::Status LocalCluster::CreateTopic(const std::string& name, int queues) {
+absl::Status LocalCluster::CreateTopic(const std::string& name, int queues, int index) {
   auto admin = admin::v1::Admin::NewStub(
-      grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(brokers_[index].broker->address(), grpc::InsecureChannelCredentials()));
   admin::v1::CreateTopicRequest request;
   request.mutable_topic()->set_name(name);
   request.mutable_topic()->set_read_queues(queues);

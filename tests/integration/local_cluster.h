@@ -25,32 +25,48 @@ class LocalCluster {
 
   // Starts all three; `broker_flags` are added to the test defaults
   // (--min_invisible_time=1s, --max_delivery_attempts=3,
-  // --heartbeat_interval=1s; later flags win).
+  // --heartbeat_interval=1s; later flags win). The broker is broker group
+  // "broker-a", index 0.
   absl::Status Start(std::vector<std::string> broker_flags = {});
 
-  // Starts (or starts again) the broker with the default flags plus `extra`.
-  absl::Status StartBroker(std::vector<std::string> extra);
-  // Restarts the broker on the same port (e.g. after SIGKILL).
-  absl::Status RestartBroker();
-  absl::Status RestartStore();
+  // Adds another broker group: its own store and a master broker named
+  // `broker_name`, registered with the same NameServer. Returns its index.
+  absl::StatusOr<int> AddBroker(const std::string& broker_name,
+                                std::vector<std::string> broker_flags = {});
 
-  // Creates `name` with `queues` read and write queues via the admin API.
-  absl::Status CreateTopic(const std::string& name, int queues);
+  // Starts (or starts again) broker 0 with the default flags plus `extra`.
+  absl::Status StartBroker(std::vector<std::string> extra);
+  // Restarts a broker (or store) on the same port (e.g. after SIGKILL).
+  absl::Status RestartBroker(int index = 0);
+  absl::Status RestartStore(int index = 0);
+
+  // Creates `name` with `queues` read and write queues on broker `index`
+  // via the admin API.
+  absl::Status CreateTopic(const std::string& name, int queues, int index = 0);
 
   const std::string& dir() const { return dir_.path(); }
-  // host:port of the NameServer and of the broker.
+  // host:port of the NameServer and of broker 0.
   const std::string& nameserver_address() const { return nameserver_->address(); }
-  const std::string& broker_address() const { return broker_->address(); }
+  const std::string& broker_address() const { return brokers_[0].broker->address(); }
   ServiceProcess* nameserver() { return nameserver_.get(); }
-  ServiceProcess* store() { return store_.get(); }
-  ServiceProcess* broker() { return broker_.get(); }
+  ServiceProcess* store(int index = 0) { return brokers_[index].store.get(); }
+  ServiceProcess* broker(int index = 0) { return brokers_[index].broker.get(); }
+  const std::string& broker_name(int index = 0) const { return brokers_[index].name; }
 
  private:
+  struct BrokerGroup {
+    std::string name;
+    std::unique_ptr<ServiceProcess> store;
+    std::unique_ptr<ServiceProcess> broker;
+  };
+
+  absl::Status StartStore(BrokerGroup* group);
+  absl::Status StartBrokerOf(BrokerGroup* group, const std::vector<std::string>& extra);
+
   LocalClusterBinaries binaries_;
   TempDir dir_;
   std::unique_ptr<ServiceProcess> nameserver_;
-  std::unique_ptr<ServiceProcess> store_;
-  std::unique_ptr<ServiceProcess> broker_;
+  std::vector<BrokerGroup> brokers_;
 };
 
 }  // namespace apogee::testing
