@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "apogee/apogee.h"
@@ -37,18 +38,27 @@ class SdkTest : public ::testing::Test {
   void CreateTopic(const std::string& topic, int queues) {
     absl::Status created = cluster_.CreateTopic(topic, queues);
     ASSERT_TRUE(created.ok()) << created;
+    WaitForRoute(topic, queues);
+  }
+
+  // Waits until the NameServer routes `queues` readable queues of `topic`.
+  void WaitForRoute(const std::string& topic, int queues) {
     PullConsumerOptions options;
     options.endpoints = {cluster_.nameserver_address()};
     options.group = "route-probe";
-    auto probe = PullConsumer::Create(options);
-    ASSERT_TRUE(probe.ok()) << probe.status();
+    std::string seen;
     ASSERT_TRUE(PollUntil(
         [&] {
+          // A fresh client each time: a client caches the routes it saw.
+          auto probe = PullConsumer::Create(options);
+          if (!probe.ok()) return false;
           auto queues_of = (*probe)->QueuesOf(topic);
+          seen = queues_of.ok() ? absl::StrCat(queues_of->size(), " queues")
+                                : queues_of.status().ToString();
           return queues_of.ok() && static_cast<int>(queues_of->size()) == queues;
         },
         absl::Seconds(15)))
-        << "no route for " << topic;
+        << "no route with " << queues << " queues for " << topic << " (last: " << seen << ")";
   }
 
   template <typename Options>
@@ -427,6 +437,101 @@ TEST_F(SdkTest, PushConsumerReconnectsAfterABrokerRestart) {
   ASSERT_TRUE(PollUntil([&] { return producer->Send(Msg("SdkReconnect", "after")).ok(); },
                         absl::Seconds(20)));
   EXPECT_TRUE(PollUntil([&] { return seen.bodies().count("after") == 1; }, absl::Seconds(20)));
+}
+
+// Two broker groups (each its own store) behind one NameServer, the topic on
+// both: what one broker's death does to the clients.
+class TwoBrokerTest : public SdkTest {
+ protected:
+  void SetUp() override {
+    SdkTest::SetUp();
+    auto added = cluster_.AddBroker("broker-b");
+    ASSERT_TRUE(added.ok()) << added.status();
+  }
+
+  // Creates `topic` with `queues` queues on each broker and waits for the
+  // NameServer to route all of them.
+  void CreateOnBoth(const std::string& topic, int queues) {
+    ASSERT_TRUE(cluster_.CreateTopic(topic, queues, 0).ok());
+    ASSERT_TRUE(cluster_.CreateTopic(topic, queues, 1).ok());
+    WaitForRoute(topic, 2 * queues);
+  }
+};
+
+TEST_F(TwoBrokerTest, ProducerUsesBothBrokersAndFailsOverWhenOneDies) {
+  ASSERT_NO_FATAL_FAILURE(CreateOnBoth("TwoSend", 2));
+  ProducerOptions options;
+  options.send_timeout = absl::Seconds(3);
+  auto producer = NewProducer(options);
+  ASSERT_NE(producer, nullptr);
+  std::map<std::string, int> per_broker;
+  for (int i = 0; i < 8; ++i) {
+    auto r = producer->Send(Msg("TwoSend", absl::StrCat("before-", i)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    per_broker[r->broker]++;
+  }
+  EXPECT_EQ(per_broker["broker-a"], 4);  // round robin over the four queues
+  EXPECT_EQ(per_broker["broker-b"], 4);
+
+  ASSERT_TRUE(cluster_.broker(1)->Stop(SIGKILL).ok());
+  per_broker.clear();
+  for (int i = 0; i < 8; ++i) {
+    auto r = producer->Send(Msg("TwoSend", absl::StrCat("after-", i)));
+    ASSERT_TRUE(r.ok()) << "send " << i << " after broker-b died: " << r.status();
+    per_broker[r->broker]++;
+  }
+  EXPECT_EQ(per_broker["broker-a"], 8);
+}
+
+TEST_F(TwoBrokerTest, PullConsumerKeepsPollingTheLiveBrokerWhenTheOtherDies) {
+  ASSERT_NO_FATAL_FAILURE(CreateOnBoth("TwoPull", 2));
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  PullConsumerOptions options;
+  options.group = "TwoPullGroup";
+  auto created = PullConsumer::Create(With(options));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<PullConsumer> consumer = std::move(created).value();
+  ASSERT_TRUE(consumer->Subscribe("TwoPull").ok());
+
+  // Polls until `want` bodies starting with `prefix` arrived; every Poll
+  // must succeed.
+  auto receive = [&](const std::string& prefix, size_t want) {
+    std::set<std::string> bodies;
+    PollUntil(
+        [&] {
+          auto r = consumer->Poll(absl::Milliseconds(500));
+          EXPECT_TRUE(r.ok()) << r.status();
+          if (!r.ok()) return true;
+          for (const ReceivedMessage& m : *r) {
+            if (absl::StartsWith(m.body, prefix)) bodies.insert(m.body);
+          }
+          return bodies.size() >= want;
+        },
+        absl::Seconds(20), absl::ZeroDuration());
+    return bodies.size();
+  };
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(producer->Send(Msg("TwoPull", absl::StrCat("before-", i))).ok());
+  }
+  EXPECT_EQ(receive("before-", 8), 8u);
+
+  ASSERT_TRUE(cluster_.broker(1)->Stop(SIGKILL).ok());
+  for (int i = 0; i < 3; ++i) {  // nothing to read: every queue is tried
+    auto idle = consumer->Poll(absl::Milliseconds(100));
+    ASSERT_TRUE(idle.ok()) << idle.status();
+    EXPECT_TRUE(idle->empty());
+  }
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(producer->Send(Msg("TwoPull", absl::StrCat("after-", i))).ok());
+  }
+  EXPECT_EQ(receive("after-", 8), 8u);
+  // Commit stores what it can (broker-a) and names the queue it could not.
+  const absl::Status committed = consumer->Commit();
+  EXPECT_FALSE(committed.ok());
+  EXPECT_THAT(committed.message(), HasSubstr("broker-b"));
+  EXPECT_EQ(*consumer->Committed({"TwoPull", "broker-a", 0}),
+            *consumer->Position({"TwoPull", "broker-a", 0}));
 }
 
 // Prefetch below the callback concurrency could never keep every callback

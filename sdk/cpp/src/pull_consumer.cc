@@ -28,6 +28,8 @@ std::string Describe(const QueueId& q) {
 // whole empty round, one queue is long-polled this long at most so that
 // arrivals on the other queues are seen soon.
 constexpr absl::Duration kMaxLongPoll = absl::Milliseconds(200);
+// How long a queue whose pull failed is skipped before Poll tries it again.
+constexpr absl::Duration kFailedQueueRest = absl::Seconds(1);
 
 }  // namespace
 
@@ -78,22 +80,36 @@ class PullConsumer::Impl {
       return absl::FailedPreconditionError("no queue assigned (Assign or Subscribe first)");
     const absl::Time deadline = absl::Now() + timeout;
     while (true) {
+      // One quick pass over the healthy queues; a queue whose pull fails
+      // (its broker is down, say) is skipped for a while so the others
+      // keep flowing. Only when none works does Poll return the error.
+      absl::Status failed;
+      bool any_healthy = false;
       for (size_t i = 0; i < assigned_.size(); ++i) {
         State& state = assigned_[next_++ % assigned_.size()];
-        auto messages = Pull(state, absl::ZeroDuration());
-        if (!messages.ok()) return messages.status();
+        if (state.retry_after > absl::Now()) continue;
+        auto messages = PullOrBackOff(state, absl::ZeroDuration());
+        if (!messages.ok()) {
+          if (failed.ok()) failed = messages.status();
+          continue;
+        }
+        any_healthy = true;
         if (!messages->empty()) return messages;
       }
+      if (!any_healthy) return AllFailing(failed);
       const absl::Duration remaining = deadline - absl::Now();
       if (remaining <= absl::ZeroDuration()) return std::vector<ReceivedMessage>();
-      auto messages =
-          Pull(assigned_[next_++ % assigned_.size()], std::min(remaining, kMaxLongPoll));
-      if (!messages.ok() || !messages->empty()) return messages;
+      State* waiter = NextHealthy();
+      if (waiter == nullptr) return AllFailing(failed);
+      auto messages = PullOrBackOff(*waiter, std::min(remaining, kMaxLongPoll));
+      if (messages.ok() && !messages->empty()) return messages;
     }
   }
 
+  // Commits every queue it can; returns the first failure.
   absl::Status Commit() {
     if (closed_) return Closed();
+    absl::Status first;
     for (State& state : assigned_) {
       if (state.position == state.committed) continue;
       v2::UpdateOffsetRequest request;
@@ -104,12 +120,15 @@ class PullConsumer::Impl {
                                    &v2::MessagingService::Stub::UpdateOffset, request)
                            .status();
       if (!s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("commit of ", Describe(state.id), " at ",
-                                                   state.position, ": ", s.message()));
+        if (first.ok()) {
+          first = absl::Status(s.code(), absl::StrCat("commit of ", Describe(state.id), " at ",
+                                                      state.position, ": ", s.message()));
+        }
+        continue;
       }
       state.committed = state.position;
     }
-    return absl::OkStatus();
+    return first;
   }
 
   absl::StatusOr<int64_t> Committed(const QueueId& queue) {
@@ -158,7 +177,45 @@ class PullConsumer::Impl {
     sdk::QueueRef ref;
     int64_t position;   // next offset to read
     int64_t committed;  // -1: unknown
+    // After a failed pull the queue rests until then; last_error says why.
+    absl::Time retry_after = absl::InfinitePast();
+    absl::Status last_error = absl::OkStatus();
   };
+
+  // Pull, and on failure put the queue to rest for kFailedQueueRest.
+  absl::StatusOr<std::vector<ReceivedMessage>> PullOrBackOff(State& state,
+                                                             absl::Duration long_poll) {
+    auto messages = Pull(state, long_poll);
+    if (messages.ok()) {
+      state.retry_after = absl::InfinitePast();
+      state.last_error = absl::OkStatus();
+      return messages;
+    }
+    state.retry_after = absl::Now() + kFailedQueueRest;
+    state.last_error = absl::Status(
+        messages.status().code(),
+        absl::StrCat("pull of ", Describe(state.id), ": ", messages.status().message()));
+    return state.last_error;
+  }
+
+  // The next queue not resting, round robin; nullptr when all rest.
+  State* NextHealthy() {
+    const absl::Time now = absl::Now();
+    for (size_t i = 0; i < assigned_.size(); ++i) {
+      State& state = assigned_[next_++ % assigned_.size()];
+      if (state.retry_after <= now) return &state;
+    }
+    return nullptr;
+  }
+
+  // Every assigned queue failed or is resting after a failure.
+  absl::Status AllFailing(const absl::Status& failed) const {
+    if (!failed.ok()) return failed;
+    for (const State& state : assigned_) {
+      if (!state.last_error.ok()) return state.last_error;
+    }
+    return absl::UnavailableError("every assigned queue is failing");
+  }
 
   static absl::Status Closed() {
     return absl::FailedPreconditionError("pull consumer is shut down");

@@ -49,10 +49,12 @@ class PullConsumer {
   absl::Status Subscribe(const std::string& topic);
 
   // Messages from the assigned queues, waiting up to `timeout` for the first.
+  // A queue whose pull fails (its broker is down) is skipped for a second
+  // while the others go on; Poll fails only when every queue fails.
   absl::StatusOr<std::vector<ReceivedMessage>> Poll(absl::Duration timeout);
 
   // Stores the current positions (next offset to read) as the group's
-  // committed offsets.
+  // committed offsets; tries every queue and returns the first failure.
   absl::Status Commit();
   // The group's committed offset of `queue` (NOT_FOUND when none).
   absl::StatusOr<int64_t> Committed(const QueueId& queue);
