@@ -283,6 +283,45 @@ TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {
   EXPECT_THAT(r.status().message(), HasSubstr("SdkFastFail"));
 }
 
+// SendAsync holds no thread while the broker answers: with one callback
+// thread and a frozen broker, eight sends time out together after one
+// send_timeout, not one after another.
+TEST_F(SdkTest, AsyncSendsToAFrozenBrokerTimeOutTogether) {
+  CreateTopic("SdkAsyncFrozen", 1);
+  ProducerOptions options;
+  options.send_timeout = absl::Seconds(2);
+  options.async_threads = 1;
+  auto producer = NewProducer(options);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkAsyncFrozen", "warm")).ok());  // route and channel ready
+
+  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGSTOP), 0);
+  absl::Mutex mu;
+  std::vector<absl::Status> results;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 8; ++i) {
+    producer->SendAsync(Msg("SdkAsyncFrozen", absl::StrCat("frozen-", i)),
+                        [&](absl::StatusOr<SendReceipt> r) {
+                          absl::MutexLock lock(&mu);
+                          results.push_back(r.status());
+                        });
+  }
+  const bool all = PollUntil(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return results.size() == 8;
+      },
+      absl::Seconds(30));
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGCONT), 0);
+  ASSERT_TRUE(all);
+  EXPECT_LT(took, absl::Seconds(4));  // one after another took 6 s here
+  absl::MutexLock lock(&mu);
+  for (const absl::Status& s : results) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  }
+}
+
 // Bodies a push consumer saw (thread-safe; the listener runs on many threads).
 class Seen {
  public:

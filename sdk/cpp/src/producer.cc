@@ -43,20 +43,23 @@ class Producer::Impl {
     return result;
   }
 
+  // The send runs as a chain of gRPC callback-API calls (no thread waits on
+  // the broker); the user's callback runs on the executor, never on a gRPC
+  // thread, so a slow callback cannot stall the channel.
   void SendAsync(Message message, SendCallback callback) {
     if (!Enter()) {
       callback(absl::FailedPreconditionError("producer is shut down"));
       return;
     }
-    executor_->Submit([this, message = std::move(message), callback = std::move(callback)] {
-      auto result = SendNow({message});
-      if (result.ok()) {
-        callback(std::move(result)->front());
-      } else {
-        callback(result.status());
-      }
-      Leave();
-    });
+    auto prepared = Prepare({message});
+    if (!prepared.ok()) {
+      Finish(std::move(callback), prepared.status());
+      return;
+    }
+    auto send = std::make_shared<AsyncSend>(std::move(prepared->request),
+                                            NewRetry(prepared->topic, prepared->queues),
+                                            std::move(callback));
+    TryNext(std::move(send));
   }
 
   void Shutdown() {
@@ -82,32 +85,121 @@ class Producer::Impl {
     --in_flight_;
   }
 
-  absl::StatusOr<std::vector<SendReceipt>> SendNow(const std::vector<Message>& messages) {
-    if (messages.empty()) return absl::InvalidArgumentError("no messages to send");
-    const std::string& topic = messages.front().topic;
+  // A send's request (ids and born time assigned, input checked) and the
+  // topic's writable queues.
+  struct Prepared {
+    std::string topic;
     v2::SendMessageRequest request;
+    std::vector<QueueRef> queues;
+  };
+
+  absl::StatusOr<Prepared> Prepare(const std::vector<Message>& messages) {
+    if (messages.empty()) return absl::InvalidArgumentError("no messages to send");
+    Prepared out;
+    out.topic = messages.front().topic;
     const absl::Time born = absl::Now();
     for (size_t i = 0; i < messages.size(); ++i) {
       const std::string where =
           messages.size() == 1 ? std::string("message") : absl::StrCat("messages[", i, "]");
       if (absl::Status s = sdk::ValidateMessage(messages[i], where); !s.ok()) return s;
-      if (messages[i].topic != topic) {
+      if (messages[i].topic != out.topic) {
         return absl::InvalidArgumentError(absl::StrCat(where, ".topic is \"", messages[i].topic,
-                                                       "\" but a batch has one topic (\"", topic,
-                                                       "\")"));
+                                                       "\" but a batch has one topic (\"",
+                                                       out.topic, "\")"));
       }
-      *request.add_messages() = sdk::ToV2(messages[i], sdk::NewMessageId(), born);
+      *out.request.add_messages() = sdk::ToV2(messages[i], sdk::NewMessageId(), born);
     }
-    auto route = core_.routes.Get(topic, /*any_master_if_unknown=*/true);
+    auto route = core_.routes.Get(out.topic, /*any_master_if_unknown=*/true);
     if (!route.ok()) return route.status();
-    sdk::RetryPolicy policy{options_.send_timeout, options_.max_retries};
-    auto result = sdk::SendWithRetries(topic, (*route)->writable, policy, *clock_, selector_,
-                                       options_.fault_avoidance ? &faults_ : nullptr,
-                                       [&](const QueueRef& queue, absl::Time deadline) {
-                                         return Attempt(request, queue, deadline);
-                                       });
-    if (!result.ok() && sdk::Retryable(result.status())) core_.routes.Invalidate(topic);
-    return result;
+    out.queues = (*route)->writable;
+    return out;
+  }
+
+  sdk::SendRetry NewRetry(const std::string& topic, std::vector<QueueRef> queues) {
+    return sdk::SendRetry(topic, std::move(queues),
+                          sdk::RetryPolicy{options_.send_timeout, options_.max_retries}, *clock_,
+                          selector_, options_.fault_avoidance ? &faults_ : nullptr);
+  }
+
+  // A send that failed on the brokers may have used a stale route: fetch it
+  // again next time.
+  void ForgetRouteAfter(const std::string& topic, const absl::Status& send_status) {
+    if (!send_status.ok() && sdk::Retryable(send_status)) core_.routes.Invalidate(topic);
+  }
+
+  absl::StatusOr<std::vector<SendReceipt>> SendNow(const std::vector<Message>& messages) {
+    auto prepared = Prepare(messages);
+    if (!prepared.ok()) return prepared.status();
+    sdk::SendRetry retry = NewRetry(prepared->topic, prepared->queues);
+    while (true) {
+      absl::StatusOr<QueueRef> queue = retry.Next();
+      if (!queue.ok()) {
+        ForgetRouteAfter(prepared->topic, queue.status());
+        return queue.status();
+      }
+      auto done = retry.Done(Attempt(prepared->request, *queue, retry.deadline()));
+      if (done.has_value()) {
+        ForgetRouteAfter(prepared->topic, done->status());
+        return *std::move(done);
+      }
+    }
+  }
+
+  // One SendAsync in flight: the state its gRPC callbacks carry along.
+  struct AsyncSend {
+    AsyncSend(v2::SendMessageRequest request, sdk::SendRetry retry, SendCallback callback)
+        : request(std::move(request)), retry(std::move(retry)), callback(std::move(callback)) {}
+    v2::SendMessageRequest request;
+    sdk::SendRetry retry;
+    SendCallback callback;
+    QueueRef queue;  // of the attempt in flight
+    std::unique_ptr<grpc::ClientContext> context;
+    v2::SendMessageResponse response;
+    std::unique_ptr<v2::MessagingService::Stub> stub;
+  };
+
+  // Starts the next attempt of `send`, or finishes it.
+  void TryNext(std::shared_ptr<AsyncSend> send) {
+    absl::StatusOr<QueueRef> queue = send->retry.Next();
+    if (!queue.ok()) {
+      ForgetRouteAfter(send->request.messages(0).topic().name(), queue.status());
+      Finish(std::move(send->callback), queue.status());
+      return;
+    }
+    send->queue = *queue;
+    send->context = std::make_unique<grpc::ClientContext>();
+    core_.channels.Prepare(send->context.get(), send->retry.deadline() - clock_->Now());
+    send->response.Clear();
+    send->stub = core_.channels.Messaging(queue->endpoint);
+    AsyncSend* raw = send.get();
+    raw->stub->async()->SendMessage(
+        raw->context.get(), &raw->request, &raw->response,
+        [this, send = std::move(send)](grpc::Status status) mutable {
+          absl::StatusOr<std::vector<SendReceipt>> result =
+              status.ok() ? Receipts(send->request, send->response, send->queue)
+                          : absl::StatusOr<std::vector<SendReceipt>>(FromGrpcStatus(status));
+          auto done = send->retry.Done(std::move(result));
+          if (!done.has_value()) {
+            // Another broker: started from the executor, not from inside
+            // this call's own completion.
+            executor_->Submit([this, send] { TryNext(send); });
+            return;
+          }
+          ForgetRouteAfter(send->request.messages(0).topic().name(), done->status());
+          if (done->ok()) {
+            Finish(std::move(send->callback), done->value().front());
+          } else {
+            Finish(std::move(send->callback), done->status());
+          }
+        });
+  }
+
+  // Runs the user's callback on the executor and ends the in-flight send.
+  void Finish(SendCallback callback, absl::StatusOr<SendReceipt> result) {
+    executor_->Submit([this, callback = std::move(callback), result = std::move(result)]() mutable {
+      callback(std::move(result));
+      Leave();
+    });
   }
 
   absl::StatusOr<std::vector<SendReceipt>> Attempt(const v2::SendMessageRequest& request,
@@ -115,11 +207,18 @@ class Producer::Impl {
     auto response = sdk::CallV2Raw(core_.channels, queue.endpoint, deadline - clock_->Now(),
                                    &v2::MessagingService::Stub::SendMessage, request);
     if (!response.ok()) return response.status();
-    if (response->status().code() == v2::MULTIPLE_RESULTS) {
+    return Receipts(request, *response, queue);
+  }
+
+  // The receipts of a broker's answer to `request`, or its error.
+  static absl::StatusOr<std::vector<SendReceipt>> Receipts(const v2::SendMessageRequest& request,
+                                                           const v2::SendMessageResponse& response,
+                                                           const QueueRef& queue) {
+    if (response.status().code() == v2::MULTIPLE_RESULTS) {
       // Some messages of the batch were stored, others rejected (bad
       // input): not retried, which would store the good ones twice.
-      for (int i = 0; i < response->entries_size(); ++i) {
-        absl::Status s = FromV2Status(response->entries(i).status());
+      for (int i = 0; i < response.entries_size(); ++i) {
+        absl::Status s = FromV2Status(response.entries(i).status());
         if (s.ok()) continue;
         return absl::Status(
             Retryable(s) ? absl::StatusCode::kFailedPrecondition : s.code(),
@@ -127,14 +226,14 @@ class Producer::Impl {
                          "] was rejected and the batch partly stored: ", s.message()));
       }
     }
-    if (absl::Status s = FromV2Status(response->status()); !s.ok()) return s;
-    if (response->entries_size() != request.messages_size()) {
-      return absl::InternalError(absl::StrCat("broker answered ", response->entries_size(),
+    if (absl::Status s = FromV2Status(response.status()); !s.ok()) return s;
+    if (response.entries_size() != request.messages_size()) {
+      return absl::InternalError(absl::StrCat("broker answered ", response.entries_size(),
                                               " entries for ", request.messages_size(),
                                               " messages"));
     }
     std::vector<SendReceipt> receipts;
-    for (const v2::SendResultEntry& e : response->entries()) {
+    for (const v2::SendResultEntry& e : response.entries()) {
       if (e.status().code() != v2::OK) return FromV2Status(e.status());
       receipts.push_back({e.message_id(), queue.broker, e.offset()});
     }

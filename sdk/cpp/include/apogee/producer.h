@@ -27,7 +27,8 @@ struct ProducerOptions : ClientOptions {
   // Further attempts after a failed one, each on another broker when the
   // topic has one. Bad input is never retried.
   int max_retries = 2;
-  // Threads that run SendAsync callbacks' sends.
+  // Threads that run SendAsync callbacks (the sends themselves wait on no
+  // thread: any number may be in flight).
   int async_threads = 4;
   // Avoid a broker for a while after it was slow or failed.
   bool fault_avoidance = true;
@@ -48,10 +49,12 @@ class Producer {
   // the last attempt (INVALID_ARGUMENT for bad input, before any I/O).
   absl::StatusOr<SendReceipt> Send(const Message& message);
 
-  // Like Send, without blocking: the send (retries included) runs on one of
-  // `async_threads` producer threads, which then runs `callback` once. After
-  // Shutdown() the callback gets FAILED_PRECONDITION at once. A callback must
-  // not call Shutdown() or destroy the producer.
+  // Like Send, without blocking on the broker: the send (retries included)
+  // runs on gRPC's asynchronous API and `callback` then runs once on one of
+  // `async_threads` producer threads. Checking the input and, the first time
+  // a topic is used, fetching its route happen before SendAsync returns.
+  // After Shutdown() the callback gets FAILED_PRECONDITION at once. A
+  // callback must not call Shutdown() or destroy the producer.
   void SendAsync(Message message, SendCallback callback);
 
   // Sends messages of one topic in one request (all stored on one broker, or
