@@ -433,6 +433,34 @@ TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
   EXPECT_EQ(attempts[1], 2);
 }
 
+// A tag filter that skips a long run of other messages keeps scanning
+// without waiting for an arrival or the park timeout between scan chunks
+// (each read scans a bounded number of records).
+TEST_F(SdkTest, PushConsumerFindsAMatchBehindManyFilteredMessages) {
+  CreateTopic("SdkScan", 1);
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  std::vector<Message> others;
+  for (int i = 0; i < 100; ++i) others.push_back(Tagged("SdkScan", "other", "B", "k", "red"));
+  for (int round = 0; round < 60; ++round) ASSERT_TRUE(producer->SendBatch(others).ok());
+  ASSERT_TRUE(producer->Send(Tagged("SdkScan", "wanted", "A", "k", "red")).ok());
+
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkScanGroup";
+  options.topic = "SdkScan";
+  options.tag_expression = "A";
+  Seen seen;
+  const absl::Time start = absl::Now();
+  auto consumer =
+      PushConsumer::Create(options, [&](const ReceivedMessage& m) { return seen.Record(m); });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  ASSERT_TRUE(PollUntil([&] { return seen.bodies().count("wanted") == 1; }, absl::Seconds(30)));
+  // 6000 filtered records are ~6 scan chunks; parking between chunks took
+  // ~5 s each before.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(seen.bodies().count("other"), 0u);
+}
+
 // A subscription every broker refuses fails Create with the broker's reason
 // instead of being retried in the background forever.
 TEST_F(SdkTest, PushConsumerCreateFailsWhenTheBrokerRejectsTheSubscription) {

@@ -69,7 +69,8 @@ absl::Status PopEngine::Advance(const std::string& group, const std::string& top
 
 absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic, int32_t queue,
                                  const TagFilter& filter, int max_messages,
-                                 absl::Duration invisible, std::vector<v2::Message>* out) {
+                                 absl::Duration invisible, std::vector<v2::Message>* out,
+                                 bool* drained) {
   Cursor* cursor = GetCursor(group, topic, queue);
   absl::MutexLock lock(&cursor->mu);
   APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
@@ -111,27 +112,31 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
     out->push_back(std::move(message).value());
   }
   cursor->next_offset = std::max(cursor->next_offset, response->next_offset());
+  if (response->next_offset() < response->max_offset()) *drained = false;
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
 }
 
-absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(const std::string& group,
-                                                        const std::string& topic,
-                                                        const TagFilter& filter, int max_messages,
-                                                        absl::Duration invisible,
-                                                        const std::vector<int32_t>* queues) {
+absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
+    const std::string& group, const std::string& topic, const TagFilter& filter, int max_messages,
+    absl::Duration invisible, const std::vector<int32_t>* queues, bool* drained) {
   APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
   std::vector<v2::Message> out;
+  bool all_read = true;  // every queue read to its end
+  if (drained != nullptr) *drained = false;
   // Retries first: they are older than anything new in the topic.
   auto retry = topics_->Get(RetryTopic(group));
   if (retry.ok()) {
-    for (int32_t q = 0; q < retry->read_queues() && static_cast<int>(out.size()) < max_messages;
-         ++q) {
+    for (int32_t q = 0; q < retry->read_queues(); ++q) {
+      if (static_cast<int>(out.size()) >= max_messages) {
+        all_read = false;
+        break;
+      }
       // A group has one retry topic for all its topics; each retried message
       // is delivered under its original topic name.
       std::vector<v2::Message> popped;
       APOGEE_RETURN_IF_ERROR(PopQueue(group, RetryTopic(group), q, filter,
                                       max_messages - static_cast<int>(out.size()), invisible,
-                                      &popped));
+                                      &popped, &all_read));
       for (v2::Message& m : popped) out.push_back(std::move(m));
     }
   }
@@ -144,11 +149,17 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(const std::string& group
   const size_t count = chosen.size();
   static std::atomic<uint32_t> rotation{0};
   const uint32_t start = rotation++;
-  for (size_t i = 0; i < count && static_cast<int>(out.size()) < max_messages; ++i) {
+  for (size_t i = 0; i < count; ++i) {
+    if (static_cast<int>(out.size()) >= max_messages) {
+      all_read = false;
+      break;
+    }
     const int32_t q = chosen[(start + i) % count];
     APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter,
-                                    max_messages - static_cast<int>(out.size()), invisible, &out));
+                                    max_messages - static_cast<int>(out.size()), invisible, &out,
+                                    &all_read));
   }
+  if (drained != nullptr) *drained = all_read;
   return out;
 }
 

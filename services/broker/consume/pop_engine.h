@@ -52,10 +52,13 @@ class PopEngine {
   // `queues`, when given, limits the topic's queues to that subset (a push
   // member's assignment); the retry topic is always popped, since the
   // group's shared cursor already keeps its members from overlapping.
+  // `drained`, when given, says whether every queue was read to its end (so
+  // popping again finds nothing until something arrives).
   absl::StatusOr<std::vector<v2::Message>> Pop(const std::string& group, const std::string& topic,
                                                const TagFilter& filter, int max_messages,
                                                absl::Duration invisible,
-                                               const std::vector<int32_t>* queues = nullptr);
+                                               const std::vector<int32_t>* queues = nullptr,
+                                               bool* drained = nullptr);
 
   // Acks the delivery named by `handle`. INVALID_RECEIPT_HANDLE when it is
   // not in flight (acked, expired and revived, or replaced).
@@ -114,9 +117,10 @@ class PopEngine {
   Cursor* GetCursor(const std::string& group, const std::string& topic, int32_t queue);
   absl::Status LoadCursor(const std::string& group, const std::string& topic, int32_t queue,
                           Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // Sets *drained to false when the read stopped before the queue's end.
   absl::Status PopQueue(const std::string& group, const std::string& topic, int32_t queue,
                         const TagFilter& filter, int max_messages, absl::Duration invisible,
-                        std::vector<v2::Message>* out);
+                        std::vector<v2::Message>* out, bool* drained);
   // Commits the lowest offset still in flight if it moved.
   absl::Status Advance(const std::string& group, const std::string& topic, int32_t queue,
                        Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);

@@ -157,17 +157,19 @@ absl::Status PushSession::Grant(int32_t messages) {
     }
     credits_ += messages;
   }
-  Wake();
+  Wake(/*credits_only=*/true);
   return absl::OkStatus();
 }
 
-void PushSession::Wake() {
+void PushSession::Wake(bool credits_only) {
   absl::MutexLock lock(&mu_);
   if (closed_ || !started_) return;
   if (pumping_) {
     again_ = true;
     return;
   }
+  if (credits_only && starved_) return;
+  starved_ = false;
   if (credits_ <= 0) return;
   pumping_ = true;
   deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
@@ -197,12 +199,14 @@ void PushSession::Pump() {
                                                  if (auto self = weak.lock()) self->Wake();
                                                });
   // Broadcasting members read every queue; clustering members their own.
-  auto popped =
-      deps_.pop->Pop(key_, topic_, filter_, batch, ack_timeout_, broadcasting_ ? nullptr : &queues);
+  bool drained = false;
+  auto popped = deps_.pop->Pop(key_, topic_, filter_, batch, ack_timeout_,
+                               broadcasting_ ? nullptr : &queues, &drained);
   std::vector<v2::Message> messages;
   if (popped.ok()) {
     messages = std::move(popped).value();
   } else {
+    drained = true;  // park; the watch retries after `park`
     std::fprintf(stderr, "event=push_pop_failed group=%s topic=%s error=\"%s\"\n", key_.c_str(),
                  topic_.c_str(), std::string(popped.status().message()).c_str());
   }
@@ -229,13 +233,19 @@ void PushSession::Pump() {
         send_(std::move(response));
         deps_.probe->OnPushed(topic_, group_, static_cast<int64_t>(messages.size()), bytes);
       }
-      const bool more = again_ || (!messages.empty() && credits_ > 0);
+      // Pop again while it may find more: something changed meanwhile, or a
+      // queue was not read to its end (a full batch, or a tag filter that
+      // skipped its scan limit of records: every read makes progress).
+      const bool more = again_ || (!drained && credits_ > 0);
       if (more && credits_ > 0) {
         deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
       } else {
         pumping_ = false;
-        // Parked: the watch wakes us on an arrival or after `park`.
-        keep_watch = messages.empty() && credits_ > 0;
+        // Parked with credits: the watch (set before popping, so nothing
+        // that arrived since is missed) wakes us on an arrival or after
+        // `park`. Without credits the next grant does.
+        keep_watch = credits_ > 0;
+        starved_ = keep_watch;
         if (keep_watch) watch_ = watch;
       }
     }

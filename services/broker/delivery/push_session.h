@@ -99,7 +99,9 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
       : deps_(deps), limits_(limits), send_(std::move(send)) {}
 
   // Schedules a delivery round unless one is running (then it re-runs).
-  void Wake();
+  // `credits_only`: only credits changed; a session parked because its
+  // queues were read to the end stays parked (more credits find nothing).
+  void Wake(bool credits_only = false);
   void Pump();
   void OnAssignment(const std::vector<int32_t>& queues, int members);
   // Makes `handles` visible at once (redelivered through the retry topic).
@@ -130,6 +132,9 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   bool pumping_ ABSL_GUARDED_BY(mu_) = false;
   bool again_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t watch_ ABSL_GUARDED_BY(mu_) = 0;  // parked Arrivals watch, 0 if none
+  // Parked with credits left because the last round read every queue to its
+  // end: only an arrival, a rebalance or the park timeout can change that.
+  bool starved_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // The pushed form of a popped message.
