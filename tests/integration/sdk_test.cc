@@ -461,6 +461,28 @@ TEST_F(SdkTest, PushConsumerFindsAMatchBehindManyFilteredMessages) {
   EXPECT_EQ(seen.bodies().count("other"), 0u);
 }
 
+// The same for long polling: one ReceiveMessage scans on instead of waiting
+// for its deadline after each chunk (2 s per chunk before).
+TEST_F(SdkTest, SimpleConsumerFindsAMatchBehindManyFilteredMessages) {
+  CreateTopic("SdkScanSimple", 1);
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  std::vector<Message> others;
+  for (int i = 0; i < 100; ++i) {
+    others.push_back(Tagged("SdkScanSimple", "other", "B", "k", "red"));
+  }
+  for (int round = 0; round < 60; ++round) ASSERT_TRUE(producer->SendBatch(others).ok());
+  ASSERT_TRUE(producer->Send(Tagged("SdkScanSimple", "wanted", "A", "k", "red")).ok());
+
+  auto consumer = NewSimpleConsumer("SdkScanSimpleGroup", "SdkScanSimple", "A");
+  ASSERT_NE(consumer, nullptr);
+  const absl::Time start = absl::Now();
+  std::vector<ReceivedMessage> got = ReceiveOne(*consumer);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "wanted");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 // A subscription every broker refuses fails Create with the broker's reason
 // instead of being retried in the background forever.
 TEST_F(SdkTest, PushConsumerCreateFailsWhenTheBrokerRejectsTheSubscription) {

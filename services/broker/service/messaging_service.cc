@@ -389,8 +389,17 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
               *call, WithV2Code(absl::NotFoundError("no new message"), v2::MESSAGE_NOT_FOUND), {});
         });
       });
-  auto messages = pop_->Pop(call->group, call->topic, call->filter, call->batch, call->invisible);
-  if (messages.ok() && messages->empty()) return;  // parked until arrival or deadline
+  bool drained = false;
+  auto messages = pop_->Pop(call->group, call->topic, call->filter, call->batch, call->invisible,
+                            nullptr, &drained);
+  if (messages.ok() && messages->empty()) {
+    if (drained) return;  // parked until arrival or deadline
+    // A tag filter used up its scan limit before a queue's end: scan on at
+    // once (every read makes progress) rather than wait for the deadline.
+    arrivals_->Unwatch(watch);
+    executor_->Submit([this, call] { DoReceive(call); });
+    return;
+  }
   // Done now: the watch may still fire, but `finished` makes it a no-op.
   arrivals_->Unwatch(watch);
   if (call->finished.exchange(true)) return;
