@@ -322,6 +322,43 @@ TEST_F(SdkTest, AsyncSendsToAFrozenBrokerTimeOutTogether) {
   }
 }
 
+// max_async_in_flight is backpressure: with the window full, SendAsync
+// waits until a send in flight finishes.
+TEST_F(SdkTest, AsyncSendWaitsForRoomInTheWindow) {
+  CreateTopic("SdkAsyncWindow", 1);
+  ProducerOptions options;
+  options.send_timeout = absl::Seconds(2);
+  options.max_async_in_flight = 4;
+  auto producer = NewProducer(options);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkAsyncWindow", "warm")).ok());
+
+  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGSTOP), 0);
+  absl::Mutex mu;
+  std::map<int, absl::Status> results;
+  auto record = [&](int i) {
+    return [&, i](absl::StatusOr<SendReceipt> r) {
+      absl::MutexLock lock(&mu);
+      results[i] = r.status();
+    };
+  };
+  for (int i = 0; i < 4; ++i) producer->SendAsync(Msg("SdkAsyncWindow", "stuck"), record(i));
+  const absl::Time start = absl::Now();
+  producer->SendAsync(Msg("SdkAsyncWindow", "fifth"), record(4));  // waits for room
+  const absl::Duration waited = absl::Now() - start;
+  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGCONT), 0);
+  EXPECT_GE(waited, absl::Seconds(1));  // the first four hold the window until their timeout
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return results.size() == 5;
+      },
+      absl::Seconds(30)));
+  absl::MutexLock lock(&mu);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(results[i].code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(results[4].ok()) << results[4];
+}
+
 // Bodies a push consumer saw (thread-safe; the listener runs on many threads).
 class Seen {
  public:

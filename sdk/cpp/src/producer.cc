@@ -47,8 +47,30 @@ class Producer::Impl {
   // the broker); the user's callback runs on the executor, never on a gRPC
   // thread, so a slow callback cannot stall the channel.
   void SendAsync(Message message, SendCallback callback) {
-    if (!Enter()) {
-      callback(absl::FailedPreconditionError("producer is shut down"));
+    absl::Status refused;
+    {
+      absl::MutexLock lock(&mu_);
+      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutdown_ || async_in_flight_ < options_.max_async_in_flight;
+      };
+      // Sends in flight end within send_timeout of their start; twice that
+      // is only a guard against a send that never ends.
+      const bool has_room = mu_.AwaitWithTimeout(absl::Condition(&room), 2 * options_.send_timeout);
+      if (shutdown_) {
+        refused = absl::FailedPreconditionError("producer is shut down");
+      } else if (!has_room) {
+        refused = absl::ResourceExhaustedError(absl::StrCat(
+            "send to topic \"", message.topic, "\": ", async_in_flight_,
+            " async sends in flight (max_async_in_flight ", options_.max_async_in_flight,
+            ") and none finished within twice send_timeout ",
+            absl::FormatDuration(options_.send_timeout)));
+      } else {
+        ++in_flight_;
+        ++async_in_flight_;
+      }
+    }
+    if (!refused.ok()) {
+      callback(refused);  // outside mu_: the callback may call the producer
       return;
     }
     auto prepared = Prepare({message});
@@ -152,8 +174,14 @@ class Producer::Impl {
     v2::SendMessageRequest request;
     sdk::SendRetry retry;
     SendCallback callback;
-    QueueRef queue;  // of the attempt in flight
-    std::unique_ptr<grpc::ClientContext> context;
+  };
+
+  // One attempt's call objects. Each attempt has its own, owned by its
+  // completion callback: gRPC may still be finishing a call after running
+  // its callback, so a retry must not reuse that call's context.
+  struct AsyncAttempt {
+    QueueRef queue;
+    grpc::ClientContext context;
     v2::SendMessageResponse response;
     std::unique_ptr<v2::MessagingService::Stub> stub;
   };
@@ -166,22 +194,22 @@ class Producer::Impl {
       Finish(std::move(send->callback), queue.status());
       return;
     }
-    send->queue = *queue;
-    send->context = std::make_unique<grpc::ClientContext>();
-    core_.channels.Prepare(send->context.get(), send->retry.deadline() - clock_->Now());
-    send->response.Clear();
-    send->stub = core_.channels.Messaging(queue->endpoint);
-    AsyncSend* raw = send.get();
+    auto attempt = std::make_shared<AsyncAttempt>();
+    attempt->queue = *queue;
+    core_.channels.Prepare(&attempt->context, send->retry.deadline() - clock_->Now());
+    attempt->stub = core_.channels.Messaging(queue->endpoint);
+    AsyncAttempt* raw = attempt.get();
+    const v2::SendMessageRequest* request = &send->request;
     raw->stub->async()->SendMessage(
-        raw->context.get(), &raw->request, &raw->response,
-        [this, send = std::move(send)](grpc::Status status) mutable {
+        &raw->context, request, &raw->response,
+        [this, send = std::move(send), attempt = std::move(attempt)](grpc::Status status) {
           absl::StatusOr<std::vector<SendReceipt>> result =
-              status.ok() ? Receipts(send->request, send->response, send->queue)
+              status.ok() ? Receipts(send->request, attempt->response, attempt->queue)
                           : absl::StatusOr<std::vector<SendReceipt>>(FromGrpcStatus(status));
           auto done = send->retry.Done(std::move(result));
           if (!done.has_value()) {
-            // Another broker: started from the executor, not from inside
-            // this call's own completion.
+            // Another broker, started from the executor rather than from
+            // inside this call's completion.
             executor_->Submit([this, send] { TryNext(send); });
             return;
           }
@@ -194,8 +222,14 @@ class Producer::Impl {
         });
   }
 
-  // Runs the user's callback on the executor and ends the in-flight send.
+  // Frees the send's place in the async window at once (so a callback that
+  // sends again never waits on callbacks queued behind it), then runs the
+  // user's callback on the executor; Shutdown waits for that too.
   void Finish(SendCallback callback, absl::StatusOr<SendReceipt> result) {
+    {
+      absl::MutexLock lock(&mu_);
+      --async_in_flight_;
+    }
     executor_->Submit([this, callback = std::move(callback), result = std::move(result)]() mutable {
       callback(std::move(result));
       Leave();
@@ -248,7 +282,8 @@ class Producer::Impl {
   std::unique_ptr<Executor> executor_;
 
   absl::Mutex mu_;
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;        // sends of any kind
+  int async_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // SendAsync sends
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -261,6 +296,10 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerOptions optio
   if (options.max_retries < 0 || options.max_retries > 16) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_retries is ", options.max_retries, " (allowed: 0..16)"));
+  }
+  if (options.max_async_in_flight < 1 || options.max_async_in_flight > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_async_in_flight is ", options.max_async_in_flight, " (allowed: 1..65536)"));
   }
   return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(std::move(options))));
 }

@@ -28,8 +28,14 @@ struct ProducerOptions : ClientOptions {
   // topic has one. Bad input is never retried.
   int max_retries = 2;
   // Threads that run SendAsync callbacks (the sends themselves wait on no
-  // thread: any number may be in flight).
+  // thread).
   int async_threads = 4;
+  // SendAsync sends in flight at most (1..65536). Beyond it SendAsync
+  // blocks its caller until one finishes (they end within send_timeout):
+  // backpressure instead of a flood of sends whose deadlines all run out
+  // together. A send that got no room in twice send_timeout fails with
+  // RESOURCE_EXHAUSTED.
+  int max_async_in_flight = 1024;
   // Avoid a broker for a while after it was slow or failed.
   bool fault_avoidance = true;
 };
@@ -52,7 +58,8 @@ class Producer {
   // Like Send, without blocking on the broker: the send (retries included)
   // runs on gRPC's asynchronous API and `callback` then runs once on one of
   // `async_threads` producer threads. Checking the input and, the first time
-  // a topic is used, fetching its route happen before SendAsync returns.
+  // a topic is used, fetching its route happen before SendAsync returns; so
+  // does waiting for room when max_async_in_flight sends are in flight.
   // After Shutdown() the callback gets FAILED_PRECONDITION at once. A
   // callback must not call Shutdown() or destroy the producer.
   void SendAsync(Message message, SendCallback callback);
