@@ -137,10 +137,13 @@ class Producer::Impl {
     return out;
   }
 
+  sdk::RetryPolicy Policy() const {
+    return sdk::RetryPolicy{options_.send_timeout, options_.max_retries};
+  }
+  sdk::FaultTracker* Faults() { return options_.fault_avoidance ? &faults_ : nullptr; }
+
   sdk::SendRetry NewRetry(const std::string& topic, std::vector<QueueRef> queues) {
-    return sdk::SendRetry(topic, std::move(queues),
-                          sdk::RetryPolicy{options_.send_timeout, options_.max_retries}, *clock_,
-                          selector_, options_.fault_avoidance ? &faults_ : nullptr);
+    return sdk::SendRetry(topic, std::move(queues), Policy(), *clock_, selector_, Faults());
   }
 
   // A send that failed on the brokers may have used a stale route: fetch it
@@ -152,19 +155,13 @@ class Producer::Impl {
   absl::StatusOr<std::vector<SendReceipt>> SendNow(const std::vector<Message>& messages) {
     auto prepared = Prepare(messages);
     if (!prepared.ok()) return prepared.status();
-    sdk::SendRetry retry = NewRetry(prepared->topic, prepared->queues);
-    while (true) {
-      absl::StatusOr<QueueRef> queue = retry.Next();
-      if (!queue.ok()) {
-        ForgetRouteAfter(prepared->topic, queue.status());
-        return queue.status();
-      }
-      auto done = retry.Done(Attempt(prepared->request, *queue, retry.deadline()));
-      if (done.has_value()) {
-        ForgetRouteAfter(prepared->topic, done->status());
-        return *std::move(done);
-      }
-    }
+    auto result =
+        sdk::SendWithRetries(prepared->topic, prepared->queues, Policy(), *clock_, selector_,
+                             Faults(), [&](const QueueRef& queue, absl::Time deadline) {
+                               return Attempt(prepared->request, queue, deadline);
+                             });
+    ForgetRouteAfter(prepared->topic, result.status());
+    return result;
   }
 
   // One SendAsync in flight: the state its gRPC callbacks carry along.
