@@ -679,6 +679,37 @@ TEST(PushConsumerOptionsTest, PrefetchBelowConcurrencyIsRefusedNamingTheLimit) {
   EXPECT_THAT(consumer.status().message(), HasSubstr("prefetch is 4 (allowed: 0 or 8..10000"));
 }
 
+// A loop on Receive or Poll while the only broker is down: each call fails,
+// but the calls back off (Receive: 100 ms, 200 ms, ...; Poll waits out its
+// timeout while every queue rests) instead of spinning thousands of times.
+TEST_F(SdkTest, ReceiveAndPollLoopsBackOffWhileTheBrokerIsDown) {
+  CreateTopic("SdkBrokerDown", 2);
+  auto simple = NewSimpleConsumer("SdkBrokerDownGroup", "SdkBrokerDown", "*");
+  ASSERT_NE(simple, nullptr);
+  PullConsumerOptions pull_options = With(PullConsumerOptions{});
+  pull_options.group = "SdkBrokerDownPull";
+  auto pull = PullConsumer::Create(pull_options);
+  ASSERT_TRUE(pull.ok()) << pull.status();
+  ASSERT_TRUE((*pull)->Subscribe("SdkBrokerDown").ok());
+  ASSERT_TRUE(cluster_.broker()->Stop(SIGKILL).ok());
+
+  // Calls of `call` in 2 s; each must fail.
+  auto calls_in_2s = [](auto call) {
+    int calls = 0;
+    for (const absl::Time end = absl::Now() + absl::Seconds(2); absl::Now() < end; ++calls) {
+      EXPECT_FALSE(call().ok());
+    }
+    return calls;
+  };
+  // Waits of 0, 100, 200, 400 and 800 ms: the 6th call starts at 1.5 s and
+  // waits until 3.1 s. A slow machine makes fewer calls, never more.
+  EXPECT_LE(calls_in_2s([&] { return simple->Receive(32, absl::Seconds(20)); }), 6);
+  // 200 ms each, except the tries of the broker's queues (at 0 s, again
+  // after their 1 s rest), which fail at once: about 12. Spinning would be
+  // thousands.
+  EXPECT_LE(calls_in_2s([&] { return (*pull)->Poll(absl::Milliseconds(200)); }), 15);
+}
+
 // The NameServer SIGKILLed for several route refresh intervals while a
 // producer and a SimpleConsumer run against the healthy broker, then
 // restarted with an empty registry (until the broker registers again): the

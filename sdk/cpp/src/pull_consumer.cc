@@ -104,10 +104,12 @@ class PullConsumer::Impl {
         if (!messages->empty()) return messages;
       }
       if (!any_healthy) {
+        if (!failed.ok()) return AllFailing(failed);
         // Every queue rests after earlier failures: wait for the first to be
-        // due rather than fail at once to a caller that polls in a loop.
-        if (!failed.ok() || first_due >= deadline) return AllFailing(failed);
-        absl::SleepFor(first_due - absl::Now());  // the backoff, bounded by `timeout`
+        // due (within `timeout`) rather than fail at once to a caller that
+        // polls in a loop.
+        absl::SleepFor(std::min(first_due, deadline) - absl::Now());
+        if (first_due >= deadline) return AllFailing(failed);
         continue;
       }
       const absl::Duration remaining = deadline - absl::Now();
