@@ -32,11 +32,11 @@ using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
 using ::testing::HasSubstr;
 
-// Broker `name` id `id` serving topic "T" with the given queues and permission.
+// Broker `name` id `id` serving `topic` with the given queues and permission.
 // The expiry is the NameServer's maximum (1 h), so nothing expires mid-test.
 nsv1::BrokerRegistration Registration(const std::string& name, int64_t id, int32_t read_queues,
                                       int32_t write_queues, nsv1::TopicPermission permission,
-                                      int64_t data_version = 1) {
+                                      int64_t data_version = 1, const std::string& topic = "T") {
   nsv1::BrokerRegistration r;
   r.set_cluster_name("DefaultCluster");
   r.set_broker_name(name);
@@ -46,7 +46,7 @@ nsv1::BrokerRegistration Registration(const std::string& name, int64_t id, int32
   r.set_full(true);
   r.mutable_expiry()->set_seconds(3600);
   nsv1::TopicConfig* t = r.add_topics();
-  t->set_name("T");
+  t->set_name(topic);
   t->set_read_queues(read_queues);
   t->set_write_queues(write_queues);
   t->set_permission(permission);
@@ -254,6 +254,27 @@ TEST_F(RouteCacheTest, AnEmptyAnswerFallsThroughToTheNextNameServer) {
   clock_.Advance(absl::Seconds(30));
   cache.RefreshAll();
   EXPECT_EQ(cache.Get("T").value()->writable.size(), 3u);  // from the second
+}
+
+// A route without queues (here: group "d" has only a slave) is fetched
+// again without waiting for the refresh interval, but with backoff.
+TEST_F(RouteCacheTest, AnEmptyRouteIsRefetchedWithBackoffUntilItHasQueues) {
+  ASSERT_NO_FATAL_FAILURE(
+      Register(Registration("d", 1, 2, 2, nsv1::TOPIC_PERMISSION_READ_WRITE, 1, "S")));
+  RouteCache cache = Cache({address_});
+  auto empty = cache.Get("S");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE((*empty)->writable.empty());
+  EXPECT_TRUE((*empty)->readable.empty());
+  cache.RefreshAll();  // due at once; still empty: next try in 1 s
+
+  ASSERT_NO_FATAL_FAILURE(
+      Register(Registration("d", 0, 2, 2, nsv1::TOPIC_PERMISSION_READ_WRITE, 1, "S")));
+  cache.RefreshAll();
+  EXPECT_TRUE(cache.Get("S").value()->writable.empty());
+  clock_.Advance(absl::Seconds(1));
+  cache.RefreshAll();
+  EXPECT_EQ(cache.Get("S").value()->writable.size(), 2u);
 }
 
 TEST_F(RouteCacheTest, FallsBackToTheNextNameServer) {

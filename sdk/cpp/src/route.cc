@@ -100,8 +100,16 @@ void RouteCache::Refresh(const std::string& topic) {
   auto fetched = Fetch(topic, any_master_if_unknown, /*keep_empty=*/!have_queues);
   absl::MutexLock lock(&mu_);
   Entry& e = routes_.at(topic);  // entries are never removed
+  if (fetched.ok() && Empty(**fetched)) {
+    // Still no queues: asked again with backoff (an empty route is always
+    // due), not every tick.
+    e.route = *std::move(fetched);
+    e.invalidated = false;
+    e.retry_at = clock_->Now() + e.backoff.Failure();
+    return;
+  }
   if (fetched.ok()) {
-    if (e.backoff.failures() > 0) {
+    if (e.backoff.failures() > 0 && have_queues) {
       std::fprintf(stderr, "apogee-sdk event=route_refreshed topic=%s after_failures=%d\n",
                    topic.c_str(), e.backoff.failures());
     }

@@ -35,11 +35,11 @@ struct TopicRoute {
 // Thread-safe. The last good route of each topic is kept and served at once,
 // even when stale: only the first Get of a topic waits for a NameServer.
 // RefreshAll (run by the client's refresher thread every RefreshTick)
-// fetches again the routes older than `refresh` and those Invalidate marked
-// (a send or receive failed). A refresh that fails, or whose NameServers
-// all answer with no queues or NOT_FOUND (one that restarted and has no
-// broker registrations yet), keeps the old route and is retried with
-// capped exponential backoff (RefreshTick doubling up to `refresh`).
+// fetches again the routes older than `refresh`, those Invalidate marked
+// (a send or receive failed) and those without queues (with backoff). A refresh that fails, or
+// whose NameServers all answer with no queues or NOT_FOUND (one that restarted and has no broker
+// registrations yet), keeps the old route and is retried with capped exponential backoff
+// (RefreshTick doubling up to `refresh`).
 class RouteCache {
  public:
   RouteCache(Channels* channels, std::vector<std::string> nameservers,
