@@ -4,14 +4,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "apogee/apogee.h"
 #include "gmock/gmock.h"
@@ -674,6 +677,141 @@ TEST(PushConsumerOptionsTest, PrefetchBelowConcurrencyIsRefusedNamingTheLimit) {
   ASSERT_FALSE(consumer.ok());
   EXPECT_EQ(consumer.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(consumer.status().message(), HasSubstr("prefetch is 4 (allowed: 0 or 8..10000"));
+}
+
+// A loop on Receive or Poll while the only broker is down: each call fails,
+// but the calls back off (Receive: 100 ms, 200 ms, ...; Poll waits out its
+// timeout while every queue rests) instead of spinning thousands of times.
+TEST_F(SdkTest, ReceiveAndPollLoopsBackOffWhileTheBrokerIsDown) {
+  CreateTopic("SdkBrokerDown", 2);
+  auto simple = NewSimpleConsumer("SdkBrokerDownGroup", "SdkBrokerDown", "*");
+  ASSERT_NE(simple, nullptr);
+  PullConsumerOptions pull_options = With(PullConsumerOptions{});
+  pull_options.group = "SdkBrokerDownPull";
+  auto pull = PullConsumer::Create(pull_options);
+  ASSERT_TRUE(pull.ok()) << pull.status();
+  ASSERT_TRUE((*pull)->Subscribe("SdkBrokerDown").ok());
+  ASSERT_TRUE(cluster_.broker()->Stop(SIGKILL).ok());
+
+  // Calls of `call` in 2 s; each must fail.
+  auto calls_in_2s = [](auto call) {
+    int calls = 0;
+    for (const absl::Time end = absl::Now() + absl::Seconds(2); absl::Now() < end; ++calls) {
+      EXPECT_FALSE(call().ok());
+    }
+    return calls;
+  };
+  // Waits of 0, 100, 200, 400 and 800 ms: the 6th call starts at 1.5 s and
+  // waits until 3.1 s. A slow machine makes fewer calls, never more.
+  EXPECT_LE(calls_in_2s([&] { return simple->Receive(32, absl::Seconds(20)); }), 6);
+  // 200 ms each, except the tries of the broker's queues (at 0 s, again
+  // after their 1 s rest), which fail at once: about 12. Spinning would be
+  // thousands.
+  EXPECT_LE(calls_in_2s([&] { return (*pull)->Poll(absl::Milliseconds(200)); }), 15);
+}
+
+// The NameServer SIGKILLed for several route refresh intervals while a
+// producer and a SimpleConsumer run against the healthy broker, then
+// restarted with an empty registry (until the broker registers again): the
+// clients keep their last good routes, so no send and no receive fails.
+// Paced by the messages themselves: each send waits until the consumer
+// received it.
+TEST_F(SdkTest, NameServerOutageAndEmptyRestartFailNoSendOrReceive) {
+  const std::string topic = "SdkNsOutage";
+  CreateTopic(topic, 2);
+  const absl::Duration refresh = absl::Seconds(1);
+  ProducerOptions producer_options;
+  producer_options.route_refresh = refresh;
+  auto producer = NewProducer(producer_options);
+  ASSERT_NE(producer, nullptr);
+  SimpleConsumerOptions consumer_options = With(SimpleConsumerOptions{});
+  consumer_options.group = "SdkNsOutageGroup";
+  consumer_options.subscriptions[topic] = "*";
+  consumer_options.await_duration = absl::Milliseconds(500);
+  consumer_options.route_refresh = refresh;
+  auto created = SimpleConsumer::Create(consumer_options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<SimpleConsumer> consumer = std::move(created).value();
+
+  absl::Mutex mu;
+  std::set<std::string> received;
+  int error_count = 0;              // failed sends, receives and acks
+  std::vector<std::string> errors;  // the first few of them
+  auto record = [&](std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (error_count++ < 5) errors.push_back(std::move(error));
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<int> receives{0};
+  std::thread receiver([&] {
+    while (!stop.load()) {
+      auto messages = consumer->Receive(32, absl::Seconds(20));
+      receives++;
+      absl::MutexLock lock(&mu);
+      if (!messages.ok()) {
+        record(absl::StrCat("receive: ", messages.status().ToString()));
+        continue;
+      }
+      for (const ReceivedMessage& m : *messages) received.insert(m.body);
+      if (absl::Status acked = consumer->Ack(*messages); !acked.ok()) {
+        record(absl::StrCat("ack: ", acked.ToString()));
+      }
+    }
+  });
+  int sent = 0;
+  // Sends one message at a time, each after the last was received, until
+  // `done` holds; false when a message did not arrive within 10 s.
+  auto send_until = [&](auto done) {
+    while (!done()) {
+      const std::string body = absl::StrCat("m-", sent++);
+      auto receipt = producer->Send(Msg(topic, body));
+      if (!receipt.ok()) {
+        absl::MutexLock lock(&mu);
+        record(absl::StrCat("send ", body, ": ", receipt.status().ToString()));
+        continue;
+      }
+      if (!PollUntil(
+              [&] {
+                absl::MutexLock lock(&mu);
+                return received.count(body) == 1;
+              },
+              absl::Seconds(10), absl::Milliseconds(5))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto for_refreshes = [&](int n) {
+    const absl::Time end = absl::Now() + n * refresh;
+    return [end] { return absl::Now() >= end; };
+  };
+
+  ASSERT_TRUE(send_until([&] { return sent >= 10; }));
+  ASSERT_TRUE(cluster_.nameserver()->Stop(SIGKILL).ok());
+  // Every route goes stale and its refreshes fail (and back off).
+  const int before_outage = sent;
+  EXPECT_TRUE(send_until(for_refreshes(4))) << "a message sent during the outage never arrived";
+  EXPECT_GT(sent - before_outage, 10);
+
+  ASSERT_TRUE(cluster_.nameserver()->Restart(/*same_port=*/true).ok());
+  // Empty until the broker registers again; refreshes see that first.
+  PullConsumerOptions probe_options = With(PullConsumerOptions{});
+  probe_options.group = "route-probe";
+  auto routed = [&] {
+    auto probe = PullConsumer::Create(probe_options);  // fresh: no cached route
+    return probe.ok() && (*probe)->QueuesOf(topic).ok();
+  };
+  const absl::Time restarted = absl::Now();
+  EXPECT_TRUE(send_until([&] { return routed() || absl::Now() - restarted > absl::Seconds(20); }))
+      << "a message sent after the NameServer restart never arrived";
+  ASSERT_TRUE(routed()) << "the broker did not register again within 20 s";
+  EXPECT_TRUE(send_until(for_refreshes(3))) << "a message sent after re-registration never arrived";
+
+  stop = true;
+  receiver.join();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(error_count, 0) << "first errors: " << absl::StrJoin(errors, "; ");
+  EXPECT_EQ(received.size(), static_cast<size_t>(sent));
+  std::fprintf(stderr, "sent %d messages, %d receive calls\n", sent, receives.load());
 }
 
 }  // namespace

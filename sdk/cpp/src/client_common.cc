@@ -29,6 +29,6 @@ ClientCore::ClientCore(const ClientOptions& options)
     : channels(options.client_id.empty() ? NewClientId() : options.client_id),
       routes(&channels, options.endpoints, options.request_timeout, options.route_refresh,
              RealClock::Default()),
-      refresher(options.route_refresh, [this] { routes.RefreshAll(); }) {}
+      refresher(RouteCache::RefreshTick(options.route_refresh), [this] { routes.RefreshAll(); }) {}
 
 }  // namespace apogee::sdk

@@ -15,7 +15,8 @@ namespace apogee::sdk {
 absl::Status ValidateClientOptions(const ClientOptions& options);
 
 // What every client owns: channels (with its client id) and a route cache
-// that refreshes itself every route_refresh. Thread-safe.
+// whose refresher looks for stale or invalidated routes every
+// RouteCache::RefreshTick(route_refresh). Thread-safe.
 struct ClientCore {
   explicit ClientCore(const ClientOptions& options);
   Channels channels;

@@ -146,8 +146,8 @@ class Producer::Impl {
     return sdk::SendRetry(topic, std::move(queues), Policy(), *clock_, selector_, Faults());
   }
 
-  // A send that failed on the brokers may have used a stale route: fetch it
-  // again next time.
+  // A send that failed on the brokers may have used a stale route: have the
+  // refresher fetch it again (the cached route serves until then).
   void ForgetRouteAfter(const std::string& topic, const absl::Status& send_status) {
     if (!send_status.ok() && sdk::Retryable(send_status)) core_.routes.Invalidate(topic);
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
 #include "sdk/cpp/src/convert.h"
@@ -28,8 +29,10 @@ std::string Describe(const QueueId& q) {
 // whole empty round, one queue is long-polled this long at most so that
 // arrivals on the other queues are seen soon.
 constexpr absl::Duration kMaxLongPoll = absl::Milliseconds(200);
-// How long a queue whose pull failed is skipped before Poll tries it again.
+// How long a queue whose pull failed is skipped before Poll tries it again:
+// this, doubling per further failure up to the cap.
 constexpr absl::Duration kFailedQueueRest = absl::Seconds(1);
+constexpr absl::Duration kFailedQueueRestMax = absl::Seconds(5);
 
 }  // namespace
 
@@ -85,9 +88,13 @@ class PullConsumer::Impl {
       // keep flowing. Only when none works does Poll return the error.
       absl::Status failed;
       bool any_healthy = false;
+      absl::Time first_due = absl::InfiniteFuture();
       for (size_t i = 0; i < assigned_.size(); ++i) {
         State& state = assigned_[next_++ % assigned_.size()];
-        if (state.retry_after > absl::Now()) continue;
+        if (state.retry_after > absl::Now()) {
+          first_due = std::min(first_due, state.retry_after);
+          continue;
+        }
         auto messages = PullOrBackOff(state, absl::ZeroDuration());
         if (!messages.ok()) {
           if (failed.ok()) failed = messages.status();
@@ -96,7 +103,15 @@ class PullConsumer::Impl {
         any_healthy = true;
         if (!messages->empty()) return messages;
       }
-      if (!any_healthy) return AllFailing(failed);
+      if (!any_healthy) {
+        if (!failed.ok()) return AllFailing(failed);
+        // Every queue rests after earlier failures: wait for the first to be
+        // due (within `timeout`) rather than fail at once to a caller that
+        // polls in a loop.
+        absl::SleepFor(std::min(first_due, deadline) - absl::Now());
+        if (first_due >= deadline) return AllFailing(failed);
+        continue;
+      }
       const absl::Duration remaining = deadline - absl::Now();
       if (remaining <= absl::ZeroDuration()) return std::vector<ReceivedMessage>();
       State* waiter = NextHealthy();
@@ -180,18 +195,20 @@ class PullConsumer::Impl {
     // After a failed pull the queue rests until then; last_error says why.
     absl::Time retry_after = absl::InfinitePast();
     absl::Status last_error = absl::OkStatus();
+    sdk::Backoff backoff{kFailedQueueRest, kFailedQueueRestMax};
   };
 
-  // Pull, and on failure put the queue to rest for kFailedQueueRest.
+  // Pull, and on failure put the queue to rest (capped exponential backoff).
   absl::StatusOr<std::vector<ReceivedMessage>> PullOrBackOff(State& state,
                                                              absl::Duration long_poll) {
     auto messages = Pull(state, long_poll);
     if (messages.ok()) {
       state.retry_after = absl::InfinitePast();
       state.last_error = absl::OkStatus();
+      state.backoff.Success();
       return messages;
     }
-    state.retry_after = absl::Now() + kFailedQueueRest;
+    state.retry_after = absl::Now() + state.backoff.Failure();
     state.last_error = absl::Status(
         messages.status().code(),
         absl::StrCat("pull of ", Describe(state.id), ": ", messages.status().message()));

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
 #include "sdk/cpp/src/route.h"
@@ -194,7 +195,7 @@ class PushConsumer::Impl {
 
   // Connects, consumes until the stream breaks, reconnects with backoff.
   void Run(Stream* s) {
-    absl::Duration backoff = options_.reconnect_initial;
+    sdk::Backoff backoff(options_.reconnect_initial, options_.reconnect_max);
     auto stub = pb::PushConsumer::NewStub(core_.channels.Get(s->endpoint));
     while (!Stopping()) {
       grpc::ClientContext context;
@@ -231,7 +232,7 @@ class PushConsumer::Impl {
           if (response.has_subscribed() && !subscribed) {
             subscribed = true;
             connected_++;
-            backoff = options_.reconnect_initial;
+            backoff.Success();
             absl::MutexLock lock(&mu_);
             subscribed_once_ = true;
             Answered(s);
@@ -267,6 +268,7 @@ class PushConsumer::Impl {
         }
         Answered(s);
       }
+      const absl::Duration wait = backoff.Failure();
       if (!Stopping()) {
         // One line per broken stream (at most one per backoff period), so a
         // subscription the broker rejects is visible.
@@ -274,12 +276,11 @@ class PushConsumer::Impl {
                      "apogee-sdk event=push_stream_ended broker=%s endpoint=%s code=%d "
                      "message=\"%s\" retry_in=%s\n",
                      s->broker.c_str(), s->endpoint.c_str(), static_cast<int>(ended.error_code()),
-                     ended.error_message().c_str(), absl::FormatDuration(backoff).c_str());
+                     ended.error_message().c_str(), absl::FormatDuration(wait).c_str());
       }
       // Backoff, waking early on shutdown.
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
-      backoff = std::min(backoff * 2, options_.reconnect_max);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
     }
   }
 

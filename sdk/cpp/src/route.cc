@@ -1,5 +1,7 @@
 #include "sdk/cpp/src/route.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +29,8 @@ bool CanWrite(nsv1::TopicPermission p) {
   return p == nsv1::TOPIC_PERMISSION_WRITE || p == nsv1::TOPIC_PERMISSION_READ_WRITE;
 }
 
+bool Empty(const TopicRoute& route) { return route.writable.empty() && route.readable.empty(); }
+
 }  // namespace
 
 RouteCache::RouteCache(Channels* channels, std::vector<std::string> nameservers,
@@ -37,32 +41,99 @@ RouteCache::RouteCache(Channels* channels, std::vector<std::string> nameservers,
       refresh_(refresh),
       clock_(clock) {}
 
+absl::Duration RouteCache::RefreshTick(absl::Duration refresh) {
+  return std::clamp(refresh / 5, absl::Milliseconds(100), absl::Seconds(1));
+}
+
 absl::StatusOr<std::shared_ptr<const TopicRoute>> RouteCache::Get(const std::string& topic,
                                                                   bool any_master_if_unknown) {
   {
     absl::MutexLock lock(&mu_);
     auto it = routes_.find(topic);
-    if (it != routes_.end() && clock_->Now() - it->second->fetched < refresh_) return it->second;
+    if (it != routes_.end()) {
+      // Stale or not: refreshing is the refresher's job, so a NameServer
+      // outage never fails a send or receive that has a route.
+      it->second.any_master_if_unknown |= any_master_if_unknown;
+      return it->second.route;
+    }
   }
-  return Fetch(topic, any_master_if_unknown);
+  auto fetched = Fetch(topic, any_master_if_unknown, /*keep_empty=*/true);
+  if (!fetched.ok()) return fetched.status();
+  absl::MutexLock lock(&mu_);
+  Entry entry{*fetched, any_master_if_unknown, false, Backoff(RefreshTick(refresh_), refresh_),
+              absl::InfinitePast()};
+  // A concurrent first Get may have stored one already; both are fresh.
+  return routes_.try_emplace(topic, std::move(entry)).first->second.route;
 }
 
 void RouteCache::Invalidate(const std::string& topic) {
   absl::MutexLock lock(&mu_);
-  routes_.erase(topic);
+  auto it = routes_.find(topic);
+  if (it != routes_.end()) it->second.invalidated = true;
 }
 
 void RouteCache::RefreshAll() {
-  std::map<std::string, bool> topics;
+  std::vector<std::string> due;
   {
     absl::MutexLock lock(&mu_);
-    topics = any_master_;
+    const absl::Time now = clock_->Now();
+    for (const auto& [topic, e] : routes_) {
+      const bool wanted = e.invalidated || Empty(*e.route) || now - e.route->fetched >= refresh_;
+      if (wanted && now >= e.retry_at) due.push_back(topic);
+    }
   }
-  for (const auto& [topic, any_master] : topics) (void)Fetch(topic, any_master);
+  for (const std::string& topic : due) Refresh(topic);
+}
+
+void RouteCache::Refresh(const std::string& topic) {
+  bool any_master_if_unknown;
+  bool have_queues;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = routes_.find(topic);
+    if (it == routes_.end()) return;
+    any_master_if_unknown = it->second.any_master_if_unknown;
+    have_queues = !Empty(*it->second.route);
+  }
+  // A NameServer that has just started knows no brokers yet: its empty
+  // answer must not replace a route that has queues.
+  auto fetched = Fetch(topic, any_master_if_unknown, /*keep_empty=*/!have_queues);
+  absl::MutexLock lock(&mu_);
+  Entry& e = routes_.at(topic);  // entries are never removed
+  if (fetched.ok() && Empty(**fetched)) {
+    // Still no queues: asked again with backoff (an empty route is always
+    // due), not every tick.
+    e.route = *std::move(fetched);
+    e.invalidated = false;
+    e.retry_at = clock_->Now() + e.backoff.Failure();
+    return;
+  }
+  if (fetched.ok()) {
+    if (e.backoff.failures() > 0 && have_queues) {
+      std::fprintf(stderr, "apogee-sdk event=route_refreshed topic=%s after_failures=%d\n",
+                   topic.c_str(), e.backoff.failures());
+    }
+    e.route = *std::move(fetched);
+    e.invalidated = false;
+    e.backoff.Success();
+    e.retry_at = absl::InfinitePast();
+    return;
+  }
+  const absl::Duration wait = e.backoff.Failure();
+  const absl::Time now = clock_->Now();
+  e.retry_at = now + wait;
+  // One line per failed try, so at most one per backoff period.
+  std::fprintf(stderr,
+               "apogee-sdk event=route_refresh_failed topic=%s failures=%d "
+               "keeping_route_of_age=%s retry_in=%s error=\"%s\"\n",
+               topic.c_str(), e.backoff.failures(),
+               absl::FormatDuration(now - e.route->fetched).c_str(),
+               absl::FormatDuration(wait).c_str(), fetched.status().ToString().c_str());
 }
 
 absl::StatusOr<std::shared_ptr<const TopicRoute>> RouteCache::Fetch(const std::string& topic,
-                                                                    bool any_master_if_unknown) {
+                                                                    bool any_master_if_unknown,
+                                                                    bool keep_empty) {
   size_t first;
   {
     absl::MutexLock lock(&mu_);
@@ -116,6 +187,9 @@ absl::StatusOr<std::shared_ptr<const TopicRoute>> RouteCache::Fetch(const std::s
         }
       }
     }
+    if (status.ok() && !keep_empty && Empty(*route)) {
+      status = absl::NotFoundError("answered no queues (no broker registered yet?)");
+    }
     if (!status.ok()) {
       errors.push_back(absl::StrCat(ns, ": ", status.ToString()));
       not_found = not_found || status.code() == absl::StatusCode::kNotFound;
@@ -123,8 +197,6 @@ absl::StatusOr<std::shared_ptr<const TopicRoute>> RouteCache::Fetch(const std::s
     }
     absl::MutexLock lock(&mu_);
     next_nameserver_ = index;  // stick with one that answers
-    routes_[topic] = route;
-    any_master_[topic] = any_master_if_unknown;
     return std::shared_ptr<const TopicRoute>(route);
   }
   if (not_found) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "services/common/clock/clock.h"
 
@@ -31,8 +32,14 @@ struct TopicRoute {
   absl::Time fetched;
 };
 
-// Thread-safe. Routes are cached and fetched again when older than
-// `refresh` or after Invalidate (a send or receive failed).
+// Thread-safe. The last good route of each topic is kept and served at once,
+// even when stale: only the first Get of a topic waits for a NameServer.
+// RefreshAll (run by the client's refresher thread every RefreshTick)
+// fetches again the routes older than `refresh`, those Invalidate marked
+// (a send or receive failed) and those without queues (with backoff). A refresh that fails, or
+// whose NameServers all answer with no queues or NOT_FOUND (one that restarted and has no broker
+// registrations yet), keeps the old route and is retried with capped exponential backoff
+// (RefreshTick doubling up to `refresh`).
 class RouteCache {
  public:
   RouteCache(Channels* channels, std::vector<std::string> nameservers,
@@ -43,13 +50,33 @@ class RouteCache {
   // that brokers that auto-create topics can create it on first send.
   absl::StatusOr<std::shared_ptr<const TopicRoute>> Get(const std::string& topic,
                                                         bool any_master_if_unknown = false);
+  // Refreshes `topic` at the next RefreshAll (backoff permitting); the
+  // cached route stays in use until then.
   void Invalidate(const std::string& topic);
-  // Fetches every cached topic again (the periodic refresh).
+  // Fetches again every cached route that is stale or invalidated and not
+  // waiting out a backoff (the periodic refresh).
   void RefreshAll();
 
+  // How often the refresher should run RefreshAll for `refresh`: often
+  // enough to retry a failed refresh soon, without busy polling.
+  static absl::Duration RefreshTick(absl::Duration refresh);
+
  private:
+  struct Entry {
+    std::shared_ptr<const TopicRoute> route;  // the last good one
+    bool any_master_if_unknown = false;
+    bool invalidated = false;
+    Backoff backoff;
+    absl::Time retry_at = absl::InfinitePast();  // after failed refreshes
+  };
+
+  // Asks the NameServers in turn, starting with the last that answered.
+  // With `keep_empty` false, an answer with no queues (or NOT_FOUND) is
+  // not taken: the next NameServer is asked instead.
   absl::StatusOr<std::shared_ptr<const TopicRoute>> Fetch(const std::string& topic,
-                                                          bool any_master_if_unknown);
+                                                          bool any_master_if_unknown,
+                                                          bool keep_empty);
+  void Refresh(const std::string& topic);
 
   Channels* const channels_;
   const std::vector<std::string> nameservers_;
@@ -58,8 +85,7 @@ class RouteCache {
   const Clock* const clock_;
 
   absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const TopicRoute>> routes_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, bool> any_master_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Entry> routes_ ABSL_GUARDED_BY(mu_);
   size_t next_nameserver_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/client_context.h"
+#include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
 #include "sdk/cpp/src/convert.h"
@@ -19,6 +21,17 @@
 namespace apogee {
 
 namespace v2 = ::apache::rocketmq::v2;
+
+namespace {
+
+// After a failed Receive the next one first waits this long, doubling per
+// further failure up to the cap, so that a caller looping on Receive never
+// spins on an error (a broker restarting, say). RocketMQ's push consumers
+// wait 3 s after a failed pull.
+constexpr absl::Duration kReceiveBackoffInitial = absl::Milliseconds(100);
+constexpr absl::Duration kReceiveBackoffMax = absl::Seconds(3);
+
+}  // namespace
 
 // Thread-safe; see SimpleConsumer. The receive target rotates over the
 // (topic, broker) pairs of the subscriptions.
@@ -40,6 +53,24 @@ class SimpleConsumer::Impl {
       return absl::InvalidArgumentError(
           absl::StrCat("max_messages is ", max_messages, " (allowed: 1..32)"));
     }
+    {
+      absl::MutexLock lock(&backoff_mu_);
+      backoff_mu_.AwaitWithTimeout(absl::Condition(&shut_down_), retry_at_ - absl::Now());
+      if (shut_down_) return absl::FailedPreconditionError("consumer is shut down");
+    }
+    auto received = ReceiveOnce(max_messages, invisible);
+    absl::MutexLock lock(&backoff_mu_);
+    if (received.ok()) {
+      backoff_.Success();
+      retry_at_ = absl::InfinitePast();
+    } else {
+      retry_at_ = absl::Now() + backoff_.Failure();
+    }
+    return received;
+  }
+
+  absl::StatusOr<std::vector<ReceivedMessage>> ReceiveOnce(int max_messages,
+                                                           absl::Duration invisible) {
     // The (topic, broker) pairs to receive from, in a stable order.
     std::vector<sdk::QueueRef> targets;
     for (const auto& [topic, expression] : options_.subscriptions) {
@@ -126,6 +157,10 @@ class SimpleConsumer::Impl {
 
   void Shutdown() {
     stopped_ = true;
+    {
+      absl::MutexLock lock(&backoff_mu_);
+      shut_down_ = true;  // ends waits in Receive
+    }
     core_.refresher.Stop();
   }
 
@@ -134,6 +169,10 @@ class SimpleConsumer::Impl {
   sdk::ClientCore core_;
   std::atomic<uint64_t> next_{0};
   std::atomic<bool> stopped_{false};
+  absl::Mutex backoff_mu_;
+  sdk::Backoff backoff_ ABSL_GUARDED_BY(backoff_mu_){kReceiveBackoffInitial, kReceiveBackoffMax};
+  absl::Time retry_at_ ABSL_GUARDED_BY(backoff_mu_) = absl::InfinitePast();
+  bool shut_down_ ABSL_GUARDED_BY(backoff_mu_) = false;
 };
 
 absl::StatusOr<std::unique_ptr<SimpleConsumer>> SimpleConsumer::Create(

@@ -12,7 +12,10 @@ struct ClientOptions {
   // NameServer addresses ("host:port"); at least one. Routes come from the
   // first that answers.
   std::vector<std::string> endpoints;
-  // Routes are fetched again this often, and at once after a failure.
+  // A route older than this is fetched again in the background, and soon
+  // after a failed call; the cached route serves meanwhile, also while every
+  // NameServer is down (failed refreshes are retried with backoff up to
+  // this interval). Min 100ms.
   absl::Duration route_refresh = absl::Seconds(30);
   // Deadline of control calls (routes, acks, offsets).
   absl::Duration request_timeout = absl::Seconds(3);

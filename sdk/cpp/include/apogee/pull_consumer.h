@@ -49,8 +49,12 @@ class PullConsumer {
   absl::Status Subscribe(const std::string& topic);
 
   // Messages from the assigned queues, waiting up to `timeout` for the first.
-  // A queue whose pull fails (its broker is down) is skipped for a second
-  // while the others go on; Poll fails only when every queue fails.
+  // A queue whose pull fails (its broker is down) is skipped for a while
+  // (1 s, doubling per further failure up to 5 s) while the others go on.
+  // Poll fails only when every queue fails; when every queue is still
+  // skipped after earlier failures it first waits for the first to be due
+  // (failing after `timeout` if none is), so a loop calling Poll never
+  // spins on errors.
   absl::StatusOr<std::vector<ReceivedMessage>> Poll(absl::Duration timeout);
 
   // Stores the current positions (next offset to read) as the group's
