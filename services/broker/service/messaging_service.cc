@@ -96,7 +96,12 @@ MessagingService::MessagingService(ServiceOptions options, StoreClient* store, T
       routes_(routes),
       probe_(probe),
       executor_(executor),
-      clock_(clock) {}
+      clock_(clock) {
+  MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
+                        rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
+                          return OpenTelemetry(context);
+                        }));
+}
 
 void MessagingService::SetAdvertisedAddress(const std::string& address) {
   absl::MutexLock lock(&address_mu_);
@@ -678,8 +683,7 @@ grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerC
   return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
 }
 
-grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
-    grpc::CallbackServerContext* context) {
+rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
   auto client_id = rocketmq::RequireClientId(*context);
   // The close callback needs the stream it belongs to; it runs only after
   // Start(), by which time `self` is set.
