@@ -4,11 +4,9 @@
 #include <string>
 
 #include "apache/rocketmq/v2/service.grpc.pb.h"
-#include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "services/common/server/grpc_server.h"
+#include "services/common/testing/test_server.h"
 
 namespace apogee::rocketmq {
 namespace {
@@ -35,12 +33,9 @@ class Service final : public v2::MessagingService::CallbackService {
 class TelemetryReactorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    GrpcServerOptions options;
-    options.listen = "127.0.0.1:0";
-    auto server = GrpcServer::Start(options, {&service_});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(server).value();
-    channel_ = grpc::CreateChannel(server_->bound_address(), grpc::InsecureChannelCredentials());
+    auto started = testing::StartTestServer({&service_});
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = *std::move(started);
   }
 
   static std::unique_ptr<grpc::ClientContext> Context() {
@@ -50,33 +45,33 @@ class TelemetryReactorTest : public ::testing::Test {
   }
 
   Service service_;
-  std::unique_ptr<GrpcServer> server_;
-  std::shared_ptr<grpc::Channel> channel_;
+  testing::TestServer server_;
 };
 
 TEST_F(TelemetryReactorTest, AnswersSettingsAndEndsOkOnHalfClose) {
-  auto stub = v2::MessagingService::NewStub(channel_);
+  auto stub = v2::MessagingService::NewStub(server_.channel);
   auto context = Context();
   auto stream = stub->Telemetry(context.get());
-  v2::TelemetryCommand hello;
-  hello.mutable_settings()->set_client_type(v2::PRODUCER);
-  ASSERT_TRUE(stream->Write(hello));
-  v2::TelemetryCommand reply;
-  ASSERT_TRUE(stream->Read(&reply));
-  EXPECT_EQ(reply.status().code(), v2::OK);
-  EXPECT_EQ(reply.settings().client_type(), v2::PRODUCER);
-  ASSERT_TRUE(stream->WritesDone());
-  EXPECT_FALSE(stream->Read(&reply));
+  v2::TelemetryCommand settings;
+  settings.mutable_settings()->set_client_type(v2::SIMPLE_CONSUMER);
+  // The settings and the half-close in one go: the answer still comes.
+  ASSERT_TRUE(stream->Write(settings, grpc::WriteOptions().set_last_message()));
+  v2::TelemetryCommand answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.settings().client_type(), v2::SIMPLE_CONSUMER);
+  EXPECT_EQ(answer.status().code(), v2::OK);
+  EXPECT_FALSE(stream->Read(&answer));
   const grpc::Status status = stream->Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 TEST_F(TelemetryReactorTest, GarbageEndsTheStreamWithInvalidArgument) {
   // Raw bytes on the Telemetry method: one good command, then garbage.
-  grpc::GenericStub stub(channel_);
+  grpc::GenericStub stub(server_.channel);
   grpc::CompletionQueue cq;
   auto context = Context();
-  auto call = stub.PrepareCall(context.get(), "/apache.rocketmq.v2.MessagingService/Telemetry", &cq);
+  auto call =
+      stub.PrepareCall(context.get(), "/apache.rocketmq.v2.MessagingService/Telemetry", &cq);
   void* tag = nullptr;
   bool ok = false;
   auto step = [&](int want) {

@@ -5,11 +5,9 @@
 
 #include "absl/synchronization/notification.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
-#include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "services/common/server/grpc_server.h"
+#include "services/common/testing/test_server.h"
 
 namespace apogee {
 namespace {
@@ -31,13 +29,10 @@ class Service final : public v2::MessagingService::CallbackService {
 class UnparsedRequestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    GrpcServerOptions options;
-    options.listen = "127.0.0.1:0";
-    auto server = GrpcServer::Start(options, {&service_});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(server).value();
-    stub_ = std::make_unique<grpc::GenericStub>(
-        grpc::CreateChannel(server_->bound_address(), grpc::InsecureChannelCredentials()));
+    auto started = testing::StartTestServer({&service_});
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = *std::move(started);
+    stub_ = std::make_unique<grpc::GenericStub>(server_.channel);
   }
 
   // Sends `payload` as the raw request of `method`.
@@ -59,7 +54,7 @@ class UnparsedRequestTest : public ::testing::Test {
   }
 
   Service service_;
-  std::unique_ptr<GrpcServer> server_;
+  testing::TestServer server_;
   std::unique_ptr<grpc::GenericStub> stub_;
 };
 
