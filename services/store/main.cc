@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -32,6 +33,7 @@
 #include "services/store/engine/store.h"
 #include "services/store/metrics/probe.h"
 #include "services/store/service/record_codec.h"
+#include "services/store/service/socket_watch.h"
 #include "services/store/service/store_service.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Directory for the commit log and indexes (required)");
@@ -292,6 +294,19 @@ int main(int argc, char** argv) {
   probe.Refresh(*store, data_dir);
   PeriodicTask refresher(absl::Seconds(2),
                          [store, &probe, &data_dir] { probe.Refresh(*store, data_dir); });
+  std::optional<PeriodicTask> socket_watcher;
+  if (!socket_path.empty()) {
+    auto watch = SocketWatch::Create(socket_path);
+    if (!watch.ok()) return Fail(watch.status());
+    socket_watcher.emplace(absl::Seconds(1), [watch = *std::move(watch)]() mutable {
+      if (std::optional<std::string> lost = watch.Check()) {
+        std::fprintf(stderr,
+                     "event=listen_socket_lost path=%s reason=\"%s\" action=\"not re-created; "
+                     "the broker cannot connect until the store is restarted\"\n",
+                     watch.path().c_str(), lost->c_str());
+      }
+    });
+  }
 
   absl::Status published =
       PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
@@ -320,6 +335,7 @@ int main(int argc, char** argv) {
   (*server)->Shutdown(absl::ZeroDuration());  // cancels what the grace did not finish
   std::fprintf(stderr, "event=server_stopped took=%s\n",
                absl::FormatDuration(absl::Now() - stop_start).c_str());
+  if (socket_watcher.has_value()) socket_watcher->Stop();
   refresher.Stop();
   flusher.Stop();
   service.reset();   // appends what is still queued

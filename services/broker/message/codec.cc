@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/broker/message/validation.h"
 #include "services/common/naming/names.h"
+#include "services/common/status/status_macros.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::broker {
@@ -35,10 +37,7 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
                              absl::Time now) {
   const std::string where = absl::StrCat("messages[", index, "]");
   const v2::SystemProperties& sp = m.system_properties();
-  if (IsBlank(sp.message_id())) {
-    return Bad(v2::ILLEGAL_MESSAGE_ID,
-               absl::StrCat(where, ".system_properties.message_id is blank"));
-  }
+  APOGEE_RETURN_IF_ERROR(ValidateMessageFields(m, where));
   if (m.body().empty()) {
     return Bad(v2::MESSAGE_BODY_EMPTY, absl::StrCat(where, ".body is empty"));
   }
@@ -246,6 +245,7 @@ bool TagFilter::Matches(const std::string& tag) const {
 }
 
 absl::StatusOr<TagFilter> ParseTagFilter(const v2::FilterExpression& expression) {
+  APOGEE_RETURN_IF_ERROR(ValidateFilterType(expression));
   if (expression.type() == v2::SQL) {
     return WithV2Code(absl::UnimplementedError("SQL filter expressions are not supported yet "
                                                "(use a TAG expression such as \"a||b\")"),

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "services/broker/message/validation.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
 #include "services/common/rocketmq/metadata.h"
@@ -95,7 +96,12 @@ MessagingService::MessagingService(ServiceOptions options, StoreClient* store, T
       routes_(routes),
       probe_(probe),
       executor_(executor),
-      clock_(clock) {}
+      clock_(clock) {
+  MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
+                        rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
+                          return OpenTelemetry(context);
+                        }));
+}
 
 void MessagingService::SetAdvertisedAddress(const std::string& address) {
   absl::MutexLock lock(&address_mu_);
@@ -180,10 +186,12 @@ grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContex
                                                       const v2::HeartbeatRequest* request,
                                                       v2::HeartbeatResponse* response) {
   auto client_id = rocketmq::RequireClientId(*context);
-  if (client_id.ok()) {
+  absl::Status status = client_id.status();
+  if (status.ok()) status = ValidateClientType("client_type", request->client_type());
+  if (status.ok()) {
     clients_->OnHeartbeat(*client_id, request->client_type(), request->group().name());
   }
-  return AnswerInBand(context, client_id.status(), response);
+  return AnswerInBand(context, status, response);
 }
 
 grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerContext* context,
@@ -259,7 +267,7 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
       for (size_t r = 0; r < record_index.size(); ++r) {
         const int i = record_index[r];
         if (!appended.ok()) {
-          statuses[i] = appended.status();
+          statuses[i] = FromStoreAppendError(appended.status(), record_index);
         } else if (r < appended->size()) {
           stored++;
           bytes += static_cast<int64_t>(request->messages(i).body().size());
@@ -650,6 +658,8 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
                                                         v2::QueryOffsetResponse* response) {
   auto topic = ResolveTopic(*context, request->message_queue().topic());
   if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
+  absl::Status policy = ValidateQueryOffsetPolicy(request->query_offset_policy());
+  if (!policy.ok()) return AnswerInBand(context, policy, response);
   return Offload(
       context, executor_, response,
       [this, request, response, topic = topic->name()]() -> absl::Status {
@@ -673,8 +683,7 @@ grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerC
   return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
 }
 
-grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
-    grpc::CallbackServerContext* context) {
+rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
   auto client_id = rocketmq::RequireClientId(*context);
   // The close callback needs the stream it belongs to; it runs only after
   // Start(), by which time `self` is set.
@@ -682,8 +691,9 @@ grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingSe
   auto* stream = new rocketmq::TelemetryReactor(
       client_id,
       [this](const std::string& id, const v2::Settings& settings) {
-        clients_->OnSettings(id, settings);
-        return rocketmq::ReplySettings(settings, options_.settings, /*group_fifo=*/false);
+        auto reply = rocketmq::ReplySettings(settings, options_.settings, /*group_fifo=*/false);
+        if (reply.ok()) clients_->OnSettings(id, settings);  // never keep a refused client type
+        return reply;
       },
       [this](const std::string& id, const v2::TelemetryCommand& command) {
         telemetry_->OnClientCommand(id, command);

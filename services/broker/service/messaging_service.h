@@ -23,6 +23,7 @@
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/rocketmq/client_settings.h"
+#include "services/common/rocketmq/reactors.h"
 
 namespace apogee::broker {
 
@@ -85,8 +86,8 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   grpc::ServerUnaryReactor* EndTransaction(grpc::CallbackServerContext* context,
                                            const v2::EndTransactionRequest* request,
                                            v2::EndTransactionResponse* response) override;
-  grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* Telemetry(
-      grpc::CallbackServerContext* context) override;
+  // Served raw (registered in the constructor): see rocketmq::TelemetryReactor.
+  rocketmq::TelemetryReactor* OpenTelemetry(grpc::CallbackServerContext* context);
   grpc::ServerUnaryReactor* NotifyClientTermination(
       grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
       v2::NotifyClientTerminationResponse* response) override;

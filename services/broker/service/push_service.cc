@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "services/common/status/grpc_status.h"
 
 namespace apogee::broker {
@@ -14,14 +15,14 @@ namespace apogee::broker {
 // queued and written in order; the call finishes once it was ended (by the
 // client, an error, or Shutdown) and no write is in flight.
 class PushService::Stream final
-    : public grpc::ServerBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
+    : public ParsingBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
       public std::enable_shared_from_this<Stream> {
  public:
   explicit Stream(PushService* service) : service_(service) {}
 
   void Begin(std::shared_ptr<Stream> self) {
     self_ = std::move(self);
-    StartRead(&request_);
+    ReadRequest();
   }
 
   // Queues a response; dropped once the call is ending.
@@ -43,13 +44,17 @@ class PushService::Stream final
     MaybeFinish();
   }
 
-  void OnReadDone(bool ok) override {
+  void OnRequest(bool ok) override {
     // Client half-close, cancellation or a broken connection.
     if (!ok) return End(absl::OkStatus());
-    absl::Status status = Handle();
+    absl::Status status = Handle(request());
     if (!status.ok()) return End(status);
     absl::MutexLock lock(&mu_);
-    if (!end_.has_value()) StartRead(&request_);
+    if (!end_.has_value()) ReadRequest();
+  }
+
+  void OnUnparsed(std::string error) override {
+    End(absl::InvalidArgumentError(absl::StrCat("Consume: ", error)));
   }
 
   void OnWriteDone(bool ok) override {
@@ -72,14 +77,14 @@ class PushService::Stream final
   }
 
  private:
-  absl::Status Handle() {
-    switch (request_.request_case()) {
+  absl::Status Handle(pushv1::ConsumeRequest& request) {
+    switch (request.request_case()) {
       case pushv1::ConsumeRequest::kSubscribe: {
         if (session_ != nullptr) {
           return absl::InvalidArgumentError("subscribe may be sent once per stream");
         }
         std::weak_ptr<Stream> weak = weak_from_this();
-        auto session = PushSession::Create(service_->deps_, service_->limits_, request_.subscribe(),
+        auto session = PushSession::Create(service_->deps_, service_->limits_, request.subscribe(),
                                            [weak](pushv1::ConsumeResponse response) {
                                              if (auto self = weak.lock()) {
                                                self->Send(std::move(response));
@@ -92,10 +97,10 @@ class PushService::Stream final
       }
       case pushv1::ConsumeRequest::kCredit:
         if (session_ == nullptr) return NotSubscribed("credit");
-        return session_->Grant(request_.credit().messages());
+        return session_->Grant(request.credit().messages());
       case pushv1::ConsumeRequest::kSettle:
         if (session_ == nullptr) return NotSubscribed("settle");
-        session_->Settle(std::move(*request_.mutable_settle()));
+        session_->Settle(std::move(*request.mutable_settle()));
         return absl::OkStatus();
       default:
         return absl::InvalidArgumentError(
@@ -111,7 +116,7 @@ class PushService::Stream final
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || finished_ || writes_.empty()) return;
     writing_ = true;
-    StartWrite(&writes_.front());
+    WriteResponse(writes_.front());
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -122,7 +127,6 @@ class PushService::Stream final
 
   PushService* const service_;
   std::shared_ptr<Stream> self_;          // released in OnDone
-  pushv1::ConsumeRequest request_;        // owned by the read loop
   std::shared_ptr<PushSession> session_;  // read loop and OnDone only
 
   absl::Mutex mu_;
@@ -132,8 +136,14 @@ class PushService::Stream final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-grpc::ServerBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>* PushService::Consume(
-    grpc::CallbackServerContext* /*context*/) {
+PushService::PushService(PushDeps deps, PushLimits limits)
+    : deps_(std::move(deps)), limits_(limits) {
+  MarkMethodRawCallback(
+      MethodIndex("apogee.broker.v1.PushConsumer.Consume"),
+      RawBidiHandler([this](grpc::CallbackServerContext* /*context*/) { return OpenConsume(); }));
+}
+
+RawBidiReactor* PushService::OpenConsume() {
   auto stream = std::make_shared<Stream>(this);
   Opened(stream.get(), stream);
   Stream* raw = stream.get();

@@ -13,16 +13,17 @@
 #include "absl/synchronization/mutex.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
 #include "services/broker/delivery/push_session.h"
+#include "services/common/server/parsing_reactor.h"
 
 namespace apogee::broker {
 
 // Thread-safe.
 class PushService final : public pushv1::PushConsumer::CallbackService {
  public:
-  PushService(PushDeps deps, PushLimits limits) : deps_(std::move(deps)), limits_(limits) {}
-
-  grpc::ServerBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>* Consume(
-      grpc::CallbackServerContext* context) override;
+  // Consume is served raw, so a request that does not parse ends its stream
+  // with INVALID_ARGUMENT instead of looking like the client's half-close
+  // (see services/common/server/parsing_reactor.h).
+  PushService(PushDeps deps, PushLimits limits);
 
   // Ends every open stream with UNAVAILABLE, so consumers reconnect at once
   // instead of waiting for the server's shutdown grace.
@@ -30,6 +31,7 @@ class PushService final : public pushv1::PushConsumer::CallbackService {
 
  private:
   class Stream;
+  RawBidiReactor* OpenConsume();
   void Opened(Stream* stream, std::weak_ptr<Stream> weak);
   void Closed(Stream* stream);
 

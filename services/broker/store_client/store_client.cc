@@ -1,5 +1,7 @@
 #include "services/broker/store_client/store_client.h"
 
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "services/common/client/channel.h"
@@ -20,7 +22,25 @@ struct StoreClient::AppendStream {
 };
 
 StoreClient::StoreClient(const std::string& target, absl::Duration timeout)
-    : timeout_(timeout), stub_(sv1::Store::NewStub(CreateApogeeChannel(target))) {}
+    : target_(target), timeout_(timeout), stub_(sv1::Store::NewStub(CreateApogeeChannel(target))) {}
+
+void StoreClient::Observe(const absl::Status& status) {
+  // Only "cannot reach the store" changes the state; a refused request
+  // (INVALID_ARGUMENT, NOT_FOUND, ...) proves the store is there.
+  const bool unreachable = status.code() == absl::StatusCode::kUnavailable;
+  if (unreachable != available_.load(std::memory_order_relaxed)) return;  // no change
+  absl::MutexLock lock(&health_mu_);
+  if (unreachable != available_.load(std::memory_order_relaxed)) return;
+  available_.store(!unreachable, std::memory_order_relaxed);
+  if (unreachable) {
+    unavailable_since_ = absl::Now();
+    std::fprintf(stderr, "event=store_unavailable store=%s reason=\"%s\"\n", target_.c_str(),
+                 std::string(status.message()).c_str());
+  } else {
+    std::fprintf(stderr, "event=store_available store=%s unavailable_for=%s\n", target_.c_str(),
+                 absl::FormatDuration(absl::Now() - unavailable_since_).c_str());
+  }
+}
 
 StoreClient::~StoreClient() {
   std::vector<std::thread> readers;
@@ -63,6 +83,7 @@ void StoreClient::ReadLoop(std::shared_ptr<AppendStream> stream) {
       done = std::move(it->second);
       stream->pending.erase(it);
     }
+    Observe(absl::OkStatus());  // any answer means the store is there
     if (response.code() != 0) {
       done(absl::Status(static_cast<absl::StatusCode>(response.code()), response.message()));
     } else {
@@ -70,6 +91,14 @@ void StoreClient::ReadLoop(std::shared_ptr<AppendStream> stream) {
     }
   }
   grpc::Status status = stream->rw->Finish();
+  bool closing;
+  {
+    absl::MutexLock lock(&mu_);
+    closing = closing_;
+  }
+  if (!closing && !status.ok()) {
+    Observe(absl::UnavailableError(absl::StrCat("append stream ended: ", status.error_message())));
+  }
   std::map<uint64_t, AppendDone> failed;
   {
     absl::MutexLock lock(&stream->pending_mu);

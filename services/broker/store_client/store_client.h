@@ -3,6 +3,7 @@
 // everything else is a unary call with a deadline.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -70,18 +71,28 @@ class StoreClient {
                                 const Request& request) {
     Response response;
     grpc::Status status = (stub_.get()->*method)(Context().get(), request, &response);
-    if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          status.error_message());
-    }
+    absl::Status result = status.ok()
+                              ? absl::OkStatus()
+                              : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                             status.error_message());
+    Observe(result);
+    if (!result.ok()) return result;
     return response;
   }
+  // Tracks whether the store answers: logs one line when it stops (with the
+  // first error) and one when it answers again, never one per failed call.
+  void Observe(const absl::Status& status);
   // Returns the live append stream, opening one if needed.
   absl::StatusOr<std::shared_ptr<AppendStream>> Stream() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadLoop(std::shared_ptr<AppendStream> stream);
 
+  const std::string target_;
   const absl::Duration timeout_;
   std::unique_ptr<sv1::Store::Stub> stub_;
+
+  std::atomic<bool> available_{true};  // read without the lock on the hot path
+  absl::Mutex health_mu_;              // serializes state changes and their log lines
+  absl::Time unavailable_since_ ABSL_GUARDED_BY(health_mu_);
 
   absl::Mutex mu_;
   std::shared_ptr<AppendStream> stream_ ABSL_GUARDED_BY(mu_);

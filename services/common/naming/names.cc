@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -28,14 +29,15 @@ absl::Status ValidateChars(absl::string_view kind, absl::string_view field, absl
         absl::StrCat(field, " is empty (", kind, " names: ", rule, ", 1..", max_len, " chars)"));
   }
   if (name.size() > max_len) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " \"", name.substr(0, 32), "...\" is ",
-                                                   name.size(), " chars long (max ", max_len, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " \"", absl::CHexEscape(name.substr(0, 32)), "...\" is ", name.size(),
+                     " chars long (max ", max_len, ")"));
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (!allowed(name[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " \"", name, "\" has invalid character '", Printable(name[i]),
-                       "' at ", i, " (allowed: ", rule, ", max ", max_len, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " \"", absl::CHexEscape(name), "\" has invalid character '", Printable(name[i]),
+          "' at ", i, " (allowed: ", rule, ", max ", max_len, ")"));
     }
   }
   return absl::OkStatus();
@@ -49,6 +51,8 @@ bool IsTopicChar(char c) {
 bool IsNodeChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
 }
+
+bool IsVisibleAscii(char c) { return c >= '!' && c <= '~'; }
 
 bool IsIpv4(absl::string_view host) {
   std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
@@ -147,6 +151,11 @@ absl::Status ValidateGroupName(absl::string_view field, absl::string_view name) 
 absl::Status ValidateNodeName(absl::string_view field, absl::string_view name) {
   return ValidateChars("cluster and broker", field, name, kMaxNodeNameLength, "[a-zA-Z0-9_.-]",
                        IsNodeChar);
+}
+
+absl::Status ValidateMessageId(absl::string_view field, absl::string_view id) {
+  return ValidateChars("message id", field, id, kMaxMessageIdLength, "visible ASCII [!-~]",
+                       IsVisibleAscii);
 }
 
 absl::StatusOr<HostPort> ParseHostPort(absl::string_view field, absl::string_view endpoint) {

@@ -15,6 +15,13 @@ inline constexpr int kMaxTopicNameLength = 127;
 inline constexpr int kMaxGroupNameLength = 120;
 inline constexpr int kMaxNodeNameLength = 127;
 
+// Per-message limits the store enforces on every record; the broker checks
+// them first so clients get the v2 code for the field, not the store's error.
+inline constexpr int kMaxMessageIdLength = 128;
+inline constexpr int kMaxMessageKeys = 32;
+inline constexpr int kMaxMessageKeyLength = 255;
+inline constexpr int kMaxMessageTagLength = 1024;
+
 // RocketMQ's topic rule: [%|a-zA-Z0-9_-], 1..127 chars. `field` names the
 // input in the error ("topic", "registration.topics[3].name").
 absl::Status ValidateTopicName(absl::string_view field, absl::string_view name);
@@ -24,6 +31,13 @@ absl::Status ValidateGroupName(absl::string_view field, absl::string_view name);
 
 // Cluster and broker names: [a-zA-Z0-9_.-], 1..127 chars.
 absl::Status ValidateNodeName(absl::string_view field, absl::string_view name);
+
+// Message id (v2 `system_properties.message_id`, the store's id index key):
+// visible ASCII [!-~], 1..128 chars. RocketMQ's proxy only asks for a
+// non-blank id; its clients send 32-34 hex digits, so this stricter rule
+// costs no real client and keeps control characters and blanks out of logs
+// and indexes.
+absl::Status ValidateMessageId(absl::string_view field, absl::string_view id);
 
 // True for RocketMQ's system property keys (MessageConst.STRING_HASH_SET:
 // "KEYS", "TAGS", "UNIQ_KEY", ...), which user properties may not use.

@@ -32,6 +32,26 @@ TEST(GroupNameTest, LimitIs120) {
   EXPECT_FALSE(ValidateGroupName("group", std::string(121, 'g')).ok());
 }
 
+TEST(MessageIdTest, AcceptsRocketMqIdsUpTo128VisibleChars) {
+  EXPECT_TRUE(ValidateMessageId("message_id", "01C0A8000A2A1B2C3D4E5F60718293A4B5").ok());
+  EXPECT_TRUE(ValidateMessageId("message_id", "my-id_1:2/3").ok());
+  EXPECT_TRUE(ValidateMessageId("message_id", std::string(kMaxMessageIdLength, 'f')).ok());
+}
+
+TEST(MessageIdTest, RejectsControlCharsBlanksAndLongIdsNamingThem) {
+  absl::Status newline = ValidateMessageId("messages[0].message_id", "ab\ncd");
+  EXPECT_EQ(newline.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(newline.message(), HasSubstr("messages[0].message_id \"ab\\ncd\" has invalid "
+                                           "character '\\x0a' at 2 (allowed: visible ASCII"));
+  EXPECT_THAT(ValidateMessageId("id", std::string("a\0b", 3)).message(),
+              HasSubstr("invalid character '\\x00' at 1"));
+  EXPECT_THAT(ValidateMessageId("id", " ").message(), HasSubstr("invalid character ' ' at 0"));
+  EXPECT_THAT(ValidateMessageId("id", "").message(), HasSubstr("id is empty"));
+  EXPECT_THAT(ValidateMessageId("id", std::string(129, 'f')).message(),
+              HasSubstr("129 chars long (max 128)"));
+  EXPECT_FALSE(ValidateMessageId("id", "caf\xc3\xa9").ok());  // non-ASCII
+}
+
 TEST(NodeNameTest, AllowsDotsButNotPercent) {
   EXPECT_TRUE(ValidateNodeName("broker_name", "broker-a.zone1").ok());
   EXPECT_FALSE(ValidateNodeName("broker_name", "broker%a").ok());

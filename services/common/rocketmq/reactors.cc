@@ -1,5 +1,7 @@
 #include "services/common/rocketmq/reactors.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace apogee::rocketmq {
 
 TelemetryReactor::TelemetryReactor(absl::StatusOr<std::string> client_id, OnSettings on_settings,
@@ -10,7 +12,7 @@ TelemetryReactor::TelemetryReactor(absl::StatusOr<std::string> client_id, OnSett
       on_command_(std::move(on_command)),
       on_close_(std::move(on_close)) {}
 
-void TelemetryReactor::Start() { StartRead(&request_); }
+void TelemetryReactor::Start() { ReadRequest(); }
 
 bool TelemetryReactor::Send(v2::TelemetryCommand command) {
   absl::MutexLock lock(&mu_);
@@ -20,18 +22,19 @@ bool TelemetryReactor::Send(v2::TelemetryCommand command) {
   return true;
 }
 
-void TelemetryReactor::OnReadDone(bool ok) {
+void TelemetryReactor::OnRequest(bool ok) {
   if (!ok) {
     absl::MutexLock lock(&mu_);
     reads_done_ = true;
     MaybeFinish();
     return;
   }
-  if (request_.command_case() == v2::TelemetryCommand::kSettings) {
+  const v2::TelemetryCommand& request = this->request();
+  if (request.command_case() == v2::TelemetryCommand::kSettings) {
     v2::TelemetryCommand reply;
     absl::Status status = client_id_.status();
     if (status.ok()) {
-      auto settings = on_settings_(*client_id_, request_.settings());
+      auto settings = on_settings_(*client_id_, request.settings());
       status = settings.status();
       if (settings.ok()) *reply.mutable_settings() = std::move(settings).value();
     }
@@ -40,10 +43,17 @@ void TelemetryReactor::OnReadDone(bool ok) {
     writes_.push_back(std::move(reply));
     MaybeWrite();
   } else if (client_id_.ok() && on_command_) {
-    on_command_(*client_id_, request_);  // stack traces, verify results
+    on_command_(*client_id_, request);  // stack traces, verify results
   }
   absl::MutexLock lock(&mu_);
-  if (!finished_) StartRead(&request_);
+  if (!finished_) ReadRequest();
+}
+
+void TelemetryReactor::OnUnparsed(std::string error) {
+  absl::MutexLock lock(&mu_);
+  reads_done_ = true;
+  end_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("Telemetry: ", error));
+  MaybeFinish();
 }
 
 void TelemetryReactor::OnWriteDone(bool ok) {
@@ -64,13 +74,25 @@ void TelemetryReactor::OnWriteDone(bool ok) {
 void TelemetryReactor::MaybeWrite() {
   if (writing_ || finished_ || writes_.empty()) return;
   writing_ = true;
-  StartWrite(&writes_.front());
+  WriteResponse(writes_.front());
 }
 
 void TelemetryReactor::MaybeFinish() {
   if (finished_ || !reads_done_ || writing_ || !writes_.empty()) return;
   finished_ = true;
-  Finish(grpc::Status::OK);
+  Finish(end_);
+}
+
+int TelemetryMethodIndex() {
+  static const int index = MethodIndex("apache.rocketmq.v2.MessagingService.Telemetry");
+  return index;
+}
+
+grpc::internal::MethodHandler* TelemetryHandler(
+    std::function<TelemetryReactor*(grpc::CallbackServerContext*)> open) {
+  return RawBidiHandler([open = std::move(open)](grpc::CallbackServerContext* context) {
+    return static_cast<RawBidiReactor*>(open(context));
+  });
 }
 
 void TelemetryReactor::OnDone() {

@@ -13,6 +13,7 @@
 #include "apache/rocketmq/v2/service.pb.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
+#include "services/common/server/parsing_reactor.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::rocketmq {
@@ -99,10 +100,13 @@ grpc::ServerWriteReactor<Response>* StatusOnlyStream(const absl::Status& status)
 // commands (thread stack traces, verify results) go to `on_command`. The
 // server may push commands at any time with Send(). Reads and writes run
 // independently; the stream stays open until the client half-closes it and
-// every queued write is out, then `on_close` runs.
+// every queued write is out, then `on_close` runs. Bytes that are not a
+// TelemetryCommand end the stream with INVALID_ARGUMENT naming the problem
+// (as the proxy does), after the writes already queued. The method must be
+// served raw (see parsing_reactor.h): RegisterTelemetry does that.
 // Thread-safe: Send() may be called from any thread until on_close ran.
 class TelemetryReactor final
-    : public grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand> {
+    : public ParsingBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand> {
  public:
   using OnSettings = std::function<absl::StatusOr<v2::Settings>(const std::string& client_id,
                                                                 const v2::Settings&)>;
@@ -119,7 +123,8 @@ class TelemetryReactor final
   // Queues a server-initiated command; false once the stream is finishing.
   bool Send(v2::TelemetryCommand command);
 
-  void OnReadDone(bool ok) override;
+  void OnRequest(bool ok) override;
+  void OnUnparsed(std::string error) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
 
@@ -131,13 +136,22 @@ class TelemetryReactor final
   const OnSettings on_settings_;
   const OnCommand on_command_;
   const std::function<void(const std::string&)> on_close_;
-  v2::TelemetryCommand request_;  // owned by the read loop
 
   absl::Mutex mu_;
   std::deque<v2::TelemetryCommand> writes_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_ ABSL_GUARDED_BY(mu_);  // OK unless the client sent garbage
 };
+
+// Serves the Telemetry method of `service` (a v2 MessagingService) raw with
+// `open`, so TelemetryReactor can tell garbage from a half-close. Call from
+// the service's constructor through a member that can reach the protected
+// grpc::Service::MarkMethodRawCallback, e.g.
+//   MarkMethodRawCallback(TelemetryMethodIndex(), TelemetryHandler(...)).
+int TelemetryMethodIndex();
+grpc::internal::MethodHandler* TelemetryHandler(
+    std::function<TelemetryReactor*(grpc::CallbackServerContext*)> open);
 
 }  // namespace apogee::rocketmq

@@ -13,6 +13,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "services/common/server/unparsed_request.h"
 
 namespace apogee {
 
@@ -44,6 +45,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  {
+    // A garbage payload gets INVALID_ARGUMENT naming the method, not gRPC's
+    // bare UNIMPLEMENTED (see unparsed_request.h).
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(UnparsedRequestInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (!is_unix && selected_port == 0)) {

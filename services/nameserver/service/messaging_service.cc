@@ -67,8 +67,7 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
   return rocketmq::AnswerInBand(context, absl::OkStatus(), response);
 }
 
-grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* MessagingService::Telemetry(
-    grpc::CallbackServerContext* context) {
+rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
   auto* stream = new rocketmq::TelemetryReactor(
       rocketmq::RequireClientId(*context),
       [this](const std::string& client_id, const v2::Settings& settings) {

@@ -8,6 +8,7 @@
 
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "services/common/rocketmq/client_settings.h"
+#include "services/common/rocketmq/reactors.h"
 #include "services/nameserver/metrics/probe.h"
 #include "services/nameserver/registry/registry.h"
 
@@ -19,7 +20,12 @@ namespace v2 = ::apache::rocketmq::v2;
 class MessagingService final : public v2::MessagingService::CallbackService {
  public:
   MessagingService(const Registry* registry, Probe* probe, rocketmq::SettingsPolicy policy)
-      : registry_(registry), probe_(probe), policy_(policy) {}
+      : registry_(registry), probe_(probe), policy_(policy) {
+    MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
+                          rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
+                            return OpenTelemetry(context);
+                          }));
+  }
 
   grpc::ServerUnaryReactor* QueryRoute(grpc::CallbackServerContext* context,
                                        const v2::QueryRouteRequest* request,
@@ -30,8 +36,8 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   grpc::ServerUnaryReactor* NotifyClientTermination(
       grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
       v2::NotifyClientTerminationResponse* response) override;
-  grpc::ServerBidiReactor<v2::TelemetryCommand, v2::TelemetryCommand>* Telemetry(
-      grpc::CallbackServerContext* context) override;
+  // Served raw (registered in the constructor): see rocketmq::TelemetryReactor.
+  rocketmq::TelemetryReactor* OpenTelemetry(grpc::CallbackServerContext* context);
 
   // Broker-only RPCs: in-band UNSUPPORTED pointing at the broker endpoints.
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* context,

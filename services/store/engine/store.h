@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/periodic_task.h"
+#include "services/common/naming/names.h"
 #include "services/store/commitlog/commit_log.h"
 #include "services/store/dispatch/dispatcher.h"
 #include "services/store/index/index_store.h"
@@ -26,9 +27,10 @@
 namespace apogee::store {
 
 inline constexpr int32_t kMaxQueuesPerTopic = 1024;
-inline constexpr size_t kMaxMessageIdLength = 128;
-inline constexpr size_t kMaxKeysPerMessage = 32;
-inline constexpr size_t kMaxKeyLength = 255;
+// Shared with the broker, which checks them first (services/common/naming).
+inline constexpr size_t kMaxMessageIdLength = ::apogee::kMaxMessageIdLength;
+inline constexpr size_t kMaxKeysPerMessage = ::apogee::kMaxMessageKeys;
+inline constexpr size_t kMaxKeyLength = ::apogee::kMaxMessageKeyLength;
 inline constexpr int kMaxReadMessages = 1024;
 
 struct StoreOptions {

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "apogee/store/v1/store.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "services/common/naming/names.h"
 #include "services/store/commitlog/record.h"
 
 namespace apogee::store {
@@ -27,7 +28,7 @@ namespace apogee::store {
 namespace sv1 = ::apogee::store::v1;
 
 inline constexpr uint8_t kEnvelopeVersion = 1;
-inline constexpr size_t kMaxTagLength = 1024;
+inline constexpr size_t kMaxTagLength = ::apogee::kMaxMessageTagLength;  // broker checks it too
 // The most the envelope adds to a body: the engine's body limit is the
 // client-visible one plus this.
 inline constexpr uint32_t kMaxEnvelopeBytes = 3 + kMaxTagLength;
