@@ -171,7 +171,13 @@ class Store {
   absl::Status PutTopic(const TopicConfig& topic);
   absl::StatusOr<TopicConfig> GetTopic(const std::string& name) const;
   std::vector<TopicConfig> ListTopics() const;
-  // Messages of a deleted topic stay until retention removes them.
+  // Deletes the topic at once: its config, queues (consume-queue, time and
+  // key entries) and every group's offsets for it, and leaves a tombstone
+  // (docs/design/store-format.md, "Deleted topics") so that its messages are
+  // never indexed again, also when a restart replays the log. A topic
+  // created again under the name starts empty, its queues at the highest
+  // queue offset the deleted one reached. The messages' bytes stay in the
+  // commit log until retention deletes their segments.
   absl::Status DeleteTopic(const std::string& name);
   absl::Status PutGroup(const std::string& name, const std::string& config);
   absl::StatusOr<std::string> GetGroup(const std::string& name) const;
@@ -202,6 +208,10 @@ class Store {
   std::unique_ptr<PeriodicTask> flush_task_;
   std::unique_ptr<PeriodicTask> retention_task_;
 
+  // Appends hold it shared from validation to the end of the write;
+  // DeleteTopic holds it exclusively, so every record of a deleted topic
+  // lies below its tombstone.
+  absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
   int64_t retention_deleted_segments_ ABSL_GUARDED_BY(mu_) = 0;
