@@ -345,6 +345,24 @@ absl::Status PopEngine::ResetCursor(const std::string& group, const std::string&
   return absl::OkStatus();
 }
 
+void PopEngine::DropTopic(const std::string& topic) {
+  std::vector<Cursor*> cursors;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, cursor] : cursors_) {
+      if (std::get<1>(key) == topic) cursors.push_back(cursor.get());
+    }
+  }
+  // Reset in place: other threads may hold the pointers.
+  for (Cursor* cursor : cursors) {
+    absl::MutexLock lock(&cursor->mu);
+    cursor->loaded = false;
+    cursor->next_offset = 0;
+    cursor->committed = -1;
+    cursor->in_flight.clear();
+  }
+}
+
 int64_t PopEngine::InFlight() const {
   std::vector<Cursor*> cursors;
   {

@@ -97,6 +97,13 @@ class PopEngine {
   absl::Status ResetCursor(const std::string& group, const std::string& topic, int32_t queue,
                            int64_t offset);
 
+  // Forgets every group's state on `topic` after the topic was deleted: the
+  // cursors are reloaded from the store on next use (which dropped the
+  // offsets), and deliveries in flight are dropped without being revived
+  // (their handles stop working). Retry-topic cursors are kept: a group's
+  // retry topic serves all of its topics.
+  void DropTopic(const std::string& topic);
+
   // Messages currently invisible (in flight) across all groups.
   int64_t InFlight() const;
 
