@@ -1,7 +1,8 @@
 // Deleting a topic, against real apogee-nameserver, apogee-store and
 // apogee-broker processes: a topic created again under the name serves only
 // its new messages, to a new group and to a group that consumed the old
-// ones, also after a store restart; retention reclaims the old segments.
+// ones, also after a store restart; a delivery in flight across the delete
+// cannot be acked; retention reclaims the old segments.
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -10,9 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
-#include "gtest/gtest.h"
+#include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
 #include "tests/integration/v2_test_client.h"
@@ -25,6 +27,7 @@ namespace av1 = ::apogee::admin::v1;
 using ::apogee::testing::LocalCluster;
 using ::apogee::testing::PollUntil;
 using ::apogee::testing::V2TestClient;
+using ::testing::HasSubstr;
 using Message = ::apache::rocketmq::v2::Message;
 
 constexpr char kTopic[] = "Orders";
@@ -98,8 +101,8 @@ class TopicDeleteTest : public ::testing::Test {
     const std::set<std::string> now = Segments();
     if (now.empty() || old.count(*now.rbegin()) > 0) return false;
     std::error_code ec;
-    const auto size = std::filesystem::file_size(
-        cluster_.dir() + "/store-data/commitlog/" + *now.rbegin(), ec);
+    const auto size =
+        std::filesystem::file_size(cluster_.dir() + "/store-data/commitlog/" + *now.rbegin(), ec);
     return !ec && size < 16 * 1024;
   }
 
@@ -117,7 +120,10 @@ class TopicDeleteTest : public ::testing::Test {
 TEST_F(TopicDeleteTest, RecreatedTopicServesOnlyNewMessagesAndOldSegmentsAreReclaimed) {
   CreateTopic(kTopic);
   Send(kTopic, "old", 40, 4096);  // ~170 KiB: a few segments
-  EXPECT_EQ(ReceiveAll("G", 40), Numbered("old", 40));
+  const std::vector<Message> old = client_->ReceiveAtLeast("G", kTopic, 40, /*ack=*/false);
+  ASSERT_EQ(Ids(old), Numbered("old", 40));
+  for (size_t i = 1; i < old.size(); ++i) ASSERT_TRUE(client_->Ack("G", old[i]).ok());
+  // old[0] stays in flight (30 s invisible) across the delete.
 
   av1::DeleteTopicRequest request;
   request.set_name(kTopic);
@@ -136,6 +142,8 @@ TEST_F(TopicDeleteTest, RecreatedTopicServesOnlyNewMessagesAndOldSegmentsAreRecl
   ASSERT_TRUE(FreshSegmentStarted(old_segments));
 
   CreateTopic(kTopic);
+  // The delivery in flight was dropped with the topic: its handle is dead.
+  EXPECT_THAT(client_->Ack("G", old[0]).message(), HasSubstr("INVALID_RECEIPT_HANDLE"));
   Send(kTopic, "new", 10, 100);
   EXPECT_EQ(ReceiveAll("G", 10), Numbered("new", 10));  // consumed the old incarnation
   EXPECT_EQ(ReceiveAll("NewGroup", 10), Numbered("new", 10));
