@@ -23,20 +23,10 @@
 namespace apogee {
 namespace {
 
-namespace av1 = ::apogee::admin::v1;
-using ::apogee::testing::LocalCluster;
-using ::apogee::testing::PollUntil;
-using ::apogee::testing::V2TestClient;
-using ::testing::HasSubstr;
+using ::apogee::testing::MessageIds;
 using Message = ::apache::rocketmq::v2::Message;
 
 constexpr char kTopic[] = "Orders";
-
-std::set<std::string> Ids(const std::vector<Message>& messages) {
-  std::set<std::string> ids;
-  for (const Message& m : messages) ids.insert(m.system_properties().message_id());
-  return ids;
-}
 
 std::set<std::string> Numbered(const std::string& prefix, int n) {
   std::set<std::string> ids;
@@ -53,9 +43,10 @@ class TopicDeleteTest : public ::testing::Test {
                               "--retention_check_interval=200ms"});
     absl::Status started = cluster_.Start();
     ASSERT_TRUE(started.ok()) << started;
-    admin_ = av1::Admin::NewStub(
+    admin_ = admin::v1::Admin::NewStub(
         grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials()));
-    client_ = std::make_unique<V2TestClient>(cluster_.broker_address(), "topic-delete@1@0@it");
+    client_ =
+        std::make_unique<testing::V2TestClient>(cluster_.broker_address(), "topic-delete@1@0@it");
   }
 
   void CreateTopic(const std::string& name) {
@@ -76,11 +67,11 @@ class TopicDeleteTest : public ::testing::Test {
   // nothing else is left for the group.
   std::set<std::string> ReceiveAll(const std::string& group, size_t want) {
     std::set<std::string> ids =
-        Ids(client_->ReceiveAtLeast(group, kTopic, static_cast<int>(want), /*ack=*/true));
+        MessageIds(client_->ReceiveAtLeast(group, kTopic, static_cast<int>(want), /*ack=*/true));
     auto more = client_->ReceiveOnce(group, kTopic, 32, absl::Milliseconds(500));
     EXPECT_TRUE(more.ok()) << more.status();
     if (more.ok()) {
-      for (const std::string& id : Ids(*more)) ids.insert(id);
+      for (const std::string& id : MessageIds(*more)) ids.insert(id);
     }
     return ids;
   }
@@ -112,22 +103,22 @@ class TopicDeleteTest : public ::testing::Test {
     return context;
   }
 
-  LocalCluster cluster_{{APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN}};
-  std::unique_ptr<av1::Admin::Stub> admin_;
-  std::unique_ptr<V2TestClient> client_;
+  testing::LocalCluster cluster_{{APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN}};
+  std::unique_ptr<admin::v1::Admin::Stub> admin_;
+  std::unique_ptr<testing::V2TestClient> client_;
 };
 
 TEST_F(TopicDeleteTest, RecreatedTopicServesOnlyNewMessagesAndOldSegmentsAreReclaimed) {
   CreateTopic(kTopic);
   Send(kTopic, "old", 40, 4096);  // ~170 KiB: a few segments
   const std::vector<Message> old = client_->ReceiveAtLeast("G", kTopic, 40, /*ack=*/false);
-  ASSERT_EQ(Ids(old), Numbered("old", 40));
+  ASSERT_EQ(MessageIds(old), Numbered("old", 40));
   for (size_t i = 1; i < old.size(); ++i) ASSERT_TRUE(client_->Ack("G", old[i]).ok());
   // old[0] stays in flight (30 s invisible) across the delete.
 
-  av1::DeleteTopicRequest request;
+  admin::v1::DeleteTopicRequest request;
   request.set_name(kTopic);
-  av1::DeleteTopicResponse response;
+  admin::v1::DeleteTopicResponse response;
   grpc::Status deleted = admin_->DeleteTopic(Context().get(), request, &response);
   ASSERT_TRUE(deleted.ok()) << deleted.error_message();
   const std::set<std::string> old_segments = Segments();
@@ -143,7 +134,7 @@ TEST_F(TopicDeleteTest, RecreatedTopicServesOnlyNewMessagesAndOldSegmentsAreRecl
 
   CreateTopic(kTopic);
   // The delivery in flight was dropped with the topic: its handle is dead.
-  EXPECT_THAT(client_->Ack("G", old[0]).message(), HasSubstr("INVALID_RECEIPT_HANDLE"));
+  EXPECT_THAT(client_->Ack("G", old[0]).message(), ::testing::HasSubstr("INVALID_RECEIPT_HANDLE"));
   Send(kTopic, "new", 10, 100);
   EXPECT_EQ(ReceiveAll("G", 10), Numbered("new", 10));  // consumed the old incarnation
   EXPECT_EQ(ReceiveAll("NewGroup", 10), Numbered("new", 10));
@@ -154,7 +145,7 @@ TEST_F(TopicDeleteTest, RecreatedTopicServesOnlyNewMessagesAndOldSegmentsAreRecl
   EXPECT_EQ(ReceiveAll("AfterRestart", 10), Numbered("new", 10));
 
   // Retention reclaims every segment that held the deleted messages.
-  EXPECT_TRUE(PollUntil(
+  EXPECT_TRUE(testing::PollUntil(
       [&] {
         const std::set<std::string> now = Segments();
         for (const std::string& name : old_segments) {

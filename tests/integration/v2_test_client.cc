@@ -89,6 +89,12 @@ absl::Status V2TestClient::Ack(const std::string& group, const v2::Message& mess
   return absl::OkStatus();
 }
 
+std::set<std::string> MessageIds(const std::vector<v2::Message>& messages) {
+  std::set<std::string> ids;
+  for (const v2::Message& m : messages) ids.insert(m.system_properties().message_id());
+  return ids;
+}
+
 std::vector<v2::Message> V2TestClient::ReceiveAtLeast(const std::string& group,
                                                       const std::string& topic, int n, bool ack,
                                                       absl::Duration timeout) {

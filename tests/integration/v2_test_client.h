@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 
 namespace apogee::testing {
+
+// The message ids of `messages`.
+std::set<std::string> MessageIds(const std::vector<apache::rocketmq::v2::Message>& messages);
 
 // Not thread-safe: one test thread. Every call has a deadline.
 class V2TestClient {

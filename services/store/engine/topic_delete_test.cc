@@ -24,26 +24,6 @@ class TopicDeleteTest : public testing::StoreHarness {
     CreateTopic("Other", 1);
   }
 
-  // Queues of `topic` the index holds.
-  int IndexedQueues(const std::string& topic) {
-    WaitForDispatch();
-    int n = 0;
-    for (const auto& [name, queues] : TopicsWithQueues()) n += name == topic ? queues : 0;
-    return n;
-  }
-  std::vector<std::pair<std::string, int>> TopicsWithQueues() {
-    std::vector<std::pair<std::string, int>> out;
-    for (const TopicConfig& t : store_->ListTopics()) {
-      int queues = 0;
-      for (int32_t q = 0; q < t.queue_count; ++q) {
-        auto range = store_->GetQueueRange(t.name, q);
-        if (range.ok() && range->next_offset > range->min_offset) ++queues;
-      }
-      out.emplace_back(t.name, queues);
-    }
-    return out;
-  }
-
   // Five messages on queue 0 and three on queue 1 of the old incarnation of
   // "T" (with keys), one on "Other", and group "g" committed on both.
   void FillOldIncarnation() {
