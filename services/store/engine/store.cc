@@ -391,22 +391,35 @@ absl::Status Store::PutTopic(const TopicConfig& topic) {
 
 absl::StatusOr<TopicConfig> Store::GetTopic(const std::string& name) const {
   APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
-  absl::MutexLock lock(&mu_);
-  auto it = topics_.find(name);
-  if (it == topics_.end()) {
-    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+  TopicConfig topic;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) {
+      return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+    }
+    topic = it->second;
   }
-  return it->second;
+  topic.incarnation_start = IncarnationStart(name);
+  return topic;
 }
 
 std::vector<TopicConfig> Store::ListTopics() const {
-  absl::MutexLock lock(&mu_);
   std::vector<TopicConfig> out;
-  out.reserve(topics_.size());
-  for (const auto& [name, topic] : topics_) out.push_back(topic);
+  {
+    absl::MutexLock lock(&mu_);
+    out.reserve(topics_.size());
+    for (const auto& [name, topic] : topics_) out.push_back(topic);
+  }
+  for (TopicConfig& topic : out) topic.incarnation_start = IncarnationStart(topic.name);
   std::sort(out.begin(), out.end(),
             [](const TopicConfig& a, const TopicConfig& b) { return a.name < b.name; });
   return out;
+}
+
+int64_t Store::IncarnationStart(const std::string& name) const {
+  const std::optional<TopicTombstone> tombstone = index_->GetTombstone(name);
+  return tombstone.has_value() ? tombstone->deleted_below : 0;
 }
 
 absl::Status Store::DeleteTopic(const std::string& name) {

@@ -55,6 +55,9 @@ struct TopicConfig {
   std::string name;
   int32_t queue_count = 0;
   std::string attributes;
+  // Read-only: the commit-log offset where this incarnation of the name
+  // begins (its tombstone's deleted_below; 0 when never deleted).
+  int64_t incarnation_start = 0;
 };
 
 struct ReadRequest {
@@ -195,6 +198,7 @@ class Store {
   absl::Status CheckQueue(absl::string_view field, const std::string& topic,
                           int32_t queue_id) const;
   absl::Status ValidateRecord(size_t i, const RecordInput& record) const;
+  int64_t IncarnationStart(const std::string& name) const;
   // Reads the records a consume-queue entry (or index position) points at.
   absl::StatusOr<StoredRecord> ReadIndexed(int64_t commit_offset, uint32_t size) const;
 

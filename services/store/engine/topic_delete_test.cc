@@ -51,6 +51,7 @@ TEST_F(TopicDeleteTest, DeleteEmptiesQueuesOffsetsAndLookupsAtOnce) {
   ASSERT_TRUE(old_id.ok());
   const std::string message_id(old_id->front().view().message_id());
 
+  const int64_t deleted_at = store_->GetLogOffsets().max;
   ASSERT_TRUE(store_->DeleteTopic("T").ok());
   EXPECT_EQ(store_->GetTopic("T").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Append({MakeRecord("T", 0)}).status().code(), absl::StatusCode::kNotFound);
@@ -65,6 +66,10 @@ TEST_F(TopicDeleteTest, DeleteEmptiesQueuesOffsetsAndLookupsAtOnce) {
   // reached (5), so an offset kept from before never points at new data.
   CreateTopic("T", 2);
   ExpectFreshAtBase(5);
+  // Where the new incarnation begins: records below it are the old one's.
+  EXPECT_EQ(store_->GetTopic("T")->incarnation_start, deleted_at);
+  EXPECT_EQ(store_->GetTopic("Other")->incarnation_start, 0);
+  EXPECT_EQ(store_->ListTopics().back().incarnation_start, deleted_at);
   EXPECT_EQ(store_->FetchOffset("g", "T", 0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->LookupByKey("T", "k").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(*store_->LookupOffsetByTime("T", 0, 0), 5);
