@@ -28,10 +28,11 @@ class V2TestClient {
                     const std::string& key = "", const std::string& tag = "");
 
   // One ReceiveMessage call (every queue of `topic` for `group`), waiting
-  // up to `poll` for messages; empty when there were none.
+  // up to `poll` for messages; empty when there were none. What comes stays
+  // invisible to the group for `invisible`.
   absl::StatusOr<std::vector<apache::rocketmq::v2::Message>> ReceiveOnce(
       const std::string& group, const std::string& topic, int batch,
-      absl::Duration poll = absl::Seconds(1));
+      absl::Duration poll = absl::Seconds(1), absl::Duration invisible = absl::Seconds(30));
 
   absl::Status Ack(const std::string& group, const apache::rocketmq::v2::Message& message);
 

@@ -131,6 +131,9 @@ class PopEngine {
   // Commits the lowest offset still in flight if it moved.
   absl::Status Advance(const std::string& group, const std::string& topic, int32_t queue,
                        Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // True for a retry copy whose original topic was deleted after it was
+  // revived (it is skipped as consumed).
+  bool RetriesDeletedTopic(const store::v1::StoredRecord& record, const v2::Message& message) const;
   // Appends the message at (topic, queue, offset) to the retry topic or DLQ.
   absl::StatusOr<bool> Revive(const std::string& group, const std::string& topic, int32_t queue,
                               int64_t offset, bool force_dlq);
