@@ -50,6 +50,8 @@ ABSL_FLAG(std::string, segment_size, "1GiB",
           "Commit-log segment file size (bytes, or with KiB/MiB/GiB; min 64KiB)");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(72),
           "Delete whole segments whose messages are all older than this");
+ABSL_FLAG(absl::Duration, retention_check_interval, absl::Seconds(10),
+          "How often retention looks for segments to delete");
 ABSL_FLAG(double, disk_watermark, 0.85,
           "Fraction of the disk (0..1]; above it the oldest segments go regardless of age "
           "(1 disables)");
@@ -211,8 +213,11 @@ int main(int argc, char** argv) {
   const absl::Duration flush_interval = absl::GetFlag(FLAGS_flush_interval);
   for (const absl::Status& s :
        {CheckDuration("flush_interval", flush_interval, absl::Milliseconds(1), absl::Minutes(10)),
-        CheckDuration("retention", absl::GetFlag(FLAGS_retention), absl::Minutes(1),
+        // Seconds are for tests; production keeps hours or days.
+        CheckDuration("retention", absl::GetFlag(FLAGS_retention), absl::Seconds(1),
                       absl::Hours(24 * 3650)),
+        CheckDuration("retention_check_interval", absl::GetFlag(FLAGS_retention_check_interval),
+                      absl::Milliseconds(100), absl::Hours(1)),
         CheckDuration("shutdown_grace", absl::GetFlag(FLAGS_shutdown_grace), absl::ZeroDuration(),
                       absl::Minutes(10)),
         CheckDataDir(data_dir)}) {
@@ -230,6 +235,7 @@ int main(int argc, char** argv) {
   options.flush_mode = flush == "sync" ? FlushMode::kSync : FlushMode::kAsync;
   options.flush_interval = absl::ZeroDuration();  // main's flush task below, timed by the probe
   options.retention.retention = absl::GetFlag(FLAGS_retention);
+  options.retention.check_interval = absl::GetFlag(FLAGS_retention_check_interval);
   options.retention.disk_usage_watermark = watermark;
   options.rebuild_indexes = absl::GetFlag(FLAGS_rebuild_indexes);
   const absl::Time open_start = absl::Now();

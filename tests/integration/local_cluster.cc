@@ -30,13 +30,14 @@ absl::Status LocalCluster::StartStore(BrokerGroup* group) {
   // broker-a keeps the paths it always had (tests read them).
   const std::string prefix = group->name == "broker-a" ? dir_.path() + "/store"
                                                        : dir_.path() + "/" + group->name + "-store";
+  std::vector<std::string> args = {absl::StrCat("--data_dir=", prefix, "-data"),
+                                   absl::StrCat("--listen=unix:", prefix, ".sock"), "--flush=sync",
+                                   "--metrics_listen="};
+  args.insert(args.end(), store_flags_.begin(), store_flags_.end());
   APOGEE_ASSIGN_OR_RETURN(
       group->store,
-      ServiceProcess::Start(
-          group->name == "broker-a" ? "store" : group->name + "-store", binaries_.store,
-          {absl::StrCat("--data_dir=", prefix, "-data"),
-           absl::StrCat("--listen=unix:", prefix, ".sock"), "--flush=sync", "--metrics_listen="},
-          dir_.path()));
+      ServiceProcess::Start(group->name == "broker-a" ? "store" : group->name + "-store",
+                            binaries_.store, args, dir_.path()));
   return absl::OkStatus();
 }
 

@@ -29,6 +29,10 @@ class LocalCluster {
   // "broker-a", index 0.
   absl::Status Start(std::vector<std::string> broker_flags = {});
 
+  // Flags added to every store started after this call (later flags win),
+  // e.g. a small --segment_size and a short --retention.
+  void set_store_flags(std::vector<std::string> flags) { store_flags_ = std::move(flags); }
+
   // Adds another broker group: its own store and a master broker named
   // `broker_name`, registered with the same NameServer. Returns its index.
   absl::StatusOr<int> AddBroker(const std::string& broker_name,
@@ -67,6 +71,7 @@ class LocalCluster {
   TempDir dir_;
   std::unique_ptr<ServiceProcess> nameserver_;
   std::vector<BrokerGroup> brokers_;
+  std::vector<std::string> store_flags_;
 };
 
 }  // namespace apogee::testing

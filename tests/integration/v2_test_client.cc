@@ -46,14 +46,15 @@ absl::Status V2TestClient::Send(const std::string& topic, const std::string& id,
 
 absl::StatusOr<std::vector<v2::Message>> V2TestClient::ReceiveOnce(const std::string& group,
                                                                    const std::string& topic,
-                                                                   int batch, absl::Duration poll) {
+                                                                   int batch, absl::Duration poll,
+                                                                   absl::Duration invisible) {
   v2::ReceiveMessageRequest request;
   request.mutable_group()->set_name(group);
   request.mutable_message_queue()->mutable_topic()->set_name(topic);
   request.mutable_filter_expression()->set_type(v2::TAG);
   request.mutable_filter_expression()->set_expression("*");
   request.set_batch_size(batch);
-  request.mutable_invisible_duration()->set_seconds(30);
+  request.mutable_invisible_duration()->set_seconds(absl::ToInt64Seconds(invisible));
   request.mutable_long_polling_timeout()->set_seconds(absl::ToInt64Seconds(poll));
   auto context = NewContext(poll + absl::Seconds(5));
   auto stream = stub_->ReceiveMessage(context.get(), request);
@@ -87,6 +88,12 @@ absl::Status V2TestClient::Ack(const std::string& group, const v2::Message& mess
                                             response.status().message()));
   }
   return absl::OkStatus();
+}
+
+std::set<std::string> MessageIds(const std::vector<v2::Message>& messages) {
+  std::set<std::string> ids;
+  for (const v2::Message& m : messages) ids.insert(m.system_properties().message_id());
+  return ids;
 }
 
 std::vector<v2::Message> V2TestClient::ReceiveAtLeast(const std::string& group,

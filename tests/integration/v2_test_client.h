@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 
 namespace apogee::testing {
+
+// The message ids of `messages`.
+std::set<std::string> MessageIds(const std::vector<apache::rocketmq::v2::Message>& messages);
 
 // Not thread-safe: one test thread. Every call has a deadline.
 class V2TestClient {
@@ -24,10 +28,11 @@ class V2TestClient {
                     const std::string& key = "", const std::string& tag = "");
 
   // One ReceiveMessage call (every queue of `topic` for `group`), waiting
-  // up to `poll` for messages; empty when there were none.
+  // up to `poll` for messages; empty when there were none. What comes stays
+  // invisible to the group for `invisible`.
   absl::StatusOr<std::vector<apache::rocketmq::v2::Message>> ReceiveOnce(
       const std::string& group, const std::string& topic, int batch,
-      absl::Duration poll = absl::Seconds(1));
+      absl::Duration poll = absl::Seconds(1), absl::Duration invisible = absl::Seconds(30));
 
   absl::Status Ack(const std::string& group, const apache::rocketmq::v2::Message& message);
 

@@ -96,9 +96,11 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
   if (!response.ok()) return response.status();
 
   const absl::Time now = clock_->Now();
+  const bool retry = IsRetryTopic(topic);
   for (const store::v1::StoredRecord& record : response->records()) {
     auto message = FromStoreRecord(record);
     if (!message.ok()) continue;  // never serve what does not decode
+    if (retry && RetriesDeletedTopic(record, *message)) continue;  // consumed: its topic is gone
     uint64_t delivery_id;
     {
       absl::MutexLock ids(&mu_);
@@ -114,6 +116,15 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
   cursor->next_offset = std::max(cursor->next_offset, response->next_offset());
   if (response->next_offset() < response->max_offset()) *drained = false;
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
+}
+
+bool PopEngine::RetriesDeletedTopic(const store::v1::StoredRecord& record,
+                                    const v2::Message& message) const {
+  // FromStoreRecord named the message after its original topic. Revived
+  // before the delete means stored below the new incarnation's start: both
+  // live in this broker's one commit log.
+  return message.topic().name() != record.topic() &&
+         topics_->IsFromDeletedTopic(message.topic().name(), record.commit_log_offset());
 }
 
 absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
@@ -343,6 +354,24 @@ absl::Status PopEngine::ResetCursor(const std::string& group, const std::string&
   cursor->committed = offset;
   cursor->loaded = true;
   return absl::OkStatus();
+}
+
+void PopEngine::DropTopic(const std::string& topic) {
+  std::vector<Cursor*> cursors;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, cursor] : cursors_) {
+      if (std::get<1>(key) == topic) cursors.push_back(cursor.get());
+    }
+  }
+  // Reset in place: other threads may hold the pointers.
+  for (Cursor* cursor : cursors) {
+    absl::MutexLock lock(&cursor->mu);
+    cursor->loaded = false;
+    cursor->next_offset = 0;
+    cursor->committed = -1;
+    cursor->in_flight.clear();
+  }
 }
 
 int64_t PopEngine::InFlight() const {

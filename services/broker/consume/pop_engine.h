@@ -97,6 +97,13 @@ class PopEngine {
   absl::Status ResetCursor(const std::string& group, const std::string& topic, int32_t queue,
                            int64_t offset);
 
+  // Forgets every group's state on `topic` after the topic was deleted: the
+  // cursors are reloaded from the store on next use (which dropped the
+  // offsets), and deliveries in flight are dropped without being revived
+  // (their handles stop working). Retry-topic cursors are kept: a group's
+  // retry topic serves all of its topics.
+  void DropTopic(const std::string& topic);
+
   // Messages currently invisible (in flight) across all groups.
   int64_t InFlight() const;
 
@@ -124,6 +131,9 @@ class PopEngine {
   // Commits the lowest offset still in flight if it moved.
   absl::Status Advance(const std::string& group, const std::string& topic, int32_t queue,
                        Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // True for a retry copy whose original topic was deleted after it was
+  // revived (it is skipped as consumed).
+  bool RetriesDeletedTopic(const store::v1::StoredRecord& record, const v2::Message& message) const;
   // Appends the message at (topic, queue, offset) to the retry topic or DLQ.
   absl::StatusOr<bool> Revive(const std::string& group, const std::string& topic, int32_t queue,
                               int64_t offset, bool force_dlq);

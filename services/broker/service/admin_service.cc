@@ -44,7 +44,11 @@ grpc::ServerUnaryReactor* AdminService::UpdateTopic(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminService::DeleteTopic(grpc::CallbackServerContext* context,
                                                     const av1::DeleteTopicRequest* request,
                                                     av1::DeleteTopicResponse* response) {
-  return Run(context, [this, request]() { return deps_.topics->Delete(request->name()); });
+  return Run(context, [this, request]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(deps_.topics->Delete(request->name()));
+    deps_.pop->DropTopic(request->name());  // the store dropped the offsets and messages
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetTopic(grpc::CallbackServerContext* context,

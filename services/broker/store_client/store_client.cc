@@ -231,6 +231,14 @@ absl::Status StoreClient::DeleteTopic(const std::string& name) {
   return Call(&sv1::Store::Stub::DeleteTopic, request).status();
 }
 
+absl::StatusOr<sv1::Topic> StoreClient::GetTopic(const std::string& name) {
+  sv1::GetTopicRequest request;
+  request.set_name(name);
+  auto response = Call(&sv1::Store::Stub::GetTopic, request);
+  if (!response.ok()) return response.status();
+  return response->topic();
+}
+
 absl::StatusOr<std::vector<sv1::Topic>> StoreClient::ListTopics() {
   auto response = Call(&sv1::Store::Stub::ListTopics, sv1::ListTopicsRequest());
   if (!response.ok()) return response.status();

@@ -55,6 +55,7 @@ class StoreClient {
   absl::StatusOr<sv1::ListOffsetsResponse> ListOffsets(const std::string& group);
   absl::Status PutTopic(const sv1::Topic& topic);
   absl::Status DeleteTopic(const std::string& name);
+  absl::StatusOr<sv1::Topic> GetTopic(const std::string& name);
   absl::StatusOr<std::vector<sv1::Topic>> ListTopics();
   absl::Status PutGroup(const sv1::Group& group);
   absl::Status DeleteGroup(const std::string& name);

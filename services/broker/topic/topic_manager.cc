@@ -50,6 +50,7 @@ absl::Status TopicManager::Load() {
           absl::StrCat("stored topic \"", topic.name(), "\" has attributes that do not parse"));
     }
     topics_[topic.name()] = config;
+    incarnation_start_[topic.name()] = topic.incarnation_start();
   }
   return absl::OkStatus();
 }
@@ -61,9 +62,20 @@ absl::Status TopicManager::Persist(const TopicConfig& config) {
   stored.set_queue_count(std::max(config.read_queues(), config.write_queues()));
   stored.set_attributes(config.SerializeAsString());
   APOGEE_RETURN_IF_ERROR(store_->PutTopic(stored));
+  bool created;
+  {
+    absl::MutexLock lock(&mu_);
+    created = topics_.count(config.name()) == 0;
+  }
+  int64_t incarnation_start = 0;
+  if (created) {  // a name deleted before starts a new incarnation: ask where
+    APOGEE_ASSIGN_OR_RETURN(store::v1::Topic created_topic, store_->GetTopic(config.name()));
+    incarnation_start = created_topic.incarnation_start();
+  }
   {
     absl::MutexLock lock(&mu_);
     topics_[config.name()] = config;
+    if (created) incarnation_start_[config.name()] = incarnation_start;
   }
   if (listener_) listener_();
   return absl::OkStatus();
@@ -91,6 +103,7 @@ absl::Status TopicManager::Delete(const std::string& name) {
   {
     absl::MutexLock lock(&mu_);
     topics_.erase(name);
+    incarnation_start_.erase(name);
   }
   if (listener_) listener_();
   return absl::OkStatus();
@@ -129,6 +142,13 @@ absl::StatusOr<TopicConfig> TopicManager::GetOrCreate(const std::string& name, i
   config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
   APOGEE_RETURN_IF_ERROR(Persist(config));
   return config;
+}
+
+bool TopicManager::IsFromDeletedTopic(const std::string& topic, int64_t commit_offset) const {
+  absl::MutexLock lock(&mu_);
+  if (topics_.count(topic) == 0) return true;
+  auto it = incarnation_start_.find(topic);
+  return it != incarnation_start_.end() && commit_offset < it->second;
 }
 
 std::vector<TopicConfig> TopicManager::List() const {

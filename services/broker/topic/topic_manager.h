@@ -54,6 +54,12 @@ class TopicManager {
 
   std::vector<TopicConfig> List() const;
 
+  // True when a record stored at `commit_offset` under `topic`'s name
+  // belongs to a deleted incarnation of it: the topic is gone, or was
+  // created again at a later commit-log offset. Retry copies of such records
+  // are not delivered.
+  bool IsFromDeletedTopic(const std::string& topic, int64_t commit_offset) const;
+
  private:
   absl::Status Persist(const TopicConfig& config);
   // The topic, created read-write with `queues` queues when absent.
@@ -64,6 +70,9 @@ class TopicManager {
   std::function<void()> listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
+  // Where each topic's incarnation begins in the commit log (store's
+  // Topic.incarnation_start; absent: 0).
+  std::map<std::string, int64_t> incarnation_start_ ABSL_GUARDED_BY(mu_);
   // Serializes writers so the store and the cache agree.
   absl::Mutex write_mu_;
 };

@@ -141,6 +141,26 @@ void CommitLog::RestoreQueueOffsets(
   for (const auto& [tq, next] : next_offsets) next_queue_offset_[tq] = next;
 }
 
+int64_t CommitLog::MaxQueueOffset(const std::string& topic, int64_t floor) const {
+  absl::MutexLock lock(&write_mu_);
+  int64_t max = floor;
+  auto base = topic_queue_base_.find(topic);
+  if (base != topic_queue_base_.end()) max = std::max(max, base->second);
+  for (const auto& [tq, next] : next_queue_offset_) {
+    if (tq.topic == topic) max = std::max(max, next);
+  }
+  return max;
+}
+
+void CommitLog::RebaseTopicQueues(const std::string& topic, int64_t base) {
+  absl::MutexLock lock(&write_mu_);
+  topic_queue_base_[topic] = base;
+  // Assigned in place: an unsynced group's undo list points at the counters.
+  for (auto& [tq, next] : next_queue_offset_) {
+    if (tq.topic == topic) next = base;
+  }
+}
+
 void CommitLog::SetCommitListener(std::function<void(int64_t)> listener) {
   commit_listener_ = std::move(listener);
 }
@@ -316,7 +336,13 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
     const std::vector<RecordInput>& batch = *member->batch;
     for (size_t i = 0; i < batch.size(); ++i) {
       const RecordInput& input = batch[i];
-      int64_t& counter = next_queue_offset_[TopicQueue{input.topic, input.queue_id}];
+      auto [slot, inserted] =
+          next_queue_offset_.try_emplace(TopicQueue{input.topic, input.queue_id}, 0);
+      if (inserted && !topic_queue_base_.empty()) {
+        auto base = topic_queue_base_.find(input.topic);
+        if (base != topic_queue_base_.end()) slot->second = base->second;
+      }
+      int64_t& counter = slot->second;
       undo.emplace_back(&counter, counter);
       const RecordPosition position{offset, counter++, store_ms, i + 1 < batch.size()};
       const size_t before = buffer_.size();

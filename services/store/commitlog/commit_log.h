@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -116,6 +117,14 @@ class CommitLog {
   // Call before the first Append.
   void RestoreQueueOffsets(const std::vector<std::pair<TopicQueue, int64_t>>& next_offsets);
 
+  // Topic deletion. The highest next queue offset any queue of `topic` has
+  // reached, or `floor` when that is higher.
+  int64_t MaxQueueOffset(const std::string& topic, int64_t floor) const;
+  // Every queue of `topic`, including queues not appended to yet, continues
+  // from `base` (a deleted topic's later incarnation starts there). The
+  // caller holds off appends to `topic` meanwhile.
+  void RebaseTopicQueues(const std::string& topic, int64_t base);
+
   // Called with the new committed offset after each group is written (kAsync)
   // or synced (kSync). Set before the first Append.
   void SetCommitListener(std::function<void(int64_t)> listener);
@@ -206,12 +215,14 @@ class CommitLog {
 
   // Leader state: only the thread holding write_mu_ (the group leader) reads
   // or writes these.
-  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::shared_ptr<Segment> active_ ABSL_GUARDED_BY(write_mu_);
   int64_t next_offset_ ABSL_GUARDED_BY(write_mu_) = 0;
   int64_t last_store_timestamp_ms_ ABSL_GUARDED_BY(write_mu_) = 0;
   bool broken_ ABSL_GUARDED_BY(write_mu_) = false;  // the tail needs Repair()
   absl::node_hash_map<TopicQueue, int64_t> next_queue_offset_ ABSL_GUARDED_BY(write_mu_);
+  // Where a queue of a deleted-and-re-created topic starts (RebaseTopicQueues).
+  absl::flat_hash_map<std::string, int64_t> topic_queue_base_ ABSL_GUARDED_BY(write_mu_);
   std::string buffer_ ABSL_GUARDED_BY(write_mu_);
 
   // Published state, read by everyone.

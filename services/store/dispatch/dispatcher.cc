@@ -26,6 +26,7 @@ absl::StatusOr<bool> Dispatcher::DispatchOnce(int64_t limit) {
   if (listener_) {
     std::map<TopicQueue, int64_t> advanced;
     for (const RecordView& r : chunk.records) {
+      if (index_->IsDeleted(r.topic(), r.commit_offset())) continue;  // not indexed
       advanced[TopicQueue{std::string(r.topic()), r.queue_id()}] = r.queue_offset() + 1;
     }
     std::vector<QueueAdvance> advances;

@@ -162,6 +162,7 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
 }
 
 absl::StatusOr<std::vector<AppendResult>> Store::Append(const std::vector<RecordInput>& batch) {
+  absl::ReaderMutexLock appends(&append_mu_);
   for (size_t i = 0; i < batch.size(); ++i) APOGEE_RETURN_IF_ERROR(ValidateRecord(i, batch[i]));
   return log_->Append(batch);
 }
@@ -272,7 +273,8 @@ absl::StatusOr<std::vector<StoredRecord>> Store::LookupById(const std::string& m
     // Entries may outlive their record (an async-mode crash cut the log
     // tail); only a record that really carries the id counts.
     absl::StatusOr<StoredRecord> record = ReadIndexed(p.commit_offset, p.size);
-    if (record.ok() && record->view().message_id() == message_id) {
+    if (record.ok() && record->view().message_id() == message_id &&
+        !index_->IsDeleted(record->view().topic(), p.commit_offset)) {
       out.push_back(std::move(*record));
     }
   }
@@ -389,27 +391,49 @@ absl::Status Store::PutTopic(const TopicConfig& topic) {
 
 absl::StatusOr<TopicConfig> Store::GetTopic(const std::string& name) const {
   APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
-  absl::MutexLock lock(&mu_);
-  auto it = topics_.find(name);
-  if (it == topics_.end()) {
-    return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+  TopicConfig topic;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) {
+      return absl::NotFoundError(absl::StrCat("topic \"", name, "\" does not exist"));
+    }
+    topic = it->second;
   }
-  return it->second;
+  topic.incarnation_start = IncarnationStart(name);
+  return topic;
 }
 
 std::vector<TopicConfig> Store::ListTopics() const {
-  absl::MutexLock lock(&mu_);
   std::vector<TopicConfig> out;
-  out.reserve(topics_.size());
-  for (const auto& [name, topic] : topics_) out.push_back(topic);
+  {
+    absl::MutexLock lock(&mu_);
+    out.reserve(topics_.size());
+    for (const auto& [name, topic] : topics_) out.push_back(topic);
+  }
+  for (TopicConfig& topic : out) topic.incarnation_start = IncarnationStart(topic.name);
   std::sort(out.begin(), out.end(),
             [](const TopicConfig& a, const TopicConfig& b) { return a.name < b.name; });
   return out;
 }
 
+int64_t Store::IncarnationStart(const std::string& name) const {
+  const std::optional<TopicTombstone> tombstone = index_->GetTombstone(name);
+  return tombstone.has_value() ? tombstone->deleted_below : 0;
+}
+
 absl::Status Store::DeleteTopic(const std::string& name) {
+  // No append is between validation and the log now: everything the topic
+  // holds lies below the written offset.
+  absl::WriterMutexLock appends(&append_mu_);
   APOGEE_RETURN_IF_ERROR(GetTopic(name).status());
-  APOGEE_RETURN_IF_ERROR(index_->DeleteConfig(kTopicKind, name));
+  TopicTombstone tombstone;
+  tombstone.deleted_below = log_->written_offset();
+  const std::optional<TopicTombstone> previous = index_->GetTombstone(name);
+  tombstone.queue_base = log_->MaxQueueOffset(name, previous ? previous->queue_base : 0);
+  APOGEE_RETURN_IF_ERROR(index_->DropTopic(name, tombstone, kTopicKind));
+  // Only once the tombstone is durable: on failure the queues go on as they were.
+  log_->RebaseTopicQueues(name, tombstone.queue_base);
   absl::MutexLock lock(&mu_);
   topics_.erase(name);
   return absl::OkStatus();

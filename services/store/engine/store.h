@@ -57,6 +57,9 @@ struct TopicConfig {
   std::string name;
   int32_t queue_count = 0;
   std::string attributes;
+  // Read-only: the commit-log offset where this incarnation of the name
+  // begins (its tombstone's deleted_below; 0 when never deleted).
+  int64_t incarnation_start = 0;
 };
 
 struct ReadRequest {
@@ -173,7 +176,13 @@ class Store {
   absl::Status PutTopic(const TopicConfig& topic);
   absl::StatusOr<TopicConfig> GetTopic(const std::string& name) const;
   std::vector<TopicConfig> ListTopics() const;
-  // Messages of a deleted topic stay until retention removes them.
+  // Deletes the topic at once: its config, queues (consume-queue, time and
+  // key entries) and every group's offsets for it, and leaves a tombstone
+  // (docs/design/store-format.md, "Deleted topics") so that its messages are
+  // never indexed again, also when a restart replays the log. A topic
+  // created again under the name starts empty, its queues at the highest
+  // queue offset the deleted one reached. The messages' bytes stay in the
+  // commit log until retention deletes their segments.
   absl::Status DeleteTopic(const std::string& name);
   absl::Status PutGroup(const std::string& name, const std::string& config);
   absl::StatusOr<std::string> GetGroup(const std::string& name) const;
@@ -191,6 +200,7 @@ class Store {
   absl::Status CheckQueue(absl::string_view field, const std::string& topic,
                           int32_t queue_id) const;
   absl::Status ValidateRecord(size_t i, const RecordInput& record) const;
+  int64_t IncarnationStart(const std::string& name) const;
   // Reads the records a consume-queue entry (or index position) points at.
   absl::StatusOr<StoredRecord> ReadIndexed(int64_t commit_offset, uint32_t size) const;
 
@@ -204,6 +214,10 @@ class Store {
   std::unique_ptr<PeriodicTask> flush_task_;
   std::unique_ptr<PeriodicTask> retention_task_;
 
+  // Appends hold it shared from validation to the end of the write;
+  // DeleteTopic holds it exclusively, so every record of a deleted topic
+  // lies below its tombstone.
+  absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
   int64_t retention_deleted_segments_ ABSL_GUARDED_BY(mu_) = 0;

@@ -39,6 +39,20 @@ std::string EncodeSize(uint32_t size) {
   return out;
 }
 
+std::string TombstoneKey(absl::string_view topic) {
+  return std::string(1, keys::kTombstonePrefix) + keys::TopicPrefix(topic);
+}
+
+std::string EncodeTombstone(const TopicTombstone& t) {
+  return keys::EncodeFixed64BE(t.deleted_below) + keys::EncodeFixed64BE(t.queue_base);
+}
+
+std::optional<TopicTombstone> DecodeTombstone(absl::string_view in) {
+  if (in.size() != 16) return std::nullopt;
+  return TopicTombstone{*keys::DecodeFixed64BE(in.substr(0, 8)),
+                        *keys::DecodeFixed64BE(in.substr(8))};
+}
+
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
@@ -171,9 +185,25 @@ absl::Status IndexStore::LoadState() {
     queues[*tq] = state;
   }
   APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan index meta"));
+
+  absl::flat_hash_map<std::string, TopicTombstone> tombstones;
+  const std::string tombstone_prefix(1, keys::kTombstonePrefix);
+  for (it->Seek(tombstone_prefix); it->Valid() && it->key().starts_with(tombstone_prefix);
+       it->Next()) {
+    absl::string_view key = ToView(it->key());
+    key.remove_prefix(1);
+    std::optional<std::string> topic = keys::ConsumeGroup(&key);  // same [u8 len][name] layout
+    std::optional<TopicTombstone> tombstone = DecodeTombstone(ToView(it->value()));
+    if (!topic.has_value() || !key.empty() || !tombstone.has_value()) {
+      return absl::DataLossError("index meta holds a malformed topic tombstone");
+    }
+    tombstones[*topic] = *tombstone;
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan topic tombstones"));
   absl::MutexLock lock(&mu_);
   queues_ = std::move(queues);
   dispatched_ = dispatched;
+  tombstones_ = std::move(tombstones);
   return absl::OkStatus();
 }
 
@@ -185,11 +215,18 @@ int64_t IndexStore::dispatched_offset() const {
 absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int64_t end_offset) {
   absl::MutexLock write_lock(&write_mu_);
   std::map<TopicQueue, QueueState> touched;
+  std::vector<bool> deleted(records.size(), false);  // of a deleted incarnation: not indexed
   int64_t expected_offset = 0;
   {
     absl::MutexLock lock(&mu_);
     expected_offset = dispatched_;
-    for (const RecordView& r : records) {
+    for (size_t i = 0; i < records.size(); ++i) {
+      const RecordView& r = records[i];
+      if (!tombstones_.empty()) {
+        auto t = tombstones_.find(r.topic());
+        deleted[i] = t != tombstones_.end() && r.commit_offset() < t->second.deleted_below;
+        if (deleted[i]) continue;
+      }
       TopicQueue tq{std::string(r.topic()), r.queue_id()};
       if (touched.count(tq) > 0) continue;
       auto it = queues_.find(tq);
@@ -203,12 +240,14 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
     }
   }
   rocksdb::WriteBatch batch;
-  for (const RecordView& r : records) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RecordView& r = records[i];
     if (r.commit_offset() != expected_offset) {
       return absl::InternalError(absl::StrCat("dispatch expected a record at commit offset ",
                                               expected_offset, ", got ", r.commit_offset()));
     }
     expected_offset = r.end_offset();
+    if (deleted[i]) continue;
     QueueState& state = touched[TopicQueue{std::string(r.topic()), r.queue_id()}];
     if (r.queue_offset() != state.range.next_offset) {
       return absl::DataLossError(absl::StrCat("record at commit offset ", r.commit_offset(),
@@ -261,8 +300,10 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
 std::optional<QueueRange> IndexStore::GetQueueRange(const TopicQueue& tq) const {
   absl::MutexLock lock(&mu_);
   auto it = queues_.find(tq);
-  if (it == queues_.end()) return std::nullopt;
-  return it->second.range;
+  if (it != queues_.end()) return it->second.range;
+  auto t = tombstones_.find(tq.topic);
+  if (t != tombstones_.end()) return QueueRange{t->second.queue_base, t->second.queue_base};
+  return std::nullopt;
 }
 
 std::vector<std::pair<TopicQueue, QueueRange>> IndexStore::ListQueues() const {
@@ -493,6 +534,59 @@ absl::Status IndexStore::ResetIndexes(int64_t start) {
   queues_.clear();
   dispatched_ = start;
   return absl::OkStatus();
+}
+
+absl::Status IndexStore::DropTopic(absl::string_view topic, const TopicTombstone& tombstone,
+                                   uint8_t config_kind) {
+  absl::MutexLock write_lock(&write_mu_);
+  rocksdb::WriteBatch batch;
+  // Ranges from the bare topic prefix, outside the insert hints' domain (see
+  // QueueOfConsumeKey); the topic's name length makes them cover no other
+  // topic.
+  const std::string prefix = keys::TopicPrefix(topic);
+  const std::string end = keys::PrefixSuccessor(prefix);
+  for (Family f : {kConsumeQueue, kTime, kKey}) batch.DeleteRange(cf(f), prefix, end);
+  const std::string q(1, keys::kQueueNextPrefix);
+  batch.DeleteRange(cf(kDefault), q + prefix, q + end);
+  // Offsets are keyed by group first: find the topic's among every group's.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kOffsets)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::string_view rest = ToView(it->key());
+    if (keys::ConsumeGroup(&rest).has_value() && absl::StartsWith(rest, prefix)) {
+      batch.Delete(cf(kOffsets), it->key());
+    }
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan consumer offsets"));
+  batch.Delete(cf(kConfig), keys::ConfigKey(config_kind, topic));
+  batch.Put(cf(kDefault), TombstoneKey(topic), EncodeTombstone(tombstone));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  APOGEE_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch),
+                                   absl::StrCat("delete topic \"", topic, "\" from the index")));
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(queues_, [topic](const auto& entry) { return entry.first.topic == topic; });
+  tombstones_[topic] = tombstone;
+  return absl::OkStatus();
+}
+
+std::optional<TopicTombstone> IndexStore::GetTombstone(absl::string_view topic) const {
+  absl::MutexLock lock(&mu_);
+  auto it = tombstones_.find(topic);
+  if (it == tombstones_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::pair<std::string, TopicTombstone>> IndexStore::ListTombstones() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, TopicTombstone>> out(tombstones_.begin(), tombstones_.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+bool IndexStore::IsDeleted(absl::string_view topic, int64_t commit_offset) const {
+  absl::MutexLock lock(&mu_);
+  auto it = tombstones_.find(topic);
+  return it != tombstones_.end() && commit_offset < it->second.deleted_below;
 }
 
 absl::Status IndexStore::CommitOffset(absl::string_view group, const TopicQueue& tq, int64_t offset,

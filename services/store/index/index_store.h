@@ -66,8 +66,19 @@ struct GroupOffset {
   int64_t commit_time_ms = 0;
 };
 
+// What is left of a deleted topic: its records below `deleted_below` (a
+// commit-log offset) belong to the deleted incarnation and are never
+// indexed or served again; every queue of a later incarnation starts at
+// queue offset `queue_base` (the highest next offset the deleted one
+// reached), so an offset a consumer kept from before never points into the
+// new messages.
+struct TopicTombstone {
+  int64_t deleted_below = 0;
+  int64_t queue_base = 0;
+};
+
 // Thread-safety: thread-safe. Index writers (ApplyDispatch, TrimBefore,
-// TruncateFrom) are serialized by an internal mutex; readers run
+// TruncateFrom, DropTopic) are serialized by an internal mutex; readers run
 // concurrently with them. ResetIndexes must not run concurrently with
 // anything else (recovery only).
 class IndexStore {
@@ -84,10 +95,13 @@ class IndexStore {
   int64_t dispatched_offset() const;
   // Indexes `records` (consecutive, starting at dispatched_offset()) and
   // moves the checkpoint to `end_offset`, in one atomic RocksDB batch. Each
-  // record must carry the next queue offset of its queue.
+  // record must carry the next queue offset of its queue. Records of a
+  // deleted incarnation (see IsDeleted) are passed over.
   absl::Status ApplyDispatch(absl::Span<const RecordView> records, int64_t end_offset);
 
   // --- Queries.
+  // A queue of a deleted topic that has no records since is empty at its
+  // tombstone's queue base.
   std::optional<QueueRange> GetQueueRange(const TopicQueue& tq) const;
   std::vector<std::pair<TopicQueue, QueueRange>> ListQueues() const;
   // Up to `max_entries` consume-queue entries from `from` on; OUT_OF_RANGE
@@ -118,6 +132,21 @@ class IndexStore {
   // Rebuild: drops every derived index; the checkpoint becomes `start`.
   // Offsets and configs are kept.
   absl::Status ResetIndexes(int64_t start);
+
+  // --- Topic deletion.
+  // In one synced batch: deletes the topic's config (`config_kind`, name),
+  // its consume-queue, time and key entries, its queues' next offsets and
+  // every group's offsets for it, and records `tombstone` (replacing an
+  // older one). Message-id entries are keyed by id alone; lookups drop the
+  // ones IsDeleted names, and compaction removes them once retention
+  // passes them.
+  absl::Status DropTopic(absl::string_view topic, const TopicTombstone& tombstone,
+                         uint8_t config_kind);
+  std::optional<TopicTombstone> GetTombstone(absl::string_view topic) const;
+  std::vector<std::pair<std::string, TopicTombstone>> ListTombstones() const;
+  // True when the record of `topic` at `commit_offset` belongs to a deleted
+  // incarnation of the topic.
+  bool IsDeleted(absl::string_view topic, int64_t commit_offset) const;
 
   // --- Consumer offsets per (group, topic, queue), each with its commit
   // time (ms since the epoch; 0 when written before times were kept).
@@ -167,6 +196,7 @@ class IndexStore {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<TopicQueue, QueueState> queues_ ABSL_GUARDED_BY(mu_);
   int64_t dispatched_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, TopicTombstone> tombstones_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace apogee::store

@@ -318,3 +318,55 @@ TEST_F(IndexStoreTest, ConfigsByKindAndName) {
 
 }  // namespace
 }  // namespace apogee::store
+
+namespace apogee::store {
+namespace {
+
+TEST_F(IndexStoreTest, DropTopicRemovesItsEntriesAndPassesOverItsOlderRecords) {
+  auto index = Open();
+  Dispatch(index.get(), {{MakeRecord("T", 0, "a", {"k"}), kT0},
+                         {MakeRecord("TA", 0, "b", {"k"}), kT0},
+                         {MakeRecord("T", 1, "c"), kT0}});
+  ASSERT_TRUE(index->CommitOffset("g", {"T", 0}, 1, kT0).ok());
+  ASSERT_TRUE(index->CommitOffset("g", {"TA", 0}, 1, kT0).ok());
+  ASSERT_TRUE(index->PutConfig('t', "T", "config").ok());
+  // Two more records of the old incarnation are in the log, not yet indexed.
+  buffer_.Add(MakeRecord("T", 0, "d"), kT0);
+  buffer_.Add(MakeRecord("T", 1, "e"), kT0);
+  const TopicTombstone tombstone{buffer_.end(), 2};
+  ASSERT_TRUE(index->DropTopic("T", tombstone, 't').ok());
+
+  EXPECT_EQ(index->GetConfig('t', "T").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(index->ListQueues().size(), 1u);  // "TA" keeps its queue
+  EXPECT_EQ(index->LookupKey("T", "k", 10)->size(), 0u);
+  EXPECT_EQ(index->LookupKey("TA", "k", 10)->size(), 1u);
+  auto offsets = index->ListOffsets("g");
+  ASSERT_EQ(offsets->size(), 1u);
+  EXPECT_EQ((*offsets)[0].tq.topic, "TA");
+  EXPECT_TRUE(index->IsDeleted("T", tombstone.deleted_below - 1));
+  EXPECT_FALSE(index->IsDeleted("T", tombstone.deleted_below));
+  EXPECT_FALSE(index->IsDeleted("TA", 0));
+
+  // The old tail is passed over; the new incarnation starts at the base.
+  const RecordPosition fresh = buffer_.Add(MakeRecord("T", 0, "new"), kT0);
+  ASSERT_EQ(fresh.queue_offset, 2);  // the log gives the new incarnation the base
+  const absl::Status s =
+      index->ApplyDispatch(buffer_.Views(index->dispatched_offset()), buffer_.end());
+  ASSERT_TRUE(s.ok()) << s;
+  index.reset();
+  index = Open();  // the tombstone is durable
+  EXPECT_TRUE(index->IsDeleted("T", 0));
+  EXPECT_EQ(index->GetTombstone("T")->queue_base, 2);
+  auto entries = index->ReadConsumeQueue({"T", 0}, 2, 10);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].commit_offset, fresh.commit_offset);
+  EXPECT_EQ(index->GetQueueRange({"T", 0})->min_offset, 2);
+  const QueueRange empty = *index->GetQueueRange({"T", 1});  // no new records: at the base
+  EXPECT_EQ(empty.min_offset, 2);
+  EXPECT_EQ(empty.next_offset, 2);
+  EXPECT_FALSE(index->GetQueueRange({"U", 0}).has_value());
+}
+
+}  // namespace
+}  // namespace apogee::store

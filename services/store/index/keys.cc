@@ -4,11 +4,16 @@
 
 namespace apogee::store::keys {
 
-std::string TopicQueuePrefix(absl::string_view topic, int32_t queue_id) {
+std::string TopicPrefix(absl::string_view topic) {
   std::string out;
-  out.reserve(1 + topic.size() + 4);
+  out.reserve(1 + topic.size() + 4);  // room for a queue id
   out.push_back(static_cast<char>(topic.size()));
   out.append(topic.data(), topic.size());
+  return out;
+}
+
+std::string TopicQueuePrefix(absl::string_view topic, int32_t queue_id) {
+  std::string out = TopicPrefix(topic);
   coding::PutFixed32BE(&out, static_cast<uint32_t>(queue_id));
   return out;
 }

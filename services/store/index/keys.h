@@ -20,6 +20,9 @@ inline std::string TopicQueuePrefix(const TopicQueue& tq) {
 }
 // Parses a TopicQueuePrefix from the front of `in`, consuming it.
 std::optional<TopicQueue> ConsumeTopicQueue(absl::string_view* in);
+// [u8 topic length][topic]: the start of every TopicQueuePrefix of `topic`
+// (and of its key-index entries), and of no other topic's.
+std::string TopicPrefix(absl::string_view topic);
 
 // consume_queue: prefix + [u64 queue offset] -> ConsumeQueueValue.
 std::string ConsumeQueueKey(const std::string& tq_prefix, int64_t queue_offset);
@@ -69,6 +72,8 @@ std::string ConfigKey(uint8_t kind, absl::string_view name);
 inline constexpr absl::string_view kFormatVersionKey = "format_version";
 inline constexpr absl::string_view kDispatchedKey = "dispatched";
 inline constexpr char kQueueNextPrefix = 'q';  // 'q' + TopicQueuePrefix -> [u64 next offset]
+// 'x' + TopicPrefix -> [u64 BE deleted below commit offset][u64 BE queue base]
+inline constexpr char kTombstonePrefix = 'x';
 
 std::string EncodeFixed64BE(int64_t v);
 std::optional<int64_t> DecodeFixed64BE(absl::string_view in);

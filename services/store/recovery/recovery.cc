@@ -21,6 +21,11 @@ absl::StatusOr<RecoveryReport> RecoverIndexes(CommitLog* log, IndexStore* index,
   APOGEE_RETURN_IF_ERROR(dispatcher->CatchUp());
   report.replayed_to = index->dispatched_offset();
 
+  // Queues of a deleted topic start at its queue base unless written since
+  // (restored below).
+  for (const auto& [topic, tombstone] : index->ListTombstones()) {
+    log->RebaseTopicQueues(topic, tombstone.queue_base);
+  }
   std::vector<std::pair<TopicQueue, int64_t>> next_offsets;
   for (auto& [tq, range] : index->ListQueues()) next_offsets.emplace_back(tq, range.next_offset);
   log->RestoreQueueOffsets(next_offsets);

@@ -29,8 +29,11 @@ struct RecoveryReport {
 //     from the log's start;
 //  3. drop index entries below the log's first offset (retention that
 //     stopped between deleting a segment and trimming);
-//  4. dispatch every committed record the index has not seen;
-//  5. hand the per-queue next offsets to the log for new appends.
+//  4. dispatch every committed record the index has not seen (records of a
+//     deleted topic below its tombstone are passed over, so a replay never
+//     brings them back);
+//  5. hand the per-queue next offsets, and each deleted topic's queue base,
+//     to the log for new appends.
 absl::StatusOr<RecoveryReport> RecoverIndexes(CommitLog* log, IndexStore* index,
                                               Dispatcher* dispatcher, bool rebuild);
 

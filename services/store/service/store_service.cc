@@ -36,6 +36,7 @@ void ToProto(const TopicConfig& topic, sv1::Topic* out) {
   out->set_name(topic.name);
   out->set_queue_count(topic.queue_count);
   out->set_attributes(topic.attributes);
+  out->set_incarnation_start(topic.incarnation_start);
 }
 
 // The store time of the record at `offset`, or nothing when retention
