@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
   // Large requests leave freed buffers in malloc's arenas: return them once
   // the broker is idle again.
   PeriodicTask trimmer(absl::Seconds(1), [&messaging] {
-    if (messaging.inflight().InFlight() == 0) ReturnFreeMemory(16 << 20);
+    if (messaging.inflight().InFlight() == 0) ReturnFreeMemory(8 << 20);
   });
   PeriodicTask housekeeping(absl::Seconds(5), [&] {
     clients.ExpireIdle();
