@@ -17,6 +17,7 @@
 #include "services/broker/delivery/assignment.h"
 #include "services/broker/delivery/push_session.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/limits/request_limits.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/offset/consumer_progress.h"
 #include "services/broker/query/message_query.h"
@@ -61,6 +62,10 @@ ABSL_FLAG(bool, new_group_from_earliest, true,
 ABSL_FLAG(int32_t, worker_threads, 8, "Threads for store calls (gRPC threads never block)");
 ABSL_FLAG(absl::Duration, store_wait, absl::Seconds(30),
           "How long to wait for the store at start-up");
+ABSL_FLAG(int64_t, max_request_bytes, apogee::broker::RequestLimits().max_request_bytes,
+          "Largest request accepted, in bytes (gRPC rejects a larger one before buffering it)");
+ABSL_FLAG(int64_t, max_inflight_bytes, apogee::broker::RequestLimits().max_inflight_bytes,
+          "Bytes of SendMessage requests handled at once; more are answered TOO_MANY_REQUESTS");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
@@ -119,6 +124,16 @@ int main(int argc, char** argv) {
         absl::StrCat("--max_delivery_attempts=", attempts, " is out of range (allowed: 1..1000)")));
   }
 
+  RequestLimits request_limits;
+  request_limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  request_limits.max_inflight_bytes = absl::GetFlag(FLAGS_max_inflight_bytes);
+  if (absl::Status s = ValidateRequestLimits(request_limits, MessageLimits().max_body_bytes);
+      !s.ok()) {
+    return Fail(s);
+  }
+
+  MapLargeBuffersOutsideTheHeap();
+
   const Clock* clock = RealClock::Default();
   StoreClient store(absl::GetFlag(FLAGS_store));
   TopicManager topics(&store, TopicOptions{absl::GetFlag(FLAGS_auto_create_topic), queues});
@@ -162,6 +177,7 @@ int main(int argc, char** argv) {
   service_options.broker_name = identity.broker_name;
   service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
   service_options.settings.consumer_max_attempts = attempts;
+  service_options.requests = request_limits;
   RouteSource routes(identity, nameservers, &topics);
   MessagingService messaging(service_options, &store, &topics, &groups, &pop, &arrivals, &clients,
                              &telemetry, &routes, &probe, &executor, clock);
@@ -188,6 +204,7 @@ int main(int argc, char** argv) {
 
   GrpcServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
+  server_options.max_receive_message_bytes = static_cast<int>(request_limits.max_request_bytes);
   auto server = GrpcServer::Start(server_options, {&messaging, &admin, &push});
   if (!server.ok()) return Fail(server.status());
   // With port 0 (tests) the real port is known only now; nothing can call
@@ -219,6 +236,11 @@ int main(int argc, char** argv) {
       if (counts.dead_lettered > 0) arrivals.Notify(DlqTopic(group));
     }
   });
+  // Large requests leave freed buffers in malloc's arenas: return them once
+  // the broker is idle again.
+  PeriodicTask trimmer(absl::Seconds(1), [&messaging] {
+    if (messaging.inflight().InFlight() == 0) ReturnFreeMemory(8 << 20);
+  });
   PeriodicTask housekeeping(absl::Seconds(5), [&] {
     clients.ExpireIdle();
     ClientCounts counts = clients.Counts();
@@ -244,6 +266,7 @@ int main(int argc, char** argv) {
   push.Shutdown();   // push consumers reconnect elsewhere now, not after the grace
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   housekeeping.Stop();
+  trimmer.Stop();
   reviver.Stop();
   poll_timer.Stop();
   // Runs what is queued (e.g. a push delivery round) while the store client,

@@ -56,7 +56,8 @@ ABSL_FLAG(double, disk_watermark, 0.85,
           "Fraction of the disk (0..1]; above it the oldest segments go regardless of age "
           "(1 disables)");
 ABSL_FLAG(std::string, max_body_size, "4MiB",
-          "Largest message body accepted (bytes, or with KiB/MiB)");
+          "Largest message body accepted (bytes, or with KiB/MiB); a record may carry 32 KiB "
+          "more (properties, keys, topic), the rest of its message");
 ABSL_FLAG(int32_t, io_threads, 4, "Threads for blocking store calls (reads, lookups, configs)");
 ABSL_FLAG(bool, rebuild_indexes, false, "Drop and rebuild the RocksDB indexes from the log");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
@@ -231,7 +232,7 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.segment_size = *segment_size;
   // The engine sees bodies with the service's tag envelope in front.
-  options.max_body_size = static_cast<uint32_t>(*max_body_size) + kMaxEnvelopeBytes;
+  options.max_body_size = EngineBodyLimit(static_cast<uint32_t>(*max_body_size));
   options.flush_mode = flush == "sync" ? FlushMode::kSync : FlushMode::kAsync;
   options.flush_interval = absl::ZeroDuration();  // main's flush task below, timed by the probe
   options.retention.retention = absl::GetFlag(FLAGS_retention);
@@ -246,7 +247,7 @@ int main(int argc, char** argv) {
       hint = absl::StrCat(
           " (raise --segment_size or lower --max_body_size; the engine limit is "
           "--max_body_size plus ",
-          kMaxEnvelopeBytes, " bytes of tag envelope)");
+          options.max_body_size - *max_body_size, " bytes of message headroom and tag envelope)");
     }
     return Fail(absl::Status(opened.status().code(),
                              absl::StrCat("cannot open the store in --data_dir=", data_dir, ": ",
@@ -266,7 +267,7 @@ int main(int argc, char** argv) {
 
   auto executor = std::make_unique<Executor>(io_threads);
   StoreServiceOptions service_options;
-  service_options.max_body_size = static_cast<uint32_t>(*max_body_size);
+  service_options.max_body_size = RecordBodyLimit(static_cast<uint32_t>(*max_body_size));
   service_options.data_dir = data_dir;
   // A merged append must fit in one segment.
   service_options.appender.max_group_bytes =

@@ -399,7 +399,8 @@ TEST_F(StoreServiceTest, BadInputGetsClearErrorsAndStoresNothing) {
   }
   requests[1].mutable_records(1)->set_topic("NoSuchTopic");
   requests[2].mutable_records(0)->set_queue_id(9);
-  requests[3].mutable_records(1)->set_body(std::string((64 << 10) + 1, 'x'));
+  // --max_body_size=64KiB plus 32 KiB for the rest of a message.
+  requests[3].mutable_records(1)->set_body(std::string((96 << 10) + 1, 'x'));
   auto responses = AppendPipelined(stub_.get(), requests);
   ASSERT_EQ(responses.size(), 5u);
   for (int b = 0; b < 5; ++b) EXPECT_EQ(responses[b].request_id(), static_cast<uint64_t>(b + 1));
@@ -412,7 +413,7 @@ TEST_F(StoreServiceTest, BadInputGetsClearErrorsAndStoresNothing) {
   EXPECT_THAT(responses[2].message(), HasSubstr("[0, 2)"));
   EXPECT_EQ(responses[3].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_THAT(responses[3].message(), HasSubstr("batch[1].body"));
-  EXPECT_THAT(responses[3].message(), HasSubstr("65537 bytes (max 65536)"));
+  EXPECT_THAT(responses[3].message(), HasSubstr("98305 bytes (max 98304)"));
   ASSERT_EQ(responses[4].code(), 0);
   // Failed batches appended nothing: queue offsets stay contiguous.
   EXPECT_EQ(responses[0].results(0).queue_offset(), 0);

@@ -96,7 +96,8 @@ MessagingService::MessagingService(ServiceOptions options, StoreClient* store, T
       routes_(routes),
       probe_(probe),
       executor_(executor),
-      clock_(clock) {
+      clock_(clock),
+      inflight_(options_.requests.max_inflight_bytes) {
   MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
                         rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
                           return OpenTelemetry(context);
@@ -199,11 +200,19 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
                                                         v2::SendMessageResponse* response) {
   auto* reactor = context->DefaultReactor();
   const absl::Time start = absl::Now();
-  auto finish = [this, reactor, response, start](const absl::Status& top) {
+  // Held until the last copy of `finish` goes, after the store answered.
+  absl::StatusOr<InflightBytes::Lease> lease =
+      inflight_.TryAcquire(static_cast<int64_t>(request->ByteSizeLong()));
+  auto finish = [this, reactor, response, start,
+                 lease = lease.value_or(nullptr)](const absl::Status& top) {
     ToV2Status(top, response->mutable_status());
     probe_->OnRpc("send", v2::Code_Name(response->status().code()), absl::Now() - start);
     reactor->Finish(grpc::Status::OK);
   };
+  if (!lease.ok()) {
+    finish(lease.status());
+    return reactor;
+  }
   if (request->messages_size() == 0) {
     finish(WithV2Code(absl::InvalidArgumentError("SendMessage carries no messages"),
                       v2::MESSAGE_CORRUPTED));
@@ -258,7 +267,10 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
       } else {
         queue = static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(topic->write_queues()));
       }
-      records.push_back(ToStoreRecord(m, topic_name, queue, store_host, peer));
+      store::v1::AppendRecord record = ToStoreRecord(m, topic_name, queue, store_host, peer);
+      statuses[i] = CheckRecordHeadroom(record, static_cast<int64_t>(m.body().size()), i);
+      if (!statuses[i].ok()) continue;
+      records.push_back(std::move(record));
       record_index.push_back(i);
     }
     auto entries_done = [this, request, response, finish, statuses, record_index, topic_name](
@@ -302,6 +314,7 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
       entries_done(std::vector<store::v1::AppendResult>());
       return;
     }
+    if (absl::Status fits = CheckAppendSize(records); !fits.ok()) return entries_done(fits);
     store_->Append(std::move(records), std::move(entries_done));
   });
   return reactor;

@@ -15,6 +15,7 @@
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/route/route_source.h"
@@ -37,6 +38,7 @@ struct ServiceOptions {
   absl::Duration max_poll = absl::Seconds(20);
   int max_batch = 1024;
   size_t max_parked_polls = 10000;
+  RequestLimits requests;
 };
 
 // Thread-safe.
@@ -50,6 +52,9 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   // The address clients use for this broker, known once the server bound
   // its port (before the address is published, no client can call).
   void SetAdvertisedAddress(const std::string& address);
+
+  // Bytes of SendMessage requests being handled (--max_inflight_bytes).
+  InflightBytes& inflight() { return inflight_; }
 
   grpc::ServerUnaryReactor* QueryRoute(grpc::CallbackServerContext* context,
                                        const v2::QueryRouteRequest* request,
@@ -139,6 +144,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   Executor* const executor_;
   const Clock* const clock_;
   std::atomic<uint32_t> round_robin_{0};
+  InflightBytes inflight_;  // SendMessage requests being handled
   mutable absl::Mutex address_mu_;
   std::string advertised_ ABSL_GUARDED_BY(address_mu_);
 };

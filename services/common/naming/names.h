@@ -3,6 +3,7 @@
 //   topic "a b" has invalid character ' ' at 1 (allowed: [%|a-zA-Z0-9_-], max 127)
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,6 +22,15 @@ inline constexpr int kMaxMessageIdLength = 128;
 inline constexpr int kMaxMessageKeys = 32;
 inline constexpr int kMaxMessageKeyLength = 255;
 inline constexpr int kMaxMessageTagLength = 1024;
+
+// Message size limits apply to the body (what clients are told, e.g. 4 MiB).
+// A stored message also carries its properties, keys, topic and ids, so the
+// store accepts records up to the body limit plus kRecordHeadroomBytes; the
+// broker admits a message only when that rest is at most
+// kMaxSendHeadroomBytes, keeping the difference for the properties it adds
+// on retry and dead-lettering.
+inline constexpr int64_t kRecordHeadroomBytes = 32 << 10;
+inline constexpr int64_t kMaxSendHeadroomBytes = kRecordHeadroomBytes - (4 << 10);
 
 // RocketMQ's topic rule: [%|a-zA-Z0-9_-], 1..127 chars. `field` names the
 // input in the error ("topic", "registration.topics[3].name").

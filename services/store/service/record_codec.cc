@@ -3,9 +3,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/naming/names.h"
 #include "services/store/io/coding.h"
 
 namespace apogee::store {
+
+uint32_t RecordBodyLimit(uint32_t max_message_body) {
+  return max_message_body + static_cast<uint32_t>(kRecordHeadroomBytes);
+}
 
 uint64_t TagHash(absl::string_view tag) {
   if (tag.empty()) return 0;

@@ -33,6 +33,14 @@ inline constexpr size_t kMaxTagLength = ::apogee::kMaxMessageTagLength;  // brok
 // client-visible one plus this.
 inline constexpr uint32_t kMaxEnvelopeBytes = 3 + kMaxTagLength;
 
+// The largest record body (a message and everything stored with it) the
+// service accepts when message bodies may be up to `max_message_body`.
+uint32_t RecordBodyLimit(uint32_t max_message_body);
+// The engine's body limit for the same: the record body plus the envelope.
+inline uint32_t EngineBodyLimit(uint32_t max_message_body) {
+  return RecordBodyLimit(max_message_body) + kMaxEnvelopeBytes;
+}
+
 // The tags hash the engine filters on: 64-bit FNV-1a of the tag, 0 for no
 // tag. Stable across processes and builds (it is stored on disk).
 uint64_t TagHash(absl::string_view tag);
