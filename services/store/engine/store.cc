@@ -65,8 +65,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Create(StoreOptions options) {
 
 absl::Status Store::Open() {
   APOGEE_RETURN_IF_ERROR(fs_->CreateDirs(options_.data_dir));
-  APOGEE_ASSIGN_OR_RETURN(
-      index_, IndexStore::Open({JoinPath(options_.data_dir, "index"), options_.sync_index_writes}));
+  IndexOptions index_options;
+  index_options.path = JoinPath(options_.data_dir, "index");
+  index_options.sync_writes = options_.sync_index_writes;
+  index_options.env = options_.index_env;
+  APOGEE_ASSIGN_OR_RETURN(index_, IndexStore::Open(std::move(index_options)));
   CommitLogOptions log_options;
   log_options.dir = JoinPath(options_.data_dir, "commitlog");
   log_options.segment_size = options_.segment_size;
@@ -328,6 +331,10 @@ absl::Status Store::Flush() {
 
 bool Store::WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const {
   return dispatcher_->WaitForDispatched(commit_offset, timeout);
+}
+
+bool Store::WaitForVisible(int64_t commit_offset, absl::Duration timeout) const {
+  return dispatcher_->WaitForDispatched(commit_offset, timeout, /*until_error=*/true);
 }
 
 absl::Status Store::CommitOffset(const std::string& group, const std::string& topic,

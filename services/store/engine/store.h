@@ -42,8 +42,9 @@ struct StoreOptions {
   // (tests call Flush()).
   absl::Duration flush_interval = absl::Milliseconds(500);
   RetentionOptions retention;
-  bool sync_index_writes = false;  // see IndexOptions::sync_writes
-  bool rebuild_indexes = false;    // drop and rebuild the derived indexes on open
+  bool sync_index_writes = false;     // see IndexOptions::sync_writes
+  rocksdb::Env* index_env = nullptr;  // see IndexOptions::env
+  bool rebuild_indexes = false;       // drop and rebuild the derived indexes on open
   // Called on the dispatcher thread after each index batch with the queues
   // whose readable end moved (wake long polls here). Must not block.
   std::function<void(const std::vector<QueueAdvance>&)> on_dispatch;
@@ -154,6 +155,10 @@ class Store {
   absl::Status Flush();
   // Waits until the indexes cover the log below `commit_offset`.
   bool WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const;
+  // The same, but gives up at once while indexing fails (RocksDB stopped by
+  // a full disk, say): callers that only wait for visibility then answer
+  // without it instead of waiting out `timeout` per call.
+  bool WaitForVisible(int64_t commit_offset, absl::Duration timeout) const;
 
   // --- Consumer offsets. The offset must lie in [0, queue max]; each is
   // kept with the time it was committed (the store's clock).

@@ -1,5 +1,7 @@
 #include "services/store/index/index_store.h"
 
+#include <cstdarg>
+#include <cstdio>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -63,6 +65,26 @@ class QueueOfConsumeKey final : public rocksdb::SliceTransform {
   }
 };
 
+// RocksDB's own log, warnings and errors only, goes to the store's stderr
+// with the rest of its log, not to a LOG file in the index directory: once
+// a LOG append failed on a full disk, RocksDB 7.8 (Debian's, built with
+// assertions) aborted on the next log line (WritableFileWriter's
+// `sync_without_flush_called_`), and every shutdown logs (issue 12).
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    for (char* c = line; *c != '\0'; ++c) {
+      if (*c == '"' || *c == '\n') *c = '\'';
+    }
+    std::fprintf(stderr, "event=rocksdb_log message=\"%s\"\n", line);
+  }
+  void LogHeader(const char*, va_list) override {}  // the options dump at open
+};
+
 }  // namespace
 
 // Drops msg_id and key entries that point below the log's minimum offset
@@ -105,7 +127,8 @@ absl::Status IndexStore::OpenDb() {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
-  db_options.keep_log_file_num = 3;
+  db_options.info_log = std::make_shared<StderrLogger>();
+  if (options_.env != nullptr) db_options.env = options_.env;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (int f = 0; f < kFamilies; ++f) {
     families.emplace_back(kFamilyNames[f], FamilyOptions(static_cast<Family>(f)));
@@ -583,6 +606,19 @@ absl::Status IndexStore::DeleteConfig(uint8_t kind, absl::string_view name) {
                    absl::StrCat("delete config \"", name, "\""));
 }
 
-absl::Status IndexStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync index WAL"); }
+absl::Status IndexStore::SyncWal() {
+  // Not DB::SyncWAL(): after a WAL append failed (a full disk), RocksDB 7.8
+  // (Debian's, built with assertions) aborts in WritableFileWriter when
+  // SyncWAL syncs that file, and SyncWAL runs beside writers, so it can race
+  // the failing append. A synced write goes through RocksDB's write queue
+  // instead: it never starts after a failed WAL append (that stops the DB
+  // with a background error first; this then returns the error) and it
+  // fsyncs every live WAL, as SyncWAL does. The record is WAL-only.
+  rocksdb::WriteBatch batch;
+  APOGEE_RETURN_IF_ERROR(FromRocks(batch.PutLogData("sync"), "sync index WAL"));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Write(sync, &batch), "sync index WAL");
+}
 
 }  // namespace apogee::store

@@ -24,6 +24,7 @@ struct ColumnFamilyOptions;
 class ColumnFamilyHandle;
 class CompactionFilter;
 class DB;
+class Env;
 }  // namespace rocksdb
 
 namespace apogee::store {
@@ -34,6 +35,9 @@ struct IndexOptions {
   // default: the indexes can be rebuilt from the commit log, and a lost
   // offset commit means redelivery, not loss. Config writes always sync.
   bool sync_writes = false;
+  // RocksDB's environment (file system, threads); null: the default. Tests
+  // pass one that routes writes through a FaultInjectingFileSystem.
+  rocksdb::Env* env = nullptr;
 };
 
 struct ConsumeQueueEntry {
@@ -137,6 +141,9 @@ class IndexStore {
   absl::Status DeleteConfig(uint8_t kind, absl::string_view name);
 
   // fsyncs RocksDB's WAL (the flush thread calls this in async mode).
+  // Fails, without touching the WAL, while RocksDB is stopped by a
+  // background error (a WAL write that hit a full disk, until RocksDB
+  // recovers once space is back).
   absl::Status SyncWal();
 
  private:
