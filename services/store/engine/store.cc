@@ -68,6 +68,8 @@ absl::Status Store::Open() {
   IndexOptions index_options;
   index_options.path = JoinPath(options_.data_dir, "index");
   index_options.sync_writes = options_.sync_index_writes;
+  index_options.memory_budget = options_.index_memory_budget;
+  index_options.write_buffer_size = options_.index_write_buffer_size;
   index_options.env = options_.index_env;
   APOGEE_ASSIGN_OR_RETURN(index_, IndexStore::Open(std::move(index_options)));
   CommitLogOptions log_options;
@@ -461,6 +463,7 @@ StoreStats Store::Stats() const {
   stats.dispatched_offset = index_->dispatched_offset();
   stats.dispatch_error = dispatcher_->last_error();
   stats.queues = static_cast<int>(index_->ListQueues().size());
+  stats.index_memory = index_->Memory();
   absl::MutexLock lock(&mu_);
   stats.topics = static_cast<int>(topics_.size());
   stats.retention_deleted_segments = retention_deleted_segments_;

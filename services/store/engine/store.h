@@ -42,7 +42,11 @@ struct StoreOptions {
   // (tests call Flush()).
   absl::Duration flush_interval = absl::Milliseconds(500);
   RetentionOptions retention;
-  bool sync_index_writes = false;     // see IndexOptions::sync_writes
+  bool sync_index_writes = false;  // see IndexOptions::sync_writes
+  // RocksDB's memory budget and per-column-family memtable size; see
+  // IndexOptions.
+  int64_t index_memory_budget = IndexOptions().memory_budget;
+  int64_t index_write_buffer_size = IndexOptions().write_buffer_size;
   rocksdb::Env* index_env = nullptr;  // see IndexOptions::env
   bool rebuild_indexes = false;       // drop and rebuild the derived indexes on open
   // Called on the dispatcher thread after each index batch with the queues
@@ -103,6 +107,7 @@ struct StoreStats {
   int topics = 0;
   int64_t retention_deleted_segments = 0;
   absl::Status last_retention_error;
+  IndexMemory index_memory;
 };
 
 // Thread-safety: every method is thread-safe and may block on disk I/O, so
