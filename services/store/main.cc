@@ -60,6 +60,12 @@ ABSL_FLAG(std::string, max_body_size, "4MiB",
           "more (properties, keys, topic), the rest of its message");
 ABSL_FLAG(int32_t, io_threads, 4, "Threads for blocking store calls (reads, lookups, configs)");
 ABSL_FLAG(bool, rebuild_indexes, false, "Drop and rebuild the RocksDB indexes from the log");
+ABSL_FLAG(std::string, rocksdb_memory_budget, "64MiB",
+          "Memory for the RocksDB indexes: the block cache's capacity, with every column "
+          "family's memtables (at most half of it) charged to it (min 1MiB)");
+ABSL_FLAG(std::string, rocksdb_write_buffer_size, "4MiB",
+          "Memtable size of each RocksDB column family (min 64KiB, at most half of "
+          "--rocksdb_memory_budget)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
@@ -201,6 +207,20 @@ int main(int argc, char** argv) {
   auto max_body_size =
       ParseByteSize("max_body_size", absl::GetFlag(FLAGS_max_body_size), 1, 64 << 20);
   if (!max_body_size.ok()) return Fail(max_body_size.status());
+  auto memory_budget =
+      ParseByteSize("rocksdb_memory_budget", absl::GetFlag(FLAGS_rocksdb_memory_budget),
+                    int64_t{1} << 20, int64_t{1} << 40);
+  if (!memory_budget.ok()) return Fail(memory_budget.status());
+  auto write_buffer_size =
+      ParseByteSize("rocksdb_write_buffer_size", absl::GetFlag(FLAGS_rocksdb_write_buffer_size),
+                    64 << 10, int64_t{1} << 40);
+  if (!write_buffer_size.ok()) return Fail(write_buffer_size.status());
+  if (*write_buffer_size > *memory_budget / 2) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--rocksdb_write_buffer_size=", absl::GetFlag(FLAGS_rocksdb_write_buffer_size),
+        " is more than half of --rocksdb_memory_budget=",
+        absl::GetFlag(FLAGS_rocksdb_memory_budget), " (", *memory_budget / 2, " bytes)")));
+  }
   const double watermark = absl::GetFlag(FLAGS_disk_watermark);
   if (!(watermark > 0 && watermark <= 1)) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
@@ -239,6 +259,8 @@ int main(int argc, char** argv) {
   options.retention.check_interval = absl::GetFlag(FLAGS_retention_check_interval);
   options.retention.disk_usage_watermark = watermark;
   options.rebuild_indexes = absl::GetFlag(FLAGS_rebuild_indexes);
+  options.index_memory_budget = *memory_budget;
+  options.index_write_buffer_size = *write_buffer_size;
   const absl::Time open_start = absl::Now();
   auto opened = Store::Create(options);
   if (!opened.ok()) {
@@ -320,10 +342,11 @@ int main(int argc, char** argv) {
   if (!published.ok()) return Fail(published);
   std::fprintf(stderr,
                "event=started listen=%s metrics=%s data_dir=%s flush=%s segment_size=%lld "
-               "max_body_size=%lld\n",
+               "max_body_size=%lld rocksdb_memory_budget=%lld rocksdb_write_buffer_size=%lld\n",
                (*server)->bound_address().c_str(), (*metrics)->bound_address().c_str(),
                data_dir.c_str(), flush.c_str(), static_cast<long long>(*segment_size),
-               static_cast<long long>(*max_body_size));
+               static_cast<long long>(*max_body_size), static_cast<long long>(*memory_budget),
+               static_cast<long long>(*write_buffer_size));
 
   const int signal_number = WaitForTerminationSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);

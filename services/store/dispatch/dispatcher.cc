@@ -103,10 +103,11 @@ int64_t Dispatcher::dispatched_offset() const {
   return dispatched_;
 }
 
-bool Dispatcher::WaitForDispatched(int64_t offset, absl::Duration timeout) const {
+bool Dispatcher::WaitForDispatched(int64_t offset, absl::Duration timeout, bool until_error) const {
   absl::MutexLock lock(&mu_);
-  auto done = [this, offset]()
-                  ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || dispatched_ >= offset; };
+  auto done = [this, offset, until_error]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stopping_ || dispatched_ >= offset || (until_error && !last_error_.ok());
+  };
   mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
   return dispatched_ >= offset;
 }

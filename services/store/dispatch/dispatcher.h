@@ -54,8 +54,9 @@ class Dispatcher {
 
   int64_t dispatched_offset() const;
   // Waits until everything below `offset` is dispatched; false on timeout or
-  // when stopped first.
-  bool WaitForDispatched(int64_t offset, absl::Duration timeout) const;
+  // when stopped first. With `until_error`, also returns (false) as soon as
+  // the last dispatch attempt failed (the index cannot be written).
+  bool WaitForDispatched(int64_t offset, absl::Duration timeout, bool until_error = false) const;
   // The error that stopped the last batch (OK once a batch succeeds again).
   absl::Status last_error() const;
 

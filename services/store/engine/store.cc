@@ -65,8 +65,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Create(StoreOptions options) {
 
 absl::Status Store::Open() {
   APOGEE_RETURN_IF_ERROR(fs_->CreateDirs(options_.data_dir));
-  APOGEE_ASSIGN_OR_RETURN(
-      index_, IndexStore::Open({JoinPath(options_.data_dir, "index"), options_.sync_index_writes}));
+  IndexOptions index_options;
+  index_options.path = JoinPath(options_.data_dir, "index");
+  index_options.sync_writes = options_.sync_index_writes;
+  index_options.memory_budget = options_.index_memory_budget;
+  index_options.write_buffer_size = options_.index_write_buffer_size;
+  index_options.env = options_.index_env;
+  APOGEE_ASSIGN_OR_RETURN(index_, IndexStore::Open(std::move(index_options)));
   CommitLogOptions log_options;
   log_options.dir = JoinPath(options_.data_dir, "commitlog");
   log_options.segment_size = options_.segment_size;
@@ -332,6 +337,10 @@ bool Store::WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const
   return dispatcher_->WaitForDispatched(commit_offset, timeout);
 }
 
+bool Store::WaitForVisible(int64_t commit_offset, absl::Duration timeout) const {
+  return dispatcher_->WaitForDispatched(commit_offset, timeout, /*until_error=*/true);
+}
+
 absl::Status Store::CommitOffset(const std::string& group, const std::string& topic,
                                  int32_t queue_id, int64_t offset) {
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
@@ -478,6 +487,7 @@ StoreStats Store::Stats() const {
   stats.dispatched_offset = index_->dispatched_offset();
   stats.dispatch_error = dispatcher_->last_error();
   stats.queues = static_cast<int>(index_->ListQueues().size());
+  stats.index_memory = index_->Memory();
   absl::MutexLock lock(&mu_);
   stats.topics = static_cast<int>(topics_.size());
   stats.retention_deleted_segments = retention_deleted_segments_;

@@ -45,7 +45,12 @@ struct StoreOptions {
   absl::Duration flush_interval = absl::Milliseconds(500);
   RetentionOptions retention;
   bool sync_index_writes = false;  // see IndexOptions::sync_writes
-  bool rebuild_indexes = false;    // drop and rebuild the derived indexes on open
+  // RocksDB's memory budget and per-column-family memtable size; see
+  // IndexOptions.
+  int64_t index_memory_budget = IndexOptions().memory_budget;
+  int64_t index_write_buffer_size = IndexOptions().write_buffer_size;
+  rocksdb::Env* index_env = nullptr;  // see IndexOptions::env
+  bool rebuild_indexes = false;       // drop and rebuild the derived indexes on open
   // Called on the dispatcher thread after each index batch with the queues
   // whose readable end moved (wake long polls here). Must not block.
   std::function<void(const std::vector<QueueAdvance>&)> on_dispatch;
@@ -107,6 +112,7 @@ struct StoreStats {
   int topics = 0;
   int64_t retention_deleted_segments = 0;
   absl::Status last_retention_error;
+  IndexMemory index_memory;
 };
 
 // Thread-safety: every method is thread-safe and may block on disk I/O, so
@@ -159,6 +165,10 @@ class Store {
   absl::Status Flush();
   // Waits until the indexes cover the log below `commit_offset`.
   bool WaitForDispatch(int64_t commit_offset, absl::Duration timeout) const;
+  // The same, but gives up at once while indexing fails (RocksDB stopped by
+  // a full disk, say): callers that only wait for visibility then answer
+  // without it instead of waiting out `timeout` per call.
+  bool WaitForVisible(int64_t commit_offset, absl::Duration timeout) const;
 
   // --- Consumer offsets. The offset must lie in [0, queue max]; each is
   // kept with the time it was committed (the store's clock).

@@ -5,6 +5,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/store/engine/store.h"
+#include "services/store/index/index_store.h"
+#include "services/store/testing/fault_rocks_env.h"
 #include "services/store/testing/records.h"
 #include "services/store/testing/store_harness.h"
 
@@ -12,6 +14,7 @@ namespace apogee::store {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::FaultRocksEnv;
 using ::testing::HasSubstr;
 using testing::MakeRecord;
 
@@ -135,6 +138,73 @@ TEST_F(StoreFaultTest, RandomFaultsAndCrashesNeverLoseAcknowledgedMessages) {
   }
   EXPECT_GT(failures, 20);
   for (int32_t q = 0; q < 4; ++q) EXPECT_EQ(Bodies("T", q), acked[q]) << "queue " << q;
+}
+
+// RocksDB 7.8 (built with assertions) aborted when its WAL was synced after
+// a WAL append had failed: the periodic flush or the shutdown's sync, once
+// the disk was full (issue 12). The sync must fail instead, and closing must
+// be clean.
+TEST_F(StoreFaultTest, IndexWalSyncAfterAFailedIndexWriteFailsWithoutAborting) {
+  FaultRocksEnv rocks(&fs_);
+  IndexOptions options;
+  options.path = dir_.path() + "/index";
+  options.env = rocks.env();
+  auto index = IndexStore::Open(options);
+  ASSERT_TRUE(index.ok()) << index.status();
+  ASSERT_TRUE((*index)->CommitOffset("G", {"T", 0}, 1, 0).ok());
+  ASSERT_TRUE((*index)->SyncWal().ok());
+  fs_.SetCapacity(fs_.used_bytes());
+  const absl::Status full = (*index)->CommitOffset("G", {"T", 0}, 2, 0);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  const absl::Status sync = (*index)->SyncWal();
+  EXPECT_EQ(sync.code(), absl::StatusCode::kResourceExhausted) << sync;
+  EXPECT_THAT(sync.message(), HasSubstr("sync index WAL"));
+  index->reset();  // closes RocksDB with its WAL writer in the failed state
+  fs_.SetCapacity(std::nullopt);
+  index = IndexStore::Open(options);
+  ASSERT_TRUE(index.ok()) << index.status();
+  auto offset = (*index)->FetchOffset("G", {"T", 0});
+  ASSERT_TRUE(offset.ok()) << offset.status();
+  EXPECT_EQ(offset->offset, 1);
+}
+
+// The whole disk fills up (commit log and index share it), then the store
+// shuts down as on SIGTERM: no abort, and every acknowledged message is
+// there after a restart with space back.
+TEST_F(StoreFaultTest, ShutdownAfterTheDiskFilledUpKeepsEveryAcknowledgedMessage) {
+  FaultRocksEnv rocks(&fs_);
+  StoreOptions options = Options(FlushMode::kSync);
+  options.index_env = rocks.env();
+  Open(options);
+  CreateTopic("T", 4);
+  fs_.SetCapacity(fs_.used_bytes() + (64 << 10));
+  std::vector<std::vector<std::string>> acked(4);
+  int full = 0;
+  for (int i = 0; i < 2000 && full < 10; ++i) {
+    const int32_t queue = i % 4;
+    const std::string body = absl::StrCat("m", i, std::string(700, '.'));
+    auto r = TryAppend(queue, body);
+    if (r.ok()) {
+      acked[queue].push_back(body);
+    } else {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+      ++full;
+    }
+  }
+  ASSERT_EQ(full, 10) << "the disk never filled up";
+  // The index writes after the log: fill what the log's failed appends left.
+  fs_.SetCapacity(fs_.used_bytes());
+  EXPECT_FALSE(store_->CommitOffset("G", "T", 0, 0).ok());
+  EXPECT_FALSE(store_->Flush().ok());
+  store_.reset();  // what SIGTERM runs: flush, dispatch the rest, sync, close
+  fs_.SetCapacity(std::nullopt);
+  Open(options);
+  for (int32_t q = 0; q < 4; ++q) {
+    EXPECT_FALSE(acked[q].empty());
+    EXPECT_EQ(Bodies("T", q), acked[q]) << "queue " << q;
+  }
+  EXPECT_EQ(Append("T", 0, "after").queue_offset, static_cast<int64_t>(acked[0].size()));
+  store_.reset();  // before `rocks`
 }
 
 }  // namespace

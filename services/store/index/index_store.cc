@@ -1,14 +1,19 @@
 #include "services/store/index/index_store.h"
 
+#include <cstdarg>
+#include <cstdio>
 #include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
+#include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/index/keys.h"
 #include "services/store/io/coding.h"
@@ -77,6 +82,26 @@ class QueueOfConsumeKey final : public rocksdb::SliceTransform {
   }
 };
 
+// RocksDB's own log, warnings and errors only, goes to the store's stderr
+// with the rest of its log, not to a LOG file in the index directory: once
+// a LOG append failed on a full disk, RocksDB 7.8 (Debian's, built with
+// assertions) aborted on the next log line (WritableFileWriter's
+// `sync_without_flush_called_`), and every shutdown logs (issue 12).
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    for (char* c = line; *c != '\0'; ++c) {
+      if (*c == '"' || *c == '\n') *c = '\'';
+    }
+    std::fprintf(stderr, "event=rocksdb_log message=\"%s\"\n", line);
+  }
+  void LogHeader(const char*, va_list) override {}  // the options dump at open
+};
+
 }  // namespace
 
 // Drops msg_id and key entries that point below the log's minimum offset
@@ -92,7 +117,18 @@ class IndexStore::FloorFilter final : public rocksdb::CompactionFilter {
 };
 
 IndexStore::IndexStore(IndexOptions options)
-    : options_(std::move(options)), floor_filter_(std::make_unique<FloorFilter>()) {}
+    : options_(std::move(options)), floor_filter_(std::make_unique<FloorFilter>()) {
+  cache_ = rocksdb::NewLRUCache(static_cast<size_t>(options_.memory_budget));
+  // Memtables are charged to the cache, so blocks are evicted to make room
+  // for them and the two together stay within the budget.
+  write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(
+      static_cast<size_t>(options_.memory_budget / 2), cache_);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache_;
+  table.cache_index_and_filter_blocks = true;  // charged to the budget too
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table_factory_.reset(rocksdb::NewBlockBasedTableFactory(table));
+}
 
 IndexStore::~IndexStore() {
   for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h);
@@ -100,6 +136,19 @@ IndexStore::~IndexStore() {
 }
 
 absl::StatusOr<std::unique_ptr<IndexStore>> IndexStore::Open(IndexOptions options) {
+  constexpr int64_t kMinBudget = int64_t{1} << 20;
+  constexpr int64_t kMinWriteBuffer = int64_t{64} << 10;
+  if (options.memory_budget < kMinBudget) {
+    return absl::InvalidArgumentError(absl::StrCat("index memory budget ", options.memory_budget,
+                                                   " bytes is below the minimum ", kMinBudget));
+  }
+  if (options.write_buffer_size < kMinWriteBuffer ||
+      options.write_buffer_size > options.memory_budget / 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index write buffer size ", options.write_buffer_size,
+                     " bytes is out of range [", kMinWriteBuffer, ", ", options.memory_budget / 2,
+                     "] (half the memory budget of ", options.memory_budget, ")"));
+  }
   std::unique_ptr<IndexStore> index(new IndexStore(std::move(options)));
   APOGEE_RETURN_IF_ERROR(index->OpenDb());
   APOGEE_RETURN_IF_ERROR(index->LoadState());
@@ -108,6 +157,8 @@ absl::StatusOr<std::unique_ptr<IndexStore>> IndexStore::Open(IndexOptions option
 
 rocksdb::ColumnFamilyOptions IndexStore::FamilyOptions(Family f) const {
   rocksdb::ColumnFamilyOptions options;
+  options.write_buffer_size = static_cast<size_t>(options_.write_buffer_size);
+  options.table_factory = table_factory_;
   if (f == kMessageId || f == kKey) options.compaction_filter = floor_filter_.get();
   if (f == kConsumeQueue) {
     options.memtable_insert_with_hint_prefix_extractor = std::make_shared<QueueOfConsumeKey>();
@@ -119,11 +170,16 @@ absl::Status IndexStore::OpenDb() {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
-  db_options.keep_log_file_num = 3;
+  db_options.info_log = std::make_shared<StderrLogger>();
+  db_options.write_buffer_manager = write_buffers_;
+  if (options_.env != nullptr) db_options.env = options_.env;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (int f = 0; f < kFamilies; ++f) {
     families.emplace_back(kFamilyNames[f], FamilyOptions(static_cast<Family>(f)));
   }
+  // Created here, so that RocksDB does not log an error about it missing.
+  APOGEE_RETURN_IF_ERROR(FromRocks(db_options.env->CreateDirIfMissing(options_.path),
+                                   absl::StrCat("create index directory ", options_.path)));
   rocksdb::DB* db = nullptr;
   APOGEE_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db),
@@ -677,6 +733,36 @@ absl::Status IndexStore::DeleteConfig(uint8_t kind, absl::string_view name) {
                    absl::StrCat("delete config \"", name, "\""));
 }
 
-absl::Status IndexStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync index WAL"); }
+IndexMemory IndexStore::Memory() const {
+  IndexMemory memory;
+  memory.budget = options_.memory_budget;
+  memory.memtables = static_cast<int64_t>(write_buffers_->memory_usage());
+  memory.block_cache = static_cast<int64_t>(cache_->GetUsage());
+  memory.block_cache_pinned = static_cast<int64_t>(cache_->GetPinnedUsage());
+  uint64_t readers = 0;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    uint64_t value = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kEstimateTableReadersMem, &value)) {
+      readers += value;
+    }
+  }
+  memory.table_readers = static_cast<int64_t>(readers);
+  return memory;
+}
+
+absl::Status IndexStore::SyncWal() {
+  // Not DB::SyncWAL(): after a WAL append failed (a full disk), RocksDB 7.8
+  // (Debian's, built with assertions) aborts in WritableFileWriter when
+  // SyncWAL syncs that file, and SyncWAL runs beside writers, so it can race
+  // the failing append. A synced write goes through RocksDB's write queue
+  // instead: it never starts after a failed WAL append (that stops the DB
+  // with a background error first; this then returns the error) and it
+  // fsyncs every live WAL, as SyncWAL does. The record is WAL-only.
+  rocksdb::WriteBatch batch;
+  APOGEE_RETURN_IF_ERROR(FromRocks(batch.PutLogData("sync"), "sync index WAL"));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Write(sync, &batch), "sync index WAL");
+}
 
 }  // namespace apogee::store

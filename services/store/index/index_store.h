@@ -21,9 +21,13 @@
 
 namespace rocksdb {
 struct ColumnFamilyOptions;
+class Cache;
 class ColumnFamilyHandle;
 class CompactionFilter;
 class DB;
+class Env;
+class TableFactory;
+class WriteBufferManager;
 }  // namespace rocksdb
 
 namespace apogee::store {
@@ -34,6 +38,26 @@ struct IndexOptions {
   // default: the indexes can be rebuilt from the commit log, and a lost
   // offset commit means redelivery, not loss. Config writes always sync.
   bool sync_writes = false;
+  // One memory budget for RocksDB, in bytes: the capacity of the LRU block
+  // cache, to which a WriteBufferManager shared by every column family
+  // charges the memtables. Memtables may take up to half of it (then the
+  // largest is flushed); blocks, index and filter blocks get the rest.
+  int64_t memory_budget = int64_t{64} << 20;
+  // Each column family's memtable size (RocksDB's write_buffer_size); at
+  // most half the budget.
+  int64_t write_buffer_size = int64_t{4} << 20;
+  // RocksDB's environment (file system, threads); null: the default. Tests
+  // pass one that routes writes through a FaultInjectingFileSystem.
+  rocksdb::Env* env = nullptr;
+};
+
+// Where RocksDB's memory goes, in bytes.
+struct IndexMemory {
+  int64_t budget = 0;              // IndexOptions::memory_budget
+  int64_t memtables = 0;           // all memtables: active and awaiting flush
+  int64_t block_cache = 0;         // the cache's usage: blocks plus the memtables charged to it
+  int64_t block_cache_pinned = 0;  // entries in use (not evictable)
+  int64_t table_readers = 0;       // SST readers outside the cache
 };
 
 struct ConsumeQueueEntry {
@@ -166,7 +190,12 @@ class IndexStore {
   absl::Status DeleteConfig(uint8_t kind, absl::string_view name);
 
   // fsyncs RocksDB's WAL (the flush thread calls this in async mode).
+  // Fails, without touching the WAL, while RocksDB is stopped by a
+  // background error (a WAL write that hit a full disk, until RocksDB
+  // recovers once space is back).
   absl::Status SyncWal();
+
+  IndexMemory Memory() const;
 
  private:
   struct QueueState {
@@ -189,6 +218,10 @@ class IndexStore {
   bool created_ = false;
   class FloorFilter;
   std::unique_ptr<FloorFilter> floor_filter_;  // outlives db_
+  // The memory budget (see IndexOptions); outlive db_.
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
+  std::shared_ptr<rocksdb::TableFactory> table_factory_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 

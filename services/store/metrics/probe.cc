@@ -81,7 +81,13 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry)
       retention_deleted_(Counter(*registry_, "apogee_store_retention_deleted_segments_total",
                                  "Segments deleted by retention")),
       log_flush_errors_(Counter(*registry_, "apogee_store_commitlog_flush_errors_total",
-                                "Commit-log fdatasync failures seen by the engine")) {}
+                                "Commit-log fdatasync failures seen by the engine")),
+      rocksdb_memory_(prometheus::BuildGauge()
+                          .Name("apogee_store_rocksdb_memory_bytes")
+                          .Help("RocksDB index memory: budget (--rocksdb_memory_budget), "
+                                "memtables, block_cache (usage, memtables charged included), "
+                                "block_cache_pinned, table_readers")
+                          .Register(*registry_)) {}
 
 void Probe::OnAppend(int records, int64_t body_bytes) {
   messages_in_.Increment(records);
@@ -127,6 +133,14 @@ void Probe::Refresh(const Store& store, const std::string& data_dir) {
   queues_.Set(stats.queues);
   dispatch_failing_.Set(stats.dispatch_error.ok() ? 0 : 1);
   disk_bytes_.Set(static_cast<double>(DirectoryBytes(data_dir)));
+  const IndexMemory& memory = stats.index_memory;
+  for (const auto& [kind, bytes] : {std::pair<const char*, int64_t>{"budget", memory.budget},
+                                    {"memtables", memory.memtables},
+                                    {"block_cache", memory.block_cache},
+                                    {"block_cache_pinned", memory.block_cache_pinned},
+                                    {"table_readers", memory.table_readers}}) {
+    rocksdb_memory_.Add({{"kind", kind}}).Set(static_cast<double>(bytes));
+  }
   absl::MutexLock lock(&mu_);
   if (stats.retention_deleted_segments > last_retention_deleted_) {
     retention_deleted_.Increment(

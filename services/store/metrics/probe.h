@@ -70,6 +70,7 @@ class Probe {
   prometheus::Gauge& recovery_truncated_;
   prometheus::Counter& retention_deleted_;
   prometheus::Counter& log_flush_errors_;
+  prometheus::Family<prometheus::Gauge>& rocksdb_memory_;
 
   absl::Mutex mu_;
   int64_t last_retention_deleted_ ABSL_GUARDED_BY(mu_) = 0;

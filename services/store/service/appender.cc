@@ -38,8 +38,9 @@ void Appender::Complete() {
       next = std::move(completions_.front());
       completions_.pop_front();
     }
-    // The data is stored either way; a slow dispatcher only delays the answer.
-    if (next.visible_at > 0) store_->WaitForDispatch(next.visible_at, absl::Seconds(5));
+    // The data is stored either way; a slow dispatcher only delays the
+    // answer, a failing one (index on a full disk) does not.
+    if (next.visible_at > 0) store_->WaitForVisible(next.visible_at, absl::Seconds(5));
     next.done(std::move(next.result));
   }
 }
