@@ -268,6 +268,17 @@ TEST_F(SdkTest, BadInputFailsBeforeAnythingIsSent) {
   Message reserved = Msg("T", "x");
   reserved.properties["KEYS"] = "k";
   EXPECT_THAT(producer->Send(reserved).status().message(), HasSubstr("\"KEYS\" is reserved"));
+  // Five 4 MiB bodies pass each message's check but not the request cap the
+  // broker would refuse before reading them through.
+  std::vector<Message> heavy(5, Msg("T", std::string(4 * 1024 * 1024, 'x')));
+  auto too_big = producer->SendBatch(heavy);
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_big.status().message(), HasSubstr("(max_request_bytes 16777216)"));
+  ProducerOptions tiny;
+  tiny.endpoints = {"127.0.0.1:1"};
+  tiny.max_request_bytes = 1024;
+  EXPECT_THAT(Producer::Create(tiny).status().message(),
+              HasSubstr("max_request_bytes is 1024 (allowed: 65536..1073741824)"));
 }
 
 TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {

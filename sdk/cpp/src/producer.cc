@@ -131,6 +131,12 @@ class Producer::Impl {
       }
       *out.request.add_messages() = sdk::ToV2(messages[i], sdk::NewMessageId(), born);
     }
+    if (const size_t bytes = out.request.ByteSizeLong();
+        static_cast<int64_t>(bytes) > options_.max_request_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "send of ", messages.size(), " message(s) to topic \"", out.topic, "\" is ", bytes,
+          " bytes (max_request_bytes ", options_.max_request_bytes, "): send a smaller batch"));
+    }
     auto route = core_.routes.Get(out.topic, /*any_master_if_unknown=*/true);
     if (!route.ok()) return route.status();
     out.queues = (*route)->writable;
@@ -297,6 +303,10 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerOptions optio
   if (options.max_async_in_flight < 1 || options.max_async_in_flight > 65536) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_async_in_flight is ", options.max_async_in_flight, " (allowed: 1..65536)"));
+  }
+  if (options.max_request_bytes < (64 << 10) || options.max_request_bytes > (int64_t{1} << 30)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_request_bytes is ", options.max_request_bytes, " (allowed: 65536..1073741824)"));
   }
   return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(std::move(options))));
 }

@@ -10,6 +10,7 @@
 //   absl::StatusOr<apogee::SendReceipt> r = (*producer)->Send(m);
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -36,6 +37,12 @@ struct ProducerOptions : ClientOptions {
   // together. A send that got no room in twice send_timeout fails with
   // RESOURCE_EXHAUSTED.
   int max_async_in_flight = 1024;
+  // Bytes one send (a batch: bodies, properties, keys) may take on the wire
+  // (64 KiB..1 GiB). The broker refuses larger requests before reading them
+  // through (its --max_request_bytes, 17 MiB by default), so a larger batch
+  // fails here with INVALID_ARGUMENT naming both sizes instead of being
+  // retried; split it.
+  int64_t max_request_bytes = 16 << 20;
   // Avoid a broker for a while after it was slow or failed.
   bool fault_avoidance = true;
 };
