@@ -238,8 +238,10 @@ int main(int argc, char** argv) {
   });
   // Large requests leave freed buffers in malloc's arenas: return them once
   // the broker is idle again.
-  PeriodicTask trimmer(absl::Seconds(1), [&messaging] {
-    if (messaging.inflight().InFlight() == 0) ReturnFreeMemory(8 << 20);
+  PeriodicTask trimmer(absl::Seconds(1), [&messaging, &probe] {
+    const int64_t in_flight = messaging.inflight().InFlight();
+    probe.SetRequestBytes(in_flight, messaging.inflight().limit());
+    if (in_flight == 0) ReturnFreeMemory(8 << 20);
   });
   PeriodicTask housekeeping(absl::Seconds(5), [&] {
     clients.ExpireIdle();

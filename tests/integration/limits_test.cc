@@ -11,8 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -194,6 +196,24 @@ TEST_F(LimitsTest, ARequestOverMaxRequestBytesIsRefusedNamingTheLimit) {
   ExpectRssFallsBelow(rss_before + 20 * 1024, rss_before);
 }
 
+// The broker's apogee_request_inflight_bytes gauge of that kind; -1 if absent.
+int64_t RequestBytesGauge(LocalCluster& cluster, const std::string& kind) {
+  auto metrics = testing::HttpGet(cluster.broker()->metrics_address(), "/metrics");
+  if (!metrics.ok()) return -1;
+  const std::string label = absl::StrCat("kind=\"", kind, "\"");
+  for (absl::string_view line : absl::StrSplit(*metrics, '\n')) {
+    if (!absl::StartsWith(line, "apogee_request_inflight_bytes{") ||
+        !absl::StrContains(line, label)) {
+      continue;
+    }
+    double value = -1;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+      return static_cast<int64_t>(value);
+    }
+  }
+  return -1;
+}
+
 TEST_F(LimitsTest, RequestsBeyondMaxInflightBytesGetTooManyRequests) {
   // With the store stopped every admitted request stays in flight, so the
   // third request of ~8.4 MB passes the 20 MiB budget, deterministically.
@@ -212,7 +232,14 @@ TEST_F(LimitsTest, RequestsBeyondMaxInflightBytesGetTooManyRequests) {
       if (response.status().code() == v2::TOO_MANY_REQUESTS) refusal = response.status().message();
     }
   }
+  // The held requests show in the broker's gauge (sampled every second).
+  const bool gauge_saw_them =
+      PollUntil([&] { return RequestBytesGauge(*cluster_, "in_flight") > kMaxBody; },
+                absl::Seconds(4), absl::Milliseconds(100));
   ASSERT_EQ(kill(cluster_->store()->pid(), SIGCONT), 0);
+  EXPECT_TRUE(gauge_saw_them) << "apogee_request_inflight_bytes{kind=\"in_flight\"} stayed at "
+                              << RequestBytesGauge(*cluster_, "in_flight");
+  EXPECT_EQ(RequestBytesGauge(*cluster_, "limit"), kMaxInflight);
   const std::string deadline_exceeded = absl::StrCat("rpc ", grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_THAT(outcomes,
               ::testing::ElementsAre(deadline_exceeded, deadline_exceeded, "TOO_MANY_REQUESTS"));

@@ -36,6 +36,10 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& 
                           "Age of the oldest message the group has not acked", *registry_)),
       in_flight_(Family(prometheus::BuildGauge(), "apogee_consumer_inflight_messages",
                         "Messages delivered and invisible, waiting for ack", *registry_)),
+      request_bytes_(Family(prometheus::BuildGauge(), "apogee_request_inflight_bytes",
+                            "SendMessage request bytes being handled (kind=in_flight) and "
+                            "their limit (kind=limit, --max_inflight_bytes)",
+                            *registry_)),
       connections_(Family(prometheus::BuildGauge(), "apogee_connections",
                           "Connected clients by kind (producer, consumer)", *registry_)),
       pushed_(Family(prometheus::BuildCounter(), "apogee_push_messages_total",
@@ -89,6 +93,11 @@ void Probe::SetConsumerLag(const std::string& group, const std::string& topic, i
 
 void Probe::SetInFlight(int64_t messages) {
   in_flight_.Add(With({})).Set(static_cast<double>(messages));
+}
+
+void Probe::SetRequestBytes(int64_t in_flight, int64_t limit) {
+  request_bytes_.Add(With({{"kind", "in_flight"}})).Set(static_cast<double>(in_flight));
+  request_bytes_.Add(With({{"kind", "limit"}})).Set(static_cast<double>(limit));
 }
 
 void Probe::SetConnections(int producers, int consumers) {

@@ -30,6 +30,8 @@ class Probe {
   void SetConsumerLag(const std::string& group, const std::string& topic, int64_t messages,
                       double seconds);
   void SetInFlight(int64_t messages);
+  // SendMessage request bytes being handled, and --max_inflight_bytes.
+  void SetRequestBytes(int64_t in_flight, int64_t limit);
   void SetConnections(int producers, int consumers);
   // Push delivery: messages pushed on streams (also counted as messages
   // out), and the number of open push streams.
@@ -53,6 +55,7 @@ class Probe {
   prometheus::Family<prometheus::Gauge>& lag_messages_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& request_bytes_;
   prometheus::Family<prometheus::Gauge>& connections_;
   prometheus::Family<prometheus::Counter>& pushed_;
   prometheus::Family<prometheus::Gauge>& push_streams_;
