@@ -276,10 +276,13 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
     auto entries_done = [this, request, response, finish, statuses, record_index, topic_name](
                             absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
       int64_t stored = 0, bytes = 0;
+      // One store error stands for the whole append: map it once.
+      const absl::Status failed =
+          appended.ok() ? absl::OkStatus() : FromStoreAppendError(appended.status(), record_index);
       for (size_t r = 0; r < record_index.size(); ++r) {
         const int i = record_index[r];
         if (!appended.ok()) {
-          statuses[i] = FromStoreAppendError(appended.status(), record_index);
+          statuses[i] = failed;
         } else if (r < appended->size()) {
           stored++;
           bytes += static_cast<int64_t>(request->messages(i).body().size());
