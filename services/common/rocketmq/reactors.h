@@ -32,20 +32,30 @@ grpc::ServerUnaryReactor* AnswerInBand(grpc::CallbackServerContext* context,
 }
 
 // Writes a sequence of stream items, then finishes with gRPC OK. Items may be
-// added from any thread until Close(); the reactor deletes itself when done.
+// added from any thread until Close(), which must be called exactly once. The
+// reactor deletes itself once both Close() returned and gRPC called OnDone():
+// OnDone may run on another thread as soon as Finish() is called, so neither
+// side alone may free it (a writer still inside Close() would unlock freed
+// memory).
 template <typename Response>
 class StreamWriter final : public grpc::ServerWriteReactor<Response> {
  public:
   void Write(Response item) {
     absl::MutexLock lock(&mu_);
+    if (finished_) return;  // the client went away
     pending_.push_back(std::move(item));
     MaybeWrite();
   }
   // No more items: finish once everything queued is written.
   void Close() {
-    absl::MutexLock lock(&mu_);
-    closed_ = true;
-    MaybeWrite();
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+      MaybeWrite();
+      last = done_;
+    }
+    if (last) delete this;
   }
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
@@ -61,7 +71,15 @@ class StreamWriter final : public grpc::ServerWriteReactor<Response> {
     pending_.pop_front();
     MaybeWrite();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      last = closed_;
+    }
+    if (last) delete this;
+  }
 
  private:
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -80,6 +98,7 @@ class StreamWriter final : public grpc::ServerWriteReactor<Response> {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // gRPC called OnDone
 };
 
 // A stream that carries one status item and ends (for calls a server does

@@ -2,10 +2,13 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "services/common/concurrency/executor.h"
 #include "services/common/testing/test_server.h"
 
 namespace apogee::rocketmq {
@@ -28,6 +31,28 @@ class Service final : public v2::MessagingService::CallbackService {
                             return stream;
                           }));
   }
+};
+
+// Serves ReceiveMessage the way the broker does: the handler returns a
+// StreamWriter at once and another thread writes two items and closes it.
+class ReceiveService final : public v2::MessagingService::CallbackService {
+ public:
+  grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* ReceiveMessage(
+      grpc::CallbackServerContext* /*context*/,
+      const v2::ReceiveMessageRequest* /*request*/) override {
+    auto* writer = new StreamWriter<v2::ReceiveMessageResponse>();
+    executor_.Submit([writer] {
+      v2::ReceiveMessageResponse item;
+      item.mutable_status()->set_code(v2::OK);
+      writer->Write(item);
+      writer->Write(item);
+      writer->Close();  // gRPC may run OnDone on its own thread meanwhile
+    });
+    return writer;
+  }
+
+ private:
+  Executor executor_{2};
 };
 
 class TelemetryReactorTest : public ::testing::Test {
@@ -106,6 +131,32 @@ TEST_F(TelemetryReactorTest, GarbageEndsTheStreamWithInvalidArgument) {
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
+}
+
+// Close() racing OnDone (the stream finishing, or the client cancelling,
+// on a gRPC thread) must never touch a freed writer: this crashed the broker
+// ("Mutex unlocked when destroyed") under load, and ASan flags it here.
+TEST(StreamWriterTest, WritersClosedFromAnotherThreadWhileClientsGoAway) {
+  ReceiveService service;
+  auto started = testing::StartTestServer({&service});
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto stub = v2::MessagingService::NewStub(started->channel);
+  int complete = 0;
+  for (int i = 0; i < 400; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto reader = stub->ReceiveMessage(&context, v2::ReceiveMessageRequest());
+    v2::ReceiveMessageResponse item;
+    if (i % 2 == 1) context.TryCancel();  // every other client leaves at once
+    int items = 0;
+    while (reader->Read(&item)) ++items;
+    const grpc::Status status = reader->Finish();
+    if (status.ok()) {
+      EXPECT_EQ(items, 2);
+      ++complete;
+    }
+  }
+  EXPECT_GE(complete, 200);  // every client that stayed got the whole stream
 }
 
 }  // namespace
