@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   bazel-bootstrap bazel-rules-java
-  curl
+  curl etcd-server
 )
 
 missing=()
