@@ -65,7 +65,7 @@ absl::StatusOr<std::vector<v2::MessageQueue>> ToV2MessageQueues(
   for (const nsv1::QueueData& queues : route.queues()) {
     auto group = groups.find(queues.broker_name());
     if (group == groups.end() || group->second->brokers_size() == 0) continue;
-    // Brokers are sorted by id: the first one is the master when alive.
+    // Brokers are sorted by route id: the first one is the writer when alive.
     const nsv1::BrokerInstance& instance = group->second->brokers(0);
     const bool master = instance.broker_id() == 0;
     auto endpoints = ToV2Endpoints(instance.client_endpoint());

@@ -13,13 +13,18 @@ namespace apogee::rocketmq {
 
 namespace v2 = ::apache::rocketmq::v2;
 
-// Per broker group, queues 0..n-1 of the group's master, pointing at its
-// client endpoint (one address, IPv4 or DOMAIN_NAME). Queue 0 is READ_WRITE
-// whenever the topic has both read and write queues: the Node client only
-// uses queue id 0. A group without a live master is listed read-only through
-// its lowest-id slave, so consumers keep reading while producers go
-// elsewhere. Slaves are never listed beside a live master: the Node client
-// would send to them.
+// Per broker group, queues 0..n-1 of the group's writer (route broker_id 0:
+// the NameServer gives id 0 to the writer with the highest epoch, whatever
+// its configured id), pointing at its client endpoint (one address, IPv4 or
+// DOMAIN_NAME). Queue 0 is READ_WRITE whenever the topic has both read and
+// write queues: the Node client only uses queue id 0. A group without a live
+// writer is listed read-only through its lowest-id reader, so consumers keep
+// reading while producers go elsewhere. Readers are never listed beside a
+// live writer: Node 1.0.8 keeps every readable queue with queue id 0 (it
+// confuses queue and broker ids), so its simple consumer would pop the same
+// messages from the writer and each slave (each has its own POP state);
+// Java clients read id 0 only anyway. Apogee's own SDK reads slaves through
+// the NameServer route (apogee.nameserver.v1), which lists every broker.
 absl::StatusOr<std::vector<v2::MessageQueue>> ToV2MessageQueues(
     const ::apogee::nameserver::v1::GetRouteResponse& route);
 

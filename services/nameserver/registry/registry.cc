@@ -1,6 +1,7 @@
 #include "services/nameserver/registry/registry.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/clock/proto_time.h"
@@ -92,6 +93,40 @@ absl::Status ValidateRegistration(const v1::BrokerRegistration& r) {
   return absl::OkStatus();
 }
 
+RouteIds AssignRouteIds(const std::vector<InstanceRole>& instances) {
+  RouteIds out;
+  const InstanceRole* writer = nullptr;
+  for (const InstanceRole& i : instances) {
+    if (!i.writer) continue;
+    if (writer == nullptr || i.epoch > writer->epoch ||
+        (i.epoch == writer->epoch && i.configured_id < writer->configured_id)) {
+      writer = &i;
+    }
+  }
+  if (writer == nullptr) {
+    for (const InstanceRole& i : instances) {
+      if (i.configured_id == 0 && i.epoch == 0) writer = &i;
+    }
+  }
+  int64_t max_id = 0;
+  for (const InstanceRole& i : instances) max_id = std::max(max_id, i.configured_id);
+  if (writer != nullptr) {
+    out.has_writer = true;
+    out.writer = writer->configured_id;
+  }
+  for (const InstanceRole& i : instances) {
+    int64_t id = i.configured_id;
+    if (writer == &i) {
+      id = 0;
+    } else if (i.configured_id == 0) {
+      id = writer != nullptr ? writer->configured_id : max_id + 1;
+    }
+    out.ids[i.configured_id] = id;
+    if (i.writer && writer != &i) out.fenced.insert(i.configured_id);
+  }
+  return out;
+}
+
 Registry::Registry(const Clock* clock, absl::Duration default_expiry)
     : clock_(clock), default_expiry_(default_expiry) {}
 
@@ -141,8 +176,12 @@ absl::StatusOr<RegisterResult> Registry::Register(const v1::BrokerRegistration& 
     group = &groups_[r.broker_name()];
     group->cluster_name = r.cluster_name();
   }
+  const std::set<int64_t> fenced_before = IdsOf(*group).fenced;
   if (instance == nullptr) instance = &group->instances[r.broker_id()];
+  const bool role_changed = instance->epoch != r.epoch() || instance->writer != r.writer();
   instance->broker_id = r.broker_id();
+  instance->epoch = r.epoch();
+  instance->writer = r.writer();
   instance->client_endpoint = r.client_endpoint();
   instance->ha_endpoint = r.ha_endpoint();
   instance->last_update = now;
@@ -153,7 +192,10 @@ absl::StatusOr<RegisterResult> Registry::Register(const v1::BrokerRegistration& 
     instance->topics.clear();
     for (const v1::TopicConfig& topic : r.topics()) instance->topics[topic.name()] = topic;
     RebuildTopicIndex();
+  } else if (role_changed) {
+    RebuildTopicIndex();  // the writer, whose topics the group serves, moved
   }
+  LogNewlyFenced(r.broker_name(), *group, fenced_before);
   result.data_version = instance->data_version;
   return result;
 }
@@ -218,9 +260,41 @@ void Registry::RemoveInstance(std::map<std::string, Group>::iterator group, int6
   if (group->second.instances.empty()) groups_.erase(group);
 }
 
+RouteIds Registry::IdsOf(const Group& group) {
+  std::vector<InstanceRole> roles;
+  for (const auto& [id, instance] : group.instances) {
+    roles.push_back({id, instance.epoch, instance.writer});
+  }
+  return AssignRouteIds(roles);
+}
+
 const Registry::Instance* Registry::TopicSource(const Group& group) {
-  // std::map keeps ids sorted, so begin() is the master when it is alive.
-  return group.instances.empty() ? nullptr : &group.instances.begin()->second;
+  if (group.instances.empty()) return nullptr;
+  const RouteIds ids = IdsOf(group);
+  if (ids.has_writer) return &group.instances.at(ids.writer);
+  const Instance* lowest = nullptr;
+  for (const auto& [id, instance] : group.instances) {
+    if (lowest == nullptr || ids.ids.at(id) < ids.ids.at(lowest->broker_id)) lowest = &instance;
+  }
+  return lowest;
+}
+
+void Registry::LogNewlyFenced(const std::string& broker_name, const Group& group,
+                              const std::set<int64_t>& fenced_before) const {
+  const RouteIds ids = IdsOf(group);
+  for (int64_t id : ids.fenced) {
+    if (fenced_before.count(id) > 0) continue;
+    const Instance& fenced = group.instances.at(id);
+    const Instance& writer = group.instances.at(ids.writer);
+    // Two brokers claim to write: routes list only the newer epoch's.
+    std::fprintf(stderr,
+                 "event=writer_fenced broker=%s broker_id=%lld epoch=%lld endpoint=%s "
+                 "writer_id=%lld writer_epoch=%lld writer_endpoint=%s\n",
+                 broker_name.c_str(), static_cast<long long>(id),
+                 static_cast<long long>(fenced.epoch), fenced.client_endpoint.c_str(),
+                 static_cast<long long>(ids.writer), static_cast<long long>(writer.epoch),
+                 writer.client_endpoint.c_str());
+  }
 }
 
 void Registry::RebuildTopicIndex() {
@@ -236,12 +310,17 @@ void Registry::FillGroup(const std::string& broker_name, const Group& group,
                          v1::BrokerGroup* out) const {
   out->set_cluster_name(group.cluster_name);
   out->set_broker_name(broker_name);
-  for (const auto& [id, instance] : group.instances) {
+  const RouteIds ids = IdsOf(group);
+  std::map<int64_t, const Instance*> by_route_id;
+  for (const auto& [id, instance] : group.instances) by_route_id[ids.ids.at(id)] = &instance;
+  for (const auto& [route_id, instance] : by_route_id) {
     v1::BrokerInstance* b = out->add_brokers();
-    b->set_broker_id(id);
-    b->set_client_endpoint(instance.client_endpoint);
-    b->set_ha_endpoint(instance.ha_endpoint);
-    *b->mutable_last_update_time() = ToProtoTimestamp(instance.last_update);
+    b->set_broker_id(route_id);
+    b->set_client_endpoint(instance->client_endpoint);
+    b->set_ha_endpoint(instance->ha_endpoint);
+    *b->mutable_last_update_time() = ToProtoTimestamp(instance->last_update);
+    b->set_configured_id(instance->broker_id);
+    b->set_epoch(instance->epoch);
   }
 }
 

@@ -41,6 +41,32 @@ struct RegistryStats {
   int64_t topics = 0;
 };
 
+// The group's writer and the id each instance gets in routes (see
+// BrokerInstance.broker_id in nameserver.proto):
+// - the writer is the registered writer=true broker with the highest epoch
+//   (ties: the lowest configured id). Without any writer=true broker, a
+//   broker with configured id 0 at epoch 0 counts as writer: a broker that
+//   predates epochs, or a static master. A configured-0 broker at epoch > 0
+//   that says writer=false is a deposed master, never the writer.
+// - the writer gets route id 0; a configured-0 broker that is not the writer
+//   takes the writer's configured id (a swap, so ids stay unique), or one
+//   past the highest configured id while the group has no writer; everyone
+//   else keeps its configured id.
+// - `fenced`: writer=true brokers that lost to a higher epoch; listed as
+//   readers.
+struct RouteIds {
+  bool has_writer = false;
+  int64_t writer = 0;              // configured id of the writer
+  std::map<int64_t, int64_t> ids;  // configured id -> route id
+  std::set<int64_t> fenced;
+};
+struct InstanceRole {
+  int64_t configured_id = 0;
+  int64_t epoch = 0;
+  bool writer = false;
+};
+RouteIds AssignRouteIds(const std::vector<InstanceRole>& instances);
+
 // Thread-safe: every method may be called from any thread.
 class Registry {
  public:
@@ -76,7 +102,9 @@ class Registry {
 
  private:
   struct Instance {
-    int64_t broker_id = 0;
+    int64_t broker_id = 0;  // configured (--broker_id)
+    int64_t epoch = 0;
+    bool writer = false;
     std::string client_endpoint;
     std::string ha_endpoint;
     int64_t data_version = 0;
@@ -87,12 +115,15 @@ class Registry {
   };
   struct Group {
     std::string cluster_name;
-    std::map<int64_t, Instance> instances;  // by broker id; 0 is the master
+    std::map<int64_t, Instance> instances;  // by configured broker id
   };
 
-  // The instance whose topics define the group's queues: the master when
-  // alive, else the lowest-id slave (so consumers can still read).
+  // The instance whose topics define the group's queues: the writer when
+  // alive, else the lowest-id reader (so consumers can still read).
   static const Instance* TopicSource(const Group& group);
+  static RouteIds IdsOf(const Group& group);
+  void LogNewlyFenced(const std::string& broker_name, const Group& group,
+                      const std::set<int64_t>& fenced_before) const;
   void RemoveInstance(std::map<std::string, Group>::iterator group, int64_t broker_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RebuildTopicIndex() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

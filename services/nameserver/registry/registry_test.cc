@@ -1,5 +1,8 @@
 #include "services/nameserver/registry/registry.h"
 
+#include <set>
+#include <tuple>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -212,6 +215,95 @@ TEST(ValidateRegistrationTest, NamesFieldAndRule) {
   r = Reg("broker-a", 0, "10.0.0.1:8081");
   r.set_cluster_name("");
   EXPECT_THAT(ValidateRegistration(r).message(), HasSubstr("registration.cluster_name is empty"));
+}
+
+}  // namespace
+}  // namespace apogee::nameserver
+
+namespace apogee::nameserver {
+namespace {
+
+v1::BrokerRegistration RoleReg(int64_t id, const std::string& endpoint, int64_t epoch,
+                               bool writer) {
+  v1::BrokerRegistration r = Reg("broker-a", id, endpoint);
+  r.set_epoch(epoch);
+  r.set_writer(writer);
+  return r;
+}
+
+// Route id, configured id and endpoint of each broker of the TopicA route.
+std::vector<std::tuple<int64_t, int64_t, std::string>> Brokers(const Registry& registry) {
+  std::vector<std::tuple<int64_t, int64_t, std::string>> out;
+  auto route = registry.GetRoute("TopicA");
+  if (!route.ok()) return out;
+  for (const v1::BrokerInstance& b : route->broker_groups(0).brokers()) {
+    out.emplace_back(b.broker_id(), b.configured_id(), b.client_endpoint());
+  }
+  return out;
+}
+
+using Row = std::tuple<int64_t, int64_t, std::string>;
+
+TEST_F(RegistryTest, StaticMasterIsTheWriterAndRoutesCarryConfiguredIdAndEpoch) {
+  ASSERT_TRUE(registry_.Register(RoleReg(1, "10.0.0.2:8081", 0, false)).ok());
+  ASSERT_TRUE(registry_.Register(RoleReg(0, "10.0.0.1:8081", 0, true)).ok());
+  EXPECT_THAT(Brokers(registry_),
+              ElementsAre(Row{0, 0, "10.0.0.1:8081"}, Row{1, 1, "10.0.0.2:8081"}));
+  auto info = registry_.GetClusterInfo();
+  ASSERT_EQ(info.clusters(0).broker_groups(0).brokers_size(), 2);
+  EXPECT_EQ(info.clusters(0).broker_groups(0).brokers(1).configured_id(), 1);
+}
+
+TEST_F(RegistryTest, LegacyIdZeroWithoutWriterFlagStillCountsAsWriter) {
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
+  ASSERT_TRUE(registry_.Register(Reg("broker-a", 1, "10.0.0.2:8081")).ok());
+  EXPECT_THAT(Brokers(registry_),
+              ElementsAre(Row{0, 0, "10.0.0.1:8081"}, Row{1, 1, "10.0.0.2:8081"}));
+}
+
+TEST_F(RegistryTest, PromotedSlaveBecomesIdZeroAndTheOldMasterTakesItsId) {
+  ASSERT_TRUE(registry_.Register(RoleReg(0, "10.0.0.1:8081", 1, true)).ok());
+  ASSERT_TRUE(registry_.Register(RoleReg(1, "10.0.0.2:8081", 1, false)).ok());
+  // The master dies; slave 1 is promoted at epoch 2.
+  ASSERT_TRUE(registry_.Unregister("DefaultCluster", "broker-a", 0).ok());
+  ASSERT_TRUE(registry_.Register(RoleReg(1, "10.0.0.2:8081", 2, true)).ok());
+  EXPECT_THAT(Brokers(registry_), ElementsAre(Row{0, 1, "10.0.0.2:8081"}));
+  // The old master returns and follows.
+  ASSERT_TRUE(registry_.Register(RoleReg(0, "10.0.0.1:8081", 2, false)).ok());
+  EXPECT_THAT(Brokers(registry_),
+              ElementsAre(Row{0, 1, "10.0.0.2:8081"}, Row{1, 0, "10.0.0.1:8081"}));
+}
+
+TEST_F(RegistryTest, OfTwoWritersTheLowerEpochIsListedAsReader) {
+  ASSERT_TRUE(registry_.Register(RoleReg(1, "10.0.0.2:8081", 2, true)).ok());
+  // A partitioned old master still claims to write at epoch 1.
+  ASSERT_TRUE(registry_.Register(RoleReg(0, "10.0.0.1:8081", 1, true)).ok());
+  EXPECT_THAT(Brokers(registry_),
+              ElementsAre(Row{0, 1, "10.0.0.2:8081"}, Row{1, 0, "10.0.0.1:8081"}));
+  EXPECT_EQ(AssignRouteIds({{0, 1, true}, {1, 2, true}}).fenced, std::set<int64_t>{0});
+}
+
+TEST_F(RegistryTest, DeposedMasterAloneIsNotTheWriter) {
+  ASSERT_TRUE(registry_.Register(RoleReg(0, "10.0.0.1:8081", 3, false)).ok());
+  ASSERT_TRUE(registry_.Register(RoleReg(2, "10.0.0.3:8081", 3, false)).ok());
+  // No writer: nobody gets id 0, so official clients send nowhere in this
+  // group, and consumers still see its queues.
+  EXPECT_THAT(Brokers(registry_),
+              ElementsAre(Row{2, 2, "10.0.0.3:8081"}, Row{3, 0, "10.0.0.1:8081"}));
+}
+
+TEST_F(RegistryTest, TopicsComeFromTheWriter) {
+  v1::BrokerRegistration slave = RoleReg(1, "10.0.0.2:8081", 2, true);
+  v1::BrokerRegistration old_master = RoleReg(0, "10.0.0.1:8081", 2, false);
+  old_master.clear_topics();
+  v1::TopicConfig* c = old_master.add_topics();
+  c->set_name("OnlyOld");
+  c->set_read_queues(1);
+  c->set_write_queues(1);
+  ASSERT_TRUE(registry_.Register(old_master).ok());
+  ASSERT_TRUE(registry_.Register(slave).ok());
+  EXPECT_TRUE(registry_.GetRoute("TopicA").ok());
+  EXPECT_EQ(registry_.GetRoute("OnlyOld").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
