@@ -209,6 +209,7 @@ class Producer::Impl {
           absl::StatusOr<std::vector<SendReceipt>> result =
               status.ok() ? Receipts(send->request, attempt->response, attempt->queue)
                           : absl::StatusOr<std::vector<SendReceipt>>(FromGrpcStatus(status));
+          ForgetRouteIfNotWriter(attempt->queue, result.status());
           auto done = send->retry.Done(std::move(result));
           if (!done.has_value()) {
             // Another broker, started from the executor rather than from
@@ -244,7 +245,16 @@ class Producer::Impl {
     auto response = sdk::CallV2Raw(core_.channels, queue.endpoint, deadline - clock_->Now(),
                                    &v2::MessagingService::Stub::SendMessage, request);
     if (!response.ok()) return response.status();
-    return Receipts(request, *response, queue);
+    auto receipts = Receipts(request, *response, queue);
+    ForgetRouteIfNotWriter(queue, receipts.status());
+    return receipts;
+  }
+
+  // A broker that is no longer its group's writer (a failover moved it)
+  // answers HA_NOT_AVAILABLE: the route is stale whatever the retry does
+  // next, so fetch it again at once.
+  void ForgetRouteIfNotWriter(const QueueRef& queue, const absl::Status& status) {
+    if (ToV2Code(status) == v2::HA_NOT_AVAILABLE) core_.routes.Invalidate(queue.topic);
   }
 
   // The receipts of a broker's answer to `request`, or its error.
