@@ -47,6 +47,10 @@ const std::map<std::string, CommandSpec>& Commands() {
        {{"topic"}, {"key", "from", "to", "max"}, "messages by --key or by --from [--to]"}},
       {"broker status", {{}, {"broker"}, "status of every broker (or one broker name)"}},
       {"broker config", {{"broker"}, {}, "effective flags of a broker's master"}},
+      {"broker promote",
+       {{"broker", "id"},
+        {},
+        "make broker id --id the master of group --broker (needs a --controller)"}},
   };
   return *commands;
 }

@@ -132,6 +132,52 @@ TEST(OutputTest, GroupProgressShowsMemberOrDash) {
   EXPECT_THAT(text, HasSubstr("broker-a  T      0      -       1          4           3"));
 }
 
+TEST(OutputTest, BrokerStatusShowsRolesReplicationAndReplicas) {
+  av1::GetBrokerStatusResponse master;
+  master.set_broker_name("broker-a");
+  master.set_broker_id(0);
+  master.set_role("master");
+  master.set_epoch(2);
+  master.set_replication_mode("sync");
+  master.set_min_insync_replicas(1);
+  master.set_controller("static");
+  av1::ReplicaStatus* r = master.add_replicas();
+  r->set_replica_id("broker-a/1");
+  r->set_acked_offset(4096);
+  r->set_lag_bytes(0);
+  r->set_in_sync(true);
+  av1::GetBrokerStatusResponse slave;
+  slave.set_broker_name("broker-a");
+  slave.set_broker_id(1);
+  slave.set_role("slave");
+  slave.set_epoch(2);
+  slave.set_master_address("10.0.0.1:10912");
+  slave.set_lag_bytes(512);
+  ToProtoDuration(absl::Milliseconds(1500), slave.mutable_lag_time());
+  av1::GetBrokerStatusResponse old;  // a broker without replication fields
+  old.set_broker_name("broker-b");
+  Output out = BrokerStatusOutput({master, slave, old});
+  const std::string text = out.Render(false);
+  EXPECT_THAT(text, HasSubstr("ROLE"));
+  EXPECT_THAT(text, HasSubstr("master  2      sync min_insync=1 in_sync=1/1"));
+  EXPECT_THAT(text, HasSubstr("slave   2      follows 10.0.0.1:10912 disconnected lag=512B/1.5s"));
+  EXPECT_THAT(text, HasSubstr("-       0      -"));
+  EXPECT_THAT(text, HasSubstr("broker-a  0   broker-a/1  4096          0          0    yes"));
+  google::protobuf::Value parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out.Render(true), &parsed).ok());
+  const auto& b1 = parsed.struct_value().fields().at("brokers").list_value().values(1);
+  EXPECT_EQ(b1.struct_value().fields().at("role").string_value(), "slave");
+  EXPECT_EQ(b1.struct_value().fields().at("master_address").string_value(), "10.0.0.1:10912");
+}
+
+TEST(ParseTest, BrokerPromoteNeedsBrokerAndId) {
+  EXPECT_THAT(P({"broker", "promote", "--broker=broker-a"}).status().message(), HasSubstr("--id"));
+  auto inv = P({"broker", "promote", "--broker=broker-a", "--id=1"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command, "broker promote");
+  EXPECT_EQ(*IntFlag(*inv, "id", 0, 1 << 20), 1);
+}
+
 TEST(BrokersTest, MastersComeFromTheRouteAndClusterInfo) {
   nsv1::GetRouteResponse route;
   route.add_queues()->set_broker_name("broker-a");

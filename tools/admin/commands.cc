@@ -173,6 +173,57 @@ Output TopicStatsOutput(
   return out;
 }
 
+Output BrokerStatusOutput(const std::vector<av1::GetBrokerStatusResponse>& statuses) {
+  Output out;
+  Table table{{"CLUSTER", "BROKER", "ID", "ENDPOINT", "ROLE", "EPOCH", "REPLICATION", "VERSION",
+               "STARTED", "TOPICS", "GROUPS", "CLIENTS", "IN_FLIGHT", "NAMESERVERS"},
+              {}};
+  Table replicas{{"BROKER", "ID", "REPLICA", "ACKED_OFFSET", "LAG_BYTES", "LAG", "IN_SYNC"}, {}};
+  std::vector<Value> values;
+  for (const av1::GetBrokerStatusResponse& s : statuses) {
+    int registered = 0;
+    for (const av1::NameServerLink& l : s.nameservers()) registered += l.registered() ? 1 : 0;
+    // Master: how sends wait for slaves. Slave: whom it follows and how far
+    // behind. Brokers that predate replication show "-".
+    std::string replication = "-";
+    if (s.role() == "master") {
+      replication = s.replication_mode() == "sync"
+                        ? absl::StrCat("sync min_insync=", s.min_insync_replicas())
+                        : s.replication_mode();
+      if (s.replicas_size() > 0) {
+        int in_sync = 0;
+        for (const av1::ReplicaStatus& r : s.replicas()) in_sync += r.in_sync() ? 1 : 0;
+        absl::StrAppend(&replication, " in_sync=", in_sync, "/", s.replicas_size());
+      }
+    } else if (s.role() == "slave") {
+      replication = absl::StrCat("follows ", s.master_address().empty() ? "?" : s.master_address(),
+                                 s.master_connected() ? " connected" : " disconnected",
+                                 " lag=", s.lag_bytes(), "B/",
+                                 absl::FormatDuration(FromProtoDuration(s.lag_time())));
+    }
+    if (!s.controller().empty() && s.controller() != "static") {
+      absl::StrAppend(&replication, " controller=", s.controller());
+    }
+    table.rows.push_back({s.cluster_name(), s.broker_name(), absl::StrCat(s.broker_id()),
+                          s.endpoint(), s.role().empty() ? "-" : s.role(), absl::StrCat(s.epoch()),
+                          replication, s.version(), Time(s.start_time()), absl::StrCat(s.topics()),
+                          absl::StrCat(s.groups()), absl::StrCat(s.clients()),
+                          absl::StrCat(s.in_flight()),
+                          absl::StrCat(registered, "/", s.nameservers_size(), " registered")});
+    for (const av1::ReplicaStatus& r : s.replicas()) {
+      replicas.rows.push_back({s.broker_name(), absl::StrCat(s.broker_id()), r.replica_id(),
+                               absl::StrCat(r.acked_offset()), absl::StrCat(r.lag_bytes()),
+                               absl::FormatDuration(FromProtoDuration(r.lag_time())),
+                               r.in_sync() ? "yes" : "no"});
+    }
+    values.push_back(ToValue(s));
+  }
+  out.tables.push_back(std::move(table));
+  if (!replicas.rows.empty()) out.tables.push_back(std::move(replicas));
+  out.json = ObjectValue({{"brokers", ListValue(std::move(values))}});
+  return out;
+}
+
 Output GroupProgressOutput(
     const std::string& group,
     const std::vector<std::pair<BrokerRef, av1::GetGroupProgressResponse>>& progress) {
@@ -609,8 +660,8 @@ absl::StatusOr<Output> MessageFind(Directory& dir, const Invocation& inv) {
   return MessagesOutput(found, truncated);
 }
 
-absl::StatusOr<Output> BrokerStatus(Directory& dir, const Invocation& inv) {
-  const std::string name = FlagOr(inv, "broker", "");
+// The brokers of group `name` (every group when empty); NOT_FOUND when none.
+absl::StatusOr<std::vector<BrokerRef>> GroupBrokers(Directory& dir, const std::string& name) {
   APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
   std::vector<BrokerRef> brokers = BrokersOf(info, /*masters_only=*/false, name);
   if (brokers.empty()) {
@@ -618,26 +669,47 @@ absl::StatusOr<Output> BrokerStatus(Directory& dir, const Invocation& inv) {
                                    ? std::string("the NameServers know no broker")
                                    : absl::StrCat("the NameServers know no broker \"", name, "\""));
   }
-  Output out;
-  Table table{{"CLUSTER", "BROKER", "ID", "ENDPOINT", "VERSION", "STARTED", "TOPICS", "GROUPS",
-               "CLIENTS", "IN_FLIGHT", "NAMESERVERS"},
-              {}};
-  std::vector<Value> values;
+  return brokers;
+}
+
+absl::StatusOr<Output> BrokerStatus(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> brokers,
+                          GroupBrokers(dir, FlagOr(inv, "broker", "")));
+  std::vector<av1::GetBrokerStatusResponse> statuses;
   for (const BrokerRef& b : brokers) {
     APOGEE_ASSIGN_OR_RETURN(auto s, AdminCall(b, &av1::Admin::Stub::GetBrokerStatus,
                                               av1::GetBrokerStatusRequest(), "GetBrokerStatus"));
-    int registered = 0;
-    for (const av1::NameServerLink& l : s.nameservers()) registered += l.registered() ? 1 : 0;
-    table.rows.push_back({s.cluster_name(), s.broker_name(), absl::StrCat(s.broker_id()),
-                          s.endpoint(), s.version(), Time(s.start_time()), absl::StrCat(s.topics()),
-                          absl::StrCat(s.groups()), absl::StrCat(s.clients()),
-                          absl::StrCat(s.in_flight()),
-                          absl::StrCat(registered, "/", s.nameservers_size(), " registered")});
-    values.push_back(ToValue(s));
+    statuses.push_back(std::move(s));
   }
-  out.tables.push_back(std::move(table));
-  out.json = ObjectValue({{"brokers", ListValue(std::move(values))}});
-  return out;
+  return BrokerStatusOutput(statuses);
+}
+
+absl::StatusOr<Output> BrokerPromote(Directory& dir, const Invocation& inv) {
+  const std::string name = FlagOr(inv, "broker", "");
+  APOGEE_ASSIGN_OR_RETURN(int64_t id, IntFlag(inv, "id", 0, 1 << 20));
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> brokers, GroupBrokers(dir, name));
+  av1::PromoteBrokerRequest request;
+  request.set_broker_id(id);
+  // Any broker of the group can hand the request to the controller; the
+  // master (route id 0) first.
+  absl::Status last;
+  for (const BrokerRef& b : brokers) {
+    auto response = AdminCall(b, &av1::Admin::Stub::PromoteBroker, request, "PromoteBroker");
+    if (response.ok()) {
+      Output out;
+      out.lines.push_back(
+          absl::StrCat("broker ", name, " id ", id, " is the master at epoch ", response->epoch()));
+      Value epoch;
+      epoch.set_number_value(static_cast<double>(response->epoch()));
+      out.json = ObjectValue({{"broker_name", StringValue(name)}, {"epoch", epoch}});
+      return out;
+    }
+    last = response.status();
+    // Every broker of a static group answers the same: no need to ask more.
+    if (last.code() == absl::StatusCode::kFailedPrecondition) break;
+  }
+  return absl::Status(
+      last.code(), absl::StrCat("cannot promote broker ", name, " id ", id, ": ", last.message()));
 }
 
 absl::StatusOr<Output> BrokerConfig(Directory& dir, const Invocation& inv) {
@@ -682,6 +754,7 @@ absl::StatusOr<Output> RunCommand(const Invocation& inv) {
       {"message find", MessageFind},
       {"broker status", BrokerStatus},
       {"broker config", BrokerConfig},
+      {"broker promote", BrokerPromote},
   };
   auto it = commands->find(inv.command);
   if (it == commands->end()) {

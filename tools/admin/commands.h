@@ -37,6 +37,9 @@ Output TopicStatsOutput(
 Output GroupProgressOutput(
     const std::string& group,
     const std::vector<std::pair<BrokerRef, admin::v1::GetGroupProgressResponse>>& progress);
+// `broker status`: one row per broker (role, epoch, replication), and a
+// table of the masters' replicas when there are any.
+Output BrokerStatusOutput(const std::vector<admin::v1::GetBrokerStatusResponse>& statuses);
 Output TopicsOutput(const std::vector<std::pair<BrokerRef, nameserver::v1::TopicConfig>>& topics);
 Output MessagesOutput(const std::vector<std::pair<BrokerRef, admin::v1::MessageView>>& messages,
                       bool truncated);
