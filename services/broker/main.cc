@@ -17,6 +17,7 @@
 #include "services/broker/delivery/assignment.h"
 #include "services/broker/delivery/push_session.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/offset/consumer_progress.h"
@@ -66,6 +67,20 @@ ABSL_FLAG(int64_t, max_request_bytes, apogee::broker::RequestLimits().max_reques
           "Largest request accepted, in bytes (gRPC rejects a larger one before buffering it)");
 ABSL_FLAG(int64_t, max_inflight_bytes, apogee::broker::RequestLimits().max_inflight_bytes,
           "Bytes of SendMessage requests handled at once; more are answered TOO_MANY_REQUESTS");
+ABSL_FLAG(std::string, replication, "async",
+          "How a master acknowledges sends: async (once its store holds them) or sync (also "
+          "--min_insync_replicas in-sync slaves)");
+ABSL_FLAG(int32_t, min_insync_replicas, 1,
+          "sync replication: in-sync slaves that must hold a send before it is acknowledged");
+ABSL_FLAG(absl::Duration, replication_timeout, absl::Seconds(3),
+          "sync replication: how long a send waits for its slaves before "
+          "SLAVE_PERSISTENCE_TIMEOUT");
+ABSL_FLAG(std::string, master, "",
+          "Slaves: the master store's HA endpoint (host:port); default: found through the "
+          "NameServers");
+ABSL_FLAG(std::string, store_ha_endpoint, "",
+          "host:port where other stores reach this broker's store's HA port (registered as "
+          "ha_endpoint); default <advertise host>:10912");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
@@ -124,6 +139,17 @@ int main(int argc, char** argv) {
         absl::StrCat("--max_delivery_attempts=", attempts, " is out of range (allowed: 1..1000)")));
   }
 
+  ha::HaOptions ha_options;
+  {
+    auto mode = ha::ParseReplicationMode("--replication", absl::GetFlag(FLAGS_replication));
+    if (!mode.ok()) return Fail(mode.status());
+    ha_options.mode = *mode;
+    ha_options.min_insync_replicas = absl::GetFlag(FLAGS_min_insync_replicas);
+    ha_options.replication_timeout = absl::GetFlag(FLAGS_replication_timeout);
+    ha_options.master = absl::GetFlag(FLAGS_master);
+    if (absl::Status s = ha::ValidateHaOptions(ha_options); !s.ok()) return Fail(s);
+  }
+
   RequestLimits request_limits;
   request_limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   request_limits.max_inflight_bytes = absl::GetFlag(FLAGS_max_inflight_bytes);
@@ -173,7 +199,9 @@ int main(int argc, char** argv) {
   pop_options.new_group_from_earliest = absl::GetFlag(FLAGS_new_group_from_earliest);
   PopEngine pop(&store, &topics, clock, pop_options);
 
+  ha::RoleManager roles(identity, ha_options, &store, nameservers);
   ServiceOptions service_options;
+  service_options.roles = &roles;
   service_options.broker_name = identity.broker_name;
   service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
   service_options.settings.consumer_max_attempts = attempts;
@@ -218,13 +246,32 @@ int main(int argc, char** argv) {
     return Fail(parsed.status());
   }
   identity.client_endpoint = advertise;
+  identity.ha_endpoint = absl::GetFlag(FLAGS_store_ha_endpoint);
+  if (identity.ha_endpoint.empty()) {
+    identity.ha_endpoint = absl::StrCat(ParseHostPort("--advertise", advertise)->host, ":10912");
+  }
+  if (auto parsed = ParseHostPort("--store_ha_endpoint", identity.ha_endpoint); !parsed.ok()) {
+    return Fail(parsed.status());
+  }
   messaging.SetAdvertisedAddress(advertise);
   routes.SetClientEndpoint(advertise);
+  roles.SetClientEndpoint(advertise);
 
   Registrar registrar(identity, nameservers, absl::GetFlag(FLAGS_heartbeat_interval),
                       [&topics] { return topics.List(); });
   topics.SetListener([&registrar] { registrar.TopicsChanged(); });
   admin.SetRegistration(identity, &registrar);
+  admin.SetRoles(&roles);
+  // Every role change re-registers (epoch, writer) and fixes local routes.
+  roles.SetListener([&registrar, &routes](const ha::RoleState& state) {
+    registrar.SetRole(state.epoch, state.accepts_writes);
+    routes.SetWriter(state.accepts_writes);
+  });
+  // Static roles (RocketMQ 4): id 0 is the master, others follow it.
+  if (absl::Status s = roles.StartStatic(); !s.ok()) {
+    return Fail(absl::FailedPreconditionError(absl::StrCat(
+        "cannot take the ", identity.broker_id == 0 ? "master" : "slave", " role: ", s.message())));
+  }
   registrar.Start();
 
   PeriodicTask poll_timer(absl::Milliseconds(20), [&] { arrivals.ExpireDue(clock->Now()); });
@@ -264,6 +311,7 @@ int main(int argc, char** argv) {
 
   int signal_number = WaitForTerminationSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  roles.Stop();
   registrar.Stop();  // NameServers drop this broker now, not after expiry
   push.Shutdown();   // push consumers reconnect elsewhere now, not after the grace
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));

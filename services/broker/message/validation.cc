@@ -89,7 +89,15 @@ absl::Status ValidateQueryOffsetPolicy(int policy) {
 }
 
 absl::Status FromStoreAppendError(const absl::Status& store_error,
-                                  const std::vector<int>& record_index) {
+                                  const std::vector<int>& record_index,
+                                  absl::string_view sync_policy) {
+  if (store_error.code() == absl::StatusCode::kAborted) {
+    return WithV2Code(
+        absl::DeadlineExceededError(absl::StrCat(
+            "the message is stored on the master but not yet held by enough in-sync slaves (",
+            sync_policy.empty() ? "sync replication" : sync_policy, "): ", store_error.message())),
+        v2::SLAVE_PERSISTENCE_TIMEOUT);
+  }
   if (store_error.code() != absl::StatusCode::kInvalidArgument) return store_error;
   // The store names the record as "batch[<r>].<what>".
   absl::string_view detail = store_error.message();

@@ -41,8 +41,12 @@ absl::Status ValidateQueryOffsetPolicy(int policy);
 // from the store (a record limit the broker did not check first) becomes
 // BAD_REQUEST naming the client's message: the store's "batch[r]." prefix
 // is rewritten to "messages[i]" through `record_index` (record r came from
-// messages[record_index[r]]). Other errors pass unchanged.
+// messages[record_index[r]]). ABORTED (a sync-replication master stored
+// the batch but too few in-sync slaves acknowledged it in time) becomes
+// SLAVE_PERSISTENCE_TIMEOUT naming `sync_policy` (the master's
+// min_insync_replicas and replication_timeout). Other errors pass unchanged.
 absl::Status FromStoreAppendError(const absl::Status& store_error,
-                                  const std::vector<int>& record_index);
+                                  const std::vector<int>& record_index,
+                                  absl::string_view sync_policy = "");
 
 }  // namespace apogee::broker

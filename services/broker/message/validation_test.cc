@@ -153,3 +153,17 @@ TEST(FromStoreAppendErrorTest, RewritesTheStoresRecordIndexToTheClientsMessageIn
 
 }  // namespace
 }  // namespace apogee::broker
+
+namespace apogee::broker {
+namespace {
+
+TEST(FromStoreAppendErrorTest, SyncReplicationTimeoutIsSlavePersistenceTimeout) {
+  absl::Status s = FromStoreAppendError(absl::AbortedError("1 of 2 in-sync replicas acked"), {0},
+                                        "min_insync_replicas=2 replication_timeout=3s");
+  EXPECT_EQ(ToV2Code(s), apache::rocketmq::v2::SLAVE_PERSISTENCE_TIMEOUT);
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("min_insync_replicas=2 replication_timeout=3s"));
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("1 of 2 in-sync replicas acked"));
+}
+
+}  // namespace
+}  // namespace apogee::broker

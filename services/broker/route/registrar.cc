@@ -64,6 +64,13 @@ void Registrar::TopicsChanged() {
   ++data_version_;
 }
 
+void Registrar::SetRole(int64_t epoch, bool writer) {
+  absl::MutexLock lock(&mu_);
+  epoch_ = epoch;
+  writer_ = writer;
+  ++data_version_;  // wakes every session to send it now
+}
+
 int Registrar::RegisteredCount() const {
   int count = 0;
   for (const Link& link : Links()) count += link.registered ? 1 : 0;
@@ -88,6 +95,11 @@ v1::BrokerRegistration Registrar::Build(bool full, int64_t version) const {
   r.set_ha_endpoint(identity_.ha_endpoint);
   r.set_data_version(version);
   r.set_full(full);
+  {
+    absl::MutexLock lock(&mu_);
+    r.set_epoch(epoch_);
+    r.set_writer(writer_);
+  }
   // Expire a silent broker after three missed refreshes.
   const int64_t expiry_s = std::max<int64_t>(1, absl::ToInt64Seconds(interval_ * 3));
   r.mutable_expiry()->set_seconds(std::min<int64_t>(expiry_s, 3600));

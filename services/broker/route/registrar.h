@@ -48,6 +48,10 @@ class Registrar {
   // The topic set changed: bump the data version and re-register now.
   void TopicsChanged();
 
+  // The replication role changed (services/broker/ha): register the new
+  // epoch and writer flag with every NameServer now.
+  void SetRole(int64_t epoch, bool writer);
+
   // How many NameServers acknowledged our latest registration.
   int RegisteredCount() const;
 
@@ -70,6 +74,8 @@ class Registrar {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t data_version_ ABSL_GUARDED_BY(mu_);
+  int64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writer_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<Peer>> peers_;
 };
 

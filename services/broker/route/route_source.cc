@@ -1,5 +1,7 @@
 #include "services/broker/route/route_source.h"
 
+#include <algorithm>
+
 #include "grpcpp/client_context.h"
 #include "services/common/client/channel.h"
 
@@ -9,7 +11,10 @@ namespace nsv1 = ::apogee::nameserver::v1;
 
 RouteSource::RouteSource(BrokerIdentity self, std::vector<std::string> nameservers,
                          TopicManager* topics)
-    : broker_name_(self.broker_name), topics_(topics), self_(std::move(self)) {
+    : broker_name_(self.broker_name),
+      topics_(topics),
+      self_(std::move(self)),
+      writer_(self_.broker_id == 0) {
   for (const std::string& address : nameservers) {
     stubs_.push_back(nsv1::NameServer::NewStub(CreateApogeeChannel(address)));
   }
@@ -18,6 +23,11 @@ RouteSource::RouteSource(BrokerIdentity self, std::vector<std::string> nameserve
 void RouteSource::SetClientEndpoint(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   self_.client_endpoint = endpoint;
+}
+
+void RouteSource::SetWriter(bool writer) {
+  absl::MutexLock lock(&mu_);
+  writer_ = writer;
 }
 
 nsv1::GetRouteResponse RouteSource::LocalRoute(const TopicConfig& config) const {
@@ -34,7 +44,10 @@ nsv1::GetRouteResponse RouteSource::LocalRoute(const TopicConfig& config) const 
   g->set_cluster_name(self_.cluster_name);
   g->set_broker_name(self_.broker_name);
   nsv1::BrokerInstance* b = g->add_brokers();
-  b->set_broker_id(self_.broker_id);
+  // Route ids: 0 for the writer; a configured-0 reader must not look like
+  // one (official clients write to id 0 only).
+  b->set_broker_id(writer_ ? 0 : std::max<int64_t>(self_.broker_id, 1));
+  b->set_configured_id(self_.broker_id);
   b->set_client_endpoint(self_.client_endpoint);
   b->set_ha_endpoint(self_.ha_endpoint);
   return route;

@@ -27,6 +27,9 @@ class RouteSource {
 
   // Set once the server bound its port.
   void SetClientEndpoint(const std::string& endpoint);
+  // The replication role (services/broker/ha): a local route lists this
+  // broker as writable (id 0) only while it is its group's writer.
+  void SetWriter(bool writer);
 
  private:
   nameserver::v1::GetRouteResponse LocalRoute(const TopicConfig& config) const;
@@ -36,6 +39,8 @@ class RouteSource {
   std::vector<std::unique_ptr<nameserver::v1::NameServer::Stub>> stubs_;
   mutable absl::Mutex mu_;
   BrokerIdentity self_ ABSL_GUARDED_BY(mu_);
+  // Until told otherwise, id 0 writes (static roles).
+  bool writer_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace apogee::broker

@@ -129,6 +129,30 @@ void AdminService::SetRegistration(const BrokerIdentity& identity, const Registr
   registrar_ = registrar;
 }
 
+void AdminService::SetRoles(ha::RoleManager* roles) {
+  absl::MutexLock lock(&mu_);
+  roles_ = roles;
+}
+
+grpc::ServerUnaryReactor* AdminService::PromoteBroker(grpc::CallbackServerContext* context,
+                                                      const av1::PromoteBrokerRequest* request,
+                                                      av1::PromoteBrokerResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    ha::RoleManager* roles;
+    {
+      absl::MutexLock lock(&mu_);
+      roles = roles_;
+    }
+    if (roles == nullptr) {
+      return absl::FailedPreconditionError(
+          "no controller: roles are static (--controller not set)");
+    }
+    APOGEE_ASSIGN_OR_RETURN(int64_t epoch, roles->Promote(request->broker_id()));
+    response->set_epoch(epoch);
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* AdminService::GetTopicStats(grpc::CallbackServerContext* context,
                                                       const av1::GetTopicStatsRequest* request,
                                                       av1::GetTopicStatsResponse* response) {
@@ -196,6 +220,12 @@ grpc::ServerUnaryReactor* AdminService::GetBrokerStatus(grpc::CallbackServerCont
         }
       }
     }
+    ha::RoleManager* roles;
+    {
+      absl::MutexLock lock(&mu_);
+      roles = roles_;
+    }
+    if (roles != nullptr) roles->FillStatus(response);
     response->set_version(deps_.version);
     *response->mutable_start_time() = ToProtoTimestamp(deps_.start_time);
     response->set_topics(static_cast<int32_t>(deps_.topics->List().size()));

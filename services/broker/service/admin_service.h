@@ -12,6 +12,7 @@
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/role_manager.h"
 #include "services/broker/offset/consumer_progress.h"
 #include "services/broker/query/message_query.h"
 #include "services/broker/route/registrar.h"
@@ -46,6 +47,8 @@ class AdminService final : public av1::Admin::CallbackService {
   // Identity and NameServer links for GetBrokerStatus, known once the
   // server is bound (the endpoint) and the Registrar exists.
   void SetRegistration(const BrokerIdentity& identity, const Registrar* registrar);
+  // The replication role for GetBrokerStatus and PromoteBroker.
+  void SetRoles(ha::RoleManager* roles);
 
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
                                         const av1::CreateTopicRequest* request,
@@ -101,6 +104,9 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetBrokerConfig(grpc::CallbackServerContext* context,
                                             const av1::GetBrokerConfigRequest* request,
                                             av1::GetBrokerConfigResponse* response) override;
+  grpc::ServerUnaryReactor* PromoteBroker(grpc::CallbackServerContext* context,
+                                          const av1::PromoteBrokerRequest* request,
+                                          av1::PromoteBrokerResponse* response) override;
 
  private:
   // Runs `work` on the executor and finishes the call with its status.
@@ -123,6 +129,7 @@ class AdminService final : public av1::Admin::CallbackService {
   absl::Mutex mu_;
   BrokerIdentity identity_ ABSL_GUARDED_BY(mu_);
   const Registrar* registrar_ ABSL_GUARDED_BY(mu_) = nullptr;
+  ha::RoleManager* roles_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace apogee::broker

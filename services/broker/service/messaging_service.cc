@@ -213,6 +213,12 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
     finish(lease.status());
     return reactor;
   }
+  if (options_.roles != nullptr) {
+    if (absl::Status writable = options_.roles->CheckWritable(); !writable.ok()) {
+      finish(writable);
+      return reactor;
+    }
+  }
   if (request->messages_size() == 0) {
     finish(WithV2Code(absl::InvalidArgumentError("SendMessage carries no messages"),
                       v2::MESSAGE_CORRUPTED));
@@ -278,7 +284,12 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
       int64_t stored = 0, bytes = 0;
       // One store error stands for the whole append: map it once.
       const absl::Status failed =
-          appended.ok() ? absl::OkStatus() : FromStoreAppendError(appended.status(), record_index);
+          appended.ok()
+              ? absl::OkStatus()
+              : FromStoreAppendError(appended.status(), record_index,
+                                     options_.roles != nullptr
+                                         ? ha::DescribeSyncPolicy(options_.roles->options())
+                                         : std::string());
       for (size_t r = 0; r < record_index.size(); ++r) {
         const int i = record_index[r];
         if (!appended.ok()) {
@@ -510,6 +521,11 @@ grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  if (options_.roles != nullptr) {  // the DLQ is written on the master only
+    if (absl::Status writable = options_.roles->CheckWritable(); !writable.ok()) {
+      return AnswerInBand(context, writable, response);
+    }
+  }
   return Offload(context, executor_, response, [this, request, group = *group]() {
     APOGEE_RETURN_IF_ERROR(pop_->ForwardToDlq(group, request->receipt_handle()));
     probe_->OnDeadLettered(group, 1);

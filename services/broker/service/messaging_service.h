@@ -15,6 +15,7 @@
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
@@ -39,6 +40,10 @@ struct ServiceOptions {
   int max_batch = 1024;
   size_t max_parked_polls = 10000;
   RequestLimits requests;
+  // The replication role (services/broker/ha): when set, sends and DLQ
+  // forwards are refused unless this broker is its group's writer, and a
+  // sync-replication timeout names this policy. Null: always the writer.
+  const ha::RoleManager* roles = nullptr;
 };
 
 // Thread-safe.

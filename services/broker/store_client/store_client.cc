@@ -267,4 +267,12 @@ absl::StatusOr<sv1::GetStatsResponse> StoreClient::GetStats() {
   return Call(&sv1::Store::Stub::GetStats, sv1::GetStatsRequest());
 }
 
+absl::StatusOr<sv1::SetRoleResponse> StoreClient::SetRole(const sv1::SetRoleRequest& request) {
+  return Call(&sv1::Store::Stub::SetRole, request);
+}
+
+absl::StatusOr<sv1::GetReplicationStatusResponse> StoreClient::GetReplicationStatus() {
+  return Call(&sv1::Store::Stub::GetReplicationStatus, sv1::GetReplicationStatusRequest());
+}
+
 }  // namespace apogee::broker

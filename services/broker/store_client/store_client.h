@@ -61,6 +61,10 @@ class StoreClient {
   absl::Status DeleteGroup(const std::string& name);
   absl::StatusOr<std::vector<sv1::Group>> ListGroups();
   absl::StatusOr<sv1::GetStatsResponse> GetStats();
+  // Replication roles (services/broker/ha). UNIMPLEMENTED from a store that
+  // has no replication.
+  absl::StatusOr<sv1::SetRoleResponse> SetRole(const sv1::SetRoleRequest& request);
+  absl::StatusOr<sv1::GetReplicationStatusResponse> GetReplicationStatus();
 
  private:
   struct AppendStream;
