@@ -22,7 +22,7 @@ constexpr int32_t kMaxInsyncReplicas = 16;
 const char* RoleName(Role role) { return role == Role::kMaster ? "master" : "slave"; }
 
 absl::StatusOr<sv1::ReplicationMode> ParseReplicationMode(absl::string_view flag,
-                                                         absl::string_view value) {
+                                                          absl::string_view value) {
   if (value == "async") return sv1::REPLICATION_ASYNC;
   if (value == "sync") return sv1::REPLICATION_SYNC;
   return absl::InvalidArgumentError(
@@ -31,10 +31,9 @@ absl::StatusOr<sv1::ReplicationMode> ParseReplicationMode(absl::string_view flag
 
 absl::Status ValidateHaOptions(const HaOptions& options) {
   if (options.min_insync_replicas < 1 || options.min_insync_replicas > kMaxInsyncReplicas) {
-    return absl::InvalidArgumentError(absl::StrCat("--min_insync_replicas=",
-                                                   options.min_insync_replicas,
-                                                   " is out of range (allowed: 1..",
-                                                   kMaxInsyncReplicas, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min_insync_replicas=", options.min_insync_replicas,
+                     " is out of range (allowed: 1..", kMaxInsyncReplicas, ")"));
   }
   if (options.replication_timeout < absl::Milliseconds(10) ||
       options.replication_timeout > absl::Minutes(10)) {
@@ -130,8 +129,8 @@ absl::Status RoleManager::CheckWritable() const {
       state.master_address.empty() ? "unknown yet" : absl::StrCat("at ", state.master_address);
   return WithV2Code(
       absl::UnavailableError(absl::StrCat(
-          "broker \"", self_.broker_name, "\" id ", self_.broker_id, " at ", endpoint,
-          " is a ", RoleName(state.role), " (epoch ", state.epoch,
+          "broker \"", self_.broker_name, "\" id ", self_.broker_id, " at ", endpoint, " is a ",
+          RoleName(state.role), " (epoch ", state.epoch,
           ") and does not accept writes: send to its group's master (route broker id 0; master "
           "store ",
           master, ")")),

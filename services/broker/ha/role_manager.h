@@ -37,7 +37,7 @@ const char* RoleName(Role role);  // "master" / "slave"
 struct HaOptions {
   store::v1::ReplicationMode mode = store::v1::REPLICATION_ASYNC;  // --replication
   int32_t min_insync_replicas = 1;                                 // --min_insync_replicas
-  absl::Duration replication_timeout = absl::Seconds(3);          // --replication_timeout
+  absl::Duration replication_timeout = absl::Seconds(3);           // --replication_timeout
   // --master: the master store's HA endpoint (host:port); empty resolves it
   // through the NameServers.
   std::string master;
@@ -47,7 +47,7 @@ struct HaOptions {
 
 // "async" or "sync"; else INVALID_ARGUMENT naming `flag`.
 absl::StatusOr<store::v1::ReplicationMode> ParseReplicationMode(absl::string_view flag,
-                                                               absl::string_view value);
+                                                                absl::string_view value);
 // Range checks, naming the flag and its limits.
 absl::Status ValidateHaOptions(const HaOptions& options);
 // "min_insync_replicas=N replication_timeout=D" for error messages.

@@ -55,8 +55,8 @@ nsv1::GetClusterInfoResponse Info(std::vector<std::tuple<int64_t, int64_t, std::
 }
 
 TEST(FindWriterTest, FindsTheGroupsRouteIdZero) {
-  auto writer = FindWriter(Info({{0, 2, "m:10912"}, {1, 1, "s:10912"}}), "DefaultCluster",
-                           "broker-a", 1);
+  auto writer =
+      FindWriter(Info({{0, 2, "m:10912"}, {1, 1, "s:10912"}}), "DefaultCluster", "broker-a", 1);
   ASSERT_TRUE(writer.has_value());
   EXPECT_EQ(writer->ha_endpoint, "m:10912");
   EXPECT_EQ(writer->configured_id, 2);
@@ -88,7 +88,8 @@ TEST(RoleManagerTest, RefusesWritesUntilTheStoreAcceptsTheMasterRole) {
   EXPECT_TRUE(published.empty());
   absl::Status refused = roles.CheckWritable();
   EXPECT_EQ(ToV2Code(refused), apache::rocketmq::v2::HA_NOT_AVAILABLE);
-  EXPECT_THAT(refused.message(), HasSubstr("broker \"broker-a\" id 0 at 127.0.0.1:8081 is a slave"));
+  EXPECT_THAT(refused.message(),
+              HasSubstr("broker \"broker-a\" id 0 at 127.0.0.1:8081 is a slave"));
 }
 
 TEST(RoleManagerTest, FollowRefusesWritesAndPublishesEvenWhenTheStoreIsDown) {
