@@ -260,6 +260,33 @@ TEST_F(AdminCliTest, ClusterAndBrokerStatus) {
   EXPECT_EQ(Field(Field(config, "config"), "broker_name").string_value(), "broker-a");
 }
 
+TEST_F(AdminCliTest, BrokerStatusShowsMasterAndSlaveAndPromoteNeedsAController) {
+  auto slave = cluster_.AddSlave(0, 1);
+  ASSERT_TRUE(slave.ok()) << slave.status();
+  Value status;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        status = RunJson({"broker", "status", "--broker=broker-a"});
+        return Field(status, "brokers").list_value().values_size() == 2;
+      },
+      absl::Seconds(10)));
+  std::map<std::string, std::string> roles;  // endpoint -> role
+  for (const Value& b : Field(status, "brokers").list_value().values()) {
+    roles[Field(b, "endpoint").string_value()] = Field(b, "role").string_value();
+  }
+  EXPECT_EQ(roles[cluster_.broker_address()], "master");
+  EXPECT_EQ(roles[cluster_.broker(*slave)->address()], "slave");
+  CliResult table = Run({"broker", "status", "--broker=broker-a"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("ROLE"));
+  EXPECT_THAT(table.out, HasSubstr("async"));
+  EXPECT_THAT(table.out, HasSubstr("follows 127.0.0.1:10912"));
+  ExpectOneLineError(Run({"broker", "promote", "--broker=broker-a", "--id=1"}),
+                     "cannot promote broker broker-a id 1: PromoteBroker on broker broker-a");
+  ExpectOneLineError(Run({"broker", "promote", "--broker=broker-a", "--id=1"}),
+                     "no controller: roles are static (--controller not set)");
+}
+
 TEST_F(AdminCliTest, ErrorsAreOneLineWithNonZeroExit) {
   ExpectOneLineError(Run({"topic", "stats", "--name=Nope"}), "Nope");
   ExpectOneLineError(Run({"topic", "stats"}), "needs --name");

@@ -18,7 +18,7 @@ absl::Status LocalCluster::Start(std::vector<std::string> broker_flags) {
 
 absl::StatusOr<int> LocalCluster::AddBroker(const std::string& broker_name,
                                             std::vector<std::string> broker_flags) {
-  brokers_.push_back(BrokerGroup{broker_name, nullptr, nullptr});
+  brokers_.push_back(BrokerGroup{broker_name, 0, nullptr, nullptr});
   BrokerGroup& group = brokers_.back();
   APOGEE_RETURN_IF_ERROR(StartStore(&group));
   broker_flags.insert(broker_flags.begin(), absl::StrCat("--broker_name=", broker_name));
@@ -26,18 +26,39 @@ absl::StatusOr<int> LocalCluster::AddBroker(const std::string& broker_name,
   return static_cast<int>(brokers_.size()) - 1;
 }
 
+absl::StatusOr<int> LocalCluster::AddSlave(int index, int64_t broker_id,
+                                           std::vector<std::string> broker_flags) {
+  const std::string name = brokers_[index].name;
+  brokers_.push_back(BrokerGroup{name, broker_id, nullptr, nullptr});
+  BrokerGroup& group = brokers_.back();
+  APOGEE_RETURN_IF_ERROR(StartStore(&group));
+  broker_flags.insert(broker_flags.begin(), {absl::StrCat("--broker_name=", name),
+                                             absl::StrCat("--broker_id=", broker_id)});
+  APOGEE_RETURN_IF_ERROR(StartBrokerOf(&group, broker_flags));
+  return static_cast<int>(brokers_.size()) - 1;
+}
+
+std::string LocalCluster::StorePrefix(const BrokerGroup& group) const {
+  if (group.id != 0) return absl::StrCat(dir_.path(), "/", group.name, "-", group.id, "-store");
+  return group.name == "broker-a" ? dir_.path() + "/store"
+                                  : dir_.path() + "/" + group.name + "-store";
+}
+
+std::string LocalCluster::ProcessName(const BrokerGroup& group) const {
+  if (group.id != 0) return absl::StrCat(group.name, "-", group.id);
+  return group.name == "broker-a" ? "broker" : group.name;
+}
+
 absl::Status LocalCluster::StartStore(BrokerGroup* group) {
-  // broker-a keeps the paths it always had (tests read them).
-  const std::string prefix = group->name == "broker-a" ? dir_.path() + "/store"
-                                                       : dir_.path() + "/" + group->name + "-store";
+  const std::string prefix = StorePrefix(*group);
   std::vector<std::string> args = {absl::StrCat("--data_dir=", prefix, "-data"),
                                    absl::StrCat("--listen=unix:", prefix, ".sock"), "--flush=sync",
                                    "--metrics_listen="};
   args.insert(args.end(), store_flags_.begin(), store_flags_.end());
   APOGEE_ASSIGN_OR_RETURN(
-      group->store,
-      ServiceProcess::Start(group->name == "broker-a" ? "store" : group->name + "-store",
-                            binaries_.store, args, dir_.path()));
+      group->store, ServiceProcess::Start(
+                        ProcessName(*group) == "broker" ? "store" : ProcessName(*group) + "-store",
+                        binaries_.store, args, dir_.path()));
   return absl::OkStatus();
 }
 
@@ -48,9 +69,7 @@ absl::Status LocalCluster::StartBroker(std::vector<std::string> extra) {
 
 absl::Status LocalCluster::StartBrokerOf(BrokerGroup* group,
                                          const std::vector<std::string>& extra) {
-  const std::string socket = group->name == "broker-a"
-                                 ? dir_.path() + "/store.sock"
-                                 : dir_.path() + "/" + group->name + "-store.sock";
+  const std::string socket = StorePrefix(*group) + ".sock";
   std::vector<std::string> args = {absl::StrCat("--nameservers=", nameserver_->address()),
                                    absl::StrCat("--store=unix:", socket),
                                    "--metrics_listen=127.0.0.1:0",
@@ -59,9 +78,9 @@ absl::Status LocalCluster::StartBrokerOf(BrokerGroup* group,
                                    "--heartbeat_interval=1s"};
   args.insert(args.end(), extra.begin(), extra.end());
   group->broker.reset();
-  APOGEE_ASSIGN_OR_RETURN(group->broker,
-                          ServiceProcess::Start(group->name == "broker-a" ? "broker" : group->name,
-                                                binaries_.broker, args, dir_.path()));
+  APOGEE_ASSIGN_OR_RETURN(
+      group->broker,
+      ServiceProcess::Start(ProcessName(*group), binaries_.broker, args, dir_.path()));
   return absl::OkStatus();
 }
 

@@ -3,6 +3,7 @@
 // running cluster: the broker's own APIs, the SDK, the CLI, benchmarks.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,12 @@ class LocalCluster {
   absl::StatusOr<int> AddBroker(const std::string& broker_name,
                                 std::vector<std::string> broker_flags = {});
 
+  // Adds a slave to the group of broker `index`: its own store and a broker
+  // with the same --broker_name and --broker_id=`broker_id` (> 0). Returns
+  // its index. Its store's files are <dir>/<name>-<id>-store*.
+  absl::StatusOr<int> AddSlave(int index, int64_t broker_id,
+                               std::vector<std::string> broker_flags = {});
+
   // Starts (or starts again) broker 0 with the default flags plus `extra`.
   absl::Status StartBroker(std::vector<std::string> extra);
   // Restarts a broker (or store) on the same port (e.g. after SIGKILL).
@@ -60,10 +67,15 @@ class LocalCluster {
  private:
   struct BrokerGroup {
     std::string name;
+    int64_t id = 0;  // --broker_id
     std::unique_ptr<ServiceProcess> store;
     std::unique_ptr<ServiceProcess> broker;
   };
 
+  // Where a broker's store keeps its files and socket: broker-a (id 0)
+  // keeps the paths it always had (tests read them).
+  std::string StorePrefix(const BrokerGroup& group) const;
+  std::string ProcessName(const BrokerGroup& group) const;
   absl::Status StartStore(BrokerGroup* group);
   absl::Status StartBrokerOf(BrokerGroup* group, const std::vector<std::string>& extra);
 
