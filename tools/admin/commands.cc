@@ -348,11 +348,14 @@ namespace {
 absl::StatusOr<Output> ClusterList(Directory& dir, const Invocation& inv) {
   APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
   Output out;
-  Table table{{"CLUSTER", "BROKER", "ID", "ENDPOINT", "LAST_UPDATE"}, {}};
+  // ID is the route id (0: the group's writer); CONFIGURED_ID the broker's
+  // --broker_id. They differ after a failover.
+  Table table{{"CLUSTER", "BROKER", "ID", "CONFIGURED_ID", "EPOCH", "ENDPOINT", "LAST_UPDATE"}, {}};
   for (const nsv1::Cluster& cluster : info.clusters()) {
     for (const nsv1::BrokerGroup& group : cluster.broker_groups()) {
       for (const nsv1::BrokerInstance& b : group.brokers()) {
         table.rows.push_back({cluster.name(), group.broker_name(), absl::StrCat(b.broker_id()),
+                              absl::StrCat(b.configured_id()), absl::StrCat(b.epoch()),
                               b.client_endpoint(), Time(b.last_update_time())});
       }
     }
