@@ -48,8 +48,8 @@ class HaBrokerTest : public ::testing::Test {
   }
 
   av1::GetBrokerStatusResponse Status(int index) {
-    auto admin = av1::Admin::NewStub(grpc::CreateChannel(cluster_.broker(index)->address(),
-                                                         grpc::InsecureChannelCredentials()));
+    auto admin = av1::Admin::NewStub(
+        grpc::CreateChannel(cluster_.broker(index)->address(), grpc::InsecureChannelCredentials()));
     av1::GetBrokerStatusResponse status;
     grpc::Status s = admin->GetBrokerStatus(Context().get(), {}, &status);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -131,14 +131,15 @@ TEST_F(HaBrokerTest, MasterWritesSlaveRefusesAndRoutesListBoth) {
   EXPECT_EQ(slave.broker_id(), 1);
 
   // Static roles: promotion needs a controller.
-  auto admin = av1::Admin::NewStub(
-      grpc::CreateChannel(slave_endpoint, grpc::InsecureChannelCredentials()));
+  auto admin =
+      av1::Admin::NewStub(grpc::CreateChannel(slave_endpoint, grpc::InsecureChannelCredentials()));
   av1::PromoteBrokerRequest promote;
   promote.set_broker_id(1);
   av1::PromoteBrokerResponse promoted;
   grpc::Status s = admin->PromoteBroker(Context().get(), promote, &promoted);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(s.error_message(), HasSubstr("no controller: roles are static (--controller not set)"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("no controller: roles are static (--controller not set)"));
 }
 
 }  // namespace
