@@ -3,10 +3,14 @@
 // brokers and the NameServer do with roles; it does not depend on the stores
 // replicating (that is the store's own test).
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
 #include "apogee/apogee.h"
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
@@ -140,6 +144,74 @@ TEST_F(HaBrokerTest, MasterWritesSlaveRefusesAndRoutesListBoth) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(),
               HasSubstr("no controller: roles are static (--controller not set)"));
+}
+
+// How many sends `broker` refused as not the writer (its rpc metrics).
+int64_t RefusedSends(testing::ServiceProcess* broker) {
+  auto metrics = testing::HttpGet(broker->metrics_address(), "/metrics");
+  if (!metrics.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(*metrics, '\n')) {
+    if (absl::StartsWith(line, "apogee_rpc_total{") && absl::StrContains(line, "rpc=\"send\"") &&
+        absl::StrContains(line, "result=\"HA_NOT_AVAILABLE\"")) {
+      double value = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+        return static_cast<int64_t>(value);
+      }
+    }
+  }
+  return 0;
+}
+
+TEST_F(HaBrokerTest, SdkRefreshesItsRouteWhenAFormerMasterRefusesASend) {
+  auto b = cluster_.AddBroker("broker-b");
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4, *b).ok());
+  ProducerOptions options;
+  options.endpoints = {cluster_.nameserver_address()};
+  options.max_retries = 1;  // a refused send succeeds on broker-b
+  options.fault_avoidance = false;
+  options.route_refresh = absl::Minutes(10);  // only an invalidation refreshes
+  auto producer = Producer::Create(options);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  Message m;
+  m.topic = kTopic;
+  m.body = "x";
+  // Both groups' masters take sends.
+  std::set<std::string> brokers;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto receipt = (*producer)->Send(m);
+        if (receipt.ok()) brokers.insert(receipt->broker);
+        return brokers.size() == 2;
+      },
+      absl::Seconds(10)));
+
+  // broker-a's master comes back on its port as a reader (id 2): the
+  // producer's cached route still names it as broker-a's writer.
+  const std::string address = cluster_.broker_address();
+  ASSERT_TRUE(cluster_.StartBroker({"--broker_id=2", absl::StrCat("--listen=", address)}).ok());
+  testing::ServiceProcess* former = cluster_.broker(0);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        EXPECT_TRUE((*producer)->Send(m).ok());
+        return RefusedSends(former) >= 1;
+      },
+      absl::Seconds(10)));
+  // Every send still succeeds (retried on broker-b), and the refusal made
+  // the producer fetch the route again: broker-a soon gets no more sends.
+  // With the stale route every other few sends would be refused.
+  int64_t last = RefusedSends(former);
+  int quiet = 0;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        EXPECT_TRUE((*producer)->Send(m).ok());
+        const int64_t now = RefusedSends(former);
+        quiet = now == last ? quiet + 1 : 0;
+        last = now;
+        return quiet >= 20;
+      },
+      absl::Seconds(10)))
+      << "broker-a still refuses sends: " << last;
 }
 
 }  // namespace
