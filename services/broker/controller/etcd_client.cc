@@ -121,8 +121,8 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(const std::string
     part = absl::StripAsciiWhitespace(part);
     const size_t colon = part.rfind(':');
     if (colon == absl::string_view::npos || colon == 0 || colon + 1 == part.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("etcd endpoint \"", part, "\" in \"",
-                                                     endpoints, "\" is not HOST:PORT"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("etcd endpoint \"", part, "\" in \"", endpoints, "\" is not HOST:PORT"));
     }
     auto endpoint = std::make_unique<Endpoint>();
     endpoint->address = std::string(part);
@@ -131,8 +131,8 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(const std::string
     client->endpoints_.push_back(std::move(endpoint));
   }
   if (client->endpoints_.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("no etcd endpoint in \"", endpoints, "\" (expected HOST:PORT[;HOST:PORT...])"));
+    return absl::InvalidArgumentError(absl::StrCat("no etcd endpoint in \"", endpoints,
+                                                   "\" (expected HOST:PORT[;HOST:PORT...])"));
   }
   return client;
 }
@@ -246,10 +246,9 @@ absl::StatusOr<int64_t> EtcdClient::Delete(const std::string& key, absl::Duratio
   etcdserverpb::DeleteRangeRequest request;
   request.set_key(key);
   etcdserverpb::DeleteRangeResponse response;
-  absl::Status status =
-      Call("DeleteRange", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
-        return e.kv->DeleteRange(context, request, &response);
-      });
+  absl::Status status = Call("DeleteRange", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
+    return e.kv->DeleteRange(context, request, &response);
+  });
   if (!status.ok()) return status;
   return response.deleted();
 }
@@ -260,10 +259,9 @@ absl::StatusOr<int64_t> EtcdClient::DeletePrefix(const std::string& prefix,
   request.set_key(prefix);
   request.set_range_end(PrefixRangeEnd(prefix));
   etcdserverpb::DeleteRangeResponse response;
-  absl::Status status =
-      Call("DeleteRange", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
-        return e.kv->DeleteRange(context, request, &response);
-      });
+  absl::Status status = Call("DeleteRange", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
+    return e.kv->DeleteRange(context, request, &response);
+  });
   if (!status.ok()) return status;
   return response.deleted();
 }
@@ -301,14 +299,13 @@ absl::StatusOr<EtcdLease> EtcdClient::LeaseGrant(absl::Duration ttl, absl::Durat
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1)))));
   etcdserverpb::LeaseGrantResponse response;
-  absl::Status status =
-      Call("LeaseGrant", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
-        return e.lease->LeaseGrant(context, request, &response);
-      });
+  absl::Status status = Call("LeaseGrant", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
+    return e.lease->LeaseGrant(context, request, &response);
+  });
   if (!status.ok()) return status;
   if (!response.error().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("etcd LeaseGrant(TTL ", request.ttl(),
-                                                      " s) refused: ", response.error()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("etcd LeaseGrant(TTL ", request.ttl(), " s) refused: ", response.error()));
   }
   return EtcdLease{response.id(), absl::Seconds(response.ttl())};
 }
@@ -392,8 +389,8 @@ std::unique_ptr<EtcdWatch> EtcdClient::WatchPrefix(
           std::vector<EtcdEvent> events;
           for (const mvccpb::Event& e : response.events()) {
             EtcdEvent event;
-            event.type =
-                e.type() == mvccpb::Event::DELETE ? EtcdEvent::Type::kDelete : EtcdEvent::Type::kPut;
+            event.type = e.type() == mvccpb::Event::DELETE ? EtcdEvent::Type::kDelete
+                                                           : EtcdEvent::Type::kPut;
             event.kv = FromProto(e.kv());
             events.push_back(std::move(event));
           }
@@ -403,11 +400,10 @@ std::unique_ptr<EtcdWatch> EtcdClient::WatchPrefix(
       grpc::Status finished = stream->Finish();
       if (result.ok()) {
         result = finished.ok()
-                     ? absl::UnavailableError(absl::StrCat("etcd watch of \"", prefix, "\" on ",
-                                                           address, " ended"))
+                     ? absl::UnavailableError(
+                           absl::StrCat("etcd watch of \"", prefix, "\" on ", address, " ended"))
                      : absl::Status(FromGrpcStatus(finished).code(),
-                                    absl::StrCat("etcd watch of \"", prefix, "\" on ",
-                                                 address,
+                                    absl::StrCat("etcd watch of \"", prefix, "\" on ", address,
                                                  " ended: ", finished.error_message()));
       }
     }

@@ -143,9 +143,10 @@ class EtcdClient {
   // Streams the changes to keys under `prefix` from `start_revision` (0: from
   // now) to `on_events`, called on the watch's own thread, one batch (one
   // etcd revision) at a time; `on_end` is called once when the stream ends.
-  std::unique_ptr<EtcdWatch> WatchPrefix(const std::string& prefix, int64_t start_revision,
-                                         std::function<void(const std::vector<EtcdEvent>&)> on_events,
-                                         std::function<void(const absl::Status&)> on_end);
+  std::unique_ptr<EtcdWatch> WatchPrefix(
+      const std::string& prefix, int64_t start_revision,
+      std::function<void(const std::vector<EtcdEvent>&)> on_events,
+      std::function<void(const absl::Status&)> on_end);
 
   // Fault injection for tests (a network partition between this client and
   // etcd): while set to a non-OK status, every call fails with it without

@@ -76,8 +76,8 @@ TEST_F(EtcdClientTest, PutGetDelete) {
 
 TEST_F(EtcdClientTest, TxnComparesCreateRevisionAndValue) {
   // Create-if-absent: the first wins, the second sees the key.
-  auto first = client_->Txn({EtcdCompare::CreateRevisionEquals("/t/k", 0)},
-                            {EtcdOp::Put("/t/k", "first")});
+  auto first =
+      client_->Txn({EtcdCompare::CreateRevisionEquals("/t/k", 0)}, {EtcdOp::Put("/t/k", "first")});
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(*first);
   auto second = client_->Txn({EtcdCompare::CreateRevisionEquals("/t/k", 0)},
@@ -88,8 +88,8 @@ TEST_F(EtcdClientTest, TxnComparesCreateRevisionAndValue) {
   EXPECT_EQ((*client_->Get("/t/lost"))->value, "yes");  // the failure branch ran
 
   // Compare-and-swap on the value.
-  EXPECT_FALSE(*client_->Txn({EtcdCompare::ValueEquals("/t/k", "other")},
-                             {EtcdOp::Put("/t/k", "swapped")}));
+  EXPECT_FALSE(
+      *client_->Txn({EtcdCompare::ValueEquals("/t/k", "other")}, {EtcdOp::Put("/t/k", "swapped")}));
   EXPECT_TRUE(*client_->Txn({EtcdCompare::ValueEquals("/t/k", "first")},
                             {EtcdOp::Put("/t/k", "swapped"), EtcdOp::Delete("/t/lost")}));
   EXPECT_EQ((*client_->Get("/t/k"))->value, "swapped");
@@ -167,8 +167,8 @@ TEST_F(EtcdClientTest, EveryCallHasADeadline) {
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(listen(fd, 16), 0);
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  auto mute = EtcdClient::Create(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)),
-                                 absl::Milliseconds(300));
+  auto mute =
+      EtcdClient::Create(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)), absl::Milliseconds(300));
   ASSERT_TRUE(mute.ok());
   const absl::Time start = absl::Now();
   auto got = (*mute)->Get("/t/a");
@@ -191,8 +191,7 @@ TEST(EtcdClientParseTest, RejectsBadEndpoints) {
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
   auto bad = EtcdClient::Create("127.0.0.1:2379;nohostport");
   ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("\"nohostport\""), std::string::npos)
-      << bad.status();
+  EXPECT_NE(bad.status().message().find("\"nohostport\""), std::string::npos) << bad.status();
   EXPECT_EQ(PrefixRangeEnd("/a/"), "/a0");
 }
 

@@ -40,8 +40,8 @@ absl::StatusOr<int> FreeLocalPort() {
 }
 
 absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(const std::string& work_dir,
-                                                                 absl::Duration timeout,
-                                                                 std::string binary) {
+                                                                absl::Duration timeout,
+                                                                std::string binary) {
   auto etcd = std::unique_ptr<EtcdProcess>(new EtcdProcess());
   if (binary.empty()) {
     const char* env = getenv("APOGEE_ETCD");
@@ -99,9 +99,9 @@ absl::Status EtcdProcess::Launch(absl::Duration timeout) {
           absl::StrCat("etcd exited during start-up; log:\n", LogTail()));
     }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("etcd did not serve on ", endpoint_,
-                                                      " within ", absl::FormatDuration(timeout),
-                                                      " (", last.message(), "); log:\n", LogTail()));
+      return absl::DeadlineExceededError(absl::StrCat(
+          "etcd did not serve on ", endpoint_, " within ", absl::FormatDuration(timeout), " (",
+          last.message(), "); log:\n", LogTail()));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
