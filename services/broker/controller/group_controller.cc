@@ -57,8 +57,7 @@ const char* RoleName(Role role) {
 }
 
 bool RoleChange::operator==(const RoleChange& other) const {
-  return role == other.role && epoch == other.epoch &&
-         master_broker_id == other.master_broker_id &&
+  return role == other.role && epoch == other.epoch && master_broker_id == other.master_broker_id &&
          master_client_endpoint == other.master_client_endpoint &&
          master_ha_endpoint == other.master_ha_endpoint;
 }
@@ -102,8 +101,7 @@ absl::StatusOr<std::unique_ptr<GroupController>> GroupController::Create(
       new GroupController(std::move(options), std::move(callbacks), std::move(*etcd)));
 }
 
-GroupController::GroupController(GroupControllerOptions options,
-                                 GroupControllerCallbacks callbacks,
+GroupController::GroupController(GroupControllerOptions options, GroupControllerCallbacks callbacks,
                                  std::unique_ptr<EtcdClient> etcd)
     : options_(std::move(options)),
       callbacks_(std::move(callbacks)),
@@ -199,11 +197,17 @@ void GroupController::EnsureLease() {
   }
   // The member key carries this broker's candidate data under its lease.
   const CandidateInfo candidate = callbacks_.candidate();
-  const std::string value =
-      absl::StrCat("id=", options_.broker_id, ";log_end=", candidate.log_end,
-                   ";epoch=", candidate.epoch, ";client=", options_.client_endpoint,
-                   ";ha=", options_.ha_endpoint);
-  (void)etcd_->Put(Key(absl::StrCat("members/", options_.broker_id)), value, lease_id_, MaxWait());
+  const std::string value = absl::StrCat(
+      "id=", options_.broker_id, ";log_end=", candidate.log_end, ";epoch=", candidate.epoch,
+      ";client=", options_.client_endpoint, ";ha=", options_.ha_endpoint);
+  // Written only when it changed (each write is an etcd revision, and wakes
+  // every controller of the group).
+  if (value == member_value_ && lease_id_ == member_lease_) return;
+  if (etcd_->Put(Key(absl::StrCat("members/", options_.broker_id)), value, lease_id_, MaxWait())
+          .ok()) {
+    member_value_ = value;
+    member_lease_ = lease_id_;
+  }
 }
 
 absl::StatusOr<GroupController::GroupState> GroupController::ReadState(absl::Duration max_wait) {
@@ -363,9 +367,9 @@ void GroupController::MaybeCampaign(const GroupState& state) {
   const EtcdCompare epoch_unchanged =
       state.epoch.has_value() ? EtcdCompare::ValueEquals(Key("epoch"), absl::StrCat(epoch))
                               : EtcdCompare::CreateRevisionEquals(Key("epoch"), 0);
-  const std::string value = absl::StrCat("id=", options_.broker_id, ";epoch=", next,
-                                         ";client=", options_.client_endpoint,
-                                         ";ha=", options_.ha_endpoint);
+  const std::string value =
+      absl::StrCat("id=", options_.broker_id, ";epoch=", next, ";client=", options_.client_endpoint,
+                   ";ha=", options_.ha_endpoint);
   // Fencing starts now: the lease renewal that counts is the latest one.
   absl::StatusOr<bool> won =
       etcd_->Txn({EtcdCompare::CreateRevisionEquals(Key("master"), 0), epoch_unchanged},
@@ -384,7 +388,8 @@ void GroupController::MaybeCampaign(const GroupState& state) {
   change.master_broker_id = options_.broker_id;
   change.master_client_endpoint = options_.client_endpoint;
   change.master_ha_endpoint = options_.ha_endpoint;
-  change.reason = rank == 0 ? "elected" : absl::StrCat("elected after ", rank, " better candidates");
+  change.reason =
+      rank == 0 ? "elected" : absl::StrCat("elected after ", rank, " better candidates");
   Emit(std::move(change));
 }
 
@@ -423,7 +428,10 @@ void GroupController::ActAsMaster(const GroupState& state) {
     transferring_ = true;
     is_master_ = false;
     transfer_target_ = target;
-    // Writes stop now, so this log end is final for this term.
+    // Stop writes first (on_role takes effect before it returns), so that the
+    // log end read next is final for this term.
+    Emit(RoleChange{Role::kUnknown, master_epoch_, options_.broker_id, options_.client_endpoint,
+                    options_.ha_endpoint, absl::StrCat("handing mastership to broker ", target)});
     transfer_log_end_ = callbacks_.candidate().log_end;
     transfer_deadline_ = clock_->Now() + options_.transfer_catch_up;
     std::fprintf(stderr,
@@ -432,28 +440,26 @@ void GroupController::ActAsMaster(const GroupState& state) {
                  prefix_.c_str(), static_cast<long long>(options_.broker_id),
                  static_cast<long long>(target), static_cast<long long>(master_epoch_),
                  static_cast<long long>(transfer_log_end_));
-    Emit(RoleChange{Role::kUnknown, master_epoch_, options_.broker_id, options_.client_endpoint,
-                    options_.ha_endpoint, absl::StrCat("handing mastership to broker ", target)});
   }
   auto member = state.members.find(transfer_target_);
   const bool caught_up =
       member != state.members.end() && member->second.log_end >= transfer_log_end_;
   if (caught_up) {
     // Release the master key only while this term is still the current one.
-    (void)etcd_->Txn({still_mine, EtcdCompare::ValueEquals(Key("epoch"),
-                                                           absl::StrCat(master_epoch_))},
-                     {EtcdOp::Delete(Key("master"))}, {}, MaxWait());
+    (void)etcd_->Txn(
+        {still_mine, EtcdCompare::ValueEquals(Key("epoch"), absl::StrCat(master_epoch_))},
+        {EtcdOp::Delete(Key("master"))}, {}, MaxWait());
     return;
   }
   if (member == state.members.end() || clock_->Now() >= transfer_deadline_) {
-    std::fprintf(stderr,
-                 "event=controller_transfer_abandoned group=%s broker_id=%lld target=%lld "
-                 "target_log_end=%lld log_end=%lld\n",
-                 prefix_.c_str(), static_cast<long long>(options_.broker_id),
-                 static_cast<long long>(transfer_target_),
-                 static_cast<long long>(member == state.members.end() ? -1
-                                                                       : member->second.log_end),
-                 static_cast<long long>(transfer_log_end_));
+    std::fprintf(
+        stderr,
+        "event=controller_transfer_abandoned group=%s broker_id=%lld target=%lld "
+        "target_log_end=%lld log_end=%lld\n",
+        prefix_.c_str(), static_cast<long long>(options_.broker_id),
+        static_cast<long long>(transfer_target_),
+        static_cast<long long>(member == state.members.end() ? -1 : member->second.log_end),
+        static_cast<long long>(transfer_log_end_));
     (void)etcd_->Txn({EtcdCompare::ValueEquals(Key("transfer"), state.transfer_value)},
                      {EtcdOp::Delete(Key("transfer"))}, {}, MaxWait());
     // The next pass sees no transfer key and resumes mastership.
@@ -465,7 +471,8 @@ void GroupController::StepDown(const std::string& reason) {
   is_master_ = false;
   transferring_ = false;
   if (!was) return;
-  std::fprintf(stderr, "event=controller_step_down group=%s broker_id=%lld epoch=%lld reason=\"%s\"\n",
+  std::fprintf(stderr,
+               "event=controller_step_down group=%s broker_id=%lld epoch=%lld reason=\"%s\"\n",
                prefix_.c_str(), static_cast<long long>(options_.broker_id),
                static_cast<long long>(master_epoch_), reason.c_str());
   RoleChange change;
@@ -484,8 +491,8 @@ void GroupController::Emit(RoleChange change) {
   std::fprintf(stderr,
                "event=controller_role group=%s broker_id=%lld role=%s epoch=%lld master=%lld "
                "reason=\"%s\"\n",
-               prefix_.c_str(), static_cast<long long>(options_.broker_id),
-               RoleName(change.role), static_cast<long long>(change.epoch),
+               prefix_.c_str(), static_cast<long long>(options_.broker_id), RoleName(change.role),
+               static_cast<long long>(change.epoch),
                static_cast<long long>(change.master_broker_id), change.reason.c_str());
   callbacks_.on_role(change);
 }
@@ -515,12 +522,11 @@ absl::StatusOr<int64_t> GroupController::Promote(int64_t target_id, absl::Durati
   absl::StatusOr<bool> asked = etcd_->Txn(
       {EtcdCompare::CreateRevisionEquals(Key("master"), master.create_revision),
        EtcdCompare::CreateRevisionEquals(Key("transfer"), 0)},
-      {EtcdOp::Put(Key("transfer"),
-                   absl::StrCat("target=", target_id, ";epoch=", master.epoch))});
+      {EtcdOp::Put(Key("transfer"), absl::StrCat("target=", target_id, ";epoch=", master.epoch))});
   if (!asked.ok()) return asked.status();
   if (!*asked) {
-    return absl::AbortedError(absl::StrCat("group ", group,
-                                           " changed master or has a transfer in flight; retry"));
+    return absl::AbortedError(
+        absl::StrCat("group ", group, " changed master or has a transfer in flight; retry"));
   }
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

@@ -86,7 +86,10 @@ struct GroupControllerOptions {
 };
 
 // Called on the controller's thread; they must not block for long and must
-// not call back into the controller.
+// not call back into the controller. on_role must take effect before it
+// returns: once a kUnknown or kSlave change returns, the broker accepts no
+// more writes as master (the controller relies on it for fencing and for
+// reading the final log end of a term).
 struct GroupControllerCallbacks {
   std::function<CandidateInfo()> candidate;
   // Master only: the broker ids of the replicas currently in sync (this
@@ -140,7 +143,7 @@ class GroupController {
   };
   struct GroupState {
     std::optional<MasterRecord> master;
-    std::optional<int64_t> epoch;        // the epoch counter; nullopt: never elected
+    std::optional<int64_t> epoch;              // the epoch counter; nullopt: never elected
     std::optional<std::set<int64_t>> in_sync;  // last published in-sync set (with the master)
     std::string in_sync_value;
     std::optional<int64_t> transfer_target;
@@ -181,8 +184,8 @@ class GroupController {
   // Controller-thread state.
   int64_t lease_id_ = 0;
   absl::Duration lease_ttl_;
-  absl::Time fence_at_;             // by clock_: master steps down at this time
-  absl::Time next_renewal_;         // real time
+  absl::Time fence_at_;      // by clock_: master steps down at this time
+  absl::Time next_renewal_;  // real time
   bool is_master_ = false;
   int64_t master_epoch_ = 0;
   std::optional<absl::Time> no_master_since_;  // by clock_
@@ -192,6 +195,8 @@ class GroupController {
   int64_t transfer_log_end_ = 0;
   absl::Time transfer_deadline_;  // by clock_
   std::unique_ptr<EtcdWatch> watch_;
+  std::string member_value_;  // the member key as last written
+  int64_t member_lease_ = 0;
 
   mutable absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;

@@ -143,9 +143,8 @@ TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
   ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group()).ok());
   ASSERT_TRUE(b1.Start(etcd_->endpoint(), Group()).ok());
   ASSERT_TRUE(b2.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil(
-      [&] { return IsMaster(b1, 1) && Follows(b0, b1, 1) && Follows(b2, b1, 1); },
-      absl::Seconds(10)))
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(b1, 1) && Follows(b0, b1, 1) && Follows(b2, b1, 1); },
+                        absl::Seconds(10)))
       << RoleName(b1.role().role) << " " << b1.role().epoch;
   EXPECT_FALSE(b0.WasEverMaster());
   EXPECT_FALSE(b2.WasEverMaster());
@@ -204,6 +203,62 @@ TEST_F(GroupControllerTest, OutOfSyncBrokerNeverWinsWhileAnInSyncOneLives) {
   ASSERT_TRUE(state.ok());
   EXPECT_FALSE(state->master.has_value());
   EXPECT_GE(absl::Now() - stopped, absl::Seconds(2));
+}
+
+TEST_F(GroupControllerTest, UncleanElectionLetsAnOutOfSyncBrokerWinWhenAllowed) {
+  Broker a(0, 100);
+  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
+  GroupControllerOptions unclean;
+  unclean.unclean_election = true;
+  Broker lagging(1, 10);
+  ASSERT_TRUE(lagging.Start(etcd_->endpoint(), Group(), unclean).ok());
+  ASSERT_TRUE(WaitInSync(a, {0}));
+  ASSERT_TRUE(PollUntil([&] { return Follows(lagging, a, 1); }, absl::Seconds(5)));
+  a.controller().Stop();
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(lagging, 2); }, absl::Seconds(5)));
+}
+
+TEST_F(GroupControllerTest, NextCandidateStandsWhenTheBestDoesNot) {
+  Broker a(0, 100);
+  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
+  GroupControllerOptions quick;
+  quick.election_backoff = absl::Seconds(1);
+  Broker best(1, 200), next(2, 100);
+  a.set_in_sync({1, 2});
+  ASSERT_TRUE(best.Start(etcd_->endpoint(), Group(), quick).ok());
+  ASSERT_TRUE(next.Start(etcd_->endpoint(), Group(), quick).ok());
+  ASSERT_TRUE(WaitInSync(a, {0, 1, 2}));
+  ASSERT_TRUE(
+      PollUntil([&] { return Follows(best, a, 1) && Follows(next, a, 1); }, absl::Seconds(5)));
+
+  // The best candidate is cut off but still listed (its lease lives up to
+  // 3 s): the next one waits one back-off, then stands.
+  best.controller().etcd_for_testing().SetFaultForTesting(absl::UnavailableError("stuck"));
+  const absl::Time stopped = absl::Now();
+  a.controller().Stop();
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(next, 2); }, absl::Seconds(5)));
+  const absl::Duration waited = *next.FirstTime(Role::kMaster, 2) - stopped;
+  EXPECT_GE(waited, absl::Seconds(1));
+  EXPECT_LT(waited, absl::Milliseconds(2400));  // before the best one's lease ran out
+  best.controller().etcd_for_testing().SetFaultForTesting(absl::OkStatus());
+  ASSERT_TRUE(PollUntil([&] { return Follows(best, next, 2); }, absl::Seconds(5)));
+}
+
+TEST_F(GroupControllerTest, RestartedMasterReleasesTheKeyOfItsEarlierRun) {
+  auto first = std::make_unique<Broker>(0, 100);
+  ASSERT_TRUE(first->Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(*first, 1); }, absl::Seconds(10)));
+  // A crash: the lease is not revoked, the master key outlives the process.
+  first->controller().etcd_for_testing().SetFaultForTesting(absl::UnavailableError("crashed"));
+  first.reset();
+  Broker again(0, 100);
+  const absl::Time restarted = absl::Now();
+  ASSERT_TRUE(again.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(again, 2); }, absl::Seconds(5)));
+  // Without waiting for the old lease (3 s) to expire.
+  EXPECT_LT(*again.FirstTime(Role::kMaster, 2) - restarted, absl::Milliseconds(2500));
 }
 
 TEST_F(GroupControllerTest, PartitionedMasterStepsDownBeforeANewMasterAndRejoinsAsSlave) {
@@ -273,9 +328,7 @@ TEST_F(GroupControllerTest, MasterStepsDownWhenEtcdDiesAndTheGroupReelectsAfterR
 
   // Some master at a new epoch, and the other follows it.
   ASSERT_TRUE(PollUntil(
-      [&] {
-        return (IsMaster(a, 2) && Follows(b, a, 2)) || (IsMaster(b, 2) && Follows(a, b, 2));
-      },
+      [&] { return (IsMaster(a, 2) && Follows(b, a, 2)) || (IsMaster(b, 2) && Follows(a, b, 2)); },
       absl::Seconds(10)))
       << RoleName(a.role().role) << "@" << a.role().epoch << " " << RoleName(b.role().role) << "@"
       << b.role().epoch;
