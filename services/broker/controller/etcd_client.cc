@@ -199,24 +199,11 @@ absl::Status EtcdClient::Call(const char* method, absl::Duration max_wait, Rpc r
       absl::StrCat("etcd ", method, " failed on all ", n, " endpoints (", errors, ")"));
 }
 
-absl::StatusOr<std::optional<EtcdKeyValue>> EtcdClient::Get(const std::string& key,
-                                                            absl::Duration max_wait) {
+absl::StatusOr<EtcdRange> EtcdClient::Range(const std::string& key, const std::string& range_end,
+                                            absl::Duration max_wait) {
   etcdserverpb::RangeRequest request;
   request.set_key(key);
-  etcdserverpb::RangeResponse response;
-  absl::Status status = Call("Range", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
-    return e.kv->Range(context, request, &response);
-  });
-  if (!status.ok()) return status;
-  if (response.kvs().empty()) return std::optional<EtcdKeyValue>();
-  return std::optional<EtcdKeyValue>(FromProto(response.kvs(0)));
-}
-
-absl::StatusOr<EtcdRange> EtcdClient::GetPrefix(const std::string& prefix,
-                                                absl::Duration max_wait) {
-  etcdserverpb::RangeRequest request;
-  request.set_key(prefix);
-  request.set_range_end(PrefixRangeEnd(prefix));
+  request.set_range_end(range_end);
   etcdserverpb::RangeResponse response;
   absl::Status status = Call("Range", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
     return e.kv->Range(context, request, &response);
@@ -226,6 +213,19 @@ absl::StatusOr<EtcdRange> EtcdClient::GetPrefix(const std::string& prefix,
   range.revision = response.header().revision();
   for (const mvccpb::KeyValue& kv : response.kvs()) range.kvs.push_back(FromProto(kv));
   return range;
+}
+
+absl::StatusOr<std::optional<EtcdKeyValue>> EtcdClient::Get(const std::string& key,
+                                                            absl::Duration max_wait) {
+  absl::StatusOr<EtcdRange> range = Range(key, "", max_wait);
+  if (!range.ok()) return range.status();
+  if (range->kvs.empty()) return std::optional<EtcdKeyValue>();
+  return std::optional<EtcdKeyValue>(std::move(range->kvs.front()));
+}
+
+absl::StatusOr<EtcdRange> EtcdClient::GetPrefix(const std::string& prefix,
+                                                absl::Duration max_wait) {
+  return Range(prefix, PrefixRangeEnd(prefix), max_wait);
 }
 
 absl::StatusOr<int64_t> EtcdClient::Put(const std::string& key, const std::string& value,
@@ -242,9 +242,12 @@ absl::StatusOr<int64_t> EtcdClient::Put(const std::string& key, const std::strin
   return response.header().revision();
 }
 
-absl::StatusOr<int64_t> EtcdClient::Delete(const std::string& key, absl::Duration max_wait) {
+absl::StatusOr<int64_t> EtcdClient::DeleteRange(const std::string& key,
+                                                const std::string& range_end,
+                                                absl::Duration max_wait) {
   etcdserverpb::DeleteRangeRequest request;
   request.set_key(key);
+  request.set_range_end(range_end);
   etcdserverpb::DeleteRangeResponse response;
   absl::Status status = Call("DeleteRange", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
     return e.kv->DeleteRange(context, request, &response);
@@ -253,17 +256,13 @@ absl::StatusOr<int64_t> EtcdClient::Delete(const std::string& key, absl::Duratio
   return response.deleted();
 }
 
+absl::StatusOr<int64_t> EtcdClient::Delete(const std::string& key, absl::Duration max_wait) {
+  return DeleteRange(key, "", max_wait);
+}
+
 absl::StatusOr<int64_t> EtcdClient::DeletePrefix(const std::string& prefix,
                                                  absl::Duration max_wait) {
-  etcdserverpb::DeleteRangeRequest request;
-  request.set_key(prefix);
-  request.set_range_end(PrefixRangeEnd(prefix));
-  etcdserverpb::DeleteRangeResponse response;
-  absl::Status status = Call("DeleteRange", max_wait, [&](Stubs& e, grpc::ClientContext* context) {
-    return e.kv->DeleteRange(context, request, &response);
-  });
-  if (!status.ok()) return status;
-  return response.deleted();
+  return DeleteRange(prefix, PrefixRangeEnd(prefix), max_wait);
 }
 
 absl::StatusOr<bool> EtcdClient::Txn(const std::vector<EtcdCompare>& compares,

@@ -166,6 +166,11 @@ class EtcdClient {
   // The stubs of `endpoint`; `reset` replaces its channel first (at most once
   // a second) when it keeps failing.
   std::shared_ptr<Stubs> StubsOf(Endpoint& endpoint, bool reset);
+  // range_end "": just `key`.
+  absl::StatusOr<EtcdRange> Range(const std::string& key, const std::string& range_end,
+                                  absl::Duration max_wait);
+  absl::StatusOr<int64_t> DeleteRange(const std::string& key, const std::string& range_end,
+                                      absl::Duration max_wait);
 
   std::vector<std::string> addresses_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;

@@ -18,33 +18,25 @@ namespace apogee::controller {
 namespace {
 
 using ::apogee::testing::PollUntil;
-using ::apogee::testing::TempDir;
 
 class EtcdClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    auto etcd = testing::EtcdProcess::Start(dir_->path());
-    ASSERT_TRUE(etcd.ok()) << etcd.status();
-    etcd_ = etcd->release();
-  }
-  static void TearDownTestSuite() {
-    delete etcd_;
-    delete dir_;
+    etcd_ = testing::SharedEtcd();
+    ASSERT_NE(etcd_, nullptr);
   }
   void SetUp() override {
+    ASSERT_NE(etcd_, nullptr) << "no etcd";
     auto client = EtcdClient::Create(etcd_->endpoint());
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = std::move(*client);
     ASSERT_TRUE(client_->DeletePrefix("/t/").ok());
   }
 
-  static TempDir* dir_;
   static testing::EtcdProcess* etcd_;
   std::unique_ptr<EtcdClient> client_;
 };
 
-TempDir* EtcdClientTest::dir_ = nullptr;
 testing::EtcdProcess* EtcdClientTest::etcd_ = nullptr;
 
 TEST_F(EtcdClientTest, PutGetDelete) {

@@ -19,7 +19,6 @@ namespace apogee::controller {
 namespace {
 
 using ::apogee::testing::PollUntil;
-using ::apogee::testing::TempDir;
 
 struct Event {
   RoleChange change;
@@ -106,15 +105,10 @@ bool Follows(const Broker& b, const Broker& master, int64_t epoch) {
 class GroupControllerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    auto etcd = testing::EtcdProcess::Start(dir_->path());
-    ASSERT_TRUE(etcd.ok()) << etcd.status();
-    etcd_ = etcd->release();
+    etcd_ = testing::SharedEtcd();
+    ASSERT_NE(etcd_, nullptr);
   }
-  static void TearDownTestSuite() {
-    delete etcd_;
-    delete dir_;
-  }
+  void SetUp() override { ASSERT_NE(etcd_, nullptr) << "no etcd"; }
   // Each test uses its own group, so leftovers of one cannot steer another.
   std::string Group() const {
     return ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -129,11 +123,31 @@ class GroupControllerTest : public ::testing::Test {
         absl::Seconds(5));
   }
 
-  static TempDir* dir_;
+  // Starts `master` alone (so that it wins epoch 1), then `others` (with
+  // `options`), the master reporting `in_sync` as its in-sync replicas.
+  // Returns once that set is published and every other broker follows.
+  void StartGroup(Broker& master, const std::vector<Broker*>& others,
+                  const std::vector<int64_t>& in_sync, const GroupControllerOptions& options = {}) {
+    ASSERT_TRUE(master.Start(etcd_->endpoint(), Group()).ok());
+    ASSERT_TRUE(PollUntil([&] { return IsMaster(master, 1); }, absl::Seconds(10)));
+    master.set_in_sync(in_sync);
+    for (Broker* b : others) ASSERT_TRUE(b->Start(etcd_->endpoint(), Group(), options).ok());
+    std::set<int64_t> published(in_sync.begin(), in_sync.end());
+    published.insert(master.id());
+    ASSERT_TRUE(WaitInSync(master, published));
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          for (Broker* b : others) {
+            if (!Follows(*b, master, 1)) return false;
+          }
+          return true;
+        },
+        absl::Seconds(5)));
+  }
+
   static testing::EtcdProcess* etcd_;
 };
 
-TempDir* GroupControllerTest::dir_ = nullptr;
 testing::EtcdProcess* GroupControllerTest::etcd_ = nullptr;
 
 TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
@@ -158,18 +172,9 @@ TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
 }
 
 TEST_F(GroupControllerTest, StoppedMasterIsReplacedByTheMostCaughtUpInSyncBroker) {
-  Broker a(0, 500);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
   // b and c are in sync; d has the longest log but is not in sync.
-  Broker b(1, 450), c(2, 480), d(3, 9'999);
-  a.set_in_sync({1, 2});
-  ASSERT_TRUE(b.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(c.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(d.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(WaitInSync(b, {0, 1, 2}));
-  ASSERT_TRUE(PollUntil([&] { return Follows(b, a, 1) && Follows(c, a, 1) && Follows(d, a, 1); },
-                        absl::Seconds(5)));
+  Broker a(0, 500), b(1, 450), c(2, 480), d(3, 9'999);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&b, &c, &d}, {1, 2}));
 
   const absl::Time stopped = absl::Now();
   a.controller().Stop();
@@ -184,14 +189,8 @@ TEST_F(GroupControllerTest, StoppedMasterIsReplacedByTheMostCaughtUpInSyncBroker
 }
 
 TEST_F(GroupControllerTest, OutOfSyncBrokerNeverWinsWhileAnInSyncOneLives) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
-  Broker in_sync(1, 10), lagging(2, 90);
-  a.set_in_sync({1});
-  ASSERT_TRUE(in_sync.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(lagging.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(WaitInSync(a, {0, 1}));
+  Broker a(0, 100), in_sync(1, 10), lagging(2, 90);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&in_sync, &lagging}, {1}));
   a.controller().Stop();
   ASSERT_TRUE(PollUntil([&] { return IsMaster(in_sync, 2); }, absl::Seconds(5)));
   // The new master's own in-sync set is just itself now: with it gone, the
@@ -206,32 +205,19 @@ TEST_F(GroupControllerTest, OutOfSyncBrokerNeverWinsWhileAnInSyncOneLives) {
 }
 
 TEST_F(GroupControllerTest, UncleanElectionLetsAnOutOfSyncBrokerWinWhenAllowed) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
   GroupControllerOptions unclean;
   unclean.unclean_election = true;
-  Broker lagging(1, 10);
-  ASSERT_TRUE(lagging.Start(etcd_->endpoint(), Group(), unclean).ok());
-  ASSERT_TRUE(WaitInSync(a, {0}));
-  ASSERT_TRUE(PollUntil([&] { return Follows(lagging, a, 1); }, absl::Seconds(5)));
+  Broker a(0, 100), lagging(1, 10);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&lagging}, {}, unclean));
   a.controller().Stop();
   ASSERT_TRUE(PollUntil([&] { return IsMaster(lagging, 2); }, absl::Seconds(5)));
 }
 
 TEST_F(GroupControllerTest, NextCandidateStandsWhenTheBestDoesNot) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
   GroupControllerOptions quick;
   quick.election_backoff = absl::Seconds(1);
-  Broker best(1, 200), next(2, 100);
-  a.set_in_sync({1, 2});
-  ASSERT_TRUE(best.Start(etcd_->endpoint(), Group(), quick).ok());
-  ASSERT_TRUE(next.Start(etcd_->endpoint(), Group(), quick).ok());
-  ASSERT_TRUE(WaitInSync(a, {0, 1, 2}));
-  ASSERT_TRUE(
-      PollUntil([&] { return Follows(best, a, 1) && Follows(next, a, 1); }, absl::Seconds(5)));
+  Broker a(0, 100), best(1, 200), next(2, 100);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&best, &next}, {1, 2}, quick));
 
   // The best candidate is cut off but still listed (its lease lives up to
   // 3 s): the next one waits one back-off, then stands.
@@ -262,14 +248,8 @@ TEST_F(GroupControllerTest, RestartedMasterReleasesTheKeyOfItsEarlierRun) {
 }
 
 TEST_F(GroupControllerTest, PartitionedMasterStepsDownBeforeANewMasterAndRejoinsAsSlave) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
-  Broker b(1, 100);
-  a.set_in_sync({1});
-  ASSERT_TRUE(b.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(WaitInSync(a, {0, 1}));
-  ASSERT_TRUE(PollUntil([&] { return Follows(b, a, 1); }, absl::Seconds(5)));
+  Broker a(0, 100), b(1, 100);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&b}, {1}));
 
   // Cut a off etcd: it cannot renew; etcd expires its lease after the TTL.
   const absl::Time cut = absl::Now();
@@ -312,13 +292,8 @@ TEST_F(GroupControllerTest, MasterFencesByItsOwnClock) {
 }
 
 TEST_F(GroupControllerTest, MasterStepsDownWhenEtcdDiesAndTheGroupReelectsAfterRestart) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
-  Broker b(1, 100);
-  a.set_in_sync({1});
-  ASSERT_TRUE(b.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(WaitInSync(a, {0, 1}));
+  Broker a(0, 100), b(1, 100);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&b}, {1}));
 
   const absl::Time killed = absl::Now();
   ASSERT_TRUE(etcd_->Stop(SIGKILL).ok());
@@ -335,14 +310,8 @@ TEST_F(GroupControllerTest, MasterStepsDownWhenEtcdDiesAndTheGroupReelectsAfterR
 }
 
 TEST_F(GroupControllerTest, PromoteMovesMastershipWithAnEpochBump) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
-  Broker b(1, 60), c(2, 100);
-  a.set_in_sync({1, 2});
-  ASSERT_TRUE(b.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(c.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(WaitInSync(a, {0, 1, 2}));
+  Broker a(0, 100), b(1, 60), c(2, 100);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&b, &c}, {1, 2}));
 
   // b is behind: the master waits (writes stopped) until it catches up.
   std::thread catch_up([&] {
@@ -361,13 +330,8 @@ TEST_F(GroupControllerTest, PromoteMovesMastershipWithAnEpochBump) {
 }
 
 TEST_F(GroupControllerTest, PromoteRefusesNonMembersAndOutOfSyncBrokers) {
-  Broker a(0, 100);
-  ASSERT_TRUE(a.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1); }, absl::Seconds(10)));
-  Broker lagging(1, 10);
-  ASSERT_TRUE(lagging.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(WaitInSync(a, {0}));
-  ASSERT_TRUE(PollUntil([&] { return Follows(lagging, a, 1); }, absl::Seconds(5)));
+  Broker a(0, 100), lagging(1, 10);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&lagging}, {}));
 
   absl::StatusOr<int64_t> missing = a.controller().Promote(7);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -151,6 +152,19 @@ std::string EtcdProcess::LogTail(size_t max_bytes) const {
   std::string log = buffer.str();
   if (log.size() > max_bytes) log = "..." + log.substr(log.size() - max_bytes);
   return log;
+}
+
+EtcdProcess* SharedEtcd() {
+  static auto* dir = new apogee::testing::TempDir();
+  static std::unique_ptr<EtcdProcess> etcd = [] {
+    absl::StatusOr<std::unique_ptr<EtcdProcess>> started = EtcdProcess::Start(dir->path());
+    if (!started.ok()) {
+      std::fprintf(stderr, "cannot start etcd: %s\n", started.status().ToString().c_str());
+      return std::unique_ptr<EtcdProcess>();
+    }
+    return std::move(*started);
+  }();
+  return etcd.get();
 }
 
 }  // namespace apogee::controller::testing

@@ -48,6 +48,10 @@ class EtcdProcess {
   pid_t pid_ = -1;
 };
 
+// One etcd for the whole test binary, started on first use (from the main
+// thread) and killed at exit; nullptr (after printing why) when it cannot start.
+EtcdProcess* SharedEtcd();
+
 // A TCP port on 127.0.0.1 free at the time of the call.
 absl::StatusOr<int> FreeLocalPort();
 
