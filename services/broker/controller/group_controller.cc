@@ -360,7 +360,12 @@ void GroupController::MaybeCampaign(const GroupState& state) {
   const auto it = std::find(order.begin(), order.end(), options_.broker_id);
   if (it == order.end()) return;  // not eligible (out of sync)
   const int64_t rank = it - order.begin();
-  if (clock_->Now() - *no_master_since_ < rank * options_.election_backoff) return;
+  absl::Duration wait = rank * options_.election_backoff;
+  // A group that never had a master prefers the broker configured as master
+  // (id 0): whichever broker happened to start first must not take over an
+  // existing static group (its log may be the shorter one).
+  if (!state.epoch.has_value() && options_.broker_id != 0) wait += options_.election_backoff;
+  if (clock_->Now() - *no_master_since_ < wait) return;
 
   const int64_t epoch = state.epoch.value_or(0);
   const int64_t next = epoch + 1;

@@ -151,12 +151,15 @@ class GroupControllerTest : public ::testing::Test {
 testing::EtcdProcess* GroupControllerTest::etcd_ = nullptr;
 
 TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
+  // Start together: a group that never had a master has no in-sync set, so
+  // the highest log end wins, ties to the lowest id; but only id 0 (the
+  // configured master) stands at once, the others after a back-off.
+  GroupControllerOptions quick;
+  quick.election_backoff = absl::Milliseconds(500);
   Broker b0(0, 100), b1(1, 300), b2(2, 300);
-  // Start together: a fresh group has no in-sync set, so the highest log end
-  // wins, ties to the lowest id.
-  ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(b1.Start(etcd_->endpoint(), Group()).ok());
-  ASSERT_TRUE(b2.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group(), quick).ok());
+  ASSERT_TRUE(b1.Start(etcd_->endpoint(), Group(), quick).ok());
+  ASSERT_TRUE(b2.Start(etcd_->endpoint(), Group(), quick).ok());
   ASSERT_TRUE(PollUntil([&] { return IsMaster(b1, 1) && Follows(b0, b1, 1) && Follows(b2, b1, 1); },
                         absl::Seconds(10)))
       << RoleName(b1.role().role) << " " << b1.role().epoch;
@@ -169,6 +172,25 @@ TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
   EXPECT_EQ(state->epoch, 1);
   EXPECT_EQ(state->members.size(), 3u);
   EXPECT_EQ(state->members.at(2).log_end, 300);
+}
+
+TEST_F(GroupControllerTest, NewGroupPrefersTheConfiguredMaster) {
+  // Broker 1 starts first with an empty log; broker 0 (the configured
+  // master, say of a static group being moved to the controller) has data.
+  Broker b1(1, 0);
+  ASSERT_TRUE(b1.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto state = b1.controller().ReadState();
+        return state.ok() && state->members.count(1) > 0;
+      },
+      absl::Seconds(5)));
+  // Listed, alone, and still not standing (it would within milliseconds).
+  EXPECT_FALSE(PollUntil([&] { return b1.WasEverMaster(); }, absl::Milliseconds(500)));
+  Broker b0(0, 5'000);
+  ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(b0, 1) && Follows(b1, b0, 1); }, absl::Seconds(5)));
+  EXPECT_FALSE(b1.WasEverMaster());
 }
 
 TEST_F(GroupControllerTest, StoppedMasterIsReplacedByTheMostCaughtUpInSyncBroker) {
