@@ -4,10 +4,12 @@
 #include "services/broker/controller/group_controller.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -19,6 +21,7 @@ namespace apogee::controller {
 namespace {
 
 using ::apogee::testing::PollUntil;
+using ::apogee::testing::TempDir;
 
 struct Event {
   RoleChange change;
@@ -208,6 +211,37 @@ TEST_F(GroupControllerTest, StoppedMasterIsReplacedByTheMostCaughtUpInSyncBroker
   EXPECT_FALSE(b.WasEverMaster());
   EXPECT_EQ(a.role().role, Role::kUnknown);
   std::fprintf(stderr, "failover after Stop: %s\n", absl::FormatDuration(failover).c_str());
+}
+
+TEST_F(GroupControllerTest, SigkilledMasterProcessIsReplacedWithinFiveSeconds) {
+  // The master runs in its own process and dies without revoking its lease.
+  TempDir dir;
+  absl::StatusOr<pid_t> pid = apogee::testing::SpawnProcess(
+      APOGEE_CONTROLLER_PROBE_BIN, {etcd_->endpoint(), "test", Group(), "0", "100", "1"},
+      absl::StrCat(dir.path(), "/probe.log"));
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  auto etcd = EtcdClient::Create(etcd_->endpoint());
+  ASSERT_TRUE(etcd.ok());
+  const std::string master_key = absl::StrCat("/apogee/test/", Group(), "/master");
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto master = (*etcd)->Get(master_key);
+        return master.ok() && master->has_value() && absl::StartsWith((*master)->value, "id=0;");
+      },
+      absl::Seconds(10)));
+  Broker b(1, 100);
+  ASSERT_TRUE(b.Start(etcd_->endpoint(), Group()).ok());
+  ASSERT_TRUE(WaitInSync(b, {0, 1}));
+  ASSERT_TRUE(PollUntil([&] { return b.role().role == Role::kSlave; }, absl::Seconds(5)));
+
+  ASSERT_EQ(kill(*pid, SIGKILL), 0);
+  const absl::Time killed = absl::Now();
+  int status = 0;
+  ASSERT_EQ(waitpid(*pid, &status, 0), *pid);
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(b, 2); }, absl::Seconds(8)));
+  const absl::Duration failover = *b.FirstTime(Role::kMaster, 2) - killed;
+  EXPECT_LT(failover, absl::Seconds(5));
+  std::fprintf(stderr, "failover after SIGKILL: %s\n", absl::FormatDuration(failover).c_str());
 }
 
 TEST_F(GroupControllerTest, OutOfSyncBrokerNeverWinsWhileAnInSyncOneLives) {
