@@ -44,6 +44,22 @@ std::string IdList(const std::set<int64_t>& ids) { return absl::StrJoin(ids, ","
 
 }  // namespace
 
+absl::StatusOr<std::string> EtcdEndpointsFromFlag(absl::string_view controller_flag) {
+  absl::string_view endpoints = controller_flag;
+  if (!absl::ConsumePrefix(&endpoints, "etcd:") || endpoints.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--controller=", controller_flag,
+                     ": expected etcd:HOST:PORT[;HOST:PORT...] (the only controller is etcd)"));
+  }
+  // Validate each HOST:PORT the way the client will.
+  absl::StatusOr<std::unique_ptr<EtcdClient>> client = EtcdClient::Create(std::string(endpoints));
+  if (!client.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--controller=", controller_flag, ": ", client.status().message()));
+  }
+  return std::string(endpoints);
+}
+
 const char* RoleName(Role role) {
   switch (role) {
     case Role::kMaster:

@@ -32,6 +32,10 @@ enum class Role {
 };
 const char* RoleName(Role role);
 
+// The etcd endpoints of the broker flag --controller=etcd:HOST:PORT[;HOST:PORT...]
+// ("HOST:PORT;..."); INVALID_ARGUMENT naming the value when it is not that.
+absl::StatusOr<std::string> EtcdEndpointsFromFlag(absl::string_view controller_flag);
+
 // What the broker should be now. Emitted through on_role whenever it changes.
 struct RoleChange {
   Role role = Role::kUnknown;

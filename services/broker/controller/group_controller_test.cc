@@ -402,6 +402,19 @@ TEST_F(GroupControllerTest, PromoteRefusesNonMembersAndOutOfSyncBrokers) {
   EXPECT_TRUE(IsMaster(a, 1));
 }
 
+TEST(GroupControllerOptionsTest, ParsesTheControllerFlag) {
+  EXPECT_EQ(*EtcdEndpointsFromFlag("etcd:127.0.0.1:2379;10.0.0.2:2379"),
+            "127.0.0.1:2379;10.0.0.2:2379");
+  auto zk = EtcdEndpointsFromFlag("zk:127.0.0.1:2181");
+  EXPECT_EQ(zk.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(zk.status().message().find("--controller=zk:127.0.0.1:2181"), std::string::npos);
+  auto no_port = EtcdEndpointsFromFlag("etcd:localhost");
+  EXPECT_EQ(no_port.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_port.status().message().find("not HOST:PORT"), std::string::npos)
+      << no_port.status();
+  EXPECT_FALSE(EtcdEndpointsFromFlag("etcd:").ok());
+}
+
 TEST(GroupControllerOptionsTest, RejectsBadOptions) {
   GroupControllerCallbacks callbacks;
   callbacks.candidate = [] { return CandidateInfo{}; };
