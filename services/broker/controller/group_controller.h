@@ -89,8 +89,10 @@ struct GroupControllerOptions {
   Clock* clock = nullptr;
 };
 
-// Called on the controller's thread; they must not block for long and must
-// not call back into the controller. on_role must take effect before it
+// Called on the controller's thread; they must not call back into the
+// controller, and candidate() and in_sync() must answer at once (from cached
+// store status, not an RPC): a master checks its fencing deadline between
+// calls, so a callback that blocks delays its step-down. on_role must take effect before it
 // returns: once a kUnknown or kSlave change returns, the broker accepts no
 // more writes as master (the controller relies on it for fencing and for
 // reading the final log end of a term).
