@@ -130,8 +130,9 @@ class GroupControllerTest : public ::testing::Test {
   // `options`), the master reporting `in_sync` as its in-sync replicas.
   // Returns once that set is published and every other broker follows.
   void StartGroup(Broker& master, const std::vector<Broker*>& others,
-                  const std::vector<int64_t>& in_sync, const GroupControllerOptions& options = {}) {
-    ASSERT_TRUE(master.Start(etcd_->endpoint(), Group()).ok());
+                  const std::vector<int64_t>& in_sync, const GroupControllerOptions& options = {},
+                  const GroupControllerOptions& master_options = {}) {
+    ASSERT_TRUE(master.Start(etcd_->endpoint(), Group(), master_options).ok());
     ASSERT_TRUE(PollUntil([&] { return IsMaster(master, 1); }, absl::Seconds(10)));
     master.set_in_sync(in_sync);
     for (Broker* b : others) ASSERT_TRUE(b->Start(etcd_->endpoint(), Group(), options).ok());
@@ -383,6 +384,25 @@ TEST_F(GroupControllerTest, PromoteMovesMastershipWithAnEpochBump) {
   EXPECT_FALSE(c.WasEverMaster());
   // a stopped accepting writes before b became master.
   EXPECT_LT(*a.FirstTime(Role::kUnknown), *b.FirstTime(Role::kMaster, 2));
+}
+
+TEST_F(GroupControllerTest, PromoteGivesUpWhenTheTargetDoesNotCatchUp) {
+  GroupControllerOptions impatient;
+  impatient.transfer_catch_up = absl::Milliseconds(500);
+  Broker a(0, 100), b(1, 60);
+  ASSERT_NO_FATAL_FAILURE(StartGroup(a, {&b}, {1}, {}, impatient));
+  absl::StatusOr<int64_t> epoch = b.controller().Promote(1);
+  EXPECT_EQ(epoch.status().code(), absl::StatusCode::kDeadlineExceeded) << epoch.status();
+  EXPECT_NE(epoch.status().message().find("gave the transfer up"), std::string::npos)
+      << epoch.status();
+  // The master stopped writes for the attempt, then resumed at its epoch.
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(a, 1) && Follows(b, a, 1); }, absl::Seconds(5)));
+  EXPECT_TRUE(a.FirstTime(Role::kUnknown).has_value());
+  EXPECT_FALSE(b.WasEverMaster());
+  auto state = a.controller().ReadState();
+  ASSERT_TRUE(state.ok());
+  EXPECT_FALSE(state->transfer_target.has_value());
+  EXPECT_EQ(state->epoch, 1);
 }
 
 TEST_F(GroupControllerTest, PromoteRefusesNonMembersAndOutOfSyncBrokers) {
