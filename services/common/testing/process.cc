@@ -79,33 +79,9 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
 
 absl::Status ServiceProcess::Launch(const std::vector<std::string>& args, absl::Duration timeout) {
   std::remove(address_file_.c_str());
-  std::vector<std::string> argv_storage;
-  argv_storage.push_back(binary_);
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
-  if (pid == 0) {
-    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    // Die with the test (thread that started us), so a crashed or aborted
-    // test leaves no servers behind.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    // The child must not inherit the test's blocked signal mask.
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, nullptr);
-    execv(binary_.c_str(), argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  absl::StatusOr<pid_t> pid = SpawnProcess(binary_, args, log_path_);
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
 
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
@@ -189,6 +165,37 @@ std::string ServiceProcess::LogTail(size_t max_bytes) const {
   std::string log = ReadFile(log_path_);
   if (log.size() > max_bytes) log = "..." + log.substr(log.size() - max_bytes);
   return log;
+}
+
+absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
+                                   const std::string& log_path) {
+  std::vector<std::string> argv_storage;
+  argv_storage.push_back(binary);
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) {
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    // Die with the test (thread that started us), so a crashed or aborted
+    // test leaves no servers behind.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The child must not inherit the test's blocked signal mask.
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
 }
 
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout) {

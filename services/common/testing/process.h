@@ -75,6 +75,12 @@ class ServiceProcess {
   pid_t pid_ = -1;
 };
 
+// Forks and execs `binary` with `args` (argv[0] is added), its stdout and
+// stderr appended to `log_path`. The child is SIGKILLed when the calling
+// thread exits. For processes ServiceProcess cannot drive (e.g. etcd).
+absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
+                                   const std::string& log_path);
+
 // Polls a gRPC health check at `address` until SERVING or `timeout`.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
 

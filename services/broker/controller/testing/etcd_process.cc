@@ -1,0 +1,170 @@
+#include "services/broker/controller/testing/etcd_process.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/broker/controller/etcd_client.h"
+#include "services/common/testing/process.h"
+
+namespace apogee::controller::testing {
+
+absl::StatusOr<int> FreeLocalPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int error = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat("bind 127.0.0.1:0: ", strerror(error)));
+  }
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(const std::string& work_dir,
+                                                                absl::Duration timeout,
+                                                                std::string binary) {
+  auto etcd = std::unique_ptr<EtcdProcess>(new EtcdProcess());
+  if (binary.empty()) {
+    const char* env = getenv("APOGEE_ETCD");
+    binary = env != nullptr ? env : "/usr/bin/etcd";
+  }
+  if (access(binary.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("etcd binary ", binary,
+                     " is not executable (install etcd-server: scripts/install-deps.sh)"));
+  }
+  etcd->binary_ = binary;
+  etcd->data_dir_ = absl::StrCat(work_dir, "/etcd.data");
+  etcd->log_path_ = absl::StrCat(work_dir, "/etcd.log");
+  absl::StatusOr<int> client_port = FreeLocalPort();
+  if (!client_port.ok()) return client_port.status();
+  absl::StatusOr<int> peer_port = FreeLocalPort();
+  if (!peer_port.ok()) return peer_port.status();
+  etcd->client_port_ = *client_port;
+  etcd->peer_port_ = *peer_port;
+  etcd->endpoint_ = absl::StrCat("127.0.0.1:", etcd->client_port_);
+  absl::Status launched = etcd->Launch(timeout);
+  if (!launched.ok()) return launched;
+  return etcd;
+}
+
+absl::Status EtcdProcess::Launch(absl::Duration timeout) {
+  const std::string client_url = absl::StrCat("http://", endpoint_);
+  const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer_port_);
+  std::vector<std::string> args = {
+      "--name=apogee-test",
+      absl::StrCat("--data-dir=", data_dir_),
+      absl::StrCat("--listen-client-urls=", client_url),
+      absl::StrCat("--advertise-client-urls=", client_url),
+      absl::StrCat("--listen-peer-urls=", peer_url),
+      absl::StrCat("--initial-advertise-peer-urls=", peer_url),
+      absl::StrCat("--initial-cluster=apogee-test=", peer_url),
+      "--logger=zap",
+  };
+  absl::StatusOr<pid_t> pid = apogee::testing::SpawnProcess(binary_, args, log_path_);
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
+
+  absl::StatusOr<std::unique_ptr<EtcdClient>> client =
+      EtcdClient::Create(endpoint_, absl::Milliseconds(500));
+  if (!client.ok()) return client.status();
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status last;
+  while (true) {
+    last = (*client)->Get("/apogee-test-probe").status();
+    if (last.ok()) return absl::OkStatus();
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::FailedPreconditionError(
+          absl::StrCat("etcd exited during start-up; log:\n", LogTail()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "etcd did not serve on ", endpoint_, " within ", absl::FormatDuration(timeout), " (",
+          last.message(), "); log:\n", LogTail()));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+EtcdProcess::~EtcdProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+absl::Status EtcdProcess::Stop(int signal, absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("etcd is not running");
+  kill(pid_, signal);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::OkStatus();
+    }
+    if (absl::Now() >= deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      return absl::DeadlineExceededError(absl::StrCat(
+          "etcd did not exit within ", absl::FormatDuration(timeout), " of signal ", signal));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
+absl::Status EtcdProcess::Restart(absl::Duration timeout) {
+  if (pid_ > 0) {
+    absl::Status stopped = Stop(SIGKILL);
+    if (!stopped.ok()) return stopped;
+  }
+  return Launch(timeout);
+}
+
+std::string EtcdProcess::LogTail(size_t max_bytes) const {
+  std::ifstream in(log_path_);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string log = buffer.str();
+  if (log.size() > max_bytes) log = "..." + log.substr(log.size() - max_bytes);
+  return log;
+}
+
+EtcdProcess* SharedEtcd() {
+  static auto* dir = new apogee::testing::TempDir();
+  static std::unique_ptr<EtcdProcess> etcd = [] {
+    absl::StatusOr<std::unique_ptr<EtcdProcess>> started = EtcdProcess::Start(dir->path());
+    if (!started.ok()) {
+      std::fprintf(stderr, "cannot start etcd: %s\n", started.status().ToString().c_str());
+      return std::unique_ptr<EtcdProcess>();
+    }
+    return std::move(*started);
+  }();
+  return etcd.get();
+}
+
+}  // namespace apogee::controller::testing
