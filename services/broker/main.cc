@@ -17,6 +17,7 @@
 #include "services/broker/delivery/assignment.h"
 #include "services/broker/delivery/push_session.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/controller_link.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/metrics/probe.h"
@@ -75,6 +76,9 @@ ABSL_FLAG(int32_t, min_insync_replicas, 1,
 ABSL_FLAG(absl::Duration, replication_timeout, absl::Seconds(3),
           "sync replication: how long a send waits for its slaves before "
           "SLAVE_PERSISTENCE_TIMEOUT");
+ABSL_FLAG(std::string, controller, "",
+          "Automatic failover: etcd:HOST:PORT[;HOST:PORT...] (the group elects its master there); "
+          "empty keeps static roles (id 0 is the master)");
 ABSL_FLAG(std::string, master, "",
           "Slaves: the master store's HA endpoint (host:port); default: found through the "
           "NameServers");
@@ -267,8 +271,16 @@ int main(int argc, char** argv) {
     registrar.SetRole(state.epoch, state.accepts_writes);
     routes.SetWriter(state.accepts_writes);
   });
-  // Static roles (RocketMQ 4): id 0 is the master, others follow it.
-  if (absl::Status s = roles.StartStatic(); !s.ok()) {
+  // With a controller the group elects its master in etcd (this broker
+  // refuses sends until told its role); else static roles (RocketMQ 4): id 0
+  // is the master, others follow it.
+  std::unique_ptr<ha::ControllerLink> controller;
+  if (const std::string flag = absl::GetFlag(FLAGS_controller); !flag.empty()) {
+    auto link = ha::ControllerLink::Create(flag, identity, &store, &roles);
+    if (!link.ok()) return Fail(link.status());
+    controller = std::move(link).value();
+    controller->Start();
+  } else if (absl::Status s = roles.StartStatic(); !s.ok()) {
     return Fail(absl::FailedPreconditionError(absl::StrCat(
         "cannot take the ", identity.broker_id == 0 ? "master" : "slave", " role: ", s.message())));
   }
@@ -276,6 +288,8 @@ int main(int argc, char** argv) {
 
   PeriodicTask poll_timer(absl::Milliseconds(20), [&] { arrivals.ExpireDue(clock->Now()); });
   PeriodicTask reviver(absl::Milliseconds(200), [&] {
+    // Revived messages are appended: only the writer's store takes them.
+    if (!roles.AcceptsWrites()) return;
     for (const auto& [group, counts] : pop.ReviveExpired()) {
       probe.OnRetried(group, counts.retried);
       probe.OnDeadLettered(group, counts.dead_lettered);
@@ -311,6 +325,7 @@ int main(int argc, char** argv) {
 
   int signal_number = WaitForTerminationSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  if (controller != nullptr) controller->Stop();  // a master's slaves take over now
   roles.Stop();
   registrar.Stop();  // NameServers drop this broker now, not after expiry
   push.Shutdown();   // push consumers reconnect elsewhere now, not after the grace
