@@ -30,9 +30,9 @@ class CommitLogReplicaTest : public ::testing::Test {
       auto chunk = from.ReadChunk(to->written_offset(), 700, from.written_offset());
       ASSERT_TRUE(chunk.ok()) << chunk.status();
       // ReadChunk's buffer may hold a partial record past chunk->end.
-      auto end = to->AppendRaw(
-          chunk->start,
-          absl::string_view(*chunk->data).substr(0, static_cast<size_t>(chunk->end - chunk->start)));
+      auto end = to->AppendRaw(chunk->start,
+                               absl::string_view(*chunk->data)
+                                   .substr(0, static_cast<size_t>(chunk->end - chunk->start)));
       ASSERT_TRUE(end.ok()) << end.status();
       ASSERT_EQ(*end, chunk->end);
     }
@@ -96,9 +96,10 @@ TEST_F(CommitLogReplicaTest, CorruptChunkIsRefusedWhole) {
   // A chunk cut inside a record, or not at the log end, is refused too.
   auto torn = replica->AppendRaw(0, absl::string_view(*chunk->data).substr(0, 100));
   EXPECT_EQ(torn.status().code(), absl::StatusCode::kDataLoss);
-  auto misplaced = replica->AppendRaw(
-      chunk->records[1].commit_offset(),
-      absl::string_view(*chunk->data).substr(static_cast<size_t>(chunk->records[1].commit_offset())));
+  auto misplaced =
+      replica->AppendRaw(chunk->records[1].commit_offset(),
+                         absl::string_view(*chunk->data)
+                             .substr(static_cast<size_t>(chunk->records[1].commit_offset())));
   EXPECT_EQ(misplaced.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(replica->written_offset(), 0);
   EXPECT_TRUE(replica->AppendRaw(0, *chunk->data).ok());

@@ -21,7 +21,8 @@ class StoreReplicaTest : public testing::StoreHarness {
 };
 
 TEST_F(StoreReplicaTest, ReplicatedRecordsAreIndexedAndReadable) {
-  for (int i = 0; i < 20; ++i) Append("T", i % 2, "m" + std::to_string(i), {"k" + std::to_string(i)});
+  for (int i = 0; i < 20; ++i)
+    Append("T", i % 2, "m" + std::to_string(i), {"k" + std::to_string(i)});
   WaitForDispatch();
   // A second store in its own dir copies the raw log.
   StoreOptions options = Options();

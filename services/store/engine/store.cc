@@ -99,7 +99,10 @@ absl::Status Store::Open() {
   }
 
   Dispatcher* dispatcher = dispatcher_.get();
-  log_->SetCommitListener([dispatcher](int64_t end) { dispatcher->OnCommitted(end); });
+  log_->SetCommitListener([dispatcher, on_commit = options_.on_commit](int64_t end) {
+    dispatcher->OnCommitted(end);
+    if (on_commit) on_commit(end);
+  });
   dispatcher_->SetListener(options_.on_dispatch);
   dispatcher_->Start();
   if (options_.flush_mode == FlushMode::kAsync && options_.flush_interval > absl::ZeroDuration()) {

@@ -55,6 +55,9 @@ struct StoreOptions {
   // Called on the dispatcher thread after each index batch with the queues
   // whose readable end moved (wake long polls here). Must not block.
   std::function<void(const std::vector<QueueAdvance>&)> on_dispatch;
+  // Called with the new committed log end after each commit (the
+  // replication master wakes its follower streams here). Must not block.
+  std::function<void(int64_t)> on_commit;
 };
 
 // A topic the store accepts messages for. `attributes` is opaque to the
