@@ -164,9 +164,12 @@ class StoreReplicationTest : public ::testing::Test {
     auto node = std::make_unique<Node>();
     node->name = name;
     std::vector<std::string> args = {absl::StrCat("--data_dir=", dir_.path(), "/", name),
-                                     "--metrics_listen=127.0.0.1:0", "--ha_listen=127.0.0.1:0",
-                                     "--segment_size=256KiB", "--max_body_size=64KiB",
-                                     "--flush_interval=50ms", "--replica_lag_time=2s"};
+                                     "--metrics_listen=127.0.0.1:0",
+                                     "--ha_listen=127.0.0.1:0",
+                                     "--segment_size=256KiB",
+                                     "--max_body_size=64KiB",
+                                     "--flush_interval=50ms",
+                                     "--replica_lag_time=2s"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto process = ServiceProcess::Start(name, APOGEE_STORE_BIN, args, dir_.path());
     EXPECT_TRUE(process.ok()) << process.status();
@@ -174,6 +177,26 @@ class StoreReplicationTest : public ::testing::Test {
     node->process = std::move(process).value();
     node->Connect();
     return node;
+  }
+
+  // Batches [from, to) of `per_batch` records each, every one acknowledged.
+  void AppendBatches(Node* node, int from, int to, int per_batch = 50) {
+    for (int i = from; i < to; ++i) {
+      const sv1::AppendResponse response = node->Append("T", per_batch, i * per_batch);
+      ASSERT_EQ(response.code(), 0) << node->name << ": " << response.message();
+    }
+  }
+
+  // A (master of epoch 1, topic T with `batches` batches) followed by B.
+  void StartPair(int batches, int per_batch = 50) {
+    a_ = StartNode("a");
+    b_ = StartNode("b");
+    ASSERT_TRUE(a_ && b_);
+    ASSERT_TRUE(a_->SetRole(sv1::MASTER, 1).ok());
+    ASSERT_TRUE(a_->PutTopic("T", 2).ok());
+    AppendBatches(a_.get(), 0, batches, per_batch);
+    ASSERT_TRUE(b_->SetRole(sv1::SLAVE, 1, a_->HaAddress()).ok());
+    WaitCaughtUp(a_.get(), b_.get());
   }
 
   void Restart(Node* node) {
@@ -208,24 +231,21 @@ class StoreReplicationTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::unique_ptr<Node> a_;
+  std::unique_ptr<Node> b_;
 };
 
 TEST_F(StoreReplicationTest, SlaveCatchesUpServesReadsAndRefusesWrites) {
-  auto a = StartNode("a");
-  auto b = StartNode("b");
-  ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->SetRole(sv1::MASTER, 1).ok());
-  ASSERT_TRUE(a->PutTopic("T", 2).ok());
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(a->Append("T", 50, i * 50).code(), 0);
-  // Metadata that must travel: a group and a committed offset.
+  ASSERT_NO_FATAL_FAILURE(StartPair(10));
+  Node* a = a_.get();
+  Node* b = b_.get();
+  // Metadata changed while B follows travels in snapshots: a group and a
+  // committed offset.
   sv1::PutGroupRequest group;
   group.mutable_group()->set_name("G");
   group.mutable_group()->set_config("cfg-1");
   sv1::PutGroupResponse put_group;
   ASSERT_TRUE(a->stub->PutGroup(Context().get(), group, &put_group).ok());
-  ASSERT_TRUE(PollUntil([&] { return a->Stats().commit_log_dispatched_offset() ==
-                                     a->Stats().commit_log_max_offset(); },
-                        absl::Seconds(10)));
   sv1::CommitOffsetRequest commit;
   commit.set_group("G");
   commit.set_topic("T");
@@ -233,21 +253,18 @@ TEST_F(StoreReplicationTest, SlaveCatchesUpServesReadsAndRefusesWrites) {
   commit.set_offset(42);
   sv1::CommitOffsetResponse committed;
   ASSERT_TRUE(a->stub->CommitOffset(Context().get(), commit, &committed).ok());
-
-  ASSERT_TRUE(b->SetRole(sv1::SLAVE, 1, a->HaAddress()).ok());
   // More data while it follows: streamed as the log grows.
-  for (int i = 10; i < 20; ++i) ASSERT_EQ(a->Append("T", 50, i * 50).code(), 0);
-  WaitCaughtUp(a.get(), b.get());
-  ExpectSameQueues(a.get(), b.get(), "T");
+  AppendBatches(a, 10, 20);
+  WaitCaughtUp(a, b);
+  ExpectSameQueues(a, b, "T");
 
   sv1::FetchOffsetRequest fetch;
   fetch.set_group("G");
   fetch.set_topic("T");
   fetch.set_queue_id(1);
   sv1::FetchOffsetResponse fetched;
-  ASSERT_TRUE(PollUntil(
-      [&] { return b->stub->FetchOffset(Context().get(), fetch, &fetched).ok(); },
-      absl::Seconds(5)));
+  ASSERT_TRUE(PollUntil([&] { return b->stub->FetchOffset(Context().get(), fetch, &fetched).ok(); },
+                        absl::Seconds(5)));
   EXPECT_EQ(fetched.offset(), 42);
   sv1::ListGroupsResponse groups;
   ASSERT_TRUE(b->stub->ListGroups(Context().get(), {}, &groups).ok());
@@ -266,6 +283,14 @@ TEST_F(StoreReplicationTest, SlaveCatchesUpServesReadsAndRefusesWrites) {
   EXPECT_EQ(slave_status.role(), sv1::SLAVE);
   EXPECT_TRUE(slave_status.connected());
   EXPECT_EQ(slave_status.bytes_received(), a->Stats().commit_log_max_offset());
+  // Bytes replicated are counted on both sides.
+  auto master_metrics = ::apogee::testing::HttpGet(a->process->metrics_address(), "/metrics");
+  ASSERT_TRUE(master_metrics.ok()) << master_metrics.status();
+  EXPECT_THAT(*master_metrics, HasSubstr(absl::StrCat("apogee_store_replication_sent_bytes_total ",
+                                                      a->Stats().commit_log_max_offset())));
+  auto slave_metrics = ::apogee::testing::HttpGet(b->process->metrics_address(), "/metrics");
+  ASSERT_TRUE(slave_metrics.ok()) << slave_metrics.status();
+  EXPECT_THAT(*slave_metrics, HasSubstr("apogee_store_replication_received_bytes_total "));
 
   // A slave refuses writes, naming its master and epoch.
   const sv1::AppendResponse refused = b->Append("T", 1, 5000);
@@ -280,63 +305,53 @@ TEST_F(StoreReplicationTest, SlaveCatchesUpServesReadsAndRefusesWrites) {
 }
 
 TEST_F(StoreReplicationTest, RestartedSlaveResumesWithoutAFullCopy) {
-  auto a = StartNode("a");
-  auto b = StartNode("b");
-  ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->SetRole(sv1::MASTER, 1).ok());
-  ASSERT_TRUE(a->PutTopic("T", 2).ok());
-  for (int i = 0; i < 20; ++i) ASSERT_EQ(a->Append("T", 50, i * 50).code(), 0);
-  ASSERT_TRUE(b->SetRole(sv1::SLAVE, 1, a->HaAddress()).ok());
-  WaitCaughtUp(a.get(), b.get());
+  ASSERT_NO_FATAL_FAILURE(StartPair(20));
+  Node* a = a_.get();
+  Node* b = b_.get();
   const int64_t before = a->Stats().commit_log_max_offset();
 
   ASSERT_TRUE(b->process->Stop(SIGTERM).ok());
-  for (int i = 20; i < 30; ++i) ASSERT_EQ(a->Append("T", 50, i * 50).code(), 0);
+  AppendBatches(a, 20, 30);
   const int64_t after = a->Stats().commit_log_max_offset();
   // The restarted store resumes its role (persisted) and follows from its
   // own log end: it receives only what it lacks.
-  Restart(b.get());
-  WaitCaughtUp(a.get(), b.get());
+  Restart(b);
+  WaitCaughtUp(a, b);
   const auto status = b->Status();
   EXPECT_EQ(status.role(), sv1::SLAVE);
   EXPECT_EQ(status.epoch(), 1);
   EXPECT_EQ(status.bytes_received(), after - before);
   EXPECT_THAT(b->Log(), HasSubstr(absl::StrCat("event=following master=", a->HaAddress(),
                                                " epoch=1 from=", before)));
-  ExpectSameQueues(a.get(), b.get(), "T");
+  ExpectSameQueues(a, b, "T");
 }
 
 TEST_F(StoreReplicationTest, OldMasterTruncatesItsDivergentTail) {
-  auto a = StartNode("a");
-  auto b = StartNode("b");
-  ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->SetRole(sv1::MASTER, 1).ok());
-  ASSERT_TRUE(a->PutTopic("T", 2).ok());
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(a->Append("T", 40, i * 40).code(), 0);
-  ASSERT_TRUE(b->SetRole(sv1::SLAVE, 1, a->HaAddress()).ok());
-  WaitCaughtUp(a.get(), b.get());
+  ASSERT_NO_FATAL_FAILURE(StartPair(10, 40));
+  Node* a = a_.get();
+  Node* b = b_.get();
   const int64_t common = a->Stats().commit_log_max_offset();
 
   // B stops; A takes writes nobody else holds (its divergent tail).
   ASSERT_TRUE(b->process->Stop(SIGTERM).ok());
-  for (int i = 10; i < 15; ++i) ASSERT_EQ(a->Append("T", 40, i * 40).code(), 0);
+  AppendBatches(a, 10, 15, 40);
   const int64_t divergent = a->Stats().commit_log_max_offset() - common;
   ASSERT_GT(divergent, 0);
   ASSERT_TRUE(a->process->Stop(SIGTERM).ok());
 
   // B becomes the master of epoch 2 and takes other writes.
-  Restart(b.get());
+  Restart(b);
   ASSERT_TRUE(b->SetRole(sv1::MASTER, 2).ok());
-  for (int i = 100; i < 108; ++i) ASSERT_EQ(b->Append("T", 40, i * 40).code(), 0);
+  AppendBatches(b, 100, 108, 40);
 
   // A comes back as B's slave: it cuts its tail back to the common prefix.
-  Restart(a.get());
+  Restart(a);
   ASSERT_TRUE(a->SetRole(sv1::SLAVE, 2, b->HaAddress()).ok());
-  WaitCaughtUp(b.get(), a.get());
+  WaitCaughtUp(b, a);
   EXPECT_EQ(a->Status().truncated_bytes(), divergent);
   EXPECT_THAT(a->Log(), HasSubstr(absl::StrCat("from=", common + divergent, " to=", common,
                                                " dropped_bytes=", divergent)));
-  ExpectSameQueues(b.get(), a.get(), "T");
+  ExpectSameQueues(b, a, "T");
   // The old master's records past the common prefix are gone.
   for (const std::string& record : a->ReadQueue("T", 0)) {
     EXPECT_THAT(record, ::testing::Not(HasSubstr(":id-400:")));
@@ -384,8 +399,7 @@ TEST_F(StoreReplicationTest, DeposedMasterIsRefused) {
   ASSERT_TRUE(a->SetRole(sv1::MASTER, 1).ok());
   // B knows epoch 3: A (epoch 1) refuses to lead it.
   ASSERT_TRUE(b->SetRole(sv1::SLAVE, 3, a->HaAddress()).ok());
-  ASSERT_TRUE(PollUntil([&] { return absl::StrContains(b->Log(), "deposed"); },
-                        absl::Seconds(10)))
+  ASSERT_TRUE(PollUntil([&] { return absl::StrContains(b->Log(), "deposed"); }, absl::Seconds(10)))
       << b->process->LogTail();
   EXPECT_FALSE(b->Status().connected());
   EXPECT_EQ(a->Status().followers_size(), 0);

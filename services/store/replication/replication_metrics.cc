@@ -99,13 +99,14 @@ void ReplicationMetrics::Refresh(const ::apogee::store::v1::GetReplicationStatus
     if (it == followers_.end()) {
       const std::map<std::string, std::string> labels = {{"replica", f.replica_id()}};
       it = followers_
-               .emplace(f.replica_id(), PerFollower{&lag_bytes_.Add(labels),
-                                                    &lag_seconds_.Add(labels), &in_sync_.Add(labels)})
+               .emplace(f.replica_id(),
+                        PerFollower{&lag_bytes_.Add(labels), &lag_seconds_.Add(labels),
+                                    &in_sync_.Add(labels)})
                .first;
     }
     it->second.lag_bytes->Set(static_cast<double>(f.lag_bytes()));
-    it->second.lag_seconds->Set(static_cast<double>(TimeUtil::DurationToMilliseconds(f.lag_time())) /
-                                1000.0);
+    it->second.lag_seconds->Set(
+        static_cast<double>(TimeUtil::DurationToMilliseconds(f.lag_time())) / 1000.0);
     it->second.in_sync->Set(f.in_sync() ? 1 : 0);
     if (f.in_sync()) ++insync;
   }

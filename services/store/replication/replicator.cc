@@ -56,8 +56,8 @@ Replicator::~Replicator() { Shutdown(); }
 
 absl::Status Replicator::Load() {
   if (::mkdir(options_.state_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::InternalError(absl::StrCat("cannot create ", options_.state_dir, ": ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot create ", options_.state_dir, ": ", std::strerror(errno)));
   }
   APOGEE_ASSIGN_OR_RETURN(history_, EpochHistory::Open(HistoryPath(options_.state_dir)));
   const std::string path = RolePath(options_.state_dir);
@@ -102,8 +102,7 @@ absl::Status Replicator::PersistRole(const RoleState& state) const {
       absl::StrCat("role=", sv1::Role_Name(state.role), "\nepoch=", state.epoch,
                    "\nmaster_address=", state.master_address, "\nreplica_id=", state.replica_id,
                    "\nmode=", sv1::ReplicationMode_Name(state.mode),
-                   "\nmin_insync_replicas=", state.min_insync_replicas,
-                   "\nreplication_timeout_ms=",
+                   "\nmin_insync_replicas=", state.min_insync_replicas, "\nreplication_timeout_ms=",
                    absl::ToInt64Milliseconds(state.replication_timeout), "\n"));
 }
 
@@ -128,10 +127,9 @@ void Replicator::OnCommitted(int64_t end) {
 absl::Status Replicator::CheckWritable(absl::string_view what) const {
   absl::MutexLock lock(&mu_);
   if (IsMaster()) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat(what, " refused: this store is a SLAVE at epoch ", role_.epoch,
-                   " following master ", role_.master_address,
-                   "; write to the master (or promote this store with SetRole)"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " refused: this store is a SLAVE at epoch ", role_.epoch, " following master ",
+      role_.master_address, "; write to the master (or promote this store with SetRole)"));
 }
 
 absl::StatusOr<sv1::SetRoleResponse> Replicator::SetRole(const sv1::SetRoleRequest& request) {
@@ -171,8 +169,8 @@ absl::StatusOr<sv1::SetRoleResponse> Replicator::SetRole(const sv1::SetRoleReque
     } else {
       next.master_address.clear();
       next.mode = request.mode();
-      next.min_insync_replicas = request.min_insync_replicas() > 0 ? request.min_insync_replicas()
-                                                                   : 1;
+      next.min_insync_replicas =
+          request.min_insync_replicas() > 0 ? request.min_insync_replicas() : 1;
       next.replication_timeout =
           request.has_replication_timeout()
               ? absl::Milliseconds(TimeUtil::DurationToMilliseconds(request.replication_timeout()))
@@ -249,12 +247,13 @@ absl::Status Replicator::AwaitReplicas(int64_t end, absl::Time stored_at) {
   if (!IsMaster() || role_.epoch != epoch) {
     return absl::AbortedError(absl::StrCat("the batch ending at commit-log offset ", end,
                                            " is stored, but this store stopped being the master "
-                                           "of epoch ", epoch, " before followers held it"));
+                                           "of epoch ",
+                                           epoch, " before followers held it"));
   }
-  return absl::AbortedError(absl::StrCat(
-      "the batch ending at commit-log offset ", end, " is stored, but only ", holders,
-      " in-sync follower(s) of min_insync_replicas=", needed, " held it within replication_timeout ",
-      absl::FormatDuration(timeout)));
+  return absl::AbortedError(
+      absl::StrCat("the batch ending at commit-log offset ", end, " is stored, but only ", holders,
+                   " in-sync follower(s) of min_insync_replicas=", needed,
+                   " held it within replication_timeout ", absl::FormatDuration(timeout)));
 }
 
 sv1::GetReplicationStatusResponse Replicator::Status() const {
@@ -322,8 +321,8 @@ absl::StatusOr<Replicator::Batches> Replicator::ReadBatches(int64_t offset) cons
       return out;
     }
     if (max_bytes >= kMaxBatchRead) {
-      return absl::DataLossError(absl::StrCat("no batch ends within ", max_bytes,
-                                              " bytes of commit-log offset ", offset));
+      return absl::DataLossError(
+          absl::StrCat("no batch ends within ", max_bytes, " bytes of commit-log offset ", offset));
     }
     max_bytes *= 4;  // one batch is larger than a chunk
   }
@@ -352,7 +351,8 @@ absl::Status Replicator::SendMeta(
     out->set_topic(o.topic);
     out->set_queue_id(o.queue_id);
     out->set_offset(o.offset);
-    if (o.commit_time_ms > 0) *out->mutable_commit_time() = TimeUtil::MillisecondsToTimestamp(o.commit_time_ms);
+    if (o.commit_time_ms > 0)
+      *out->mutable_commit_time() = TimeUtil::MillisecondsToTimestamp(o.commit_time_ms);
   }
   for (const auto& [name, tombstone] : snapshot.tombstones) {
     sv1::TopicTombstone* out = meta->add_tombstones();
@@ -380,21 +380,20 @@ grpc::Status Replicator::Follow(
     absl::MutexLock lock(&mu_);
     if (shutdown_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
     if (!IsMaster()) {
-      return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-          "this store is a SLAVE at epoch ", role_.epoch, " (following ", role_.master_address,
-          "); follow the master")));
+      return ToGrpcStatus(absl::FailedPreconditionError(
+          absl::StrCat("this store is a SLAVE at epoch ", role_.epoch, " (following ",
+                       role_.master_address, "); follow the master")));
     }
     if (hello.known_epoch() > role_.epoch) {
-      return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-          "deposed: follower ", hello.replica_id(), " knows epoch ", hello.known_epoch(),
-          " but this master is at epoch ", role_.epoch)));
+      return ToGrpcStatus(absl::FailedPreconditionError(
+          absl::StrCat("deposed: follower ", hello.replica_id(), " knows epoch ",
+                       hello.known_epoch(), " but this master is at epoch ", role_.epoch)));
     }
     generation = generation_;
     epoch = role_.epoch;
   }
   const LogOffsets offsets = store_->GetLogOffsets();
-  const EpochEntry end_of_epoch =
-      history_->EndOf(hello.last_epoch().epoch(), offsets.committed);
+  const EpochEntry end_of_epoch = history_->EndOf(hello.last_epoch().epoch(), offsets.committed);
   const int64_t truncate_to =
       std::min({hello.log_end(), end_of_epoch.start_offset, offsets.committed});
   if (truncate_to < offsets.min) {
@@ -457,8 +456,7 @@ grpc::Status Replicator::Follow(
     {
       absl::MutexLock lock(&mu_);
       auto wake = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return shutdown_ || generation_ != generation || me->reader_done ||
-               committed_ > me->sent;
+        return shutdown_ || generation_ != generation || me->reader_done || committed_ > me->sent;
       };
       // Data wakes us at once (OnCommitted); metadata and heartbeats are due
       // at their times.
@@ -624,15 +622,14 @@ absl::Status Replicator::FollowOnce(int64_t generation, const std::string& maste
   }
   const sv1::FollowStart& start = response.start();
   if (start.epoch() < hello.hello().known_epoch()) {
-    return finish(absl::FailedPreconditionError(
-        absl::StrCat("master ", master_address, " is at epoch ", start.epoch(),
-                     ", below the epoch this store knows (", hello.hello().known_epoch(),
-                     "): it was deposed")));
+    return finish(absl::FailedPreconditionError(absl::StrCat(
+        "master ", master_address, " is at epoch ", start.epoch(),
+        ", below the epoch this store knows (", hello.hello().known_epoch(), "): it was deposed")));
   }
   if (start.truncate_to() > end) {
-    return finish(absl::InternalError(absl::StrCat("the master asked to continue at offset ",
-                                                   start.truncate_to(),
-                                                   " past this log's end ", end)));
+    return finish(
+        absl::InternalError(absl::StrCat("the master asked to continue at offset ",
+                                         start.truncate_to(), " past this log's end ", end)));
   }
   if (start.truncate_to() < end) {
     absl::StatusOr<int64_t> dropped = store_->TruncateLog(start.truncate_to());
@@ -661,9 +658,8 @@ absl::Status Replicator::FollowOnce(int64_t generation, const std::string& maste
     absl::MutexLock lock(&mu_);
     connected_ = true;
   }
-  std::fprintf(stderr, "event=following master=%s epoch=%lld from=%lld\n",
-               master_address.c_str(), static_cast<long long>(start.epoch()),
-               static_cast<long long>(end));
+  std::fprintf(stderr, "event=following master=%s epoch=%lld from=%lld\n", master_address.c_str(),
+               static_cast<long long>(start.epoch()), static_cast<long long>(end));
   auto ack = [&](int64_t offset) {
     sv1::FollowRequest request;
     request.mutable_ack()->set_offset(offset);
@@ -717,8 +713,9 @@ absl::Status Replicator::ApplyMeta(const sv1::MetaSnapshot& meta) {
   }
   for (const sv1::Group& g : meta.groups()) snapshot.groups.emplace_back(g.name(), g.config());
   for (const sv1::ConsumerOffset& o : meta.offsets()) {
-    snapshot.offsets.push_back({o.group(), o.topic(), o.queue_id(), o.offset(),
-                                o.has_commit_time() ? TimeUtil::TimestampToMilliseconds(o.commit_time()) : 0});
+    snapshot.offsets.push_back(
+        {o.group(), o.topic(), o.queue_id(), o.offset(),
+         o.has_commit_time() ? TimeUtil::TimestampToMilliseconds(o.commit_time()) : 0});
   }
   for (const sv1::TopicTombstone& t : meta.tombstones()) {
     snapshot.tombstones.emplace_back(t.name(), TopicTombstone{t.deleted_below(), t.queue_base()});
