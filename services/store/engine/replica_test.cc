@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/store/engine/store.h"
+#include "services/store/testing/records.h"
 #include "services/store/testing/store_harness.h"
 
 namespace apogee::store {
@@ -44,6 +45,15 @@ TEST_F(StoreReplicaTest, ReplicatedRecordsAreIndexedAndReadable) {
   auto by_key = (*replica)->LookupByKey("T", "k7");
   ASSERT_TRUE(by_key.ok()) << by_key.status();
   EXPECT_EQ(by_key->front().view().body(), "m7");
+}
+
+TEST_F(StoreReplicaTest, AFollowingStoreRefusesLocalAppends) {
+  store_->SetFollowing(true, "master m:1, epoch 3");
+  auto refused = store_->Append({testing::MakeRecord("T", 0, "x")});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("master m:1, epoch 3"));
+  store_->SetFollowing(false);
+  EXPECT_TRUE(store_->Append({testing::MakeRecord("T", 0, "x")}).ok());
 }
 
 TEST_F(StoreReplicaTest, TruncateDropsIndexesAndQueueOffsetsContinue) {

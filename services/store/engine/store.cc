@@ -170,8 +170,18 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
   return absl::OkStatus();
 }
 
+void Store::SetFollowing(bool following, std::string reason) {
+  absl::WriterMutexLock appends(&append_mu_);
+  following_ = following;
+  following_reason_ = std::move(reason);
+}
+
 absl::StatusOr<std::vector<AppendResult>> Store::Append(const std::vector<RecordInput>& batch) {
   absl::ReaderMutexLock appends(&append_mu_);
+  if (following_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("append refused: this store follows a master (", following_reason_, ")"));
+  }
   for (size_t i = 0; i < batch.size(); ++i) APOGEE_RETURN_IF_ERROR(ValidateRecord(i, batch[i]));
   return log_->Append(batch);
 }
@@ -405,13 +415,17 @@ absl::Status Store::ApplyMeta(const MetaSnapshot& snapshot) {
   for (const auto& [name, config] : groups) {
     APOGEE_RETURN_IF_ERROR(index_->PutConfig(kGroupKind, name, *config));
   }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<GroupOffset> current_offsets, index_->ListOffsets(""));
+  absl::flat_hash_map<std::pair<std::string, TopicQueue>, int64_t> held;
+  for (const GroupOffset& o : current_offsets) held[{o.group, o.tq}] = o.offset;
   absl::flat_hash_set<std::string> offset_groups;
   for (const ConsumerOffset& o : snapshot.offsets) {
     offset_groups.insert(o.group);
+    auto it = held.find(std::make_pair(o.group, TopicQueue{o.topic, o.queue_id}));
+    if (it != held.end() && it->second == o.offset) continue;  // unchanged: no write
     APOGEE_RETURN_IF_ERROR(
         index_->CommitOffset(o.group, {o.topic, o.queue_id}, o.offset, o.commit_time_ms));
   }
-  APOGEE_ASSIGN_OR_RETURN(std::vector<GroupOffset> current_offsets, index_->ListOffsets(""));
   for (const GroupOffset& o : current_offsets) {
     if (!offset_groups.contains(o.group)) {
       APOGEE_RETURN_IF_ERROR(index_->DeleteOffsets(o.group));

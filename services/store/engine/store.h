@@ -191,6 +191,10 @@ class Store {
   // Bumped by every change of topics, groups, offsets or tombstones (the
   // master sends a new snapshot when it moved).
   int64_t meta_version() const { return meta_version_.load(); }
+  // While following a master, Append fails with FAILED_PRECONDITION
+  // (`reason`): a local record would break the byte-identical copy. Waits
+  // for appends in progress, so none lands after this returns.
+  void SetFollowing(bool following, std::string reason = "");
 
   LogOffsets GetLogOffsets() const;
   // fdatasyncs the commit log and syncs RocksDB's WAL.
@@ -263,6 +267,8 @@ class Store {
   // DeleteTopic holds it exclusively, so every record of a deleted topic
   // lies below its tombstone.
   absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool following_ ABSL_GUARDED_BY(append_mu_) = false;
+  std::string following_reason_ ABSL_GUARDED_BY(append_mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
   int64_t retention_deleted_segments_ ABSL_GUARDED_BY(mu_) = 0;

@@ -48,7 +48,11 @@ absl::StatusOr<std::unique_ptr<Replicator>> Replicator::Create(Store* store,
   absl::MutexLock follower(&replicator->follower_mu_);
   absl::MutexLock lock(&replicator->mu_);
   replicator->committed_ = store->GetLogOffsets().committed;
-  if (replicator->role_.role == sv1::SLAVE) replicator->StartFollowerLocked();
+  if (replicator->role_.role == sv1::SLAVE) {
+    store->SetFollowing(true, absl::StrCat("master ", replicator->role_.master_address, ", epoch ",
+                                           replicator->role_.epoch));
+    replicator->StartFollowerLocked();
+  }
   return replicator;
 }
 
@@ -192,13 +196,25 @@ absl::StatusOr<sv1::SetRoleResponse> Replicator::SetRole(const sv1::SetRoleReque
       for (grpc::ServerContext* session : sessions_) session->TryCancel();
     }
     if (was_slave && follower_thread_.joinable()) follower_thread_.join();
+    // Waits for local appends in progress: none lands once we follow.
+    store_->SetFollowing(next.role == sv1::SLAVE,
+                         absl::StrCat("master ", next.master_address, ", epoch ", next.epoch));
   }
   const int64_t log_end = store_->GetLogOffsets().max;
+  absl::Status persisted;
   if (next.role == sv1::MASTER && next.epoch > history_->Latest().epoch) {
     // The new epoch's first record will land at the current log end.
-    APOGEE_RETURN_IF_ERROR(history_->Append({next.epoch, log_end}));
+    persisted = history_->Append({next.epoch, log_end});
   }
-  APOGEE_RETURN_IF_ERROR(PersistRole(next));
+  if (persisted.ok()) persisted = PersistRole(next);
+  if (!persisted.ok()) {
+    // The role did not change: restore what the store accepted before.
+    // (A slave's follower thread of the old generation has ended; the
+    // broker retries SetRole.)
+    store_->SetFollowing(
+        was_slave, absl::StrCat("master ", previous.master_address, ", epoch ", previous.epoch));
+    return persisted;
+  }
   {
     absl::MutexLock lock(&mu_);
     role_ = next;
