@@ -392,6 +392,56 @@ TEST_F(StoreReplicationTest, SyncModeAbortsWithoutAnInSyncFollowerAndRecovers) {
   EXPECT_EQ(again.code(), 0) << again.message();
 }
 
+TEST_F(StoreReplicationTest, StalledFollowerLeavesAndRejoinsTheInSyncSet) {
+  ASSERT_NO_FATAL_FAILURE(StartPair(2));
+  Node* a = a_.get();
+  Node* b = b_.get();
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const auto status = a->Status();
+        return status.followers_size() == 1 && status.followers(0).in_sync();
+      },
+      absl::Seconds(5)));
+  // Stopped, not disconnected: the stream stays up but nothing is acked.
+  ASSERT_EQ(::kill(b->process->pid(), SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{b->process->pid()};
+  AppendBatches(a, 2, 4);
+  sv1::FollowerStatus follower;
+  const bool left = PollUntil(
+      [&] {
+        const auto status = a->Status();
+        if (status.followers_size() != 1) return false;
+        follower = status.followers(0);
+        return !follower.in_sync();
+      },
+      absl::Seconds(10));
+  ASSERT_TRUE(left) << "a stalled follower must leave the in-sync set after replica_lag_time";
+  EXPECT_GT(follower.lag_bytes(), 0);
+  EXPECT_GT(TimeUtil::DurationToMilliseconds(follower.lag_time()), 1000);
+  // The metrics show it too (refreshed every 2 s).
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        auto metrics = ::apogee::testing::HttpGet(a->process->metrics_address(), "/metrics");
+        return metrics.ok() &&
+               absl::StrContains(*metrics,
+                                 "apogee_store_replication_follower_in_sync{replica=\"b\"} 0");
+      },
+      absl::Seconds(5)));
+  // Resumed, it catches up and rejoins.
+  ASSERT_EQ(::kill(b->process->pid(), SIGCONT), 0);
+  WaitCaughtUp(a, b);
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        const auto status = a->Status();
+        return status.followers_size() == 1 && status.followers(0).in_sync() &&
+               status.followers(0).lag_bytes() == 0;
+      },
+      absl::Seconds(5)));
+}
+
 TEST_F(StoreReplicationTest, DeposedMasterIsRefused) {
   auto a = StartNode("a");
   auto b = StartNode("b");
