@@ -266,6 +266,11 @@ TEST_F(StoreReplicationTest, SlaveCatchesUpServesReadsAndRefusesWrites) {
   ASSERT_TRUE(PollUntil([&] { return b->stub->FetchOffset(Context().get(), fetch, &fetched).ok(); },
                         absl::Seconds(5)));
   EXPECT_EQ(fetched.offset(), 42);
+  sv1::ListTopicsResponse topics;
+  ASSERT_TRUE(b->stub->ListTopics(Context().get(), {}, &topics).ok());
+  ASSERT_EQ(topics.topics_size(), 1);
+  EXPECT_EQ(topics.topics(0).name(), "T");
+  EXPECT_EQ(topics.topics(0).queue_count(), 2);
   sv1::ListGroupsResponse groups;
   ASSERT_TRUE(b->stub->ListGroups(Context().get(), {}, &groups).ok());
   ASSERT_EQ(groups.groups_size(), 1);
@@ -360,7 +365,8 @@ TEST_F(StoreReplicationTest, OldMasterTruncatesItsDivergentTail) {
 
 TEST_F(StoreReplicationTest, SyncModeAbortsWithoutAnInSyncFollowerAndRecovers) {
   auto a = StartNode("a");
-  auto b = StartNode("b");
+  // The follower acknowledges only what it synced (--flush=sync).
+  auto b = StartNode("b", {"--flush=sync"});
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(a->SetRole(sv1::MASTER, 1, "", sv1::REPLICATION_SYNC, absl::Seconds(1)).ok());
   ASSERT_TRUE(a->PutTopic("T", 2).ok());
