@@ -459,6 +459,18 @@ TEST_F(StoreReplicationTest, DeposedMasterIsRefused) {
       << b->process->LogTail();
   EXPECT_FALSE(b->Status().connected());
   EXPECT_EQ(a->Status().followers_size(), 0);
+
+  // A promoted past it is followed again, and B adopts the later epoch:
+  // it can no longer be made master below it.
+  ASSERT_TRUE(a->SetRole(sv1::MASTER, 5).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const auto status = b->Status();
+        return status.connected() && status.epoch() == 5;
+      },
+      absl::Seconds(10)))
+      << b->process->LogTail();
+  EXPECT_EQ(b->SetRole(sv1::MASTER, 4).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 }  // namespace

@@ -670,6 +670,10 @@ absl::Status Replicator::FollowOnce(int64_t generation, const std::string& maste
     }
     if (absl::Status s = history_->Replace(std::move(epochs)); !s.ok()) return finish(s);
   }
+  // A master at a later epoch than we were told of: that epoch is now the
+  // lowest this store may ever be promoted above.
+  absl::Status raised = RaiseEpoch(generation, start.epoch());
+  if (!raised.ok()) return finish(raised);
   {
     absl::MutexLock lock(&mu_);
     connected_ = true;
@@ -720,6 +724,22 @@ absl::Status Replicator::FollowOnce(int64_t generation, const std::string& maste
     }
   }
   return finish(absl::OkStatus());
+}
+
+absl::Status Replicator::RaiseEpoch(int64_t generation, int64_t epoch) {
+  // follower_mu_ is not taken (SetRole holds it while it joins this
+  // thread); generation_ tells whether a SetRole came in between.
+  RoleState raised;
+  {
+    absl::MutexLock lock(&mu_);
+    if (epoch <= role_.epoch || generation_ != generation) return absl::OkStatus();
+    raised = role_;
+    raised.epoch = epoch;
+  }
+  APOGEE_RETURN_IF_ERROR(PersistRole(raised));
+  absl::MutexLock lock(&mu_);
+  if (generation_ == generation) role_.epoch = std::max(role_.epoch, epoch);
+  return absl::OkStatus();
 }
 
 absl::Status Replicator::ApplyMeta(const sv1::MetaSnapshot& meta) {

@@ -130,6 +130,8 @@ class Replicator {
   // One connection to the master: returns why it ended.
   absl::Status FollowOnce(int64_t generation, const std::string& master_address);
   absl::Status ApplyMeta(const sv1::MetaSnapshot& meta);
+  // Adopts a master's later epoch as this store's own (persisted).
+  absl::Status RaiseEpoch(int64_t generation, int64_t epoch);
 
   Store* const store_;
   ReplicationMetrics* const metrics_;
