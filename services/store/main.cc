@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,7 @@
 #include "services/common/server/grpc_server.h"
 #include "services/store/engine/store.h"
 #include "services/store/metrics/probe.h"
+#include "services/store/replication/replicator.h"
 #include "services/store/service/record_codec.h"
 #include "services/store/service/socket_watch.h"
 #include "services/store/service/store_service.h"
@@ -66,6 +68,13 @@ ABSL_FLAG(std::string, rocksdb_memory_budget, "64MiB",
 ABSL_FLAG(std::string, rocksdb_write_buffer_size, "4MiB",
           "Memtable size of each RocksDB column family (min 64KiB, at most half of "
           "--rocksdb_memory_budget)");
+constexpr char kDefaultHaListen[] = "0.0.0.0:10912";
+ABSL_FLAG(std::string, ha_listen, kDefaultHaListen,
+          "Replication (HA) address, host:port: slaves' stores follow this store here when it "
+          "is a master; empty disables serving followers");
+ABSL_FLAG(absl::Duration, replica_lag_time, absl::Seconds(3),
+          "A follower stays in the in-sync set while it has held the whole log as it was at "
+          "most this long ago");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
@@ -241,6 +250,8 @@ int main(int argc, char** argv) {
                       absl::Milliseconds(100), absl::Hours(1)),
         CheckDuration("shutdown_grace", absl::GetFlag(FLAGS_shutdown_grace), absl::ZeroDuration(),
                       absl::Minutes(10)),
+        CheckDuration("replica_lag_time", absl::GetFlag(FLAGS_replica_lag_time),
+                      absl::Milliseconds(100), absl::Minutes(10)),
         CheckDataDir(data_dir)}) {
     if (!s.ok()) return Fail(s);
   }
@@ -261,6 +272,12 @@ int main(int argc, char** argv) {
   options.rebuild_indexes = absl::GetFlag(FLAGS_rebuild_indexes);
   options.index_memory_budget = *memory_budget;
   options.index_write_buffer_size = *write_buffer_size;
+  // The replicator exists only once the store is open; commits before that
+  // are picked up by its initial read of the log end.
+  std::atomic<Replicator*> commit_target{nullptr};
+  options.on_commit = [&commit_target](int64_t end) {
+    if (Replicator* r = commit_target.load()) r->OnCommitted(end);
+  };
   const absl::Time open_start = absl::Now();
   auto opened = Store::Create(options);
   if (!opened.ok()) {
@@ -287,10 +304,25 @@ int main(int argc, char** argv) {
                recovery.log.truncation_reason.c_str(), recovery.index_rebuilt ? 1 : 0,
                static_cast<long long>(recovery.replayed_to - recovery.replayed_from));
 
+  ReplicationMetrics replication_metrics(*metrics_registry);
+  ReplicatorOptions replicator_options;
+  replicator_options.state_dir = JoinPath(data_dir, "replication");
+  replicator_options.replica_lag_time = absl::GetFlag(FLAGS_replica_lag_time);
+  auto created_replicator =
+      Replicator::Create(engine.get(), &replication_metrics, replicator_options);
+  if (!created_replicator.ok()) return Fail(created_replicator.status());
+  std::unique_ptr<Replicator> replicator = std::move(created_replicator).value();
+  commit_target.store(replicator.get());
+
   auto executor = std::make_unique<Executor>(io_threads);
   StoreServiceOptions service_options;
   service_options.max_body_size = RecordBodyLimit(static_cast<uint32_t>(*max_body_size));
   service_options.data_dir = data_dir;
+  service_options.replicator = replicator.get();
+  service_options.appender.await_replicas = [r = replicator.get()](int64_t end,
+                                                                   absl::Time stored_at) {
+    return r->AwaitReplicas(end, stored_at);
+  };
   // A merged append must fit in one segment.
   service_options.appender.max_group_bytes =
       std::min<int64_t>(service_options.appender.max_group_bytes, *segment_size / 2);
@@ -309,6 +341,26 @@ int main(int argc, char** argv) {
   }
   auto server = GrpcServer::Start(server_options, {service.get()});
   if (!server.ok()) return Fail(server.status());
+  ReplicationService ha_service(replicator.get());
+  std::unique_ptr<GrpcServer> ha_server;
+  if (!absl::GetFlag(FLAGS_ha_listen).empty()) {
+    GrpcServerOptions ha_options;
+    ha_options.listen = absl::GetFlag(FLAGS_ha_listen);
+    auto started = GrpcServer::Start(ha_options, {&ha_service});
+    if (started.ok()) {
+      ha_server = std::move(started).value();
+    } else if (ha_options.listen != kDefaultHaListen) {
+      return Fail(absl::Status(started.status().code(),
+                               absl::StrCat("--ha_listen: ", started.status().message())));
+    } else {
+      // The default port is taken (another store on this host): a store
+      // nobody follows runs on; one meant to be followed sets --ha_listen.
+      std::fprintf(stderr,
+                   "event=ha_listen_unavailable ha_listen=%s error=\"%s\" action=\"not serving "
+                   "followers; set --ha_listen\"\n",
+                   ha_options.listen.c_str(), std::string(started.status().message()).c_str());
+    }
+  }
 
   Store* store = engine.get();
   PeriodicTask flusher(flush_interval, [store, &probe] {
@@ -321,8 +373,12 @@ int main(int argc, char** argv) {
     }
   });
   probe.Refresh(*store, data_dir);
+  replication_metrics.Refresh(replicator->Status());
   PeriodicTask refresher(absl::Seconds(2),
-                         [store, &probe, &data_dir] { probe.Refresh(*store, data_dir); });
+                         [store, &probe, &data_dir, &replication_metrics, r = replicator.get()] {
+                           probe.Refresh(*store, data_dir);
+                           replication_metrics.Refresh(r->Status());
+                         });
   std::optional<PeriodicTask> socket_watcher;
   if (!socket_path.empty()) {
     auto watch = SocketWatch::Create(socket_path);
@@ -341,10 +397,12 @@ int main(int argc, char** argv) {
       PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
   if (!published.ok()) return Fail(published);
   std::fprintf(stderr,
-               "event=started listen=%s metrics=%s data_dir=%s flush=%s segment_size=%lld "
-               "max_body_size=%lld rocksdb_memory_budget=%lld rocksdb_write_buffer_size=%lld\n",
+               "event=started listen=%s metrics=%s ha_listen=%s data_dir=%s flush=%s "
+               "segment_size=%lld max_body_size=%lld rocksdb_memory_budget=%lld "
+               "rocksdb_write_buffer_size=%lld\n",
                (*server)->bound_address().c_str(), (*metrics)->bound_address().c_str(),
-               data_dir.c_str(), flush.c_str(), static_cast<long long>(*segment_size),
+               ha_server != nullptr ? ha_server->bound_address().c_str() : "", data_dir.c_str(),
+               flush.c_str(), static_cast<long long>(*segment_size),
                static_cast<long long>(*max_body_size), static_cast<long long>(*memory_budget),
                static_cast<long long>(*write_buffer_size));
 
@@ -363,12 +421,16 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "event=drained unfinished_calls=%d took=%s\n", service->active_calls(),
                absl::FormatDuration(absl::Now() - stop_start).c_str());
   (*server)->Shutdown(absl::ZeroDuration());  // cancels what the grace did not finish
+  replicator->Shutdown();                     // ends follower streams and following
+  if (ha_server != nullptr) ha_server->Shutdown(absl::ZeroDuration());
   std::fprintf(stderr, "event=server_stopped took=%s\n",
                absl::FormatDuration(absl::Now() - stop_start).c_str());
   if (socket_watcher.has_value()) socket_watcher->Stop();
   refresher.Stop();
   flusher.Stop();
-  service.reset();   // appends what is still queued
+  service.reset();  // appends what is still queued
+  commit_target.store(nullptr);
+  replicator.reset();
   executor.reset();  // finishes queued unary calls
   engine.reset();    // flushes, dispatches what is committed, closes RocksDB
   if (!socket_path.empty()) ::unlink(socket_path.c_str());

@@ -250,6 +250,121 @@ absl::StatusOr<std::vector<AppendResult>> CommitLog::Append(const std::vector<Re
   return std::move(w.results);
 }
 
+absl::StatusOr<int64_t> CommitLog::AppendRaw(int64_t start, absl::string_view data) {
+  if (data.empty()) return written_offset();
+  if (static_cast<int64_t>(data.size()) > options_.segment_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replicated chunk of ", data.size(), " bytes at offset ", start,
+                     " is larger than a segment (", options_.segment_size, " bytes)"));
+  }
+  // Parse everything before writing anything.
+  std::vector<RecordView> records;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    const int64_t at = start + static_cast<int64_t>(pos);
+    absl::StatusOr<RecordView> view =
+        RecordView::Parse(data.substr(pos), at, options_.max_record_size);
+    if (!view.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("replicated chunk [", start, ", ", start + static_cast<int64_t>(data.size()),
+                       ") is refused: record at offset ", at, ": ", view.status().message()));
+    }
+    records.push_back(*view);
+    pos += view->length();
+  }
+  const int64_t end = start + static_cast<int64_t>(data.size());
+  {
+    absl::MutexLock write_lock(&write_mu_);
+    if (start != next_offset_) {
+      return absl::FailedPreconditionError(absl::StrCat("replicated chunk starts at offset ", start,
+                                                        " but the log ends at ", next_offset_));
+    }
+    if (broken_) APOGEE_RETURN_IF_ERROR(Repair());
+    if (active_->sealed() || (next_offset_ > active_->start() &&
+                              next_offset_ - active_->start() + static_cast<int64_t>(data.size()) >
+                                  options_.segment_size)) {
+      APOGEE_RETURN_IF_ERROR(Roll());
+    }
+    const absl::Status status = active_->Append(data);
+    if (!status.ok()) {
+      if (!active_->TruncateTo(start).ok()) broken_ = true;
+      absl::MutexLock lock(&mu_);
+      ++stats_.append_errors;
+      stats_.last_error = status.ToString();
+      return Annotate(status, absl::StrCat("append of a replicated chunk at offset ", start, " to ",
+                                           active_->path(), " failed"));
+    }
+    for (const RecordView& r : records) {
+      next_queue_offset_[TopicQueue{std::string(r.topic()), r.queue_id()}] = r.queue_offset() + 1;
+      last_store_timestamp_ms_ = std::max(last_store_timestamp_ms_, r.store_timestamp_ms());
+    }
+    next_offset_ = end;
+    active_->set_end(end);
+    absl::MutexLock lock(&mu_);
+    written_offset_ = end;
+    stats_.appended_records += static_cast<int64_t>(records.size());
+    stats_.appended_bytes += end - start;
+    ++stats_.group_commits;
+  }
+  if (options_.flush_mode == FlushMode::kSync) APOGEE_RETURN_IF_ERROR(Flush());
+  if (commit_listener_) commit_listener_(committed_offset());
+  return end;
+}
+
+absl::StatusOr<int64_t> CommitLog::TruncateTo(int64_t offset) {
+  absl::MutexLock sync_lock(&sync_mu_);
+  absl::MutexLock write_lock(&write_mu_);
+  const int64_t end = next_offset_;
+  if (offset == end) return 0;
+  if (offset > end || offset < min_offset()) {
+    return absl::OutOfRangeError(absl::StrCat("cannot truncate the commit log to offset ", offset,
+                                              ": it holds [", min_offset(), ", ", end, ")"));
+  }
+  // A record boundary: a record must start there.
+  APOGEE_RETURN_IF_ERROR(ReadRecord(offset).status());
+  std::vector<std::shared_ptr<Segment>> doomed;
+  std::shared_ptr<Segment> keep;
+  {
+    absl::MutexLock lock(&mu_);
+    while (segments_.size() > 1 && segments_.back()->start() > offset) {
+      doomed.push_back(segments_.back());
+      segments_.pop_back();
+    }
+    keep = segments_.back();
+  }
+  for (const std::shared_ptr<Segment>& segment : doomed) {
+    APOGEE_RETURN_IF_ERROR(fs_->DeleteFile(segment->path()));
+  }
+  if (keep->sealed()) {
+    APOGEE_ASSIGN_OR_RETURN(keep, Segment::Open(fs_, options_.dir, keep->start(),
+                                                static_cast<uint64_t>(keep->end() - keep->start()),
+                                                /*writable=*/true));
+  }
+  APOGEE_RETURN_IF_ERROR(keep->TruncateTo(offset));
+  APOGEE_RETURN_IF_ERROR(keep->Sync());
+  APOGEE_RETURN_IF_ERROR(fs_->SyncDir(options_.dir));
+  keep->set_end(offset);
+  active_ = keep;
+  next_offset_ = offset;
+  broken_ = false;
+  absl::MutexLock lock(&mu_);
+  segments_.back() = keep;
+  written_offset_ = offset;
+  flushed_offset_ = offset;  // the kept segment was synced above
+  unsynced_.clear();
+  return end - offset;
+}
+
+void CommitLog::ResetQueueOffsets(const std::vector<std::pair<TopicQueue, int64_t>>& next_offsets) {
+  absl::MutexLock lock(&write_mu_);
+  // Assigned in place (never erased): an unsynced group may point at them.
+  for (auto& [tq, next] : next_queue_offset_) {
+    auto base = topic_queue_base_.find(tq.topic);
+    next = base == topic_queue_base_.end() ? 0 : base->second;
+  }
+  for (const auto& [tq, next] : next_offsets) next_queue_offset_[tq] = next;
+}
+
 absl::Status CommitLog::SyncGroup(const UnsyncedGroup& group) {
   absl::MutexLock sync_lock(&sync_mu_);
   {

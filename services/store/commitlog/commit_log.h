@@ -135,6 +135,25 @@ class CommitLog {
   // (RESOURCE_EXHAUSTED for a full disk) leave the log as it was.
   absl::StatusOr<std::vector<AppendResult>> Append(const std::vector<RecordInput>& batch);
 
+  // Replication (a follower's log). Appends `data`, raw records read from
+  // another log's ReadChunk, at exactly `start` == written_offset(). Every
+  // record is parsed and CRC-checked first and must carry its own commit
+  // offset; nothing is written when one fails (DATA_LOSS names it). Queue
+  // offset counters follow the record headers. In kSync mode the data is
+  // synced before this returns. Returns the new written offset.
+  absl::StatusOr<int64_t> AppendRaw(int64_t start, absl::string_view data);
+
+  // Cuts the log back to `offset` (a record boundary in [min_offset(),
+  // written_offset()]): later segments are deleted and the one holding
+  // `offset` becomes the active segment again. Returns the bytes dropped.
+  // The caller must hold off appends and readers of the dropped range, and
+  // fix the indexes and queue counters (ResetQueueOffsets).
+  absl::StatusOr<int64_t> TruncateTo(int64_t offset);
+
+  // After TruncateTo: every queue counter restarts from `next_offsets`
+  // (queues not listed restart at their topic's base, or 0).
+  void ResetQueueOffsets(const std::vector<std::pair<TopicQueue, int64_t>>& next_offsets);
+
   // Reads and CRC-checks the record at `offset` (a record boundary below
   // written_offset()). `size_hint`, when known, saves a read.
   absl::StatusOr<StoredRecord> ReadRecord(int64_t offset, uint32_t size_hint = 0) const;

@@ -53,7 +53,8 @@ void Dispatcher::Start() {
     absl::MutexLock lock(&mu_);
     stopping_ = false;
     dispatched_ = index_->dispatched_offset();
-    target_ = std::max(target_, log_->committed_offset());
+    // Assigned, not maxed: after a truncation the old target is past the log.
+    target_ = log_->committed_offset();
   }
   thread_ = std::thread([this] { Loop(); });
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/naming/names.h"
 #include "services/common/status/status_macros.h"
@@ -98,7 +99,10 @@ absl::Status Store::Open() {
   }
 
   Dispatcher* dispatcher = dispatcher_.get();
-  log_->SetCommitListener([dispatcher](int64_t end) { dispatcher->OnCommitted(end); });
+  log_->SetCommitListener([dispatcher, on_commit = options_.on_commit](int64_t end) {
+    dispatcher->OnCommitted(end);
+    if (on_commit) on_commit(end);
+  });
   dispatcher_->SetListener(options_.on_dispatch);
   dispatcher_->Start();
   if (options_.flush_mode == FlushMode::kAsync && options_.flush_interval > absl::ZeroDuration()) {
@@ -166,8 +170,18 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
   return absl::OkStatus();
 }
 
+void Store::SetFollowing(bool following, std::string reason) {
+  absl::WriterMutexLock appends(&append_mu_);
+  following_ = following;
+  following_reason_ = std::move(reason);
+}
+
 absl::StatusOr<std::vector<AppendResult>> Store::Append(const std::vector<RecordInput>& batch) {
   absl::ReaderMutexLock appends(&append_mu_);
+  if (following_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("append refused: this store follows a master (", following_reason_, ")"));
+  }
   for (size_t i = 0; i < batch.size(); ++i) APOGEE_RETURN_IF_ERROR(ValidateRecord(i, batch[i]));
   return log_->Append(batch);
 }
@@ -317,6 +331,111 @@ absl::StatusOr<RecordChunk> Store::ReadRaw(int64_t commit_offset, size_t max_byt
   return log_->ReadChunk(commit_offset, max_bytes, log_->committed_offset());
 }
 
+absl::StatusOr<int64_t> Store::AppendReplicated(int64_t start, absl::string_view data) {
+  absl::ReaderMutexLock appends(&append_mu_);
+  return log_->AppendRaw(start, data);
+}
+
+absl::StatusOr<int64_t> Store::TruncateLog(int64_t offset) {
+  absl::WriterMutexLock appends(&append_mu_);
+  if (offset == log_->written_offset()) return 0;
+  // The dispatcher must not index the tail while it is cut.
+  dispatcher_->Stop();
+  absl::Status status = index_->TruncateFrom(offset);
+  absl::StatusOr<int64_t> dropped = status.ok() ? log_->TruncateTo(offset) : status;
+  if (dropped.ok()) {
+    for (const auto& [topic, tombstone] : index_->ListTombstones()) {
+      log_->RebaseTopicQueues(topic, tombstone.queue_base);
+    }
+    std::vector<std::pair<TopicQueue, int64_t>> next_offsets;
+    for (auto& [tq, range] : index_->ListQueues()) next_offsets.emplace_back(tq, range.next_offset);
+    log_->ResetQueueOffsets(next_offsets);
+  }
+  dispatcher_->Start();
+  return dropped;
+}
+
+absl::StatusOr<Store::MetaSnapshot> Store::SnapshotMeta() const {
+  MetaSnapshot snapshot;
+  snapshot.topics = ListTopics();
+  APOGEE_ASSIGN_OR_RETURN(snapshot.groups, ListGroups());
+  APOGEE_ASSIGN_OR_RETURN(snapshot.offsets, ListOffsets(""));
+  snapshot.tombstones = index_->ListTombstones();
+  return snapshot;
+}
+
+absl::Status Store::ApplyMeta(const MetaSnapshot& snapshot) {
+  absl::WriterMutexLock appends(&append_mu_);
+  // Tombstones first: a topic deleted and re-created gets its new config
+  // below.
+  for (const auto& [name, tombstone] : snapshot.tombstones) {
+    const std::optional<TopicTombstone> mine = index_->GetTombstone(name);
+    if (mine.has_value() && mine->deleted_below == tombstone.deleted_below &&
+        mine->queue_base == tombstone.queue_base) {
+      continue;
+    }
+    APOGEE_RETURN_IF_ERROR(index_->DropTopic(name, tombstone, kTopicKind));
+    log_->RebaseTopicQueues(name, tombstone.queue_base);
+    absl::MutexLock lock(&mu_);
+    topics_.erase(name);
+  }
+  absl::flat_hash_map<std::string, const TopicConfig*> wanted;
+  for (const TopicConfig& topic : snapshot.topics) wanted[topic.name] = &topic;
+  for (const TopicConfig& topic : ListTopics()) {
+    if (!wanted.contains(topic.name)) {
+      APOGEE_RETURN_IF_ERROR(index_->DeleteConfig(kTopicKind, topic.name));
+      absl::MutexLock lock(&mu_);
+      topics_.erase(topic.name);
+    }
+  }
+  for (const TopicConfig& topic : snapshot.topics) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = topics_.find(topic.name);
+      if (it != topics_.end() && it->second.queue_count == topic.queue_count &&
+          it->second.attributes == topic.attributes) {
+        continue;
+      }
+    }
+    APOGEE_RETURN_IF_ERROR(index_->PutConfig(kTopicKind, topic.name, EncodeTopic(topic)));
+    absl::MutexLock lock(&mu_);
+    topics_[topic.name] = topic;
+  }
+  absl::flat_hash_map<std::string, const std::string*> groups;
+  for (const auto& [name, config] : snapshot.groups) groups[name] = &config;
+  APOGEE_ASSIGN_OR_RETURN(auto current_groups, ListGroups());
+  for (const auto& [name, config] : current_groups) {
+    auto it = groups.find(name);
+    if (it == groups.end()) {
+      APOGEE_RETURN_IF_ERROR(index_->DeleteConfig(kGroupKind, name));
+    } else if (*it->second == config) {
+      groups.erase(it);
+    }
+  }
+  for (const auto& [name, config] : groups) {
+    APOGEE_RETURN_IF_ERROR(index_->PutConfig(kGroupKind, name, *config));
+  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<GroupOffset> current_offsets, index_->ListOffsets(""));
+  absl::flat_hash_map<std::pair<std::string, TopicQueue>, int64_t> held;
+  for (const GroupOffset& o : current_offsets) held[{o.group, o.tq}] = o.offset;
+  absl::flat_hash_set<std::string> offset_groups;
+  for (const ConsumerOffset& o : snapshot.offsets) {
+    offset_groups.insert(o.group);
+    auto it = held.find(std::make_pair(o.group, TopicQueue{o.topic, o.queue_id}));
+    if (it != held.end() && it->second == o.offset) continue;  // unchanged: no write
+    APOGEE_RETURN_IF_ERROR(
+        index_->CommitOffset(o.group, {o.topic, o.queue_id}, o.offset, o.commit_time_ms));
+  }
+  for (const GroupOffset& o : current_offsets) {
+    if (!offset_groups.contains(o.group)) {
+      APOGEE_RETURN_IF_ERROR(index_->DeleteOffsets(o.group));
+      offset_groups.insert(o.group);  // deleted once
+    }
+  }
+  MetaChanged();
+  return absl::OkStatus();
+}
+
 LogOffsets Store::GetLogOffsets() const {
   LogOffsets offsets;
   offsets.min = log_->min_offset();
@@ -351,7 +470,10 @@ absl::Status Store::CommitOffset(const std::string& group, const std::string& to
                                               "\" for ", QueueName(topic, queue_id),
                                               " is out of range [0, ", range.next_offset, "]"));
   }
-  return index_->CommitOffset(group, {topic, queue_id}, offset, absl::ToUnixMillis(clock_->Now()));
+  APOGEE_RETURN_IF_ERROR(
+      index_->CommitOffset(group, {topic, queue_id}, offset, absl::ToUnixMillis(clock_->Now())));
+  MetaChanged();  // after the write: a snapshot taken for this version holds it
+  return absl::OkStatus();
 }
 
 namespace {
@@ -382,7 +504,9 @@ absl::StatusOr<std::vector<ConsumerOffset>> Store::ListOffsets(const std::string
 
 absl::Status Store::DeleteOffsets(const std::string& group) {
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
-  return index_->DeleteOffsets(group);
+  APOGEE_RETURN_IF_ERROR(index_->DeleteOffsets(group));
+  MetaChanged();
+  return absl::OkStatus();
 }
 
 absl::Status Store::PutTopic(const TopicConfig& topic) {
@@ -393,8 +517,11 @@ absl::Status Store::PutTopic(const TopicConfig& topic) {
                                                    kMaxQueuesPerTopic, "]"));
   }
   APOGEE_RETURN_IF_ERROR(index_->PutConfig(kTopicKind, topic.name, EncodeTopic(topic)));
-  absl::MutexLock lock(&mu_);
-  topics_[topic.name] = topic;
+  {
+    absl::MutexLock lock(&mu_);
+    topics_[topic.name] = topic;
+  }
+  MetaChanged();
   return absl::OkStatus();
 }
 
@@ -443,14 +570,19 @@ absl::Status Store::DeleteTopic(const std::string& name) {
   APOGEE_RETURN_IF_ERROR(index_->DropTopic(name, tombstone, kTopicKind));
   // Only once the tombstone is durable: on failure the queues go on as they were.
   log_->RebaseTopicQueues(name, tombstone.queue_base);
-  absl::MutexLock lock(&mu_);
-  topics_.erase(name);
+  {
+    absl::MutexLock lock(&mu_);
+    topics_.erase(name);
+  }
+  MetaChanged();
   return absl::OkStatus();
 }
 
 absl::Status Store::PutGroup(const std::string& name, const std::string& config) {
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", name));
-  return index_->PutConfig(kGroupKind, name, config);
+  APOGEE_RETURN_IF_ERROR(index_->PutConfig(kGroupKind, name, config));
+  MetaChanged();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Store::GetGroup(const std::string& name) const {
@@ -468,7 +600,9 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::ListGrou
 
 absl::Status Store::DeleteGroup(const std::string& name) {
   APOGEE_RETURN_IF_ERROR(GetGroup(name).status());
-  return index_->DeleteConfig(kGroupKind, name);
+  APOGEE_RETURN_IF_ERROR(index_->DeleteConfig(kGroupKind, name));
+  MetaChanged();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RetentionReport> Store::RunRetention() {

@@ -3,6 +3,7 @@
 // service layer (later) adapts this API and holds no storage logic.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,6 +55,9 @@ struct StoreOptions {
   // Called on the dispatcher thread after each index batch with the queues
   // whose readable end moved (wake long polls here). Must not block.
   std::function<void(const std::vector<QueueAdvance>&)> on_dispatch;
+  // Called with the new committed log end after each commit (the
+  // replication master wakes its follower streams here). Must not block.
+  std::function<void(int64_t)> on_commit;
 };
 
 // A topic the store accepts messages for. `attributes` is opaque to the
@@ -160,6 +164,38 @@ class Store {
   // the committed offset (for replication).
   absl::StatusOr<RecordChunk> ReadRaw(int64_t commit_offset, size_t max_bytes) const;
 
+  // --- Replication (a follower's side; docs/design/replication.md).
+  // Appends raw records another store's ReadRaw returned, at exactly the
+  // log end (see CommitLog::AppendRaw); the dispatcher indexes them as
+  // usual. Returns the new log end.
+  absl::StatusOr<int64_t> AppendReplicated(int64_t start, absl::string_view data);
+  // Cuts the log back to `offset` (a record boundary) and the indexes with
+  // it: consume-queue and time entries of the dropped records go, the
+  // dispatch checkpoint moves back, the queue counters restart from what
+  // is left (message-id and key entries are verified on lookup). Returns
+  // the bytes dropped.
+  absl::StatusOr<int64_t> TruncateLog(int64_t offset);
+  // Everything besides the log a follower needs to take over.
+  struct MetaSnapshot {
+    std::vector<TopicConfig> topics;
+    std::vector<std::pair<std::string, std::string>> groups;
+    std::vector<ConsumerOffset> offsets;
+    std::vector<std::pair<std::string, TopicTombstone>> tombstones;
+  };
+  absl::StatusOr<MetaSnapshot> SnapshotMeta() const;
+  // Makes topics, groups, offsets and tombstones what `snapshot` says:
+  // what it lacks is deleted (topics only as configs: their tombstones come
+  // from the snapshot). Offsets are taken as they are (the master checked
+  // them).
+  absl::Status ApplyMeta(const MetaSnapshot& snapshot);
+  // Bumped by every change of topics, groups, offsets or tombstones (the
+  // master sends a new snapshot when it moved).
+  int64_t meta_version() const { return meta_version_.load(); }
+  // While following a master, Append fails with FAILED_PRECONDITION
+  // (`reason`): a local record would break the byte-identical copy. Waits
+  // for appends in progress, so none lands after this returns.
+  void SetFollowing(bool following, std::string reason = "");
+
   LogOffsets GetLogOffsets() const;
   // fdatasyncs the commit log and syncs RocksDB's WAL.
   absl::Status Flush();
@@ -214,7 +250,10 @@ class Store {
   // Reads the records a consume-queue entry (or index position) points at.
   absl::StatusOr<StoredRecord> ReadIndexed(int64_t commit_offset, uint32_t size) const;
 
+  void MetaChanged() { meta_version_.fetch_add(1); }
+
   const StoreOptions options_;
+  std::atomic<int64_t> meta_version_{0};
   FileSystem* fs_;
   const Clock* clock_;
   std::unique_ptr<IndexStore> index_;
@@ -228,6 +267,8 @@ class Store {
   // DeleteTopic holds it exclusively, so every record of a deleted topic
   // lies below its tombstone.
   absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool following_ ABSL_GUARDED_BY(append_mu_) = false;
+  std::string following_reason_ ABSL_GUARDED_BY(append_mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
   int64_t retention_deleted_segments_ ABSL_GUARDED_BY(mu_) = 0;

@@ -41,7 +41,13 @@ void Appender::Complete() {
     // The data is stored either way; a slow dispatcher only delays the
     // answer, a failing one (index on a full disk) does not.
     if (next.visible_at > 0) store_->WaitForVisible(next.visible_at, absl::Seconds(5));
-    next.done(std::move(next.result));
+    // Deadlines grow in submission order, so waiting here one batch after
+    // another adds no delay beyond the latest batch's own timeout.
+    absl::Status replication;
+    if (next.visible_at > 0 && options_.await_replicas) {
+      replication = options_.await_replicas(next.visible_at, next.stored_at);
+    }
+    next.done(std::move(next.result), std::move(replication));
   }
 }
 
@@ -135,7 +141,8 @@ void Appender::Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result
     probe_->OnAppendError(result.status().code());
   }
   absl::MutexLock lock(&done_mu_);
-  completions_.push_back(Completion{std::move(job.done), std::move(result), visible_at});
+  completions_.push_back(
+      Completion{std::move(job.done), std::move(result), visible_at, absl::Now()});
 }
 
 }  // namespace apogee::store

@@ -24,6 +24,11 @@ struct AppenderOptions {
   // record bytes (a single larger batch goes alone). Keep it well below the
   // segment size: a merged call must fit in one segment.
   int64_t max_group_bytes = 4 << 20;
+  // Sync replication: called on the completion thread for each stored
+  // batch with the log offset its last record ends at and when it was
+  // stored; blocks until enough followers hold it (OK) or gives up
+  // (ABORTED). Unset: answers do not wait for followers.
+  std::function<absl::Status(int64_t end, absl::Time stored_at)> await_replicas;
 };
 
 // Thread-safety: Submit is thread-safe. `done` callbacks run on a completion
@@ -33,7 +38,10 @@ struct AppenderOptions {
 // for indexing, so appends keep flowing meanwhile.
 class Appender {
  public:
-  using Done = std::function<void(absl::StatusOr<std::vector<AppendResult>>)>;
+  // `replication` is not OK when the batch is stored (results filled in)
+  // but was not replicated as the mode requires (see await_replicas).
+  using Done =
+      std::function<void(absl::StatusOr<std::vector<AppendResult>>, absl::Status replication)>;
 
   // `store` and `probe` must outlive the appender.
   Appender(Store* store, Probe* probe, AppenderOptions options);
@@ -66,6 +74,7 @@ class Appender {
     Done done;
     absl::StatusOr<std::vector<AppendResult>> result;
     int64_t visible_at = 0;  // commit-log offset the indexes must reach
+    absl::Time stored_at;
   };
 
   Store* const store_;

@@ -21,7 +21,7 @@ struct Outcomes {
   std::vector<std::pair<int, absl::StatusOr<std::vector<AppendResult>>>> seen ABSL_GUARDED_BY(mu);
 
   Appender::Done For(int id) {
-    return [this, id](absl::StatusOr<std::vector<AppendResult>> r) {
+    return [this, id](absl::StatusOr<std::vector<AppendResult>> r, absl::Status) {
       absl::MutexLock lock(&mu);
       seen.emplace_back(id, std::move(r));
     };
@@ -139,7 +139,9 @@ TEST_F(AppenderTest, DestructorAppendsWhatIsQueued) {
 TEST_F(AppenderTest, GroupsStayUnderMaxGroupBytes) {
   // 16 KiB segments in the harness: merged groups must fit in one.
   Outcomes outcomes;
-  Appender appender(store_.get(), &probe_, AppenderOptions{8 << 10});
+  AppenderOptions options;
+  options.max_group_bytes = 8 << 10;
+  Appender appender(store_.get(), &probe_, options);
   for (int i = 0; i < 50; ++i) {
     std::vector<RecordInput> batch;
     for (int j = 0; j < 2; ++j)

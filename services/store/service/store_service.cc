@@ -134,6 +134,8 @@ class StoreService::AppendReactor final
     const uint64_t request_id = request_.request_id();
     request_.Clear();
 
+    if (invalid.ok() && !batch.empty()) invalid = service_->CheckWritable("Append");
+
     absl::MutexLock lock(&mu_);
     slots_.emplace_back();
     Slot* slot = &slots_.back();
@@ -148,10 +150,11 @@ class StoreService::AppendReactor final
       // Submitted under mu_, before the next read starts: batches of this
       // stream reach the appender in request order.
       ++outstanding_;
-      service_->appender_.Submit(std::move(batch), body_bytes,
-                                 [this, slot](absl::StatusOr<std::vector<AppendResult>> r) {
-                                   Complete(slot, std::move(r));
-                                 });
+      service_->appender_.Submit(
+          std::move(batch), body_bytes,
+          [this, slot](absl::StatusOr<std::vector<AppendResult>> r, absl::Status replication) {
+            Complete(slot, std::move(r), std::move(replication));
+          });
     }
     reading_ = false;
     MaybeRead();
@@ -198,7 +201,8 @@ class StoreService::AppendReactor final
   };
 
   // On the appender thread.
-  void Complete(Slot* slot, absl::StatusOr<std::vector<AppendResult>> results) {
+  void Complete(Slot* slot, absl::StatusOr<std::vector<AppendResult>> results,
+                absl::Status replication) {
     // Only this call touches `slot` until it is marked ready.
     if (results.ok()) {
       slot->response.mutable_results()->Reserve(static_cast<int>(results->size()));
@@ -207,6 +211,13 @@ class StoreService::AppendReactor final
         out->set_queue_offset(r.queue_offset);
         out->set_commit_log_offset(r.commit_offset);
         *out->mutable_store_time() = FromMillis(r.store_timestamp_ms);
+      }
+      if (!replication.ok()) {
+        // Stored here, not held by enough followers: the results stay so
+        // the broker can name what was written (contract: ABORTED).
+        service_->probe_->OnAppendError(replication.code());
+        slot->response.set_code(static_cast<int32_t>(replication.code()));
+        slot->response.set_message(std::string(replication.message()));
       }
     } else {
       SetError(results.status(), &slot->response);
@@ -475,6 +486,7 @@ grpc::ServerUnaryReactor* StoreService::PutTopic(grpc::CallbackServerContext* co
                                                  const sv1::PutTopicRequest* request,
                                                  sv1::PutTopicResponse* response) {
   return RunUnary(context, "PutTopic", [this, request]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(CheckWritable("PutTopic"));
     TopicConfig topic;
     topic.name = request->topic().name();
     topic.queue_count = request->topic().queue_count();
@@ -497,6 +509,7 @@ grpc::ServerUnaryReactor* StoreService::DeleteTopic(grpc::CallbackServerContext*
                                                     const sv1::DeleteTopicRequest* request,
                                                     sv1::DeleteTopicResponse* response) {
   return RunUnary(context, "DeleteTopic", [this, request]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(CheckWritable("DeleteTopic"));
     return store_->DeleteTopic(request->name());
   });
 }
@@ -514,6 +527,7 @@ grpc::ServerUnaryReactor* StoreService::PutGroup(grpc::CallbackServerContext* co
                                                  const sv1::PutGroupRequest* request,
                                                  sv1::PutGroupResponse* response) {
   return RunUnary(context, "PutGroup", [this, request]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(CheckWritable("PutGroup"));
     return store_->PutGroup(request->group().name(), request->group().config());
   });
 }
@@ -522,6 +536,7 @@ grpc::ServerUnaryReactor* StoreService::DeleteGroup(grpc::CallbackServerContext*
                                                     const sv1::DeleteGroupRequest* request,
                                                     sv1::DeleteGroupResponse* response) {
   return RunUnary(context, "DeleteGroup", [this, request]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(CheckWritable("DeleteGroup"));
     return store_->DeleteGroup(request->name());
   });
 }
@@ -536,6 +551,35 @@ grpc::ServerUnaryReactor* StoreService::ListGroups(grpc::CallbackServerContext* 
       out->set_name(name);
       out->set_config(config);
     }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status StoreService::CheckWritable(absl::string_view what) const {
+  if (options_.replicator == nullptr) return absl::OkStatus();
+  return options_.replicator->CheckWritable(what);
+}
+
+grpc::ServerUnaryReactor* StoreService::SetRole(grpc::CallbackServerContext* context,
+                                                const sv1::SetRoleRequest* request,
+                                                sv1::SetRoleResponse* response) {
+  return RunUnary(context, "SetRole", [this, request, response]() -> absl::Status {
+    if (options_.replicator == nullptr) {
+      return absl::UnimplementedError("this store runs without replication");
+    }
+    APOGEE_ASSIGN_OR_RETURN(*response, options_.replicator->SetRole(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::GetReplicationStatus(
+    grpc::CallbackServerContext* context, const sv1::GetReplicationStatusRequest* request,
+    sv1::GetReplicationStatusResponse* response) {
+  return RunUnary(context, "GetReplicationStatus", [this, response]() -> absl::Status {
+    if (options_.replicator == nullptr) {
+      return absl::UnimplementedError("this store runs without replication");
+    }
+    *response = options_.replicator->Status();
     return absl::OkStatus();
   });
 }

@@ -15,6 +15,7 @@
 #include "services/common/concurrency/executor.h"
 #include "services/store/engine/store.h"
 #include "services/store/metrics/probe.h"
+#include "services/store/replication/replicator.h"
 #include "services/store/service/appender.h"
 
 namespace apogee::store {
@@ -31,6 +32,9 @@ struct StoreServiceOptions {
   AppenderOptions appender;
   // For GetStats().disk_bytes.
   std::string data_dir;
+  // Roles and replication (SetRole, GetReplicationStatus; a slave refuses
+  // writes). Null: a plain master without replication.
+  Replicator* replicator = nullptr;
 };
 
 // Thread-safety: gRPC calls the handlers on its callback threads; each
@@ -104,12 +108,21 @@ class StoreService final : public sv1::Store::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const sv1::GetStatsRequest* request,
                                      sv1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* SetRole(grpc::CallbackServerContext* context,
+                                    const sv1::SetRoleRequest* request,
+                                    sv1::SetRoleResponse* response) override;
+  grpc::ServerUnaryReactor* GetReplicationStatus(
+      grpc::CallbackServerContext* context, const sv1::GetReplicationStatusRequest* request,
+      sv1::GetReplicationStatusResponse* response) override;
 
  private:
   class AppendReactor;
 
   // Runs `fn` (returning absl::Status) on the executor and finishes the call
   // with its status.
+  // OK unless this store is a slave (see Replicator::CheckWritable).
+  absl::Status CheckWritable(absl::string_view what) const;
+
   template <typename Fn>
   grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, const char* method,
                                      Fn fn);
