@@ -138,7 +138,7 @@ TEST_F(EtcdClientTest, WatchPrefixReportsPutsAndDeletes) {
 }
 
 TEST_F(EtcdClientTest, FailsOverToNextEndpoint) {
-  auto port = testing::FreeLocalPort();
+  auto port = ::apogee::testing::FreeLocalPort();
   ASSERT_TRUE(port.ok());
   // Nothing listens on the first endpoint: UNAVAILABLE, then the next.
   auto client = EtcdClient::Create(absl::StrCat("127.0.0.1:", *port, ";", etcd_->endpoint()));

@@ -84,6 +84,11 @@ absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<
 // Polls a gRPC health check at `address` until SERVING or `timeout`.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
 
+// A TCP port on 127.0.0.1 free at the time of the call (for a flag that
+// must name its port before the process starts, e.g. a store's HA port
+// that keeps its number across restarts).
+absl::StatusOr<int> FreeLocalPort();
+
 // Plain HTTP/1.0 GET of http://<address><path>; returns the body. For
 // scraping /metrics in tests.
 absl::StatusOr<std::string> HttpGet(const std::string& address, const std::string& path);

@@ -52,7 +52,4 @@ class EtcdProcess {
 // thread) and killed at exit; nullptr (after printing why) when it cannot start.
 EtcdProcess* SharedEtcd();
 
-// A TCP port on 127.0.0.1 free at the time of the call.
-absl::StatusOr<int> FreeLocalPort();
-
 }  // namespace apogee::controller::testing
