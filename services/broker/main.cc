@@ -297,6 +297,17 @@ int main(int argc, char** argv) {
       if (counts.dead_lettered > 0) arrivals.Notify(DlqTopic(group));
     }
   });
+  // A slave's store receives its master's topic and group configs: keep
+  // the broker's copies (routes, reads) in step with it.
+  PeriodicTask config_follower(absl::Seconds(1), [&] {
+    if (roles.AcceptsWrites()) return;
+    absl::Status topics_loaded = topics.Reload();
+    absl::Status groups_loaded = groups.Reload();
+    if (!topics_loaded.ok() || !groups_loaded.ok()) {
+      std::fprintf(stderr, "event=config_reload_failed topics=\"%s\" groups=\"%s\"\n",
+                   topics_loaded.ToString().c_str(), groups_loaded.ToString().c_str());
+    }
+  });
   // Large requests leave freed buffers in malloc's arenas: return them once
   // the broker is idle again.
   PeriodicTask trimmer(absl::Seconds(1), [&messaging, &probe] {
@@ -333,6 +344,7 @@ int main(int argc, char** argv) {
   housekeeping.Stop();
   trimmer.Stop();
   reviver.Stop();
+  config_follower.Stop();
   poll_timer.Stop();
   // Runs what is queued (e.g. a push delivery round) while the store client,
   // PopEngine and Arrivals still exist, then joins.

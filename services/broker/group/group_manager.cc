@@ -41,6 +41,20 @@ absl::Status GroupManager::Load() {
   return absl::OkStatus();
 }
 
+absl::Status GroupManager::Reload() {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Group> stored, store_->ListGroups());
+  std::map<std::string, ConsumerGroup> groups;
+  for (const store::v1::Group& g : stored) {
+    if (!groups[g.name()].ParseFromString(g.config())) {
+      return absl::DataLossError(
+          absl::StrCat("stored group \"", g.name(), "\" has a config that does not parse"));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  groups_ = std::move(groups);
+  return absl::OkStatus();
+}
+
 absl::Status GroupManager::Put(const ConsumerGroup& input) {
   ConsumerGroup group = input;
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group.name", group.name()));

@@ -22,6 +22,9 @@ class GroupManager {
   explicit GroupManager(StoreClient* store) : store_(store) {}
 
   absl::Status Load();
+  // Replaces what it holds with the store's groups (a slave, whose store
+  // receives its master's configs).
+  absl::Status Reload();
   absl::Status Put(const ConsumerGroup& group);
   absl::Status Delete(const std::string& name);
   // The group's config; a clustering default when it was never configured.

@@ -55,6 +55,35 @@ absl::Status TopicManager::Load() {
   return absl::OkStatus();
 }
 
+absl::Status TopicManager::Reload() {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Topic> stored, store_->ListTopics());
+  std::map<std::string, TopicConfig> topics;
+  std::map<std::string, int64_t> incarnation_start;
+  for (const store::v1::Topic& topic : stored) {
+    if (!topics[topic.name()].ParseFromString(topic.attributes())) {
+      return absl::DataLossError(
+          absl::StrCat("stored topic \"", topic.name(), "\" has attributes that do not parse"));
+    }
+    incarnation_start[topic.name()] = topic.incarnation_start();
+  }
+  bool changed;
+  {
+    absl::MutexLock lock(&mu_);
+    changed = incarnation_start != incarnation_start_ || topics.size() != topics_.size();
+    for (auto it = topics.begin(); !changed && it != topics.end(); ++it) {
+      auto held = topics_.find(it->first);
+      changed = held == topics_.end() ||
+                held->second.SerializeAsString() != it->second.SerializeAsString();
+    }
+    if (changed) {
+      topics_ = std::move(topics);
+      incarnation_start_ = std::move(incarnation_start);
+    }
+  }
+  if (changed && listener_) listener_();
+  return absl::OkStatus();
+}
+
 absl::Status TopicManager::Persist(const TopicConfig& config) {
   // The store accepts queues 0..queue_count-1: the larger of the counts.
   store::v1::Topic stored;

@@ -37,6 +37,9 @@ class TopicManager {
 
   // Loads every topic from the store (at start-up).
   absl::Status Load();
+  // Replaces what it holds with the store's topics (a slave, whose store
+  // receives its master's configs); runs the listener when they changed.
+  absl::Status Reload();
 
   // Called after every change (outside the lock).
   void SetListener(std::function<void()> listener) { listener_ = std::move(listener); }
