@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -131,17 +132,21 @@ class RouteCacheTest : public ::testing::Test {
   ManualClock clock_;
 };
 
-TEST_F(RouteCacheTest, KeepsMasterQueuesOnly) {
+TEST_F(RouteCacheTest, WritesToMastersAndReadsFromASlaveOnlyWithoutAMaster) {
   RouteCache cache = Cache({address_});
   auto route = cache.Get("T");
   ASSERT_TRUE(route.ok()) << route.status();
-  // a: 2 writable + 2 readable on its master; b has no master; c is read-only.
+  // a: 2 writable + 2 readable on its master; b has no master: its 2 queues
+  // are read from its slave; c is read-only.
   ASSERT_EQ((*route)->writable.size(), 2u);
   EXPECT_EQ((*route)->writable[0].endpoint, "a-master:1");
   EXPECT_EQ((*route)->writable[1].queue_id, 1);
-  ASSERT_EQ((*route)->readable.size(), 5u);
-  EXPECT_EQ((*route)->readable[4].broker, "c");
-  EXPECT_EQ((*route)->readable[4].endpoint, "c-master:1");
+  ASSERT_EQ((*route)->readable.size(), 7u);
+  std::map<std::string, int> by_endpoint;
+  for (const QueueRef& q : (*route)->readable) by_endpoint[q.endpoint]++;
+  EXPECT_EQ(by_endpoint["a-master:1"], 2);
+  EXPECT_EQ(by_endpoint["b-slave:1"], 2);
+  EXPECT_EQ(by_endpoint["c-master:1"], 3);
 }
 
 // The NameServer cannot count GetRoute calls, so each step changes what the
@@ -256,7 +261,7 @@ TEST_F(RouteCacheTest, AnEmptyAnswerFallsThroughToTheNextNameServer) {
   EXPECT_EQ(cache.Get("T").value()->writable.size(), 3u);  // from the second
 }
 
-// A route without queues (here: group "d" has only a slave) is fetched
+// A route without writable queues (here: group "d" has only a slave) is fetched
 // again without waiting for the refresh interval, but with backoff.
 TEST_F(RouteCacheTest, AnEmptyRouteIsRefetchedWithBackoffUntilItHasQueues) {
   ASSERT_NO_FATAL_FAILURE(
@@ -265,8 +270,8 @@ TEST_F(RouteCacheTest, AnEmptyRouteIsRefetchedWithBackoffUntilItHasQueues) {
   auto empty = cache.Get("S");
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_TRUE((*empty)->writable.empty());
-  EXPECT_TRUE((*empty)->readable.empty());
-  cache.RefreshAll();  // due at once; still empty: next try in 1 s
+  EXPECT_EQ((*empty)->readable.size(), 2u);  // from the slave
+  cache.RefreshAll();                        // due at once; still empty: next try in 1 s
 
   ASSERT_NO_FATAL_FAILURE(
       Register(Registration("d", 0, 2, 2, nsv1::TOPIC_PERMISSION_READ_WRITE, 1, "S")));

@@ -22,6 +22,13 @@ const nsv1::BrokerInstance* Master(const nsv1::BrokerGroup& group) {
   return nullptr;
 }
 
+// Reads go to the writer while it lives, else to a slave (its store
+// follows the writer's; the NameServer lists brokers by route id).
+const nsv1::BrokerInstance* Reader(const nsv1::BrokerGroup& group) {
+  if (const nsv1::BrokerInstance* master = Master(group); master != nullptr) return master;
+  return group.brokers().empty() ? nullptr : &group.brokers(0);
+}
+
 bool CanRead(nsv1::TopicPermission p) {
   return p == nsv1::TOPIC_PERMISSION_READ || p == nsv1::TOPIC_PERMISSION_READ_WRITE;
 }
@@ -30,6 +37,9 @@ bool CanWrite(nsv1::TopicPermission p) {
 }
 
 bool Empty(const TopicRoute& route) { return route.writable.empty() && route.readable.empty(); }
+// No queue to write to: no group has a writer (e.g. a master died and no
+// slave was promoted yet), or nothing registered at all.
+bool Writerless(const TopicRoute& route) { return route.writable.empty(); }
 
 }  // namespace
 
@@ -78,7 +88,8 @@ void RouteCache::RefreshAll() {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
     for (const auto& [topic, e] : routes_) {
-      const bool wanted = e.invalidated || Empty(*e.route) || now - e.route->fetched >= refresh_;
+      const bool wanted =
+          e.invalidated || Writerless(*e.route) || now - e.route->fetched >= refresh_;
       if (wanted && now >= e.retry_at) due.push_back(topic);
     }
   }
@@ -100,9 +111,9 @@ void RouteCache::Refresh(const std::string& topic) {
   auto fetched = Fetch(topic, any_master_if_unknown, /*keep_empty=*/!have_queues);
   absl::MutexLock lock(&mu_);
   Entry& e = routes_.at(topic);  // entries are never removed
-  if (fetched.ok() && Empty(**fetched)) {
-    // Still no queues: asked again with backoff (an empty route is always
-    // due), not every tick.
+  if (fetched.ok() && Writerless(**fetched)) {
+    // Still no writer (maybe slaves to read from): asked again with backoff
+    // (such a route is always due), not every tick.
     e.route = *std::move(fetched);
     e.invalidated = false;
     e.retry_at = clock_->Now() + e.backoff.Failure();
@@ -156,17 +167,17 @@ absl::StatusOr<std::shared_ptr<const TopicRoute>> RouteCache::Fetch(const std::s
     if (status.ok()) {
       for (const nsv1::QueueData& q : response.queues()) {
         for (const nsv1::BrokerGroup& g : response.broker_groups()) {
-          const nsv1::BrokerInstance* master =
-              g.broker_name() == q.broker_name() ? Master(g) : nullptr;
-          if (master == nullptr) continue;
-          if (CanWrite(q.permission())) {
+          if (g.broker_name() != q.broker_name()) continue;
+          const nsv1::BrokerInstance* master = Master(g);
+          const nsv1::BrokerInstance* reader = Reader(g);
+          if (master != nullptr && CanWrite(q.permission())) {
             for (int32_t id = 0; id < q.write_queues(); ++id) {
               route->writable.push_back({topic, g.broker_name(), master->client_endpoint(), id});
             }
           }
-          if (CanRead(q.permission())) {
+          if (reader != nullptr && CanRead(q.permission())) {
             for (int32_t id = 0; id < q.read_queues(); ++id) {
-              route->readable.push_back({topic, g.broker_name(), master->client_endpoint(), id});
+              route->readable.push_back({topic, g.broker_name(), reader->client_endpoint(), id});
             }
           }
         }
