@@ -54,6 +54,10 @@ absl::Status LocalCluster::StartStore(BrokerGroup* group) {
   std::vector<std::string> args = {absl::StrCat("--data_dir=", prefix, "-data"),
                                    absl::StrCat("--listen=unix:", prefix, ".sock"), "--flush=sync",
                                    "--metrics_listen="};
+  if (replication_) {
+    APOGEE_ASSIGN_OR_RETURN(group->ha_port, FreeLocalPort());
+    args.push_back(absl::StrCat("--ha_listen=127.0.0.1:", group->ha_port));
+  }
   args.insert(args.end(), store_flags_.begin(), store_flags_.end());
   APOGEE_ASSIGN_OR_RETURN(
       group->store, ServiceProcess::Start(
@@ -76,6 +80,9 @@ absl::Status LocalCluster::StartBrokerOf(BrokerGroup* group,
                                    "--min_invisible_time=1s",
                                    "--max_delivery_attempts=3",
                                    "--heartbeat_interval=1s"};
+  if (group->ha_port != 0) {
+    args.push_back(absl::StrCat("--store_ha_endpoint=127.0.0.1:", group->ha_port));
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   group->broker.reset();
   APOGEE_ASSIGN_OR_RETURN(

@@ -34,6 +34,11 @@ class LocalCluster {
   // e.g. a small --segment_size and a short --retention.
   void set_store_flags(std::vector<std::string> flags) { store_flags_ = std::move(flags); }
 
+  // Stores started after this call serve replication on a free port of
+  // their own (kept across restarts), and their brokers register it as
+  // their HA endpoint, so slaves' stores really follow their master's.
+  void enable_replication() { replication_ = true; }
+
   // Adds another broker group: its own store and a master broker named
   // `broker_name`, registered with the same NameServer. Returns its index.
   absl::StatusOr<int> AddBroker(const std::string& broker_name,
@@ -70,6 +75,7 @@ class LocalCluster {
     int64_t id = 0;  // --broker_id
     std::unique_ptr<ServiceProcess> store;
     std::unique_ptr<ServiceProcess> broker;
+    int ha_port = 0;  // the store's --ha_listen port (replication only)
   };
 
   // Where a broker's store keeps its files and socket: broker-a (id 0)
@@ -84,6 +90,7 @@ class LocalCluster {
   std::unique_ptr<ServiceProcess> nameserver_;
   std::vector<BrokerGroup> brokers_;
   std::vector<std::string> store_flags_;
+  bool replication_ = false;
 };
 
 }  // namespace apogee::testing
