@@ -1,7 +1,8 @@
 # The two commands a newcomer needs:
 #   make run   install deps if missing, build, start a local cluster
 #   make test  everything CI runs (.ci/run calls it)
-.PHONY: run test deps build build-asan unit format bazel clean
+#   make run-ha  2 NameServers, etcd and a master/slave group (failover)
+.PHONY: run run-ha test deps build build-asan unit format bazel clean
 
 JOBS ?= $(shell nproc)
 BUILD_DIR ?= build
@@ -15,6 +16,9 @@ build: deps
 
 run: build
 	BUILD_DIR=$(BUILD_DIR) bash scripts/run-local.sh
+
+run-ha: build
+	BUILD_DIR=$(BUILD_DIR) bash scripts/run-ha.sh
 
 test:
 	bash scripts/test-all.sh

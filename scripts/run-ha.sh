@@ -80,5 +80,6 @@ echo "apogee-ha: broker-a/0  grpc 127.0.0.1:8081  store HA 127.0.0.1:10912"
 echo "apogee-ha: broker-a/1  grpc 127.0.0.1:8091  store HA 127.0.0.1:10913"
 echo "apogee-ha: replication=$REPLICATION; roles: build/tools/admin/apogee-admin broker status"
 echo "apogee-ha: logs in $HOME_DIR/logs; Ctrl-C stops the cluster"
-wait -n "${pids[@]}"
-echo "run-ha: a process exited; stopping the cluster" >&2
+# Unlike run-local.sh, one process dying does not stop the others: kill a
+# master (kill -9 $(pgrep -f broker_id=0)) and watch the slave take over.
+wait
