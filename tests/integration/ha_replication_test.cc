@@ -274,6 +274,29 @@ TEST_F(HaReplicationTest, EtcdPromotesTheSlaveAndTheOldMasterReturnsAsItsSlave) 
   ASSERT_NE(consumer, nullptr);
   std::multiset<std::string> seen = ReceiveAll(consumer.get(), before);
   for (const std::string& body : before) EXPECT_GE(seen.count(body), 1u) << body << " lost";
+
+  // An operator hands mastership back (apogee-admin broker promote), with
+  // a new epoch; the producer follows.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return absl::StrContains(EtcdDump(etcd->endpoint(), "/apogee/HaFailover/broker-a/insync"),
+                                 "ids=0,1");
+      },
+      absl::Seconds(10)));
+  auto admin = av1::Admin::NewStub(
+      grpc::CreateChannel(cluster_.broker(1)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(15)));
+  av1::PromoteBrokerRequest promote;
+  promote.set_broker_id(0);
+  av1::PromoteBrokerResponse promoted_back;
+  grpc::Status moved = admin->PromoteBroker(&context, promote, &promoted_back);
+  ASSERT_TRUE(moved.ok()) << moved.error_message();
+  EXPECT_GT(promoted_back.epoch(), promoted.epoch());
+  ASSERT_TRUE(PollUntil([&] { return Status(0).role() == "master" && Status(1).role() == "slave"; },
+                        absl::Seconds(10)));
+  m.body = "after-promote";
+  EXPECT_TRUE(PollUntil([&] { return producer->Send(m).ok(); }, absl::Seconds(10)));
 }
 
 }  // namespace
