@@ -14,21 +14,9 @@ REPLICATION=${REPLICATION:-async}
 ETCD=${APOGEE_ETCD:-etcd}
 mkdir -p "$HOME_DIR/logs"
 
-pids=()
-stop() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait || true
-}
-trap stop EXIT INT TERM
-
-wait_for() {  # name address-file
-  for _ in $(seq 1 200); do
-    if [ -s "$2" ]; then return 0; fi
-    sleep 0.05
-  done
-  echo "run-ha: $1 did not start; see $HOME_DIR/logs/$1.log" >&2
-  exit 1
-}
+SCRIPT=run-ha
+# shellcheck source=lib/processes.sh
+source scripts/lib/processes.sh
 
 command -v "$ETCD" >/dev/null || { echo "run-ha: etcd not found (apt-get install etcd-server)" >&2; exit 1; }
 "$ETCD" --name=apogee-ha --data-dir="$HOME_DIR/etcd" \

@@ -8,21 +8,9 @@ BUILD_DIR=${BUILD_DIR:-build}
 HOME_DIR=${APOGEE_HOME:-$PWD/.apogee}
 mkdir -p "$HOME_DIR/logs"
 
-pids=()
-stop() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait || true
-}
-trap stop EXIT INT TERM
-
-wait_for() {  # name address-file
-  for _ in $(seq 1 200); do
-    if [ -s "$2" ]; then return 0; fi
-    sleep 0.05
-  done
-  echo "run-local: $1 did not start; see $HOME_DIR/logs/$1.log" >&2
-  exit 1
-}
+SCRIPT=run-local
+# shellcheck source=lib/processes.sh
+source scripts/lib/processes.sh
 
 rm -f "$HOME_DIR/nameserver.address"
 "$BUILD_DIR/services/nameserver/apogee-nameserver" \

@@ -33,9 +33,7 @@ using ::apogee::testing::V2TestClient;
 using ::testing::HasSubstr;
 
 std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  return context;
+  return testing::DeadlineContext(absl::Seconds(5));
 }
 
 class HaBrokerTest : public ::testing::Test {

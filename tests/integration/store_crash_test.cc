@@ -42,9 +42,7 @@ constexpr int kCycles = 40;
 constexpr int kMaxInFlight = 16;  // batches written but not yet answered
 
 std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  return context;
+  return testing::DeadlineContext(absl::Seconds(10));
 }
 
 struct SentRecord {

@@ -44,9 +44,7 @@ constexpr int kQueues = 4;
 constexpr int kResourceExhausted = 8;  // google.rpc.Code
 
 std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  return context;
+  return testing::DeadlineContext(absl::Seconds(10));
 }
 
 struct Acked {

@@ -36,9 +36,7 @@ using ::google::protobuf::util::TimeUtil;
 using ::testing::HasSubstr;
 
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10)) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
+  return testing::DeadlineContext(timeout);
 }
 
 std::string ReadText(const std::string& path) {

@@ -253,6 +253,14 @@ absl::StatusOr<std::string> HttpGet(const std::string& address, const std::strin
   return response.substr(body + 4);
 }
 
+std::unique_ptr<grpc::ClientContext> DeadlineContext(absl::Duration timeout,
+                                                     const std::string& client_id) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (!client_id.empty()) context->AddMetadata("x-mq-client-id", client_id);
+  return context;
+}
+
 absl::StatusOr<int> FreeLocalPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));

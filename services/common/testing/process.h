@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/client_context.h"
 
 namespace apogee::testing {
 
@@ -83,6 +84,11 @@ absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<
 
 // Polls a gRPC health check at `address` until SERVING or `timeout`.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
+
+// A client context whose deadline is `timeout` from now, with the
+// x-mq-client-id header when `client_id` is set (v2 calls need one).
+std::unique_ptr<grpc::ClientContext> DeadlineContext(absl::Duration timeout,
+                                                     const std::string& client_id = "");
 
 // A TCP port on 127.0.0.1 free at the time of the call (for a flag that
 // must name its port before the process starts, e.g. a store's HA port
