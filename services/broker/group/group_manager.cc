@@ -27,19 +27,7 @@ uint64_t Fnv1a(const std::string& s) {
 
 }  // namespace
 
-absl::Status GroupManager::Load() {
-  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Group> stored, store_->ListGroups());
-  absl::MutexLock lock(&mu_);
-  for (const store::v1::Group& g : stored) {
-    ConsumerGroup group;
-    if (!group.ParseFromString(g.config())) {
-      return absl::DataLossError(
-          absl::StrCat("stored group \"", g.name(), "\" has a config that does not parse"));
-    }
-    groups_[g.name()] = group;
-  }
-  return absl::OkStatus();
-}
+absl::Status GroupManager::Load() { return Reload(); }  // empty at start-up: the same
 
 absl::Status GroupManager::Reload() {
   APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Group> stored, store_->ListGroups());

@@ -40,20 +40,7 @@ absl::Status ValidateTopicConfig(const TopicConfig& c) {
   return absl::OkStatus();
 }
 
-absl::Status TopicManager::Load() {
-  APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Topic> stored, store_->ListTopics());
-  absl::MutexLock lock(&mu_);
-  for (const store::v1::Topic& topic : stored) {
-    TopicConfig config;
-    if (!config.ParseFromString(topic.attributes())) {
-      return absl::DataLossError(
-          absl::StrCat("stored topic \"", topic.name(), "\" has attributes that do not parse"));
-    }
-    topics_[topic.name()] = config;
-    incarnation_start_[topic.name()] = topic.incarnation_start();
-  }
-  return absl::OkStatus();
-}
+absl::Status TopicManager::Load() { return Reload(); }  // empty at start-up: the same
 
 absl::Status TopicManager::Reload() {
   APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Topic> stored, store_->ListTopics());
