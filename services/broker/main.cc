@@ -79,6 +79,10 @@ ABSL_FLAG(absl::Duration, replication_timeout, absl::Seconds(3),
 ABSL_FLAG(std::string, controller, "",
           "Automatic failover: etcd:HOST:PORT[;HOST:PORT...] (the group elects its master there); "
           "empty keeps static roles (id 0 is the master)");
+ABSL_FLAG(bool, forward_sends, true,
+          "relay v2 sends that reach a broker which is not its group's writer to the writer "
+          "(official clients cache the endpoints they publish to; this keeps them writing "
+          "through a failover); false answers HA_NOT_AVAILABLE instead");
 ABSL_FLAG(std::string, master, "",
           "Slaves: the master store's HA endpoint (host:port); default: found through the "
           "NameServers");
@@ -204,8 +208,10 @@ int main(int argc, char** argv) {
   PopEngine pop(&store, &topics, clock, pop_options);
 
   ha::RoleManager roles(identity, ha_options, &store, nameservers);
+  ha::SendForwarder forwarder(identity, nameservers, &roles, &executor);
   ServiceOptions service_options;
   service_options.roles = &roles;
+  if (absl::GetFlag(FLAGS_forward_sends)) service_options.forwarder = &forwarder;
   service_options.broker_name = identity.broker_name;
   service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
   service_options.settings.consumer_max_attempts = attempts;
@@ -260,6 +266,7 @@ int main(int argc, char** argv) {
   messaging.SetAdvertisedAddress(advertise);
   routes.SetClientEndpoint(advertise);
   roles.SetClientEndpoint(advertise);
+  forwarder.SetClientEndpoint(advertise);
 
   Registrar registrar(identity, nameservers, absl::GetFlag(FLAGS_heartbeat_interval),
                       [&topics] { return topics.List(); });

@@ -605,15 +605,8 @@ TEST_F(BrokerTest, TopicsReachTheNameServer) {
 // Runs a Node script from tests/interop/node with the official client.
 std::pair<int, std::string> RunNode(const std::string& dir, const std::string& script,
                                     const std::string& args) {
-  const std::string log = absl::StrCat(dir, "/", script, ".log");
-  const std::string command =
-      absl::StrCat("bash ", APOGEE_SOURCE_DIR, "/tests/interop/node/run.sh ", APOGEE_SOURCE_DIR,
-                   "/tests/interop/node/", script, " ", args, " > ", log, " 2>&1");
-  int status = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, buffer.str()};
+  return testing::RunNodeInterop(APOGEE_SOURCE_DIR, script, args,
+                                 absl::StrCat(dir, "/", script, ".log"));
 }
 
 TEST_F(BrokerTest, OfficialNodeClientProducesAndConsumesDirectly) {

@@ -6,9 +6,13 @@
 // with SLAVE_PERSISTENCE_TIMEOUT when no slave keeps up, and with a
 // controller the slave is promoted and the old master is fenced.
 #include <csignal>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -324,8 +328,13 @@ TEST_F(HaReplicationTest, EtcdPromotesTheSlaveAndTheOldMasterReturnsAsItsSlave) 
   av1::GetBrokerStatusResponse returned = Status(0);
   EXPECT_EQ(returned.role(), "slave");
   EXPECT_EQ(returned.epoch(), promoted.epoch());
+  // A send that reaches it is relayed to the new master, never stored on
+  // the fenced one (--forward_sends).
   V2TestClient to_old(cluster_.broker_address(), "ha-test@1@0@it");
-  EXPECT_THAT(to_old.Send(kTopic, "id-old", "x").message(), HasSubstr("HA_NOT_AVAILABLE"));
+  EXPECT_TRUE(to_old.Send(kTopic, "id-old", "x").ok());
+  auto relayed = testing::ScrapeMetric(cluster_.broker(0)->metrics_address(), "apogee_rpc_total",
+                                       {{"rpc", "send_relayed"}, {"result", "OK"}});
+  EXPECT_EQ(relayed.value_or(-1), 1);
 
   // Everything acknowledged before the failover is on the new master.
   auto consumer = NewConsumer("HaFailoverGroup");
@@ -355,6 +364,52 @@ TEST_F(HaReplicationTest, EtcdPromotesTheSlaveAndTheOldMasterReturnsAsItsSlave) 
                         absl::Seconds(10)));
   m.body = "after-promote";
   EXPECT_TRUE(PollUntil([&] { return producer->Send(m).ok(); }, absl::Seconds(10)));
+}
+
+// The official Node client caches the route it publishes to forever: it
+// keeps writing through a failover by isolating the dead master's endpoint
+// and using the standby queue QueryRoute lists for the slave (relayed to the
+// writer until the slave is promoted, then written there).
+TEST_F(HaReplicationTest, OfficialNodeProducerKeepsSendingThroughAFailover) {
+  controller::testing::EtcdProcess* etcd = controller::testing::SharedEtcd();
+  ASSERT_NE(etcd, nullptr) << "etcd did not start";
+  const std::vector<std::string> flags = {absl::StrCat("--controller=etcd:", etcd->endpoint()),
+                                          "--cluster=HaNode"};
+  StartGroup(flags, flags);
+  ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
+  ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return absl::StrContains(EtcdDump(etcd->endpoint(), "/apogee/HaNode/broker-a/insync"),
+                                 "ids=0,1");
+      },
+      absl::Seconds(10)))
+      << EtcdDump(etcd->endpoint(), "/apogee/HaNode/");
+
+  const std::string log = cluster_.dir() + "/ha_failover.js.log";
+  std::pair<int, std::string> result{-1, ""};
+  std::thread node([&] {
+    result = testing::RunNodeInterop(
+        APOGEE_SOURCE_DIR, "ha_failover.js",
+        absl::StrCat(cluster_.nameserver_address(), " ", kTopic, " 16"), log);
+  });
+  auto log_says = [&](absl::string_view what) {
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    return absl::StrContains(text.str(), what);
+  };
+  const bool started = PollUntil([&] { return log_says("first send ok"); }, absl::Seconds(60));
+  if (started) {
+    ASSERT_TRUE(cluster_.broker(0)->Stop(SIGKILL).ok());
+    ASSERT_TRUE(cluster_.store(0)->Stop(SIGKILL).ok());
+  }
+  node.join();
+  ASSERT_TRUE(started) << result.second;
+  EXPECT_EQ(result.first, 0) << result.second;
+  EXPECT_THAT(result.second, HasSubstr("done"));
+  std::fprintf(stderr, "node producer through the failover:\n%s\n", result.second.c_str());
+  EXPECT_EQ(Status(1).role(), "master");
 }
 
 }  // namespace

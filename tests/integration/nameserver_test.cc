@@ -232,9 +232,12 @@ TEST_F(NameServerTest, V2QueryRouteAnswersLikeARocketMqProxy) {
   v2::QueryRouteResponse response;
   ASSERT_TRUE(stub->QueryRoute(Context().get(), request, &response).ok());
   EXPECT_EQ(response.status().code(), v2::OK);
-  ASSERT_EQ(response.message_queues_size(), 8);  // 4 per master, no slave queues
+  // 4 per master, no slave queues to read, and broker-a's slave as one
+  // write-only standby queue (v2_route.h) at the end.
+  ASSERT_EQ(response.message_queues_size(), 9);
   std::set<std::string> endpoints;
-  for (const v2::MessageQueue& q : response.message_queues()) {
+  for (int i = 0; i < 8; ++i) {
+    const v2::MessageQueue& q = response.message_queues(i);
     EXPECT_EQ(q.topic().name(), "TopicTest");
     EXPECT_EQ(q.permission(), v2::READ_WRITE);
     EXPECT_EQ(q.broker().id(), 0);
@@ -246,6 +249,11 @@ TEST_F(NameServerTest, V2QueryRouteAnswersLikeARocketMqProxy) {
   EXPECT_EQ(response.message_queues(0).id(), 0);
   EXPECT_EQ(response.message_queues(0).broker().endpoints().scheme(), v2::IPv4);
   EXPECT_EQ(response.message_queues(4).broker().endpoints().scheme(), v2::DOMAIN_NAME);
+  const v2::MessageQueue& standby = response.message_queues(8);
+  EXPECT_EQ(standby.permission(), v2::WRITE);
+  EXPECT_EQ(standby.id(), 0);
+  EXPECT_EQ(standby.broker().name(), "broker-a");
+  EXPECT_EQ(standby.broker().endpoints().addresses(0).port(), 8091);
 
   request.mutable_topic()->set_name("Missing");
   response.Clear();
@@ -322,20 +330,10 @@ TEST_F(NameServerTest, OfficialNodeClientBootstrapsFromTheNameServer) {
   // shutdown.
   auto stub = V1(*ns);
   ASSERT_TRUE(Register(*stub, Registration("broker-a", 0, ns->address())).ok());
-  const std::string log = dir_.path() + "/node.log";
-  const std::string command =
-      absl::StrCat("bash ", APOGEE_SOURCE_DIR, "/tests/interop/node/run.sh ", APOGEE_SOURCE_DIR,
-                   "/tests/interop/node/nameserver_bootstrap.js ", ns->address(),
-                   " TopicTest NoSuchTopic > ", log, " 2>&1");
-  int status = std::system(command.c_str());
-  std::string output;
-  {
-    std::ifstream in(log);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    output = buffer.str();
-  }
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  auto [code, output] = testing::RunNodeInterop(
+      APOGEE_SOURCE_DIR, "nameserver_bootstrap.js",
+      absl::StrCat(ns->address(), " TopicTest NoSuchTopic"), dir_.path() + "/node.log");
+  ASSERT_EQ(code, 0) << output;
   EXPECT_THAT(output, HasSubstr("producer started"));
   EXPECT_THAT(output, HasSubstr("consumer started"));
   EXPECT_THAT(output, HasSubstr("route queues=4"));

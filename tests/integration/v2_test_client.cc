@@ -17,6 +17,7 @@ std::unique_ptr<grpc::ClientContext> V2TestClient::NewContext(absl::Duration tim
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   context->AddMetadata("x-mq-client-id", client_id_);
+  for (const auto& [key, value] : headers_) context->AddMetadata(key, value);
   return context;
 }
 

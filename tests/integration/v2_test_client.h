@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,6 +23,11 @@ class V2TestClient {
  public:
   // `client_id` goes in x-mq-client-id (broadcasting members differ by it).
   V2TestClient(const std::string& broker_address, std::string client_id);
+
+  // An extra header on every call from now on.
+  void SetHeader(std::string key, std::string value) {
+    headers_.emplace_back(std::move(key), std::move(value));
+  }
 
   // Sends one NORMAL message; OK only when the broker stored it.
   absl::Status Send(const std::string& topic, const std::string& id, const std::string& body,
@@ -46,6 +52,7 @@ class V2TestClient {
   std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
 
   const std::string client_id_;
+  std::vector<std::pair<std::string, std::string>> headers_;
   std::unique_ptr<apache::rocketmq::v2::MessagingService::Stub> stub_;
 };
 

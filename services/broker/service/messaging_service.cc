@@ -174,7 +174,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
     auto route = routes_->Route(topic);
     if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
     APOGEE_ASSIGN_OR_RETURN(std::vector<v2::MessageQueue> queues,
-                            rocketmq::ToV2MessageQueues(*route));
+                            rocketmq::ToV2QueryRouteQueues(*route));
     for (v2::MessageQueue& q : queues) {
       *q.mutable_topic() = request->topic();
       *response->add_message_queues() = std::move(q);
@@ -215,14 +215,41 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
   }
   if (options_.roles != nullptr) {
     if (absl::Status writable = options_.roles->CheckWritable(); !writable.ok()) {
-      finish(writable);
+      if (options_.forwarder == nullptr || ha::SendForwarder::WasForwarded(*context)) {
+        finish(writable);
+        return reactor;
+      }
+      options_.forwarder->Forward(
+          context, request, response,
+          [this, context, request, response, reactor, start, finish,
+           writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
+            if (!relayed.ok()) {
+              finish(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
+                                                                    relayed.status().message())),
+                                v2::HA_NOT_AVAILABLE));
+            } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
+              StoreSend(context, request, response, finish);
+            } else {
+              probe_->OnRpc("send_relayed", v2::Code_Name(response->status().code()),
+                            absl::Now() - start);
+              reactor->Finish(grpc::Status::OK);
+            }
+          });
       return reactor;
     }
   }
+  StoreSend(context, request, response, std::move(finish));
+  return reactor;
+}
+
+void MessagingService::StoreSend(grpc::CallbackServerContext* context,
+                                 const v2::SendMessageRequest* request,
+                                 v2::SendMessageResponse* response,
+                                 std::function<void(const absl::Status&)> finish) {
   if (request->messages_size() == 0) {
     finish(WithV2Code(absl::InvalidArgumentError("SendMessage carries no messages"),
                       v2::MESSAGE_CORRUPTED));
-    return reactor;
+    return;
   }
   const v2::Resource& resource = request->messages(0).topic();
   for (const v2::Message& m : request->messages()) {
@@ -231,7 +258,7 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
                             absl::StrCat("messages of one SendMessage must share a topic; got \"",
                                          resource.name(), "\" and \"", m.topic().name(), "\"")),
                         v2::MESSAGE_CORRUPTED));
-      return reactor;
+      return;
     }
   }
   const std::string topic_name =
@@ -331,7 +358,6 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
     if (absl::Status fits = CheckAppendSize(records); !fits.ok()) return entries_done(fits);
     store_->Append(std::move(records), std::move(entries_done));
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* MessagingService::QueryAssignment(

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/role_manager.h"
+#include "services/broker/ha/send_forwarder.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
@@ -44,6 +46,10 @@ struct ServiceOptions {
   // forwards are refused unless this broker is its group's writer, and a
   // sync-replication timeout names this policy. Null: always the writer.
   const ha::RoleManager* roles = nullptr;
+  // When set, a send refused by `roles` is relayed to the group's writer
+  // instead (--forward_sends): official clients keep writing through a
+  // failover to the endpoints they cached.
+  ha::SendForwarder* forwarder = nullptr;
 };
 
 // Thread-safe.
@@ -120,6 +126,11 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   void FinishReceive(ReceiveCall& call, const absl::Status& status,
                      std::vector<v2::Message> messages);
   void DoPull(std::shared_ptr<PullCall> call);
+  // The part of SendMessage on the writer: validate, encode, append.
+  // `finish` answers the call with a top-level status.
+  void StoreSend(grpc::CallbackServerContext* context, const v2::SendMessageRequest* request,
+                 v2::SendMessageResponse* response,
+                 std::function<void(const absl::Status&)> finish);
   // Topic name of `resource` with the request's namespace, validated
   // (ILLEGAL_TOPIC), and the topic's config (TOPIC_NOT_FOUND).
   absl::StatusOr<TopicConfig> ResolveTopic(const grpc::ServerContextBase& context,

@@ -94,4 +94,33 @@ absl::StatusOr<std::vector<v2::MessageQueue>> ToV2MessageQueues(
   return out;
 }
 
+absl::StatusOr<std::vector<v2::MessageQueue>> ToV2QueryRouteQueues(
+    const nsv1::GetRouteResponse& route) {
+  absl::StatusOr<std::vector<v2::MessageQueue>> out = ToV2MessageQueues(route);
+  if (!out.ok()) return out;
+  std::map<std::string, const nsv1::BrokerGroup*> groups;
+  for (const nsv1::BrokerGroup& g : route.broker_groups()) groups[g.broker_name()] = &g;
+  for (const nsv1::QueueData& queues : route.queues()) {
+    auto group = groups.find(queues.broker_name());
+    if (group == groups.end() || group->second->brokers_size() < 2) continue;
+    if (group->second->brokers(0).broker_id() != 0) continue;  // no live writer
+    if (!Writable(queues.permission()) || queues.write_queues() < 1) continue;
+    const std::vector<v2::MessageType> types = AcceptedMessageTypes(queues.message_type());
+    for (int i = 1; i < group->second->brokers_size(); ++i) {
+      auto endpoints = ToV2Endpoints(group->second->brokers(i).client_endpoint());
+      if (!endpoints.ok()) return endpoints.status();
+      v2::MessageQueue mq;
+      mq.mutable_topic()->set_name(route.topic());
+      mq.set_id(0);
+      mq.set_permission(v2::WRITE);
+      mq.mutable_broker()->set_name(queues.broker_name());
+      mq.mutable_broker()->set_id(0);
+      *mq.mutable_broker()->mutable_endpoints() = *endpoints;
+      for (v2::MessageType t : types) mq.add_accept_message_types(t);
+      out->push_back(std::move(mq));
+    }
+  }
+  return out;
+}
+
 }  // namespace apogee::rocketmq

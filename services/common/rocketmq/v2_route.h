@@ -28,6 +28,18 @@ namespace v2 = ::apache::rocketmq::v2;
 absl::StatusOr<std::vector<v2::MessageQueue>> ToV2MessageQueues(
     const ::apogee::nameserver::v1::GetRouteResponse& route);
 
+// The QueryRoute answer: ToV2MessageQueues, plus one standby write queue per
+// other live member of each group with a live writer: queue id 0,
+// permission WRITE (never read: see above), labelled broker id 0 (official
+// clients write to id 0 only), at the member's endpoint. Official clients
+// cache the queues they publish to (Node 1.0.8 forever), so when the writer
+// dies they isolate its endpoint and write through a standby queue; a member
+// that is not the writer relays the send to the writer
+// (services/broker/ha/send_forwarder.h), and after a failover the promoted
+// member is the writer itself.
+absl::StatusOr<std::vector<v2::MessageQueue>> ToV2QueryRouteQueues(
+    const ::apogee::nameserver::v1::GetRouteResponse& route);
+
 // Endpoints for "host:port" (DNS names allowed).
 absl::StatusOr<v2::Endpoints> ToV2Endpoints(const std::string& host_port);
 

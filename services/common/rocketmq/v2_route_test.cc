@@ -82,5 +82,33 @@ TEST(V2RouteTest, TypedTopicAcceptsItsTypeOnly) {
   EXPECT_THAT((*queues)[0].accept_message_types(), ElementsAre(v2::FIFO));
 }
 
+TEST(V2RouteTest, QueryRouteAddsAWriteOnlyStandbyQueuePerOtherMember) {
+  auto queues = ToV2QueryRouteQueues(Route(4, 4, nsv1::TOPIC_PERMISSION_READ_WRITE,
+                                           {{0, "127.0.0.1:8081"}, {1, "127.0.0.1:8091"}}));
+  ASSERT_TRUE(queues.ok()) << queues.status();
+  ASSERT_EQ(queues->size(), 5u);
+  const v2::MessageQueue& standby = (*queues)[4];
+  EXPECT_EQ(standby.id(), 0);
+  EXPECT_EQ(standby.permission(), v2::WRITE);  // never read twice
+  EXPECT_EQ(standby.broker().name(), "broker-a");
+  EXPECT_EQ(standby.broker().id(), 0);  // official clients write to id 0 only
+  EXPECT_EQ(standby.broker().endpoints().addresses(0).port(), 8091);
+  EXPECT_EQ((*queues)[0].broker().endpoints().addresses(0).port(), 8081);
+}
+
+TEST(V2RouteTest, NoStandbyQueueWithoutALiveWriterOrWritePermission) {
+  auto writerless = ToV2QueryRouteQueues(
+      Route(2, 2, nsv1::TOPIC_PERMISSION_READ_WRITE, {{1, "s:1"}, {2, "t:1"}}));
+  ASSERT_TRUE(writerless.ok());
+  EXPECT_EQ(writerless->size(), 2u);
+  auto read_only =
+      ToV2QueryRouteQueues(Route(2, 2, nsv1::TOPIC_PERMISSION_READ, {{0, "m:1"}, {1, "s:1"}}));
+  ASSERT_TRUE(read_only.ok());
+  EXPECT_EQ(read_only->size(), 2u);
+  auto alone = ToV2QueryRouteQueues(Route(2, 2, nsv1::TOPIC_PERMISSION_READ_WRITE, {{0, "m:1"}}));
+  ASSERT_TRUE(alone.ok());
+  EXPECT_EQ(alone->size(), 2u);
+}
+
 }  // namespace
 }  // namespace apogee::rocketmq

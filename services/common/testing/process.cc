@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -277,6 +278,38 @@ absl::StatusOr<int> FreeLocalPort() {
   }
   close(fd);
   return static_cast<int>(ntohs(addr.sin_port));
+}
+
+absl::StatusOr<double> ScrapeMetric(
+    const std::string& address, const std::string& name,
+    const std::vector<std::pair<std::string, std::string>>& labels) {
+  absl::StatusOr<std::string> body = HttpGet(address, "/metrics");
+  if (!body.ok()) return body.status();
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(*body, '\n')) {
+    if (!absl::ConsumePrefix(&line, name) || line.empty() || (line[0] != '{' && line[0] != ' ')) {
+      continue;
+    }
+    bool match = true;
+    for (const auto& [key, value] : labels) {
+      match = match && absl::StrContains(line, absl::StrCat(key, "=\"", value, "\""));
+    }
+    double value = 0;
+    if (match && absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) sum += value;
+  }
+  return sum;
+}
+
+std::pair<int, std::string> RunNodeInterop(const std::string& source_dir, const std::string& script,
+                                           const std::string& args, const std::string& log_path) {
+  const std::string command =
+      absl::StrCat("bash ", source_dir, "/tests/interop/node/run.sh ", source_dir,
+                   "/tests/interop/node/", script, " ", args, " > ", log_path, " 2>&1");
+  const int status = std::system(command.c_str());
+  std::ifstream in(log_path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, buffer.str()};
 }
 
 }  // namespace apogee::testing

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -98,6 +99,18 @@ absl::StatusOr<int> FreeLocalPort();
 // Plain HTTP/1.0 GET of http://<address><path>; returns the body. For
 // scraping /metrics in tests.
 absl::StatusOr<std::string> HttpGet(const std::string& address, const std::string& path);
+
+// The sum of the samples of metric `name` at http://<address>/metrics whose
+// labels include every `labels` pair (label="value"); 0 when none matches.
+absl::StatusOr<double> ScrapeMetric(
+    const std::string& address, const std::string& name,
+    const std::vector<std::pair<std::string, std::string>>& labels = {});
+
+// Runs `<source_dir>/tests/interop/node/run.sh <script> <args>` (the
+// official Node client), stdout and stderr to `log_path`; answers node's exit
+// code (-1 when it did not exit normally) and the output.
+std::pair<int, std::string> RunNodeInterop(const std::string& source_dir, const std::string& script,
+                                           const std::string& args, const std::string& log_path);
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
 // Returns whether it held. For tests: bounded waiting without fixed sleeps.

@@ -40,7 +40,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
     return rocketmq::AnswerInBand(context, WithV2Code(route.status(), v2::TOPIC_NOT_FOUND),
                                   response);
   }
-  auto queues = rocketmq::ToV2MessageQueues(*route);
+  auto queues = rocketmq::ToV2QueryRouteQueues(*route);
   if (!queues.ok()) {
     probe_->OnRouteQuery("v2", "invalid");
     return rocketmq::AnswerInBand(context, queues.status(), response);
