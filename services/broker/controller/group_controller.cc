@@ -327,7 +327,7 @@ void GroupController::Decide(const GroupState& state) {
     follow.master_client_endpoint = master.client_endpoint;
     follow.master_ha_endpoint = master.ha_endpoint;
     follow.reason = "following the elected master";
-    Emit(std::move(follow));
+    (void)Emit(std::move(follow));
     return;
   }
   // No master key.
@@ -369,7 +369,7 @@ void GroupController::MaybeCampaign(const GroupState& state) {
   // Stand only with a freshly renewed lease, so that a new master has its
   // whole fencing window ahead of it.
   if (lease_id_ == 0 || clock_->Now() >= fence_at_ ||
-      state.members.count(options_.broker_id) == 0) {
+      state.members.count(options_.broker_id) == 0 || clock_->Now() < campaign_not_before_) {
     return;
   }
   const std::vector<int64_t> order = Ranking(state);
@@ -411,7 +411,27 @@ void GroupController::MaybeCampaign(const GroupState& state) {
   change.master_ha_endpoint = options_.ha_endpoint;
   change.reason =
       rank == 0 ? "elected" : absl::StrCat("elected after ", rank, " better candidates");
-  Emit(std::move(change));
+  if (absl::Status applied = Emit(std::move(change)); !applied.ok()) Resign(value, applied);
+}
+
+void GroupController::Resign(const std::string& master_value, const absl::Status& why) {
+  // Only the key this broker wrote: never a successor's.
+  (void)etcd_->Txn({EtcdCompare::ValueEquals(Key("master"), master_value)},
+                   {EtcdOp::Delete(Key("master"))}, {}, MaxWait());
+  is_master_ = false;
+  campaign_not_before_ = clock_->Now() + options_.resign_backoff;
+  std::fprintf(stderr,
+               "event=controller_resign group=%s broker_id=%lld epoch=%lld backoff=%s "
+               "reason=\"%s\"\n",
+               prefix_.c_str(), static_cast<long long>(options_.broker_id),
+               static_cast<long long>(master_epoch_),
+               absl::FormatDuration(options_.resign_backoff).c_str(),
+               std::string(why.message()).c_str());
+  RoleChange change;
+  change.role = Role::kUnknown;
+  change.epoch = master_epoch_;
+  change.reason = absl::StrCat("could not take mastership: ", why.message());
+  (void)Emit(std::move(change));
 }
 
 void GroupController::ActAsMaster(const GroupState& state) {
@@ -433,8 +453,8 @@ void GroupController::ActAsMaster(const GroupState& state) {
       // The transfer key was withdrawn: keep mastership.
       transferring_ = false;
       is_master_ = true;
-      Emit(RoleChange{Role::kMaster, master_epoch_, options_.broker_id, options_.client_endpoint,
-                      options_.ha_endpoint, "transfer withdrawn"});
+      (void)Emit(RoleChange{Role::kMaster, master_epoch_, options_.broker_id,
+                            options_.client_endpoint, options_.ha_endpoint, "transfer withdrawn"});
     }
     return;
   }
@@ -451,8 +471,9 @@ void GroupController::ActAsMaster(const GroupState& state) {
     transfer_target_ = target;
     // Stop writes first (on_role takes effect before it returns), so that the
     // log end read next is final for this term.
-    Emit(RoleChange{Role::kUnknown, master_epoch_, options_.broker_id, options_.client_endpoint,
-                    options_.ha_endpoint, absl::StrCat("handing mastership to broker ", target)});
+    (void)Emit(RoleChange{Role::kUnknown, master_epoch_, options_.broker_id,
+                          options_.client_endpoint, options_.ha_endpoint,
+                          absl::StrCat("handing mastership to broker ", target)});
     transfer_log_end_ = callbacks_.candidate().log_end;
     transfer_deadline_ = clock_->Now() + options_.transfer_catch_up;
     std::fprintf(stderr,
@@ -500,13 +521,13 @@ void GroupController::StepDown(const std::string& reason) {
   change.role = Role::kUnknown;
   change.epoch = master_epoch_;
   change.reason = reason;
-  Emit(std::move(change));
+  (void)Emit(std::move(change));
 }
 
-void GroupController::Emit(RoleChange change) {
+absl::Status GroupController::Emit(RoleChange change) {
   {
     absl::MutexLock lock(&mu_);
-    if (current_ == change) return;
+    if (current_ == change) return absl::OkStatus();
     current_ = change;
   }
   std::fprintf(stderr,
@@ -515,7 +536,7 @@ void GroupController::Emit(RoleChange change) {
                prefix_.c_str(), static_cast<long long>(options_.broker_id), RoleName(change.role),
                static_cast<long long>(change.epoch),
                static_cast<long long>(change.master_broker_id), change.reason.c_str());
-  callbacks_.on_role(change);
+  return callbacks_.on_role(change);
 }
 
 absl::StatusOr<int64_t> GroupController::Promote(int64_t target_id, absl::Duration timeout) {

@@ -82,6 +82,9 @@ struct GroupControllerOptions {
   // Promote: how long the master waits, writes stopped, for the target's
   // published log end to reach its own before it gives the transfer up.
   absl::Duration transfer_catch_up = absl::Seconds(3);
+  // How long a broker that could not apply mastership stays out of
+  // elections (see GroupControllerCallbacks::on_role).
+  absl::Duration resign_backoff = absl::Seconds(5);
   // Let a live broker outside the last published in-sync set become master
   // when no in-sync broker lives (it loses the acknowledged messages it lacks).
   bool unclean_election = false;
@@ -101,7 +104,11 @@ struct GroupControllerCallbacks {
   // Master only: the broker ids of the replicas currently in sync (this
   // broker is added by the controller).
   std::function<std::vector<int64_t>()> in_sync;
-  std::function<void(const RoleChange&)> on_role;
+  // A kMaster change answered with an error (the broker cannot take
+  // writes, e.g. its store is down) makes the controller resign: it deletes
+  // the master key it holds (the epoch stays bumped), emits kUnknown and does
+  // not stand again for `resign_backoff`, so another broker takes over.
+  std::function<absl::Status(const RoleChange&)> on_role;
 };
 
 // Thread-safe. Runs one thread (plus the watch's) between Start and Stop.
@@ -175,7 +182,9 @@ class GroupController {
   // The order in which live brokers may campaign (best first).
   std::vector<int64_t> Ranking(const GroupState& state) const;
   void StepDown(const std::string& reason);
-  void Emit(RoleChange change);
+  absl::Status Emit(RoleChange change);
+  // Gives up mastership this broker could not apply (see on_role).
+  void Resign(const std::string& master_value, const absl::Status& why);
   void EnsureWatch(int64_t from_revision);
   // How long an etcd call may wait: the fencing deadline caps it for a master.
   absl::Duration MaxWait() const;
@@ -194,7 +203,8 @@ class GroupController {
   absl::Time next_renewal_;  // real time
   bool is_master_ = false;
   int64_t master_epoch_ = 0;
-  std::optional<absl::Time> no_master_since_;  // by clock_
+  std::optional<absl::Time> no_master_since_;              // by clock_
+  absl::Time campaign_not_before_ = absl::InfinitePast();  // by clock_: after Resign
   // Transfer in progress on the master.
   bool transferring_ = false;
   int64_t transfer_target_ = -1;

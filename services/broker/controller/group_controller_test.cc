@@ -50,6 +50,10 @@ class Broker {
     callbacks.on_role = [this](const RoleChange& change) {
       absl::MutexLock lock(&mu_);
       events_.push_back({change, absl::Now()});
+      if (change.role == Role::kMaster && refuse_mastership_) {
+        return absl::UnavailableError("store unreachable");
+      }
+      return absl::OkStatus();
     };
     auto controller = GroupController::Create(std::move(options), std::move(callbacks));
     if (!controller.ok()) return controller.status();
@@ -63,6 +67,12 @@ class Broker {
     in_sync_ = std::move(ids);
   }
   void set_log_end(int64_t v) { log_end_ = v; }
+  // Answers every kMaster change with an error, as a broker whose store is
+  // down does.
+  void refuse_mastership() {
+    absl::MutexLock lock(&mu_);
+    refuse_mastership_ = true;
+  }
   int64_t id() const { return id_; }
   GroupController& controller() { return *controller_; }
   RoleChange role() const { return controller_->current(); }
@@ -90,6 +100,7 @@ class Broker {
   mutable absl::Mutex mu_;
   std::vector<int64_t> in_sync_ ABSL_GUARDED_BY(mu_);
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
+  bool refuse_mastership_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<GroupController> controller_;
 };
 
@@ -153,6 +164,28 @@ class GroupControllerTest : public ::testing::Test {
 };
 
 testing::EtcdProcess* GroupControllerTest::etcd_ = nullptr;
+
+// A broker that wins but cannot take writes (its store is down) gives the
+// master key back at once; another broker takes over instead of the group
+// waiting for the winner to die.
+TEST_F(GroupControllerTest, AWinnerThatCannotTakeWritesResigns) {
+  GroupControllerOptions quick;
+  quick.election_backoff = absl::Milliseconds(500);
+  Broker b0(0, 300), b1(1, 100);
+  b0.refuse_mastership();
+  ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group(), quick).ok());
+  ASSERT_TRUE(b1.Start(etcd_->endpoint(), Group(), quick).ok());
+  // b0 ranks first (longer log) and wins epoch 1, fails to apply it and
+  // resigns; b1 wins epoch 2 and b0 follows it.
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(b1, 2) && Follows(b0, b1, 2); }, absl::Seconds(10)))
+      << RoleName(b1.role().role) << " " << b1.role().epoch;
+  EXPECT_TRUE(b0.FirstTime(Role::kMaster, 1).has_value());
+  EXPECT_TRUE(b0.FirstTime(Role::kUnknown, 1).has_value());
+  auto state = b1.controller().ReadState();
+  ASSERT_TRUE(state.ok());
+  ASSERT_TRUE(state->master.has_value());
+  EXPECT_EQ(state->master->id, 1);
+}
 
 TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
   // Start together: a group that never had a master has no in-sync set, so
@@ -439,7 +472,7 @@ TEST(GroupControllerOptionsTest, RejectsBadOptions) {
   GroupControllerCallbacks callbacks;
   callbacks.candidate = [] { return CandidateInfo{}; };
   callbacks.in_sync = [] { return std::vector<int64_t>{}; };
-  callbacks.on_role = [](const RoleChange&) {};
+  callbacks.on_role = [](const RoleChange&) { return absl::OkStatus(); };
   GroupControllerOptions options;
   options.endpoints = "127.0.0.1:2379";
   options.cluster = "c";

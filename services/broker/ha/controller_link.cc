@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<ControllerLink>> ControllerLink::Create(
     absl::MutexLock lock(&raw->mu_);
     return raw->in_sync_;
   };
-  callbacks.on_role = [raw](const controller::RoleChange& change) { raw->Apply(change); };
+  callbacks.on_role = [raw](const controller::RoleChange& change) { return raw->Apply(change); };
   auto created = controller::GroupController::Create(std::move(options), std::move(callbacks));
   if (!created.ok()) return created.status();
   link->controller_ = std::move(created).value();
@@ -81,7 +81,7 @@ void ControllerLink::RefreshStatus() {
   in_sync_ = InSyncBrokerIds(*status, broker_name_);
 }
 
-void ControllerLink::Apply(const controller::RoleChange& change) {
+absl::Status ControllerLink::Apply(const controller::RoleChange& change) {
   absl::Status applied;
   switch (change.role) {
     case controller::Role::kMaster:
@@ -98,6 +98,7 @@ void ControllerLink::Apply(const controller::RoleChange& change) {
                controller::RoleName(change.role), static_cast<long long>(change.epoch),
                static_cast<long long>(change.master_broker_id), change.reason.c_str(),
                applied.ok() ? "" : " error=", applied.ok() ? "" : applied.ToString().c_str());
+  return applied;
 }
 
 }  // namespace apogee::broker::ha

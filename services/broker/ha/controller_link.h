@@ -43,7 +43,7 @@ class ControllerLink {
  private:
   ControllerLink(StoreClient* store, RoleManager* roles, std::string broker_name);
   void RefreshStatus();
-  void Apply(const controller::RoleChange& change);
+  absl::Status Apply(const controller::RoleChange& change);
 
   StoreClient* const store_;
   RoleManager* const roles_;

@@ -123,8 +123,8 @@ void SendForwarder::Attempt(std::shared_ptr<Call> call) {
   absl::StatusOr<std::string> endpoint = WriterEndpoint(!call->unreachable.empty());
   if (!endpoint.ok()) return Hold(call, endpoint.status());
   if (*endpoint == call->unreachable) {
-    return Hold(call, absl::UnavailableError(absl::StrCat("the writer at ", *endpoint,
-                                                          " is unreachable")));
+    return Hold(
+        call, absl::UnavailableError(absl::StrCat("the writer at ", *endpoint, " is unreachable")));
   }
   // A fresh client context per try: a ClientContext serves one call only.
   call->relay_context = std::make_unique<grpc::ClientContext>();
@@ -132,7 +132,7 @@ void SendForwarder::Attempt(std::shared_ptr<Call> call) {
   for (const auto& [key, value] : call->server_context->client_metadata()) {
     if (Relayed(key)) {
       call->relay_context->AddMetadata(std::string(key.data(), key.size()),
-                                      std::string(value.data(), value.size()));
+                                       std::string(value.data(), value.size()));
     }
   }
   {
@@ -147,8 +147,8 @@ void SendForwarder::Attempt(std::shared_ptr<Call> call) {
           call->done(Outcome::kRelayed);
           return;
         }
-        const absl::Status failed = absl::UnavailableError(
-            absl::StrCat("relaying to the writer at ", target, " failed: ", status.error_message()));
+        const absl::Status failed = absl::UnavailableError(absl::StrCat(
+            "relaying to the writer at ", target, " failed: ", status.error_message()));
         // Only a writer that could not be reached is worth waiting out; any
         // other answer (deadline, refusal) is final.
         if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(change.epoch),
                 static_cast<long long>(change.master_broker_id));
     std::fflush(stdout);
+    return absl::OkStatus();
   };
   auto controller = GroupController::Create(std::move(options), std::move(callbacks));
   if (!controller.ok()) {
