@@ -16,8 +16,8 @@ sv1::GetReplicationStatusResponse Master(int64_t log_end) {
   return s;
 }
 
-void AddFollower(sv1::GetReplicationStatusResponse* s, const std::string& replica_id,
-                 int64_t acked, bool in_sync) {
+void AddFollower(sv1::GetReplicationStatusResponse* s, const std::string& replica_id, int64_t acked,
+                 bool in_sync) {
   sv1::FollowerStatus* f = s->add_followers();
   f->set_replica_id(replica_id);
   f->set_acked_offset(acked);

@@ -15,6 +15,7 @@
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/read_advisor.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
@@ -44,6 +45,9 @@ struct ServiceOptions {
   // forwards are refused unless this broker is its group's writer, and a
   // sync-replication timeout names this policy. Null: always the writer.
   const ha::RoleManager* roles = nullptr;
+  // Tells a PullMessage reader which broker of the group to read the queue
+  // from next (trailing metadata ha::kReadFromBrokerIdKey). Null: never.
+  ha::ReadAdvisor* read_advisor = nullptr;
 };
 
 // Thread-safe.
