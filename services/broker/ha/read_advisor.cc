@@ -67,23 +67,37 @@ ReadAdvisor::ReadAdvisor(int64_t lag_bytes, int64_t self_id, StatusSource source
       clock_(clock),
       refresh_(refresh) {}
 
+void ReadAdvisor::Refresh() {
+  const absl::Time now = clock_->Now();
+  if (now - fetched_ < refresh_) return;
+  // One refresh at a time (under the lock); a failure (a store without
+  // replication) clears the status: no advice until it answers again.
+  absl::StatusOr<sv1::GetReplicationStatusResponse> fresh = source_();
+  fetched_ = now;
+  if (fresh.ok()) {
+    status_ = *std::move(fresh);
+  } else {
+    status_.reset();
+  }
+}
+
 std::optional<ReadAdvice> ReadAdvisor::AfterRead(int64_t position) {
   if (lag_bytes_ <= 0) return std::nullopt;
   absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_->Now();
-  if (now - fetched_ >= refresh_) {
-    // One refresh at a time (under the lock); a failure (a store without
-    // replication) clears the status: no advice until it answers again.
-    absl::StatusOr<sv1::GetReplicationStatusResponse> fresh = source_();
-    fetched_ = now;
-    if (fresh.ok()) {
-      status_ = *std::move(fresh);
-    } else {
-      status_.reset();
-    }
-  }
+  Refresh();
   if (!status_.has_value()) return std::nullopt;
   return AdviseRead(*status_, self_id_, position, lag_bytes_);
+}
+
+bool ReadAdvisor::MaySuggestSlave() {
+  if (lag_bytes_ <= 0) return false;
+  absl::MutexLock lock(&mu_);
+  Refresh();
+  if (!status_.has_value() || status_->role() != sv1::MASTER) return false;
+  for (const sv1::FollowerStatus& f : status_->followers()) {
+    if (f.in_sync()) return true;
+  }
+  return false;
 }
 
 }  // namespace apogee::broker::ha

@@ -59,9 +59,16 @@ class ReadAdvisor {
   // Never advises when lag_bytes <= 0 or the status is unavailable.
   std::optional<ReadAdvice> AfterRead(int64_t position);
 
+  // Whether this broker is a master with an in-sync follower, so that
+  // AfterRead may suggest a slave (push checks this before reading a record
+  // to find out).
+  bool MaySuggestSlave();
+
   int64_t lag_bytes() const { return lag_bytes_; }
 
  private:
+  void Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const int64_t lag_bytes_;
   const int64_t self_id_;
   const StatusSource source_;

@@ -90,6 +90,7 @@ TEST(ReadAdvisorTest, CachesTheStatusForTheRefreshPeriod) {
       },
       &clock, absl::Milliseconds(200));
   EXPECT_TRUE(advisor.AfterRead(0).has_value());
+  EXPECT_TRUE(advisor.MaySuggestSlave());
   log_end = 500;  // not seen until the refresh period ends
   EXPECT_TRUE(advisor.AfterRead(0).has_value());
   EXPECT_EQ(calls, 1);
@@ -99,6 +100,7 @@ TEST(ReadAdvisorTest, CachesTheStatusForTheRefreshPeriod) {
   log_end = -1;
   clock.Advance(absl::Milliseconds(200));
   EXPECT_FALSE(advisor.AfterRead(0).has_value());
+  EXPECT_FALSE(advisor.MaySuggestSlave());
   EXPECT_GT(DefaultSlaveReadLagBytes(), 0);
 }
 
