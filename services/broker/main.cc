@@ -244,6 +244,8 @@ int main(int argc, char** argv) {
   push_deps.probe = &probe;
   push_deps.clock = clock;
   push_deps.broker_name = identity.broker_name;
+  push_deps.store = &store;
+  push_deps.read_advisor = &read_advisor;
   PushLimits push_limits;
   push_limits.min_ack_timeout = service_options.min_invisible;
   push_limits.max_ack_timeout = service_options.max_invisible;
