@@ -11,6 +11,7 @@
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
 #include "sdk/cpp/src/convert.h"
+#include "sdk/cpp/src/pull_call.h"
 #include "sdk/cpp/src/route.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
@@ -326,32 +327,17 @@ class PullConsumer::Impl {
     ToProtoDuration(long_poll, request.mutable_long_polling_timeout());
     const std::string endpoint =
         state.read_endpoint.empty() ? state.ref.endpoint : state.read_endpoint;
-    auto stub = core_.channels.Messaging(endpoint);
-    grpc::ClientContext context;
-    core_.channels.Prepare(&context, long_poll + options_.request_timeout);
-    auto reader = stub->PullMessage(&context, request);
-    v2::PullMessageResponse item;
-    absl::Status in_band;
-    int64_t next = -1;
-    std::vector<ReceivedMessage> messages;
-    while (reader->Read(&item)) {
-      if (item.has_status()) in_band = FromV2Status(item.status());
-      if (item.has_message()) {
-        messages.push_back(sdk::FromV2(item.message(), state.ref.broker, endpoint));
-      }
-      if (item.content_case() == v2::PullMessageResponse::kNextOffset) next = item.next_offset();
-    }
-    absl::Status s = FromGrpcStatus(reader->Finish());
-    if (!s.ok()) {
+    auto answer =
+        sdk::PullOnce(core_.channels, endpoint, request, long_poll, options_.request_timeout);
+    if (!answer.ok()) {
       core_.routes.Invalidate(state.id.topic);
-      return s;
+      return answer.status();
     }
-    const auto& trailers = context.GetServerTrailingMetadata();
-    if (auto it = trailers.find(sdk::kReadFromBrokerIdKey); it != trailers.end()) {
-      int64_t broker_id;
-      if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &broker_id)) {
-        ReadFrom(state, broker_id);
-      }
+    if (answer->read_from.has_value()) ReadFrom(state, *answer->read_from);
+    const absl::Status& in_band = answer->in_band;
+    std::vector<ReceivedMessage> messages;
+    for (const v2::Message& m : answer->messages) {
+      messages.push_back(sdk::FromV2(m, state.ref.broker, endpoint));
     }
     if (ToV2Code(in_band) == v2::ILLEGAL_OFFSET) {
       // Out of the queue's range (retention removed it, or past the end):
@@ -368,7 +354,7 @@ class PullConsumer::Impl {
       return messages;
     }
     if (!in_band.ok() && ToV2Code(in_band) != v2::MESSAGE_NOT_FOUND) return in_band;
-    if (next >= 0) state.position = next;
+    if (answer->next_offset >= 0) state.position = answer->next_offset;
     return messages;
   }
 
