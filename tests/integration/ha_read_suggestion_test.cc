@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
@@ -65,13 +66,7 @@ class HaReadSuggestionTest : public ::testing::Test {
   }
 
   av1::GetBrokerStatusResponse Status(int index) {
-    auto admin = av1::Admin::NewStub(
-        grpc::CreateChannel(cluster_.broker(index)->address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    av1::GetBrokerStatusResponse status;
-    if (!admin->GetBrokerStatus(&context, {}, &status).ok()) return {};
-    return status;
+    return cluster_.BrokerStatus(index).value_or(av1::GetBrokerStatusResponse());
   }
 
   // Until the master has an in-sync slave that lags nothing.
@@ -83,6 +78,16 @@ class HaReadSuggestionTest : public ::testing::Test {
                  s.replicas(0).lag_bytes() == 0;
         },
         absl::Seconds(15));
+  }
+
+  // A one-queue topic holding kBacklog messages, on the master and on its
+  // caught-up slave, which serves the topic.
+  void PrepareBacklog(const std::string& topic) {
+    ASSERT_TRUE(cluster_.CreateTopic(topic, 1).ok());
+    ASSERT_TRUE(AwaitCaughtUpSlave()) << Status(0).DebugString();
+    SendRange(topic, 0, kBacklog);
+    ASSERT_TRUE(AwaitCaughtUpSlave()) << Status(0).DebugString();
+    ASSERT_TRUE(PollUntil([&] { return KnowsTopic(1, topic); }, absl::Seconds(10)));
   }
 
   // Sends messages "<i>" padded to kBodyBytes for i in [from, to), in order
@@ -156,11 +161,7 @@ class HaReadSuggestionTest : public ::testing::Test {
 TEST_F(HaReadSuggestionTest, PullConsumerReadsTheBacklogFromTheSlaveThenReturnsToTheMaster) {
   const std::string topic = "SuggestPull";
   const std::string group = "SuggestPullGroup";
-  ASSERT_TRUE(cluster_.CreateTopic(topic, 1).ok());
-  ASSERT_TRUE(AwaitCaughtUpSlave()) << Status(0).DebugString();
-  SendRange(topic, 0, kBacklog);
-  ASSERT_TRUE(AwaitCaughtUpSlave()) << Status(0).DebugString();
-  ASSERT_TRUE(PollUntil([&] { return KnowsTopic(1, topic); }, absl::Seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(PrepareBacklog(topic));
 
   PullConsumerOptions options;
   options.endpoints = {cluster_.nameserver_address()};
@@ -209,6 +210,56 @@ TEST_F(HaReadSuggestionTest, PullConsumerReadsTheBacklogFromTheSlaveThenReturnsT
   }
   // Every commit went to the master's store.
   EXPECT_EQ(CommittedOn(0, topic, group), kBacklog + 20);
+}
+
+// The push path: the master lends the cold queue to the consumer, which
+// pulls it from the slave and reports progress on its stream; near the head
+// the slave sends it back and the master pushes again.
+TEST_F(HaReadSuggestionTest, PushConsumerReadsTheBacklogFromTheSlaveThenReturnsToTheMaster) {
+  const std::string topic = "SuggestPush";
+  const std::string group = "SuggestPushGroup";
+  ASSERT_NO_FATAL_FAILURE(PrepareBacklog(topic));
+
+  absl::Mutex mu;
+  std::map<int, int> deliveries;  // sequence -> times delivered
+  PushConsumerOptions options;
+  options.endpoints = {cluster_.nameserver_address()};
+  options.group = group;
+  options.topic = topic;
+  auto consumer = PushConsumer::Create(options, [&](const ReceivedMessage& m) {
+    absl::MutexLock lock(&mu);
+    deliveries[Sequence(m.body)]++;
+    return ConsumeResult::kSuccess;
+  });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto delivered = [&] {
+    absl::MutexLock lock(&mu);
+    return static_cast<int>(deliveries.size());
+  };
+  ASSERT_TRUE(PollUntil([&] { return delivered() == kBacklog; }, absl::Seconds(10)))
+      << delivered() << " of " << kBacklog;
+
+  EXPECT_GE(Suggestions(0, "slave"), 1);   // the master lent the queue
+  EXPECT_GE(Suggestions(1, "master"), 1);  // the slave sent it back
+  const double slave_out = MessagesOut(1, topic);
+  EXPECT_GE(slave_out, kBacklog / 2);
+  // The master's progress follows the consumer's reports.
+  EXPECT_TRUE(
+      PollUntil([&] { return CommittedOn(0, topic, group) == kBacklog; }, absl::Seconds(10)))
+      << CommittedOn(0, topic, group);
+
+  // New messages are pushed by the master again.
+  const double master_before = MessagesOut(0, topic);
+  SendRange(topic, kBacklog, kBacklog + 20);
+  ASSERT_TRUE(PollUntil([&] { return delivered() == kBacklog + 20; }, absl::Seconds(10)))
+      << delivered();
+  EXPECT_EQ(MessagesOut(0, topic) - master_before, 20);
+  EXPECT_EQ(MessagesOut(1, topic), slave_out);
+  (*consumer)->Shutdown();
+  absl::MutexLock lock(&mu);
+  for (const auto& [sequence, times] : deliveries) {
+    EXPECT_EQ(times, 1) << "message " << sequence << " delivered " << times << " times";
+  }
 }
 
 }  // namespace
