@@ -18,6 +18,7 @@
 #include "services/broker/delivery/push_session.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/controller_link.h"
+#include "services/broker/ha/read_advisor.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/metrics/probe.h"
@@ -89,6 +90,11 @@ ABSL_FLAG(std::string, master, "",
 ABSL_FLAG(std::string, store_ha_endpoint, "",
           "host:port where other stores reach this broker's store's HA port (registered as "
           "ha_endpoint); default <advertise host>:10912");
+ABSL_FLAG(int64_t, slave_read_lag_bytes, -1,
+          "A pull reading data further behind the commit-log head than this is told to read the "
+          "queue from an in-sync slave (and a slave sends readers within half of it back); "
+          "-1: 40% of this machine's RAM (data that far back has likely left the page cache), "
+          "0: never");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
@@ -209,9 +215,18 @@ int main(int argc, char** argv) {
 
   ha::RoleManager roles(identity, ha_options, &store, nameservers);
   ha::SendForwarder forwarder(identity, nameservers, &roles, &executor);
+  int64_t slave_read_lag = absl::GetFlag(FLAGS_slave_read_lag_bytes);
+  if (slave_read_lag < -1) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--slave_read_lag_bytes=", slave_read_lag,
+                                                        " is out of range (allowed: -1, 0, 1..)")));
+  }
+  if (slave_read_lag == -1) slave_read_lag = ha::DefaultSlaveReadLagBytes();
+  ha::ReadAdvisor read_advisor(
+      slave_read_lag, identity.broker_id, [&store] { return store.GetReplicationStatus(); }, clock);
   ServiceOptions service_options;
   service_options.roles = &roles;
   if (absl::GetFlag(FLAGS_forward_sends)) service_options.forwarder = &forwarder;
+  service_options.read_advisor = &read_advisor;
   service_options.broker_name = identity.broker_name;
   service_options.min_invisible = absl::GetFlag(FLAGS_min_invisible_time);
   service_options.settings.consumer_max_attempts = attempts;
@@ -235,6 +250,8 @@ int main(int argc, char** argv) {
   push_deps.probe = &probe;
   push_deps.clock = clock;
   push_deps.broker_name = identity.broker_name;
+  push_deps.store = &store;
+  push_deps.read_advisor = &read_advisor;
   PushLimits push_limits;
   push_limits.min_ack_timeout = service_options.min_invisible;
   push_limits.max_ack_timeout = service_options.max_invisible;

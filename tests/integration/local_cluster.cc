@@ -116,4 +116,15 @@ absl::Status LocalCluster::CreateTopic(const std::string& name, int queues, int 
   return absl::OkStatus();
 }
 
+absl::StatusOr<admin::v1::GetBrokerStatusResponse> LocalCluster::BrokerStatus(int index) {
+  auto admin = admin::v1::Admin::NewStub(
+      grpc::CreateChannel(brokers_[index].broker->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  admin::v1::GetBrokerStatusResponse status;
+  grpc::Status s = admin->GetBrokerStatus(&context, {}, &status);
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("GetBrokerStatus: ", s.error_message()));
+  return status;
+}
+
 }  // namespace apogee::testing

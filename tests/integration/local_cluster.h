@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "apogee/admin/v1/admin.pb.h"
 #include "services/common/testing/process.h"
 
 namespace apogee::testing {
@@ -59,6 +61,9 @@ class LocalCluster {
   // Creates `name` with `queues` read and write queues on broker `index`
   // via the admin API.
   absl::Status CreateTopic(const std::string& name, int queues, int index = 0);
+
+  // Broker `index`'s admin GetBrokerStatus (role, epoch, replicas...).
+  absl::StatusOr<admin::v1::GetBrokerStatusResponse> BrokerStatus(int index);
 
   const std::string& dir() const { return dir_.path(); }
   // host:port of the NameServer and of broker 0.

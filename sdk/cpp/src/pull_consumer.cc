@@ -1,14 +1,17 @@
 #include "apogee/pull_consumer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
 #include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
 #include "sdk/cpp/src/convert.h"
+#include "sdk/cpp/src/pull_call.h"
 #include "sdk/cpp/src/route.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
@@ -192,6 +195,9 @@ class PullConsumer::Impl {
     sdk::QueueRef ref;
     int64_t position;   // next offset to read
     int64_t committed;  // -1: unknown
+    // Where pulls go when a broker suggested another one of the group (a
+    // slave for cold data); empty: ref.endpoint. Offsets always go there.
+    std::string read_endpoint{};
     // After a failed pull the queue rests until then; last_error says why.
     absl::Time retry_after = absl::InfinitePast();
     absl::Status last_error = absl::OkStatus();
@@ -202,6 +208,15 @@ class PullConsumer::Impl {
   absl::StatusOr<std::vector<ReceivedMessage>> PullOrBackOff(State& state,
                                                              absl::Duration long_poll) {
     auto messages = Pull(state, long_poll);
+    if (!messages.ok() && !state.read_endpoint.empty()) {
+      // The suggested broker cannot serve the queue (down, or it does not
+      // know the topic yet): back to the route's broker at once.
+      std::fprintf(stderr, "apogee-sdk event=read_from_failed queue=%s endpoint=%s error=\"%s\"\n",
+                   Describe(state.id).c_str(), state.read_endpoint.c_str(),
+                   messages.status().ToString().c_str());
+      state.read_endpoint.clear();
+      messages = Pull(state, long_poll);
+    }
     if (messages.ok()) {
       state.retry_after = absl::InfinitePast();
       state.last_error = absl::OkStatus();
@@ -213,6 +228,25 @@ class PullConsumer::Impl {
         messages.status().code(),
         absl::StrCat("pull of ", Describe(state.id), ": ", messages.status().message()));
     return state.last_error;
+  }
+
+  // Follows a broker's suggestion to pull `state`'s queue from route id
+  // `broker_id` of its group (0: the writer, the route's own endpoint). An
+  // id the route does not list is ignored: never read from an unknown
+  // broker.
+  void ReadFrom(State& state, int64_t broker_id) {
+    std::string endpoint;
+    if (broker_id != 0) {
+      auto route = core_.routes.Get(state.id.topic);
+      if (!route.ok()) return;
+      endpoint = sdk::BrokerEndpoint(**route, state.ref.broker, broker_id);
+      if (endpoint.empty() || endpoint == state.ref.endpoint) return;
+    }
+    if (endpoint == state.read_endpoint) return;
+    std::fprintf(stderr, "apogee-sdk event=read_from queue=%s broker_id=%lld endpoint=%s\n",
+                 Describe(state.id).c_str(), static_cast<long long>(broker_id),
+                 endpoint.empty() ? state.ref.endpoint.c_str() : endpoint.c_str());
+    state.read_endpoint = std::move(endpoint);
   }
 
   // The next queue not resting, round robin; nullptr when all rest.
@@ -291,25 +325,19 @@ class PullConsumer::Impl {
     request.set_batch_size(options_.max_batch);
     *request.mutable_filter_expression() = sdk::TagFilter("*");
     ToProtoDuration(long_poll, request.mutable_long_polling_timeout());
-    auto stub = core_.channels.Messaging(state.ref.endpoint);
-    grpc::ClientContext context;
-    core_.channels.Prepare(&context, long_poll + options_.request_timeout);
-    auto reader = stub->PullMessage(&context, request);
-    v2::PullMessageResponse item;
-    absl::Status in_band;
-    int64_t next = -1;
-    std::vector<ReceivedMessage> messages;
-    while (reader->Read(&item)) {
-      if (item.has_status()) in_band = FromV2Status(item.status());
-      if (item.has_message()) {
-        messages.push_back(sdk::FromV2(item.message(), state.ref.broker, state.ref.endpoint));
-      }
-      if (item.content_case() == v2::PullMessageResponse::kNextOffset) next = item.next_offset();
-    }
-    absl::Status s = FromGrpcStatus(reader->Finish());
-    if (!s.ok()) {
+    const std::string endpoint =
+        state.read_endpoint.empty() ? state.ref.endpoint : state.read_endpoint;
+    auto answer =
+        sdk::PullOnce(core_.channels, endpoint, request, long_poll, options_.request_timeout);
+    if (!answer.ok()) {
       core_.routes.Invalidate(state.id.topic);
-      return s;
+      return answer.status();
+    }
+    if (answer->read_from.has_value()) ReadFrom(state, *answer->read_from);
+    const absl::Status& in_band = answer->in_band;
+    std::vector<ReceivedMessage> messages;
+    for (const v2::Message& m : answer->messages) {
+      messages.push_back(sdk::FromV2(m, state.ref.broker, endpoint));
     }
     if (ToV2Code(in_band) == v2::ILLEGAL_OFFSET) {
       // Out of the queue's range (retention removed it, or past the end):
@@ -326,7 +354,7 @@ class PullConsumer::Impl {
       return messages;
     }
     if (!in_band.ok() && ToV2Code(in_band) != v2::MESSAGE_NOT_FOUND) return in_band;
-    if (next >= 0) state.position = next;
+    if (answer->next_offset >= 0) state.position = answer->next_offset;
     return messages;
   }
 

@@ -15,6 +15,7 @@
 #include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/queue_loan.h"
 #include "sdk/cpp/src/route.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/concurrency/executor.h"
@@ -98,11 +99,17 @@ class PushConsumer::Impl {
 
   void Shutdown() {
     if (watcher_ != nullptr) watcher_->Stop();  // before mu_: a run takes it
-    std::vector<Stream*> to_join;
+    std::vector<std::unique_ptr<sdk::QueueLoan>> loans;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
-      stopping_ = true;
+      stopping_ = true;  // no loan starts after this
+      for (auto& stream : streams_) TakeLoans(stream.get(), &loans);
+    }
+    loans.clear();  // each waits for its running listener call
+    std::vector<Stream*> to_join;
+    {
+      absl::MutexLock lock(&mu_);
       // Running callbacks finish and settle on their streams first.
       mu_.Await(absl::Condition(
           +[](int* n) { return *n == 0; }, &in_flight_));
@@ -133,6 +140,8 @@ class PushConsumer::Impl {
     uint64_t generation = 0;
     int unanswered_settles = 0;
     bool awaited = false;  // Create waits for this stream's first answer
+    // Queues the broker lent to this consumer (ReadFrom), by queue id.
+    std::map<int32_t, std::unique_ptr<sdk::QueueLoan>> loans;
     // Writes may block on flow control, so they hold only this; it guards
     // `rpc` (set and cleared by the stream thread).
     absl::Mutex write_mu;
@@ -225,6 +234,7 @@ class PushConsumer::Impl {
       sub->set_initial_credits(options_.prefetch > 0 ? options_.prefetch
                                                      : std::max(options_.concurrency, 64));
       ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
+      sub->set_follows_read_from(true);
       bool subscribed = false;
       if (Write(s, generation, subscribe)) {
         pb::ConsumeResponse response;
@@ -241,17 +251,21 @@ class PushConsumer::Impl {
             absl::MutexLock lock(&mu_);
             if (s->unanswered_settles > 0) s->unanswered_settles--;
           }
+          if (response.has_read_from()) OnReadFrom(s, generation, response.read_from());
           if (!response.has_deliveries()) continue;
           for (const pb::PushedMessage& m : response.deliveries().messages()) {
             Dispatch(s, generation, FromPushed(m, s->broker));
           }
         }
       }
+      std::vector<std::unique_ptr<sdk::QueueLoan>> loans;
       {
         absl::MutexLock lock(&mu_);
         s->context = nullptr;
         s->unanswered_settles = 0;  // never answered: the broker redelivers
+        TakeLoans(s, &loans);       // the lending connection is gone
       }
+      loans.clear();
       {
         absl::MutexLock lock(&s->write_mu);
         s->rpc = nullptr;
@@ -282,6 +296,68 @@ class PushConsumer::Impl {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
     }
+  }
+
+  void TakeLoans(Stream* s, std::vector<std::unique_ptr<sdk::QueueLoan>>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto& [queue, loan] : s->loans) out->push_back(std::move(loan));
+    s->loans.clear();
+  }
+
+  // The broker lends a queue (pull it from another broker of the group,
+  // the slave suggestion for cold data) or, with broker id 0, takes it back.
+  // Loans stop outside mu_: their threads take it to write progress.
+  void OnReadFrom(Stream* s, uint64_t generation, const pb::ReadFrom& read_from) {
+    const int32_t queue = read_from.queue_id();
+    std::unique_ptr<sdk::QueueLoan> previous;
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = s->loans.find(queue); it != s->loans.end()) {
+        previous = std::move(it->second);
+        s->loans.erase(it);
+      }
+    }
+    previous.reset();
+    if (read_from.broker_id() == 0) return;
+    std::string endpoint;
+    if (auto route = core_.routes.Get(options_.topic); route.ok()) {
+      endpoint = sdk::BrokerEndpoint(**route, s->broker, read_from.broker_id());
+    }
+    auto progress = [this, s, generation, queue](int64_t offset, bool returned) {
+      pb::ConsumeRequest request;
+      request.mutable_queue_progress()->set_queue_id(queue);
+      request.mutable_queue_progress()->set_offset(offset);
+      request.mutable_queue_progress()->set_returned(returned);
+      (void)Write(s, generation, request);  // a gone stream ends the loan anyway
+    };
+    if (endpoint.empty()) {  // never read from a broker the route does not list
+      progress(read_from.offset(), /*returned=*/true);
+      return;
+    }
+    sdk::QueueLoanOptions loan_options;
+    loan_options.group = options_.group;
+    loan_options.topic = options_.topic;
+    loan_options.tag_expression = options_.tag_expression;
+    loan_options.broker = s->broker;
+    loan_options.endpoint = endpoint;
+    loan_options.queue_id = queue;
+    loan_options.offset = read_from.offset();
+    loan_options.request_timeout = options_.request_timeout;
+    auto loan = std::make_unique<sdk::QueueLoan>(
+        loan_options, &core_.channels,
+        [this](const ReceivedMessage& m) {
+          try {
+            return listener_(m) == ConsumeResult::kSuccess;
+          } catch (...) {
+            return false;  // a throwing listener is a failure
+          }
+        },
+        progress);
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_ && s->generation == generation) s->loans[queue] = std::move(loan);
+    }
+    loan.reset();  // not kept (shutting down, or reconnected): stopped here
   }
 
   // Writes on the stream if it is still connection `generation`.

@@ -43,6 +43,13 @@ bool Writerless(const TopicRoute& route) { return route.writable.empty(); }
 
 }  // namespace
 
+std::string BrokerEndpoint(const TopicRoute& route, const std::string& broker, int64_t broker_id) {
+  auto group = route.brokers.find(broker);
+  if (group == route.brokers.end()) return "";
+  auto it = group->second.find(broker_id);
+  return it == group->second.end() ? "" : it->second;
+}
+
 RouteCache::RouteCache(Channels* channels, std::vector<std::string> nameservers,
                        absl::Duration request_timeout, absl::Duration refresh, const Clock* clock)
     : channels_(channels),
@@ -168,6 +175,9 @@ absl::StatusOr<std::shared_ptr<const TopicRoute>> RouteCache::Fetch(const std::s
       for (const nsv1::QueueData& q : response.queues()) {
         for (const nsv1::BrokerGroup& g : response.broker_groups()) {
           if (g.broker_name() != q.broker_name()) continue;
+          for (const nsv1::BrokerInstance& b : g.brokers()) {
+            route->brokers[g.broker_name()][b.broker_id()] = b.client_endpoint();
+          }
           const nsv1::BrokerInstance* master = Master(g);
           const nsv1::BrokerInstance* reader = Reader(g);
           if (master != nullptr && CanWrite(q.permission())) {

@@ -29,8 +29,19 @@ struct QueueRef {
 struct TopicRoute {
   std::vector<QueueRef> writable;  // write queues of groups with a live master
   std::vector<QueueRef> readable;  // read queues of the same
+  // Every broker of each group serving the topic: route id (0: the writer)
+  // -> client endpoint. Where a broker's read suggestion points.
+  std::map<std::string, std::map<int64_t, std::string>> brokers;
   absl::Time fetched;
 };
+
+// Trailing metadata of a v2 PullMessage answer: the route broker id to read
+// that queue from next (the broker's ha::kReadFromBrokerIdKey).
+inline constexpr char kReadFromBrokerIdKey[] = "x-apogee-read-from-broker-id";
+
+// The client endpoint of route id `broker_id` of group `broker`; empty when
+// the route does not list it.
+std::string BrokerEndpoint(const TopicRoute& route, const std::string& broker, int64_t broker_id);
 
 // Thread-safe. The last good route of each topic is kept and served at once,
 // even when stale: only the first Get of a topic waits for a NameServer.

@@ -356,6 +356,23 @@ absl::Status PopEngine::ResetCursor(const std::string& group, const std::string&
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> PopEngine::NextOffset(const std::string& group, const std::string& topic,
+                                              int32_t queue) {
+  Cursor* cursor = GetCursor(group, topic, queue);
+  absl::MutexLock lock(&cursor->mu);
+  APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
+  return cursor->next_offset;
+}
+
+absl::Status PopEngine::MoveUpTo(const std::string& group, const std::string& topic, int32_t queue,
+                                 int64_t offset) {
+  Cursor* cursor = GetCursor(group, topic, queue);
+  absl::MutexLock lock(&cursor->mu);
+  APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
+  cursor->next_offset = std::max(cursor->next_offset, offset);
+  return Advance(group, topic, queue, cursor);
+}
+
 void PopEngine::DropTopic(const std::string& topic) {
   std::vector<Cursor*> cursors;
   {

@@ -97,6 +97,16 @@ class PopEngine {
   absl::Status ResetCursor(const std::string& group, const std::string& topic, int32_t queue,
                            int64_t offset);
 
+  // Where the next pop of `group` on (topic, queue) reads (loading the
+  // cursor from the store on first use).
+  absl::StatusOr<int64_t> NextOffset(const std::string& group, const std::string& topic,
+                                     int32_t queue);
+  // A queue lent to a consumer that reads it elsewhere (push, a slave)
+  // reports progress: the cursor moves up to `offset` (never back) and the
+  // committed offset follows once nothing below it is in flight.
+  absl::Status MoveUpTo(const std::string& group, const std::string& topic, int32_t queue,
+                        int64_t offset);
+
   // Forgets every group's state on `topic` after the topic was deleted: the
   // cursors are reloaded from the store on next use (which dropped the
   // offsets), and deliveries in flight are dropped without being revived

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -79,6 +80,7 @@ absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps&
                                 " (allowed: CLUSTERING, BROADCASTING or UNSPECIFIED)"));
   }
   s->broadcasting_ = mode == av1::CONSUME_MODE_BROADCASTING;
+  s->follows_read_from_ = subscribe.follows_read_from();
   s->key_ =
       s->broadcasting_ ? GroupManager::MemberProgressKey(s->group_, s->client_id_) : s->group_;
   auto topic = deps.topics->Get(s->topic_);
@@ -135,6 +137,18 @@ void PushSession::OnAssignment(const std::vector<int32_t>& queues, int members) 
     absl::MutexLock lock(&mu_);
     if (closed_) return;
     queues_ = queues;
+    // A lent queue that moved to another member: the loan ends (what the
+    // consumer did not report is delivered again by its new owner).
+    for (auto it = lent_.begin(); it != lent_.end();) {
+      if (std::find(queues.begin(), queues.end(), it->first) != queues.end()) {
+        ++it;
+        continue;
+      }
+      pushv1::ConsumeResponse end;
+      end.mutable_read_from()->set_queue_id(it->first);
+      send_(std::move(end));
+      it = lent_.erase(it);
+    }
     pushv1::ConsumeResponse response;
     for (int32_t q : queues) response.mutable_assignment()->add_queue_ids(q);
     response.mutable_assignment()->set_members(members);
@@ -176,6 +190,7 @@ void PushSession::Wake(bool credits_only) {
 }
 
 void PushSession::Pump() {
+  bool check_lend;
   int batch;
   std::vector<int32_t> queues;
   uint64_t old_watch;
@@ -189,8 +204,13 @@ void PushSession::Pump() {
     batch = static_cast<int>(std::min<int64_t>(credits_, limits_.max_batch));
     queues = queues_;
     old_watch = std::exchange(watch_, 0);
+    check_lend = deps_.read_advisor != nullptr && deps_.store != nullptr && follows_read_from_ &&
+                 !broadcasting_ && deps_.clock->Now() >= lend_check_at_;
+    if (check_lend) lend_check_at_ = deps_.clock->Now() + limits_.lend_check;
   }
   if (old_watch != 0) deps_.arrivals->Unwatch(old_watch);
+  if (check_lend) LendColdQueues(queues);
+  queues = NotLent(std::move(queues));
   // Watch before popping, so an arrival between an empty pop and parking
   // is not missed (it sets again_).
   std::weak_ptr<PushSession> weak = weak_from_this();
@@ -299,6 +319,83 @@ void PushSession::Settle(pushv1::Settle settle) {
     for (const pushv1::Nack& nack : settle.nacks()) self->unsettled_.erase(nack.receipt_handle());
     if (!self->closed_) self->send_(std::move(response));
   });
+}
+
+void PushSession::LendColdQueues(const std::vector<int32_t>& queues) {
+  if (!deps_.read_advisor->MaySuggestSlave()) return;  // spare the record reads
+  for (int32_t q : queues) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_ || lent_.count(q) > 0) continue;
+    }
+    absl::StatusOr<int64_t> next = deps_.pop->NextOffset(key_, topic_, q);
+    if (!next.ok()) continue;
+    // Where the next message lies in the commit log (one record).
+    store::v1::ReadRequest read;
+    read.set_topic(topic_);
+    read.set_queue_id(q);
+    read.set_offset(*next);
+    read.set_max_messages(1);
+    read.set_max_bytes(1);
+    auto record = deps_.store->Read(read);
+    if (!record.ok() || record->records_size() == 0) continue;
+    std::optional<ha::ReadAdvice> advice =
+        deps_.read_advisor->AfterRead(record->records(0).commit_log_offset());
+    if (!advice.has_value() || advice->target != ha::Role::kSlave) continue;
+    absl::MutexLock lock(&mu_);
+    if (closed_ || std::find(queues_.begin(), queues_.end(), q) == queues_.end()) continue;
+    lent_[q] = advice->broker_id;
+    pushv1::ConsumeResponse response;
+    response.mutable_read_from()->set_queue_id(q);
+    response.mutable_read_from()->set_broker_id(advice->broker_id);
+    response.mutable_read_from()->set_offset(*next);
+    send_(std::move(response));
+    deps_.probe->OnReadSuggestion(ha::RoleName(advice->target));
+    std::fprintf(stderr,
+                 "event=push_queue_lent client=%s group=%s topic=%s queue=%d offset=%lld "
+                 "broker_id=%lld\n",
+                 client_id_.c_str(), key_.c_str(), topic_.c_str(), q, static_cast<long long>(*next),
+                 static_cast<long long>(advice->broker_id));
+  }
+}
+
+std::vector<int32_t> PushSession::NotLent(std::vector<int32_t> queues) {
+  absl::MutexLock lock(&mu_);
+  if (lent_.empty()) return queues;
+  queues.erase(std::remove_if(queues.begin(), queues.end(),
+                              [this](int32_t q)
+                                  ABSL_NO_THREAD_SAFETY_ANALYSIS { return lent_.count(q) > 0; }),
+               queues.end());
+  return queues;
+}
+
+absl::Status PushSession::OnQueueProgress(const pushv1::QueueProgress& progress) {
+  if (progress.offset() < 0) {
+    return Invalid(absl::StrCat("queue_progress.offset is ", progress.offset(), " (must be >= 0)"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_ || lent_.count(progress.queue_id()) == 0) return absl::OkStatus();  // stale
+  }
+  deps_.executor->Submit([self = shared_from_this(), progress] {
+    absl::Status moved =
+        self->deps_.pop->MoveUpTo(self->key_, self->topic_, progress.queue_id(), progress.offset());
+    if (!moved.ok()) {
+      std::fprintf(stderr, "event=push_progress_failed group=%s topic=%s queue=%d error=\"%s\"\n",
+                   self->key_.c_str(), self->topic_.c_str(), progress.queue_id(),
+                   std::string(moved.message()).c_str());
+    }
+    if (!progress.returned()) return;
+    {
+      absl::MutexLock lock(&self->mu_);
+      self->lent_.erase(progress.queue_id());
+    }
+    std::fprintf(stderr, "event=push_queue_returned group=%s topic=%s queue=%d offset=%lld\n",
+                 self->key_.c_str(), self->topic_.c_str(), progress.queue_id(),
+                 static_cast<long long>(progress.offset()));
+    self->Wake();
+  });
+  return absl::OkStatus();
 }
 
 void PushSession::Release(std::vector<std::string> handles) {

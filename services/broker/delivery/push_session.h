@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,8 +26,10 @@
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/delivery/assignment.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/read_advisor.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
+#include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
@@ -49,6 +52,9 @@ struct PushLimits {
   // A parked stream pops again after this long even without an arrival
   // (covers store errors and messages whose wake-up was missed).
   absl::Duration park = absl::Seconds(5);
+  // How often a stream checks whether its queues' next messages are cold
+  // enough to lend them to a slave (PushDeps::read_advisor).
+  absl::Duration lend_check = absl::Seconds(1);
 };
 
 // What every session uses; all outlive the sessions.
@@ -62,6 +68,10 @@ struct PushDeps {
   Probe* probe = nullptr;
   const Clock* clock = nullptr;
   std::string broker_name;
+  // Both set: a clustering stream whose next message on a queue lies far
+  // behind the head lends that queue to an in-sync slave (ReadFrom).
+  StoreClient* store = nullptr;
+  ha::ReadAdvisor* read_advisor = nullptr;
 };
 
 // Thread-safe. Store calls run on the executor; the public methods only
@@ -85,6 +95,11 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   absl::Status Grant(int32_t messages);
   // Acks and nacks on the executor, then answers with a SettleResult.
   void Settle(pushv1::Settle settle);
+  // The consumer's progress on a queue this stream lent (ReadFrom): the
+  // group's cursor moves up to it; `returned` resumes pushing the queue.
+  // Progress on a queue not lent (any more) is ignored; INVALID_ARGUMENT
+  // for a negative offset.
+  absl::Status OnQueueProgress(const pushv1::QueueProgress& progress);
   // The stream ended: leave the group (queues go to the others at once) and
   // make every unsettled message visible again so others get it. Idempotent.
   void Close();
@@ -104,6 +119,10 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   void Wake(bool credits_only = false);
   void Pump();
   void OnAssignment(const std::vector<int32_t>& queues, int members);
+  // Lends each of `queues` whose next message is cold to the slave the
+  // read advisor names (store reads: runs on the executor, in Pump).
+  void LendColdQueues(const std::vector<int32_t>& queues);
+  std::vector<int32_t> NotLent(std::vector<int32_t> queues);
   // Makes `handles` visible at once (redelivered through the retry topic).
   void Release(std::vector<std::string> handles);
 
@@ -117,6 +136,7 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   std::string topic_;
   TagFilter filter_;
   bool broadcasting_ = false;
+  bool follows_read_from_ = false;
   absl::Duration ack_timeout_;
   int32_t initial_credits_ = 0;
   int queue_count_ = 0;
@@ -135,6 +155,10 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   // Parked with credits left because the last round read every queue to its
   // end: only an arrival, a rebalance or the park timeout can change that.
   bool starved_ ABSL_GUARDED_BY(mu_) = false;
+  // Queues lent to another broker of the group (queue -> route broker id):
+  // not popped here until the consumer returns them.
+  std::map<int32_t, int64_t> lent_ ABSL_GUARDED_BY(mu_);
+  absl::Time lend_check_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // The pushed form of a popped message.

@@ -45,7 +45,11 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& 
       pushed_(Family(prometheus::BuildCounter(), "apogee_push_messages_total",
                      "Messages pushed on push consumer streams", *registry_)),
       push_streams_(Family(prometheus::BuildGauge(), "apogee_push_streams",
-                           "Open push consumer streams", *registry_)) {}
+                           "Open push consumer streams", *registry_)),
+      read_suggestions_(Family(prometheus::BuildCounter(), "apogee_read_suggestions_total",
+                               "Readers told to read a queue from another broker of the group, "
+                               "by the role of that broker (slave: cold data, master: hot)",
+                               *registry_)) {}
 
 prometheus::Labels Probe::With(prometheus::Labels labels) const {
   labels.insert(base_.begin(), base_.end());
@@ -114,6 +118,10 @@ void Probe::OnPushed(const std::string& topic, const std::string& group, int64_t
 
 void Probe::SetPushStreams(int64_t streams) {
   push_streams_.Add(With({})).Set(static_cast<double>(streams));
+}
+
+void Probe::OnReadSuggestion(const std::string& target_role) {
+  read_suggestions_.Add(With({{"target_role", target_role}})).Increment();
 }
 
 }  // namespace apogee::broker

@@ -38,6 +38,9 @@ class Probe {
   void OnPushed(const std::string& topic, const std::string& group, int64_t messages,
                 int64_t bytes);
   void SetPushStreams(int64_t streams);
+  // A reader was told to read a queue from another broker of the group
+  // (services/broker/ha/read_advisor.h); target_role: "slave" or "master".
+  void OnReadSuggestion(const std::string& target_role);
 
  private:
   prometheus::Labels With(prometheus::Labels labels) const;
@@ -59,6 +62,7 @@ class Probe {
   prometheus::Family<prometheus::Gauge>& connections_;
   prometheus::Family<prometheus::Counter>& pushed_;
   prometheus::Family<prometheus::Gauge>& push_streams_;
+  prometheus::Family<prometheus::Counter>& read_suggestions_;
 };
 
 }  // namespace apogee::broker

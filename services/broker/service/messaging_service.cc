@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "services/broker/message/validation.h"
@@ -69,6 +70,7 @@ struct MessagingService::ReceiveCall {
 };
 
 struct MessagingService::PullCall {
+  grpc::CallbackServerContext* context;  // lives until the writer finishes
   rocketmq::StreamWriter<v2::PullMessageResponse>* writer;
   std::string group;
   std::string topic;
@@ -562,6 +564,7 @@ grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
 grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage(
     grpc::CallbackServerContext* context, const v2::PullMessageRequest* request) {
   auto call = std::make_shared<PullCall>();
+  call->context = context;
   call->writer = new rocketmq::StreamWriter<v2::PullMessageResponse>();
   auto fail = [call](const absl::Status& status) {
     v2::PullMessageResponse item;
@@ -604,8 +607,14 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
 void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
   if (call->finished) return;
   auto finish = [this, call](const absl::Status& status, std::vector<v2::Message> messages,
-                             int64_t next_offset) {
+                             int64_t next_offset,
+                             std::optional<ha::ReadAdvice> advice = std::nullopt) {
     if (call->finished.exchange(true)) return;
+    if (advice.has_value()) {
+      // Before the first write: nothing can finish the call before it.
+      call->context->AddTrailingMetadata(ha::kReadFromBrokerIdKey, absl::StrCat(advice->broker_id));
+      probe_->OnReadSuggestion(ha::RoleName(advice->target));
+    }
     v2::PullMessageResponse head;
     ToV2Status(status, head.mutable_status());
     call->writer->Write(std::move(head));
@@ -663,12 +672,17 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
     auto m = FromStoreRecord(record);
     if (m.ok()) messages.push_back(std::move(m).value());
   }
+  std::optional<ha::ReadAdvice> advice;
+  if (options_.read_advisor != nullptr && response->records_size() > 0) {
+    advice = options_.read_advisor->AfterRead(
+        response->records(response->records_size() - 1).commit_log_offset());
+  }
   if (messages.empty()) {
     // Everything in range was filtered out: report progress.
     return finish(WithV2Code(absl::NotFoundError("no matching message"), v2::MESSAGE_NOT_FOUND), {},
-                  response->next_offset());
+                  response->next_offset(), advice);
   }
-  finish(absl::OkStatus(), std::move(messages), response->next_offset());
+  finish(absl::OkStatus(), std::move(messages), response->next_offset(), advice);
 }
 
 grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerContext* context,

@@ -16,6 +16,7 @@
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
+#include "services/broker/ha/read_advisor.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/ha/send_forwarder.h"
 #include "services/broker/limits/request_limits.h"
@@ -50,6 +51,9 @@ struct ServiceOptions {
   // instead (--forward_sends): official clients keep writing through a
   // failover to the endpoints they cached.
   ha::SendForwarder* forwarder = nullptr;
+  // Tells a PullMessage reader which broker of the group to read the queue
+  // from next (trailing metadata ha::kReadFromBrokerIdKey). Null: never.
+  ha::ReadAdvisor* read_advisor = nullptr;
 };
 
 // Thread-safe.

@@ -102,9 +102,12 @@ class PushService::Stream final
         if (session_ == nullptr) return NotSubscribed("settle");
         session_->Settle(std::move(*request.mutable_settle()));
         return absl::OkStatus();
+      case pushv1::ConsumeRequest::kQueueProgress:
+        if (session_ == nullptr) return NotSubscribed("queue_progress");
+        return session_->OnQueueProgress(request.queue_progress());
       default:
         return absl::InvalidArgumentError(
-            "request is empty (expected subscribe, credit or settle)");
+            "request is empty (expected subscribe, credit, settle or queue_progress)");
     }
   }
 
