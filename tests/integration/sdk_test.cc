@@ -16,8 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "apogee/admin/v1/admin.grpc.pb.h"
 #include "apogee/apogee.h"
 #include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
@@ -255,30 +259,91 @@ TEST_F(SdkTest, PullConsumerPollsCommitsAndSeeksToOffsetAndTime) {
   EXPECT_EQ(*(*second)->Position(queue), from_t->back().offset + 1);
 }
 
+// The broker's topics and their message counts (admin API).
+std::map<std::string, int64_t> TopicCounts(const std::string& broker) {
+  auto admin =
+      admin::v1::Admin::NewStub(grpc::CreateChannel(broker, grpc::InsecureChannelCredentials()));
+  auto context = [] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    return c;
+  };
+  std::map<std::string, int64_t> counts;
+  admin::v1::ListTopicsResponse topics;
+  grpc::Status listed = admin->ListTopics(context().get(), {}, &topics);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+  for (const auto& t : topics.topics()) {
+    admin::v1::GetTopicStatsRequest request;
+    request.set_name(t.name());
+    admin::v1::GetTopicStatsResponse stats;
+    grpc::Status got = admin->GetTopicStats(context().get(), request, &stats);
+    EXPECT_TRUE(got.ok()) << t.name() << ": " << got.error_message();
+    counts[t.name()] = stats.messages();
+  }
+  return counts;
+}
+
+// Every case fails in the SDK: the broker's topics and their counts do not
+// change. The topics named are never created, and the broker auto-creates
+// a topic on any send that reaches it (even one it then rejects), so a new
+// topic would show that a send got through.
 TEST_F(SdkTest, BadInputFailsBeforeAnythingIsSent) {
+  CreateTopic("SdkBadInputExisting", 1);
   auto producer = NewProducer();
   ASSERT_NE(producer, nullptr);
-  auto empty = producer->Send(Msg("NoSuchTopicNeeded", ""));
+  const std::map<std::string, int64_t> before = TopicCounts(cluster_.broker_address());
+  ASSERT_EQ(before.count("SdkBadInputExisting"), 1u);
+  ASSERT_EQ(before.count("SdkBadInputEmpty"), 0u);
+  auto nothing_sent = [&](const std::string& what) {
+    EXPECT_EQ(TopicCounts(cluster_.broker_address()), before) << what << " reached the broker";
+  };
+
+  auto empty = producer->Send(Msg("SdkBadInputEmpty", ""));
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(empty.status().message(), HasSubstr("message.body is empty"));
+  nothing_sent("empty body");
+  auto existing = producer->Send(Msg("SdkBadInputExisting", ""));
+  EXPECT_EQ(existing.status().code(), absl::StatusCode::kInvalidArgument);
+  nothing_sent("empty body to an existing topic");
   auto bad_topic = producer->Send(Msg("bad topic", "x"));
   EXPECT_THAT(bad_topic.status().message(), HasSubstr("message.topic \"bad topic\""));
-  auto big = producer->Send(Msg("T", std::string(4 * 1024 * 1024 + 1, 'x')));
+  nothing_sent("bad topic name");
+  auto big = producer->Send(Msg("SdkBadInputBig", std::string(4 * 1024 * 1024 + 1, 'x')));
   EXPECT_THAT(big.status().message(), HasSubstr("(max 4194304)"));
-  Message reserved = Msg("T", "x");
+  nothing_sent("body over 4 MiB");
+  Message reserved = Msg("SdkBadInputReserved", "x");
   reserved.properties["KEYS"] = "k";
   EXPECT_THAT(producer->Send(reserved).status().message(), HasSubstr("\"KEYS\" is reserved"));
+  nothing_sent("reserved property");
   // Five 4 MiB bodies pass each message's check but not the request cap the
   // broker would refuse before reading them through.
-  std::vector<Message> heavy(5, Msg("T", std::string(4 * 1024 * 1024, 'x')));
+  std::vector<Message> heavy(5, Msg("SdkBadInputHeavy", std::string(4 * 1024 * 1024, 'x')));
   auto too_big = producer->SendBatch(heavy);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(too_big.status().message(), HasSubstr("(max_request_bytes 16777216)"));
+  nothing_sent("batch over max_request_bytes");
+  // SendAsync checks before its message joins a coalesced call.
+  absl::Notification called;
+  absl::Status async_status;
+  producer->SendAsync(Msg("SdkBadInputAsync", ""), [&](absl::StatusOr<SendReceipt> r) {
+    async_status = r.status();
+    called.Notify();
+  });
+  ASSERT_TRUE(called.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(async_status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(async_status.message(), HasSubstr("message.body is empty"));
+  nothing_sent("async empty body");
+
   ProducerOptions tiny;
   tiny.endpoints = {"127.0.0.1:1"};
   tiny.max_request_bytes = 1024;
   EXPECT_THAT(Producer::Create(tiny).status().message(),
               HasSubstr("max_request_bytes is 1024 (allowed: 65536..1073741824)"));
+  ProducerOptions no_batch = tiny;
+  no_batch.max_request_bytes = 16 << 20;
+  no_batch.max_batch_messages = 0;
+  EXPECT_THAT(Producer::Create(no_batch).status().message(),
+              HasSubstr("max_batch_messages is 0 (allowed: 1..4096)"));
 }
 
 TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {

@@ -43,6 +43,19 @@ struct ProducerOptions : ClientOptions {
   // fails here with INVALID_ARGUMENT naming both sizes instead of being
   // retried; split it.
   int64_t max_request_bytes = 16 << 20;
+  // SendAsync coalescing: async sends of one topic share SendMessage calls
+  // (one call carries many messages; each message still gets its own
+  // receipt or error). A message goes out at once while fewer than
+  // `max_batch_calls_in_flight` calls of its topic are in flight (so a lone
+  // send pays no wait); otherwise it joins the topic's next call, which
+  // leaves when an earlier call finishes, when it holds max_batch_messages
+  // or max_batch_bytes, or `linger` after its first message, whichever is
+  // first. max_batch_messages = 1 sends one message per call, as official
+  // clients do. Send and SendBatch are never coalesced.
+  absl::Duration linger = absl::Milliseconds(2);  // 0..1s
+  int max_batch_messages = 512;                   // 1..4096
+  int64_t max_batch_bytes = 1 << 20;              // 1 KiB..max_request_bytes
+  int max_batch_calls_in_flight = 4;              // 1..1024, per topic
   // Avoid a broker for a while after it was slow or failed.
   bool fault_avoidance = true;
 };
