@@ -362,6 +362,52 @@ TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {
   EXPECT_THAT(r.status().message(), HasSubstr("SdkFastFail"));
 }
 
+// Coalesced async sends: with one call in flight per topic and a long
+// linger, 300 sends share few SendMessage calls, yet each callback gets its
+// own message id and offset, and every message is stored exactly once.
+TEST_F(SdkTest, CoalescedAsyncSendsAreAcknowledgedOneByOne) {
+  CreateTopic("SdkCoalesced", 1);
+  ProducerOptions options;
+  options.max_batch_calls_in_flight = 1;
+  options.linger = absl::Milliseconds(200);
+  options.max_batch_messages = 64;
+  auto producer = NewProducer(options);
+  ASSERT_NE(producer, nullptr);
+  absl::Mutex mu;
+  std::vector<SendReceipt> receipts;
+  int failed = 0;
+  constexpr int kSends = 300;
+  for (int i = 0; i < kSends; ++i) {
+    producer->SendAsync(Msg("SdkCoalesced", absl::StrCat("c-", i)),
+                        [&](absl::StatusOr<SendReceipt> r) {
+                          absl::MutexLock lock(&mu);
+                          if (r.ok()) {
+                            receipts.push_back(*r);
+                          } else {
+                            ++failed;
+                            ADD_FAILURE() << r.status();
+                          }
+                        });
+  }
+  producer->Shutdown();  // waits for every callback
+  ASSERT_EQ(failed, 0);
+  ASSERT_EQ(receipts.size(), static_cast<size_t>(kSends));
+  std::set<std::string> ids;
+  std::set<int64_t> offsets;
+  for (const SendReceipt& r : receipts) {
+    ids.insert(r.message_id);
+    offsets.insert(r.offset);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kSends));
+  // One queue: offsets 0..kSends-1, each given to one message.
+  ASSERT_EQ(offsets.size(), static_cast<size_t>(kSends));
+  EXPECT_EQ(*offsets.begin(), 0);
+  EXPECT_EQ(*offsets.rbegin(), kSends - 1);
+  auto consumer = NewSimpleConsumer("SdkCoalescedGroup", "SdkCoalesced", "*");
+  ASSERT_NE(consumer, nullptr);
+  EXPECT_EQ(ReceiveAll(*consumer, kSends).size(), static_cast<size_t>(kSends));
+}
+
 // SendAsync holds no thread while the broker answers: with one callback
 // thread and a frozen broker, eight sends time out together after one
 // send_timeout, not one after another.
