@@ -75,10 +75,10 @@ TEST_F(SendCoalescerTest, FullBatchLeavesWithoutWaiting) {
 
 TEST_F(SendCoalescerTest, BatchBytesAreBounded) {
   Make({absl::Seconds(1), 100, 2500, 1});
-  Add("T", 10);     // leaves alone
-  Add("T", 1000);   // waits
-  Add("T", 1000);   // waits (about 2000 bytes)
-  Add("T", 1000);   // would overfill: the two before leave, this one waits
+  Add("T", 10);    // leaves alone
+  Add("T", 1000);  // waits
+  Add("T", 1000);  // waits (about 2000 bytes)
+  Add("T", 1000);  // would overfill: the two before leave, this one waits
   ASSERT_THAT(Sizes(), ElementsAre(1, 2));
   EXPECT_LE(sent_[1].request.ByteSizeLong(), 2500u);
 }
@@ -115,11 +115,10 @@ TEST_F(SendCoalescerTest, LingerThreadSendsWaitingMessages) {
   RealClock clock;
   absl::Mutex mu;
   int sent = 0;
-  SendCoalescer coalescer({absl::Milliseconds(1), 100, 1 << 20, 1}, clock,
-                          [&](OutgoingBatch b) {
-                            absl::MutexLock lock(&mu);
-                            sent += b.request.messages_size();
-                          });
+  SendCoalescer coalescer({absl::Milliseconds(1), 100, 1 << 20, 1}, clock, [&](OutgoingBatch b) {
+    absl::MutexLock lock(&mu);
+    sent += b.request.messages_size();
+  });
   for (int i = 0; i < 3; ++i) coalescer.Add("T", {}, Body("T", 1), [](auto) {});
   absl::MutexLock lock(&mu);
   // The first left at once; the linger thread sends the other two (no
