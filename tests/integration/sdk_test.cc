@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -259,6 +261,30 @@ TEST_F(SdkTest, PullConsumerPollsCommitsAndSeeksToOffsetAndTime) {
   EXPECT_EQ(*(*second)->Position(queue), from_t->back().offset + 1);
 }
 
+// SIGSTOPs `pid` and waits until every thread of it is stopped: kill()
+// returns before a thread running on another (virtual) CPU has stopped, and
+// such a thread could still answer a request sent right after.
+bool Freeze(pid_t pid) {
+  if (kill(pid, SIGSTOP) != 0) return false;
+  return PollUntil(
+      [pid] {
+        std::error_code ec;
+        const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+        for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+          std::ifstream stat(task.path() / "stat");
+          std::string line;
+          std::getline(stat, line);
+          // "<tid> (<comm>) <state> ...": the state follows the last ')'.
+          const size_t paren = line.rfind(')');
+          if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+          const char state = line[paren + 2];
+          if (state != 'T' && state != 't') return false;
+        }
+        return !ec;
+      },
+      absl::Seconds(10), absl::Milliseconds(1));
+}
+
 // The broker's topics and their message counts (admin API).
 std::map<std::string, int64_t> TopicCounts(const std::string& broker) {
   auto admin =
@@ -420,7 +446,7 @@ TEST_F(SdkTest, AsyncSendsToAFrozenBrokerTimeOutTogether) {
   ASSERT_NE(producer, nullptr);
   ASSERT_TRUE(producer->Send(Msg("SdkAsyncFrozen", "warm")).ok());  // route and channel ready
 
-  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Freeze(cluster_.broker()->pid()));
   absl::Mutex mu;
   std::vector<absl::Status> results;
   const absl::Time start = absl::Now();
@@ -458,7 +484,7 @@ TEST_F(SdkTest, AsyncSendWaitsForRoomInTheWindow) {
   ASSERT_NE(producer, nullptr);
   ASSERT_TRUE(producer->Send(Msg("SdkAsyncWindow", "warm")).ok());
 
-  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Freeze(cluster_.broker()->pid()));
   absl::Mutex mu;
   std::map<int, absl::Status> results;
   auto record = [&](int i) {
