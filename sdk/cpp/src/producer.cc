@@ -79,7 +79,9 @@ class Producer::Impl {
       callback(refused);  // outside mu_: the callback may call the producer
       return;
     }
-    auto prepared = Prepare({message});
+    std::vector<Message> one;
+    one.push_back(std::move(message));
+    auto prepared = Prepare(one);
     if (!prepared.ok()) {
       Finish(std::move(callback), prepared.status());
       return;
@@ -104,7 +106,12 @@ class Producer::Impl {
     }
     core_.refresher.Stop();
     executor_.reset();  // runs the CallDone tasks still queued
-    coalescer_.reset();
+    std::unique_ptr<sdk::SendCoalescer> coalescer;
+    {
+      absl::MutexLock lock(&mu_);
+      coalescer = std::move(coalescer_);
+    }
+    coalescer.reset();  // joins its linger thread; outside mu_
   }
 
  private:
@@ -377,7 +384,8 @@ class Producer::Impl {
   sdk::FaultTracker faults_;
   sdk::QueueSelector selector_;
   std::unique_ptr<Executor> executor_;
-  std::unique_ptr<sdk::SendCoalescer> coalescer_;  // null once shut down
+  // Null once shut down (set to null under mu_).
+  std::unique_ptr<sdk::SendCoalescer> coalescer_;
 
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;        // sends of any kind
