@@ -82,18 +82,24 @@ TEST(BenchTest, ProducesAndConsumesWithJsonSummaries) {
   EXPECT_GT(p["p50_us"], 0);
   EXPECT_LE(p["p50_us"], p["p99_us"]);
   EXPECT_LE(p["p99_us"], p["p999_us"]);
+  // The peers' shape: single messages, 64 async sends in flight, each
+  // counted once acknowledged.
+  auto w = RunBench({"produce", ns, "--topic=BenchT", "--size=100", "--count=500", "--window=64"},
+                    log, 500);
+  EXPECT_EQ(w["window"], 64);
+  EXPECT_GT(w["p50_us"], 0);
 
   // The consumer needs the route, which the NameServer has once the broker
   // registered the auto-created topic; apogee-bench waits up to --timeout.
-  auto c = RunBench({"consume", ns, "--topic=BenchT", "--group=BenchG", "--count=300",
+  auto c = RunBench({"consume", ns, "--topic=BenchT", "--group=BenchG", "--count=800",
                      "--timeout=30s", "--concurrency=2"},
-                    log, 300);
+                    log, 800);
   EXPECT_GT(c["mb_per_s"], 0);
 
   // The same messages again through the streaming push consumer.
-  RunBench({"consume", ns, "--topic=BenchT", "--group=BenchPushG", "--count=300", "--timeout=30s",
+  RunBench({"consume", ns, "--topic=BenchT", "--group=BenchPushG", "--count=800", "--timeout=30s",
             "--concurrency=4", "--consumer=push"},
-           log, 300);
+           log, 800);
 }
 
 }  // namespace

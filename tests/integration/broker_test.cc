@@ -231,16 +231,25 @@ TEST_F(BrokerTest, ProduceAndReceiveRoundTrip) {
 
 TEST_F(BrokerTest, LongPollReturnsAsSoonAsAMessageArrives) {
   CreateTopic("Live", 2);
+  // The topic stays empty for `wait` after the receive starts: the call
+  // must park through it (not answer "no message" at once, not return
+  // before the send) and return soon after the message arrives.
+  const absl::Duration wait = absl::Milliseconds(300);
+  absl::Time sent_at;
+  const absl::Time start = absl::Now();
   std::thread producer([&] {
-    absl::SleepFor(absl::Milliseconds(300));
+    absl::SleepFor(wait);  // the delay under test, not a wait for a result
+    sent_at = absl::Now();
     SendMany("Live", "live", 1);
   });
-  const absl::Time start = absl::Now();
   Received r = Receive("g", "Live", 8, absl::Seconds(30), absl::Seconds(15));
+  const absl::Time returned = absl::Now();
   producer.join();
   EXPECT_EQ(r.code, v2::OK) << r.message;
   ASSERT_EQ(r.messages.size(), 1u);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // well before the 15 s poll ends
+  EXPECT_GE(returned - start, wait);                 // parked through the wait
+  EXPECT_GE(returned, sent_at);                      // answered only once the message was sent
+  EXPECT_LT(returned - sent_at, absl::Seconds(10));  // well before the 15 s poll ends
 }
 
 TEST_F(BrokerTest, TagFilterDeliversOnlyMatchingTags) {

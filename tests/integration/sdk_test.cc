@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,8 +18,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "apogee/admin/v1/admin.grpc.pb.h"
 #include "apogee/apogee.h"
 #include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
@@ -255,30 +261,115 @@ TEST_F(SdkTest, PullConsumerPollsCommitsAndSeeksToOffsetAndTime) {
   EXPECT_EQ(*(*second)->Position(queue), from_t->back().offset + 1);
 }
 
+// SIGSTOPs `pid` and waits until every thread of it is stopped: kill()
+// returns before a thread running on another (virtual) CPU has stopped, and
+// such a thread could still answer a request sent right after.
+bool Freeze(pid_t pid) {
+  if (kill(pid, SIGSTOP) != 0) return false;
+  return PollUntil(
+      [pid] {
+        std::error_code ec;
+        const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+        for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+          std::ifstream stat(task.path() / "stat");
+          std::string line;
+          std::getline(stat, line);
+          // "<tid> (<comm>) <state> ...": the state follows the last ')'.
+          const size_t paren = line.rfind(')');
+          if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+          const char state = line[paren + 2];
+          if (state != 'T' && state != 't') return false;
+        }
+        return !ec;
+      },
+      absl::Seconds(10), absl::Milliseconds(1));
+}
+
+// The broker's topics and their message counts (admin API).
+std::map<std::string, int64_t> TopicCounts(const std::string& broker) {
+  auto admin =
+      admin::v1::Admin::NewStub(grpc::CreateChannel(broker, grpc::InsecureChannelCredentials()));
+  auto context = [] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    return c;
+  };
+  std::map<std::string, int64_t> counts;
+  admin::v1::ListTopicsResponse topics;
+  grpc::Status listed = admin->ListTopics(context().get(), {}, &topics);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+  for (const auto& t : topics.topics()) {
+    admin::v1::GetTopicStatsRequest request;
+    request.set_name(t.name());
+    admin::v1::GetTopicStatsResponse stats;
+    grpc::Status got = admin->GetTopicStats(context().get(), request, &stats);
+    EXPECT_TRUE(got.ok()) << t.name() << ": " << got.error_message();
+    counts[t.name()] = stats.messages();
+  }
+  return counts;
+}
+
+// Every case fails in the SDK: the broker's topics and their counts do not
+// change. The topics named are never created, and the broker auto-creates
+// a topic on any send that reaches it (even one it then rejects), so a new
+// topic would show that a send got through.
 TEST_F(SdkTest, BadInputFailsBeforeAnythingIsSent) {
+  CreateTopic("SdkBadInputExisting", 1);
   auto producer = NewProducer();
   ASSERT_NE(producer, nullptr);
-  auto empty = producer->Send(Msg("NoSuchTopicNeeded", ""));
+  const std::map<std::string, int64_t> before = TopicCounts(cluster_.broker_address());
+  ASSERT_EQ(before.count("SdkBadInputExisting"), 1u);
+  ASSERT_EQ(before.count("SdkBadInputEmpty"), 0u);
+  auto nothing_sent = [&](const std::string& what) {
+    EXPECT_EQ(TopicCounts(cluster_.broker_address()), before) << what << " reached the broker";
+  };
+
+  auto empty = producer->Send(Msg("SdkBadInputEmpty", ""));
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(empty.status().message(), HasSubstr("message.body is empty"));
+  nothing_sent("empty body");
+  auto existing = producer->Send(Msg("SdkBadInputExisting", ""));
+  EXPECT_EQ(existing.status().code(), absl::StatusCode::kInvalidArgument);
+  nothing_sent("empty body to an existing topic");
   auto bad_topic = producer->Send(Msg("bad topic", "x"));
   EXPECT_THAT(bad_topic.status().message(), HasSubstr("message.topic \"bad topic\""));
-  auto big = producer->Send(Msg("T", std::string(4 * 1024 * 1024 + 1, 'x')));
+  nothing_sent("bad topic name");
+  auto big = producer->Send(Msg("SdkBadInputBig", std::string(4 * 1024 * 1024 + 1, 'x')));
   EXPECT_THAT(big.status().message(), HasSubstr("(max 4194304)"));
-  Message reserved = Msg("T", "x");
+  nothing_sent("body over 4 MiB");
+  Message reserved = Msg("SdkBadInputReserved", "x");
   reserved.properties["KEYS"] = "k";
   EXPECT_THAT(producer->Send(reserved).status().message(), HasSubstr("\"KEYS\" is reserved"));
+  nothing_sent("reserved property");
   // Five 4 MiB bodies pass each message's check but not the request cap the
   // broker would refuse before reading them through.
-  std::vector<Message> heavy(5, Msg("T", std::string(4 * 1024 * 1024, 'x')));
+  std::vector<Message> heavy(5, Msg("SdkBadInputHeavy", std::string(4 * 1024 * 1024, 'x')));
   auto too_big = producer->SendBatch(heavy);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(too_big.status().message(), HasSubstr("(max_request_bytes 16777216)"));
+  nothing_sent("batch over max_request_bytes");
+  // SendAsync checks before its message joins a coalesced call.
+  absl::Notification called;
+  absl::Status async_status;
+  producer->SendAsync(Msg("SdkBadInputAsync", ""), [&](absl::StatusOr<SendReceipt> r) {
+    async_status = r.status();
+    called.Notify();
+  });
+  ASSERT_TRUE(called.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(async_status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(async_status.message(), HasSubstr("message.body is empty"));
+  nothing_sent("async empty body");
+
   ProducerOptions tiny;
   tiny.endpoints = {"127.0.0.1:1"};
   tiny.max_request_bytes = 1024;
   EXPECT_THAT(Producer::Create(tiny).status().message(),
               HasSubstr("max_request_bytes is 1024 (allowed: 65536..1073741824)"));
+  ProducerOptions no_batch = tiny;
+  no_batch.max_request_bytes = 16 << 20;
+  no_batch.max_batch_messages = 0;
+  EXPECT_THAT(Producer::Create(no_batch).status().message(),
+              HasSubstr("max_batch_messages is 0 (allowed: 1..4096)"));
 }
 
 TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {
@@ -297,6 +388,52 @@ TEST_F(SdkTest, SendToAStoppedBrokerFailsWithinTheTimeout) {
   EXPECT_THAT(r.status().message(), HasSubstr("SdkFastFail"));
 }
 
+// Coalesced async sends: with one call in flight per topic and a long
+// linger, 300 sends share few SendMessage calls, yet each callback gets its
+// own message id and offset, and every message is stored exactly once.
+TEST_F(SdkTest, CoalescedAsyncSendsAreAcknowledgedOneByOne) {
+  CreateTopic("SdkCoalesced", 1);
+  ProducerOptions options;
+  options.max_batch_calls_in_flight = 1;
+  options.linger = absl::Milliseconds(200);
+  options.max_batch_messages = 64;
+  auto producer = NewProducer(options);
+  ASSERT_NE(producer, nullptr);
+  absl::Mutex mu;
+  std::vector<SendReceipt> receipts;
+  int failed = 0;
+  constexpr int kSends = 300;
+  for (int i = 0; i < kSends; ++i) {
+    producer->SendAsync(Msg("SdkCoalesced", absl::StrCat("c-", i)),
+                        [&](absl::StatusOr<SendReceipt> r) {
+                          absl::MutexLock lock(&mu);
+                          if (r.ok()) {
+                            receipts.push_back(*r);
+                          } else {
+                            ++failed;
+                            ADD_FAILURE() << r.status();
+                          }
+                        });
+  }
+  producer->Shutdown();  // waits for every callback
+  ASSERT_EQ(failed, 0);
+  ASSERT_EQ(receipts.size(), static_cast<size_t>(kSends));
+  std::set<std::string> ids;
+  std::set<int64_t> offsets;
+  for (const SendReceipt& r : receipts) {
+    ids.insert(r.message_id);
+    offsets.insert(r.offset);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kSends));
+  // One queue: offsets 0..kSends-1, each given to one message.
+  ASSERT_EQ(offsets.size(), static_cast<size_t>(kSends));
+  EXPECT_EQ(*offsets.begin(), 0);
+  EXPECT_EQ(*offsets.rbegin(), kSends - 1);
+  auto consumer = NewSimpleConsumer("SdkCoalescedGroup", "SdkCoalesced", "*");
+  ASSERT_NE(consumer, nullptr);
+  EXPECT_EQ(ReceiveAll(*consumer, kSends).size(), static_cast<size_t>(kSends));
+}
+
 // SendAsync holds no thread while the broker answers: with one callback
 // thread and a frozen broker, eight sends time out together after one
 // send_timeout, not one after another.
@@ -309,7 +446,7 @@ TEST_F(SdkTest, AsyncSendsToAFrozenBrokerTimeOutTogether) {
   ASSERT_NE(producer, nullptr);
   ASSERT_TRUE(producer->Send(Msg("SdkAsyncFrozen", "warm")).ok());  // route and channel ready
 
-  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Freeze(cluster_.broker()->pid()));
   absl::Mutex mu;
   std::vector<absl::Status> results;
   const absl::Time start = absl::Now();
@@ -347,7 +484,7 @@ TEST_F(SdkTest, AsyncSendWaitsForRoomInTheWindow) {
   ASSERT_NE(producer, nullptr);
   ASSERT_TRUE(producer->Send(Msg("SdkAsyncWindow", "warm")).ok());
 
-  ASSERT_EQ(kill(cluster_.broker()->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Freeze(cluster_.broker()->pid()));
   absl::Mutex mu;
   std::map<int, absl::Status> results;
   auto record = [&](int i) {

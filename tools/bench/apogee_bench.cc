@@ -2,6 +2,7 @@
 //
 //   apogee-bench produce --endpoints=NS --topic=T --size=BYTES (--count=N|--duration=D)
 //                        --concurrency=N [--batch=N] [--rate=N] [--json]
+//   apogee-bench produce ... --window=N   (one thread, N async sends in flight)
 //   apogee-bench consume --endpoints=NS --topic=T --group=G (--count=N|--duration=D)
 //                        [--timeout=D] [--concurrency=N] [--consumer=simple|push] [--json]
 //   apogee-bench e2e     (produce and consume at once; latency is born -> received)
@@ -36,6 +37,17 @@ ABSL_FLAG(int64_t, count, 0, "stop after this many messages (0: use --duration)"
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "run time when --count is 0");
 ABSL_FLAG(int, concurrency, 4, "producer threads (produce) or receiving threads (consume)");
 ABSL_FLAG(int, batch, 1, "messages per send (produce)");
+ABSL_FLAG(int, window, 0,
+          "produce: one thread keeps this many single-message SendAsync sends in flight, each "
+          "counted when acknowledged (as the peer harness's produce_tput); 0: --concurrency "
+          "threads of blocking sends");
+ABSL_FLAG(int, send_batch_messages, 0,
+          "produce --window: ProducerOptions::max_batch_messages (1: one message per SendMessage "
+          "call, as official clients send); 0: the SDK default");
+ABSL_FLAG(absl::Duration, send_linger, absl::InfiniteDuration(),
+          "produce --window: ProducerOptions::linger (default: the SDK default)");
+ABSL_FLAG(int, receive_batch, 32,
+          "consume --consumer=simple: max_messages per Receive call (1..1024)");
 ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "consume: stop when no message arrived for this long");
@@ -213,13 +225,51 @@ void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Total
   }
 }
 
+// Keeps `window` single-message SendAsync sends in flight until the budget
+// is spent; a message counts when its callback reports it acknowledged, and
+// its latency runs from SendAsync to that callback (the peer harness's
+// produce_tput method).
+void ProduceWindowed(apogee::Producer& producer, int window, Budget& budget, Pacer& pacer,
+                     Totals& totals, Recorder& recorder) {
+  apogee::Message m;
+  m.topic = absl::GetFlag(FLAGS_topic);
+  m.body.assign(static_cast<size_t>(absl::GetFlag(FLAGS_size)), 'x');
+  absl::Mutex mu;
+  int in_flight = 0;
+  const auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return in_flight < window; };
+  const auto idle = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return in_flight == 0; };
+  while (budget.Claim(1) == 1) {
+    pacer.Wait(1);
+    {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(&room));
+      ++in_flight;
+    }
+    const absl::Time start = absl::Now();
+    producer.SendAsync(m, [&, start](absl::StatusOr<apogee::SendReceipt> receipt) {
+      const int64_t us = absl::ToInt64Microseconds(absl::Now() - start);
+      absl::MutexLock lock(&mu);
+      if (receipt.ok()) {
+        recorder.latencies_us.push_back(us);
+        totals.messages += 1;
+        totals.bytes += static_cast<int64_t>(m.body.size());
+      } else {
+        totals.errors += 1;
+      }
+      --in_flight;
+    });
+  }
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(&idle));
+}
+
 // Receives and acks until the budget is spent. Latency is born time (the
 // producer's clock) to receipt. No wait after an error here: Receive itself
 // backs off after a failure (100 ms doubling to 3 s), so this never spins.
 void ConsumeLoop(apogee::SimpleConsumer& consumer, Budget& budget, Totals& totals,
                  Recorder& recorder, std::atomic<int64_t>& last_arrival_us) {
   while (!budget.Over()) {
-    auto messages = consumer.Receive(32, absl::Seconds(30));
+    auto messages = consumer.Receive(absl::GetFlag(FLAGS_receive_batch), absl::Seconds(30));
     if (!messages.ok()) {
       totals.errors++;
       continue;
@@ -244,14 +294,24 @@ struct ProducerState {
 };
 
 int Produce(const std::string& mode = "produce", ProducerState* state = nullptr) {
+  const int window = absl::GetFlag(FLAGS_window);
   apogee::ProducerOptions options;
   options.endpoints = Endpoints();
+  if (window > 0) {
+    options.max_async_in_flight = std::max(options.max_async_in_flight, window);
+    if (absl::GetFlag(FLAGS_send_batch_messages) > 0) {
+      options.max_batch_messages = absl::GetFlag(FLAGS_send_batch_messages);
+    }
+    if (absl::GetFlag(FLAGS_send_linger) != absl::InfiniteDuration()) {
+      options.linger = absl::GetFlag(FLAGS_send_linger);
+    }
+  }
   auto producer = apogee::Producer::Create(options);
   if (!producer.ok()) {
     std::fprintf(stderr, "%s\n", producer.status().ToString().c_str());
     return 2;
   }
-  const int threads = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  const int threads = window > 0 ? 1 : std::max(1, absl::GetFlag(FLAGS_concurrency));
   Budget budget(absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_duration));
   Pacer pacer(absl::GetFlag(FLAGS_rate));
   Totals totals;
@@ -261,8 +321,13 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
     Progress progress(mode, &totals);
     std::vector<std::thread> workers;
     for (int i = 0; i < threads; ++i) {
-      workers.emplace_back(
-          [&, i] { ProduceLoop(**producer, budget, pacer, totals, recorders[i]); });
+      workers.emplace_back([&, i] {
+        if (window > 0) {
+          ProduceWindowed(**producer, window, budget, pacer, totals, recorders[i]);
+        } else {
+          ProduceLoop(**producer, budget, pacer, totals, recorders[i]);
+        }
+      });
     }
     for (std::thread& t : workers) t.join();
   }
@@ -272,8 +337,8 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
     state->done = true;
   }
   Report(mode, totals, absl::Now() - start, recorders,
-         absl::StrFormat(",\"size\":%d,\"concurrency\":%d,\"batch\":%d", absl::GetFlag(FLAGS_size),
-                         threads, absl::GetFlag(FLAGS_batch)));
+         absl::StrFormat(",\"size\":%d,\"concurrency\":%d,\"batch\":%d,\"window\":%d",
+                         absl::GetFlag(FLAGS_size), threads, absl::GetFlag(FLAGS_batch), window));
   return totals.errors.load() == 0 ? 0 : 1;
 }
 
@@ -392,6 +457,15 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_batch) < 1 || absl::GetFlag(FLAGS_batch) > 1024) {
     std::fprintf(stderr, "--batch is %d (allowed: 1..1024)\n", absl::GetFlag(FLAGS_batch));
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_window) < 0 || absl::GetFlag(FLAGS_window) > 65536) {
+    std::fprintf(stderr, "--window is %d (allowed: 0..65536)\n", absl::GetFlag(FLAGS_window));
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_window) > 0 && absl::GetFlag(FLAGS_batch) != 1) {
+    std::fprintf(stderr, "--window sends single messages; --batch is %d (must be 1 with it)\n",
+                 absl::GetFlag(FLAGS_batch));
     return 2;
   }
   if (mode == "produce") return Produce();

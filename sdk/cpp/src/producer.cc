@@ -11,6 +11,7 @@
 #include "sdk/cpp/src/queue_selector.h"
 #include "sdk/cpp/src/retry.h"
 #include "sdk/cpp/src/route.h"
+#include "sdk/cpp/src/send_coalescer.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/status/grpc_status.h"
@@ -18,6 +19,7 @@
 
 namespace apogee {
 
+using sdk::OutgoingBatch;
 using sdk::QueueRef;
 using sdk::Retryable;
 namespace v2 = ::apache::rocketmq::v2;
@@ -32,7 +34,11 @@ class Producer::Impl {
         core_(options_),
         faults_(clock_),
         selector_(options_.fault_avoidance ? &faults_ : nullptr),
-        executor_(std::make_unique<Executor>(std::max(1, options_.async_threads))) {}
+        executor_(std::make_unique<Executor>(std::max(1, options_.async_threads))),
+        coalescer_(std::make_unique<sdk::SendCoalescer>(
+            sdk::CoalescerOptions{options_.linger, options_.max_batch_messages,
+                                  options_.max_batch_bytes, options_.max_batch_calls_in_flight},
+            *clock_, [this](OutgoingBatch batch) { StartBatch(std::move(batch)); })) {}
 
   ~Impl() { Shutdown(); }
 
@@ -73,26 +79,39 @@ class Producer::Impl {
       callback(refused);  // outside mu_: the callback may call the producer
       return;
     }
-    auto prepared = Prepare({message});
+    std::vector<Message> one;
+    one.push_back(std::move(message));
+    auto prepared = Prepare(one);
     if (!prepared.ok()) {
       Finish(std::move(callback), prepared.status());
       return;
     }
-    auto send = std::make_shared<AsyncSend>(std::move(prepared->request),
-                                            NewRetry(prepared->topic, prepared->queues),
-                                            std::move(callback));
-    TryNext(std::move(send));
+    coalescer_->Add(prepared->topic, std::move(prepared->queues),
+                    std::move(*prepared->request.mutable_messages(0)), std::move(callback));
   }
 
   void Shutdown() {
     {
       absl::MutexLock lock(&mu_);
+      if (coalescer_ == nullptr) return;  // shut down before
       shutdown_ = true;
+    }
+    // Messages waiting for a call leave now; those admitted meanwhile leave
+    // within linger.
+    coalescer_->FlushAll();
+    {
+      absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](int* n) { return *n == 0; }, &in_flight_));
     }
     core_.refresher.Stop();
-    executor_.reset();
+    executor_.reset();  // runs the CallDone tasks still queued
+    std::unique_ptr<sdk::SendCoalescer> coalescer;
+    {
+      absl::MutexLock lock(&mu_);
+      coalescer = std::move(coalescer_);
+    }
+    coalescer.reset();  // joins its linger thread; outside mu_
   }
 
  private:
@@ -148,10 +167,6 @@ class Producer::Impl {
   }
   sdk::FaultTracker* Faults() { return options_.fault_avoidance ? &faults_ : nullptr; }
 
-  sdk::SendRetry NewRetry(const std::string& topic, std::vector<QueueRef> queues) {
-    return sdk::SendRetry(topic, std::move(queues), Policy(), *clock_, selector_, Faults());
-  }
-
   // A send that failed on the brokers may have used a stale route: have the
   // refresher fetch it again (the cached route serves until then).
   void ForgetRouteAfter(const std::string& topic, const absl::Status& send_status) {
@@ -170,13 +185,20 @@ class Producer::Impl {
     return result;
   }
 
-  // One SendAsync in flight: the state its gRPC callbacks carry along.
-  struct AsyncSend {
-    AsyncSend(v2::SendMessageRequest request, sdk::SendRetry retry, SendCallback callback)
-        : request(std::move(request)), retry(std::move(retry)), callback(std::move(callback)) {}
+  // One coalesced SendMessage call in flight (SendAsync messages of one
+  // topic) across its attempts: what its gRPC callbacks carry along.
+  // callbacks[i] belongs to request.messages(i); messages answered are
+  // dropped from both before a retry.
+  struct AsyncBatch {
+    AsyncBatch(OutgoingBatch batch, sdk::SendRetry retry)
+        : topic(std::move(batch.topic)),
+          request(std::move(batch.request)),
+          callbacks(std::move(batch.callbacks)),
+          retry(std::move(retry)) {}
+    std::string topic;
     v2::SendMessageRequest request;
+    std::vector<SendCallback> callbacks;
     sdk::SendRetry retry;
-    SendCallback callback;
   };
 
   // One attempt's call objects. Each attempt has its own, owned by its
@@ -189,12 +211,28 @@ class Producer::Impl {
     std::unique_ptr<v2::MessagingService::Stub> stub;
   };
 
-  // Starts the next attempt of `send`, or finishes it.
-  void TryNext(std::shared_ptr<AsyncSend> send) {
+  using Outcomes = std::vector<std::pair<SendCallback, absl::StatusOr<SendReceipt>>>;
+
+  // The coalescer hands over a batch: its send_timeout runs from its
+  // oldest message's SendAsync.
+  void StartBatch(OutgoingBatch batch) {
+    const absl::Duration waited = clock_->Now() - batch.oldest;
+    sdk::RetryPolicy policy = Policy();
+    policy.timeout = std::max(policy.timeout - waited, absl::Milliseconds(1));
+    std::vector<QueueRef> queues = std::move(batch.queues);
+    const std::string topic = batch.topic;
+    auto send = std::make_shared<AsyncBatch>(
+        std::move(batch),
+        sdk::SendRetry(topic, std::move(queues), policy, *clock_, selector_, Faults()));
+    TryNext(std::move(send));
+  }
+
+  // Starts the next attempt of `send`, or fails what is left of it.
+  void TryNext(std::shared_ptr<AsyncBatch> send) {
     absl::StatusOr<QueueRef> queue = send->retry.Next();
     if (!queue.ok()) {
-      ForgetRouteAfter(send->request.messages(0).topic().name(), queue.status());
-      Finish(std::move(send->callback), queue.status());
+      ForgetRouteAfter(send->topic, queue.status());
+      FailAll(*send, queue.status());
       return;
     }
     auto attempt = std::make_shared<AsyncAttempt>();
@@ -203,41 +241,94 @@ class Producer::Impl {
     attempt->stub = core_.channels.Messaging(queue->endpoint);
     AsyncAttempt* raw = attempt.get();
     const v2::SendMessageRequest* request = &send->request;
-    raw->stub->async()->SendMessage(
-        &raw->context, request, &raw->response,
-        [this, send = std::move(send), attempt = std::move(attempt)](grpc::Status status) {
-          absl::StatusOr<std::vector<SendReceipt>> result =
-              status.ok() ? Receipts(send->request, attempt->response, attempt->queue)
-                          : absl::StatusOr<std::vector<SendReceipt>>(FromGrpcStatus(status));
-          ForgetRouteIfNotWriter(attempt->queue, result.status());
-          auto done = send->retry.Done(std::move(result));
-          if (!done.has_value()) {
-            // Another broker, started from the executor rather than from
-            // inside this call's completion.
-            executor_->Submit([this, send] { TryNext(send); });
-            return;
-          }
-          ForgetRouteAfter(send->request.messages(0).topic().name(), done->status());
-          if (done->ok()) {
-            Finish(std::move(send->callback), done->value().front());
-          } else {
-            Finish(std::move(send->callback), done->status());
-          }
-        });
+    raw->stub->async()->SendMessage(&raw->context, request, &raw->response,
+                                    [this, send = std::move(send), attempt = std::move(attempt)](
+                                        grpc::Status status) { OnAnswer(send, *attempt, status); });
   }
 
-  // Frees the send's place in the async window at once (so a callback that
-  // sends again never waits on callbacks queued behind it), then runs the
-  // user's callback on the executor; Shutdown waits for that too.
-  void Finish(SendCallback callback, absl::StatusOr<SendReceipt> result) {
+  // Settles each message of the batch on the broker's answer: its receipt,
+  // its own rejection, or (failures of the whole call, and entries the
+  // broker did not store for a retryable reason) another attempt elsewhere
+  // while the retry policy allows one.
+  void OnAnswer(const std::shared_ptr<AsyncBatch>& send, const AsyncAttempt& attempt,
+                const grpc::Status& status) {
+    const int n = send->request.messages_size();
+    sdk::BatchAnswer answer =
+        sdk::ReadBatchAnswer(status.ok() ? absl::OkStatus() : FromGrpcStatus(status),
+                             attempt.response, n, send->topic, attempt.queue);
+    ForgetRouteIfNotWriter(attempt.queue, answer.whole);
+    if (!answer.whole.ok()) return RetryOrFail(send, answer.whole);
+    Outcomes answered;
+    v2::SendMessageRequest rest;
+    std::vector<SendCallback> rest_callbacks;
+    for (int i = 0; i < n; ++i) {
+      auto& each = answer.each[static_cast<size_t>(i)];
+      SendCallback& callback = send->callbacks[static_cast<size_t>(i)];
+      if (each.has_value()) {
+        answered.emplace_back(std::move(callback), *std::move(each));
+      } else {
+        *rest.add_messages() = std::move(*send->request.mutable_messages(i));
+        rest_callbacks.push_back(std::move(callback));
+      }
+    }
+    if (rest_callbacks.empty()) {
+      (void)send->retry.Done(std::vector<SendReceipt>());  // fault bookkeeping
+      FinishMany(std::move(answered), &send->topic);
+      return;
+    }
+    FinishMany(std::move(answered));  // the rest still hold Shutdown back
+    send->request = std::move(rest);
+    send->callbacks = std::move(rest_callbacks);
+    RetryOrFail(send, answer.retry_error);
+  }
+
+  // After a failed attempt: another broker (started from the executor
+  // rather than from inside the call's completion), or the final error for
+  // every message left.
+  void RetryOrFail(const std::shared_ptr<AsyncBatch>& send, const absl::Status& error) {
+    auto done = send->retry.Done(error);
+    if (!done.has_value()) {
+      executor_->Submit([this, send] { TryNext(send); });
+      return;
+    }
+    ForgetRouteAfter(send->topic, done->status());
+    FailAll(*send, done->status());
+  }
+
+  void FailAll(AsyncBatch& send, const absl::Status& status) {
+    Outcomes failed;
+    for (SendCallback& callback : send.callbacks) failed.emplace_back(std::move(callback), status);
+    send.callbacks.clear();
+    FinishMany(std::move(failed), &send.topic);
+  }
+
+  // Frees the sends' places in the async window at once (so a callback that
+  // sends again never waits on callbacks queued behind it), then on the
+  // executor (not inside a gRPC completion) lets the topic's next call
+  // leave when `call_done_topic` is set (this call has no message left),
+  // and runs the user's callbacks; Shutdown waits for them too. Must be the
+  // last use of `this` by a gRPC completion: Shutdown may end after it.
+  void FinishMany(Outcomes outcomes, const std::string* call_done_topic = nullptr) {
+    const int n = static_cast<int>(outcomes.size());
+    if (n == 0 && call_done_topic == nullptr) return;
     {
       absl::MutexLock lock(&mu_);
-      --async_in_flight_;
+      async_in_flight_ -= n;
     }
-    executor_->Submit([this, callback = std::move(callback), result = std::move(result)]() mutable {
-      callback(std::move(result));
-      Leave();
+    std::string topic = call_done_topic != nullptr ? *call_done_topic : std::string();
+    executor_->Submit([this, n, done = call_done_topic != nullptr, topic = std::move(topic),
+                       outcomes = std::move(outcomes)]() mutable {
+      if (done) coalescer_->CallDone(topic);
+      for (auto& [callback, result] : outcomes) callback(std::move(result));
+      absl::MutexLock lock(&mu_);
+      in_flight_ -= n;
     });
+  }
+
+  void Finish(SendCallback callback, absl::StatusOr<SendReceipt> result) {
+    Outcomes one;
+    one.emplace_back(std::move(callback), std::move(result));
+    FinishMany(std::move(one));
   }
 
   absl::StatusOr<std::vector<SendReceipt>> Attempt(const v2::SendMessageRequest& request,
@@ -293,6 +384,8 @@ class Producer::Impl {
   sdk::FaultTracker faults_;
   sdk::QueueSelector selector_;
   std::unique_ptr<Executor> executor_;
+  // Null once shut down (set to null under mu_).
+  std::unique_ptr<sdk::SendCoalescer> coalescer_;
 
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;        // sends of any kind
@@ -317,6 +410,23 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerOptions optio
   if (options.max_request_bytes < (64 << 10) || options.max_request_bytes > (int64_t{1} << 30)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_request_bytes is ", options.max_request_bytes, " (allowed: 65536..1073741824)"));
+  }
+  if (options.linger < absl::ZeroDuration() || options.linger > absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linger is ", absl::FormatDuration(options.linger), " (allowed: 0..1s)"));
+  }
+  if (options.max_batch_messages < 1 || options.max_batch_messages > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch_messages is ", options.max_batch_messages, " (allowed: 1..4096)"));
+  }
+  if (options.max_batch_bytes < 1024 || options.max_batch_bytes > options.max_request_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("max_batch_bytes is ", options.max_batch_bytes,
+                                                   " (allowed: 1024..", options.max_request_bytes,
+                                                   ", the max_request_bytes)"));
+  }
+  if (options.max_batch_calls_in_flight < 1 || options.max_batch_calls_in_flight > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_batch_calls_in_flight is ", options.max_batch_calls_in_flight, " (allowed: 1..1024)"));
   }
   return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(std::move(options))));
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <thread>
@@ -26,6 +27,12 @@ namespace apogee {
 namespace {
 
 namespace pb = ::apogee::broker::v1;
+
+// Credits per stream when prefetch is 0: enough that the broker keeps
+// popping while earlier frames are consumed and settled (a frame's settle
+// and credit take a round trip), as RocketMQ's push consumer caches up to
+// 1000 messages per queue.
+constexpr int kDefaultPrefetch = 1024;
 
 ReceivedMessage FromPushed(const pb::PushedMessage& pushed, const std::string& broker) {
   const admin::v1::MessageView& m = pushed.message();
@@ -231,8 +238,9 @@ class PushConsumer::Impl {
       sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
                                 ? admin::v1::CONSUME_MODE_BROADCASTING
                                 : admin::v1::CONSUME_MODE_CLUSTERING);
-      sub->set_initial_credits(options_.prefetch > 0 ? options_.prefetch
-                                                     : std::max(options_.concurrency, 64));
+      sub->set_initial_credits(options_.prefetch > 0
+                                   ? options_.prefetch
+                                   : std::max(options_.concurrency, kDefaultPrefetch));
       ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
       sub->set_follows_read_from(true);
       bool subscribed = false;
@@ -253,9 +261,12 @@ class PushConsumer::Impl {
           }
           if (response.has_read_from()) OnReadFrom(s, generation, response.read_from());
           if (!response.has_deliveries()) continue;
+          std::vector<ReceivedMessage> messages;
+          messages.reserve(static_cast<size_t>(response.deliveries().messages_size()));
           for (const pb::PushedMessage& m : response.deliveries().messages()) {
-            Dispatch(s, generation, FromPushed(m, s->broker));
+            messages.push_back(FromPushed(m, s->broker));
           }
+          Dispatch(s, generation, std::move(messages));
         }
       }
       std::vector<std::unique_ptr<sdk::QueueLoan>> loans;
@@ -380,23 +391,40 @@ class PushConsumer::Impl {
     return written;
   }
 
-  void Dispatch(Stream* s, uint64_t generation, ReceivedMessage message) {
+  // Runs the listener on a frame's messages: in up to `concurrency` runs
+  // of consecutive messages, one executor task each (not one task per
+  // message), each settling its run at once.
+  void Dispatch(Stream* s, uint64_t generation, std::vector<ReceivedMessage> messages) {
+    const size_t n = messages.size();
+    if (n == 0) return;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;  // unsettled: redelivered once the stream closes
-      ++in_flight_;
+      in_flight_ += static_cast<int>(n);
     }
-    executor_->Submit([this, s, generation, message = std::move(message)] {
-      ConsumeResult result = ConsumeResult::kRetry;
-      try {
-        result = listener_(message);
-      } catch (...) {
-        result = ConsumeResult::kRetry;  // a throwing listener is a failure
-      }
-      Settle(s, generation, message.receipt_handle, result == ConsumeResult::kSuccess);
-      absl::MutexLock lock(&mu_);
-      --in_flight_;
-    });
+    const size_t runs = std::min(n, static_cast<size_t>(options_.concurrency));
+    const size_t per_run = (n + runs - 1) / runs;
+    for (size_t begin = 0; begin < n; begin += per_run) {
+      const size_t end = std::min(n, begin + per_run);
+      std::vector<ReceivedMessage> run(std::make_move_iterator(messages.begin() + begin),
+                                       std::make_move_iterator(messages.begin() + end));
+      executor_->Submit([this, s, generation, run = std::move(run)] {
+        std::vector<std::pair<std::string, bool>> settlements;
+        settlements.reserve(run.size());
+        for (const ReceivedMessage& message : run) {
+          ConsumeResult result = ConsumeResult::kRetry;
+          try {
+            result = listener_(message);
+          } catch (...) {
+            result = ConsumeResult::kRetry;  // a throwing listener is a failure
+          }
+          settlements.emplace_back(message.receipt_handle, result == ConsumeResult::kSuccess);
+        }
+        Settle(s, generation, settlements);
+        absl::MutexLock lock(&mu_);
+        in_flight_ -= static_cast<int>(run.size());
+      });
+    }
   }
 
   // Queues the settlement; the first thread to find no flush running writes
@@ -404,7 +432,9 @@ class PushConsumer::Impl {
   // queue is empty, so under load one write carries many settlements.
   // Settles only on the connection that delivered the message: a newer one
   // got fresh credits and the broker redelivers the message there.
-  void Settle(Stream* s, uint64_t generation, const std::string& handle, bool ack) {
+  // `settlements`: (receipt handle, ack) pairs; nack when not ack.
+  void Settle(Stream* s, uint64_t generation,
+              const std::vector<std::pair<std::string, bool>>& settlements) {
     {
       absl::MutexLock lock(&s->settle_mu);
       if (generation < s->pending_generation) return;  // its connection is gone
@@ -413,12 +443,14 @@ class PushConsumer::Impl {
         s->pending_count = 0;
         s->pending_generation = generation;
       }
-      if (ack) {
-        s->pending.add_acks(handle);
-      } else {
-        s->pending.add_nacks()->set_receipt_handle(handle);
+      for (const auto& [handle, ack] : settlements) {
+        if (ack) {
+          s->pending.add_acks(handle);
+        } else {
+          s->pending.add_nacks()->set_receipt_handle(handle);
+        }
       }
-      s->pending_count++;
+      s->pending_count += static_cast<int>(settlements.size());
       if (s->flushing) return;
       s->flushing = true;
     }

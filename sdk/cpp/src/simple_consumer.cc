@@ -49,9 +49,10 @@ class SimpleConsumer::Impl {
 
   absl::StatusOr<std::vector<ReceivedMessage>> Receive(int max_messages, absl::Duration invisible) {
     if (stopped_) return absl::FailedPreconditionError("consumer is shut down");
-    if (max_messages < 1 || max_messages > 32) {
+    // The broker's ReceiveMessage batch limit (its max_batch, 1024).
+    if (max_messages < 1 || max_messages > 1024) {
       return absl::InvalidArgumentError(
-          absl::StrCat("max_messages is ", max_messages, " (allowed: 1..32)"));
+          absl::StrCat("max_messages is ", max_messages, " (allowed: 1..1024)"));
     }
     {
       absl::MutexLock lock(&backoff_mu_);

@@ -243,10 +243,18 @@ void PushSession::Pump() {
     } else {
       if (!messages.empty()) {
         credits_ -= static_cast<int64_t>(messages.size());
+        // As few frames as fit: a frame closes before it would pass
+        // max_frame_bytes (a message alone may).
         pushv1::ConsumeResponse response;
-        int64_t bytes = 0;
+        int64_t bytes = 0, frame_bytes = 0;
         for (v2::Message& m : messages) {
           unsettled_.insert(m.system_properties().receipt_handle());
+          const auto size = static_cast<int64_t>(m.ByteSizeLong());
+          if (frame_bytes > 0 && frame_bytes + size > limits_.max_frame_bytes) {
+            send_(std::exchange(response, pushv1::ConsumeResponse()));
+            frame_bytes = 0;
+          }
+          frame_bytes += size;
           bytes += static_cast<int64_t>(m.body().size());
           *response.mutable_deliveries()->add_messages() = ToPushedMessage(std::move(m));
         }

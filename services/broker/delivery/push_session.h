@@ -47,8 +47,13 @@ struct PushLimits {
   absl::Duration default_retry_delay = absl::Seconds(1);
   absl::Duration max_retry_delay = absl::Hours(2);
   size_t max_client_id_bytes = 256;
-  // Messages popped per store round.
-  int max_batch = 64;
+  // Messages popped per store round, pushed in one Deliveries frame: large
+  // enough that a backlog drains in few rounds (each a store call and a
+  // frame).
+  int max_batch = 256;
+  // A round's messages go in frames of at most this many bytes (a larger
+  // message alone in its frame), far below clients' receive limits.
+  int64_t max_frame_bytes = 4 << 20;
   // A parked stream pops again after this long even without an arrival
   // (covers store errors and messages whose wake-up was missed).
   absl::Duration park = absl::Seconds(5);

@@ -43,6 +43,21 @@ struct ProducerOptions : ClientOptions {
   // fails here with INVALID_ARGUMENT naming both sizes instead of being
   // retried; split it.
   int64_t max_request_bytes = 16 << 20;
+  // SendAsync coalescing: async sends of one topic share SendMessage calls
+  // (one call carries many messages; each message still gets its own
+  // receipt or error). A message goes out at once while fewer than
+  // `max_batch_calls_in_flight` calls of its topic are in flight (so a lone
+  // send pays no wait); otherwise it joins the topic's next call, which
+  // leaves when an earlier call finishes, when it holds max_batch_messages
+  // or max_batch_bytes, or `linger` after its first message, whichever is
+  // first. A message the broker rejects fails alone; a call that fails as
+  // a whole is retried on another broker (max_retries, within the oldest
+  // message's send_timeout). max_batch_messages = 1 sends one message per
+  // call, as official clients do. Send and SendBatch are never coalesced.
+  absl::Duration linger = absl::Milliseconds(2);  // 0..1s
+  int max_batch_messages = 512;                   // 1..4096
+  int64_t max_batch_bytes = 1 << 20;              // 1 KiB..max_request_bytes
+  int max_batch_calls_in_flight = 4;              // 1..1024, per topic
   // Avoid a broker for a while after it was slow or failed.
   bool fault_avoidance = true;
 };
@@ -62,8 +77,10 @@ class Producer {
   // the last attempt (INVALID_ARGUMENT for bad input, before any I/O).
   absl::StatusOr<SendReceipt> Send(const Message& message);
 
-  // Like Send, without blocking on the broker: the send (retries included)
-  // runs on gRPC's asynchronous API and `callback` then runs once on one of
+  // Like Send, without blocking on the broker: the message joins a
+  // coalesced SendMessage call of its topic (see linger above), the call
+  // (retries included) runs on gRPC's asynchronous API, and `callback` gets
+  // this message's own receipt or error, once, on one of
   // `async_threads` producer threads. Checking the input and, the first time
   // a topic is used, fetching its route happen before SendAsync returns; so
   // does waiting for room when max_async_in_flight sends are in flight.

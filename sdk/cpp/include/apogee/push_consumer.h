@@ -31,7 +31,7 @@ struct PushConsumerOptions : ClientOptions {
   // Messages each broker stream may have delivered and not yet settled (its
   // credits): those beyond `concurrency` wait in a local queue, so a busy
   // listener always has the next message at hand. 0 means
-  // max(concurrency, 64). At least `concurrency`, at most 10000 (the
+  // max(concurrency, 1024). At least `concurrency`, at most 10000 (the
   // broker's limit). Queued messages count against `ack_timeout`.
   int prefetch = 0;
   // Unsettled this long, a message is redelivered.

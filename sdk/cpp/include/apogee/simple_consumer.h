@@ -32,11 +32,11 @@ class SimpleConsumer {
   static absl::StatusOr<std::unique_ptr<SimpleConsumer>> Create(SimpleConsumerOptions options);
   ~SimpleConsumer();
 
-  // Up to `max_messages` (1..32) messages, invisible to other consumers of
-  // the group for `invisible_duration`. Empty (OK) when nothing arrived
-  // within await_duration. After a failed Receive the next one first waits
-  // out a backoff (100 ms, doubling per failure up to 3 s; reset by a
-  // success), so a loop calling Receive never spins on errors.
+  // Up to `max_messages` (1..1024, the broker's batch limit) messages in one
+  // call, invisible to other consumers of the group for `invisible_duration`. Empty (OK) when
+  // nothing arrived within await_duration. After a failed Receive the next one first waits out a
+  // backoff (100 ms, doubling per failure up to 3 s; reset by a success), so a loop calling Receive
+  // never spins on errors.
   absl::StatusOr<std::vector<ReceivedMessage>> Receive(int max_messages,
                                                        absl::Duration invisible_duration);
 
