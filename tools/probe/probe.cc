@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   }
   if (addr.empty()) return UsageError("no address: set --addr=HOST:PORT or APOGEE_PROBE_ADDR");
   if (!absl::StartsWith(addr, "unix:") && addr.rfind(':') == std::string::npos) {
-    return UsageError(absl::StrCat("--addr \"", addr, "\" has no port (want HOST:PORT or unix:/path)"));
+    return UsageError(
+        absl::StrCat("--addr \"", addr, "\" has no port (want HOST:PORT or unix:/path)"));
   }
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout < absl::Milliseconds(10) || timeout > absl::Minutes(1)) {
@@ -106,10 +107,10 @@ int main(int argc, char** argv) {
       request.service().empty() ? addr : absl::StrCat(addr, " service \"", request.service(), "\"");
   if (!status.ok()) {
     // The server answers NOT_FOUND for a service it does not know.
-    std::fprintf(stderr, "apogee-probe: %s: %s (%s)\n", what.c_str(),
-                 status.error_code() == grpc::StatusCode::NOT_FOUND ? "SERVICE_UNKNOWN"
-                                                                     : "UNREACHABLE",
-                 status.error_message().c_str());
+    std::fprintf(
+        stderr, "apogee-probe: %s: %s (%s)\n", what.c_str(),
+        status.error_code() == grpc::StatusCode::NOT_FOUND ? "SERVICE_UNKNOWN" : "UNREACHABLE",
+        status.error_message().c_str());
     return kNotServing;
   }
   if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {

@@ -37,8 +37,8 @@ class ProbeTest : public ::testing::Test {
     EXPECT_TRUE(pid.ok()) << pid.status();
     if (!pid.ok()) return result;
     int status = 0;
-    const bool exited = testing::PollUntil(
-        [&] { return waitpid(*pid, &status, WNOHANG) == *pid; }, absl::Seconds(20));
+    const bool exited = testing::PollUntil([&] { return waitpid(*pid, &status, WNOHANG) == *pid; },
+                                           absl::Seconds(20));
     if (!exited) {
       kill(*pid, SIGKILL);
       waitpid(*pid, &status, 0);
@@ -95,11 +95,10 @@ TEST_F(ProbeTest, StoreOnAUnixSocketAndItsBrokerAreServing) {
        "--metrics_listen=", "--ha_listen="},
       dir_.path());
   ASSERT_TRUE(store.ok()) << store.status();
-  auto broker = ServiceProcess::Start(
-      "broker", APOGEE_BROKER_BIN,
-      {absl::StrCat("--nameservers=", ns->address()), absl::StrCat("--store=unix:", socket),
-       "--metrics_listen="},
-      dir_.path());
+  auto broker = ServiceProcess::Start("broker", APOGEE_BROKER_BIN,
+                                      {absl::StrCat("--nameservers=", ns->address()),
+                                       absl::StrCat("--store=unix:", socket), "--metrics_listen="},
+                                      dir_.path());
   ASSERT_TRUE(broker.ok()) << broker.status();
 
   ProbeResult store_result = Probe({absl::StrCat("--addr=unix:", socket)});
@@ -124,8 +123,7 @@ TEST_F(ProbeTest, BadFlagsExitTwoNamingTheInput) {
 
   ProbeResult no_port = Probe({"--addr=localhost"});
   EXPECT_EQ(no_port.exit_code, 2) << no_port.output;
-  EXPECT_NE(no_port.output.find("\"localhost\" has no port"), std::string::npos)
-      << no_port.output;
+  EXPECT_NE(no_port.output.find("\"localhost\" has no port"), std::string::npos) << no_port.output;
 
   ProbeResult bad_timeout = Probe({"--addr=127.0.0.1:1", "--timeout=5m"});
   EXPECT_EQ(bad_timeout.exit_code, 2) << bad_timeout.output;
