@@ -9,6 +9,8 @@
 # acknowledged message must come back.
 #
 # usage: deploy/docker/smoke-test.sh BUILD_DIR
+#   APOGEE_SMOKE_IMAGE=apogee:full  test that image instead of assembling one
+#                                   (e.g. the output of build.sh; kept)
 # Exit status: 0 passed, 1 failed, 77 skipped (podman or podman-compose
 # missing, or podman cannot run containers on this machine; the reason is
 # printed). Everything it creates carries a per-run name and is removed.
@@ -32,19 +34,21 @@ work=$(mktemp -d)
 podman info >"$work/info" 2>&1 || skip "podman does not work here: $(tail -n 1 "$work/info")"
 
 project="apogeesmoke$$"
-image="localhost/apogee:smoke-$$"
+image=${APOGEE_SMOKE_IMAGE:-localhost/apogee:smoke-$$}
 network="${project}_default"
 cleanup() {
   podman ps -aq --filter "label=io.podman.compose.project=$project" | xargs -r podman rm -f -t 0 >/dev/null 2>&1 || true
   podman volume ls -q --filter "label=io.podman.compose.project=$project" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
   podman network rm -f "$network" >/dev/null 2>&1 || true
-  podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ -n "${APOGEE_SMOKE_IMAGE:-}" ] || podman rmi -f "$image" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-bash "$here/build-prebuilt.sh" "$build_dir" "$image"
-step "image built"
+if [ -z "${APOGEE_SMOKE_IMAGE:-}" ]; then
+  bash "$here/build-prebuilt.sh" "$build_dir" "$image"
+  step "image built"
+fi
 # Can this machine run a container and give it a network? If not, skip
 # (naming why); anything else going wrong later is a failure.
 if ! podman run --rm --network none --health-cmd none "$image" apogee-nameserver --version >"$work/run" 2>&1; then
