@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts here (and by hand before podman-compose): makes
 # podman usable on machines whose hard open-files limit is below what
 # podman gives containers by default (1048576), where every container
