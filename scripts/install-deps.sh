@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build, tests and tools need. Idempotent:
 # packages already present are skipped, so a warm machine returns in a second.
+# --build-only: just what the CMake build of the binaries needs (the build
+# stage of deploy/docker/Dockerfile): no linters, Bazel, etcd or Node.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev prometheus-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}" git
   clang-format clang-tidy
   bazel-bootstrap bazel-rules-java
   curl etcd-server
+  # container images and their smoke test (deploy/docker/)
+  podman podman-compose netavark aardvark-dns iptables
 )
+build_only=false
+if [ "${1:-}" = "--build-only" ]; then
+  build_only=true
+  PACKAGES=("${BUILD_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,8 +35,10 @@ done
 # Node and npm (interop tests with the official RocketMQ client): machines
 # may carry a nodejs that bundles npm, which conflicts with Debian's npm
 # package, so ask for each only when its command is missing.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "$build_only" = false ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
