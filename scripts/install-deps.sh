@@ -11,6 +11,7 @@ PACKAGES=(
   clang-format clang-tidy
   bazel-bootstrap bazel-rules-java
   curl etcd-server
+  prometheus unzip  # promtool (deploy/prometheus rule tests); unzip (Helm, tests/deploy/tools.sh)
 )
 
 missing=()
