@@ -18,6 +18,7 @@ PACKAGES=(
   curl etcd-server
   # container images and their smoke test (deploy/docker/)
   podman podman-compose netavark aardvark-dns iptables
+  prometheus unzip  # promtool (deploy/prometheus rule tests); unzip (Helm, tests/deploy/tools.sh)
 )
 build_only=false
 if [ "${1:-}" = "--build-only" ]; then

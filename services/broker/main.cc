@@ -147,6 +147,7 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--default_queues=", queues, " is out of range (allowed: 1..1024)")));
   }
+  identity.auto_create_queues = absl::GetFlag(FLAGS_auto_create_topic) ? queues : 0;
   const int32_t attempts = absl::GetFlag(FLAGS_max_delivery_attempts);
   if (attempts < 1 || attempts > 1000) {
     return Fail(absl::InvalidArgumentError(

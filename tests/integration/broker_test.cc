@@ -580,6 +580,40 @@ TEST_F(BrokerTest, AutoCreateCanBeTurnedOff) {
   EXPECT_EQ(route.status().code(), v2::TOPIC_NOT_FOUND);
 }
 
+// An official client knows only the NameServer: its QueryRoute for a topic
+// nobody created names the broker that auto-creates (8 queues, the default),
+// and the send there creates the topic. Without auto-create: TOPIC_NOT_FOUND.
+TEST_F(BrokerTest, NameServerRoutesANewTopicToTheAutoCreatingBroker) {
+  auto ns = v2::MessagingService::NewStub(
+      grpc::CreateChannel(cluster_.nameserver()->address(), grpc::InsecureChannelCredentials()));
+  auto query = [&](const std::string& topic, v2::QueryRouteResponse* route) {
+    v2::QueryRouteRequest request;
+    request.mutable_topic()->set_name(topic);
+    route->Clear();
+    return ns->QueryRoute(Context().get(), request, route).ok();
+  };
+  v2::QueryRouteResponse route;
+  ASSERT_TRUE(
+      PollUntil([&] { return query("FirstSeen", &route) && route.status().code() == v2::OK; },
+                absl::Seconds(10)))
+      << route.status().ShortDebugString();
+  ASSERT_EQ(route.message_queues_size(), 8);
+  const v2::Address& address = route.message_queues(0).broker().endpoints().addresses(0);
+  EXPECT_EQ(absl::StrCat(address.host(), ":", address.port()), cluster_.broker()->address());
+  EXPECT_EQ(Send({Message("FirstSeen", "n-1", "x")}).status().code(), v2::OK);
+
+  ASSERT_TRUE(cluster_.broker()->Stop(SIGTERM).ok());
+  StartBroker({"--auto_create_topic=false"});
+  EXPECT_TRUE(PollUntil(
+      [&] { return query("SecondSeen", &route) && route.status().code() == v2::TOPIC_NOT_FOUND; },
+      absl::Seconds(10)))
+      << route.status().ShortDebugString();
+  // The topic the first send created is served for real now.
+  ASSERT_TRUE(
+      PollUntil([&] { return query("FirstSeen", &route) && route.status().code() == v2::OK; },
+                absl::Seconds(10)));
+}
+
 TEST_F(BrokerTest, TopicsReachTheNameServer) {
   CreateTopic("Announced", 3);
   auto ns = v2::MessagingService::NewStub(

@@ -12,7 +12,7 @@ namespace apogee::testing {
 
 absl::Status LocalCluster::Start(std::vector<std::string> broker_flags) {
   APOGEE_ASSIGN_OR_RETURN(nameserver_, ServiceProcess::Start("nameserver", binaries_.nameserver,
-                                                             {"--metrics_listen="}, dir_.path()));
+                                                             {MetricsListen()}, dir_.path()));
   return AddBroker("broker-a", std::move(broker_flags)).status();
 }
 
@@ -53,7 +53,7 @@ absl::Status LocalCluster::StartStore(BrokerGroup* group) {
   const std::string prefix = StorePrefix(*group);
   std::vector<std::string> args = {absl::StrCat("--data_dir=", prefix, "-data"),
                                    absl::StrCat("--listen=unix:", prefix, ".sock"), "--flush=sync",
-                                   "--metrics_listen="};
+                                   MetricsListen()};
   if (replication_) {
     APOGEE_ASSIGN_OR_RETURN(group->ha_port, FreeLocalPort());
     args.push_back(absl::StrCat("--ha_listen=127.0.0.1:", group->ha_port));

@@ -41,6 +41,11 @@ class LocalCluster {
   // their HA endpoint, so slaves' stores really follow their master's.
   void enable_replication() { replication_ = true; }
 
+  // The NameServer and stores started after this call serve /metrics on a
+  // free port too (brokers always do); off by default, as each exposer
+  // takes ~2 s to shut down.
+  void enable_metrics() { metrics_ = true; }
+
   // Adds another broker group: its own store and a master broker named
   // `broker_name`, registered with the same NameServer. Returns its index.
   absl::StatusOr<int> AddBroker(const std::string& broker_name,
@@ -87,6 +92,9 @@ class LocalCluster {
   // keeps the paths it always had (tests read them).
   std::string StorePrefix(const BrokerGroup& group) const;
   std::string ProcessName(const BrokerGroup& group) const;
+  std::string MetricsListen() const {
+    return metrics_ ? "--metrics_listen=127.0.0.1:0" : "--metrics_listen=";
+  }
   absl::Status StartStore(BrokerGroup* group);
   absl::Status StartBrokerOf(BrokerGroup* group, const std::vector<std::string>& extra);
 
@@ -96,6 +104,7 @@ class LocalCluster {
   std::vector<BrokerGroup> brokers_;
   std::vector<std::string> store_flags_;
   bool replication_ = false;
+  bool metrics_ = false;
 };
 
 }  // namespace apogee::testing

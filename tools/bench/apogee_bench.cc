@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "apogee/apogee.h"
 #include "services/common/concurrency/mutex_checks.h"
+#include "services/common/config/flags.h"
 
 ABSL_FLAG(std::string, endpoints, "127.0.0.1:9876", "NameServer host:port list (';'-separated)");
 ABSL_FLAG(std::string, topic, "BenchTopic", "topic");
@@ -442,6 +443,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
 
 int main(int argc, char** argv) {
   apogee::ConfigureMutexChecks();
+  apogee::ConfigureFlagsUsage();
   absl::SetProgramUsageMessage(
       "apogee-bench produce|consume|e2e --endpoints=NS --topic=T [flags]; see --help");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);

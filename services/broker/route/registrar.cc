@@ -93,6 +93,7 @@ v1::BrokerRegistration Registrar::Build(bool full, int64_t version) const {
   r.set_broker_id(identity_.broker_id);
   r.set_client_endpoint(identity_.client_endpoint);
   r.set_ha_endpoint(identity_.ha_endpoint);
+  r.set_auto_create_queues(identity_.auto_create_queues);
   r.set_data_version(version);
   r.set_full(full);
   {

@@ -29,6 +29,9 @@ struct BrokerIdentity {
   int64_t broker_id = 0;
   std::string client_endpoint;  // what clients dial (--advertise)
   std::string ha_endpoint;
+  // Queues of a topic created on first use; 0: none are (registered so the
+  // NameServers route unknown topics here).
+  int32_t auto_create_queues = 0;
 };
 
 // Thread-safe. Runs one thread per NameServer between Start() and Stop().

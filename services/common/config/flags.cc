@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,31 @@ absl::StatusOr<std::vector<std::string>> ReadConfigFile(const std::string& path)
   return args;
 }
 
+// __FILE__ of a flag's definition: relative under Bazel, absolute under CMake.
+bool IsApogeeSource(absl::string_view file) {
+  return absl::StartsWith(file, "services/") || absl::StrContains(file, "/services/") ||
+         absl::StartsWith(file, "tools/") || absl::StrContains(file, "/tools/");
+}
+
+// "services/broker/main.cc" however the build spelled the path.
+std::string SourcePath(absl::string_view file) {
+  for (absl::string_view top : {"services/", "tools/"}) {
+    if (absl::StartsWith(file, top)) return std::string(file);
+    const size_t at = file.find(absl::StrCat("/", top));
+    if (at != absl::string_view::npos) return std::string(file.substr(at + 1));
+  }
+  return std::string(file);
+}
+
 }  // namespace
+
+void ConfigureFlagsUsage() {
+  absl::FlagsUsageConfig config;
+  config.contains_helpshort_flags = IsApogeeSource;
+  config.contains_help_flags = IsApogeeSource;
+  config.normalize_filename = SourcePath;
+  absl::SetFlagsUsageConfig(config);
+}
 
 absl::StatusOr<std::vector<std::string>> ExpandConfigFile(int argc, char** argv) {
   std::vector<std::string> out;
@@ -77,6 +102,7 @@ absl::StatusOr<std::vector<std::string>> ExpandConfigFile(int argc, char** argv)
 
 void InitFlags(int argc, char** argv, const std::string& usage) {
   absl::SetProgramUsageMessage(usage);
+  ConfigureFlagsUsage();
   auto expanded = ExpandConfigFile(argc, argv);
   if (!expanded.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(expanded.status().message()).c_str());
@@ -96,12 +122,7 @@ void InitFlags(int argc, char** argv, const std::string& usage) {
 std::map<std::string, std::string> ProgramFlagValues() {
   std::map<std::string, std::string> values;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    // __FILE__ of the definition: relative under Bazel, absolute under CMake.
-    const std::string file = flag->Filename();
-    const bool ours = absl::StartsWith(file, "services/") ||
-                      absl::StrContains(file, "/services/") || absl::StartsWith(file, "tools/") ||
-                      absl::StrContains(file, "/tools/");
-    if (ours) values[std::string(name)] = flag->CurrentValue();
+    if (IsApogeeSource(flag->Filename())) values[std::string(name)] = flag->CurrentValue();
   }
   return values;
 }

@@ -15,6 +15,12 @@ namespace apogee {
 // right after argv[0], so later command-line flags win. Returns the new argv.
 absl::StatusOr<std::vector<std::string>> ExpandConfigFile(int argc, char** argv);
 
+// Makes --help and --helpfull list the flags Apogee's own sources define,
+// each with its default and help line (absl's default filter matches only
+// files named after the binary, so `--help` printed "No flags matched").
+// InitFlags calls it; binaries that parse flags themselves call it first.
+void ConfigureFlagsUsage();
+
 // Parses flags (with the config file) for a server binary. On a bad flag or
 // config file prints one clear line to stderr and exits with status 2.
 void InitFlags(int argc, char** argv, const std::string& usage);

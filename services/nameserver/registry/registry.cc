@@ -73,6 +73,11 @@ absl::Status ValidateRegistration(const v1::BrokerRegistration& r) {
           absl::FormatDuration(kMinExpiry), "..", absl::FormatDuration(kMaxExpiry), ")"));
     }
   }
+  if (r.auto_create_queues() < 0 || r.auto_create_queues() > kMaxQueuesPerTopic) {
+    return absl::InvalidArgumentError(absl::StrCat("registration.auto_create_queues is ",
+                                                   r.auto_create_queues(), " (allowed: 0..",
+                                                   kMaxQueuesPerTopic, ")"));
+  }
   if (!r.full() && r.topics_size() > 0) {
     return absl::InvalidArgumentError(
         "registration carries topics but full is false (set full=true to replace the topic set)");
@@ -182,6 +187,7 @@ absl::StatusOr<RegisterResult> Registry::Register(const v1::BrokerRegistration& 
   instance->broker_id = r.broker_id();
   instance->epoch = r.epoch();
   instance->writer = r.writer();
+  instance->auto_create_queues = r.auto_create_queues();
   instance->client_endpoint = r.client_endpoint();
   instance->ha_endpoint = r.ha_endpoint();
   instance->last_update = now;
@@ -324,13 +330,21 @@ void Registry::FillGroup(const std::string& broker_name, const Group& group,
   }
 }
 
-absl::StatusOr<v1::GetRouteResponse> Registry::GetRoute(const std::string& topic) const {
+absl::StatusOr<v1::GetRouteResponse> Registry::GetRoute(const std::string& topic,
+                                                        bool or_auto_create) const {
   APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", topic));
   absl::ReaderMutexLock lock(&mu_);
   auto it = topic_index_.find(topic);
   if (it == topic_index_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("topic \"", topic, "\" is not served by any live broker"));
+    if (!or_auto_create) {
+      return absl::NotFoundError(
+          absl::StrCat("topic \"", topic, "\" is not served by any live broker"));
+    }
+    v1::GetRouteResponse route = AutoCreateRoute(topic);
+    if (route.queues_size() > 0) return route;
+    return absl::NotFoundError(absl::StrCat("topic \"", topic,
+                                            "\" is not served by any live broker (and no live "
+                                            "master creates topics on first use)"));
   }
   v1::GetRouteResponse route;
   route.set_topic(topic);
@@ -344,6 +358,25 @@ absl::StatusOr<v1::GetRouteResponse> Registry::GetRoute(const std::string& topic
     queue->set_write_queues(config.write_queues());
     queue->set_permission(config.permission());
     queue->set_message_type(config.message_type());
+    FillGroup(broker_name, group, route.add_broker_groups());
+  }
+  return route;
+}
+
+v1::GetRouteResponse Registry::AutoCreateRoute(const std::string& topic) const {
+  v1::GetRouteResponse route;
+  route.set_topic(topic);
+  for (const auto& [broker_name, group] : groups_) {
+    const RouteIds ids = IdsOf(group);
+    // Only a writer creates topics: a group without one cannot take the send.
+    if (!ids.has_writer) continue;
+    const int32_t queues = group.instances.at(ids.writer).auto_create_queues;
+    if (queues <= 0) continue;
+    v1::QueueData* queue = route.add_queues();
+    queue->set_broker_name(broker_name);
+    queue->set_read_queues(queues);
+    queue->set_write_queues(queues);
+    queue->set_permission(v1::TOPIC_PERMISSION_READ_WRITE);
     FillGroup(broker_name, group, route.add_broker_groups());
   }
   return route;

@@ -90,8 +90,12 @@ class Registry {
   int ExpireStale();
 
   // Route of `topic`: queue data per broker group and every live instance of
-  // those groups. NOT_FOUND when no live broker serves it.
-  absl::StatusOr<v1::GetRouteResponse> GetRoute(const std::string& topic) const;
+  // those groups. NOT_FOUND when no live broker serves it, unless
+  // `or_auto_create` (the v2 QueryRoute of official clients): then a topic no
+  // broker serves yet is routed to the groups whose writer auto-creates
+  // topics (its auto_create_queues), NOT_FOUND only when there are none.
+  absl::StatusOr<v1::GetRouteResponse> GetRoute(const std::string& topic,
+                                                bool or_auto_create = false) const;
 
   v1::GetClusterInfoResponse GetClusterInfo() const;
 
@@ -105,6 +109,7 @@ class Registry {
     int64_t broker_id = 0;  // configured (--broker_id)
     int64_t epoch = 0;
     bool writer = false;
+    int32_t auto_create_queues = 0;
     std::string client_endpoint;
     std::string ha_endpoint;
     int64_t data_version = 0;
@@ -127,6 +132,10 @@ class Registry {
   void RemoveInstance(std::map<std::string, Group>::iterator group, int64_t broker_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RebuildTopicIndex() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The route of a topic no broker serves: every group whose writer creates
+  // topics on first use, with the queues it would give them.
+  v1::GetRouteResponse AutoCreateRoute(const std::string& topic) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FillGroup(const std::string& broker_name, const Group& group, v1::BrokerGroup* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 

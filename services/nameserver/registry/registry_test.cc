@@ -66,6 +66,59 @@ TEST_F(RegistryTest, UnknownTopicIsNotFoundAndBadNameInvalid) {
   EXPECT_EQ(registry_.GetRoute("a b").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// RocketMQ 4's default topic: an unknown topic goes to the groups whose
+// writer creates topics on first use, with the queues it would give them.
+TEST_F(RegistryTest, UnknownTopicRoutesToGroupsWhoseMasterAutoCreates) {
+  v1::BrokerRegistration a = Reg("broker-a", 0, "broker-a-0.apogee:8081");
+  a.set_auto_create_queues(8);
+  v1::BrokerRegistration a_slave = Reg("broker-a", 1, "broker-a-1.apogee:8081");
+  a_slave.set_auto_create_queues(8);
+  v1::BrokerRegistration b = Reg("broker-b", 0, "broker-b-0.apogee:8081");  // does not create
+  // A group with only a slave that would create: no writer, so no route.
+  v1::BrokerRegistration c_slave = Reg("broker-c", 1, "broker-c-1.apogee:8081");
+  c_slave.set_auto_create_queues(4);
+  for (const auto& r : {a, a_slave, b, c_slave}) ASSERT_TRUE(registry_.Register(r).ok());
+
+  // Only when asked for (v2 QueryRoute): tools asking GetRoute get NOT_FOUND.
+  EXPECT_EQ(registry_.GetRoute("BrandNew").status().code(), absl::StatusCode::kNotFound);
+  auto route = registry_.GetRoute("BrandNew", /*or_auto_create=*/true);
+  ASSERT_TRUE(route.ok()) << route.status();
+  EXPECT_EQ(route->topic(), "BrandNew");
+  ASSERT_EQ(route->queues_size(), 1);
+  EXPECT_EQ(route->queues(0).broker_name(), "broker-a");
+  EXPECT_EQ(route->queues(0).read_queues(), 8);
+  EXPECT_EQ(route->queues(0).write_queues(), 8);
+  EXPECT_EQ(route->queues(0).permission(), v1::TOPIC_PERMISSION_READ_WRITE);
+  ASSERT_EQ(route->broker_groups_size(), 1);
+  ASSERT_EQ(route->broker_groups(0).brokers_size(), 2);
+  EXPECT_EQ(route->broker_groups(0).brokers(0).client_endpoint(), "broker-a-0.apogee:8081");
+  // Not a topic: ListTopics and Stats still count only served topics.
+  EXPECT_THAT(registry_.ListTopics(""), ElementsAre("TopicA"));
+
+  // A served topic keeps its own route, on the groups that serve it.
+  auto known = registry_.GetRoute("TopicA", /*or_auto_create=*/true);
+  ASSERT_TRUE(known.ok());
+  EXPECT_EQ(known->queues_size(), 3);
+  EXPECT_EQ(known->queues(0).write_queues(), 4);
+
+  // The auto-creating master turns it off: unknown topics are NOT_FOUND.
+  a.set_auto_create_queues(0);
+  a.set_data_version(2);
+  ASSERT_TRUE(registry_.Register(a).ok());
+  auto none = registry_.GetRoute("BrandNew", /*or_auto_create=*/true);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(none.status().message(), HasSubstr("no live master creates topics"));
+}
+
+TEST_F(RegistryTest, AutoCreateQueuesOutOfRangeIsRejected) {
+  v1::BrokerRegistration r = Reg("broker-a", 0, "10.0.0.1:8081");
+  r.set_auto_create_queues(kMaxQueuesPerTopic + 1);
+  auto result = registry_.Register(r);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("registration.auto_create_queues is 1025"));
+  EXPECT_THAT(result.status().message(), HasSubstr("0..1024"));
+}
+
 TEST_F(RegistryTest, BrokersExpireWithoutRefresh) {
   ASSERT_TRUE(registry_.Register(Reg("broker-a", 0, "10.0.0.1:8081")).ok());
   ASSERT_TRUE(registry_.Register(Reg("broker-b", 0, "10.0.0.2:8081")).ok());

@@ -33,7 +33,9 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
     probe_->OnRouteQuery("v2", "invalid");
     return rocketmq::AnswerInBand(context, WithV2Code(status, v2::ILLEGAL_TOPIC), response);
   }
-  auto route = registry_->GetRoute(topic);
+  // Official clients know only routes: a new topic goes to the brokers that
+  // create it on first use (RocketMQ 4's default topic).
+  auto route = registry_->GetRoute(topic, /*or_auto_create=*/true);
   if (!route.ok()) {
     probe_->OnRouteQuery(
         "v2", route.status().code() == absl::StatusCode::kNotFound ? "not_found" : "invalid");
