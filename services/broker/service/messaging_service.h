@@ -19,6 +19,7 @@
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
+#include "services/broker/produce/sender.h"
 #include "services/broker/route/route_source.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
@@ -148,7 +149,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   Probe* const probe_;
   Executor* const executor_;
   const Clock* const clock_;
-  std::atomic<uint32_t> round_robin_{0};
+  Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
   mutable absl::Mutex address_mu_;
   std::string advertised_ ABSL_GUARDED_BY(address_mu_);
