@@ -75,25 +75,21 @@ struct MessagingService::PullCall {
   std::atomic<bool> finished{false};
 };
 
-MessagingService::MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
-                                   GroupManager* groups, PopEngine* pop, Arrivals* arrivals,
-                                   ClientManager* clients, TelemetryHub* telemetry,
-                                   RouteSource* routes, Probe* probe, Executor* executor,
-                                   const Clock* clock)
+MessagingService::MessagingService(ServiceOptions options, const MessagingServiceDeps& deps)
     : options_(std::move(options)),
-      store_(store),
-      topics_(topics),
-      groups_(groups),
-      pop_(pop),
-      arrivals_(arrivals),
-      clients_(clients),
-      telemetry_(telemetry),
-      routes_(routes),
-      probe_(probe),
-      executor_(executor),
-      clock_(clock),
-      sender_(SenderOptions{options_.limits, options_.roles}, store, topics, arrivals, probe,
-              executor, clock),
+      store_(deps.store),
+      topics_(deps.topics),
+      groups_(deps.groups),
+      pop_(deps.pop),
+      arrivals_(deps.arrivals),
+      clients_(deps.clients),
+      telemetry_(deps.telemetry),
+      routes_(deps.routes),
+      probe_(deps.probe),
+      executor_(deps.executor),
+      clock_(deps.clock),
+      sender_(SenderOptions{options_.limits, options_.roles}, deps.store, deps.topics,
+              deps.arrivals, deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes) {
   MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
                         rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {

@@ -47,13 +47,25 @@ struct ServiceOptions {
   const ha::RoleManager* roles = nullptr;
 };
 
+// What the service calls (all required; owned by the app, services/broker/app).
+struct MessagingServiceDeps {
+  StoreClient* store = nullptr;
+  TopicManager* topics = nullptr;
+  GroupManager* groups = nullptr;
+  PopEngine* pop = nullptr;
+  Arrivals* arrivals = nullptr;
+  ClientManager* clients = nullptr;
+  TelemetryHub* telemetry = nullptr;
+  RouteSource* routes = nullptr;
+  Probe* probe = nullptr;
+  Executor* executor = nullptr;
+  const Clock* clock = nullptr;
+};
+
 // Thread-safe.
 class MessagingService final : public v2::MessagingService::CallbackService {
  public:
-  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
-                   GroupManager* groups, PopEngine* pop, Arrivals* arrivals, ClientManager* clients,
-                   TelemetryHub* telemetry, RouteSource* routes, Probe* probe, Executor* executor,
-                   const Clock* clock);
+  MessagingService(ServiceOptions options, const MessagingServiceDeps& deps);
 
   // The address clients use for this broker, known once the server bound
   // its port (before the address is published, no client can call).
