@@ -137,31 +137,60 @@ absl::Status CheckMessageType(const v2::Message& m, const nsv1::TopicConfig& top
   return absl::OkStatus();
 }
 
-store::v1::AppendRecord ToStoreRecord(v2::Message message, const std::string& topic,
+namespace {
+
+// Fields a client may send that never go to disk.
+bool HasDeliveryFields(const v2::SystemProperties& sp) {
+  return sp.has_receipt_handle() || sp.has_delivery_attempt() || sp.has_invisible_duration() ||
+         sp.has_queue_offset() || sp.has_store_timestamp() || sp.has_body_digest();
+}
+
+v2::MessageType StoredType(const v2::SystemProperties& sp) {
+  if (sp.message_type() != v2::MESSAGE_TYPE_UNSPECIFIED) return sp.message_type();
+  return sp.has_message_group() ? v2::FIFO : v2::NORMAL;
+}
+
+}  // namespace
+
+store::v1::AppendRecord ToStoreRecord(const v2::Message& message, const std::string& topic,
                                       int32_t queue_id, const std::string& store_host,
                                       const std::string& peer_host) {
-  v2::SystemProperties* sp = message.mutable_system_properties();
-  if (sp->born_host().empty()) sp->set_born_host(peer_host);
-  sp->set_store_host(store_host);
-  if (sp->message_type() == v2::MESSAGE_TYPE_UNSPECIFIED) {
-    sp->set_message_type(sp->has_message_group() ? v2::FIFO : v2::NORMAL);
-  }
-  // Delivery-only fields never go to disk.
-  sp->clear_receipt_handle();
-  sp->clear_delivery_attempt();
-  sp->clear_invisible_duration();
-  sp->clear_queue_offset();
-  sp->clear_store_timestamp();
-  sp->clear_body_digest();
-
+  const v2::SystemProperties& sp = message.system_properties();
   store::v1::AppendRecord record;
   record.set_topic(topic);
   record.set_queue_id(queue_id);
-  record.set_message_id(sp->message_id());
-  for (const std::string& key : sp->keys()) record.add_keys(key);
-  if (sp->has_tag()) record.set_tag(sp->tag());
-  if (sp->has_born_timestamp()) *record.mutable_born_time() = sp->born_timestamp();
-  record.set_body(message.SerializeAsString());
+  record.set_message_id(sp.message_id());
+  for (const std::string& key : sp.keys()) record.add_keys(key);
+  if (sp.has_tag()) record.set_tag(sp.tag());
+  if (sp.has_born_timestamp()) *record.mutable_born_time() = sp.born_timestamp();
+  std::string* body = record.mutable_body();
+  if (HasDeliveryFields(sp) || !sp.store_host().empty()) {
+    // Rare: fields to drop. Copy, clear and serialise.
+    v2::Message copy = message;
+    v2::SystemProperties* out = copy.mutable_system_properties();
+    if (out->born_host().empty()) out->set_born_host(peer_host);
+    out->set_store_host(store_host);
+    out->set_message_type(StoredType(sp));
+    out->clear_receipt_handle();
+    out->clear_delivery_attempt();
+    out->clear_invisible_duration();
+    out->clear_queue_offset();
+    out->clear_store_timestamp();
+    out->clear_body_digest();
+    copy.SerializeToString(body);
+    return record;
+  }
+  // The client's message serialised once, as it came, followed by the
+  // broker's fields: parsing merges a repeated system_properties into the
+  // first one, so the stored message reads as if they had been set in it.
+  v2::Message added;
+  v2::SystemProperties* fill = added.mutable_system_properties();
+  if (sp.born_host().empty()) fill->set_born_host(peer_host);
+  fill->set_store_host(store_host);
+  if (sp.message_type() == v2::MESSAGE_TYPE_UNSPECIFIED) fill->set_message_type(StoredType(sp));
+  body->reserve(message.ByteSizeLong() + added.ByteSizeLong());
+  message.AppendToString(body);
+  added.AppendToString(body);
   return record;
 }
 

@@ -42,8 +42,9 @@ absl::Status CheckMessageType(const v2::Message& message,
                               const ::apogee::nameserver::v1::TopicConfig& topic);
 
 // Builds the store record for `message` (fills born host when blank, store
-// host, type) to be appended to `topic`/`queue_id`.
-store::v1::AppendRecord ToStoreRecord(v2::Message message, const std::string& topic,
+// host, type) to be appended to `topic`/`queue_id`. The body is the message
+// serialised once, without a copy of it (FromStoreRecord reads it back).
+store::v1::AppendRecord ToStoreRecord(const v2::Message& message, const std::string& topic,
                                       int32_t queue_id, const std::string& store_host,
                                       const std::string& peer_host);
 

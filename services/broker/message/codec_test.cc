@@ -105,6 +105,40 @@ TEST(CodecTest, StoredRecordComesBackAsTheDeliveredMessage) {
   EXPECT_EQ(m->user_properties().at("source"), "demo");
 }
 
+// The record body is the client's bytes plus the broker's fields (no copy);
+// a send carrying delivery-only fields is copied and cleared instead. Both
+// must read back as the same stored message.
+TEST(CodecTest, BodyWithAppendedBrokerFieldsReadsAsTheClearedCopy) {
+  v2::Message plain = Valid();
+  v2::Message with_delivery_fields = Valid();
+  v2::SystemProperties* sp = with_delivery_fields.mutable_system_properties();
+  sp->set_receipt_handle("handle");
+  sp->set_queue_offset(5);
+  sp->set_delivery_attempt(3);
+  v2::Message fast, slow;
+  ASSERT_TRUE(
+      fast.ParseFromString(ToStoreRecord(plain, "T", 0, "10.0.0.1:8081", "1.2.3.4").body()));
+  ASSERT_TRUE(slow.ParseFromString(
+      ToStoreRecord(with_delivery_fields, "T", 0, "10.0.0.1:8081", "1.2.3.4").body()));
+  EXPECT_EQ(fast.SerializeAsString(), slow.SerializeAsString());
+  EXPECT_FALSE(fast.system_properties().has_receipt_handle());
+  EXPECT_FALSE(slow.system_properties().has_queue_offset());
+  EXPECT_EQ(fast.system_properties().store_host(), "10.0.0.1:8081");
+  EXPECT_EQ(fast.system_properties().born_host(), "1.2.3.4");
+  EXPECT_EQ(fast.system_properties().message_type(), v2::NORMAL);
+  EXPECT_EQ(fast.system_properties().message_id(), "0102FC000000011D800B1A46E200000000");
+
+  // What the client set itself is kept.
+  v2::Message own = Valid();
+  own.mutable_system_properties()->set_born_host("192.168.1.9");
+  own.mutable_system_properties()->set_message_type(v2::FIFO);
+  v2::Message read;
+  ASSERT_TRUE(read.ParseFromString(ToStoreRecord(own, "T", 0, "b:1", "c:2").body()));
+  EXPECT_EQ(read.system_properties().born_host(), "192.168.1.9");
+  EXPECT_EQ(read.system_properties().message_type(), v2::FIFO);
+  EXPECT_EQ(read.system_properties().store_host(), "b:1");
+}
+
 TEST(CodecTest, RetryCopyIsDeliveredUnderItsOriginalTopicWithAttempt) {
   v2::Message original = Valid();
   (*original.mutable_user_properties())[kPropRetryTopic] = "T";

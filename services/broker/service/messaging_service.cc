@@ -25,11 +25,6 @@ bool Readable(const TopicConfig& c) {
          c.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE;
 }
 
-bool Writable(const TopicConfig& c) {
-  return c.permission() == nsv1::TOPIC_PERMISSION_WRITE ||
-         c.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE;
-}
-
 std::string CodeName(const absl::Status& s) { return v2::Code_Name(ToV2Code(s)); }
 
 // Runs `work` on the executor and finishes the unary call with its status
@@ -82,23 +77,21 @@ struct MessagingService::PullCall {
   std::atomic<bool> finished{false};
 };
 
-MessagingService::MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
-                                   GroupManager* groups, PopEngine* pop, Arrivals* arrivals,
-                                   ClientManager* clients, TelemetryHub* telemetry,
-                                   RouteSource* routes, Probe* probe, Executor* executor,
-                                   const Clock* clock)
+MessagingService::MessagingService(ServiceOptions options, const MessagingServiceDeps& deps)
     : options_(std::move(options)),
-      store_(store),
-      topics_(topics),
-      groups_(groups),
-      pop_(pop),
-      arrivals_(arrivals),
-      clients_(clients),
-      telemetry_(telemetry),
-      routes_(routes),
-      probe_(probe),
-      executor_(executor),
-      clock_(clock),
+      store_(deps.store),
+      topics_(deps.topics),
+      groups_(deps.groups),
+      pop_(deps.pop),
+      arrivals_(deps.arrivals),
+      clients_(deps.clients),
+      telemetry_(deps.telemetry),
+      routes_(deps.routes),
+      probe_(deps.probe),
+      executor_(deps.executor),
+      clock_(deps.clock),
+      sender_(SenderOptions{options_.limits, options_.roles}, deps.store, deps.topics,
+              deps.arrivals, deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes) {
   MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
                         rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
@@ -215,151 +208,52 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
     finish(lease.status());
     return reactor;
   }
-  if (options_.roles != nullptr) {
-    if (absl::Status writable = options_.roles->CheckWritable(); !writable.ok()) {
-      if (options_.forwarder == nullptr || ha::SendForwarder::WasForwarded(*context)) {
-        finish(writable);
-        return reactor;
-      }
-      options_.forwarder->Forward(
-          context, request, response,
-          [this, context, request, response, reactor, start, finish,
-           writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
-            if (!relayed.ok()) {
-              finish(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
-                                                                    relayed.status().message())),
-                                v2::HA_NOT_AVAILABLE));
-            } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
-              StoreSend(context, request, response, finish);
-            } else {
-              probe_->OnRpc("send_relayed", v2::Code_Name(response->status().code()),
-                            absl::Now() - start);
-              reactor->Finish(grpc::Status::OK);
-            }
-          });
-      return reactor;
-    }
+  if (options_.roles != nullptr && options_.forwarder != nullptr &&
+      !options_.roles->AcceptsWrites() && !ha::SendForwarder::WasForwarded(*context)) {
+    // Not the writer: relay to it (held through a failover), or store here
+    // once this broker is promoted (ha/send_forwarder.h).
+    absl::Status writable = options_.roles->CheckWritable();
+    options_.forwarder->Forward(
+        context, request, response,
+        [this, context, request, response, reactor, start, finish,
+         writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
+          if (!relayed.ok()) {
+            finish(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
+                                                                  relayed.status().message())),
+                              v2::HA_NOT_AVAILABLE));
+          } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
+            SendHere(context, request, response, finish);
+          } else {
+            probe_->OnRpc("send_relayed", v2::Code_Name(response->status().code()),
+                          absl::Now() - start);
+            reactor->Finish(grpc::Status::OK);
+          }
+        });
+    return reactor;
   }
-  StoreSend(context, request, response, std::move(finish));
+  SendHere(context, request, response, std::move(finish));
   return reactor;
 }
 
-void MessagingService::StoreSend(grpc::CallbackServerContext* context,
-                                 const v2::SendMessageRequest* request,
-                                 v2::SendMessageResponse* response,
-                                 std::function<void(const absl::Status&)> finish) {
-  if (request->messages_size() == 0) {
-    finish(WithV2Code(absl::InvalidArgumentError("SendMessage carries no messages"),
-                      v2::MESSAGE_CORRUPTED));
-    return;
+void MessagingService::SendHere(grpc::CallbackServerContext* context,
+                                const v2::SendMessageRequest* request,
+                                v2::SendMessageResponse* response,
+                                std::function<void(const absl::Status&)> finish) {
+  SendOrigin origin;
+  if (request->messages_size() > 0) {
+    const v2::Resource& resource = request->messages(0).topic();
+    origin.topic =
+        rocketmq::QualifiedName(*context, resource.resource_namespace(), resource.name());
   }
-  const v2::Resource& resource = request->messages(0).topic();
-  for (const v2::Message& m : request->messages()) {
-    if (m.topic().name() != resource.name()) {
-      finish(WithV2Code(absl::InvalidArgumentError(
-                            absl::StrCat("messages of one SendMessage must share a topic; got \"",
-                                         resource.name(), "\" and \"", m.topic().name(), "\"")),
-                        v2::MESSAGE_CORRUPTED));
-      return;
-    }
+  origin.peer_host = context->peer();  // "ipv4:1.2.3.4:5678"
+  if (auto colon = origin.peer_host.find(':'); colon != std::string::npos) {
+    origin.peer_host = origin.peer_host.substr(colon + 1);
   }
-  const std::string topic_name =
-      rocketmq::QualifiedName(*context, resource.resource_namespace(), resource.name());
-  std::string peer = context->peer();  // "ipv4:1.2.3.4:5678"
-  if (auto colon = peer.find(':'); colon != std::string::npos) peer = peer.substr(colon + 1);
-
-  std::string store_host;
   {
     absl::MutexLock lock(&address_mu_);
-    store_host = advertised_;
+    origin.store_host = advertised_;
   }
-  executor_->Submit([this, request, response, finish, topic_name, peer, store_host] {
-    absl::Status valid = ValidateTopicName("topic", topic_name);
-    if (!valid.ok()) return finish(WithV2Code(valid, v2::ILLEGAL_TOPIC));
-    auto topic = topics_->GetOrAutoCreate(topic_name);
-    if (!topic.ok()) return finish(WithV2Code(topic.status(), v2::TOPIC_NOT_FOUND));
-    if (!Writable(*topic)) {
-      return finish(WithV2Code(absl::PermissionDeniedError(absl::StrCat(
-                                   "topic \"", topic_name, "\" is not writable on this broker")),
-                               v2::FORBIDDEN));
-    }
-    const absl::Time now = clock_->Now();
-    const int n = request->messages_size();
-    std::vector<absl::Status> statuses(n);
-    std::vector<store::v1::AppendRecord> records;
-    std::vector<int> record_index;  // which message each record is
-    for (int i = 0; i < n; ++i) {
-      const v2::Message& m = request->messages(i);
-      statuses[i] = ValidateMessage(m, i, options_.limits, now);
-      if (statuses[i].ok()) statuses[i] = CheckMessageType(m, *topic);
-      if (!statuses[i].ok()) continue;
-      int32_t queue;
-      if (m.system_properties().has_message_group()) {
-        // Same group, same queue: FIFO producers of any SDK agree.
-        queue =
-            static_cast<int32_t>(std::hash<std::string>{}(m.system_properties().message_group()) %
-                                 static_cast<size_t>(topic->write_queues()));
-      } else {
-        queue = static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(topic->write_queues()));
-      }
-      store::v1::AppendRecord record = ToStoreRecord(m, topic_name, queue, store_host, peer);
-      statuses[i] = CheckRecordHeadroom(record, static_cast<int64_t>(m.body().size()), i);
-      if (!statuses[i].ok()) continue;
-      records.push_back(std::move(record));
-      record_index.push_back(i);
-    }
-    auto entries_done = [this, request, response, finish, statuses, record_index, topic_name](
-                            absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
-      int64_t stored = 0, bytes = 0;
-      // One store error stands for the whole append: map it once.
-      const absl::Status failed =
-          appended.ok()
-              ? absl::OkStatus()
-              : FromStoreAppendError(appended.status(), record_index,
-                                     options_.roles != nullptr
-                                         ? ha::DescribeSyncPolicy(options_.roles->options())
-                                         : std::string());
-      for (size_t r = 0; r < record_index.size(); ++r) {
-        const int i = record_index[r];
-        if (!appended.ok()) {
-          statuses[i] = failed;
-        } else if (r < appended->size()) {
-          stored++;
-          bytes += static_cast<int64_t>(request->messages(i).body().size());
-        }
-      }
-      absl::Status top = absl::OkStatus();
-      v2::Code common = v2::OK;
-      for (int i = 0; i < request->messages_size(); ++i) {
-        v2::SendResultEntry* entry = response->add_entries();
-        ToV2Status(statuses[i], entry->mutable_status());
-        entry->set_message_id(request->messages(i).system_properties().message_id());
-        if (i == 0) {
-          common = entry->status().code();
-          top = statuses[i];
-        } else if (entry->status().code() != common) {
-          top = WithV2Code(absl::InvalidArgumentError("entries have different results"),
-                           v2::MULTIPLE_RESULTS);
-        }
-      }
-      if (appended.ok()) {
-        for (size_t r = 0; r < record_index.size() && r < appended->size(); ++r) {
-          response->mutable_entries(record_index[r])->set_offset((*appended)[r].queue_offset());
-        }
-      }
-      if (stored > 0) {
-        probe_->OnMessagesIn(topic_name, stored, bytes);
-        arrivals_->Notify(topic_name);
-      }
-      finish(top);
-    };
-    if (records.empty()) {
-      entries_done(std::vector<store::v1::AppendResult>());
-      return;
-    }
-    if (absl::Status fits = CheckAppendSize(records); !fits.ok()) return entries_done(fits);
-    store_->Append(std::move(records), std::move(entries_done));
-  });
+  sender_.Send(*request, std::move(origin), response, std::move(finish));
 }
 
 grpc::ServerUnaryReactor* MessagingService::QueryAssignment(

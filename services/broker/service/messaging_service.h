@@ -22,6 +22,7 @@
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
+#include "services/broker/produce/sender.h"
 #include "services/broker/route/route_source.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
@@ -56,13 +57,25 @@ struct ServiceOptions {
   ha::ReadAdvisor* read_advisor = nullptr;
 };
 
+// What the service calls (all required; owned by the app, services/broker/app).
+struct MessagingServiceDeps {
+  StoreClient* store = nullptr;
+  TopicManager* topics = nullptr;
+  GroupManager* groups = nullptr;
+  PopEngine* pop = nullptr;
+  Arrivals* arrivals = nullptr;
+  ClientManager* clients = nullptr;
+  TelemetryHub* telemetry = nullptr;
+  RouteSource* routes = nullptr;
+  Probe* probe = nullptr;
+  Executor* executor = nullptr;
+  const Clock* clock = nullptr;
+};
+
 // Thread-safe.
 class MessagingService final : public v2::MessagingService::CallbackService {
  public:
-  MessagingService(ServiceOptions options, StoreClient* store, TopicManager* topics,
-                   GroupManager* groups, PopEngine* pop, Arrivals* arrivals, ClientManager* clients,
-                   TelemetryHub* telemetry, RouteSource* routes, Probe* probe, Executor* executor,
-                   const Clock* clock);
+  MessagingService(ServiceOptions options, const MessagingServiceDeps& deps);
 
   // The address clients use for this broker, known once the server bound
   // its port (before the address is published, no client can call).
@@ -130,11 +143,10 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   void FinishReceive(ReceiveCall& call, const absl::Status& status,
                      std::vector<v2::Message> messages);
   void DoPull(std::shared_ptr<PullCall> call);
-  // The part of SendMessage on the writer: validate, encode, append.
+  // The part of SendMessage on the writer: hands the call to sender_.
   // `finish` answers the call with a top-level status.
-  void StoreSend(grpc::CallbackServerContext* context, const v2::SendMessageRequest* request,
-                 v2::SendMessageResponse* response,
-                 std::function<void(const absl::Status&)> finish);
+  void SendHere(grpc::CallbackServerContext* context, const v2::SendMessageRequest* request,
+                v2::SendMessageResponse* response, std::function<void(const absl::Status&)> finish);
   // Topic name of `resource` with the request's namespace, validated
   // (ILLEGAL_TOPIC), and the topic's config (TOPIC_NOT_FOUND).
   absl::StatusOr<TopicConfig> ResolveTopic(const grpc::ServerContextBase& context,
@@ -163,7 +175,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   Probe* const probe_;
   Executor* const executor_;
   const Clock* const clock_;
-  std::atomic<uint32_t> round_robin_{0};
+  Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
   mutable absl::Mutex address_mu_;
   std::string advertised_ ABSL_GUARDED_BY(address_mu_);

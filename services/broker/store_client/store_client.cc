@@ -1,6 +1,8 @@
 #include "services/broker/store_client/store_client.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -10,15 +12,166 @@
 
 namespace apogee::broker {
 
-// One Append stream: writes are serialized by `write_mu`; a reader thread
-// matches answers to pending batches by request id.
-struct StoreClient::AppendStream {
+// One Append stream (callback API). At most one request is being written;
+// batches appended meanwhile wait in `queued` and leave merged as the next
+// request. Written requests wait in `sent` for their answer (by request id).
+// The stream keeps itself alive (`self`) until gRPC calls OnDone.
+struct StoreClient::AppendStream final
+    : public grpc::ClientBidiReactor<sv1::AppendRequest, sv1::AppendResponse> {
+  struct Batch {
+    std::vector<sv1::AppendRecord> records;
+    AppendDone done;
+  };
+  // One store request: the batches merged into it, in order.
+  struct Request {
+    sv1::AppendRequest proto;
+    std::vector<size_t> sizes;  // records of each batch
+    std::vector<AppendDone> dones;
+  };
+
+  explicit AppendStream(StoreClient* client) : client(client) {}
+
+  // Takes the queued batches (up to kMaxMergedAppendBytes; a larger batch
+  // goes alone) into `writing`; false when there is nothing to write.
+  bool TakeNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (queued.empty() || writing != nullptr || broken) return false;
+    auto request = std::make_shared<Request>();
+    request->proto.set_request_id(next_request_id++);
+    int64_t bytes = 0;
+    while (!queued.empty()) {
+      Batch& b = queued.front();
+      int64_t batch_bytes = 0;
+      for (const sv1::AppendRecord& r : b.records) {
+        batch_bytes += static_cast<int64_t>(r.ByteSizeLong());
+      }
+      if (!request->dones.empty() && bytes + batch_bytes > kMaxMergedAppendBytes) break;
+      bytes += batch_bytes;
+      request->sizes.push_back(b.records.size());
+      for (sv1::AppendRecord& r : b.records) *request->proto.add_records() = std::move(r);
+      request->dones.push_back(std::move(b.done));
+      queued.pop_front();
+    }
+    writing = request;
+    sent[request->proto.request_id()] = std::move(request);
+    return true;
+  }
+
+  void WriteNext() {
+    const sv1::AppendRequest* next = nullptr;
+    {
+      absl::MutexLock lock(&mu);
+      if (TakeNext()) next = &writing->proto;
+    }
+    if (next == nullptr) return;
+    client->append_requests_++;
+    // gRPC serializes `next` before StartWrite returns; `writing` keeps it
+    // alive until OnWriteDone all the same.
+    StartWrite(next);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {  // the stream broke: OnDone fails what is pending
+      context.TryCancel();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu);
+      writing = nullptr;
+    }
+    WriteNext();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    std::shared_ptr<Request> request;
+    {
+      absl::MutexLock lock(&mu);
+      auto it = sent.find(response.request_id());
+      if (it != sent.end()) {
+        request = std::move(it->second);
+        sent.erase(it);
+      }
+    }
+    const sv1::AppendResponse answer = std::move(response);
+    response.Clear();
+    StartRead(&response);
+    if (request == nullptr) return;
+    client->Observe(absl::OkStatus());  // any answer means the store is there
+    Answer(*request, answer);
+  }
+
+  // Splits one store answer among the batches merged into its request.
+  void Answer(Request& request, const sv1::AppendResponse& answer) {
+    if (answer.code() != 0) {
+      const absl::Status status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+      if (status.code() == absl::StatusCode::kInvalidArgument && request.dones.size() > 1) {
+        // One bad batch refused the merged request: send each again alone.
+        int offset = 0;
+        for (size_t b = 0; b < request.dones.size(); ++b) {
+          const auto& all = request.proto.records();
+          std::vector<sv1::AppendRecord> records(all.begin() + offset,
+                                                 all.begin() + offset + request.sizes[b]);
+          offset += static_cast<int>(request.sizes[b]);
+          client->Append(std::move(records), std::move(request.dones[b]));
+        }
+        return;
+      }
+      for (AppendDone& done : request.dones) done(status);
+      return;
+    }
+    int offset = 0;
+    for (size_t b = 0; b < request.dones.size(); ++b) {
+      const int end = std::min(offset + static_cast<int>(request.sizes[b]), answer.results_size());
+      request.dones[b](std::vector<sv1::AppendResult>(answer.results().begin() + offset,
+                                                      answer.results().begin() + end));
+      offset = end;
+    }
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::map<uint64_t, std::shared_ptr<Request>> unanswered;
+    std::deque<Batch> unsent;
+    {
+      absl::MutexLock lock(&mu);
+      broken = true;
+      unanswered.swap(sent);
+      unsent.swap(queued);
+    }
+    bool closing;
+    {
+      absl::MutexLock lock(&client->mu_);
+      closing = client->closing_;
+    }
+    if (!closing && !status.ok()) {
+      client->Observe(
+          absl::UnavailableError(absl::StrCat("append stream ended: ", status.error_message())));
+    }
+    // The outcome of written requests is unknown; callers must treat the
+    // error as "maybe appended" (the v2 client retries with the same id).
+    const absl::Status ended =
+        absl::UnavailableError(absl::StrCat("store append stream ended: ", status.error_message()));
+    for (auto& [id, request] : unanswered) {
+      for (AppendDone& done : request->dones) done(ended);
+    }
+    for (Batch& b : unsent) b.done(ended);
+    // Not deleted here: freeing the call's context on a gRPC callback
+    // thread could drop the channel's last reference there, which gRPC
+    // cannot shut down from its own thread. The client frees it.
+    absl::MutexLock lock(&client->mu_);
+    client->finished_streams_.push_back(std::move(self));
+    client->open_streams_--;
+  }
+
+  StoreClient* const client;
   grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<sv1::AppendRequest, sv1::AppendResponse>> rw;
-  absl::Mutex write_mu;
-  absl::Mutex pending_mu;
-  std::map<uint64_t, AppendDone> pending ABSL_GUARDED_BY(pending_mu);
-  bool broken ABSL_GUARDED_BY(pending_mu) = false;
+  sv1::AppendResponse response;  // the read in progress
+  std::shared_ptr<AppendStream> self;
+  absl::Mutex mu;
+  std::deque<Batch> queued ABSL_GUARDED_BY(mu);
+  std::shared_ptr<Request> writing ABSL_GUARDED_BY(mu);
+  std::map<uint64_t, std::shared_ptr<Request>> sent ABSL_GUARDED_BY(mu);
+  uint64_t next_request_id ABSL_GUARDED_BY(mu) = 1;
+  bool broken ABSL_GUARDED_BY(mu) = false;
 };
 
 StoreClient::StoreClient(const std::string& target, absl::Duration timeout)
@@ -43,14 +196,14 @@ void StoreClient::Observe(const absl::Status& status) {
 }
 
 StoreClient::~StoreClient() {
-  std::vector<std::thread> readers;
-  {
-    absl::MutexLock lock(&mu_);
-    closing_ = true;
-    if (stream_ != nullptr) stream_->context.TryCancel();
-    readers.swap(readers_);
-  }
-  for (std::thread& t : readers) t.join();
+  absl::MutexLock lock(&mu_);
+  closing_ = true;
+  if (stream_ != nullptr) stream_->context.TryCancel();
+  stream_ = nullptr;
+  // Each stream's OnDone refers to this client.
+  mu_.Await(absl::Condition(
+      +[](int* open) { return *open == 0; }, &open_streams_));
+  finished_streams_.clear();
 }
 
 std::unique_ptr<grpc::ClientContext> StoreClient::Context() const {
@@ -62,85 +215,36 @@ std::unique_ptr<grpc::ClientContext> StoreClient::Context() const {
 absl::StatusOr<std::shared_ptr<StoreClient::AppendStream>> StoreClient::Stream() {
   if (closing_) return absl::UnavailableError("store client is closing");
   if (stream_ != nullptr) {
-    absl::MutexLock lock(&stream_->pending_mu);
+    absl::MutexLock lock(&stream_->mu);
     if (!stream_->broken) return stream_;
   }
-  auto stream = std::make_shared<AppendStream>();
-  stream->rw = stub_->Append(&stream->context);
+  finished_streams_.clear();
+  auto stream = std::make_shared<AppendStream>(this);
+  stream->self = stream;
+  open_streams_++;
+  stub_->async()->Append(&stream->context, stream.get());
+  stream->StartRead(&stream->response);
+  stream->StartCall();
   stream_ = stream;
-  readers_.emplace_back([this, stream] { ReadLoop(stream); });
   return stream;
 }
 
-void StoreClient::ReadLoop(std::shared_ptr<AppendStream> stream) {
-  sv1::AppendResponse response;
-  while (stream->rw->Read(&response)) {
-    AppendDone done;
-    {
-      absl::MutexLock lock(&stream->pending_mu);
-      auto it = stream->pending.find(response.request_id());
-      if (it == stream->pending.end()) continue;
-      done = std::move(it->second);
-      stream->pending.erase(it);
-    }
-    Observe(absl::OkStatus());  // any answer means the store is there
-    if (response.code() != 0) {
-      done(absl::Status(static_cast<absl::StatusCode>(response.code()), response.message()));
-    } else {
-      done(std::vector<sv1::AppendResult>(response.results().begin(), response.results().end()));
-    }
-  }
-  grpc::Status status = stream->rw->Finish();
-  bool closing;
-  {
-    absl::MutexLock lock(&mu_);
-    closing = closing_;
-  }
-  if (!closing && !status.ok()) {
-    Observe(absl::UnavailableError(absl::StrCat("append stream ended: ", status.error_message())));
-  }
-  std::map<uint64_t, AppendDone> failed;
-  {
-    absl::MutexLock lock(&stream->pending_mu);
-    stream->broken = true;
-    failed.swap(stream->pending);
-  }
-  // The outcome of in-flight batches is unknown; callers must treat the
-  // error as "maybe appended" (the v2 client retries with the same id).
-  for (auto& [id, done] : failed) {
-    done(absl::UnavailableError(
-        absl::StrCat("store append stream ended: ", status.error_message())));
-  }
-}
-
 void StoreClient::Append(std::vector<sv1::AppendRecord> records, AppendDone done) {
-  std::shared_ptr<AppendStream> stream;
-  sv1::AppendRequest request;
+  absl::StatusOr<std::shared_ptr<AppendStream>> stream;
   {
     absl::MutexLock lock(&mu_);
-    auto s = Stream();
-    if (!s.ok()) {
-      done(s.status());
-      return;
-    }
-    stream = *s;
-    request.set_request_id(next_request_id_++);
+    stream = Stream();
   }
-  for (sv1::AppendRecord& r : records) *request.add_records() = std::move(r);
+  if (!stream.ok()) return done(stream.status());
+  AppendStream* s = stream->get();
+  bool broken;
   {
-    absl::MutexLock lock(&stream->pending_mu);
-    if (stream->broken) {
-      done(absl::UnavailableError("store append stream is down"));
-      return;
-    }
-    stream->pending[request.request_id()] = std::move(done);
+    absl::MutexLock lock(&s->mu);
+    broken = s->broken;
+    if (!broken) s->queued.push_back(AppendStream::Batch{std::move(records), std::move(done)});
   }
-  bool written;
-  {
-    absl::MutexLock lock(&stream->write_mu);
-    written = stream->rw->Write(request);
-  }
-  if (!written) stream->context.TryCancel();  // the reader fails pending batches
+  if (broken) return done(absl::UnavailableError("store append stream is down"));
+  s->WriteNext();
 }
 
 absl::StatusOr<std::vector<sv1::AppendResult>> StoreClient::AppendAndWait(

@@ -1,6 +1,9 @@
-// The broker's connection to its store sidecar (apogee.store.v1). Appends are
-// pipelined on one stream (the broker never pays a round trip per message);
-// everything else is a unary call with a deadline.
+// The broker's connection to its store sidecar (apogee.store.v1). Appends go
+// on one callback-API stream, never blocking the caller: while one request
+// is being written, the batches appended meanwhile queue up and leave as the
+// next request, merged (concurrent sends share one store append and one
+// frame; the broker never pays a round trip per message). Everything else
+// is a unary call with a deadline.
 #pragma once
 
 #include <atomic>
@@ -9,7 +12,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -22,8 +24,9 @@ namespace apogee::broker {
 
 namespace sv1 = ::apogee::store::v1;
 
-// Thread-safe. Append callbacks run on the client's reader thread: keep them
-// short and never block in them.
+// Thread-safe. Append callbacks run on a gRPC callback thread (or, for a
+// batch refused before it was sent, the caller's): keep them short and
+// never block in them.
 class StoreClient {
  public:
   using AppendDone = std::function<void(absl::StatusOr<std::vector<sv1::AppendResult>>)>;
@@ -33,8 +36,17 @@ class StoreClient {
   explicit StoreClient(const std::string& target, absl::Duration timeout = absl::Seconds(10));
   ~StoreClient();
 
-  // Appends `records` as one batch; `done` gets one result per record.
+  // Appends `records` as one batch (contiguous in the commit log, after
+  // the batches appended before it); `done` gets one result per record.
+  // Never blocks. Batches queued behind a write are merged into one store
+  // request of up to kMaxMergedAppendBytes; when the store refuses a merged
+  // request as INVALID_ARGUMENT, each batch of it is sent again alone (after
+  // what was appended meanwhile), so a bad batch fails by itself with the
+  // store's own message and its neighbours are stored.
   void Append(std::vector<sv1::AppendRecord> records, AppendDone done);
+  static constexpr int64_t kMaxMergedAppendBytes = 4 << 20;
+  // Store append requests sent so far (merged batches count once).
+  int64_t append_requests() const { return append_requests_.load(); }
   // Append and wait.
   absl::StatusOr<std::vector<sv1::AppendResult>> AppendAndWait(
       std::vector<sv1::AppendRecord> records);
@@ -89,7 +101,6 @@ class StoreClient {
   void Observe(const absl::Status& status);
   // Returns the live append stream, opening one if needed.
   absl::StatusOr<std::shared_ptr<AppendStream>> Stream() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReadLoop(std::shared_ptr<AppendStream> stream);
 
   const std::string target_;
   const absl::Duration timeout_;
@@ -101,9 +112,11 @@ class StoreClient {
 
   absl::Mutex mu_;
   std::shared_ptr<AppendStream> stream_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> readers_ ABSL_GUARDED_BY(mu_);
+  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // until their OnDone ran
+  // Ended streams, freed on a caller's thread (see AppendStream::OnDone).
+  std::vector<std::shared_ptr<AppendStream>> finished_streams_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> append_requests_{0};
 };
 
 }  // namespace apogee::broker

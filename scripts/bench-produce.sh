@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Starts a private NameServer + store + broker on free ports, runs one
+# `apogee-bench produce` against it and prints the bench summary plus the
+# CPU each process spent per produced message (utime+stime deltas from
+# /proc) and its context switches per message (all threads). Figures are as
+# noisy as the machine: run it when nothing else builds, and repeat.
+#
+#   scripts/bench-produce.sh [--flush=async|sync] -- [apogee-bench produce flags]
+#   scripts/bench-produce.sh -- --concurrency=64 --count=100000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+FLUSH=async
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --flush=*) FLUSH=${1#--flush=}; shift ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
+mkdir -p "$HOME_DIR/logs"
+SCRIPT=bench-produce
+# shellcheck source=lib/processes.sh
+source scripts/lib/processes.sh
+trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
+
+"$BUILD_DIR/services/nameserver/apogee-nameserver" --listen=127.0.0.1:0 --metrics_listen= \
+  --address_file="$HOME_DIR/nameserver.address" >"$HOME_DIR/logs/nameserver.log" 2>&1 &
+pids+=($!)
+wait_for nameserver "$HOME_DIR/nameserver.address"
+ns=$(sed -n 's/^grpc=//p' "$HOME_DIR/nameserver.address")
+"$BUILD_DIR/services/store/apogee-store" --data_dir="$HOME_DIR/store" \
+  --listen="unix:$HOME_DIR/store.sock" --flush="$FLUSH" --metrics_listen= \
+  --address_file="$HOME_DIR/store.address" >"$HOME_DIR/logs/store.log" 2>&1 &
+store_pid=$!
+pids+=($store_pid)
+wait_for store "$HOME_DIR/store.address"
+"$BUILD_DIR/services/broker/apogee-broker" --nameservers="$ns" \
+  --store="unix:$HOME_DIR/store.sock" --listen=127.0.0.1:0 --metrics_listen= \
+  --address_file="$HOME_DIR/broker.address" >"$HOME_DIR/logs/broker.log" 2>&1 &
+broker_pid=$!
+pids+=($broker_pid)
+wait_for broker "$HOME_DIR/broker.address"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/ctxt_switches/ {n += $2} END {print n}'
+}
+hz=$(getconf CLK_TCK)
+# Idle wake-ups (timers, heartbeats) over 2 s, subtracted from the run's.
+bi0=$(switches $broker_pid) si0=$(switches $store_pid)
+sleep 2
+bi=$(($(switches $broker_pid) - bi0)) si=$(($(switches $store_pid) - si0))
+b0=$(ticks $broker_pid) s0=$(ticks $store_pid) bc0=$(switches $broker_pid) sc0=$(switches $store_pid)
+# PERF=out.data: also sample the broker's stacks (perf record -g) during the run.
+if [ -n "${PERF:-}" ]; then
+  perf record -q -g -p "$broker_pid" -o "$PERF" 2>/dev/null &
+  perf_pid=$!
+fi
+[ -z "${THREADS:-}" ] || { bash "$THREADS" $broker_pid > /tmp/hb-b0; bash "$THREADS" $store_pid > /tmp/hb-s0; }
+summary=$(/usr/bin/time -f 'bench_cpu_seconds=%U %S' -o "$HOME_DIR/bench.time" \
+  "$BUILD_DIR/tools/bench/apogee-bench" produce \
+  --endpoints="$ns" --json "$@" 2>"$HOME_DIR/logs/bench.log")
+bench_cpu=$(sed -n 's/^bench_cpu_seconds=\([0-9.]*\) \([0-9.]*\)/\1 \2/p' "$HOME_DIR/bench.time" |
+  awk '{print $1 + $2}')
+if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+[ -z "${THREADS:-}" ] || { bash "$THREADS" $broker_pid > /tmp/hb-b1; bash "$THREADS" $store_pid > /tmp/hb-s1; }
+b1=$(ticks $broker_pid) s1=$(ticks $store_pid) bc1=$(switches $broker_pid) sc1=$(switches $store_pid)
+echo "$summary"
+secs=$(echo "$summary" | sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p')
+sent=$(echo "$summary" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p')
+if [ -z "$sent" ] || [ "$sent" = 0 ]; then
+  echo "bench-produce: no message count in the summary; see $HOME_DIR/logs" >&2
+  exit 1
+fi
+awk -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v bc=$((bc1 - bc0)) -v sc=$((sc1 - sc0)) \
+  -v hz="$hz" -v n="$sent" -v flush="$FLUSH" -v c="${bench_cpu:-0}" -v bi="$bi" -v si="$si" -v t="$secs" 'BEGIN {
+  bc -= bi / 2 * t; sc -= si / 2 * t
+  printf "flush=%s messages=%d cpu_us_per_msg: bench=%.1f broker=%.1f store=%.1f", flush, n,
+    c * 1e6 / n, b * 1e6 / hz / n, s * 1e6 / hz / n
+  printf "; ctx_switches_per_msg (idle rate subtracted): broker=%.2f store=%.2f\n", bc / n, sc / n
+}'

@@ -1,0 +1,359 @@
+#include "services/broker/app/broker_app.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/broker/client/client_manager.h"
+#include "services/broker/client/telemetry_hub.h"
+#include "services/broker/consume/arrivals.h"
+#include "services/broker/consume/pop_engine.h"
+#include "services/broker/delivery/assignment.h"
+#include "services/broker/delivery/push_session.h"
+#include "services/broker/group/group_manager.h"
+#include "services/broker/ha/controller_link.h"
+#include "services/broker/ha/read_advisor.h"
+#include "services/broker/ha/send_forwarder.h"
+#include "services/broker/metrics/probe.h"
+#include "services/broker/offset/consumer_progress.h"
+#include "services/broker/query/message_query.h"
+#include "services/broker/route/route_source.h"
+#include "services/broker/service/admin_service.h"
+#include "services/broker/service/messaging_service.h"
+#include "services/broker/service/push_service.h"
+#include "services/broker/store_client/store_client.h"
+#include "services/broker/topic/topic_manager.h"
+#include "services/common/clock/clock.h"
+#include "services/common/concurrency/executor.h"
+#include "services/common/concurrency/periodic_task.h"
+#include "services/common/metrics/exposer.h"
+#include "services/common/naming/names.h"
+#include "services/common/server/grpc_server.h"
+#include "services/common/status/status_macros.h"
+
+namespace apogee::broker {
+
+// Declared in construction order; destroyed in reverse.
+struct BrokerApp::Modules {
+  const Clock* clock = RealClock::Default();
+  std::unique_ptr<StoreClient> store;
+  std::unique_ptr<TopicManager> topics;
+  std::unique_ptr<GroupManager> groups;
+  std::shared_ptr<prometheus::Registry> metrics_registry;
+  std::unique_ptr<Probe> probe;
+  std::unique_ptr<MetricsEndpoint> metrics;
+  std::unique_ptr<Executor> workers;  // drained by Stop, before what its tasks use goes
+  std::unique_ptr<Arrivals> arrivals;
+  std::unique_ptr<ClientManager> clients;
+  std::unique_ptr<TelemetryHub> telemetry;
+  std::unique_ptr<PopEngine> pop;
+  std::unique_ptr<ha::RoleManager> roles;
+  std::unique_ptr<ha::SendForwarder> forwarder;
+  std::unique_ptr<ha::ReadAdvisor> read_advisor;
+  std::unique_ptr<RouteSource> routes;
+  std::unique_ptr<MessagingService> messaging;
+  std::unique_ptr<ConsumerProgress> progress;
+  std::unique_ptr<MessageQuery> query;
+  std::unique_ptr<AdminService> admin;
+  std::unique_ptr<Membership> push_members;
+  std::unique_ptr<PushService> push;
+  std::unique_ptr<GrpcServer> server;
+  std::unique_ptr<Registrar> registrar;
+  std::unique_ptr<ha::ControllerLink> controller;
+  std::vector<std::unique_ptr<PeriodicTask>> tasks;
+};
+
+absl::StatusOr<std::vector<std::string>> ParseNameservers(const std::string& list) {
+  std::vector<std::string> nameservers;
+  for (absl::string_view ns : absl::StrSplit(list, ';')) {
+    ns = absl::StripAsciiWhitespace(ns);
+    if (ns.empty()) continue;
+    APOGEE_RETURN_IF_ERROR(ParseHostPort("--nameservers entry", ns).status());
+    nameservers.emplace_back(ns);
+  }
+  return nameservers;
+}
+
+absl::Status ValidateBrokerConfig(const BrokerConfig& config) {
+  APOGEE_RETURN_IF_ERROR(ValidateNodeName("--cluster", config.identity.cluster_name));
+  APOGEE_RETURN_IF_ERROR(ValidateNodeName("--broker_name", config.identity.broker_name));
+  if (config.identity.broker_id < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--broker_id=", config.identity.broker_id,
+                     " is negative (0 is the master, slaves 1, 2, ...)"));
+  }
+  if (config.slave_read_lag_bytes < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--slave_read_lag_bytes=", config.slave_read_lag_bytes,
+                     " is out of range (allowed: -1, 0, 1..)"));
+  }
+  if (config.default_queues < 1 || config.default_queues > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("--default_queues=", config.default_queues,
+                                                   " is out of range (allowed: 1..1024)"));
+  }
+  if (config.max_delivery_attempts < 1 || config.max_delivery_attempts > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_delivery_attempts=", config.max_delivery_attempts,
+                     " is out of range (allowed: 1..1000)"));
+  }
+  APOGEE_RETURN_IF_ERROR(ha::ValidateHaOptions(config.ha));
+  return ValidateRequestLimits(config.requests, MessageLimits().max_body_bytes);
+}
+
+BrokerApp::BrokerApp(BrokerConfig config)
+    : config_(std::move(config)), m_(std::make_unique<Modules>()) {}
+
+BrokerApp::~BrokerApp() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<BrokerApp>> BrokerApp::Start(BrokerConfig config) {
+  APOGEE_RETURN_IF_ERROR(ValidateBrokerConfig(config));
+  MapLargeBuffersOutsideTheHeap();
+  std::unique_ptr<BrokerApp> app(new BrokerApp(std::move(config)));
+  APOGEE_RETURN_IF_ERROR(app->Wire());
+  APOGEE_RETURN_IF_ERROR(app->Serve());
+  return app;
+}
+
+absl::Status BrokerApp::WaitForStore() {
+  // The store may start after us (same pod): wait for it, bounded.
+  auto load = [this] {
+    absl::Status s = m_->topics->Load();
+    return s.ok() ? m_->groups->Load() : s;
+  };
+  const absl::Time deadline = absl::Now() + config_.store_wait;
+  absl::Status loaded = load();
+  while (!loaded.ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    loaded = load();
+  }
+  if (!loaded.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("store at --store=", config_.store, " is not usable: ", loaded.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BrokerApp::Wire() {
+  Modules& m = *m_;
+  const BrokerIdentity& identity = config_.identity;
+  m.store = std::make_unique<StoreClient>(config_.store);
+  m.topics = std::make_unique<TopicManager>(
+      m.store.get(), TopicOptions{config_.auto_create_topic, config_.default_queues});
+  m.groups = std::make_unique<GroupManager>(m.store.get());
+  APOGEE_RETURN_IF_ERROR(WaitForStore());
+
+  m.metrics_registry = std::make_shared<prometheus::Registry>();
+  m.probe = std::make_unique<Probe>(m.metrics_registry, identity.cluster_name,
+                                    absl::StrCat(identity.broker_name, "-", identity.broker_id));
+  APOGEE_ASSIGN_OR_RETURN(m.metrics,
+                          MetricsEndpoint::Start(config_.metrics_listen, m.metrics_registry));
+  m.workers = std::make_unique<Executor>(config_.worker_threads);
+  m.arrivals = std::make_unique<Arrivals>();
+  m.clients = std::make_unique<ClientManager>(m.clock, absl::Seconds(120));
+  m.telemetry = std::make_unique<TelemetryHub>();
+  PopOptions pop_options;
+  pop_options.max_delivery_attempts = config_.max_delivery_attempts;
+  pop_options.new_group_from_earliest = config_.new_group_from_earliest;
+  m.pop = std::make_unique<PopEngine>(m.store.get(), m.topics.get(), m.clock, pop_options);
+  m.roles =
+      std::make_unique<ha::RoleManager>(identity, config_.ha, m.store.get(), config_.nameservers);
+  m.routes = std::make_unique<RouteSource>(identity, config_.nameservers, m.topics.get());
+
+  m.forwarder = std::make_unique<ha::SendForwarder>(identity, config_.nameservers, m.roles.get(),
+                                                    m.workers.get());
+  const int64_t slave_read_lag = config_.slave_read_lag_bytes == -1 ? ha::DefaultSlaveReadLagBytes()
+                                                                    : config_.slave_read_lag_bytes;
+  StoreClient* store = m.store.get();
+  m.read_advisor = std::make_unique<ha::ReadAdvisor>(
+      slave_read_lag, identity.broker_id, [store] { return store->GetReplicationStatus(); },
+      m.clock);
+
+  ServiceOptions options;
+  options.roles = m.roles.get();
+  if (config_.forward_sends) options.forwarder = m.forwarder.get();
+  options.read_advisor = m.read_advisor.get();
+  options.broker_name = identity.broker_name;
+  options.min_invisible = config_.min_invisible_time;
+  options.settings.consumer_max_attempts = config_.max_delivery_attempts;
+  options.requests = config_.requests;
+  MessagingServiceDeps messaging;
+  messaging.store = m.store.get();
+  messaging.topics = m.topics.get();
+  messaging.groups = m.groups.get();
+  messaging.pop = m.pop.get();
+  messaging.arrivals = m.arrivals.get();
+  messaging.clients = m.clients.get();
+  messaging.telemetry = m.telemetry.get();
+  messaging.routes = m.routes.get();
+  messaging.probe = m.probe.get();
+  messaging.executor = m.workers.get();
+  messaging.clock = m.clock;
+  m.messaging = std::make_unique<MessagingService>(options, messaging);
+
+  m.progress = std::make_unique<ConsumerProgress>(m.store.get(), m.topics.get(), m.groups.get(),
+                                                  m.clients.get(), m.pop.get(), m.clock,
+                                                  pop_options.new_group_from_earliest);
+  m.query = std::make_unique<MessageQuery>(m.store.get(), m.topics.get());
+  AdminServiceDeps admin;
+  admin.topics = m.topics.get();
+  admin.groups = m.groups.get();
+  admin.telemetry = m.telemetry.get();
+  admin.executor = m.workers.get();
+  admin.store = m.store.get();
+  admin.pop = m.pop.get();
+  admin.progress = m.progress.get();
+  admin.query = m.query.get();
+  admin.clock = m.clock;
+  admin.version = config_.version;
+  admin.start_time = m.clock->Now();
+  m.admin = std::make_unique<AdminService>(admin);
+
+  m.push_members = std::make_unique<Membership>();
+  PushDeps push;
+  push.pop = m.pop.get();
+  push.arrivals = m.arrivals.get();
+  push.members = m.push_members.get();
+  push.topics = m.topics.get();
+  push.groups = m.groups.get();
+  push.executor = m.workers.get();
+  push.probe = m.probe.get();
+  push.clock = m.clock;
+  push.broker_name = identity.broker_name;
+  push.store = m.store.get();
+  push.read_advisor = m.read_advisor.get();
+  PushLimits push_limits;
+  push_limits.min_ack_timeout = options.min_invisible;
+  push_limits.max_ack_timeout = options.max_invisible;
+  m.push = std::make_unique<PushService>(push, push_limits);
+  return absl::OkStatus();
+}
+
+absl::Status BrokerApp::Serve() {
+  Modules& m = *m_;
+  BrokerIdentity& identity = config_.identity;
+  GrpcServerOptions server_options;
+  server_options.listen = config_.listen;
+  server_options.max_receive_message_bytes = static_cast<int>(config_.requests.max_request_bytes);
+  APOGEE_ASSIGN_OR_RETURN(
+      m.server,
+      GrpcServer::Start(server_options, {m.messaging.get(), m.admin.get(), m.push.get()}));
+  // With port 0 (tests) the real port is known only now; nothing can call
+  // before the address is published below.
+  std::string advertise = config_.advertise;
+  if (advertise.empty()) {
+    const std::string& bound = m.server->bound_address();
+    advertise = absl::StrCat("127.0.0.1:", bound.substr(bound.rfind(':') + 1));
+  }
+  APOGEE_ASSIGN_OR_RETURN(HostPort advertised, ParseHostPort("--advertise", advertise));
+  identity.client_endpoint = advertise;
+  // Registered so NameServers route unknown topics to auto-creating groups.
+  identity.auto_create_queues = config_.auto_create_topic ? config_.default_queues : 0;
+  identity.ha_endpoint = config_.store_ha_endpoint;
+  if (identity.ha_endpoint.empty()) identity.ha_endpoint = absl::StrCat(advertised.host, ":10912");
+  APOGEE_RETURN_IF_ERROR(ParseHostPort("--store_ha_endpoint", identity.ha_endpoint).status());
+  m.messaging->SetAdvertisedAddress(advertise);
+  m.routes->SetClientEndpoint(advertise);
+  m.roles->SetClientEndpoint(advertise);
+  m.forwarder->SetClientEndpoint(advertise);
+
+  TopicManager* topics = m.topics.get();
+  m.registrar =
+      std::make_unique<Registrar>(identity, config_.nameservers, config_.heartbeat_interval,
+                                  [topics] { return topics->List(); });
+  Registrar* registrar = m.registrar.get();
+  RouteSource* routes = m.routes.get();
+  m.topics->SetListener([registrar] { registrar->TopicsChanged(); });
+  m.admin->SetRegistration(identity, registrar);
+  m.admin->SetRoles(m.roles.get());
+  // Every role change re-registers (epoch, writer) and fixes local routes.
+  m.roles->SetListener([registrar, routes](const ha::RoleState& state) {
+    registrar->SetRole(state.epoch, state.accepts_writes);
+    routes->SetWriter(state.accepts_writes);
+  });
+  // With a controller the group elects its master in etcd (this broker
+  // refuses sends until told its role); else static roles (RocketMQ 4): id 0
+  // is the master, others follow it.
+  if (!config_.controller.empty()) {
+    APOGEE_ASSIGN_OR_RETURN(m.controller, ha::ControllerLink::Create(config_.controller, identity,
+                                                                     m.store.get(), m.roles.get()));
+    m.controller->Start();
+  } else if (absl::Status s = m.roles->StartStatic(); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot take the ", identity.broker_id == 0 ? "master" : "slave", " role: ", s.message()));
+  }
+  m.registrar->Start();
+  StartTasks();
+
+  APOGEE_RETURN_IF_ERROR(PublishAddresses(m.server->bound_address(), m.metrics->bound_address()));
+  std::fprintf(stderr, "event=started listen=%s advertise=%s store=%s nameservers=%zu metrics=%s\n",
+               m.server->bound_address().c_str(), advertise.c_str(), config_.store.c_str(),
+               config_.nameservers.size(), m.metrics->bound_address().c_str());
+  serving_ = true;
+  return absl::OkStatus();
+}
+
+void BrokerApp::StartTasks() {
+  Modules& m = *m_;
+  auto every = [&m](absl::Duration interval, std::function<void()> fn) {
+    m.tasks.push_back(std::make_unique<PeriodicTask>(interval, std::move(fn)));
+  };
+  every(absl::Milliseconds(20), [&m] { m.arrivals->ExpireDue(m.clock->Now()); });
+  every(absl::Milliseconds(200), [&m] {
+    // Revived messages are appended: only the writer's store takes them.
+    if (!m.roles->AcceptsWrites()) return;
+    for (const auto& [group, counts] : m.pop->ReviveExpired()) {
+      m.probe->OnRetried(group, counts.retried);
+      m.probe->OnDeadLettered(group, counts.dead_lettered);
+      if (counts.retried > 0) m.arrivals->Notify(RetryTopic(group));
+      if (counts.dead_lettered > 0) m.arrivals->Notify(DlqTopic(group));
+    }
+  });
+  // A slave's store receives its master's topic and group configs: keep
+  // the broker's copies (routes, reads) in step with it.
+  every(absl::Seconds(1), [&m] {
+    if (m.roles->AcceptsWrites()) return;
+    absl::Status topics_loaded = m.topics->Reload();
+    absl::Status groups_loaded = m.groups->Reload();
+    if (!topics_loaded.ok() || !groups_loaded.ok()) {
+      std::fprintf(stderr, "event=config_reload_failed topics=\"%s\" groups=\"%s\"\n",
+                   topics_loaded.ToString().c_str(), groups_loaded.ToString().c_str());
+    }
+  });
+  // Large requests leave freed buffers in malloc's arenas: return them once
+  // the broker is idle again.
+  every(absl::Seconds(1), [&m] {
+    const int64_t in_flight = m.messaging->inflight().InFlight();
+    m.probe->SetRequestBytes(in_flight, m.messaging->inflight().limit());
+    if (in_flight == 0) ReturnFreeMemory(8 << 20);
+  });
+  every(absl::Seconds(5), [&m] {
+    m.clients->ExpireIdle();
+    ClientCounts counts = m.clients->Counts();
+    m.probe->SetConnections(counts.producers, counts.consumers);
+    m.probe->SetInFlight(m.pop->InFlight());
+    for (const auto& [key, lag] : m.progress->LagByGroupTopic()) {
+      m.probe->SetConsumerLag(key.first, key.second, lag.messages,
+                              absl::ToDoubleSeconds(lag.oldest_unconsumed));
+    }
+  });
+}
+
+void BrokerApp::Stop() {
+  // Before Start finished, the modules just go, in reverse order.
+  if (!serving_ || stopped_) return;
+  stopped_ = true;
+  Modules& m = *m_;
+  if (m.controller != nullptr) m.controller->Stop();  // a master's slaves take over now
+  if (m.roles != nullptr) m.roles->Stop();
+  if (m.registrar != nullptr) m.registrar->Stop();  // NameServers drop this broker now
+  if (m.push != nullptr) m.push->Shutdown();        // push consumers reconnect elsewhere now
+  if (m.server != nullptr) m.server->Shutdown(config_.shutdown_grace);
+  for (auto it = m.tasks.rbegin(); it != m.tasks.rend(); ++it) (*it)->Stop();
+  // Runs what is queued (e.g. a push delivery round) while the store client,
+  // PopEngine and Arrivals still exist, then joins.
+  m.workers.reset();
+}
+
+}  // namespace apogee::broker

@@ -1,0 +1,165 @@
+#include "services/broker/produce/sender.h"
+
+#include <set>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/status/v2_status.h"
+
+namespace apogee::broker {
+namespace {
+
+using ::testing::HasSubstr;
+
+v2::Message Message(const std::string& topic, const std::string& id, const std::string& body) {
+  v2::Message m;
+  m.mutable_topic()->set_name(topic);
+  m.mutable_system_properties()->set_message_id(id);
+  m.set_body(body);
+  return m;
+}
+
+TopicConfig Topic(int queues) {
+  TopicConfig t;
+  t.set_name("T");
+  t.set_read_queues(queues);
+  t.set_write_queues(queues);
+  t.set_permission(nameserver::v1::TOPIC_PERMISSION_READ_WRITE);
+  return t;
+}
+
+SendOrigin Origin() { return SendOrigin{"T", "10.0.0.9:5555", "127.0.0.1:8081"}; }
+
+TEST(CheckSendRequestTest, RefusesAnEmptyCallAndMixedTopics) {
+  v2::SendMessageRequest empty;
+  EXPECT_EQ(ToV2Code(CheckSendRequest(empty)), v2::MESSAGE_CORRUPTED);
+
+  v2::SendMessageRequest mixed;
+  *mixed.add_messages() = Message("A", "id-1", "x");
+  *mixed.add_messages() = Message("B", "id-2", "x");
+  const absl::Status s = CheckSendRequest(mixed);
+  EXPECT_EQ(ToV2Code(s), v2::MESSAGE_CORRUPTED);
+  EXPECT_THAT(s.message(), HasSubstr("\"A\" and \"B\""));
+
+  v2::SendMessageRequest one_topic;
+  *one_topic.add_messages() = Message("A", "id-1", "x");
+  *one_topic.add_messages() = Message("A", "id-2", "x");
+  EXPECT_TRUE(CheckSendRequest(one_topic).ok());
+}
+
+TEST(PlanSendTest, EncodesGoodMessagesAndNamesTheBadOneByIndex) {
+  v2::SendMessageRequest request;
+  *request.add_messages() = Message("T", "id-0", "first");
+  *request.add_messages() = Message("T", "id-1", "");  // MESSAGE_BODY_EMPTY
+  *request.add_messages() = Message("T", "id-2", "third");
+  std::atomic<uint32_t> round_robin{0};
+  SendPlan plan = PlanSend(request, Topic(4), Origin(), MessageLimits{}, absl::Now(), round_robin);
+
+  ASSERT_EQ(plan.statuses.size(), 3u);
+  EXPECT_TRUE(plan.statuses[0].ok());
+  EXPECT_EQ(ToV2Code(plan.statuses[1]), v2::MESSAGE_BODY_EMPTY);
+  EXPECT_THAT(plan.statuses[1].message(), HasSubstr("messages[1]"));
+  EXPECT_TRUE(plan.statuses[2].ok());
+  EXPECT_EQ(plan.record_index, (std::vector<int>{0, 2}));
+  ASSERT_EQ(plan.records.size(), 2u);
+  EXPECT_EQ(plan.body_bytes, 10);
+  EXPECT_EQ(plan.records[1].message_id(), "id-2");
+  EXPECT_EQ(plan.records[1].topic(), "T");
+  // Round robin over the topic's queues; the stored body is the message
+  // with the broker's fields filled in.
+  EXPECT_NE(plan.records[0].queue_id(), plan.records[1].queue_id());
+  v2::Message stored;
+  ASSERT_TRUE(stored.ParseFromString(plan.records[1].body()));
+  EXPECT_EQ(stored.body(), "third");
+  EXPECT_EQ(stored.system_properties().store_host(), "127.0.0.1:8081");
+  EXPECT_EQ(stored.system_properties().born_host(), "10.0.0.9:5555");
+}
+
+TEST(PlanSendTest, OneMessageGroupGoesToOneQueue) {
+  v2::SendMessageRequest request;
+  for (int i = 0; i < 16; ++i) {
+    v2::Message m = Message("T", "id-" + std::to_string(i), "x");
+    m.mutable_system_properties()->set_message_group("order-7");
+    *request.add_messages() = std::move(m);
+  }
+  std::atomic<uint32_t> round_robin{0};
+  SendPlan plan = PlanSend(request, Topic(8), Origin(), MessageLimits{}, absl::Now(), round_robin);
+  std::set<int32_t> queues;
+  for (const auto& r : plan.records) queues.insert(r.queue_id());
+  EXPECT_EQ(plan.records.size(), 16u);
+  EXPECT_EQ(queues.size(), 1u);
+  EXPECT_EQ(round_robin.load(), 0u);  // FIFO sends do not move the round robin
+}
+
+v2::SendMessageRequest ThreeWithBadMiddle(SendPlan* plan) {
+  v2::SendMessageRequest request;
+  *request.add_messages() = Message("T", "id-0", "a");
+  *request.add_messages() = Message("T", "id-1", "");
+  *request.add_messages() = Message("T", "id-2", "c");
+  std::atomic<uint32_t> round_robin{0};
+  *plan = PlanSend(request, Topic(1), Origin(), MessageLimits{}, absl::Now(), round_robin);
+  return request;
+}
+
+TEST(AnswerSendTest, StoredMessagesGetTheirOffsetsInRequestOrder) {
+  SendPlan plan;
+  const v2::SendMessageRequest request = ThreeWithBadMiddle(&plan);
+  std::vector<store::v1::AppendResult> results(2);
+  results[0].set_queue_offset(40);
+  results[1].set_queue_offset(41);
+  v2::SendMessageResponse response;
+  const absl::Status top = AnswerSend(request, std::move(plan), results, "", &response);
+
+  EXPECT_EQ(ToV2Code(top), v2::MULTIPLE_RESULTS);
+  ASSERT_EQ(response.entries_size(), 3);
+  EXPECT_EQ(response.entries(0).status().code(), v2::OK);
+  EXPECT_EQ(response.entries(0).offset(), 40);
+  EXPECT_EQ(response.entries(0).message_id(), "id-0");
+  EXPECT_EQ(response.entries(1).status().code(), v2::MESSAGE_BODY_EMPTY);
+  EXPECT_EQ(response.entries(2).status().code(), v2::OK);
+  EXPECT_EQ(response.entries(2).offset(), 41);
+}
+
+TEST(AnswerSendTest, SyncReplicationTimeoutIsSlavePersistenceTimeoutNamingThePolicy) {
+  SendPlan plan;
+  const v2::SendMessageRequest request = ThreeWithBadMiddle(&plan);
+  v2::SendMessageResponse response;
+  const absl::Status top =
+      AnswerSend(request, std::move(plan), absl::AbortedError("2 of 1 in-sync replicas"),
+                 "min_insync_replicas=2 replication_timeout=3s", &response);
+  EXPECT_EQ(ToV2Code(top), v2::MULTIPLE_RESULTS);
+  EXPECT_EQ(response.entries(0).status().code(), v2::SLAVE_PERSISTENCE_TIMEOUT);
+  EXPECT_THAT(response.entries(0).status().message(), HasSubstr("min_insync_replicas=2"));
+  EXPECT_EQ(response.entries(1).status().code(), v2::MESSAGE_BODY_EMPTY);
+  EXPECT_EQ(response.entries(2).status().code(), v2::SLAVE_PERSISTENCE_TIMEOUT);
+}
+
+TEST(AnswerSendTest, StoreRefusalNamesTheClientsMessageNotTheRecord) {
+  SendPlan plan;
+  const v2::SendMessageRequest request = ThreeWithBadMiddle(&plan);
+  v2::SendMessageResponse response;
+  // Record 1 of the append is messages[2] of the call.
+  const absl::Status top =
+      AnswerSend(request, std::move(plan),
+                 absl::InvalidArgumentError("batch[1].keys has 40 keys (max 32)"), "", &response);
+  EXPECT_EQ(ToV2Code(top), v2::MULTIPLE_RESULTS);
+  EXPECT_EQ(response.entries(2).status().code(), v2::BAD_REQUEST);
+  EXPECT_THAT(response.entries(2).status().message(), HasSubstr("messages[2]"));
+}
+
+TEST(AnswerSendTest, OneStatusForACallWhoseMessagesAgree) {
+  v2::SendMessageRequest request;
+  *request.add_messages() = Message("T", "id-0", "a");
+  std::atomic<uint32_t> round_robin{0};
+  SendPlan plan = PlanSend(request, Topic(1), Origin(), MessageLimits{}, absl::Now(), round_robin);
+  v2::SendMessageResponse response;
+  const absl::Status top = AnswerSend(
+      request, std::move(plan), absl::UnavailableError("store append stream ended"), "", &response);
+  EXPECT_EQ(top.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(response.entries(0).status().code(), ToV2Code(top));
+}
+
+}  // namespace
+}  // namespace apogee::broker
