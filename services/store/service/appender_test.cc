@@ -1,5 +1,7 @@
 #include "services/store/service/appender.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -137,21 +139,63 @@ TEST_F(AppenderTest, DestructorAppendsWhatIsQueued) {
 }
 
 TEST_F(AppenderTest, GroupsStayUnderMaxGroupBytes) {
-  // 16 KiB segments in the harness: merged groups must fit in one.
+  // Every commit-log write moves the manual clock, so the records of one
+  // engine call (one group) share a store timestamp no other group has.
+  FaultRule tick;
+  tick.op = FaultOp::kAppend;
+  tick.path_contains = "commitlog";
+  tick.times = -1;
+  tick.error = absl::OkStatus();
+  tick.hook = [&] { clock_.Advance(absl::Milliseconds(1)); };
+  fs_.AddFault(tick);
+  // Hold the first fdatasync so the other batches queue up and get merged.
+  absl::Notification release;
+  absl::Notification holding;
+  FaultRule hold;
+  hold.op = FaultOp::kSync;
+  hold.path_contains = "commitlog";
+  hold.error = absl::OkStatus();
+  hold.hook = [&] {
+    holding.Notify();
+    release.WaitForNotification();
+  };
+  fs_.AddFault(hold);
+
+  constexpr int64_t kMaxGroupBytes = 8 << 10;  // half the harness's 16 KiB segment
   Outcomes outcomes;
   AppenderOptions options;
-  options.max_group_bytes = 8 << 10;
+  options.max_group_bytes = kMaxGroupBytes;
   Appender appender(store_.get(), &probe_, options);
-  for (int i = 0; i < 50; ++i) {
-    std::vector<RecordInput> batch;
-    for (int j = 0; j < 2; ++j)
-      batch.push_back(testing::MakeRecord("T", 0, std::string(1000, 'x')));
-    appender.Submit(std::move(batch), 2000, outcomes.For(i));
-  }
+  auto batch = [] {
+    std::vector<RecordInput> b;
+    for (int j = 0; j < 2; ++j) b.push_back(testing::MakeRecord("T", 0, std::string(1000, 'x')));
+    return b;
+  };
+  appender.Submit(batch(), 2000, outcomes.For(0));
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  for (int i = 1; i < 50; ++i) appender.Submit(batch(), 2000, outcomes.For(i));
+  release.Notify();
   ASSERT_TRUE(outcomes.WaitFor(50));
+
+  // Group bytes and client batches per group, keyed by store timestamp.
+  std::map<int64_t, std::pair<int64_t, int>> groups;
   absl::MutexLock lock(&outcomes.mu);
-  for (auto& [id, result] : outcomes.seen)
+  for (auto& [id, result] : outcomes.seen) {
     ASSERT_TRUE(result.ok()) << id << ": " << result.status();
+    ASSERT_EQ(result->size(), 2u);
+    EXPECT_EQ((*result)[0].store_timestamp_ms, (*result)[1].store_timestamp_ms) << id;
+    auto& [bytes, batches] = groups[(*result)[0].store_timestamp_ms];
+    for (const AppendResult& r : *result) bytes += r.size;
+    ++batches;
+  }
+  int most_batches = 0;
+  for (const auto& [timestamp, group] : groups) {
+    EXPECT_LE(group.first, kMaxGroupBytes) << "group stored at " << timestamp;
+    most_batches = std::max(most_batches, group.second);
+  }
+  // Merging happened (a merged call that failed and was retried batch by
+  // batch would leave one batch per group).
+  EXPECT_GE(most_batches, 3);
 }
 
 }  // namespace
