@@ -165,6 +165,8 @@ void CommitLog::SetCommitListener(std::function<void(int64_t)> listener) {
   commit_listener_ = std::move(listener);
 }
 
+void CommitLog::SetWriteListener(WriteListener listener) { write_listener_ = std::move(listener); }
+
 absl::StatusOr<std::vector<AppendResult>> CommitLog::Append(const std::vector<RecordInput>& batch) {
   if (batch.empty()) return absl::InvalidArgumentError("append batch is empty");
   Writer w;
@@ -300,6 +302,7 @@ absl::StatusOr<int64_t> CommitLog::AppendRaw(int64_t start, absl::string_view da
     }
     next_offset_ = end;
     active_->set_end(end);
+    if (write_listener_) write_listener_(start, std::make_shared<const std::string>(data));
     absl::MutexLock lock(&mu_);
     written_offset_ = end;
     stats_.appended_records += static_cast<int64_t>(records.size());
@@ -444,6 +447,7 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   const int64_t store_ms = std::max(now_ms, last_store_timestamp_ms_);  // never goes back
   std::vector<std::pair<int64_t*, int64_t>> undo;
   buffer_.clear();
+  buffer_.reserve(static_cast<size_t>(total));  // one allocation when it was handed off
   int64_t offset = group_start;
   int64_t records = 0;
   for (Writer* member : group) {
@@ -481,6 +485,12 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   last_store_timestamp_ms_ = store_ms;
   next_offset_ = offset;
   active_->set_end(offset);
+  if (write_listener_) {
+    // Hand the encoded group over instead of copying it; the next group
+    // gets a fresh buffer.
+    write_listener_(group_start, std::make_shared<const std::string>(std::move(buffer_)));
+    buffer_ = std::string();
+  }
   absl::MutexLock lock(&mu_);
   written_offset_ = offset;
   if (options_.flush_mode == FlushMode::kSync) {

@@ -129,6 +129,15 @@ class CommitLog {
   // or synced (kSync). Set before the first Append.
   void SetCommitListener(std::function<void(int64_t)> listener);
 
+  // Called with the raw bytes of each group (and each replicated chunk) as
+  // soon as they are written, in log order, before they are committed, on
+  // the writing thread with the writer lock held: it must only take the
+  // bytes and return. A group that a failed sync rolls back is written
+  // again from the same offset, so a listener that sees a start below what
+  // it already holds must drop the overlap. Set before the first Append.
+  using WriteListener = std::function<void(int64_t start, std::shared_ptr<const std::string>)>;
+  void SetWriteListener(WriteListener listener);
+
   // Appends `batch` atomically: every record or none, all in one segment.
   // Returns one result per record, in order. INVALID_ARGUMENT for a record
   // over max_record_size or a batch over segment_size; I/O errors
@@ -228,6 +237,7 @@ class CommitLog {
   const CommitLogOptions options_;
   LogRecoveryInfo recovery_;
   std::function<void(int64_t)> commit_listener_;
+  WriteListener write_listener_;
 
   // One fdatasync at a time. Lock order: sync_mu_, write_mu_, mu_.
   absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);

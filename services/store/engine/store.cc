@@ -99,6 +99,9 @@ absl::Status Store::Open() {
   }
 
   Dispatcher* dispatcher = dispatcher_.get();
+  log_->SetWriteListener([dispatcher](int64_t start, std::shared_ptr<const std::string> bytes) {
+    dispatcher->OnWritten(start, std::move(bytes));
+  });
   log_->SetCommitListener([dispatcher, on_commit = options_.on_commit](int64_t end) {
     dispatcher->OnCommitted(end);
     if (on_commit) on_commit(end);
