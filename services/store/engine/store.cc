@@ -35,10 +35,13 @@ std::string QueueName(absl::string_view topic, int32_t queue_id) {
   return absl::StrCat("topic \"", topic, "\" queue ", queue_id);
 }
 
-// The largest record a message within the limits can encode to.
+// The largest record a message within the limits can encode to. The slack
+// covers version-1 records, whose bodies carried the tag in a 3-byte
+// envelope.
 uint32_t MaxRecordSize(uint32_t max_body_size) {
   return static_cast<uint32_t>(kRecordHeaderSize + kMaxTopicNameLength + kMaxMessageIdLength +
-                               kMaxKeysPerMessage * (2 + kMaxKeyLength) + max_body_size);
+                               kMaxTagLength + 3 + kMaxKeysPerMessage * (2 + kMaxKeyLength) +
+                               max_body_size);
 }
 
 }  // namespace
@@ -159,6 +162,10 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
     return absl::InvalidArgumentError(absl::StrCat(field, "message_id is ",
                                                    record.message_id.size(), " bytes (max ",
                                                    kMaxMessageIdLength, ")"));
+  }
+  if (record.tag.size() > kMaxTagLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "tag is ", record.tag.size(), " bytes (max ", kMaxTagLength, ")"));
   }
   if (record.keys.size() > kMaxKeysPerMessage) {
     return absl::InvalidArgumentError(

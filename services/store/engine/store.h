@@ -32,6 +32,7 @@ inline constexpr int32_t kMaxQueuesPerTopic = 1024;
 inline constexpr size_t kMaxMessageIdLength = ::apogee::kMaxMessageIdLength;
 inline constexpr size_t kMaxKeysPerMessage = ::apogee::kMaxMessageKeys;
 inline constexpr size_t kMaxKeyLength = ::apogee::kMaxMessageKeyLength;
+inline constexpr size_t kMaxTagLength = ::apogee::kMaxMessageTagLength;
 inline constexpr int kMaxReadMessages = 1024;
 // How long a read waits for the indexes to cover acknowledged appends.
 inline constexpr absl::Duration kIndexWait = absl::Seconds(5);

@@ -123,13 +123,7 @@ class StoreService::AppendReactor final
     batch.reserve(static_cast<size_t>(request_.records_size()));
     for (int i = 0; i < request_.records_size(); ++i) {
       body_bytes += static_cast<int64_t>(request_.records(i).body().size());
-      absl::StatusOr<RecordInput> record = ToRecordInput(
-          static_cast<size_t>(i), request_.mutable_records(i), service_->options_.max_body_size);
-      if (!record.ok()) {
-        invalid = record.status();
-        break;
-      }
-      batch.push_back(std::move(record).value());
+      batch.push_back(ToRecordInput(request_.mutable_records(i)));
     }
     const uint64_t request_id = request_.request_id();
     request_.Clear();
