@@ -48,6 +48,20 @@ class AppenderTest : public testing::StoreHarness {
     return batch;
   }
 
+  // Holds the next commit-log fdatasync (notifying `holding`) until
+  // `release`, so that batches submitted meanwhile queue up.
+  void HoldFirstSync(absl::Notification* holding, absl::Notification* release) {
+    FaultRule hold;
+    hold.op = FaultOp::kSync;
+    hold.path_contains = "commitlog";
+    hold.error = absl::OkStatus();
+    hold.hook = [holding, release] {
+      holding->Notify();
+      release->WaitForNotification();
+    };
+    fs_.AddFault(hold);
+  }
+
   Probe probe_{std::make_shared<prometheus::Registry>()};
 };
 
@@ -55,15 +69,7 @@ TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
   // Hold the first fdatasync so the other batches queue up behind it.
   absl::Notification release;
   absl::Notification holding;
-  FaultRule hold;
-  hold.op = FaultOp::kSync;
-  hold.path_contains = "commitlog";
-  hold.error = absl::OkStatus();
-  hold.hook = [&] {
-    holding.Notify();
-    release.WaitForNotification();
-  };
-  fs_.AddFault(hold);
+  HoldFirstSync(&holding, &release);
 
   Outcomes outcomes;
   Appender appender(store_.get(), &probe_, AppenderOptions{});
@@ -89,15 +95,7 @@ TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
 TEST_F(AppenderTest, BadBatchInAMergedGroupFailsAlone) {
   absl::Notification release;
   absl::Notification holding;
-  FaultRule hold;
-  hold.op = FaultOp::kSync;
-  hold.path_contains = "commitlog";
-  hold.error = absl::OkStatus();
-  hold.hook = [&] {
-    holding.Notify();
-    release.WaitForNotification();
-  };
-  fs_.AddFault(hold);
+  HoldFirstSync(&holding, &release);
 
   Outcomes outcomes;
   Appender appender(store_.get(), &probe_, AppenderOptions{});
@@ -151,15 +149,7 @@ TEST_F(AppenderTest, GroupsStayUnderMaxGroupBytes) {
   // Hold the first fdatasync so the other batches queue up and get merged.
   absl::Notification release;
   absl::Notification holding;
-  FaultRule hold;
-  hold.op = FaultOp::kSync;
-  hold.path_contains = "commitlog";
-  hold.error = absl::OkStatus();
-  hold.hook = [&] {
-    holding.Notify();
-    release.WaitForNotification();
-  };
-  fs_.AddFault(hold);
+  HoldFirstSync(&holding, &release);
 
   constexpr int64_t kMaxGroupBytes = 8 << 10;  // half the harness's 16 KiB segment
   Outcomes outcomes;
