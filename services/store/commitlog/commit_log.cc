@@ -1,6 +1,7 @@
 #include "services/store/commitlog/commit_log.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -487,9 +488,11 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   active_->set_end(offset);
   if (write_listener_) {
     // Hand the encoded group over instead of copying it; the next group
-    // gets a fresh buffer.
-    write_listener_(group_start, std::make_shared<const std::string>(std::move(buffer_)));
-    buffer_ = std::string();
+    // encodes into a buffer the listener has let go of.
+    auto handed = std::make_shared<std::string>(std::move(buffer_));
+    buffer_ = TakeFreeBuffer();
+    handed_.push_back(handed);
+    write_listener_(group_start, std::move(handed));
   }
   absl::MutexLock lock(&mu_);
   written_offset_ = offset;
@@ -505,6 +508,22 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   stats_.appended_bytes += offset - group_start;
   ++stats_.group_commits;
   return absl::OkStatus();
+}
+
+std::string CommitLog::TakeFreeBuffer() {
+  for (auto it = handed_.begin(); it != handed_.end(); ++it) {
+    if (it->use_count() == 1) {
+      // The listener dropped it: its last release pairs with this acquire,
+      // so its reads of the bytes happened before we write them again.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      std::string free = std::move(**it);
+      handed_.erase(it);
+      free.clear();
+      return free;
+    }
+  }
+  if (handed_.size() >= kMaxHandedBuffers) handed_.pop_front();  // still held: let it go
+  return std::string();
 }
 
 absl::Status CommitLog::Roll() {

@@ -229,6 +229,9 @@ class CommitLog {
   // the queue offsets and fails every unsynced group with `cause`.
   void RollBackUnsynced(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   absl::Status Roll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // A handed-off group buffer nobody else holds any more (its capacity
+  // kept), or an empty one.
+  std::string TakeFreeBuffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status Repair() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   std::shared_ptr<Segment> SegmentFor(int64_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -253,6 +256,9 @@ class CommitLog {
   // Where a queue of a deleted-and-re-created topic starts (RebaseTopicQueues).
   absl::flat_hash_map<std::string, int64_t> topic_queue_base_ ABSL_GUARDED_BY(write_mu_);
   std::string buffer_ ABSL_GUARDED_BY(write_mu_);
+  // Group buffers given to the write listener, reused once it let go.
+  static constexpr size_t kMaxHandedBuffers = 8;
+  std::deque<std::shared_ptr<std::string>> handed_ ABSL_GUARDED_BY(write_mu_);
 
   // Published state, read by everyone.
   mutable absl::Mutex mu_;
