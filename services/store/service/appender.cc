@@ -44,6 +44,8 @@ void Appender::Complete() {
     absl::Status replication;
     if (next.end > 0) replication = options_.await_replicas(next.end, next.stored_at);
     next.done(std::move(next.result), std::move(replication));
+    absl::MutexLock lock(&done_mu_);
+    --pending_completions_;
   }
 }
 
@@ -134,13 +136,19 @@ void Appender::Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result
   } else {
     probe_->OnAppendError(result.status().code());
   }
-  if (!options_.await_replicas) {
+  bool direct = !options_.await_replicas;
+  if (!direct && options_.awaits_replicas && !options_.awaits_replicas()) {
+    absl::MutexLock lock(&done_mu_);
+    direct = pending_completions_ == 0;
+  }
+  if (direct) {
     // The commit log holds the batch as the flush policy requires: answer
     // now, on this thread (in order), without waiting for the indexes.
     job.done(std::move(result), absl::OkStatus());
     return;
   }
   absl::MutexLock lock(&done_mu_);
+  ++pending_completions_;
   completions_.push_back(Completion{std::move(job.done), std::move(result), end, absl::Now()});
 }
 

@@ -29,6 +29,10 @@ struct AppenderOptions {
   // stored; blocks until enough followers hold it (OK) or gives up
   // (ABORTED). Unset: answers do not wait for followers.
   std::function<absl::Status(int64_t end, absl::Time stored_at)> await_replicas;
+  // Whether await_replicas would wait now; when it would not and no answer
+  // is queued before, the batch is answered on the appender thread (one
+  // thread hop less). Unset: always through the completion thread.
+  std::function<bool()> awaits_replicas;
 };
 
 // Thread-safety: Submit is thread-safe. `done` callbacks run in submission
@@ -85,6 +89,9 @@ class Appender {
 
   absl::Mutex done_mu_;
   std::deque<Completion> completions_ ABSL_GUARDED_BY(done_mu_);
+  // Completions queued or being answered by the completion thread: a
+  // direct answer may not overtake them.
+  int pending_completions_ ABSL_GUARDED_BY(done_mu_) = 0;
   bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
   std::thread completer_;  // only with await_replicas
 

@@ -1,6 +1,7 @@
 #include "services/store/service/appender.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <vector>
@@ -131,6 +132,32 @@ TEST_F(AppenderTest, DestructorAppendsWhatIsQueued) {
   absl::MutexLock lock(&outcomes.mu);
   ASSERT_EQ(outcomes.seen.size(), 20u);
   for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(outcomes.seen[i].second.ok());
+    EXPECT_EQ((*outcomes.seen[i].second)[0].queue_offset, i);
+  }
+}
+
+TEST_F(AppenderTest, SkipsTheReplicaWaitOnlyWhileNoneIsNeeded) {
+  std::atomic<int> awaited{0};
+  std::atomic<bool> wanted{false};
+  AppenderOptions options;
+  options.await_replicas = [&](int64_t, absl::Time) {
+    ++awaited;
+    return absl::OkStatus();
+  };
+  options.awaits_replicas = [&] { return wanted.load(); };
+  Outcomes outcomes;
+  Appender appender(store_.get(), &probe_, options);
+  for (int i = 0; i < 5; ++i) appender.Submit(Batch(1), 4, outcomes.For(i));
+  ASSERT_TRUE(outcomes.WaitFor(5));
+  EXPECT_EQ(awaited.load(), 0);
+  wanted = true;
+  for (int i = 5; i < 10; ++i) appender.Submit(Batch(1), 4, outcomes.For(i));
+  ASSERT_TRUE(outcomes.WaitFor(10));
+  EXPECT_EQ(awaited.load(), 5);
+  absl::MutexLock lock(&outcomes.mu);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(outcomes.seen[i].first, i);
     ASSERT_TRUE(outcomes.seen[i].second.ok());
     EXPECT_EQ((*outcomes.seen[i].second)[0].queue_offset, i);
   }
