@@ -240,10 +240,10 @@ class StoreCrashTest : public ::testing::Test {
       }
     }
     // In-doubt records are settled now: present ones stay, absent ones must
-    // never show up later. A batch that is only partly present is counted,
-    // not failed: a SIGKILL can tear the log write at a page boundary, and
-    // recovery truncates to the last whole record, not the last whole batch
-    // (an engine limitation; acknowledged batches are never affected).
+    // never show up later. A batch is all or nothing even when a SIGKILL tore
+    // the log write: recovery cuts a torn tail back to the last whole batch
+    // (the record format's batch-continues flag), so no batch is partly
+    // present.
     for (auto& [batch, ids] : model_.doubtful_batches) {
       int found = 0;
       for (const std::string& id : ids) {
@@ -315,6 +315,7 @@ TEST_F(StoreCrashTest, AcknowledgedSyncAppendsSurviveRepeatedSigkill) {
   ASSERT_TRUE(stub_->GetStats(Context().get(), {}, &stats).ok());
   EXPECT_GT(stats.segments(), 5) << "segments should have rolled";
   EXPECT_GT(model_.acked, 1000);
+  EXPECT_EQ(model_.partial_batches, 0) << "batches must be stored whole or not at all";
   // How many restarts cut a torn tail off the log (from the store's log).
   int torn_tails = 0;
   const std::string log = store_->LogTail(size_t{64} << 20);

@@ -213,7 +213,7 @@ void BM_EngineRead(benchmark::State& state) {
 // The gRPC side: an in-process StoreService on a unix socket.
 struct GrpcFixture {
   explicit GrpcFixture(FlushMode mode)
-      : store(OpenStore(dir.path(), mode, (4u << 20) + kMaxEnvelopeBytes)),
+      : store(OpenStore(dir.path(), mode, EngineBodyLimit(4u << 20))),
         executor(4),
         probe(std::make_shared<prometheus::Registry>()),
         service(store.get(), &executor, &probe, ServiceOptions(dir.path())) {

@@ -1,6 +1,7 @@
 #include "services/store/commitlog/commit_log.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -165,6 +166,8 @@ void CommitLog::SetCommitListener(std::function<void(int64_t)> listener) {
   commit_listener_ = std::move(listener);
 }
 
+void CommitLog::SetWriteListener(WriteListener listener) { write_listener_ = std::move(listener); }
+
 absl::StatusOr<std::vector<AppendResult>> CommitLog::Append(const std::vector<RecordInput>& batch) {
   if (batch.empty()) return absl::InvalidArgumentError("append batch is empty");
   Writer w;
@@ -300,6 +303,7 @@ absl::StatusOr<int64_t> CommitLog::AppendRaw(int64_t start, absl::string_view da
     }
     next_offset_ = end;
     active_->set_end(end);
+    if (write_listener_) write_listener_(start, std::make_shared<const std::string>(data));
     absl::MutexLock lock(&mu_);
     written_offset_ = end;
     stats_.appended_records += static_cast<int64_t>(records.size());
@@ -444,6 +448,7 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   const int64_t store_ms = std::max(now_ms, last_store_timestamp_ms_);  // never goes back
   std::vector<std::pair<int64_t*, int64_t>> undo;
   buffer_.clear();
+  buffer_.reserve(static_cast<size_t>(total));  // one allocation when it was handed off
   int64_t offset = group_start;
   int64_t records = 0;
   for (Writer* member : group) {
@@ -481,6 +486,14 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   last_store_timestamp_ms_ = store_ms;
   next_offset_ = offset;
   active_->set_end(offset);
+  if (write_listener_) {
+    // Hand the encoded group over instead of copying it; the next group
+    // encodes into a buffer the listener has let go of.
+    auto handed = std::make_shared<std::string>(std::move(buffer_));
+    buffer_ = TakeFreeBuffer();
+    handed_.push_back(handed);
+    write_listener_(group_start, std::move(handed));
+  }
   absl::MutexLock lock(&mu_);
   written_offset_ = offset;
   if (options_.flush_mode == FlushMode::kSync) {
@@ -495,6 +508,22 @@ absl::Status CommitLog::WriteGroup(const std::vector<Writer*>& group,
   stats_.appended_bytes += offset - group_start;
   ++stats_.group_commits;
   return absl::OkStatus();
+}
+
+std::string CommitLog::TakeFreeBuffer() {
+  for (auto it = handed_.begin(); it != handed_.end(); ++it) {
+    if (it->use_count() == 1) {
+      // The listener dropped it: its last release pairs with this acquire,
+      // so its reads of the bytes happened before we write them again.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      std::string free = std::move(**it);
+      handed_.erase(it);
+      free.clear();
+      return free;
+    }
+  }
+  if (handed_.size() >= kMaxHandedBuffers) handed_.pop_front();  // still held: let it go
+  return std::string();
 }
 
 absl::Status CommitLog::Roll() {

@@ -129,6 +129,15 @@ class CommitLog {
   // or synced (kSync). Set before the first Append.
   void SetCommitListener(std::function<void(int64_t)> listener);
 
+  // Called with the raw bytes of each group (and each replicated chunk) as
+  // soon as they are written, in log order, before they are committed, on
+  // the writing thread with the writer lock held: it must only take the
+  // bytes and return. A group that a failed sync rolls back is written
+  // again from the same offset, so a listener that sees a start below what
+  // it already holds must drop the overlap. Set before the first Append.
+  using WriteListener = std::function<void(int64_t start, std::shared_ptr<const std::string>)>;
+  void SetWriteListener(WriteListener listener);
+
   // Appends `batch` atomically: every record or none, all in one segment.
   // Returns one result per record, in order. INVALID_ARGUMENT for a record
   // over max_record_size or a batch over segment_size; I/O errors
@@ -220,6 +229,9 @@ class CommitLog {
   // the queue offsets and fails every unsynced group with `cause`.
   void RollBackUnsynced(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   absl::Status Roll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // A handed-off group buffer nobody else holds any more (its capacity
+  // kept), or an empty one.
+  std::string TakeFreeBuffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status Repair() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   std::shared_ptr<Segment> SegmentFor(int64_t offset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -228,6 +240,7 @@ class CommitLog {
   const CommitLogOptions options_;
   LogRecoveryInfo recovery_;
   std::function<void(int64_t)> commit_listener_;
+  WriteListener write_listener_;
 
   // One fdatasync at a time. Lock order: sync_mu_, write_mu_, mu_.
   absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
@@ -243,6 +256,9 @@ class CommitLog {
   // Where a queue of a deleted-and-re-created topic starts (RebaseTopicQueues).
   absl::flat_hash_map<std::string, int64_t> topic_queue_base_ ABSL_GUARDED_BY(write_mu_);
   std::string buffer_ ABSL_GUARDED_BY(write_mu_);
+  // Group buffers given to the write listener, reused once it let go.
+  static constexpr size_t kMaxHandedBuffers = 8;
+  std::deque<std::shared_ptr<std::string>> handed_ ABSL_GUARDED_BY(write_mu_);
 
   // Published state, read by everyone.
   mutable absl::Mutex mu_;

@@ -27,7 +27,7 @@ uint32_t RecordCrc(absl::string_view record) {
 }  // namespace
 
 size_t EncodedRecordSize(const RecordInput& input) {
-  return kRecordHeaderSize + input.topic.size() + input.message_id.size() +
+  return kRecordHeaderSize + input.topic.size() + input.message_id.size() + input.tag.size() +
          KeysBlockSize(input.keys) + input.body.size();
 }
 
@@ -44,6 +44,10 @@ absl::Status ValidateRecordInput(const RecordInput& input) {
   if (input.message_id.size() > kMaxRecordMessageIdLength) {
     return absl::InvalidArgumentError(absl::StrCat("record message id is ", input.message_id.size(),
                                                    " bytes (max ", kMaxRecordMessageIdLength, ")"));
+  }
+  if (input.tag.size() > kMaxRecordTagLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record tag is ", input.tag.size(), " bytes (max ", kMaxRecordTagLength, ")"));
   }
   for (const std::string& key : input.keys) {
     if (key.size() > kMaxRecordKeyLength) {
@@ -80,8 +84,10 @@ void EncodeRecord(const RecordInput& input, const RecordPosition& position, std:
   coding::PutFixed32LE(dst, input.flags | (position.batch_continues ? kBatchContinuesFlag : 0));
   coding::PutFixed32LE(dst, static_cast<uint32_t>(keys_size));
   coding::PutFixed32LE(dst, static_cast<uint32_t>(input.body.size()));
+  coding::PutFixed16LE(dst, static_cast<uint16_t>(input.tag.size()));
   dst->append(input.topic);
   dst->append(input.message_id);
+  dst->append(input.tag);
   for (const std::string& key : input.keys) {
     coding::PutFixed16LE(dst, static_cast<uint16_t>(key.size()));
     dst->append(key);
@@ -110,8 +116,8 @@ absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
                                               ": only ", data.size(), " bytes, need 4"));
   }
   const uint32_t length = PeekLength(data);
-  if (length < kRecordHeaderSize || length > max_length) {
-    return corrupt(absl::StrCat("length ", length, " is out of range [", kRecordHeaderSize, ", ",
+  if (length < kRecordHeaderSizeV1 || length > max_length) {
+    return corrupt(absl::StrCat("length ", length, " is out of range [", kRecordHeaderSizeV1, ", ",
                                 max_length, "]"));
   }
   if (data.size() < length) {
@@ -126,11 +132,19 @@ absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
     return corrupt(absl::StrFormat("CRC32C mismatch (stored 0x%08x, computed 0x%08x)", stored_crc,
                                    actual_crc));
   }
-  if (static_cast<uint8_t>(p[8]) != kRecordMagic) {
-    return corrupt(absl::StrFormat("unknown magic 0x%02x (expected 0x%02x)",
-                                   static_cast<uint8_t>(p[8]), kRecordMagic));
+  const auto magic = static_cast<uint8_t>(p[8]);
+  if (magic != kRecordMagic && magic != kRecordMagicV1) {
+    return corrupt(absl::StrFormat("unknown magic 0x%02x (expected 0x%02x or 0x%02x)", magic,
+                                   kRecordMagic, kRecordMagicV1));
+  }
+  const bool v1 = magic == kRecordMagicV1;
+  const size_t header = v1 ? kRecordHeaderSizeV1 : kRecordHeaderSize;
+  if (length < header) {
+    return corrupt(absl::StrCat("length ", length, " is below its version-", (v1 ? 1 : 2),
+                                " header (", header, " bytes)"));
   }
   RecordView v;
+  v.version_ = v1 ? 1 : 2;
   const size_t topic_len = static_cast<uint8_t>(p[9]);
   const size_t id_len = GetFixed16LE(p + 10);
   v.queue_id_ = static_cast<int32_t>(GetFixed32LE(p + 12));
@@ -142,20 +156,23 @@ absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
   v.flags_ = GetFixed32LE(p + 56);
   const size_t keys_len = GetFixed32LE(p + 60);
   const size_t body_len = GetFixed32LE(p + 64);
-  if (kRecordHeaderSize + topic_len + id_len + keys_len + body_len != length) {
-    return corrupt(absl::StrCat("field lengths (topic ", topic_len, ", id ", id_len, ", keys ",
-                                keys_len, ", body ", body_len, ") do not add up to length ",
-                                length));
+  const size_t tag_len = v1 ? 0 : GetFixed16LE(p + 68);
+  if (header + topic_len + id_len + tag_len + keys_len + body_len != length) {
+    return corrupt(absl::StrCat("field lengths (topic ", topic_len, ", id ", id_len, ", tag ",
+                                tag_len, ", keys ", keys_len, ", body ", body_len,
+                                ") do not add up to length ", length));
   }
   if (v.commit_offset_ != expected_offset) {
     return corrupt(absl::StrCat("stored commit offset is ", v.commit_offset_));
   }
   v.raw_ = data.substr(0, length);
-  size_t pos = kRecordHeaderSize;
+  size_t pos = header;
   v.topic_ = v.raw_.substr(pos, topic_len);
   pos += topic_len;
   v.message_id_ = v.raw_.substr(pos, id_len);
   pos += id_len;
+  v.tag_ = v.raw_.substr(pos, tag_len);
+  pos += tag_len;
   v.keys_ = v.raw_.substr(pos, keys_len);
   pos += keys_len;
   v.body_ = v.raw_.substr(pos, body_len);
@@ -177,7 +194,7 @@ std::vector<absl::string_view> RecordView::keys() const {
 }
 
 RecordView StoredRecord::view() const {
-  if (bytes_.size() < kRecordHeaderSize) return RecordView();
+  if (bytes_.size() < kRecordHeaderSizeV1) return RecordView();
   auto v = RecordView::ParseInternal(bytes_, static_cast<int64_t>(GetFixed64LE(bytes_.data() + 24)),
                                      static_cast<uint32_t>(bytes_.size()), /*verify_crc=*/false);
   return v.ok() ? *v : RecordView();

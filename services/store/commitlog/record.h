@@ -15,10 +15,17 @@
 
 namespace apogee::store {
 
-inline constexpr uint8_t kRecordMagic = 0xA1;  // format version 1
-inline constexpr size_t kRecordHeaderSize = 68;
+// Format version 2 (written) adds the tag; version 1 (no tag field) is still
+// read. docs/design/store-format.md, "Record layout".
+inline constexpr uint8_t kRecordMagicV1 = 0xA1;
+inline constexpr uint8_t kRecordMagic = 0xA2;
+inline constexpr size_t kRecordHeaderSizeV1 = 68;
+inline constexpr size_t kRecordHeaderSize = 70;  // v1's plus the u16 tag length
+// Structural limits of the format (field widths). The store's own, smaller
+// limits are checked once, by the engine (Store::ValidateRecord).
 inline constexpr size_t kMaxRecordTopicLength = 255;
 inline constexpr size_t kMaxRecordMessageIdLength = 0xffff;
+inline constexpr size_t kMaxRecordTagLength = 0xffff;
 inline constexpr size_t kMaxRecordKeyLength = 0xffff;
 
 // One message queue of one topic.
@@ -45,6 +52,7 @@ struct RecordInput {
   int32_t queue_id = 0;
   std::string message_id;         // the client's unique id; may be empty
   std::vector<std::string> keys;  // business keys, indexed per topic
+  std::string tag;                // the message's tag; may be empty
   uint64_t tags_hash = 0;         // for server-side tag filtering
   int64_t born_timestamp_ms = 0;  // producer clock
   uint32_t flags = 0;             // opaque to the engine (transaction, delay, ...),
@@ -66,7 +74,7 @@ struct RecordPosition {
 };
 
 // Bytes `input` takes in the log (header included). Structural limits
-// (topic <= 255 bytes, id and each key <= 65535 bytes) are checked by
+// (topic <= 255 bytes, id, tag and each key <= 65535 bytes) are checked by
 // ValidateRecordInput.
 size_t EncodedRecordSize(const RecordInput& input);
 absl::Status ValidateRecordInput(const RecordInput& input);
@@ -102,6 +110,9 @@ class RecordView {
   // More records of the same append batch follow this one.
   bool batch_continues() const { return (flags_ & kBatchContinuesFlag) != 0; }
   absl::string_view message_id() const { return message_id_; }
+  // Empty in a version-1 record (its writer kept the tag elsewhere).
+  absl::string_view tag() const { return tag_; }
+  uint8_t version() const { return version_; }
   absl::string_view body() const { return body_; }
   std::vector<absl::string_view> keys() const;
   int64_t end_offset() const { return commit_offset_ + static_cast<int64_t>(raw_.size()); }
@@ -114,6 +125,7 @@ class RecordView {
   absl::string_view raw_;
   absl::string_view topic_;
   absl::string_view message_id_;
+  absl::string_view tag_;
   absl::string_view keys_;
   absl::string_view body_;
   int32_t queue_id_ = 0;
@@ -123,6 +135,7 @@ class RecordView {
   int64_t born_timestamp_ms_ = 0;
   uint64_t tags_hash_ = 0;
   uint32_t flags_ = 0;
+  uint8_t version_ = 2;
 };
 
 // A verified record that owns its bytes. view() re-reads the (already

@@ -1,5 +1,6 @@
 #include "services/store/dispatch/dispatcher.h"
 
+#include <algorithm>
 #include <map>
 
 #include "services/common/status/status_macros.h"
@@ -15,11 +16,65 @@ void Dispatcher::SetListener(std::function<void(const std::vector<QueueAdvance>&
   listener_ = std::move(listener);
 }
 
+void Dispatcher::OnWritten(int64_t start, std::shared_ptr<const std::string> bytes) {
+  absl::MutexLock lock(&held_mu_);
+  // Written again from `start` (a failed sync rolled the tail back): what
+  // was held from there on is stale.
+  while (!held_.empty() && held_.back().end() > start) {
+    held_bytes_ -= static_cast<int64_t>(held_.back().bytes->size());
+    held_.pop_back();
+  }
+  if (held_bytes_ + static_cast<int64_t>(bytes->size()) > options_.max_held_bytes) return;
+  held_bytes_ += static_cast<int64_t>(bytes->size());
+  held_.push_back(Held{start, std::move(bytes)});
+}
+
+std::vector<RecordView> Dispatcher::HeldRecords(int64_t from, int64_t limit,
+                                                std::shared_ptr<const std::string>* keep) {
+  int64_t start = 0;
+  {
+    absl::MutexLock lock(&held_mu_);
+    while (!held_.empty() && held_.front().end() <= from) {
+      held_bytes_ -= static_cast<int64_t>(held_.front().bytes->size());
+      held_.pop_front();
+    }
+    if (held_.empty() || held_.front().start > from) return {};
+    start = held_.front().start;
+    *keep = held_.front().bytes;
+  }
+  const absl::string_view bytes(**keep);
+  const auto stop = static_cast<size_t>(std::min<int64_t>(limit - start, bytes.size()));
+  std::vector<RecordView> records;
+  size_t taken = 0;
+  for (auto pos = static_cast<size_t>(from - start);
+       pos < stop && (records.empty() || taken < options_.max_batch_bytes);) {
+    // Parsed and CRC-checked like a read from the file: a stale or torn
+    // group is never indexed; the file is read instead.
+    absl::StatusOr<RecordView> view =
+        RecordView::Parse(bytes.substr(pos, stop - pos), start + static_cast<int64_t>(pos),
+                          log_->options().max_record_size);
+    if (!view.ok()) break;
+    records.push_back(*view);
+    pos += view->length();
+    taken += view->length();
+  }
+  return records;
+}
+
 absl::StatusOr<bool> Dispatcher::DispatchOnce(int64_t limit) {
   const int64_t from = index_->dispatched_offset();
-  APOGEE_ASSIGN_OR_RETURN(RecordChunk chunk,
-                          log_->ReadChunk(from, options_.max_batch_bytes, limit));
-  if (chunk.records.empty()) return false;
+  std::shared_ptr<const std::string> keep;
+  RecordChunk chunk;
+  chunk.records = HeldRecords(from, limit, &keep);
+  if (!chunk.records.empty()) {
+    chunk.start = from;
+    chunk.end = chunk.records.back().end_offset();
+    bytes_from_memory_.fetch_add(chunk.end - from, std::memory_order_relaxed);
+  } else {
+    APOGEE_ASSIGN_OR_RETURN(chunk, log_->ReadChunk(from, options_.max_batch_bytes, limit));
+    if (chunk.records.empty()) return false;
+    bytes_from_file_.fetch_add(chunk.end - from, std::memory_order_relaxed);
+  }
   APOGEE_RETURN_IF_ERROR(index_->ApplyDispatch(chunk.records, chunk.end));
   // The index already serves the batch; tell the listener before waking
   // WaitForDispatched callers so that they observe its effects.
@@ -49,6 +104,12 @@ absl::Status Dispatcher::CatchUp() {
 }
 
 void Dispatcher::Start() {
+  {
+    // After a truncation what was held may lie past the log's end.
+    absl::MutexLock lock(&held_mu_);
+    held_.clear();
+    held_bytes_ = 0;
+  }
   {
     absl::MutexLock lock(&mu_);
     stopping_ = false;
@@ -111,6 +172,14 @@ bool Dispatcher::WaitForDispatched(int64_t offset, absl::Duration timeout, bool 
   };
   mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
   return dispatched_ >= offset;
+}
+
+int64_t Dispatcher::bytes_from_memory() const {
+  return bytes_from_memory_.load(std::memory_order_relaxed);
+}
+
+int64_t Dispatcher::bytes_from_file() const {
+  return bytes_from_file_.load(std::memory_order_relaxed);
 }
 
 absl::Status Dispatcher::last_error() const {

@@ -35,10 +35,13 @@ std::string QueueName(absl::string_view topic, int32_t queue_id) {
   return absl::StrCat("topic \"", topic, "\" queue ", queue_id);
 }
 
-// The largest record a message within the limits can encode to.
+// The largest record a message within the limits can encode to. The slack
+// covers version-1 records, whose bodies carried the tag in a 3-byte
+// envelope.
 uint32_t MaxRecordSize(uint32_t max_body_size) {
   return static_cast<uint32_t>(kRecordHeaderSize + kMaxTopicNameLength + kMaxMessageIdLength +
-                               kMaxKeysPerMessage * (2 + kMaxKeyLength) + max_body_size);
+                               kMaxTagLength + 3 + kMaxKeysPerMessage * (2 + kMaxKeyLength) +
+                               max_body_size);
 }
 
 }  // namespace
@@ -99,6 +102,9 @@ absl::Status Store::Open() {
   }
 
   Dispatcher* dispatcher = dispatcher_.get();
+  log_->SetWriteListener([dispatcher](int64_t start, std::shared_ptr<const std::string> bytes) {
+    dispatcher->OnWritten(start, std::move(bytes));
+  });
   log_->SetCommitListener([dispatcher, on_commit = options_.on_commit](int64_t end) {
     dispatcher->OnCommitted(end);
     if (on_commit) on_commit(end);
@@ -157,6 +163,10 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
                                                    record.message_id.size(), " bytes (max ",
                                                    kMaxMessageIdLength, ")"));
   }
+  if (record.tag.size() > kMaxTagLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "tag is ", record.tag.size(), " bytes (max ", kMaxTagLength, ")"));
+  }
   if (record.keys.size() > kMaxKeysPerMessage) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, "has ", record.keys.size(), " keys (max ", kMaxKeysPerMessage, ")"));
@@ -186,6 +196,12 @@ absl::StatusOr<std::vector<AppendResult>> Store::Append(const std::vector<Record
   return log_->Append(batch);
 }
 
+void Store::AwaitIndexed() const {
+  const int64_t committed = log_->committed_offset();
+  if (dispatcher_->dispatched_offset() >= committed) return;
+  dispatcher_->WaitForDispatched(committed, kIndexWait, /*until_error=*/true);
+}
+
 absl::StatusOr<StoredRecord> Store::ReadIndexed(int64_t commit_offset, uint32_t size) const {
   return log_->ReadRecord(commit_offset, size);
 }
@@ -196,6 +212,7 @@ absl::StatusOr<ReadResult> Store::Read(const ReadRequest& request) const {
     return absl::InvalidArgumentError(absl::StrCat("max_messages ", request.max_messages,
                                                    " is out of range [1, ", kMaxReadMessages, "]"));
   }
+  AwaitIndexed();
   const TopicQueue tq{request.topic, request.queue_id};
   const QueueRange range = index_->GetQueueRange(tq).value_or(QueueRange{});
   ReadResult result;
@@ -268,12 +285,14 @@ absl::StatusOr<ReadResult> Store::Read(const ReadRequest& request) const {
 
 absl::StatusOr<QueueRange> Store::GetQueueRange(const std::string& topic, int32_t queue_id) const {
   APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  AwaitIndexed();
   return index_->GetQueueRange({topic, queue_id}).value_or(QueueRange{});
 }
 
 absl::StatusOr<int64_t> Store::LookupOffsetByTime(const std::string& topic, int32_t queue_id,
                                                   int64_t timestamp_ms) const {
   APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  AwaitIndexed();
   absl::StatusOr<int64_t> offset = index_->LookupOffsetByTime({topic, queue_id}, timestamp_ms);
   if (offset.status().code() == absl::StatusCode::kNotFound) return 0;  // never written
   return offset;
@@ -285,6 +304,7 @@ absl::StatusOr<std::vector<StoredRecord>> Store::LookupById(const std::string& m
     return absl::InvalidArgumentError(absl::StrCat(
         "message_id is ", message_id.size(), " bytes (allowed: 1..", kMaxMessageIdLength, ")"));
   }
+  AwaitIndexed();
   APOGEE_ASSIGN_OR_RETURN(std::vector<IndexPosition> positions,
                           index_->LookupMessageId(message_id, max_results));
   std::vector<StoredRecord> out;
@@ -307,6 +327,7 @@ absl::StatusOr<std::vector<StoredRecord>> Store::LookupByKey(const std::string& 
                                                              const std::string& key,
                                                              int max_results) const {
   APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, 0));
+  AwaitIndexed();
   APOGEE_ASSIGN_OR_RETURN(std::vector<IndexPosition> positions,
                           index_->LookupKey(topic, key, max_results));
   std::vector<StoredRecord> out;
@@ -464,6 +485,7 @@ absl::Status Store::CommitOffset(const std::string& group, const std::string& to
                                  int32_t queue_id, int64_t offset) {
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group", group));
   APOGEE_RETURN_IF_ERROR(CheckQueue("", topic, queue_id));
+  AwaitIndexed();
   const QueueRange range = index_->GetQueueRange({topic, queue_id}).value_or(QueueRange{});
   if (offset < 0 || offset > range.next_offset) {
     return absl::OutOfRangeError(absl::StrCat("offset ", offset, " committed by group \"", group,

@@ -32,7 +32,10 @@ inline constexpr int32_t kMaxQueuesPerTopic = 1024;
 inline constexpr size_t kMaxMessageIdLength = ::apogee::kMaxMessageIdLength;
 inline constexpr size_t kMaxKeysPerMessage = ::apogee::kMaxMessageKeys;
 inline constexpr size_t kMaxKeyLength = ::apogee::kMaxMessageKeyLength;
+inline constexpr size_t kMaxTagLength = ::apogee::kMaxMessageTagLength;
 inline constexpr int kMaxReadMessages = 1024;
+// How long a read waits for the indexes to cover acknowledged appends.
+inline constexpr absl::Duration kIndexWait = absl::Seconds(5);
 
 struct StoreOptions {
   std::string data_dir;  // commit log in <data_dir>/commitlog, RocksDB in <data_dir>/index
@@ -136,8 +139,12 @@ class Store {
 
   // --- Messages.
   // Appends a batch atomically (every record or none); one result per record.
-  // The topic must exist and the queue be below its queue count. In kSync
-  // mode a result means the record is on disk. Errors: INVALID_ARGUMENT
+  // The topic must exist and the queue be below its queue count. A result
+  // means the commit log holds the record by the flush policy (written; in
+  // kSync mode on disk); the indexes follow on the dispatcher thread, and
+  // every read, lookup and offset call below first waits for them to cover
+  // what was acknowledged (AwaitIndexed), so a read after an acknowledgement
+  // sees the record. Errors: INVALID_ARGUMENT
   // (limits), NOT_FOUND (topic), RESOURCE_EXHAUSTED (disk full; retry later),
   // UNAVAILABLE (I/O failure; nothing was stored).
   absl::StatusOr<std::vector<AppendResult>> Append(const std::vector<RecordInput>& batch);
@@ -247,6 +254,13 @@ class Store {
                           int32_t queue_id) const;
   absl::Status ValidateRecord(size_t i, const RecordInput& record) const;
   int64_t IncarnationStart(const std::string& name) const;
+  // Appends are acknowledged once the commit log holds them, before the
+  // dispatcher indexes them. Every reader of the indexes calls this first:
+  // it waits until the indexes cover what is committed now, so a read that
+  // follows an acknowledgement sees the record (read-your-write). Free when
+  // nothing is pending; bounded by kIndexWait; gives up at once while
+  // indexing fails (the read then answers from the indexes as they are).
+  void AwaitIndexed() const;
   // Reads the records a consume-queue entry (or index position) points at.
   absl::StatusOr<StoredRecord> ReadIndexed(int64_t commit_offset, uint32_t size) const;
 

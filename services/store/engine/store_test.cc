@@ -1,8 +1,11 @@
 #include "services/store/engine/store.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/store/testing/fault_rocks_env.h"
 #include "services/store/testing/records.h"
 #include "services/store/testing/store_harness.h"
 
@@ -241,6 +244,56 @@ TEST_F(StoreTest, FlushThreadMakesAsyncAppendsDurable) {
       [&] { return store_->GetLogOffsets().flushed == store_->GetLogOffsets().max; },
       absl::Seconds(10)));
   EXPECT_EQ(store_->Stats().log.flush_errors, 0);
+}
+
+TEST_F(StoreTest, DispatchIndexesWrittenRecordsWithoutReadingTheFile) {
+  // Every commit-log read fails: the indexes still follow, from the bytes
+  // the log handed over when it wrote them.
+  fs_.AddFault(Fault(FaultOp::kRead, "commitlog", 0, -1));
+  for (int i = 0; i < 20; ++i) Append("T", i % 4, absl::StrCat("m", i));
+  WaitForDispatch();
+  EXPECT_EQ(store_->GetQueueRange("T", 3)->next_offset, 5);
+  fs_.ClearFaults();
+  EXPECT_THAT(Bodies("T", 1), ElementsAre("m1", "m5", "m9", "m13", "m17"));
+}
+
+TEST_F(StoreTest, RolledBackGroupIsNotIndexedFromMemory) {
+  Open(FlushMode::kSync);
+  fs_.AddFault(Fault(FaultOp::kSync, "commitlog"));
+  EXPECT_FALSE(store_->Append({MakeRecord("T", 0, "rolled back")}).ok());
+  // Written again at the same offsets: the index must get the new bytes.
+  Append("T", 0, "kept");
+  WaitForDispatch();
+  EXPECT_THAT(Bodies("T", 0), ElementsAre("kept"));
+}
+
+TEST_F(StoreTest, ReadsWaitForTheIndexToCoverAcknowledgedAppends) {
+  testing::FaultRocksEnv rocks(&fs_);
+  StoreOptions options = Options();
+  options.index_env = rocks.env();
+  Open(options);
+  // The dispatcher's next index write (RocksDB's WAL) is slow: 300 ms.
+  absl::Notification holding;
+  FaultRule slow;
+  slow.op = FaultOp::kAppend;
+  slow.path_contains = "index/0";
+  slow.error = absl::OkStatus();
+  slow.hook = [&] {
+    holding.Notify();
+    absl::SleepFor(absl::Milliseconds(300));
+  };
+  fs_.AddFault(slow);
+  // Acknowledged while the index write is under way; a read right after
+  // the acknowledgement waits for it instead of missing the record.
+  const AppendResult appended = Append("T", 1, "fresh");
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::StatusOr<ReadResult> read = ReadQueue(1, 0);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->records.size(), 1u);
+  EXPECT_EQ(read->records[0].view().queue_offset(), appended.queue_offset);
+  EXPECT_EQ(read->max_offset, 1);
+  EXPECT_EQ(store_->GetQueueRange("T", 1)->next_offset, 1);
+  store_.reset();  // before `rocks`, which its RocksDB uses
 }
 
 TEST_F(StoreTest, RejectsOptionsThatCannotHoldARecord) {

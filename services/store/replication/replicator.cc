@@ -245,6 +245,11 @@ int Replicator::HoldersLocked(int64_t end, absl::Time now) const {
   return holders;
 }
 
+bool Replicator::AwaitsReplicas() const {
+  absl::MutexLock lock(&mu_);
+  return IsMaster() && role_.mode == sv1::REPLICATION_SYNC;
+}
+
 absl::Status Replicator::AwaitReplicas(int64_t end, absl::Time stored_at) {
   absl::MutexLock lock(&mu_);
   if (!IsMaster() || role_.mode != sv1::REPLICATION_SYNC) return absl::OkStatus();

@@ -75,6 +75,8 @@ class Replicator {
   // log below `end`, until stored_at + replication_timeout; ABORTED on
   // timeout. OK at once in async mode or when not a master.
   absl::Status AwaitReplicas(int64_t end, absl::Time stored_at);
+  // Whether AwaitReplicas would wait now (a master in sync mode).
+  bool AwaitsReplicas() const;
 
   // The master side of Replication.Follow (a gRPC sync handler).
   grpc::Status Follow(grpc::ServerContext* context,

@@ -6,11 +6,12 @@
 namespace apogee::store {
 
 Appender::Appender(Store* store, Probe* probe, AppenderOptions options)
-    : store_(store),
-      probe_(probe),
-      options_(options),
-      completer_([this] { Complete(); }),
-      thread_([this] { Loop(); }) {}
+    : store_(store), probe_(probe), options_(options) {
+  // Only sync replication needs a second thread: its answers wait for
+  // followers while the next batches are written.
+  if (options_.await_replicas) completer_ = std::thread([this] { Complete(); });
+  thread_ = std::thread([this] { Loop(); });
+}
 
 Appender::~Appender() {
   {
@@ -22,7 +23,7 @@ Appender::~Appender() {
     absl::MutexLock lock(&done_mu_);
     done_stopping_ = true;
   }
-  completer_.join();
+  if (completer_.joinable()) completer_.join();
 }
 
 void Appender::Complete() {
@@ -38,16 +39,13 @@ void Appender::Complete() {
       next = std::move(completions_.front());
       completions_.pop_front();
     }
-    // The data is stored either way; a slow dispatcher only delays the
-    // answer, a failing one (index on a full disk) does not.
-    if (next.visible_at > 0) store_->WaitForVisible(next.visible_at, absl::Seconds(5));
     // Deadlines grow in submission order, so waiting here one batch after
     // another adds no delay beyond the latest batch's own timeout.
     absl::Status replication;
-    if (next.visible_at > 0 && options_.await_replicas) {
-      replication = options_.await_replicas(next.visible_at, next.stored_at);
-    }
+    if (next.end > 0) replication = options_.await_replicas(next.end, next.stored_at);
     next.done(std::move(next.result), std::move(replication));
+    absl::MutexLock lock(&done_mu_);
+    --pending_completions_;
   }
 }
 
@@ -131,18 +129,27 @@ void Appender::AppendOne(Job& job) {
 }
 
 void Appender::Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result) {
-  int64_t visible_at = 0;
-  if (result.ok() && !result->empty()) {
-    visible_at = result->back().commit_offset + result->back().size;
-  }
+  int64_t end = 0;
+  if (result.ok() && !result->empty()) end = result->back().commit_offset + result->back().size;
   if (result.ok()) {
     probe_->OnAppend(static_cast<int>(job.batch.size()), job.body_bytes);
   } else {
     probe_->OnAppendError(result.status().code());
   }
+  bool direct = !options_.await_replicas;
+  if (!direct && options_.awaits_replicas && !options_.awaits_replicas()) {
+    absl::MutexLock lock(&done_mu_);
+    direct = pending_completions_ == 0;
+  }
+  if (direct) {
+    // The commit log holds the batch as the flush policy requires: answer
+    // now, on this thread (in order), without waiting for the indexes.
+    job.done(std::move(result), absl::OkStatus());
+    return;
+  }
   absl::MutexLock lock(&done_mu_);
-  completions_.push_back(
-      Completion{std::move(job.done), std::move(result), visible_at, absl::Now()});
+  ++pending_completions_;
+  completions_.push_back(Completion{std::move(job.done), std::move(result), end, absl::Now()});
 }
 
 }  // namespace apogee::store

@@ -29,13 +29,19 @@ struct AppenderOptions {
   // stored; blocks until enough followers hold it (OK) or gives up
   // (ABORTED). Unset: answers do not wait for followers.
   std::function<absl::Status(int64_t end, absl::Time stored_at)> await_replicas;
+  // Whether await_replicas would wait now; when it would not and no answer
+  // is queued before, the batch is answered on the appender thread (one
+  // thread hop less). Unset: always through the completion thread.
+  std::function<bool()> awaits_replicas;
 };
 
-// Thread-safety: Submit is thread-safe. `done` callbacks run on a completion
-// thread, in submission order, once the indexes cover the batch (so a reader
-// woken by the answer finds it), outside any lock; they must not block (hand
-// the result to a gRPC reactor and return). The appender thread never waits
-// for indexing, so appends keep flowing meanwhile.
+// Thread-safety: Submit is thread-safe. `done` callbacks run in submission
+// order, outside any lock, as soon as the engine stored the batch (written,
+// or with --flush=sync fdatasynced): on the appender thread, or with
+// await_replicas on a completion thread once the followers hold it. They
+// never wait for the indexes: the engine's readers wait for those instead
+// (Store::Read and friends see every acknowledged record). Callbacks must
+// not block (hand the result to a gRPC reactor and return).
 class Appender {
  public:
   // `replication` is not OK when the batch is stored (results filled in)
@@ -67,13 +73,13 @@ class Appender {
   void AppendJobs(std::vector<Job>& jobs);
   void AppendOne(Job& job);
   void Finish(Job& job, absl::StatusOr<std::vector<AppendResult>> result);
-  // Answers finished jobs in order, each once the indexes cover it.
+  // Answers finished jobs in order, each once the followers hold it.
   void Complete();
 
   struct Completion {
     Done done;
     absl::StatusOr<std::vector<AppendResult>> result;
-    int64_t visible_at = 0;  // commit-log offset the indexes must reach
+    int64_t end = 0;  // commit-log offset the followers must hold
     absl::Time stored_at;
   };
 
@@ -83,8 +89,11 @@ class Appender {
 
   absl::Mutex done_mu_;
   std::deque<Completion> completions_ ABSL_GUARDED_BY(done_mu_);
+  // Completions queued or being answered by the completion thread: a
+  // direct answer may not overtake them.
+  int pending_completions_ ABSL_GUARDED_BY(done_mu_) = 0;
   bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
-  std::thread completer_;
+  std::thread completer_;  // only with await_replicas
 
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,8 @@
 #include "services/store/service/appender.h"
 
+#include <algorithm>
+#include <atomic>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -46,6 +49,20 @@ class AppenderTest : public testing::StoreHarness {
     return batch;
   }
 
+  // Holds the next commit-log fdatasync (notifying `holding`) until
+  // `release`, so that batches submitted meanwhile queue up.
+  void HoldFirstSync(absl::Notification* holding, absl::Notification* release) {
+    FaultRule hold;
+    hold.op = FaultOp::kSync;
+    hold.path_contains = "commitlog";
+    hold.error = absl::OkStatus();
+    hold.hook = [holding, release] {
+      holding->Notify();
+      release->WaitForNotification();
+    };
+    fs_.AddFault(hold);
+  }
+
   Probe probe_{std::make_shared<prometheus::Registry>()};
 };
 
@@ -53,15 +70,7 @@ TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
   // Hold the first fdatasync so the other batches queue up behind it.
   absl::Notification release;
   absl::Notification holding;
-  FaultRule hold;
-  hold.op = FaultOp::kSync;
-  hold.path_contains = "commitlog";
-  hold.error = absl::OkStatus();
-  hold.hook = [&] {
-    holding.Notify();
-    release.WaitForNotification();
-  };
-  fs_.AddFault(hold);
+  HoldFirstSync(&holding, &release);
 
   Outcomes outcomes;
   Appender appender(store_.get(), &probe_, AppenderOptions{});
@@ -87,15 +96,7 @@ TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
 TEST_F(AppenderTest, BadBatchInAMergedGroupFailsAlone) {
   absl::Notification release;
   absl::Notification holding;
-  FaultRule hold;
-  hold.op = FaultOp::kSync;
-  hold.path_contains = "commitlog";
-  hold.error = absl::OkStatus();
-  hold.hook = [&] {
-    holding.Notify();
-    release.WaitForNotification();
-  };
-  fs_.AddFault(hold);
+  HoldFirstSync(&holding, &release);
 
   Outcomes outcomes;
   Appender appender(store_.get(), &probe_, AppenderOptions{});
@@ -136,22 +137,82 @@ TEST_F(AppenderTest, DestructorAppendsWhatIsQueued) {
   }
 }
 
+TEST_F(AppenderTest, SkipsTheReplicaWaitOnlyWhileNoneIsNeeded) {
+  std::atomic<int> awaited{0};
+  std::atomic<bool> wanted{false};
+  AppenderOptions options;
+  options.await_replicas = [&](int64_t, absl::Time) {
+    ++awaited;
+    return absl::OkStatus();
+  };
+  options.awaits_replicas = [&] { return wanted.load(); };
+  Outcomes outcomes;
+  Appender appender(store_.get(), &probe_, options);
+  for (int i = 0; i < 5; ++i) appender.Submit(Batch(1), 4, outcomes.For(i));
+  ASSERT_TRUE(outcomes.WaitFor(5));
+  EXPECT_EQ(awaited.load(), 0);
+  wanted = true;
+  for (int i = 5; i < 10; ++i) appender.Submit(Batch(1), 4, outcomes.For(i));
+  ASSERT_TRUE(outcomes.WaitFor(10));
+  EXPECT_EQ(awaited.load(), 5);
+  absl::MutexLock lock(&outcomes.mu);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(outcomes.seen[i].first, i);
+    ASSERT_TRUE(outcomes.seen[i].second.ok());
+    EXPECT_EQ((*outcomes.seen[i].second)[0].queue_offset, i);
+  }
+}
+
 TEST_F(AppenderTest, GroupsStayUnderMaxGroupBytes) {
-  // 16 KiB segments in the harness: merged groups must fit in one.
+  // Every commit-log write moves the manual clock, so the records of one
+  // engine call (one group) share a store timestamp no other group has.
+  FaultRule tick;
+  tick.op = FaultOp::kAppend;
+  tick.path_contains = "commitlog";
+  tick.times = -1;
+  tick.error = absl::OkStatus();
+  tick.hook = [&] { clock_.Advance(absl::Milliseconds(1)); };
+  fs_.AddFault(tick);
+  // Hold the first fdatasync so the other batches queue up and get merged.
+  absl::Notification release;
+  absl::Notification holding;
+  HoldFirstSync(&holding, &release);
+
+  constexpr int64_t kMaxGroupBytes = 8 << 10;  // half the harness's 16 KiB segment
   Outcomes outcomes;
   AppenderOptions options;
-  options.max_group_bytes = 8 << 10;
+  options.max_group_bytes = kMaxGroupBytes;
   Appender appender(store_.get(), &probe_, options);
-  for (int i = 0; i < 50; ++i) {
-    std::vector<RecordInput> batch;
-    for (int j = 0; j < 2; ++j)
-      batch.push_back(testing::MakeRecord("T", 0, std::string(1000, 'x')));
-    appender.Submit(std::move(batch), 2000, outcomes.For(i));
-  }
+  auto batch = [] {
+    std::vector<RecordInput> b;
+    for (int j = 0; j < 2; ++j) b.push_back(testing::MakeRecord("T", 0, std::string(1000, 'x')));
+    return b;
+  };
+  appender.Submit(batch(), 2000, outcomes.For(0));
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  for (int i = 1; i < 50; ++i) appender.Submit(batch(), 2000, outcomes.For(i));
+  release.Notify();
   ASSERT_TRUE(outcomes.WaitFor(50));
+
+  // Group bytes and client batches per group, keyed by store timestamp.
+  std::map<int64_t, std::pair<int64_t, int>> groups;
   absl::MutexLock lock(&outcomes.mu);
-  for (auto& [id, result] : outcomes.seen)
+  for (auto& [id, result] : outcomes.seen) {
     ASSERT_TRUE(result.ok()) << id << ": " << result.status();
+    ASSERT_EQ(result->size(), 2u);
+    EXPECT_EQ((*result)[0].store_timestamp_ms, (*result)[1].store_timestamp_ms) << id;
+    auto& [bytes, batches] = groups[(*result)[0].store_timestamp_ms];
+    for (const AppendResult& r : *result) bytes += r.size;
+    ++batches;
+  }
+  int most_batches = 0;
+  for (const auto& [timestamp, group] : groups) {
+    EXPECT_LE(group.first, kMaxGroupBytes) << "group stored at " << timestamp;
+    most_batches = std::max(most_batches, group.second);
+  }
+  // Merging happened (a merged call that failed and was retried batch by
+  // batch would leave one batch per group).
+  EXPECT_GE(most_batches, 3);
 }
 
 }  // namespace

@@ -22,17 +22,7 @@ uint64_t TagHash(absl::string_view tag) {
   return h == 0 ? 1 : h;  // 0 means "no tag"
 }
 
-absl::StatusOr<RecordInput> ToRecordInput(size_t index, sv1::AppendRecord* record,
-                                          uint32_t max_body_size) {
-  if (record->body().size() > max_body_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch[", index, "].body of topic \"", record->topic(), "\" queue ", record->queue_id(),
-        " is ", record->body().size(), " bytes (max ", max_body_size, ")"));
-  }
-  if (record->tag().size() > kMaxTagLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch[", index, "].tag is ", record->tag().size(), " bytes (max ", kMaxTagLength, ")"));
-  }
+RecordInput ToRecordInput(sv1::AppendRecord* record) {
   RecordInput in;
   in.topic = std::move(*record->mutable_topic());
   in.queue_id = record->queue_id();
@@ -40,14 +30,10 @@ absl::StatusOr<RecordInput> ToRecordInput(size_t index, sv1::AppendRecord* recor
   in.keys.reserve(record->keys_size());
   for (std::string& key : *record->mutable_keys()) in.keys.push_back(std::move(key));
   in.tags_hash = TagHash(record->tag());
+  in.tag = std::move(*record->mutable_tag());
   in.born_timestamp_ms = record->has_born_time() ? ToMillis(record->born_time()) : 0;
   in.flags = record->flags();
-  const std::string& tag = record->tag();
-  in.body.reserve(3 + tag.size() + record->body().size());
-  in.body.push_back(static_cast<char>(kEnvelopeVersion));
-  coding::PutFixed16LE(&in.body, static_cast<uint16_t>(tag.size()));
-  in.body.append(tag);
-  in.body.append(record->body());
+  in.body = std::move(*record->mutable_body());
   return in;
 }
 
@@ -55,7 +41,8 @@ absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored) {
   if (stored.size() < 3 || static_cast<uint8_t>(stored[0]) != kEnvelopeVersion) {
     return absl::DataLossError(
         absl::StrCat("stored body of ", stored.size(),
-                     " bytes has no version-1 envelope (was it written through the service?)"));
+                     " bytes has no tag envelope (was the version-1 record written through the "
+                     "service?)"));
   }
   const size_t tag_length = coding::GetFixed16LE(stored.data() + 1);
   if (tag_length > stored.size() - 3) {
@@ -68,7 +55,8 @@ absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored) {
 
 absl::Status ToProto(const StoredRecord& record, sv1::StoredRecord* out) {
   const RecordView v = record.view();
-  absl::StatusOr<UnpackedBody> body = UnpackBody(v.body());
+  absl::StatusOr<UnpackedBody> body = UnpackedBody{v.tag(), v.body()};
+  if (v.version() == 1) body = UnpackBody(v.body());
   if (!body.ok()) {
     return absl::DataLossError(absl::StrCat("record at commit offset ", v.commit_offset(), " (",
                                             v.topic(), "/", v.queue_id(), "@", v.queue_offset(),

@@ -1,15 +1,13 @@
 // Translation between apogee.store.v1 records and engine records.
 //
-// The engine stores an opaque body and a 64-bit tags hash (enough to filter
-// reads); the API also hands the tag string back (the broker copies it to
-// retry and dead-letter topics). Until the record format has a tag field of
-// its own, the service keeps the tag in a small envelope in front of the body
-// ("Body envelope" in README.md):
+// The tag is a field of the record format (version 2). Records written by
+// earlier versions (format version 1) kept it in a small envelope in front
+// of the body, which reads strip again:
 //
 //   u8 version (= 1) | u16 LE tag length | tag bytes | body bytes
 //
-// Every record appended through the service carries it; Read and the
-// lookups strip it again, so clients never see it.
+// Limits are not checked here: the engine checks every record once
+// (Store::ValidateRecord) and its errors name the field and the limit.
 #pragma once
 
 #include <cstdint>
@@ -27,39 +25,34 @@ namespace apogee::store {
 
 namespace sv1 = ::apogee::store::v1;
 
-inline constexpr uint8_t kEnvelopeVersion = 1;
-inline constexpr size_t kMaxTagLength = ::apogee::kMaxMessageTagLength;  // broker checks it too
-// The most the envelope adds to a body: the engine's body limit is the
-// client-visible one plus this.
-inline constexpr uint32_t kMaxEnvelopeBytes = 3 + kMaxTagLength;
+inline constexpr uint8_t kEnvelopeVersion = 1;  // of version-1 records
 
 // The largest record body (a message and everything stored with it) the
-// service accepts when message bodies may be up to `max_message_body`.
+// store accepts when message bodies may be up to `max_message_body`.
 uint32_t RecordBodyLimit(uint32_t max_message_body);
-// The engine's body limit for the same: the record body plus the envelope.
+// The engine's body limit (StoreOptions::max_body_size) for the same. The
+// tag no longer rides in the body, so it is the record body limit itself.
 inline uint32_t EngineBodyLimit(uint32_t max_message_body) {
-  return RecordBodyLimit(max_message_body) + kMaxEnvelopeBytes;
+  return RecordBodyLimit(max_message_body);
 }
 
 // The tags hash the engine filters on: 64-bit FNV-1a of the tag, 0 for no
 // tag. Stable across processes and builds (it is stored on disk).
 uint64_t TagHash(absl::string_view tag);
 
-// Moves `record` (element `index` of a batch, for error messages) into an
-// engine record. INVALID_ARGUMENT when the body is over `max_body_size` or
-// the tag over kMaxTagLength; the engine checks everything else.
-absl::StatusOr<RecordInput> ToRecordInput(size_t index, sv1::AppendRecord* record,
-                                          uint32_t max_body_size);
+// Moves `record` into an engine record (the engine validates it).
+RecordInput ToRecordInput(sv1::AppendRecord* record);
 
-// The tag and body of a stored (enveloped) body. DATA_LOSS when the envelope
-// is malformed.
+// The tag and body of a version-1 record's (enveloped) body. DATA_LOSS when
+// the envelope is malformed.
 struct UnpackedBody {
   absl::string_view tag;
   absl::string_view body;
 };
 absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored_body);
 
-// Fills `out` from a stored record. DATA_LOSS when the envelope is malformed.
+// Fills `out` from a stored record. DATA_LOSS when a version-1 record's
+// envelope is malformed.
 absl::Status ToProto(const StoredRecord& record, sv1::StoredRecord* out);
 
 int64_t ToMillis(const google::protobuf::Timestamp& t);

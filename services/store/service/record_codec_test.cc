@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/store/commitlog/crc32c.h"
 
 namespace apogee::store {
 namespace {
@@ -29,46 +30,51 @@ TEST(RecordCodecTest, TagHashIsStableFnv1a) {
   EXPECT_NE(TagHash("TagA"), TagHash("TagB"));
 }
 
-TEST(RecordCodecTest, EnvelopeRoundTripsTagAndBody) {
+TEST(RecordCodecTest, TagIsARecordFieldNotABodyEnvelope) {
   sv1::AppendRecord in = Record("TagA", std::string("bo\0dy", 5));
-  auto record = ToRecordInput(0, &in, 1024);
-  ASSERT_TRUE(record.ok()) << record.status();
-  EXPECT_EQ(record->topic, "T");
-  EXPECT_EQ(record->queue_id, 3);
-  EXPECT_EQ(record->message_id, "id-1");
-  EXPECT_THAT(record->keys, ::testing::ElementsAre("k1", "k2"));
-  EXPECT_EQ(record->tags_hash, TagHash("TagA"));
-  EXPECT_EQ(record->born_timestamp_ms, 1'700'000'000'123);
-  EXPECT_EQ(record->flags, 7u);
+  RecordInput record = ToRecordInput(&in);
+  EXPECT_EQ(record.topic, "T");
+  EXPECT_EQ(record.queue_id, 3);
+  EXPECT_EQ(record.message_id, "id-1");
+  EXPECT_THAT(record.keys, ::testing::ElementsAre("k1", "k2"));
+  EXPECT_EQ(record.tag, "TagA");
+  EXPECT_EQ(record.tags_hash, TagHash("TagA"));
+  EXPECT_EQ(record.born_timestamp_ms, 1'700'000'000'123);
+  EXPECT_EQ(record.flags, 7u);
+  EXPECT_EQ(record.body, std::string("bo\0dy", 5));
 
-  auto unpacked = UnpackBody(record->body);
-  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
-  EXPECT_EQ(unpacked->tag, "TagA");
-  EXPECT_EQ(unpacked->body, std::string("bo\0dy", 5));
+  std::string bytes;
+  EncodeRecord(record, RecordPosition{0, 9, 1'700'000'000'999, false}, &bytes);
+  sv1::StoredRecord out;
+  ASSERT_TRUE(ToProto(StoredRecord(bytes), &out).ok());
+  EXPECT_EQ(out.tag(), "TagA");
+  EXPECT_EQ(out.body(), std::string("bo\0dy", 5));
+  EXPECT_EQ(out.queue_offset(), 9);
 }
 
-TEST(RecordCodecTest, EmptyTagAndBody) {
-  sv1::AppendRecord in = Record("", "");
-  auto record = ToRecordInput(0, &in, 1024);
-  ASSERT_TRUE(record.ok());
-  EXPECT_EQ(record->tags_hash, 0u);
-  auto unpacked = UnpackBody(record->body);
-  ASSERT_TRUE(unpacked.ok());
-  EXPECT_EQ(unpacked->tag, "");
-  EXPECT_EQ(unpacked->body, "");
-}
-
-TEST(RecordCodecTest, LimitsNameTheInput) {
-  sv1::AppendRecord big = Record("t", std::string(1025, 'x'));
-  auto r = ToRecordInput(5, &big, 1024);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(),
-              HasSubstr("batch[5].body of topic \"T\" queue 3 is 1025 bytes (max 1024)"));
-
-  sv1::AppendRecord tag = Record(std::string(kMaxTagLength + 1, 't'), "b");
-  r = ToRecordInput(0, &tag, 1024);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(), HasSubstr("batch[0].tag is 1025 bytes (max 1024)"));
+TEST(RecordCodecTest, VersionOneRecordsKeepTheirEnvelopedTag) {
+  // What the service stored before the record format had a tag field.
+  RecordInput old;
+  old.topic = "T";
+  old.queue_id = 1;
+  old.body = std::string("\x01\x04\x00TagBbody", 11);
+  std::string v2;
+  EncodeRecord(old, RecordPosition{0, 0, 1, false}, &v2);
+  // Rewrite it as version 1: magic 0xA1, no tag-length field, CRC again.
+  std::string v1 = v2.substr(0, kRecordHeaderSizeV1) + v2.substr(kRecordHeaderSize);
+  v1[8] = static_cast<char>(kRecordMagicV1);
+  const auto length = static_cast<uint32_t>(v1.size());
+  for (int i = 0; i < 4; ++i) v1[i] = static_cast<char>(length >> (8 * i));
+  const uint32_t crc =
+      crc32c::Mask(crc32c::Extend(crc32c::Extend(0, v1.data(), 4), v1.data() + 8, v1.size() - 8));
+  for (int i = 0; i < 4; ++i) v1[4 + i] = static_cast<char>(crc >> (8 * i));
+  auto view = RecordView::Parse(v1, 0, 1 << 20);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->version(), 1);
+  sv1::StoredRecord out;
+  ASSERT_TRUE(ToProto(StoredRecord(v1), &out).ok());
+  EXPECT_EQ(out.tag(), "TagB");
+  EXPECT_EQ(out.body(), "body");
 }
 
 TEST(RecordCodecTest, MalformedEnvelopeIsDataLoss) {

@@ -28,6 +28,15 @@ void SetError(const absl::Status& status, sv1::AppendResponse* response) {
   response->clear_results();
 }
 
+// Lets the appender answer on its own thread while the replicator would not
+// wait (no sync replication), unless main already said how to tell.
+AppenderOptions WithReplicaCheck(AppenderOptions options, Replicator* replicator) {
+  if (replicator != nullptr && options.await_replicas && !options.awaits_replicas) {
+    options.awaits_replicas = [replicator] { return replicator->AwaitsReplicas(); };
+  }
+  return options;
+}
+
 bool Contains(const google::protobuf::RepeatedPtrField<std::string>& tags, const std::string& tag) {
   return std::find(tags.begin(), tags.end(), tag) != tags.end();
 }
@@ -123,13 +132,7 @@ class StoreService::AppendReactor final
     batch.reserve(static_cast<size_t>(request_.records_size()));
     for (int i = 0; i < request_.records_size(); ++i) {
       body_bytes += static_cast<int64_t>(request_.records(i).body().size());
-      absl::StatusOr<RecordInput> record = ToRecordInput(
-          static_cast<size_t>(i), request_.mutable_records(i), service_->options_.max_body_size);
-      if (!record.ok()) {
-        invalid = record.status();
-        break;
-      }
-      batch.push_back(std::move(record).value());
+      batch.push_back(ToRecordInput(request_.mutable_records(i)));
     }
     const uint64_t request_id = request_.request_id();
     request_.Clear();
@@ -291,7 +294,7 @@ StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
       executor_(executor),
       probe_(probe),
       options_(std::move(options)),
-      appender_(store, probe, options_.appender) {}
+      appender_(store, probe, WithReplicaCheck(options_.appender, options_.replicator)) {}
 
 StoreService::~StoreService() = default;
 

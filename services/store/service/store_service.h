@@ -23,8 +23,8 @@ namespace apogee::store {
 namespace sv1 = ::apogee::store::v1;
 
 struct StoreServiceOptions {
-  // What clients may send per body; the engine must accept this plus
-  // kMaxEnvelopeBytes (see record_codec.h).
+  // What clients may send per body; the engine checks records against
+  // RecordBodyLimit of it (see record_codec.h), this layer does not.
   uint32_t max_body_size = 4u << 20;
   // Append batches read from one stream but not yet answered; past this the
   // stream stops reading (flow control back to the client).
