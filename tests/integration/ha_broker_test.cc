@@ -97,7 +97,8 @@ TEST_F(HaBrokerTest, MasterWritesSlaveRefusesAndRoutesListBoth) {
   // The slave relays a send to its master (official clients cache the
   // slave's standby queue, services/common/rocketmq/v2_route.h): stored there.
   V2TestClient to_slave(slave_endpoint, "ha-test@1@0@it");
-  ASSERT_TRUE(to_slave.Send(kTopic, "id-slave", "x").ok());
+  absl::Status via_slave = to_slave.Send(kTopic, "id-slave", "x");
+  ASSERT_TRUE(via_slave.ok()) << via_slave;
   EXPECT_EQ(RpcCount(cluster_.broker(slave_), "send_relayed", "OK"), 1);
   EXPECT_EQ(RpcCount(cluster_.broker(0), "send", "OK"), 1);
   // A relayed call is never relayed again: the slave refuses it, naming
@@ -162,6 +163,17 @@ TEST_F(HaBrokerTest, SdkRefreshesItsRouteWhenAFormerMasterRefusesASend) {
   auto b = cluster_.AddBroker("broker-b");
   ASSERT_TRUE(b.ok()) << b.status();
   ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4, *b).ok());
+  // The producer reads the route once (it refreshes only on an
+  // invalidation): wait until the NameServer routes the topic to both groups.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        nsv1::GetRouteRequest request;
+        request.set_topic(kTopic);
+        nsv1::GetRouteResponse route;
+        return nameserver_->GetRoute(Context().get(), request, &route).ok() &&
+               route.queues_size() == 2;
+      },
+      absl::Seconds(10)));
   ProducerOptions options;
   options.endpoints = {cluster_.nameserver_address()};
   options.max_retries = 1;  // a refused send succeeds on broker-b

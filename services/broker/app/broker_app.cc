@@ -161,8 +161,12 @@ absl::Status BrokerApp::Wire() {
       std::make_unique<ha::RoleManager>(identity, config_.ha, m.store.get(), config_.nameservers);
   m.routes = std::make_unique<RouteSource>(identity, config_.nameservers, m.topics.get());
 
+  ha::ForwardOptions forward;
+  // Only a controller promotes a new writer: with static roles a send that
+  // finds no writer fails at once instead of waiting for one.
+  if (config_.controller.empty()) forward.max_hold = absl::ZeroDuration();
   m.forwarder = std::make_unique<ha::SendForwarder>(identity, config_.nameservers, m.roles.get(),
-                                                    m.workers.get());
+                                                    m.workers.get(), forward);
   const int64_t slave_read_lag = config_.slave_read_lag_bytes == -1 ? ha::DefaultSlaveReadLagBytes()
                                                                     : config_.slave_read_lag_bytes;
   StoreClient* store = m.store.get();

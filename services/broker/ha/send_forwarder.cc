@@ -28,7 +28,8 @@ struct SendForwarder::Call {
   const v2::SendMessageRequest* request;
   v2::SendMessageResponse* response;
   Done done;
-  absl::Time give_up;
+  absl::Time deadline;  // of each relayed call: the client's, less a margin
+  absl::Time give_up;   // no more holding after this
   // The last endpoint that could not be reached: look the writer up afresh.
   std::string unreachable;
   std::unique_ptr<grpc::ClientContext> relay_context;
@@ -106,12 +107,13 @@ void SendForwarder::Forward(grpc::CallbackServerContext* context,
   call->request = request;
   call->response = response;
   call->done = std::move(done);
-  call->give_up = absl::Now() + options_.max_hold;
+  call->deadline = absl::Now() + absl::Seconds(10);
   const auto deadline = context->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
     // Leave the answer time to reach the client before its deadline.
-    call->give_up = std::min(call->give_up, absl::FromChrono(deadline) - absl::Milliseconds(100));
+    call->deadline = absl::FromChrono(deadline) - absl::Milliseconds(100);
   }
+  call->give_up = std::min(call->deadline, absl::Now() + options_.max_hold);
   executor_->Submit([this, call] { Attempt(call); });
 }
 
@@ -128,7 +130,7 @@ void SendForwarder::Attempt(std::shared_ptr<Call> call) {
   }
   // A fresh client context per try: a ClientContext serves one call only.
   call->relay_context = std::make_unique<grpc::ClientContext>();
-  call->relay_context->set_deadline(absl::ToChronoTime(call->give_up));
+  call->relay_context->set_deadline(absl::ToChronoTime(call->deadline));
   for (const auto& [key, value] : call->server_context->client_metadata()) {
     if (Relayed(key)) {
       call->relay_context->AddMetadata(std::string(key.data(), key.size()),

@@ -45,6 +45,7 @@ struct ForwardOptions {
   absl::Duration lookup_ttl = absl::Seconds(1);
   absl::Duration retry_interval = absl::Milliseconds(100);
   // The longest a send waits for a writer (the default lease is 3 s).
+  // Zero without a controller: static roles never promote anyone.
   absl::Duration max_hold = absl::Seconds(10);
 };
 
