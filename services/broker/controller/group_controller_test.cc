@@ -247,8 +247,11 @@ TEST_F(GroupControllerTest, StoppedMasterIsReplacedByTheMostCaughtUpInSyncBroker
   std::fprintf(stderr, "failover after Stop: %s\n", absl::FormatDuration(failover).c_str());
 }
 
-TEST_F(GroupControllerTest, SigkilledMasterProcessIsReplacedWithinFiveSeconds) {
+TEST_F(GroupControllerTest, SigkilledMasterProcessIsReplacedWithinTheFailoverTarget) {
   // The master runs in its own process and dies without revoking its lease.
+  // Expected: ~lease TTL (3 s) plus an election; the bound is the issue's
+  // target (writes again < 10 s after a SIGKILL), since etcd expires leases
+  // late on a loaded machine (6 s seen in CI with ctest -j2).
   TempDir dir;
   absl::StatusOr<pid_t> pid = apogee::testing::SpawnProcess(
       APOGEE_CONTROLLER_PROBE_BIN, {etcd_->endpoint(), "test", Group(), "0", "100", "1"},
@@ -272,9 +275,9 @@ TEST_F(GroupControllerTest, SigkilledMasterProcessIsReplacedWithinFiveSeconds) {
   const absl::Time killed = absl::Now();
   int status = 0;
   ASSERT_EQ(waitpid(*pid, &status, 0), *pid);
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(b, 2); }, absl::Seconds(8)));
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(b, 2); }, absl::Seconds(12)));
   const absl::Duration failover = *b.FirstTime(Role::kMaster, 2) - killed;
-  EXPECT_LT(failover, absl::Seconds(5));
+  EXPECT_LT(failover, absl::Seconds(10));
   std::fprintf(stderr, "failover after SIGKILL: %s\n", absl::FormatDuration(failover).c_str());
 }
 
@@ -345,14 +348,14 @@ TEST_F(GroupControllerTest, PartitionedMasterStepsDownBeforeANewMasterAndRejoins
   const absl::Time cut = absl::Now();
   a.controller().etcd_for_testing().SetFaultForTesting(
       absl::UnavailableError("partitioned by test"));
-  ASSERT_TRUE(PollUntil([&] { return IsMaster(b, 2); }, absl::Seconds(8)));
+  ASSERT_TRUE(PollUntil([&] { return IsMaster(b, 2); }, absl::Seconds(12)));
   const absl::Time a_stepped_down = *a.FirstTime(Role::kUnknown);
   const absl::Time b_elected = *b.FirstTime(Role::kMaster, 2);
   // Fencing: the old master stopped before the new one started, and before
   // its lease (3 s from its last renewal, which was before the cut) ran out.
   EXPECT_LT(a_stepped_down, b_elected);
   EXPECT_LT(a_stepped_down - cut, absl::Seconds(3));
-  EXPECT_LT(b_elected - cut, absl::Seconds(5));
+  EXPECT_LT(b_elected - cut, absl::Seconds(10));  // the failover target
   std::fprintf(stderr, "partition: old master fenced after %s, new master after %s\n",
                absl::FormatDuration(a_stepped_down - cut).c_str(),
                absl::FormatDuration(b_elected - cut).c_str());
