@@ -14,7 +14,6 @@
 namespace apogee::broker::ha {
 
 namespace sv1 = ::apogee::store::v1;
-namespace nsv1 = ::apogee::nameserver::v1;
 namespace av1 = ::apogee::admin::v1;
 
 constexpr int32_t kMaxInsyncReplicas = 16;
@@ -52,32 +51,12 @@ std::string DescribeSyncPolicy(const HaOptions& options) {
                       " replication_timeout=", absl::FormatDuration(options.replication_timeout));
 }
 
-std::optional<WriterLocation> FindWriter(const nsv1::GetClusterInfoResponse& info,
-                                         const std::string& cluster, const std::string& broker_name,
-                                         int64_t self_id) {
-  for (const nsv1::Cluster& c : info.clusters()) {
-    if (c.name() != cluster) continue;
-    for (const nsv1::BrokerGroup& g : c.broker_groups()) {
-      if (g.broker_name() != broker_name) continue;
-      for (const nsv1::BrokerInstance& b : g.brokers()) {
-        // Route id 0 is the writer (the NameServer's rule).
-        if (b.broker_id() != 0 || b.configured_id() == self_id || b.ha_endpoint().empty()) {
-          continue;
-        }
-        return WriterLocation{b.ha_endpoint(), b.client_endpoint(), b.configured_id(), b.epoch()};
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 RoleManager::RoleManager(BrokerIdentity self, HaOptions options, StoreClient* store,
                          std::vector<std::string> nameservers)
-    : self_(std::move(self)), options_(std::move(options)), store_(store) {
-  for (const std::string& address : nameservers) {
-    nameservers_.push_back(nsv1::NameServer::NewStub(CreateApogeeChannel(address)));
-  }
-}
+    : self_(self),
+      options_(std::move(options)),
+      store_(store),
+      writers_(std::move(self), nameservers) {}
 
 RoleManager::~RoleManager() { Stop(); }
 
@@ -241,15 +220,7 @@ void RoleManager::Stop() {
 
 std::optional<WriterLocation> RoleManager::Resolve() {
   if (!options_.master.empty()) return WriterLocation{options_.master, "", 0, 0};
-  for (auto& stub : nameservers_) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-    nsv1::GetClusterInfoResponse info;
-    if (!stub->GetClusterInfo(&context, nsv1::GetClusterInfoRequest(), &info).ok()) continue;
-    auto writer = FindWriter(info, self_.cluster_name, self_.broker_name, self_.broker_id);
-    if (writer.has_value()) return writer;
-  }
-  return std::nullopt;
+  return writers_.Find(absl::Seconds(2), [](const WriterLocation&) { return true; });
 }
 
 void RoleManager::ResolveLoop() {

@@ -25,6 +25,7 @@
 #include "apogee/admin/v1/admin.pb.h"
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
 #include "apogee/store/v1/store.pb.h"
+#include "services/broker/ha/writer_lookup.h"
 #include "services/broker/route/registrar.h"
 #include "services/broker/store_client/store_client.h"
 
@@ -52,19 +53,6 @@ absl::StatusOr<store::v1::ReplicationMode> ParseReplicationMode(absl::string_vie
 absl::Status ValidateHaOptions(const HaOptions& options);
 // "min_insync_replicas=N replication_timeout=D" for error messages.
 std::string DescribeSyncPolicy(const HaOptions& options);
-
-// Where a group's writer (route broker_id 0) is, from a GetClusterInfo
-// answer; nullopt while the group has no writer other than `self_id`
-// (configured id) or the writer registered no HA endpoint.
-struct WriterLocation {
-  std::string ha_endpoint;
-  std::string client_endpoint;
-  int64_t configured_id = 0;
-  int64_t epoch = 0;
-};
-std::optional<WriterLocation> FindWriter(const nameserver::v1::GetClusterInfoResponse& info,
-                                         const std::string& cluster, const std::string& broker_name,
-                                         int64_t self_id);
 
 struct RoleState {
   Role role = Role::kSlave;
@@ -144,7 +132,7 @@ class RoleManager {
   BrokerIdentity self_;  // client_endpoint guarded by mu_
   const HaOptions options_;
   StoreClient* const store_;
-  std::vector<std::unique_ptr<nameserver::v1::NameServer::Stub>> nameservers_;
+  WriterLookup writers_;
 
   std::atomic<bool> accepts_writes_{false};
   std::atomic<bool> logged_unimplemented_{false};

@@ -13,7 +13,6 @@ namespace apogee::broker::ha {
 namespace {
 
 namespace v2 = ::apache::rocketmq::v2;
-namespace nsv1 = ::apogee::nameserver::v1;
 
 // The client headers a relayed call keeps: identity, namespace, signature.
 bool Relayed(const grpc::string_ref& key) {
@@ -37,11 +36,12 @@ struct SendForwarder::Call {
 
 SendForwarder::SendForwarder(BrokerIdentity self, std::vector<std::string> nameservers,
                              const RoleManager* roles, Executor* executor, ForwardOptions options)
-    : self_(std::move(self)), roles_(roles), executor_(executor), options_(options) {
+    : self_(self),
+      roles_(roles),
+      executor_(executor),
+      options_(options),
+      writers_(std::move(self), nameservers) {
   client_endpoint_ = self_.client_endpoint;
-  for (const std::string& address : nameservers) {
-    nameservers_.push_back(nsv1::NameServer::NewStub(CreateApogeeChannel(address)));
-  }
   retry_thread_ = std::thread([this] { RetryLoop(); });
 }
 
@@ -74,15 +74,14 @@ absl::StatusOr<std::string> SendForwarder::WriterEndpoint(bool fresh) {
       return *writer_;
     }
   }
-  for (auto& stub : nameservers_) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-    nsv1::GetClusterInfoResponse info;
-    if (!stub->GetClusterInfo(&context, nsv1::GetClusterInfoRequest(), &info).ok()) continue;
-    auto writer = FindWriter(info, self_.cluster_name, self_.broker_name, self_.broker_id);
-    if (!writer.has_value() || writer->client_endpoint.empty()) continue;
+  std::optional<WriterLocation> writer =
+      writers_.Find(absl::Seconds(1), [this](const WriterLocation& found) {
+        if (found.client_endpoint.empty()) return false;
+        absl::MutexLock lock(&mu_);
+        return found.client_endpoint != client_endpoint_;  // routes lag our own role
+      });
+  if (writer.has_value()) {
     absl::MutexLock lock(&mu_);
-    if (writer->client_endpoint == client_endpoint_) continue;  // routes lag our own role
     writer_ = writer->client_endpoint;
     looked_up_ = absl::Now();
     return *writer_;

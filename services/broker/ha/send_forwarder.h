@@ -28,9 +28,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
-#include "apogee/nameserver/v1/nameserver.grpc.pb.h"
 #include "grpcpp/server_context.h"
 #include "services/broker/ha/role_manager.h"
+#include "services/broker/ha/writer_lookup.h"
 #include "services/broker/route/registrar.h"
 #include "services/common/concurrency/executor.h"
 
@@ -90,7 +90,7 @@ class SendForwarder {
   const RoleManager* const roles_;
   Executor* const executor_;
   const ForwardOptions options_;
-  std::vector<std::unique_ptr<nameserver::v1::NameServer::Stub>> nameservers_;
+  WriterLookup writers_;
 
   absl::Mutex mu_;
   std::string client_endpoint_ ABSL_GUARDED_BY(mu_);
