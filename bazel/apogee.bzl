@@ -5,6 +5,7 @@ name in cmake/apogee.cmake, so both builds describe a target the same way:
   apogee_proto_library(NAME n SRCS ... GRPC) apogee_proto_library(name, srcs, deps, grpc)
   apogee_library(NAME n SRCS ... DEPS ...)   apogee_library(name, srcs, hdrs, deps)
   apogee_binary(NAME n SRCS ... DEPS ...)    apogee_binary(name, srcs, deps)
+    [ALLOCATOR]                                [allocator = True]
   apogee_test(NAME n SRCS ... LABELS l)      apogee_test(name, srcs, deps, labels)
   apogee_cluster_test(NAME n SRCS ... DEPS)  apogee_cluster_test(name, srcs, deps)
     (tests/integration/CMakeLists.txt)
@@ -91,12 +92,16 @@ def apogee_library(name, srcs = [], hdrs = [], deps = [], visibility = None, **k
         **kwargs
     )
 
-def apogee_binary(name, srcs, deps = [], visibility = None, **kwargs):
+def apogee_binary(name, srcs, deps = [], visibility = None, allocator = False, **kwargs):
+    """allocator = True links the server allocator (CMake: ALLOCATOR, APOGEE_MALLOC)."""
     native.cc_binary(
         name = name,
         srcs = srcs,
         copts = APOGEE_COPTS,
-        deps = deps,
+        deps = deps + (select({
+            "//bazel:system_malloc": [],
+            "//conditions:default": ["//services/common:apogee_allocator", "@jemalloc"],
+        }) if allocator else []),
         visibility = visibility,
         **kwargs
     )

@@ -48,12 +48,16 @@ function(apogee_library)
   apogee_warnings(${L_NAME})
 endfunction()
 
-# apogee_binary(NAME name SRCS ... [DEPS ...])
+# apogee_binary(NAME name SRCS ... [DEPS ...] [ALLOCATOR]): ALLOCATOR links the
+# server allocator (APOGEE_MALLOC) into a long-running server or load tool.
 function(apogee_binary)
-  cmake_parse_arguments(B "" "NAME" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(B "ALLOCATOR" "NAME" "SRCS;DEPS" ${ARGN})
   add_executable(${B_NAME} ${B_SRCS})
   target_include_directories(${B_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${B_NAME} PRIVATE ${B_DEPS})
+  if(B_ALLOCATOR AND APOGEE_MALLOC_LIBS)  # APOGEE_MALLOC (top-level CMakeLists.txt)
+    target_link_libraries(${B_NAME} PRIVATE apogee_allocator ${APOGEE_MALLOC_LIBS})
+  endif()
   apogee_warnings(${B_NAME})
 endfunction()
 

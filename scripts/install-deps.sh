@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev prometheus-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libjemalloc-dev  # the server allocator (APOGEE_MALLOC)
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}" git
