@@ -50,10 +50,9 @@ std::string FormatByteSize(int64_t bytes) {
 
 absl::Status CheckRange(const char* flag, int64_t value, int64_t min, int64_t max) {
   if (value < min || value > max) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", FormatByteSize(value),
-                                                   " is out of range (allowed: ",
-                                                   FormatByteSize(min), "..", FormatByteSize(max),
-                                                   ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", FormatByteSize(value), " is out of range (allowed: ", FormatByteSize(min),
+        "..", FormatByteSize(max), ")"));
   }
   return absl::OkStatus();
 }
@@ -242,8 +241,7 @@ absl::StatusOr<std::unique_ptr<StoreApp>> StoreApp::Start(StoreConfig config) {
                "event=started listen=%s metrics=%s ha_listen=%s data_dir=%s flush=%s "
                "segment_size=%lld max_body_size=%lld rocksdb_memory_budget=%lld "
                "rocksdb_write_buffer_size=%lld\n",
-               app->m_->server->bound_address().c_str(),
-               app->m_->metrics->bound_address().c_str(),
+               app->m_->server->bound_address().c_str(), app->m_->metrics->bound_address().c_str(),
                app->m_->ha_server != nullptr ? app->m_->ha_server->bound_address().c_str() : "",
                c.data_dir.c_str(), c.flush == FlushMode::kSync ? "sync" : "async",
                static_cast<long long>(c.segment_size), static_cast<long long>(c.max_body_size),
@@ -304,9 +302,9 @@ absl::Status StoreApp::Open() {
   ReplicatorOptions replicator_options;
   replicator_options.state_dir = JoinPath(c.data_dir, "replication");
   replicator_options.replica_lag_time = c.replica_lag_time;
-  APOGEE_ASSIGN_OR_RETURN(m.replicator, Replicator::Create(m.engine.get(),
-                                                           m.replication_metrics.get(),
-                                                           replicator_options));
+  APOGEE_ASSIGN_OR_RETURN(
+      m.replicator,
+      Replicator::Create(m.engine.get(), m.replication_metrics.get(), replicator_options));
   m.commit_target.store(m.replicator.get());
 
   m.executor = std::make_unique<Executor>(c.io_threads);
@@ -369,8 +367,8 @@ absl::Status StoreApp::StartTasks() {
                    std::string(status.message()).c_str());
     }
   });
-  auto refresh = [store, probe, data_dir = config_.data_dir,
-                  metrics = m.replication_metrics.get(), r = m.replicator.get()] {
+  auto refresh = [store, probe, data_dir = config_.data_dir, metrics = m.replication_metrics.get(),
+                  r = m.replicator.get()] {
     probe->Refresh(*store, data_dir);
     metrics->Refresh(r->Status());
   };

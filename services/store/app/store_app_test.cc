@@ -34,7 +34,8 @@ TEST(ValidateStoreConfigTest, NamesTheFlagAndItsRange) {
   };
   const Case cases[] = {
       {[](StoreConfig& c) { c.data_dir.clear(); }, "--data_dir is required"},
-      {[](StoreConfig& c) { c.segment_size = 1024; }, "--segment_size=1KiB is out of range (allowed: 64KiB..1TiB)"},
+      {[](StoreConfig& c) { c.segment_size = 1024; },
+       "--segment_size=1KiB is out of range (allowed: 64KiB..1TiB)"},
       {[](StoreConfig& c) { c.max_body_size = 0; }, "--max_body_size=0"},
       {[](StoreConfig& c) { c.rocksdb_write_buffer_size = 40 << 20; }, "more than half"},
       {[](StoreConfig& c) { c.disk_watermark = 0; }, "--disk_watermark=0"},
