@@ -231,8 +231,6 @@ absl::StatusOr<v2::Message> FromStoreRecord(const store::v1::StoredRecord& recor
   *sp->mutable_store_timestamp() = record.store_time();
   sp->set_queue_id(record.queue_id());
   sp->set_queue_offset(record.queue_offset());
-  sp->mutable_body_digest()->set_type(v2::MD5);
-  sp->mutable_body_digest()->set_checksum(Md5Hex(m.body()));
   if (sp->body_encoding() == v2::ENCODING_UNSPECIFIED) sp->set_body_encoding(v2::IDENTITY);
   return m;
 }
@@ -255,9 +253,11 @@ admin::v1::MessageView ToMessageView(v2::Message message) {
 }
 
 std::string Md5Hex(const std::string& data) {
+  // Fetched once: OpenSSL 3 looks the algorithm up on every call otherwise.
+  static const EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_md5(), nullptr);
+  EVP_Digest(data.data(), data.size(), digest, &length, md5, nullptr);
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(length * 2);
@@ -266,6 +266,12 @@ std::string Md5Hex(const std::string& data) {
     out.push_back(kHex[digest[i] & 0xF]);
   }
   return out;
+}
+
+void SetBodyDigest(v2::Message* message) {
+  v2::Digest* digest = message->mutable_system_properties()->mutable_body_digest();
+  digest->set_type(v2::MD5);
+  digest->set_checksum(Md5Hex(message->body()));
 }
 
 bool TagFilter::Matches(const std::string& tag) const {

@@ -374,6 +374,7 @@ void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& stat
   for (v2::Message& m : messages) {
     bytes += static_cast<int64_t>(m.body().size());
     v2::ReceiveMessageResponse item;
+    SetBodyDigest(&m);
     *item.mutable_message() = std::move(m);
     call.writer->Write(std::move(item));
   }
@@ -516,6 +517,7 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
     for (v2::Message& m : messages) {
       bytes += static_cast<int64_t>(m.body().size());
       v2::PullMessageResponse item;
+      SetBodyDigest(&m);
       *item.mutable_message() = std::move(m);
       call->writer->Write(std::move(item));
     }
