@@ -4,16 +4,21 @@
 # CPU each process spent per produced message (utime+stime deltas from
 # /proc) and its context switches per message (all threads). Figures are as
 # noisy as the machine: run it when nothing else builds, and repeat.
+# --consume=N: first fills the topic with N messages (not measured), then
+# measures `apogee-bench consume` draining them instead.
 #
-#   scripts/bench-produce.sh [--flush=async|sync] -- [apogee-bench produce flags]
+#   scripts/bench-produce.sh [--flush=async|sync] [--consume=N] -- [apogee-bench flags]
 #   scripts/bench-produce.sh -- --concurrency=64 --count=100000
+#   scripts/bench-produce.sh --consume=200000 -- --consumer=push --count=200000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 FLUSH=async
+FILL=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --flush=*) FLUSH=${1#--flush=}; shift ;;
+    --consume=*) FILL=${1#--consume=}; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -43,6 +48,14 @@ broker_pid=$!
 pids+=($broker_pid)
 wait_for broker "$HOME_DIR/broker.address"
 
+mode=produce
+if [ "$FILL" -gt 0 ]; then
+  mode=consume
+  "$BUILD_DIR/tools/bench/apogee-bench" produce --endpoints="$ns" --json "$@" --count="$FILL" \
+    --window=1000 >/dev/null 2>"$HOME_DIR/logs/fill.log" ||
+    { echo "bench-produce: filling the topic failed; see $HOME_DIR/logs/fill.log" >&2; exit 1; }
+fi
+
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() {
   cat /proc/"$1"/task/*/status 2>/dev/null |
@@ -61,7 +74,7 @@ if [ -n "${PERF:-}" ]; then
 fi
 [ -z "${THREADS:-}" ] || { bash "$THREADS" $broker_pid > /tmp/hb-b0; bash "$THREADS" $store_pid > /tmp/hb-s0; }
 summary=$(/usr/bin/time -f 'bench_cpu_seconds=%U %S' -o "$HOME_DIR/bench.time" \
-  "$BUILD_DIR/tools/bench/apogee-bench" produce \
+  "$BUILD_DIR/tools/bench/apogee-bench" "$mode" \
   --endpoints="$ns" --json "$@" 2>"$HOME_DIR/logs/bench.log")
 bench_cpu=$(sed -n 's/^bench_cpu_seconds=\([0-9.]*\) \([0-9.]*\)/\1 \2/p' "$HOME_DIR/bench.time" |
   awk '{print $1 + $2}')
