@@ -53,7 +53,8 @@ SqlTruth Compare(const SqlNode& node, absl::string_view value) {
     case Literal::Type::kString:  // = and <> only (the parser's rule)
       return Truth(Holds(node.op, value == literal.string ? 0 : 1));
     case Literal::Type::kBoolean:  // like Java's Boolean.valueOf: "true" in any case
-      return Truth(Holds(node.op, absl::EqualsIgnoreCase(value, "true") == literal.boolean ? 0 : 1));
+      return Truth(
+          Holds(node.op, absl::EqualsIgnoreCase(value, "true") == literal.boolean ? 0 : 1));
     case Literal::Type::kNumber: {
       const std::optional<SqlNumber> number = ParseSqlNumber(value);
       if (!number.has_value()) return SqlTruth::kUnknown;  // not a number: no match, even under NOT
@@ -121,8 +122,8 @@ SqlTruth Eval(const SqlNode& node, const PropertyLookup& properties) {
     case NodeKind::kBetween: {
       const std::optional<SqlNumber> number = ParseSqlNumber(*value);
       if (!number.has_value()) return SqlTruth::kUnknown;
-      result = Truth(CompareNumbers(*number, node.low) >= 0 &&
-                     CompareNumbers(*number, node.high) <= 0);
+      result =
+          Truth(CompareNumbers(*number, node.low) >= 0 && CompareNumbers(*number, node.high) <= 0);
       break;
     }
     default:

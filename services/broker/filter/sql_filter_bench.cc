@@ -20,10 +20,10 @@ const char* const kExpressions[] = {
 
 // A message with 10 user properties and a tag.
 const Properties& Message() {
-  static const Properties* message = new Properties{
-      {"TAGS", "TagA"},   {"a", "10"},       {"b", "abc"},      {"region", "us-east"},
-      {"price", "42.00"}, {"level", "7"},    {"name", "order-1"}, {"k1", "v1"},
-      {"k2", "v2"},       {"k3", "v3"},      {"k4", "v4"}};
+  static const Properties* message =
+      new Properties{{"TAGS", "TagA"},   {"a", "10"},    {"b", "abc"},        {"region", "us-east"},
+                     {"price", "42.00"}, {"level", "7"}, {"name", "order-1"}, {"k1", "v1"},
+                     {"k2", "v2"},       {"k3", "v3"},   {"k4", "v4"}};
   return *message;
 }
 

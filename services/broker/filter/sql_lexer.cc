@@ -14,7 +14,7 @@ namespace {
 constexpr size_t kQuotedPrefix = 80;
 
 constexpr std::array<absl::string_view, 12> kKeywords = {
-    "AND", "OR",   "NOT",   "BETWEEN",  "IN",         "IS",
+    "AND",  "OR",   "NOT",   "BETWEEN",  "IN",         "IS",
     "NULL", "TRUE", "FALSE", "CONTAINS", "STARTSWITH", "ENDSWITH"};
 
 // `text` for an error message: printable ASCII as is (but " and \ escaped),
@@ -221,8 +221,7 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view expression) {
         default:
           return SqlError(
               expression, start + 1,
-              absl::StrCat("unexpected character '", Printable(absl::string_view(&c, 1)),
-                           "'"));
+              absl::StrCat("unexpected character '", Printable(absl::string_view(&c, 1)), "'"));
       }
       add(kind, start, length);
       i += length;

@@ -16,16 +16,16 @@ namespace apogee::broker::filter {
 inline constexpr size_t kMaxSqlLength = 4096;
 
 enum class TokenKind {
-  kIdentifier,  // property name: [A-Za-z_$][A-Za-z0-9_$]*, case-sensitive
-  kString,      // 'text' with '' for a quote; `text` holds the decoded value
-  kNumber,      // 12, 1.5, .5, 5., 1e3 (sign is a separate token)
-  kKeyword,     // `text` holds it upper-cased: AND OR NOT BETWEEN IN IS NULL TRUE FALSE
-                // CONTAINS STARTSWITH ENDSWITH
-  kEqual,       // =
-  kNotEqual,    // <> or !=
-  kLess,        // <
-  kLessEqual,   // <=
-  kGreater,     // >
+  kIdentifier,    // property name: [A-Za-z_$][A-Za-z0-9_$]*, case-sensitive
+  kString,        // 'text' with '' for a quote; `text` holds the decoded value
+  kNumber,        // 12, 1.5, .5, 5., 1e3 (sign is a separate token)
+  kKeyword,       // `text` holds it upper-cased: AND OR NOT BETWEEN IN IS NULL TRUE FALSE
+                  // CONTAINS STARTSWITH ENDSWITH
+  kEqual,         // =
+  kNotEqual,      // <> or !=
+  kLess,          // <
+  kLessEqual,     // <=
+  kGreater,       // >
   kGreaterEqual,  // >=
   kLeftParen,
   kRightParen,
@@ -38,7 +38,7 @@ enum class TokenKind {
 struct Token {
   TokenKind kind = TokenKind::kEnd;
   std::string text;       // see TokenKind
-  absl::string_view raw;   // the token as written (points into the expression)
+  absl::string_view raw;  // the token as written (points into the expression)
   size_t position = 0;    // 1-based byte position of its first character
 };
 

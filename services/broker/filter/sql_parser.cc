@@ -196,8 +196,8 @@ class Parser {
       literal.number = *number;
       return literal;
     }
-    if (numbers_only && (token.kind == TokenKind::kString || IsKeyword("TRUE") ||
-                         IsKeyword("FALSE"))) {
+    if (numbers_only &&
+        (token.kind == TokenKind::kString || IsKeyword("TRUE") || IsKeyword("FALSE"))) {
       return Expected(absl::StrCat("a number ('", op.raw, "' compares numbers only)"));
     }
     if (token.kind == TokenKind::kString) {
@@ -244,7 +244,8 @@ class Parser {
     const bool reversed = low->is_integer && high->is_integer ? low->integer > high->integer
                                                               : low->AsDouble() > high->AsDouble();
     if (reversed) {
-      return ErrorAt(low_token, "BETWEEN bounds are reversed (the low bound is above the high one)");
+      return ErrorAt(low_token,
+                     "BETWEEN bounds are reversed (the low bound is above the high one)");
     }
     node->low = *low;
     node->high = *high;

@@ -35,8 +35,8 @@ enum class StringMatch { kContains, kStartsWith, kEndsWith };
 struct Literal {
   enum class Type { kString, kNumber, kBoolean };
   Type type = Type::kString;
-  std::string string;  // kString
-  SqlNumber number;    // kNumber
+  std::string string;    // kString
+  SqlNumber number;      // kNumber
   bool boolean = false;  // kBoolean
 };
 
@@ -45,12 +45,12 @@ struct SqlNode {
   bool constant = false;  // kConstant
   bool negated = false;   // NOT BETWEEN, NOT IN, IS NOT NULL, NOT CONTAINS, ...
   std::vector<std::unique_ptr<const SqlNode>> children;  // kAnd, kOr, kNot
-  std::string property;  // kCompare, kBetween, kIn, kIsNull, kStringMatch
-  CompareOp op = CompareOp::kEqual;           // kCompare
+  std::string property;                        // kCompare, kBetween, kIn, kIsNull, kStringMatch
+  CompareOp op = CompareOp::kEqual;            // kCompare
   StringMatch match = StringMatch::kContains;  // kStringMatch
-  Literal value;                              // kCompare; kStringMatch (a string)
-  SqlNumber low, high;                        // kBetween
-  absl::flat_hash_set<std::string> set;       // kIn
+  Literal value;                               // kCompare; kStringMatch (a string)
+  SqlNumber low, high;                         // kBetween
+  absl::flat_hash_set<std::string> set;        // kIn
 };
 
 // Parses `expression` (at most kMaxSqlLength bytes, nesting at most
