@@ -1,5 +1,6 @@
 #include "services/broker/filter/sql_parser.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,21 @@ namespace apogee::broker::filter {
 namespace {
 
 using NodePtr = std::unique_ptr<const SqlNode>;
+
+std::optional<CompareOp> CompareOpOf(TokenKind kind) {
+  static constexpr std::pair<TokenKind, CompareOp> kOps[] = {
+      {TokenKind::kEqual, CompareOp::kEqual},
+      {TokenKind::kNotEqual, CompareOp::kNotEqual},
+      {TokenKind::kLess, CompareOp::kLess},
+      {TokenKind::kLessEqual, CompareOp::kLessEqual},
+      {TokenKind::kGreater, CompareOp::kGreater},
+      {TokenKind::kGreaterEqual, CompareOp::kGreaterEqual},
+  };
+  for (const auto& [token, op] : kOps) {
+    if (token == kind) return op;
+  }
+  return std::nullopt;
+}
 
 // Recursive descent over the grammar in README.md; one instance per parse.
 class Parser {
@@ -107,30 +123,7 @@ class Parser {
   absl::StatusOr<NodePtr> ParsePredicate(const std::string& property) {
     auto node = std::make_unique<SqlNode>();
     node->property = property;
-    const Token& token = Peek();
-    std::optional<CompareOp> op;
-    switch (token.kind) {
-      case TokenKind::kEqual:
-        op = CompareOp::kEqual;
-        break;
-      case TokenKind::kNotEqual:
-        op = CompareOp::kNotEqual;
-        break;
-      case TokenKind::kLess:
-        op = CompareOp::kLess;
-        break;
-      case TokenKind::kLessEqual:
-        op = CompareOp::kLessEqual;
-        break;
-      case TokenKind::kGreater:
-        op = CompareOp::kGreater;
-        break;
-      case TokenKind::kGreaterEqual:
-        op = CompareOp::kGreaterEqual;
-        break;
-      default:
-        break;
-    }
+    const std::optional<CompareOp> op = CompareOpOf(Peek().kind);
     if (op.has_value()) {
       const Token& op_token = Take();
       node->kind = NodeKind::kCompare;
