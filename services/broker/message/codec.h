@@ -64,12 +64,4 @@ int ReconsumeTimes(const v2::Message& stored_message);
 // MD5 of `data` as 32 uppercase hex chars (the digest official clients check).
 std::string Md5Hex(const std::string& data);
 
-// Tag filter: "*" / "" matches everything, "a||b" matches tag a or b.
-struct TagFilter {
-  bool all = true;
-  std::vector<std::string> tags;
-  bool Matches(const std::string& tag) const;
-};
-absl::StatusOr<TagFilter> ParseTagFilter(const v2::FilterExpression& expression);
-
 }  // namespace apogee::broker
