@@ -1,5 +1,8 @@
 #include "services/broker/filter/sql_filter.h"
 
+#include <algorithm>
+#include <iterator>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -132,7 +135,57 @@ SqlTruth Eval(const SqlNode& node, const PropertyLookup& properties) {
   return node.negated ? Not(result) : result;
 }
 
+// See SqlFilter::required_tags. Sorted, without duplicates.
+std::optional<std::vector<std::string>> RequiredTags(const SqlNode& node) {
+  if (node.property == "TAGS" && !node.negated) {
+    if (node.kind == NodeKind::kCompare && node.op == CompareOp::kEqual &&
+        node.value.type == Literal::Type::kString) {
+      return std::vector<std::string>{node.value.string};
+    }
+    if (node.kind == NodeKind::kIn) {
+      std::vector<std::string> tags(node.set.begin(), node.set.end());
+      std::sort(tags.begin(), tags.end());
+      return tags;
+    }
+  }
+  if (node.kind == NodeKind::kAnd) {
+    // TRUE needs every child TRUE: any child's tags will do; the
+    // intersection is tighter unless it is empty (never TRUE: keep one set,
+    // as no tags would mean every tag to the store).
+    std::optional<std::vector<std::string>> out;
+    for (const auto& child : node.children) {
+      auto tags = RequiredTags(*child);
+      if (!tags.has_value()) continue;
+      if (!out.has_value()) {
+        out = std::move(tags);
+        continue;
+      }
+      std::vector<std::string> both;
+      std::set_intersection(out->begin(), out->end(), tags->begin(), tags->end(),
+                            std::back_inserter(both));
+      if (!both.empty()) out = std::move(both);
+    }
+    return out;
+  }
+  if (node.kind == NodeKind::kOr) {
+    // TRUE needs some child TRUE: every branch must name its tags.
+    std::set<std::string> all;
+    for (const auto& child : node.children) {
+      auto tags = RequiredTags(*child);
+      if (!tags.has_value()) return std::nullopt;
+      all.insert(tags->begin(), tags->end());
+    }
+    return std::vector<std::string>(all.begin(), all.end());
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+SqlFilter::SqlFilter(std::string expression, std::unique_ptr<const SqlNode> root)
+    : expression_(std::move(expression)),
+      root_(std::move(root)),
+      required_tags_(RequiredTags(*root_)) {}
 
 SqlTruth SqlFilter::Evaluate(const PropertyLookup& properties) const {
   return Eval(*root_, properties);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -44,8 +45,7 @@ enum class SqlTruth { kFalse, kTrue, kUnknown };
 // threads at once.
 class SqlFilter {
  public:
-  SqlFilter(std::string expression, std::unique_ptr<const SqlNode> root)
-      : expression_(std::move(expression)), root_(std::move(root)) {}
+  SqlFilter(std::string expression, std::unique_ptr<const SqlNode> root);
 
   // True when the expression is TRUE for the message (FALSE and UNKNOWN,
   // e.g. from a missing property, do not match).
@@ -56,9 +56,16 @@ class SqlFilter {
 
   const std::string& expression() const { return expression_; }
 
+  // The tags a message must have for the expression to be TRUE, when the
+  // expression says (TAGS = 'x', TAGS IN (...), under AND, or in every
+  // branch of an OR), so a reader can let the store skip other tags by its
+  // index; nullopt when any tag, or none, may match. Never empty.
+  const std::optional<std::vector<std::string>>& required_tags() const { return required_tags_; }
+
  private:
   const std::string expression_;
   const std::unique_ptr<const SqlNode> root_;
+  const std::optional<std::vector<std::string>> required_tags_;
 };
 
 // Compiles `expression`. INVALID_ARGUMENT (the broker answers

@@ -378,6 +378,42 @@ TEST(SqlFilterTest, OneFilterEvaluatesOnManyThreads) {
   for (int m : matched) EXPECT_EQ(m, 250);
 }
 
+// The tags a reader may ask the store for: a superset of the tags of every
+// message the expression can be TRUE for.
+TEST(SqlFilterTest, RequiredTags) {
+  struct Case {
+    const char* sql;
+    std::vector<std::string> tags;  // empty: nullopt (any tag)
+  };
+  const Case cases[] = {
+      {"TAGS = 'A'", {"A"}},
+      {"TAGS IN ('B', 'A', 'B')", {"A", "B"}},
+      {"a > 5 AND TAGS = 'A'", {"A"}},
+      {"TAGS IN ('A', 'B') AND TAGS IN ('B', 'C')", {"B"}},
+      {"TAGS = 'A' AND TAGS = 'B'", {"A"}},  // never TRUE: one set is still safe
+      {"TAGS = 'A' OR (TAGS = 'B' AND b = 1)", {"A", "B"}},
+      {"(TAGS = 'A' OR TAGS = 'C') AND a = 1", {"A", "C"}},
+      {"TAGS = 'A' OR a = 1", {}},
+      {"TAGS <> 'A'", {}},
+      {"TAGS NOT IN ('A')", {}},
+      {"NOT (TAGS = 'A')", {}},
+      {"TAGS IS NULL", {}},
+      {"TAGS STARTSWITH 'A'", {}},
+      {"tags = 'A'", {}},  // property names are case-sensitive
+      {"a = 1", {}},
+  };
+  for (const Case& c : cases) {
+    auto filter = CompileSql(c.sql);
+    ASSERT_TRUE(filter.ok()) << c.sql << ": " << filter.status();
+    if (c.tags.empty()) {
+      EXPECT_FALSE((*filter)->required_tags().has_value()) << c.sql;
+    } else {
+      ASSERT_TRUE((*filter)->required_tags().has_value()) << c.sql;
+      EXPECT_EQ(*(*filter)->required_tags(), c.tags) << c.sql;
+    }
+  }
+}
+
 TEST(SqlNumberTest, ParsesOnlyPlainNumbers) {
   EXPECT_EQ(ParseSqlNumber("-9223372036854775808")->integer, INT64_MIN);
   EXPECT_FALSE(ParseSqlNumber("9223372036854775808")->is_integer);  // a double then

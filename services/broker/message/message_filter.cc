@@ -50,6 +50,9 @@ absl::StatusOr<MessageFilter> MessageFilter::Parse(const v2::FilterExpression& e
                                 : filter::CompileSql(expression.expression());
     if (!sql.ok()) return Illegal(sql.status());
     filter.sql_ = *std::move(sql);
+    // Tags the expression requires (TAGS = 'x' AND ...): the store skips
+    // other tags by its index, without reading their bodies.
+    if (filter.sql_->required_tags().has_value()) filter.tags_ = *filter.sql_->required_tags();
     return filter;
   }
   std::string text(absl::StripAsciiWhitespace(expression.expression()));

@@ -33,8 +33,9 @@ class MessageFilter {
   // True when it lets every message through.
   bool all() const { return tags_.empty() && sql_ == nullptr; }
 
-  // Adds what the store can filter by itself to `read` (the tags of a TAG
-  // filter; nothing for SQL, whose properties are inside the body).
+  // Adds what the store can filter by itself to `read`: the tags of a TAG
+  // filter, or those a SQL expression requires (`TAGS = 'x' AND ...`); the
+  // store cannot evaluate the rest, whose properties are inside the body.
   void NarrowRead(store::v1::ReadRequest* read) const;
 
   // How many records a read should ask for to deliver `wanted` messages: SQL
@@ -56,7 +57,7 @@ class MessageFilter {
                                              filter::SqlFilterCache* cache = nullptr);
 
  private:
-  std::vector<std::string> tags_;                 // TAG: wanted tags; empty: any
+  std::vector<std::string> tags_;  // wanted tags (TAG, or required by SQL); empty: any
   std::shared_ptr<const filter::SqlFilter> sql_;  // SQL: the compiled expression
 };
 

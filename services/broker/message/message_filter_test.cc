@@ -60,12 +60,18 @@ TEST(MessageFilterTest, SqlFilterSeesUserPropertiesAndTheTag) {
   EXPECT_FALSE(sql->Matches(Msg("TagC", {{"a", "6"}})));
   EXPECT_FALSE(sql->Matches(Msg("TagA", {})));            // a is NULL: UNKNOWN
   EXPECT_FALSE(sql->Matches(Msg("TagA", {{"a", "x"}})));  // not a number: UNKNOWN
-  // The store cannot filter SQL: no tags in the read, and a read-ahead.
+  // The store skips the tags the expression rules out; SQL reads ahead.
   store::v1::ReadRequest read;
   sql->NarrowRead(&read);
-  EXPECT_EQ(read.tags_size(), 0);
+  EXPECT_THAT(read.tags(), ElementsAre("TagA", "TagB"));
   EXPECT_GT(sql->RecordsToRead(1), 1);
   EXPECT_EQ(sql->RecordsToRead(1000), 1000);
+  auto any_tag = MessageFilter::Parse(Expr(v2::SQL, "a > 5 OR TAGS = 'TagA'"));
+  ASSERT_TRUE(any_tag.ok());
+  store::v1::ReadRequest unnarrowed;
+  any_tag->NarrowRead(&unnarrowed);
+  EXPECT_EQ(unnarrowed.tags_size(), 0);
+  EXPECT_TRUE(any_tag->Matches(Msg("TagC", {{"a", "6"}})));
 
   auto untagged = MessageFilter::Parse(Expr(v2::SQL, "TAGS IS NULL"));
   ASSERT_TRUE(untagged.ok());
