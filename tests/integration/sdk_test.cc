@@ -636,7 +636,7 @@ TEST_F(SdkTest, PushConsumerFindsAMatchBehindManyFilteredMessages) {
   PushConsumerOptions options = With(PushConsumerOptions{});
   options.group = "SdkScanGroup";
   options.topic = "SdkScan";
-  options.tag_expression = "A";
+  options.filter = "A";
   Seen seen;
   const absl::Time start = absl::Now();
   auto consumer =
@@ -678,7 +678,7 @@ TEST_F(SdkTest, PushConsumerCreateFailsWhenTheBrokerRejectsTheSubscription) {
   PushConsumerOptions options = With(PushConsumerOptions{});
   options.group = "SdkRejectedGroup";
   options.topic = "SdkRejected";
-  options.tag_expression = "TagA||";
+  options.filter = "TagA||";
   auto consumer =
       PushConsumer::Create(options, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
   ASSERT_FALSE(consumer.ok());
@@ -686,7 +686,7 @@ TEST_F(SdkTest, PushConsumerCreateFailsWhenTheBrokerRejectsTheSubscription) {
   EXPECT_THAT(consumer.status().message(), HasSubstr("rejected the subscription"));
   EXPECT_THAT(consumer.status().message(), HasSubstr("has an empty tag"));
 
-  options.tag_expression = "TagA";  // the same consumer with a valid filter starts
+  options.filter = "TagA";  // the same consumer with a valid filter starts
   consumer =
       PushConsumer::Create(options, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
   ASSERT_TRUE(consumer.ok()) << consumer.status();

@@ -1,5 +1,8 @@
-// Receives and acks messages until none arrives for one await period.
+// Receives and acks messages until none arrives for one await period; with a
+// fourth argument, only the messages an SQL92 filter matches, e.g.
+// "TAGS = 'TagA' AND amount > 100" (the broker consumes the others past).
 //   apogee-example-simple_consumer [nameserver=127.0.0.1:9876] [topic=TopicTest] [group=GroupTest]
+//                                  [sql]
 #include "apogee/simple_consumer.h"
 
 #include <cstdio>
@@ -8,7 +11,8 @@
 int main(int argc, char** argv) {
   apogee::SimpleConsumerOptions options;
   options.endpoints = {argc > 1 ? argv[1] : "127.0.0.1:9876"};
-  options.subscriptions[argc > 2 ? argv[2] : "TopicTest"] = "*";
+  options.subscriptions[argc > 2 ? argv[2] : "TopicTest"] =
+      argc > 4 ? apogee::FilterExpression::Sql(argv[4]) : apogee::FilterExpression("*");
   options.group = argc > 3 ? argv[3] : "GroupTest";
   options.await_duration = absl::Seconds(3);
   auto consumer = apogee::SimpleConsumer::Create(options);

@@ -106,11 +106,16 @@ ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
   return out;
 }
 
-v2::FilterExpression TagFilter(const std::string& expression) {
-  v2::FilterExpression filter;
-  filter.set_type(v2::TAG);
-  filter.set_expression(expression.empty() ? "*" : expression);
-  return filter;
+v2::FilterExpression ToV2Filter(const FilterExpression& filter) {
+  v2::FilterExpression out;
+  if (filter.type == FilterExpression::Type::kSql) {
+    out.set_type(v2::SQL);
+    out.set_expression(filter.expression);  // empty stays empty: the broker refuses it
+  } else {
+    out.set_type(v2::TAG);
+    out.set_expression(filter.expression.empty() ? "*" : filter.expression);
+  }
+  return out;
 }
 
 }  // namespace apogee::sdk

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/definition.pb.h"
+#include "apogee/filter_expression.h"
 #include "apogee/message.h"
 
 namespace apogee::sdk {
@@ -31,7 +32,7 @@ v2::Message ToV2(const Message& message, const std::string& message_id, absl::Ti
 ReceivedMessage FromV2(const v2::Message& message, const std::string& broker,
                        const std::string& endpoint);
 
-// "TagA||TagB" or "*" as a v2 tag filter.
-v2::FilterExpression TagFilter(const std::string& expression);
+// A tag ("TagA||TagB", "*"; empty is "*") or SQL filter as its v2 form.
+v2::FilterExpression ToV2Filter(const FilterExpression& filter);
 
 }  // namespace apogee::sdk

@@ -1,6 +1,8 @@
 #include "sdk/cpp/src/convert.h"
 
+#include <map>
 #include <set>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -60,6 +62,20 @@ TEST(ConvertTest, RoundTripsThroughV2) {
   EXPECT_EQ(back.properties, m.properties);
   EXPECT_EQ(back.born_time, absl::FromUnixSeconds(100));
   EXPECT_EQ(back.broker, "broker-a");
+}
+
+TEST(ConvertTest, FiltersBecomeV2FilterExpressions) {
+  std::map<std::string, FilterExpression> subscriptions;
+  subscriptions["T"] = "TagA||TagB";  // a string is a tag expression
+  v2::FilterExpression tags = ToV2Filter(subscriptions["T"]);
+  EXPECT_EQ(tags.type(), v2::TAG);
+  EXPECT_EQ(tags.expression(), "TagA||TagB");
+  EXPECT_EQ(ToV2Filter(FilterExpression()).expression(), "*");
+  EXPECT_EQ(ToV2Filter(FilterExpression::Tag("")).expression(), "*");
+  v2::FilterExpression sql = ToV2Filter(FilterExpression::Sql("a > 5"));
+  EXPECT_EQ(sql.type(), v2::SQL);
+  EXPECT_EQ(sql.expression(), "a > 5");
+  EXPECT_EQ(ToV2Filter(FilterExpression::Sql("")).expression(), "");  // the broker refuses it
 }
 
 TEST(ConvertTest, MessageIdsAreUnique) {

@@ -323,7 +323,7 @@ class PullConsumer::Impl {
     FillQueue(state, request.mutable_message_queue());
     request.set_offset(state.position);
     request.set_batch_size(options_.max_batch);
-    *request.mutable_filter_expression() = sdk::TagFilter("*");
+    *request.mutable_filter_expression() = sdk::ToV2Filter(options_.filter);
     ToProtoDuration(long_poll, request.mutable_long_polling_timeout());
     const std::string endpoint =
         state.read_endpoint.empty() ? state.ref.endpoint : state.read_endpoint;

@@ -234,7 +234,11 @@ class PushConsumer::Impl {
       sub->set_client_id(core_.channels.client_id());
       sub->set_group(options_.group);
       sub->set_topic(options_.topic);
-      sub->set_tag_expression(options_.tag_expression);
+      if (options_.filter.type == FilterExpression::Type::kSql) {
+        sub->set_sql_expression(options_.filter.expression);
+      } else {
+        sub->set_tag_expression(options_.filter.expression);
+      }
       sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
                                 ? admin::v1::CONSUME_MODE_BROADCASTING
                                 : admin::v1::CONSUME_MODE_CLUSTERING);
@@ -348,7 +352,7 @@ class PushConsumer::Impl {
     sdk::QueueLoanOptions loan_options;
     loan_options.group = options_.group;
     loan_options.topic = options_.topic;
-    loan_options.tag_expression = options_.tag_expression;
+    loan_options.filter = options_.filter;
     loan_options.broker = s->broker;
     loan_options.endpoint = endpoint;
     loan_options.queue_id = queue;

@@ -35,7 +35,7 @@ void QueueLoan::Run() {
   request.mutable_message_queue()->set_id(options_.queue_id);
   request.mutable_message_queue()->mutable_broker()->set_name(options_.broker);
   request.set_batch_size(options_.batch);
-  *request.mutable_filter_expression() = TagFilter(options_.tag_expression);
+  *request.mutable_filter_expression() = ToV2Filter(options_.filter);
   ToProtoDuration(options_.long_poll, request.mutable_long_polling_timeout());
   // Hands the queue back at `at` (the first message not consumed).
   auto give_back = [this](int64_t at, const char* why) {

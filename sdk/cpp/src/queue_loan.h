@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "apogee/filter_expression.h"
 #include "apogee/message.h"
 #include "sdk/cpp/src/channels.h"
 
@@ -21,7 +22,7 @@ namespace apogee::sdk {
 struct QueueLoanOptions {
   std::string group;
   std::string topic;
-  std::string tag_expression;
+  FilterExpression filter;
   std::string broker;    // group name (for ReceivedMessage::broker)
   std::string endpoint;  // where to pull from
   int32_t queue_id = 0;

@@ -92,7 +92,7 @@ class SimpleConsumer::Impl {
     mq->mutable_topic()->set_name(target.topic);
     mq->set_id(-1);
     mq->mutable_broker()->set_name(target.broker);
-    *request.mutable_filter_expression() = sdk::TagFilter(options_.subscriptions.at(target.topic));
+    *request.mutable_filter_expression() = sdk::ToV2Filter(options_.subscriptions.at(target.topic));
     request.set_batch_size(max_messages);
     ToProtoDuration(invisible, request.mutable_invisible_duration());
     ToProtoDuration(options_.await_duration, request.mutable_long_polling_timeout());

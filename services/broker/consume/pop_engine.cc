@@ -68,7 +68,7 @@ absl::Status PopEngine::Advance(const std::string& group, const std::string& top
 }
 
 absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic, int32_t queue,
-                                 const TagFilter& filter, int max_messages,
+                                 const MessageFilter& filter, int max_messages,
                                  absl::Duration invisible, std::vector<v2::Message>* out,
                                  bool* drained) {
   Cursor* cursor = GetCursor(group, topic, queue);
@@ -79,11 +79,9 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
   request.set_topic(topic);
   request.set_queue_id(queue);
   request.set_offset(cursor->next_offset);
-  request.set_max_messages(max_messages);
+  request.set_max_messages(filter.RecordsToRead(max_messages));
   request.set_max_bytes(16 * 1024 * 1024);
-  if (!filter.all) {
-    for (const std::string& tag : filter.tags) request.add_tags(tag);
-  }
+  filter.NarrowRead(&request);
   auto response = store_->Read(request);
   if (!response.ok() && response.status().code() == absl::StatusCode::kOutOfRange) {
     // Retention removed what we were about to read: continue from the oldest.
@@ -97,10 +95,19 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
 
   const absl::Time now = clock_->Now();
   const bool retry = IsRetryTopic(topic);
+  int64_t next_offset = response->next_offset();
+  int popped = 0;
   for (const store::v1::StoredRecord& record : response->records()) {
+    if (popped == max_messages) {  // read ahead for a filter: resume here
+      next_offset = record.queue_offset();
+      *drained = false;
+      break;
+    }
     auto message = FromStoreRecord(record);
     if (!message.ok()) continue;  // never serve what does not decode
     if (retry && RetriesDeletedTopic(record, *message)) continue;  // consumed: its topic is gone
+    if (!filter.Matches(*message)) continue;  // consumed: not for this subscription
+    ++popped;
     uint64_t delivery_id;
     {
       absl::MutexLock ids(&mu_);
@@ -113,7 +120,7 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
     ToProtoDuration(invisible, sp->mutable_invisible_duration());
     out->push_back(std::move(message).value());
   }
-  cursor->next_offset = std::max(cursor->next_offset, response->next_offset());
+  cursor->next_offset = std::max(cursor->next_offset, next_offset);
   if (response->next_offset() < response->max_offset()) *drained = false;
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
 }
@@ -128,8 +135,8 @@ bool PopEngine::RetriesDeletedTopic(const store::v1::StoredRecord& record,
 }
 
 absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
-    const std::string& group, const std::string& topic, const TagFilter& filter, int max_messages,
-    absl::Duration invisible, const std::vector<int32_t>* queues, bool* drained) {
+    const std::string& group, const std::string& topic, const MessageFilter& filter,
+    int max_messages, absl::Duration invisible, const std::vector<int32_t>* queues, bool* drained) {
   APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
   std::vector<v2::Message> out;
   bool all_read = true;  // every queue read to its end

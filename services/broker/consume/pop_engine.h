@@ -21,6 +21,7 @@
 #include "apache/rocketmq/v2/definition.pb.h"
 #include "services/broker/consume/receipt_handle.h"
 #include "services/broker/message/codec.h"
+#include "services/broker/message/message_filter.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
@@ -47,7 +48,8 @@ class PopEngine {
   PopEngine(StoreClient* store, TopicManager* topics, const Clock* clock, PopOptions options);
 
   // Pops up to `max_messages` visible messages of `topic` (every queue on
-  // this broker, then the group's retry topic) that match `filter`. Each
+  // this broker, then the group's retry topic) that match `filter`; records
+  // it skips are consumed past like acked ones. Each
   // comes back ready to deliver (receipt handle, attempt, invisible time).
   // `queues`, when given, limits the topic's queues to that subset (a push
   // member's assignment); the retry topic is always popped, since the
@@ -55,7 +57,7 @@ class PopEngine {
   // `drained`, when given, says whether every queue was read to its end (so
   // popping again finds nothing until something arrives).
   absl::StatusOr<std::vector<v2::Message>> Pop(const std::string& group, const std::string& topic,
-                                               const TagFilter& filter, int max_messages,
+                                               const MessageFilter& filter, int max_messages,
                                                absl::Duration invisible,
                                                const std::vector<int32_t>* queues = nullptr,
                                                bool* drained = nullptr);
@@ -136,7 +138,7 @@ class PopEngine {
                           Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   // Sets *drained to false when the read stopped before the queue's end.
   absl::Status PopQueue(const std::string& group, const std::string& topic, int32_t queue,
-                        const TagFilter& filter, int max_messages, absl::Duration invisible,
+                        const MessageFilter& filter, int max_messages, absl::Duration invisible,
                         std::vector<v2::Message>* out, bool* drained);
   // Commits the lowest offset still in flight if it moved.
   absl::Status Advance(const std::string& group, const std::string& topic, int32_t queue,

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
@@ -53,14 +54,23 @@ absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps&
                                 "\" is a retry or dead-letter topic (subscribe to its origin)"));
   }
   s->topic_ = subscribe.topic();
-  v2::FilterExpression expression;
-  expression.set_type(v2::TAG);
-  expression.set_expression(subscribe.tag_expression());
-  auto filter = ParseTagFilter(expression);
-  if (!filter.ok()) {
-    return Invalid(absl::StrCat("subscribe.tag_expression: ", filter.status().message()));
+  // Compiled once here, used for the stream's life.
+  const bool sql = !subscribe.sql_expression().empty();
+  const std::string tags(absl::StripAsciiWhitespace(subscribe.tag_expression()));
+  if (sql && !tags.empty() && tags != "*") {
+    return Invalid(absl::StrCat("subscribe.tag_expression is \"", subscribe.tag_expression(),
+                                "\" with a subscribe.sql_expression (allowed: one filter; ",
+                                "use TAGS in the SQL expression)"));
   }
-  s->filter_ = *filter;
+  v2::FilterExpression expression;
+  expression.set_type(sql ? v2::SQL : v2::TAG);
+  expression.set_expression(sql ? subscribe.sql_expression() : subscribe.tag_expression());
+  auto filter = MessageFilter::Parse(expression);
+  if (!filter.ok()) {
+    return Invalid(absl::StrCat(sql ? "subscribe.sql_expression: " : "subscribe.tag_expression: ",
+                                filter.status().message()));
+  }
+  s->filter_ = *std::move(filter);
   if (subscribe.initial_credits() < 0 || subscribe.initial_credits() > limits.max_credits) {
     return Invalid(absl::StrCat("subscribe.initial_credits is ", subscribe.initial_credits(),
                                 " (allowed: 0..", limits.max_credits, ")"));

@@ -28,6 +28,7 @@
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/read_advisor.h"
 #include "services/broker/message/codec.h"
+#include "services/broker/message/message_filter.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
@@ -139,7 +140,7 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   std::string group_;
   std::string key_;  // progress key: the group, or the member's own when broadcasting
   std::string topic_;
-  TagFilter filter_;
+  MessageFilter filter_;
   bool broadcasting_ = false;
   bool follows_read_from_ = false;
   absl::Duration ack_timeout_;

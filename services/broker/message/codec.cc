@@ -8,7 +8,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/broker/message/validation.h"
 #include "services/common/naming/names.h"
@@ -272,39 +271,6 @@ void SetBodyDigest(v2::Message* message) {
   v2::Digest* digest = message->mutable_system_properties()->mutable_body_digest();
   digest->set_type(v2::MD5);
   digest->set_checksum(Md5Hex(message->body()));
-}
-
-bool TagFilter::Matches(const std::string& tag) const {
-  if (all) return true;
-  return std::find(tags.begin(), tags.end(), tag) != tags.end();
-}
-
-absl::StatusOr<TagFilter> ParseTagFilter(const v2::FilterExpression& expression) {
-  APOGEE_RETURN_IF_ERROR(ValidateFilterType(expression));
-  if (expression.type() == v2::SQL) {
-    return WithV2Code(absl::UnimplementedError("SQL filter expressions are not supported yet "
-                                               "(use a TAG expression such as \"a||b\")"),
-                      v2::ILLEGAL_FILTER_EXPRESSION);
-  }
-  TagFilter filter;
-  std::string text(absl::StripAsciiWhitespace(expression.expression()));
-  if (text.empty() || text == "*") return filter;
-  filter.all = false;
-  for (absl::string_view part : absl::StrSplit(text, "||")) {
-    std::string tag(absl::StripAsciiWhitespace(part));
-    if (tag.empty()) {
-      return Bad(v2::ILLEGAL_FILTER_EXPRESSION,
-                 absl::StrCat("filter expression \"", text,
-                              "\" has an empty tag (want \"*\" or \"TagA||TagB\")"));
-    }
-    if (tag == "*") {
-      filter.all = true;
-      filter.tags.clear();
-      return filter;
-    }
-    filter.tags.push_back(tag);
-  }
-  return filter;
 }
 
 }  // namespace apogee::broker

@@ -69,12 +69,4 @@ std::string Md5Hex(const std::string& data);
 // (protocol-v2.md 7.3); ~2 µs per KiB, so only on the v2 delivery paths.
 void SetBodyDigest(v2::Message* message);
 
-// Tag filter: "*" / "" matches everything, "a||b" matches tag a or b.
-struct TagFilter {
-  bool all = true;
-  std::vector<std::string> tags;
-  bool Matches(const std::string& tag) const;
-};
-absl::StatusOr<TagFilter> ParseTagFilter(const v2::FilterExpression& expression);
-
 }  // namespace apogee::broker

@@ -156,26 +156,5 @@ TEST(CodecTest, RetryCopyIsDeliveredUnderItsOriginalTopicWithAttempt) {
   EXPECT_EQ(m->user_properties().count(kPropReconsumeTimes), 0u);
 }
 
-TEST(TagFilterTest, ParsesStarAndAlternatives) {
-  v2::FilterExpression e;
-  e.set_type(v2::TAG);
-  e.set_expression("*");
-  auto all = ParseTagFilter(e);
-  ASSERT_TRUE(all.ok());
-  EXPECT_TRUE(all->Matches("anything"));
-  e.set_expression("TagA || TagB");
-  auto two = ParseTagFilter(e);
-  ASSERT_TRUE(two.ok());
-  EXPECT_TRUE(two->Matches("TagA"));
-  EXPECT_TRUE(two->Matches("TagB"));
-  EXPECT_FALSE(two->Matches("TagC"));
-  EXPECT_FALSE(two->Matches(""));
-  e.set_expression("a||||b");
-  EXPECT_EQ(ToV2Code(ParseTagFilter(e).status()), v2::ILLEGAL_FILTER_EXPRESSION);
-  e.set_type(v2::SQL);
-  e.set_expression("a > 1");
-  EXPECT_EQ(ToV2Code(ParseTagFilter(e).status()), v2::ILLEGAL_FILTER_EXPRESSION);
-}
-
 }  // namespace
 }  // namespace apogee::broker

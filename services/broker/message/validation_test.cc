@@ -7,6 +7,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "services/broker/message/codec.h"
+#include "services/broker/message/message_filter.h"
 #include "services/common/naming/names.h"
 #include "services/common/status/v2_status.h"
 
@@ -106,10 +107,10 @@ TEST(ValidateFilterTypeTest, UnknownTypeIsIllegalFilterExpression) {
   e.set_expression("TagA");
   for (v2::FilterType type : {v2::FILTER_TYPE_UNSPECIFIED, v2::TAG}) {
     e.set_type(type);
-    EXPECT_TRUE(ParseTagFilter(e).ok());
+    EXPECT_TRUE(MessageFilter::Parse(e).ok());
   }
   e.set_type(static_cast<v2::FilterType>(42));
-  auto parsed = ParseTagFilter(e);
+  auto parsed = MessageFilter::Parse(e);
   EXPECT_EQ(ToV2Code(parsed.status()), v2::ILLEGAL_FILTER_EXPRESSION);
   EXPECT_THAT(parsed.status().message(),
               HasSubstr("filter_expression.type is 42, not a FilterType (allowed: "

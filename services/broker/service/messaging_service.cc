@@ -52,7 +52,7 @@ struct MessagingService::ReceiveCall {
   rocketmq::StreamWriter<v2::ReceiveMessageResponse>* writer;
   std::string group;
   std::string topic;
-  TagFilter filter;
+  MessageFilter filter;
   int batch = 0;
   absl::Duration invisible;
   absl::Time poll_deadline;
@@ -72,7 +72,7 @@ struct MessagingService::PullCall {
   int32_t queue_id = 0;
   int64_t offset = 0;
   int batch = 0;
-  TagFilter filter;
+  MessageFilter filter;
   absl::Time poll_deadline;
   std::atomic<bool> finished{false};
 };
@@ -305,7 +305,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
                            v2::FORBIDDEN));
   }
   call->topic = topic->name();
-  auto filter = ParseTagFilter(request->filter_expression());
+  auto filter = MessageFilter::Parse(request->filter_expression(), &sql_filters_);
   if (!filter.ok()) return fail(filter.status());
   call->filter = *filter;
   call->batch = request->batch_size();
@@ -490,7 +490,7 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
   }
   call->batch = request->batch_size();
   if (absl::Status ok = CheckPoll(call->batch); !ok.ok()) return fail(ok);
-  auto filter = ParseTagFilter(request->filter_expression());
+  auto filter = MessageFilter::Parse(request->filter_expression(), &sql_filters_);
   if (!filter.ok()) return fail(filter.status());
   call->filter = *filter;
   call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
@@ -546,11 +546,9 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
   read.set_topic(call->topic);
   read.set_queue_id(call->queue_id);
   read.set_offset(call->offset);
-  read.set_max_messages(call->batch);
+  read.set_max_messages(call->filter.RecordsToRead(call->batch));
   read.set_max_bytes(16 * 1024 * 1024);
-  if (!call->filter.all) {
-    for (const std::string& tag : call->filter.tags) read.add_tags(tag);
-  }
+  call->filter.NarrowRead(&read);
   auto response = store_->Read(read);
   const bool parked =
       response.ok() && response->records_size() == 0 && response->next_offset() == call->offset;
@@ -564,21 +562,27 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
     return finish(status, {}, call->offset);
   }
   std::vector<v2::Message> messages;
+  int64_t next_offset = response->next_offset();
+  int last = -1;  // the last record looked at
   for (const store::v1::StoredRecord& record : response->records()) {
+    if (static_cast<int>(messages.size()) == call->batch) {  // read ahead: resume here
+      next_offset = record.queue_offset();
+      break;
+    }
+    ++last;
     auto m = FromStoreRecord(record);
-    if (m.ok()) messages.push_back(std::move(m).value());
+    if (m.ok() && call->filter.Matches(*m)) messages.push_back(std::move(m).value());
   }
   std::optional<ha::ReadAdvice> advice;
-  if (options_.read_advisor != nullptr && response->records_size() > 0) {
-    advice = options_.read_advisor->AfterRead(
-        response->records(response->records_size() - 1).commit_log_offset());
+  if (options_.read_advisor != nullptr && last >= 0) {
+    advice = options_.read_advisor->AfterRead(response->records(last).commit_log_offset());
   }
   if (messages.empty()) {
     // Everything in range was filtered out: report progress.
     return finish(WithV2Code(absl::NotFoundError("no matching message"), v2::MESSAGE_NOT_FOUND), {},
-                  response->next_offset(), advice);
+                  next_offset, advice);
   }
-  finish(absl::OkStatus(), std::move(messages), response->next_offset(), advice);
+  finish(absl::OkStatus(), std::move(messages), next_offset, advice);
 }
 
 grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerContext* context,

@@ -15,6 +15,7 @@
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
+#include "services/broker/filter/sql_filter_cache.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/read_advisor.h"
 #include "services/broker/ha/role_manager.h"
@@ -177,6 +178,9 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   const Clock* const clock_;
   Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
+  // SQL filters of ReceiveMessage/PullMessage, which carry the expression on
+  // every call: compiled once per distinct expression.
+  filter::SqlFilterCache sql_filters_{1024};
   mutable absl::Mutex address_mu_;
   std::string advertised_ ABSL_GUARDED_BY(address_mu_);
 };

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "apogee/client_options.h"
+#include "apogee/filter_expression.h"
 #include "apogee/message.h"
 
 namespace apogee {
@@ -31,6 +32,9 @@ struct PullConsumerOptions : ClientOptions {
   // Where a queue without a committed offset starts.
   bool start_from_earliest = true;
   int max_batch = 32;  // per queue per pull, 1..32
+  // Applied by the broker to every pulled queue: a tag expression or
+  // FilterExpression::Sql(...). Positions move past what it skips.
+  FilterExpression filter;
 };
 
 // Not thread-safe: one thread drives a PullConsumer (like Kafka's consumer).

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "apogee/client_options.h"
+#include "apogee/filter_expression.h"
 #include "apogee/message.h"
 
 namespace apogee {
@@ -24,7 +25,8 @@ enum class ConsumeMode {
 struct PushConsumerOptions : ClientOptions {
   std::string group;
   std::string topic;
-  std::string tag_expression = "*";
+  // A tag expression ("*" or "TagA||TagB") or FilterExpression::Sql(...).
+  FilterExpression filter;
   ConsumeMode mode = ConsumeMode::kClustering;
   // Callbacks running at once.
   int concurrency = 4;
@@ -52,7 +54,7 @@ class PushConsumer {
   // Starts one stream per broker hosting the topic and waits (up to
   // request_timeout) for the brokers' first answer. Fails on bad options,
   // when the topic has no route, or when every broker rejects the
-  // subscription (the broker's error, e.g. a malformed tag expression).
+  // subscription (the broker's error, e.g. a malformed tag or SQL expression).
   // Brokers that cannot be reached are retried in the background.
   static absl::StatusOr<std::unique_ptr<PushConsumer>> Create(PushConsumerOptions options,
                                                               MessageListener listener);

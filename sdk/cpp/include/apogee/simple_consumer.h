@@ -12,14 +12,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "apogee/client_options.h"
+#include "apogee/filter_expression.h"
 #include "apogee/message.h"
 
 namespace apogee {
 
 struct SimpleConsumerOptions : ClientOptions {
   std::string group;
-  // topic -> tag expression ("*" or "TagA||TagB").
-  std::map<std::string, std::string> subscriptions;
+  // topic -> filter: a tag expression ("*" or "TagA||TagB") or
+  // FilterExpression::Sql("a > 5 AND TAGS = 'TagA'").
+  std::map<std::string, FilterExpression> subscriptions;
   // How long Receive waits for a message when none is ready (long polling).
   absl::Duration await_duration = absl::Seconds(5);
 };
