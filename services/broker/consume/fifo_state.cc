@@ -48,8 +48,7 @@ std::vector<FifoState::Pick> FifoState::PickWaiting(int max) {
 }
 
 bool FifoState::Offer(int64_t offset, uint64_t group) {
-  if (group != kNoMessageGroup &&
-      (busy_.count(group) > 0 || waiting_per_group_.count(group) > 0)) {
+  if (group != kNoMessageGroup && (busy_.count(group) > 0 || waiting_per_group_.count(group) > 0)) {
     AddWaiting(offset, Entry{group, 1});
     return false;
   }

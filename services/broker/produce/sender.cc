@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/broker/consume/fifo_state.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/validation.h"
 #include "services/common/naming/names.h"
@@ -23,8 +24,7 @@ int32_t PickQueue(const v2::Message& m, const TopicConfig& topic,
   const auto queues = static_cast<uint32_t>(topic.write_queues());
   if (m.system_properties().has_message_group()) {
     // Same group, same queue: FIFO producers of any SDK agree.
-    return static_cast<int32_t>(std::hash<std::string>{}(m.system_properties().message_group()) %
-                                queues);
+    return static_cast<int32_t>(MessageGroupHash(m.system_properties().message_group()) % queues);
   }
   return static_cast<int32_t>(round_robin++ % queues);
 }
