@@ -16,12 +16,17 @@
 #include "absl/synchronization/mutex.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
+#include "apogee/apogee.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
 #include "tests/integration/v2_test_client.h"
+
+#ifndef APOGEE_SOURCE_DIR
+#error "APOGEE_SOURCE_DIR must name the source tree"
+#endif
 
 namespace apogee {
 namespace {
@@ -67,8 +72,7 @@ class OrderChecker {
     // While an ack of index is in flight, `next_` already moved past it;
     // the broker may still redeliver it if the ack came too late.
     if (index == next_[group] || index == acking_[group]) return true;
-    ADD_FAILURE() << "group " << group << ": got index " << index << ", expected "
-                  << next_[group];
+    ADD_FAILURE() << "group " << group << ": got index " << index << ", expected " << next_[group];
     return false;
   }
   // Call before acking: the next message may arrive before Ack returns.
@@ -252,8 +256,7 @@ TEST_F(FifoTest, OrderUnderConcurrencyRedeliveryAndAMemberLeaving) {
   std::vector<std::thread> consumers;
   for (int id = 0; id < 4; ++id) {
     // Consumers 0 and 1 nack every 10th message (redelivery in place).
-    consumers.emplace_back(
-        [&, id] { Consume(id, &checker, &stop, id < 2 ? 10 : 0, deadline); });
+    consumers.emplace_back([&, id] { Consume(id, &checker, &stop, id < 2 ? 10 : 0, deadline); });
   }
   EXPECT_TRUE(testing::PollUntil([&] { return checker.Done(kPerGroup); }, absl::Seconds(40)));
   stop = true;
@@ -314,6 +317,76 @@ TEST_F(FifoTest, BrokerRestartRedeliversInOrder) {
       },
       absl::Seconds(20)));
   for (int g = 0; g < kGroups; ++g) EXPECT_EQ(checker.next(g), kPerGroup) << "group " << g;
+}
+
+// Our SDK's PushConsumer on a FIFO group: listener calls of a message group
+// in send order, with failed calls retried in place, while a second member
+// joins and the first leaves (a rebalance).
+TEST_F(FifoTest, PushConsumersKeepEachGroupInOrderAcrossARebalance) {
+  constexpr int kGroups = 6, kPerGroup = 12;
+  SendRounds(kGroups, 0, kPerGroup);
+  OrderChecker checker(kGroups);
+  std::atomic<int> calls{0};
+  absl::Mutex mu;
+  std::vector<int> running(kGroups, 0);  // listener calls per group right now
+  bool overlapped = false;
+  auto listener = [&](const ReceivedMessage& m) {
+    auto [group, index] = Parse(m.body);
+    if (group < 0 || !checker.OnReceive(group, index)) return ConsumeResult::kRetry;
+    {
+      absl::MutexLock lock(&mu);
+      if (++running[group] > 1) overlapped = true;
+    }
+    ConsumeResult result = ConsumeResult::kSuccess;
+    if (++calls % 10 == 0) {
+      result = ConsumeResult::kRetry;  // comes back before the next of its group
+    } else {
+      checker.BeforeAck(group, index);
+      checker.AfterAck(group, true);
+    }
+    absl::MutexLock lock(&mu);
+    --running[group];
+    return result;
+  };
+  PushConsumerOptions options;
+  options.endpoints = {cluster_.nameserver_address()};
+  options.group = kGroup;
+  options.topic = kTopic;
+  options.concurrency = 4;
+  auto start = [&](const std::string& client_id) {
+    options.client_id = client_id;
+    std::unique_ptr<PushConsumer> consumer;
+    // The NameServer learns the topic's route at the broker's next heartbeat.
+    EXPECT_TRUE(testing::PollUntil(
+        [&] {
+          auto created = PushConsumer::Create(options, listener);
+          if (created.ok()) consumer = std::move(created).value();
+          return consumer != nullptr;
+        },
+        absl::Seconds(15), absl::Milliseconds(200)));
+    return consumer;
+  };
+  std::unique_ptr<PushConsumer> first = start("fifo-push-a");
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(testing::PollUntil([&] { return checker.deliveries() >= 20; }, absl::Seconds(20)));
+  std::unique_ptr<PushConsumer> second = start("fifo-push-b");
+  ASSERT_NE(second, nullptr);
+  first->Shutdown();  // leaves: what it had not settled goes to the other member
+  EXPECT_TRUE(testing::PollUntil([&] { return checker.Done(kPerGroup); }, absl::Seconds(30)));
+  second->Shutdown();
+  absl::MutexLock lock(&mu);
+  EXPECT_FALSE(overlapped) << "two listener calls of one message group at once";
+  EXPECT_GT(checker.deliveries(), kGroups * kPerGroup);  // the retries came back
+}
+
+TEST_F(FifoTest, OfficialNodeClientReceivesEachGroupInOrder) {
+  auto [code, output] = testing::RunNodeInterop(
+      APOGEE_SOURCE_DIR, "fifo_order.js",
+      absl::StrCat(cluster_.broker_address(), " ", kTopic, " ", kGroup, " 5 8"),
+      absl::StrCat(cluster_.dir(), "/fifo_order.js.log"));
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_THAT(output, ::testing::HasSubstr("sent 40"));
+  EXPECT_THAT(output, ::testing::HasSubstr("received 40 in order"));
 }
 
 }  // namespace
