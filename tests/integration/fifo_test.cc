@@ -324,6 +324,38 @@ TEST_F(FifoTest, BrokerRestartRedeliversInOrder) {
   for (int g = 0; g < kGroups; ++g) EXPECT_EQ(checker.next(g), kPerGroup) << "group " << g;
 }
 
+// A topic auto-created by a send takes the type of the message that
+// created it; a message of another type is then refused.
+TEST_F(FifoTest, AutoCreatedTopicTakesTheTypeOfItsFirstMessage) {
+  auto send = [&](const std::string& id, const std::string& group) {
+    v2::SendMessageRequest request;
+    v2::Message* m = request.add_messages();
+    m->mutable_topic()->set_name("AutoFifo");
+    m->mutable_system_properties()->set_message_id(id);
+    if (!group.empty()) m->mutable_system_properties()->set_message_group(group);
+    m->set_body("b");
+    v2::SendMessageResponse response;
+    grpc::Status s = v2_->SendMessage(Context().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.status();
+  };
+  // No message_type: a message group makes it FIFO.
+  ASSERT_EQ(send("auto-1", "order-1").code(), v2::OK);
+  av1::ListTopicsResponse topics;
+  grpc::Status s = admin_->ListTopics(Context().get(), av1::ListTopicsRequest(), &topics);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  bool found = false;
+  for (const auto& t : topics.topics()) {
+    if (t.name() != "AutoFifo") continue;
+    found = true;
+    EXPECT_EQ(t.message_type(), nsv1::TOPIC_MESSAGE_TYPE_FIFO);
+  }
+  EXPECT_TRUE(found);
+  v2::Status normal = send("auto-2", "");
+  EXPECT_EQ(normal.code(), v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+  EXPECT_THAT(normal.message(), ::testing::HasSubstr("message type NORMAL does not match topic"));
+}
+
 // Our SDK's PushConsumer on a FIFO group: listener calls of a message group
 // in send order, with failed calls retried in place, while a second member
 // joins and the first leaves (a rebalance).

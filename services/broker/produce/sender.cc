@@ -134,7 +134,8 @@ void Sender::Send(const v2::SendMessageRequest& request, SendOrigin origin,
       [this, &request, origin = std::move(origin), response, done = std::move(done)]() mutable {
         absl::Status valid = ValidateTopicName("topic", origin.topic);
         if (!valid.ok()) return done(WithV2Code(valid, v2::ILLEGAL_TOPIC));
-        auto topic = topics_->GetOrAutoCreate(origin.topic);
+        auto topic = topics_->GetOrAutoCreate(
+            origin.topic, TopicTypeFor(MessageTypeOf(request.messages(0).system_properties())));
         if (!topic.ok()) return done(WithV2Code(topic.status(), v2::TOPIC_NOT_FOUND));
         SendTo(request, *topic, origin, response, std::move(done));
       });
