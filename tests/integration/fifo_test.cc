@@ -257,6 +257,20 @@ TEST_F(FifoTest, OrderUnderConcurrencyRedeliveryAndAMemberLeaving) {
       EXPECT_TRUE(groups.insert(group).second) << "two of group " << group << " in one batch";
       EXPECT_TRUE(checker.OnReceive(group, index));
     }
+    // The admin API shows the held groups and the messages behind them.
+    av1::GetGroupProgressRequest request;
+    request.set_group(kGroup);
+    request.set_topic(kTopic);
+    av1::GetGroupProgressResponse progress;
+    grpc::Status s = admin_->GetGroupProgress(Context().get(), request, &progress);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    int64_t busy = 0, waiting = 0;
+    for (const auto& q : progress.queues()) {
+      busy += q.busy_message_groups();
+      waiting += q.waiting();
+    }
+    EXPECT_EQ(busy, static_cast<int64_t>(batch->size()));
+    EXPECT_GT(waiting, 0);
   }
 
   std::atomic<bool> stop{false};

@@ -387,7 +387,9 @@ std::map<std::string, RevivedCounts> PopEngine::ReviveExpired() {
         if (entry.deadline <= now) expired.push_back(offset);
       }
       for (int64_t offset : expired) {
-        if (cursor->ordered) {
+        // (A delivery from before the cursor turned FIFO is not in `fifo`:
+        // it is revived as usual.)
+        if (cursor->ordered && cursor->fifo.Attempt(offset) > 0) {
           // FIFO: redelivered from its place in the queue, never via %RETRY%,
           // until its attempts are used up.
           const bool last = cursor->fifo.Attempt(offset) >= options_.max_delivery_attempts;
