@@ -490,7 +490,7 @@ absl::StatusOr<Output> TopicStats(Directory& dir, const Invocation& inv) {
 absl::StatusOr<Output> GroupList(Directory& dir, const Invocation& inv) {
   APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
   Output out;
-  Table table{{"BROKER", "GROUP", "MODE"}, {}};
+  Table table{{"BROKER", "GROUP", "MODE", "FIFO"}, {}};
   std::vector<Value> values;
   for (const BrokerRef& b : masters) {
     APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::ListGroups,
@@ -498,7 +498,8 @@ absl::StatusOr<Output> GroupList(Directory& dir, const Invocation& inv) {
     for (const av1::ConsumerGroup& g : response.groups()) {
       table.rows.push_back(
           {b.name, g.name(),
-           g.consume_mode() == av1::CONSUME_MODE_BROADCASTING ? "broadcasting" : "clustering"});
+           g.consume_mode() == av1::CONSUME_MODE_BROADCASTING ? "broadcasting" : "clustering",
+           g.fifo() ? "yes" : "no"});
       values.push_back(WithBroker(b, ToValue(g)));
     }
   }
@@ -518,6 +519,10 @@ absl::StatusOr<Output> GroupCreate(Directory& dir, const Invocation& inv) {
                                         {"broadcasting", av1::CONSUME_MODE_BROADCASTING}}));
     request.mutable_group()->set_consume_mode(static_cast<av1::ConsumeMode>(value));
   }
+  if (inv.flags.count("fifo") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int fifo, ChoiceFlag(inv, "fifo", {{"true", 1}, {"false", 0}}));
+    request.mutable_group()->set_fifo(fifo == 1);
+  }
   APOGEE_ASSIGN_OR_RETURN(auto masters, dir.Masters(FlagOr(inv, "broker", "")));
   Output out;
   std::vector<Value> values;
@@ -525,6 +530,7 @@ absl::StatusOr<Output> GroupCreate(Directory& dir, const Invocation& inv) {
     APOGEE_ASSIGN_OR_RETURN(auto response,
                             AdminCall(b, &av1::Admin::Stub::CreateGroup, request, "CreateGroup"));
     out.lines.push_back(absl::StrCat("group ", response.group().name(), " (", mode,
+                                     response.group().fifo() ? ", fifo" : "",
                                      ") configured on broker ", b.name));
     values.push_back(WithBroker(b, ToValue(response.group())));
   }

@@ -147,6 +147,9 @@ class PushConsumer::Impl {
     uint64_t generation = 0;
     int unanswered_settles = 0;
     bool awaited = false;  // Create waits for this stream's first answer
+    // The group consumes orderly (Subscribed.fifo); read by this stream's
+    // own thread only.
+    bool fifo = false;
     // Queues the broker lent to this consumer (ReadFrom), by queue id.
     std::map<int32_t, std::unique_ptr<sdk::QueueLoan>> loans;
     // Writes may block on flow control, so they hold only this; it guards
@@ -253,6 +256,7 @@ class PushConsumer::Impl {
         while (rpc->Read(&response)) {
           if (response.has_subscribed() && !subscribed) {
             subscribed = true;
+            s->fifo = response.subscribed().fifo();
             connected_++;
             backoff.Success();
             absl::MutexLock lock(&mu_);
@@ -396,8 +400,8 @@ class PushConsumer::Impl {
   }
 
   // Runs the listener on a frame's messages: in up to `concurrency` runs
-  // of consecutive messages, one executor task each (not one task per
-  // message), each settling its run at once.
+  // of consecutive messages (orderly: one run per queue), one executor task
+  // each (not one task per message), each settling its run at once.
   void Dispatch(Stream* s, uint64_t generation, std::vector<ReceivedMessage> messages) {
     const size_t n = messages.size();
     if (n == 0) return;
@@ -406,12 +410,24 @@ class PushConsumer::Impl {
       if (stopping_) return;  // unsettled: redelivered once the stream closes
       in_flight_ += static_cast<int>(n);
     }
-    const size_t runs = std::min(n, static_cast<size_t>(options_.concurrency));
-    const size_t per_run = (n + runs - 1) / runs;
-    for (size_t begin = 0; begin < n; begin += per_run) {
-      const size_t end = std::min(n, begin + per_run);
-      std::vector<ReceivedMessage> run(std::make_move_iterator(messages.begin() + begin),
-                                       std::make_move_iterator(messages.begin() + end));
+    std::vector<std::vector<ReceivedMessage>> runs;
+    if (s->fifo) {
+      // Orderly: one run per queue, so messages of a message group (which
+      // share a queue) never run at once nor out of order. The broker also
+      // sends a group's next message only after this one is settled.
+      std::map<int32_t, std::vector<ReceivedMessage>> by_queue;
+      for (ReceivedMessage& m : messages) by_queue[m.queue_id].push_back(std::move(m));
+      for (auto& [queue, run] : by_queue) runs.push_back(std::move(run));
+    } else {
+      const size_t count = std::min(n, static_cast<size_t>(options_.concurrency));
+      const size_t per_run = (n + count - 1) / count;
+      for (size_t begin = 0; begin < n; begin += per_run) {
+        const size_t end = std::min(n, begin + per_run);
+        runs.emplace_back(std::make_move_iterator(messages.begin() + begin),
+                          std::make_move_iterator(messages.begin() + end));
+      }
+    }
+    for (std::vector<ReceivedMessage>& run : runs) {
       executor_->Submit([this, s, generation, run = std::move(run)] {
         std::vector<std::pair<std::string, bool>> settlements;
         settlements.reserve(run.size());

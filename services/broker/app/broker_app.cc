@@ -156,6 +156,12 @@ absl::Status BrokerApp::Wire() {
   PopOptions pop_options;
   pop_options.max_delivery_attempts = config_.max_delivery_attempts;
   pop_options.new_group_from_earliest = config_.new_group_from_earliest;
+  pop_options.fifo_group = [groups = m.groups.get()](const std::string& group) {
+    return groups->Get(group).fifo();
+  };
+  pop_options.fifo_unblocked = [arrivals = m.arrivals.get()](const std::string& topic) {
+    arrivals->Notify(topic);
+  };
   m.pop = std::make_unique<PopEngine>(m.store.get(), m.topics.get(), m.clock, pop_options);
   m.roles =
       std::make_unique<ha::RoleManager>(identity, config_.ha, m.store.get(), config_.nameservers);

@@ -59,45 +59,68 @@ absl::Status PopEngine::LoadCursor(const std::string& group, const std::string& 
 
 absl::Status PopEngine::Advance(const std::string& group, const std::string& topic, int32_t queue,
                                 Cursor* cursor) {
-  const int64_t low =
-      cursor->in_flight.empty() ? cursor->next_offset : cursor->in_flight.begin()->first;
+  const int64_t low = cursor->Low();
   if (low <= cursor->committed) return absl::OkStatus();
   APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, low));
   cursor->committed = low;
   return absl::OkStatus();
 }
 
-absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic, int32_t queue,
-                                 const MessageFilter& filter, int max_messages,
-                                 absl::Duration invisible, std::vector<v2::Message>* out,
-                                 bool* drained) {
-  Cursor* cursor = GetCursor(group, topic, queue);
-  absl::MutexLock lock(&cursor->mu);
-  APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
-
+absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& topic, int32_t queue,
+                                                            int64_t offset, int max_messages,
+                                                            const MessageFilter& filter) {
   store::v1::ReadRequest request;
   request.set_topic(topic);
   request.set_queue_id(queue);
-  request.set_offset(cursor->next_offset);
+  request.set_offset(offset);
   request.set_max_messages(filter.RecordsToRead(max_messages));
   request.set_max_bytes(16 * 1024 * 1024);
   filter.NarrowRead(&request);
   auto response = store_->Read(request);
   if (!response.ok() && response.status().code() == absl::StatusCode::kOutOfRange) {
     // Retention removed what we were about to read: continue from the oldest.
-    auto offsets = store_->GetQueueOffsets(topic, queue);
-    if (!offsets.ok()) return offsets.status();
-    cursor->next_offset = std::max(cursor->next_offset, offsets->min_offset());
-    request.set_offset(cursor->next_offset);
+    APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
+    request.set_offset(std::max(offset, offsets.min_offset()));
     response = store_->Read(request);
   }
-  if (!response.ok()) return response.status();
+  return response;
+}
 
-  const absl::Time now = clock_->Now();
+void PopEngine::HandOut(const std::string& topic, int32_t queue, int64_t offset,
+                        absl::Duration invisible, Cursor* cursor, v2::Message* message) {
+  uint64_t delivery_id;
+  {
+    absl::MutexLock ids(&mu_);
+    delivery_id = ++next_delivery_id_;
+  }
+  cursor->in_flight[offset] = InFlightEntry{delivery_id, clock_->Now() + invisible};
+  ReceiptHandle handle{topic, queue, offset, delivery_id};
+  v2::SystemProperties* sp = message->mutable_system_properties();
+  sp->set_receipt_handle(handle.Encode());
+  ToProtoDuration(invisible, sp->mutable_invisible_duration());
+}
+
+absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic, int32_t queue,
+                                 const MessageFilter& filter, int max_messages,
+                                 absl::Duration invisible, bool ordered,
+                                 std::vector<v2::Message>* out, bool* drained) {
+  Cursor* cursor = GetCursor(group, topic, queue);
+  absl::MutexLock lock(&cursor->mu);
+  APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
+  // Sticky until the cursor reloads: its waiting messages must stay ordered.
+  if (ordered) cursor->ordered = true;
+  if (cursor->ordered) {
+    APOGEE_RETURN_IF_ERROR(
+        PopOrdered(topic, queue, filter, max_messages, invisible, cursor, out, drained));
+    return Advance(group, topic, queue, cursor);
+  }
+
+  APOGEE_ASSIGN_OR_RETURN(store::v1::ReadResponse response,
+                          ReadFrom(topic, queue, cursor->next_offset, max_messages, filter));
   const bool retry = IsRetryTopic(topic);
-  int64_t next_offset = response->next_offset();
+  int64_t next_offset = response.next_offset();
   int popped = 0;
-  for (const store::v1::StoredRecord& record : response->records()) {
+  for (const store::v1::StoredRecord& record : response.records()) {
     if (popped == max_messages) {  // read ahead for a filter: resume here
       next_offset = record.queue_offset();
       *drained = false;
@@ -108,21 +131,79 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
     if (retry && RetriesDeletedTopic(record, *message)) continue;  // consumed: its topic is gone
     if (!filter.Matches(*message)) continue;  // consumed: not for this subscription
     ++popped;
-    uint64_t delivery_id;
-    {
-      absl::MutexLock ids(&mu_);
-      delivery_id = ++next_delivery_id_;
-    }
-    cursor->in_flight[record.queue_offset()] = InFlightEntry{delivery_id, now + invisible};
-    ReceiptHandle handle{topic, queue, record.queue_offset(), delivery_id};
-    v2::SystemProperties* sp = message->mutable_system_properties();
-    sp->set_receipt_handle(handle.Encode());
-    ToProtoDuration(invisible, sp->mutable_invisible_duration());
+    HandOut(topic, queue, record.queue_offset(), invisible, cursor, &*message);
     out->push_back(std::move(message).value());
   }
   cursor->next_offset = std::max(cursor->next_offset, next_offset);
-  if (response->next_offset() < response->max_offset()) *drained = false;
+  if (response.next_offset() < response.max_offset()) *drained = false;
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
+}
+
+absl::Status PopEngine::PopOrdered(const std::string& topic, int32_t queue,
+                                   const MessageFilter& filter, int max_messages,
+                                   absl::Duration invisible, Cursor* cursor,
+                                   std::vector<v2::Message>* out, bool* drained) {
+  int handed = 0;
+  // 1. Redeliveries and held-back messages whose group is free, first.
+  for (const FifoState::Pick& pick : cursor->fifo.PickWaiting(max_messages)) {
+    auto response = ReadFrom(topic, queue, pick.offset, 1, MessageFilter());
+    if (!response.ok()) {
+      cursor->fifo.Release(pick.offset);  // store trouble: try again next pop
+      continue;
+    }
+    auto message = absl::StatusOr<v2::Message>(absl::NotFoundError("gone"));
+    if (response->records_size() > 0 && response->records(0).queue_offset() == pick.offset) {
+      message = FromStoreRecord(response->records(0));
+    }
+    if (!message.ok()) {
+      cursor->fifo.Done(pick.offset);  // retention took it, or undecodable: nothing to deliver
+      continue;
+    }
+    message->mutable_system_properties()->set_delivery_attempt(pick.attempt);
+    HandOut(topic, queue, pick.offset, invisible, cursor, &*message);
+    out->push_back(std::move(message).value());
+    ++handed;
+  }
+  // 2. New messages, within the window past the lowest one not done.
+  const int64_t room =
+      options_.fifo_window - (cursor->next_offset - cursor->fifo.Low(cursor->next_offset));
+  if (handed >= max_messages || room <= 0) {
+    if (handed >= max_messages) *drained = false;
+    return absl::OkStatus();
+  }
+  const int batch = static_cast<int>(std::min<int64_t>(room, 256));
+  APOGEE_ASSIGN_OR_RETURN(store::v1::ReadResponse response,
+                          ReadFrom(topic, queue, cursor->next_offset, batch, filter));
+  int64_t next = std::max(cursor->next_offset, response.next_offset());
+  for (const store::v1::StoredRecord& record : response.records()) {
+    if (handed >= max_messages) {
+      next = record.queue_offset();  // the rest is read again next pop
+      *drained = false;
+      break;
+    }
+    auto message = FromStoreRecord(record);
+    if (!message.ok()) continue;              // never serve what does not decode
+    if (!filter.Matches(*message)) continue;  // consumed: never offered, so never waited on
+    const v2::SystemProperties& sp = message->system_properties();
+    const uint64_t group =
+        sp.has_message_group() ? MessageGroupHash(sp.message_group()) : kNoMessageGroup;
+    if (!cursor->fifo.Offer(record.queue_offset(), group)) continue;  // waits behind its group
+    HandOut(topic, queue, record.queue_offset(), invisible, cursor, &*message);
+    out->push_back(std::move(message).value());
+    ++handed;
+  }
+  cursor->next_offset = next;
+  if (response.next_offset() < response.max_offset()) *drained = false;
+  return absl::OkStatus();
+}
+
+bool PopEngine::IsOrdered(const std::string& group, const TopicConfig& config) const {
+  return config.message_type() == nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO && options_.fifo_group &&
+         options_.fifo_group(group);
+}
+
+void PopEngine::Unblocked(const std::string& topic) const {
+  if (options_.fifo_unblocked) options_.fifo_unblocked(topic);
 }
 
 bool PopEngine::RetriesDeletedTopic(const store::v1::StoredRecord& record,
@@ -154,7 +235,7 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
       std::vector<v2::Message> popped;
       APOGEE_RETURN_IF_ERROR(PopQueue(group, RetryTopic(group), q, filter,
                                       max_messages - static_cast<int>(out.size()), invisible,
-                                      &popped, &all_read));
+                                      /*ordered=*/false, &popped, &all_read));
       for (v2::Message& m : popped) out.push_back(std::move(m));
     }
   }
@@ -164,6 +245,7 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
       chosen.push_back(q);
     }
   }
+  const bool ordered = IsOrdered(group, config);
   const size_t count = chosen.size();
   static std::atomic<uint32_t> rotation{0};
   const uint32_t start = rotation++;
@@ -174,8 +256,8 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
     }
     const int32_t q = chosen[(start + i) % count];
     APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter,
-                                    max_messages - static_cast<int>(out.size()), invisible, &out,
-                                    &all_read));
+                                    max_messages - static_cast<int>(out.size()), invisible, ordered,
+                                    &out, &all_read));
   }
   if (drained != nullptr) *drained = all_read;
   return out;
@@ -200,23 +282,28 @@ std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
   }
   for (auto& [queue, handles] : queues) {
     Cursor* cursor = GetCursor(group, queue.first, queue.second);
-    absl::MutexLock lock(&cursor->mu);
-    std::vector<size_t> acked;
-    for (auto& [i, handle] : handles) {
-      auto it = cursor->in_flight.find(handle.offset);
-      if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
-        statuses[i] = StaleHandle(texts[i]);
-        continue;
+    bool unblocked = false;
+    {
+      absl::MutexLock lock(&cursor->mu);
+      std::vector<size_t> acked;
+      for (auto& [i, handle] : handles) {
+        auto it = cursor->in_flight.find(handle.offset);
+        if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
+          statuses[i] = StaleHandle(texts[i]);
+          continue;
+        }
+        cursor->in_flight.erase(it);
+        unblocked |= cursor->fifo.Done(handle.offset) && cursor->fifo.waiting() > 0;
+        acked.push_back(i);
       }
-      cursor->in_flight.erase(it);
-      acked.push_back(i);
+      // The ack holds in memory either way; a failed commit only means a
+      // restart may redeliver, so report it but keep the acks.
+      absl::Status committed = Advance(group, queue.first, queue.second, cursor);
+      if (!committed.ok()) {
+        for (size_t i : acked) statuses[i] = committed;
+      }
     }
-    // The ack holds in memory either way; a failed commit only means a
-    // restart may redeliver, so report it but keep the acks.
-    absl::Status committed = Advance(group, queue.first, queue.second, cursor);
-    if (!committed.ok()) {
-      for (size_t i : acked) statuses[i] = committed;
-    }
+    if (unblocked) Unblocked(queue.first);
   }
   return statuses;
 }
@@ -301,18 +388,40 @@ std::map<std::string, RevivedCounts> PopEngine::ReviveExpired() {
   const absl::Time now = clock_->Now();
   for (auto& [key, cursor] : cursors) {
     const auto& [group, topic, queue] = key;
-    absl::MutexLock lock(&cursor->mu);
-    std::vector<int64_t> expired;
-    for (const auto& [offset, entry] : cursor->in_flight) {
-      if (entry.deadline <= now) expired.push_back(offset);
+    bool unblocked = false;
+    {
+      absl::MutexLock lock(&cursor->mu);
+      std::vector<int64_t> expired;
+      for (const auto& [offset, entry] : cursor->in_flight) {
+        if (entry.deadline <= now) expired.push_back(offset);
+      }
+      for (int64_t offset : expired) {
+        // (A delivery from before the cursor turned FIFO is not in `fifo`:
+        // it is revived as usual.)
+        if (cursor->ordered && cursor->fifo.Attempt(offset) > 0) {
+          // FIFO: redelivered from its place in the queue, never via %RETRY%,
+          // until its attempts are used up.
+          const bool last = cursor->fifo.Attempt(offset) >= options_.max_delivery_attempts;
+          if (last && !Revive(group, topic, queue, offset, /*force_dlq=*/true).ok()) break;
+          if (last) {
+            cursor->fifo.Done(offset);
+            ++counts[group].dead_lettered;
+          } else {
+            cursor->fifo.Release(offset);
+            ++counts[group].redelivered;
+          }
+          cursor->in_flight.erase(offset);
+          unblocked = true;
+          continue;
+        }
+        auto dead = Revive(group, topic, queue, offset, false);
+        if (!dead.ok()) break;  // store trouble: keep it in flight, try next scan
+        *dead ? ++counts[group].dead_lettered : ++counts[group].retried;
+        cursor->in_flight.erase(offset);
+      }
+      Advance(group, topic, queue, cursor).IgnoreError();
     }
-    for (int64_t offset : expired) {
-      auto dead = Revive(group, topic, queue, offset, false);
-      if (!dead.ok()) break;  // store trouble: keep it in flight, try next scan
-      *dead ? ++counts[group].dead_lettered : ++counts[group].retried;
-      cursor->in_flight.erase(offset);
-    }
-    Advance(group, topic, queue, cursor).IgnoreError();
+    if (unblocked) Unblocked(topic);
   }
   return counts;
 }
@@ -328,7 +437,10 @@ absl::Status PopEngine::ForwardToDlq(const std::string& group, const std::string
   APOGEE_RETURN_IF_ERROR(
       Revive(group, handle.topic, handle.queue_id, handle.offset, true).status());
   cursor->in_flight.erase(handle.offset);
-  return Advance(group, handle.topic, handle.queue_id, cursor);
+  const bool unblocked = cursor->fifo.Done(handle.offset) && cursor->fifo.waiting() > 0;
+  absl::Status committed = Advance(group, handle.topic, handle.queue_id, cursor);
+  if (unblocked) Unblocked(handle.topic);
+  return committed;
 }
 
 std::vector<PopEngine::QueueProgress> PopEngine::Progress() const {
@@ -341,10 +453,9 @@ std::vector<PopEngine::QueueProgress> PopEngine::Progress() const {
   for (auto& [key, cursor] : cursors) {
     absl::MutexLock lock(&cursor->mu);
     if (!cursor->loaded) continue;
-    const int64_t low =
-        cursor->in_flight.empty() ? cursor->next_offset : cursor->in_flight.begin()->first;
-    out.push_back(QueueProgress{std::get<0>(key), std::get<1>(key), std::get<2>(key), low,
-                                static_cast<int64_t>(cursor->in_flight.size())});
+    out.push_back(QueueProgress{std::get<0>(key), std::get<1>(key), std::get<2>(key), cursor->Low(),
+                                static_cast<int64_t>(cursor->in_flight.size()),
+                                cursor->fifo.busy_groups(), cursor->fifo.waiting()});
   }
   return out;
 }
@@ -357,6 +468,7 @@ absl::Status PopEngine::ResetCursor(const std::string& group, const std::string&
   // memory and store never disagree about where the group is.
   APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, offset));
   cursor->in_flight.clear();
+  cursor->fifo.Clear();
   cursor->next_offset = offset;
   cursor->committed = offset;
   cursor->loaded = true;
@@ -395,6 +507,8 @@ void PopEngine::DropTopic(const std::string& topic) {
     cursor->next_offset = 0;
     cursor->committed = -1;
     cursor->in_flight.clear();
+    cursor->ordered = false;
+    cursor->fifo.Clear();
   }
 }
 

@@ -7,7 +7,9 @@
 // it moves, so a broker restart redelivers at most what was in flight.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/definition.pb.h"
+#include "services/broker/consume/fifo_state.h"
 #include "services/broker/consume/receipt_handle.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/message/message_filter.h"
@@ -34,11 +37,22 @@ struct PopOptions {
   // Where a group with no committed offset starts: the oldest message
   // (true) or the next new one (false).
   bool new_group_from_earliest = true;
+  // Whether a consumer group consumes orderly (ConsumerGroup.fifo). Unset:
+  // no group does. A FIFO group reading a FIFO topic gets one message in
+  // flight per message group, in queue order (FifoState).
+  std::function<bool(const std::string& group)> fifo_group;
+  // FIFO: how far (in offsets) a queue's scan may run ahead of its lowest
+  // message not done. Bounds memory and what a restart redelivers.
+  int fifo_window = 4096;
+  // FIFO: a message group of `topic` may hand out its next message (an ack,
+  // a dead-letter or an expiry), so parked polls should pop again.
+  std::function<void(const std::string& topic)> fifo_unblocked;
 };
 
 struct RevivedCounts {
   int retried = 0;
   int dead_lettered = 0;
+  int redelivered = 0;  // FIFO: visible again in place, first of its message group
 };
 
 // Thread-safe. Every method may block on store calls: call from worker
@@ -89,6 +103,10 @@ class PopEngine {
     int32_t queue_id = 0;
     int64_t committed = 0;
     int64_t in_flight = 0;
+    // FIFO cursors: message groups with a message in flight, and messages
+    // read but held back (behind their group, or waiting for redelivery).
+    int64_t busy_message_groups = 0;
+    int64_t waiting = 0;
   };
   std::vector<QueueProgress> Progress() const;
 
@@ -130,6 +148,15 @@ class PopEngine {
     int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
     int64_t committed ABSL_GUARDED_BY(mu) = -1;
     std::map<int64_t, InFlightEntry> in_flight ABSL_GUARDED_BY(mu);
+    // Set on the first pop by a FIFO group of a FIFO topic; then `fifo`
+    // decides what is handed out, and `in_flight` holds only its picks.
+    bool ordered ABSL_GUARDED_BY(mu) = false;
+    FifoState fifo ABSL_GUARDED_BY(mu);
+    // Lowest offset not done: what may be committed.
+    int64_t Low() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      const int64_t low = in_flight.empty() ? next_offset : in_flight.begin()->first;
+      return std::min(low, fifo.Low(next_offset));
+    }
   };
   using CursorKey = std::tuple<std::string, std::string, int32_t>;  // group, topic, queue
 
@@ -139,7 +166,22 @@ class PopEngine {
   // Sets *drained to false when the read stopped before the queue's end.
   absl::Status PopQueue(const std::string& group, const std::string& topic, int32_t queue,
                         const MessageFilter& filter, int max_messages, absl::Duration invisible,
-                        std::vector<v2::Message>* out, bool* drained);
+                        bool ordered, std::vector<v2::Message>* out, bool* drained);
+  // PopQueue for a FIFO cursor (docs/design/message-types.md §4.2).
+  absl::Status PopOrdered(const std::string& topic, int32_t queue, const MessageFilter& filter,
+                          int max_messages, absl::Duration invisible, Cursor* cursor,
+                          std::vector<v2::Message>* out, bool* drained)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // Reads the store from `offset` (continuing from the queue's oldest
+  // message if retention removed it).
+  absl::StatusOr<store::v1::ReadResponse> ReadFrom(const std::string& topic, int32_t queue,
+                                                   int64_t offset, int max_messages,
+                                                   const MessageFilter& filter);
+  // Records a delivery of `message` (read at `offset`) and stamps its handle.
+  void HandOut(const std::string& topic, int32_t queue, int64_t offset, absl::Duration invisible,
+               Cursor* cursor, v2::Message* message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  bool IsOrdered(const std::string& group, const TopicConfig& config) const;
+  void Unblocked(const std::string& topic) const;
   // Commits the lowest offset still in flight if it moved.
   absl::Status Advance(const std::string& group, const std::string& topic, int32_t queue,
                        Cursor* cursor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);

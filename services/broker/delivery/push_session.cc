@@ -105,6 +105,9 @@ absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps&
         absl::StrCat("subscribe.topic \"", s->topic_, "\" is not readable on this broker"));
   }
   s->queue_count_ = topic->read_queues();
+  // Orderly only for a FIFO group on a FIFO topic (as PopEngine decides).
+  s->fifo_ = !s->broadcasting_ && deps.groups->Get(s->group_).fifo() &&
+             topic->message_type() == nsv1::TOPIC_MESSAGE_TYPE_FIFO;
   return s;
 }
 
@@ -119,6 +122,7 @@ void PushSession::Start() {
     subscribed.mutable_subscribed()->set_consume_mode(broadcasting_ ? av1::CONSUME_MODE_BROADCASTING
                                                                     : av1::CONSUME_MODE_CLUSTERING);
     subscribed.mutable_subscribed()->set_broker_name(deps_.broker_name);
+    subscribed.mutable_subscribed()->set_fifo(fifo_);
     send_(std::move(subscribed));
   }
   // Joining runs our listener (the first Assignment), which wakes the loop.
@@ -341,6 +345,7 @@ void PushSession::Settle(pushv1::Settle settle) {
 
 void PushSession::LendColdQueues(const std::vector<int32_t>& queues) {
   if (!deps_.read_advisor->MaySuggestSlave()) return;  // spare the record reads
+  if (fifo_) return;  // a slave reader would not keep one in flight per message group
   for (int32_t q : queues) {
     {
       absl::MutexLock lock(&mu_);

@@ -142,6 +142,7 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   std::string topic_;
   MessageFilter filter_;
   bool broadcasting_ = false;
+  bool fifo_ = false;  // group consumes orderly (Subscribed.fifo)
   bool follows_read_from_ = false;
   absl::Duration ack_timeout_;
   int32_t initial_credits_ = 0;

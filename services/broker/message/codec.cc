@@ -107,6 +107,25 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
   return absl::OkStatus();
 }
 
+v2::MessageType MessageTypeOf(const v2::SystemProperties& sp) {
+  if (sp.message_type() != v2::MESSAGE_TYPE_UNSPECIFIED) return sp.message_type();
+  if (sp.has_delivery_timestamp()) return v2::DELAY;
+  return sp.has_message_group() ? v2::FIFO : v2::NORMAL;
+}
+
+nsv1::TopicMessageType TopicTypeFor(v2::MessageType type) {
+  switch (type) {
+    case v2::FIFO:
+      return nsv1::TOPIC_MESSAGE_TYPE_FIFO;
+    case v2::DELAY:
+      return nsv1::TOPIC_MESSAGE_TYPE_DELAY;
+    case v2::TRANSACTION:
+      return nsv1::TOPIC_MESSAGE_TYPE_TRANSACTION;
+    default:
+      return nsv1::TOPIC_MESSAGE_TYPE_NORMAL;
+  }
+}
+
 absl::Status CheckMessageType(const v2::Message& m, const nsv1::TopicConfig& topic) {
   v2::MessageType want;
   switch (topic.message_type()) {
@@ -125,8 +144,7 @@ absl::Status CheckMessageType(const v2::Message& m, const nsv1::TopicConfig& top
     default:
       return absl::OkStatus();  // untyped and mixed topics take every type
   }
-  v2::MessageType got = m.system_properties().message_type();
-  if (got == v2::MESSAGE_TYPE_UNSPECIFIED) got = v2::NORMAL;
+  const v2::MessageType got = MessageTypeOf(m.system_properties());
   if (got != want) {
     return WithV2Code(absl::InvalidArgumentError(absl::StrCat(
                           "message type ", v2::MessageType_Name(got), " does not match topic \"",

@@ -37,6 +37,14 @@ inline constexpr char kPropDlqOriginMessageId[] = "DLQ_ORIGIN_MESSAGE_ID";
 absl::Status ValidateMessage(const v2::Message& message, int index, const MessageLimits& limits,
                              absl::Time now);
 
+// The message's type: `message_type` when set, else derived (DELAY with a
+// delivery_timestamp, FIFO with a message_group, else NORMAL; TRANSACTION is
+// never derived).
+v2::MessageType MessageTypeOf(const v2::SystemProperties& sp);
+
+// The topic type a topic auto-created by a message of `type` gets.
+::apogee::nameserver::v1::TopicMessageType TopicTypeFor(v2::MessageType type);
+
 // Checks the message type against what the topic accepts.
 absl::Status CheckMessageType(const v2::Message& message,
                               const ::apogee::nameserver::v1::TopicConfig& topic);

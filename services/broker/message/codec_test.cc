@@ -76,6 +76,33 @@ TEST(ValidateMessageTest, TypedTopicRejectsOtherTypes) {
   EXPECT_EQ(ToV2Code(CheckMessageType(m, fifo)), v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
   m.mutable_system_properties()->set_message_type(v2::FIFO);
   EXPECT_TRUE(CheckMessageType(m, fifo).ok());
+  // No type but a message group: a FIFO message.
+  m.mutable_system_properties()->clear_message_type();
+  m.mutable_system_properties()->set_message_group("order-1");
+  EXPECT_TRUE(CheckMessageType(m, fifo).ok());
+  m.mutable_system_properties()->clear_message_group();
+  absl::Status normal = CheckMessageType(m, fifo);
+  EXPECT_EQ(ToV2Code(normal), v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+  EXPECT_THAT(normal.message(), HasSubstr("message type NORMAL does not match topic \"F\""));
+}
+
+TEST(MessageTypeTest, DerivedTypeAndAutoCreatedTopicType) {
+  v2::SystemProperties sp;
+  EXPECT_EQ(MessageTypeOf(sp), v2::NORMAL);
+  sp.set_message_group("g");
+  EXPECT_EQ(MessageTypeOf(sp), v2::FIFO);
+  sp.clear_message_group();
+  sp.mutable_delivery_timestamp()->set_seconds(1);
+  EXPECT_EQ(MessageTypeOf(sp), v2::DELAY);
+  sp.set_message_type(v2::TRANSACTION);  // an explicit type wins
+  EXPECT_EQ(MessageTypeOf(sp), v2::TRANSACTION);
+
+  namespace nsv1 = ::apogee::nameserver::v1;
+  EXPECT_EQ(TopicTypeFor(v2::NORMAL), nsv1::TOPIC_MESSAGE_TYPE_NORMAL);
+  EXPECT_EQ(TopicTypeFor(v2::FIFO), nsv1::TOPIC_MESSAGE_TYPE_FIFO);
+  EXPECT_EQ(TopicTypeFor(v2::DELAY), nsv1::TOPIC_MESSAGE_TYPE_DELAY);
+  EXPECT_EQ(TopicTypeFor(v2::TRANSACTION), nsv1::TOPIC_MESSAGE_TYPE_TRANSACTION);
+  EXPECT_EQ(TopicTypeFor(v2::MESSAGE_TYPE_UNSPECIFIED), nsv1::TOPIC_MESSAGE_TYPE_NORMAL);
 }
 
 TEST(CodecTest, StoredRecordComesBackAsTheDeliveredMessage) {

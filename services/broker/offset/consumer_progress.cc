@@ -98,6 +98,8 @@ ConsumerProgress::Positions(const std::string& key) {
     Position& p = positions[{q.topic, q.queue_id}];
     p.committed = q.committed;
     p.in_flight = q.in_flight;
+    p.busy_message_groups = q.busy_message_groups;
+    p.waiting = q.waiting;
   }
   return positions;
 }
@@ -138,6 +140,8 @@ absl::StatusOr<av1::GetGroupProgressResponse> ConsumerProgress::Get(const std::s
             ToProtoTimestamp(absl::FromUnixMillis(position.commit_time_ms));
       }
       out->set_in_flight(position.in_flight);
+      out->set_busy_message_groups(position.busy_message_groups);
+      out->set_waiting(position.waiting);
       out->set_client_id(client_id);
       if (key != group) out->set_progress_key(key);
       response.set_lag(response.lag() + out->lag());

@@ -66,6 +66,8 @@ class ConsumerProgress {
   struct Position {
     int64_t committed = -1;  // -1: no committed offset
     int64_t in_flight = 0;
+    int64_t busy_message_groups = 0;  // FIFO cursors
+    int64_t waiting = 0;
     int64_t commit_time_ms = 0;
   };
   using QueueKey = std::pair<std::string, int32_t>;  // topic, queue

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/broker/consume/fifo_state.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/validation.h"
 #include "services/common/naming/names.h"
@@ -23,8 +24,7 @@ int32_t PickQueue(const v2::Message& m, const TopicConfig& topic,
   const auto queues = static_cast<uint32_t>(topic.write_queues());
   if (m.system_properties().has_message_group()) {
     // Same group, same queue: FIFO producers of any SDK agree.
-    return static_cast<int32_t>(std::hash<std::string>{}(m.system_properties().message_group()) %
-                                queues);
+    return static_cast<int32_t>(MessageGroupHash(m.system_properties().message_group()) % queues);
   }
   return static_cast<int32_t>(round_robin++ % queues);
 }
@@ -134,7 +134,8 @@ void Sender::Send(const v2::SendMessageRequest& request, SendOrigin origin,
       [this, &request, origin = std::move(origin), response, done = std::move(done)]() mutable {
         absl::Status valid = ValidateTopicName("topic", origin.topic);
         if (!valid.ok()) return done(WithV2Code(valid, v2::ILLEGAL_TOPIC));
-        auto topic = topics_->GetOrAutoCreate(origin.topic);
+        auto topic = topics_->GetOrAutoCreate(
+            origin.topic, TopicTypeFor(MessageTypeOf(request.messages(0).system_properties())));
         if (!topic.ok()) return done(WithV2Code(topic.status(), v2::TOPIC_NOT_FOUND));
         SendTo(request, *topic, origin, response, std::move(done));
       });

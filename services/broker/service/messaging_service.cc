@@ -261,18 +261,25 @@ grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
     v2::QueryAssignmentResponse* response) {
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
-  return Offload(context, executor_, response, [this, request, response, topic]() {
+  const bool fifo =
+      groups_
+          ->Get(rocketmq::QualifiedName(*context, request->group().resource_namespace(),
+                                        request->group().name()))
+          .fifo();
+  return Offload(context, executor_, response, [this, request, response, topic, fifo]() {
     APOGEE_RETURN_IF_ERROR(WithV2Code(ValidateTopicName("topic", topic), v2::ILLEGAL_TOPIC));
     auto route = routes_->Route(topic);
     if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
     APOGEE_ASSIGN_OR_RETURN(std::vector<v2::MessageQueue> queues,
                             rocketmq::ToV2MessageQueues(*route));
     // One assignment per readable broker: a receive serves the whole broker.
+    // A FIFO group gets every readable queue (as the proxy answers): the
+    // broker keeps the order whichever queue a receive names.
     std::set<std::string> brokers;
     for (v2::MessageQueue& q : queues) {
       const bool readable = q.permission() == v2::READ || q.permission() == v2::READ_WRITE;
-      if (!readable || !brokers.insert(q.broker().name()).second) continue;
-      q.set_id(-1);
+      if (!readable || (!brokers.insert(q.broker().name()).second && !fifo)) continue;
+      if (!fifo) q.set_id(-1);
       *q.mutable_topic() = request->topic();
       *response->add_assignments()->mutable_message_queue() = std::move(q);
     }
@@ -660,10 +667,17 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
   // The close callback needs the stream it belongs to; it runs only after
   // Start(), by which time `self` is set.
   auto self = std::make_shared<rocketmq::TelemetryReactor*>(nullptr);
+  const std::string ns_header = rocketmq::Header(*context, "x-mq-namespace");
   auto* stream = new rocketmq::TelemetryReactor(
       client_id,
-      [this](const std::string& id, const v2::Settings& settings) {
-        auto reply = rocketmq::ReplySettings(settings, options_.settings, /*group_fifo=*/false);
+      [this, ns_header](const std::string& id, const v2::Settings& settings) {
+        // Clients learn from Settings whether their group consumes orderly.
+        const v2::Resource& group = settings.subscription().group();
+        const std::string ns = ns_header.empty() ? group.resource_namespace() : ns_header;
+        const bool fifo =
+            settings.has_subscription() &&
+            groups_->Get(ns.empty() ? group.name() : absl::StrCat(ns, "%", group.name())).fifo();
+        auto reply = rocketmq::ReplySettings(settings, options_.settings, fifo);
         if (reply.ok()) clients_->OnSettings(id, settings);  // never keep a refused client type
         return reply;
       },

@@ -134,18 +134,20 @@ absl::StatusOr<TopicConfig> TopicManager::Get(const std::string& name) const {
   return it->second;
 }
 
-absl::StatusOr<TopicConfig> TopicManager::GetOrAutoCreate(const std::string& name) {
+absl::StatusOr<TopicConfig> TopicManager::GetOrAutoCreate(const std::string& name,
+                                                          nsv1::TopicMessageType type) {
   auto existing = Get(name);
   if (existing.ok() || !options_.auto_create) return existing;
   APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
-  return GetOrCreate(name, options_.default_queues);
+  return GetOrCreate(name, options_.default_queues, type);
 }
 
 absl::StatusOr<TopicConfig> TopicManager::GetOrCreateSystem(const std::string& name) {
   return GetOrCreate(name, 1);
 }
 
-absl::StatusOr<TopicConfig> TopicManager::GetOrCreate(const std::string& name, int queues) {
+absl::StatusOr<TopicConfig> TopicManager::GetOrCreate(const std::string& name, int queues,
+                                                      nsv1::TopicMessageType type) {
   auto existing = Get(name);
   if (existing.ok()) return existing;
   absl::MutexLock write(&write_mu_);
@@ -156,6 +158,7 @@ absl::StatusOr<TopicConfig> TopicManager::GetOrCreate(const std::string& name, i
   config.set_read_queues(queues);
   config.set_write_queues(queues);
   config.set_permission(nsv1::TOPIC_PERMISSION_READ_WRITE);
+  config.set_message_type(type);
   APOGEE_RETURN_IF_ERROR(Persist(config));
   return config;
 }

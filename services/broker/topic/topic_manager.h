@@ -51,7 +51,12 @@ class TopicManager {
   // The topic; NOT_FOUND naming it when absent.
   absl::StatusOr<TopicConfig> Get(const std::string& name) const;
   // The topic, created with defaults when auto-create is on (for sends).
-  absl::StatusOr<TopicConfig> GetOrAutoCreate(const std::string& name);
+  // A topic created here gets `type`: a send passes the type of the message
+  // that creates it (RocketMQ 5); when two first messages of different types
+  // race, the first to be stored wins and the other gets the type conflict.
+  absl::StatusOr<TopicConfig> GetOrAutoCreate(
+      const std::string& name, ::apogee::nameserver::v1::TopicMessageType type =
+                                   ::apogee::nameserver::v1::TOPIC_MESSAGE_TYPE_UNSPECIFIED);
   // Retry/DLQ topics: always created on demand with one queue.
   absl::StatusOr<TopicConfig> GetOrCreateSystem(const std::string& name);
 
@@ -66,7 +71,10 @@ class TopicManager {
  private:
   absl::Status Persist(const TopicConfig& config);
   // The topic, created read-write with `queues` queues when absent.
-  absl::StatusOr<TopicConfig> GetOrCreate(const std::string& name, int queues);
+  absl::StatusOr<TopicConfig> GetOrCreate(
+      const std::string& name, int queues,
+      ::apogee::nameserver::v1::TopicMessageType type =
+          ::apogee::nameserver::v1::TOPIC_MESSAGE_TYPE_UNSPECIFIED);
 
   StoreClient* const store_;
   const TopicOptions options_;

@@ -46,8 +46,11 @@ struct PushConsumerOptions : ClientOptions {
 using MessageListener = std::function<ConsumeResult(const ReceivedMessage&)>;
 
 // Thread-safe. The listener runs on the consumer's threads, up to
-// `concurrency` at a time. Shutdown() (also run by the destructor) stops
-// taking deliveries, waits for running callbacks, settles them, then closes
+// `concurrency` at a time. For a FIFO group (`apogee-admin group create
+// --fifo=true`) on a FIFO topic it runs orderly: one message at a time per
+// message group, in send order; a kRetry redelivers that message before
+// any later one of its group (never skipped, until the dead-letter queue). Shutdown() (also run by
+// the destructor) stops taking deliveries, waits for running callbacks, settles them, then closes
 // the streams.
 class PushConsumer {
  public:
