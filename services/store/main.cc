@@ -37,6 +37,7 @@
 #include "services/store/service/record_codec.h"
 #include "services/store/service/socket_watch.h"
 #include "services/store/service/store_service.h"
+#include "services/store/typed/timer_service.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Directory for the commit log and indexes (required)");
 ABSL_FLAG(std::string, listen, "unix:/tmp/apogee-store.sock",
@@ -275,6 +276,15 @@ int main(int argc, char** argv) {
   // The replicator exists only once the store is open; commits before that
   // are picked up by its initial read of the log end.
   std::atomic<Replicator*> commit_target{nullptr};
+  // Likewise the timer service: wakes when a timer is indexed.
+  std::atomic<TimerService*> timer_target{nullptr};
+  options.on_dispatch = [&timer_target](const std::vector<QueueAdvance>& advances) {
+    TimerService* t = timer_target.load();
+    if (t == nullptr) return;
+    for (const QueueAdvance& a : advances) {
+      if (a.queue.topic == kTimerTopic) return t->Wake();
+    }
+  };
   options.on_commit = [&commit_target](int64_t end) {
     if (Replicator* r = commit_target.load()) r->OnCommitted(end);
   };
@@ -313,6 +323,11 @@ int main(int argc, char** argv) {
   if (!created_replicator.ok()) return Fail(created_replicator.status());
   std::unique_ptr<Replicator> replicator = std::move(created_replicator).value();
   commit_target.store(replicator.get());
+
+  TimerService timers(engine.get(), RealClock::Default(), TimerServiceOptions{},
+                      metrics_registry.get());
+  timer_target.store(&timers);
+  timers.Start();
 
   auto executor = std::make_unique<Executor>(io_threads);
   StoreServiceOptions service_options;
@@ -429,6 +444,8 @@ int main(int argc, char** argv) {
   refresher.Stop();
   flusher.Stop();
   service.reset();  // appends what is still queued
+  timer_target.store(nullptr);
+  timers.Stop();
   commit_target.store(nullptr);
   replicator.reset();
   executor.reset();  // finishes queued unary calls

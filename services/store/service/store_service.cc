@@ -131,6 +131,7 @@ class StoreService::AppendReactor final
     int64_t body_bytes = 0;
     batch.reserve(static_cast<size_t>(request_.records_size()));
     for (int i = 0; i < request_.records_size(); ++i) {
+      if (invalid.ok()) invalid = CheckAppendKind(request_.records(i), i);
       body_bytes += static_cast<int64_t>(request_.records(i).body().size());
       batch.push_back(ToRecordInput(request_.mutable_records(i)));
     }
@@ -600,6 +601,11 @@ grpc::ServerUnaryReactor* StoreService::GetStats(grpc::CallbackServerContext* co
     response->set_segments(stats.log.segments);
     response->set_disk_bytes(DirectoryBytes(options_.data_dir));
     response->set_appended_records(stats.log.appended_records);
+    const PendingCounts pending = store_->pending_counts();
+    response->set_pending_timers(pending.timers);
+    response->set_pending_transactions(pending.transactions);
+    APOGEE_ASSIGN_OR_RETURN(std::optional<int64_t> next_due, store_->NextTimerDue());
+    if (next_due.has_value()) *response->mutable_next_timer_due() = FromMillis(*next_due);
     return absl::OkStatus();
   });
 }
