@@ -513,6 +513,14 @@ absl::Status IndexStore::CountPending() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<int64_t>> IndexStore::FirstPendingOffset() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
+  it->SeekToFirst();
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "seek pending entries"));
+  if (!it->Valid()) return std::nullopt;
+  return keys::DecodeFixed64BE(ToView(it->key()));
+}
+
 PendingCounts IndexStore::pending_counts() const {
   absl::MutexLock lock(&mu_);
   return pending_;

@@ -169,6 +169,9 @@ class IndexStore {
   // {resolver kind, resolver offset} of a resolved subject; nullopt if none.
   absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> GetResolved(int64_t subject) const;
   PendingCounts pending_counts() const;
+  // The lowest commit offset with a pending entry (retention keeps its
+  // segment); nullopt when nothing is pending.
+  absl::StatusOr<std::optional<int64_t>> FirstPendingOffset() const;
 
   // --- Keeping the indexes consistent with the log.
   // Recovery, when the log ended up shorter than the checkpoint: drops

@@ -39,7 +39,7 @@ struct TimerServiceOptions {
 // What one pass did.
 struct FireReport {
   int fired = 0;
-  int dropped = 0;  // targets gone: a DROPPED record instead of a copy
+  int dropped = 0;    // targets gone: a DROPPED record instead of a copy
   bool more = false;  // the batch was full: more may be due now
 };
 

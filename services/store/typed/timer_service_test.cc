@@ -160,8 +160,7 @@ TEST_F(TimerServiceTest, TimerToAMissingTargetIsRefusedAtAppend) {
   in.ext.target_queue = 9;
   auto appended = store_->Append({in});
   EXPECT_EQ(appended.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(appended.status().message().find("queue 9"), std::string::npos)
-      << appended.status();
+  EXPECT_NE(appended.status().message().find("queue 9"), std::string::npos) << appended.status();
 }
 
 }  // namespace
