@@ -324,8 +324,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<Replicator> replicator = std::move(created_replicator).value();
   commit_target.store(replicator.get());
 
-  TimerService timers(engine.get(), RealClock::Default(), TimerServiceOptions{},
-                      metrics_registry.get());
+  QueueWatch queue_watch;  // fired timers -> the broker's WatchQueues stream
+  TimerServiceOptions timer_options;
+  timer_options.watch = &queue_watch;
+  TimerService timers(engine.get(), RealClock::Default(), timer_options, metrics_registry.get());
   timer_target.store(&timers);
   timers.Start();
 
@@ -334,6 +336,7 @@ int main(int argc, char** argv) {
   service_options.max_body_size = RecordBodyLimit(static_cast<uint32_t>(*max_body_size));
   service_options.data_dir = data_dir;
   service_options.replicator = replicator.get();
+  service_options.queue_watch = &queue_watch;
   service_options.appender.await_replicas = [r = replicator.get()](int64_t end,
                                                                    absl::Time stored_at) {
     return r->AwaitReplicas(end, stored_at);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -153,6 +154,17 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
     RecordFired(appended[i].store_timestamp_ms - batch[i].ext.at_ms);
   }
   if (dropped_ != nullptr) dropped_->Increment(report.dropped);
+  if (options_.watch != nullptr) {
+    std::map<TopicQueue, int64_t> moved;  // coalesced: the newest end per queue
+    for (size_t i = 0; i < batch.size() && i < appended.size(); ++i) {
+      if (batch[i].ext.kind != RecordKind::kFired) continue;
+      int64_t& next = moved[TopicQueue{batch[i].topic, batch[i].queue_id}];
+      next = std::max(next, appended[i].queue_offset + 1);
+    }
+    std::vector<QueueAdvance> advances;
+    for (const auto& [queue, next] : moved) advances.push_back({queue, next});
+    options_.watch->Publish(advances);
+  }
   report.more = static_cast<int>(due.size()) == options_.batch_limit;
   absl::MutexLock lock(&mu_);
   fired_total_ += report.fired;

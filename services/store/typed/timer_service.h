@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "services/common/clock/clock.h"
 #include "services/store/engine/store.h"
+#include "services/store/typed/queue_watch.h"
 
 namespace prometheus {
 class Counter;
@@ -34,6 +35,8 @@ struct TimerServiceOptions {
   absl::Duration idle_wait = absl::Seconds(1);
   // How long a pass waits for the indexes to cover the log before firing.
   absl::Duration dispatch_wait = absl::Seconds(5);
+  // Told about the target queues of fired copies (may be null).
+  QueueWatch* watch = nullptr;
 };
 
 // What one pass did.

@@ -81,6 +81,27 @@ TEST_F(TimerServiceTest, NeverEarlyThenOnceInDueOrder) {
   EXPECT_GE((*copies)[1].view().store_timestamp_ms(), (*copies)[0].view().at_ms());
 }
 
+TEST_F(TimerServiceTest, FiredQueuesArePublishedCoalesced) {
+  QueueWatch watch;
+  std::vector<QueueAdvance> seen;
+  watch.Subscribe([&seen](const std::vector<QueueAdvance>& advances) {
+    seen.insert(seen.end(), advances.begin(), advances.end());
+  });
+  TimerServiceOptions options;
+  options.watch = &watch;
+  timers_ = std::make_unique<TimerService>(store_.get(), &clock_, options, nullptr);
+  Schedule("a", absl::Seconds(1), 1);
+  Schedule("b", absl::Seconds(1), 1);
+  Schedule("c", absl::Seconds(1), 3);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(Fire().fired, 3);
+  ASSERT_EQ(seen.size(), 2u);  // one per queue, with its newest end
+  EXPECT_EQ(seen[0].queue, (TopicQueue{"Orders", 1}));
+  EXPECT_EQ(seen[0].next_offset, 2);
+  EXPECT_EQ(seen[1].queue, (TopicQueue{"Orders", 3}));
+  EXPECT_EQ(seen[1].next_offset, 1);
+}
+
 TEST_F(TimerServiceTest, DeletedTargetIsDroppedNotDelivered) {
   Schedule("x", absl::Seconds(1));
   ASSERT_TRUE(store_->DeleteTopic("Orders").ok());
