@@ -28,6 +28,7 @@ using ::testing::HasSubstr;
 class DelayTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    cluster_.enable_metrics();
     absl::Status started = cluster_.Start({"--max_delivery_delay=1h"});
     ASSERT_TRUE(started.ok()) << started;
   }
@@ -143,6 +144,16 @@ TEST_F(DelayTest, DeliversDelayedOnTimeNeverEarly) {
     }
   }
   EXPECT_LT(seen["past"].at - start, absl::Seconds(1));
+
+  // The store's timer metrics: 11 fired (the past one was no timer), none
+  // pending (the gauge follows within a pass), 11 lateness samples.
+  auto metric = [&](const std::string& name) {
+    return testing::ScrapeMetric(cluster_.store()->metrics_address(), name).value_or(-1);
+  };
+  EXPECT_EQ(metric("apogee_store_timers_fired_total"), 11);
+  EXPECT_EQ(metric("apogee_store_timer_lateness_seconds_count"), 11);
+  EXPECT_TRUE(
+      PollUntil([&] { return metric("apogee_store_timers_pending") == 0; }, absl::Seconds(5)));
 
   Message far = Probe("DelayTopic");
   far.delivery_time = absl::Now() + absl::Hours(2);

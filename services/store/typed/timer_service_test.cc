@@ -171,6 +171,31 @@ TEST_F(TimerServiceTest, RebuiltIndexEqualsLiveDispatch) {
   EXPECT_EQ(**next, NowMs() + 1000);
 }
 
+TEST_F(TimerServiceTest, PendingTimerPinsItsSegmentAgainstRetention) {
+  timers_.reset();
+  store_.reset();
+  StoreOptions options = Options();
+  options.retention.retention = absl::Seconds(1);
+  Open(options);
+  timers_ = std::make_unique<TimerService>(store_.get(), &clock_, TimerServiceOptions{}, nullptr);
+  Schedule("late", absl::Hours(2));
+  for (int i = 0; i < 40; ++i) Append("Orders", 0, std::string(2048, 'x'));  // several segments
+  ASSERT_TRUE(store_->Flush().ok());
+  WaitForDispatch();
+  clock_.Advance(absl::Hours(1));
+  auto report = store_->RunRetention();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->deleted_segments, 0);  // the timer's segment and all after it stay
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Fire().fired, 1);
+  ASSERT_TRUE(store_->Flush().ok());
+  clock_.Advance(absl::Minutes(1));
+  report = store_->RunRetention();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_GT(report->deleted_segments, 0);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"late"}));
+}
+
 TEST_F(TimerServiceTest, TimerToAMissingTargetIsRefusedAtAppend) {
   RecordInput in;
   in.topic = kTimerTopic;
