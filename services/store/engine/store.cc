@@ -202,8 +202,9 @@ bool Store::following() const {
   return following_;
 }
 
-absl::StatusOr<std::vector<DueEntry>> Store::ScanDueTimers(int64_t due_ms, int limit) const {
-  return index_->ScanDue(RecordKind::kTimer, due_ms, limit);
+absl::StatusOr<std::vector<DueEntry>> Store::ScanDueTimers(int64_t from_ms, int64_t due_ms,
+                                                           int limit) const {
+  return index_->ScanDue(RecordKind::kTimer, from_ms, due_ms, limit);
 }
 
 absl::StatusOr<std::optional<int64_t>> Store::NextTimerDue() const {

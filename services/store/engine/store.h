@@ -244,8 +244,9 @@ class Store {
   absl::Status DeleteGroup(const std::string& name);
 
   // --- Typed records (docs/design/message-types.md; services/store/typed).
-  // Pending timers due at or before `due_ms`, in (due, offset) order.
-  absl::StatusOr<std::vector<DueEntry>> ScanDueTimers(int64_t due_ms, int limit) const;
+  // Pending timers due in [from_ms, due_ms], in (due, offset) order.
+  absl::StatusOr<std::vector<DueEntry>> ScanDueTimers(int64_t from_ms, int64_t due_ms,
+                                                      int limit) const;
   // The earliest due time of a pending timer; nullopt when none.
   absl::StatusOr<std::optional<int64_t>> NextTimerDue() const;
   // True while `commit_offset` is a pending TIMER or HALF.

@@ -158,9 +158,11 @@ class IndexStore {
                                                        int max_results) const;
 
   // --- Typed records (message-types.md §1.2).
-  // Pending entries of `kind` (TIMER or HALF) due at or before `due_ms`, in
-  // (due, offset) order, at most `limit`.
-  absl::StatusOr<std::vector<DueEntry>> ScanDue(RecordKind kind, int64_t due_ms, int limit) const;
+  // Pending entries of `kind` (TIMER or HALF) due in [from_ms, due_ms], in
+  // (due, offset) order, at most `limit`. A caller that fired everything
+  // below `from_ms` seeks past the deletion tombstones it left there.
+  absl::StatusOr<std::vector<DueEntry>> ScanDue(RecordKind kind, int64_t from_ms, int64_t due_ms,
+                                                int limit) const;
   // The earliest due time of a pending `kind`; nullopt when none.
   absl::StatusOr<std::optional<int64_t>> NextDue(RecordKind kind) const;
   // The pending entry of the record at `commit_offset`; nullopt when it is

@@ -99,6 +99,7 @@ void TimerService::Stop() {
 void TimerService::Wake() {
   absl::MutexLock lock(&mu_);
   wake_ = true;
+  rescan_ = true;
 }
 
 int64_t TimerService::fired_total() const {
@@ -109,7 +110,15 @@ int64_t TimerService::fired_total() const {
 absl::StatusOr<FireReport> TimerService::FireDue() {
   FireReport report;
   if (pending_ != nullptr) pending_->Set(static_cast<double>(store_->pending_counts().timers));
-  if (store_->following()) return report;  // only the master fires
+  if (store_->following()) {  // only the master fires
+    scan_from_ms_ = 0;        // a truncation meanwhile may give timers back
+    return report;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (rescan_) scan_from_ms_ = 0;  // a timer was indexed: it may be due before the watermark
+    rescan_ = false;
+  }
   const LogOffsets offsets = store_->GetLogOffsets();
   if (!store_->WaitForDispatch(offsets.committed, options_.dispatch_wait)) {
     return absl::UnavailableError(absl::StrCat("timers: indexes do not cover the log up to ",
@@ -117,7 +126,7 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
   }
   const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
   APOGEE_ASSIGN_OR_RETURN(std::vector<DueEntry> due,
-                          store_->ScanDueTimers(now_ms, options_.batch_limit));
+                          store_->ScanDueTimers(scan_from_ms_, now_ms, options_.batch_limit));
   if (due.empty()) return report;
   std::vector<StoredRecord> timers;
   std::vector<RecordInput> batch;
@@ -166,6 +175,9 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
     options_.watch->Publish(advances);
   }
   report.more = static_cast<int>(due.size()) == options_.batch_limit;
+  // Everything due before the last fired one is fired (or resolved): the
+  // next scan seeks past their deleted keys instead of walking them.
+  scan_from_ms_ = due.back().at_ms;
   absl::MutexLock lock(&mu_);
   fired_total_ += report.fired;
   return report;

@@ -63,7 +63,8 @@ class TimerService {
 
   void Start();
   void Stop();
-  // A timer may have been indexed (call from the dispatch listener).
+  // A timer may have been indexed (call from the dispatch listener): the
+  // next pass scans the due-time index from its start again.
   void Wake();
 
   // Fires every timer due at the clock's now (at most batch_limit).
@@ -88,6 +89,10 @@ class TimerService {
   mutable absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool rescan_ ABSL_GUARDED_BY(mu_) = true;
+  // Passes scan the due-time index from here (ms): below it everything was
+  // fired by this service. Used by the pass only (one at a time).
+  int64_t scan_from_ms_ = 0;
   int64_t fired_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };

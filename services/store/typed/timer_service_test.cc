@@ -38,6 +38,7 @@ class TimerServiceTest : public testing::StoreHarness {
     in.ext.target_queue = queue;
     auto appended = store_->Append({in});
     EXPECT_TRUE(appended.ok()) << appended.status();
+    timers_->Wake();  // what main's dispatch listener does
     return appended.ok() ? (*appended)[0] : AppendResult{};
   }
 
@@ -79,6 +80,15 @@ TEST_F(TimerServiceTest, NeverEarlyThenOnceInDueOrder) {
   ASSERT_EQ(copies->size(), 2u);  // the TIMER and its FIRED copy
   EXPECT_EQ((*copies)[1].view().kind(), RecordKind::kFired);
   EXPECT_GE((*copies)[1].view().store_timestamp_ms(), (*copies)[0].view().at_ms());
+}
+
+TEST_F(TimerServiceTest, TimerDueBeforeTheScanWatermarkFiresAfterAWake) {
+  Schedule("a", absl::Seconds(2));
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(Fire().fired, 1);           // the next scan starts at a's due time
+  Schedule("late", -absl::Seconds(1));  // arrived after its time (a slow send)
+  EXPECT_EQ(Fire().fired, 1);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"a", "late"}));
 }
 
 TEST_F(TimerServiceTest, FiredQueuesArePublishedCoalesced) {
