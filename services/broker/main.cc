@@ -32,6 +32,8 @@ ABSL_FLAG(int32_t, max_delivery_attempts, 17,
           "Deliveries of a message before it goes to the group's DLQ (16 retries + 1)");
 ABSL_FLAG(absl::Duration, min_invisible_time, absl::Seconds(10),
           "Smallest invisible_duration a ReceiveMessage may ask for");
+ABSL_FLAG(absl::Duration, max_delivery_delay, absl::Hours(24 * 30),
+          "Latest delivery_timestamp a delayed message may ask for, from now (1s..366d)");
 ABSL_FLAG(bool, new_group_from_earliest, true,
           "A group with no committed offset starts at the oldest message (else the newest)");
 ABSL_FLAG(int32_t, worker_threads, 8, "Threads for store calls (gRPC threads never block)");
@@ -101,6 +103,7 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   c.default_queues = absl::GetFlag(FLAGS_default_queues);
   c.max_delivery_attempts = absl::GetFlag(FLAGS_max_delivery_attempts);
   c.min_invisible_time = absl::GetFlag(FLAGS_min_invisible_time);
+  c.max_delivery_delay = absl::GetFlag(FLAGS_max_delivery_delay);
   c.new_group_from_earliest = absl::GetFlag(FLAGS_new_group_from_earliest);
   c.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   c.store_wait = absl::GetFlag(FLAGS_store_wait);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "absl/random/random.h"
@@ -20,6 +21,14 @@ bool Blank(const std::string& s) { return absl::StripAsciiWhitespace(s).empty();
 
 absl::Status ValidateMessage(const Message& m, const std::string& where) {
   if (absl::Status s = ValidateTopicName(absl::StrCat(where, ".topic"), m.topic); !s.ok()) return s;
+  if (m.delay_level != 0 && (m.delay_level < 1 || m.delay_level > kMaxDelayLevel)) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".delay_level ", m.delay_level,
+                                                   " is out of range [1, ", kMaxDelayLevel, "]"));
+  }
+  if (m.delay_level != 0 && m.delivery_time != absl::InfinitePast()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " sets both delay_level and delivery_time (choose one)"));
+  }
   if (m.body.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ".body is empty"));
   if (m.body.size() > kMaxBodyBytes) {
     return absl::InvalidArgumentError(
@@ -79,6 +88,11 @@ v2::Message ToV2(const Message& m, const std::string& message_id, absl::Time bor
   if (!m.tag.empty()) sp->set_tag(m.tag);
   for (const std::string& key : m.keys) sp->add_keys(key);
   sp->set_message_type(v2::NORMAL);
+  if (m.delay_level != 0 || m.delivery_time != absl::InfinitePast()) {
+    sp->set_message_type(v2::DELAY);
+    *sp->mutable_delivery_timestamp() = ToProtoTimestamp(
+        m.delay_level != 0 ? born + DelayLevelDuration(m.delay_level) : m.delivery_time);
+  }
   sp->set_body_encoding(v2::IDENTITY);
   *sp->mutable_born_timestamp() = ToProtoTimestamp(born);
   for (const auto& [key, value] : m.properties) (*out.mutable_user_properties())[key] = value;
@@ -99,6 +113,7 @@ ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
   out.queue_id = sp.queue_id();
   out.offset = sp.queue_offset();
   out.born_time = FromProtoTimestamp(sp.born_timestamp());
+  if (sp.has_delivery_timestamp()) out.delivery_time = FromProtoTimestamp(sp.delivery_timestamp());
   out.store_time = FromProtoTimestamp(sp.store_timestamp());
   out.delivery_attempt = sp.has_delivery_attempt() ? sp.delivery_attempt() : 1;
   out.receipt_handle = sp.receipt_handle();
@@ -119,3 +134,14 @@ v2::FilterExpression ToV2Filter(const FilterExpression& filter) {
 }
 
 }  // namespace apogee::sdk
+
+namespace apogee {
+
+absl::Duration DelayLevelDuration(int level) {
+  // RocketMQ's messageDelayLevel: 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h.
+  static constexpr int kSeconds[kMaxDelayLevel] = {1,   5,   10,  30,  60,  120,  180,  240,  300,
+                                                   360, 420, 480, 540, 600, 1200, 1800, 3600, 7200};
+  return absl::Seconds(kSeconds[std::clamp(level, 1, kMaxDelayLevel) - 1]);
+}
+
+}  // namespace apogee

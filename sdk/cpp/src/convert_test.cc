@@ -78,6 +78,33 @@ TEST(ConvertTest, FiltersBecomeV2FilterExpressions) {
   EXPECT_EQ(ToV2Filter(FilterExpression::Sql("")).expression(), "");  // the broker refuses it
 }
 
+TEST(ConvertTest, DelayLevelAndDeliveryTimeBecomeADelayMessage) {
+  Message m = Valid();
+  m.delay_level = 3;  // 10 s
+  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  EXPECT_EQ(wire.system_properties().message_type(), v2::DELAY);
+  EXPECT_EQ(wire.system_properties().delivery_timestamp().seconds(), 110);
+  EXPECT_EQ(FromV2(wire, "b", "e").delivery_time, absl::FromUnixSeconds(110));
+  m.delay_level = 18;
+  EXPECT_EQ(
+      ToV2(m, "ID1", absl::FromUnixSeconds(100)).system_properties().delivery_timestamp().seconds(),
+      100 + 7200);
+  m = Valid();
+  m.delivery_time = absl::FromUnixSeconds(500);
+  EXPECT_EQ(
+      ToV2(m, "ID1", absl::FromUnixSeconds(100)).system_properties().delivery_timestamp().seconds(),
+      500);
+  EXPECT_FALSE(ToV2(Valid(), "ID1", absl::FromUnixSeconds(100))
+                   .system_properties()
+                   .has_delivery_timestamp());
+  m.delay_level = 2;
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("both delay_level and"));
+  m = Valid();
+  m.delay_level = 19;
+  EXPECT_THAT(ValidateMessage(m, "message").message(),
+              HasSubstr("message.delay_level 19 is out of range [1, 18]"));
+}
+
 TEST(ConvertTest, MessageIdsAreUnique) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(NewMessageId());

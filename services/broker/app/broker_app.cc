@@ -23,6 +23,7 @@
 #include "services/broker/service/admin_service.h"
 #include "services/broker/service/messaging_service.h"
 #include "services/broker/service/push_service.h"
+#include "services/broker/store_client/queue_watcher.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
@@ -63,6 +64,7 @@ struct BrokerApp::Modules {
   std::unique_ptr<Registrar> registrar;
   std::unique_ptr<ha::ControllerLink> controller;
   std::vector<std::unique_ptr<PeriodicTask>> tasks;
+  std::unique_ptr<QueueWatcher> queue_watcher;  // wakes polls for fired delayed messages
 };
 
 absl::StatusOr<std::vector<std::string>> ParseNameservers(const std::string& list) {
@@ -97,6 +99,12 @@ absl::Status ValidateBrokerConfig(const BrokerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_delivery_attempts=", config.max_delivery_attempts,
                      " is out of range (allowed: 1..1000)"));
+  }
+  if (config.max_delivery_delay < absl::Seconds(1) ||
+      config.max_delivery_delay > absl::Hours(24 * 366)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_delivery_delay=", absl::FormatDuration(config.max_delivery_delay),
+                     " is out of range (allowed: 1s..366d)"));
   }
   APOGEE_RETURN_IF_ERROR(ha::ValidateHaOptions(config.ha));
   return ValidateRequestLimits(config.requests, MessageLimits().max_body_bytes);
@@ -186,6 +194,7 @@ absl::Status BrokerApp::Wire() {
   options.read_advisor = m.read_advisor.get();
   options.broker_name = identity.broker_name;
   options.min_invisible = config_.min_invisible_time;
+  options.limits.max_delivery_delay = config_.max_delivery_delay;
   options.settings.consumer_max_attempts = config_.max_delivery_attempts;
   options.requests = config_.requests;
   MessagingServiceDeps messaging;
@@ -310,6 +319,9 @@ void BrokerApp::StartTasks() {
     m.tasks.push_back(std::make_unique<PeriodicTask>(interval, std::move(fn)));
   };
   every(absl::Milliseconds(20), [&m] { m.arrivals->ExpireDue(m.clock->Now()); });
+  m.queue_watcher = std::make_unique<QueueWatcher>(
+      m.store.get(), [&m](const std::string& topic) { m.arrivals->Notify(topic); });
+  m.queue_watcher->Start();
   every(absl::Milliseconds(200), [&m] {
     // Revived messages are appended: only the writer's store takes them.
     if (!m.roles->AcceptsWrites()) return;
@@ -360,6 +372,7 @@ void BrokerApp::Stop() {
   if (m.registrar != nullptr) m.registrar->Stop();  // NameServers drop this broker now
   if (m.push != nullptr) m.push->Shutdown();        // push consumers reconnect elsewhere now
   if (m.server != nullptr) m.server->Shutdown(config_.shutdown_grace);
+  if (m.queue_watcher != nullptr) m.queue_watcher->Stop();
   for (auto it = m.tasks.rbegin(); it != m.tasks.rend(); ++it) (*it)->Stop();
   // Runs what is queued (e.g. a push delivery round) while the store client,
   // PopEngine and Arrivals still exist, then joins.

@@ -31,6 +31,7 @@ struct BrokerConfig {
   int32_t default_queues = 8;
   int32_t max_delivery_attempts = 17;
   absl::Duration min_invisible_time = absl::Seconds(10);
+  absl::Duration max_delivery_delay = absl::Hours(24 * 30);  // delayed messages' horizon
   bool new_group_from_earliest = true;
   int32_t worker_threads = 8;
   absl::Duration store_wait = absl::Seconds(30);

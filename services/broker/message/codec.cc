@@ -30,6 +30,45 @@ absl::Status Bad(v2::Code code, std::string message) {
   return WithV2Code(absl::InvalidArgumentError(std::move(message)), code);
 }
 
+// The delivery-time rules of docs/design/message-types.md §5.
+absl::Status CheckDelivery(const v2::Message& m, const std::string& where,
+                           const MessageLimits& limits, absl::Time now) {
+  const v2::SystemProperties& sp = m.system_properties();
+  const bool delayed = sp.has_delivery_timestamp();
+  if (sp.message_type() == v2::DELAY && !delayed) {
+    return Bad(v2::ILLEGAL_DELIVERY_TIME,
+               absl::StrCat(where,
+                            " is a DELAY message without system_properties.delivery_"
+                            "timestamp"));
+  }
+  if (!delayed) return absl::OkStatus();
+  if (sp.has_message_group()) {
+    // A FIFO message cannot be delayed: it would either hold its group back
+    // until due or be delivered out of send order (RocketMQ refuses it too).
+    return Bad(v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+               absl::StrCat(where,
+                            " sets both message_group and delivery_timestamp: a FIFO message "
+                            "cannot be delayed (send the ordered sequence later, or send to a "
+                            "DELAY topic without a message_group)"));
+  }
+  if (sp.message_type() != v2::DELAY && sp.message_type() != v2::MESSAGE_TYPE_UNSPECIFIED) {
+    return Bad(v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+               absl::StrCat(where, " is a ", v2::MessageType_Name(sp.message_type()),
+                            " message with delivery_timestamp (only DELAY messages have one)"));
+  }
+  const absl::Time at = absl::FromUnixSeconds(sp.delivery_timestamp().seconds()) +
+                        absl::Nanoseconds(sp.delivery_timestamp().nanos());
+  if (at - now > limits.max_delivery_delay) {
+    return Bad(
+        v2::ILLEGAL_DELIVERY_TIME,
+        absl::StrCat(where, " delivery_timestamp ", absl::FormatTime(at, absl::UTCTimeZone()),
+                     " is ", absl::FormatDuration(at - now),
+                     " ahead, beyond the broker's --max_delivery_delay=",
+                     absl::FormatDuration(limits.max_delivery_delay)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimits& limits,
@@ -93,17 +132,12 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
                                        " bytes (max ", limits.max_properties_bytes, ")")),
                       v2::MESSAGE_PROPERTIES_TOO_LARGE);
   }
-  if (sp.message_type() == v2::DELAY || sp.has_delivery_timestamp()) {
-    return WithV2Code(absl::UnimplementedError(absl::StrCat(
-                          where, " is a DELAY message; delayed delivery is not supported yet")),
-                      v2::UNSUPPORTED);
-  }
+  APOGEE_RETURN_IF_ERROR(CheckDelivery(m, where, limits, now));
   if (sp.message_type() == v2::TRANSACTION) {
     return WithV2Code(absl::UnimplementedError(absl::StrCat(
                           where, " is a TRANSACTION message; transactions are not supported yet")),
                       v2::UNSUPPORTED);
   }
-  (void)now;
   return absl::OkStatus();
 }
 
@@ -164,6 +198,7 @@ bool HasDeliveryFields(const v2::SystemProperties& sp) {
 
 v2::MessageType StoredType(const v2::SystemProperties& sp) {
   if (sp.message_type() != v2::MESSAGE_TYPE_UNSPECIFIED) return sp.message_type();
+  if (sp.has_delivery_timestamp()) return v2::DELAY;
   return sp.has_message_group() ? v2::FIFO : v2::NORMAL;
 }
 

@@ -23,6 +23,8 @@ struct MessageLimits {
   int max_user_properties = 128;
   int64_t max_properties_bytes = 16 * 1024;
   int max_message_group_bytes = 64;
+  // Horizon of delayed messages: delivery_timestamp at most now + this.
+  absl::Duration max_delivery_delay = absl::Hours(24 * 30);
 };
 
 // Internal property keys (all in RocketMQ's reserved set, so no client can

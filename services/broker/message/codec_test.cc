@@ -67,6 +67,50 @@ TEST(ValidateMessageTest, UsesThePreciseV2Codes) {
   EXPECT_EQ(CodeOf(m), v2::MESSAGE_PROPERTIES_TOO_LARGE);
 }
 
+TEST(ValidateMessageTest, DelayedMessageRules) {
+  const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  MessageLimits limits;
+  limits.max_delivery_delay = absl::Hours(1);
+  auto check = [&](const v2::Message& m) { return ValidateMessage(m, 0, limits, now); };
+  auto at = [](v2::Message* m, absl::Time t) {
+    m->mutable_system_properties()->mutable_delivery_timestamp()->set_seconds(
+        absl::ToUnixSeconds(t));
+  };
+  v2::Message m = Valid();
+  at(&m, now + absl::Minutes(59));
+  EXPECT_TRUE(check(m).ok());  // type derived: DELAY
+  m.mutable_system_properties()->set_message_type(v2::DELAY);
+  EXPECT_TRUE(check(m).ok());
+
+  at(&m, now + absl::Minutes(61));
+  EXPECT_EQ(ToV2Code(check(m)), v2::ILLEGAL_DELIVERY_TIME);
+  EXPECT_THAT(check(m).message(), HasSubstr("--max_delivery_delay=1h"));
+
+  m = Valid();
+  m.mutable_system_properties()->set_message_type(v2::DELAY);
+  EXPECT_EQ(ToV2Code(check(m)), v2::ILLEGAL_DELIVERY_TIME);  // no timestamp
+
+  m = Valid();  // delayed FIFO
+  at(&m, now + absl::Seconds(5));
+  m.mutable_system_properties()->set_message_group("g1");
+  EXPECT_EQ(ToV2Code(check(m)), v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+  EXPECT_THAT(check(m).message(), HasSubstr("a FIFO message cannot be delayed"));
+
+  m = Valid();
+  at(&m, now + absl::Seconds(5));
+  m.mutable_system_properties()->set_message_type(v2::NORMAL);
+  EXPECT_EQ(ToV2Code(check(m)), v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+
+  nameserver::v1::TopicConfig delay_topic;
+  delay_topic.set_name("D");
+  delay_topic.set_message_type(nameserver::v1::TOPIC_MESSAGE_TYPE_DELAY);
+  m = Valid();
+  at(&m, now + absl::Seconds(5));
+  EXPECT_TRUE(CheckMessageType(m, delay_topic).ok());
+  EXPECT_EQ(ToV2Code(CheckMessageType(Valid(), delay_topic)),
+            v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+}
+
 TEST(ValidateMessageTest, TypedTopicRejectsOtherTypes) {
   nameserver::v1::TopicConfig fifo;
   fifo.set_name("F");

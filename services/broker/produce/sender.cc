@@ -64,6 +64,14 @@ SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topi
     if (!status.ok()) continue;
     store::v1::AppendRecord record = ToStoreRecord(
         m, origin.topic, PickQueue(m, topic, round_robin), origin.store_host, origin.peer_host);
+    if (m.system_properties().has_delivery_timestamp()) {
+      const google::protobuf::Timestamp& at = m.system_properties().delivery_timestamp();
+      // Due already: appended as a plain message, no timer.
+      if (absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos()) > now) {
+        record.set_kind(store::v1::RECORD_TIMER);
+        *record.mutable_deliver_time() = at;
+      }
+    }
     const auto body = static_cast<int64_t>(m.body().size());
     status = CheckRecordHeadroom(record, body, i);
     if (!status.ok()) continue;

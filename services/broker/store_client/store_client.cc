@@ -371,6 +371,17 @@ absl::StatusOr<sv1::GetStatsResponse> StoreClient::GetStats() {
   return Call(&sv1::Store::Stub::GetStats, sv1::GetStatsRequest());
 }
 
+absl::Status StoreClient::WatchQueues(
+    grpc::ClientContext* context,
+    const std::function<void(const sv1::QueueAdvances&)>& on_advances) {
+  std::unique_ptr<grpc::ClientReader<sv1::QueueAdvances>> reader =
+      stub_->WatchQueues(context, sv1::WatchQueuesRequest());
+  sv1::QueueAdvances advances;
+  while (reader->Read(&advances)) on_advances(advances);
+  const grpc::Status status = reader->Finish();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
 absl::StatusOr<sv1::SetRoleResponse> StoreClient::SetRole(const sv1::SetRoleRequest& request) {
   return Call(&sv1::Store::Stub::SetRole, request);
 }

@@ -73,6 +73,11 @@ class StoreClient {
   absl::Status DeleteGroup(const std::string& name);
   absl::StatusOr<std::vector<sv1::Group>> ListGroups();
   absl::StatusOr<sv1::GetStatsResponse> GetStats();
+  // Reads the store's WatchQueues stream on this thread, calling
+  // `on_advances` per message, until the stream ends (the store went away,
+  // or `context` was cancelled). No deadline.
+  absl::Status WatchQueues(grpc::ClientContext* context,
+                           const std::function<void(const sv1::QueueAdvances&)>& on_advances);
   // Replication roles (services/broker/ha). UNIMPLEMENTED from a store that
   // has no replication.
   absl::StatusOr<sv1::SetRoleResponse> SetRole(const sv1::SetRoleRequest& request);

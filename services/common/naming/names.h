@@ -32,6 +32,11 @@ inline constexpr int kMaxMessageTagLength = 1024;
 inline constexpr int64_t kRecordHeadroomBytes = 32 << 10;
 inline constexpr int64_t kMaxSendHeadroomBytes = kRecordHeadroomBytes - (4 << 10);
 
+// The store's system topic of pending delayed messages (RocketMQ's name):
+// one queue, never configured, neither sent to nor read by clients
+// (docs/design/message-types.md §1.1).
+inline constexpr char kTimerTopic[] = "rmq_sys_wheel_timer";
+
 // RocketMQ's topic rule: [%|a-zA-Z0-9_-], 1..127 chars. `field` names the
 // input in the error ("topic", "registration.topics[3].name").
 absl::Status ValidateTopicName(absl::string_view field, absl::string_view name);

@@ -23,9 +23,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/metrics/exposer.h"
+#include "services/common/naming/names.h"
 #include "services/common/server/grpc_server.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/metrics/probe.h"
@@ -33,6 +35,7 @@
 #include "services/store/service/record_codec.h"
 #include "services/store/service/socket_watch.h"
 #include "services/store/service/store_service.h"
+#include "services/store/typed/timer_service.h"
 
 namespace apogee::store {
 namespace {
@@ -207,9 +210,13 @@ struct StoreApp::Modules {
   // The replicator exists only once the engine is open; commits before that
   // are picked up by its initial read of the log end.
   std::atomic<Replicator*> commit_target{nullptr};
+  // Likewise the timer service: woken when a timer is indexed.
+  std::atomic<TimerService*> timer_target{nullptr};
   std::unique_ptr<Store> engine;
   std::unique_ptr<ReplicationMetrics> replication_metrics;
   std::unique_ptr<Replicator> replicator;
+  QueueWatch queue_watch;  // fired timers -> the brokers' WatchQueues streams
+  std::unique_ptr<TimerService> timers;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<StoreService> service;
   std::unique_ptr<MetricsEndpoint> metrics;
@@ -269,6 +276,13 @@ absl::Status StoreApp::Open() {
   options.rebuild_indexes = c.rebuild_indexes;
   options.index_memory_budget = c.rocksdb_memory_budget;
   options.index_write_buffer_size = c.rocksdb_write_buffer_size;
+  options.on_dispatch = [target = &m.timer_target](const std::vector<QueueAdvance>& advances) {
+    TimerService* t = target->load();
+    if (t == nullptr) return;
+    for (const QueueAdvance& a : advances) {
+      if (a.queue.topic == kTimerTopic) return t->Wake();
+    }
+  };
   options.on_commit = [target = &m.commit_target](int64_t end) {
     if (Replicator* r = target->load()) r->OnCommitted(end);
   };
@@ -307,11 +321,19 @@ absl::Status StoreApp::Open() {
       Replicator::Create(m.engine.get(), m.replication_metrics.get(), replicator_options));
   m.commit_target.store(m.replicator.get());
 
+  TimerServiceOptions timer_options;
+  timer_options.watch = &m.queue_watch;
+  m.timers = std::make_unique<TimerService>(m.engine.get(), RealClock::Default(), timer_options,
+                                            m.metrics_registry.get());
+  m.timer_target.store(m.timers.get());
+  m.timers->Start();
+
   m.executor = std::make_unique<Executor>(c.io_threads);
   StoreServiceOptions service_options;
   service_options.max_body_size = RecordBodyLimit(static_cast<uint32_t>(c.max_body_size));
   service_options.data_dir = c.data_dir;
   service_options.replicator = m.replicator.get();
+  service_options.queue_watch = &m.queue_watch;
   service_options.appender.await_replicas = [r = m.replicator.get()](int64_t end,
                                                                      absl::Time stored_at) {
     return r->AwaitReplicas(end, stored_at);
@@ -416,6 +438,9 @@ void StoreApp::Stop() {
   m.refresher.reset();
   m.flusher.reset();
   m.service.reset();  // appends what is still queued
+  m.timer_target.store(nullptr);
+  if (m.timers != nullptr) m.timers->Stop();
+  m.timers.reset();
   m.commit_target.store(nullptr);
   m.replicator.reset();
   m.executor.reset();  // finishes queued unary calls

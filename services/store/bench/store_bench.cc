@@ -1,5 +1,6 @@
 // Store throughput benchmarks (Google Benchmark), recorded in
 // docs/benchmarks.md:
+//  - BM_Timers: delayed messages scheduled and fired per second;
 //  - BM_EngineAppend: Store::Append of 1 KiB records in-process, async and
 //    sync flush, batch 1 and 64, 1 or more appending threads;
 //  - BM_EngineRead: Store::Read of 1 KiB records (page cache) in-process;
@@ -12,6 +13,7 @@
 // syncs_per_s and records_per_sync show group commit in sync mode.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -36,6 +38,7 @@
 #include "services/store/metrics/probe.h"
 #include "services/store/service/record_codec.h"
 #include "services/store/service/store_service.h"
+#include "services/store/typed/timer_service.h"
 
 namespace apogee::store {
 namespace {
@@ -71,8 +74,9 @@ class BenchDir {
 };
 
 std::unique_ptr<Store> OpenStore(const std::string& dir, FlushMode mode,
-                                 uint32_t max_body_size = 4u << 20) {
+                                 uint32_t max_body_size = 4u << 20, const Clock* clock = nullptr) {
   StoreOptions options;
+  options.clock = clock;
   options.data_dir = dir + "/data";
   options.segment_size = int64_t{256} << 20;
   options.max_body_size = max_body_size;
@@ -320,6 +324,57 @@ void BM_GrpcAppend(benchmark::State& state) {
   ReportAppend(state, fixture.store.get(), records, before, start);
 }
 
+// Delayed messages: `timers` TIMER records of 1 KiB scheduled in batches of
+// 64 (scheduled_per_s, until indexed), then all made due at once with a
+// manual clock and fired by TimerService passes of 1000 (fired_per_s, until
+// the copies are indexed). Noisy on a shared machine.
+void BM_Timers(benchmark::State& state) {
+  const int timers = static_cast<int>(state.range(0));
+  double scheduled_seconds = 0, fired_seconds = 0;
+  int64_t total = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    BenchDir dir;
+    ManualClock clock(absl::Now());
+    std::unique_ptr<Store> store = OpenStore(dir.path(), FlushMode::kAsync, 4u << 20, &clock);
+    TimerService service(store.get(), &clock, TimerServiceOptions{}, nullptr);
+    state.ResumeTiming();
+    absl::Time start = absl::Now();
+    for (int i = 0; i < timers; i += 64) {
+      std::vector<RecordInput> batch = EngineBatch(i, std::min(64, timers - i));
+      for (size_t j = 0; j < batch.size(); ++j) {
+        RecordInput& r = batch[j];
+        r.ext.kind = RecordKind::kTimer;
+        r.ext.at_ms = absl::ToUnixMillis(clock.Now()) + 1000 + static_cast<int64_t>(i + j) % 997;
+        r.ext.target_topic = kTopic;
+        r.ext.target_queue = r.queue_id;
+        r.topic = kTimerTopic;
+        r.queue_id = 0;
+      }
+      if (!store->Append(batch).ok()) std::abort();
+    }
+    store->WaitForDispatch(store->GetLogOffsets().committed, absl::Minutes(2));
+    scheduled_seconds += absl::ToDoubleSeconds(absl::Now() - start);
+    clock.Advance(absl::Seconds(3));
+    start = absl::Now();
+    int fired = 0;
+    while (fired < timers) {
+      absl::StatusOr<FireReport> report = service.FireDue();
+      if (!report.ok() || report->fired == 0) std::abort();
+      fired += report->fired;
+    }
+    store->WaitForDispatch(store->GetLogOffsets().committed, absl::Minutes(2));
+    fired_seconds += absl::ToDoubleSeconds(absl::Now() - start);
+    total += timers;
+    state.PauseTiming();
+    store.reset();
+    state.ResumeTiming();
+  }
+  state.counters["scheduled_per_s"] = static_cast<double>(total) / scheduled_seconds;
+  state.counters["fired_per_s"] = static_cast<double>(total) / fired_seconds;
+}
+
+BENCHMARK(BM_Timers)->ArgName("timers")->Arg(100'000)->Iterations(1)->UseRealTime();
 BENCHMARK(BM_EngineAppend)
     ->ArgNames({"sync", "batch"})
     ->Args({0, 1})

@@ -18,6 +18,12 @@ size_t KeysBlockSize(const std::vector<std::string>& keys) {
   return n;
 }
 
+bool Typed(const RecordInput& input) { return input.ext.kind != RecordKind::kNormal; }
+
+size_t ExtSize(const RecordInput& input) {
+  return Typed(input) ? kRecordExtFixedSize + input.ext.target_topic.size() : 0;
+}
+
 // CRC over the length prefix and everything after the CRC field.
 uint32_t RecordCrc(absl::string_view record) {
   const uint32_t crc = crc32c::Extend(0, record.data(), 4);
@@ -26,8 +32,17 @@ uint32_t RecordCrc(absl::string_view record) {
 
 }  // namespace
 
+absl::string_view RecordKindName(RecordKind kind) {
+  static constexpr absl::string_view kNames[] = {"NORMAL",    "TIMER",     "HALF",
+                                                 "FIRED",     "COMMITTED", "ROLLED_BACK",
+                                                 "DISCARDED", "CHECKED",   "DROPPED"};
+  const auto i = static_cast<uint8_t>(kind);
+  return i <= kMaxRecordKind ? kNames[i] : "UNKNOWN";
+}
+
 size_t EncodedRecordSize(const RecordInput& input) {
-  return kRecordHeaderSize + input.topic.size() + input.message_id.size() + input.tag.size() +
+  return (Typed(input) ? kRecordHeaderSizeV3 + ExtSize(input) : kRecordHeaderSize) +
+         input.topic.size() + input.message_id.size() + input.tag.size() +
          KeysBlockSize(input.keys) + input.body.size();
 }
 
@@ -59,6 +74,19 @@ absl::Status ValidateRecordInput(const RecordInput& input) {
     return absl::InvalidArgumentError(absl::StrCat("record flags 0x", absl::Hex(input.flags),
                                                    " use bit 31, which the store reserves"));
   }
+  if (static_cast<uint8_t>(input.ext.kind) > kMaxRecordKind) {
+    return absl::InvalidArgumentError(absl::StrCat("record kind ", static_cast<int>(input.ext.kind),
+                                                   " is unknown (max ", kMaxRecordKind, ")"));
+  }
+  if (input.ext.target_topic.size() > kMaxRecordTopicLength) {
+    return absl::InvalidArgumentError(absl::StrCat("record target topic length ",
+                                                   input.ext.target_topic.size(), " exceeds ",
+                                                   kMaxRecordTopicLength));
+  }
+  if (input.ext.target_queue < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record target queue ", input.ext.target_queue, " is negative"));
+  }
   if (EncodedRecordSize(input) > 0xffffffffu) {
     return absl::InvalidArgumentError("record does not fit a 32-bit length");
   }
@@ -72,7 +100,8 @@ void EncodeRecord(const RecordInput& input, const RecordPosition& position, std:
   dst->reserve(start + length);
   coding::PutFixed32LE(dst, static_cast<uint32_t>(length));
   coding::PutFixed32LE(dst, 0);  // CRC, filled in below
-  dst->push_back(static_cast<char>(kRecordMagic));
+  const bool typed = Typed(input);
+  dst->push_back(static_cast<char>(typed ? kRecordMagicV3 : kRecordMagic));
   dst->push_back(static_cast<char>(input.topic.size()));
   coding::PutFixed16LE(dst, static_cast<uint16_t>(input.message_id.size()));
   coding::PutFixed32LE(dst, static_cast<uint32_t>(input.queue_id));
@@ -85,9 +114,21 @@ void EncodeRecord(const RecordInput& input, const RecordPosition& position, std:
   coding::PutFixed32LE(dst, static_cast<uint32_t>(keys_size));
   coding::PutFixed32LE(dst, static_cast<uint32_t>(input.body.size()));
   coding::PutFixed16LE(dst, static_cast<uint16_t>(input.tag.size()));
+  if (typed) coding::PutFixed16LE(dst, static_cast<uint16_t>(ExtSize(input)));
   dst->append(input.topic);
   dst->append(input.message_id);
   dst->append(input.tag);
+  if (typed) {
+    const RecordExtension& e = input.ext;
+    dst->push_back(static_cast<char>(e.kind));
+    coding::PutFixed64LE(dst, static_cast<uint64_t>(e.subject));
+    coding::PutFixed64LE(dst, static_cast<uint64_t>(e.at_ms));
+    coding::PutFixed32LE(dst, e.count);
+    coding::PutFixed32LE(dst, static_cast<uint32_t>(e.target_queue));
+    dst->push_back(static_cast<char>(e.target_topic.size()));
+    coding::PutFixed64LE(dst, 0);  // reserved
+    dst->append(e.target_topic);
+  }
   for (const std::string& key : input.keys) {
     coding::PutFixed16LE(dst, static_cast<uint16_t>(key.size()));
     dst->append(key);
@@ -133,18 +174,20 @@ absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
                                    actual_crc));
   }
   const auto magic = static_cast<uint8_t>(p[8]);
-  if (magic != kRecordMagic && magic != kRecordMagicV1) {
-    return corrupt(absl::StrFormat("unknown magic 0x%02x (expected 0x%02x or 0x%02x)", magic,
-                                   kRecordMagic, kRecordMagicV1));
+  if (magic != kRecordMagic && magic != kRecordMagicV1 && magic != kRecordMagicV3) {
+    return corrupt(absl::StrFormat("unknown magic 0x%02x (expected 0x%02x, 0x%02x or 0x%02x)",
+                                   magic, kRecordMagicV1, kRecordMagic, kRecordMagicV3));
   }
   const bool v1 = magic == kRecordMagicV1;
-  const size_t header = v1 ? kRecordHeaderSizeV1 : kRecordHeaderSize;
+  const bool v3 = magic == kRecordMagicV3;
+  const int version = v1 ? 1 : (v3 ? 3 : 2);
+  const size_t header = v1 ? kRecordHeaderSizeV1 : (v3 ? kRecordHeaderSizeV3 : kRecordHeaderSize);
   if (length < header) {
-    return corrupt(absl::StrCat("length ", length, " is below its version-", (v1 ? 1 : 2),
-                                " header (", header, " bytes)"));
+    return corrupt(absl::StrCat("length ", length, " is below its version-", version, " header (",
+                                header, " bytes)"));
   }
   RecordView v;
-  v.version_ = v1 ? 1 : 2;
+  v.version_ = static_cast<uint8_t>(version);
   const size_t topic_len = static_cast<uint8_t>(p[9]);
   const size_t id_len = GetFixed16LE(p + 10);
   v.queue_id_ = static_cast<int32_t>(GetFixed32LE(p + 12));
@@ -157,10 +200,11 @@ absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
   const size_t keys_len = GetFixed32LE(p + 60);
   const size_t body_len = GetFixed32LE(p + 64);
   const size_t tag_len = v1 ? 0 : GetFixed16LE(p + 68);
-  if (header + topic_len + id_len + tag_len + keys_len + body_len != length) {
+  const size_t ext_len = v3 ? GetFixed16LE(p + 70) : 0;
+  if (header + topic_len + id_len + tag_len + ext_len + keys_len + body_len != length) {
     return corrupt(absl::StrCat("field lengths (topic ", topic_len, ", id ", id_len, ", tag ",
-                                tag_len, ", keys ", keys_len, ", body ", body_len,
-                                ") do not add up to length ", length));
+                                tag_len, ", ext ", ext_len, ", keys ", keys_len, ", body ",
+                                body_len, ") do not add up to length ", length));
   }
   if (v.commit_offset_ != expected_offset) {
     return corrupt(absl::StrCat("stored commit offset is ", v.commit_offset_));
@@ -173,6 +217,25 @@ absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
   pos += id_len;
   v.tag_ = v.raw_.substr(pos, tag_len);
   pos += tag_len;
+  if (v3) {
+    const char* e = v.raw_.data() + pos;
+    if (ext_len < kRecordExtFixedSize ||
+        ext_len != kRecordExtFixedSize + static_cast<uint8_t>(e[25])) {
+      return corrupt(
+          absl::StrCat("extension length ", ext_len, " does not match its target topic"));
+    }
+    const auto kind = static_cast<uint8_t>(e[0]);
+    if (kind == 0 || kind > kMaxRecordKind) {
+      return corrupt(absl::StrCat("unknown record kind ", kind));
+    }
+    v.kind_ = static_cast<RecordKind>(kind);
+    v.subject_ = static_cast<int64_t>(GetFixed64LE(e + 1));
+    v.at_ms_ = static_cast<int64_t>(GetFixed64LE(e + 9));
+    v.count_ = GetFixed32LE(e + 17);
+    v.target_queue_ = static_cast<int32_t>(GetFixed32LE(e + 21));
+    v.target_topic_ = v.raw_.substr(pos + kRecordExtFixedSize, ext_len - kRecordExtFixedSize);
+    pos += ext_len;
+  }
   v.keys_ = v.raw_.substr(pos, keys_len);
   pos += keys_len;
   v.body_ = v.raw_.substr(pos, body_len);

@@ -21,6 +21,12 @@ inline constexpr uint8_t kRecordMagicV1 = 0xA1;
 inline constexpr uint8_t kRecordMagic = 0xA2;
 inline constexpr size_t kRecordHeaderSizeV1 = 68;
 inline constexpr size_t kRecordHeaderSize = 70;  // v1's plus the u16 tag length
+// Version 3 (docs/design/message-types.md §1.1): v2 plus a u16 extension
+// length and a typed extension; written only for records of a kind other
+// than NORMAL, so plain messages stay v2 byte for byte.
+inline constexpr uint8_t kRecordMagicV3 = 0xA3;
+inline constexpr size_t kRecordHeaderSizeV3 = 72;
+inline constexpr size_t kRecordExtFixedSize = 34;
 // Structural limits of the format (field widths). The store's own, smaller
 // limits are checked once, by the engine (Store::ValidateRecord).
 inline constexpr size_t kMaxRecordTopicLength = 255;
@@ -45,6 +51,31 @@ struct TopicQueue {
   }
 };
 
+// What a typed record is (message-types.md §1.1). Values are on disk.
+enum class RecordKind : uint8_t {
+  kNormal = 0,
+  kTimer = 1,       // deliver a copy to the target at at_ms
+  kHalf = 2,        // transactional half message
+  kFired = 3,       // the delivered copy of TIMER `subject`
+  kCommitted = 4,   // the visible copy of HALF `subject`
+  kRolledBack = 5,  // HALF `subject` discarded by the producer
+  kDiscarded = 6,   // HALF `subject` gave up after max checks
+  kChecked = 7,     // HALF `subject` was checked (count, next at_ms)
+  kDropped = 8,     // TIMER `subject` not delivered: its target topic is gone
+};
+inline constexpr uint8_t kMaxRecordKind = 8;
+absl::string_view RecordKindName(RecordKind kind);
+
+// The v3 extension of a typed record. Unused for kNormal.
+struct RecordExtension {
+  RecordKind kind = RecordKind::kNormal;
+  int64_t subject = 0;  // commit offset of the record this one acts on (0: none)
+  int64_t at_ms = 0;    // TIMER: due time; HALF/CHECKED: next check (Unix ms)
+  uint32_t count = 0;   // HALF/CHECKED: checks done so far
+  int32_t target_queue = 0;
+  std::string target_topic;  // TIMER, HALF, DISCARDED: the real topic
+};
+
 // What a producer supplies for one record. The log assigns the commit-log
 // offset, the queue offset and the store timestamp.
 struct RecordInput {
@@ -58,6 +89,7 @@ struct RecordInput {
   uint32_t flags = 0;             // opaque to the engine (transaction, delay, ...),
                                   // except kBatchContinuesFlag
   std::string body;               // the encoded message, opaque to the engine
+  RecordExtension ext;            // kind != kNormal: written as version 3
 };
 
 // The engine's own bit of `flags`: set on every record of an append batch
@@ -113,6 +145,13 @@ class RecordView {
   // Empty in a version-1 record (its writer kept the tag elsewhere).
   absl::string_view tag() const { return tag_; }
   uint8_t version() const { return version_; }
+  // The typed extension (kNormal, zeros and empty before version 3).
+  RecordKind kind() const { return kind_; }
+  int64_t subject() const { return subject_; }
+  int64_t at_ms() const { return at_ms_; }
+  uint32_t count() const { return count_; }
+  int32_t target_queue() const { return target_queue_; }
+  absl::string_view target_topic() const { return target_topic_; }
   absl::string_view body() const { return body_; }
   std::vector<absl::string_view> keys() const;
   int64_t end_offset() const { return commit_offset_ + static_cast<int64_t>(raw_.size()); }
@@ -128,6 +167,12 @@ class RecordView {
   absl::string_view tag_;
   absl::string_view keys_;
   absl::string_view body_;
+  absl::string_view target_topic_;
+  RecordKind kind_ = RecordKind::kNormal;
+  int64_t subject_ = 0;
+  int64_t at_ms_ = 0;
+  uint32_t count_ = 0;
+  int32_t target_queue_ = 0;
   int32_t queue_id_ = 0;
   int64_t queue_offset_ = 0;
   int64_t commit_offset_ = 0;

@@ -43,6 +43,46 @@ TEST(RecordTest, EncodesAndParsesEveryField) {
   EXPECT_EQ(stored.view().queue_offset(), 42);
 }
 
+TEST(RecordTest, TypedRecordIsVersion3AndNormalStaysVersion2) {
+  RecordInput input = testing::MakeRecord("rmq_sys_wheel_timer", 0, "payload", {"k"});
+  const std::string plain = Encode(input, 0);
+  EXPECT_EQ(static_cast<uint8_t>(plain[8]), kRecordMagic);
+  EXPECT_EQ(RecordView::Parse(plain, 0, kMax)->kind(), RecordKind::kNormal);
+  input.ext.kind = RecordKind::kTimer;
+  input.ext.subject = 77;
+  input.ext.at_ms = 1'700'000'005'000;
+  input.ext.count = 3;
+  input.ext.target_topic = "Orders";
+  input.ext.target_queue = 2;
+  const std::string bytes = Encode(input, 4096);
+  ASSERT_EQ(bytes.size(), EncodedRecordSize(input));
+  EXPECT_EQ(bytes.size(), plain.size() + 2 + kRecordExtFixedSize + 6);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[8]), kRecordMagicV3);
+  auto view = RecordView::Parse(bytes, 4096, kMax);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->version(), 3);
+  EXPECT_EQ(view->kind(), RecordKind::kTimer);
+  EXPECT_EQ(view->subject(), 77);
+  EXPECT_EQ(view->at_ms(), 1'700'000'005'000);
+  EXPECT_EQ(view->count(), 3u);
+  EXPECT_EQ(view->target_topic(), "Orders");
+  EXPECT_EQ(view->target_queue(), 2);
+  EXPECT_EQ(view->body(), "payload");
+  EXPECT_THAT(view->keys(), ElementsAre("k"));
+  EXPECT_EQ(StoredRecord(bytes).view().target_topic(), "Orders");
+  for (size_t i = 0; i < bytes.size(); ++i) {  // the CRC covers the extension
+    std::string corrupt = bytes;
+    corrupt[i] = static_cast<char>(corrupt[i] ^ 0x10);
+    EXPECT_FALSE(RecordView::Parse(corrupt, 4096, kMax).ok()) << "byte " << i;
+  }
+}
+
+TEST(RecordTest, UnknownKindIsRefused) {
+  RecordInput input = testing::MakeRecord("T", 0, "x");
+  input.ext.kind = static_cast<RecordKind>(9);
+  EXPECT_THAT(ValidateRecordInput(input).message(), HasSubstr("record kind 9 is unknown"));
+}
+
 TEST(RecordTest, EveryFlippedBitIsDetected) {
   const std::string bytes = Encode(testing::MakeRecord("T", 0, "abc", {"k"}), 0);
   for (size_t i = 0; i < bytes.size(); ++i) {

@@ -37,11 +37,11 @@ std::string QueueName(absl::string_view topic, int32_t queue_id) {
 
 // The largest record a message within the limits can encode to. The slack
 // covers version-1 records, whose bodies carried the tag in a 3-byte
-// envelope.
+// envelope; the typed extension of version 3 is counted at its largest.
 uint32_t MaxRecordSize(uint32_t max_body_size) {
-  return static_cast<uint32_t>(kRecordHeaderSize + kMaxTopicNameLength + kMaxMessageIdLength +
-                               kMaxTagLength + 3 + kMaxKeysPerMessage * (2 + kMaxKeyLength) +
-                               max_body_size);
+  return static_cast<uint32_t>(kRecordHeaderSizeV3 + kRecordExtFixedSize + kMaxRecordTopicLength +
+                               kMaxTopicNameLength + kMaxMessageIdLength + kMaxTagLength + 3 +
+                               kMaxKeysPerMessage * (2 + kMaxKeyLength) + max_body_size);
 }
 
 }  // namespace
@@ -136,6 +136,7 @@ Store::~Store() {
 
 absl::Status Store::CheckQueue(absl::string_view field, const std::string& topic,
                                int32_t queue_id) const {
+  if (topic == kTimerTopic && queue_id == 0) return absl::OkStatus();  // implicit, one queue
   APOGEE_RETURN_IF_ERROR(ValidateTopicName(absl::StrCat(field, "topic"), topic));
   absl::MutexLock lock(&mu_);
   auto it = topics_.find(topic);
@@ -153,6 +154,22 @@ absl::Status Store::CheckQueue(absl::string_view field, const std::string& topic
 absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
   const std::string field = absl::StrCat("batch[", i, "].");
   APOGEE_RETURN_IF_ERROR(CheckQueue(field, record.topic, record.queue_id));
+  if (record.ext.kind == RecordKind::kTimer) {
+    if (record.topic != kTimerTopic || record.queue_id != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "TIMER record must go to ", kTimerTopic,
+                                                     " queue 0, not \"", record.topic, "\" queue ",
+                                                     record.queue_id));
+    }
+    if (record.ext.at_ms <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "TIMER record has no deliver_time"));
+    }
+    // The target must exist now; the timer service checks it again at the due time.
+    APOGEE_RETURN_IF_ERROR(CheckQueue(absl::StrCat(field, "target "), record.ext.target_topic,
+                                      record.ext.target_queue));
+  } else if (record.topic == kTimerTopic && record.ext.kind != RecordKind::kDropped) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "topic ", kTimerTopic, " takes only TIMER and DROPPED records"));
+  }
   if (record.body.size() > options_.max_body_size) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, "body of ", QueueName(record.topic, record.queue_id), " is ",
@@ -179,6 +196,27 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
   }
   return absl::OkStatus();
 }
+
+bool Store::following() const {
+  absl::ReaderMutexLock appends(&append_mu_);
+  return following_;
+}
+
+absl::StatusOr<std::vector<DueEntry>> Store::ScanDueTimers(int64_t from_ms, int64_t due_ms,
+                                                           int limit) const {
+  return index_->ScanDue(RecordKind::kTimer, from_ms, due_ms, limit);
+}
+
+absl::StatusOr<std::optional<int64_t>> Store::NextTimerDue() const {
+  return index_->NextDue(RecordKind::kTimer);
+}
+
+absl::StatusOr<bool> Store::IsPending(int64_t commit_offset) const {
+  APOGEE_ASSIGN_OR_RETURN(std::optional<DueEntry> entry, index_->GetPending(commit_offset));
+  return entry.has_value();
+}
+
+PendingCounts Store::pending_counts() const { return index_->pending_counts(); }
 
 void Store::SetFollowing(bool following, std::string reason) {
   absl::WriterMutexLock appends(&append_mu_);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -242,6 +243,18 @@ class Store {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListGroups() const;
   absl::Status DeleteGroup(const std::string& name);
 
+  // --- Typed records (docs/design/message-types.md; services/store/typed).
+  // Pending timers due in [from_ms, due_ms], in (due, offset) order.
+  absl::StatusOr<std::vector<DueEntry>> ScanDueTimers(int64_t from_ms, int64_t due_ms,
+                                                      int limit) const;
+  // The earliest due time of a pending timer; nullopt when none.
+  absl::StatusOr<std::optional<int64_t>> NextTimerDue() const;
+  // True while `commit_offset` is a pending TIMER or HALF.
+  absl::StatusOr<bool> IsPending(int64_t commit_offset) const;
+  PendingCounts pending_counts() const;
+  // True while following a master (SetFollowing): nothing may be appended.
+  bool following() const;
+
   // --- Maintenance.
   absl::StatusOr<RetentionReport> RunRetention();
   StoreStats Stats() const;
@@ -280,7 +293,7 @@ class Store {
   // Appends hold it shared from validation to the end of the write;
   // DeleteTopic holds it exclusively, so every record of a deleted topic
   // lies below its tombstone.
-  absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   bool following_ ABSL_GUARDED_BY(append_mu_) = false;
   std::string following_reason_ ABSL_GUARDED_BY(append_mu_);
   mutable absl::Mutex mu_;

@@ -12,6 +12,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/table_properties_collectors.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "services/common/status/status_macros.h"
@@ -24,8 +25,9 @@ namespace {
 constexpr int64_t kFormatVersion = 1;
 // "default" is rocksdb::kDefaultColumnFamilyName (a global string we cannot
 // read during static initialization).
-const char* const kFamilyNames[] = {"default", "consume_queue", "msg_id", "key",
-                                    "time",    "offsets",       "config"};
+const char* const kFamilyNames[] = {"default",   "consume_queue", "msg_id",   "key",
+                                    "time",      "offsets",       "config",   "pending",
+                                    "timer_due", "txn_check",     "resolved", "undo"};
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   if (s.ok()) return absl::OkStatus();
@@ -116,6 +118,129 @@ class IndexStore::FloorFilter final : public rocksdb::CompactionFilter {
   std::atomic<int64_t> floor{0};
 };
 
+// Applies the dispatch rules of typed records (message-types.md §1.2) to one
+// WriteBatch. Reads see the batch's own earlier changes (`overlay_`), since a
+// replayed chunk may hold a TIMER and its FIRED copy.
+class IndexStore::TypedBatch {
+ public:
+  TypedBatch(const IndexStore* index, rocksdb::WriteBatch* batch) : index_(index), batch_(batch) {}
+
+  absl::Status Apply(const RecordView& r) {
+    const RecordKind kind = r.kind();
+    const int64_t o = r.commit_offset();
+    switch (kind) {
+      case RecordKind::kNormal:
+        return absl::OkStatus();
+      case RecordKind::kTimer:
+      case RecordKind::kHalf:
+        Put(o, {static_cast<uint8_t>(kind), r.at_ms(), r.count(), r.length()});
+        if (kind == RecordKind::kTimer && r.subject() != 0) return Resolve(r);  // carried
+        return absl::OkStatus();
+      case RecordKind::kDiscarded:
+        Put(o, {static_cast<uint8_t>(kind), 0, r.count(), r.length()});
+        return Resolve(r);
+      case RecordKind::kChecked: {
+        APOGEE_ASSIGN_OR_RETURN(std::optional<keys::PendingValue> before, Get(r.subject()));
+        if (!before.has_value()) {
+          ++counts_.duplicate_resolvers;
+          return absl::OkStatus();
+        }
+        batch_->Put(index_->cf(kUndo), keys::EncodeFixed64BE(o),
+                    keys::EncodeUndoValue({r.subject(), before}));
+        keys::PendingValue after = *before;
+        after.at_ms = r.at_ms();
+        after.count = r.count();
+        Delete(r.subject(), *before);
+        Put(r.subject(), after);
+        return absl::OkStatus();
+      }
+      default:  // FIRED, COMMITTED, ROLLED_BACK, DROPPED
+        return Resolve(r);
+    }
+  }
+
+  // Undoes the resolver at `resolver` (TruncateFrom), given its undo entry.
+  absl::Status Undo(int64_t resolver, const keys::UndoValue& undo) {
+    APOGEE_ASSIGN_OR_RETURN(std::optional<keys::PendingValue> now, Get(undo.subject));
+    if (now.has_value()) Delete(undo.subject, *now);
+    if (undo.before.has_value()) {
+      Put(undo.subject, *undo.before);
+      if (!now.has_value())
+        batch_->Delete(index_->cf(kResolved), keys::EncodeFixed64BE(undo.subject));
+    }
+    batch_->Delete(index_->cf(kUndo), keys::EncodeFixed64BE(resolver));
+    return absl::OkStatus();
+  }
+
+  void Delete(int64_t o, const keys::PendingValue& v) {
+    batch_->Delete(index_->cf(kPending), keys::EncodeFixed64BE(o));
+    if (std::optional<Family> f = DueFamily(v.kind)) {
+      batch_->Delete(index_->cf(*f), keys::DueKey(v.at_ms, o));
+    }
+    overlay_[o] = std::nullopt;
+    Count(v.kind, -1);
+  }
+
+  absl::StatusOr<std::optional<keys::PendingValue>> Get(int64_t o) const {
+    auto it = overlay_.find(o);
+    if (it != overlay_.end()) return it->second;
+    std::string value;
+    const rocksdb::Status s = index_->db_->Get(rocksdb::ReadOptions(), index_->cf(kPending),
+                                               keys::EncodeFixed64BE(o), &value);
+    if (s.IsNotFound()) return std::nullopt;
+    APOGEE_RETURN_IF_ERROR(FromRocks(s, "read pending entry"));
+    std::optional<keys::PendingValue> v = keys::DecodePendingValue(value);
+    if (!v.has_value()) {
+      return absl::DataLossError(absl::StrCat("malformed pending entry at offset ", o));
+    }
+    return v;
+  }
+
+  const PendingCounts& delta() const { return counts_; }
+
+ private:
+  static std::optional<Family> DueFamily(uint8_t kind) {
+    if (kind == static_cast<uint8_t>(RecordKind::kTimer)) return kTimerDue;
+    if (kind == static_cast<uint8_t>(RecordKind::kHalf)) return kTxnCheck;
+    return std::nullopt;
+  }
+
+  void Count(uint8_t kind, int delta) {
+    if (kind == static_cast<uint8_t>(RecordKind::kTimer)) counts_.timers += delta;
+    if (kind == static_cast<uint8_t>(RecordKind::kHalf)) counts_.transactions += delta;
+  }
+
+  void Put(int64_t o, const keys::PendingValue& v) {
+    batch_->Put(index_->cf(kPending), keys::EncodeFixed64BE(o), keys::EncodePendingValue(v));
+    if (std::optional<Family> f = DueFamily(v.kind)) {
+      batch_->Put(index_->cf(*f), keys::DueKey(v.at_ms, o), "");
+    }
+    overlay_[o] = v;
+    Count(v.kind, +1);
+  }
+
+  // The resolver `r` ends its subject's pending state, once.
+  absl::Status Resolve(const RecordView& r) {
+    APOGEE_ASSIGN_OR_RETURN(std::optional<keys::PendingValue> before, Get(r.subject()));
+    if (!before.has_value()) {  // a duplicate resolver: the log is the truth, nothing changes
+      ++counts_.duplicate_resolvers;
+      return absl::OkStatus();
+    }
+    batch_->Put(index_->cf(kUndo), keys::EncodeFixed64BE(r.commit_offset()),
+                keys::EncodeUndoValue({r.subject(), before}));
+    Delete(r.subject(), *before);
+    std::string resolved(1, static_cast<char>(r.kind()));
+    resolved += keys::EncodeFixed64BE(r.commit_offset());
+    batch_->Put(index_->cf(kResolved), keys::EncodeFixed64BE(r.subject()), resolved);
+    return absl::OkStatus();
+  }
+
+  const IndexStore* const index_;
+  rocksdb::WriteBatch* const batch_;
+  std::map<int64_t, std::optional<keys::PendingValue>> overlay_;
+  PendingCounts counts_;
+};
+
 IndexStore::IndexStore(IndexOptions options)
     : options_(std::move(options)), floor_filter_(std::make_unique<FloorFilter>()) {
   cache_ = rocksdb::NewLRUCache(static_cast<size_t>(options_.memory_budget));
@@ -152,6 +277,7 @@ absl::StatusOr<std::unique_ptr<IndexStore>> IndexStore::Open(IndexOptions option
   std::unique_ptr<IndexStore> index(new IndexStore(std::move(options)));
   APOGEE_RETURN_IF_ERROR(index->OpenDb());
   APOGEE_RETURN_IF_ERROR(index->LoadState());
+  APOGEE_RETURN_IF_ERROR(index->CountPending());
   return index;
 }
 
@@ -162,6 +288,12 @@ rocksdb::ColumnFamilyOptions IndexStore::FamilyOptions(Family f) const {
   if (f == kMessageId || f == kKey) options.compaction_filter = floor_filter_.get();
   if (f == kConsumeQueue) {
     options.memtable_insert_with_hint_prefix_extractor = std::make_shared<QueueOfConsumeKey>();
+  }
+  if (f == kTimerDue || f == kTxnCheck || f == kPending) {
+    // Queue-like: deleted at the head as timers fire; tombstones trigger
+    // compaction so that scans from the head stay cheap.
+    options.table_properties_collector_factories.push_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(1024, 512));
   }
   return options;
 }
@@ -296,6 +428,7 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
     }
   }
   rocksdb::WriteBatch batch;
+  TypedBatch typed(this, &batch);
   for (size_t i = 0; i < records.size(); ++i) {
     const RecordView& r = records[i];
     if (r.commit_offset() != expected_offset) {
@@ -303,6 +436,9 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
                                               expected_offset, ", got ", r.commit_offset()));
     }
     expected_offset = r.end_offset();
+    // Also for a deleted topic's copy: a timer whose copy landed just before
+    // the delete must not fire again.
+    APOGEE_RETURN_IF_ERROR(typed.Apply(r));
     if (deleted[i]) continue;
     QueueState& state = touched[TopicQueue{std::string(r.topic()), r.queue_id()}];
     if (r.queue_offset() != state.range.next_offset) {
@@ -350,7 +486,104 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
   absl::MutexLock lock(&mu_);
   for (auto& [tq, state] : touched) queues_[tq] = state;
   dispatched_ = end_offset;
+  pending_.timers += typed.delta().timers;
+  pending_.transactions += typed.delta().transactions;
+  pending_.duplicate_resolvers += typed.delta().duplicate_resolvers;
+  if (typed.delta().duplicate_resolvers > 0) {
+    std::fprintf(stderr, "event=duplicate_resolver count=%lld below_offset=%lld\n",
+                 static_cast<long long>(typed.delta().duplicate_resolvers),
+                 static_cast<long long>(end_offset));
+  }
   return absl::OkStatus();
+}
+
+absl::Status IndexStore::CountPending() {
+  PendingCounts counts;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<keys::PendingValue> v = keys::DecodePendingValue(ToView(it->value()));
+    if (!v.has_value()) continue;
+    if (v->kind == static_cast<uint8_t>(RecordKind::kTimer)) ++counts.timers;
+    if (v->kind == static_cast<uint8_t>(RecordKind::kHalf)) ++counts.transactions;
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "count pending entries"));
+  absl::MutexLock lock(&mu_);
+  counts.duplicate_resolvers = pending_.duplicate_resolvers;
+  pending_ = counts;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<int64_t>> IndexStore::FirstPendingOffset() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
+  it->SeekToFirst();
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "seek pending entries"));
+  if (!it->Valid()) return std::nullopt;
+  return keys::DecodeFixed64BE(ToView(it->key()));
+}
+
+PendingCounts IndexStore::pending_counts() const {
+  absl::MutexLock lock(&mu_);
+  return pending_;
+}
+
+absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanDue(RecordKind kind, int64_t from_ms,
+                                                          int64_t due_ms, int limit) const {
+  const Family f = kind == RecordKind::kHalf ? kTxnCheck : kTimerDue;
+  // Bounded above so the iterator never walks past the due keys it wants.
+  const std::string upper = keys::DueKey(due_ms + 1, 0);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(f)));
+  std::vector<DueEntry> out;
+  for (it->Seek(keys::DueKey(from_ms, 0)); it->Valid() && static_cast<int>(out.size()) < limit;
+       it->Next()) {
+    std::optional<std::pair<int64_t, int64_t>> key = keys::DecodeDueKey(ToView(it->key()));
+    if (!key.has_value()) return absl::DataLossError("malformed due-time key");
+    APOGEE_ASSIGN_OR_RETURN(std::optional<DueEntry> entry, GetPending(key->second));
+    if (!entry.has_value()) continue;  // resolved meanwhile
+    out.push_back(*entry);
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan due-time index"));
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> IndexStore::NextDue(RecordKind kind) const {
+  const Family f = kind == RecordKind::kHalf ? kTxnCheck : kTimerDue;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
+  it->SeekToFirst();
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "seek due-time index"));
+  if (!it->Valid()) return std::nullopt;
+  std::optional<std::pair<int64_t, int64_t>> key = keys::DecodeDueKey(ToView(it->key()));
+  if (!key.has_value()) return absl::DataLossError("malformed due-time key");
+  return key->first;
+}
+
+absl::StatusOr<std::optional<DueEntry>> IndexStore::GetPending(int64_t commit_offset) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kPending), keys::EncodeFixed64BE(commit_offset), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  APOGEE_RETURN_IF_ERROR(FromRocks(s, "read pending entry"));
+  std::optional<keys::PendingValue> v = keys::DecodePendingValue(value);
+  if (!v.has_value()) {
+    return absl::DataLossError(absl::StrCat("malformed pending entry at offset ", commit_offset));
+  }
+  return DueEntry{v->at_ms, commit_offset, v->size};
+}
+
+absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> IndexStore::GetResolved(
+    int64_t subject) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kResolved), keys::EncodeFixed64BE(subject), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  APOGEE_RETURN_IF_ERROR(FromRocks(s, "read resolved entry"));
+  if (value.size() != 9) {
+    return absl::DataLossError(absl::StrCat("malformed resolved entry of offset ", subject));
+  }
+  return std::make_pair(static_cast<RecordKind>(value[0]),
+                        *keys::DecodeFixed64BE(absl::string_view(value).substr(1)));
 }
 
 std::optional<QueueRange> IndexStore::GetQueueRange(const TopicQueue& tq) const {
@@ -506,15 +739,46 @@ absl::Status IndexStore::TruncateFrom(int64_t log_end) {
               keys::EncodeFixed64BE(state.range.next_offset));
     changed.emplace_back(tq, state);
   }
+  // Typed state: undo the resolvers being cut, newest first, then drop the
+  // pending entries of records being cut.
+  TypedBatch typed(this, &batch);
+  {
+    std::vector<std::pair<int64_t, keys::UndoValue>> undos;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kUndo)));
+    for (it->Seek(keys::EncodeFixed64BE(log_end)); it->Valid(); it->Next()) {
+      std::optional<int64_t> resolver = keys::DecodeFixed64BE(ToView(it->key()));
+      std::optional<keys::UndoValue> undo = keys::DecodeUndoValue(ToView(it->value()));
+      if (!resolver.has_value() || !undo.has_value()) {
+        return absl::DataLossError("malformed undo entry");
+      }
+      undos.emplace_back(*resolver, std::move(*undo));
+    }
+    APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan undo entries"));
+    for (auto u = undos.rbegin(); u != undos.rend(); ++u) {
+      APOGEE_RETURN_IF_ERROR(typed.Undo(u->first, u->second));
+    }
+    std::vector<int64_t> cut;
+    std::unique_ptr<rocksdb::Iterator> p(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
+    for (p->Seek(keys::EncodeFixed64BE(log_end)); p->Valid(); p->Next()) {
+      cut.push_back(keys::DecodeFixed64BE(ToView(p->key())).value_or(0));
+    }
+    APOGEE_RETURN_IF_ERROR(FromRocks(p->status(), "scan pending entries"));
+    for (int64_t o : cut) {
+      APOGEE_ASSIGN_OR_RETURN(std::optional<keys::PendingValue> v, typed.Get(o));
+      if (v.has_value()) typed.Delete(o, *v);
+    }
+  }
   batch.Put(cf(kDefault), ToSlice(keys::kDispatchedKey), keys::EncodeFixed64BE(log_end));
   rocksdb::WriteOptions sync;
   sync.sync = true;
   APOGEE_RETURN_IF_ERROR(
       FromRocks(db_->Write(sync, &batch), absl::StrCat("truncate indexes at offset ", log_end)));
-  absl::MutexLock lock(&mu_);
-  for (auto& [tq, state] : changed) queues_[tq] = state;
-  dispatched_ = log_end;
-  return absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [tq, state] : changed) queues_[tq] = state;
+    dispatched_ = log_end;
+  }
+  return CountPending();
 }
 
 absl::Status IndexStore::TrimBefore(int64_t log_min) {
@@ -560,7 +824,11 @@ absl::Status IndexStore::TrimBefore(int64_t log_min) {
     }
     new_mins.emplace_back(tq, new_min);
   }
-  if (!new_mins.empty()) {
+  // Resolutions of records retention dropped are history nobody asks for.
+  for (Family f : {kResolved, kUndo}) {
+    batch.DeleteRange(cf(f), keys::EncodeFixed64BE(0), keys::EncodeFixed64BE(log_min));
+  }
+  {
     APOGEE_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
                                      absl::StrCat("trim indexes below offset ", log_min)));
   }
@@ -571,7 +839,8 @@ absl::Status IndexStore::TrimBefore(int64_t log_min) {
 
 absl::Status IndexStore::ResetIndexes(int64_t start) {
   absl::MutexLock write_lock(&write_mu_);
-  for (Family f : {kConsumeQueue, kMessageId, kKey, kTime}) {
+  for (Family f :
+       {kConsumeQueue, kMessageId, kKey, kTime, kPending, kTimerDue, kTxnCheck, kResolved, kUndo}) {
     APOGEE_RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(handles_[f]), "drop index family"));
     APOGEE_RETURN_IF_ERROR(
         FromRocks(db_->DestroyColumnFamilyHandle(handles_[f]), "drop index family"));
@@ -589,6 +858,8 @@ absl::Status IndexStore::ResetIndexes(int64_t start) {
   absl::MutexLock lock(&mu_);
   queues_.clear();
   dispatched_ = start;
+  pending_.timers = 0;
+  pending_.transactions = 0;
   return absl::OkStatus();
 }
 

@@ -101,6 +101,20 @@ struct TopicTombstone {
   int64_t queue_base = 0;
 };
 
+// A pending TIMER or HALF in its due-time (check-time) index.
+struct DueEntry {
+  int64_t at_ms = 0;
+  int64_t commit_offset = 0;
+  uint32_t size = 0;
+};
+
+// Pending typed records (message-types.md §1.2), counted in memory.
+struct PendingCounts {
+  int64_t timers = 0;
+  int64_t transactions = 0;         // HALF records (DISCARDED ones are not counted)
+  int64_t duplicate_resolvers = 0;  // since open; must stay 0
+};
+
 // Thread-safety: thread-safe. Index writers (ApplyDispatch, TrimBefore,
 // TruncateFrom, DropTopic) are serialized by an internal mutex; readers run
 // concurrently with them. ResetIndexes must not run concurrently with
@@ -142,6 +156,24 @@ class IndexStore {
   absl::StatusOr<std::vector<IndexPosition>> LookupKey(absl::string_view topic,
                                                        absl::string_view key,
                                                        int max_results) const;
+
+  // --- Typed records (message-types.md §1.2).
+  // Pending entries of `kind` (TIMER or HALF) due in [from_ms, due_ms], in
+  // (due, offset) order, at most `limit`. A caller that fired everything
+  // below `from_ms` seeks past the deletion tombstones it left there.
+  absl::StatusOr<std::vector<DueEntry>> ScanDue(RecordKind kind, int64_t from_ms, int64_t due_ms,
+                                                int limit) const;
+  // The earliest due time of a pending `kind`; nullopt when none.
+  absl::StatusOr<std::optional<int64_t>> NextDue(RecordKind kind) const;
+  // The pending entry of the record at `commit_offset`; nullopt when it is
+  // not pending (never was, or resolved).
+  absl::StatusOr<std::optional<DueEntry>> GetPending(int64_t commit_offset) const;
+  // {resolver kind, resolver offset} of a resolved subject; nullopt if none.
+  absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> GetResolved(int64_t subject) const;
+  PendingCounts pending_counts() const;
+  // The lowest commit offset with a pending entry (retention keeps its
+  // segment); nullopt when nothing is pending.
+  absl::StatusOr<std::optional<int64_t>> FirstPendingOffset() const;
 
   // --- Keeping the indexes consistent with the log.
   // Recovery, when the log ended up shorter than the checkpoint: drops
@@ -202,7 +234,23 @@ class IndexStore {
     QueueRange range;
     int64_t last_second = -1;  // store second of the last time-index entry
   };
-  enum Family { kDefault, kConsumeQueue, kMessageId, kKey, kTime, kOffsets, kConfig, kFamilies };
+  enum Family {
+    kDefault,
+    kConsumeQueue,
+    kMessageId,
+    kKey,
+    kTime,
+    kOffsets,
+    kConfig,
+    kPending,
+    kTimerDue,
+    kTxnCheck,
+    kResolved,
+    kUndo,
+    kFamilies
+  };
+  class TypedBatch;
+  absl::Status CountPending();
 
   explicit IndexStore(IndexOptions options);
   rocksdb::ColumnFamilyOptions FamilyOptions(Family f) const;
@@ -230,6 +278,7 @@ class IndexStore {
   absl::flat_hash_map<TopicQueue, QueueState> queues_ ABSL_GUARDED_BY(mu_);
   int64_t dispatched_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, TopicTombstone> tombstones_ ABSL_GUARDED_BY(mu_);
+  PendingCounts pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace apogee::store

@@ -154,4 +154,52 @@ std::string PrefixSuccessor(std::string prefix) {
   return prefix;
 }
 
+std::string EncodePendingValue(const PendingValue& v) {
+  std::string out;
+  out.push_back(static_cast<char>(v.kind));
+  coding::PutFixed64BE(&out, static_cast<uint64_t>(v.at_ms));
+  coding::PutFixed32BE(&out, v.count);
+  coding::PutFixed32BE(&out, v.size);
+  return out;
+}
+
+std::optional<PendingValue> DecodePendingValue(absl::string_view in) {
+  if (in.size() != 17) return std::nullopt;
+  PendingValue v;
+  v.kind = static_cast<uint8_t>(in[0]);
+  v.at_ms = static_cast<int64_t>(coding::GetFixed64BE(in.data() + 1));
+  v.count = coding::GetFixed32BE(in.data() + 9);
+  v.size = coding::GetFixed32BE(in.data() + 13);
+  return v;
+}
+
+std::string DueKey(int64_t at_ms, int64_t commit_offset) {
+  return EncodeFixed64BE(at_ms) + EncodeFixed64BE(commit_offset);
+}
+
+std::optional<std::pair<int64_t, int64_t>> DecodeDueKey(absl::string_view in) {
+  if (in.size() != 16) return std::nullopt;
+  return std::make_pair(*DecodeFixed64BE(in.substr(0, 8)), *DecodeFixed64BE(in.substr(8)));
+}
+
+std::string EncodeUndoValue(const UndoValue& v) {
+  std::string out = EncodeFixed64BE(v.subject);
+  out.push_back(v.before.has_value() ? 1 : 0);
+  if (v.before.has_value()) out += EncodePendingValue(*v.before);
+  return out;
+}
+
+std::optional<UndoValue> DecodeUndoValue(absl::string_view in) {
+  if (in.size() < 9) return std::nullopt;
+  UndoValue v;
+  v.subject = *DecodeFixed64BE(in.substr(0, 8));
+  if (in[8] != 0) {
+    v.before = DecodePendingValue(in.substr(9));
+    if (!v.before.has_value()) return std::nullopt;
+  } else if (in.size() != 9) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 }  // namespace apogee::store::keys

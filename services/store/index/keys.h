@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 #include "services/store/commitlog/record.h"
@@ -67,6 +68,27 @@ std::optional<OffsetValue> DecodeOffsetValue(absl::string_view in);
 
 // config: [u8 kind][name] -> opaque value.
 std::string ConfigKey(uint8_t kind, absl::string_view name);
+
+// Typed-record families (docs/design/message-types.md §1.2).
+// pending: T(o) -> PendingValue; resolved: T(subject) -> ResolvedValue;
+// undo: T(resolver) -> UndoValue; timer_due / txn_check: MS(at) T(o) -> "".
+struct PendingValue {
+  uint8_t kind = 0;  // RecordKind of the pending record
+  int64_t at_ms = 0;
+  uint32_t count = 0;
+  uint32_t size = 0;  // the record's bytes in the log
+};
+std::string EncodePendingValue(const PendingValue& v);
+std::optional<PendingValue> DecodePendingValue(absl::string_view in);
+std::string DueKey(int64_t at_ms, int64_t commit_offset);
+// {at_ms, commit offset} of a DueKey.
+std::optional<std::pair<int64_t, int64_t>> DecodeDueKey(absl::string_view in);
+struct UndoValue {
+  int64_t subject = 0;
+  std::optional<PendingValue> before;  // the subject's pending entry before the resolver
+};
+std::string EncodeUndoValue(const UndoValue& v);
+std::optional<UndoValue> DecodeUndoValue(absl::string_view in);
 
 // meta (default column family).
 inline constexpr absl::string_view kFormatVersionKey = "format_version";

@@ -1,6 +1,8 @@
 #include "services/store/retention/retention.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 
 #include "services/common/status/status_macros.h"
 
@@ -10,7 +12,11 @@ absl::StatusOr<RetentionReport> RunRetention(CommitLog* log, IndexStore* index, 
                                              const Clock* clock, const RetentionOptions& options) {
   RetentionReport report;
   const std::vector<SegmentInfo> segments = log->ListSegments();
-  const int64_t safe_end = std::min(log->flushed_offset(), index->dispatched_offset());
+  // A pending timer or half message pins its segment (message-types.md
+  // §2.4; carrying timers forward is not built yet).
+  APOGEE_ASSIGN_OR_RETURN(std::optional<int64_t> pinned, index->FirstPendingOffset());
+  const int64_t safe_end = std::min({log->flushed_offset(), index->dispatched_offset(),
+                                     pinned.value_or(std::numeric_limits<int64_t>::max())});
   const int64_t cutoff_ms = absl::ToUnixMillis(clock->Now() - options.retention);
 
   APOGEE_ASSIGN_OR_RETURN(const DiskSpace space, fs->GetDiskSpace(log->options().dir));

@@ -34,7 +34,26 @@ RecordInput ToRecordInput(sv1::AppendRecord* record) {
   in.born_timestamp_ms = record->has_born_time() ? ToMillis(record->born_time()) : 0;
   in.flags = record->flags();
   in.body = std::move(*record->mutable_body());
+  if (record->kind() == sv1::RECORD_TIMER) {
+    // Kept in the system topic until due; the client's queue is the target.
+    in.ext.kind = RecordKind::kTimer;
+    in.ext.at_ms = record->has_deliver_time() ? ToMillis(record->deliver_time()) : 0;
+    in.ext.target_topic = std::move(in.topic);
+    in.ext.target_queue = in.queue_id;
+    in.topic = kTimerTopic;
+    in.queue_id = 0;
+  }
   return in;
+}
+
+absl::Status CheckAppendKind(const sv1::AppendRecord& record, int index) {
+  if (record.kind() == sv1::RECORD_NORMAL || record.kind() == sv1::RECORD_TIMER) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "records[", index, "].kind ", sv1::RecordKind_Name(record.kind()),
+      " cannot be appended (allowed: RECORD_NORMAL, RECORD_TIMER; transactions are not "
+      "supported yet)"));
 }
 
 absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored) {
@@ -73,6 +92,14 @@ absl::Status ToProto(const StoredRecord& record, sv1::StoredRecord* out) {
   *out->mutable_store_time() = FromMillis(v.store_timestamp_ms());
   out->set_flags(v.flags());
   out->set_body(std::string(body->body));
+  if (v.kind() != RecordKind::kNormal) {
+    out->set_kind(static_cast<sv1::RecordKind>(v.kind()));
+    out->set_target_topic(std::string(v.target_topic()));
+    out->set_target_queue(v.target_queue());
+    if (v.at_ms() != 0) *out->mutable_at_time() = FromMillis(v.at_ms());
+    out->set_subject_offset(v.subject());
+    out->set_check_count(static_cast<int32_t>(v.count()));
+  }
   return absl::OkStatus();
 }
 

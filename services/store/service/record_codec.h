@@ -40,6 +40,10 @@ inline uint32_t EngineBodyLimit(uint32_t max_message_body) {
 // tag. Stable across processes and builds (it is stored on disk).
 uint64_t TagHash(absl::string_view tag);
 
+// INVALID_ARGUMENT naming records[index].kind unless a client may append
+// that kind.
+absl::Status CheckAppendKind(const sv1::AppendRecord& record, int index);
+
 // Moves `record` into an engine record (the engine validates it).
 RecordInput ToRecordInput(sv1::AppendRecord* record);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -131,6 +132,7 @@ class StoreService::AppendReactor final
     int64_t body_bytes = 0;
     batch.reserve(static_cast<size_t>(request_.records_size()));
     for (int i = 0; i < request_.records_size(); ++i) {
+      if (invalid.ok()) invalid = CheckAppendKind(request_.records(i), i);
       body_bytes += static_cast<int64_t>(request_.records(i).body().size());
       batch.push_back(ToRecordInput(request_.mutable_records(i)));
     }
@@ -287,6 +289,83 @@ class StoreService::AppendReactor final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// One WatchQueues stream: coalesces advances per queue while a write is in
+// flight and sends them as one message. Not counted in active_calls (it
+// lives as long as the broker); the server's shutdown cancels it.
+class WatchQueuesReactor final : public grpc::ServerWriteReactor<sv1::QueueAdvances> {
+ public:
+  explicit WatchQueuesReactor(QueueWatch* watch) : watch_(watch) {
+    id_ = watch_->Subscribe([this](const std::vector<QueueAdvance>& advances) {
+      absl::MutexLock lock(&mu_);
+      for (const QueueAdvance& a : advances) {
+        int64_t& next = pending_[a.queue];
+        next = std::max(next, a.next_offset);
+      }
+      MaybeWriteLocked();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+    MaybeWriteLocked();
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    watch_->Unsubscribe(id_);  // no listener call after this
+    delete this;
+  }
+
+ private:
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_ || pending_.empty()) return;
+    out_.Clear();
+    for (const auto& [queue, next] : pending_) {
+      sv1::QueueAdvance* a = out_.add_queues();
+      a->set_topic(queue.topic);
+      a->set_queue_id(queue.queue_id);
+      a->set_next_offset(next);
+    }
+    pending_.clear();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  QueueWatch* const watch_;
+  uint64_t id_ = 0;
+  absl::Mutex mu_;
+  std::map<TopicQueue, int64_t> pending_ ABSL_GUARDED_BY(mu_);
+  sv1::QueueAdvances out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerWriteReactor<sv1::QueueAdvances>* StoreService::WatchQueues(
+    grpc::CallbackServerContext* context, const sv1::WatchQueuesRequest* request) {
+  (void)context;
+  (void)request;
+  if (options_.queue_watch == nullptr) {
+    class Unimplemented final : public grpc::ServerWriteReactor<sv1::QueueAdvances> {
+     public:
+      Unimplemented() {
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this store has no queue watch"));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Unimplemented();
+  }
+  return new WatchQueuesReactor(options_.queue_watch);
+}
 
 StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
                            StoreServiceOptions options)
@@ -600,6 +679,11 @@ grpc::ServerUnaryReactor* StoreService::GetStats(grpc::CallbackServerContext* co
     response->set_segments(stats.log.segments);
     response->set_disk_bytes(DirectoryBytes(options_.data_dir));
     response->set_appended_records(stats.log.appended_records);
+    const PendingCounts pending = store_->pending_counts();
+    response->set_pending_timers(pending.timers);
+    response->set_pending_transactions(pending.transactions);
+    APOGEE_ASSIGN_OR_RETURN(std::optional<int64_t> next_due, store_->NextTimerDue());
+    if (next_due.has_value()) *response->mutable_next_timer_due() = FromMillis(*next_due);
     return absl::OkStatus();
   });
 }

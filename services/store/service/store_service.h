@@ -17,6 +17,7 @@
 #include "services/store/metrics/probe.h"
 #include "services/store/replication/replicator.h"
 #include "services/store/service/appender.h"
+#include "services/store/typed/queue_watch.h"
 
 namespace apogee::store {
 
@@ -35,6 +36,8 @@ struct StoreServiceOptions {
   // Roles and replication (SetRole, GetReplicationStatus; a slave refuses
   // writes). Null: a plain master without replication.
   Replicator* replicator = nullptr;
+  // Source of WatchQueues (fired timers). Null: WatchQueues is UNIMPLEMENTED.
+  QueueWatch* queue_watch = nullptr;
 };
 
 // Thread-safety: gRPC calls the handlers on its callback threads; each
@@ -108,6 +111,8 @@ class StoreService final : public sv1::Store::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const sv1::GetStatsRequest* request,
                                      sv1::GetStatsResponse* response) override;
+  grpc::ServerWriteReactor<sv1::QueueAdvances>* WatchQueues(
+      grpc::CallbackServerContext* context, const sv1::WatchQueuesRequest* request) override;
   grpc::ServerUnaryReactor* SetRole(grpc::CallbackServerContext* context,
                                     const sv1::SetRoleRequest* request,
                                     sv1::SetRoleResponse* response) override;

@@ -21,7 +21,16 @@ struct Message {
   std::string tag;
   std::vector<std::string> keys;
   std::map<std::string, std::string> properties;
+  // Delayed delivery (a DELAY message): not delivered before `delivery_time`;
+  // or, instead, RocketMQ's delay level 1..18 (1s 5s 10s 30s 1m 2m 3m 4m 5m
+  // 6m 7m 8m 9m 10m 20m 30m 1h 2h after the send). Unset: InfinitePast / 0.
+  absl::Time delivery_time = absl::InfinitePast();
+  int delay_level = 0;
 };
+
+// RocketMQ's delay levels: kDelayLevels[level - 1] for level 1..18.
+inline constexpr int kMaxDelayLevel = 18;
+absl::Duration DelayLevelDuration(int level);  // level must be 1..18
 
 // The broker's acknowledgement of one stored message.
 struct SendReceipt {
@@ -44,7 +53,8 @@ struct ReceivedMessage {
   int64_t offset = 0;
   absl::Time born_time;
   absl::Time store_time;
-  int32_t delivery_attempt = 1;  // 1 on first delivery
+  int32_t delivery_attempt = 1;                     // 1 on first delivery
+  absl::Time delivery_time = absl::InfinitePast();  // a DELAY message's; else unset
   std::string receipt_handle;
   std::string endpoint;
 };

@@ -1,0 +1,225 @@
+#include "services/store/typed/timer_service.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "services/common/naming/names.h"
+#include "services/common/status/status_macros.h"
+
+namespace apogee::store {
+namespace {
+
+// 5 ms .. 60 s (message-types.md §7).
+prometheus::Histogram::BucketBoundaries LatenessBuckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
+
+// The FIRED copy of the timer `timer` (kept bytes: id, keys, tag, born time,
+// flags, body) for `queue` of its target, or the DROPPED record when the
+// target is gone (queue < 0).
+RecordInput CopyOf(const RecordView& timer, int32_t queue) {
+  RecordInput in;
+  in.ext.subject = timer.commit_offset();
+  in.ext.at_ms = timer.at_ms();
+  in.ext.target_topic = std::string(timer.target_topic());
+  in.ext.target_queue = timer.target_queue();
+  in.message_id = std::string(timer.message_id());
+  if (queue < 0) {
+    in.ext.kind = RecordKind::kDropped;
+    in.topic = kTimerTopic;
+    in.queue_id = 0;
+    return in;
+  }
+  in.ext.kind = RecordKind::kFired;
+  in.topic = std::string(timer.target_topic());
+  in.queue_id = queue;
+  for (absl::string_view key : timer.keys()) in.keys.emplace_back(key);
+  in.tag = std::string(timer.tag());
+  in.tags_hash = timer.tags_hash();
+  in.born_timestamp_ms = timer.born_timestamp_ms();
+  in.flags = timer.flags();
+  in.body = std::string(timer.body());
+  return in;
+}
+
+}  // namespace
+
+TimerService::TimerService(Store* store, const Clock* clock, TimerServiceOptions options,
+                           prometheus::Registry* registry)
+    : store_(store), clock_(clock), options_(options) {
+  if (registry == nullptr) return;
+  fired_ = &prometheus::BuildCounter()
+                .Name("apogee_store_timers_fired_total")
+                .Help("Delayed messages delivered to their target queue")
+                .Register(*registry)
+                .Add({});
+  dropped_ = &prometheus::BuildCounter()
+                  .Name("apogee_store_timers_dropped_total")
+                  .Help("Delayed messages not delivered because their target topic was deleted")
+                  .Register(*registry)
+                  .Add({});
+  pending_ = &prometheus::BuildGauge()
+                  .Name("apogee_store_timers_pending")
+                  .Help("Delayed messages waiting for their delivery time")
+                  .Register(*registry)
+                  .Add({});
+  lateness_ = &prometheus::BuildHistogram()
+                   .Name("apogee_store_timer_lateness_seconds")
+                   .Help("Store time of a delivered copy minus its delivery time")
+                   .Register(*registry)
+                   .Add({}, LatenessBuckets());
+}
+
+TimerService::~TimerService() { Stop(); }
+
+void TimerService::Start() {
+  absl::MutexLock lock(&mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void TimerService::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void TimerService::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  rescan_ = true;
+}
+
+int64_t TimerService::fired_total() const {
+  absl::MutexLock lock(&mu_);
+  return fired_total_;
+}
+
+absl::StatusOr<FireReport> TimerService::FireDue() {
+  FireReport report;
+  if (pending_ != nullptr) pending_->Set(static_cast<double>(store_->pending_counts().timers));
+  if (store_->following()) {  // only the master fires
+    scan_from_ms_ = 0;        // a truncation meanwhile may give timers back
+    return report;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (rescan_) scan_from_ms_ = 0;  // a timer was indexed: it may be due before the watermark
+    rescan_ = false;
+  }
+  const LogOffsets offsets = store_->GetLogOffsets();
+  if (!store_->WaitForDispatch(offsets.committed, options_.dispatch_wait)) {
+    return absl::UnavailableError(absl::StrCat("timers: indexes do not cover the log up to ",
+                                               offsets.committed, " yet; not firing"));
+  }
+  const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
+  APOGEE_ASSIGN_OR_RETURN(std::vector<DueEntry> due,
+                          store_->ScanDueTimers(scan_from_ms_, now_ms, options_.batch_limit));
+  if (due.empty()) return report;
+  std::vector<StoredRecord> timers;
+  std::vector<RecordInput> batch;
+  timers.reserve(due.size());
+  batch.reserve(due.size());
+  for (const DueEntry& entry : due) {
+    APOGEE_ASSIGN_OR_RETURN(StoredRecord record, store_->ReadAt(entry.commit_offset));
+    const RecordView timer = record.view();
+    if (timer.kind() != RecordKind::kTimer || timer.at_ms() > now_ms) {
+      return absl::DataLossError(absl::StrCat("pending timer at offset ", entry.commit_offset,
+                                              " is a ", RecordKindName(timer.kind()),
+                                              " record due at ", timer.at_ms()));
+    }
+    int32_t queue = -1;
+    absl::StatusOr<TopicConfig> target = store_->GetTopic(std::string(timer.target_topic()));
+    if (target.ok() && target->incarnation_start <= timer.commit_offset()) {
+      queue = timer.target_queue() % target->queue_count;  // the topic may have shrunk
+    } else if (!target.ok() && target.status().code() != absl::StatusCode::kNotFound) {
+      return target.status();
+    }
+    batch.push_back(CopyOf(timer, queue));
+    timers.push_back(std::move(record));
+  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append(batch));
+  for (size_t i = 0; i < batch.size() && i < appended.size(); ++i) {
+    if (batch[i].ext.kind == RecordKind::kDropped) {
+      ++report.dropped;
+      std::fprintf(stderr,
+                   "event=timer_dropped offset=%lld topic=\"%s\" reason=\"target topic deleted\"\n",
+                   static_cast<long long>(batch[i].ext.subject), batch[i].ext.target_topic.c_str());
+      continue;
+    }
+    ++report.fired;
+    RecordFired(appended[i].store_timestamp_ms - batch[i].ext.at_ms);
+  }
+  if (dropped_ != nullptr) dropped_->Increment(report.dropped);
+  if (options_.watch != nullptr) {
+    std::map<TopicQueue, int64_t> moved;  // coalesced: the newest end per queue
+    for (size_t i = 0; i < batch.size() && i < appended.size(); ++i) {
+      if (batch[i].ext.kind != RecordKind::kFired) continue;
+      int64_t& next = moved[TopicQueue{batch[i].topic, batch[i].queue_id}];
+      next = std::max(next, appended[i].queue_offset + 1);
+    }
+    std::vector<QueueAdvance> advances;
+    for (const auto& [queue, next] : moved) advances.push_back({queue, next});
+    options_.watch->Publish(advances);
+  }
+  report.more = static_cast<int>(due.size()) == options_.batch_limit;
+  // Everything due before the last fired one is fired (or resolved): the
+  // next scan seeks past their deleted keys instead of walking them.
+  scan_from_ms_ = due.back().at_ms;
+  absl::MutexLock lock(&mu_);
+  fired_total_ += report.fired;
+  return report;
+}
+
+void TimerService::RecordFired(int64_t lateness_ms) {
+  if (fired_ != nullptr) fired_->Increment();
+  if (lateness_ != nullptr) {
+    lateness_->Observe(static_cast<double>(std::max<int64_t>(0, lateness_ms)) / 1000.0);
+  }
+}
+
+void TimerService::Loop() {
+  absl::Time last_error_log = absl::InfinitePast();
+  for (;;) {
+    absl::Duration wait = options_.idle_wait;
+    absl::StatusOr<FireReport> report = FireDue();
+    if (!report.ok()) {
+      wait = absl::Milliseconds(100);
+      if (absl::Now() - last_error_log > absl::Seconds(10)) {
+        last_error_log = absl::Now();
+        std::fprintf(stderr, "event=timer_pass_failed error=\"%s\"\n",
+                     std::string(report.status().message()).c_str());
+      }
+    } else if (report->more) {
+      wait = absl::ZeroDuration();
+    } else if (!store_->following()) {
+      absl::StatusOr<std::optional<int64_t>> next = store_->NextTimerDue();
+      if (next.ok() && next->has_value()) {
+        // Wait to the exact ms (no wheel tick); at least 1 ms, so a timer
+        // due but not yet indexed does not spin the thread.
+        const absl::Duration until = absl::FromUnixMillis(**next) - clock_->Now();
+        wait = std::clamp(until, absl::Milliseconds(1), options_.idle_wait);
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    if (wait > absl::ZeroDuration()) {
+      mu_.AwaitWithTimeout(absl::Condition(this, &TimerService::WokenLocked), wait);
+    }
+    if (stopping_) return;
+    wake_ = false;
+  }
+}
+
+}  // namespace apogee::store
