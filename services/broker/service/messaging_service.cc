@@ -90,6 +90,7 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       probe_(deps.probe),
       executor_(deps.executor),
       clock_(deps.clock),
+      auth_(deps.auth),
       sender_(SenderOptions{options_.limits, options_.roles}, deps.store, deps.topics,
               deps.arrivals, deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes) {
@@ -161,6 +162,9 @@ absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context
 grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerContext* context,
                                                        const v2::QueryRouteRequest* request,
                                                        v2::QueryRouteResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
   return Offload(context, executor_, response, [this, request, response, topic]() {
@@ -181,6 +185,9 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContext* context,
                                                       const v2::HeartbeatRequest* request,
                                                       v2::HeartbeatResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto client_id = rocketmq::RequireClientId(*context);
   absl::Status status = client_id.status();
   if (status.ok()) status = ValidateClientType("client_type", request->client_type());
@@ -193,6 +200,9 @@ grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerContext* context,
                                                         const v2::SendMessageRequest* request,
                                                         v2::SendMessageResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto* reactor = context->DefaultReactor();
   const absl::Time start = absl::Now();
   // Held until the last copy of `finish` goes, after the store answered.
@@ -259,6 +269,9 @@ void MessagingService::SendHere(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
     grpc::CallbackServerContext* context, const v2::QueryAssignmentRequest* request,
     v2::QueryAssignmentResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
   return Offload(context, executor_, response, [this, request, response, topic]() {
@@ -294,6 +307,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
     FinishReceive(*call, status, {});
     return call->writer;
   };
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return fail(group.status());
   call->group = *group;
@@ -390,6 +404,9 @@ void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& stat
 grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerContext* context,
                                                        const v2::AckMessageRequest* request,
                                                        v2::AckMessageResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   return Offload(context, executor_, response, [this, request, response, group = *group]() {
@@ -417,6 +434,9 @@ grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
     grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
     v2::ChangeInvisibleDurationResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   const absl::Duration invisible = FromProtoDuration(request->invisible_duration());
@@ -441,6 +461,9 @@ grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
 grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
     grpc::CallbackServerContext* context, const v2::ForwardMessageToDeadLetterQueueRequest* request,
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   if (options_.roles != nullptr) {  // the DLQ is written on the master only
@@ -467,6 +490,7 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
     call->writer->Close();
     return call->writer;
   };
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return fail(group.status());
   call->group = *group;
@@ -582,6 +606,9 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
 grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerContext* context,
                                                          const v2::UpdateOffsetRequest* request,
                                                          v2::UpdateOffsetResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   auto topic = ResolveTopic(*context, request->message_queue().topic());
@@ -602,6 +629,9 @@ grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContext* context,
                                                       const v2::GetOffsetRequest* request,
                                                       v2::GetOffsetResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   auto topic = ResolveTopic(*context, request->message_queue().topic());
@@ -622,6 +652,9 @@ grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerContext* context,
                                                         const v2::QueryOffsetRequest* request,
                                                         v2::QueryOffsetResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto topic = ResolveTopic(*context, request->message_queue().topic());
   if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
   absl::Status policy = ValidateQueryOffsetPolicy(request->query_offset_policy());
@@ -646,17 +679,30 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerContext* context,
                                                            const v2::EndTransactionRequest* request,
                                                            v2::EndTransactionResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
 }
 
 rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
   auto client_id = rocketmq::RequireClientId(*context);
+  // --auth: authenticated once, at open (the signed date-time is the open
+  // time); each Settings is then authorized for its topics and group.
+  const bool checked = auth_ != nullptr && auth_->enabled();
+  absl::StatusOr<auth::User> user =
+      checked ? auth_->Authenticate(*context) : absl::StatusOr<auth::User>(auth::User{});
+  if (!user.ok() && client_id.ok()) client_id = user.status();
   // The close callback needs the stream it belongs to; it runs only after
   // Start(), by which time `self` is set.
   auto self = std::make_shared<rocketmq::TelemetryReactor*>(nullptr);
   auto* stream = new rocketmq::TelemetryReactor(
       client_id,
-      [this](const std::string& id, const v2::Settings& settings) {
+      [this, checked, user, context, peer = context->peer()](
+          const std::string& id, const v2::Settings& settings) -> absl::StatusOr<v2::Settings> {
+        if (checked) {
+          APOGEE_RETURN_IF_ERROR(auth_->Authorize(*user, peer, AccessesOf(*context, settings)));
+        }
         auto reply = rocketmq::ReplySettings(settings, options_.settings, /*group_fifo=*/false);
         if (reply.ok()) clients_->OnSettings(id, settings);  // never keep a refused client type
         return reply;
@@ -677,6 +723,9 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
 grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
     grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
     v2::NotifyClientTerminationResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto client_id = rocketmq::RequireClientId(*context);
   if (client_id.ok()) clients_->Remove(*client_id);
   // Always OK: a failure here makes the Node client's shutdown throw.
@@ -686,6 +735,9 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
 grpc::ServerUnaryReactor* MessagingService::RecallMessage(grpc::CallbackServerContext* context,
                                                           const v2::RecallMessageRequest* request,
                                                           v2::RecallMessageResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   return AnswerInBand(context, Unsupported("RecallMessage (delayed messages)"), response);
 }
 

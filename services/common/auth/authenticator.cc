@@ -34,9 +34,10 @@ absl::StatusOr<User> ParseInitAdmin(absl::string_view flag_name, absl::string_vi
       absl::StrSplit(value, absl::MaxSplits(':', 1));
   absl::Status name_ok = ValidateUserName(parts.first);
   if (!name_ok.ok() || parts.second.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag_name, " must be USER:SECRET with USER of 1..64 [a-zA-Z0-9_-] and a non-empty "
-        "SECRET"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag_name,
+                     " must be USER:SECRET with USER of 1..64 [a-zA-Z0-9_-] and a non-empty "
+                     "SECRET"));
   }
   User user;
   user.name = std::string(parts.first);
@@ -54,8 +55,7 @@ absl::StatusOr<User> Authenticator::Authenticate(const grpc::ServerContextBase& 
     return absl::UnauthenticatedError(
         absl::StrCat("user \"", request->access_key, "\" does not exist"));
   }
-  absl::Status verified =
-      VerifySignature(*request, user->secret, clock_->Now(), options_.max_skew);
+  absl::Status verified = VerifySignature(*request, user->secret, clock_->Now(), options_.max_skew);
   if (!verified.ok()) return verified;
   return *std::move(user);
 }
@@ -65,10 +65,15 @@ absl::Status Authenticator::Check(const grpc::ServerContextBase& context,
   if (!options_.enabled) return absl::OkStatus();
   absl::StatusOr<User> user = Authenticate(context);
   if (!user.ok()) return user.status();
+  return Authorize(*user, context.peer(), accesses);
+}
+
+absl::Status Authenticator::Authorize(const User& user, absl::string_view peer,
+                                      const std::vector<Access>& accesses) const {
   uint32_t ip = 0;
-  const bool has_source = PeerIpv4(context.peer(), &ip);
+  const bool has_source = PeerIpv4(peer, &ip);
   for (const Access& access : accesses) {
-    absl::Status decided = Decide(*user, access, has_source, ip);
+    absl::Status decided = Decide(user, access, has_source, ip);
     if (!decided.ok()) return decided;
   }
   return absl::OkStatus();

@@ -65,6 +65,11 @@ class Authenticator {
   absl::Status Check(const grpc::ServerContextBase& context,
                      const std::vector<Access>& accesses) const;
 
+  // Decides `accesses` for an authenticated `user` calling from `peer`
+  // (gRPC peer string); for streams authenticated once at open.
+  absl::Status Authorize(const User& user, absl::string_view peer,
+                         const std::vector<Access>& accesses) const;
+
   // With auth off: OK. Otherwise the caller is a super user
   // (PERMISSION_DENIED naming the user and `what`).
   absl::Status CheckSuper(const grpc::ServerContextBase& context, absl::string_view what) const;

@@ -128,12 +128,13 @@ absl::StatusOr<ResourcePattern> ParseResource(absl::string_view text) {
   } else if (absl::ConsumePrefix(&rest, "group:")) {
     out.kind = ResourceKind::kGroup;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("resource \"", text, "\" is unknown (", want, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("resource \"", text, "\" is unknown (", want, ")"));
   }
   out.prefix = absl::ConsumeSuffix(&rest, "*");
   if (absl::StrContains(rest, '*') || (rest.empty() && !out.prefix)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "resource \"", text, "\" has no name or a '*' not at its end (", want, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("resource \"", text, "\" has no name or a '*' not at its end (", want, ")"));
   }
   out.name = std::string(rest);
   return out;
@@ -150,7 +151,8 @@ std::string Cidr::ToString() const {
 }
 
 absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
-  std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(text, absl::MaxSplits('/', 1));
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(text, absl::MaxSplits('/', 1));
   Cidr out;
   bool ok = ParseIpv4(parts.first, &out.network);
   if (ok && absl::StrContains(text, '/')) {
@@ -203,8 +205,8 @@ absl::Status ValidateUserName(absl::string_view name) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
   });
   if (name.empty() || static_cast<int>(name.size()) > kMaxUserName || !chars_ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "username \"", name, "\" must be 1..", kMaxUserName, " chars of [a-zA-Z0-9_-]"));
+    return absl::InvalidArgumentError(absl::StrCat("username \"", name, "\" must be 1..",
+                                                   kMaxUserName, " chars of [a-zA-Z0-9_-]"));
   }
   return absl::OkStatus();
 }

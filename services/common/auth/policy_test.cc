@@ -19,7 +19,9 @@ uint32_t Ip(const char* text) {
 }
 
 TEST(Policy, DecisionTable) {
-  User bob{"bob", "x", UserType::kNormal,
+  User bob{"bob",
+           "x",
+           UserType::kNormal,
            {P("topic:Orders", {"pub"}), P("topic:Logs*", {"pub", "sub"}),
             P("topic:LogsSecret", {"sub"}, "deny"), P("group:G1", {"sub"}),
             P("topic:Internal*", {"all"}), P("topic:Internal", {"pub"}, "deny"),
@@ -37,14 +39,14 @@ TEST(Policy, DecisionTable) {
   using K = ResourceKind;
   const Case cases[] = {
       {&bob, K::kTopic, "Orders", {A::kPub}, "", true},
-      {&bob, K::kTopic, "Orders", {A::kSub}, "", false},             // not granted
-      {&bob, K::kTopic, "Orders2", {A::kPub}, "", false},            // exact name only
-      {&bob, K::kTopic, "LogsApp", {A::kSub}, "", true},             // prefix
-      {&bob, K::kTopic, "LogsSecret", {A::kSub}, "", false},         // deny wins
-      {&bob, K::kTopic, "LogsSecret", {A::kPub}, "", true},          // deny is per action
-      {&bob, K::kTopic, "LogsSecret", {A::kPub, A::kSub}, "", true}, // any one of them
+      {&bob, K::kTopic, "Orders", {A::kSub}, "", false},              // not granted
+      {&bob, K::kTopic, "Orders2", {A::kPub}, "", false},             // exact name only
+      {&bob, K::kTopic, "LogsApp", {A::kSub}, "", true},              // prefix
+      {&bob, K::kTopic, "LogsSecret", {A::kSub}, "", false},          // deny wins
+      {&bob, K::kTopic, "LogsSecret", {A::kPub}, "", true},           // deny is per action
+      {&bob, K::kTopic, "LogsSecret", {A::kPub, A::kSub}, "", true},  // any one of them
       {&bob, K::kGroup, "G1", {A::kSub}, "", true},
-      {&bob, K::kGroup, "Orders", {A::kSub}, "", false},  // kinds are apart
+      {&bob, K::kGroup, "Orders", {A::kSub}, "", false},       // kinds are apart
       {&bob, K::kTopic, "InternalX", {A::kDelete}, "", true},  // all
       {&bob, K::kTopic, "Internal", {A::kPub}, "", false},     // deny beats all
       {&bob, K::kCluster, "", {A::kGet}, "", false},

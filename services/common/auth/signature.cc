@@ -42,8 +42,8 @@ absl::StatusOr<absl::Time> ParseDateTime(absl::string_view value) {
                   field(4, 2, &mo) && field(6, 2, &d) && field(9, 2, &h) && field(11, 2, &mi) &&
                   field(13, 2, &s);
   const absl::CivilSecond civil(y, mo, d, h, mi, s);
-  if (!ok || civil.month() != mo || civil.day() != d || civil.hour() != h ||
-      civil.minute() != mi || civil.second() != s) {
+  if (!ok || civil.month() != mo || civil.day() != d || civil.hour() != h || civil.minute() != mi ||
+      civil.second() != s) {
     return absl::InvalidArgumentError(absl::StrCat(
         kDateTimeHeader, " \"", value, "\" is not a UTC date-time yyyyMMdd'T'HHmmss'Z'"));
   }
@@ -61,8 +61,8 @@ std::string Sign(absl::string_view secret, absl::string_view data) {
 
 std::string AuthorizationValue(absl::string_view access_key, absl::string_view secret,
                                absl::string_view date_time) {
-  return absl::StrCat(kSchemeV2, " Credential=", access_key,
-                      ", SignedHeaders=", kDateTimeHeader, ", Signature=", Sign(secret, date_time));
+  return absl::StrCat(kSchemeV2, " Credential=", access_key, ", SignedHeaders=", kDateTimeHeader,
+                      ", Signature=", Sign(secret, date_time));
 }
 
 absl::StatusOr<SignedRequest> ParseSignedRequest(absl::string_view authorization,
@@ -81,7 +81,8 @@ absl::StatusOr<SignedRequest> ParseSignedRequest(absl::string_view authorization
   std::string signed_headers;
   for (absl::string_view part : absl::StrSplit(rest, ',')) {
     part = absl::StripAsciiWhitespace(part);
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(part, absl::MaxSplits('=', 1));
     if (kv.first == "Credential") {
       out.access_key = std::string(kv.second);
     } else if (kv.first == "SignedHeaders") {
@@ -94,12 +95,12 @@ absl::StatusOr<SignedRequest> ParseSignedRequest(absl::string_view authorization
     return Unauthenticated(absl::StrCat(kAuthorizationHeader, " header has no Credential"));
   }
   if (out.signature.empty()) {
-    return Unauthenticated(absl::StrCat(kAuthorizationHeader, " header of user \"",
-                                        out.access_key, "\" has no Signature"));
+    return Unauthenticated(absl::StrCat(kAuthorizationHeader, " header of user \"", out.access_key,
+                                        "\" has no Signature"));
   }
   if (!absl::EqualsIgnoreCase(signed_headers, kDateTimeHeader)) {
-    return Unauthenticated(absl::StrCat(kAuthorizationHeader, " header of user \"",
-                                        out.access_key, "\" signs \"", signed_headers,
+    return Unauthenticated(absl::StrCat(kAuthorizationHeader, " header of user \"", out.access_key,
+                                        "\" signs \"", signed_headers,
                                         "\" (want SignedHeaders=", kDateTimeHeader, ")"));
   }
   if (date_time.empty()) {
@@ -110,13 +111,13 @@ absl::StatusOr<SignedRequest> ParseSignedRequest(absl::string_view authorization
   return out;
 }
 
-absl::Status VerifySignature(const SignedRequest& request, absl::string_view secret,
-                             absl::Time now, absl::Duration max_skew) {
+absl::Status VerifySignature(const SignedRequest& request, absl::string_view secret, absl::Time now,
+                             absl::Duration max_skew) {
   const std::string want = Sign(secret, request.date_time);
   const std::string got = absl::AsciiStrToUpper(request.signature);
   if (got.size() != want.size() || CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0) {
-    return Unauthenticated(
-        absl::StrCat("signature of user \"", request.access_key, "\" does not match (wrong secret?)"));
+    return Unauthenticated(absl::StrCat("signature of user \"", request.access_key,
+                                        "\" does not match (wrong secret?)"));
   }
   absl::StatusOr<absl::Time> at = ParseDateTime(request.date_time);
   if (!at.ok()) return Unauthenticated(at.status().message());

@@ -45,7 +45,7 @@ absl::StatusOr<SignedRequest> ParseSignedRequest(absl::string_view authorization
 // Checks `request` against the user's `secret` and the clock: the signature
 // matches (constant-time) and the date-time is within `max_skew` of `now`.
 // UNAUTHENTICATED naming the user and the reason otherwise.
-absl::Status VerifySignature(const SignedRequest& request, absl::string_view secret,
-                             absl::Time now, absl::Duration max_skew);
+absl::Status VerifySignature(const SignedRequest& request, absl::string_view secret, absl::Time now,
+                             absl::Duration max_skew);
 
 }  // namespace apogee::auth

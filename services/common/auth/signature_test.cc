@@ -29,8 +29,8 @@ TEST(Signature, VerifiesAsTheClientsSign) {
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_EQ(request->access_key, "alice");
   const absl::Time signed_at = *ParseDateTime("20261126T220418Z");
-  EXPECT_TRUE(VerifySignature(*request, "s3cret", signed_at + absl::Minutes(14), absl::Minutes(15))
-                  .ok());
+  EXPECT_TRUE(
+      VerifySignature(*request, "s3cret", signed_at + absl::Minutes(14), absl::Minutes(15)).ok());
   // Lowercase hex (other clients) is the same signature.
   request->signature = "5287f13ed2184ade012572758da931247ff62ec4";
   EXPECT_TRUE(VerifySignature(*request, "s3cret", signed_at, absl::Minutes(15)).ok());
@@ -73,7 +73,8 @@ TEST(Signature, RefusesWrongSecretStaleAndMalformed) {
     EXPECT_NE(parsed.status().message().find(c.says), std::string::npos) << parsed.status();
   }
   // A malformed date-time that is correctly signed is still refused.
-  SignedRequest bad_date = *ParseSignedRequest(AuthorizationValue("a", "s", "yesterday"), "yesterday");
+  SignedRequest bad_date =
+      *ParseSignedRequest(AuthorizationValue("a", "s", "yesterday"), "yesterday");
   EXPECT_EQ(VerifySignature(bad_date, "s", signed_at, absl::Minutes(15)).code(),
             absl::StatusCode::kUnauthenticated);
 }
