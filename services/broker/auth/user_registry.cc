@@ -46,7 +46,8 @@ absl::Status UserRegistry::Reload() {
     if (!absl::StartsWith(g.name(), kAuthUserPrefix)) continue;
     av1::AuthUser user;
     if (!user.ParseFromString(g.config())) {
-      return absl::DataLossError(absl::StrCat("stored user record \"", g.name(), "\" does not parse"));
+      return absl::DataLossError(
+          absl::StrCat("stored user record \"", g.name(), "\" does not parse"));
     }
     APOGEE_ASSIGN_OR_RETURN(parsed[user.username()], ToAuthUser(user));
     users[user.username()] = std::move(user);
@@ -149,11 +150,10 @@ absl::Status UserRegistry::Revoke(const std::string& username, const std::string
   APOGEE_ASSIGN_OR_RETURN(av1::AuthUser user, Stored(username));
   auto* policies = user.mutable_policies();
   const int before = policies->size();
-  policies->erase(std::remove_if(policies->begin(), policies->end(),
-                                 [&resource](const av1::AuthPolicy& p) {
-                                   return p.resource() == resource;
-                                 }),
-                  policies->end());
+  policies->erase(
+      std::remove_if(policies->begin(), policies->end(),
+                     [&resource](const av1::AuthPolicy& p) { return p.resource() == resource; }),
+      policies->end());
   if (policies->size() == before) {
     return absl::NotFoundError(
         absl::StrCat("user \"", username, "\" has no policy on \"", resource, "\""));

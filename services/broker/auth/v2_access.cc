@@ -28,9 +28,8 @@ Accesses Sub(const grpc::ServerContextBase& c, const v2a::Resource& group,
 }
 
 bool IsConsumer(v2a::ClientType type) {
-  return type == v2a::PUSH_CONSUMER || type == v2a::SIMPLE_CONSUMER ||
-         type == v2a::PULL_CONSUMER || type == v2a::LITE_PUSH_CONSUMER ||
-         type == v2a::LITE_SIMPLE_CONSUMER;
+  return type == v2a::PUSH_CONSUMER || type == v2a::SIMPLE_CONSUMER || type == v2a::PULL_CONSUMER ||
+         type == v2a::LITE_PUSH_CONSUMER || type == v2a::LITE_SIMPLE_CONSUMER;
 }
 
 }  // namespace

@@ -32,10 +32,8 @@ Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::UpdateOffsetReq
 Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::GetOffsetRequest& r);
 Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::QueryOffsetRequest& r);
 Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::EndTransactionRequest& r);
-Accesses AccessesOf(const grpc::ServerContextBase& c,
-                    const v2a::ChangeInvisibleDurationRequest& r);
-Accesses AccessesOf(const grpc::ServerContextBase& c,
-                    const v2a::NotifyClientTerminationRequest& r);
+Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::ChangeInvisibleDurationRequest& r);
+Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::NotifyClientTerminationRequest& r);
 Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::RecallMessageRequest& r);
 Accesses AccessesOf(const grpc::ServerContextBase& c, const v2a::Settings& settings);
 

@@ -27,8 +27,9 @@ grpc::ServerUnaryReactor* AdminService::ListUsers(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* AdminService::GrantAcl(grpc::CallbackServerContext* context,
                                                  const av1::GrantAclRequest* request,
                                                  av1::GrantAclResponse* response) {
-  return Run(context,
-             [this, request] { return deps_.users->Grant(request->username(), request->policy()); });
+  return Run(context, [this, request] {
+    return deps_.users->Grant(request->username(), request->policy());
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::RevokeAcl(grpc::CallbackServerContext* context,
