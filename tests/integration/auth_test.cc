@@ -63,8 +63,8 @@ class AuthTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
-  void Grant(const std::string& user, const std::string& resource,
-             std::vector<std::string> actions, const std::string& decision = "allow") {
+  void Grant(const std::string& user, const std::string& resource, std::vector<std::string> actions,
+             const std::string& decision = "allow") {
     av1::GrantAclRequest request;
     request.set_username(user);
     request.mutable_policy()->set_resource(resource);
@@ -180,9 +180,9 @@ TEST_F(AuthTest, SignaturesUsersAndPolicies) {
 }
 
 TEST_F(AuthTest, NameServerRefusesRogueBroker) {
-  auto rogue = cluster_.AddBroker("rogue", {"--auth=true", kInitAdmin,
-                                            "--nameserver_access_key=root",
-                                            "--nameserver_access_secret=guess"});
+  auto rogue =
+      cluster_.AddBroker("rogue", {"--auth=true", kInitAdmin, "--nameserver_access_key=root",
+                                   "--nameserver_access_secret=guess"});
   ASSERT_TRUE(rogue.ok()) << rogue.status();
   auto ns = nameserver::v1::NameServer::NewStub(
       grpc::CreateChannel(cluster_.nameserver_address(), grpc::InsecureChannelCredentials()));
