@@ -179,6 +179,46 @@ TEST_F(AuthTest, SignaturesUsersAndPolicies) {
   }
 }
 
+// Users live in the store: a slave's store receives them with the other
+// configs, and the slave broker serves them.
+TEST(AuthReplicationTest, SlaveKnowsUsersCreatedOnTheMaster) {
+  LocalCluster cluster({APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN});
+  cluster.enable_replication();
+  ASSERT_TRUE(cluster.Start({"--auth=true", kInitAdmin}).ok());
+  auto slave = cluster.AddSlave(0, 1, {"--auth=true", kInitAdmin});
+  ASSERT_TRUE(slave.ok()) << slave.status();
+  auto on = [&](int index) {
+    return av1::Admin::NewStub(
+        grpc::CreateChannel(cluster.broker(index)->address(), grpc::InsecureChannelCredentials()));
+  };
+  auto signed_as = [](const auth::Credential& cred) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    auth::SignCall(context.get(), cred, absl::Now());
+    return context;
+  };
+  av1::CreateUserRequest create;
+  create.mutable_user()->set_username("ops");
+  create.mutable_user()->set_secret("ops-secret");
+  create.mutable_user()->set_type("super");
+  av1::CreateUserResponse created;
+  grpc::Status s = on(0)->CreateUser(signed_as(kRoot).get(), create, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The slave's broker reloads users every second once its store has them.
+  auto slave_admin = on(*slave);
+  std::string last;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        av1::ListUsersResponse users;
+        grpc::Status listed =
+            slave_admin->ListUsers(signed_as({"ops", "ops-secret"}).get(), {}, &users);
+        last = listed.error_message();
+        return listed.ok() && users.users_size() == 2;
+      },
+      absl::Seconds(15)))
+      << last;
+}
+
 TEST_F(AuthTest, NameServerRefusesRogueBroker) {
   auto rogue =
       cluster_.AddBroker("rogue", {"--auth=true", kInitAdmin, "--nameserver_access_key=root",
