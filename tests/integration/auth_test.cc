@@ -147,6 +147,23 @@ TEST_F(AuthTest, SignaturesUsersAndPolicies) {
   Grant("alice", "topic:Orders", {"pub"}, "deny");
   EXPECT_EQ(SendOne(alice, "Orders").code(), absl::StatusCode::kPermissionDenied);
 
+  // Push streams: signed at open, the subscription needs sub on the group.
+  PushConsumerOptions push;
+  push.endpoints = {cluster_.nameserver_address()};
+  push.group = "G";
+  push.topic = "Orders";
+  push.access_key = alice.access_key;
+  push.access_secret = alice.access_secret;
+  auto consumer =
+      PushConsumer::Create(push, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
+  ASSERT_FALSE(consumer.ok());
+  EXPECT_EQ(consumer.status().code(), absl::StatusCode::kPermissionDenied) << consumer.status();
+  EXPECT_THAT(consumer.status().message(), HasSubstr("user \"alice\" may not sub on group:G"));
+  Grant("alice", "group:G", {"sub"});
+  consumer =
+      PushConsumer::Create(push, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
+  EXPECT_TRUE(consumer.ok()) << consumer.status();
+
   // A stale signature (an hour old) is refused, in-band as UNAUTHORIZED.
   auto v2_stub = v2::MessagingService::NewStub(
       grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials()));
@@ -169,7 +186,7 @@ TEST_F(AuthTest, SignaturesUsersAndPolicies) {
   ASSERT_EQ(users.users_size(), 2);  // root (bootstrap) and alice
   EXPECT_EQ(users.users(1).username(), "alice");
   EXPECT_TRUE(users.users(1).secret().empty());
-  EXPECT_EQ(users.users(1).policies_size(), 2);
+  EXPECT_EQ(users.users(1).policies_size(), 3);
   for (testing::ServiceProcess* p : {cluster_.broker(), cluster_.nameserver()}) {
     std::ifstream log(p->log_path());
     std::stringstream text;
