@@ -69,6 +69,15 @@ ABSL_FLAG(int64_t, slave_read_lag_bytes, -1,
           "queue from an in-sync slave (and a slave sends readers within half of it back); "
           "-1: 40% of this machine's RAM (data that far back has likely left the page cache), "
           "0: never");
+ABSL_FLAG(bool, auth, false,
+          "Authenticate (v2 signatures) and authorize (ACLs) every client and admin call");
+ABSL_FLAG(std::string, init_admin, "",
+          "USER:SECRET of the bootstrap super user (needed with --auth; never stored)");
+ABSL_FLAG(absl::Duration, auth_max_skew, absl::Minutes(15),
+          "--auth: how far a signed x-mq-date-time may be from this broker's clock");
+ABSL_FLAG(std::string, nameserver_access_key, "",
+          "User this broker signs its NameServer registrations as (default: --init_admin's)");
+ABSL_FLAG(std::string, nameserver_access_secret, "", "Secret of --nameserver_access_key");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
 
@@ -121,6 +130,11 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   c.store_ha_endpoint = absl::GetFlag(FLAGS_store_ha_endpoint);
   c.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   c.version = kVersion;
+  c.auth.enabled = absl::GetFlag(FLAGS_auth);
+  c.auth.max_skew = absl::GetFlag(FLAGS_auth_max_skew);
+  c.init_admin = absl::GetFlag(FLAGS_init_admin);
+  c.nameserver_credential = {absl::GetFlag(FLAGS_nameserver_access_key),
+                             absl::GetFlag(FLAGS_nameserver_access_secret)};
   return c;
 }
 

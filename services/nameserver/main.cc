@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/mutex_checks.h"
 #include "services/common/concurrency/periodic_task.h"
@@ -24,6 +25,12 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9877",
           "Prometheus /metrics address (host:port); empty disables it");
 ABSL_FLAG(absl::Duration, broker_expiry, absl::Seconds(120),
           "Drop a broker not refreshed for this long (a registration may ask for its own)");
+ABSL_FLAG(bool, auth, false,
+          "Brokers must sign their registrations as a super user (--init_admin's)");
+ABSL_FLAG(std::string, init_admin, "",
+          "USER:SECRET of the super user brokers register as (needed with --auth)");
+ABSL_FLAG(absl::Duration, auth_max_skew, absl::Minutes(15),
+          "--auth: how far a signed x-mq-date-time may be from this clock");
 ABSL_FLAG(absl::Duration, scan_interval, absl::Seconds(5), "How often to look for expired brokers");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM, how long in-flight calls may take before they are cancelled");
@@ -65,6 +72,16 @@ int main(int argc, char** argv) {
   nameserver::Probe probe(metrics_registry);
   nameserver::Registry registry(RealClock::Default(), expiry);
   nameserver::NameServerService nameserver_service(&registry, &probe);
+  auth::StaticUsers users;
+  const auth::AuthOptions auth_options{absl::GetFlag(FLAGS_auth),
+                                       absl::GetFlag(FLAGS_auth_max_skew)};
+  if (auth_options.enabled || !absl::GetFlag(FLAGS_init_admin).empty()) {
+    auto admin = auth::ParseInitAdmin("init_admin", absl::GetFlag(FLAGS_init_admin));
+    if (!admin.ok()) return Fail(admin.status());
+    users.Put(*std::move(admin));
+  }
+  auth::Authenticator authenticator(auth_options, &users, RealClock::Default());
+  if (auth_options.enabled) nameserver_service.SetAuth(&authenticator);
   nameserver::MessagingService messaging_service(&registry, &probe, rocketmq::SettingsPolicy{});
 
   auto metrics = MetricsEndpoint::Start(absl::GetFlag(FLAGS_metrics_listen), metrics_registry);

@@ -11,8 +11,10 @@
 namespace apogee::testing {
 
 absl::Status LocalCluster::Start(std::vector<std::string> broker_flags) {
+  std::vector<std::string> nameserver_args = {MetricsListen()};
+  nameserver_args.insert(nameserver_args.end(), nameserver_flags_.begin(), nameserver_flags_.end());
   APOGEE_ASSIGN_OR_RETURN(nameserver_, ServiceProcess::Start("nameserver", binaries_.nameserver,
-                                                             {MetricsListen()}, dir_.path()));
+                                                             nameserver_args, dir_.path()));
   return AddBroker("broker-a", std::move(broker_flags)).status();
 }
 

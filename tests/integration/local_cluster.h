@@ -32,6 +32,10 @@ class LocalCluster {
   // "broker-a", index 0.
   absl::Status Start(std::vector<std::string> broker_flags = {});
 
+  // Flags added to the NameServer (set before Start), e.g. --auth=true.
+  void set_nameserver_flags(std::vector<std::string> flags) {
+    nameserver_flags_ = std::move(flags);
+  }
   // Flags added to every store started after this call (later flags win),
   // e.g. a small --segment_size and a short --retention.
   void set_store_flags(std::vector<std::string> flags) { store_flags_ = std::move(flags); }
@@ -103,6 +107,7 @@ class LocalCluster {
   std::unique_ptr<ServiceProcess> nameserver_;
   std::vector<BrokerGroup> brokers_;
   std::vector<std::string> store_flags_;
+  std::vector<std::string> nameserver_flags_;
   bool replication_ = false;
   bool metrics_ = false;
 };

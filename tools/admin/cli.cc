@@ -49,6 +49,18 @@ const std::map<std::string, CommandSpec>& Commands() {
        {{"topic"}, {"key", "from", "to", "max"}, "messages by --key or by --from [--to]"}},
       {"broker status", {{}, {"broker"}, "status of every broker (or one broker name)"}},
       {"broker config", {{"broker"}, {}, "effective flags of a broker's master"}},
+      {"user create",
+       {{"username", "secret"}, {"type", "broker"}, "create a user (type super|normal) (--auth)"}},
+      {"user delete", {{"username"}, {"broker"}, "delete a user"}},
+      {"user list", {{}, {"broker"}, "users and their types"}},
+      {"acl grant",
+       {{"username", "resource", "actions"},
+        {"decision", "source", "broker"},
+        "add a policy: --resource=topic:NAME|topic:PREFIX*|group:...|cluster "
+        "--actions=pub,sub,... [--decision=allow|deny] [--source=CIDR,...]"}},
+      {"acl revoke",
+       {{"username", "resource"}, {"broker"}, "remove a user's policies on a resource"}},
+      {"acl list", {{}, {"username", "broker"}, "policies of every user (or one)"}},
       {"broker promote",
        {{"broker", "id"},
         {},
@@ -64,8 +76,10 @@ absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(st
 std::string Usage() {
   std::string out =
       "usage: apogee-admin COMMAND [--flag=value ...] [--json] "
-      "[--nameservers=HOST:PORT[;HOST:PORT]]\n"
-      "NameServers: --nameservers, else $APOGEE_NAMESERVERS, else 127.0.0.1:9876.\ncommands:\n";
+      "[--nameservers=HOST:PORT[;HOST:PORT]] [--access_key=USER --access_secret=SECRET]\n"
+      "NameServers: --nameservers, else $APOGEE_NAMESERVERS, else 127.0.0.1:9876.\n"
+      "Credentials (brokers with --auth): --access_key/--access_secret, else\n"
+      "$APOGEE_ACCESS_KEY/$APOGEE_ACCESS_SECRET.\ncommands:\n";
   for (const auto& [name, spec] : Commands()) {
     std::string flags;
     for (const std::string& f : spec.required) absl::StrAppend(&flags, " --", f, "=...");
@@ -97,6 +111,10 @@ absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args,
     const std::string value = arg.substr(eq + 1);
     if (name == "nameservers") {
       nameservers = value;
+    } else if (name == "access_key") {
+      inv.access_key = value;
+    } else if (name == "access_secret") {
+      inv.access_secret = value;
     } else if (!inv.flags.emplace(name, value).second) {
       return Invalid(absl::StrCat("flag --", name, " is given twice"));
     }

@@ -23,6 +23,10 @@ struct Invocation {
   std::map<std::string, std::string> flags;
   bool json = false;
   std::vector<std::string> nameservers;
+  // Signs every call when set (--access_key/--access_secret, else
+  // $APOGEE_ACCESS_KEY / $APOGEE_ACCESS_SECRET): brokers with --auth.
+  std::string access_key;
+  std::string access_secret;
 };
 
 // Parses argv (without argv[0]). Flags are --name=value (--json alone);

@@ -9,10 +9,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
 #include "apogee/producer.h"
 #include "grpcpp/client_context.h"
+#include "services/common/auth/authenticator.h"
 #include "services/common/client/channel.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/status/grpc_status.h"
@@ -27,9 +29,17 @@ using google::protobuf::Value;
 
 constexpr absl::Duration kTimeout = absl::Seconds(10);
 
+// The credential of the command being run (RunCommand sets it; one command
+// per process).
+auth::Credential& CallCredential() {
+  static auto* credential = new auth::Credential();
+  return *credential;
+}
+
 std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + kTimeout));
+  auth::SignCall(context.get(), CallCredential(), absl::Now());
   return context;
 }
 
@@ -602,6 +612,8 @@ absl::StatusOr<Output> MessageSend(Directory& dir, const Invocation& inv) {
   options.send_timeout = kTimeout;
   options.async_threads = 1;                                    // Send only; no SendAsync
   options.client_id = absl::StrCat("apogee-admin@", getpid());  // brokers' client lists
+  options.access_key = inv.access_key;
+  options.access_secret = inv.access_secret;
   APOGEE_ASSIGN_OR_RETURN(std::unique_ptr<Producer> producer, Producer::Create(std::move(options)));
   Message message;
   message.topic = topic;
@@ -736,6 +748,99 @@ absl::StatusOr<Output> BrokerConfig(Directory& dir, const Invocation& inv) {
   return out;
 }
 
+// Users and ACLs live in each broker group's store: changes go to every
+// master (or --broker), lists come from the first.
+template <typename Request, typename Response>
+absl::StatusOr<Output> OnMasters(
+    Directory& dir, const Invocation& inv,
+    grpc::Status (av1::Admin::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request, const std::string& rpc, const std::string& done) {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> masters, dir.Masters(FlagOr(inv, "broker", "")));
+  std::vector<Value> brokers;
+  for (const BrokerRef& b : masters) {
+    APOGEE_RETURN_IF_ERROR(AdminCall(b, method, request, rpc).status());
+    brokers.push_back(BrokerValue(b));
+  }
+  Output out;
+  out.lines.push_back(absl::StrCat(done, " on ", masters.size(), " broker(s)"));
+  out.json = ObjectValue({{"brokers", ListValue(std::move(brokers))}});
+  return out;
+}
+
+absl::StatusOr<Output> UserCreate(Directory& dir, const Invocation& inv) {
+  av1::CreateUserRequest request;
+  request.mutable_user()->set_username(FlagOr(inv, "username", ""));
+  request.mutable_user()->set_secret(FlagOr(inv, "secret", ""));
+  request.mutable_user()->set_type(FlagOr(inv, "type", "normal"));
+  return OnMasters(dir, inv, &av1::Admin::Stub::CreateUser, request, "CreateUser",
+                   absl::StrCat("user ", request.user().username(), " created"));
+}
+
+absl::StatusOr<Output> UserDelete(Directory& dir, const Invocation& inv) {
+  av1::DeleteUserRequest request;
+  request.set_username(FlagOr(inv, "username", ""));
+  return OnMasters(dir, inv, &av1::Admin::Stub::DeleteUser, request, "DeleteUser",
+                   absl::StrCat("user ", request.username(), " deleted"));
+}
+
+absl::StatusOr<Output> AclGrant(Directory& dir, const Invocation& inv) {
+  av1::GrantAclRequest request;
+  request.set_username(FlagOr(inv, "username", ""));
+  av1::AuthPolicy* policy = request.mutable_policy();
+  policy->set_resource(FlagOr(inv, "resource", ""));
+  for (absl::string_view a : absl::StrSplit(FlagOr(inv, "actions", ""), ',', absl::SkipEmpty())) {
+    policy->add_actions(std::string(absl::StripAsciiWhitespace(a)));
+  }
+  policy->set_decision(FlagOr(inv, "decision", "allow"));
+  for (absl::string_view c : absl::StrSplit(FlagOr(inv, "source", ""), ',', absl::SkipEmpty())) {
+    policy->add_sources(std::string(absl::StripAsciiWhitespace(c)));
+  }
+  return OnMasters(dir, inv, &av1::Admin::Stub::GrantAcl, request, "GrantAcl",
+                   absl::StrCat(policy->decision(), " ", absl::StrJoin(policy->actions(), ","),
+                                " on ", policy->resource(), " granted to ", request.username()));
+}
+
+absl::StatusOr<Output> AclRevoke(Directory& dir, const Invocation& inv) {
+  av1::RevokeAclRequest request;
+  request.set_username(FlagOr(inv, "username", ""));
+  request.set_resource(FlagOr(inv, "resource", ""));
+  return OnMasters(
+      dir, inv, &av1::Admin::Stub::RevokeAcl, request, "RevokeAcl",
+      absl::StrCat("policies of ", request.username(), " on ", request.resource(), " revoked"));
+}
+
+// `user list` (policies = false) and `acl list`.
+absl::StatusOr<Output> UsersList(Directory& dir, const Invocation& inv, bool policies) {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> masters, dir.Masters(FlagOr(inv, "broker", "")));
+  const BrokerRef& b = masters.front();
+  APOGEE_ASSIGN_OR_RETURN(
+      av1::ListUsersResponse response,
+      AdminCall(b, &av1::Admin::Stub::ListUsers, av1::ListUsersRequest(), "ListUsers"));
+  const std::string only = FlagOr(inv, "username", "");
+  Output out;
+  Table table;
+  table.header =
+      policies ? std::vector<std::string>{"USER", "RESOURCE", "ACTIONS", "DECISION", "SOURCES"}
+               : std::vector<std::string>{"USER", "TYPE", "POLICIES"};
+  std::vector<Value> users;
+  for (const av1::AuthUser& u : response.users()) {
+    if (!only.empty() && u.username() != only) continue;
+    users.push_back(ToValue(u));
+    if (!policies) {
+      table.rows.push_back({u.username(), u.type(), std::to_string(u.policies_size())});
+      continue;
+    }
+    for (const av1::AuthPolicy& p : u.policies()) {
+      table.rows.push_back({u.username(), p.resource(), absl::StrJoin(p.actions(), ","),
+                            p.decision(),
+                            p.sources().empty() ? "*" : absl::StrJoin(p.sources(), ",")});
+    }
+  }
+  out.tables.push_back(std::move(table));
+  out.json = WithBroker(b, ObjectValue({{"users", ListValue(std::move(users))}}));
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<BrokerRef>> Directory::MastersFor(const std::string& topic) {
@@ -764,11 +869,18 @@ absl::StatusOr<Output> RunCommand(const Invocation& inv) {
       {"broker status", BrokerStatus},
       {"broker config", BrokerConfig},
       {"broker promote", BrokerPromote},
+      {"user create", UserCreate},
+      {"user delete", UserDelete},
+      {"user list", [](Directory& d, const Invocation& i) { return UsersList(d, i, false); }},
+      {"acl grant", AclGrant},
+      {"acl revoke", AclRevoke},
+      {"acl list", [](Directory& d, const Invocation& i) { return UsersList(d, i, true); }},
   };
   auto it = commands->find(inv.command);
   if (it == commands->end()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown command \"", inv.command, "\""));
   }
+  CallCredential() = {inv.access_key, inv.access_secret};
   Directory dir(inv.nameservers);
   return it->second(dir, inv);
 }

@@ -24,6 +24,12 @@ int main(int argc, char** argv) {
                  OneLine(std::string(inv.status().message())).c_str());
     return 2;
   }
+  if (inv->access_key.empty()) {
+    const char* key = std::getenv("APOGEE_ACCESS_KEY");
+    const char* secret = std::getenv("APOGEE_ACCESS_SECRET");
+    if (key != nullptr) inv->access_key = key;
+    if (inv->access_secret.empty() && secret != nullptr) inv->access_secret = secret;
+  }
   auto output = RunCommand(*inv);
   if (!output.ok()) {
     std::fprintf(stderr, "apogee-admin: error: %s\n",

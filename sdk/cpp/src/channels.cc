@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "grpcpp/client_context.h"
+#include "services/common/auth/signature.h"
 #include "services/common/client/channel.h"
 
 // From the build: CMake's project version (bazel/version.bzl for Bazel).
@@ -30,6 +31,15 @@ void Channels::Prepare(grpc::ClientContext* context, absl::Duration timeout) con
   context->AddMetadata("x-mq-language", "CPP");
   context->AddMetadata("x-mq-protocol", "v2");
   context->AddMetadata("x-mq-client-version", "apogee-" APOGEE_VERSION);
+  Sign(context);
+}
+
+void Channels::Sign(grpc::ClientContext* context) const {
+  const std::string date_time = auth::FormatDateTime(absl::Now());
+  context->AddMetadata(auth::kDateTimeHeader, date_time);
+  if (access_key_.empty()) return;
+  context->AddMetadata(auth::kAuthorizationHeader,
+                       auth::AuthorizationValue(access_key_, access_secret_, date_time));
 }
 
 std::string NewClientId() {

@@ -22,19 +22,29 @@ namespace v2 = ::apache::rocketmq::v2;
 // Thread-safe.
 class Channels {
  public:
-  explicit Channels(std::string client_id) : client_id_(std::move(client_id)) {}
+  // `access_key` empty: calls are not signed.
+  explicit Channels(std::string client_id, std::string access_key = "",
+                    std::string access_secret = "")
+      : client_id_(std::move(client_id)),
+        access_key_(std::move(access_key)),
+        access_secret_(std::move(access_secret)) {}
 
   std::shared_ptr<grpc::Channel> Get(const std::string& endpoint);
   std::unique_ptr<v2::MessagingService::Stub> Messaging(const std::string& endpoint) {
     return v2::MessagingService::NewStub(Get(endpoint));
   }
   // Sets the deadline and the headers brokers read (x-mq-client-id, ...).
+  // Also signs the call when the client has credentials.
   void Prepare(grpc::ClientContext* context, absl::Duration timeout) const;
+  // Adds x-mq-date-time and, with credentials, the v2 authorization header.
+  void Sign(grpc::ClientContext* context) const;
 
   const std::string& client_id() const { return client_id_; }
 
  private:
   const std::string client_id_;
+  const std::string access_key_;
+  const std::string access_secret_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };

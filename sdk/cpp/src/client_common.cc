@@ -26,7 +26,8 @@ absl::Status ValidateClientOptions(const ClientOptions& options) {
 }
 
 ClientCore::ClientCore(const ClientOptions& options)
-    : channels(options.client_id.empty() ? NewClientId() : options.client_id),
+    : channels(options.client_id.empty() ? NewClientId() : options.client_id, options.access_key,
+               options.access_secret),
       routes(&channels, options.endpoints, options.request_timeout, options.route_refresh,
              RealClock::Default()),
       refresher(RouteCache::RefreshTick(options.route_refresh), [this] { routes.RefreshAll(); }) {}

@@ -219,6 +219,7 @@ class PushConsumer::Impl {
     while (!Stopping()) {
       grpc::ClientContext context;
       context.AddMetadata("x-mq-client-id", core_.channels.client_id());
+      core_.channels.Sign(&context);
       std::unique_ptr<Rpc> rpc = stub->Consume(&context);
       uint64_t generation;
       {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/broker/auth/user_registry.h"
 #include "services/broker/client/client_manager.h"
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
@@ -42,6 +43,8 @@ struct BrokerApp::Modules {
   std::unique_ptr<StoreClient> store;
   std::unique_ptr<TopicManager> topics;
   std::unique_ptr<GroupManager> groups;
+  std::unique_ptr<UserRegistry> users;
+  std::unique_ptr<auth::Authenticator> auth;
   std::shared_ptr<prometheus::Registry> metrics_registry;
   std::unique_ptr<Probe> probe;
   std::unique_ptr<MetricsEndpoint> metrics;
@@ -106,6 +109,17 @@ absl::Status ValidateBrokerConfig(const BrokerConfig& config) {
         absl::StrCat("--max_delivery_delay=", absl::FormatDuration(config.max_delivery_delay),
                      " is out of range (allowed: 1s..366d)"));
   }
+  if (config.auth.enabled && config.init_admin.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth=true needs --init_admin=USER:SECRET (the first super user)");
+  }
+  if (!config.init_admin.empty()) {
+    APOGEE_RETURN_IF_ERROR(auth::ParseInitAdmin("init_admin", config.init_admin).status());
+  }
+  if (config.auth.max_skew <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--auth_max_skew=", absl::FormatDuration(config.auth.max_skew), " must be positive"));
+  }
   APOGEE_RETURN_IF_ERROR(ha::ValidateHaOptions(config.ha));
   return ValidateRequestLimits(config.requests, MessageLimits().max_body_bytes);
 }
@@ -128,7 +142,8 @@ absl::Status BrokerApp::WaitForStore() {
   // The store may start after us (same pod): wait for it, bounded.
   auto load = [this] {
     absl::Status s = m_->topics->Load();
-    return s.ok() ? m_->groups->Load() : s;
+    if (s.ok()) s = m_->groups->Load();
+    return s.ok() ? m_->users->Reload() : s;
   };
   const absl::Time deadline = absl::Now() + config_.store_wait;
   absl::Status loaded = load();
@@ -150,6 +165,12 @@ absl::Status BrokerApp::Wire() {
   m.topics = std::make_unique<TopicManager>(
       m.store.get(), TopicOptions{config_.auto_create_topic, config_.default_queues});
   m.groups = std::make_unique<GroupManager>(m.store.get());
+  std::optional<auth::User> bootstrap;
+  if (!config_.init_admin.empty()) {
+    APOGEE_ASSIGN_OR_RETURN(bootstrap, auth::ParseInitAdmin("init_admin", config_.init_admin));
+  }
+  m.users = std::make_unique<UserRegistry>(m.store.get(), std::move(bootstrap));
+  m.auth = std::make_unique<auth::Authenticator>(config_.auth, m.users.get(), m.clock);
   APOGEE_RETURN_IF_ERROR(WaitForStore());
 
   m.metrics_registry = std::make_shared<prometheus::Registry>();
@@ -209,6 +230,7 @@ absl::Status BrokerApp::Wire() {
   messaging.probe = m.probe.get();
   messaging.executor = m.workers.get();
   messaging.clock = m.clock;
+  messaging.auth = m.auth.get();
   m.messaging = std::make_unique<MessagingService>(options, messaging);
 
   m.progress = std::make_unique<ConsumerProgress>(m.store.get(), m.topics.get(), m.groups.get(),
@@ -227,6 +249,8 @@ absl::Status BrokerApp::Wire() {
   admin.clock = m.clock;
   admin.version = config_.version;
   admin.start_time = m.clock->Now();
+  admin.users = m.users.get();
+  admin.auth = m.auth.get();
   m.admin = std::make_unique<AdminService>(admin);
 
   m.push_members = std::make_unique<Membership>();
@@ -245,7 +269,7 @@ absl::Status BrokerApp::Wire() {
   PushLimits push_limits;
   push_limits.min_ack_timeout = options.min_invisible;
   push_limits.max_ack_timeout = options.max_invisible;
-  m.push = std::make_unique<PushService>(push, push_limits);
+  m.push = std::make_unique<PushService>(push, push_limits, m.auth.get());
   return absl::OkStatus();
 }
 
@@ -281,6 +305,17 @@ absl::Status BrokerApp::Serve() {
   m.registrar =
       std::make_unique<Registrar>(identity, config_.nameservers, config_.heartbeat_interval,
                                   [topics] { return topics->List(); });
+  auth::Credential ns_credential = config_.nameserver_credential;
+  if (ns_credential.empty() && !config_.init_admin.empty()) {
+    // Default: register as the bootstrap admin (the same on every node).
+    auto admin = auth::ParseInitAdmin("init_admin", config_.init_admin);
+    if (admin.ok()) ns_credential = {admin->name, admin->secret};
+  }
+  if (!ns_credential.empty()) {
+    m.registrar->SetSessionDecorator([ns_credential](grpc::ClientContext* context) {
+      auth::SignCall(context, ns_credential, absl::Now());
+    });
+  }
   Registrar* registrar = m.registrar.get();
   RouteSource* routes = m.routes.get();
   m.topics->SetListener([registrar] { registrar->TopicsChanged(); });
@@ -338,9 +373,11 @@ void BrokerApp::StartTasks() {
     if (m.roles->AcceptsWrites()) return;
     absl::Status topics_loaded = m.topics->Reload();
     absl::Status groups_loaded = m.groups->Reload();
-    if (!topics_loaded.ok() || !groups_loaded.ok()) {
-      std::fprintf(stderr, "event=config_reload_failed topics=\"%s\" groups=\"%s\"\n",
-                   topics_loaded.ToString().c_str(), groups_loaded.ToString().c_str());
+    absl::Status users_loaded = m.users->Reload();
+    if (!topics_loaded.ok() || !groups_loaded.ok() || !users_loaded.ok()) {
+      std::fprintf(stderr, "event=config_reload_failed topics=\"%s\" groups=\"%s\" users=\"%s\"\n",
+                   topics_loaded.ToString().c_str(), groups_loaded.ToString().c_str(),
+                   users_loaded.ToString().c_str());
     }
   });
   // Large requests leave freed buffers in malloc's arenas: return them once

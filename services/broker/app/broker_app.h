@@ -15,6 +15,7 @@
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/route/registrar.h"
+#include "services/common/auth/authenticator.h"
 
 namespace apogee::broker {
 
@@ -43,6 +44,12 @@ struct BrokerConfig {
   std::string store_ha_endpoint;      // empty: <advertise host>:10912
   absl::Duration shutdown_grace = absl::Seconds(5);
   std::string version;  // reported by GetBrokerStatus
+  // --auth, --auth_max_skew; --init_admin=USER:SECRET (the bootstrap super
+  // user, empty: none); the credential this broker signs its NameServer
+  // registrations with (--nameserver_access_key/secret).
+  auth::AuthOptions auth;
+  std::string init_admin;
+  auth::Credential nameserver_credential;
 };
 
 // Splits a ';'-separated NameServer list, checking each host:port.

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "services/common/naming/names.h"
@@ -33,6 +34,7 @@ absl::Status GroupManager::Reload() {
   APOGEE_ASSIGN_OR_RETURN(std::vector<store::v1::Group> stored, store_->ListGroups());
   std::map<std::string, ConsumerGroup> groups;
   for (const store::v1::Group& g : stored) {
+    if (absl::StartsWith(g.name(), kReservedGroupPrefix)) continue;  // auth records
     if (!groups[g.name()].ParseFromString(g.config())) {
       return absl::DataLossError(
           absl::StrCat("stored group \"", g.name(), "\" has a config that does not parse"));
@@ -46,6 +48,11 @@ absl::Status GroupManager::Reload() {
 absl::Status GroupManager::Put(const ConsumerGroup& input) {
   ConsumerGroup group = input;
   APOGEE_RETURN_IF_ERROR(ValidateGroupName("group.name", group.name()));
+  if (absl::StartsWith(group.name(), kReservedGroupPrefix)) {
+    return absl::InvalidArgumentError(absl::StrCat("group.name \"", group.name(),
+                                                   "\" starts with the reserved \"",
+                                                   kReservedGroupPrefix, "\""));
+  }
   if (group.consume_mode() == av1::CONSUME_MODE_UNSPECIFIED) {
     group.set_consume_mode(av1::CONSUME_MODE_CLUSTERING);
   }

@@ -17,6 +17,10 @@ namespace apogee::broker {
 using ConsumerGroup = ::apogee::admin::v1::ConsumerGroup;
 
 // Thread-safe; store calls run on the caller's (worker) thread.
+// Store group records under this prefix are not consumer groups: the
+// broker's users and ACLs (services/broker/auth) live there.
+inline constexpr char kReservedGroupPrefix[] = "%AUTH%";
+
 class GroupManager {
  public:
   explicit GroupManager(StoreClient* store) : store_(store) {}

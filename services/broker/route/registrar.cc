@@ -126,6 +126,7 @@ void Registrar::Run(Peer* peer) {
       peer->context = &context;
       peer->sent_version = -1;
     }
+    if (decorate_) decorate_(&context);
     auto stream = stub->BrokerSession(&context);
     bool need_full = true;
     std::string error;

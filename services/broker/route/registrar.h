@@ -44,6 +44,12 @@ class Registrar {
             TopicSource topics);
   ~Registrar();
 
+  // Called on each session's context before it opens (--auth: signs it
+  // with the broker's NameServer credential). Set before Start().
+  void SetSessionDecorator(std::function<void(grpc::ClientContext*)> decorate) {
+    decorate_ = std::move(decorate);
+  }
+
   void Start();
   // Closes every session, so NameServers drop this broker immediately.
   void Stop();
@@ -73,6 +79,7 @@ class Registrar {
   const BrokerIdentity identity_;
   const absl::Duration interval_;
   const TopicSource topics_;
+  std::function<void(grpc::ClientContext*)> decorate_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -11,6 +11,13 @@ namespace apogee::broker {
 grpc::ServerUnaryReactor* AdminService::Run(grpc::CallbackServerContext* context,
                                             std::function<absl::Status()> work) {
   auto* reactor = context->DefaultReactor();
+  if (deps_.auth != nullptr) {
+    if (absl::Status allowed = deps_.auth->CheckSuper(*context, "use the admin API");
+        !allowed.ok()) {
+      reactor->Finish(ToGrpcStatus(allowed));
+      return reactor;
+    }
+  }
   deps_.executor->Submit(
       [reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); });
   return reactor;

@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
+#include "services/broker/auth/user_registry.h"
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/group/group_manager.h"
@@ -18,6 +19,7 @@
 #include "services/broker/route/registrar.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
+#include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 
@@ -37,6 +39,9 @@ struct AdminServiceDeps {
   const Clock* clock = nullptr;
   std::string version;
   absl::Time start_time;
+  UserRegistry* users = nullptr;  // users and ACLs (admin_users.cc)
+  // --auth: every call needs a super user. Null: no checks.
+  const auth::Authenticator* auth = nullptr;
 };
 
 // Thread-safe; store work runs on the executor.
@@ -107,9 +112,26 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* PromoteBroker(grpc::CallbackServerContext* context,
                                           const av1::PromoteBrokerRequest* request,
                                           av1::PromoteBrokerResponse* response) override;
+  // Users and ACLs: admin_users.cc.
+  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
+                                       const av1::CreateUserRequest* request,
+                                       av1::CreateUserResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* context,
+                                       const av1::DeleteUserRequest* request,
+                                       av1::DeleteUserResponse* response) override;
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
+                                      const av1::ListUsersRequest* request,
+                                      av1::ListUsersResponse* response) override;
+  grpc::ServerUnaryReactor* GrantAcl(grpc::CallbackServerContext* context,
+                                     const av1::GrantAclRequest* request,
+                                     av1::GrantAclResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeAcl(grpc::CallbackServerContext* context,
+                                      const av1::RevokeAclRequest* request,
+                                      av1::RevokeAclResponse* response) override;
 
  private:
-  // Runs `work` on the executor and finishes the call with its status.
+  // Runs `work` on the executor (after the --auth check: a super user) and finishes the call with
+  // its status.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 std::function<absl::Status()> work);
   // Runs `work` (returning StatusOr<Response>) on the executor; its value

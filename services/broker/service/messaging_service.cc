@@ -90,6 +90,7 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       probe_(deps.probe),
       executor_(deps.executor),
       clock_(deps.clock),
+      auth_(deps.auth),
       sender_(SenderOptions{options_.limits, options_.roles}, deps.store, deps.topics,
               deps.arrivals, deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes) {
@@ -161,6 +162,9 @@ absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context
 grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerContext* context,
                                                        const v2::QueryRouteRequest* request,
                                                        v2::QueryRouteResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
   return Offload(context, executor_, response, [this, request, response, topic]() {
@@ -181,6 +185,9 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContext* context,
                                                       const v2::HeartbeatRequest* request,
                                                       v2::HeartbeatResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto client_id = rocketmq::RequireClientId(*context);
   absl::Status status = client_id.status();
   if (status.ok()) status = ValidateClientType("client_type", request->client_type());
@@ -193,6 +200,9 @@ grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerContext* context,
                                                         const v2::SendMessageRequest* request,
                                                         v2::SendMessageResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto* reactor = context->DefaultReactor();
   const absl::Time start = absl::Now();
   // Held until the last copy of `finish` goes, after the store answered.
@@ -259,6 +269,9 @@ void MessagingService::SendHere(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
     grpc::CallbackServerContext* context, const v2::QueryAssignmentRequest* request,
     v2::QueryAssignmentResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
   const bool fifo =
@@ -301,6 +314,7 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
     FinishReceive(*call, status, {});
     return call->writer;
   };
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return fail(group.status());
   call->group = *group;
@@ -398,6 +412,9 @@ void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& stat
 grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerContext* context,
                                                        const v2::AckMessageRequest* request,
                                                        v2::AckMessageResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   return Offload(context, executor_, response, [this, request, response, group = *group]() {
@@ -425,6 +442,9 @@ grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
     grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
     v2::ChangeInvisibleDurationResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   const absl::Duration invisible = FromProtoDuration(request->invisible_duration());
@@ -449,6 +469,9 @@ grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
 grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
     grpc::CallbackServerContext* context, const v2::ForwardMessageToDeadLetterQueueRequest* request,
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   if (options_.roles != nullptr) {  // the DLQ is written on the master only
@@ -475,6 +498,7 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
     call->writer->Close();
     return call->writer;
   };
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return fail(group.status());
   call->group = *group;
@@ -595,6 +619,9 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
 grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerContext* context,
                                                          const v2::UpdateOffsetRequest* request,
                                                          v2::UpdateOffsetResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   auto topic = ResolveTopic(*context, request->message_queue().topic());
@@ -615,6 +642,9 @@ grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContext* context,
                                                       const v2::GetOffsetRequest* request,
                                                       v2::GetOffsetResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto group = ResolveGroup(*context, request->group());
   if (!group.ok()) return AnswerInBand(context, group.status(), response);
   auto topic = ResolveTopic(*context, request->message_queue().topic());
@@ -635,6 +665,9 @@ grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerContext* context,
                                                         const v2::QueryOffsetRequest* request,
                                                         v2::QueryOffsetResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto topic = ResolveTopic(*context, request->message_queue().topic());
   if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
   absl::Status policy = ValidateQueryOffsetPolicy(request->query_offset_policy());
@@ -659,18 +692,31 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerContext* context,
                                                            const v2::EndTransactionRequest* request,
                                                            v2::EndTransactionResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
 }
 
 rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
   auto client_id = rocketmq::RequireClientId(*context);
+  // --auth: authenticated once, at open (the signed date-time is the open
+  // time); each Settings is then authorized for its topics and group.
+  const bool checked = auth_ != nullptr && auth_->enabled();
+  absl::StatusOr<auth::User> user =
+      checked ? auth_->Authenticate(*context) : absl::StatusOr<auth::User>(auth::User{});
+  if (!user.ok() && client_id.ok()) client_id = user.status();
   // The close callback needs the stream it belongs to; it runs only after
   // Start(), by which time `self` is set.
   auto self = std::make_shared<rocketmq::TelemetryReactor*>(nullptr);
   const std::string ns_header = rocketmq::Header(*context, "x-mq-namespace");
   auto* stream = new rocketmq::TelemetryReactor(
       client_id,
-      [this, ns_header](const std::string& id, const v2::Settings& settings) {
+      [this, ns_header, checked, user, context, peer = context->peer()](
+          const std::string& id, const v2::Settings& settings) -> absl::StatusOr<v2::Settings> {
+        if (checked) {
+          APOGEE_RETURN_IF_ERROR(auth_->Authorize(*user, peer, AccessesOf(*context, settings)));
+        }
         // Clients learn from Settings whether their group consumes orderly.
         const v2::Resource& group = settings.subscription().group();
         const std::string ns = ns_header.empty() ? group.resource_namespace() : ns_header;
@@ -697,6 +743,9 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
 grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
     grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
     v2::NotifyClientTerminationResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   auto client_id = rocketmq::RequireClientId(*context);
   if (client_id.ok()) clients_->Remove(*client_id);
   // Always OK: a failure here makes the Node client's shutdown throw.
@@ -706,6 +755,9 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
 grpc::ServerUnaryReactor* MessagingService::RecallMessage(grpc::CallbackServerContext* context,
                                                           const v2::RecallMessageRequest* request,
                                                           v2::RecallMessageResponse* response) {
+  if (absl::Status a = Allowed(*context, *request); !a.ok()) {
+    return AnswerInBand(context, a, response);
+  }
   return AnswerInBand(context, Unsupported("RecallMessage (delayed messages)"), response);
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apache/rocketmq/v2/service.grpc.pb.h"
+#include "services/broker/auth/v2_access.h"
 #include "services/broker/client/client_manager.h"
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
@@ -27,6 +28,7 @@
 #include "services/broker/route/route_source.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
+#include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/rocketmq/client_settings.h"
@@ -71,6 +73,9 @@ struct MessagingServiceDeps {
   Probe* probe = nullptr;
   Executor* executor = nullptr;
   const Clock* clock = nullptr;
+  // --auth: every call is authenticated and authorized (auth/v2_access.h).
+  // Null: no checks.
+  const auth::Authenticator* auth = nullptr;
 };
 
 // Thread-safe.
@@ -158,6 +163,12 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   // member's own name in a broadcasting group (needs x-mq-client-id).
   absl::StatusOr<std::string> ResolveProgressKey(const grpc::ServerContextBase& context,
                                                  const v2::Resource& resource);
+  // OK without --auth; else UNAUTHORIZED / FORBIDDEN for the call.
+  template <typename Request>
+  absl::Status Allowed(const grpc::ServerContextBase& context, const Request& request) const {
+    if (auth_ == nullptr || !auth_->enabled()) return absl::OkStatus();
+    return auth_->Check(context, AccessesOf(context, request));
+  }
   // The batch size is in range and there is room to park one more poll.
   absl::Status CheckPoll(int batch) const;
   // How long a receive/pull may park, from the request and the call deadline.
@@ -176,6 +187,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   Probe* const probe_;
   Executor* const executor_;
   const Clock* const clock_;
+  const auth::Authenticator* const auth_;
   Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
   // SQL filters of ReceiveMessage/PullMessage, which carry the expression on

@@ -18,7 +18,9 @@ class PushService::Stream final
     : public ParsingBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
       public std::enable_shared_from_this<Stream> {
  public:
-  explicit Stream(PushService* service) : service_(service) {}
+  // `user`: who opened the stream (--auth), or why they are not known.
+  Stream(PushService* service, absl::StatusOr<auth::User> user, std::string peer)
+      : service_(service), user_(std::move(user)), peer_(std::move(peer)) {}
 
   void Begin(std::shared_ptr<Stream> self) {
     self_ = std::move(self);
@@ -83,6 +85,15 @@ class PushService::Stream final
         if (session_ != nullptr) {
           return absl::InvalidArgumentError("subscribe may be sent once per stream");
         }
+        if (const auth::Authenticator* auth = service_->auth_; auth != nullptr && auth->enabled()) {
+          if (!user_.ok()) return user_.status();
+          const pushv1::Subscribe& sub = request.subscribe();
+          absl::Status allowed =
+              auth->Authorize(*user_, peer_,
+                              {{auth::ResourceKind::kGroup, sub.group(), {auth::Action::kSub}},
+                               {auth::ResourceKind::kTopic, sub.topic(), {auth::Action::kSub}}});
+          if (!allowed.ok()) return allowed;
+        }
         std::weak_ptr<Stream> weak = weak_from_this();
         auto session = PushSession::Create(service_->deps_, service_->limits_, request.subscribe(),
                                            [weak](pushv1::ConsumeResponse response) {
@@ -129,6 +140,8 @@ class PushService::Stream final
   }
 
   PushService* const service_;
+  const absl::StatusOr<auth::User> user_;
+  const std::string peer_;
   std::shared_ptr<Stream> self_;          // released in OnDone
   std::shared_ptr<PushSession> session_;  // read loop and OnDone only
 
@@ -139,15 +152,18 @@ class PushService::Stream final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-PushService::PushService(PushDeps deps, PushLimits limits)
-    : deps_(std::move(deps)), limits_(limits) {
-  MarkMethodRawCallback(
-      MethodIndex("apogee.broker.v1.PushConsumer.Consume"),
-      RawBidiHandler([this](grpc::CallbackServerContext* /*context*/) { return OpenConsume(); }));
+PushService::PushService(PushDeps deps, PushLimits limits, const auth::Authenticator* auth)
+    : deps_(std::move(deps)), limits_(limits), auth_(auth) {
+  MarkMethodRawCallback(MethodIndex("apogee.broker.v1.PushConsumer.Consume"),
+                        RawBidiHandler([this](grpc::CallbackServerContext* context) {
+                          return OpenConsume(context);
+                        }));
 }
 
-RawBidiReactor* PushService::OpenConsume() {
-  auto stream = std::make_shared<Stream>(this);
+RawBidiReactor* PushService::OpenConsume(grpc::CallbackServerContext* context) {
+  absl::StatusOr<auth::User> user = auth::User{};
+  if (auth_ != nullptr && auth_->enabled()) user = auth_->Authenticate(*context);
+  auto stream = std::make_shared<Stream>(this, std::move(user), context->peer());
   Opened(stream.get(), stream);
   Stream* raw = stream.get();
   raw->Begin(std::move(stream));

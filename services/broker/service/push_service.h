@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
 #include "services/broker/delivery/push_session.h"
+#include "services/common/auth/authenticator.h"
 #include "services/common/server/parsing_reactor.h"
 
 namespace apogee::broker {
@@ -23,7 +24,9 @@ class PushService final : public pushv1::PushConsumer::CallbackService {
   // Consume is served raw, so a request that does not parse ends its stream
   // with INVALID_ARGUMENT instead of looking like the client's half-close
   // (see services/common/server/parsing_reactor.h).
-  PushService(PushDeps deps, PushLimits limits);
+  // `auth` (--auth; null: none): a stream is authenticated at open and its
+  // subscription needs sub on the group and the topic.
+  PushService(PushDeps deps, PushLimits limits, const auth::Authenticator* auth = nullptr);
 
   // Ends every open stream with UNAVAILABLE, so consumers reconnect at once
   // instead of waiting for the server's shutdown grace.
@@ -31,12 +34,13 @@ class PushService final : public pushv1::PushConsumer::CallbackService {
 
  private:
   class Stream;
-  RawBidiReactor* OpenConsume();
+  RawBidiReactor* OpenConsume(grpc::CallbackServerContext* context);
   void Opened(Stream* stream, std::weak_ptr<Stream> weak);
   void Closed(Stream* stream);
 
   const PushDeps deps_;
   const PushLimits limits_;
+  const auth::Authenticator* const auth_;
   absl::Mutex mu_;
   std::map<Stream*, std::weak_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
 };

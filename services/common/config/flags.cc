@@ -122,7 +122,10 @@ void InitFlags(int argc, char** argv, const std::string& usage) {
 std::map<std::string, std::string> ProgramFlagValues() {
   std::map<std::string, std::string> values;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (IsApogeeSource(flag->Filename())) values[std::string(name)] = flag->CurrentValue();
+    if (!IsApogeeSource(flag->Filename())) continue;
+    // Never hand out secrets (--init_admin=USER:SECRET, --*_secret).
+    const bool secret = name == "init_admin" || absl::StrContains(name, "secret");
+    values[std::string(name)] = secret ? "<redacted>" : flag->CurrentValue();
   }
   return values;
 }

@@ -1,5 +1,8 @@
 #include "services/nameserver/service/nameserver_service.h"
 
+#include <cstdio>
+#include <string>
+
 #include "services/common/status/grpc_status.h"
 
 namespace apogee::nameserver {
@@ -17,8 +20,13 @@ const char* RouteResult(const absl::Status& status) {
 class NameServerService::SessionReactor final
     : public grpc::ServerBidiReactor<v1::BrokerSessionRequest, v1::BrokerSessionResponse> {
  public:
-  SessionReactor(NameServerService* service, uint64_t session_id)
+  SessionReactor(NameServerService* service, uint64_t session_id, const absl::Status& admitted)
       : service_(service), session_id_(session_id) {
+    if (!admitted.ok()) {
+      service_->probe_->OnRegistration("rejected");
+      Finish(ToGrpcStatus(admitted));
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -59,6 +67,16 @@ class NameServerService::SessionReactor final
   v1::BrokerSessionResponse response_;
 };
 
+absl::Status NameServerService::Admit(const grpc::ServerContextBase& context) const {
+  if (auth_ == nullptr) return absl::OkStatus();
+  absl::Status admitted = auth_->CheckSuper(context, "register or unregister a broker");
+  if (!admitted.ok()) {
+    std::fprintf(stderr, "event=registration_refused peer=%s reason=\"%s\"\n",
+                 context.peer().c_str(), std::string(admitted.message()).c_str());
+  }
+  return admitted;
+}
+
 absl::StatusOr<RegisterResult> NameServerService::Register(
     const v1::BrokerRegistration& registration, uint64_t session_id) {
   auto result = registry_->Register(registration, session_id);
@@ -81,6 +99,11 @@ grpc::ServerUnaryReactor* NameServerService::RegisterBroker(
     grpc::CallbackServerContext* context, const v1::RegisterBrokerRequest* request,
     v1::RegisterBrokerResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (absl::Status admitted = Admit(*context); !admitted.ok()) {
+    probe_->OnRegistration("rejected");
+    reactor->Finish(ToGrpcStatus(admitted));
+    return reactor;
+  }
   auto result = Register(request->registration(), 0);
   if (result.ok()) {
     response->set_full_registration_required(result->full_registration_required);
@@ -92,13 +115,17 @@ grpc::ServerUnaryReactor* NameServerService::RegisterBroker(
 
 grpc::ServerBidiReactor<v1::BrokerSessionRequest, v1::BrokerSessionResponse>*
 NameServerService::BrokerSession(grpc::CallbackServerContext* context) {
-  return new SessionReactor(this, next_session_id_++);
+  return new SessionReactor(this, next_session_id_++, Admit(*context));
 }
 
 grpc::ServerUnaryReactor* NameServerService::UnregisterBroker(
     grpc::CallbackServerContext* context, const v1::UnregisterBrokerRequest* request,
     v1::UnregisterBrokerResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (absl::Status admitted = Admit(*context); !admitted.ok()) {
+    reactor->Finish(ToGrpcStatus(admitted));
+    return reactor;
+  }
   absl::Status status =
       registry_->Unregister(request->cluster_name(), request->broker_name(), request->broker_id());
   if (status.ok()) {

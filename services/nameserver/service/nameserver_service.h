@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
+#include "services/common/auth/authenticator.h"
 #include "services/nameserver/metrics/probe.h"
 #include "services/nameserver/registry/registry.h"
 
@@ -16,6 +17,11 @@ namespace apogee::nameserver {
 class NameServerService final : public v1::NameServer::CallbackService {
  public:
   NameServerService(Registry* registry, Probe* probe) : registry_(registry), probe_(probe) {}
+
+  // --auth: registrations (and unregistrations) need a super user's
+  // signature; others are refused with UNAUTHENTICATED / PERMISSION_DENIED.
+  // Call before serving.
+  void SetAuth(const auth::Authenticator* auth) { auth_ = auth; }
 
   grpc::ServerUnaryReactor* RegisterBroker(grpc::CallbackServerContext* context,
                                            const v1::RegisterBrokerRequest* request,
@@ -42,10 +48,13 @@ class NameServerService final : public v1::NameServer::CallbackService {
   void EndSession(uint64_t session_id);
 
  private:
+  // OK, or why the caller may not change registrations (--auth).
+  absl::Status Admit(const grpc::ServerContextBase& context) const;
   class SessionReactor;
 
   Registry* const registry_;
   Probe* const probe_;
+  const auth::Authenticator* auth_ = nullptr;
   std::atomic<uint64_t> next_session_id_{1};
 };
 

@@ -22,6 +22,11 @@ struct ClientOptions {
   // Stable id of this client instance (sent as x-mq-client-id); generated
   // ("<host>@<pid>@<random>") when empty.
   std::string client_id;
+  // Credentials for brokers with --auth (a user made with `apogee-admin
+  // user create`): every call is signed as the official clients sign
+  // (HMAC-SHA1 of x-mq-date-time). Empty access_key: calls are unsigned.
+  std::string access_key;
+  std::string access_secret;
 };
 
 }  // namespace apogee
