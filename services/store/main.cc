@@ -31,6 +31,7 @@
 #include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
 #include "services/common/server/grpc_server.h"
+#include "services/common/tls/flags.h"
 #include "services/store/engine/store.h"
 #include "services/store/metrics/probe.h"
 #include "services/store/replication/replicator.h"
@@ -332,9 +333,16 @@ int main(int argc, char** argv) {
   auto metrics = MetricsEndpoint::Start(absl::GetFlag(FLAGS_metrics_listen), metrics_registry);
   if (!metrics.ok()) return Fail(metrics.status());
 
+  // --tls_* cover the TCP ports (a TCP --listen, --ha_listen); the unix
+  // socket stays plaintext, guarded by its file permissions. --client_tls*
+  // cover a slave's channel to its master's --ha_listen.
+  auto credentials = tls::ServerCredentialsFromFlags();
+  if (!credentials.ok()) return Fail(credentials.status());
+  if (absl::Status s = tls::ApplyClientTlsFlags(); !s.ok()) return Fail(s);
   GrpcServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   const std::string socket_path = UnixSocketPath(server_options.listen);
+  if (socket_path.empty()) server_options.credentials = *credentials;
   if (!socket_path.empty()) {
     absl::Status removed = RemoveStaleSocket(socket_path);
     if (!removed.ok()) return Fail(removed);
@@ -346,6 +354,7 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_ha_listen).empty()) {
     GrpcServerOptions ha_options;
     ha_options.listen = absl::GetFlag(FLAGS_ha_listen);
+    ha_options.credentials = *credentials;
     auto started = GrpcServer::Start(ha_options, {&ha_service});
     if (started.ok()) {
       ha_server = std::move(started).value();
@@ -396,15 +405,16 @@ int main(int argc, char** argv) {
   absl::Status published =
       PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
   if (!published.ok()) return Fail(published);
-  std::fprintf(stderr,
-               "event=started listen=%s metrics=%s ha_listen=%s data_dir=%s flush=%s "
-               "segment_size=%lld max_body_size=%lld rocksdb_memory_budget=%lld "
-               "rocksdb_write_buffer_size=%lld\n",
-               (*server)->bound_address().c_str(), (*metrics)->bound_address().c_str(),
-               ha_server != nullptr ? ha_server->bound_address().c_str() : "", data_dir.c_str(),
-               flush.c_str(), static_cast<long long>(*segment_size),
-               static_cast<long long>(*max_body_size), static_cast<long long>(*memory_budget),
-               static_cast<long long>(*write_buffer_size));
+  std::fprintf(
+      stderr,
+      "event=started listen=%s tls=%s metrics=%s ha_listen=%s data_dir=%s flush=%s "
+      "segment_size=%lld max_body_size=%lld rocksdb_memory_budget=%lld "
+      "rocksdb_write_buffer_size=%lld\n",
+      (*server)->bound_address().c_str(), absl::GetFlag(FLAGS_tls_cert).empty() ? "off" : "on",
+      (*metrics)->bound_address().c_str(),
+      ha_server != nullptr ? ha_server->bound_address().c_str() : "", data_dir.c_str(),
+      flush.c_str(), static_cast<long long>(*segment_size), static_cast<long long>(*max_body_size),
+      static_cast<long long>(*memory_budget), static_cast<long long>(*write_buffer_size));
 
   const int signal_number = WaitForTerminationSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
