@@ -62,8 +62,10 @@ absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(st
 std::string Usage() {
   std::string out =
       "usage: apogee-admin COMMAND [--flag=value ...] [--json] "
-      "[--nameservers=HOST:PORT[;HOST:PORT]]\n"
-      "NameServers: --nameservers, else $APOGEE_NAMESERVERS, else 127.0.0.1:9876.\ncommands:\n";
+      "[--nameservers=HOST:PORT[;HOST:PORT]] [--tls] [--tls_ca=PEM] [--tls_cert=PEM "
+      "--tls_key=PEM]\n"
+      "NameServers: --nameservers, else $APOGEE_NAMESERVERS, else 127.0.0.1:9876.\n"
+      "TLS: --tls (system roots) or --tls_ca; --tls_cert/--tls_key for mTLS.\ncommands:\n";
   for (const auto& [name, spec] : Commands()) {
     std::string flags;
     for (const std::string& f : spec.required) absl::StrAppend(&flags, " --", f, "=...");
@@ -89,12 +91,22 @@ absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args,
       inv.json = true;
       continue;
     }
+    if (name == "tls" && eq == std::string::npos) {
+      inv.tls.enabled = true;
+      continue;
+    }
     if (eq == std::string::npos) {
       return Invalid(absl::StrCat("flag ", arg, " has no value (write --", name, "=VALUE)"));
     }
     const std::string value = arg.substr(eq + 1);
     if (name == "nameservers") {
       nameservers = value;
+    } else if (name == "tls_ca" || name == "tls_cert" || name == "tls_key") {
+      std::string& file = name == "tls_ca"     ? inv.tls.ca_file
+                          : name == "tls_cert" ? inv.tls.cert_file
+                                               : inv.tls.key_file;
+      file = value;
+      inv.tls.enabled = true;
     } else if (!inv.flags.emplace(name, value).second) {
       return Invalid(absl::StrCat("flag --", name, " is given twice"));
     }

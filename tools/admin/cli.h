@@ -17,12 +17,20 @@
 namespace apogee::admin_cli {
 
 // A parsed command line: the command words ("topic", "create") and its
-// flags by name (without dashes). --json and --nameservers are global.
+// flags by name (without dashes). --json, --nameservers and the TLS flags
+// are global.
 struct Invocation {
   std::string command;  // "topic create"
   std::map<std::string, std::string> flags;
   bool json = false;
   std::vector<std::string> nameservers;
+  // --tls (system roots), or implied by --tls_ca / --tls_cert (+ --tls_key).
+  struct Tls {
+    bool enabled = false;
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+  } tls;
 };
 
 // Parses argv (without argv[0]). Flags are --name=value (--json alone);

@@ -12,6 +12,7 @@
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/v2_status.h"
 
@@ -22,7 +23,9 @@ namespace v2 = ::apache::rocketmq::v2;
 // Thread-safe.
 class Channels {
  public:
-  explicit Channels(std::string client_id) : client_id_(std::move(client_id)) {}
+  // `credentials`: every channel's (plaintext or TLS, services/common/tls).
+  Channels(std::string client_id, std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : client_id_(std::move(client_id)), credentials_(std::move(credentials)) {}
 
   std::shared_ptr<grpc::Channel> Get(const std::string& endpoint);
   std::unique_ptr<v2::MessagingService::Stub> Messaging(const std::string& endpoint) {
@@ -35,6 +38,7 @@ class Channels {
 
  private:
   const std::string client_id_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };
