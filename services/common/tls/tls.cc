@@ -91,9 +91,9 @@ absl::StatusOr<Key> ReadKey(const std::string& flag, const std::string& path) {
 absl::Status ValidateIdentity(const std::string& cert_file, const std::string& key_file,
                               const FlagNames& names) {
   if (cert_file.empty() != key_file.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        names.cert, " and ", names.key, " go together: set both or neither (", names.cert, "=\"",
-        cert_file, "\", ", names.key, "=\"", key_file, "\")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(names.cert, " and ", names.key, " go together: set both or neither (",
+                     names.cert, "=\"", cert_file, "\", ", names.key, "=\"", key_file, "\")"));
   }
   if (cert_file.empty()) return absl::OkStatus();
   auto cert = ReadCertificate(names.cert, cert_file);
@@ -103,9 +103,9 @@ absl::Status ValidateIdentity(const std::string& cert_file, const std::string& k
   const int matches = X509_check_private_key(cert->get(), key->get());
   ERR_clear_error();
   if (matches != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the private key in ", Where(names.key, key_file),
-                                                   " does not match the certificate in ",
-                                                   Where(names.cert, cert_file)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the private key in ", Where(names.key, key_file),
+                     " does not match the certificate in ", Where(names.cert, cert_file)));
   }
   return absl::OkStatus();
 }
@@ -117,9 +117,8 @@ absl::Status ValidateRoots(const std::string& ca_file, const FlagNames& names) {
 
 absl::Status ValidateInterval(absl::Duration interval) {
   if (interval < absl::Seconds(1)) {
-    return absl::InvalidArgumentError(absl::StrCat("TLS reload interval ",
-                                                   absl::FormatDuration(interval),
-                                                   " is below the minimum of 1s"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS reload interval ", absl::FormatDuration(interval), " is below the minimum of 1s"));
   }
   return absl::OkStatus();
 }
@@ -141,9 +140,9 @@ absl::StatusOr<ClientAuth> ParseClientAuth(absl::string_view flag, absl::string_
 absl::Status Validate(const ServerTls& tls, const FlagNames& names) {
   if (!tls.enabled()) {
     if (!tls.key_file.empty() || !tls.ca_file.empty() || tls.client_auth != ClientAuth::kNone) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(names.key, ", ", names.ca, " and --tls_client_auth need ", names.cert,
-                       " (TLS is off without a server certificate)"));
+      return absl::InvalidArgumentError(absl::StrCat(names.key, ", ", names.ca,
+                                                     " and --tls_client_auth need ", names.cert,
+                                                     " (TLS is off without a server certificate)"));
     }
     return absl::OkStatus();
   }
@@ -151,9 +150,9 @@ absl::Status Validate(const ServerTls& tls, const FlagNames& names) {
     return absl::InvalidArgumentError(absl::StrCat(names.cert, " needs ", names.key));
   }
   if (tls.client_auth != ClientAuth::kNone && tls.ca_file.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--tls_client_auth=", tls.client_auth == ClientAuth::kRequire ? "require" : "request",
-                     " needs ", names.ca, " (the CA that signs client certificates)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_client_auth=", tls.client_auth == ClientAuth::kRequire ? "require" : "request",
+        " needs ", names.ca, " (the CA that signs client certificates)"));
   }
   if (absl::Status s = ValidateInterval(tls.reload_interval); !s.ok()) return s;
   if (absl::Status s = ValidateIdentity(tls.cert_file, tls.key_file, names); !s.ok()) return s;
