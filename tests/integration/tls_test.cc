@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "apogee/apogee.h"
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
+#include "apogee/store/v1/store.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -32,6 +33,7 @@ namespace apogee {
 namespace {
 
 namespace nsv1 = ::apogee::nameserver::v1;
+namespace sv1 = ::apogee::store::v1;
 using ::apogee::testing::PollUntil;
 using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
@@ -70,10 +72,9 @@ class TestPki {
         << "extendedKeyUsage=serverAuth,clientAuth\n";
     return Shell(absl::StrCat("cd ", dir_, " && openssl req -newkey ec -pkeyopt ",
                               "ec_paramgen_curve:prime256v1 -nodes -keyout ", name, ".key -out ",
-                              name, ".csr -subj /CN=", common_name,
-                              " && openssl x509 -req -in ", name,
-                              ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out ", name,
-                              ".pem -extfile ", name, ".ext"),
+                              name, ".csr -subj /CN=", common_name, " && openssl x509 -req -in ",
+                              name, ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out ",
+                              name, ".pem -extfile ", name, ".ext"),
                  log_);
   }
 
@@ -191,8 +192,7 @@ class TlsTest : public ::testing::Test {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
     grpc::health::v1::HealthCheckResponse response;
-    grpc::Status status =
-        stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+    grpc::Status status = stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
     if (!status.ok()) return absl::StrCat("error: ", status.error_message());
     std::vector<grpc::string_ref> names =
         context.auth_context()->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
@@ -239,7 +239,8 @@ TEST_F(TlsTest, BrokerRegistersWithTheMtlsNameServer) {
                info.clusters(0).broker_groups(0).broker_name() == "broker-a";
       },
       absl::Seconds(10)))
-      << last << "\nbroker log:\n" << cluster_->broker->LogTail();
+      << last << "\nbroker log:\n"
+      << cluster_->broker->LogTail();
 }
 
 TEST_F(TlsTest, PlaintextClientsAreRefused) {
@@ -335,8 +336,9 @@ TEST_F(TlsTest, SdkRejectsBadTlsFiles) {
 
 TEST_F(TlsTest, AdminCliWithClientCertificate) {
   std::string out;
-  const std::string tls = absl::StrCat("--tls_ca=", Path("ca.pem"), " --tls_cert=",
-                                       Path("client.pem"), " --tls_key=", Path("client.key"));
+  const std::string tls =
+      absl::StrCat("--tls_ca=", Path("ca.pem"), " --tls_cert=", Path("client.pem"),
+                   " --tls_key=", Path("client.key"));
   EXPECT_EQ(Admin(absl::StrCat("cluster list ", tls), &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("broker-a"));
   EXPECT_EQ(Admin(absl::StrCat("cluster list --tls_ca=", Path("ca.pem")), &out), 1) << out;
@@ -368,8 +370,7 @@ TEST_F(TlsTest, ServersRefuseToStartWithBadTlsFiles) {
     std::vector<std::string> flags = c.flags;
     flags.push_back("--metrics_listen=");
     auto started = ServiceProcess::Start(absl::StrCat("bad-nameserver-", i), APOGEE_NAMESERVER_BIN,
-                                         flags,
-                                         cluster_->dir.path(), absl::Seconds(10));
+                                         flags, cluster_->dir.path(), absl::Seconds(10));
     ASSERT_FALSE(started.ok());
     EXPECT_THAT(started.status().message(), HasSubstr(c.error));
   }
@@ -379,8 +380,8 @@ TEST_F(TlsTest, BrokerUsesAStoreOverTcpTls) {
   Cluster& c = *cluster_;
   auto store = ServiceProcess::Start(
       "tcp-store", APOGEE_STORE_BIN,
-      {absl::StrCat("--data_dir=", c.dir.path(), "/tcp-store-data"), "--metrics_listen=",
-       "--ha_listen=", absl::StrCat("--tls_cert=", Path("server.pem")),
+      {absl::StrCat("--data_dir=", c.dir.path(), "/tcp-store-data"),
+       "--metrics_listen=", "--ha_listen=", absl::StrCat("--tls_cert=", Path("server.pem")),
        absl::StrCat("--tls_key=", Path("server.key")), absl::StrCat("--tls_ca=", Path("ca.pem")),
        "--tls_client_auth=require"},
       c.dir.path());
@@ -398,8 +399,8 @@ TEST_F(TlsTest, BrokerUsesAStoreOverTcpTls) {
                                     absl::StrCat("--store=", (*store)->address()),
                                     "--metrics_listen=127.0.0.1:0", "--store_wait=1s"};
   // Without client TLS the broker cannot load its topics from the store.
-  auto plain_broker = ServiceProcess::Start("plain-broker", APOGEE_BROKER_BIN, flags,
-                                            c.dir.path(), absl::Seconds(10));
+  auto plain_broker = ServiceProcess::Start("plain-broker", APOGEE_BROKER_BIN, flags, c.dir.path(),
+                                            absl::Seconds(10));
   ASSERT_FALSE(plain_broker.ok());
   EXPECT_THAT(plain_broker.status().message(), HasSubstr("is not usable"));
 
@@ -410,6 +411,99 @@ TEST_F(TlsTest, BrokerUsesAStoreOverTcpTls) {
   auto broker = ServiceProcess::Start("tls-broker", APOGEE_BROKER_BIN, flags, c.dir.path());
   // Up means it loaded its topics and groups from the store over mTLS.
   ASSERT_TRUE(broker.ok()) << broker.status();
+}
+
+// A slave's store follows its master's --ha_listen over mTLS.
+TEST_F(TlsTest, StoreReplicationOverMtls) {
+  Cluster& c = *cluster_;
+  struct Store {
+    std::unique_ptr<ServiceProcess> process;
+    std::unique_ptr<sv1::Store::Stub> stub;
+  };
+  auto start = [&](const std::string& name, Store* store) {
+    auto process = ServiceProcess::Start(
+        name, APOGEE_STORE_BIN,
+        {absl::StrCat("--data_dir=", c.dir.path(), "/", name),
+         absl::StrCat("--listen=unix:", c.dir.path(), "/", name, ".sock"), "--metrics_listen=",
+         "--ha_listen=127.0.0.1:0", absl::StrCat("--tls_cert=", Path("server.pem")),
+         absl::StrCat("--tls_key=", Path("server.key")), absl::StrCat("--tls_ca=", Path("ca.pem")),
+         "--tls_client_auth=require", absl::StrCat("--client_tls_ca=", Path("ca.pem")),
+         absl::StrCat("--client_tls_cert=", Path("client.pem")),
+         absl::StrCat("--client_tls_key=", Path("client.key"))},
+        c.dir.path());
+    ASSERT_TRUE(process.ok()) << process.status();
+    store->process = std::move(process).value();
+    // The Store API on the unix socket stays plaintext.
+    store->stub = sv1::Store::NewStub(
+        grpc::CreateChannel(store->process->address(), grpc::InsecureChannelCredentials()));
+  };
+  auto context = [] {
+    auto out = std::make_unique<grpc::ClientContext>();
+    out->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    return out;
+  };
+  auto set_role = [&](Store& store, sv1::Role role, const std::string& master) {
+    sv1::SetRoleRequest request;
+    request.set_role(role);
+    request.set_epoch(1);
+    request.set_master_address(master);
+    request.set_replica_id(role == sv1::MASTER ? "a" : "b");
+    request.set_mode(sv1::REPLICATION_ASYNC);
+    request.set_min_insync_replicas(1);
+    sv1::SetRoleResponse response;
+    return store.stub->SetRole(context().get(), request, &response);
+  };
+  auto log_end = [&](Store& store) {
+    sv1::GetReplicationStatusResponse status;
+    grpc::Status s = store.stub->GetReplicationStatus(context().get(), {}, &status);
+    return s.ok() ? status.log_end() : -1;
+  };
+  Store master;
+  Store slave;
+  ASSERT_NO_FATAL_FAILURE(start("ha-master", &master));
+  ASSERT_NO_FATAL_FAILURE(start("ha-slave", &slave));
+  ASSERT_TRUE(set_role(master, sv1::MASTER, "").ok());
+  {
+    sv1::PutTopicRequest request;
+    request.mutable_topic()->set_name("HaTls");
+    request.mutable_topic()->set_queue_count(1);
+    sv1::PutTopicResponse response;
+    ASSERT_TRUE(master.stub->PutTopic(context().get(), request, &response).ok());
+  }
+  {
+    auto ctx = context();
+    auto stream = master.stub->Append(ctx.get());
+    sv1::AppendRequest request;
+    request.set_request_id(1);
+    sv1::AppendRecord* record = request.add_records();
+    record->set_topic("HaTls");
+    record->set_message_id("ha-tls-1");
+    record->set_body("replicated over mTLS");
+    sv1::AppendResponse response;
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    ASSERT_TRUE(stream->Read(&response));
+    ASSERT_EQ(response.code(), 0) << response.message();
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  // The master's HA address, from its "event=started ... ha_listen=" line.
+  const std::string log = ReadAll(master.process->log_path());
+  const size_t at = log.find(" ha_listen=");
+  ASSERT_NE(at, std::string::npos) << log;
+  const size_t from = at + std::string(" ha_listen=").size();
+  const std::string ha_address = log.substr(from, log.find(' ', from) - from);
+  ASSERT_TRUE(set_role(slave, sv1::SLAVE, ha_address).ok());
+  const int64_t want = log_end(master);
+  ASSERT_GT(want, 0);
+  int64_t have = 0;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        have = log_end(slave);
+        return have == want;
+      },
+      absl::Seconds(10)))
+      << "slave log end " << have << ", master " << want << "\n"
+      << slave.process->LogTail();
 }
 
 TEST_F(TlsTest, OfficialNodeClientWithSslEnabled) {
