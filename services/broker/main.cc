@@ -97,8 +97,6 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   auto credentials = apogee::tls::ServerCredentialsFromFlags();
   if (!credentials.ok()) return credentials.status();
   c.credentials = *credentials;
-  // NameServers, a TCP store and peer brokers are dialled with --client_tls*.
-  if (absl::Status s = apogee::tls::ApplyClientTlsFlags(); !s.ok()) return s;
   c.advertise = absl::GetFlag(FLAGS_advertise);
   c.store = absl::GetFlag(FLAGS_store);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
@@ -137,6 +135,8 @@ int main(int argc, char** argv) {
                     "[--config=FILE] [flags]");
   auto config = ConfigFromFlags();
   if (!config.ok()) return Fail(config.status());
+  // NameServers, a TCP store and peer brokers are dialled with --client_tls*.
+  if (absl::Status s = apogee::tls::ApplyClientTlsFlags(); !s.ok()) return Fail(s);
   auto app = apogee::broker::BrokerApp::Start(std::move(config).value());
   if (!app.ok()) return Fail(app.status());
   int signal_number = apogee::WaitForTerminationSignal();

@@ -75,7 +75,8 @@ absl::StatusOr<Key> ReadKey(const std::string& flag, const std::string& path) {
   auto pem = ReadPem(flag, path);
   if (!pem.ok()) return pem.status();
   Bio bio = MemoryBio(*pem);
-  // A null password callback refuses encrypted keys; gRPC cannot use them.
+  // An empty passphrase: an encrypted key fails here (gRPC cannot use one)
+  // instead of OpenSSL prompting on the terminal.
   Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>("")));
   ERR_clear_error();
   if (key == nullptr) {
