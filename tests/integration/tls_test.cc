@@ -209,15 +209,24 @@ class TlsTest : public ::testing::Test {
     return tls;
   }
 
-  // Runs apogee-admin with `args`; its exit code, stdout in `out`.
-  static int Admin(const std::string& args, std::string* out) {
-    const std::string out_path = absl::StrCat(cluster_->dir.path(), "/admin.out");
-    const int status = std::system(absl::StrCat(APOGEE_ADMIN_BIN, " ", args,
-                                                " --nameservers=", cluster_->nameserver->address(),
-                                                " >", out_path, " 2>&1")
-                                       .c_str());
+  // Runs `binary` with `args`; its exit code, stdout and stderr in `out`.
+  static int Run(const std::string& binary, const std::string& args, std::string* out) {
+    const std::string out_path = absl::StrCat(cluster_->dir.path(), "/tool.out");
+    const int status =
+        std::system(absl::StrCat(binary, " ", args, " >", out_path, " 2>&1").c_str());
     *out = ReadAll(out_path);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  static int Admin(const std::string& args, std::string* out) {
+    return Run(APOGEE_ADMIN_BIN,
+               absl::StrCat(args, " --nameservers=", cluster_->nameserver->address()), out);
+  }
+
+  // The tools' client TLS flags with the client certificate.
+  static std::string ToolTlsFlags() {
+    return absl::StrCat("--tls_ca=", Path("ca.pem"), " --tls_cert=", Path("client.pem"),
+                        " --tls_key=", Path("client.key"));
   }
 
   static Cluster* cluster_;
@@ -336,14 +345,23 @@ TEST_F(TlsTest, SdkRejectsBadTlsFiles) {
 
 TEST_F(TlsTest, AdminCliWithClientCertificate) {
   std::string out;
-  const std::string tls =
-      absl::StrCat("--tls_ca=", Path("ca.pem"), " --tls_cert=", Path("client.pem"),
-                   " --tls_key=", Path("client.key"));
-  EXPECT_EQ(Admin(absl::StrCat("cluster list ", tls), &out), 0) << out;
+  EXPECT_EQ(Admin(absl::StrCat("cluster list ", ToolTlsFlags()), &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("broker-a"));
   EXPECT_EQ(Admin(absl::StrCat("cluster list --tls_ca=", Path("ca.pem")), &out), 1) << out;
   EXPECT_EQ(Admin(absl::StrCat("cluster list --tls_ca=", Path("nope.pem")), &out), 1) << out;
   EXPECT_THAT(out, HasSubstr("nope.pem"));
+}
+
+TEST_F(TlsTest, BenchWithClientCertificate) {
+  std::string out;
+  EXPECT_EQ(Run(APOGEE_BENCH_BIN,
+                absl::StrCat("produce --endpoints=", cluster_->nameserver->address(),
+                             " --topic=TlsBench --size=64 --count=20 --concurrency=1 --json ",
+                             ToolTlsFlags()),
+                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("\"messages\":20,\"errors\":0"));
 }
 
 TEST_F(TlsTest, ServersRefuseToStartWithBadTlsFiles) {
