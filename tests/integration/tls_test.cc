@@ -401,17 +401,21 @@ TEST_F(TlsTest, BrokerUsesAStoreOverTcpTls) {
       {absl::StrCat("--data_dir=", c.dir.path(), "/tcp-store-data"),
        "--metrics_listen=", "--ha_listen=", absl::StrCat("--tls_cert=", Path("server.pem")),
        absl::StrCat("--tls_key=", Path("server.key")), absl::StrCat("--tls_ca=", Path("ca.pem")),
-       "--tls_client_auth=require"},
+       "--tls_client_auth=request"},
       c.dir.path());
   ASSERT_TRUE(store.ok()) << store.status();
-  auto health = grpc::health::v1::Health::NewStub(
-      FreshChannel((*store)->address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  grpc::health::v1::HealthCheckResponse response;
-  grpc::Status plaintext =
-      health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+  auto check = [&](std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    auto health = grpc::health::v1::Health::NewStub(FreshChannel((*store)->address(), credentials));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::health::v1::HealthCheckResponse response;
+    return health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+  };
+  grpc::Status plaintext = check(grpc::InsecureChannelCredentials());
   EXPECT_EQ(plaintext.error_code(), grpc::StatusCode::UNAVAILABLE) << plaintext.error_message();
+  // "request": a client without a certificate is let in.
+  grpc::Status without_cert = check(Credentials(false));
+  EXPECT_TRUE(without_cert.ok()) << without_cert.error_message();
 
   std::vector<std::string> flags = {absl::StrCat("--nameservers=", c.nameserver->address()),
                                     absl::StrCat("--store=", (*store)->address()),
@@ -427,7 +431,7 @@ TEST_F(TlsTest, BrokerUsesAStoreOverTcpTls) {
                              absl::StrCat("--client_tls_cert=", Path("client.pem")),
                              absl::StrCat("--client_tls_key=", Path("client.key"))});
   auto broker = ServiceProcess::Start("tls-broker", APOGEE_BROKER_BIN, flags, c.dir.path());
-  // Up means it loaded its topics and groups from the store over mTLS.
+  // Up means it loaded its topics and groups from the store over TLS.
   ASSERT_TRUE(broker.ok()) << broker.status();
 }
 
