@@ -11,6 +11,7 @@
 #include "services/common/concurrency/mutex_checks.h"
 #include "services/common/config/flags.h"
 #include "services/common/server/grpc_server.h"
+#include "services/common/tls/flags.h"
 
 ABSL_FLAG(std::string, cluster, "DefaultCluster", "Cluster this broker belongs to");
 ABSL_FLAG(std::string, broker_name, "broker-a", "Broker group name (shared by master and slaves)");
@@ -104,6 +105,9 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   if (!nameservers.ok()) return nameservers.status();
   c.nameservers = std::move(nameservers).value();
   c.listen = absl::GetFlag(FLAGS_listen);
+  auto credentials = apogee::tls::ServerCredentialsFromFlags();
+  if (!credentials.ok()) return credentials.status();
+  c.credentials = *credentials;
   c.advertise = absl::GetFlag(FLAGS_advertise);
   c.store = absl::GetFlag(FLAGS_store);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
@@ -148,6 +152,8 @@ int main(int argc, char** argv) {
                     "[--config=FILE] [flags]");
   auto config = ConfigFromFlags();
   if (!config.ok()) return Fail(config.status());
+  // NameServers, a TCP store and peer brokers are dialled with --client_tls*.
+  if (absl::Status s = apogee::tls::ApplyClientTlsFlags(); !s.ok()) return Fail(s);
   auto app = apogee::broker::BrokerApp::Start(std::move(config).value());
   if (!app.ok()) return Fail(app.status());
   int signal_number = apogee::WaitForTerminationSignal();

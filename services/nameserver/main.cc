@@ -15,6 +15,7 @@
 #include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
 #include "services/common/server/grpc_server.h"
+#include "services/common/tls/flags.h"
 #include "services/nameserver/metrics/probe.h"
 #include "services/nameserver/registry/registry.h"
 #include "services/nameserver/service/messaging_service.h"
@@ -89,6 +90,9 @@ int main(int argc, char** argv) {
 
   GrpcServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
+  auto credentials = tls::ServerCredentialsFromFlags();
+  if (!credentials.ok()) return Fail(credentials.status());
+  options.credentials = *credentials;
   auto server = GrpcServer::Start(options, {&nameserver_service, &messaging_service});
   if (!server.ok()) return Fail(server.status());
 
@@ -104,9 +108,10 @@ int main(int argc, char** argv) {
   absl::Status published =
       PublishAddresses((*server)->bound_address(), (*metrics)->bound_address());
   if (!published.ok()) return Fail(published);
-  std::fprintf(stderr, "event=started listen=%s metrics=%s broker_expiry=%s\n",
-               (*server)->bound_address().c_str(), (*metrics)->bound_address().c_str(),
-               absl::FormatDuration(expiry).c_str());
+  std::fprintf(stderr, "event=started listen=%s tls=%s metrics=%s broker_expiry=%s\n",
+               (*server)->bound_address().c_str(),
+               absl::GetFlag(FLAGS_tls_cert).empty() ? "off" : "on",
+               (*metrics)->bound_address().c_str(), absl::FormatDuration(expiry).c_str());
 
   int signal_number = WaitForTerminationSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);

@@ -12,6 +12,7 @@
 #include "services/common/config/flags.h"
 #include "services/common/server/grpc_server.h"
 #include "services/common/status/status_macros.h"
+#include "services/common/tls/flags.h"
 #include "services/store/app/store_app.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Directory for the commit log and indexes (required)");
@@ -86,6 +87,10 @@ absl::StatusOr<apogee::store::StoreConfig> ConfigFromFlags() {
       ParseByteSize("rocksdb_write_buffer_size", absl::GetFlag(FLAGS_rocksdb_write_buffer_size)));
   c.replica_lag_time = absl::GetFlag(FLAGS_replica_lag_time);
   c.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  // --tls_* cover the TCP ports (a TCP --listen, --ha_listen); --client_tls*
+  // cover a slave's channel to its master's --ha_listen.
+  APOGEE_ASSIGN_OR_RETURN(c.credentials, apogee::tls::ServerCredentialsFromFlags());
+  APOGEE_RETURN_IF_ERROR(apogee::tls::ApplyClientTlsFlags());
   return c;
 }
 

@@ -128,7 +128,7 @@ class RouteCacheTest : public ::testing::Test {
   std::unique_ptr<nsv1::NameServer::Stub> stub_;
   std::string address_;
   int64_t a_data_version_ = 1;
-  Channels channels_{"route-test"};
+  Channels channels_{"route-test", grpc::InsecureChannelCredentials()};
   ManualClock clock_;
 };
 

@@ -77,9 +77,11 @@ std::string Usage() {
   std::string out =
       "usage: apogee-admin COMMAND [--flag=value ...] [--json] "
       "[--nameservers=HOST:PORT[;HOST:PORT]] [--access_key=USER --access_secret=SECRET]\n"
+      "  [--tls] [--tls_ca=PEM] [--tls_cert=PEM --tls_key=PEM]\n"
       "NameServers: --nameservers, else $APOGEE_NAMESERVERS, else 127.0.0.1:9876.\n"
       "Credentials (brokers with --auth): --access_key/--access_secret, else\n"
-      "$APOGEE_ACCESS_KEY/$APOGEE_ACCESS_SECRET.\ncommands:\n";
+      "$APOGEE_ACCESS_KEY/$APOGEE_ACCESS_SECRET.\n"
+      "TLS: --tls (system roots) or --tls_ca; --tls_cert/--tls_key for mTLS.\ncommands:\n";
   for (const auto& [name, spec] : Commands()) {
     std::string flags;
     for (const std::string& f : spec.required) absl::StrAppend(&flags, " --", f, "=...");
@@ -105,6 +107,10 @@ absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args,
       inv.json = true;
       continue;
     }
+    if (name == "tls" && eq == std::string::npos) {
+      inv.tls.enabled = true;
+      continue;
+    }
     if (eq == std::string::npos) {
       return Invalid(absl::StrCat("flag ", arg, " has no value (write --", name, "=VALUE)"));
     }
@@ -115,6 +121,12 @@ absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args,
       inv.access_key = value;
     } else if (name == "access_secret") {
       inv.access_secret = value;
+    } else if (name == "tls_ca" || name == "tls_cert" || name == "tls_key") {
+      std::string& file = name == "tls_ca"     ? inv.tls.ca_file
+                          : name == "tls_cert" ? inv.tls.cert_file
+                                               : inv.tls.key_file;
+      file = value;
+      inv.tls.enabled = true;
     } else if (!inv.flags.emplace(name, value).second) {
       return Invalid(absl::StrCat("flag --", name, " is given twice"));
     }

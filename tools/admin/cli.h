@@ -17,7 +17,8 @@
 namespace apogee::admin_cli {
 
 // A parsed command line: the command words ("topic", "create") and its
-// flags by name (without dashes). --json and --nameservers are global.
+// flags by name (without dashes). --json, --nameservers and the TLS flags
+// are global.
 struct Invocation {
   std::string command;  // "topic create"
   std::map<std::string, std::string> flags;
@@ -27,6 +28,13 @@ struct Invocation {
   // $APOGEE_ACCESS_KEY / $APOGEE_ACCESS_SECRET): brokers with --auth.
   std::string access_key;
   std::string access_secret;
+  // --tls (system roots), or implied by --tls_ca / --tls_cert (+ --tls_key).
+  struct Tls {
+    bool enabled = false;
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+  } tls;
 };
 
 // Parses argv (without argv[0]). Flags are --name=value (--json alone);

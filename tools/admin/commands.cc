@@ -19,6 +19,7 @@
 #include "services/common/clock/proto_time.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
+#include "services/common/tls/tls.h"
 
 namespace apogee::admin_cli {
 namespace {
@@ -34,6 +35,16 @@ constexpr absl::Duration kTimeout = absl::Seconds(10);
 auth::Credential& CallCredential() {
   static auto* credential = new auth::Credential();
   return *credential;
+}
+
+// The SDK's TLS options from the global --tls* flags.
+TlsOptions SdkTls(const Invocation& inv) {
+  TlsOptions out;
+  out.enabled = inv.tls.enabled;
+  out.ca_file = inv.tls.ca_file;
+  out.cert_file = inv.tls.cert_file;
+  out.key_file = inv.tls.key_file;
+  return out;
 }
 
 std::unique_ptr<grpc::ClientContext> Context() {
@@ -614,6 +625,7 @@ absl::StatusOr<Output> MessageSend(Directory& dir, const Invocation& inv) {
   options.client_id = absl::StrCat("apogee-admin@", getpid());  // brokers' client lists
   options.access_key = inv.access_key;
   options.access_secret = inv.access_secret;
+  options.tls = SdkTls(inv);
   APOGEE_ASSIGN_OR_RETURN(std::unique_ptr<Producer> producer, Producer::Create(std::move(options)));
   Message message;
   message.topic = topic;
@@ -881,6 +893,15 @@ absl::StatusOr<Output> RunCommand(const Invocation& inv) {
     return absl::InvalidArgumentError(absl::StrCat("unknown command \"", inv.command, "\""));
   }
   CallCredential() = {inv.access_key, inv.access_secret};
+  // Every NameServer and admin channel below uses these credentials.
+  tls::ClientTls tls;
+  tls.enabled = inv.tls.enabled;
+  tls.ca_file = inv.tls.ca_file;
+  tls.cert_file = inv.tls.cert_file;
+  tls.key_file = inv.tls.key_file;
+  APOGEE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                          tls::ChannelCredentials(tls));
+  SetDefaultChannelCredentials(std::move(credentials));
   Directory dir(inv.nameservers);
   return it->second(dir, inv);
 }

@@ -55,6 +55,10 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
 ABSL_FLAG(std::string, consumer, "simple",
           "consume/e2e: simple (receive + batch ack) or push (streaming push, --concurrency "
           "callbacks and credits)");
+ABSL_FLAG(bool, tls, false, "TLS to NameServers and brokers (implied by --tls_ca, --tls_cert)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle of the servers' certificates (default: system)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for servers that require one");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(bool, json, false, "print the summary as one JSON line on stdout");
 
 namespace {
@@ -196,6 +200,15 @@ std::vector<std::string> Endpoints() {
   return absl::StrSplit(absl::GetFlag(FLAGS_endpoints), ';', absl::SkipEmpty());
 }
 
+apogee::TlsOptions Tls() {
+  apogee::TlsOptions tls;
+  tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  tls.enabled = absl::GetFlag(FLAGS_tls) || !tls.ca_file.empty() || !tls.cert_file.empty();
+  return tls;
+}
+
 // Sends until the budget is spent. Latency is per send call.
 void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Totals& totals,
                  Recorder& recorder) {
@@ -298,6 +311,7 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
   const int window = absl::GetFlag(FLAGS_window);
   apogee::ProducerOptions options;
   options.endpoints = Endpoints();
+  options.tls = Tls();
   if (window > 0) {
     options.max_async_in_flight = std::max(options.max_async_in_flight, window);
     if (absl::GetFlag(FLAGS_send_batch_messages) > 0) {
@@ -380,6 +394,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
   if (push) {
     apogee::PushConsumerOptions options;
     options.endpoints = Endpoints();
+    options.tls = Tls();
     options.group = absl::GetFlag(FLAGS_group);
     options.topic = absl::GetFlag(FLAGS_topic);
     options.concurrency = threads;
@@ -401,6 +416,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
   } else {
     apogee::SimpleConsumerOptions options;
     options.endpoints = Endpoints();
+    options.tls = Tls();
     options.group = absl::GetFlag(FLAGS_group);
     options.subscriptions[absl::GetFlag(FLAGS_topic)] = "*";
     options.await_duration = std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(2));

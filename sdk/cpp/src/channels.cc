@@ -21,7 +21,7 @@ namespace apogee::sdk {
 std::shared_ptr<grpc::Channel> Channels::Get(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   auto& channel = channels_[endpoint];
-  if (channel == nullptr) channel = CreateApogeeChannel(endpoint);
+  if (channel == nullptr) channel = CreateApogeeChannel(endpoint, credentials_);
   return channel;
 }
 

@@ -12,6 +12,7 @@
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/v2_status.h"
 
@@ -22,10 +23,12 @@ namespace v2 = ::apache::rocketmq::v2;
 // Thread-safe.
 class Channels {
  public:
+  // `credentials`: every channel's (plaintext or TLS, services/common/tls).
   // `access_key` empty: calls are not signed.
-  explicit Channels(std::string client_id, std::string access_key = "",
-                    std::string access_secret = "")
+  Channels(std::string client_id, std::shared_ptr<grpc::ChannelCredentials> credentials,
+           std::string access_key = "", std::string access_secret = "")
       : client_id_(std::move(client_id)),
+        credentials_(std::move(credentials)),
         access_key_(std::move(access_key)),
         access_secret_(std::move(access_secret)) {}
 
@@ -43,6 +46,7 @@ class Channels {
 
  private:
   const std::string client_id_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const std::string access_key_;
   const std::string access_secret_;
   absl::Mutex mu_;

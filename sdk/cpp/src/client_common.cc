@@ -1,9 +1,34 @@
 #include "sdk/cpp/src/client_common.h"
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/security/credentials.h"
 #include "services/common/naming/names.h"
+#include "services/common/tls/tls.h"
 
 namespace apogee::sdk {
+namespace {
+
+tls::ClientTls ToClientTls(const TlsOptions& options) {
+  tls::ClientTls out;
+  out.enabled = options.enabled;
+  out.ca_file = options.ca_file;
+  out.cert_file = options.cert_file;
+  out.key_file = options.key_file;
+  out.reload_interval = options.reload_interval;
+  return out;
+}
+
+const tls::FlagNames kTlsNames{"tls.cert_file", "tls.key_file", "tls.ca_file"};
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const TlsOptions& options) {
+  auto credentials = tls::ChannelCredentials(ToClientTls(options), kTlsNames);
+  if (credentials.ok()) return *credentials;
+  // The files were valid in ValidateClientOptions and vanished since: TLS
+  // with the system roots (handshakes fail), never plaintext.
+  return grpc::SslCredentials(grpc::SslCredentialsOptions());
+}
+
+}  // namespace
 
 absl::Status ValidateClientOptions(const ClientOptions& options) {
   if (options.endpoints.empty()) {
@@ -22,12 +47,12 @@ absl::Status ValidateClientOptions(const ClientOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "route_refresh is ", absl::FormatDuration(options.route_refresh), " (min 100ms)"));
   }
-  return absl::OkStatus();
+  return tls::Validate(ToClientTls(options.tls), kTlsNames);
 }
 
 ClientCore::ClientCore(const ClientOptions& options)
-    : channels(options.client_id.empty() ? NewClientId() : options.client_id, options.access_key,
-               options.access_secret),
+    : channels(options.client_id.empty() ? NewClientId() : options.client_id,
+               Credentials(options.tls), options.access_key, options.access_secret),
       routes(&channels, options.endpoints, options.request_timeout, options.route_refresh,
              RealClock::Default()),
       refresher(RouteCache::RefreshTick(options.route_refresh), [this] { routes.RefreshAll(); }) {}

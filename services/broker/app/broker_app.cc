@@ -278,6 +278,7 @@ absl::Status BrokerApp::Serve() {
   BrokerIdentity& identity = config_.identity;
   GrpcServerOptions server_options;
   server_options.listen = config_.listen;
+  server_options.credentials = config_.credentials;
   server_options.max_receive_message_bytes = static_cast<int>(config_.requests.max_request_bytes);
   APOGEE_ASSIGN_OR_RETURN(
       m.server,

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/route/registrar.h"
@@ -24,7 +25,8 @@ struct BrokerConfig {
   BrokerIdentity identity;               // cluster, name, id; endpoints set by Start
   std::vector<std::string> nameservers;  // host:port each
   std::string listen = "0.0.0.0:8081";
-  std::string advertise;  // empty: 127.0.0.1:<bound port>
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // TLS of listen; null: plaintext
+  std::string advertise;                                 // empty: 127.0.0.1:<bound port>
   std::string store = "unix:/tmp/apogee-store.sock";
   std::string metrics_listen = "0.0.0.0:8082";
   absl::Duration heartbeat_interval = absl::Seconds(30);

@@ -33,8 +33,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           is_unix ? nullptr : &selected_port);
+  builder.AddListeningPort(
+      options.listen,
+      options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),
+      is_unix ? nullptr : &selected_port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   // Ping idle peers so a dead connection (a broker whose host vanished) ends
   // its streams in seconds, and accept the same pings from our clients.

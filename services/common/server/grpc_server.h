@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/impl/service_type.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
 namespace apogee {
@@ -25,6 +26,8 @@ struct GrpcServerOptions {
   // keepalive_ms + keepalive_timeout_ms.
   int keepalive_ms = 10'000;
   int keepalive_timeout_ms = 5'000;
+  // TLS for a host:port listen (services/common/tls); null: plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 // Thread-safe after Start(). Shutdown() may be called from any thread once.

@@ -38,7 +38,8 @@ class ServiceProcess {
   // Starts `binary` with `args` plus `--listen=127.0.0.1:0` (unless args set
   // --listen) and `--address_file=...`, whose grpc= and metrics= lines give
   // the bound addresses. `name` labels the
-  // log file <work_dir>/<name>.log. Waits up to `timeout` for SERVING.
+  // log file <work_dir>/<name>.log. Waits up to `timeout` for SERVING (with
+  // --tls_cert only for the address file).
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
       const std::string& name, const std::string& binary, std::vector<std::string> args,
       const std::string& work_dir, absl::Duration timeout = absl::Seconds(30));

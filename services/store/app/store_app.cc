@@ -245,10 +245,11 @@ absl::StatusOr<std::unique_ptr<StoreApp>> StoreApp::Start(StoreConfig config) {
   APOGEE_RETURN_IF_ERROR(
       PublishAddresses(app->m_->server->bound_address(), app->m_->metrics->bound_address()));
   std::fprintf(stderr,
-               "event=started listen=%s metrics=%s ha_listen=%s data_dir=%s flush=%s "
+               "event=started listen=%s tls=%s metrics=%s ha_listen=%s data_dir=%s flush=%s "
                "segment_size=%lld max_body_size=%lld rocksdb_memory_budget=%lld "
                "rocksdb_write_buffer_size=%lld\n",
-               app->m_->server->bound_address().c_str(), app->m_->metrics->bound_address().c_str(),
+               app->m_->server->bound_address().c_str(), c.credentials != nullptr ? "on" : "off",
+               app->m_->metrics->bound_address().c_str(),
                app->m_->ha_server != nullptr ? app->m_->ha_server->bound_address().c_str() : "",
                c.data_dir.c_str(), c.flush == FlushMode::kSync ? "sync" : "async",
                static_cast<long long>(c.segment_size), static_cast<long long>(c.max_body_size),
@@ -354,11 +355,13 @@ absl::Status StoreApp::Serve() {
   server_options.listen = c.listen;
   m.socket_path = UnixSocketPath(c.listen);
   if (!m.socket_path.empty()) APOGEE_RETURN_IF_ERROR(RemoveStaleSocket(m.socket_path));
+  if (m.socket_path.empty()) server_options.credentials = c.credentials;
   APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, {m.service.get()}));
   m.ha_service = std::make_unique<ReplicationService>(m.replicator.get());
   if (c.ha_listen.empty()) return absl::OkStatus();
   GrpcServerOptions ha_options;
   ha_options.listen = c.ha_listen;
+  ha_options.credentials = c.credentials;
   auto started = GrpcServer::Start(ha_options, {m.ha_service.get()});
   if (started.ok()) {
     m.ha_server = std::move(started).value();

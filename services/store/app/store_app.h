@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
 #include "services/store/engine/store.h"
 
 namespace apogee::store {
@@ -26,6 +27,10 @@ struct StoreConfig {
   // Followers connect here; empty disables it. The default port may be
   // taken by another store on the host: then this store serves no followers.
   std::string ha_listen = kDefaultHaListen;
+  // TLS of a TCP --listen and of --ha_listen (services/common/tls); null:
+  // plaintext. A unix-socket --listen stays plaintext, guarded by its file
+  // permissions.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
   FlushMode flush = FlushMode::kAsync;
   absl::Duration flush_interval = absl::Milliseconds(500);
   int64_t segment_size = int64_t{1} << 30;

@@ -12,8 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
+#include "services/common/client/channel.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/replication/durable_file.h"
@@ -602,7 +601,8 @@ void Replicator::FollowLoop(int64_t generation, std::string master_address) {
 }
 
 absl::Status Replicator::FollowOnce(int64_t generation, const std::string& master_address) {
-  auto channel = grpc::CreateChannel(master_address, grpc::InsecureChannelCredentials());
+  // TLS to the master's --ha_listen when the store has --client_tls*.
+  auto channel = CreateApogeeChannel(master_address);
   auto stub = sv1::Replication::NewStub(channel);
   grpc::ClientContext context;
   sv1::FollowRequest hello;

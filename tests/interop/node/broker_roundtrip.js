@@ -3,8 +3,10 @@
 // official rocketmq-client-nodejs@1.0.8: a Producer sends COUNT messages, a
 // SimpleConsumer receives and acks every one of them.
 //
-// Usage: node broker_roundtrip.js ENDPOINT TOPIC GROUP COUNT
-//   ENDPOINT is a broker or a NameServer (host:port).
+// Usage: node broker_roundtrip.js ENDPOINT TOPIC GROUP COUNT [tls]
+//   ENDPOINT is a broker or a NameServer (host:port); "tls" sets the
+//   clients' sslEnabled (grpc-js trusts a private CA named by
+//   GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
 // stdout on success: "sent N", "received N", "acked N", "shutdown ok".
 // Any failure: "FAIL: <reason>" on stderr, exit 1. Hard limit: 90 s.
 
@@ -12,15 +14,16 @@ const { fail, installGuards, loadClient, makeLogger, describe, withTimeout } =
   require('./common.js');
 
 const hardTimer = installGuards(90000);
-const [ endpoints, topic, group, countText ] = process.argv.slice(2);
+const [ endpoints, topic, group, countText, mode ] = process.argv.slice(2);
+const sslEnabled = mode === 'tls';
 const count = Number(countText);
 if (!endpoints || !topic || !group || !(count > 0)) {
-  fail('usage: node broker_roundtrip.js ENDPOINT TOPIC GROUP COUNT');
+  fail('usage: node broker_roundtrip.js ENDPOINT TOPIC GROUP COUNT [tls]');
 }
 const { Producer, SimpleConsumer } = loadClient();
 
 async function main() {
-  const producer = new Producer({ endpoints, namespace: '', topics: [ topic ],
+  const producer = new Producer({ endpoints, sslEnabled, namespace: '', topics: [ topic ],
     logger: makeLogger('producer') });
   await withTimeout(producer.startup(), 20000, 'producer startup');
 
@@ -36,7 +39,7 @@ async function main() {
   }
   console.log(`sent ${sent.size}`);
 
-  const consumer = new SimpleConsumer({ endpoints, namespace: '', consumerGroup: group,
+  const consumer = new SimpleConsumer({ endpoints, sslEnabled, namespace: '', consumerGroup: group,
     subscriptions: new Map([[ topic, '*' ]]), awaitDuration: 3000,
     logger: makeLogger('consumer') });
   await withTimeout(consumer.startup(), 20000, 'consumer startup');

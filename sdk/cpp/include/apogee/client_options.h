@@ -8,6 +8,19 @@
 
 namespace apogee {
 
+// TLS to NameServers and brokers started with --tls_cert (docs/security.md).
+struct TlsOptions {
+  bool enabled = false;
+  // PEM CA bundle that signs the servers' certificates; empty: system roots.
+  std::string ca_file;
+  // Optional client certificate and its key, for servers that require one
+  // (--tls_client_auth=require). Both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // How often the files are re-read (certificate rotation); min 1s.
+  absl::Duration reload_interval = absl::Minutes(1);
+};
+
 struct ClientOptions {
   // NameServer addresses ("host:port"); at least one. Routes come from the
   // first that answers.
@@ -27,6 +40,8 @@ struct ClientOptions {
   // (HMAC-SHA1 of x-mq-date-time). Empty access_key: calls are unsigned.
   std::string access_key;
   std::string access_secret;
+  // Plaintext unless tls.enabled.
+  TlsOptions tls;
 };
 
 }  // namespace apogee
