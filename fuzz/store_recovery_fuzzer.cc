@@ -47,6 +47,8 @@ Dirs& State() {
     char* pattern = mkdtemp(shm) != nullptr ? shm : mkdtemp(tmp);
     if (pattern == nullptr) Fail("mkdtemp failed");
     d->root = pattern;
+    // libFuzzer ends a run with exit(): leave nothing on tmpfs.
+    std::atexit([] { fs::remove_all(State().root); });
     IndexOptions options;
     options.path = d->root + "/index";
     options.memory_budget = 8 << 20;
