@@ -30,4 +30,4 @@ format:
 	bash scripts/check-format.sh --fix
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-ci
+	rm -rf $(BUILD_DIR) build-asan build-ci build-fuzz

@@ -2,6 +2,10 @@
 # Checks that CMake and the Bazel mirror build the same C++ sources: every .cc file
 # under services/, tools/, sdk/ and tests/ that one build compiles, the other must
 # compile too. Generated code (*.pb.cc) and files outside the repo are ignored.
+# fuzz/ is outside DIRS_RE on purpose: the libFuzzer targets are CMake-only
+# (-DAPOGEE_FUZZ=ON with clang; the Bazel mirror has only GCC), see
+# fuzz/README.md. Regression tests for their findings live in the normal tree
+# and are checked like any other source.
 # Also checks that both builds have the same version (CMakeLists.txt's
 # project(apogee VERSION ...) and bazel/version.bzl's APOGEE_VERSION).
 #

@@ -15,6 +15,7 @@ BUILD_PACKAGES=(
 PACKAGES=(
   "${BUILD_PACKAGES[@]}" git
   clang-format clang-tidy
+  clang libclang-rt-14-dev ccache  # fuzz targets: libFuzzer + sanitizer runtimes (fuzz/README.md)
   bazel-bootstrap bazel-rules-java
   curl etcd-server
   # container images and their smoke test (deploy/docker/)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI runs, in order, each stage timed:
 #   deps, Release build with -Werror, all tests through ctest, an ASan+UBSan
-#   build running the unit tests, format check, Bazel build+test, and the
-#   CMake/Bazel sync check.
+#   build running the unit tests, a clang build of the fuzz targets with a
+#   short run of each (fuzz/README.md), format check, Bazel build+test, and
+#   the CMake/Bazel sync check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -29,6 +30,10 @@ ninja -C build-asan -j"$JOBS"
 stage "unit tests under asan+ubsan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit -j"$JOBS"
+
+stage "fuzz targets: clang build + smoke runs (asan+ubsan)"
+JOBS="$JOBS" bash scripts/fuzz-build.sh
+ctest --test-dir build-fuzz -L fuzz -j"$JOBS"
 
 stage "bazel build + test"
 bash scripts/bazel-ci.sh

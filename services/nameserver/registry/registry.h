@@ -19,7 +19,8 @@
 
 namespace apogee::nameserver {
 
-namespace v1 = ::apogee::nameserver::v1;
+// v1 below is this namespace's own ::apogee::nameserver::v1 (the protos);
+// an alias of the same name would be a redefinition to clang.
 
 inline constexpr int kMaxQueuesPerTopic = 1024;
 inline constexpr int kMaxTopicsPerBroker = 100000;
