@@ -43,16 +43,6 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-absl::Status CheckDurationFlag(const char* name, absl::Duration value, absl::Duration min,
-                               absl::Duration max) {
-  if (value < min || value > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, "=", absl::FormatDuration(value), " is out of range (allowed: ",
-                     absl::FormatDuration(min), "..", absl::FormatDuration(max), ")"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -130,4 +130,14 @@ std::map<std::string, std::string> ProgramFlagValues() {
   return values;
 }
 
+absl::Status CheckDurationFlag(const char* flag, absl::Duration value, absl::Duration min,
+                               absl::Duration max) {
+  if (value < min || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", absl::FormatDuration(value), " is out of range (allowed: ",
+                     absl::FormatDuration(min), "..", absl::FormatDuration(max), ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace apogee

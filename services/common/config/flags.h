@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace apogee {
 
@@ -29,5 +31,10 @@ void InitFlags(int argc, char** argv, const std::string& usage);
 // absl, gRPC or other libraries), by flag name: what a server runs with
 // after the config file and the command line.
 std::map<std::string, std::string> ProgramFlagValues();
+
+// INVALID_ARGUMENT "--<flag>=<value> is out of range (allowed: min..max)"
+// unless min <= value <= max.
+absl::Status CheckDurationFlag(const char* flag, absl::Duration value, absl::Duration min,
+                               absl::Duration max);
 
 }  // namespace apogee

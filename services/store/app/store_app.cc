@@ -26,6 +26,7 @@
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
+#include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
 #include "services/common/naming/names.h"
 #include "services/common/server/grpc_server.h"
@@ -56,16 +57,6 @@ absl::Status CheckRange(const char* flag, int64_t value, int64_t min, int64_t ma
     return absl::InvalidArgumentError(absl::StrCat(
         "--", flag, "=", FormatByteSize(value), " is out of range (allowed: ", FormatByteSize(min),
         "..", FormatByteSize(max), ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckDuration(const char* flag, absl::Duration value, absl::Duration min,
-                           absl::Duration max) {
-  if (value < min || value > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, "=", absl::FormatDuration(value), " is out of range (allowed: ",
-                     absl::FormatDuration(min), "..", absl::FormatDuration(max), ")"));
   }
   return absl::OkStatus();
 }
@@ -190,17 +181,17 @@ absl::Status ValidateStoreConfig(const StoreConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("--io_threads=", c.io_threads, " is out of range (allowed: 1..256)"));
   }
-  APOGEE_RETURN_IF_ERROR(
-      CheckDuration("flush_interval", c.flush_interval, absl::Milliseconds(1), absl::Minutes(10)));
+  APOGEE_RETURN_IF_ERROR(CheckDurationFlag("flush_interval", c.flush_interval,
+                                           absl::Milliseconds(1), absl::Minutes(10)));
   // Seconds are for tests; production keeps hours or days.
   APOGEE_RETURN_IF_ERROR(
-      CheckDuration("retention", c.retention, absl::Seconds(1), absl::Hours(24 * 3650)));
-  APOGEE_RETURN_IF_ERROR(CheckDuration("retention_check_interval", c.retention_check_interval,
-                                       absl::Milliseconds(100), absl::Hours(1)));
-  APOGEE_RETURN_IF_ERROR(
-      CheckDuration("shutdown_grace", c.shutdown_grace, absl::ZeroDuration(), absl::Minutes(10)));
-  return CheckDuration("replica_lag_time", c.replica_lag_time, absl::Milliseconds(100),
-                       absl::Minutes(10));
+      CheckDurationFlag("retention", c.retention, absl::Seconds(1), absl::Hours(24 * 3650)));
+  APOGEE_RETURN_IF_ERROR(CheckDurationFlag("retention_check_interval", c.retention_check_interval,
+                                           absl::Milliseconds(100), absl::Hours(1)));
+  APOGEE_RETURN_IF_ERROR(CheckDurationFlag("shutdown_grace", c.shutdown_grace, absl::ZeroDuration(),
+                                           absl::Minutes(10)));
+  return CheckDurationFlag("replica_lag_time", c.replica_lag_time, absl::Milliseconds(100),
+                           absl::Minutes(10));
 }
 
 // Declared in construction order; destroyed in reverse.
