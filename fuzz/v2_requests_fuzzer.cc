@@ -10,13 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "apache/rocketmq/v2/service.pb.h"
 #include "fuzz/fuzz_util.h"
 #include "grpcpp/server_context.h"
 #include "services/broker/consume/receipt_handle.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/codec.h"
+#include "services/broker/message/message_filter.h"
 #include "services/broker/message/validation.h"
 #include "services/broker/produce/sender.h"
 #include "services/common/clock/proto_time.h"
@@ -53,11 +56,22 @@ absl::Status CheckGroup(const v2::Resource& resource) {
 
 void CheckFilter(const v2::FilterExpression& expression) {
   Answer(ValidateFilterType(expression));
-  auto filter = ParseTagFilter(expression);
+  // TAG and SQL92 expressions (the SQL parser and evaluator run here too).
+  auto filter = MessageFilter::Parse(expression);
   Answer(filter.status());
   if (!filter.ok()) return;
-  for (const std::string& tag : filter->tags) {
-    if (!filter->Matches(tag)) Fail(absl::StrCat("tag filter does not match its own tag ", tag));
+  v2::Message message;
+  message.mutable_system_properties()->set_tag(expression.expression());
+  (*message.mutable_user_properties())["a"] = "5";
+  (*message.mutable_user_properties())["b"] = expression.expression();
+  filter->Matches(message);  // any answer; it must not crash
+  if (expression.type() != v2::TAG) return;
+  for (absl::string_view part : absl::StrSplit(expression.expression(), "||")) {
+    const std::string tag(absl::StripAsciiWhitespace(part));
+    message.mutable_system_properties()->set_tag(tag);
+    if (!filter->Matches(message)) {
+      Fail(absl::StrCat("tag filter does not match its own tag ", tag));
+    }
   }
 }
 
