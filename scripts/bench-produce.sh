@@ -5,7 +5,8 @@
 # /proc) and its context switches per message (all threads). Figures are as
 # noisy as the machine: run it when nothing else builds, and repeat.
 # --consume=N: first fills the topic with N messages (not measured), then
-# measures `apogee-bench consume` draining them instead.
+# measures `apogee-bench consume` draining them instead. --e2e runs
+# `apogee-bench e2e` (produce and push-consume at once; pass --rate=N).
 #
 #   scripts/bench-produce.sh [--flush=async|sync] [--consume=N] -- [apogee-bench flags]
 #   scripts/bench-produce.sh -- --concurrency=64 --count=100000
@@ -15,10 +16,12 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 FLUSH=async
 FILL=0
+MODE=produce
 while [ $# -gt 0 ]; do
   case "$1" in
     --flush=*) FLUSH=${1#--flush=}; shift ;;
     --consume=*) FILL=${1#--consume=}; shift ;;
+    --e2e) MODE=e2e; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -48,7 +51,7 @@ broker_pid=$!
 pids+=($broker_pid)
 wait_for broker "$HOME_DIR/broker.address"
 
-mode=produce
+mode=$MODE
 if [ "$FILL" -gt 0 ]; then
   mode=consume
   "$BUILD_DIR/tools/bench/apogee-bench" produce --endpoints="$ns" --json "$@" --count="$FILL" \
@@ -82,8 +85,8 @@ if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 [ -z "${THREADS:-}" ] || { bash "$THREADS" $broker_pid > /tmp/hb-b1; bash "$THREADS" $store_pid > /tmp/hb-s1; }
 b1=$(ticks $broker_pid) s1=$(ticks $store_pid) bc1=$(switches $broker_pid) sc1=$(switches $store_pid)
 echo "$summary"
-secs=$(echo "$summary" | sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p')
-sent=$(echo "$summary" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p')
+secs=$(echo "$summary" | sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' | head -1)
+sent=$(echo "$summary" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p' | head -1)
 if [ -z "$sent" ] || [ "$sent" = 0 ]; then
   echo "bench-produce: no message count in the summary; see $HOME_DIR/logs" >&2
   exit 1
