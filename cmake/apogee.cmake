@@ -61,6 +61,11 @@ function(apogee_binary)
   apogee_warnings(${B_NAME})
 endfunction()
 
+# Every unit test executable, so a build that runs only `ctest -L unit` (the
+# sanitizer stage of scripts/test-all.sh) can skip the servers and the
+# integration tests: `ninja apogee_unit_tests`.
+add_custom_target(apogee_unit_tests)
+
 # apogee_test(NAME name SRCS ... [DEPS ...] [LABELS unit|integration])
 # Unit tests run in the sanitizer build too; integration tests start processes.
 function(apogee_test)
@@ -71,6 +76,9 @@ function(apogee_test)
   apogee_warnings(${T_NAME})
   if(NOT T_LABELS)
     set(T_LABELS unit)
+  endif()
+  if("unit" IN_LIST T_LABELS)
+    add_dependencies(apogee_unit_tests ${T_NAME})
   endif()
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 600)

@@ -2,7 +2,8 @@
 # Everything CI runs, in order, each stage timed:
 #   deps, Release build with -Werror, all tests through ctest, an ASan+UBSan
 #   build running the unit tests, a clang build of the fuzz targets with a
-#   short run of each (fuzz/README.md), format check, Bazel build+test, and
+#   short run of each (fuzz/README.md), format check, Bazel build + unit tests
+#   (scripts/bazel-ci.sh), and
 #   the CMake/Bazel sync check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ ninja -C build-ci -j"$JOBS"
 stage "asan+ubsan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAPOGEE_SANITIZE=ON \
   -DAPOGEE_WERROR=ON -DCMAKE_CXX_FLAGS="-O1" >/dev/null
-ninja -C build-asan -j"$JOBS"
+ninja -C build-asan -j"$JOBS" apogee_unit_tests  # only what `ctest -L unit` runs
 
 stage "unit tests under asan+ubsan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
