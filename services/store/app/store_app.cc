@@ -41,12 +41,15 @@
 namespace apogee::store {
 namespace {
 
+// The binary units byte-size flags take and print, largest first.
+constexpr std::pair<const char*, int64_t> kByteUnits[] = {{"TiB", int64_t{1} << 40},
+                                                          {"GiB", int64_t{1} << 30},
+                                                          {"MiB", int64_t{1} << 20},
+                                                          {"KiB", int64_t{1} << 10}};
+
 // 4096 → "4KiB": the largest unit that divides the size, as flags write it.
 std::string FormatByteSize(int64_t bytes) {
-  for (const auto& [suffix, scale] : {std::pair<const char*, int64_t>{"TiB", int64_t{1} << 40},
-                                      {"GiB", int64_t{1} << 30},
-                                      {"MiB", int64_t{1} << 20},
-                                      {"KiB", int64_t{1} << 10}}) {
+  for (const auto& [suffix, scale] : kByteUnits) {
     if (bytes != 0 && bytes % scale == 0) return absl::StrCat(bytes / scale, suffix);
   }
   return absl::StrCat(bytes);
@@ -128,16 +131,14 @@ absl::Status RemoveStaleSocket(const std::string& path) {
 absl::StatusOr<int64_t> ParseByteSize(const char* flag, const std::string& text) {
   std::string number = std::string(absl::StripAsciiWhitespace(text));
   int64_t unit = 1;
-  for (const auto& [suffix, scale] : {std::pair<const char*, int64_t>{"KiB", int64_t{1} << 10},
-                                      {"MiB", int64_t{1} << 20},
-                                      {"GiB", int64_t{1} << 30},
-                                      {"B", 1}}) {
+  for (const auto& [suffix, scale] : kByteUnits) {
     if (absl::EndsWith(number, suffix)) {
       number.resize(number.size() - std::strlen(suffix));
       unit = scale;
       break;
     }
   }
+  if (unit == 1 && absl::EndsWith(number, "B")) number.pop_back();
   int64_t value = 0;
   if (!absl::SimpleAtoi(number, &value) || value < 0 ||
       value > std::numeric_limits<int64_t>::max() / unit) {

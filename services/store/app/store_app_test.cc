@@ -17,6 +17,8 @@ TEST(ParseByteSizeTest, ReadsUnitsAndNamesTheFlagOnError) {
   EXPECT_EQ(*ParseByteSize("segment_size", "64KiB"), 64 << 10);
   EXPECT_EQ(*ParseByteSize("segment_size", " 4MiB "), 4 << 20);
   EXPECT_EQ(*ParseByteSize("segment_size", "1GiB"), int64_t{1} << 30);
+  EXPECT_EQ(*ParseByteSize("segment_size", "1TiB"), int64_t{1} << 40);
+  EXPECT_EQ(*ParseByteSize("segment_size", "512B"), 512);
   for (const char* bad : {"", "4MB", "-1", "x", "99999999999GiB"}) {
     auto parsed = ParseByteSize("segment_size", bad);
     ASSERT_FALSE(parsed.ok()) << bad;
