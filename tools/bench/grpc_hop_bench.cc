@@ -15,17 +15,16 @@
 // per call for the whole process (client and server share it).
 //
 //   apogee-grpc-hop-bench [--benchmark_min_time=2]
-#include <sys/resource.h>
-
-#include <memory>
-#include <string>
-#include <thread>
-
 #include <benchmark/benchmark.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <sys/resource.h>
+
+#include <memory>
+#include <string>
+#include <thread>
 
 #include "absl/synchronization/notification.h"
 
@@ -164,11 +163,10 @@ bool CallbackCall(grpc::GenericStub& stub, const grpc::ByteBuffer& request) {
   grpc::ByteBuffer response;
   grpc::Status status;
   absl::Notification done;
-  stub.UnaryCall(&context, kMethod, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
+  stub.UnaryCall(&context, kMethod, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
   done.WaitForNotification();
   return status.ok();
 }
@@ -188,8 +186,7 @@ bool CqCall(grpc::GenericStub& stub, grpc::CompletionQueue& cq, const grpc::Byte
 void BM_UnaryRoundTrip(benchmark::State& state, Api server_api, Api client_api) {
   EchoServer server(server_api);
   if (!server.ok()) return state.SkipWithError("server did not start");
-  grpc::GenericStub stub(
-      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  grpc::GenericStub stub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   grpc::CompletionQueue cq;
   const grpc::ByteBuffer request = Payload();
   const auto call = [&] {
