@@ -98,6 +98,11 @@ void V2Requests() {
   receive.mutable_invisible_duration()->set_seconds(30);
   receive.mutable_long_polling_timeout()->set_seconds(20);
   Write(t, "receive", With(std::string("\x04\x00", 2), receive));
+  // The SQL92 parser and evaluator (MessageFilter) on the same path.
+  receive.mutable_filter_expression()->set_type(v2::SQL);
+  receive.mutable_filter_expression()->set_expression(
+      "(a > 3 AND a BETWEEN 1 AND 10) OR (b IN ('x', 'y') AND NOT c IS NULL) OR TAGS = 'TagA'");
+  Write(t, "receive_sql92", With(std::string("\x04\x00", 2), receive));
   v2::AckMessageRequest ack;
   ack.mutable_group()->set_name("PushGroup");
   ack.mutable_topic()->set_name("Orders");
@@ -226,6 +231,18 @@ void Store() {
   std::string flipped = log;
   flipped[one.size() + 80] ^= 0x10;  // a body byte of the second record
   Write("store_recovery", "corrupt_second", std::string("\x00\x00", 2) + flipped);
+  // Finding 2 (docs/fuzzing.md): two segments split inside the last record,
+  // so the second is corrupt from its first byte; with the index kept (0x01)
+  // and rebuilt (0x1d).
+  const size_t last_start = Records(0, 3).size();
+  int split = 255;
+  while (split > 0 && log.size() * static_cast<size_t>(split - 1) / 256 > last_start + 16) --split;
+  Write("store_recovery", "torn_across_segments",
+        std::string{'\x01', static_cast<char>(split)} + log);
+  Write("store_recovery", "torn_across_segments_rebuilt",
+        std::string{'\x1d', static_cast<char>(split)} + log);
+  Write("store_recovery", "zero_filled_tail",
+        std::string("\x00\x00", 2) + log + std::string(64, '\0'));
 }
 
 // One request of the NameServer target: [kind][u16 length, little-endian][proto].

@@ -5,8 +5,11 @@
 # caused it is kept in $FUZZ_ARTIFACTS (default: the current directory's
 # fuzz-artifacts/) and printed.
 # usage: fuzz/run.sh FUZZER SEED_DIR SECONDS [WORK_DIR]
+#   env FUZZ_RUNS: stop after this many executions too (whichever comes first)
 set -euo pipefail
 fuzzer=$1 seeds=$2 seconds=$3 work=${4:-}
+runs=()
+[[ -n "${FUZZ_RUNS:-}" ]] && runs=(-runs="$FUZZ_RUNS")
 artifacts=${FUZZ_ARTIFACTS:-$PWD/fuzz-artifacts}
 mkdir -p "$artifacts"
 if [[ -z "$work" ]]; then
@@ -18,7 +21,7 @@ name=$(basename "$fuzzer")
 # -timeout: one input taking this long is a finding; -rss_limit_mb bounds
 # memory on a shared machine; the seeds are read-only inputs.
 status=0
-"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+"$fuzzer" -max_total_time="$seconds" "${runs[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
   -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "$work" "$seeds" \
   >"$work.log" 2>&1 || status=$?
 grep -E '^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)|^#[0-9]+.*DONE' \

@@ -4,7 +4,7 @@
 // MessagingService. Each RPC runs the functions its handler runs before the
 // store (services/broker/service/messaging_service.cc): names with their
 // namespace, message validation, the send plan and its store records (read
-// back as a consumer would see them), tag filters, receipt handles,
+// back as a consumer would see them), TAG and SQL92 filters, receipt handles,
 // durations and the telemetry settings handshake.
 #include <atomic>
 #include <string>
@@ -173,7 +173,7 @@ bool Parse(const uint8_t* data, size_t size, Request* request) {
 }
 
 void Run(uint8_t rpc, uint8_t shape, const uint8_t* data, size_t size) {
-  switch (rpc % 16) {
+  switch (rpc % 17) {
     case 0: {
       v2::QueryRouteRequest r;
       if (Parse(data, size, &r)) Answer(CheckTopic(r.topic()));
@@ -272,9 +272,14 @@ void Run(uint8_t rpc, uint8_t shape, const uint8_t* data, size_t size) {
       CheckDuration(r.invisible_duration());
       break;
     }
-    default: {
+    case 15: {
       v2::RecallMessageRequest r;
       if (Parse(data, size, &r)) Answer(CheckTopic(r.topic()));
+      break;
+    }
+    default: {
+      v2::SyncLiteSubscriptionRequest r;
+      (void)Parse(data, size, &r);  // answered UNSUPPORTED without a look
       break;
     }
   }

@@ -71,15 +71,53 @@ absl::Status CommitLog::Recover() {
                           Segment::Open(fs_, dir, last_start, /*size=*/0, /*writable=*/true));
   APOGEE_ASSIGN_OR_RETURN(const uint64_t file_size, fs_->FileSize(last->path()));
   const int64_t file_end = last_start + static_cast<int64_t>(file_size);
-  int64_t last_store_timestamp_ms = 0;
-  APOGEE_ASSIGN_OR_RETURN(const int64_t valid_end,
-                          ScanLastSegment(last, file_end, &last_store_timestamp_ms));
+  segments.push_back(last);
+  APOGEE_ASSIGN_OR_RETURN(TailScan scan, ScanTail(*last, file_end));
+  recovery_.scanned_bytes = scan.scanned_end - last_start;
+  recovery_.truncation_reason = scan.reason;
+  // The log's end must be a whole record. When the last segment holds none
+  // (corrupt from its first byte, or empty after a crash in a roll), the end
+  // is where the segment before it ends, which sealed segments do not prove
+  // (only the tail is scanned on open): scan that one too, and cut it when
+  // its tail is torn; the segments after it then go.
+  size_t tail = segments.size() - 1;
+  while (scan.valid_end == segments[tail]->start() && tail > 0) {
+    const Segment& previous = *segments[tail - 1];
+    APOGEE_ASSIGN_OR_RETURN(TailScan before, ScanTail(previous, previous.end()));
+    recovery_.scanned_bytes += before.scanned_end - previous.start();
+    if (before.valid_end == previous.end()) {  // it ends on a whole batch
+      scan.last_store_timestamp_ms = before.last_store_timestamp_ms;
+      break;
+    }
+    recovery_.truncation_reason = absl::StrCat(
+        scan.reason.empty() ? absl::StrCat(segments[tail]->path(), " is empty") : scan.reason,
+        "; the segment before it ends inside a record: ", before.reason);
+    scan = std::move(before);
+    --tail;
+  }
+  const int64_t valid_end = scan.valid_end;
   if (valid_end < options_.protected_offset) {
     return absl::DataLossError(absl::StrCat(
-        "commit log is valid only up to offset ", valid_end, " (", last->path(), ": ",
+        "commit log is valid only up to offset ", valid_end, " (", segments[tail]->path(), ": ",
         recovery_.truncation_reason.empty() ? "file ends there" : recovery_.truncation_reason,
         ") but offset ", options_.protected_offset,
         " was acknowledged as durable; refusing to truncate acknowledged data"));
+  }
+  if (tail + 1 < segments.size()) {
+    // Later segments go first: a crash before the cut below leaves a log
+    // whose last segment is the torn one, which the next open cuts again.
+    for (size_t i = tail + 1; i < segments.size(); ++i) {
+      APOGEE_RETURN_IF_ERROR(fs_->DeleteFile(segments[i]->path()));
+      absl::StrAppend(&recovery_.truncation_reason, "; removed ", segments[i]->path());
+    }
+    APOGEE_RETURN_IF_ERROR(fs_->SyncDir(dir));
+    const Segment& kept = *segments[tail];
+    APOGEE_ASSIGN_OR_RETURN(
+        segments[tail],
+        Segment::Open(fs_, dir, kept.start(), static_cast<uint64_t>(kept.end() - kept.start()),
+                      /*writable=*/true));
+    segments.resize(tail + 1);
+    last = segments[tail];
   }
   if (valid_end < file_end) {
     recovery_.truncated_bytes = file_end - valid_end;
@@ -88,8 +126,8 @@ absl::Status CommitLog::Recover() {
   }
   APOGEE_RETURN_IF_ERROR(fs_->SyncDir(dir));
   last->set_end(valid_end);
-  segments.push_back(last);
   recovery_.segments = static_cast<int>(segments.size());
+  const int64_t last_store_timestamp_ms = scan.last_store_timestamp_ms;
 
   absl::MutexLock write_lock(&write_mu_);
   absl::MutexLock lock(&mu_);
@@ -103,37 +141,37 @@ absl::Status CommitLog::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> CommitLog::ScanLastSegment(const std::shared_ptr<Segment>& segment,
-                                                   int64_t file_end,
-                                                   int64_t* last_store_timestamp_ms) {
-  int64_t offset = segment->start();
+absl::StatusOr<CommitLog::TailScan> CommitLog::ScanTail(const Segment& segment,
+                                                        int64_t file_end) const {
+  TailScan scan;
+  int64_t offset = segment.start();
   // Where the last complete batch ends: a batch is appended atomically, so
   // whole records of a torn batch are cut too.
-  int64_t batch_end = offset;
+  scan.valid_end = offset;
   while (offset < file_end) {
     absl::StatusOr<RecordChunk> chunk =
-        ReadChunkFrom(*segment, offset, kScanChunkBytes, file_end, options_.max_record_size);
+        ReadChunkFrom(segment, offset, kScanChunkBytes, file_end, options_.max_record_size);
     if (!chunk.ok()) {
       if (chunk.status().code() != absl::StatusCode::kOutOfRange &&
           chunk.status().code() != absl::StatusCode::kDataLoss) {
         return chunk.status();  // an I/O error: do not mistake it for a torn tail
       }
-      recovery_.truncation_reason = std::string(chunk.status().message());
+      scan.reason = std::string(chunk.status().message());
       break;
     }
     for (const RecordView& record : chunk->records) {
       if (record.batch_continues()) continue;
-      batch_end = record.end_offset();
-      *last_store_timestamp_ms = record.store_timestamp_ms();
+      scan.valid_end = record.end_offset();
+      scan.last_store_timestamp_ms = record.store_timestamp_ms();
     }
     offset = chunk->end;
   }
-  if (batch_end < offset && recovery_.truncation_reason.empty()) {
-    recovery_.truncation_reason =
-        absl::StrCat("the append batch starting at offset ", batch_end, " is incomplete");
+  if (scan.valid_end < offset && scan.reason.empty()) {
+    scan.reason = absl::StrCat(segment.path(), ": the append batch starting at offset ",
+                               scan.valid_end, " is incomplete");
   }
-  recovery_.scanned_bytes = offset - segment->start();
-  return batch_end;
+  scan.scanned_end = offset;
+  return scan;
 }
 
 void CommitLog::RestoreQueueOffsets(

@@ -53,9 +53,9 @@ struct AppendResult {
 // What Open found and repaired.
 struct LogRecoveryInfo {
   int segments = 0;
-  int64_t scanned_bytes = 0;    // of the last segment, CRC-checked
-  int64_t truncated_bytes = 0;  // torn or corrupt tail removed
-  std::string truncation_reason;
+  int64_t scanned_bytes = 0;      // of the last segment(s), CRC-checked
+  int64_t truncated_bytes = 0;    // torn or corrupt tail removed
+  std::string truncation_reason;  // names the segment files and the offset
 };
 
 struct SegmentInfo {
@@ -103,7 +103,10 @@ class CommitLog {
  public:
   // Opens or creates the log in options.dir and recovers it: checks that
   // segments are contiguous, CRC-checks the last segment and truncates a
-  // torn or corrupt tail (see LogRecoveryInfo and protected_offset).
+  // torn or corrupt tail (see LogRecoveryInfo and protected_offset). When
+  // the last segment holds no whole record, the one before it is checked
+  // too, and a torn tail there is cut (the later segments removed), so the
+  // log always ends at a whole, checksummed record.
   static absl::StatusOr<std::unique_ptr<CommitLog>> Open(FileSystem* fs, const Clock* clock,
                                                          CommitLogOptions options);
   ~CommitLog();
@@ -207,10 +210,15 @@ class CommitLog {
 
   CommitLog(FileSystem* fs, const Clock* clock, CommitLogOptions options);
   absl::Status Recover();
-  // Validates the last segment's records; returns where they end and the
-  // last record's store timestamp.
-  absl::StatusOr<int64_t> ScanLastSegment(const std::shared_ptr<Segment>& segment, int64_t file_end,
-                                          int64_t* last_store_timestamp_ms);
+  // What recovery found in one segment's records.
+  struct TailScan {
+    int64_t valid_end = 0;    // where the last whole batch ends
+    int64_t scanned_end = 0;  // where the whole records end
+    int64_t last_store_timestamp_ms = 0;
+    std::string reason;  // why the scan stopped before the file's end, naming file and offset
+  };
+  // CRC-checks the records of `segment` up to `file_end`.
+  absl::StatusOr<TailScan> ScanTail(const Segment& segment, int64_t file_end) const;
   static absl::StatusOr<RecordChunk> ReadChunkFrom(const Segment& segment, int64_t offset,
                                                    size_t max_bytes, int64_t limit,
                                                    uint32_t max_record_size);

@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
@@ -275,6 +276,161 @@ TEST_F(CommitLogTest, CorruptionInASealedSegmentFailsReadsWithDataLoss) {
   auto chunk = log->ReadChunk(good->end, 4096, log->written_offset());
   EXPECT_EQ(chunk.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_TRUE(log->ReadRecord(all[0].commit_offset).ok());
+}
+
+// Recovery of the log's last segments: wherever the damage is, the log
+// ends at its last whole, checksummed record (store_recovery fuzz finding 2,
+// docs/fuzzing.md).
+class CommitLogTailTest : public CommitLogTest {
+ protected:
+  // Five records in segment 0; the log closed.
+  void WriteFive() {
+    auto log = OpenLog(Options());
+    for (int i = 0; i < 5; ++i) {
+      records_.push_back(AppendOne(log.get(), MakeRecord("A", 0, "r" + std::to_string(i))));
+    }
+    ASSERT_EQ(log->ListSegments().size(), 1u);
+  }
+  // Lays segment 0 out again as two segments split at `cut`: the second
+  // starts where the first ends, as a roll leaves them.
+  void SplitAt(int64_t cut) {
+    const std::string bytes = testing::ReadFileBytes(SegmentPath(0));
+    std::filesystem::resize_file(SegmentPath(0), static_cast<uintmax_t>(cut));
+    testing::AppendFileBytes(SegmentPath(cut), bytes.substr(static_cast<size_t>(cut)));
+  }
+  // Every record below the end reads back and the next append lands there.
+  void ExpectWholeLogEndingAt(CommitLog* log, int64_t end, int kept) {
+    EXPECT_EQ(log->written_offset(), end);
+    for (int i = 0; i < kept; ++i) {
+      auto record = log->ReadRecord(records_[i].commit_offset);
+      ASSERT_TRUE(record.ok()) << record.status();
+      EXPECT_EQ(record->view().body(), "r" + std::to_string(i));
+    }
+    log->RestoreQueueOffsets({{TopicQueue{"A", 0}, kept}});
+    const AppendResult next = AppendOne(log, MakeRecord("A", 0, "next"));
+    EXPECT_EQ(next.commit_offset, end);
+    auto back = log->ReadRecord(next.commit_offset);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->view().body(), "next");
+  }
+  std::vector<AppendResult> records_;
+};
+
+TEST_F(CommitLogTailTest, ARecordTornAcrossTheLastSegmentBoundaryIsCutFromTheOneBefore) {
+  WriteFive();
+  // The last segment starts inside record 3, so it is corrupt from its first
+  // byte and the segment before it ends inside a record.
+  const int64_t cut = records_[3].commit_offset + 10;
+  SplitAt(cut);
+  auto log = OpenLog(Options());
+  ASSERT_NE(log, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(SegmentPath(cut)));
+  EXPECT_EQ(std::filesystem::file_size(SegmentPath(0)),
+            static_cast<uintmax_t>(records_[3].commit_offset));
+  const LogRecoveryInfo& info = log->recovery_info();
+  EXPECT_EQ(info.segments, 1);
+  EXPECT_EQ(info.truncated_bytes,
+            records_[4].commit_offset + records_[4].size - records_[3].commit_offset);
+  EXPECT_THAT(info.truncation_reason, HasSubstr(SegmentPath(cut)));
+  EXPECT_THAT(info.truncation_reason, HasSubstr(SegmentPath(0)));
+  EXPECT_THAT(info.truncation_reason,
+              HasSubstr(absl::StrCat("record at offset ", records_[3].commit_offset)));
+  EXPECT_THAT(info.truncation_reason, HasSubstr("removed " + SegmentPath(cut)));
+  ExpectWholeLogEndingAt(log.get(), records_[3].commit_offset, 3);
+  const int64_t end = log->written_offset();
+  ASSERT_TRUE(log->Flush().ok());
+  log.reset();
+  // The repair is durable: the next open finds a clean log.
+  log = OpenLog(Options());
+  EXPECT_EQ(log->recovery_info().truncated_bytes, 0);
+  EXPECT_EQ(log->written_offset(), end);
+}
+
+TEST_F(CommitLogTailTest, ATornBoundaryBelowTheProtectedOffsetRefusesAndChangesNothing) {
+  WriteFive();
+  const int64_t cut = records_[3].commit_offset + 10;
+  SplitAt(cut);
+  CommitLogOptions options = Options(FlushMode::kSync);
+  options.protected_offset = records_[4].commit_offset;
+  auto refused = CommitLog::Open(PosixFileSystem::Default(), &clock_, options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(), HasSubstr("refusing to truncate acknowledged data"));
+  EXPECT_THAT(refused.status().message(), HasSubstr(SegmentPath(0)));
+  EXPECT_EQ(std::filesystem::file_size(SegmentPath(0)), static_cast<uintmax_t>(cut));
+  EXPECT_TRUE(std::filesystem::exists(SegmentPath(cut)));
+}
+
+TEST_F(CommitLogTailTest, AnEmptyLastSegmentKeepsAWholeLogBeforeIt) {
+  WriteFive();
+  const int64_t end = records_[4].commit_offset + records_[4].size;
+  testing::AppendFileBytes(SegmentPath(end), "");  // a crash right after a roll
+  auto log = OpenLog(Options());
+  EXPECT_EQ(log->recovery_info().truncated_bytes, 0);
+  EXPECT_EQ(log->recovery_info().segments, 2);
+  EXPECT_EQ(log->recovery_info().scanned_bytes, end);  // the segment before was checked
+  ExpectWholeLogEndingAt(log.get(), end, 5);
+}
+
+TEST_F(CommitLogTailTest, AnEmptyLastSegmentAfterATornOneCutsTheTornOne) {
+  WriteFive();
+  const int64_t cut = records_[2].commit_offset + 3;
+  std::filesystem::resize_file(SegmentPath(0), static_cast<uintmax_t>(cut));
+  testing::AppendFileBytes(SegmentPath(cut), "");
+  auto log = OpenLog(Options());
+  EXPECT_FALSE(std::filesystem::exists(SegmentPath(cut)));
+  EXPECT_THAT(log->recovery_info().truncation_reason, HasSubstr(SegmentPath(cut) + " is empty"));
+  ExpectWholeLogEndingAt(log.get(), records_[2].commit_offset, 2);
+}
+
+TEST_F(CommitLogTailTest, ALastSegmentCorruptFromItsFirstByteAfterAWholeOneIsEmptied) {
+  WriteFive();
+  const int64_t cut = records_[3].commit_offset;  // a record boundary
+  SplitAt(cut);
+  testing::PatchFileBytes(SegmentPath(cut), 0, "XXXX");
+  auto log = OpenLog(Options());
+  EXPECT_TRUE(std::filesystem::exists(SegmentPath(cut)));
+  EXPECT_EQ(std::filesystem::file_size(SegmentPath(cut)), 0u);
+  EXPECT_EQ(std::filesystem::file_size(SegmentPath(0)), static_cast<uintmax_t>(cut));
+  ExpectWholeLogEndingAt(log.get(), cut, 3);
+}
+
+TEST_F(CommitLogTailTest, TwoSegmentsWithoutAWholeRecordAreBothRemoved) {
+  WriteFive();
+  const std::string bytes = testing::ReadFileBytes(SegmentPath(0));
+  const int64_t first = records_[1].commit_offset + 5;
+  const int64_t second = records_[2].commit_offset + 5;
+  std::filesystem::resize_file(SegmentPath(0), static_cast<uintmax_t>(first));
+  testing::AppendFileBytes(SegmentPath(first), bytes.substr(static_cast<size_t>(first),
+                                                            static_cast<size_t>(second - first)));
+  testing::AppendFileBytes(SegmentPath(second), bytes.substr(static_cast<size_t>(second)));
+  auto log = OpenLog(Options());
+  EXPECT_FALSE(std::filesystem::exists(SegmentPath(first)));
+  EXPECT_FALSE(std::filesystem::exists(SegmentPath(second)));
+  ExpectWholeLogEndingAt(log.get(), records_[1].commit_offset, 1);
+}
+
+TEST_F(CommitLogTailTest, AZeroFilledTailIsCut) {
+  WriteFive();
+  const int64_t end = records_[4].commit_offset + records_[4].size;
+  testing::AppendFileBytes(SegmentPath(0), std::string(512, '\0'));  // preallocated, never written
+  auto log = OpenLog(Options());
+  EXPECT_EQ(log->recovery_info().truncated_bytes, 512);
+  EXPECT_THAT(log->recovery_info().truncation_reason,
+              HasSubstr(absl::StrCat("record at offset ", end)));
+  EXPECT_EQ(std::filesystem::file_size(SegmentPath(0)), static_cast<uintmax_t>(end));
+  ExpectWholeLogEndingAt(log.get(), end, 5);
+}
+
+TEST_F(CommitLogTailTest, ACorruptRecordInTheMiddleOfTheLastSegmentCutsFromThere) {
+  WriteFive();
+  SplitAt(records_[1].commit_offset);
+  testing::PatchFileBytes(SegmentPath(records_[1].commit_offset),
+                          records_[3].commit_offset - records_[1].commit_offset + 70, "Z");
+  auto log = OpenLog(Options());
+  EXPECT_TRUE(std::filesystem::exists(SegmentPath(records_[1].commit_offset)));
+  EXPECT_THAT(log->recovery_info().truncation_reason,
+              HasSubstr(SegmentPath(records_[1].commit_offset)));
+  ExpectWholeLogEndingAt(log.get(), records_[3].commit_offset, 3);
 }
 
 TEST_F(CommitLogTest, AGapBetweenSegmentsIsDataLoss) {

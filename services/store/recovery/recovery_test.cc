@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/store/commitlog/segment.h"
 #include "services/store/testing/records.h"
 #include "services/store/testing/store_harness.h"
 
@@ -129,6 +131,48 @@ TEST_F(RecoveryTest, CorruptAcknowledgedDataInSyncModeRefusesToOpen) {
   auto store = Store::Create(Options(FlushMode::kSync));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(store.status().message(), HasSubstr("refusing to truncate acknowledged data"));
+}
+
+// store_recovery fuzz finding 2 (docs/fuzzing.md): the last segment starts
+// inside the previous segment's last record, so it is corrupt from its first
+// byte. Recovery cuts that record from the previous segment: the store opens,
+// with its index kept or rebuilt, serves the whole records and appends after them.
+TEST_F(RecoveryTest, ARecordTornAcrossTheLastSegmentBoundaryIsCutAndTheStoreOpens) {
+  Open();
+  CreateTopic("T");
+  Append("T", 0, "a");
+  Append("T", 0, "b");
+  const AppendResult c = Append("T", 0, "ccccccccccccccccccccccccc");
+  WaitForDispatch();
+  store_.reset();
+  const std::string first = LastSegment();
+  const std::string bytes = testing::ReadFileBytes(first);
+  const int64_t cut = c.commit_offset + c.size / 2;
+  ASSERT_EQ(bytes.size(), static_cast<size_t>(c.commit_offset + c.size));  // one segment from 0
+  std::filesystem::resize_file(first, static_cast<uintmax_t>(cut));
+  testing::AppendFileBytes(LogDir() + "/" + Segment::FileName(cut),
+                           bytes.substr(static_cast<size_t>(cut)));
+
+  // In sync mode c was acknowledged as durable: refuse rather than drop it.
+  auto refused = Store::Create(Options(FlushMode::kSync));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(), HasSubstr("refusing to truncate acknowledged data"));
+
+  Open();  // async: c was never flushed, so losing it is what a crash allows
+  const RecoveryReport& report = store_->recovery_report();
+  EXPECT_EQ(report.index_truncated_from, c.commit_offset);
+  EXPECT_THAT(report.log.truncation_reason, HasSubstr(Segment::FileName(cut)));
+  EXPECT_THAT(report.log.truncation_reason,
+              HasSubstr(absl::StrCat("record at offset ", c.commit_offset)));
+  EXPECT_THAT(Bodies("T", 0), ElementsAre("a", "b"));
+  const AppendResult d = Append("T", 0, "d");
+  EXPECT_EQ(d.commit_offset, c.commit_offset);
+  EXPECT_EQ(d.queue_offset, 2);
+
+  StoreOptions rebuild = Options();
+  rebuild.rebuild_indexes = true;
+  Open(rebuild);
+  EXPECT_THAT(Bodies("T", 0), ElementsAre("a", "b", "d"));
 }
 
 TEST_F(RecoveryTest, IndexesAreRebuiltFromTheLogKeepingOffsetsAndConfigs) {
