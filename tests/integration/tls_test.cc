@@ -28,6 +28,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
+#include "services/common/testing/test_pki.h"
 
 namespace apogee {
 namespace {
@@ -37,6 +38,7 @@ namespace sv1 = ::apogee::store::v1;
 using ::apogee::testing::PollUntil;
 using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
+using ::apogee::testing::TestPki;
 using ::testing::HasSubstr;
 
 std::string ReadAll(const std::string& path) {
@@ -45,46 +47,6 @@ std::string ReadAll(const std::string& path) {
   out << in.rdbuf();
   return out.str();
 }
-
-// Runs `command` in a shell with its output in `log`; true on exit 0.
-bool Shell(const std::string& command, const std::string& log) {
-  const std::string line = absl::StrCat("(", command, ") >>", log, " 2>&1");
-  return std::system(line.c_str()) == 0;
-}
-
-// A test CA and certificates it signs, made with the openssl CLI in `dir`:
-// <name>.pem and <name>.key, valid for 127.0.0.1 and localhost.
-class TestPki {
- public:
-  explicit TestPki(std::string dir) : dir_(std::move(dir)), log_(dir_ + "/openssl.log") {}
-
-  bool MakeCa() {
-    return Shell(absl::StrCat("cd ", dir_,
-                              " && openssl req -x509 -newkey ec -pkeyopt "
-                              "ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
-                              "-days 2 -subj /CN=apogee-test-ca"),
-                 log_);
-  }
-
-  bool Issue(const std::string& name, const std::string& common_name) {
-    std::ofstream(absl::StrCat(dir_, "/", name, ".ext"))
-        << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-        << "extendedKeyUsage=serverAuth,clientAuth\n";
-    return Shell(absl::StrCat("cd ", dir_, " && openssl req -newkey ec -pkeyopt ",
-                              "ec_paramgen_curve:prime256v1 -nodes -keyout ", name, ".key -out ",
-                              name, ".csr -subj /CN=", common_name, " && openssl x509 -req -in ",
-                              name, ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out ",
-                              name, ".pem -extfile ", name, ".ext"),
-                 log_);
-  }
-
-  std::string Path(const std::string& file) const { return absl::StrCat(dir_, "/", file); }
-  std::string Log() const { return ReadAll(log_); }
-
- private:
-  std::string dir_;
-  std::string log_;
-};
 
 // One cluster for the whole suite (starting it is most of the cost).
 struct Cluster {
