@@ -136,11 +136,11 @@ TEST_F(TlsOpsTest, HaGroupElectsItsMasterInATlsEtcd) {
 
   LocalCluster cluster({APOGEE_NAMESERVER_BIN, APOGEE_STORE_BIN, APOGEE_BROKER_BIN});
   cluster.enable_replication();
-  const std::vector<std::string> flags = {
-      absl::StrCat("--controller=etcd:", endpoint), "--cluster=TlsEtcd",
-      absl::StrCat("--etcd_tls_ca=", Path("ca.pem")),
-      absl::StrCat("--etcd_tls_cert=", Path("root.pem")),
-      absl::StrCat("--etcd_tls_key=", Path("root.key"))};
+  const std::vector<std::string> flags = {absl::StrCat("--controller=etcd:", endpoint),
+                                          "--cluster=TlsEtcd",
+                                          absl::StrCat("--etcd_tls_ca=", Path("ca.pem")),
+                                          absl::StrCat("--etcd_tls_cert=", Path("root.pem")),
+                                          absl::StrCat("--etcd_tls_key=", Path("root.key"))};
   ASSERT_TRUE(cluster.Start(flags).ok());
   auto slave = cluster.AddSlave(0, 1, flags);
   ASSERT_TRUE(slave.ok()) << slave.status();
@@ -149,8 +149,8 @@ TEST_F(TlsOpsTest, HaGroupElectsItsMasterInATlsEtcd) {
     auto status = cluster.BrokerStatus(index);
     return status.ok() ? status->role() : std::string(status.status().message());
   };
-  ASSERT_TRUE(PollUntil([&] { return role(0) == "master" && role(1) == "slave"; },
-                        absl::Seconds(20)))
+  ASSERT_TRUE(
+      PollUntil([&] { return role(0) == "master" && role(1) == "slave"; }, absl::Seconds(20)))
       << role(0) << " / " << role(1) << "\n"
       << cluster.broker(0)->LogTail();
   auto status = cluster.BrokerStatus(0);
@@ -169,8 +169,7 @@ TEST_F(TlsOpsTest, HaGroupElectsItsMasterInATlsEtcd) {
     auto key = (*reader)->Get("/apogee/TlsEtcd/broker-a/insync");
     return key.ok() && key->has_value() ? (*key)->value : std::string("none");
   };
-  ASSERT_TRUE(PollUntil([&] { return absl::StrContains(in_sync(), "ids=0,1"); },
-                        absl::Seconds(20)))
+  ASSERT_TRUE(PollUntil([&] { return absl::StrContains(in_sync(), "ids=0,1"); }, absl::Seconds(20)))
       << in_sync();
   // The master dies: its lease lapses and the slave wins the next election.
   ASSERT_TRUE(cluster.broker(0)->Stop(SIGKILL).ok());
