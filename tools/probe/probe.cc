@@ -40,10 +40,12 @@ ABSL_FLAG(std::string, service, "",
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(2),
           "Deadline of the whole check, connecting included (10ms..1m)");
 ABSL_FLAG(bool, tls, false, "Dial TLS (implied by the other --tls_* flags)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle that signs the server's certificate");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle that signs the server's certificate (default: $APOGEE_PROBE_TLS_CA)");
 ABSL_FLAG(std::string, tls_cert, "",
-          "PEM client certificate, for a server with --tls_client_auth=require");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+          "PEM client certificate, for a server with --tls_client_auth=require (default: "
+          "$APOGEE_PROBE_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert (default: $APOGEE_PROBE_TLS_KEY)");
 ABSL_FLAG(bool, tls_skip_verify, false,
           "Do not verify the server's certificate (like the kubelet's HTTPS probes: a probe of "
           "its own pod over loopback, whose certificate names the pod's DNS names)");
@@ -92,11 +94,22 @@ bool ReadPem(const char* flag, const std::string& path, std::string* out, std::s
   return true;
 }
 
+// The flag's value, or else the environment variable's (like --addr, so an
+// image's HEALTHCHECK stays the same and containers set the environment).
+std::string FlagOrEnv(const absl::Flag<std::string>& flag, const char* env) {
+  std::string value = absl::GetFlag(flag);
+  if (value.empty()) {
+    const char* from_env = std::getenv(env);
+    if (from_env != nullptr) value = from_env;
+  }
+  return value;
+}
+
 // Plaintext, or TLS from --tls*; nullptr and `error` on a bad flag.
 std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
-  const std::string ca_file = absl::GetFlag(FLAGS_tls_ca);
-  const std::string cert_file = absl::GetFlag(FLAGS_tls_cert);
-  const std::string key_file = absl::GetFlag(FLAGS_tls_key);
+  const std::string ca_file = FlagOrEnv(FLAGS_tls_ca, "APOGEE_PROBE_TLS_CA");
+  const std::string cert_file = FlagOrEnv(FLAGS_tls_cert, "APOGEE_PROBE_TLS_CERT");
+  const std::string key_file = FlagOrEnv(FLAGS_tls_key, "APOGEE_PROBE_TLS_KEY");
   const bool skip_verify = absl::GetFlag(FLAGS_tls_skip_verify);
   if (!absl::GetFlag(FLAGS_tls) && ca_file.empty() && cert_file.empty() && key_file.empty() &&
       !skip_verify) {
