@@ -6,9 +6,7 @@
 // broker's ACLs, its admin API and the NameServer's broker registrations.
 #include <signal.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,17 +35,11 @@ using ::apogee::controller::EtcdClient;
 using ::apogee::controller::testing::EtcdProcess;
 using ::apogee::testing::LocalCluster;
 using ::apogee::testing::PollUntil;
+using ::apogee::testing::ReadTextFile;
 using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
 using ::apogee::testing::TestPki;
 using ::testing::HasSubstr;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 class TlsOpsTest : public ::testing::Test {
  protected:
@@ -71,10 +63,10 @@ class TlsOpsTest : public ::testing::Test {
   // TLS trusting the test CA, presenting <user>.pem (none when empty).
   static std::shared_ptr<grpc::ChannelCredentials> As(const std::string& user) {
     grpc::SslCredentialsOptions options;
-    options.pem_root_certs = ReadAll(Path("ca.pem"));
+    options.pem_root_certs = ReadTextFile(Path("ca.pem"));
     if (!user.empty()) {
-      options.pem_private_key = ReadAll(Path(user + ".key"));
-      options.pem_cert_chain = ReadAll(Path(user + ".pem"));
+      options.pem_private_key = ReadTextFile(Path(user + ".key"));
+      options.pem_cert_chain = ReadTextFile(Path(user + ".pem"));
     }
     return grpc::SslCredentials(options);
   }
@@ -249,7 +241,7 @@ TEST_F(TlsOpsTest, MtlsIdentityIsTheUser) {
       << groups();
   ASSERT_TRUE(PollUntil(
       [&] {
-        return absl::StrContains(ReadAll((*nameserver)->log_path()),
+        return absl::StrContains(ReadTextFile((*nameserver)->log_path()),
                                  "user \"mallory\" of the client certificate does not exist");
       },
       absl::Seconds(10)))

@@ -9,10 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,17 +34,11 @@ namespace {
 namespace nsv1 = ::apogee::nameserver::v1;
 namespace sv1 = ::apogee::store::v1;
 using ::apogee::testing::PollUntil;
+using ::apogee::testing::ReadTextFile;
 using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
 using ::apogee::testing::TestPki;
 using ::testing::HasSubstr;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // One cluster for the whole suite (starting it is most of the cost).
 struct Cluster {
@@ -119,10 +111,10 @@ class TlsTest : public ::testing::Test {
   // `with_cert`.
   static std::shared_ptr<grpc::ChannelCredentials> Credentials(bool with_cert) {
     grpc::SslCredentialsOptions options;
-    options.pem_root_certs = ReadAll(Path("ca.pem"));
+    options.pem_root_certs = ReadTextFile(Path("ca.pem"));
     if (with_cert) {
-      options.pem_private_key = ReadAll(Path("client.key"));
-      options.pem_cert_chain = ReadAll(Path("client.pem"));
+      options.pem_private_key = ReadTextFile(Path("client.key"));
+      options.pem_cert_chain = ReadTextFile(Path("client.pem"));
     }
     return grpc::SslCredentials(options);
   }
@@ -176,7 +168,7 @@ class TlsTest : public ::testing::Test {
     const std::string out_path = absl::StrCat(cluster_->dir.path(), "/tool.out");
     const int status =
         std::system(absl::StrCat(binary, " ", args, " >", out_path, " 2>&1").c_str());
-    *out = ReadAll(out_path);
+    *out = ReadTextFile(out_path);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
@@ -471,7 +463,7 @@ TEST_F(TlsTest, StoreReplicationOverMtls) {
     ASSERT_TRUE(stream->Finish().ok());
   }
   // The master's HA address, from its "event=started ... ha_listen=" line.
-  const std::string log = ReadAll(master.process->log_path());
+  const std::string log = ReadTextFile(master.process->log_path());
   const size_t at = log.find(" ha_listen=");
   ASSERT_NE(at, std::string::npos) << log;
   const size_t from = at + std::string(" ha_listen=").size();

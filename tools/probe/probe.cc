@@ -45,7 +45,8 @@ ABSL_FLAG(std::string, tls_ca, "",
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM client certificate, for a server with --tls_client_auth=require (default: "
           "$APOGEE_PROBE_TLS_CERT)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert (default: $APOGEE_PROBE_TLS_KEY)");
+ABSL_FLAG(std::string, tls_key, "",
+          "PEM private key of --tls_cert (default: $APOGEE_PROBE_TLS_KEY)");
 ABSL_FLAG(bool, tls_skip_verify, false,
           "Do not verify the server's certificate (like the kubelet's HTTPS probes: a probe of "
           "its own pod over loopback, whose certificate names the pod's DNS names)");

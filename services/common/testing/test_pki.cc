@@ -18,6 +18,13 @@ bool Shell(const std::string& command, const std::string& log) {
 
 }  // namespace
 
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
 TestPki::TestPki(std::string dir) : dir_(std::move(dir)), log_(dir_ + "/openssl.log") {}
 
 bool TestPki::MakeCa() {
@@ -40,11 +47,6 @@ bool TestPki::Issue(const std::string& name, const std::string& common_name) {
                log_);
 }
 
-std::string TestPki::Log() const {
-  std::ifstream in(log_);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+std::string TestPki::Log() const { return ReadTextFile(log_); }
 
 }  // namespace apogee::testing

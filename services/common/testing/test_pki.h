@@ -6,6 +6,9 @@
 
 namespace apogee::testing {
 
+// A whole file ("" when it cannot be read): certificates, logs.
+std::string ReadTextFile(const std::string& path);
+
 // Files in `dir`: ca.pem/ca.key, and <name>.pem/<name>.key per Issue. Not
 // thread-safe.
 class TestPki {
