@@ -12,6 +12,7 @@
 #include "services/common/config/flags.h"
 #include "services/common/server/grpc_server.h"
 #include "services/common/tls/flags.h"
+#include "services/common/tls/tls.h"
 
 ABSL_FLAG(std::string, cluster, "DefaultCluster", "Cluster this broker belongs to");
 ABSL_FLAG(std::string, broker_name, "broker-a", "Broker group name (shared by master and slaves)");
@@ -55,6 +56,13 @@ ABSL_FLAG(absl::Duration, replication_timeout, absl::Seconds(3),
 ABSL_FLAG(std::string, controller, "",
           "Automatic failover: etcd:HOST:PORT[;HOST:PORT...] (the group elects its master there); "
           "empty keeps static roles (id 0 is the master)");
+ABSL_FLAG(bool, etcd_tls, false,
+          "Dial the --controller etcd over TLS; implied by --etcd_tls_ca and --etcd_tls_cert");
+ABSL_FLAG(std::string, etcd_tls_ca, "",
+          "PEM CA bundle that signs etcd's server certificates (default: system roots)");
+ABSL_FLAG(std::string, etcd_tls_cert, "",
+          "PEM client certificate for an etcd with --client-cert-auth (its CN is the etcd user)");
+ABSL_FLAG(std::string, etcd_tls_key, "", "PEM private key of --etcd_tls_cert");
 ABSL_FLAG(bool, forward_sends, true,
           "relay v2 sends that reach a broker which is not its group's writer to the writer "
           "(official clients cache the endpoints they publish to; this keeps them writing "
@@ -129,6 +137,20 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   c.ha.replication_timeout = absl::GetFlag(FLAGS_replication_timeout);
   c.ha.master = absl::GetFlag(FLAGS_master);
   c.controller = absl::GetFlag(FLAGS_controller);
+  // etcd has its own CA and users, hence flags of its own (not --client_tls*).
+  apogee::tls::ClientTls etcd_tls;
+  etcd_tls.ca_file = absl::GetFlag(FLAGS_etcd_tls_ca);
+  etcd_tls.cert_file = absl::GetFlag(FLAGS_etcd_tls_cert);
+  etcd_tls.key_file = absl::GetFlag(FLAGS_etcd_tls_key);
+  etcd_tls.enabled = absl::GetFlag(FLAGS_etcd_tls) || !etcd_tls.ca_file.empty() ||
+                     !etcd_tls.cert_file.empty() || !etcd_tls.key_file.empty();
+  etcd_tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  if (etcd_tls.enabled) {
+    auto etcd_credentials = apogee::tls::ChannelCredentials(
+        etcd_tls, {"--etcd_tls_cert", "--etcd_tls_key", "--etcd_tls_ca"});
+    if (!etcd_credentials.ok()) return etcd_credentials.status();
+    c.etcd_credentials = *etcd_credentials;
+  }
   c.forward_sends = absl::GetFlag(FLAGS_forward_sends);
   c.slave_read_lag_bytes = absl::GetFlag(FLAGS_slave_read_lag_bytes);
   c.store_ha_endpoint = absl::GetFlag(FLAGS_store_ha_endpoint);

@@ -249,6 +249,75 @@ test('metrics on: ports, scrape annotations; off: none of them', () => {
   assert.equal(ofKind(off, 'PodDisruptionBudget').length, 0);
 });
 
+test('tls and auth: certificates mounted from Secrets and passed as flags, exec probes, admin from a Secret', () => {
+  const objs = render(['-f', path.join(chart, 'ci', 'tls-auth-values.yaml')]);
+  const cm = find(objs, 'ConfigMap', 'apogee-config').data;
+  const files = { nameserver: conf(cm['nameserver.conf']), broker: conf(cm['broker.conf']),
+    store: conf(cm['store.conf']) };
+  for (const [name, c] of Object.entries(files)) {
+    assert.equal(c.get('tls_cert'), '/etc/apogee-tls/tls.crt', name);
+    assert.equal(c.get('tls_key'), '/etc/apogee-tls/tls.key', name);
+    assert.equal(c.get('tls_ca'), '/etc/apogee-tls/ca.crt', name);
+    assert.equal(c.get('tls_client_auth'), 'require', name);
+  }
+  for (const name of ['broker', 'store']) {
+    assert.equal(files[name].get('client_tls_ca'), '/etc/apogee-tls/ca.crt', name);
+    assert.equal(files[name].get('client_tls_cert'), '/etc/apogee-tls/tls.crt', name);
+  }
+  assert.equal(files.nameserver.get('client_tls_ca'), undefined, 'the NameServer dials nobody');
+  assert.equal(files.broker.get('etcd_tls_ca'), '/etc/apogee-etcd-tls/ca.crt');
+  assert.equal(files.broker.get('etcd_tls_cert'), '/etc/apogee-etcd-tls/tls.crt');
+
+  // Every file a container is given lies in a Secret volume it mounts.
+  const secretOf = { '/etc/apogee-tls': 'apogee-tls', '/etc/apogee-etcd-tls': 'apogee-etcd-client' };
+  const checkMounts = (sts, c, conffile) => {
+    const paths = [...conffile.values()].filter((v) => v.startsWith('/etc/apogee-'));
+    assert.ok(paths.length >= 3, `${c.name} is given certificate files`);
+    for (const p of paths) {
+      const dir = path.dirname(p);
+      const mount = c.volumeMounts.find((m) => m.mountPath === dir);
+      assert.ok(mount?.readOnly, `${sts.metadata.name}/${c.name} mounts ${dir} read-only`);
+      const volume = sts.spec.template.spec.volumes.find((v) => v.name === mount.name);
+      assert.equal(volume.secret?.secretName, secretOf[dir], `${dir} comes from its Secret`);
+    }
+  };
+  const nsSts = find(objs, 'StatefulSet', 'apogee-nameserver');
+  const brokerSts = find(objs, 'StatefulSet', 'apogee-broker-a');
+  checkMounts(nsSts, container(nsSts, 'nameserver'), files.nameserver);
+  checkMounts(brokerSts, container(brokerSts, 'broker'), files.broker);
+  checkMounts(brokerSts, container(brokerSts, 'store'), files.store);
+
+  // The kubelet's gRPC probes cannot speak TLS: apogee-probe with the pod's
+  // certificate on a port the container opens.
+  for (const [sts, name] of [[nsSts, 'nameserver'], [brokerSts, 'broker'], [brokerSts, 'store']]) {
+    const c = container(sts, name);
+    const ports = c.ports.map((p) => p.containerPort);
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      const cmd = c[probe]?.exec?.command;
+      assert.ok(cmd, `${name} ${probe} is an exec probe`);
+      assert.equal(cmd[0], '/usr/local/bin/apogee-probe');
+      assert.ok(ports.includes(Number(flag(cmd, 'addr').split(':')[1])), `${name} ${probe} port`);
+      assert.equal(flag(cmd, 'tls_cert'), '/etc/apogee-tls/tls.crt');
+      assert.ok(c.volumeMounts.some((m) => m.mountPath === '/etc/apogee-tls'));
+    }
+  }
+
+  // Auth: the bootstrap admin from the Secret, on NameServers and brokers.
+  for (const c of [container(nsSts, 'nameserver'), container(brokerSts, 'broker')]) {
+    const env = Object.fromEntries(c.env.map((e) => [e.name, e]));
+    for (const [name, key] of [['APOGEE_ADMIN_USER', 'username'], ['APOGEE_ADMIN_SECRET', 'secret']]) {
+      assert.deepEqual(env[name].valueFrom.secretKeyRef, { name: 'apogee-admin', key });
+    }
+    const args = expand(c.args, { POD_NAME: 'p', POD_NAMESPACE: NS, POD_INDEX: '0',
+      APOGEE_ADMIN_USER: 'root', APOGEE_ADMIN_SECRET: 's3cret' });
+    assert.equal(flag(args, 'auth'), 'true');
+    assert.equal(flag(args, 'init_admin'), 'root:s3cret');
+  }
+  // Off by default: no certificate flags, gRPC probes, no admin env.
+  const plain = find(render(), 'ConfigMap', 'apogee-config').data;
+  for (const file of Object.values(plain)) assert.doesNotMatch(file, /tls|auth/);
+});
+
 test('bad values fail with the value and the limit named', () => {
   assert.match(renderError(['--set', 'broker.groups=27']), /broker.groups is 27 \(allowed: 1..26\)/);
   assert.match(renderError(['--set', 'broker.replication=quorum']), /broker.replication is "quorum"/);
@@ -256,20 +325,30 @@ test('bad values fail with the value and the limit named', () => {
     /needs broker.slavesPerGroup \(0\) >= broker.minInsyncReplicas \(1\)/);
   assert.match(renderError(['--set', 'controller.enabled=true']), /controller.etcdEndpoints/);
   assert.match(renderError(['--set', 'antiAffinity=maybe']), /antiAffinity is "maybe"/);
+  assert.match(renderError(['--set', 'tls.enabled=true']), /tls.enabled needs tls.secretName/);
+  assert.match(renderError(['--set', 'tls.clientAuth=maybe']),
+    /tls.clientAuth is "maybe" \(allowed: none, request, require\)/);
+  assert.match(renderError(['--set', 'auth.enabled=true']), /auth.enabled needs auth.adminSecretName/);
+  assert.match(renderError(['--set', 'controller.etcdTls.enabled=true']),
+    /controller.etcdTls.enabled needs controller.etcdTls.secretName/);
 });
 
 test('every flag the chart sets is one the binaries define', { skip: binaries.size === 0 &&
   'APOGEE_BINARIES is not set (ctest sets it)' }, () => {
-  const objs = render(['-f', path.join(chart, 'ci', 'sync-values.yaml')]);
-  const cm = find(objs, 'ConfigMap', 'apogee-config').data;
-  const uses = [
-    ['apogee-nameserver', [...conf(cm['nameserver.conf']).keys()]],
-    ['apogee-broker', [...conf(cm['broker.conf']).keys()]],
-    ['apogee-store', [...conf(cm['store.conf']).keys()]],
-  ];
-  for (const sts of ofKind(objs, 'StatefulSet').filter((s) => !s.metadata.name.endsWith('etcd'))) {
-    for (const c of sts.spec.template.spec.containers) {
-      uses.push([path.basename(c.command[0]), c.args.map((a) => /^--([a-z_]+)=/.exec(a)[1])]);
+  const uses = [];
+  const flagNames = (args) => args.map((a) => /^--([a-z_]+)(=|$)/.exec(a)[1]);
+  for (const values of ['sync-values.yaml', 'tls-auth-values.yaml']) {
+    const objs = render(['-f', path.join(chart, 'ci', values)]);
+    const cm = find(objs, 'ConfigMap', 'apogee-config').data;
+    uses.push(['apogee-nameserver', [...conf(cm['nameserver.conf']).keys()]],
+      ['apogee-broker', [...conf(cm['broker.conf']).keys()]],
+      ['apogee-store', [...conf(cm['store.conf']).keys()]]);
+    for (const sts of ofKind(objs, 'StatefulSet').filter((s) => !s.metadata.name.endsWith('etcd'))) {
+      for (const c of sts.spec.template.spec.containers) {
+        uses.push([path.basename(c.command[0]), flagNames(c.args)]);
+        const probe = c.livenessProbe?.exec?.command;
+        if (probe) uses.push([path.basename(probe[0]), flagNames(probe.slice(1))]);
+      }
     }
   }
   for (const [binary, names] of uses) {

@@ -9,10 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,6 +26,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
+#include "services/common/testing/test_pki.h"
 
 namespace apogee {
 namespace {
@@ -35,56 +34,11 @@ namespace {
 namespace nsv1 = ::apogee::nameserver::v1;
 namespace sv1 = ::apogee::store::v1;
 using ::apogee::testing::PollUntil;
+using ::apogee::testing::ReadTextFile;
 using ::apogee::testing::ServiceProcess;
 using ::apogee::testing::TempDir;
+using ::apogee::testing::TestPki;
 using ::testing::HasSubstr;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// Runs `command` in a shell with its output in `log`; true on exit 0.
-bool Shell(const std::string& command, const std::string& log) {
-  const std::string line = absl::StrCat("(", command, ") >>", log, " 2>&1");
-  return std::system(line.c_str()) == 0;
-}
-
-// A test CA and certificates it signs, made with the openssl CLI in `dir`:
-// <name>.pem and <name>.key, valid for 127.0.0.1 and localhost.
-class TestPki {
- public:
-  explicit TestPki(std::string dir) : dir_(std::move(dir)), log_(dir_ + "/openssl.log") {}
-
-  bool MakeCa() {
-    return Shell(absl::StrCat("cd ", dir_,
-                              " && openssl req -x509 -newkey ec -pkeyopt "
-                              "ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
-                              "-days 2 -subj /CN=apogee-test-ca"),
-                 log_);
-  }
-
-  bool Issue(const std::string& name, const std::string& common_name) {
-    std::ofstream(absl::StrCat(dir_, "/", name, ".ext"))
-        << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-        << "extendedKeyUsage=serverAuth,clientAuth\n";
-    return Shell(absl::StrCat("cd ", dir_, " && openssl req -newkey ec -pkeyopt ",
-                              "ec_paramgen_curve:prime256v1 -nodes -keyout ", name, ".key -out ",
-                              name, ".csr -subj /CN=", common_name, " && openssl x509 -req -in ",
-                              name, ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out ",
-                              name, ".pem -extfile ", name, ".ext"),
-                 log_);
-  }
-
-  std::string Path(const std::string& file) const { return absl::StrCat(dir_, "/", file); }
-  std::string Log() const { return ReadAll(log_); }
-
- private:
-  std::string dir_;
-  std::string log_;
-};
 
 // One cluster for the whole suite (starting it is most of the cost).
 struct Cluster {
@@ -157,10 +111,10 @@ class TlsTest : public ::testing::Test {
   // `with_cert`.
   static std::shared_ptr<grpc::ChannelCredentials> Credentials(bool with_cert) {
     grpc::SslCredentialsOptions options;
-    options.pem_root_certs = ReadAll(Path("ca.pem"));
+    options.pem_root_certs = ReadTextFile(Path("ca.pem"));
     if (with_cert) {
-      options.pem_private_key = ReadAll(Path("client.key"));
-      options.pem_cert_chain = ReadAll(Path("client.pem"));
+      options.pem_private_key = ReadTextFile(Path("client.key"));
+      options.pem_cert_chain = ReadTextFile(Path("client.pem"));
     }
     return grpc::SslCredentials(options);
   }
@@ -214,7 +168,7 @@ class TlsTest : public ::testing::Test {
     const std::string out_path = absl::StrCat(cluster_->dir.path(), "/tool.out");
     const int status =
         std::system(absl::StrCat(binary, " ", args, " >", out_path, " 2>&1").c_str());
-    *out = ReadAll(out_path);
+    *out = ReadTextFile(out_path);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
@@ -509,7 +463,7 @@ TEST_F(TlsTest, StoreReplicationOverMtls) {
     ASSERT_TRUE(stream->Finish().ok());
   }
   // The master's HA address, from its "event=started ... ha_listen=" line.
-  const std::string log = ReadAll(master.process->log_path());
+  const std::string log = ReadTextFile(master.process->log_path());
   const size_t at = log.find(" ha_listen=");
   ASSERT_NE(at, std::string::npos) << log;
   const size_t from = at + std::string(" ha_listen=").size();

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
+#include "services/common/testing/test_pki.h"
 
 namespace apogee {
 namespace {
@@ -74,6 +76,45 @@ TEST_F(ProbeTest, NameServerOverTcpIsServingUntilItStops) {
   ProbeResult down = Probe({absl::StrCat("--addr=", ns->address()), "--timeout=300ms"});
   EXPECT_EQ(down.exit_code, 1) << down.output;
   EXPECT_NE(down.output.find("UNREACHABLE"), std::string::npos) << down.output;
+}
+
+// A NameServer serving mTLS: plaintext fails; the client certificate with the
+// server's certificate unverified (it names no loopback address) passes, as
+// an exec probe of a Kubernetes pod does; verification against the CA fails
+// on that name; a missing file is a usage error naming the flag.
+TEST_F(ProbeTest, MtlsNameServerWithTheClientCertificate) {
+  testing::TestPki pki(dir_.path());
+  ASSERT_TRUE(pki.MakeCa() && pki.Issue("server", "server") && pki.Issue("client", "client"))
+      << pki.Log();
+  // A server certificate without loopback names (as in a cluster).
+  std::ofstream(pki.Path("server.ext")) << "subjectAltName=DNS:apogee-nameserver\n";
+  ASSERT_EQ(
+      std::system(absl::StrCat("cd ", dir_.path(),
+                               " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+                               "-days 2 -out server.pem -extfile server.ext 2>/dev/null")
+                      .c_str()),
+      0);
+  auto ns = ServiceProcess::Start(
+      "tls-nameserver", APOGEE_NAMESERVER_BIN,
+      {"--metrics_listen=", absl::StrCat("--tls_cert=", pki.Path("server.pem")),
+       absl::StrCat("--tls_key=", pki.Path("server.key")),
+       absl::StrCat("--tls_ca=", pki.Path("ca.pem")), "--tls_client_auth=require"},
+      dir_.path());
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  const std::string addr = absl::StrCat("--addr=", (*ns)->address());
+  const std::string cert = absl::StrCat("--tls_cert=", pki.Path("client.pem"));
+  const std::string key = absl::StrCat("--tls_key=", pki.Path("client.key"));
+  EXPECT_EQ(Probe({addr, "--timeout=500ms"}).exit_code, 1);
+  ProbeResult ok = Probe({addr, cert, key, "--tls_skip_verify"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_EQ(Probe({addr, "--tls_skip_verify", "--timeout=500ms"}).exit_code, 1);
+  EXPECT_EQ(
+      Probe({addr, cert, key, absl::StrCat("--tls_ca=", pki.Path("ca.pem")), "--timeout=500ms"})
+          .exit_code,
+      1);
+  ProbeResult missing = Probe({addr, absl::StrCat("--tls_cert=", pki.Path("none.pem")), key});
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("--tls_cert file"), std::string::npos) << missing.output;
 }
 
 TEST_F(ProbeTest, UnknownServiceIsNotServing) {

@@ -108,6 +108,67 @@ livenessProbe:
   failureThreshold: 3
 {{- end -}}
 
+{{/* Health probes of a container: (list $ctx port). gRPC probes in
+plaintext; with tls.enabled exec probes with apogee-probe, since the
+kubelet's gRPC probes cannot speak TLS. */}}
+{{- define "apogee.probes" -}}
+{{- $ctx := index . 0 -}}
+{{- $port := index . 1 -}}
+{{- if $ctx.Values.tls.enabled -}}
+{{- $exec := dict "command" (list "/usr/local/bin/apogee-probe" (printf "--addr=127.0.0.1:%v" $port) "--tls_skip_verify" "--tls_cert=/etc/apogee-tls/tls.crt" "--tls_key=/etc/apogee-tls/tls.key" "--timeout=3s") -}}
+startupProbe:
+  exec: {{ $exec | toJson }}
+  timeoutSeconds: 5
+  periodSeconds: 2
+  failureThreshold: 60
+readinessProbe:
+  exec: {{ $exec | toJson }}
+  timeoutSeconds: 5
+  periodSeconds: 5
+  failureThreshold: 2
+livenessProbe:
+  exec: {{ $exec | toJson }}
+  timeoutSeconds: 5
+  periodSeconds: 10
+  failureThreshold: 3
+{{- else -}}
+{{- include "apogee.grpcProbes" $port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Checks tls.*, auth.* and controller.etcdTls.*. */}}
+{{- define "apogee.validateSecurity" -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
+{{- fail "tls.enabled needs tls.secretName (a Secret with tls.crt, tls.key and ca.crt)" -}}
+{{- end -}}
+{{- if not (has .Values.tls.clientAuth (list "none" "request" "require")) -}}
+{{- fail (printf "tls.clientAuth is %q (allowed: none, request, require)" .Values.tls.clientAuth) -}}
+{{- end -}}
+{{- if and .Values.auth.enabled (not .Values.auth.adminSecretName) -}}
+{{- fail "auth.enabled needs auth.adminSecretName (a Secret with keys username and secret)" -}}
+{{- end -}}
+{{- if and .Values.controller.etcdTls.enabled (not .Values.controller.etcdTls.secretName) -}}
+{{- fail "controller.etcdTls.enabled needs controller.etcdTls.secretName (a Secret with ca.crt, tls.crt, tls.key)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The --tls_* config lines of a server (with tls.enabled). */}}
+{{- define "apogee.tlsConfig" -}}
+tls_cert = /etc/apogee-tls/tls.crt
+tls_key = /etc/apogee-tls/tls.key
+tls_ca = /etc/apogee-tls/ca.crt
+tls_client_auth = {{ .Values.tls.clientAuth }}
+tls_reload_interval = {{ .Values.tls.reloadInterval }}
+{{- end -}}
+
+{{/* Env of the bootstrap admin from auth.adminSecretName (with auth.enabled). */}}
+{{- define "apogee.authEnv" -}}
+- name: APOGEE_ADMIN_USER
+  valueFrom: {secretKeyRef: {name: {{ .Values.auth.adminSecretName }}, key: username}}
+- name: APOGEE_ADMIN_SECRET
+  valueFrom: {secretKeyRef: {name: {{ .Values.auth.adminSecretName }}, key: secret}}
+{{- end -}}
+
 {{- define "apogee.podSecurity" -}}
 securityContext:
   runAsNonRoot: true

@@ -331,8 +331,9 @@ absl::Status BrokerApp::Serve() {
   // refuses sends until told its role); else static roles (RocketMQ 4): id 0
   // is the master, others follow it.
   if (!config_.controller.empty()) {
-    APOGEE_ASSIGN_OR_RETURN(m.controller, ha::ControllerLink::Create(config_.controller, identity,
-                                                                     m.store.get(), m.roles.get()));
+    APOGEE_ASSIGN_OR_RETURN(m.controller,
+                            ha::ControllerLink::Create(config_.controller, config_.etcd_credentials,
+                                                       identity, m.store.get(), m.roles.get()));
     m.controller->Start();
   } else if (absl::Status s = m.roles->StartStatic(); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(

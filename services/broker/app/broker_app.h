@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
@@ -40,7 +41,9 @@ struct BrokerConfig {
   absl::Duration store_wait = absl::Seconds(30);
   RequestLimits requests;
   ha::HaOptions ha;
-  std::string controller;             // empty: static roles
+  std::string controller;  // empty: static roles
+  // TLS of the etcd channels (--etcd_tls*); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> etcd_credentials;
   bool forward_sends = true;          // relay sends to the writer (ha/send_forwarder.h)
   int64_t slave_read_lag_bytes = -1;  // ha/read_advisor.h; -1: 40% of RAM, 0: never
   std::string store_ha_endpoint;      // empty: <advertise host>:10912

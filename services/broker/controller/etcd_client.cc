@@ -31,14 +31,16 @@ struct EtcdClient::Endpoint {
 
 namespace {
 
-std::shared_ptr<grpc::Channel> CreateEtcdChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> CreateEtcdChannel(
+    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments args;
   // Reconnect quickly after etcd restarts (gRPC's default backoff grows to
   // 120 s). No keepalive pings: etcd refuses pings without streams, and every
   // call has a deadline anyway.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);
 }
 
 EtcdKeyValue FromProto(const mvccpb::KeyValue& kv) {
@@ -113,10 +115,12 @@ std::string PrefixRangeEnd(const std::string& prefix) {
   return std::string(1, '\0');  // etcd: every key
 }
 
-absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(const std::string& endpoints,
-                                                               absl::Duration call_timeout) {
+absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
+    const std::string& endpoints, absl::Duration call_timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   auto client = std::unique_ptr<EtcdClient>(new EtcdClient());
   client->call_timeout_ = call_timeout;
+  client->credentials_ = std::move(credentials);
   for (absl::string_view part : absl::StrSplit(endpoints, ';', absl::SkipWhitespace())) {
     part = absl::StripAsciiWhitespace(part);
     const size_t colon = part.rfind(':');
@@ -144,7 +148,7 @@ std::shared_ptr<EtcdClient::Stubs> EtcdClient::StubsOf(Endpoint& endpoint, bool 
   const absl::Time now = absl::Now();
   if (endpoint.stubs == nullptr || (reset && now - endpoint.created >= absl::Seconds(1))) {
     auto stubs = std::make_shared<Stubs>();
-    stubs->channel = CreateEtcdChannel(endpoint.address);
+    stubs->channel = CreateEtcdChannel(endpoint.address, credentials_);
     stubs->kv = etcdserverpb::KV::NewStub(stubs->channel);
     stubs->lease = etcdserverpb::Lease::NewStub(stubs->channel);
     stubs->watch = etcdserverpb::Watch::NewStub(stubs->channel);

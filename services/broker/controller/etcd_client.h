@@ -19,8 +19,9 @@
 #include "absl/time/time.h"
 
 namespace grpc {
+class ChannelCredentials;
 class ClientContext;
-}
+}  // namespace grpc
 
 namespace apogee::controller {
 
@@ -103,11 +104,14 @@ class EtcdWatch {
 // Thread-safe. `endpoints` is "HOST:PORT[;HOST:PORT...]": a call that gets
 // UNAVAILABLE from one endpoint is retried on the next (within the same
 // deadline), and the endpoint that answered is tried first next time.
-// Every call waits at most min(call_timeout, `max_wait`).
+// Every call waits at most min(call_timeout, `max_wait`). `credentials`
+// (null: plaintext) secure every endpoint's channel, e.g. TLS with a client
+// certificate for an etcd started with --client-cert-auth.
 class EtcdClient {
  public:
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(
-      const std::string& endpoints, absl::Duration call_timeout = absl::Seconds(1));
+      const std::string& endpoints, absl::Duration call_timeout = absl::Seconds(1),
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~EtcdClient();
 
   // The value of `key`, or nullopt when it does not exist.
@@ -172,6 +176,7 @@ class EtcdClient {
   absl::StatusOr<int64_t> DeleteRange(const std::string& key, const std::string& range_end,
                                       absl::Duration max_wait);
 
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::vector<std::string> addresses_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   absl::Duration call_timeout_;

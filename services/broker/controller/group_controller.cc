@@ -111,7 +111,7 @@ absl::StatusOr<std::unique_ptr<GroupController>> GroupController::Create(
     options.election_backoff = 2 * options.lease_ttl;
   }
   absl::StatusOr<std::unique_ptr<EtcdClient>> etcd =
-      EtcdClient::Create(options.endpoints, options.call_timeout);
+      EtcdClient::Create(options.endpoints, options.call_timeout, options.credentials);
   if (!etcd.ok()) return etcd.status();
   return std::unique_ptr<GroupController>(
       new GroupController(std::move(options), std::move(callbacks), std::move(*etcd)));

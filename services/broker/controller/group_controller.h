@@ -58,6 +58,8 @@ struct CandidateInfo {
 
 struct GroupControllerOptions {
   std::string endpoints;  // etcd: "HOST:PORT[;HOST:PORT...]"
+  // How the etcd channels are secured (--etcd_tls*); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string cluster;
   std::string broker_name;
   int64_t broker_id = 0;

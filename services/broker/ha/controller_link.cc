@@ -23,14 +23,15 @@ std::vector<int64_t> InSyncBrokerIds(const store::v1::GetReplicationStatusRespon
 }
 
 absl::StatusOr<std::unique_ptr<ControllerLink>> ControllerLink::Create(
-    const std::string& controller_flag, const BrokerIdentity& self, StoreClient* store,
-    RoleManager* roles) {
+    const std::string& controller_flag, std::shared_ptr<grpc::ChannelCredentials> etcd_credentials,
+    const BrokerIdentity& self, StoreClient* store, RoleManager* roles) {
   auto endpoints = controller::EtcdEndpointsFromFlag(controller_flag);
   if (!endpoints.ok()) return endpoints.status();
   std::unique_ptr<ControllerLink> link(new ControllerLink(store, roles, self.broker_name));
   link->RefreshStatus();  // candidate data before the first election
   controller::GroupControllerOptions options;
   options.endpoints = *endpoints;
+  options.credentials = std::move(etcd_credentials);
   options.cluster = self.cluster_name;
   options.broker_name = self.broker_name;
   options.broker_id = self.broker_id;

@@ -28,11 +28,13 @@ std::vector<int64_t> InSyncBrokerIds(const store::v1::GetReplicationStatusRespon
 
 class ControllerLink {
  public:
-  // `controller_flag` is --controller ("etcd:HOST:PORT[;HOST:PORT...]").
-  static absl::StatusOr<std::unique_ptr<ControllerLink>> Create(const std::string& controller_flag,
-                                                                const BrokerIdentity& self,
-                                                                StoreClient* store,
-                                                                RoleManager* roles);
+  // `controller_flag` is --controller ("etcd:HOST:PORT[;HOST:PORT...]");
+  // `etcd_credentials` secure the etcd channels (--etcd_tls*; null:
+  // plaintext).
+  static absl::StatusOr<std::unique_ptr<ControllerLink>> Create(
+      const std::string& controller_flag,
+      std::shared_ptr<grpc::ChannelCredentials> etcd_credentials, const BrokerIdentity& self,
+      StoreClient* store, RoleManager* roles);
   ~ControllerLink();  // Stop()
 
   // Starts the status cache and the election.

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "grpc/grpc_security_constants.h"
+#include "grpcpp/security/auth_context.h"
 #include "services/common/auth/signature.h"
 
 namespace apogee::auth {
@@ -12,6 +14,24 @@ std::string HeaderValue(const grpc::ServerContextBase& context, const char* key)
   auto it = metadata.find(key);
   if (it == metadata.end()) return "";
   return std::string(it->second.data(), it->second.size());
+}
+
+// The subject CN of the client certificate gRPC verified on this call's
+// connection (mTLS), or "" when there is none.
+std::string CertificateUser(const grpc::ServerContextBase& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return "";
+  // Only TLS peers (a local or insecure channel has no x509 properties).
+  std::vector<grpc::string_ref> type =
+      auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+  const std::string security = type.empty() ? "" : std::string(type[0].data(), type[0].size());
+  if (security != GRPC_TLS_TRANSPORT_SECURITY_TYPE &&
+      security != GRPC_SSL_TRANSPORT_SECURITY_TYPE) {
+    return "";
+  }
+  std::vector<grpc::string_ref> names = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+  if (names.empty()) return "";
+  return std::string(names[0].data(), names[0].size());
 }
 
 }  // namespace
@@ -47,8 +67,21 @@ absl::StatusOr<User> ParseInitAdmin(absl::string_view flag_name, absl::string_vi
 }
 
 absl::StatusOr<User> Authenticator::Authenticate(const grpc::ServerContextBase& context) const {
-  absl::StatusOr<SignedRequest> request = ParseSignedRequest(
-      HeaderValue(context, kAuthorizationHeader), HeaderValue(context, kDateTimeHeader));
+  const std::string authorization = HeaderValue(context, kAuthorizationHeader);
+  // An unsigned call over mTLS is its certificate's user; a signature, when
+  // there is one, always decides (and must be valid).
+  if (authorization.empty()) {
+    if (const std::string name = CertificateUser(context); !name.empty()) {
+      std::optional<User> user = users_->FindUser(name);
+      if (!user.has_value()) {
+        return absl::UnauthenticatedError(
+            absl::StrCat("user \"", name, "\" of the client certificate does not exist"));
+      }
+      return *std::move(user);
+    }
+  }
+  absl::StatusOr<SignedRequest> request =
+      ParseSignedRequest(authorization, HeaderValue(context, kDateTimeHeader));
   if (!request.ok()) return request.status();
   std::optional<User> user = users_->FindUser(request->access_key);
   if (!user.has_value()) {

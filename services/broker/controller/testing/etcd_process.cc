@@ -13,12 +13,14 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/broker/controller/etcd_client.h"
 #include "services/common/testing/process.h"
+#include "services/common/tls/tls.h"
 
 namespace apogee::controller::testing {
 
@@ -27,6 +29,27 @@ using ::apogee::testing::FreeLocalPort;
 absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(const std::string& work_dir,
                                                                 absl::Duration timeout,
                                                                 std::string binary) {
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd =
+      Create(work_dir, std::move(binary), EtcdTls{});
+  if (!etcd.ok()) return etcd.status();
+  if (absl::Status launched = (*etcd)->Launch(timeout); !launched.ok()) return launched;
+  return etcd;
+}
+
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::StartTls(const std::string& work_dir,
+                                                                   EtcdTls tls,
+                                                                   absl::Duration timeout) {
+  if (tls.cert_file.empty() || tls.key_file.empty() || tls.ca_file.empty()) {
+    return absl::InvalidArgumentError("EtcdTls needs cert_file, key_file and ca_file");
+  }
+  absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = Create(work_dir, "", std::move(tls));
+  if (!etcd.ok()) return etcd.status();
+  if (absl::Status launched = (*etcd)->Launch(timeout); !launched.ok()) return launched;
+  return etcd;
+}
+
+absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Create(const std::string& work_dir,
+                                                                 std::string binary, EtcdTls tls) {
   auto etcd = std::unique_ptr<EtcdProcess>(new EtcdProcess());
   if (binary.empty()) {
     const char* env = getenv("APOGEE_ETCD");
@@ -47,13 +70,26 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(const std::strin
   etcd->client_port_ = *client_port;
   etcd->peer_port_ = *peer_port;
   etcd->endpoint_ = absl::StrCat("127.0.0.1:", etcd->client_port_);
-  absl::Status launched = etcd->Launch(timeout);
-  if (!launched.ok()) return launched;
+  if (tls.cert_file.empty()) {
+    etcd->credentials_ = grpc::InsecureChannelCredentials();
+  } else {
+    apogee::tls::ClientTls client;
+    client.enabled = true;
+    client.ca_file = tls.ca_file;
+    client.cert_file = tls.client_cert_file;
+    client.key_file = tls.client_key_file;
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        apogee::tls::ChannelCredentials(client);
+    if (!credentials.ok()) return credentials.status();
+    etcd->credentials_ = *credentials;
+  }
+  etcd->tls_ = std::move(tls);
   return etcd;
 }
 
 absl::Status EtcdProcess::Launch(absl::Duration timeout) {
-  const std::string client_url = absl::StrCat("http://", endpoint_);
+  const bool tls = !tls_.cert_file.empty();
+  const std::string client_url = absl::StrCat(tls ? "https://" : "http://", endpoint_);
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer_port_);
   std::vector<std::string> args = {
       "--name=apogee-test",
@@ -65,12 +101,18 @@ absl::Status EtcdProcess::Launch(absl::Duration timeout) {
       absl::StrCat("--initial-cluster=apogee-test=", peer_url),
       "--logger=zap",
   };
+  if (tls) {
+    args.push_back(absl::StrCat("--cert-file=", tls_.cert_file));
+    args.push_back(absl::StrCat("--key-file=", tls_.key_file));
+    args.push_back(absl::StrCat("--trusted-ca-file=", tls_.ca_file));
+    if (!tls_.client_cert_file.empty()) args.push_back("--client-cert-auth");
+  }
   absl::StatusOr<pid_t> pid = apogee::testing::SpawnProcess(binary_, args, log_path_);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
 
   absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Create(endpoint_, absl::Milliseconds(500));
+      EtcdClient::Create(endpoint_, absl::Milliseconds(500), credentials_);
   if (!client.ok()) return client.status();
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status last;
