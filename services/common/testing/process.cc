@@ -89,9 +89,11 @@ absl::Status ServiceProcess::Launch(const std::vector<std::string>& args, absl::
     std::string published = ReadFile(address_file_);
     if (!published.empty()) {
       metrics_address_.clear();
+      admin_address_.clear();
       for (absl::string_view line : absl::StrSplit(published, '\n', absl::SkipEmpty())) {
         if (absl::ConsumePrefix(&line, "grpc=")) address_ = std::string(line);
         if (absl::ConsumePrefix(&line, "metrics=")) metrics_address_ = std::string(line);
+        if (absl::ConsumePrefix(&line, "admin=")) admin_address_ = std::string(line);
       }
       break;
     }

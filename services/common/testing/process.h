@@ -50,6 +50,8 @@ class ServiceProcess {
   const std::string& address() const { return address_; }
   // The Prometheus endpoint, e.g. "127.0.0.1:40124"; empty when not serving.
   const std::string& metrics_address() const { return metrics_address_; }
+  // The broker's --admin_listen address; empty when it serves admin on address().
+  const std::string& admin_address() const { return admin_address_; }
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
 
@@ -75,6 +77,7 @@ class ServiceProcess {
   std::string log_path_;
   std::string address_;
   std::string metrics_address_;
+  std::string admin_address_;
   pid_t pid_ = -1;
 };
 
