@@ -4,11 +4,11 @@
 // validation; a thousand connections leave the broker healthy with its
 // memory bounded (VmRSS from /proc).
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
@@ -32,22 +32,6 @@ using ::testing::HasSubstr;
 
 constexpr char kTopic[] = "Streams";
 
-// VmRSS of `pid` in KiB; -1 if unknown.
-int64_t RssKb(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) != 0) continue;
-    int64_t kb = -1;
-    std::string digits;
-    for (char c : line) {
-      if (c >= '0' && c <= '9') digits += c;
-    }
-    return absl::SimpleAtoi(digits, &kb) ? kb : -1;
-  }
-  return -1;
-}
-
 // A channel with a TCP connection of its own (no subchannel sharing).
 std::shared_ptr<grpc::Channel> OwnConnection(const std::string& address, int n) {
   grpc::ChannelArguments args;
@@ -70,17 +54,14 @@ struct Stream {
     Response answer;
     if (rw->Write(first) && rw->Read(&answer)) return absl::OkStatus();
     grpc::Status status = rw->Finish();
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
 
  private:
-  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> Open(
-      v2::MessagingService::Stub* s) {
+  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> Open(v2::MessagingService::Stub* s) {
     return s->Telemetry(&context);
   }
-  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> Open(
-      pushv1::PushConsumer::Stub* s) {
+  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> Open(pushv1::PushConsumer::Stub* s) {
     return s->Consume(&context);
   }
 };
@@ -95,8 +76,7 @@ class ConnectionLimitsTest : public ::testing::Test {
 
   // Opens a Telemetry stream as `client_id` and sends Settings.
   std::unique_ptr<TelemetryStream> Telemetry(v2::MessagingService::Stub* stub,
-                                             const std::string& client_id,
-                                             absl::Status* status,
+                                             const std::string& client_id, absl::Status* status,
                                              absl::Duration timeout = absl::Seconds(20)) {
     auto stream = std::make_unique<TelemetryStream>();
     stream->context.AddMetadata("x-mq-client-id", client_id);
@@ -122,11 +102,11 @@ class ConnectionLimitsTest : public ::testing::Test {
 
 TEST_F(ConnectionLimitsTest, TelemetryStreamsPerClientAndInTotalWithAThousandConnections) {
   constexpr int kTotal = 40;
-  absl::Status started = cluster_.Start({absl::StrCat("--max_telemetry_streams=", kTotal),
-                                         "--max_telemetry_streams_per_client=2"});
+  absl::Status started = cluster_.Start(
+      {absl::StrCat("--max_telemetry_streams=", kTotal), "--max_telemetry_streams_per_client=2"});
   ASSERT_TRUE(started.ok()) << started;
   const pid_t broker = cluster_.broker()->pid();
-  const int64_t rss_before = RssKb(broker);
+  const int64_t rss_before = testing::ProcStatusKb(broker, "VmRSS");
 
   auto stub = v2::MessagingService::NewStub(OwnConnection(cluster_.broker_address(), -1));
   std::vector<std::unique_ptr<TelemetryStream>> open;
@@ -147,8 +127,7 @@ TEST_F(ConnectionLimitsTest, TelemetryStreamsPerClientAndInTotalWithAThousandCon
   int accepted = 0;
   int refused = 0;
   for (int i = 0; i < kConnections; ++i) {
-    stubs.push_back(
-        v2::MessagingService::NewStub(OwnConnection(cluster_.broker_address(), i)));
+    stubs.push_back(v2::MessagingService::NewStub(OwnConnection(cluster_.broker_address(), i)));
     auto stream = Telemetry(stubs.back().get(), absl::StrCat("many-", i), &s);
     if (s.ok()) {
       ++accepted;
@@ -172,7 +151,7 @@ TEST_F(ConnectionLimitsTest, TelemetryStreamsPerClientAndInTotalWithAThousandCon
   EXPECT_TRUE(sent.ok()) << sent;
   // Generous: a thousand connections and 40 streams, far from what
   // unbounded per-connection buffers would take.
-  const int64_t rss_after = RssKb(broker);
+  const int64_t rss_after = testing::ProcStatusKb(broker, "VmRSS");
   EXPECT_LT(rss_after - rss_before, 128 * 1024)
       << "VmRSS " << rss_before << " KiB -> " << rss_after << " KiB";
   std::printf("broker VmRSS %lld KiB -> %lld KiB with %d connections\n",
@@ -262,7 +241,8 @@ TEST(ConnectionFlagsTest, OutOfRangeFlagsAreNamedAtStart) {
       {APOGEE_BROKER_BIN, "--max_connection_idle=-1s",
        "--max_connection_idle=-1s is out of range (allowed: 1s..24h); 0 turns it off"},
       {APOGEE_BROKER_BIN, "--max_push_streams_per_client=20000",
-       "--max_push_streams_per_client=20000 is out of range (allowed: 1..--max_push_streams=10000)"},
+       "--max_push_streams_per_client=20000 is out of range (allowed: "
+       "1..--max_push_streams=10000)"},
       {APOGEE_BROKER_BIN, "--admin_listen=nohost", "--admin_listen"},
   };
   int n = 0;

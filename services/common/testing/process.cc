@@ -204,6 +204,21 @@ absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<
   return pid;
 }
 
+int64_t ProcStatusKb(pid_t pid, const std::string& field) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) != 0) continue;
+    std::string digits;
+    for (char c : line.substr(field.size() + 1)) {
+      if (c >= '0' && c <= '9') digits += c;
+    }
+    int64_t kb = -1;
+    return absl::SimpleAtoi(digits, &kb) ? kb : -1;
+  }
+  return -1;
+}
+
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = grpc::health::v1::Health::NewStub(channel);

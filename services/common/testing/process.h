@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -86,6 +87,10 @@ class ServiceProcess {
 // thread exits. For processes ServiceProcess cannot drive (e.g. etcd).
 absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
                                    const std::string& log_path);
+
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM", "RssAnon"); -1
+// if absent.
+int64_t ProcStatusKb(pid_t pid, const std::string& field);
 
 // Polls a gRPC health check at `address` until SERVING or `timeout`.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
