@@ -12,9 +12,8 @@ constexpr int32_t kMaxStreams = 1'000'000;
 absl::Status CheckPair(const char* total_flag, int32_t total, const char* per_client_flag,
                        int32_t per_client) {
   if (total < 1 || total > kMaxStreams) {
-    return absl::InvalidArgumentError(absl::StrCat("--", total_flag, "=", total,
-                                                   " is out of range (allowed: 1..", kMaxStreams,
-                                                   ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", total_flag, "=", total, " is out of range (allowed: 1..", kMaxStreams, ")"));
   }
   if (per_client < 1 || per_client > total) {
     return absl::InvalidArgumentError(absl::StrCat("--", per_client_flag, "=", per_client,
@@ -79,8 +78,8 @@ absl::StatusOr<StreamCounter::Lease> StreamCounter::Open(const std::string& clie
   if (!any.ok()) return any.status();
   absl::StatusOr<Lease> mine = OpenForClient(client_id);
   if (!mine.ok()) return mine.status();  // `any` is released on return
-  auto both = std::make_shared<std::pair<Lease, Lease>>(std::move(any).value(),
-                                                        std::move(mine).value());
+  auto both =
+      std::make_shared<std::pair<Lease, Lease>>(std::move(any).value(), std::move(mine).value());
   return Lease(both);
 }
 

@@ -43,16 +43,16 @@ absl::Status ValidateConnectionLimits(const ConnectionLimits& limits) {
   constexpr int64_t kMaxMemory = int64_t{1} << 40;
   if (limits.memory_bytes < kMinMemory || limits.memory_bytes > kMaxMemory) {
     return absl::InvalidArgumentError(absl::StrCat("--grpc_memory_bytes=", limits.memory_bytes,
-                                                   " is out of range (allowed: ", kMinMemory,
-                                                   "..", kMaxMemory, ", 16 MiB..1 TiB)"));
+                                                   " is out of range (allowed: ", kMinMemory, "..",
+                                                   kMaxMemory, ", 16 MiB..1 TiB)"));
   }
   if (absl::Status s = CheckOptionalDuration("max_connection_idle", limits.max_idle,
                                              absl::Seconds(1), absl::Hours(24));
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckOptionalDuration("max_connection_age", limits.max_age,
-                                             absl::Minutes(1), absl::Hours(24 * 30));
+  if (absl::Status s = CheckOptionalDuration("max_connection_age", limits.max_age, absl::Minutes(1),
+                                             absl::Hours(24 * 30));
       !s.ok()) {
     return s;
   }
