@@ -10,6 +10,7 @@
 #include "services/broker/app/broker_app.h"
 #include "services/common/concurrency/mutex_checks.h"
 #include "services/common/config/flags.h"
+#include "services/common/server/connection_flags.h"
 #include "services/common/server/grpc_server.h"
 #include "services/common/tls/flags.h"
 #include "services/common/tls/tls.h"
@@ -20,6 +21,9 @@ ABSL_FLAG(int64_t, broker_id, 0, "0 for the master, 1, 2, ... for slaves");
 ABSL_FLAG(std::string, nameservers, "127.0.0.1:9876",
           "NameServer addresses, ';'-separated like RocketMQ (empty: none)");
 ABSL_FLAG(std::string, listen, "0.0.0.0:8081", "gRPC address for clients (host:port)");
+ABSL_FLAG(std::string, admin_listen, "",
+          "Separate address (host:port) for the admin API (apogee.admin.v1), e.g. on an "
+          "operators' network; empty: served on --listen");
 ABSL_FLAG(std::string, advertise, "",
           "host:port clients should use (DNS names allowed); default 127.0.0.1:<listen port>");
 ABSL_FLAG(std::string, store, "unix:/tmp/apogee-store.sock",
@@ -45,6 +49,16 @@ ABSL_FLAG(int64_t, max_request_bytes, apogee::broker::RequestLimits().max_reques
           "Largest request accepted, in bytes (gRPC rejects a larger one before buffering it)");
 ABSL_FLAG(int64_t, max_inflight_bytes, apogee::broker::RequestLimits().max_inflight_bytes,
           "Bytes of SendMessage requests handled at once; more are answered TOO_MANY_REQUESTS");
+ABSL_FLAG(int32_t, max_telemetry_streams, apogee::broker::StreamLimits().max_telemetry_streams,
+          "Open Telemetry streams (all clients); more end RESOURCE_EXHAUSTED (1..1000000)");
+ABSL_FLAG(int32_t, max_telemetry_streams_per_client,
+          apogee::broker::StreamLimits().max_telemetry_streams_per_client,
+          "Open Telemetry streams per x-mq-client-id (1..--max_telemetry_streams)");
+ABSL_FLAG(int32_t, max_push_streams, apogee::broker::StreamLimits().max_push_streams,
+          "Open push Consume streams (all clients); more end RESOURCE_EXHAUSTED (1..1000000)");
+ABSL_FLAG(int32_t, max_push_streams_per_client,
+          apogee::broker::StreamLimits().max_push_streams_per_client,
+          "Subscribed push streams per Subscribe.client_id (1..--max_push_streams)");
 ABSL_FLAG(std::string, replication, "async",
           "How a master acknowledges sends: async (once its store holds them) or sync (also "
           "--min_insync_replicas in-sync slaves)");
@@ -116,6 +130,10 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   auto credentials = apogee::tls::ServerCredentialsFromFlags();
   if (!credentials.ok()) return credentials.status();
   c.credentials = *credentials;
+  c.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  auto connections = apogee::ConnectionLimitsFromFlags();
+  if (!connections.ok()) return connections.status();
+  c.connections = *connections;
   c.advertise = absl::GetFlag(FLAGS_advertise);
   c.store = absl::GetFlag(FLAGS_store);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
@@ -130,6 +148,11 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   c.store_wait = absl::GetFlag(FLAGS_store_wait);
   c.requests.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   c.requests.max_inflight_bytes = absl::GetFlag(FLAGS_max_inflight_bytes);
+  c.streams.max_telemetry_streams = absl::GetFlag(FLAGS_max_telemetry_streams);
+  c.streams.max_telemetry_streams_per_client =
+      absl::GetFlag(FLAGS_max_telemetry_streams_per_client);
+  c.streams.max_push_streams = absl::GetFlag(FLAGS_max_push_streams);
+  c.streams.max_push_streams_per_client = absl::GetFlag(FLAGS_max_push_streams_per_client);
   auto mode = ha::ParseReplicationMode("--replication", absl::GetFlag(FLAGS_replication));
   if (!mode.ok()) return mode.status();
   c.ha.mode = *mode;

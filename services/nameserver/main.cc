@@ -14,6 +14,7 @@
 #include "services/common/concurrency/periodic_task.h"
 #include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
+#include "services/common/server/connection_flags.h"
 #include "services/common/server/grpc_server.h"
 #include "services/common/tls/flags.h"
 #include "services/nameserver/metrics/probe.h"
@@ -83,6 +84,9 @@ int main(int argc, char** argv) {
   auto credentials = tls::ServerCredentialsFromFlags();
   if (!credentials.ok()) return Fail(credentials.status());
   options.credentials = *credentials;
+  auto connections = ConnectionLimitsFromFlags();
+  if (!connections.ok()) return Fail(connections.status());
+  options.connections = *connections;
   auto server = GrpcServer::Start(options, {&nameserver_service, &messaging_service});
   if (!server.ok()) return Fail(server.status());
 

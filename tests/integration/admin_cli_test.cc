@@ -306,5 +306,38 @@ TEST_F(AdminCliTest, ErrorsAreOneLineWithNonZeroExit) {
   EXPECT_EQ(bad_list.exit_code, 2);
 }
 
+// --admin_listen: the admin API leaves the client port (UNIMPLEMENTED there)
+// and apogee-admin reaches it with --admin_endpoints; clients still send.
+TEST_F(AdminCliTest, AdminListenMovesTheAdminApiOffTheClientPort) {
+  absl::Status restarted = cluster_.StartBroker({"--admin_listen=127.0.0.1:0"});
+  ASSERT_TRUE(restarted.ok()) << restarted;
+  const std::string client = cluster_.broker_address();
+  const std::string admin = cluster_.broker()->admin_address();
+  ASSERT_FALSE(admin.empty());
+  ASSERT_NE(admin, client);
+  // Polled: the NameServer learns the new endpoint at the first heartbeat.
+  CliResult refused;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        refused = Run({"broker", "status"});
+        return absl::StrContains(refused.err, client);
+      },
+      absl::Seconds(20), absl::Milliseconds(200)))
+      << refused.err;
+  ExpectOneLineError(refused, "UNIMPLEMENTED");
+  const std::string mapping = absl::StrCat("--admin_endpoints=", client, "=", admin);
+  CliResult status = Run({"broker", "status", mapping});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("broker-a"));
+  CliResult created =
+      Run({"topic", "create", "--name=AdminPortTopic", "--queues=2", "--broker=broker-a", mapping});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  V2TestClient producer(client, "admin-listen@1@0@it");
+  absl::Status sent = producer.Send("AdminPortTopic", "m-1", "body");
+  EXPECT_TRUE(sent.ok()) << sent;
+  ExpectOneLineError(Run({"broker", "status", "--admin_endpoints=nohost"}),
+                     "--admin_endpoints entry \"nohost\"");
+}
+
 }  // namespace
 }  // namespace apogee

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -40,22 +39,6 @@ constexpr int64_t kMaxBody = 4 * kMiB;
 constexpr int64_t kMaxRequest = 2 * kMaxBody + kMiB;
 constexpr int64_t kMaxInflight = 20 * kMiB;
 constexpr char kTopic[] = "Limits";
-
-// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"); -1 if absent.
-int64_t StatusKb(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) != 0) continue;
-    std::string digits;
-    for (char c : line.substr(field.size() + 1)) {
-      if (c >= '0' && c <= '9') digits += c;
-    }
-    int64_t kb = -1;
-    return absl::SimpleAtoi(digits, &kb) ? kb : -1;
-  }
-  return -1;
-}
 
 // Starts a new VmHWM (peak RSS) period for `pid` (Linux 4.0+).
 bool ResetPeak(pid_t pid) {
@@ -122,12 +105,12 @@ class LimitsTest : public ::testing::Test {
     int64_t rss = 0;
     EXPECT_TRUE(PollUntil(
         [&] {
-          rss = StatusKb(broker_pid(), "VmRSS");
+          rss = testing::ProcStatusKb(broker_pid(), "VmRSS");
           return rss < limit_kb;
         },
         absl::Seconds(10), absl::Milliseconds(100)))
         << "broker VmRSS " << rss << " KiB, was " << rss_before << " KiB before; peak "
-        << StatusKb(broker_pid(), "VmHWM") << " KiB";
+        << testing::ProcStatusKb(broker_pid(), "VmHWM") << " KiB";
     std::fprintf(stderr, "broker VmRSS once idle %lld KiB (was %lld KiB)\n",
                  static_cast<long long>(rss), static_cast<long long>(rss_before));
   }
@@ -178,7 +161,7 @@ TEST_F(LimitsTest, ABodyOfExactlyTheAdvertisedLimitRoundTrips) {
 }
 
 TEST_F(LimitsTest, ARequestOverMaxRequestBytesIsRefusedNamingTheLimit) {
-  const int64_t rss_before = StatusKb(broker_pid(), "VmRSS");
+  const int64_t rss_before = testing::ProcStatusKb(broker_pid(), "VmRSS");
   EXPECT_TRUE(ResetPeak(broker_pid()));
   v2::SendMessageResponse response;
   // Eight max bodies (34 MB): each message is valid, the request too large.
@@ -259,7 +242,7 @@ TEST_F(LimitsTest, RequestsBeyondMaxInflightBytesGetTooManyRequests) {
 TEST_F(LimitsTest, ParallelLargeRequestsGetOkOrTooManyRequestsWithBoundedMemory) {
   constexpr int kThreads = 8;
   constexpr int kRequestsPerThread = 2;
-  const int64_t rss_before = StatusKb(broker_pid(), "VmRSS");
+  const int64_t rss_before = testing::ProcStatusKb(broker_pid(), "VmRSS");
   EXPECT_TRUE(ResetPeak(broker_pid()));  // this test's peak, not the earlier tests'
   absl::Mutex mu;
   std::map<std::string, int> outcomes;
@@ -293,7 +276,7 @@ TEST_F(LimitsTest, ParallelLargeRequestsGetOkOrTooManyRequestsWithBoundedMemory)
   // --max_inflight_bytes for the admitted ones (request, store records,
   // serialised append). Measured: +110..145 MiB here; without the in-flight
   // limit +205 MiB; before the limits, GBs.
-  const int64_t hwm = StatusKb(broker_pid(), "VmHWM");
+  const int64_t hwm = testing::ProcStatusKb(broker_pid(), "VmHWM");
   const int64_t bound_kb = rss_before + (2 * kThreads * kMaxRequest + 3 * kMaxInflight) / 1024;
   std::fprintf(stderr,
                "broker VmRSS before %lld KiB, VmHWM %lld KiB (bound %lld KiB); OK %d, "

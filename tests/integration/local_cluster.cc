@@ -103,7 +103,7 @@ absl::Status LocalCluster::RestartStore(int index) {
 
 absl::Status LocalCluster::CreateTopic(const std::string& name, int queues, int index) {
   auto admin = admin::v1::Admin::NewStub(
-      grpc::CreateChannel(brokers_[index].broker->address(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(AdminAddress(index), grpc::InsecureChannelCredentials()));
   admin::v1::CreateTopicRequest request;
   request.mutable_topic()->set_name(name);
   request.mutable_topic()->set_read_queues(queues);
@@ -120,7 +120,7 @@ absl::Status LocalCluster::CreateTopic(const std::string& name, int queues, int 
 
 absl::StatusOr<admin::v1::GetBrokerStatusResponse> LocalCluster::BrokerStatus(int index) {
   auto admin = admin::v1::Admin::NewStub(
-      grpc::CreateChannel(brokers_[index].broker->address(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(AdminAddress(index), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   admin::v1::GetBrokerStatusResponse status;

@@ -78,6 +78,11 @@ class LocalCluster {
   // host:port of the NameServer and of broker 0.
   const std::string& nameserver_address() const { return nameserver_->address(); }
   const std::string& broker_address() const { return brokers_[0].broker->address(); }
+  // Where broker `index` serves its admin API (its --admin_listen, if set).
+  const std::string& AdminAddress(int index = 0) const {
+    const ServiceProcess& broker = *brokers_[index].broker;
+    return broker.admin_address().empty() ? broker.address() : broker.admin_address();
+  }
   ServiceProcess* nameserver() { return nameserver_.get(); }
   ServiceProcess* store(int index = 0) { return brokers_[index].store.get(); }
   ServiceProcess* broker(int index = 0) { return brokers_[index].broker.get(); }

@@ -81,7 +81,9 @@ std::string Usage() {
       "NameServers: --nameservers, else $APOGEE_NAMESERVERS, else 127.0.0.1:9876.\n"
       "Credentials (brokers with --auth): --access_key/--access_secret, else\n"
       "$APOGEE_ACCESS_KEY/$APOGEE_ACCESS_SECRET.\n"
-      "TLS: --tls (system roots) or --tls_ca; --tls_cert/--tls_key for mTLS.\ncommands:\n";
+      "TLS: --tls (system roots) or --tls_ca; --tls_cert/--tls_key for mTLS.\n"
+      "Brokers with --admin_listen: --admin_endpoints=CLIENT_HOST:PORT=ADMIN_HOST:PORT[;...].\n"
+      "commands:\n";
   for (const auto& [name, spec] : Commands()) {
     std::string flags;
     for (const std::string& f : spec.required) absl::StrAppend(&flags, " --", f, "=...");
@@ -117,7 +119,17 @@ absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args,
     const std::string value = arg.substr(eq + 1);
     if (name == "nameservers") {
       nameservers = value;
-    } else if (name == "access_key") {
+    } else if (name == "admin_endpoints") {
+      for (absl::string_view entry : absl::StrSplit(value, ';', absl::SkipWhitespace())) {
+        entry = absl::StripAsciiWhitespace(entry);
+        std::pair<std::string, std::string> pair = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+        for (const std::string& part : {pair.first, pair.second}) {
+          auto parsed =
+              ParseHostPort(absl::StrCat("--admin_endpoints entry \"", entry, "\""), part);
+          if (!parsed.ok()) return parsed.status();
+        }
+        inv.admin_endpoints[pair.first] = pair.second;
+      }
       inv.access_key = value;
     } else if (name == "access_secret") {
       inv.access_secret = value;

@@ -28,6 +28,10 @@ struct Invocation {
   // $APOGEE_ACCESS_KEY / $APOGEE_ACCESS_SECRET): brokers with --auth.
   std::string access_key;
   std::string access_secret;
+  // --admin_endpoints=CLIENT=ADMIN[;...]: brokers started with
+  // --admin_listen serve the admin API at ADMIN, not at the CLIENT endpoint
+  // they register; admin calls to them go there.
+  std::map<std::string, std::string> admin_endpoints;
   // --tls (system roots), or implied by --tls_ca / --tls_cert (+ --tls_key).
   struct Tls {
     bool enabled = false;

@@ -29,6 +29,16 @@ TEST(ParseTest, CommandFlagsAndGlobals) {
   EXPECT_EQ(*IntFlag(*inv, "queues", 1, 1024), 4);
 }
 
+TEST(ParseTest, AdminEndpointsMapClientEndpointsToAdminAddresses) {
+  auto inv = P({"broker", "status", "--admin_endpoints=10.0.0.1:8081=10.1.0.1:8090; b:1=c:2"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->admin_endpoints, (std::map<std::string, std::string>{
+                                      {"10.0.0.1:8081", "10.1.0.1:8090"}, {"b:1", "c:2"}}));
+  auto bad = P({"broker", "status", "--admin_endpoints=10.0.0.1:8081"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("--admin_endpoints entry \"10.0.0.1:8081\""));
+}
+
 TEST(ParseTest, NameserversFromEnvironmentThenDefault) {
   auto from_env = P({"cluster", "list"}, "10.0.0.1:9876");
   ASSERT_TRUE(from_env.ok());

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -37,6 +38,19 @@ auth::Credential& CallCredential() {
   return *credential;
 }
 
+// --admin_endpoints of the command being run (RunCommand sets it).
+std::map<std::string, std::string>& AdminEndpoints() {
+  static auto* endpoints = new std::map<std::string, std::string>();
+  return *endpoints;
+}
+
+// Where `b` serves its admin API: its client endpoint unless it was
+// started with --admin_listen (then --admin_endpoints says where).
+const std::string& AdminAddress(const BrokerRef& b) {
+  auto it = AdminEndpoints().find(b.endpoint);
+  return it == AdminEndpoints().end() ? b.endpoint : it->second;
+}
+
 // The SDK's TLS options from the global --tls* flags.
 TlsOptions SdkTls(const Invocation& inv) {
   TlsOptions out;
@@ -62,6 +76,9 @@ absl::Status CallError(const std::string& what, const grpc::Status& status) {
 }
 
 std::string Describe(const BrokerRef& b) {
+  if (AdminAddress(b) != b.endpoint) {
+    return absl::StrCat("broker ", b.name, " (", b.endpoint, ", admin ", AdminAddress(b), ")");
+  }
   return absl::StrCat("broker ", b.name, " (", b.endpoint, ")");
 }
 
@@ -72,7 +89,7 @@ absl::StatusOr<Response> AdminCall(const BrokerRef& b,
                                                                             const Request&,
                                                                             Response*),
                                    const Request& request, const std::string& rpc) {
-  auto stub = av1::Admin::NewStub(CreateApogeeChannel(b.endpoint));
+  auto stub = av1::Admin::NewStub(CreateApogeeChannel(AdminAddress(b)));
   Response response;
   grpc::Status status = (stub.get()->*method)(Context().get(), request, &response);
   if (!status.ok()) return CallError(absl::StrCat(rpc, " on ", Describe(b)), status);
@@ -893,6 +910,7 @@ absl::StatusOr<Output> RunCommand(const Invocation& inv) {
     return absl::InvalidArgumentError(absl::StrCat("unknown command \"", inv.command, "\""));
   }
   CallCredential() = {inv.access_key, inv.access_secret};
+  AdminEndpoints() = inv.admin_endpoints;
   // Every NameServer and admin channel below uses these credentials.
   tls::ClientTls tls;
   tls.enabled = inv.tls.enabled;

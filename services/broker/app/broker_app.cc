@@ -64,6 +64,7 @@ struct BrokerApp::Modules {
   std::unique_ptr<Membership> push_members;
   std::unique_ptr<PushService> push;
   std::unique_ptr<GrpcServer> server;
+  std::unique_ptr<GrpcServer> admin_server;  // --admin_listen only
   std::unique_ptr<Registrar> registrar;
   std::unique_ptr<ha::ControllerLink> controller;
   std::vector<std::unique_ptr<PeriodicTask>> tasks;
@@ -120,6 +121,13 @@ absl::Status ValidateBrokerConfig(const BrokerConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--auth_max_skew=", absl::FormatDuration(config.auth.max_skew), " must be positive"));
   }
+  // Port 0 (a free port, for tests) is allowed, so no ParseHostPort.
+  if (!config.admin_listen.empty() &&
+      (config.admin_listen.rfind(':') == std::string::npos || config.admin_listen.back() == ':')) {
+    return absl::InvalidArgumentError(absl::StrCat("--admin_listen=", config.admin_listen,
+                                                   " is not host:port (empty: admin on --listen)"));
+  }
+  APOGEE_RETURN_IF_ERROR(ValidateStreamLimits(config.streams));
   APOGEE_RETURN_IF_ERROR(ha::ValidateHaOptions(config.ha));
   return ValidateRequestLimits(config.requests, MessageLimits().max_body_bytes);
 }
@@ -218,6 +226,7 @@ absl::Status BrokerApp::Wire() {
   options.limits.max_delivery_delay = config_.max_delivery_delay;
   options.settings.consumer_max_attempts = config_.max_delivery_attempts;
   options.requests = config_.requests;
+  options.streams = config_.streams;
   MessagingServiceDeps messaging;
   messaging.store = m.store.get();
   messaging.topics = m.topics.get();
@@ -269,7 +278,7 @@ absl::Status BrokerApp::Wire() {
   PushLimits push_limits;
   push_limits.min_ack_timeout = options.min_invisible;
   push_limits.max_ack_timeout = options.max_invisible;
-  m.push = std::make_unique<PushService>(push, push_limits, m.auth.get());
+  m.push = std::make_unique<PushService>(push, push_limits, m.auth.get(), config_.streams);
   return absl::OkStatus();
 }
 
@@ -280,9 +289,19 @@ absl::Status BrokerApp::Serve() {
   server_options.listen = config_.listen;
   server_options.credentials = config_.credentials;
   server_options.max_receive_message_bytes = static_cast<int>(config_.requests.max_request_bytes);
-  APOGEE_ASSIGN_OR_RETURN(
-      m.server,
-      GrpcServer::Start(server_options, {m.messaging.get(), m.admin.get(), m.push.get()}));
+  server_options.connections = config_.connections;
+  std::vector<grpc::Service*> client_services = {m.messaging.get(), m.push.get()};
+  // --admin_listen keeps the admin API off the client address.
+  if (config_.admin_listen.empty()) client_services.push_back(m.admin.get());
+  APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, client_services));
+  if (!config_.admin_listen.empty()) {
+    GrpcServerOptions admin_options = server_options;
+    admin_options.listen = config_.admin_listen;
+    admin_options.listen_flag = "--admin_listen";
+    APOGEE_ASSIGN_OR_RETURN(m.admin_server, GrpcServer::Start(admin_options, {m.admin.get()}));
+  }
+  const std::string admin_address =
+      m.admin_server != nullptr ? m.admin_server->bound_address() : "";
   // With port 0 (tests) the real port is known only now; nothing can call
   // before the address is published below.
   std::string advertise = config_.advertise;
@@ -342,10 +361,14 @@ absl::Status BrokerApp::Serve() {
   m.registrar->Start();
   StartTasks();
 
-  APOGEE_RETURN_IF_ERROR(PublishAddresses(m.server->bound_address(), m.metrics->bound_address()));
-  std::fprintf(stderr, "event=started listen=%s advertise=%s store=%s nameservers=%zu metrics=%s\n",
+  APOGEE_RETURN_IF_ERROR(
+      PublishAddresses(m.server->bound_address(), m.metrics->bound_address(), admin_address));
+  std::fprintf(stderr,
+               "event=started listen=%s advertise=%s store=%s nameservers=%zu metrics=%s "
+               "admin=%s\n",
                m.server->bound_address().c_str(), advertise.c_str(), config_.store.c_str(),
-               config_.nameservers.size(), m.metrics->bound_address().c_str());
+               config_.nameservers.size(), m.metrics->bound_address().c_str(),
+               admin_address.empty() ? "listen" : admin_address.c_str());
   serving_ = true;
   return absl::OkStatus();
 }
@@ -411,6 +434,7 @@ void BrokerApp::Stop() {
   if (m.registrar != nullptr) m.registrar->Stop();  // NameServers drop this broker now
   if (m.push != nullptr) m.push->Shutdown();        // push consumers reconnect elsewhere now
   if (m.server != nullptr) m.server->Shutdown(config_.shutdown_grace);
+  if (m.admin_server != nullptr) m.admin_server->Shutdown(config_.shutdown_grace);
   if (m.queue_watcher != nullptr) m.queue_watcher->Stop();
   for (auto it = m.tasks.rbegin(); it != m.tasks.rend(); ++it) (*it)->Stop();
   // Runs what is queued (e.g. a push delivery round) while the store client,

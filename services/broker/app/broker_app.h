@@ -16,8 +16,10 @@
 #include "grpcpp/security/server_credentials.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/limits/request_limits.h"
+#include "services/broker/limits/stream_limits.h"
 #include "services/broker/route/registrar.h"
 #include "services/common/auth/authenticator.h"
+#include "services/common/server/grpc_server.h"
 
 namespace apogee::broker {
 
@@ -27,7 +29,11 @@ struct BrokerConfig {
   std::vector<std::string> nameservers;  // host:port each
   std::string listen = "0.0.0.0:8081";
   std::shared_ptr<grpc::ServerCredentials> credentials;  // TLS of listen; null: plaintext
-  std::string advertise;                                 // empty: 127.0.0.1:<bound port>
+  // The admin API (apogee.admin.v1) on its own address, with the same TLS
+  // (--admin_listen); empty: served on `listen` with the client APIs.
+  std::string admin_listen;
+  ConnectionLimits connections;  // of `listen` and `admin_listen`
+  std::string advertise;         // empty: 127.0.0.1:<bound port>
   std::string store = "unix:/tmp/apogee-store.sock";
   std::string metrics_listen = "0.0.0.0:8082";
   absl::Duration heartbeat_interval = absl::Seconds(30);
@@ -40,6 +46,7 @@ struct BrokerConfig {
   int32_t worker_threads = 8;
   absl::Duration store_wait = absl::Seconds(30);
   RequestLimits requests;
+  StreamLimits streams;
   ha::HaOptions ha;
   std::string controller;  // empty: static roles
   // TLS of the etcd channels (--etcd_tls*); null: plaintext.

@@ -93,7 +93,10 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       auth_(deps.auth),
       sender_(SenderOptions{options_.limits, options_.roles}, deps.store, deps.topics,
               deps.arrivals, deps.probe, deps.executor, deps.clock),
-      inflight_(options_.requests.max_inflight_bytes) {
+      inflight_(options_.requests.max_inflight_bytes),
+      telemetry_streams_("telemetry", "max_telemetry_streams",
+                         options_.streams.max_telemetry_streams, "max_telemetry_streams_per_client",
+                         options_.streams.max_telemetry_streams_per_client) {
   MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
                         rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
                           return OpenTelemetry(context);
@@ -708,6 +711,15 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
   if (!user.ok() && client_id.ok()) client_id = user.status();
   // The close callback needs the stream it belongs to; it runs only after
   // Start(), by which time `self` is set.
+  // Every stream holds a place among all of them and its client's; the
+  // place goes with the reactor (it owns the callbacks that hold it).
+  absl::StatusOr<StreamCounter::Lease> place =
+      client_id.ok() ? telemetry_streams_.Open(*client_id) : telemetry_streams_.OpenAny();
+  if (!place.ok()) {
+    auto* refused = new rocketmq::TelemetryReactor(place.status(), nullptr, nullptr, nullptr);
+    refused->Refuse(place.status());
+    return refused;
+  }
   auto self = std::make_shared<rocketmq::TelemetryReactor*>(nullptr);
   const std::string ns_header = rocketmq::Header(*context, "x-mq-namespace");
   auto* stream = new rocketmq::TelemetryReactor(
@@ -727,7 +739,8 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
         if (reply.ok()) clients_->OnSettings(id, settings);  // never keep a refused client type
         return reply;
       },
-      [this](const std::string& id, const v2::TelemetryCommand& command) {
+      [this, place = *std::move(place)](const std::string& id,
+                                        const v2::TelemetryCommand& command) {
         telemetry_->OnClientCommand(id, command);
       },
       [this, self](const std::string& id) {

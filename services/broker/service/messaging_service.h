@@ -22,6 +22,7 @@
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/ha/send_forwarder.h"
 #include "services/broker/limits/request_limits.h"
+#include "services/broker/limits/stream_limits.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/produce/sender.h"
@@ -47,6 +48,7 @@ struct ServiceOptions {
   int max_batch = 1024;
   size_t max_parked_polls = 10000;
   RequestLimits requests;
+  StreamLimits streams;  // Telemetry streams in total and per client id
   // The replication role (services/broker/ha): when set, sends and DLQ
   // forwards are refused unless this broker is its group's writer, and a
   // sync-replication timeout names this policy. Null: always the writer.
@@ -190,6 +192,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   const auth::Authenticator* const auth_;
   Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
+  StreamCounter telemetry_streams_;
   // SQL filters of ReceiveMessage/PullMessage, which carry the expression on
   // every call: compiled once per distinct expression.
   filter::SqlFilterCache sql_filters_{1024};

@@ -3,6 +3,7 @@
 #include <deque>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/status/grpc_status.h"
@@ -19,11 +20,20 @@ class PushService::Stream final
       public std::enable_shared_from_this<Stream> {
  public:
   // `user`: who opened the stream (--auth), or why they are not known.
-  Stream(PushService* service, absl::StatusOr<auth::User> user, std::string peer)
-      : service_(service), user_(std::move(user)), peer_(std::move(peer)) {}
+  // `place`: this stream's place among all push streams, or why it has none.
+  Stream(PushService* service, absl::StatusOr<auth::User> user, std::string peer,
+         absl::StatusOr<StreamCounter::Lease> place)
+      : service_(service), user_(std::move(user)), peer_(std::move(peer)) {
+    if (place.ok()) {
+      places_.push_back(*std::move(place));
+    } else {
+      refused_ = place.status();
+    }
+  }
 
   void Begin(std::shared_ptr<Stream> self) {
     self_ = std::move(self);
+    if (!refused_.ok()) return End(refused_);
     ReadRequest();
   }
 
@@ -102,6 +112,11 @@ class PushService::Stream final
                                              }
                                            });
         if (!session.ok()) return session.status();
+        // Counted once the subscription is valid (its client id checked).
+        absl::StatusOr<StreamCounter::Lease> mine =
+            service_->counter_.OpenForClient(request.subscribe().client_id());
+        if (!mine.ok()) return mine.status();
+        places_.push_back(*std::move(mine));
         session_ = std::move(session).value();
         session_->Start();
         return absl::OkStatus();
@@ -142,8 +157,10 @@ class PushService::Stream final
   PushService* const service_;
   const absl::StatusOr<auth::User> user_;
   const std::string peer_;
-  std::shared_ptr<Stream> self_;          // released in OnDone
-  std::shared_ptr<PushSession> session_;  // read loop and OnDone only
+  std::shared_ptr<Stream> self_;              // released in OnDone
+  std::shared_ptr<PushSession> session_;      // read loop and OnDone only
+  absl::Status refused_;                      // a stream limit, set at open
+  std::vector<StreamCounter::Lease> places_;  // read loop only; released with the stream
 
   absl::Mutex mu_;
   std::deque<pushv1::ConsumeResponse> writes_ ABSL_GUARDED_BY(mu_);
@@ -152,8 +169,13 @@ class PushService::Stream final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-PushService::PushService(PushDeps deps, PushLimits limits, const auth::Authenticator* auth)
-    : deps_(std::move(deps)), limits_(limits), auth_(auth) {
+PushService::PushService(PushDeps deps, PushLimits limits, const auth::Authenticator* auth,
+                         const StreamLimits& streams)
+    : deps_(std::move(deps)),
+      limits_(limits),
+      auth_(auth),
+      counter_("push", "max_push_streams", streams.max_push_streams, "max_push_streams_per_client",
+               streams.max_push_streams_per_client) {
   MarkMethodRawCallback(MethodIndex("apogee.broker.v1.PushConsumer.Consume"),
                         RawBidiHandler([this](grpc::CallbackServerContext* context) {
                           return OpenConsume(context);
@@ -163,7 +185,8 @@ PushService::PushService(PushDeps deps, PushLimits limits, const auth::Authentic
 RawBidiReactor* PushService::OpenConsume(grpc::CallbackServerContext* context) {
   absl::StatusOr<auth::User> user = auth::User{};
   if (auth_ != nullptr && auth_->enabled()) user = auth_->Authenticate(*context);
-  auto stream = std::make_shared<Stream>(this, std::move(user), context->peer());
+  auto stream =
+      std::make_shared<Stream>(this, std::move(user), context->peer(), counter_.OpenAny());
   Opened(stream.get(), stream);
   Stream* raw = stream.get();
   raw->Begin(std::move(stream));

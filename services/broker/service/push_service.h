@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
 #include "services/broker/delivery/push_session.h"
+#include "services/broker/limits/stream_limits.h"
 #include "services/common/auth/authenticator.h"
 #include "services/common/server/parsing_reactor.h"
 
@@ -26,7 +27,11 @@ class PushService final : public pushv1::PushConsumer::CallbackService {
   // (see services/common/server/parsing_reactor.h).
   // `auth` (--auth; null: none): a stream is authenticated at open and its
   // subscription needs sub on the group and the topic.
-  PushService(PushDeps deps, PushLimits limits, const auth::Authenticator* auth = nullptr);
+  // `streams`: open Consume streams in total (checked at open) and per
+  // Subscribe.client_id (checked at subscribe); past either the stream ends
+  // with RESOURCE_EXHAUSTED naming the flag.
+  PushService(PushDeps deps, PushLimits limits, const auth::Authenticator* auth = nullptr,
+              const StreamLimits& streams = StreamLimits());
 
   // Ends every open stream with UNAVAILABLE, so consumers reconnect at once
   // instead of waiting for the server's shutdown grace.
@@ -41,6 +46,7 @@ class PushService final : public pushv1::PushConsumer::CallbackService {
   const PushDeps deps_;
   const PushLimits limits_;
   const auth::Authenticator* const auth_;
+  StreamCounter counter_;
   absl::Mutex mu_;
   std::map<Stream*, std::weak_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
 };

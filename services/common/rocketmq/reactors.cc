@@ -14,6 +14,13 @@ TelemetryReactor::TelemetryReactor(absl::StatusOr<std::string> client_id, OnSett
 
 void TelemetryReactor::Start() { ReadRequest(); }
 
+void TelemetryReactor::Refuse(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  reads_done_ = true;
+  end_ = grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  MaybeFinish();
+}
+
 bool TelemetryReactor::Send(v2::TelemetryCommand command) {
   absl::MutexLock lock(&mu_);
   if (finished_ || reads_done_) return false;

@@ -138,6 +138,9 @@ class TelemetryReactor final
   // Starts reading. Call once, after registering the stream wherever Send()
   // will come from (the stream may finish, and `on_close` run, right after).
   void Start();
+  // Instead of Start: ends the call at once with `status` (e.g. a stream
+  // limit), reading nothing.
+  void Refuse(const absl::Status& status);
 
   // Queues a server-initiated command; false once the stream is finishing.
   bool Send(v2::TelemetryCommand command);

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <fstream>
 
@@ -11,11 +13,45 @@
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "services/common/server/unparsed_request.h"
 
 namespace apogee {
+
+namespace {
+
+int Millis(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+void ApplyConnectionLimits(const ConnectionLimits& limits, grpc::ServerBuilder* builder) {
+  if (limits.min_client_ping_interval > absl::ZeroDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                                Millis(limits.min_client_ping_interval));
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  } else {
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);  // never enforced
+  }
+  if (limits.max_streams_per_connection > 0) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, limits.max_streams_per_connection);
+  }
+  if (limits.max_idle > absl::ZeroDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, Millis(limits.max_idle));
+  }
+  if (limits.max_age > absl::ZeroDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(limits.max_age));
+  }
+  if (limits.memory_bytes > 0) {
+    grpc::ResourceQuota quota("apogee-server");
+    quota.Resize(static_cast<size_t>(limits.memory_bytes));
+    builder->SetResourceQuota(quota);  // the builder keeps its own reference
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const GrpcServerOptions& options, const std::vector<grpc::Service*>& services) {
@@ -24,8 +60,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     // Validate early so a typo gets a clear error instead of gRPC's log spam.
     size_t colon = options.listen.rfind(':');
     if (colon == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--listen \"", options.listen, "\" has no port (want host:port or unix:/path)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.listen_flag, " \"", options.listen,
+                       "\" has no port (want host:port or unix:/path)"));
     }
   }
   grpc::EnableDefaultHealthCheckService(true);
@@ -43,8 +80,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  ApplyConnectionLimits(options.connections, &builder);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
   {
@@ -58,7 +94,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (!is_unix && selected_port == 0)) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on --listen \"", options.listen,
+        absl::StrCat("cannot listen on ", options.listen_flag, " \"", options.listen,
                      "\" (address in use, or not an address of this host)"));
   }
   std::string bound = options.listen;
@@ -115,11 +151,13 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
-absl::Status PublishAddresses(const std::string& grpc_address, const std::string& metrics_address) {
+absl::Status PublishAddresses(const std::string& grpc_address, const std::string& metrics_address,
+                              const std::string& admin_address) {
   const std::string path = absl::GetFlag(FLAGS_address_file);
   if (path.empty()) return absl::OkStatus();
   std::string contents = absl::StrCat("grpc=", grpc_address, "\n");
   if (!metrics_address.empty()) absl::StrAppend(&contents, "metrics=", metrics_address, "\n");
+  if (!admin_address.empty()) absl::StrAppend(&contents, "admin=", admin_address, "\n");
   return WriteFileAtomically(path, contents);
 }
 

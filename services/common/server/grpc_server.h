@@ -16,9 +16,29 @@
 
 namespace apogee {
 
+// What connections may cost a server (services/common/server/README.md).
+// Zero leaves gRPC's default (no limit) for each.
+struct ConnectionLimits {
+  // Concurrent calls (HTTP/2 streams) per connection; more wait in the
+  // client until one ends (GRPC_ARG_MAX_CONCURRENT_STREAMS).
+  int max_streams_per_connection = 0;
+  // Memory gRPC may hold for all connections (its ResourceQuota): read and
+  // write buffers shrink under pressure, then connections are closed.
+  int64_t memory_bytes = 0;
+  // A connection without calls for this long is closed (GOAWAY).
+  absl::Duration max_idle = absl::ZeroDuration();
+  // A connection this old is asked to go away (its calls may finish; the
+  // client reconnects, e.g. to another replica).
+  absl::Duration max_age = absl::ZeroDuration();
+  // Keepalive enforcement: a client pinging more often than this (without
+  // data) more than twice gets GOAWAY "too_many_pings". Zero: any rate.
+  absl::Duration min_client_ping_interval = absl::ZeroDuration();
+};
+
 struct GrpcServerOptions {
   // "host:port" (port 0 picks a free one) or "unix:/path/to.sock".
   std::string listen;
+  std::string listen_flag = "--listen";  // named in errors
   // The RocketMQ proxy accepts 130 MiB; a 4 MiB body plus properties must fit.
   int max_receive_message_bytes = 130 * 1024 * 1024;
   int max_send_message_bytes = 130 * 1024 * 1024;
@@ -28,6 +48,7 @@ struct GrpcServerOptions {
   int keepalive_timeout_ms = 5'000;
   // TLS for a host:port listen (services/common/tls); null: plaintext.
   std::shared_ptr<grpc::ServerCredentials> credentials;
+  ConnectionLimits connections;
 };
 
 // Thread-safe after Start(). Shutdown() may be called from any thread once.
@@ -68,9 +89,11 @@ int WaitForTerminationSignal();
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
 // Writes the --address_file (if the flag is set) once a process is fully up:
-// `grpc=HOST:PORT` and, when serving metrics, `metrics=HOST:PORT` lines.
-// Tests start servers on port 0 and read the real ports from it.
-absl::Status PublishAddresses(const std::string& grpc_address, const std::string& metrics_address);
+// `grpc=HOST:PORT` and, when serving metrics, `metrics=HOST:PORT` lines, and
+// `admin=HOST:PORT` for a broker with --admin_listen. Tests start servers on
+// port 0 and read the real ports from it.
+absl::Status PublishAddresses(const std::string& grpc_address, const std::string& metrics_address,
+                              const std::string& admin_address = "");
 
 }  // namespace apogee
 

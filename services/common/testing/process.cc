@@ -89,9 +89,11 @@ absl::Status ServiceProcess::Launch(const std::vector<std::string>& args, absl::
     std::string published = ReadFile(address_file_);
     if (!published.empty()) {
       metrics_address_.clear();
+      admin_address_.clear();
       for (absl::string_view line : absl::StrSplit(published, '\n', absl::SkipEmpty())) {
         if (absl::ConsumePrefix(&line, "grpc=")) address_ = std::string(line);
         if (absl::ConsumePrefix(&line, "metrics=")) metrics_address_ = std::string(line);
+        if (absl::ConsumePrefix(&line, "admin=")) admin_address_ = std::string(line);
       }
       break;
     }
@@ -200,6 +202,21 @@ absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<
     _exit(127);
   }
   return pid;
+}
+
+int64_t ProcStatusKb(pid_t pid, const std::string& field) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) != 0) continue;
+    std::string digits;
+    for (char c : line.substr(field.size() + 1)) {
+      if (c >= '0' && c <= '9') digits += c;
+    }
+    int64_t kb = -1;
+    return absl::SimpleAtoi(digits, &kb) ? kb : -1;
+  }
+  return -1;
 }
 
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -50,6 +51,8 @@ class ServiceProcess {
   const std::string& address() const { return address_; }
   // The Prometheus endpoint, e.g. "127.0.0.1:40124"; empty when not serving.
   const std::string& metrics_address() const { return metrics_address_; }
+  // The broker's --admin_listen address; empty when it serves admin on address().
+  const std::string& admin_address() const { return admin_address_; }
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
 
@@ -75,6 +78,7 @@ class ServiceProcess {
   std::string log_path_;
   std::string address_;
   std::string metrics_address_;
+  std::string admin_address_;
   pid_t pid_ = -1;
 };
 
@@ -83,6 +87,10 @@ class ServiceProcess {
 // thread exits. For processes ServiceProcess cannot drive (e.g. etcd).
 absl::StatusOr<pid_t> SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
                                    const std::string& log_path);
+
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM", "RssAnon"); -1
+// if absent.
+int64_t ProcStatusKb(pid_t pid, const std::string& field);
 
 // Polls a gRPC health check at `address` until SERVING or `timeout`.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);

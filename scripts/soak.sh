@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Soak: a private NameServer + store + broker on free ports under steady
+# produce + push consume (`apogee-bench e2e`) and an admin query every 10 s,
+# for --duration (default 1h). Every minute it samples each server's RSS,
+# open fds and threads (/proc); at the end it prints the samples, whether
+# each series stayed within 10 % of its value after the warm-up minute (RSS
+# is VmRSS; RssAnon, the heap part, is shown too; fds: or within --fd_slack, default 8, of it: the store keeps each RocksDB file
+# it writes open until compaction merges it, a few files either way), and
+# whether there were errors (bench errors, consumed < produced, failed admin
+# queries, a process that died). Exit status 0 only when all is flat and
+# error-free. Results of a run: docs/soak.md.
+#
+#   scripts/soak.sh [--duration=1h] [--rate=N] [--size=1024] [--interval=60] [--fd_slack=8]
+#                   [--retention=10m]
+#
+# The store keeps --retention of data in 256 MiB segments (older segments
+# are deleted, so disk use and the store's files reach a steady state: at
+# 10k msgs/s of 1 KiB about 6 GiB).
+# --rate: messages/s; default half the maximum measured first (a 20 s
+# unthrottled run of the same `apogee-bench e2e --window=1000` on the same
+# cluster, not counted).
+# KEEP=1 keeps the temp dir (logs, samples).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+DURATION=1h
+RATE=0
+SIZE=1024
+INTERVAL=60
+FD_SLACK=8
+RETENTION=10m
+for arg in "$@"; do
+  case "$arg" in
+    --duration=*) DURATION=${arg#--duration=} ;;
+    --rate=*) RATE=${arg#--rate=} ;;
+    --size=*) SIZE=${arg#--size=} ;;
+    --interval=*) INTERVAL=${arg#--interval=} ;;
+    --fd_slack=*) FD_SLACK=${arg#--fd_slack=} ;;
+    --retention=*) RETENTION=${arg#--retention=} ;;
+    *) echo "soak: unknown argument $arg (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+seconds() {  # 90s, 5m, 1h, or plain seconds
+  case "$1" in
+    *h) echo $((${1%h} * 3600)) ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+  esac
+}
+TOTAL=$(seconds "$DURATION")
+if ! [[ "$TOTAL" =~ ^[0-9]+$ ]] || [ "$TOTAL" -lt $((2 * INTERVAL)) ]; then
+  echo "soak: --duration=$DURATION must be at least two sample intervals ($((2 * INTERVAL))s)" >&2
+  exit 2
+fi
+if ! [[ "$FD_SLACK" =~ ^[0-9]+$ ]] || ! [[ "$INTERVAL" =~ ^[0-9]+$ ]] || [ "$INTERVAL" -lt 5 ]; then
+  echo "soak: --fd_slack=$FD_SLACK must be a whole number, --interval=$INTERVAL at least 5 (s)" >&2
+  exit 2
+fi
+if ! [[ "$RATE" =~ ^[0-9]+$ ]]; then
+  echo "soak: --rate=$RATE is not a whole number of messages/s" >&2
+  exit 2
+fi
+for bin in services/nameserver/apogee-nameserver services/store/apogee-store \
+  services/broker/apogee-broker tools/bench/apogee-bench tools/admin/apogee-admin; do
+  [ -x "$BUILD_DIR/$bin" ] || { echo "soak: $BUILD_DIR/$bin is not built" >&2; exit 2; }
+done
+
+HOME_DIR=$(mktemp -d /tmp/apogee-soak.XXXXXX)
+mkdir -p "$HOME_DIR/logs"
+SCRIPT=soak
+# shellcheck source=lib/processes.sh
+source scripts/lib/processes.sh
+trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
+
+"$BUILD_DIR/services/nameserver/apogee-nameserver" --listen=127.0.0.1:0 --metrics_listen= \
+  --address_file="$HOME_DIR/nameserver.address" >"$HOME_DIR/logs/nameserver.log" 2>&1 &
+ns_pid=$!
+pids+=("$ns_pid")
+wait_for nameserver "$HOME_DIR/nameserver.address"
+ns=$(sed -n 's/^grpc=//p' "$HOME_DIR/nameserver.address")
+"$BUILD_DIR/services/store/apogee-store" --data_dir="$HOME_DIR/store" \
+  --listen="unix:$HOME_DIR/store.sock" --metrics_listen= \
+  --retention="$RETENTION" --segment_size=256MiB \
+  --address_file="$HOME_DIR/store.address" >"$HOME_DIR/logs/store.log" 2>&1 &
+store_pid=$!
+pids+=("$store_pid")
+wait_for store "$HOME_DIR/store.address"
+"$BUILD_DIR/services/broker/apogee-broker" --nameservers="$ns" \
+  --store="unix:$HOME_DIR/store.sock" --listen=127.0.0.1:0 --metrics_listen= \
+  --address_file="$HOME_DIR/broker.address" >"$HOME_DIR/logs/broker.log" 2>&1 &
+broker_pid=$!
+pids+=("$broker_pid")
+wait_for broker "$HOME_DIR/broker.address"
+bench=("$BUILD_DIR/tools/bench/apogee-bench")
+admin=("$BUILD_DIR/tools/admin/apogee-admin" --nameservers="$ns")
+
+e2e() {  # [flags...]: the soak's load shape
+  "${bench[@]}" e2e --endpoints="$ns" --size="$SIZE" --window=1000 --consumer=push --timeout=60s \
+    --json "$@"
+}
+if [ "$RATE" = 0 ]; then
+  max=$(e2e --topic=SoakMeasure --group=SoakMeasureGroup --duration=20s \
+    2>"$HOME_DIR/logs/measure.log" | grep '"e2e-produce"' |
+    sed -n 's/.*"msgs_per_s":\([0-9.]*\).*/\1/p' | head -1)
+  [ -n "$max" ] || { echo "soak: measuring the maximum failed; see $HOME_DIR/logs" >&2; exit 1; }
+  RATE=$(awk -v m="$max" 'BEGIN { r = int(m / 2); print (r < 1 ? 1 : r) }')
+  echo "soak: measured maximum ${max} msgs/s (produce + push consume); running at ${RATE} msgs/s"
+fi
+echo "soak: ${TOTAL}s at ${RATE} msgs/s of ${SIZE} B (produce + push consume), admin query every 10 s, samples every ${INTERVAL}s; dir $HOME_DIR"
+
+e2e --topic=Soak --group=SoakGroup --rate="$RATE" --duration="${TOTAL}s" \
+  >"$HOME_DIR/bench.json" 2>"$HOME_DIR/logs/bench.log" &
+bench_pid=$!
+
+# Admin queries in the background: broker status and the topic's stats.
+(
+  n=0 failed=0
+  while kill -0 "$bench_pid" 2>/dev/null; do
+    n=$((n + 1))
+    if ! "${admin[@]}" broker status >/dev/null 2>>"$HOME_DIR/logs/admin.log"; then
+      failed=$((failed + 1))
+    fi
+    # The topic appears with the first send: count its stats only once routed.
+    if "${admin[@]}" topic route --name=Soak >/dev/null 2>&1 &&
+      ! "${admin[@]}" topic stats --name=Soak >/dev/null 2>>"$HOME_DIR/logs/admin.log"; then
+      failed=$((failed + 1))
+    fi
+    echo "$n $failed" >"$HOME_DIR/admin.count"
+    sleep 10
+  done
+) &
+admin_pid=$!
+
+sample() {  # index name pid -> "index name vm_rss_kib rss_anon_kib fds threads"
+  local status="/proc/$3/status"
+  if [ ! -r "$status" ]; then
+    echo "$1 $2 dead 0 0 0"
+    return
+  fi
+  local rss anon threads fds
+  rss=$(awk '/^VmRSS:/ {print $2}' "$status")
+  anon=$(awk '/^RssAnon:/ {print $2}' "$status")
+  threads=$(awk '/^Threads:/ {print $2}' "$status")
+  fds=$(find "/proc/$3/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  echo "$1 $2 $rss $anon $fds $threads"
+}
+samples="$HOME_DIR/samples.txt"
+: >"$samples"
+start=$(date +%s)
+i=0
+while :; do
+  for p in "nameserver $ns_pid" "store $store_pid" "broker $broker_pid"; do
+    # shellcheck disable=SC2086
+    sample "$i" $p >>"$samples"
+  done
+  i=$((i + 1))
+  next=$((start + i * INTERVAL))
+  [ "$next" -le $((start + TOTAL)) ] || break
+  while [ "$(date +%s)" -lt "$next" ]; do sleep 1; done
+done
+wait "$bench_pid" && bench_ok=1 || bench_ok=0
+wait "$admin_pid" || true
+read -r admin_runs admin_failed <"$HOME_DIR/admin.count" || { admin_runs=0; admin_failed=0; }
+
+produced=$(sed -n 's/.*"mode":"e2e-produce".*"messages":\([0-9]*\).*/\1/p; s/.*"messages":\([0-9]*\).*"mode":"e2e-produce".*/\1/p' "$HOME_DIR/bench.json" | head -1)
+consumed=$(sed -n 's/.*"mode":"e2e-consume".*"messages":\([0-9]*\).*/\1/p; s/.*"messages":\([0-9]*\).*"mode":"e2e-consume".*/\1/p' "$HOME_DIR/bench.json" | head -1)
+errors=$(sed -n 's/.*"errors":\([0-9]*\).*/\1/p' "$HOME_DIR/bench.json" | awk '{n += $1} END {print n + 0}')
+
+echo
+echo "samples every ${INTERVAL}s (VmRSS MiB / RssAnon MiB / fds / threads):"
+awk '{
+  key = $2; min = $1
+  if (!(min in seen)) { seen[min] = 1; mins[++nm] = min }
+  if (!(key in known)) { known[key] = 1; names[++nn] = key }
+  v[min, key] = ($3 == "dead") ? "dead" : sprintf("%.1f/%.1f/%d/%d", $3 / 1024, $4 / 1024, $5, $6)
+} END {
+  printf "%-6s", "sample"; for (j = 1; j <= nn; j++) printf " %-24s", names[j]; printf "\n"
+  for (m = 1; m <= nm; m++) {
+    printf "%-6s", mins[m]; for (j = 1; j <= nn; j++) printf " %-24s", v[mins[m], names[j]]
+    printf "\n"
+  }
+}' "$samples"
+
+echo
+echo "flat: within 10 % of sample 1 (after the warm-up interval; fds: or within $FD_SLACK):"
+verdicts=$(awk -v slack="$FD_SLACK" '$1 >= 1 {
+  for (f = 3; f <= 6; f++) {
+    k = $2 " " (f == 3 ? "vm_rss_kib" : f == 4 ? "rss_anon_kib" : f == 5 ? "fds" : "threads")
+    if (!(k in base)) { order[++n] = k; base[k] = $f; lo[k] = $f; hi[k] = $f }
+    if ($3 == "dead") { dead[k] = 1; continue }
+    if ($f < lo[k]) lo[k] = $f
+    if ($f > hi[k]) hi[k] = $f
+  }
+} END {
+  ok = 1
+  for (i = 1; i <= n; i++) {
+    k = order[i]; b = base[k]
+    up = hi[k] - b; down = b - lo[k]; dev = (b > 0) ? (up > down ? up : down) / b : 1
+    flat = !dead[k] && (dev <= 0.10 || (k ~ / fds$/ && (up > down ? up : down) <= slack))
+    info = (k ~ / rss_anon_kib$/)
+    if (!flat && !info) ok = 0
+    printf "  %-24s sample1=%-8s min=%-8s max=%-8s max_dev=%5.1f%%  %s\n", k, b, lo[k], hi[k],
+      dev * 100, (flat ? "flat" : "NOT FLAT") (info ? " (info only)" : "")
+  }
+  print ok
+}' "$samples")
+echo "$verdicts" | sed '$d'
+flat=$(echo "$verdicts" | tail -1)
+
+echo
+echo "produced=${produced:-?} consumed=${consumed:-?} bench_errors=$errors bench_exit_ok=$bench_ok admin_queries=$admin_runs admin_failures=$admin_failed"
+clean=1
+[ "$bench_ok" = 1 ] && [ "$errors" = 0 ] && [ "$admin_failed" = 0 ] || clean=0
+[ -n "$produced" ] && [ -n "$consumed" ] && [ "$consumed" -ge "$produced" ] || clean=0
+for pid in $ns_pid $store_pid $broker_pid; do kill -0 "$pid" 2>/dev/null || clean=0; done
+echo "flat: $([ "$flat" = 1 ] && echo yes || echo NO)   errors: $([ "$clean" = 1 ] && echo none || echo YES)"
+[ "$flat" = 1 ] && [ "$clean" = 1 ]
