@@ -4,8 +4,8 @@
 
 namespace apogee::store {
 
-RecordInput CopyRecord(const RecordView& subject, RecordKind kind, std::string topic,
-                       int32_t queue, bool with_message) {
+RecordInput CopyRecord(const RecordView& subject, RecordKind kind, std::string topic, int32_t queue,
+                       bool with_message) {
   RecordInput in;
   in.ext.kind = kind;
   in.ext.subject = subject.commit_offset();

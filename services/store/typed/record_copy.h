@@ -14,7 +14,7 @@ namespace apogee::store {
 // copy's subject), written to `topic`/`queue`. With `with_message` the
 // message bytes are kept; without, only the id (op records: DROPPED,
 // ROLLED_BACK).
-RecordInput CopyRecord(const RecordView& subject, RecordKind kind, std::string topic,
-                       int32_t queue, bool with_message);
+RecordInput CopyRecord(const RecordView& subject, RecordKind kind, std::string topic, int32_t queue,
+                       bool with_message);
 
 }  // namespace apogee::store

@@ -93,9 +93,8 @@ class TransactionService::Claim {
 
   absl::Status status() const {
     if (held_) return absl::OkStatus();
-    return absl::UnavailableError(
-        absl::StrCat("the transaction at commit offset ", subject_,
-                     " is being resolved by another request; retry"));
+    return absl::UnavailableError(absl::StrCat("the transaction at commit offset ", subject_,
+                                               " is being resolved by another request; retry"));
   }
   void Appended(int64_t commit_offset) { appended_ = commit_offset; }
 
@@ -126,8 +125,8 @@ absl::Status TransactionService::CheckReady() const {
   }
   const LogOffsets offsets = store_->GetLogOffsets();
   if (!store_->WaitForDispatch(offsets.committed, kDispatchWait)) {
-    return absl::UnavailableError(absl::StrCat(
-        "the indexes do not cover the log up to ", offsets.committed, " yet; retry"));
+    return absl::UnavailableError(
+        absl::StrCat("the indexes do not cover the log up to ", offsets.committed, " yet; retry"));
   }
   return absl::OkStatus();
 }
@@ -171,9 +170,9 @@ absl::StatusOr<ResolveResult> TransactionService::Apply(Claim& claim, const Stor
       }
       if (!target.ok() || target->incarnation_start > v.commit_offset()) {
         // Stays pending: the checker discards it later, an operator can see it.
-        return absl::FailedPreconditionError(absl::StrCat(
-            "cannot commit message ", v.message_id(), ": its topic \"", v.target_topic(),
-            "\" was deleted"));
+        return absl::FailedPreconditionError(absl::StrCat("cannot commit message ", v.message_id(),
+                                                          ": its topic \"", v.target_topic(),
+                                                          "\" was deleted"));
       }
       resolver = CopyRecord(v, RecordKind::kCommitted, std::string(v.target_topic()),
                             v.target_queue() % target->queue_count, true);
@@ -217,8 +216,7 @@ absl::StatusOr<ResolveResult> TransactionService::Resolve(const ResolveRequest& 
                                             request.half_offset, ": the record there is a ",
                                             RecordKindName(half.view().kind()), " record"));
   }
-  APOGEE_ASSIGN_OR_RETURN(std::optional<DueEntry> pending,
-                          store_->GetPending(request.half_offset));
+  APOGEE_ASSIGN_OR_RETURN(std::optional<DueEntry> pending, store_->GetPending(request.half_offset));
   if (pending.has_value()) return Apply(claim, half, request.resolution);
 
   APOGEE_ASSIGN_OR_RETURN(auto resolved, store_->GetResolved(request.half_offset));
@@ -230,9 +228,9 @@ absl::StatusOr<ResolveResult> TransactionService::Resolve(const ResolveRequest& 
   const auto [kind, resolver] = *resolved;
   if (kind == ResolverKind(request.resolution)) return ResolveResult{true, std::nullopt};
   if (kind != RecordKind::kDiscarded || request.resolution == Resolution::kDiscard) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot ", ResolutionName(request.resolution), " message ", half.view().message_id(),
-        ": ", AlreadyText(kind, resolver)));
+    return absl::FailedPreconditionError(absl::StrCat("cannot ", ResolutionName(request.resolution),
+                                                      " message ", half.view().message_id(), ": ",
+                                                      AlreadyText(kind, resolver)));
   }
   // A late commit or rollback of a discarded half acts on its DISCARDED
   // record, through the same rules (so it too happens at most once).
@@ -265,8 +263,8 @@ absl::Status TransactionService::RecordCheck(int64_t half_offset, uint32_t check
   if (check_count != pending->count + 1) {
     return absl::FailedPreconditionError(
         absl::StrCat("check_count ", check_count, " of the half message at commit offset ",
-                     half_offset, " is stale: it was checked ", pending->count,
-                     " times (expected ", pending->count + 1, ")"));
+                     half_offset, " is stale: it was checked ", pending->count, " times (expected ",
+                     pending->count + 1, ")"));
   }
   RecordInput checked;
   checked.topic = kTransOpTopic;
@@ -283,8 +281,8 @@ absl::Status TransactionService::RecordCheck(int64_t half_offset, uint32_t check
 absl::StatusOr<ListPendingResult> TransactionService::ListPending(
     const ListPendingRequest& request) const {
   if (request.limit < 1 || request.limit > kMaxListPending) {
-    return absl::InvalidArgumentError(absl::StrCat("limit ", request.limit,
-                                                   " is out of range [1, ", kMaxListPending, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit ", request.limit, " is out of range [1, ", kMaxListPending, "]"));
   }
   const bool due = request.due_before_ms.has_value();
   if (request.kind != RecordKind::kHalf && request.kind != RecordKind::kTimer &&

@@ -48,7 +48,7 @@ struct PendingRecord {
 };
 
 struct ListPendingRequest {
-  RecordKind kind = RecordKind::kHalf;  // TIMER, HALF or DISCARDED
+  RecordKind kind = RecordKind::kHalf;   // TIMER, HALF or DISCARDED
   std::optional<int64_t> due_before_ms;  // set: (due, offset) order, TIMER/HALF only
   std::string target_topic;              // empty: all
   int limit = 100;                       // 1..10000
