@@ -122,10 +122,9 @@ class TransactionTest : public ::testing::Test {
  protected:
   // Check timings: `delay` before the first check, then every `interval`.
   void StartCluster(const std::string& delay, const std::string& interval, int max) {
-    absl::Status started = cluster_.Start(
-        {absl::StrCat("--transaction_check_delay=", delay),
-         absl::StrCat("--transaction_check_interval=", interval),
-         absl::StrCat("--transaction_check_max=", max)});
+    absl::Status started = cluster_.Start({absl::StrCat("--transaction_check_delay=", delay),
+                                           absl::StrCat("--transaction_check_interval=", interval),
+                                           absl::StrCat("--transaction_check_max=", max)});
     ASSERT_TRUE(started.ok()) << started;
     ASSERT_TRUE(cluster_.CreateTopic(kTopic, 2).ok());
     stub_ = v2::MessagingService::NewStub(
@@ -226,7 +225,8 @@ TEST_F(TransactionTest, CommitRollbackFromAnyClientAndTypeChecks) {
   EXPECT_TRUE(Receive(1, absl::Seconds(1), absl::ZeroDuration()).empty()) << "half visible";
 
   EXPECT_EQ(End("TX-1", t1, v2::COMMIT).code(), v2::OK);
-  EXPECT_EQ(End("TX-2", t2, v2::COMMIT, "txn-b@2@0@it").code(), v2::OK);  // same group, other client
+  EXPECT_EQ(End("TX-2", t2, v2::COMMIT, "txn-b@2@0@it").code(),
+            v2::OK);  // same group, other client
   EXPECT_EQ(End("TX-3", t3, v2::ROLLBACK).code(), v2::OK);
   EXPECT_EQ(End("TX-1", t1, v2::COMMIT).code(), v2::OK);  // a retry: already committed
 
@@ -240,8 +240,8 @@ TEST_F(TransactionTest, CommitRollbackFromAnyClientAndTypeChecks) {
             v2::INVALID_TRANSACTION_ID);
 
   std::map<std::string, int> seen = Receive(2, absl::Seconds(15));
-  EXPECT_EQ(seen, (std::map<std::string, int>{{"committed-by-sender", 1},
-                                              {"committed-by-other", 1}}));
+  EXPECT_EQ(seen,
+            (std::map<std::string, int>{{"committed-by-sender", 1}, {"committed-by-other", 1}}));
 
   // RocketMQ 5's type rules: a transactional message is neither FIFO nor
   // delayed, and travels alone.
@@ -345,10 +345,10 @@ TEST_F(TransactionTest, HalfMessagesSurviveSigkillOfBrokerAndStore) {
 
 TEST_F(TransactionTest, OfficialNodeClientCommitRollbackAndCheckBack) {
   StartCluster("300ms", "300ms", 5);
-  auto [code, output] = testing::RunNodeInterop(
-      APOGEE_SOURCE_DIR, "transaction.js", absl::StrCat(cluster_.broker_address(), " ", kTopic,
-                                                        " node-txn"),
-      absl::StrCat(cluster_.dir(), "/transaction.js.log"));
+  auto [code, output] =
+      testing::RunNodeInterop(APOGEE_SOURCE_DIR, "transaction.js",
+                              absl::StrCat(cluster_.broker_address(), " ", kTopic, " node-txn"),
+                              absl::StrCat(cluster_.dir(), "/transaction.js.log"));
   ASSERT_EQ(code, 0) << output;
   EXPECT_THAT(output, HasSubstr("committed"));
   EXPECT_THAT(output, HasSubstr("rolled back"));

@@ -205,10 +205,9 @@ absl::StatusOr<CheckReport> TransactionCoordinator::CheckDue() {
       }
       ++report.discarded;
       if (discarded_ != nullptr) discarded_->Increment();
-      std::fprintf(stderr,
-                   "event=transaction_discarded id=%s message_id=\"%s\" topic=\"%s\" checks=%d\n",
-                   id.c_str(), half.message_id().c_str(), half.target_topic().c_str(),
-                   half.check_count());
+      std::fprintf(
+          stderr, "event=transaction_discarded id=%s message_id=\"%s\" topic=\"%s\" checks=%d\n",
+          id.c_str(), half.message_id().c_str(), half.target_topic().c_str(), half.check_count());
       continue;
     }
     // Count the check before sending it: a crash in between loses one

@@ -36,8 +36,8 @@ struct TransactionOptions {
   // orphaned_transaction_recovery_duration, capped at 1 h).
   absl::Duration check_delay = absl::Seconds(6);
   absl::Duration check_interval = absl::Seconds(60);  // between checks
-  int check_max = 15;     // checks before the message is discarded
-  int batch_limit = 1000;  // half messages per checker pass
+  int check_max = 15;                                 // checks before the message is discarded
+  int batch_limit = 1000;                             // half messages per checker pass
 };
 
 // Delivers a check to one live producer of `topic` (namespaced); false
@@ -45,11 +45,11 @@ struct TransactionOptions {
 using CheckSender = std::function<bool(const std::string& topic, v2::TelemetryCommand command)>;
 
 struct CheckReport {
-  int checked = 0;      // checks recorded
-  int sent = 0;         // ... and delivered to a producer
-  int discarded = 0;    // gave up after the maximum
-  int skipped = 0;      // another checker or a resolution won the race
-  bool more = false;    // the batch was full
+  int checked = 0;    // checks recorded
+  int sent = 0;       // ... and delivered to a producer
+  int discarded = 0;  // gave up after the maximum
+  int skipped = 0;    // another checker or a resolution won the race
+  bool more = false;  // the batch was full
 };
 
 // Thread-safe.
