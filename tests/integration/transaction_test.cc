@@ -356,5 +356,26 @@ TEST_F(TransactionTest, OfficialNodeClientCommitRollbackAndCheckBack) {
   EXPECT_THAT(output, HasSubstr("rollback invisible"));
 }
 
+TEST_F(TransactionTest, SlaveRelaysEndTransactionToTheWriter) {
+  StartCluster("1h", "1h", 3);
+  absl::StatusOr<int> slave = cluster_.AddSlave(0, 1);
+  ASSERT_TRUE(slave.ok()) << slave.status();
+  const std::string t1 = SendHalf("TX-S1", "ended-on-slave");
+  // A client ends the transaction on another member of the group (its
+  // route lists every member): the slave relays it to the writer.
+  auto on_slave = v2::MessagingService::NewStub(
+      grpc::CreateChannel(cluster_.broker(*slave)->address(), grpc::InsecureChannelCredentials()));
+  v2::EndTransactionRequest request;
+  request.mutable_topic()->set_name(kTopic);
+  request.set_message_id("TX-S1");
+  request.set_transaction_id(t1);
+  request.set_resolution(v2::COMMIT);
+  v2::EndTransactionResponse response;
+  ASSERT_TRUE(on_slave->EndTransaction(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.status().code(), v2::OK) << response.status().message();
+  std::map<std::string, int> seen = Receive(1, absl::Seconds(15));
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"ended-on-slave", 1}}));
+}
+
 }  // namespace
 }  // namespace apogee

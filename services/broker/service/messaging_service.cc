@@ -717,12 +717,35 @@ grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerC
   if (transactions_ == nullptr) {
     return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
   }
-  // Only the writer's store resolves (a slave relaying it is future work:
-  // the client retries, or the check-back resolves it from the writer).
-  if (options_.roles != nullptr) {
-    if (absl::Status writable = options_.roles->CheckWritable(); !writable.ok()) {
+  // Only the writer's store resolves: a slave relays the call to it, like
+  // a send (clients end a transaction where they sent it).
+  if (options_.roles != nullptr && !options_.roles->AcceptsWrites()) {
+    absl::Status writable = options_.roles->CheckWritable();
+    if (options_.forwarder == nullptr || ha::SendForwarder::WasForwarded(*context)) {
       return AnswerInBand(context, writable, response);
     }
+    auto* reactor = context->DefaultReactor();
+    options_.forwarder->Forward(
+        context, request, response,
+        [this, context, request, response, reactor,
+         writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
+          if (!relayed.ok()) {
+            ToV2Status(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
+                                                                      relayed.status().message())),
+                                  v2::HA_NOT_AVAILABLE),
+                       response->mutable_status());
+          } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
+            const std::string topic = rocketmq::QualifiedName(
+                *context, request->topic().resource_namespace(), request->topic().name());
+            executor_->Submit([this, request, response, reactor, topic] {
+              ToV2Status(transactions_->End(topic, *request), response->mutable_status());
+              reactor->Finish(grpc::Status::OK);
+            });
+            return;
+          }
+          reactor->Finish(grpc::Status::OK);
+        });
+    return reactor;
   }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
