@@ -40,6 +40,12 @@ ABSL_FLAG(absl::Duration, min_invisible_time, absl::Seconds(10),
           "Smallest invisible_duration a ReceiveMessage may ask for");
 ABSL_FLAG(absl::Duration, max_delivery_delay, absl::Hours(24 * 30),
           "Latest delivery_timestamp a delayed message may ask for, from now (1s..366d)");
+ABSL_FLAG(absl::Duration, transaction_check_delay, absl::Seconds(6),
+          "Age of an unresolved half message at its first check-back (100ms..1h)");
+ABSL_FLAG(absl::Duration, transaction_check_interval, absl::Seconds(60),
+          "Time between check-backs of an unresolved half message (100ms..1h)");
+ABSL_FLAG(int32_t, transaction_check_max, 15,
+          "Check-backs before a half message goes to TRANS_CHECK_MAX_TIME_TOPIC (1..100)");
 ABSL_FLAG(bool, new_group_from_earliest, true,
           "A group with no committed offset starts at the oldest message (else the newest)");
 ABSL_FLAG(int32_t, worker_threads, 8, "Threads for store calls (gRPC threads never block)");
@@ -143,6 +149,9 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   c.max_delivery_attempts = absl::GetFlag(FLAGS_max_delivery_attempts);
   c.min_invisible_time = absl::GetFlag(FLAGS_min_invisible_time);
   c.max_delivery_delay = absl::GetFlag(FLAGS_max_delivery_delay);
+  c.transaction_check_delay = absl::GetFlag(FLAGS_transaction_check_delay);
+  c.transaction_check_interval = absl::GetFlag(FLAGS_transaction_check_interval);
+  c.transaction_check_max = absl::GetFlag(FLAGS_transaction_check_max);
   c.new_group_from_earliest = absl::GetFlag(FLAGS_new_group_from_earliest);
   c.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   c.store_wait = absl::GetFlag(FLAGS_store_wait);

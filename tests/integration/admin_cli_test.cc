@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
@@ -285,6 +286,51 @@ TEST_F(AdminCliTest, BrokerStatusShowsMasterAndSlaveAndPromoteNeedsAController) 
                      "cannot promote broker broker-a id 1: PromoteBroker on broker broker-a");
   ExpectOneLineError(Run({"broker", "promote", "--broker=broker-a", "--id=1"}),
                      "no controller: roles are static (--controller not set)");
+}
+
+TEST_F(AdminCliTest, TransactionListCommitAndRollback) {
+  CreateTopic("TxnCli", 2);
+  // Two half messages (the check-back waits 6 s by default: none here).
+  auto stub = apache::rocketmq::v2::MessagingService::NewStub(
+      grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials()));
+  std::map<std::string, std::string> ids;  // message id -> transaction id
+  for (const char* id : {"TXCLI-1", "TXCLI-2"}) {
+    apache::rocketmq::v2::SendMessageRequest request;
+    apache::rocketmq::v2::Message* m = request.add_messages();
+    m->mutable_topic()->set_name("TxnCli");
+    m->set_body(id);
+    m->mutable_system_properties()->set_message_id(id);
+    m->mutable_system_properties()->set_message_type(apache::rocketmq::v2::TRANSACTION);
+    grpc::ClientContext context;
+    context.AddMetadata("x-mq-client-id", "cli-txn@1@0@it");
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    apache::rocketmq::v2::SendMessageResponse response;
+    ASSERT_TRUE(stub->SendMessage(&context, request, &response).ok());
+    ASSERT_EQ(response.status().code(), apache::rocketmq::v2::OK) << response.status().message();
+    ids[id] = response.entries(0).transaction_id();
+  }
+  Value listed = RunJson({"transaction", "list", "--topic=TxnCli"});
+  const auto& rows = Field(listed, "transactions").list_value().values();
+  ASSERT_EQ(rows.size(), 2);
+  for (const Value& row : rows) {
+    const std::string message_id = Field(row, "message_id").string_value();
+    EXPECT_EQ(Field(row, "transaction_id").string_value(), ids[message_id]);
+    EXPECT_EQ(Field(row, "topic").string_value(), "TxnCli");
+  }
+  CliResult committed = Run({"transaction", "commit", "--id=" + ids["TXCLI-1"]});
+  ASSERT_EQ(committed.exit_code, 0) << committed.err;
+  EXPECT_THAT(committed.out, HasSubstr("committed"));
+  EXPECT_THAT(Run({"transaction", "commit", "--id=" + ids["TXCLI-1"]}).out, HasSubstr("(already)"));
+  EXPECT_EQ(Run({"transaction", "rollback", "--id=" + ids["TXCLI-2"]}).exit_code, 0);
+  ExpectOneLineError(Run({"transaction", "commit", "--id=" + ids["TXCLI-2"]}),
+                     "already rolled back");
+  ExpectOneLineError(Run({"transaction", "commit", "--id=nocolon"}), "not a transaction id");
+  EXPECT_TRUE(
+      Field(RunJson({"transaction", "list"}), "transactions").list_value().values().empty());
+  std::vector<apache::rocketmq::v2::Message> got =
+      client_->ReceiveAtLeast("txn-cli-group", "TxnCli", 1, true, absl::Seconds(15));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body(), "TXCLI-1");
 }
 
 TEST_F(AdminCliTest, ErrorsAreOneLineWithNonZeroExit) {

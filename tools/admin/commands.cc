@@ -870,6 +870,68 @@ absl::StatusOr<Output> UsersList(Directory& dir, const Invocation& inv, bool pol
   return out;
 }
 
+// Pending (or discarded) transactions of every master (or --broker).
+absl::StatusOr<Output> TransactionList(Directory& dir, const Invocation& inv) {
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> masters, dir.Masters(FlagOr(inv, "broker", "")));
+  av1::ListTransactionsRequest request;
+  request.set_topic(FlagOr(inv, "topic", ""));
+  int64_t limit = 100;
+  if (inv.flags.count("limit") != 0) {
+    APOGEE_ASSIGN_OR_RETURN(limit, IntFlag(inv, "limit", 1, 10000));
+  }
+  request.set_limit(static_cast<int32_t>(limit));
+  if (inv.flags.count("discarded") != 0) {
+    APOGEE_ASSIGN_OR_RETURN(int discarded,
+                            ChoiceFlag(inv, "discarded", {{"false", 0}, {"true", 1}}));
+    request.set_discarded(discarded == 1);
+  }
+  Output out;
+  Table table{{"TRANSACTION ID", "MESSAGE ID", "TOPIC", "QUEUE", "SENT", "CHECKS",
+               request.discarded() ? "STATE" : "NEXT CHECK"},
+              {}};
+  std::vector<Value> all;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::ListTransactions,
+                                                     request, "ListTransactions"));
+    for (const av1::TransactionView& t : response.transactions()) {
+      table.rows.push_back({t.transaction_id(), t.message_id(), t.topic(),
+                            std::to_string(t.queue_id()), Time(t.sent()),
+                            std::to_string(t.checks()),
+                            t.discarded() ? "discarded" : Time(t.next_check())});
+      all.push_back(WithBroker(b, ToValue(t)));
+    }
+    if (response.more()) {
+      out.lines.push_back(absl::StrCat(b.name, ": more than ", limit, " (raise --limit)"));
+    }
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"transactions", ListValue(std::move(all))}});
+  return out;
+}
+
+// An operator's commit or rollback, sent to the master of the broker group
+// the id names.
+absl::StatusOr<Output> TransactionResolve(Directory& dir, const Invocation& inv, bool commit) {
+  const std::string id = FlagOr(inv, "id", "");
+  const size_t colon = id.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--id=", id, " is not a transaction id (<broker name>:<hex offset>)"));
+  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<BrokerRef> masters, dir.Masters(id.substr(0, colon)));
+  av1::ResolveTransactionRequest request;
+  request.set_transaction_id(id);
+  request.set_commit(commit);
+  const BrokerRef& b = masters.front();
+  APOGEE_ASSIGN_OR_RETURN(auto response, AdminCall(b, &av1::Admin::Stub::ResolveTransaction,
+                                                   request, "ResolveTransaction"));
+  Output out;
+  out.lines.push_back(absl::StrCat("transaction ", id, commit ? " committed" : " rolled back",
+                                   response.already() ? " (already)" : ""));
+  out.json = WithBroker(b, ToValue(response));
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<BrokerRef>> Directory::MastersFor(const std::string& topic) {
@@ -904,6 +966,11 @@ absl::StatusOr<Output> RunCommand(const Invocation& inv) {
       {"acl grant", AclGrant},
       {"acl revoke", AclRevoke},
       {"acl list", [](Directory& d, const Invocation& i) { return UsersList(d, i, true); }},
+      {"transaction list", TransactionList},
+      {"transaction commit",
+       [](Directory& d, const Invocation& i) { return TransactionResolve(d, i, true); }},
+      {"transaction rollback",
+       [](Directory& d, const Invocation& i) { return TransactionResolve(d, i, false); }},
   };
   auto it = commands->find(inv.command);
   if (it == commands->end()) {

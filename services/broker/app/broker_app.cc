@@ -1,5 +1,6 @@
 #include "services/broker/app/broker_app.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -27,9 +28,11 @@
 #include "services/broker/store_client/queue_watcher.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
+#include "services/broker/transaction/coordinator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
+#include "services/common/config/flags.h"
 #include "services/common/metrics/exposer.h"
 #include "services/common/naming/names.h"
 #include "services/common/server/grpc_server.h"
@@ -53,6 +56,7 @@ struct BrokerApp::Modules {
   std::unique_ptr<ClientManager> clients;
   std::unique_ptr<TelemetryHub> telemetry;
   std::unique_ptr<PopEngine> pop;
+  std::unique_ptr<TransactionCoordinator> transactions;
   std::unique_ptr<ha::RoleManager> roles;
   std::unique_ptr<ha::SendForwarder> forwarder;
   std::unique_ptr<ha::ReadAdvisor> read_advisor;
@@ -109,6 +113,17 @@ absl::Status ValidateBrokerConfig(const BrokerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_delivery_delay=", absl::FormatDuration(config.max_delivery_delay),
                      " is out of range (allowed: 1s..366d)"));
+  }
+  APOGEE_RETURN_IF_ERROR(CheckDurationFlag("--transaction_check_delay",
+                                           config.transaction_check_delay, absl::Milliseconds(100),
+                                           absl::Hours(1)));
+  APOGEE_RETURN_IF_ERROR(CheckDurationFlag("--transaction_check_interval",
+                                           config.transaction_check_interval,
+                                           absl::Milliseconds(100), absl::Hours(1)));
+  if (config.transaction_check_max < 1 || config.transaction_check_max > 100) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--transaction_check_max=", config.transaction_check_max,
+                     " is out of range (allowed: 1..100)"));
   }
   if (config.auth.enabled && config.init_admin.empty()) {
     return absl::InvalidArgumentError(
@@ -200,6 +215,23 @@ absl::Status BrokerApp::Wire() {
     arrivals->Notify(topic);
   };
   m.pop = std::make_unique<PopEngine>(m.store.get(), m.topics.get(), m.clock, pop_options);
+  TransactionOptions txn;
+  txn.broker_name = identity.broker_name;
+  txn.check_delay = config_.transaction_check_delay;
+  txn.check_interval = config_.transaction_check_interval;
+  txn.check_max = config_.transaction_check_max;
+  m.transactions = std::make_unique<TransactionCoordinator>(
+      txn, m.store.get(),
+      [clients = m.clients.get(), telemetry = m.telemetry.get()](const std::string& topic,
+                                                                 v2::TelemetryCommand command) {
+        // Any live producer of the topic may answer (RocketMQ 5: the
+        // producer group is the topic's producers).
+        for (const std::string& id : clients->ProducersOf(topic)) {
+          if (telemetry->Send(id, command)) return true;
+        }
+        return false;
+      },
+      m.clock, m.metrics_registry.get());
   m.roles =
       std::make_unique<ha::RoleManager>(identity, config_.ha, m.store.get(), config_.nameservers);
   m.routes = std::make_unique<RouteSource>(identity, config_.nameservers, m.topics.get());
@@ -240,6 +272,7 @@ absl::Status BrokerApp::Wire() {
   messaging.executor = m.workers.get();
   messaging.clock = m.clock;
   messaging.auth = m.auth.get();
+  messaging.transactions = m.transactions.get();
   m.messaging = std::make_unique<MessagingService>(options, messaging);
 
   m.progress = std::make_unique<ConsumerProgress>(m.store.get(), m.topics.get(), m.groups.get(),
@@ -260,6 +293,7 @@ absl::Status BrokerApp::Wire() {
   admin.start_time = m.clock->Now();
   admin.users = m.users.get();
   admin.auth = m.auth.get();
+  admin.transactions = m.transactions.get();
   m.admin = std::make_unique<AdminService>(admin);
 
   m.push_members = std::make_unique<Membership>();
@@ -390,6 +424,18 @@ void BrokerApp::StartTasks() {
       m.probe->OnDeadLettered(group, counts.dead_lettered);
       if (counts.retried > 0) m.arrivals->Notify(RetryTopic(group));
       if (counts.dead_lettered > 0) m.arrivals->Notify(DlqTopic(group));
+    }
+  });
+  // Orphaned half messages: check back with a producer, discard after the
+  // maximum (only the writer resolves).
+  const absl::Duration check_period =
+      std::clamp(std::min(config_.transaction_check_delay, config_.transaction_check_interval) / 2,
+                 absl::Milliseconds(50), absl::Seconds(1));
+  every(check_period, [&m] {
+    if (!m.roles->AcceptsWrites()) return;
+    for (int pass = 0; pass < 10; ++pass) {  // bounded: the next tick goes on
+      absl::StatusOr<CheckReport> report = m.transactions->CheckDue();
+      if (!report.ok() || !report->more) return;
     }
   });
   // A slave's store receives its master's topic and group configs: keep

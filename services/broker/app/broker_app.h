@@ -41,7 +41,10 @@ struct BrokerConfig {
   int32_t default_queues = 8;
   int32_t max_delivery_attempts = 17;
   absl::Duration min_invisible_time = absl::Seconds(10);
-  absl::Duration max_delivery_delay = absl::Hours(24 * 30);  // delayed messages' horizon
+  absl::Duration max_delivery_delay = absl::Hours(24 * 30);   // delayed messages' horizon
+  absl::Duration transaction_check_delay = absl::Seconds(6);  // first check-back
+  absl::Duration transaction_check_interval = absl::Seconds(60);
+  int32_t transaction_check_max = 15;
   bool new_group_from_earliest = true;
   int32_t worker_threads = 8;
   absl::Duration store_wait = absl::Seconds(30);

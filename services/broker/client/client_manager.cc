@@ -1,5 +1,7 @@
 #include "services/broker/client/client_manager.h"
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace apogee::broker {
@@ -57,6 +59,29 @@ std::vector<std::string> ClientManager::ClientsOfGroup(const std::string& group)
     if (c.group == group) ids.push_back(id);
   }
   return ids;
+}
+
+void ClientManager::SetPublishing(const std::string& client_id, std::vector<std::string> topics) {
+  absl::MutexLock lock(&mu_);
+  auto it = clients_.find(client_id);
+  if (it != clients_.end()) it->second.publishing = std::move(topics);
+}
+
+std::vector<std::string> ClientManager::ProducersOf(const std::string& topic) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<uint64_t, std::string>> found;
+  for (const auto& [id, c] : clients_) {
+    if (c.type != v2::PRODUCER) continue;
+    if (std::find(c.publishing.begin(), c.publishing.end(), topic) == c.publishing.end()) continue;
+    found.emplace_back(c.last_asked, id);
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& [asked, id] : found) {
+    clients_[id].last_asked = ++asks_;
+    out.push_back(std::move(id));
+  }
+  return out;
 }
 
 }  // namespace apogee::broker

@@ -36,18 +36,26 @@ class ClientManager {
   ClientCounts Counts() const;
   // Client ids that named `group` in their latest heartbeat (consumers).
   std::vector<std::string> ClientsOfGroup(const std::string& group) const;
+  // The (namespaced) topics a producer publishes, from its Settings.
+  void SetPublishing(const std::string& client_id, std::vector<std::string> topics);
+  // Producers publishing `topic`, least recently asked first (transaction
+  // checks go round robin); the answer moves them to the back.
+  std::vector<std::string> ProducersOf(const std::string& topic);
 
  private:
   struct Client {
     v2::ClientType type = v2::CLIENT_TYPE_UNSPECIFIED;
     std::string group;
     absl::Time last_seen;
+    std::vector<std::string> publishing;
+    uint64_t last_asked = 0;
   };
 
   const Clock* const clock_;
   const absl::Duration idle_expiry_;
   mutable absl::Mutex mu_;
   std::map<std::string, Client> clients_ ABSL_GUARDED_BY(mu_);
+  uint64_t asks_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace apogee::broker

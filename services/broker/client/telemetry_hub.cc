@@ -54,6 +54,13 @@ absl::StatusOr<std::string> TelemetryHub::RequestStackTrace(const std::string& c
   return pending->text;
 }
 
+bool TelemetryHub::Send(const std::string& client_id, v2::TelemetryCommand command) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(client_id);
+  // Under the lock: the stream cannot be unregistered (and freed) meanwhile.
+  return it != streams_.end() && it->second->Send(std::move(command));
+}
+
 void TelemetryHub::OnClientCommand(const std::string& client_id,
                                    const v2::TelemetryCommand& command) {
   if (command.command_case() != v2::TelemetryCommand::kThreadStackTrace) return;

@@ -36,6 +36,10 @@ class TelemetryHub {
   absl::StatusOr<std::string> RequestStackTrace(const std::string& client_id,
                                                 absl::Duration timeout);
 
+  // Sends `command` (a transaction check) without waiting for an answer;
+  // false when the client has no open stream here.
+  bool Send(const std::string& client_id, v2::TelemetryCommand command);
+
   // A command the client sent on its stream (answers to our requests).
   void OnClientCommand(const std::string& client_id, const v2::TelemetryCommand& command);
 

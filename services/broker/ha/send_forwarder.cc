@@ -24,8 +24,11 @@ bool Relayed(const grpc::string_ref& key) {
 
 struct SendForwarder::Call {
   grpc::CallbackServerContext* server_context;
-  const v2::SendMessageRequest* request;
-  v2::SendMessageResponse* response;
+  // Issues the relayed RPC (SendMessage or EndTransaction) on a stub.
+  std::function<void(v2::MessagingService::Stub*, grpc::ClientContext*,
+                     std::function<void(grpc::Status)>)>
+      issue;
+  std::function<void()> clear_response;  // before a retry
   Done done;
   absl::Time deadline;  // of each relayed call: the client's, less a margin
   absl::Time give_up;   // no more holding after this
@@ -102,9 +105,29 @@ void SendForwarder::Forward(grpc::CallbackServerContext* context,
                             const v2::SendMessageRequest* request,
                             v2::SendMessageResponse* response, Done done) {
   auto call = std::make_shared<Call>();
+  call->issue = [request, response](v2::MessagingService::Stub* stub, grpc::ClientContext* c,
+                                    std::function<void(grpc::Status)> on_done) {
+    stub->async()->SendMessage(c, request, response, std::move(on_done));
+  };
+  call->clear_response = [response] { response->Clear(); };
+  Start(context, std::move(call), std::move(done));
+}
+
+void SendForwarder::Forward(grpc::CallbackServerContext* context,
+                            const v2::EndTransactionRequest* request,
+                            v2::EndTransactionResponse* response, Done done) {
+  auto call = std::make_shared<Call>();
+  call->issue = [request, response](v2::MessagingService::Stub* stub, grpc::ClientContext* c,
+                                    std::function<void(grpc::Status)> on_done) {
+    stub->async()->EndTransaction(c, request, response, std::move(on_done));
+  };
+  call->clear_response = [response] { response->Clear(); };
+  Start(context, std::move(call), std::move(done));
+}
+
+void SendForwarder::Start(grpc::CallbackServerContext* context, std::shared_ptr<Call> call,
+                          Done done) {
   call->server_context = context;
-  call->request = request;
-  call->response = response;
   call->done = std::move(done);
   call->deadline = absl::Now() + absl::Seconds(10);
   const auto deadline = context->deadline();
@@ -141,25 +164,24 @@ void SendForwarder::Attempt(std::shared_ptr<Call> call) {
     call->relay_context->AddMetadata(kForwardedByHeader, client_endpoint_);
   }
   const std::string target = *endpoint;
-  StubFor(target)->async()->SendMessage(
-      call->relay_context.get(), call->request, call->response,
-      [this, call, target](grpc::Status status) {
-        if (status.ok()) {
-          call->done(Outcome::kRelayed);
-          return;
-        }
-        const absl::Status failed = absl::UnavailableError(absl::StrCat(
-            "relaying to the writer at ", target, " failed: ", status.error_message()));
-        // Only a writer that could not be reached is worth waiting out; any
-        // other answer (deadline, refusal) is final.
-        if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
-          call->done(failed);
-          return;
-        }
-        call->unreachable = target;
-        call->response->Clear();
-        Hold(call, failed);
-      });
+  call->issue(StubFor(target), call->relay_context.get(),
+              [this, call, target](grpc::Status status) {
+                if (status.ok()) {
+                  call->done(Outcome::kRelayed);
+                  return;
+                }
+                const absl::Status failed = absl::UnavailableError(absl::StrCat(
+                    "relaying to the writer at ", target, " failed: ", status.error_message()));
+                // Only a writer that could not be reached is worth waiting out; any
+                // other answer (deadline, refusal) is final.
+                if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+                  call->done(failed);
+                  return;
+                }
+                call->unreachable = target;
+                call->clear_response();
+                Hold(call, failed);
+              });
 }
 
 void SendForwarder::Hold(std::shared_ptr<Call> call, const absl::Status& why) {

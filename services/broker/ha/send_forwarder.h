@@ -74,11 +74,16 @@ class SendForwarder {
   void Forward(grpc::CallbackServerContext* context,
                const apache::rocketmq::v2::SendMessageRequest* request,
                apache::rocketmq::v2::SendMessageResponse* response, Done done);
+  // The same for EndTransaction (a slave relays it to the writer).
+  void Forward(grpc::CallbackServerContext* context,
+               const apache::rocketmq::v2::EndTransactionRequest* request,
+               apache::rocketmq::v2::EndTransactionResponse* response, Done done);
 
   void SetClientEndpoint(const std::string& endpoint);
 
  private:
   struct Call;
+  void Start(grpc::CallbackServerContext* context, std::shared_ptr<Call> call, Done done);
   // One try: local writer, else relay to the writer found, else hold.
   void Attempt(std::shared_ptr<Call> call);
   void Hold(std::shared_ptr<Call> call, const absl::Status& why);

@@ -133,10 +133,12 @@ absl::Status ValidateMessage(const v2::Message& m, int index, const MessageLimit
                       v2::MESSAGE_PROPERTIES_TOO_LARGE);
   }
   APOGEE_RETURN_IF_ERROR(CheckDelivery(m, where, limits, now));
-  if (sp.message_type() == v2::TRANSACTION) {
-    return WithV2Code(absl::UnimplementedError(absl::StrCat(
-                          where, " is a TRANSACTION message; transactions are not supported yet")),
-                      v2::UNSUPPORTED);
+  if (sp.message_type() == v2::TRANSACTION && sp.has_message_group()) {
+    // A commit appends in commit order, not send order (RocketMQ 5 refuses it too).
+    return Bad(v2::MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+               absl::StrCat(where,
+                            " is a TRANSACTION message with message_group: a transactional "
+                            "message cannot be FIFO"));
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include "services/broker/consume/fifo_state.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/validation.h"
+#include "services/broker/transaction/txn_id.h"
 #include "services/common/naming/names.h"
 #include "services/common/status/v2_status.h"
 
@@ -38,6 +39,12 @@ absl::Status CheckSendRequest(const v2::SendMessageRequest& request) {
   }
   const std::string& topic = request.messages(0).topic().name();
   for (const v2::Message& m : request.messages()) {
+    if (request.messages_size() > 1 && m.system_properties().message_type() == v2::TRANSACTION) {
+      return WithV2Code(
+          absl::InvalidArgumentError(absl::StrCat("a transactional send carries 1 message (got ",
+                                                  request.messages_size(), ")")),
+          v2::BAD_REQUEST);
+    }
     if (m.topic().name() != topic) {
       return WithV2Code(absl::InvalidArgumentError(
                             absl::StrCat("messages of one SendMessage must share a topic; got \"",
@@ -50,7 +57,7 @@ absl::Status CheckSendRequest(const v2::SendMessageRequest& request) {
 
 SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topic,
                   const SendOrigin& origin, const MessageLimits& limits, absl::Time now,
-                  std::atomic<uint32_t>& round_robin) {
+                  std::atomic<uint32_t>& round_robin, const FirstCheckFn& first_check) {
   const int n = request.messages_size();
   SendPlan plan;
   plan.statuses.resize(static_cast<size_t>(n));
@@ -71,6 +78,15 @@ SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topi
         record.set_kind(store::v1::RECORD_TIMER);
         *record.mutable_deliver_time() = at;
       }
+    }
+    if (m.system_properties().message_type() == v2::TRANSACTION) {
+      // Kept invisible by the store until EndTransaction or a check resolves it.
+      record.set_kind(store::v1::RECORD_HALF);
+      const absl::Time check =
+          first_check != nullptr ? first_check(m.system_properties(), now) : now + absl::Seconds(6);
+      const int64_t check_ms = absl::ToUnixMillis(check);
+      record.mutable_check_time()->set_seconds(check_ms / 1000);
+      record.mutable_check_time()->set_nanos(static_cast<int32_t>(check_ms % 1000) * 1'000'000);
     }
     const auto body = static_cast<int64_t>(m.body().size());
     status = CheckRecordHeadroom(record, body, i);
@@ -156,12 +172,18 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
                                "topic \"", origin.topic, "\" is not writable on this broker")),
                            v2::FORBIDDEN));
   }
-  SendPlan plan = PlanSend(request, topic, origin, options_.limits, clock_->Now(), round_robin_);
+  SendPlan plan = PlanSend(request, topic, origin, options_.limits, clock_->Now(), round_robin_,
+                           options_.first_check);
   std::vector<store::v1::AppendRecord> records = std::move(plan.records);
   plan.records.clear();
+  std::vector<bool> half;  // half[r]: records[r] is a HALF (its answer carries a transaction id)
+  for (const store::v1::AppendRecord& r : records) {
+    half.push_back(r.kind() == store::v1::RECORD_HALF);
+  }
   auto answer = [this, &request, response, done = std::move(done), plan = std::move(plan),
-                 topic = origin.topic](
+                 topic = origin.topic, half = std::move(half)](
                     absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
+    std::vector<int> record_index = plan.record_index;
     const int64_t stored =
         appended.ok() ? static_cast<int64_t>(std::min(appended->size(), plan.record_index.size()))
                       : 0;
@@ -171,6 +193,12 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
                    options_.roles != nullptr ? ha::DescribeSyncPolicy(options_.roles->options())
                                              : std::string(),
                    response);
+    for (size_t r = 0; appended.ok() && r < appended->size() && r < half.size(); ++r) {
+      if (!half[r]) continue;
+      response->mutable_entries(record_index[r])
+          ->set_transaction_id(
+              FormatTransactionId(options_.broker_name, (*appended)[r].commit_log_offset()));
+    }
     if (stored > 0) {
       probe_->OnMessagesIn(topic, stored, bytes);
       arrivals_->Notify(topic);

@@ -48,9 +48,12 @@ struct SendPlan {
 // Checks each message (ValidateMessage, the topic's message type, the
 // record headroom), picks its queue (by message group for FIFO, else
 // `round_robin`) and encodes the ones that pass.
+// A TRANSACTION message becomes a HALF record whose first check is
+// `first_check(message)` (null: now + 6 s).
+using FirstCheckFn = std::function<absl::Time(const v2::SystemProperties&, absl::Time now)>;
 SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topic,
                   const SendOrigin& origin, const MessageLimits& limits, absl::Time now,
-                  std::atomic<uint32_t>& round_robin);
+                  std::atomic<uint32_t>& round_robin, const FirstCheckFn& first_check = nullptr);
 
 // Fills `response->entries` (one per message, in order: status, id and the
 // queue offset of each stored one) from `plan` and the store's answer, and
@@ -66,6 +69,10 @@ struct SenderOptions {
   // When set, sends are refused unless this broker is its group's writer
   // (HA_NOT_AVAILABLE) and a sync-replication timeout names its policy.
   const ha::RoleManager* roles = nullptr;
+  // Transactional sends: the broker (group) name of transaction ids and the
+  // first check time of a half message (TransactionCoordinator::FirstCheck).
+  std::string broker_name;
+  FirstCheckFn first_check;
 };
 
 // Thread-safe.

@@ -269,4 +269,30 @@ grpc::ServerUnaryReactor* AdminService::GetBrokerConfig(grpc::CallbackServerCont
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::ListTransactions(
+    grpc::CallbackServerContext* context, const av1::ListTransactionsRequest* request,
+    av1::ListTransactionsResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    if (deps_.transactions == nullptr) {
+      return absl::UnimplementedError("this broker has no transactions");
+    }
+    APOGEE_ASSIGN_OR_RETURN(*response, deps_.transactions->List(*request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ResolveTransaction(
+    grpc::CallbackServerContext* context, const av1::ResolveTransactionRequest* request,
+    av1::ResolveTransactionResponse* response) {
+  return Run(context, [this, request, response]() -> absl::Status {
+    if (deps_.transactions == nullptr) {
+      return absl::UnimplementedError("this broker has no transactions");
+    }
+    APOGEE_ASSIGN_OR_RETURN(
+        bool already, deps_.transactions->Resolve(request->transaction_id(), request->commit()));
+    response->set_already(already);
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace apogee::broker

@@ -19,6 +19,7 @@
 #include "services/broker/route/registrar.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
+#include "services/broker/transaction/coordinator.h"
 #include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
@@ -42,6 +43,7 @@ struct AdminServiceDeps {
   UserRegistry* users = nullptr;  // users and ACLs (admin_users.cc)
   // --auth: every call needs a super user. Null: no checks.
   const auth::Authenticator* auth = nullptr;
+  TransactionCoordinator* transactions = nullptr;  // null: UNIMPLEMENTED
 };
 
 // Thread-safe; store work runs on the executor.
@@ -128,6 +130,12 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* RevokeAcl(grpc::CallbackServerContext* context,
                                       const av1::RevokeAclRequest* request,
                                       av1::RevokeAclResponse* response) override;
+  grpc::ServerUnaryReactor* ListTransactions(grpc::CallbackServerContext* context,
+                                             const av1::ListTransactionsRequest* request,
+                                             av1::ListTransactionsResponse* response) override;
+  grpc::ServerUnaryReactor* ResolveTransaction(grpc::CallbackServerContext* context,
+                                               const av1::ResolveTransactionRequest* request,
+                                               av1::ResolveTransactionResponse* response) override;
 
  private:
   // Runs `work` on the executor (after the --auth check: a super user) and finishes the call with

@@ -77,6 +77,24 @@ struct MessagingService::PullCall {
   std::atomic<bool> finished{false};
 };
 
+namespace {
+
+// The send path's options: limits, roles, and what transactional sends need.
+SenderOptions SendOptionsOf(const ServiceOptions& options, TransactionCoordinator* transactions) {
+  SenderOptions out;
+  out.limits = options.limits;
+  out.roles = options.roles;
+  out.broker_name = options.broker_name;
+  if (transactions != nullptr) {
+    out.first_check = [transactions](const v2::SystemProperties& sp, absl::Time now) {
+      return transactions->FirstCheck(sp, now);
+    };
+  }
+  return out;
+}
+
+}  // namespace
+
 MessagingService::MessagingService(ServiceOptions options, const MessagingServiceDeps& deps)
     : options_(std::move(options)),
       store_(deps.store),
@@ -91,8 +109,9 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       executor_(deps.executor),
       clock_(deps.clock),
       auth_(deps.auth),
-      sender_(SenderOptions{options_.limits, options_.roles}, deps.store, deps.topics,
-              deps.arrivals, deps.probe, deps.executor, deps.clock),
+      transactions_(deps.transactions),
+      sender_(SendOptionsOf(options_, deps.transactions), deps.store, deps.topics, deps.arrivals,
+              deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes),
       telemetry_streams_("telemetry", "max_telemetry_streams",
                          options_.streams.max_telemetry_streams, "max_telemetry_streams_per_client",
@@ -698,7 +717,43 @@ grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerC
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
     return AnswerInBand(context, a, response);
   }
-  return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
+  if (transactions_ == nullptr) {
+    return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
+  }
+  // Only the writer's store resolves: a slave relays the call to it, like
+  // a send (clients end a transaction where they sent it).
+  if (options_.roles != nullptr && !options_.roles->AcceptsWrites()) {
+    absl::Status writable = options_.roles->CheckWritable();
+    if (options_.forwarder == nullptr || ha::SendForwarder::WasForwarded(*context)) {
+      return AnswerInBand(context, writable, response);
+    }
+    auto* reactor = context->DefaultReactor();
+    options_.forwarder->Forward(
+        context, request, response,
+        [this, context, request, response, reactor,
+         writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
+          if (!relayed.ok()) {
+            ToV2Status(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
+                                                                      relayed.status().message())),
+                                  v2::HA_NOT_AVAILABLE),
+                       response->mutable_status());
+          } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
+            const std::string topic = rocketmq::QualifiedName(
+                *context, request->topic().resource_namespace(), request->topic().name());
+            executor_->Submit([this, request, response, reactor, topic] {
+              ToV2Status(transactions_->End(topic, *request), response->mutable_status());
+              reactor->Finish(grpc::Status::OK);
+            });
+            return;
+          }
+          reactor->Finish(grpc::Status::OK);
+        });
+    return reactor;
+  }
+  const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
+                                                    request->topic().name());
+  return Offload(context, executor_, response,
+                 [this, request, topic]() { return transactions_->End(topic, *request); });
 }
 
 rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
@@ -736,7 +791,16 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
             settings.has_subscription() &&
             groups_->Get(ns.empty() ? group.name() : absl::StrCat(ns, "%", group.name())).fifo();
         auto reply = rocketmq::ReplySettings(settings, options_.settings, fifo);
-        if (reply.ok()) clients_->OnSettings(id, settings);  // never keep a refused client type
+        if (reply.ok()) {  // never keep a refused client type
+          clients_->OnSettings(id, settings);
+          // Transaction checks go to a live producer of the message's topic.
+          std::vector<std::string> publishing;
+          for (const v2::Resource& t : settings.publishing().topics()) {
+            publishing.push_back(
+                rocketmq::QualifiedName(*context, t.resource_namespace(), t.name()));
+          }
+          clients_->SetPublishing(id, std::move(publishing));
+        }
         return reply;
       },
       [this, place = *std::move(place)](const std::string& id,

@@ -29,6 +29,7 @@
 #include "services/broker/route/route_source.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
+#include "services/broker/transaction/coordinator.h"
 #include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
@@ -78,6 +79,9 @@ struct MessagingServiceDeps {
   // --auth: every call is authenticated and authorized (auth/v2_access.h).
   // Null: no checks.
   const auth::Authenticator* auth = nullptr;
+  // EndTransaction and the transaction ids of sends. Null: EndTransaction
+  // is UNSUPPORTED.
+  TransactionCoordinator* transactions = nullptr;
 };
 
 // Thread-safe.
@@ -190,6 +194,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   Executor* const executor_;
   const Clock* const clock_;
   const auth::Authenticator* const auth_;
+  TransactionCoordinator* const transactions_;
   Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
   StreamCounter telemetry_streams_;

@@ -73,6 +73,11 @@ class StoreClient {
   absl::Status DeleteGroup(const std::string& name);
   absl::StatusOr<std::vector<sv1::Group>> ListGroups();
   absl::StatusOr<sv1::GetStatsResponse> GetStats();
+  // Transactions (docs/design/message-types.md §3).
+  absl::StatusOr<sv1::ResolveTransactionResponse> ResolveTransaction(
+      const sv1::ResolveTransactionRequest& request);
+  absl::Status RecordTransactionCheck(const sv1::RecordTransactionCheckRequest& request);
+  absl::StatusOr<sv1::ListPendingResponse> ListPending(const sv1::ListPendingRequest& request);
   // Reads the store's WatchQueues stream on this thread, calling
   // `on_advances` per message, until the stream ends (the store went away,
   // or `context` was cancelled). No deadline.

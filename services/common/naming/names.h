@@ -36,6 +36,17 @@ inline constexpr int64_t kMaxSendHeadroomBytes = kRecordHeadroomBytes - (4 << 10
 // one queue, never configured, neither sent to nor read by clients
 // (docs/design/message-types.md §1.1).
 inline constexpr char kTimerTopic[] = "rmq_sys_wheel_timer";
+// Transactions (§3), implicit one-queue topics like kTimerTopic: pending
+// half messages; their rollbacks and checks; those discarded after the
+// maximum number of checks (an operator reads them with apogee-admin).
+inline constexpr char kTransHalfTopic[] = "RMQ_SYS_TRANS_HALF_TOPIC";
+inline constexpr char kTransOpTopic[] = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+inline constexpr char kTransCheckMaxTopic[] = "TRANS_CHECK_MAX_TIME_TOPIC";
+// The store's implicit system topics above (queue 0 only, no config).
+inline bool IsImplicitTopic(absl::string_view topic) {
+  return topic == kTimerTopic || topic == kTransHalfTopic || topic == kTransOpTopic ||
+         topic == kTransCheckMaxTopic;
+}
 
 // RocketMQ's topic rule: [%|a-zA-Z0-9_-], 1..127 chars. `field` names the
 // input in the error ("topic", "registration.topics[3].name").

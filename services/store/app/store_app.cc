@@ -209,6 +209,7 @@ struct StoreApp::Modules {
   std::unique_ptr<Replicator> replicator;
   QueueWatch queue_watch;  // fired timers -> the brokers' WatchQueues streams
   std::unique_ptr<TimerService> timers;
+  std::unique_ptr<TransactionService> transactions;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<StoreService> service;
   std::unique_ptr<MetricsEndpoint> metrics;
@@ -320,6 +321,7 @@ absl::Status StoreApp::Open() {
                                             m.metrics_registry.get());
   m.timer_target.store(m.timers.get());
   m.timers->Start();
+  m.transactions = std::make_unique<TransactionService>(m.engine.get(), m.metrics_registry.get());
 
   m.executor = std::make_unique<Executor>(c.io_threads);
   StoreServiceOptions service_options;
@@ -327,6 +329,7 @@ absl::Status StoreApp::Open() {
   service_options.data_dir = c.data_dir;
   service_options.replicator = m.replicator.get();
   service_options.queue_watch = &m.queue_watch;
+  service_options.transactions = m.transactions.get();
   service_options.appender.await_replicas = [r = m.replicator.get()](int64_t end,
                                                                      absl::Time stored_at) {
     return r->AwaitReplicas(end, stored_at);

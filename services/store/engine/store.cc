@@ -136,7 +136,7 @@ Store::~Store() {
 
 absl::Status Store::CheckQueue(absl::string_view field, const std::string& topic,
                                int32_t queue_id) const {
-  if (topic == kTimerTopic && queue_id == 0) return absl::OkStatus();  // implicit, one queue
+  if (IsImplicitTopic(topic) && queue_id == 0) return absl::OkStatus();  // one queue each
   APOGEE_RETURN_IF_ERROR(ValidateTopicName(absl::StrCat(field, "topic"), topic));
   absl::MutexLock lock(&mu_);
   auto it = topics_.find(topic);
@@ -166,9 +166,30 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
     // The target must exist now; the timer service checks it again at the due time.
     APOGEE_RETURN_IF_ERROR(CheckQueue(absl::StrCat(field, "target "), record.ext.target_topic,
                                       record.ext.target_queue));
+  } else if (record.ext.kind == RecordKind::kHalf) {
+    if (record.topic != kTransHalfTopic || record.queue_id != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "HALF record must go to ",
+                                                     kTransHalfTopic, " queue 0, not \"",
+                                                     record.topic, "\" queue ", record.queue_id));
+    }
+    if (record.ext.at_ms <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "HALF record has no check_time"));
+    }
+    APOGEE_RETURN_IF_ERROR(CheckQueue(absl::StrCat(field, "target "), record.ext.target_topic,
+                                      record.ext.target_queue));
   } else if (record.topic == kTimerTopic && record.ext.kind != RecordKind::kDropped) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, "topic ", kTimerTopic, " takes only TIMER and DROPPED records"));
+  } else if (record.topic == kTransHalfTopic) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "topic ", kTransHalfTopic, " takes only HALF records"));
+  } else if (record.topic == kTransOpTopic && record.ext.kind != RecordKind::kRolledBack &&
+             record.ext.kind != RecordKind::kChecked) {
+    return absl::InvalidArgumentError(absl::StrCat(field, "topic ", kTransOpTopic,
+                                                   " takes only ROLLED_BACK and CHECKED records"));
+  } else if (record.topic == kTransCheckMaxTopic && record.ext.kind != RecordKind::kDiscarded) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "topic ", kTransCheckMaxTopic, " takes only DISCARDED records"));
   }
   if (record.body.size() > options_.max_body_size) {
     return absl::InvalidArgumentError(
@@ -209,6 +230,25 @@ absl::StatusOr<std::vector<DueEntry>> Store::ScanDueTimers(int64_t from_ms, int6
 
 absl::StatusOr<std::optional<int64_t>> Store::NextTimerDue() const {
   return index_->NextDue(RecordKind::kTimer);
+}
+
+absl::StatusOr<std::vector<DueEntry>> Store::ScanDue(RecordKind kind, int64_t from_ms,
+                                                     int64_t due_ms, int limit) const {
+  return index_->ScanDue(kind, from_ms, due_ms, limit);
+}
+
+absl::StatusOr<std::vector<DueEntry>> Store::ScanPending(RecordKind kind, int64_t after,
+                                                         int limit) const {
+  return index_->ScanPending(kind, after, limit);
+}
+
+absl::StatusOr<std::optional<DueEntry>> Store::GetPending(int64_t commit_offset) const {
+  return index_->GetPending(commit_offset);
+}
+
+absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> Store::GetResolved(
+    int64_t subject) const {
+  return index_->GetResolved(subject);
 }
 
 absl::StatusOr<bool> Store::IsPending(int64_t commit_offset) const {

@@ -249,6 +249,17 @@ class Store {
                                                       int limit) const;
   // The earliest due time of a pending timer; nullopt when none.
   absl::StatusOr<std::optional<int64_t>> NextTimerDue() const;
+  // Pending entries of `kind` (TIMER or HALF) due in [from_ms, due_ms].
+  absl::StatusOr<std::vector<DueEntry>> ScanDue(RecordKind kind, int64_t from_ms, int64_t due_ms,
+                                                int limit) const;
+  // Pending entries of `kind` at offsets > `after` (0: all), offset order.
+  absl::StatusOr<std::vector<DueEntry>> ScanPending(RecordKind kind, int64_t after,
+                                                    int limit) const;
+  // The pending entry at `commit_offset`; nullopt when not pending. The
+  // dispatched state: callers wait for dispatch first (WaitForDispatch).
+  absl::StatusOr<std::optional<DueEntry>> GetPending(int64_t commit_offset) const;
+  // {resolver kind, resolver offset} of a resolved subject; nullopt if none.
+  absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> GetResolved(int64_t subject) const;
   // True while `commit_offset` is a pending TIMER or HALF.
   absl::StatusOr<bool> IsPending(int64_t commit_offset) const;
   PendingCounts pending_counts() const;

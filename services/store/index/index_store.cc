@@ -569,7 +569,23 @@ absl::StatusOr<std::optional<DueEntry>> IndexStore::GetPending(int64_t commit_of
   if (!v.has_value()) {
     return absl::DataLossError(absl::StrCat("malformed pending entry at offset ", commit_offset));
   }
-  return DueEntry{v->at_ms, commit_offset, v->size};
+  return DueEntry{v->at_ms, commit_offset, v->size, static_cast<RecordKind>(v->kind), v->count};
+}
+
+absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanPending(RecordKind kind, int64_t after,
+                                                              int limit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
+  std::vector<DueEntry> out;
+  for (it->Seek(keys::EncodeFixed64BE(after > 0 ? after + 1 : 0));
+       it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
+    std::optional<keys::PendingValue> v = keys::DecodePendingValue(ToView(it->value()));
+    std::optional<int64_t> o = keys::DecodeFixed64BE(ToView(it->key()));
+    if (!v.has_value() || !o.has_value()) return absl::DataLossError("malformed pending entry");
+    if (v->kind != static_cast<uint8_t>(kind)) continue;
+    out.push_back(DueEntry{v->at_ms, *o, v->size, kind, v->count});
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan pending entries"));
+  return out;
 }
 
 absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> IndexStore::GetResolved(

@@ -101,11 +101,13 @@ struct TopicTombstone {
   int64_t queue_base = 0;
 };
 
-// A pending TIMER or HALF in its due-time (check-time) index.
+// A pending TIMER, HALF or DISCARDED record (its `pending` entry).
 struct DueEntry {
   int64_t at_ms = 0;
   int64_t commit_offset = 0;
   uint32_t size = 0;
+  RecordKind kind = RecordKind::kNormal;
+  uint32_t count = 0;  // HALF: checks done so far (after CHECKED records)
 };
 
 // Pending typed records (message-types.md §1.2), counted in memory.
@@ -168,6 +170,10 @@ class IndexStore {
   // The pending entry of the record at `commit_offset`; nullopt when it is
   // not pending (never was, or resolved).
   absl::StatusOr<std::optional<DueEntry>> GetPending(int64_t commit_offset) const;
+  // Pending entries of `kind` at commit offsets > `after` (all when `after`
+  // is 0), in offset order, at most `limit`.
+  absl::StatusOr<std::vector<DueEntry>> ScanPending(RecordKind kind, int64_t after,
+                                                    int limit) const;
   // {resolver kind, resolver offset} of a resolved subject; nullopt if none.
   absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> GetResolved(int64_t subject) const;
   PendingCounts pending_counts() const;

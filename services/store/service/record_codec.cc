@@ -42,18 +42,27 @@ RecordInput ToRecordInput(sv1::AppendRecord* record) {
     in.ext.target_queue = in.queue_id;
     in.topic = kTimerTopic;
     in.queue_id = 0;
+  } else if (record->kind() == sv1::RECORD_HALF) {
+    // Kept, invisible, in the half topic until resolved (message-types.md §3).
+    in.ext.kind = RecordKind::kHalf;
+    in.ext.at_ms = record->has_check_time() ? ToMillis(record->check_time()) : 0;
+    in.ext.target_topic = std::move(in.topic);
+    in.ext.target_queue = in.queue_id;
+    in.topic = kTransHalfTopic;
+    in.queue_id = 0;
   }
   return in;
 }
 
 absl::Status CheckAppendKind(const sv1::AppendRecord& record, int index) {
-  if (record.kind() == sv1::RECORD_NORMAL || record.kind() == sv1::RECORD_TIMER) {
+  if (record.kind() == sv1::RECORD_NORMAL || record.kind() == sv1::RECORD_TIMER ||
+      record.kind() == sv1::RECORD_HALF) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "records[", index, "].kind ", sv1::RecordKind_Name(record.kind()),
-      " cannot be appended (allowed: RECORD_NORMAL, RECORD_TIMER; transactions are not "
-      "supported yet)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("records[", index, "].kind ", sv1::RecordKind_Name(record.kind()),
+                   " cannot be appended (allowed: RECORD_NORMAL, RECORD_TIMER, RECORD_HALF; the "
+                   "store writes the other kinds itself)"));
 }
 
 absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored) {

@@ -688,4 +688,84 @@ grpc::ServerUnaryReactor* StoreService::GetStats(grpc::CallbackServerContext* co
   });
 }
 
+absl::Status StoreService::TransactionsAvailable() const {
+  if (options_.transactions != nullptr) return absl::OkStatus();
+  return absl::UnimplementedError("this store runs without transactions");
+}
+
+grpc::ServerUnaryReactor* StoreService::ResolveTransaction(
+    grpc::CallbackServerContext* context, const sv1::ResolveTransactionRequest* request,
+    sv1::ResolveTransactionResponse* response) {
+  return RunUnary(context, "ResolveTransaction", [this, request, response]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
+    ResolveRequest r;
+    r.half_offset = request->half_offset();
+    r.message_id = request->message_id();
+    r.target_topic = request->target_topic();
+    switch (request->resolution()) {
+      case sv1::RESOLUTION_COMMIT:
+        r.resolution = Resolution::kCommit;
+        break;
+      case sv1::RESOLUTION_ROLLBACK:
+        r.resolution = Resolution::kRollback;
+        break;
+      case sv1::RESOLUTION_DISCARD:
+        r.resolution = Resolution::kDiscard;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("resolution ",
+                                                       sv1::Resolution_Name(request->resolution()),
+                                                       " is not one of COMMIT, ROLLBACK, DISCARD"));
+    }
+    APOGEE_ASSIGN_OR_RETURN(ResolveResult result, options_.transactions->Resolve(r));
+    response->set_already(result.already);
+    if (result.record.has_value()) {
+      sv1::AppendResult* out = response->mutable_result();
+      out->set_queue_offset(result.record->queue_offset);
+      out->set_commit_log_offset(result.record->commit_offset);
+      *out->mutable_store_time() = FromMillis(result.record->store_timestamp_ms);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::RecordTransactionCheck(
+    grpc::CallbackServerContext* context, const sv1::RecordTransactionCheckRequest* request,
+    sv1::RecordTransactionCheckResponse*) {
+  return RunUnary(context, "RecordTransactionCheck", [this, request]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
+    if (request->check_count() < 1 || !request->has_next_check()) {
+      return absl::InvalidArgumentError(absl::StrCat("check_count ", request->check_count(),
+                                                     " must be >= 1 and next_check must be set"));
+    }
+    return options_.transactions->RecordCheck(request->half_offset(),
+                                              static_cast<uint32_t>(request->check_count()),
+                                              ToMillis(request->next_check()));
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::ListPending(grpc::CallbackServerContext* context,
+                                                    const sv1::ListPendingRequest* request,
+                                                    sv1::ListPendingResponse* response) {
+  return RunUnary(context, "ListPending", [this, request, response]() -> absl::Status {
+    APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
+    ListPendingRequest r;
+    r.kind = static_cast<RecordKind>(request->kind());
+    if (request->has_due_before()) r.due_before_ms = ToMillis(request->due_before());
+    r.target_topic = request->target_topic();
+    r.limit = request->limit();
+    r.after_offset = request->after_offset();
+    APOGEE_ASSIGN_OR_RETURN(ListPendingResult result, options_.transactions->ListPending(r));
+    for (const PendingRecord& pending : result.records) {
+      sv1::StoredRecord* out = response->add_records();
+      APOGEE_RETURN_IF_ERROR(ToProto(pending.record, out));
+      // The current state: CHECKED records moved the check time and count.
+      if (pending.entry.at_ms != 0) *out->mutable_at_time() = FromMillis(pending.entry.at_ms);
+      out->set_check_count(static_cast<int32_t>(pending.entry.count));
+    }
+    response->set_more(result.more);
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace apogee::store

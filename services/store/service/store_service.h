@@ -18,6 +18,7 @@
 #include "services/store/replication/replicator.h"
 #include "services/store/service/appender.h"
 #include "services/store/typed/queue_watch.h"
+#include "services/store/typed/transactions.h"
 
 namespace apogee::store {
 
@@ -38,6 +39,8 @@ struct StoreServiceOptions {
   Replicator* replicator = nullptr;
   // Source of WatchQueues (fired timers). Null: WatchQueues is UNIMPLEMENTED.
   QueueWatch* queue_watch = nullptr;
+  // ResolveTransaction, RecordTransactionCheck, ListPending. Null: UNIMPLEMENTED.
+  TransactionService* transactions = nullptr;
 };
 
 // Thread-safety: gRPC calls the handlers on its callback threads; each
@@ -111,6 +114,15 @@ class StoreService final : public sv1::Store::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const sv1::GetStatsRequest* request,
                                      sv1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* ResolveTransaction(grpc::CallbackServerContext* context,
+                                               const sv1::ResolveTransactionRequest* request,
+                                               sv1::ResolveTransactionResponse* response) override;
+  grpc::ServerUnaryReactor* RecordTransactionCheck(
+      grpc::CallbackServerContext* context, const sv1::RecordTransactionCheckRequest* request,
+      sv1::RecordTransactionCheckResponse* response) override;
+  grpc::ServerUnaryReactor* ListPending(grpc::CallbackServerContext* context,
+                                        const sv1::ListPendingRequest* request,
+                                        sv1::ListPendingResponse* response) override;
   grpc::ServerWriteReactor<sv1::QueueAdvances>* WatchQueues(
       grpc::CallbackServerContext* context, const sv1::WatchQueuesRequest* request) override;
   grpc::ServerUnaryReactor* SetRole(grpc::CallbackServerContext* context,
@@ -121,6 +133,7 @@ class StoreService final : public sv1::Store::CallbackService {
       sv1::GetReplicationStatusResponse* response) override;
 
  private:
+  absl::Status TransactionsAvailable() const;
   class AppendReactor;
 
   // Runs `fn` (returning absl::Status) on the executor and finishes the call

@@ -14,6 +14,7 @@
 #include "prometheus/registry.h"
 #include "services/common/naming/names.h"
 #include "services/common/status/status_macros.h"
+#include "services/store/typed/record_copy.h"
 
 namespace apogee::store {
 namespace {
@@ -21,34 +22,6 @@ namespace {
 // 5 ms .. 60 s (message-types.md §7).
 prometheus::Histogram::BucketBoundaries LatenessBuckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-}
-
-// The FIRED copy of the timer `timer` (kept bytes: id, keys, tag, born time,
-// flags, body) for `queue` of its target, or the DROPPED record when the
-// target is gone (queue < 0).
-RecordInput CopyOf(const RecordView& timer, int32_t queue) {
-  RecordInput in;
-  in.ext.subject = timer.commit_offset();
-  in.ext.at_ms = timer.at_ms();
-  in.ext.target_topic = std::string(timer.target_topic());
-  in.ext.target_queue = timer.target_queue();
-  in.message_id = std::string(timer.message_id());
-  if (queue < 0) {
-    in.ext.kind = RecordKind::kDropped;
-    in.topic = kTimerTopic;
-    in.queue_id = 0;
-    return in;
-  }
-  in.ext.kind = RecordKind::kFired;
-  in.topic = std::string(timer.target_topic());
-  in.queue_id = queue;
-  for (absl::string_view key : timer.keys()) in.keys.emplace_back(key);
-  in.tag = std::string(timer.tag());
-  in.tags_hash = timer.tags_hash();
-  in.born_timestamp_ms = timer.born_timestamp_ms();
-  in.flags = timer.flags();
-  in.body = std::string(timer.body());
-  return in;
 }
 
 }  // namespace
@@ -147,7 +120,9 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
     } else if (!target.ok() && target.status().code() != absl::StatusCode::kNotFound) {
       return target.status();
     }
-    batch.push_back(CopyOf(timer, queue));
+    batch.push_back(queue < 0 ? CopyRecord(timer, RecordKind::kDropped, kTimerTopic, 0, false)
+                              : CopyRecord(timer, RecordKind::kFired,
+                                           std::string(timer.target_topic()), queue, true));
     timers.push_back(std::move(record));
   }
   APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append(batch));

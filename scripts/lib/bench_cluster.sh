@@ -1,0 +1,24 @@
+# Sourced by the bench-*.sh scripts after lib/processes.sh: starts a private
+# NameServer + store (--flush=$FLUSH) + broker on free ports under
+# $HOME_DIR, with extra broker flags as arguments. Sets ns (NameServer
+# address), broker (broker address), store_pid and broker_pid.
+start_bench_cluster() {
+  "$BUILD_DIR/services/nameserver/apogee-nameserver" --listen=127.0.0.1:0 --metrics_listen= \
+    --address_file="$HOME_DIR/nameserver.address" >"$HOME_DIR/logs/nameserver.log" 2>&1 &
+  pids+=($!)
+  wait_for nameserver "$HOME_DIR/nameserver.address"
+  ns=$(sed -n 's/^grpc=//p' "$HOME_DIR/nameserver.address")
+  "$BUILD_DIR/services/store/apogee-store" --data_dir="$HOME_DIR/store" \
+    --listen="unix:$HOME_DIR/store.sock" --flush="$FLUSH" --metrics_listen= \
+    --address_file="$HOME_DIR/store.address" >"$HOME_DIR/logs/store.log" 2>&1 &
+  store_pid=$!
+  pids+=($store_pid)
+  wait_for store "$HOME_DIR/store.address"
+  "$BUILD_DIR/services/broker/apogee-broker" --nameservers="$ns" \
+    --store="unix:$HOME_DIR/store.sock" --listen=127.0.0.1:0 --metrics_listen= \
+    --address_file="$HOME_DIR/broker.address" "$@" >"$HOME_DIR/logs/broker.log" 2>&1 &
+  broker_pid=$!
+  pids+=($broker_pid)
+  wait_for broker "$HOME_DIR/broker.address"
+  broker=$(sed -n 's/^grpc=//p' "$HOME_DIR/broker.address")
+}
