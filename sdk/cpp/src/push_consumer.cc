@@ -516,7 +516,7 @@ absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerO
                                                                    MessageListener listener) {
   if (absl::Status s = sdk::ValidateClientOptions(options); !s.ok()) return s;
   if (absl::Status s = ValidateGroupName("group", options.group); !s.ok()) return s;
-  if (absl::Status s = ValidateTopicName("topic", options.topic); !s.ok()) return s;
+  if (absl::Status s = ValidateClientTopic("topic", options.topic); !s.ok()) return s;
   if (options.concurrency < 1 || options.concurrency > 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("concurrency is ", options.concurrency, " (allowed: 1..1024)"));

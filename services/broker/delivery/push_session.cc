@@ -46,7 +46,7 @@ absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps&
     return ok;
   }
   s->group_ = subscribe.group();
-  if (absl::Status ok = ValidateTopicName("subscribe.topic", subscribe.topic()); !ok.ok()) {
+  if (absl::Status ok = ValidateClientTopic("subscribe.topic", subscribe.topic()); !ok.ok()) {
     return ok;
   }
   if (IsRetryTopic(subscribe.topic()) || IsDlqTopic(subscribe.topic())) {
