@@ -128,6 +128,10 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* RevokeAcl(grpc::CallbackServerContext* context,
                                       const av1::RevokeAclRequest* request,
                                       av1::RevokeAclResponse* response) override;
+  // Pending delayed messages (admin_timers.cc).
+  grpc::ServerUnaryReactor* ListTimers(grpc::CallbackServerContext* context,
+                                       const av1::ListTimersRequest* request,
+                                       av1::ListTimersResponse* response) override;
 
  private:
   // Runs `work` on the executor (after the --auth check: a super user) and finishes the call with

@@ -371,6 +371,11 @@ absl::StatusOr<sv1::GetStatsResponse> StoreClient::GetStats() {
   return Call(&sv1::Store::Stub::GetStats, sv1::GetStatsRequest());
 }
 
+absl::StatusOr<sv1::ListPendingResponse> StoreClient::ListPending(
+    const sv1::ListPendingRequest& request) {
+  return Call(&sv1::Store::Stub::ListPending, request);
+}
+
 absl::Status StoreClient::WatchQueues(
     grpc::ClientContext* context,
     const std::function<void(const sv1::QueueAdvances&)>& on_advances) {

@@ -73,6 +73,8 @@ class StoreClient {
   absl::Status DeleteGroup(const std::string& name);
   absl::StatusOr<std::vector<sv1::Group>> ListGroups();
   absl::StatusOr<sv1::GetStatsResponse> GetStats();
+  // Pending TIMER / HALF records (docs/design/message-types.md §6).
+  absl::StatusOr<sv1::ListPendingResponse> ListPending(const sv1::ListPendingRequest& request);
   // Reads the store's WatchQueues stream on this thread, calling
   // `on_advances` per message, until the stream ends (the store went away,
   // or `context` was cancelled). No deadline.

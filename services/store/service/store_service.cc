@@ -12,6 +12,7 @@
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/service/record_codec.h"
+#include "services/store/typed/pending_list.h"
 
 namespace apogee::store {
 namespace {
@@ -684,6 +685,49 @@ grpc::ServerUnaryReactor* StoreService::GetStats(grpc::CallbackServerContext* co
     response->set_pending_transactions(pending.transactions);
     APOGEE_ASSIGN_OR_RETURN(std::optional<int64_t> next_due, store_->NextTimerDue());
     if (next_due.has_value()) *response->mutable_next_timer_due() = FromMillis(*next_due);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* StoreService::ListPending(grpc::CallbackServerContext* context,
+                                                    const sv1::ListPendingRequest* request,
+                                                    sv1::ListPendingResponse* response) {
+  return RunUnary(context, "ListPending", [this, request, response]() -> absl::Status {
+    constexpr int64_t kMaxBodyBytes = 16 << 20;
+    PendingQuery query;
+    query.kind = static_cast<RecordKind>(request->kind());
+    if (request->has_due_before()) query.due_before_ms = ToMillis(request->due_before());
+    query.target_topic = request->target_topic();
+    query.limit = request->limit();
+    if (request->has_after_due()) {
+      query.after_ms = std::max<int64_t>(0, ToMillis(request->after_due()));
+      query.after_offset = request->after_offset();
+    }
+    APOGEE_ASSIGN_OR_RETURN(PendingPage page, store::ListPending(*store_, query));
+    int64_t body_bytes = 0;
+    for (const StoredRecord& record : page.records) {
+      if (request->include_body() && response->records_size() > 0 &&
+          body_bytes + static_cast<int64_t>(record.view().body().size()) > kMaxBodyBytes) {
+        page.more = true;  // the rest comes after the last one returned
+        page.resume_ms = ToMillis(response->records().rbegin()->at_time());
+        page.resume_offset = response->records().rbegin()->commit_log_offset();
+        break;
+      }
+      sv1::StoredRecord* out = response->add_records();
+      APOGEE_RETURN_IF_ERROR(ToProto(record, out));
+      if (request->include_body()) {
+        body_bytes += static_cast<int64_t>(out->body().size());
+      } else {
+        out->clear_body();
+      }
+    }
+    response->set_more(page.more);
+    if (page.more && page.resume_ms >= 0) {
+      response->set_resume_after_offset(page.resume_offset);
+      *response->mutable_resume_after_due() = FromMillis(page.resume_ms);
+    }
+    const PendingCounts counts = store_->pending_counts();
+    response->set_pending(query.kind == RecordKind::kHalf ? counts.transactions : counts.timers);
     return absl::OkStatus();
   });
 }

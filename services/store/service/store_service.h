@@ -111,6 +111,9 @@ class StoreService final : public sv1::Store::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const sv1::GetStatsRequest* request,
                                      sv1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* ListPending(grpc::CallbackServerContext* context,
+                                        const sv1::ListPendingRequest* request,
+                                        sv1::ListPendingResponse* response) override;
   grpc::ServerWriteReactor<sv1::QueueAdvances>* WatchQueues(
       grpc::CallbackServerContext* context, const sv1::WatchQueuesRequest* request) override;
   grpc::ServerUnaryReactor* SetRole(grpc::CallbackServerContext* context,
