@@ -118,6 +118,7 @@ ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
   out.store_time = FromProtoTimestamp(sp.store_timestamp());
   out.delivery_attempt = sp.has_delivery_attempt() ? sp.delivery_attempt() : 1;
   out.receipt_handle = sp.receipt_handle();
+  out.message_group = sp.message_group();
   out.endpoint = endpoint;
   return out;
 }
