@@ -66,6 +66,30 @@ class HaReplicationTest : public ::testing::Test {
     ASSERT_TRUE(slave.ok()) << slave.status();
   }
 
+  // A group electing its master in `etcd` under cluster `cluster`, with a
+  // caught-up slave and the topic created.
+  void StartElectedGroup(controller::testing::EtcdProcess* etcd, const std::string& cluster) {
+    const std::vector<std::string> flags = {absl::StrCat("--controller=etcd:", etcd->endpoint()),
+                                            absl::StrCat("--cluster=", cluster)};
+    StartGroup(flags, flags);
+    ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
+    ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4).ok());
+  }
+
+  // Only a slave the master published as in sync may be promoted.
+  static bool AwaitPublishedInSync(controller::testing::EtcdProcess* etcd,
+                                   const std::string& cluster) {
+    const std::string prefix = absl::StrCat("/apogee/", cluster, "/");
+    const bool in_sync = PollUntil(
+        [&] {
+          return absl::StrContains(EtcdDump(etcd->endpoint(), prefix + "broker-a/insync"),
+                                   "ids=0,1");
+        },
+        absl::Seconds(10));
+    if (!in_sync) ADD_FAILURE() << EtcdDump(etcd->endpoint(), prefix);
+    return in_sync;
+  }
+
   av1::GetBrokerStatusResponse Status(int index) {
     auto admin = av1::Admin::NewStub(
         grpc::CreateChannel(cluster_.broker(index)->address(), grpc::InsecureChannelCredentials()));
@@ -281,24 +305,14 @@ TEST_F(HaReplicationTest, SyncModeWithoutASlaveAnswersSlavePersistenceTimeout) {
 TEST_F(HaReplicationTest, EtcdPromotesTheSlaveAndTheOldMasterReturnsAsItsSlave) {
   controller::testing::EtcdProcess* etcd = controller::testing::SharedEtcd();
   ASSERT_NE(etcd, nullptr) << "etcd did not start";
-  const std::vector<std::string> flags = {absl::StrCat("--controller=etcd:", etcd->endpoint()),
-                                          "--cluster=HaFailover"};
-  StartGroup(flags, flags);
-  ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
-  ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4).ok());
+  StartElectedGroup(etcd, "HaFailover");
+  if (HasFatalFailure()) return;
   auto producer = NewProducer();
   ASSERT_NE(producer, nullptr);
   const std::set<std::string> before = SendAll(producer.get(), "before", 50);
   ASSERT_EQ(before.size(), 50u);
   ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
-  // Only a slave the master published as in sync may be promoted.
-  ASSERT_TRUE(PollUntil(
-      [&] {
-        return absl::StrContains(EtcdDump(etcd->endpoint(), "/apogee/HaFailover/broker-a/insync"),
-                                 "ids=0,1");
-      },
-      absl::Seconds(10)))
-      << EtcdDump(etcd->endpoint(), "/apogee/HaFailover/");
+  ASSERT_TRUE(AwaitPublishedInSync(etcd, "HaFailover"));
   const int64_t old_epoch = Status(0).epoch();
 
   ASSERT_TRUE(cluster_.broker(0)->Stop(SIGKILL).ok());
@@ -377,20 +391,11 @@ TEST_F(HaReplicationTest, EtcdPromotesTheSlaveAndTheOldMasterReturnsAsItsSlave) 
 TEST_F(HaReplicationTest, PendingTimersFireOnTheNewMasterAfterAFailover) {
   controller::testing::EtcdProcess* etcd = controller::testing::SharedEtcd();
   ASSERT_NE(etcd, nullptr) << "etcd did not start";
-  const std::vector<std::string> flags = {absl::StrCat("--controller=etcd:", etcd->endpoint()),
-                                          "--cluster=HaTimers"};
-  StartGroup(flags, flags);
-  ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
-  ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4).ok());
+  StartElectedGroup(etcd, "HaTimers");
+  if (HasFatalFailure()) return;
   auto producer = NewProducer();
   ASSERT_NE(producer, nullptr);
-  ASSERT_TRUE(PollUntil(
-      [&] {
-        return absl::StrContains(EtcdDump(etcd->endpoint(), "/apogee/HaTimers/broker-a/insync"),
-                                 "ids=0,1");
-      },
-      absl::Seconds(10)))
-      << EtcdDump(etcd->endpoint(), "/apogee/HaTimers/");
+  ASSERT_TRUE(AwaitPublishedInSync(etcd, "HaTimers"));
   // Due after the failover has surely begun, well before it is over.
   const absl::Time due = absl::Now() + absl::Seconds(3);
   std::set<std::string> sent;
@@ -475,18 +480,9 @@ TEST_F(HaReplicationTest, PendingTimersFireOnTheNewMasterAfterAFailover) {
 TEST_F(HaReplicationTest, OfficialNodeProducerKeepsSendingThroughAFailover) {
   controller::testing::EtcdProcess* etcd = controller::testing::SharedEtcd();
   ASSERT_NE(etcd, nullptr) << "etcd did not start";
-  const std::vector<std::string> flags = {absl::StrCat("--controller=etcd:", etcd->endpoint()),
-                                          "--cluster=HaNode"};
-  StartGroup(flags, flags);
-  ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
-  ASSERT_TRUE(cluster_.CreateTopic(kTopic, 4).ok());
-  ASSERT_TRUE(PollUntil(
-      [&] {
-        return absl::StrContains(EtcdDump(etcd->endpoint(), "/apogee/HaNode/broker-a/insync"),
-                                 "ids=0,1");
-      },
-      absl::Seconds(10)))
-      << EtcdDump(etcd->endpoint(), "/apogee/HaNode/");
+  StartElectedGroup(etcd, "HaNode");
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(AwaitPublishedInSync(etcd, "HaNode"));
 
   const std::string log = cluster_.dir() + "/ha_failover.js.log";
   std::pair<int, std::string> result{-1, ""};
