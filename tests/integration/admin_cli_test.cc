@@ -15,11 +15,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "services/common/clock/proto_time.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
 #include "tests/integration/v2_test_client.h"
@@ -331,6 +334,70 @@ TEST_F(AdminCliTest, TransactionListCommitAndRollback) {
       client_->ReceiveAtLeast("txn-cli-group", "TxnCli", 1, true, absl::Seconds(15));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].body(), "TXCLI-1");
+}
+
+// `timer list`: the pending delayed messages of the store, earliest due
+// first, their count, pages and a topic filter; a fired one is gone.
+TEST_F(AdminCliTest, TimerListShowsPendingDelayedMessagesInDueOrder) {
+  CreateTopic("CliDelay", 2);
+  CreateTopic("CliDelayOther", 1);
+  auto stub = apache::rocketmq::v2::MessagingService::NewStub(
+      grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials()));
+  const absl::Time now = absl::Now();
+  auto send_delayed = [&](const std::string& topic, const std::string& id, absl::Duration delay) {
+    apache::rocketmq::v2::SendMessageRequest request;
+    apache::rocketmq::v2::Message* m = request.add_messages();
+    m->mutable_topic()->set_name(topic);
+    m->set_body("later");
+    m->mutable_system_properties()->set_message_id(id);
+    m->mutable_system_properties()->set_tag("T");
+    *m->mutable_system_properties()->mutable_delivery_timestamp() = ToProtoTimestamp(now + delay);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    context.AddMetadata("x-mq-client-id", "cli-test@1@0@timer");
+    apache::rocketmq::v2::SendMessageResponse response;
+    ASSERT_TRUE(stub->SendMessage(&context, request, &response).ok());
+    ASSERT_EQ(response.status().code(), apache::rocketmq::v2::OK) << response.status().message();
+  };
+  send_delayed("CliDelay", "timer-30m", absl::Minutes(30));
+  send_delayed("CliDelay", "timer-10m", absl::Minutes(10));
+  send_delayed("CliDelayOther", "timer-5m", absl::Minutes(5));
+  send_delayed("CliDelay", "timer-20m", absl::Minutes(20));
+  send_delayed("CliDelay", "timer-now", absl::Milliseconds(300));  // fires during the test
+
+  CliResult listed;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        listed = Run({"timer", "list"});
+        return listed.exit_code == 0 && absl::StrContains(listed.out, "4 pending timer(s)");
+      },
+      absl::Seconds(15), absl::Milliseconds(100)))
+      << listed.out << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("DUE"));
+  EXPECT_FALSE(absl::StrContains(listed.out, "timer-now")) << "fired, no longer pending";
+  const size_t at5 = listed.out.find("timer-5m"), at10 = listed.out.find("timer-10m"),
+               at20 = listed.out.find("timer-20m"), at30 = listed.out.find("timer-30m");
+  ASSERT_NE(at30, std::string::npos) << listed.out;
+  EXPECT_TRUE(at5 < at10 && at10 < at20 && at20 < at30) << "earliest due first:\n" << listed.out;
+
+  // A topic, in pages of 2.
+  Value first = RunJson({"timer", "list", "--topic=CliDelay", "--limit=2"});
+  const Value& page = Field(first, "brokers").list_value().values(0);
+  ASSERT_EQ(Field(page, "timers").list_value().values_size(), 2);
+  EXPECT_EQ(Field(Field(page, "timers").list_value().values(0), "message_id").string_value(),
+            "timer-10m");
+  EXPECT_EQ(Field(Field(page, "timers").list_value().values(0), "topic").string_value(),
+            "CliDelay");
+  ASSERT_TRUE(Field(page, "more").bool_value());
+  Value second = RunJson({"timer", "list", "--topic=CliDelay", "--limit=2",
+                          absl::StrCat("--after=", Field(page, "next").string_value())});
+  const Value& rest = Field(second, "brokers").list_value().values(0);
+  ASSERT_EQ(Field(rest, "timers").list_value().values_size(), 1);
+  EXPECT_EQ(Field(Field(rest, "timers").list_value().values(0), "message_id").string_value(),
+            "timer-30m");
+
+  ExpectOneLineError(Run({"timer", "list", "--limit=0"}), "--limit");
+  ExpectOneLineError(Run({"timer", "list", "--after=garbage"}), "after \"garbage\"");
 }
 
 TEST_F(AdminCliTest, ErrorsAreOneLineWithNonZeroExit) {

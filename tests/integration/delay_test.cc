@@ -10,10 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
+#include "apogee/admin/v1/admin.grpc.pb.h"
 #include "apogee/apogee.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "services/common/naming/names.h"
 #include "services/common/testing/process.h"
 #include "tests/integration/local_cluster.h"
 
@@ -209,6 +211,99 @@ TEST_F(DelayTest, PendingTimersSurviveSigkill) {
     EXPECT_EQ(s.count, 1) << body << " delivered more than once";
     EXPECT_GE(s.at, due) << body << " arrived early";
   }
+}
+
+// Clients can neither send to nor read from a system topic, even one that
+// holds records (the pending timer below): v2 sends and routes say
+// ILLEGAL_TOPIC, receives FORBIDDEN, the SDK refuses before calling, all
+// naming the topic; nothing auto-creates it.
+TEST_F(DelayTest, SystemTopicsAreNeitherSentToNorRead) {
+  CreateTopic("DelaySys");
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  Message pending = Probe("DelaySys");
+  pending.delivery_time = absl::Now() + absl::Minutes(30);
+  ASSERT_TRUE(producer->Send(pending).ok());
+
+  const std::string quoted = absl::StrCat("\"", kTimerTopic, "\" is a system topic");
+  auto context = [] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    c->AddMetadata("x-mq-client-id", "delay-test@1@0@sys");
+    return c;
+  };
+  auto broker = v2::MessagingService::NewStub(
+      grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials()));
+  for (const char* topic : {kTimerTopic, "RMQ_SYS_TRANS_HALF_TOPIC"}) {
+    v2::SendMessageRequest send;
+    v2::Message* m = send.add_messages();
+    m->mutable_topic()->set_name(topic);
+    m->set_body("x");
+    m->mutable_system_properties()->set_message_id("01SYSTOPIC");
+    v2::SendMessageResponse sent;
+    ASSERT_TRUE(broker->SendMessage(context().get(), send, &sent).ok());
+    EXPECT_EQ(sent.status().code(), v2::ILLEGAL_TOPIC) << topic;
+    EXPECT_THAT(sent.status().message(), HasSubstr(absl::StrCat("\"", topic, "\" is a system")));
+  }
+  v2::QueryRouteRequest route;
+  route.mutable_topic()->set_name(kTimerTopic);
+  for (const std::string& address : {cluster_.broker_address(), cluster_.nameserver_address()}) {
+    auto stub = v2::MessagingService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    v2::QueryRouteResponse routed;
+    ASSERT_TRUE(stub->QueryRoute(context().get(), route, &routed).ok());
+    EXPECT_EQ(routed.status().code(), v2::ILLEGAL_TOPIC) << address;
+    EXPECT_THAT(routed.status().message(), HasSubstr(quoted)) << address;
+  }
+  v2::QueryAssignmentRequest assignment;
+  assignment.mutable_topic()->set_name(kTimerTopic);
+  assignment.mutable_group()->set_name("sys-group");
+  v2::QueryAssignmentResponse assigned;
+  ASSERT_TRUE(broker->QueryAssignment(context().get(), assignment, &assigned).ok());
+  EXPECT_EQ(assigned.status().code(), v2::FORBIDDEN);
+  EXPECT_THAT(assigned.status().message(), HasSubstr(quoted));
+
+  v2::ReceiveMessageRequest receive;
+  receive.mutable_group()->set_name("sys-group");
+  receive.mutable_message_queue()->mutable_topic()->set_name(kTimerTopic);
+  receive.mutable_message_queue()->set_id(-1);
+  receive.mutable_filter_expression()->set_expression("*");
+  receive.set_batch_size(1);
+  receive.mutable_invisible_duration()->set_seconds(10);
+  receive.mutable_long_polling_timeout()->set_seconds(1);
+  auto receive_context = context();
+  auto stream = broker->ReceiveMessage(receive_context.get(), receive);
+  v2::ReceiveMessageResponse item;
+  bool got_status = false;
+  while (stream->Read(&item)) {
+    EXPECT_FALSE(item.has_message()) << "a client read the system topic";
+    if (!item.has_status()) continue;
+    got_status = true;
+    EXPECT_EQ(item.status().code(), v2::FORBIDDEN);
+    EXPECT_THAT(item.status().message(), HasSubstr(quoted));
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(got_status);
+
+  // Our SDK refuses before it calls.
+  Message direct = Probe(kTimerTopic);
+  auto refused = producer->Send(direct);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr(quoted));
+  SimpleConsumerOptions options;
+  options.endpoints = {cluster_.nameserver_address()};
+  options.group = "sys-group";
+  options.subscriptions[kTimerTopic] = "*";
+  auto consumer = SimpleConsumer::Create(options);
+  ASSERT_FALSE(consumer.ok());
+  EXPECT_THAT(consumer.status().message(), HasSubstr(quoted));
+
+  // Nothing created a config for it.
+  auto admin = admin::v1::Admin::NewStub(
+      grpc::CreateChannel(cluster_.broker_address(), grpc::InsecureChannelCredentials()));
+  admin::v1::ListTopicsResponse topics;
+  ASSERT_TRUE(admin->ListTopics(context().get(), admin::v1::ListTopicsRequest(), &topics).ok());
+  for (const auto& t : topics.topics()) EXPECT_FALSE(IsSystemTopic(t.name())) << t.name();
 }
 
 TEST_F(DelayTest, OfficialNodeClientDelays) {

@@ -128,6 +128,7 @@ class FifoTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // Enough attempts that nothing reaches the DLQ in these tests.
+    cluster_.enable_metrics();
     absl::Status started = cluster_.Start({"--max_delivery_attempts=17"});
     ASSERT_TRUE(started.ok()) << started;
     Connect();
@@ -271,6 +272,21 @@ TEST_F(FifoTest, OrderUnderConcurrencyRedeliveryAndAMemberLeaving) {
     }
     EXPECT_EQ(busy, static_cast<int64_t>(batch->size()));
     EXPECT_GT(waiting, 0);
+    // And the broker's metrics (refreshed every second).
+    auto metric = [&](const std::string& name) {
+      return testing::ScrapeMetric(cluster_.broker()->metrics_address(), name,
+                                   {{"consumer_group", kGroup}})
+          .value_or(-1);
+    };
+    EXPECT_TRUE(testing::PollUntil(
+        [&] {
+          return metric("apogee_fifo_busy_message_groups") == static_cast<double>(batch->size()) &&
+                 metric("apogee_fifo_waiting_messages") == static_cast<double>(waiting) &&
+                 metric("apogee_fifo_blocked_message_groups") > 0;
+        },
+        absl::Seconds(5)))
+        << metric("apogee_fifo_busy_message_groups") << " "
+        << metric("apogee_fifo_waiting_messages");
   }
 
   std::atomic<bool> stop{false};
@@ -283,6 +299,11 @@ TEST_F(FifoTest, OrderUnderConcurrencyRedeliveryAndAMemberLeaving) {
   stop = true;
   for (auto& t : consumers) t.join();
   EXPECT_GT(checker.deliveries(), kGroups * kPerGroup);  // redeliveries happened
+  // The leaver's batch came back in place after its invisible time.
+  EXPECT_GE(testing::ScrapeMetric(cluster_.broker()->metrics_address(),
+                                  "apogee_fifo_redelivered_total", {{"consumer_group", kGroup}})
+                .value_or(0),
+            1);
 
   // Nothing is left: a last receive finds no message.
   V2TestClient last(cluster_.broker_address(), "fifo-last@1");
@@ -383,6 +404,7 @@ TEST_F(FifoTest, PushConsumersKeepEachGroupInOrderAcrossARebalance) {
   bool overlapped = false;
   auto listener = [&](const ReceivedMessage& m) {
     auto [group, index] = Parse(m.body);
+    EXPECT_EQ(m.message_group, absl::StrCat("order-", group)) << "pushed with its message group";
     if (group < 0 || !checker.OnReceive(group, index)) return ConsumeResult::kRetry;
     {
       absl::MutexLock lock(&mu);

@@ -524,6 +524,8 @@ TEST_F(PushTest, BadSubscriptionsEndTheStreamNamingTheFieldAndLimit) {
       {[](pushv1::Subscribe& s) { s.set_client_id(""); }, grpc::INVALID_ARGUMENT,
        "subscribe.client_id"},
       {[](pushv1::Subscribe& s) { s.set_topic("NoSuchTopic"); }, grpc::NOT_FOUND, "NoSuchTopic"},
+      {[](pushv1::Subscribe& s) { s.set_topic("rmq_sys_wheel_timer"); }, grpc::PERMISSION_DENIED,
+       "subscribe.topic \"rmq_sys_wheel_timer\" is a system topic"},
   };
   for (const Case& c : cases) {
     pushv1::Subscribe s = Subscription("g-bad", "bad-1", 1);

@@ -291,6 +291,27 @@ Output GroupProgressOutput(
   return out;
 }
 
+Output TimersOutput(const std::vector<std::pair<BrokerRef, av1::ListTimersResponse>>& pages) {
+  Output out;
+  Table table{{"BROKER", "DUE", "TOPIC", "QUEUE", "MESSAGE_ID", "TAG", "KEYS", "OFFSET"}, {}};
+  std::vector<Value> brokers;
+  for (const auto& [broker, page] : pages) {
+    out.lines.push_back(
+        absl::StrCat(broker.name, ": ", page.pending(), " pending timer(s)",
+                     page.more() ? absl::StrCat("; more after --after=", page.next()) : ""));
+    for (const av1::PendingTimer& t : page.timers()) {
+      table.rows.push_back({broker.name, Time(t.due()), t.topic(), absl::StrCat(t.queue_id()),
+                            t.message_id(), t.tag().empty() ? "-" : t.tag(),
+                            t.keys().empty() ? "-" : absl::StrJoin(t.keys(), ","),
+                            absl::StrCat(t.offset())});
+    }
+    brokers.push_back(WithBroker(broker, ToValue(page)));
+  }
+  out.tables.push_back(std::move(table));
+  out.json = ObjectValue({{"brokers", ListValue(std::move(brokers))}});
+  return out;
+}
+
 Output MessagesOutput(const std::vector<std::pair<BrokerRef, av1::MessageView>>& messages,
                       bool truncated) {
   Output out;
@@ -710,6 +731,27 @@ absl::StatusOr<Output> MessageFind(Directory& dir, const Invocation& inv) {
   return MessagesOutput(found, truncated);
 }
 
+absl::StatusOr<Output> TimerList(Directory& dir, const Invocation& inv) {
+  av1::ListTimersRequest request;
+  request.set_topic(FlagOr(inv, "topic", ""));
+  if (inv.flags.count("limit") > 0) {
+    APOGEE_ASSIGN_OR_RETURN(int64_t limit, IntFlag(inv, "limit", 1, 10000));
+    request.set_limit(static_cast<int32_t>(limit));
+  }
+  request.set_after(FlagOr(inv, "after", ""));
+  const std::string broker = FlagOr(inv, "broker", "");
+  APOGEE_ASSIGN_OR_RETURN(
+      std::vector<BrokerRef> masters,
+      request.topic().empty() ? dir.Masters(broker) : dir.TopicMasters(request.topic(), broker));
+  std::vector<std::pair<BrokerRef, av1::ListTimersResponse>> pages;
+  for (const BrokerRef& b : masters) {
+    APOGEE_ASSIGN_OR_RETURN(auto page,
+                            AdminCall(b, &av1::Admin::Stub::ListTimers, request, "ListTimers"));
+    pages.emplace_back(b, std::move(page));
+  }
+  return TimersOutput(pages);
+}
+
 // The brokers of group `name` (every group when empty); NOT_FOUND when none.
 absl::StatusOr<std::vector<BrokerRef>> GroupBrokers(Directory& dir, const std::string& name) {
   APOGEE_ASSIGN_OR_RETURN(nsv1::GetClusterInfoResponse info, dir.ClusterInfo());
@@ -957,6 +999,7 @@ absl::StatusOr<Output> RunCommand(const Invocation& inv) {
       {"message send", MessageSend},
       {"message get", MessageGet},
       {"message find", MessageFind},
+      {"timer list", TimerList},
       {"broker status", BrokerStatus},
       {"broker config", BrokerConfig},
       {"broker promote", BrokerPromote},

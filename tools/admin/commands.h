@@ -41,6 +41,8 @@ Output GroupProgressOutput(
 // table of the masters' replicas when there are any.
 Output BrokerStatusOutput(const std::vector<admin::v1::GetBrokerStatusResponse>& statuses);
 Output TopicsOutput(const std::vector<std::pair<BrokerRef, nameserver::v1::TopicConfig>>& topics);
+// `timer list`: per broker the pending count, then one row per timer.
+Output TimersOutput(const std::vector<std::pair<BrokerRef, admin::v1::ListTimersResponse>>& pages);
 Output MessagesOutput(const std::vector<std::pair<BrokerRef, admin::v1::MessageView>>& messages,
                       bool truncated);
 

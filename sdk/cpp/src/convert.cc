@@ -20,7 +20,8 @@ bool Blank(const std::string& s) { return absl::StripAsciiWhitespace(s).empty();
 }  // namespace
 
 absl::Status ValidateMessage(const Message& m, const std::string& where) {
-  if (absl::Status s = ValidateTopicName(absl::StrCat(where, ".topic"), m.topic); !s.ok()) return s;
+  if (absl::Status s = ValidateClientTopic(absl::StrCat(where, ".topic"), m.topic); !s.ok())
+    return s;
   if (m.delay_level != 0 && (m.delay_level < 1 || m.delay_level > kMaxDelayLevel)) {
     return absl::InvalidArgumentError(absl::StrCat(where, ".delay_level ", m.delay_level,
                                                    " is out of range [1, ", kMaxDelayLevel, "]"));
@@ -117,6 +118,7 @@ ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
   out.store_time = FromProtoTimestamp(sp.store_timestamp());
   out.delivery_attempt = sp.has_delivery_attempt() ? sp.delivery_attempt() : 1;
   out.receipt_handle = sp.receipt_handle();
+  out.message_group = sp.message_group();
   out.endpoint = endpoint;
   return out;
 }

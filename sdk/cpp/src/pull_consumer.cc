@@ -46,7 +46,7 @@ class PullConsumer::Impl {
 
   absl::StatusOr<std::vector<QueueId>> QueuesOf(const std::string& topic) {
     if (closed_) return Closed();
-    if (absl::Status s = ValidateTopicName("topic", topic); !s.ok()) return s;
+    if (absl::Status s = ValidateClientTopic("topic", topic); !s.ok()) return s;
     auto route = core_.routes.Get(topic);
     if (!route.ok()) return route.status();
     std::vector<QueueId> queues;

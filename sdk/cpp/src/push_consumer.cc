@@ -50,6 +50,8 @@ ReceivedMessage FromPushed(const pb::PushedMessage& pushed, const std::string& b
   out.store_time = FromProtoTimestamp(m.store_time());
   out.delivery_attempt = pushed.delivery_attempt();
   out.receipt_handle = pushed.receipt_handle();
+  out.message_group = pushed.message_group();
+  if (pushed.has_delivery_time()) out.delivery_time = FromProtoTimestamp(pushed.delivery_time());
   return out;
 }
 
@@ -413,12 +415,15 @@ class PushConsumer::Impl {
     }
     std::vector<std::vector<ReceivedMessage>> runs;
     if (s->fifo) {
-      // Orderly: one run per queue, so messages of a message group (which
-      // share a queue) never run at once nor out of order. The broker also
-      // sends a group's next message only after this one is settled.
-      std::map<int32_t, std::vector<ReceivedMessage>> by_queue;
-      for (ReceivedMessage& m : messages) by_queue[m.queue_id].push_back(std::move(m));
-      for (auto& [queue, run] : by_queue) runs.push_back(std::move(run));
+      // Orderly: one run per message group (messages without one: per
+      // queue), so a group's messages never run at once nor out of order
+      // while different groups run in parallel. The broker also sends a
+      // group's next message only after this one is settled.
+      std::map<std::pair<int32_t, std::string>, std::vector<ReceivedMessage>> by_group;
+      for (ReceivedMessage& m : messages) {
+        by_group[{m.queue_id, m.message_group}].push_back(std::move(m));
+      }
+      for (auto& [group, run] : by_group) runs.push_back(std::move(run));
     } else {
       const size_t count = std::min(n, static_cast<size_t>(options_.concurrency));
       const size_t per_run = (n + count - 1) / count;
@@ -516,7 +521,7 @@ absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerO
                                                                    MessageListener listener) {
   if (absl::Status s = sdk::ValidateClientOptions(options); !s.ok()) return s;
   if (absl::Status s = ValidateGroupName("group", options.group); !s.ok()) return s;
-  if (absl::Status s = ValidateTopicName("topic", options.topic); !s.ok()) return s;
+  if (absl::Status s = ValidateClientTopic("topic", options.topic); !s.ok()) return s;
   if (options.concurrency < 1 || options.concurrency > 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("concurrency is ", options.concurrency, " (allowed: 1..1024)"));

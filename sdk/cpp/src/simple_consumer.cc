@@ -184,7 +184,7 @@ absl::StatusOr<std::unique_ptr<SimpleConsumer>> SimpleConsumer::Create(
     return absl::InvalidArgumentError("subscriptions is empty (need at least one topic)");
   }
   for (const auto& [topic, expression] : options.subscriptions) {
-    if (absl::Status s = ValidateTopicName("subscriptions topic", topic); !s.ok()) return s;
+    if (absl::Status s = ValidateClientTopic("subscriptions topic", topic); !s.ok()) return s;
   }
   if (options.await_duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,6 +1,7 @@
 #include "services/broker/app/broker_app.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <utility>
 
@@ -422,6 +423,7 @@ void BrokerApp::StartTasks() {
     for (const auto& [group, counts] : m.pop->ReviveExpired()) {
       m.probe->OnRetried(group, counts.retried);
       m.probe->OnDeadLettered(group, counts.dead_lettered);
+      m.probe->OnFifoRedelivered(group, counts.redelivered);
       if (counts.retried > 0) m.arrivals->Notify(RetryTopic(group));
       if (counts.dead_lettered > 0) m.arrivals->Notify(DlqTopic(group));
     }
@@ -437,6 +439,18 @@ void BrokerApp::StartTasks() {
       absl::StatusOr<CheckReport> report = m.transactions->CheckDue();
       if (!report.ok() || !report->more) return;
     }
+  });
+  every(absl::Seconds(1), [&m] {
+    // FIFO gauges per consumer group, summed over its ordered cursors.
+    std::map<std::string, std::array<int64_t, 3>> fifo;
+    for (const PopEngine::QueueProgress& q : m.pop->Progress()) {
+      if (!q.ordered) continue;
+      std::array<int64_t, 3>& sums = fifo[q.group];
+      sums[0] += q.busy_message_groups;
+      sums[1] += q.blocked_message_groups;
+      sums[2] += q.waiting;
+    }
+    for (const auto& [group, sums] : fifo) m.probe->SetFifo(group, sums[0], sums[1], sums[2]);
   });
   // A slave's store receives its master's topic and group configs: keep
   // the broker's copies (routes, reads) in step with it.

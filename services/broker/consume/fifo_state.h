@@ -59,6 +59,8 @@ class FifoState {
 
   int64_t waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t busy_groups() const { return static_cast<int64_t>(busy_.size()); }
+  // Message groups with at least one waiting entry.
+  int64_t blocked_groups() const { return static_cast<int64_t>(waiting_per_group_.size()); }
   int64_t in_flight() const { return static_cast<int64_t>(in_flight_.size()); }
 
  private:

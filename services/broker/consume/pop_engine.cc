@@ -455,7 +455,8 @@ std::vector<PopEngine::QueueProgress> PopEngine::Progress() const {
     if (!cursor->loaded) continue;
     out.push_back(QueueProgress{std::get<0>(key), std::get<1>(key), std::get<2>(key), cursor->Low(),
                                 static_cast<int64_t>(cursor->in_flight.size()),
-                                cursor->fifo.busy_groups(), cursor->fifo.waiting()});
+                                cursor->fifo.busy_groups(), cursor->fifo.waiting(),
+                                cursor->fifo.blocked_groups(), cursor->ordered});
   }
   return out;
 }

@@ -107,6 +107,8 @@ class PopEngine {
     // read but held back (behind their group, or waiting for redelivery).
     int64_t busy_message_groups = 0;
     int64_t waiting = 0;
+    int64_t blocked_message_groups = 0;  // with messages waiting
+    bool ordered = false;                // a FIFO cursor
   };
   std::vector<QueueProgress> Progress() const;
 

@@ -28,6 +28,10 @@ pushv1::PushedMessage ToPushedMessage(v2::Message message) {
   pushv1::PushedMessage out;
   out.set_delivery_attempt(std::max(1, message.system_properties().delivery_attempt()));
   out.set_receipt_handle(message.system_properties().receipt_handle());
+  out.set_message_group(message.system_properties().message_group());
+  if (message.system_properties().has_delivery_timestamp()) {
+    *out.mutable_delivery_time() = message.system_properties().delivery_timestamp();
+  }
   *out.mutable_message() = ToMessageView(std::move(message));
   return out;
 }
@@ -46,7 +50,7 @@ absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps&
     return ok;
   }
   s->group_ = subscribe.group();
-  if (absl::Status ok = ValidateTopicName("subscribe.topic", subscribe.topic()); !ok.ok()) {
+  if (absl::Status ok = ValidateClientTopic("subscribe.topic", subscribe.topic()); !ok.ok()) {
     return ok;
   }
   if (IsRetryTopic(subscribe.topic()) || IsDlqTopic(subscribe.topic())) {

@@ -36,6 +36,18 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& 
                           "Age of the oldest message the group has not acked", *registry_)),
       in_flight_(Family(prometheus::BuildGauge(), "apogee_consumer_inflight_messages",
                         "Messages delivered and invisible, waiting for ack", *registry_)),
+      fifo_busy_(Family(prometheus::BuildGauge(), "apogee_fifo_busy_message_groups",
+                        "FIFO: message groups with a message in flight", *registry_)),
+      fifo_blocked_(Family(prometheus::BuildGauge(), "apogee_fifo_blocked_message_groups",
+                           "FIFO: message groups with messages held back behind one in flight "
+                           "or waiting for redelivery",
+                           *registry_)),
+      fifo_waiting_(Family(prometheus::BuildGauge(), "apogee_fifo_waiting_messages",
+                           "FIFO: messages read but held back", *registry_)),
+      fifo_redelivered_(Family(prometheus::BuildCounter(), "apogee_fifo_redelivered_total",
+                               "FIFO: messages made visible again in place (invisible time "
+                               "ended or nacked), first of their message group",
+                               *registry_)),
       request_bytes_(Family(prometheus::BuildGauge(), "apogee_request_inflight_bytes",
                             "SendMessage request bytes being handled (kind=in_flight) and "
                             "their limit (kind=limit, --max_inflight_bytes)",
@@ -93,6 +105,21 @@ void Probe::SetConsumerLag(const std::string& group, const std::string& topic, i
   prometheus::Labels labels = With({{"consumer_group", group}, {"topic", topic}});
   lag_messages_.Add(labels).Set(static_cast<double>(messages));
   lag_seconds_.Add(labels).Set(seconds);
+}
+
+void Probe::SetFifo(const std::string& group, int64_t busy_groups, int64_t blocked_groups,
+                    int64_t waiting) {
+  const prometheus::Labels labels = With({{"consumer_group", group}});
+  fifo_busy_.Add(labels).Set(static_cast<double>(busy_groups));
+  fifo_blocked_.Add(labels).Set(static_cast<double>(blocked_groups));
+  fifo_waiting_.Add(labels).Set(static_cast<double>(waiting));
+}
+
+void Probe::OnFifoRedelivered(const std::string& group, int64_t messages) {
+  if (messages > 0) {
+    fifo_redelivered_.Add(With({{"consumer_group", group}}))
+        .Increment(static_cast<double>(messages));
+  }
 }
 
 void Probe::SetInFlight(int64_t messages) {

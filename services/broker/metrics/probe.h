@@ -30,6 +30,13 @@ class Probe {
   void SetConsumerLag(const std::string& group, const std::string& topic, int64_t messages,
                       double seconds);
   void SetInFlight(int64_t messages);
+  // FIFO consumption of a consumer group (docs/design/message-types.md §4):
+  // message groups with a message in flight, message groups with messages
+  // held back (behind that one, or waiting for redelivery), those messages.
+  void SetFifo(const std::string& group, int64_t busy_groups, int64_t blocked_groups,
+               int64_t waiting);
+  // FIFO messages made visible again in place (invisible time ended, nack).
+  void OnFifoRedelivered(const std::string& group, int64_t messages);
   // SendMessage request bytes being handled, and --max_inflight_bytes.
   void SetRequestBytes(int64_t in_flight, int64_t limit);
   void SetConnections(int producers, int consumers);
@@ -58,6 +65,10 @@ class Probe {
   prometheus::Family<prometheus::Gauge>& lag_messages_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& fifo_busy_;
+  prometheus::Family<prometheus::Gauge>& fifo_blocked_;
+  prometheus::Family<prometheus::Gauge>& fifo_waiting_;
+  prometheus::Family<prometheus::Counter>& fifo_redelivered_;
   prometheus::Family<prometheus::Gauge>& request_bytes_;
   prometheus::Family<prometheus::Gauge>& connections_;
   prometheus::Family<prometheus::Counter>& pushed_;

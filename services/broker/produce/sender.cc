@@ -150,13 +150,13 @@ void Sender::Send(const v2::SendMessageRequest& request, SendOrigin origin,
   // A known topic is sent from the caller's thread (the store append never
   // blocks); only an unknown one goes to a worker, since auto-creating it
   // waits for the store.
-  if (ValidateTopicName("topic", origin.topic).ok()) {
+  if (ValidateClientTopic("topic", origin.topic).ok()) {
     auto cached = topics_->Get(origin.topic);
     if (cached.ok()) return SendTo(request, *cached, origin, response, std::move(done));
   }
   executor_->Submit(
       [this, &request, origin = std::move(origin), response, done = std::move(done)]() mutable {
-        absl::Status valid = ValidateTopicName("topic", origin.topic);
+        absl::Status valid = ValidateClientTopic("topic", origin.topic);
         if (!valid.ok()) return done(WithV2Code(valid, v2::ILLEGAL_TOPIC));
         auto topic = topics_->GetOrAutoCreate(
             origin.topic, TopicTypeFor(MessageTypeOf(request.messages(0).system_properties())));

@@ -136,6 +136,10 @@ class AdminService final : public av1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ResolveTransaction(grpc::CallbackServerContext* context,
                                                const av1::ResolveTransactionRequest* request,
                                                av1::ResolveTransactionResponse* response) override;
+  // Pending delayed messages (admin_timers.cc).
+  grpc::ServerUnaryReactor* ListTimers(grpc::CallbackServerContext* context,
+                                       const av1::ListTimersRequest* request,
+                                       av1::ListTimersResponse* response) override;
 
  private:
   // Runs `work` on the executor (after the --auth check: a super user) and finishes the call with

@@ -41,6 +41,14 @@ grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Executor
   return reactor;
 }
 
+// A topic named by a client: ILLEGAL_TOPIC for a malformed name,
+// `system_code` for a system topic (names.h).
+absl::Status CheckClientTopic(const std::string& topic, v2::Code system_code) {
+  absl::Status valid = ValidateClientTopic("topic", topic);
+  if (valid.ok()) return valid;
+  return WithV2Code(valid, absl::IsPermissionDenied(valid) ? system_code : v2::ILLEGAL_TOPIC);
+}
+
 absl::Status Unsupported(const char* what) {
   return WithV2Code(absl::UnimplementedError(absl::StrCat(what, " is not supported yet")),
                     v2::UNSUPPORTED);
@@ -131,8 +139,7 @@ absl::StatusOr<TopicConfig> MessagingService::ResolveTopic(const grpc::ServerCon
                                                            const v2::Resource& resource) {
   const std::string name =
       rocketmq::QualifiedName(context, resource.resource_namespace(), resource.name());
-  absl::Status valid = ValidateTopicName("topic", name);
-  if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_TOPIC);
+  APOGEE_RETURN_IF_ERROR(CheckClientTopic(name, v2::FORBIDDEN));
   auto config = topics_->Get(name);
   if (!config.ok()) return WithV2Code(config.status(), v2::TOPIC_NOT_FOUND);
   return config;
@@ -190,8 +197,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
   return Offload(context, executor_, response, [this, request, response, topic]() {
-    absl::Status valid = ValidateTopicName("topic", topic);
-    if (!valid.ok()) return WithV2Code(valid, v2::ILLEGAL_TOPIC);
+    APOGEE_RETURN_IF_ERROR(CheckClientTopic(topic, v2::ILLEGAL_TOPIC));
     auto route = routes_->Route(topic);
     if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
     APOGEE_ASSIGN_OR_RETURN(std::vector<v2::MessageQueue> queues,
@@ -302,7 +308,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
                                         request->group().name()))
           .fifo();
   return Offload(context, executor_, response, [this, request, response, topic, fifo]() {
-    APOGEE_RETURN_IF_ERROR(WithV2Code(ValidateTopicName("topic", topic), v2::ILLEGAL_TOPIC));
+    APOGEE_RETURN_IF_ERROR(CheckClientTopic(topic, v2::FORBIDDEN));
     auto route = routes_->Route(topic);
     if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
     APOGEE_ASSIGN_OR_RETURN(std::vector<v2::MessageQueue> queues,

@@ -77,6 +77,7 @@ class StoreClient {
   absl::StatusOr<sv1::ResolveTransactionResponse> ResolveTransaction(
       const sv1::ResolveTransactionRequest& request);
   absl::Status RecordTransactionCheck(const sv1::RecordTransactionCheckRequest& request);
+  // Pending TIMER / HALF records (docs/design/message-types.md §6).
   absl::StatusOr<sv1::ListPendingResponse> ListPending(const sv1::ListPendingRequest& request);
   // Reads the store's WatchQueues stream on this thread, calling
   // `on_advances` per message, until the stream ends (the store went away,

@@ -138,7 +138,7 @@ absl::StatusOr<TopicConfig> TopicManager::GetOrAutoCreate(const std::string& nam
                                                           nsv1::TopicMessageType type) {
   auto existing = Get(name);
   if (existing.ok() || !options_.auto_create) return existing;
-  APOGEE_RETURN_IF_ERROR(ValidateTopicName("topic", name));
+  APOGEE_RETURN_IF_ERROR(ValidateClientTopic("topic", name));  // never a system topic
   return GetOrCreate(name, options_.default_queues, type);
 }
 

@@ -187,6 +187,7 @@ absl::StatusOr<CheckReport> TransactionCoordinator::CheckDue() {
   list.set_kind(sv1::RECORD_HALF);
   *list.mutable_due_before() = ToTimestamp(now);
   list.set_limit(options_.batch_limit);
+  list.set_include_body(true);  // the check command carries the message
   APOGEE_ASSIGN_OR_RETURN(sv1::ListPendingResponse due, store_->ListPending(list));
   report.more = due.more();
   for (const sv1::StoredRecord& half : due.records()) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -142,6 +143,33 @@ const std::set<std::string, std::less<>>& ReservedKeys() {
 
 absl::Status ValidateTopicName(absl::string_view field, absl::string_view name) {
   return ValidateChars("topic", field, name, kMaxTopicNameLength, "[%|a-zA-Z0-9_-]", IsTopicChar);
+}
+
+bool IsSystemTopic(absl::string_view topic) {
+  static constexpr absl::string_view kNames[] = {"TBW102",
+                                                 "SCHEDULE_TOPIC_XXXX",
+                                                 "BenchmarkTest",
+                                                 "RMQ_SYS_TRACE_TOPIC",
+                                                 "RMQ_SYS_TRANS_HALF_TOPIC",
+                                                 "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+                                                 "TRANS_CHECK_MAX_TIME_TOPIC",
+                                                 "SELF_TEST_TOPIC",
+                                                 "OFFSET_MOVED_EVENT",
+                                                 "CHECKPOINT_TOPIC"};
+  if (absl::StartsWith(topic, "rmq_sys_")) return true;
+  for (absl::string_view name : kNames) {
+    if (topic == name) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateClientTopic(absl::string_view field, absl::string_view topic) {
+  if (absl::Status valid = ValidateTopicName(field, topic); !valid.ok()) return valid;
+  if (!IsSystemTopic(topic)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat(field, " \"", topic,
+                   "\" is a system topic (rmq_sys_* and RocketMQ's system topic names): clients "
+                   "can neither send to it nor receive from it"));
 }
 
 absl::Status ValidateGroupName(absl::string_view field, absl::string_view name) {

@@ -48,6 +48,16 @@ inline bool IsImplicitTopic(absl::string_view topic) {
          topic == kTransCheckMaxTopic;
 }
 
+// RocketMQ's system topics (its TopicValidator): every name starting with
+// "rmq_sys_" and a fixed set (TBW102, SCHEDULE_TOPIC_XXXX,
+// RMQ_SYS_TRANS_HALF_TOPIC, ...). They belong to the store and the broker:
+// clients neither send to nor read from them, admin tools read them.
+bool IsSystemTopic(absl::string_view topic);
+
+// A topic a client may name: ValidateTopicName, then PERMISSION_DENIED for a
+// system topic, naming `field` and the topic.
+absl::Status ValidateClientTopic(absl::string_view field, absl::string_view topic);
+
 // RocketMQ's topic rule: [%|a-zA-Z0-9_-], 1..127 chars. `field` names the
 // input in the error ("topic", "registration.topics[3].name").
 absl::Status ValidateTopicName(absl::string_view field, absl::string_view name);

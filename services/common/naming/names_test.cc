@@ -89,5 +89,21 @@ TEST(NamesTest, ReservedPropertyKeysAreRocketMqSystemKeys) {
   EXPECT_FALSE(IsReservedPropertyKey("color"));
 }
 
+TEST(NamesTest, SystemTopicsAreRefusedToClientsNamingTheTopic) {
+  EXPECT_TRUE(IsSystemTopic(kTimerTopic));
+  EXPECT_TRUE(IsSystemTopic("rmq_sys_anything"));
+  EXPECT_TRUE(IsSystemTopic("RMQ_SYS_TRANS_HALF_TOPIC"));
+  EXPECT_TRUE(IsSystemTopic("TBW102"));
+  EXPECT_FALSE(IsSystemTopic("rmq_sysX"));
+  EXPECT_FALSE(IsSystemTopic("%RETRY%group"));
+  EXPECT_FALSE(IsSystemTopic("Orders"));
+  absl::Status s = ValidateClientTopic("messages[0].topic", "rmq_sys_wheel_timer");
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(s.message(),
+              HasSubstr("messages[0].topic \"rmq_sys_wheel_timer\" is a system topic"));
+  EXPECT_EQ(ValidateClientTopic("topic", "a b").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateClientTopic("topic", "Orders").ok());
+}
+
 }  // namespace
 }  // namespace apogee

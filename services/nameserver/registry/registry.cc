@@ -336,6 +336,8 @@ absl::StatusOr<v1::GetRouteResponse> Registry::GetRoute(const std::string& topic
   absl::ReaderMutexLock lock(&mu_);
   auto it = topic_index_.find(topic);
   if (it == topic_index_.end()) {
+    // A system topic is never auto-created: clients may not use one.
+    if (or_auto_create) APOGEE_RETURN_IF_ERROR(ValidateClientTopic("topic", topic));
     if (!or_auto_create) {
       return absl::NotFoundError(
           absl::StrCat("topic \"", topic, "\" is not served by any live broker"));

@@ -28,7 +28,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
                                                        v2::QueryRouteResponse* response) {
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
-  absl::Status status = ValidateTopicName("topic", topic);
+  absl::Status status = ValidateClientTopic("topic", topic);
   if (!status.ok()) {
     probe_->OnRouteQuery("v2", "invalid");
     return rocketmq::AnswerInBand(context, WithV2Code(status, v2::ILLEGAL_TOPIC), response);

@@ -228,6 +228,12 @@ absl::StatusOr<std::vector<DueEntry>> Store::ScanDueTimers(int64_t from_ms, int6
   return index_->ScanDue(RecordKind::kTimer, from_ms, due_ms, limit);
 }
 
+absl::StatusOr<std::vector<DueEntry>> Store::ScanPending(RecordKind kind, int64_t from_ms,
+                                                         int64_t from_offset, int64_t due_ms,
+                                                         int limit) const {
+  return index_->ScanDue(kind, from_ms, due_ms, limit, from_offset);
+}
+
 absl::StatusOr<std::optional<int64_t>> Store::NextTimerDue() const {
   return index_->NextDue(RecordKind::kTimer);
 }

@@ -247,6 +247,11 @@ class Store {
   // Pending timers due in [from_ms, due_ms], in (due, offset) order.
   absl::StatusOr<std::vector<DueEntry>> ScanDueTimers(int64_t from_ms, int64_t due_ms,
                                                       int limit) const;
+  // Pending `kind` (TIMER or HALF) entries due in [from_ms, due_ms], in
+  // (due, offset) order from (from_ms, from_offset) on (ListPending).
+  absl::StatusOr<std::vector<DueEntry>> ScanPending(RecordKind kind, int64_t from_ms,
+                                                    int64_t from_offset, int64_t due_ms,
+                                                    int limit) const;
   // The earliest due time of a pending timer; nullopt when none.
   absl::StatusOr<std::optional<int64_t>> NextTimerDue() const;
   // Pending entries of `kind` (TIMER or HALF) due in [from_ms, due_ms].

@@ -527,7 +527,8 @@ PendingCounts IndexStore::pending_counts() const {
 }
 
 absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanDue(RecordKind kind, int64_t from_ms,
-                                                          int64_t due_ms, int limit) const {
+                                                          int64_t due_ms, int limit,
+                                                          int64_t from_offset) const {
   const Family f = kind == RecordKind::kHalf ? kTxnCheck : kTimerDue;
   // Bounded above so the iterator never walks past the due keys it wants.
   const std::string upper = keys::DueKey(due_ms + 1, 0);
@@ -536,8 +537,8 @@ absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanDue(RecordKind kind, int64
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(f)));
   std::vector<DueEntry> out;
-  for (it->Seek(keys::DueKey(from_ms, 0)); it->Valid() && static_cast<int>(out.size()) < limit;
-       it->Next()) {
+  for (it->Seek(keys::DueKey(from_ms, from_offset));
+       it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
     std::optional<std::pair<int64_t, int64_t>> key = keys::DecodeDueKey(ToView(it->key()));
     if (!key.has_value()) return absl::DataLossError("malformed due-time key");
     APOGEE_ASSIGN_OR_RETURN(std::optional<DueEntry> entry, GetPending(key->second));

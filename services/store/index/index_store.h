@@ -161,10 +161,11 @@ class IndexStore {
 
   // --- Typed records (message-types.md §1.2).
   // Pending entries of `kind` (TIMER or HALF) due in [from_ms, due_ms], in
-  // (due, offset) order, at most `limit`. A caller that fired everything
-  // below `from_ms` seeks past the deletion tombstones it left there.
+  // (due, offset) order, at most `limit`, starting at (from_ms,
+  // from_offset). A caller that fired everything below `from_ms` seeks past
+  // the deletion tombstones it left there.
   absl::StatusOr<std::vector<DueEntry>> ScanDue(RecordKind kind, int64_t from_ms, int64_t due_ms,
-                                                int limit) const;
+                                                int limit, int64_t from_offset = 0) const;
   // The earliest due time of a pending `kind`; nullopt when none.
   absl::StatusOr<std::optional<int64_t>> NextDue(RecordKind kind) const;
   // The pending entry of the record at `commit_offset`; nullopt when it is

@@ -12,6 +12,7 @@
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/service/record_codec.h"
+#include "services/store/typed/pending_list.h"
 
 namespace apogee::store {
 namespace {
@@ -748,24 +749,70 @@ grpc::ServerUnaryReactor* StoreService::ListPending(grpc::CallbackServerContext*
                                                     const sv1::ListPendingRequest* request,
                                                     sv1::ListPendingResponse* response) {
   return RunUnary(context, "ListPending", [this, request, response]() -> absl::Status {
-    APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
-    ListPendingRequest r;
-    r.kind = static_cast<RecordKind>(request->kind());
-    if (request->has_due_before()) r.due_before_ms = ToMillis(request->due_before());
-    r.target_topic = request->target_topic();
-    r.limit = request->limit();
-    r.after_offset = request->after_offset();
-    APOGEE_ASSIGN_OR_RETURN(ListPendingResult result, options_.transactions->ListPending(r));
-    for (const PendingRecord& pending : result.records) {
-      sv1::StoredRecord* out = response->add_records();
-      APOGEE_RETURN_IF_ERROR(ToProto(pending.record, out));
-      // The current state: CHECKED records moved the check time and count.
-      if (pending.entry.at_ms != 0) *out->mutable_at_time() = FromMillis(pending.entry.at_ms);
-      out->set_check_count(static_cast<int32_t>(pending.entry.count));
+    const auto kind = static_cast<RecordKind>(request->kind());
+    if (kind == RecordKind::kHalf || kind == RecordKind::kDiscarded) {
+      return ListTransactions(*request, response);
     }
-    response->set_more(result.more);
+    constexpr int64_t kMaxBodyBytes = 16 << 20;
+    PendingQuery query;
+    query.kind = static_cast<RecordKind>(request->kind());
+    if (request->has_due_before()) query.due_before_ms = ToMillis(request->due_before());
+    query.target_topic = request->target_topic();
+    query.limit = request->limit();
+    if (request->has_after_due()) {
+      query.after_ms = std::max<int64_t>(0, ToMillis(request->after_due()));
+      query.after_offset = request->after_offset();
+    }
+    APOGEE_ASSIGN_OR_RETURN(PendingPage page, store::ListPending(*store_, query));
+    int64_t body_bytes = 0;
+    for (const StoredRecord& record : page.records) {
+      if (request->include_body() && response->records_size() > 0 &&
+          body_bytes + static_cast<int64_t>(record.view().body().size()) > kMaxBodyBytes) {
+        page.more = true;  // the rest comes after the last one returned
+        page.resume_ms = ToMillis(response->records().rbegin()->at_time());
+        page.resume_offset = response->records().rbegin()->commit_log_offset();
+        break;
+      }
+      sv1::StoredRecord* out = response->add_records();
+      APOGEE_RETURN_IF_ERROR(ToProto(record, out));
+      if (request->include_body()) {
+        body_bytes += static_cast<int64_t>(out->body().size());
+      } else {
+        out->clear_body();
+      }
+    }
+    response->set_more(page.more);
+    if (page.more && page.resume_ms >= 0) {
+      response->set_resume_after_offset(page.resume_offset);
+      *response->mutable_resume_after_due() = FromMillis(page.resume_ms);
+    }
+    const PendingCounts counts = store_->pending_counts();
+    response->set_pending(query.kind == RecordKind::kHalf ? counts.transactions : counts.timers);
     return absl::OkStatus();
   });
+}
+
+absl::Status StoreService::ListTransactions(const sv1::ListPendingRequest& request,
+                                            sv1::ListPendingResponse* response) {
+  APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
+  ListPendingRequest r;
+  r.kind = static_cast<RecordKind>(request.kind());
+  if (request.has_due_before()) r.due_before_ms = ToMillis(request.due_before());
+  r.target_topic = request.target_topic();
+  r.limit = request.limit();
+  r.after_offset = request.after_offset();
+  APOGEE_ASSIGN_OR_RETURN(ListPendingResult result, options_.transactions->ListPending(r));
+  for (const PendingRecord& pending : result.records) {
+    sv1::StoredRecord* out = response->add_records();
+    APOGEE_RETURN_IF_ERROR(ToProto(pending.record, out));
+    if (!request.include_body()) out->clear_body();
+    // The current state: CHECKED records moved the check time and count.
+    if (pending.entry.at_ms != 0) *out->mutable_at_time() = FromMillis(pending.entry.at_ms);
+    out->set_check_count(static_cast<int32_t>(pending.entry.count));
+  }
+  response->set_more(result.more);
+  if (r.kind == RecordKind::kHalf) response->set_pending(store_->pending_counts().transactions);
+  return absl::OkStatus();
 }
 
 }  // namespace apogee::store

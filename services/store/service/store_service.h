@@ -134,6 +134,10 @@ class StoreService final : public sv1::Store::CallbackService {
 
  private:
   absl::Status TransactionsAvailable() const;
+  // ListPending of HALF (due order with due_before, else offset order) and
+  // DISCARDED records (offset order), through the transaction service.
+  absl::Status ListTransactions(const sv1::ListPendingRequest& request,
+                                sv1::ListPendingResponse* response);
   class AppendReactor;
 
   // Runs `fn` (returning absl::Status) on the executor and finishes the call

@@ -55,6 +55,7 @@ struct ReceivedMessage {
   absl::Time store_time;
   int32_t delivery_attempt = 1;                     // 1 on first delivery
   absl::Time delivery_time = absl::InfinitePast();  // a DELAY message's; else unset
+  std::string message_group;                        // a FIFO message's; else empty
   std::string receipt_handle;
   std::string endpoint;
 };
