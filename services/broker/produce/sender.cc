@@ -1,5 +1,6 @@
 #include "services/broker/produce/sender.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -159,8 +160,17 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
   SendPlan plan = PlanSend(request, topic, origin, options_.limits, clock_->Now(), round_robin_);
   std::vector<store::v1::AppendRecord> records = std::move(plan.records);
   plan.records.clear();
+  // The queues the records land on, so push sessions read only those.
+  std::vector<int32_t> queues;
+  for (const store::v1::AppendRecord& r : records) {
+    if (r.topic() == origin.topic &&
+        std::find(queues.begin(), queues.end(), r.queue_id()) == queues.end()) {
+      queues.push_back(r.queue_id());
+    }
+  }
+  if (queues.empty()) queues.push_back(Arrivals::kAnyQueue);
   auto answer = [this, &request, response, done = std::move(done), plan = std::move(plan),
-                 topic = origin.topic](
+                 topic = origin.topic, queues = std::move(queues)](
                     absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
     const int64_t stored =
         appended.ok() ? static_cast<int64_t>(std::min(appended->size(), plan.record_index.size()))
@@ -173,7 +183,7 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
                    response);
     if (stored > 0) {
       probe_->OnMessagesIn(topic, stored, bytes);
-      arrivals_->Notify(topic);
+      for (int32_t q : queues) arrivals_->Notify(topic, q);
     }
     done(top);
   };
