@@ -415,7 +415,8 @@ void BrokerApp::StartTasks() {
   };
   every(absl::Milliseconds(20), [&m] { m.arrivals->ExpireDue(m.clock->Now()); });
   m.queue_watcher = std::make_unique<QueueWatcher>(
-      m.store.get(), [&m](const std::string& topic) { m.arrivals->Notify(topic); });
+      m.store.get(),
+      [&m](const std::string& topic, int32_t queue) { m.arrivals->Notify(topic, queue); });
   m.queue_watcher->Start();
   every(absl::Milliseconds(200), [&m] {
     // Revived messages are appended: only the writer's store takes them.

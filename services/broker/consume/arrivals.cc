@@ -1,5 +1,8 @@
 #include "services/broker/consume/arrivals.h"
 
+#include <iterator>
+#include <utility>
+
 namespace apogee::broker {
 
 uint64_t Arrivals::Watch(const std::vector<std::string>& topics, absl::Time deadline,
@@ -33,10 +36,28 @@ bool Arrivals::Unwatch(uint64_t id) {
   return true;
 }
 
-void Arrivals::Notify(const std::string& topic) {
+uint64_t Arrivals::Listen(const std::vector<std::string>& topics, Listener listener) {
+  auto shared = std::make_shared<Listener>(std::move(listener));
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_id_++;
+  for (const std::string& topic : topics) listeners_.emplace(topic, std::make_pair(id, shared));
+  return id;
+}
+
+void Arrivals::Unlisten(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    it = it->second.first == id ? listeners_.erase(it) : std::next(it);
+  }
+}
+
+void Arrivals::Notify(const std::string& topic, int32_t queue) {
   std::vector<std::function<void(bool)>> wakes;
+  std::vector<std::shared_ptr<Listener>> listeners;
   {
     absl::MutexLock lock(&mu_);
+    auto heard = listeners_.equal_range(topic);
+    for (auto l = heard.first; l != heard.second; ++l) listeners.push_back(l->second.second);
     std::vector<uint64_t> ids;
     auto range = by_topic_.equal_range(topic);
     for (auto t = range.first; t != range.second; ++t) ids.push_back(t->second);
@@ -46,6 +67,7 @@ void Arrivals::Notify(const std::string& topic) {
     }
   }
   for (auto& wake : wakes) wake(true);
+  for (auto& listener : listeners) (*listener)(topic, queue);
 }
 
 void Arrivals::ExpireDue(absl::Time now) {

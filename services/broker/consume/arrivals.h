@@ -1,12 +1,16 @@
 // Long polling: a parked ReceiveMessage/PullMessage waits here until a
 // message arrives on one of its topics or its poll time ends, whichever is
-// first. Exactly one wake-up per watch.
+// first. Exactly one wake-up per watch. Push sessions listen instead: a
+// listener hears every arrival on its topics, with the queue it landed on,
+// so a session reads only the queues that changed.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,13 +23,21 @@ namespace apogee::broker {
 // Notify or ExpireDue: they must only hand work off (e.g. to an Executor).
 class Arrivals {
  public:
+  // Notify's queue when the arrival's queue is not known (or several).
+  static constexpr int32_t kAnyQueue = -1;
+  using Listener = std::function<void(const std::string& topic, int32_t queue)>;
+
   // `wake(true)` on arrival, `wake(false)` once `deadline` passed.
   uint64_t Watch(const std::vector<std::string>& topics, absl::Time deadline,
                  std::function<void(bool arrived)> wake);
   // Drops a watch that has not fired; returns whether it was still parked.
   bool Unwatch(uint64_t id);
-  // A message was stored on `topic`.
-  void Notify(const std::string& topic);
+  // `listener` hears every later Notify on `topics` until Unlisten.
+  uint64_t Listen(const std::vector<std::string>& topics, Listener listener);
+  // No later Notify calls the listener (one already running may still).
+  void Unlisten(uint64_t id);
+  // A message was stored on `topic`, on `queue` (kAnyQueue: unknown).
+  void Notify(const std::string& topic, int32_t queue = kAnyQueue);
   // Fires the watches whose deadline is at or before `now`.
   void ExpireDue(absl::Time now);
   // Parked watches (a metric, and a bound on parked polls).
@@ -41,6 +53,9 @@ class Arrivals {
 
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Listeners by topic; shared so Notify can call them outside mu_.
+  std::multimap<std::string, std::pair<uint64_t, std::shared_ptr<Listener>>> listeners_
+      ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   std::multimap<std::string, uint64_t> by_topic_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,5 +1,9 @@
 #include "services/broker/consume/arrivals.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace apogee::broker {
@@ -50,6 +54,36 @@ TEST(ArrivalsTest, UnwatchedWatchNeverFires) {
   arrivals.Notify("T");
   arrivals.ExpireDue(absl::FromUnixSeconds(200));
   EXPECT_EQ(calls, 0);
+}
+
+TEST(ArrivalsTest, ListenersHearEveryArrivalWithItsQueueUntilUnlistened) {
+  Arrivals arrivals;
+  std::vector<std::pair<std::string, int32_t>> heard;
+  const uint64_t id = arrivals.Listen(
+      {"T", "%RETRY%G"}, [&](const std::string& t, int32_t q) { heard.emplace_back(t, q); });
+  int watched = 0;
+  arrivals.Watch({"T"}, absl::FromUnixSeconds(100), [&](bool) { ++watched; });
+  arrivals.Notify("T", 3);
+  arrivals.Notify("T", 5);  // a listener is not one-shot
+  arrivals.Notify("Other", 1);
+  arrivals.Notify("%RETRY%G");
+  EXPECT_EQ(heard, (std::vector<std::pair<std::string, int32_t>>{
+                       {"T", 3}, {"T", 5}, {"%RETRY%G", Arrivals::kAnyQueue}}));
+  EXPECT_EQ(watched, 1);
+  EXPECT_EQ(arrivals.Parked(), 0u);  // listeners are not parked polls
+  arrivals.Unlisten(id);
+  arrivals.Notify("T", 3);
+  EXPECT_EQ(heard.size(), 3u);
+}
+
+TEST(ArrivalsTest, WatchWithoutTopicsOnlyExpires) {
+  Arrivals arrivals;
+  int calls = 0;
+  arrivals.Watch({}, absl::FromUnixSeconds(100), [&](bool) { ++calls; });
+  arrivals.Notify("T", 0);
+  EXPECT_EQ(calls, 0);
+  arrivals.ExpireDue(absl::FromUnixSeconds(100));
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace

@@ -218,48 +218,68 @@ bool PopEngine::RetriesDeletedTopic(const store::v1::StoredRecord& record,
 absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
     const std::string& group, const std::string& topic, const MessageFilter& filter,
     int max_messages, absl::Duration invisible, const std::vector<int32_t>* queues, bool* drained) {
+  if (drained != nullptr) *drained = false;
+  APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
+  Scope scope;
+  scope.retry = true;
+  for (int32_t q = 0; q < config.read_queues(); ++q) {
+    if (queues == nullptr || std::find(queues->begin(), queues->end(), q) != queues->end()) {
+      scope.queues.push_back(q);
+    }
+  }
+  Unread unread;
+  auto out = PopScoped(group, topic, filter, max_messages, invisible, scope, &unread);
+  if (out.ok() && drained != nullptr) *drained = unread.queues.empty() && !unread.retry;
+  return out;
+}
+
+absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
+    const std::string& group, const std::string& topic, const MessageFilter& filter,
+    int max_messages, absl::Duration invisible, const Scope& scope, Unread* unread) {
   APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
   std::vector<v2::Message> out;
-  bool all_read = true;  // every queue read to its end
-  if (drained != nullptr) *drained = false;
+  unread->queues.clear();
+  unread->retry = false;
   // Retries first: they are older than anything new in the topic.
-  auto retry = topics_->Get(RetryTopic(group));
+  auto retry = scope.retry ? topics_->Get(RetryTopic(group))
+                           : absl::StatusOr<TopicConfig>(absl::NotFoundError("not in scope"));
   if (retry.ok()) {
     for (int32_t q = 0; q < retry->read_queues(); ++q) {
       if (static_cast<int>(out.size()) >= max_messages) {
-        all_read = false;
+        unread->retry = true;
         break;
       }
       // A group has one retry topic for all its topics; each retried message
       // is delivered under its original topic name.
       std::vector<v2::Message> popped;
+      bool drained = true;
       APOGEE_RETURN_IF_ERROR(PopQueue(group, RetryTopic(group), q, filter,
                                       max_messages - static_cast<int>(out.size()), invisible,
-                                      /*ordered=*/false, &popped, &all_read));
+                                      /*ordered=*/false, &popped, &drained));
+      unread->retry |= !drained;
       for (v2::Message& m : popped) out.push_back(std::move(m));
     }
   }
   std::vector<int32_t> chosen;
-  for (int32_t q = 0; q < config.read_queues(); ++q) {
-    if (queues == nullptr || std::find(queues->begin(), queues->end(), q) != queues->end()) {
-      chosen.push_back(q);
-    }
+  for (int32_t q : scope.queues) {
+    if (q >= 0 && q < config.read_queues()) chosen.push_back(q);
   }
   const bool ordered = IsOrdered(group, config);
   const size_t count = chosen.size();
   static std::atomic<uint32_t> rotation{0};
-  const uint32_t start = rotation++;
+  const uint32_t start = count == 0 ? 0 : rotation++;
   for (size_t i = 0; i < count; ++i) {
-    if (static_cast<int>(out.size()) >= max_messages) {
-      all_read = false;
-      break;
-    }
     const int32_t q = chosen[(start + i) % count];
+    if (static_cast<int>(out.size()) >= max_messages) {
+      unread->queues.push_back(q);
+      continue;
+    }
+    bool drained = true;
     APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter,
                                     max_messages - static_cast<int>(out.size()), invisible, ordered,
-                                    &out, &all_read));
+                                    &out, &drained));
+    if (!drained) unread->queues.push_back(q);
   }
-  if (drained != nullptr) *drained = all_read;
   return out;
 }
 

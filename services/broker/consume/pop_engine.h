@@ -76,6 +76,26 @@ class PopEngine {
                                                const std::vector<int32_t>* queues = nullptr,
                                                bool* drained = nullptr);
 
+  // Which queues one pop reads, and what it left behind: a push session
+  // reads only the queues an arrival named since its last read.
+  struct Scope {
+    std::vector<int32_t> queues;  // the topic's queues to read
+    bool retry = false;           // the group's retry topic too (read first)
+  };
+  struct Unread {
+    // Of the scope, the topic queues not read to their end (a full batch
+    // stopped there, or before them), and whether the retry topic was not.
+    std::vector<int32_t> queues;
+    bool retry = false;
+  };
+  // Pop restricted to `scope`; `unread` says where popping again may find
+  // more before anything new arrives.
+  absl::StatusOr<std::vector<v2::Message>> PopScoped(const std::string& group,
+                                                     const std::string& topic,
+                                                     const MessageFilter& filter, int max_messages,
+                                                     absl::Duration invisible, const Scope& scope,
+                                                     Unread* unread);
+
   // Acks the delivery named by `handle`. INVALID_RECEIPT_HANDLE when it is
   // not in flight (acked, expired and revived, or replaced).
   absl::Status Ack(const std::string& group, const std::string& handle);

@@ -129,6 +129,13 @@ void PushSession::Start() {
     subscribed.mutable_subscribed()->set_fifo(fifo_);
     send_(std::move(subscribed));
   }
+  // Listening before the first pop (the Assignment's), so no arrival after
+  // it is missed.
+  const uint64_t listen = deps_.arrivals->Listen({topic_, RetryTopic(key_)},
+                                                 [weak](const std::string& topic, int32_t queue) {
+                                                   if (auto self = weak.lock())
+                                                     self->OnArrival(topic, queue);
+                                                 });
   // Joining runs our listener (the first Assignment), which wakes the loop.
   const uint64_t member =
       deps_.members->Join(group_, topic_, client_id_, queue_count_, broadcasting_,
@@ -139,9 +146,13 @@ void PushSession::Start() {
   {
     absl::MutexLock lock(&mu_);
     member_ = member;
+    listen_ = listen;
     closed_meanwhile = closed_;
   }
-  if (closed_meanwhile) deps_.members->Leave(member);
+  if (closed_meanwhile) {
+    deps_.members->Leave(member);
+    deps_.arrivals->Unlisten(listen);
+  }
   std::fprintf(stderr,
                "event=push_subscribed client=%s group=%s topic=%s mode=%s credits=%d "
                "ack_timeout=%s\n",
@@ -171,8 +182,25 @@ void PushSession::OnAssignment(const std::vector<int32_t>& queues, int members) 
     for (int32_t q : queues) response.mutable_assignment()->add_queue_ids(q);
     response.mutable_assignment()->set_members(members);
     send_(std::move(response));
+    unread_all_ = true;  // new queues: read them all once
+    WakeLocked();
   }
-  Wake();
+}
+
+void PushSession::OnArrival(const std::string& topic, int32_t queue) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  if (topic != topic_) {
+    unread_retry_ = true;
+  } else if (queue == Arrivals::kAnyQueue) {
+    unread_all_ = true;
+  } else if (lent_.count(queue) > 0 ||
+             std::find(queues_.begin(), queues_.end(), queue) == queues_.end()) {
+    return;  // not ours (another member's, or read elsewhere)
+  } else {
+    unread_.insert(queue);
+  }
+  WakeLocked();
 }
 
 absl::Status PushSession::Grant(int32_t messages) {
@@ -188,21 +216,21 @@ absl::Status PushSession::Grant(int32_t messages) {
                                   ")"));
     }
     credits_ += messages;
+    WakeLocked();
   }
-  Wake(/*credits_only=*/true);
   return absl::OkStatus();
 }
 
-void PushSession::Wake(bool credits_only) {
+void PushSession::Wake() {
   absl::MutexLock lock(&mu_);
-  if (closed_ || !started_) return;
-  if (pumping_) {
-    again_ = true;
-    return;
-  }
-  if (credits_only && starved_) return;
-  starved_ = false;
-  if (credits_ <= 0) return;
+  WakeLocked();
+}
+
+void PushSession::WakeLocked() {
+  // A running Pump looks at credits_ and the unread queues once more before
+  // it stops, so it needs no signal.
+  if (closed_ || !started_ || pumping_) return;
+  if (credits_ <= 0 || !AnyUnread()) return;
   pumping_ = true;
   deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
 }
@@ -210,47 +238,47 @@ void PushSession::Wake(bool credits_only) {
 void PushSession::Pump() {
   bool check_lend;
   int batch;
-  std::vector<int32_t> queues;
+  std::vector<int32_t> assigned;
+  PopEngine::Scope scope;
   uint64_t old_watch;
   {
     absl::MutexLock lock(&mu_);
-    again_ = false;
     if (closed_ || credits_ <= 0) {
       pumping_ = false;
       return;
     }
     batch = static_cast<int>(std::min<int64_t>(credits_, limits_.max_batch));
-    queues = queues_;
+    assigned = queues_;
+    for (int32_t q : assigned) {
+      if (unread_all_ || unread_.count(q) > 0) scope.queues.push_back(q);
+    }
+    scope.retry = unread_all_ || unread_retry_;
+    unread_.clear();
+    unread_all_ = unread_retry_ = false;
     old_watch = std::exchange(watch_, 0);
     check_lend = deps_.read_advisor != nullptr && deps_.store != nullptr && follows_read_from_ &&
                  !broadcasting_ && deps_.clock->Now() >= lend_check_at_;
     if (check_lend) lend_check_at_ = deps_.clock->Now() + limits_.lend_check;
   }
   if (old_watch != 0) deps_.arrivals->Unwatch(old_watch);
-  if (check_lend) LendColdQueues(queues);
-  queues = NotLent(std::move(queues));
-  // Watch before popping, so an arrival between an empty pop and parking
-  // is not missed (it sets again_).
-  std::weak_ptr<PushSession> weak = weak_from_this();
-  const uint64_t watch = deps_.arrivals->Watch({topic_, RetryTopic(key_)},
-                                               deps_.clock->Now() + limits_.park, [weak](bool) {
-                                                 if (auto self = weak.lock()) self->Wake();
-                                               });
-  // Broadcasting members read every queue; clustering members their own.
-  bool drained = false;
-  auto popped = deps_.pop->Pop(key_, topic_, filter_, batch, ack_timeout_,
-                               broadcasting_ ? nullptr : &queues, &drained);
+  if (check_lend) LendColdQueues(assigned);
+  scope.queues = NotLent(std::move(scope.queues));
+  // Broadcasting members read every queue (their assignment); clustering
+  // members their own.
+  PopEngine::Unread unread;
+  absl::StatusOr<std::vector<v2::Message>> popped = std::vector<v2::Message>();
+  if (!scope.queues.empty() || scope.retry) {
+    popped = deps_.pop->PopScoped(key_, topic_, filter_, batch, ack_timeout_, scope, &unread);
+  }
   std::vector<v2::Message> messages;
   if (popped.ok()) {
     messages = std::move(popped).value();
   } else {
-    drained = true;  // park; the watch retries after `park`
     std::fprintf(stderr, "event=push_pop_failed group=%s topic=%s error=\"%s\"\n", key_.c_str(),
                  topic_.c_str(), std::string(popped.status().message()).c_str());
   }
 
   std::vector<std::string> orphans;
-  bool keep_watch = false;
   {
     absl::MutexLock lock(&mu_);
     if (closed_) {
@@ -279,35 +307,74 @@ void PushSession::Pump() {
         send_(std::move(response));
         deps_.probe->OnPushed(topic_, group_, static_cast<int64_t>(messages.size()), bytes);
       }
-      // Pop again while it may find more: something changed meanwhile, or a
-      // queue was not read to its end (a full batch, or a tag filter that
-      // skipped its scan limit of records: every read makes progress).
-      const bool more = again_ || (!drained && credits_ > 0);
-      if (more && credits_ > 0) {
+      // Pop again while it may find more: an arrival meanwhile, or a queue
+      // not read to its end (a full batch, or a tag filter that skipped its
+      // scan limit of records: every read makes progress). After a store
+      // error everything is unread, but only an arrival or the park timeout
+      // retries it (no spinning on a failing store).
+      if (popped.ok()) {
+        unread_.insert(unread.queues.begin(), unread.queues.end());
+        unread_retry_ |= unread.retry;
+      } else {
+        unread_all_ = true;
+      }
+      if (popped.ok() && credits_ > 0 && AnyUnread()) {
         deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
       } else {
         pumping_ = false;
-        // Parked with credits: the watch (set before popping, so nothing
-        // that arrived since is missed) wakes us on an arrival or after
-        // `park`. Without credits the next grant does.
-        keep_watch = credits_ > 0;
-        starved_ = keep_watch;
-        if (keep_watch) watch_ = watch;
+        // Parked with credits: re-read everything after `park` even without
+        // an arrival. Without credits the next grant wakes us.
+        if (credits_ > 0) {
+          std::weak_ptr<PushSession> weak = weak_from_this();
+          watch_ = deps_.arrivals->Watch({}, deps_.clock->Now() + limits_.park, [weak](bool) {
+            if (auto self = weak.lock()) self->OnParkTimeout();
+          });
+        }
       }
     }
   }
-  if (!keep_watch) deps_.arrivals->Unwatch(watch);
   if (!orphans.empty()) Release(std::move(orphans));
 }
 
+void PushSession::OnParkTimeout() {
+  absl::MutexLock lock(&mu_);
+  unread_all_ = true;  // watch_ stays: the next Pump's Unwatch of it is a no-op
+  WakeLocked();
+}
+
 void PushSession::Settle(pushv1::Settle settle) {
-  deps_.executor->Submit([self = shared_from_this(), settle = std::move(settle)] {
+  {
+    absl::MutexLock lock(&mu_);
+    settles_.push_back(std::move(settle));
+    if (settling_) return;  // the running ApplySettles takes it too
+    settling_ = true;
+  }
+  deps_.executor->Submit([self = shared_from_this()] { self->ApplySettles(); });
+}
+
+void PushSession::ApplySettles() {
+  std::vector<pushv1::Settle> settles;
+  {
+    absl::MutexLock lock(&mu_);
+    settles.swap(settles_);
+  }
+  // The acks of every settle that queued up meanwhile in one AckBatch: one
+  // offset commit per queue for all of them. Each settle still gets its own
+  // SettleResult, once its acks are committed.
+  std::vector<std::string> acks;
+  std::vector<size_t> first_ack;
+  for (const pushv1::Settle& settle : settles) {
+    first_ack.push_back(acks.size());
+    acks.insert(acks.end(), settle.acks().begin(), settle.acks().end());
+  }
+  first_ack.push_back(acks.size());
+  const std::vector<absl::Status> statuses = deps_.pop->AckBatch(key_, acks);
+  std::vector<pushv1::ConsumeResponse> responses;
+  for (size_t s = 0; s < settles.size(); ++s) {
     pushv1::ConsumeResponse response;
     pushv1::SettleResult* result = response.mutable_settle_result();
     int settled = 0;
-    std::vector<std::string> acks(settle.acks().begin(), settle.acks().end());
-    std::vector<absl::Status> statuses = self->deps_.pop->AckBatch(self->key_, acks);
-    for (size_t i = 0; i < acks.size(); ++i) {
+    for (size_t i = first_ack[s]; i < first_ack[s + 1]; ++i) {
       if (statuses[i].ok()) {
         ++settled;
         continue;
@@ -316,20 +383,18 @@ void PushSession::Settle(pushv1::Settle settle) {
       failure->set_receipt_handle(acks[i]);
       failure->set_message(std::string(statuses[i].message()));
     }
-    for (const pushv1::Nack& nack : settle.nacks()) {
+    for (const pushv1::Nack& nack : settles[s].nacks()) {
       absl::Duration delay =
           nack.has_retry_delay() ? FromProtoDuration(nack.retry_delay()) : absl::ZeroDuration();
       absl::Status status;
-      if (delay < absl::ZeroDuration() || delay > self->limits_.max_retry_delay) {
-        status =
-            Invalid(absl::StrCat("nack.retry_delay is ", absl::FormatDuration(delay), " (",
-                                 Range(absl::ZeroDuration(), self->limits_.max_retry_delay), ")"));
+      if (delay < absl::ZeroDuration() || delay > limits_.max_retry_delay) {
+        status = Invalid(absl::StrCat("nack.retry_delay is ", absl::FormatDuration(delay), " (",
+                                      Range(absl::ZeroDuration(), limits_.max_retry_delay), ")"));
       } else {
-        if (delay == absl::ZeroDuration()) delay = self->limits_.default_retry_delay;
+        if (delay == absl::ZeroDuration()) delay = limits_.default_retry_delay;
         // Its invisible time now ends after the delay; the reviver then
         // sends it to the retry topic with attempt + 1 (or to the DLQ).
-        status =
-            self->deps_.pop->ChangeInvisible(self->key_, nack.receipt_handle(), delay).status();
+        status = deps_.pop->ChangeInvisible(key_, nack.receipt_handle(), delay).status();
       }
       if (status.ok()) {
         ++settled;
@@ -340,11 +405,21 @@ void PushSession::Settle(pushv1::Settle settle) {
       }
     }
     result->set_settled(settled);
-    absl::MutexLock lock(&self->mu_);
-    for (const std::string& h : acks) self->unsettled_.erase(h);
-    for (const pushv1::Nack& nack : settle.nacks()) self->unsettled_.erase(nack.receipt_handle());
-    if (!self->closed_) self->send_(std::move(response));
-  });
+    responses.push_back(std::move(response));
+  }
+  absl::MutexLock lock(&mu_);
+  for (const std::string& h : acks) unsettled_.erase(h);
+  for (const pushv1::Settle& settle : settles) {
+    for (const pushv1::Nack& nack : settle.nacks()) unsettled_.erase(nack.receipt_handle());
+  }
+  if (!closed_) {
+    for (pushv1::ConsumeResponse& response : responses) send_(std::move(response));
+  }
+  if (settles_.empty()) {
+    settling_ = false;
+  } else {
+    deps_.executor->Submit([self = shared_from_this()] { self->ApplySettles(); });
+  }
 }
 
 void PushSession::LendColdQueues(const std::vector<int32_t>& queues) {
@@ -413,14 +488,13 @@ absl::Status PushSession::OnQueueProgress(const pushv1::QueueProgress& progress)
                    std::string(moved.message()).c_str());
     }
     if (!progress.returned()) return;
-    {
-      absl::MutexLock lock(&self->mu_);
-      self->lent_.erase(progress.queue_id());
-    }
     std::fprintf(stderr, "event=push_queue_returned group=%s topic=%s queue=%d offset=%lld\n",
                  self->key_.c_str(), self->topic_.c_str(), progress.queue_id(),
                  static_cast<long long>(progress.offset()));
-    self->Wake();
+    absl::MutexLock lock(&self->mu_);
+    self->lent_.erase(progress.queue_id());
+    self->unread_.insert(progress.queue_id());
+    self->WakeLocked();
   });
   return absl::OkStatus();
 }
@@ -441,6 +515,7 @@ void PushSession::Release(std::vector<std::string> handles) {
 void PushSession::Close() {
   std::vector<std::string> unsettled;
   uint64_t watch;
+  uint64_t listen;
   uint64_t member;
   {
     absl::MutexLock lock(&mu_);
@@ -449,9 +524,11 @@ void PushSession::Close() {
     unsettled.assign(unsettled_.begin(), unsettled_.end());
     unsettled_.clear();
     watch = std::exchange(watch_, 0);
+    listen = std::exchange(listen_, 0);
     member = member_;
   }
   if (watch != 0) deps_.arrivals->Unwatch(watch);
+  if (listen != 0) deps_.arrivals->Unlisten(listen);
   if (member != 0) deps_.members->Leave(member);
   std::fprintf(stderr, "event=push_closed client=%s group=%s topic=%s unsettled=%zu\n",
                client_id_.c_str(), group_.c_str(), topic_.c_str(), unsettled.size());

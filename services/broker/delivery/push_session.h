@@ -3,10 +3,12 @@
 // yet settled, and the queues Membership assigned. Messages come from
 // PopEngine (cursors, in-flight tracking, acks, retry and DLQ stay there),
 // restricted to the assigned queues; the loop pops on the worker executor
-// whenever the stream has credits and something may be there (an arrival
-// on the topic or its retry topic, a credit grant, a new assignment), and
-// parks on Arrivals otherwise. It never pushes more than the credits
-// granted.
+// whenever the stream has credits and something may be there, and parks
+// otherwise. It listens to Arrivals for the queues that got messages and
+// reads only those (and the retry topic only after an arrival there), so a
+// message costs one store read, not one per assigned queue; a new
+// assignment, a returned loan, a store error or the park timeout make it
+// read every queue. It never pushes more than the credits granted.
 #pragma once
 
 #include <cstdint>
@@ -100,6 +102,8 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   // More credits; INVALID_ARGUMENT (and nothing granted) when out of range.
   absl::Status Grant(int32_t messages);
   // Acks and nacks on the executor, then answers with a SettleResult.
+  // Settles that arrive while earlier ones are applied are applied
+  // together (one offset commit per queue).
   void Settle(pushv1::Settle settle);
   // The consumer's progress on a queue this stream lent (ReadFrom): the
   // group's cursor moves up to it; `returned` resumes pushing the queue.
@@ -119,11 +123,21 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   PushSession(const PushDeps& deps, const PushLimits& limits, Send send)
       : deps_(deps), limits_(limits), send_(std::move(send)) {}
 
-  // Schedules a delivery round unless one is running (then it re-runs).
-  // `credits_only`: only credits changed; a session parked because its
-  // queues were read to the end stays parked (more credits find nothing).
-  void Wake(bool credits_only = false);
+  // Schedules a delivery round unless one is running (then it re-runs),
+  // when there are credits and some queue may hold something.
+  void Wake();
+  void WakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Arrivals listener: a message landed on `queue` of `topic`.
+  void OnArrival(const std::string& topic, int32_t queue);
+  bool AnyUnread() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return unread_all_ || unread_retry_ || !unread_.empty();
+  }
   void Pump();
+  // Applies the queued settles (on the executor; one runs at a time).
+  void ApplySettles();
+  // Parked long enough: read every queue once (covers store errors and
+  // cursor moves no arrival announces).
+  void OnParkTimeout();
   void OnAssignment(const std::vector<int32_t>& queues, int members);
   // Lends each of `queues` whose next message is cold to the slave the
   // read advisor names (store reads: runs on the executor, in Pump).
@@ -155,13 +169,18 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   int64_t credits_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<int32_t> queues_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> unsettled_ ABSL_GUARDED_BY(mu_);
-  // A Pump is queued or running; `again_`: something changed meanwhile.
-  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
-  bool again_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t watch_ ABSL_GUARDED_BY(mu_) = 0;  // parked Arrivals watch, 0 if none
-  // Parked with credits left because the last round read every queue to its
-  // end: only an arrival, a rebalance or the park timeout can change that.
-  bool starved_ ABSL_GUARDED_BY(mu_) = false;
+  // Settles received and not applied yet; `settling_`: an ApplySettles is
+  // queued or running.
+  std::vector<pushv1::Settle> settles_ ABSL_GUARDED_BY(mu_);
+  bool settling_ ABSL_GUARDED_BY(mu_) = false;
+  bool pumping_ ABSL_GUARDED_BY(mu_) = false;  // a Pump is queued or running
+  uint64_t listen_ ABSL_GUARDED_BY(mu_) = 0;   // Arrivals listener, 0 if none
+  uint64_t watch_ ABSL_GUARDED_BY(mu_) = 0;    // park timeout (Arrivals watch), 0 if none
+  // Where popping may find something: queues an arrival named (or a pop
+  // left unfinished), every queue, the retry topic.
+  std::set<int32_t> unread_ ABSL_GUARDED_BY(mu_);
+  bool unread_all_ ABSL_GUARDED_BY(mu_) = true;
+  bool unread_retry_ ABSL_GUARDED_BY(mu_) = true;
   // Queues lent to another broker of the group (queue -> route broker id):
   // not popped here until the consumer returns them.
   std::map<int32_t, int64_t> lent_ ABSL_GUARDED_BY(mu_);

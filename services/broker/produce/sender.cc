@@ -1,5 +1,6 @@
 #include "services/broker/produce/sender.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -176,12 +177,20 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
                            options_.first_check);
   std::vector<store::v1::AppendRecord> records = std::move(plan.records);
   plan.records.clear();
-  std::vector<bool> half;  // half[r]: records[r] is a HALF (its answer carries a transaction id)
+  // half[r]: records[r] is a HALF (its answer carries a transaction id).
+  // queues: where the records land, so push sessions read only those.
+  std::vector<bool> half;
+  std::vector<int32_t> queues;
   for (const store::v1::AppendRecord& r : records) {
     half.push_back(r.kind() == store::v1::RECORD_HALF);
+    if (r.topic() == origin.topic &&
+        std::find(queues.begin(), queues.end(), r.queue_id()) == queues.end()) {
+      queues.push_back(r.queue_id());
+    }
   }
+  if (queues.empty()) queues.push_back(Arrivals::kAnyQueue);
   auto answer = [this, &request, response, done = std::move(done), plan = std::move(plan),
-                 topic = origin.topic, half = std::move(half)](
+                 topic = origin.topic, half = std::move(half), queues = std::move(queues)](
                     absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
     std::vector<int> record_index = plan.record_index;
     const int64_t stored =
@@ -201,7 +210,7 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
     }
     if (stored > 0) {
       probe_->OnMessagesIn(topic, stored, bytes);
-      arrivals_->Notify(topic);
+      for (int32_t q : queues) arrivals_->Notify(topic, q);
     }
     done(top);
   };

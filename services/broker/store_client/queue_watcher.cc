@@ -7,8 +7,9 @@
 
 namespace apogee::broker {
 
-QueueWatcher::QueueWatcher(StoreClient* store, std::function<void(const std::string&)> on_topic)
-    : store_(store), on_topic_(std::move(on_topic)) {}
+QueueWatcher::QueueWatcher(StoreClient* store,
+                           std::function<void(const std::string&, int32_t)> on_advance)
+    : store_(store), on_advance_(std::move(on_advance)) {}
 
 QueueWatcher::~QueueWatcher() { Stop(); }
 
@@ -37,7 +38,7 @@ void QueueWatcher::Loop() {
     }
     const absl::Status ended =
         store_->WatchQueues(context.get(), [this](const sv1::QueueAdvances& advances) {
-          for (const sv1::QueueAdvance& a : advances.queues()) on_topic_(a.topic());
+          for (const sv1::QueueAdvance& a : advances.queues()) on_advance_(a.topic(), a.queue_id());
         });
     absl::MutexLock lock(&mu_);
     context_ = nullptr;

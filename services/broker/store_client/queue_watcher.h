@@ -19,8 +19,9 @@ namespace apogee::broker {
 // when the store does not serve WatchQueues).
 class QueueWatcher {
  public:
-  // `on_topic` runs on the watcher's thread; it must only hand work off.
-  QueueWatcher(StoreClient* store, std::function<void(const std::string& topic)> on_topic);
+  // `on_advance` runs on the watcher's thread; it must only hand work off.
+  QueueWatcher(StoreClient* store,
+               std::function<void(const std::string& topic, int32_t queue)> on_advance);
   ~QueueWatcher();  // Stop()
   QueueWatcher(const QueueWatcher&) = delete;
   QueueWatcher& operator=(const QueueWatcher&) = delete;
@@ -33,7 +34,7 @@ class QueueWatcher {
   bool StoppingLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; }
 
   StoreClient* const store_;
-  const std::function<void(const std::string&)> on_topic_;
+  const std::function<void(const std::string&, int32_t)> on_advance_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
