@@ -409,9 +409,9 @@ TEST_F(HaReplicationTest, PendingTimersFireOnTheNewMasterAfterAFailover) {
     sent.insert(m.body);
   }
   ASSERT_TRUE(AwaitCaughtUpSlave(0)) << Status(0).DebugString();
-  // Topic configs reach the slave in metadata snapshots, not in the log: a
-  // slave promoted before its store has the target topic drops the timers
-  // as "target topic deleted" (a known gap, see services/store/typed/README.md).
+  // Topic configs reach the slave in metadata snapshots, not in the log;
+  // wait for it so that the timers fire at once after the promotion (before
+  // the config they would be held, services/store/typed/README.md).
   auto slave_admin = av1::Admin::NewStub(
       grpc::CreateChannel(cluster_.broker(1)->address(), grpc::InsecureChannelCredentials()));
   ASSERT_TRUE(PollUntil(

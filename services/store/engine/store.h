@@ -229,6 +229,10 @@ class Store {
   // --- Configs (synced to disk before returning).
   absl::Status PutTopic(const TopicConfig& topic);
   absl::StatusOr<TopicConfig> GetTopic(const std::string& name) const;
+  // Where the current incarnation of `name` begins in the commit log: its
+  // tombstone's deleted_below, 0 when it was never deleted (also when the
+  // store does not know the name).
+  int64_t IncarnationStart(const std::string& name) const;
   std::vector<TopicConfig> ListTopics() const;
   // Deletes the topic at once: its config, queues (consume-queue, time and
   // key entries) and every group's offsets for it, and leaves a tombstone
@@ -282,7 +286,6 @@ class Store {
   absl::Status CheckQueue(absl::string_view field, const std::string& topic,
                           int32_t queue_id) const;
   absl::Status ValidateRecord(size_t i, const RecordInput& record) const;
-  int64_t IncarnationStart(const std::string& name) const;
   // Appends are acknowledged once the commit log holds them, before the
   // dispatcher indexes them. Every reader of the indexes calls this first:
   // it waits until the indexes cover what is committed now, so a read that

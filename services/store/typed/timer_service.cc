@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -103,6 +104,7 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
   if (due.empty()) return report;
   std::vector<StoredRecord> timers;
   std::vector<RecordInput> batch;
+  int64_t held_from_ms = std::numeric_limits<int64_t>::max();
   timers.reserve(due.size());
   batch.reserve(due.size());
   for (const DueEntry& entry : due) {
@@ -114,18 +116,29 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
                                               " record due at ", timer.at_ms()));
     }
     int32_t queue = -1;
-    absl::StatusOr<TopicConfig> target = store_->GetTopic(std::string(timer.target_topic()));
+    const std::string target_topic(timer.target_topic());
+    absl::StatusOr<TopicConfig> target = store_->GetTopic(target_topic);
     if (target.ok() && target->incarnation_start <= timer.commit_offset()) {
       queue = timer.target_queue() % target->queue_count;  // the topic may have shrunk
     } else if (!target.ok() && target.status().code() != absl::StatusCode::kNotFound) {
       return target.status();
+    } else if (!target.ok() && store_->IncarnationStart(target_topic) <= timer.commit_offset()) {
+      // Unknown, not deleted: an acknowledged message is never dropped for a
+      // config this store has not received yet.
+      ++report.held;
+      held_from_ms = std::min(held_from_ms, entry.at_ms);
+      continue;
     }
     batch.push_back(queue < 0 ? CopyRecord(timer, RecordKind::kDropped, kTimerTopic, 0, false)
                               : CopyRecord(timer, RecordKind::kFired,
                                            std::string(timer.target_topic()), queue, true));
     timers.push_back(std::move(record));
   }
-  APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append(batch));
+  if (report.held > 0) LogHeld(report.held);
+  std::vector<AppendResult> appended;
+  if (!batch.empty()) {
+    APOGEE_ASSIGN_OR_RETURN(appended, store_->Append(batch));
+  }
   for (size_t i = 0; i < batch.size() && i < appended.size(); ++i) {
     if (batch[i].ext.kind == RecordKind::kDropped) {
       ++report.dropped;
@@ -149,13 +162,25 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
     for (const auto& [queue, next] : moved) advances.push_back({queue, next});
     options_.watch->Publish(advances);
   }
-  report.more = static_cast<int>(due.size()) == options_.batch_limit;
+  // A full batch of held timers only would make the next pass the same one.
+  report.more = static_cast<int>(due.size()) == options_.batch_limit && !batch.empty();
   // Everything due before the last fired one is fired (or resolved): the
-  // next scan seeks past their deleted keys instead of walking them.
-  scan_from_ms_ = due.back().at_ms;
+  // next scan seeks past their deleted keys instead of walking them, but
+  // starts at the first held one so that it fires once its topic arrives.
+  scan_from_ms_ = std::min(due.back().at_ms, held_from_ms);
   absl::MutexLock lock(&mu_);
   fired_total_ += report.fired;
   return report;
+}
+
+void TimerService::LogHeld(int held) {
+  const absl::Time now = absl::Now();
+  if (now - last_held_log_ < absl::Seconds(10)) return;
+  last_held_log_ = now;
+  std::fprintf(stderr,
+               "event=timers_held count=%d reason=\"target topic unknown to this store (not "
+               "replicated yet?); kept pending\"\n",
+               held);
 }
 
 void TimerService::RecordFired(int64_t lateness_ms) {

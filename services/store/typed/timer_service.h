@@ -42,7 +42,11 @@ struct TimerServiceOptions {
 // What one pass did.
 struct FireReport {
   int fired = 0;
-  int dropped = 0;    // targets gone: a DROPPED record instead of a copy
+  int dropped = 0;  // targets gone: a DROPPED record instead of a copy
+  // Targets this store does not know (no config and no tombstone covering
+  // the timer, e.g. a promoted slave the config has not reached yet): kept
+  // pending and tried again next pass, never dropped.
+  int held = 0;
   bool more = false;  // the batch was full: more may be due now
 };
 
@@ -77,6 +81,8 @@ class TimerService {
   void Loop();
   bool WokenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; }
   void RecordFired(int64_t lateness_ms);
+  // At most one line per 10 s: held timers are retried every pass.
+  void LogHeld(int held);
 
   Store* const store_;
   const Clock* const clock_;
@@ -93,6 +99,7 @@ class TimerService {
   // Passes scan the due-time index from here (ms): below it everything was
   // fired by this service. Used by the pass only (one at a time).
   int64_t scan_from_ms_ = 0;
+  absl::Time last_held_log_ = absl::InfinitePast();  // LogHeld, pass only
   int64_t fired_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };

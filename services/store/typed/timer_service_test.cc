@@ -124,6 +124,33 @@ TEST_F(TimerServiceTest, DeletedTargetIsDroppedNotDelivered) {
   EXPECT_EQ(store_->pending_counts().timers, 0);
 }
 
+// A promoted slave may hold timers whose topic config has not reached it
+// (configs travel in snapshots, records in the log): unknown is not deleted,
+// so they stay pending, never dropped, and fire once the config arrives.
+TEST_F(TimerServiceTest, UnknownTargetIsHeldUntilItsConfigArrives) {
+  Schedule("x", absl::Seconds(1));
+  Schedule("y", absl::Seconds(2));
+  absl::StatusOr<Store::MetaSnapshot> meta = store_->SnapshotMeta();
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  meta->topics.clear();  // the config only: no tombstone
+  ASSERT_TRUE(store_->ApplyMeta(*meta).ok());
+  ASSERT_FALSE(store_->GetTopic("Orders").ok());
+  clock_.Advance(absl::Seconds(2));
+  FireReport report = Fire();
+  EXPECT_EQ(report.fired, 0);
+  EXPECT_EQ(report.dropped, 0);
+  EXPECT_EQ(report.held, 2);
+  EXPECT_FALSE(report.more);
+  EXPECT_EQ(store_->pending_counts().timers, 2);
+
+  CreateTopic("Orders", 4);
+  report = Fire();
+  EXPECT_EQ(report.fired, 2);
+  EXPECT_EQ(report.held, 0);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(store_->pending_counts().timers, 0);
+}
+
 TEST_F(TimerServiceTest, FollowerNeverFiresUntilPromoted) {
   Schedule("x", absl::Seconds(1));
   clock_.Advance(absl::Seconds(5));
