@@ -755,7 +755,7 @@ grpc::ServerUnaryReactor* StoreService::ListPending(grpc::CallbackServerContext*
     }
     constexpr int64_t kMaxBodyBytes = 16 << 20;
     PendingQuery query;
-    query.kind = static_cast<RecordKind>(request->kind());
+    query.kind = kind;
     if (request->has_due_before()) query.due_before_ms = ToMillis(request->due_before());
     query.target_topic = request->target_topic();
     query.limit = request->limit();
@@ -786,8 +786,7 @@ grpc::ServerUnaryReactor* StoreService::ListPending(grpc::CallbackServerContext*
       response->set_resume_after_offset(page.resume_offset);
       *response->mutable_resume_after_due() = FromMillis(page.resume_ms);
     }
-    const PendingCounts counts = store_->pending_counts();
-    response->set_pending(query.kind == RecordKind::kHalf ? counts.transactions : counts.timers);
+    response->set_pending(store_->pending_counts().timers);
     return absl::OkStatus();
   });
 }
