@@ -334,6 +334,7 @@ absl::Status StoreApp::Open() {
                                                                      absl::Time stored_at) {
     return r->AwaitReplicas(end, stored_at);
   };
+  service_options.appender.lead_inline = c.flush == FlushMode::kAsync;
   // A merged append must fit in one segment.
   service_options.appender.max_group_bytes =
       std::min<int64_t>(service_options.appender.max_group_bytes, c.segment_size / 2);

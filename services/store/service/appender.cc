@@ -55,8 +55,29 @@ void Appender::Submit(std::vector<RecordInput> batch, int64_t body_bytes, Done d
   job.batch = std::move(batch);
   job.body_bytes = body_bytes;
   job.done = std::move(done);
+  std::vector<Job> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(std::move(job));
+    // The appender thread's condition stays false while leading_ is set, so
+    // leading here also spares its wake-up.
+    if (!options_.lead_inline || leading_ || stopping_) return;
+    leading_ = true;
+    TakeGroup(jobs);
+  }
+  AppendJobs(jobs);
   absl::MutexLock lock(&mu_);
-  queue_.push_back(std::move(job));
+  leading_ = false;  // jobs queued meanwhile wake the appender thread
+}
+
+void Appender::TakeGroup(std::vector<Job>& jobs) {
+  int64_t bytes = 0;
+  while (!queue_.empty() &&
+         (jobs.empty() || bytes + queue_.front().bytes <= options_.max_group_bytes)) {
+    bytes += queue_.front().bytes;
+    jobs.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
 }
 
 void Appender::Loop() {
@@ -65,20 +86,17 @@ void Appender::Loop() {
     jobs.clear();
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]()
-                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return !leading_ && (stopping_ || !queue_.empty());
+      };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // stopping and drained
-      // Take a prefix of the queue up to max_group_bytes (at least one job).
-      int64_t bytes = 0;
-      while (!queue_.empty() &&
-             (jobs.empty() || bytes + queue_.front().bytes <= options_.max_group_bytes)) {
-        bytes += queue_.front().bytes;
-        jobs.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      leading_ = true;
+      TakeGroup(jobs);
     }
     AppendJobs(jobs);
+    absl::MutexLock lock(&mu_);
+    leading_ = false;
   }
 }
 

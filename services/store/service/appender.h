@@ -33,12 +33,20 @@ struct AppenderOptions {
   // is queued before, the batch is answered on the appender thread (one
   // thread hop less). Unset: always through the completion thread.
   std::function<bool()> awaits_replicas;
+  // Let Submit append on its caller's thread when no other append is
+  // running (RocksDB-style leader): an idle store then skips the hand-off
+  // to the appender thread, whose wake-up costs more than a small write.
+  // Only for --flush=async: with sync flush the caller would sit in
+  // fdatasync, and callers are gRPC threads that must not block.
+  bool lead_inline = false;
 };
 
 // Thread-safety: Submit is thread-safe. `done` callbacks run in submission
 // order, outside any lock, as soon as the engine stored the batch (written,
-// or with --flush=sync fdatasynced): on the appender thread, or with
-// await_replicas on a completion thread once the followers hold it. They
+// or with --flush=sync fdatasynced): on the appender thread, on a Submit
+// caller's thread (lead_inline; so Submit must be called without locks the
+// callback takes), or with await_replicas on a completion thread once the
+// followers hold it. They
 // never wait for the indexes: the engine's readers wait for those instead
 // (Store::Read and friends see every acknowledged record). Callbacks must
 // not block (hand the result to a gRPC reactor and return).
@@ -69,6 +77,8 @@ class Appender {
   };
 
   void Loop();
+  // Takes a prefix of the queue up to max_group_bytes (at least one job).
+  void TakeGroup(std::vector<Job>& jobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends `jobs` (in order) and runs their callbacks.
   void AppendJobs(std::vector<Job>& jobs);
   void AppendOne(Job& job);
@@ -98,6 +108,10 @@ class Appender {
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // One group is appended at a time, by the appender thread or by a Submit
+  // caller leading inline; whoever sets this owns the engine call and the
+  // callbacks of the jobs it took, which keeps callbacks in order.
+  bool leading_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -91,6 +92,56 @@ TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
   // The 40 queued batches went to the engine as one group: one more sync
   // (the held one counts before), not forty.
   EXPECT_LE(fs_.syncs() - syncs_before, 3);
+}
+
+TEST_F(AppenderTest, LeadsInlineOnTheCallersThreadWhenIdle) {
+  AppenderOptions options;
+  options.lead_inline = true;
+  Appender appender(store_.get(), &probe_, options);
+  std::thread::id ran_on;
+  bool answered = false;
+  appender.Submit(Batch(2), 8,
+                  [&](absl::StatusOr<std::vector<AppendResult>> r, absl::Status replication) {
+                    ASSERT_TRUE(r.ok()) << r.status();
+                    EXPECT_TRUE(replication.ok());
+                    ran_on = std::this_thread::get_id();
+                    answered = true;
+                  });
+  // Nothing else was appending: the batch was stored and answered before
+  // Submit returned, on this thread (no hand-off).
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+TEST_F(AppenderTest, InlineLeaderQueuesOthersBehindItAndKeepsOrder) {
+  // An inline leader held in its fdatasync: later batches queue (they may
+  // not overtake it) and go out merged once it is done.
+  absl::Notification release;
+  absl::Notification holding;
+  HoldFirstSync(&holding, &release);
+  AppenderOptions options;
+  options.lead_inline = true;
+  Outcomes outcomes;
+  Appender appender(store_.get(), &probe_, options);
+  std::thread leader([&] { appender.Submit(Batch(3), 12, outcomes.For(0)); });
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const int syncs_before = fs_.syncs();
+  for (int i = 1; i <= 40; ++i) appender.Submit(Batch(3), 12, outcomes.For(i));
+  {
+    absl::MutexLock lock(&outcomes.mu);
+    EXPECT_TRUE(outcomes.seen.empty()) << "a batch overtook the leader";
+  }
+  release.Notify();
+  leader.join();
+  ASSERT_TRUE(outcomes.WaitFor(41));
+  absl::MutexLock lock(&outcomes.mu);
+  int64_t next = 0;
+  for (int i = 0; i <= 40; ++i) {
+    ASSERT_EQ(outcomes.seen[i].first, i);
+    ASSERT_TRUE(outcomes.seen[i].second.ok()) << outcomes.seen[i].second.status();
+    for (const AppendResult& r : *outcomes.seen[i].second) EXPECT_EQ(r.queue_offset, next++);
+  }
+  EXPECT_LE(fs_.syncs() - syncs_before, 3);  // merged, not one sync each
 }
 
 TEST_F(AppenderTest, BadBatchInAMergedGroupFailsAlone) {

@@ -142,26 +142,36 @@ class StoreService::AppendReactor final
 
     if (invalid.ok() && !batch.empty()) invalid = service_->CheckWritable("Append");
 
-    absl::MutexLock lock(&mu_);
-    slots_.emplace_back();
-    Slot* slot = &slots_.back();
-    slot->response.set_request_id(request_id);
-    if (!invalid.ok()) {
-      service_->probe_->OnAppendError(invalid.code());
-      SetError(invalid, &slot->response);
-      slot->ready = true;
-    } else if (batch.empty()) {
-      slot->ready = true;  // nothing to append: OK with no results
-    } else {
-      // Submitted under mu_, before the next read starts: batches of this
-      // stream reach the appender in request order.
-      ++outstanding_;
+    Slot* slot;
+    bool submit = false;
+    {
+      absl::MutexLock lock(&mu_);
+      slots_.emplace_back();
+      slot = &slots_.back();
+      slot->response.set_request_id(request_id);
+      if (!invalid.ok()) {
+        service_->probe_->OnAppendError(invalid.code());
+        SetError(invalid, &slot->response);
+        slot->ready = true;
+      } else if (batch.empty()) {
+        slot->ready = true;  // nothing to append: OK with no results
+      } else {
+        ++outstanding_;
+        submit = true;
+      }
+    }
+    if (submit) {
+      // Outside mu_: the appender may append and call Complete on this
+      // thread (lead_inline). reading_ is still set, so no read starts
+      // before this batch is queued: a stream's batches reach the appender
+      // in request order.
       service_->appender_.Submit(
           std::move(batch), body_bytes,
           [this, slot](absl::StatusOr<std::vector<AppendResult>> r, absl::Status replication) {
             Complete(slot, std::move(r), std::move(replication));
           });
     }
+    absl::MutexLock lock(&mu_);
     reading_ = false;
     MaybeRead();
     MaybeWriteOrFinish();
@@ -206,7 +216,7 @@ class StoreService::AppendReactor final
     sv1::AppendResponse response;
   };
 
-  // On the appender thread.
+  // On the appender thread, or inline in OnReadDone (lead_inline).
   void Complete(Slot* slot, absl::StatusOr<std::vector<AppendResult>> results,
                 absl::Status replication) {
     // Only this call touches `slot` until it is marked ready.
