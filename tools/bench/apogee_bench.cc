@@ -47,6 +47,8 @@ ABSL_FLAG(int, send_batch_messages, 0,
           "call, as official clients send); 0: the SDK default");
 ABSL_FLAG(absl::Duration, send_linger, absl::InfiniteDuration(),
           "produce --window: ProducerOptions::linger (default: the SDK default)");
+ABSL_FLAG(int, send_calls_in_flight, 0,
+          "produce --window: ProducerOptions::max_batch_calls_in_flight; 0: the SDK default");
 ABSL_FLAG(int, receive_batch, 32,
           "consume --consumer=simple: max_messages per Receive call (1..1024)");
 ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
@@ -344,6 +346,9 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
     }
     if (absl::GetFlag(FLAGS_send_linger) != absl::InfiniteDuration()) {
       options.linger = absl::GetFlag(FLAGS_send_linger);
+    }
+    if (absl::GetFlag(FLAGS_send_calls_in_flight) > 0) {
+      options.max_batch_calls_in_flight = absl::GetFlag(FLAGS_send_calls_in_flight);
     }
   }
   auto producer = apogee::Producer::Create(options);
