@@ -18,7 +18,7 @@
 # 10k msgs/s of 1 KiB about 6 GiB).
 # --rate: messages/s; default half the maximum measured first (a 20 s
 # unthrottled run of the same `apogee-bench e2e --window=1000` on the same
-# cluster, not counted).
+# cluster, not counted); --rate=max runs unthrottled (full rate).
 # KEEP=1 keeps the temp dir (logs, samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,8 +57,8 @@ if ! [[ "$FD_SLACK" =~ ^[0-9]+$ ]] || ! [[ "$INTERVAL" =~ ^[0-9]+$ ]] || [ "$INT
   echo "soak: --fd_slack=$FD_SLACK must be a whole number, --interval=$INTERVAL at least 5 (s)" >&2
   exit 2
 fi
-if ! [[ "$RATE" =~ ^[0-9]+$ ]]; then
-  echo "soak: --rate=$RATE is not a whole number of messages/s" >&2
+if ! [[ "$RATE" =~ ^[0-9]+$ ]] && [ "$RATE" != max ]; then
+  echo "soak: --rate=$RATE is neither a whole number of messages/s nor max" >&2
   exit 2
 fi
 for bin in services/nameserver/apogee-nameserver services/store/apogee-store \
@@ -109,7 +109,9 @@ if [ "$RATE" = 0 ]; then
 fi
 echo "soak: ${TOTAL}s at ${RATE} msgs/s of ${SIZE} B (produce + push consume), admin query every 10 s, samples every ${INTERVAL}s; dir $HOME_DIR"
 
-e2e --topic=Soak --group=SoakGroup --rate="$RATE" --duration="${TOTAL}s" \
+rate_flag=(--rate="$RATE")
+[ "$RATE" != max ] || rate_flag=()  # unthrottled
+e2e --topic=Soak --group=SoakGroup "${rate_flag[@]}" --duration="${TOTAL}s" \
   >"$HOME_DIR/bench.json" 2>"$HOME_DIR/logs/bench.log" &
 bench_pid=$!
 
