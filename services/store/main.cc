@@ -45,6 +45,8 @@ ABSL_FLAG(std::string, rocksdb_memory_budget, "64MiB",
 ABSL_FLAG(std::string, rocksdb_write_buffer_size, "4MiB",
           "Memtable size of each RocksDB column family (min 64KiB, at most half of "
           "--rocksdb_memory_budget)");
+ABSL_FLAG(int32_t, rocksdb_max_open_files, 256,
+          "RocksDB table files kept open (min 16, -1: all); bounds the store's fds");
 ABSL_FLAG(std::string, ha_listen, apogee::store::kDefaultHaListen,
           "Replication (HA) address, host:port: slaves' stores follow this store here when it "
           "is a master; empty disables serving followers");
@@ -85,6 +87,7 @@ absl::StatusOr<apogee::store::StoreConfig> ConfigFromFlags() {
   APOGEE_ASSIGN_OR_RETURN(
       c.rocksdb_write_buffer_size,
       ParseByteSize("rocksdb_write_buffer_size", absl::GetFlag(FLAGS_rocksdb_write_buffer_size)));
+  c.rocksdb_max_open_files = absl::GetFlag(FLAGS_rocksdb_max_open_files);
   c.replica_lag_time = absl::GetFlag(FLAGS_replica_lag_time);
   c.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   // --tls_* cover the TCP ports (a TCP --listen, --ha_listen); --client_tls*

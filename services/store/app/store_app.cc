@@ -168,6 +168,13 @@ absl::Status ValidateStoreConfig(const StoreConfig& c) {
       CheckRange("rocksdb_memory_budget", c.rocksdb_memory_budget, int64_t{1} << 20, kTiB));
   APOGEE_RETURN_IF_ERROR(
       CheckRange("rocksdb_write_buffer_size", c.rocksdb_write_buffer_size, 64 << 10, kTiB));
+  if (c.rocksdb_max_open_files != -1 &&
+      (c.rocksdb_max_open_files < 16 || c.rocksdb_max_open_files > (1 << 20))) {
+    return absl::InvalidArgumentError(absl::StrCat("--rocksdb_max_open_files=",
+                                                   c.rocksdb_max_open_files,
+                                                   " is out of range (allowed: 16..1048576, or -1 "
+                                                   "to keep every file open)"));
+  }
   if (c.rocksdb_write_buffer_size > c.rocksdb_memory_budget / 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--rocksdb_write_buffer_size=", FormatByteSize(c.rocksdb_write_buffer_size),
@@ -270,6 +277,7 @@ absl::Status StoreApp::Open() {
   options.rebuild_indexes = c.rebuild_indexes;
   options.index_memory_budget = c.rocksdb_memory_budget;
   options.index_write_buffer_size = c.rocksdb_write_buffer_size;
+  options.index_max_open_files = c.rocksdb_max_open_files;
   options.on_dispatch = [target = &m.timer_target](const std::vector<QueueAdvance>& advances) {
     TimerService* t = target->load();
     if (t == nullptr) return;

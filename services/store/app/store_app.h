@@ -42,6 +42,7 @@ struct StoreConfig {
   bool rebuild_indexes = false;
   int64_t rocksdb_memory_budget = 64 << 20;
   int64_t rocksdb_write_buffer_size = 4 << 20;
+  int rocksdb_max_open_files = 256;
   absl::Duration replica_lag_time = absl::Seconds(3);
   absl::Duration shutdown_grace = absl::Seconds(5);
 };

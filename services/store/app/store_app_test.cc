@@ -40,6 +40,7 @@ TEST(ValidateStoreConfigTest, NamesTheFlagAndItsRange) {
        "--segment_size=1KiB is out of range (allowed: 64KiB..1TiB)"},
       {[](StoreConfig& c) { c.max_body_size = 0; }, "--max_body_size=0"},
       {[](StoreConfig& c) { c.rocksdb_write_buffer_size = 40 << 20; }, "more than half"},
+      {[](StoreConfig& c) { c.rocksdb_max_open_files = 8; }, "--rocksdb_max_open_files=8"},
       {[](StoreConfig& c) { c.disk_watermark = 0; }, "--disk_watermark=0"},
       {[](StoreConfig& c) { c.io_threads = 0; }, "--io_threads=0"},
       {[](StoreConfig& c) { c.flush_interval = absl::ZeroDuration(); }, "--flush_interval=0"},

@@ -74,6 +74,7 @@ absl::Status Store::Open() {
   index_options.sync_writes = options_.sync_index_writes;
   index_options.memory_budget = options_.index_memory_budget;
   index_options.write_buffer_size = options_.index_write_buffer_size;
+  index_options.max_open_files = options_.index_max_open_files;
   index_options.env = options_.index_env;
   APOGEE_ASSIGN_OR_RETURN(index_, IndexStore::Open(std::move(index_options)));
   CommitLogOptions log_options;

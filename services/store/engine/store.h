@@ -54,6 +54,7 @@ struct StoreOptions {
   // IndexOptions.
   int64_t index_memory_budget = IndexOptions().memory_budget;
   int64_t index_write_buffer_size = IndexOptions().write_buffer_size;
+  int index_max_open_files = IndexOptions().max_open_files;
   rocksdb::Env* index_env = nullptr;  // see IndexOptions::env
   bool rebuild_indexes = false;       // drop and rebuild the derived indexes on open
   // Called on the dispatcher thread after each index batch with the queues

@@ -274,6 +274,10 @@ absl::StatusOr<std::unique_ptr<IndexStore>> IndexStore::Open(IndexOptions option
                      " bytes is out of range [", kMinWriteBuffer, ", ", options.memory_budget / 2,
                      "] (half the memory budget of ", options.memory_budget, ")"));
   }
+  if (options.max_open_files != -1 && options.max_open_files < 16) {
+    return absl::InvalidArgumentError(absl::StrCat("index max open files ", options.max_open_files,
+                                                   " is below the minimum 16 (or -1: no limit)"));
+  }
   std::unique_ptr<IndexStore> index(new IndexStore(std::move(options)));
   APOGEE_RETURN_IF_ERROR(index->OpenDb());
   APOGEE_RETURN_IF_ERROR(index->LoadState());
@@ -309,6 +313,7 @@ absl::Status IndexStore::OpenDb() {
   // memtables (gigabytes here): a soak kept 70 WAL files after 8 minutes.
   // Past this size RocksDB flushes the families that pin the oldest WAL.
   db_options.max_total_wal_size = 64 << 20;
+  db_options.max_open_files = options_.max_open_files;
   if (options_.env != nullptr) db_options.env = options_.env;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (int f = 0; f < kFamilies; ++f) {
