@@ -30,7 +30,6 @@ start_bench_cluster
 
 admin() { "$BUILD_DIR/tools/admin/apogee-admin" --nameservers="$ns" "$@" >>"$HOME_DIR/logs/admin.log"; }
 bench() { "$BUILD_DIR/tools/bench/apogee-bench" "$@" --endpoints="$ns" --topic=BenchFifo --json; }
-loadavg() { echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"; }
 
 # The broker registers with the NameServer at its first heartbeat.
 for _ in $(seq 1 100); do
@@ -44,14 +43,13 @@ bench produce --message_groups="$NGROUPS" --count="$COUNT" --concurrency=8 --bat
   --size=256 >"$HOME_DIR/fill.json" 2>"$HOME_DIR/logs/fill.log" ||
   { echo "bench-fifo: filling the topic failed; see $HOME_DIR/logs/fill.log" >&2; KEEP=1; exit 1; }
 echo "fill: $(cat "$HOME_DIR/fill.json")"
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 # One drain; then the broker's and the store's CPU per message and the load.
 drain() {
   local b0 s0
-  b0=$(ticks "$broker_pid") s0=$(ticks "$store_pid")
+  b0=$(cpu_ticks "$broker_pid") s0=$(cpu_ticks "$store_pid")
   bench consume --count="$COUNT" --timeout=10s "$@" 2>>"$HOME_DIR/logs/drain.log"
-  awk -v b=$(($(ticks "$broker_pid") - b0)) -v s=$(($(ticks "$store_pid") - s0)) -v hz="$hz" \
+  awk -v b=$(($(cpu_ticks "$broker_pid") - b0)) -v s=$(($(cpu_ticks "$store_pid") - s0)) -v hz="$hz" \
     -v n="$COUNT" 'BEGIN { printf "cpu_us_per_msg: broker=%.1f store=%.1f ", b * 1e6 / hz / n, s * 1e6 / hz / n }'
   loadavg
 }

@@ -37,7 +37,6 @@ source scripts/lib/bench_cluster.sh
 start_bench_cluster
 
 bench() { "$BUILD_DIR/tools/bench/apogee-bench" "$@" --endpoints="$ns" --json; }
-loadavg() { echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"; }
 # "VmRSS=… RssAnon=…" in KiB of process $2, labelled $1.
 rss() {
   awk -v who="$1" '/^(VmRSS|RssAnon):/ {printf "%s_%s_kib=%d ", who, $1, $2}' "/proc/$2/status" |
