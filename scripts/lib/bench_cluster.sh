@@ -1,7 +1,8 @@
 # Sourced by the bench-*.sh scripts after lib/processes.sh: starts a private
 # NameServer + store (--flush=$FLUSH) + broker on free ports under
 # $HOME_DIR, with extra broker flags as arguments. Sets ns (NameServer
-# address), broker (broker address), store_pid and broker_pid.
+# address), broker (broker address), store_pid and broker_pid. Also
+# helpers for the figures: cpu_ticks PID (utime+stime) and loadavg.
 start_bench_cluster() {
   "$BUILD_DIR/services/nameserver/apogee-nameserver" --listen=127.0.0.1:0 --metrics_listen= \
     --address_file="$HOME_DIR/nameserver.address" >"$HOME_DIR/logs/nameserver.log" 2>&1 &
@@ -22,3 +23,7 @@ start_bench_cluster() {
   wait_for broker "$HOME_DIR/broker.address"
   broker=$(sed -n 's/^grpc=//p' "$HOME_DIR/broker.address")
 }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "loadavg=1m,5m,15m": printed with each figure, the machine being shared.
+loadavg() { echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"; }

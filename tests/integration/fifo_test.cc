@@ -452,6 +452,111 @@ TEST_F(FifoTest, PushConsumersKeepEachGroupInOrderAcrossARebalance) {
   EXPECT_GT(checker.deliveries(), kGroups * kPerGroup);  // the retries came back
 }
 
+// The acceptance case: four PushConsumers of our SDK, each running
+// several callbacks at once, share one FIFO group; the listener asks for a
+// retry now and then; while the producer is still sending, a fifth member
+// joins and one of the four leaves. Every message must be consumed, each
+// message group's successful calls must follow send order, and no two
+// listener calls of one group may overlap in any consumer.
+TEST_F(FifoTest, FourPushConsumersKeepOrderThroughRetriesAndARebalanceWhileSending) {
+  constexpr int kGroups = 16, kPerGroup = 24, kMembers = 5;
+  constexpr int kAhead = 4;  // rounds sent beyond those consumed
+  SendRounds(kGroups, 0, kAhead);
+  absl::Mutex mu;
+  std::vector<std::vector<int>> succeeded(kGroups);  // per group, in call order
+  std::vector<int> running(kGroups, 0);  // listener calls of the group right now, all consumers
+  std::vector<int> calls_by(kMembers, 0);
+  int calls = 0, retries = 0, redelivered = 0, overlaps = 0, total_succeeded = 0;
+  auto listener_for = [&](int member) {
+    return [&, member](const ReceivedMessage& m) {
+      auto [group, index] = Parse(m.body);
+      if (group < 0 || group >= kGroups) return ConsumeResult::kSuccess;  // Parse failed the test
+      bool retry;
+      {
+        absl::MutexLock lock(&mu);
+        if (++running[group] > 1) ++overlaps;
+        ++calls_by[member];
+        if (m.delivery_attempt > 1) ++redelivered;
+        retry = ++calls % 7 == 0;
+      }
+      // Holds the group briefly, so a second call of it elsewhere would overlap.
+      absl::SleepFor(absl::Microseconds(300));
+      absl::MutexLock lock(&mu);
+      --running[group];
+      if (retry) {
+        ++retries;
+        return ConsumeResult::kRetry;  // must come back before the next of its group
+      }
+      succeeded[group].push_back(index);
+      ++total_succeeded;
+      return ConsumeResult::kSuccess;
+    };
+  };
+  PushConsumerOptions options;
+  options.endpoints = {cluster_.nameserver_address()};
+  options.group = kGroup;
+  options.topic = kTopic;
+  options.concurrency = 4;
+  auto start = [&](int member) {
+    options.client_id = absl::StrCat("fifo-push-", member);
+    std::unique_ptr<PushConsumer> consumer;
+    // The NameServer learns the topic's route at the broker's next heartbeat.
+    EXPECT_TRUE(testing::PollUntil(
+        [&] {
+          auto created = PushConsumer::Create(options, listener_for(member));
+          if (created.ok()) consumer = std::move(created).value();
+          return consumer != nullptr;
+        },
+        absl::Seconds(10), absl::Milliseconds(200)));
+    return consumer;
+  };
+  std::vector<std::unique_ptr<PushConsumer>> members;
+  for (int member = 0; member < 4; ++member) {
+    members.push_back(start(member));
+    ASSERT_NE(members.back(), nullptr) << "member " << member;
+  }
+  auto succeeded_so_far = [&] {
+    absl::MutexLock lock(&mu);
+    return total_succeeded;
+  };
+  // The producer keeps `kAhead` rounds ahead of consumption, so messages
+  // are still flowing when the membership changes.
+  std::thread sender([&] {
+    for (int round = kAhead; round < kPerGroup; ++round) {
+      if (!testing::PollUntil([&] { return succeeded_so_far() >= kGroups * (round - kAhead + 1); },
+                              absl::Seconds(10))) {
+        ADD_FAILURE() << "consumption stalled before round " << round;
+        return;
+      }
+      SendRounds(kGroups, round, round + 1);
+    }
+  });
+  EXPECT_TRUE(testing::PollUntil([&] { return succeeded_so_far() >= kGroups * kPerGroup / 3; },
+                                 absl::Seconds(10)));
+  std::unique_ptr<PushConsumer> joiner = start(4);
+  members[0]->Shutdown();  // leaves: what it had not settled goes to the others
+  sender.join();
+  ASSERT_NE(joiner, nullptr);
+  members.push_back(std::move(joiner));
+  EXPECT_TRUE(testing::PollUntil([&] { return succeeded_so_far() >= kGroups * kPerGroup; },
+                                 absl::Seconds(12)));
+  for (auto& member : members) member->Shutdown();
+
+  absl::MutexLock lock(&mu);
+  std::vector<int> in_order(kPerGroup);
+  for (int i = 0; i < kPerGroup; ++i) in_order[i] = i;
+  for (int g = 0; g < kGroups; ++g) {
+    EXPECT_EQ(succeeded[g], in_order) << "group " << g << ": successful calls out of send order";
+  }
+  EXPECT_EQ(overlaps, 0) << "listener calls of one message group ran at once";
+  EXPECT_GT(retries, 0);
+  EXPECT_EQ(calls, total_succeeded + retries);
+  // Each retry came back (a later delivery attempt), the leaver's unsettled ones too.
+  EXPECT_GE(redelivered, retries);
+  EXPECT_GT(calls_by[0], 0) << "the leaver consumed before leaving";
+  EXPECT_GT(calls_by[4], 0) << "the joiner got work after the rebalance";
+}
+
 TEST_F(FifoTest, OfficialNodeClientReceivesEachGroupInOrder) {
   auto [code, output] = testing::RunNodeInterop(
       APOGEE_SOURCE_DIR, "fifo_order.js",

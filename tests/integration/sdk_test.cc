@@ -760,6 +760,45 @@ TEST_F(TwoBrokerTest, ProducerUsesBothBrokersAndFailsOverWhenOneDies) {
   EXPECT_EQ(per_broker["broker-a"], 8);
 }
 
+// A message group goes to one broker every time (its order holds there);
+// the sends that could not keep it are refused before any I/O.
+TEST_F(TwoBrokerTest, FifoMessagesOfAGroupStayOnOneBroker) {
+  ASSERT_NO_FATAL_FAILURE(CreateOnBoth("TwoFifo", 2));
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  std::map<std::string, std::set<std::string>> brokers_of;  // group -> brokers
+  std::set<std::string> used;
+  for (int round = 0; round < 3; ++round) {
+    for (int g = 0; g < 5; ++g) {  // not a multiple of the 4 queues: round-robin would move it
+      Message m = Msg("TwoFifo", absl::StrCat(g, ":", round));
+      m.message_group = absl::StrCat("order-", g);
+      auto r = producer->Send(m);
+      ASSERT_TRUE(r.ok()) << r.status();
+      brokers_of[m.message_group].insert(r->broker);
+      used.insert(r->broker);
+    }
+  }
+  for (const auto& [group, brokers] : brokers_of) {
+    EXPECT_EQ(brokers.size(), 1u) << group << " went to " << absl::StrJoin(brokers, ", ");
+  }
+  EXPECT_EQ(used.size(), 2u) << "groups spread over both brokers";
+
+  Message a = Msg("TwoFifo", "a"), b = Msg("TwoFifo", "b");
+  a.message_group = "order-a";
+  b.message_group = "order-b";
+  EXPECT_THAT(producer->SendBatch({a, b}).status().message(),
+              HasSubstr("messages[1].message_group is \"order-b\" but a batch has one"));
+  absl::Notification done;
+  absl::Status async;
+  producer->SendAsync(a, [&](absl::StatusOr<SendReceipt> r) {
+    async = r.status();
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(async.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(async.message(), HasSubstr("use Send or SendBatch"));
+}
+
 TEST_F(TwoBrokerTest, PullConsumerKeepsPollingTheLiveBrokerWhenTheOtherDies) {
   ASSERT_NO_FATAL_FAILURE(CreateOnBoth("TwoPull", 2));
   auto producer = NewProducer();

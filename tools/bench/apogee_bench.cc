@@ -6,6 +6,9 @@
 //   apogee-bench consume --endpoints=NS --topic=T --group=G (--count=N|--duration=D)
 //                        [--timeout=D] [--concurrency=N] [--consumer=simple|push] [--json]
 //   apogee-bench e2e     (produce and consume at once; latency is born -> received)
+//   produce/e2e --delay=D [--delay_from_start]: delayed messages (consumers
+//                        report their lateness, received - delivery time)
+//   produce/e2e --message_groups=N: FIFO messages, groups round-robin per send
 //
 // A progress line goes to stderr every second, then a summary; with --json
 // the summary is also one JSON line on stdout with the keys messages,
@@ -51,6 +54,15 @@ ABSL_FLAG(int, send_calls_in_flight, 0,
           "produce --window: ProducerOptions::max_batch_calls_in_flight; 0: the SDK default");
 ABSL_FLAG(int, receive_batch, 32,
           "consume --consumer=simple: max_messages per Receive call (1..1024)");
+ABSL_FLAG(absl::Duration, delay, absl::ZeroDuration(),
+          "produce/e2e: send delayed messages, each due this long after its send (consumers "
+          "then report lateness: receipt - delivery time, and how many came early)");
+ABSL_FLAG(bool, delay_from_start, false,
+          "produce/e2e --delay: every message is due --delay after the run's start (all at "
+          "once), not after its own send");
+ABSL_FLAG(int, message_groups, 0,
+          "produce/e2e: send FIFO messages over this many message groups (\"g0\"..), the "
+          "group round-robin per send call (a --batch shares one group); 0: normal messages");
 ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "consume: stop when no message arrived for this long");
@@ -71,6 +83,16 @@ struct Recorder {
   // Consumers: store time (the store's clock, same host here) to receipt,
   // which splits e2e latency into the produce and the delivery part.
   std::vector<int64_t> delivery_us;
+  // Delayed messages: delivery time to receipt (negative: early).
+  std::vector<int64_t> late_us;
+
+  void OnReceived(const apogee::ReceivedMessage& m, absl::Time now) {
+    latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
+    delivery_us.push_back(absl::ToInt64Microseconds(now - m.store_time));
+    if (m.delivery_time != absl::InfinitePast()) {
+      late_us.push_back(absl::ToInt64Microseconds(now - m.delivery_time));
+    }
+  }
 };
 
 struct Totals {
@@ -176,25 +198,48 @@ int64_t Percentile(const std::vector<int64_t>& sorted, double p) {
   return sorted[i];
 }
 
+// Every recorder's `field`, sorted.
+std::vector<int64_t> Merged(const std::vector<Recorder>& recorders,
+                            std::vector<int64_t> Recorder::*field) {
+  std::vector<int64_t> all;
+  for (const Recorder& r : recorders) all.insert(all.end(), (r.*field).begin(), (r.*field).end());
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+// Lateness of delayed messages (a line and JSON keys); empty without any.
+std::string LatenessReport(const std::string& mode, const std::vector<Recorder>& recorders) {
+  const std::vector<int64_t> late = Merged(recorders, &Recorder::late_us);
+  if (late.empty()) return "";
+  const int64_t early = std::lower_bound(late.begin(), late.end(), 0) - late.begin();
+  std::fprintf(stderr,
+               "%s: %zu delayed messages, delivery time -> received p50 %lld us, p99 %lld us, "
+               "p99.9 %lld us, min %lld us, max %lld us; early %lld\n",
+               mode.c_str(), late.size(), static_cast<long long>(Percentile(late, 0.50)),
+               static_cast<long long>(Percentile(late, 0.99)),
+               static_cast<long long>(Percentile(late, 0.999)),
+               static_cast<long long>(late.front()), static_cast<long long>(late.back()),
+               static_cast<long long>(early));
+  return absl::StrFormat(
+      ",\"delayed\":%d,\"late_p50_us\":%d,\"late_p99_us\":%d,\"late_p999_us\":%d,"
+      "\"late_min_us\":%d,\"late_max_us\":%d,\"early\":%d",
+      late.size(), Percentile(late, 0.50), Percentile(late, 0.99), Percentile(late, 0.999),
+      late.front(), late.back(), early);
+}
+
 void Report(const std::string& mode, const Totals& totals, absl::Duration elapsed,
             std::vector<Recorder>& recorders, const std::string& extra_json) {
-  std::vector<int64_t> all;
-  for (Recorder& r : recorders) all.insert(all.end(), r.latencies_us.begin(), r.latencies_us.end());
-  std::sort(all.begin(), all.end());
+  const std::vector<int64_t> all = Merged(recorders, &Recorder::latencies_us);
   const double seconds = std::max(absl::ToDoubleSeconds(elapsed), 1e-9);
   const int64_t messages = totals.messages.load();
   const double msgs_per_s = static_cast<double>(messages) / seconds;
   const double mb_per_s = static_cast<double>(totals.bytes.load()) / seconds / (1024.0 * 1024.0);
   const int64_t p50 = Percentile(all, 0.50), p99 = Percentile(all, 0.99),
                 p999 = Percentile(all, 0.999);
-  std::vector<int64_t> delivery;
-  for (Recorder& r : recorders) {
-    delivery.insert(delivery.end(), r.delivery_us.begin(), r.delivery_us.end());
-  }
-  std::sort(delivery.begin(), delivery.end());
-  std::string delivery_json;
+  const std::vector<int64_t> delivery = Merged(recorders, &Recorder::delivery_us);
+  std::string delivery_json = LatenessReport(mode, recorders);
   if (!delivery.empty()) {
-    delivery_json = absl::StrFormat(
+    delivery_json += absl::StrFormat(
         ",\"stored_to_received_p50_us\":%d,\"stored_to_received_p99_us\":%d,"
         "\"stored_to_received_p999_us\":%d",
         Percentile(delivery, 0.50), Percentile(delivery, 0.99), Percentile(delivery, 0.999));
@@ -235,9 +280,33 @@ apogee::TlsOptions Tls() {
   return tls;
 }
 
+// What a send sets besides the body: its delivery time (--delay) and its
+// message group (--message_groups, round-robin over the run's sends).
+// Thread-safe.
+class Shaper {
+ public:
+  Shaper()
+      : delay_(absl::GetFlag(FLAGS_delay)),
+        due_at_start_(absl::GetFlag(FLAGS_delay_from_start)),
+        groups_(absl::GetFlag(FLAGS_message_groups)),
+        start_(absl::Now()) {}
+  void Apply(apogee::Message& m) {
+    if (delay_ > absl::ZeroDuration())
+      m.delivery_time = (due_at_start_ ? start_ : absl::Now()) + delay_;
+    if (groups_ > 0) m.message_group = absl::StrCat("g", next_.fetch_add(1) % groups_);
+  }
+
+ private:
+  const absl::Duration delay_;
+  const bool due_at_start_;
+  const int groups_;
+  const absl::Time start_;
+  std::atomic<uint64_t> next_{0};
+};
+
 // Sends until the budget is spent. Latency is per send call.
-void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Totals& totals,
-                 Recorder& recorder) {
+void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Shaper& shaper,
+                 Totals& totals, Recorder& recorder) {
   const int batch = absl::GetFlag(FLAGS_batch);
   apogee::Message m;
   m.topic = absl::GetFlag(FLAGS_topic);
@@ -247,6 +316,7 @@ void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Total
     const int64_t n = budget.Claim(batch);
     if (n == 0) return;
     pacer.Wait(n);
+    shaper.Apply(m);
     const absl::Time start = absl::Now();
     bool ok;
     if (batch == 1) {
@@ -270,7 +340,7 @@ void ProduceLoop(apogee::Producer& producer, Budget& budget, Pacer& pacer, Total
 // its latency runs from SendAsync to that callback (the peer harness's
 // produce_tput method).
 void ProduceWindowed(apogee::Producer& producer, int window, Budget& budget, Pacer& pacer,
-                     Totals& totals, Recorder& recorder) {
+                     Shaper& shaper, Totals& totals, Recorder& recorder) {
   apogee::Message m;
   m.topic = absl::GetFlag(FLAGS_topic);
   m.body.assign(static_cast<size_t>(absl::GetFlag(FLAGS_size)), 'x');
@@ -285,6 +355,7 @@ void ProduceWindowed(apogee::Producer& producer, int window, Budget& budget, Pac
       mu.Await(absl::Condition(&room));
       ++in_flight;
     }
+    shaper.Apply(m);
     const absl::Time start = absl::Now();
     producer.SendAsync(m, [&, start](absl::StatusOr<apogee::SendReceipt> receipt) {
       const int64_t us = absl::ToInt64Microseconds(absl::Now() - start);
@@ -318,8 +389,7 @@ void ConsumeLoop(apogee::SimpleConsumer& consumer, Budget& budget, Totals& total
     const absl::Time now = absl::Now();
     last_arrival_us = absl::ToUnixMicros(now);
     for (const apogee::ReceivedMessage& m : *messages) {
-      recorder.latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
-      recorder.delivery_us.push_back(absl::ToInt64Microseconds(now - m.store_time));
+      recorder.OnReceived(m, now);
       totals.bytes += static_cast<int64_t>(m.body.size());
     }
     if (!consumer.Ack(*messages).ok()) totals.errors++;
@@ -359,6 +429,7 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
   const int threads = window > 0 ? 1 : std::max(1, absl::GetFlag(FLAGS_concurrency));
   Budget budget(absl::GetFlag(FLAGS_count), absl::GetFlag(FLAGS_duration));
   Pacer pacer(absl::GetFlag(FLAGS_rate));
+  Shaper shaper;
   Totals totals;
   std::vector<Recorder> recorders(static_cast<size_t>(threads));
   const absl::Time start = absl::Now();
@@ -368,9 +439,9 @@ int Produce(const std::string& mode = "produce", ProducerState* state = nullptr)
     for (int i = 0; i < threads; ++i) {
       workers.emplace_back([&, i] {
         if (window > 0) {
-          ProduceWindowed(**producer, window, budget, pacer, totals, recorders[i]);
+          ProduceWindowed(**producer, window, budget, pacer, shaper, totals, recorders[i]);
         } else {
-          ProduceLoop(**producer, budget, pacer, totals, recorders[i]);
+          ProduceLoop(**producer, budget, pacer, shaper, totals, recorders[i]);
         }
       });
     }
@@ -433,8 +504,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
       last_arrival_us = absl::ToUnixMicros(now);
       {
         absl::MutexLock lock(&push_mu);
-        recorders[0].latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
-        recorders[0].delivery_us.push_back(absl::ToInt64Microseconds(now - m.store_time));
+        recorders[0].OnReceived(m, now);
       }
       totals.bytes += static_cast<int64_t>(m.body.size());
       if (++totals.messages >= budget.count() && budget.ByCount()) budget.Stop();
@@ -515,6 +585,23 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_window) > 0 && absl::GetFlag(FLAGS_batch) != 1) {
     std::fprintf(stderr, "--window sends single messages; --batch is %d (must be 1 with it)\n",
                  absl::GetFlag(FLAGS_batch));
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_delay) < absl::ZeroDuration()) {
+    std::fprintf(stderr, "--delay is %s (must be >= 0)\n",
+                 absl::FormatDuration(absl::GetFlag(FLAGS_delay)).c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_message_groups) < 0) {
+    std::fprintf(stderr, "--message_groups is %d (must be >= 0)\n",
+                 absl::GetFlag(FLAGS_message_groups));
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_message_groups) > 0 &&
+      (absl::GetFlag(FLAGS_window) > 0 || absl::GetFlag(FLAGS_delay) > absl::ZeroDuration())) {
+    std::fprintf(stderr,
+                 "--message_groups sends FIFO messages: not with --window (SendAsync keeps no "
+                 "group order) nor --delay (a FIFO message cannot be delayed)\n");
     return 2;
   }
   if (mode == "produce") return Produce();

@@ -30,6 +30,13 @@ absl::Status ValidateMessage(const Message& m, const std::string& where) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, " sets both delay_level and delivery_time (choose one)"));
   }
+  if (!m.message_group.empty() && Blank(m.message_group)) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".message_group is blank"));
+  }
+  if (!m.message_group.empty() && (m.delay_level != 0 || m.delivery_time != absl::InfinitePast())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " sets message_group and a delay (a FIFO message cannot be delayed)"));
+  }
   if (m.body.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ".body is empty"));
   if (m.body.size() > kMaxBodyBytes) {
     return absl::InvalidArgumentError(
@@ -89,6 +96,10 @@ v2::Message ToV2(const Message& m, const std::string& message_id, absl::Time bor
   if (!m.tag.empty()) sp->set_tag(m.tag);
   for (const std::string& key : m.keys) sp->add_keys(key);
   sp->set_message_type(v2::NORMAL);
+  if (!m.message_group.empty()) {
+    sp->set_message_type(v2::FIFO);
+    sp->set_message_group(m.message_group);
+  }
   if (m.delay_level != 0 || m.delivery_time != absl::InfinitePast()) {
     sp->set_message_type(v2::DELAY);
     *sp->mutable_delivery_timestamp() = ToProtoTimestamp(

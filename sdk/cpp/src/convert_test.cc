@@ -64,6 +64,22 @@ TEST(ConvertTest, RoundTripsThroughV2) {
   EXPECT_EQ(back.broker, "broker-a");
 }
 
+TEST(ConvertTest, AMessageGroupMakesAFifoMessage) {
+  Message m = Valid();
+  m.message_group = "order-7";
+  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  EXPECT_EQ(wire.system_properties().message_type(), v2::FIFO);
+  EXPECT_EQ(FromV2(wire, "b", "e").message_group, "order-7");
+  EXPECT_EQ(ToV2(Valid(), "ID1", absl::FromUnixSeconds(100)).system_properties().message_type(),
+            v2::NORMAL);
+  m.message_group = " ";
+  EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("message.message_group is blank"));
+  m.message_group = "order-7";
+  m.delay_level = 1;
+  EXPECT_THAT(ValidateMessage(m, "message").message(),
+              HasSubstr("a FIFO message cannot be delayed"));
+}
+
 TEST(ConvertTest, FiltersBecomeV2FilterExpressions) {
   std::map<std::string, FilterExpression> subscriptions;
   subscriptions["T"] = "TagA||TagB";  // a string is a tag expression

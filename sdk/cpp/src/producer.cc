@@ -1,6 +1,8 @@
 #include "apogee/producer.h"
 
+#include <iterator>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -79,6 +81,14 @@ class Producer::Impl {
       callback(refused);  // outside mu_: the callback may call the producer
       return;
     }
+    if (!message.message_group.empty()) {
+      // Coalesced calls run in parallel and retry alone: no send order.
+      Finish(std::move(callback),
+             absl::InvalidArgumentError(absl::StrCat(
+                 "SendAsync of a FIFO message (message_group \"", message.message_group,
+                 "\") would not keep its group's order: use Send or SendBatch")));
+      return;
+    }
     std::vector<Message> one;
     one.push_back(std::move(message));
     auto prepared = Prepare(one);
@@ -148,6 +158,11 @@ class Producer::Impl {
                                                        "\" but a batch has one topic (\"",
                                                        out.topic, "\")"));
       }
+      if (messages[i].message_group != messages.front().message_group) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".message_group is \"", messages[i].message_group,
+            "\" but a batch has one message group (\"", messages.front().message_group, "\")"));
+      }
       *out.request.add_messages() = sdk::ToV2(messages[i], sdk::NewMessageId(), born);
     }
     if (const size_t bytes = out.request.ByteSizeLong();
@@ -159,7 +174,28 @@ class Producer::Impl {
     auto route = core_.routes.Get(out.topic, /*any_master_if_unknown=*/true);
     if (!route.ok()) return route.status();
     out.queues = (*route)->writable;
+    if (!messages.front().message_group.empty()) {
+      out.queues = PinnedQueues(out.queues, messages.front().message_group);
+    }
     return out;
+  }
+
+  // A message group always goes to one broker (by its hash over the sorted
+  // broker names), whose queue for it the broker picks: its order holds.
+  static std::vector<QueueRef> PinnedQueues(const std::vector<QueueRef>& queues,
+                                            const std::string& group) {
+    std::set<std::string> brokers;
+    for (const QueueRef& q : queues) brokers.insert(q.broker);
+    if (brokers.size() <= 1) return queues;
+    uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same in every process
+    for (unsigned char c : group) hash = (hash ^ c) * 1099511628211ull;
+    auto home = brokers.begin();
+    std::advance(home, hash % brokers.size());
+    std::vector<QueueRef> pinned;
+    for (const QueueRef& q : queues) {
+      if (q.broker == *home) pinned.push_back(q);
+    }
+    return pinned;
   }
 
   sdk::RetryPolicy Policy() const {

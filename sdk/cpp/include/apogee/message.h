@@ -26,6 +26,11 @@ struct Message {
   // 6m 7m 8m 9m 10m 20m 30m 1h 2h after the send). Unset: InfinitePast / 0.
   absl::Time delivery_time = absl::InfinitePast();
   int delay_level = 0;
+  // A FIFO message (for a FIFO topic): a message group always goes to one
+  // broker, which keeps it on one queue, and a FIFO consumer group gets it
+  // in send order. Send it with Send or SendBatch (one group per batch);
+  // SendAsync refuses it. Not together with a delay.
+  std::string message_group;
 };
 
 // RocketMQ's delay levels: kDelayLevels[level - 1] for level 1..18.
