@@ -3,9 +3,10 @@
 # produce + push consume (`apogee-bench e2e`) and an admin query every 10 s,
 # for --duration (default 1h). Every minute it samples each server's RSS,
 # open fds and threads (/proc); at the end it prints the samples, whether
-# each series stayed within 10 % of its value after the warm-up minute (RSS
-# is VmRSS; RssAnon, the heap part, is shown too; fds: or within --fd_slack, default 8, of it: the store keeps each RocksDB file
-# it writes open until compaction merges it, a few files either way), and
+# each series stayed within 10 % of its value once the cluster reached its
+# steady state (RSS is VmRSS; RssAnon, the heap part, is shown too; fds: or
+# within --fd_slack, default 8, of it: the store keeps each RocksDB file it
+# writes open until compaction merges it, a few files either way), and
 # whether there were errors (bench errors, consumed < produced, failed admin
 # queries, a process that died). Exit status 0 only when all is flat and
 # error-free. Results of a run: docs/soak.md.
@@ -16,9 +17,14 @@
 # The store keeps --retention of data in 256 MiB segments (older segments
 # are deleted, so disk use and the store's files reach a steady state: at
 # 10k msgs/s of 1 KiB about 6 GiB).
+# Steady state: the store keeps --retention of data, so its commit-log
+# segments (one open fd each) and its indexes grow until retention starts
+# deleting; the samples are judged from the first one after --retention plus
+# the warm-up interval.
 # --rate: messages/s; default half the maximum measured first (a 20 s
 # unthrottled run of the same `apogee-bench e2e --window=1000` on the same
-# cluster, not counted); --rate=max runs unthrottled (full rate).
+# cluster, not counted: the rate at which messages were consumed, the
+# slower half); --rate=max runs unthrottled (full rate).
 # KEEP=1 keeps the temp dir (logs, samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,12 +55,20 @@ seconds() {  # 90s, 5m, 1h, or plain seconds
   esac
 }
 TOTAL=$(seconds "$DURATION")
-if ! [[ "$TOTAL" =~ ^[0-9]+$ ]] || [ "$TOTAL" -lt $((2 * INTERVAL)) ]; then
-  echo "soak: --duration=$DURATION must be at least two sample intervals ($((2 * INTERVAL))s)" >&2
+if ! [[ "$INTERVAL" =~ ^[0-9]+$ ]] || [ "$INTERVAL" -lt 5 ]; then
+  echo "soak: --interval=$INTERVAL must be a whole number of at least 5 (s)" >&2
   exit 2
 fi
-if ! [[ "$FD_SLACK" =~ ^[0-9]+$ ]] || ! [[ "$INTERVAL" =~ ^[0-9]+$ ]] || [ "$INTERVAL" -lt 5 ]; then
-  echo "soak: --fd_slack=$FD_SLACK must be a whole number, --interval=$INTERVAL at least 5 (s)" >&2
+RETENTION_S=$(seconds "$RETENTION")
+# The first judged sample: past the retention period and the warm-up.
+STEADY=$(((RETENTION_S + INTERVAL - 1) / INTERVAL + 1))
+if ! [[ "$TOTAL" =~ ^[0-9]+$ ]] || [ "$TOTAL" -lt $(((STEADY + 2) * INTERVAL)) ]; then
+  echo "soak: --duration=$DURATION must cover --retention=$RETENTION plus three sample" \
+    "intervals ($(((STEADY + 2) * INTERVAL))s): samples are judged once retention deletes" >&2
+  exit 2
+fi
+if ! [[ "$FD_SLACK" =~ ^[0-9]+$ ]]; then
+  echo "soak: --fd_slack=$FD_SLACK must be a whole number" >&2
   exit 2
 fi
 if ! [[ "$RATE" =~ ^[0-9]+$ ]] && [ "$RATE" != max ]; then
@@ -101,7 +115,7 @@ e2e() {  # [flags...]: the soak's load shape
 }
 if [ "$RATE" = 0 ]; then
   max=$(e2e --topic=SoakMeasure --group=SoakMeasureGroup --duration=20s \
-    2>"$HOME_DIR/logs/measure.log" | grep '"e2e-produce"' |
+    2>"$HOME_DIR/logs/measure.log" | grep '"e2e-consume"' |
     sed -n 's/.*"msgs_per_s":\([0-9.]*\).*/\1/p' | head -1)
   [ -n "$max" ] || { echo "soak: measuring the maximum failed; see $HOME_DIR/logs" >&2; exit 1; }
   RATE=$(awk -v m="$max" 'BEGIN { r = int(m / 2); print (r < 1 ? 1 : r) }')
@@ -185,8 +199,8 @@ awk '{
 }' "$samples"
 
 echo
-echo "flat: within 10 % of sample 1 (after the warm-up interval; fds: or within $FD_SLACK):"
-verdicts=$(awk -v slack="$FD_SLACK" '$1 >= 1 {
+echo "flat: within 10 % of sample $STEADY (the first after --retention=$RETENTION and the warm-up; fds: or within $FD_SLACK):"
+verdicts=$(awk -v slack="$FD_SLACK" -v steady="$STEADY" '$1 >= steady {
   for (f = 3; f <= 6; f++) {
     k = $2 " " (f == 3 ? "vm_rss_kib" : f == 4 ? "rss_anon_kib" : f == 5 ? "fds" : "threads")
     if (!(k in base)) { order[++n] = k; base[k] = $f; lo[k] = $f; hi[k] = $f }
@@ -202,7 +216,7 @@ verdicts=$(awk -v slack="$FD_SLACK" '$1 >= 1 {
     flat = !dead[k] && (dev <= 0.10 || (k ~ / fds$/ && (up > down ? up : down) <= slack))
     info = (k ~ / rss_anon_kib$/)
     if (!flat && !info) ok = 0
-    printf "  %-24s sample1=%-8s min=%-8s max=%-8s max_dev=%5.1f%%  %s\n", k, b, lo[k], hi[k],
+    printf "  %-24s base=%-8s min=%-8s max=%-8s max_dev=%5.1f%%  %s\n", k, b, lo[k], hi[k],
       dev * 100, (flat ? "flat" : "NOT FLAT") (info ? " (info only)" : "")
   }
   print ok
