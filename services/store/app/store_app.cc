@@ -170,10 +170,10 @@ absl::Status ValidateStoreConfig(const StoreConfig& c) {
       CheckRange("rocksdb_write_buffer_size", c.rocksdb_write_buffer_size, 64 << 10, kTiB));
   if (c.rocksdb_max_open_files != -1 &&
       (c.rocksdb_max_open_files < 16 || c.rocksdb_max_open_files > (1 << 20))) {
-    return absl::InvalidArgumentError(absl::StrCat("--rocksdb_max_open_files=",
-                                                   c.rocksdb_max_open_files,
-                                                   " is out of range (allowed: 16..1048576, or -1 "
-                                                   "to keep every file open)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rocksdb_max_open_files=", c.rocksdb_max_open_files,
+                     " is out of range (allowed: 16..1048576, or -1 "
+                     "to keep every file open)"));
   }
   if (c.rocksdb_write_buffer_size > c.rocksdb_memory_budget / 2) {
     return absl::InvalidArgumentError(absl::StrCat(
