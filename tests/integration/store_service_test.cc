@@ -480,6 +480,9 @@ TEST_F(StoreServiceTest, ServesTcpAndExportsMetrics) {
   EXPECT_THAT(metrics, HasSubstr("apogee_store_dispatch_lag_bytes"));
   EXPECT_THAT(metrics, HasSubstr("apogee_store_disk_bytes"));
   EXPECT_THAT(metrics, HasSubstr("apogee_store_recovery_seconds"));
+  // Retention's carry of delayed messages (message-types.md §2.4).
+  EXPECT_THAT(metrics, HasSubstr("apogee_store_timers_carried_total 0"));
+  EXPECT_THAT(metrics, HasSubstr("apogee_store_retention_pinned_segments 0"));
 
   ASSERT_EQ(store_->Stop(SIGTERM).value_or(-1), 0) << store_->LogTail();
   ASSERT_TRUE(store_->Restart(/*same_port=*/true).ok()) << store_->LogTail();

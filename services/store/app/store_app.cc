@@ -328,6 +328,7 @@ absl::Status StoreApp::Open() {
   m.timers = std::make_unique<TimerService>(m.engine.get(), RealClock::Default(), timer_options,
                                             m.metrics_registry.get());
   m.timer_target.store(m.timers.get());
+  m.engine->SetTimerCarrier(m.timers.get());  // retention carries timers forward
   m.timers->Start();
   m.transactions = std::make_unique<TransactionService>(m.engine.get(), m.metrics_registry.get());
 
@@ -446,6 +447,7 @@ void StoreApp::Stop() {
   m.flusher.reset();
   m.service.reset();  // appends what is still queued
   m.timer_target.store(nullptr);
+  if (m.engine != nullptr) m.engine->SetTimerCarrier(nullptr);
   if (m.timers != nullptr) m.timers->Stop();
   m.timers.reset();
   m.commit_target.store(nullptr);

@@ -31,15 +31,8 @@ TEST_F(StoreReplicaTest, ReplicatedRecordsAreIndexedAndReadable) {
   auto replica = Store::Create(options);
   ASSERT_TRUE(replica.ok()) << replica.status();
   ASSERT_TRUE((*replica)->PutTopic({"T", 2, "", 0}).ok());
-  int64_t at = 0;
-  while (at < store_->GetLogOffsets().max) {
-    auto chunk = store_->ReadRaw(at, 500);
-    ASSERT_TRUE(chunk.ok()) << chunk.status();
-    auto end = (*replica)->AppendReplicated(
-        chunk->start, absl::string_view(*chunk->data).substr(0, chunk->end - chunk->start));
-    ASSERT_TRUE(end.ok()) << end.status();
-    at = *end;
-  }
+  const int64_t at = testing::CopyLog(*store_, replica->get(), 500);
+  ASSERT_GT(at, 0);
   ASSERT_TRUE((*replica)->WaitForDispatch(at, absl::Seconds(10)));
   EXPECT_EQ((*replica)->GetQueueRange("T", 1)->next_offset, 10);
   auto by_key = (*replica)->LookupByKey("T", "k7");

@@ -164,9 +164,14 @@ absl::Status Store::ValidateRecord(size_t i, const RecordInput& record) const {
     if (record.ext.at_ms <= 0) {
       return absl::InvalidArgumentError(absl::StrCat(field, "TIMER record has no deliver_time"));
     }
-    // The target must exist now; the timer service checks it again at the due time.
-    APOGEE_RETURN_IF_ERROR(CheckQueue(absl::StrCat(field, "target "), record.ext.target_topic,
-                                      record.ext.target_queue));
+    // The target must exist now; the timer service checks it again at the
+    // due time. A moved copy (count = times carried; only the store writes
+    // one) keeps the target its original was accepted with, even one
+    // deleted since.
+    if (record.ext.count == 0) {
+      APOGEE_RETURN_IF_ERROR(CheckQueue(absl::StrCat(field, "target "), record.ext.target_topic,
+                                        record.ext.target_queue));
+    }
   } else if (record.ext.kind == RecordKind::kHalf) {
     if (record.topic != kTransHalfTopic || record.queue_id != 0) {
       return absl::InvalidArgumentError(absl::StrCat(field, "HALF record must go to ",
@@ -256,6 +261,11 @@ absl::StatusOr<std::optional<DueEntry>> Store::GetPending(int64_t commit_offset)
 absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> Store::GetResolved(
     int64_t subject) const {
   return index_->GetResolved(subject);
+}
+
+absl::StatusOr<std::vector<DueEntry>> Store::ScanPendingBefore(int64_t from, int64_t end,
+                                                               int limit) const {
+  return index_->ScanPendingBefore(from, end, limit);
 }
 
 absl::StatusOr<bool> Store::IsPending(int64_t commit_offset) const {
@@ -712,13 +722,25 @@ absl::Status Store::DeleteGroup(const std::string& name) {
   return absl::OkStatus();
 }
 
+void Store::SetTimerCarrier(TimerCarrier* carrier) {
+  absl::MutexLock pass(&retention_mu_);  // not while a pass may be using the old one
+  timer_carrier_ = carrier;
+}
+
 absl::StatusOr<RetentionReport> Store::RunRetention() {
   absl::MutexLock pass(&retention_mu_);
-  absl::StatusOr<RetentionReport> report =
-      apogee::store::RunRetention(log_.get(), index_.get(), fs_, clock_, options_.retention);
+  // A follower never appends: its pending timers pin their segments until
+  // the master's moved copies arrive in the log (message-types.md §2.4).
+  TimerCarrier* carrier = following() ? nullptr : timer_carrier_;
+  absl::StatusOr<RetentionReport> report = apogee::store::RunRetention(
+      log_.get(), index_.get(), fs_, clock_, options_.retention, carrier);
   absl::MutexLock lock(&mu_);
   last_retention_error_ = report.status();
-  if (report.ok()) retention_deleted_segments_ += report->deleted_segments;
+  if (report.ok()) {
+    retention_deleted_segments_ += report->deleted_segments;
+    timers_carried_ += report->timers_carried;
+    retention_pinned_segments_ = report->pinned_segments;
+  }
   return report;
 }
 
@@ -732,6 +754,8 @@ StoreStats Store::Stats() const {
   absl::MutexLock lock(&mu_);
   stats.topics = static_cast<int>(topics_.size());
   stats.retention_deleted_segments = retention_deleted_segments_;
+  stats.timers_carried = timers_carried_;
+  stats.retention_pinned_segments = retention_pinned_segments_;
   stats.last_retention_error = last_retention_error_;
   return stats;
 }

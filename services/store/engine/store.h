@@ -120,6 +120,8 @@ struct StoreStats {
   int queues = 0;
   int topics = 0;
   int64_t retention_deleted_segments = 0;
+  int64_t timers_carried = 0;         // since open (message-types.md §2.4)
+  int retention_pinned_segments = 0;  // at the last pass: kept by pending TIMER/HALF
   absl::Status last_retention_error;
   IndexMemory index_memory;
 };
@@ -270,6 +272,9 @@ class Store {
   absl::StatusOr<std::optional<DueEntry>> GetPending(int64_t commit_offset) const;
   // {resolver kind, resolver offset} of a resolved subject; nullopt if none.
   absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> GetResolved(int64_t subject) const;
+  // Pending entries of every kind at offsets in [from, end), offset order.
+  absl::StatusOr<std::vector<DueEntry>> ScanPendingBefore(int64_t from, int64_t end,
+                                                          int limit) const;
   // True while `commit_offset` is a pending TIMER or HALF.
   absl::StatusOr<bool> IsPending(int64_t commit_offset) const;
   PendingCounts pending_counts() const;
@@ -277,6 +282,11 @@ class Store {
   bool following() const;
 
   // --- Maintenance.
+  // Retention passes hand pending timers below their cut to `carrier` (the
+  // timer service) while this store does not follow a master; without one
+  // they pin their segments. Null unsets it; waits for a pass in progress,
+  // so the old carrier may be destroyed when this returns.
+  void SetTimerCarrier(TimerCarrier* carrier);
   absl::StatusOr<RetentionReport> RunRetention();
   StoreStats Stats() const;
 
@@ -320,7 +330,10 @@ class Store {
   absl::flat_hash_map<std::string, TopicConfig> topics_ ABSL_GUARDED_BY(mu_);
   int64_t retention_deleted_segments_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_retention_error_ ABSL_GUARDED_BY(mu_);
+  int64_t timers_carried_ ABSL_GUARDED_BY(mu_) = 0;
+  int retention_pinned_segments_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex retention_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one retention pass at a time
+  TimerCarrier* timer_carrier_ ABSL_GUARDED_BY(retention_mu_) = nullptr;
 };
 
 }  // namespace apogee::store

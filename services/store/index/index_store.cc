@@ -1,7 +1,9 @@
 #include "services/store/index/index_store.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -21,6 +23,13 @@
 
 namespace apogee::store {
 namespace {
+
+// Read options that end an iterator before `*upper` (which must outlive it).
+rocksdb::ReadOptions Below(const rocksdb::Slice* upper) {
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = upper;
+  return options;
+}
 
 constexpr int64_t kFormatVersion = 1;
 // "default" is rocksdb::kDefaultColumnFamilyName (a global string we cannot
@@ -132,13 +141,14 @@ class IndexStore::TypedBatch {
       case RecordKind::kNormal:
         return absl::OkStatus();
       case RecordKind::kTimer:
+        if (r.count() > 0) return Carry(r);  // a moved copy (its subject may be 0)
+        [[fallthrough]];
       case RecordKind::kHalf:
         Put(o, {static_cast<uint8_t>(kind), r.at_ms(), r.count(), r.length()});
-        if (kind == RecordKind::kTimer && r.subject() != 0) return Resolve(r);  // carried
         return absl::OkStatus();
       case RecordKind::kDiscarded:
         Put(o, {static_cast<uint8_t>(kind), 0, r.count(), r.length()});
-        return Resolve(r);
+        return Resolve(r).status();
       case RecordKind::kChecked: {
         APOGEE_ASSIGN_OR_RETURN(std::optional<keys::PendingValue> before, Get(r.subject()));
         if (!before.has_value()) {
@@ -155,7 +165,7 @@ class IndexStore::TypedBatch {
         return absl::OkStatus();
       }
       default:  // FIRED, COMMITTED, ROLLED_BACK, DROPPED
-        return Resolve(r);
+        return Resolve(r).status();
     }
   }
 
@@ -219,12 +229,26 @@ class IndexStore::TypedBatch {
     Count(v.kind, +1);
   }
 
-  // The resolver `r` ends its subject's pending state, once.
-  absl::Status Resolve(const RecordView& r) {
+  // A moved TIMER (retention carry, §2.4) takes over its subject's pending
+  // entry in this one batch, so a timer has one pending entry in any prefix
+  // of the log. A copy whose subject is no longer pending (fired, dropped or
+  // carried already) is a duplicate and does not become a timer of its own.
+  absl::Status Carry(const RecordView& r) {
+    APOGEE_ASSIGN_OR_RETURN(bool resolved, Resolve(r));
+    if (resolved) {
+      Put(r.commit_offset(),
+          {static_cast<uint8_t>(RecordKind::kTimer), r.at_ms(), r.count(), r.length()});
+    }
+    return absl::OkStatus();
+  }
+
+  // The resolver `r` ends its subject's pending state, once. False (and
+  // counted) when the subject was not pending.
+  absl::StatusOr<bool> Resolve(const RecordView& r) {
     APOGEE_ASSIGN_OR_RETURN(std::optional<keys::PendingValue> before, Get(r.subject()));
     if (!before.has_value()) {  // a duplicate resolver: the log is the truth, nothing changes
       ++counts_.duplicate_resolvers;
-      return absl::OkStatus();
+      return false;
     }
     batch_->Put(index_->cf(kUndo), keys::EncodeFixed64BE(r.commit_offset()),
                 keys::EncodeUndoValue({r.subject(), before}));
@@ -232,7 +256,7 @@ class IndexStore::TypedBatch {
     std::string resolved(1, static_cast<char>(r.kind()));
     resolved += keys::EncodeFixed64BE(r.commit_offset());
     batch_->Put(index_->cf(kResolved), keys::EncodeFixed64BE(r.subject()), resolved);
-    return absl::OkStatus();
+    return true;
   }
 
   const IndexStore* const index_;
@@ -523,12 +547,29 @@ absl::Status IndexStore::CountPending() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<int64_t>> IndexStore::FirstPendingOffset() const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
-  it->SeekToFirst();
-  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "seek pending entries"));
-  if (!it->Valid()) return std::nullopt;
-  return keys::DecodeFixed64BE(ToView(it->key()));
+absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanPendingBefore(int64_t from, int64_t end,
+                                                                    int limit) const {
+  return ScanPendingRange(from, end, std::nullopt, limit);
+}
+
+absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanPendingRange(int64_t from, int64_t end,
+                                                                   std::optional<RecordKind> kind,
+                                                                   int limit) const {
+  const std::string upper = keys::EncodeFixed64BE(end);
+  const rocksdb::Slice upper_slice(upper);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(Below(&upper_slice), cf(kPending)));
+  std::vector<DueEntry> out;
+  for (it->Seek(keys::EncodeFixed64BE(std::max<int64_t>(from, 0)));
+       it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
+    std::optional<keys::PendingValue> v = keys::DecodePendingValue(ToView(it->value()));
+    std::optional<int64_t> o = keys::DecodeFixed64BE(ToView(it->key()));
+    if (!v.has_value() || !o.has_value()) return absl::DataLossError("malformed pending entry");
+    const RecordKind k = static_cast<RecordKind>(v->kind);
+    if (kind.has_value() && k != *kind) continue;
+    out.push_back(DueEntry{v->at_ms, *o, v->size, k, v->count});
+  }
+  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan pending entries"));
+  return out;
 }
 
 PendingCounts IndexStore::pending_counts() const {
@@ -543,9 +584,7 @@ absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanDue(RecordKind kind, int64
   // Bounded above so the iterator never walks past the due keys it wants.
   const std::string upper = keys::DueKey(due_ms + 1, 0);
   const rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(f)));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(Below(&upper_slice), cf(f)));
   std::vector<DueEntry> out;
   for (it->Seek(keys::DueKey(from_ms, from_offset));
        it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
@@ -585,18 +624,8 @@ absl::StatusOr<std::optional<DueEntry>> IndexStore::GetPending(int64_t commit_of
 
 absl::StatusOr<std::vector<DueEntry>> IndexStore::ScanPending(RecordKind kind, int64_t after,
                                                               int limit) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPending)));
-  std::vector<DueEntry> out;
-  for (it->Seek(keys::EncodeFixed64BE(after > 0 ? after + 1 : 0));
-       it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
-    std::optional<keys::PendingValue> v = keys::DecodePendingValue(ToView(it->value()));
-    std::optional<int64_t> o = keys::DecodeFixed64BE(ToView(it->key()));
-    if (!v.has_value() || !o.has_value()) return absl::DataLossError("malformed pending entry");
-    if (v->kind != static_cast<uint8_t>(kind)) continue;
-    out.push_back(DueEntry{v->at_ms, *o, v->size, kind, v->count});
-  }
-  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan pending entries"));
-  return out;
+  return ScanPendingRange(after > 0 ? after + 1 : 0, std::numeric_limits<int64_t>::max(), kind,
+                          limit);
 }
 
 absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> IndexStore::GetResolved(
@@ -637,9 +666,7 @@ absl::StatusOr<std::vector<ConsumeQueueEntry>> IndexStore::ReadConsumeQueue(cons
   const std::string prefix = keys::TopicQueuePrefix(tq);
   const std::string upper = keys::PrefixSuccessor(prefix);
   const rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kConsumeQueue)));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(Below(&upper_slice), cf(kConsumeQueue)));
   std::vector<ConsumeQueueEntry> out;
   for (it->Seek(keys::ConsumeQueueKey(prefix, from));
        it->Valid() && static_cast<int>(out.size()) < max_entries; it->Next()) {
@@ -717,9 +744,7 @@ absl::StatusOr<std::vector<IndexPosition>> IndexStore::ScanPositions(Family fami
                                                                      int max_results) const {
   const std::string upper = keys::PrefixSuccessor(prefix);
   const rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(family)));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(Below(&upper_slice), cf(family)));
   std::vector<IndexPosition> out;
   const int64_t floor = floor_filter_->floor.load(std::memory_order_relaxed);
   for (it->Seek(keys::WithCommitOffset(prefix, floor));
@@ -852,7 +877,10 @@ absl::Status IndexStore::TrimBefore(int64_t log_min) {
     new_mins.emplace_back(tq, new_min);
   }
   // Resolutions of records retention dropped are history nobody asks for.
-  for (Family f : {kResolved, kUndo}) {
+  // The pending entries below are DISCARDED ones, which go with their
+  // segment; retention never drops a pending TIMER or HALF
+  // (message-types.md §2.4), so the in-memory counts stay right.
+  for (Family f : {kResolved, kUndo, kPending}) {
     batch.DeleteRange(cf(f), keys::EncodeFixed64BE(0), keys::EncodeFixed64BE(log_min));
   }
   {

@@ -184,9 +184,11 @@ class IndexStore {
   // {resolver kind, resolver offset} of a resolved subject; nullopt if none.
   absl::StatusOr<std::optional<std::pair<RecordKind, int64_t>>> GetResolved(int64_t subject) const;
   PendingCounts pending_counts() const;
-  // The lowest commit offset with a pending entry (retention keeps its
-  // segment); nullopt when nothing is pending.
-  absl::StatusOr<std::optional<int64_t>> FirstPendingOffset() const;
+  // Pending entries of every kind (TIMER, HALF, DISCARDED) at commit
+  // offsets in [from, end), in offset order, at most `limit` (retention and
+  // the timer carry, message-types.md §2.4).
+  absl::StatusOr<std::vector<DueEntry>> ScanPendingBefore(int64_t from, int64_t end,
+                                                          int limit) const;
 
   // --- Keeping the indexes consistent with the log.
   // Recovery, when the log ended up shorter than the checkpoint: drops
@@ -196,6 +198,7 @@ class IndexStore {
   absl::Status TruncateFrom(int64_t log_end);
   // Retention: drops consume-queue and time entries of records below
   // `log_min` and stops serving (and compacts away) message-id and key
+  // entries below it; drops `resolved`, `undo` and (DISCARDED) `pending`
   // entries below it.
   absl::Status TrimBefore(int64_t log_min);
   // Rebuild: drops every derived index; the checkpoint becomes `start`.
@@ -243,6 +246,10 @@ class IndexStore {
   IndexMemory Memory() const;
 
  private:
+  // Pending entries in [from, end) (of `kind` only, when given), offset order.
+  absl::StatusOr<std::vector<DueEntry>> ScanPendingRange(int64_t from, int64_t end,
+                                                         std::optional<RecordKind> kind,
+                                                         int limit) const;
   struct QueueState {
     QueueRange range;
     int64_t last_second = -1;  // store second of the last time-index entry

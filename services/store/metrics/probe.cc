@@ -26,6 +26,13 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 
 std::string CodeLabel(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
+// Moves a counter by what an engine total grew since `*last` was seen.
+void AddSince(prometheus::Counter& counter, int64_t total, int64_t* last) {
+  if (total <= *last) return;
+  counter.Increment(static_cast<double>(total - *last));
+  *last = total;
+}
+
 }  // namespace
 
 Probe::Probe(std::shared_ptr<prometheus::Registry> registry)
@@ -82,6 +89,11 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry)
                                  "Segments deleted by retention")),
       log_flush_errors_(Counter(*registry_, "apogee_store_commitlog_flush_errors_total",
                                 "Commit-log fdatasync failures seen by the engine")),
+      timers_carried_(Counter(*registry_, "apogee_store_timers_carried_total",
+                              "Pending delayed messages moved to the log's end by retention")),
+      retention_pinned_(Gauge(*registry_, "apogee_store_retention_pinned_segments",
+                              "Segments due for deletion that the last retention pass kept "
+                              "for a pending timer or transaction")),
       rocksdb_memory_(prometheus::BuildGauge()
                           .Name("apogee_store_rocksdb_memory_bytes")
                           .Help("RocksDB index memory: budget (--rocksdb_memory_budget), "
@@ -141,17 +153,11 @@ void Probe::Refresh(const Store& store, const std::string& data_dir) {
                                     {"table_readers", memory.table_readers}}) {
     rocksdb_memory_.Add({{"kind", kind}}).Set(static_cast<double>(bytes));
   }
+  retention_pinned_.Set(static_cast<double>(stats.retention_pinned_segments));
   absl::MutexLock lock(&mu_);
-  if (stats.retention_deleted_segments > last_retention_deleted_) {
-    retention_deleted_.Increment(
-        static_cast<double>(stats.retention_deleted_segments - last_retention_deleted_));
-    last_retention_deleted_ = stats.retention_deleted_segments;
-  }
-  if (stats.log.flush_errors > last_log_flush_errors_) {
-    log_flush_errors_.Increment(
-        static_cast<double>(stats.log.flush_errors - last_log_flush_errors_));
-    last_log_flush_errors_ = stats.log.flush_errors;
-  }
+  AddSince(retention_deleted_, stats.retention_deleted_segments, &last_retention_deleted_);
+  AddSince(log_flush_errors_, stats.log.flush_errors, &last_log_flush_errors_);
+  AddSince(timers_carried_, stats.timers_carried, &last_timers_carried_);
 }
 
 int64_t DirectoryBytes(const std::string& dir) {

@@ -70,11 +70,14 @@ class Probe {
   prometheus::Gauge& recovery_truncated_;
   prometheus::Counter& retention_deleted_;
   prometheus::Counter& log_flush_errors_;
+  prometheus::Counter& timers_carried_;
+  prometheus::Gauge& retention_pinned_;
   prometheus::Family<prometheus::Gauge>& rocksdb_memory_;
 
   absl::Mutex mu_;
   int64_t last_retention_deleted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_log_flush_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_timers_carried_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Bytes of the regular files under `dir` (recursively); files that vanish

@@ -29,6 +29,23 @@ struct RetentionReport {
   int64_t deleted_bytes = 0;
   int64_t min_offset = 0;      // the log's first offset afterwards
   bool disk_pressure = false;  // usage was above the watermark
+  int64_t timers_carried = 0;  // moved copies appended by the carrier
+  // Segments old enough (or over the watermark) to go that a pending TIMER
+  // or HALF kept.
+  int pinned_segments = 0;
+};
+
+// Moves pending timers out of a log prefix (message-types.md §2.4). The
+// store's timer service implements it; retention calls it before deleting.
+class TimerCarrier {
+ public:
+  virtual ~TimerCarrier() = default;
+  // Appends a moved copy (kind TIMER, same due time and target, subject =
+  // the old offset) of every pending TIMER below `end` and waits until the
+  // copies are dispatched, which ends the old offsets' pending entries.
+  // Returns how many were carried. On error some may have been carried; the
+  // rest stay pending where they are.
+  virtual absl::StatusOr<int64_t> CarryTimersBefore(int64_t end) = 0;
 };
 
 // Thread-safety: stateless; run one pass at a time per store (the store's
@@ -40,7 +57,13 @@ struct RetentionReport {
 // holding `dir` is above the watermark. Only a prefix of the log is deleted.
 // The index is trimmed after the files are gone; recovery redoes the trim if
 // a crash falls in between.
+//
+// Pending typed records below the cut (message-types.md §2.4): a HALF pins
+// its segment; TIMERs are handed to `carrier` (null: a follower, which
+// never appends) and pin their segment when there is none or it fails
+// (logged as event=retention_pinned); DISCARDED entries do not pin.
 absl::StatusOr<RetentionReport> RunRetention(CommitLog* log, IndexStore* index, FileSystem* fs,
-                                             const Clock* clock, const RetentionOptions& options);
+                                             const Clock* clock, const RetentionOptions& options,
+                                             TimerCarrier* carrier = nullptr);
 
 }  // namespace apogee::store

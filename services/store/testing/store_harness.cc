@@ -67,4 +67,19 @@ std::vector<std::string> StoreHarness::Bodies(const std::string& topic, int32_t 
   }
 }
 
+int64_t CopyLog(const Store& from, Store* to, size_t chunk_bytes) {
+  int64_t at = to->GetLogOffsets().max;
+  while (at < from.GetLogOffsets().max) {
+    auto chunk = from.ReadRaw(at, chunk_bytes);
+    EXPECT_TRUE(chunk.ok()) << chunk.status();
+    if (!chunk.ok()) return -1;
+    auto end = to->AppendReplicated(
+        chunk->start, absl::string_view(*chunk->data).substr(0, chunk->end - chunk->start));
+    EXPECT_TRUE(end.ok()) << end.status();
+    if (!end.ok()) return -1;
+    at = *end;
+  }
+  return at;
+}
+
 }  // namespace apogee::store::testing

@@ -42,4 +42,9 @@ class StoreHarness : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
+// Copies `from`'s log beyond `to`'s end into `to` as a follower does
+// (ReadRaw, AppendReplicated) in chunks of `chunk_bytes`; returns `to`'s
+// new end, or -1 after reporting a failure.
+int64_t CopyLog(const Store& from, Store* to, size_t chunk_bytes = 8192);
+
 }  // namespace apogee::store::testing

@@ -82,6 +82,37 @@ int64_t TimerService::fired_total() const {
 }
 
 absl::StatusOr<FireReport> TimerService::FireDue() {
+  absl::MutexLock pass(&pass_mu_);
+  return FireDueLocked();
+}
+
+absl::StatusOr<int32_t> TimerService::Route(const RecordView& timer) const {
+  const std::string target_topic(timer.target_topic());
+  absl::StatusOr<TopicConfig> target = store_->GetTopic(target_topic);
+  if (target.ok() && target->incarnation_start <= timer.commit_offset()) {
+    return timer.target_queue() % target->queue_count;  // the topic may have shrunk
+  }
+  if (!target.ok() && target.status().code() != absl::StatusCode::kNotFound) {
+    return target.status();
+  }
+  // Unknown, not deleted: an acknowledged message is never dropped for a
+  // config this store has not received yet.
+  if (!target.ok() && store_->IncarnationStart(target_topic) <= timer.commit_offset()) {
+    return kHeld;
+  }
+  return kGone;
+}
+
+absl::Status TimerService::AwaitCommittedDispatched(const char* what) const {
+  const LogOffsets offsets = store_->GetLogOffsets();
+  if (!store_->WaitForDispatch(offsets.committed, options_.dispatch_wait)) {
+    return absl::UnavailableError(absl::StrCat("timers: indexes do not cover the log up to ",
+                                               offsets.committed, " yet; not ", what));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FireReport> TimerService::FireDueLocked() {
   FireReport report;
   if (pending_ != nullptr) pending_->Set(static_cast<double>(store_->pending_counts().timers));
   if (store_->following()) {  // only the master fires
@@ -93,11 +124,7 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
     if (rescan_) scan_from_ms_ = 0;  // a timer was indexed: it may be due before the watermark
     rescan_ = false;
   }
-  const LogOffsets offsets = store_->GetLogOffsets();
-  if (!store_->WaitForDispatch(offsets.committed, options_.dispatch_wait)) {
-    return absl::UnavailableError(absl::StrCat("timers: indexes do not cover the log up to ",
-                                               offsets.committed, " yet; not firing"));
-  }
+  APOGEE_RETURN_IF_ERROR(AwaitCommittedDispatched("firing"));
   const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
   APOGEE_ASSIGN_OR_RETURN(std::vector<DueEntry> due,
                           store_->ScanDueTimers(scan_from_ms_, now_ms, options_.batch_limit));
@@ -115,23 +142,15 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
                                               " is a ", RecordKindName(timer.kind()),
                                               " record due at ", timer.at_ms()));
     }
-    int32_t queue = -1;
-    const std::string target_topic(timer.target_topic());
-    absl::StatusOr<TopicConfig> target = store_->GetTopic(target_topic);
-    if (target.ok() && target->incarnation_start <= timer.commit_offset()) {
-      queue = timer.target_queue() % target->queue_count;  // the topic may have shrunk
-    } else if (!target.ok() && target.status().code() != absl::StatusCode::kNotFound) {
-      return target.status();
-    } else if (!target.ok() && store_->IncarnationStart(target_topic) <= timer.commit_offset()) {
-      // Unknown, not deleted: an acknowledged message is never dropped for a
-      // config this store has not received yet.
+    APOGEE_ASSIGN_OR_RETURN(const int32_t queue, Route(timer));
+    if (queue == kHeld) {
       ++report.held;
       held_from_ms = std::min(held_from_ms, entry.at_ms);
       continue;
     }
-    batch.push_back(queue < 0 ? CopyRecord(timer, RecordKind::kDropped, kTimerTopic, 0, false)
-                              : CopyRecord(timer, RecordKind::kFired,
-                                           std::string(timer.target_topic()), queue, true));
+    batch.push_back(queue == kGone ? CopyRecord(timer, RecordKind::kDropped, kTimerTopic, 0, false)
+                                   : CopyRecord(timer, RecordKind::kFired,
+                                                std::string(timer.target_topic()), queue, true));
     timers.push_back(std::move(record));
   }
   if (report.held > 0) LogHeld(report.held);
@@ -142,15 +161,12 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
   for (size_t i = 0; i < batch.size() && i < appended.size(); ++i) {
     if (batch[i].ext.kind == RecordKind::kDropped) {
       ++report.dropped;
-      std::fprintf(stderr,
-                   "event=timer_dropped offset=%lld topic=\"%s\" reason=\"target topic deleted\"\n",
-                   static_cast<long long>(batch[i].ext.subject), batch[i].ext.target_topic.c_str());
+      LogDropped(batch[i]);
       continue;
     }
     ++report.fired;
     RecordFired(appended[i].store_timestamp_ms - batch[i].ext.at_ms);
   }
-  if (dropped_ != nullptr) dropped_->Increment(report.dropped);
   if (options_.watch != nullptr) {
     std::map<TopicQueue, int64_t> moved;  // coalesced: the newest end per queue
     for (size_t i = 0; i < batch.size() && i < appended.size(); ++i) {
@@ -171,6 +187,81 @@ absl::StatusOr<FireReport> TimerService::FireDue() {
   absl::MutexLock lock(&mu_);
   fired_total_ += report.fired;
   return report;
+}
+
+absl::StatusOr<int64_t> TimerService::CarryTimersBefore(int64_t end) {
+  absl::MutexLock pass(&pass_mu_);
+  if (store_->following()) {
+    return absl::FailedPreconditionError(
+        "this store follows a master: timers are carried by the master");
+  }
+  // Every FIRED, DROPPED or moved copy already in the log has ended its
+  // subject's pending entry, so nothing below is carried that was fired.
+  APOGEE_RETURN_IF_ERROR(AwaitCommittedDispatched("carrying"));
+  int64_t carried = 0;
+  int64_t copies_end = 0;
+  for (int64_t from = 0;;) {
+    APOGEE_ASSIGN_OR_RETURN(std::vector<DueEntry> entries,
+                            store_->ScanPendingBefore(from, end, options_.batch_limit));
+    std::vector<RecordInput> batch;
+    int64_t bytes = 0;
+    size_t taken = 0;
+    for (; taken < entries.size() && (batch.empty() || bytes < options_.carry_batch_bytes);
+         ++taken) {
+      const DueEntry& entry = entries[taken];
+      if (entry.kind != RecordKind::kTimer) continue;  // HALF pins; DISCARDED goes
+      APOGEE_ASSIGN_OR_RETURN(StoredRecord record, store_->ReadAt(entry.commit_offset));
+      if (record.view().kind() != RecordKind::kTimer) {
+        return absl::DataLossError(absl::StrCat("pending timer at offset ", entry.commit_offset,
+                                                " is a ", RecordKindName(record.view().kind()),
+                                                " record"));
+      }
+      // A moved copy's own offset is what Route compares with the target's
+      // incarnation later, so a target deleted since is settled now.
+      APOGEE_ASSIGN_OR_RETURN(const int32_t queue, Route(record.view()));
+      if (queue == kGone) {
+        batch.push_back(CopyRecord(record.view(), RecordKind::kDropped, kTimerTopic, 0, false));
+      } else {
+        batch.push_back(CopyRecord(record.view(), RecordKind::kTimer, kTimerTopic, 0, true));
+        ++batch.back().ext.count;  // times carried: marks a moved copy, whose subject may be 0
+      }
+      bytes += entry.size;
+    }
+    if (!batch.empty()) {
+      APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append(batch));
+      copies_end = appended.back().commit_offset + appended.back().size;
+      for (const RecordInput& in : batch) {
+        if (in.ext.kind == RecordKind::kTimer) {
+          ++carried;
+        } else {
+          LogDropped(in);
+        }
+      }
+    }
+    if (taken == entries.size() && static_cast<int>(entries.size()) < options_.batch_limit) break;
+    from = entries[taken - 1].commit_offset + 1;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    rescan_ = true;  // the copies are new due-index keys
+  }
+  if (copies_end > 0 && !store_->WaitForDispatch(copies_end, options_.dispatch_wait)) {
+    return absl::UnavailableError(absl::StrCat("timers: ", carried,
+                                               " moved copies not indexed yet (log up to ",
+                                               copies_end, "); their segments stay"));
+  }
+  if (carried > 0) {
+    std::fprintf(stderr, "event=timers_carried count=%lld below=%lld\n",
+                 static_cast<long long>(carried), static_cast<long long>(end));
+  }
+  return carried;
+}
+
+void TimerService::LogDropped(const RecordInput& dropped) {
+  if (dropped_ != nullptr) dropped_->Increment();
+  std::fprintf(stderr,
+               "event=timer_dropped offset=%lld topic=\"%s\" reason=\"target topic deleted\"\n",
+               static_cast<long long>(dropped.ext.subject), dropped.ext.target_topic.c_str());
 }
 
 void TimerService::LogHeld(int held) {

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "services/common/clock/clock.h"
 #include "services/store/engine/store.h"
+#include "services/store/retention/retention.h"
 #include "services/store/typed/queue_watch.h"
 
 namespace prometheus {
@@ -29,7 +30,9 @@ class Registry;
 namespace apogee::store {
 
 struct TimerServiceOptions {
-  int batch_limit = 1000;  // timers fired per append batch
+  int batch_limit = 1000;  // timers fired (or carried) per append batch
+  // Record bytes per carry batch (a batch must fit in one log segment).
+  int64_t carry_batch_bytes = 4 << 20;
   // The thread re-checks at least this often without a wake-up (a timer
   // indexed while it slept, a role change).
   absl::Duration idle_wait = absl::Seconds(1);
@@ -56,12 +59,14 @@ struct FireReport {
 // (only the master fires), and first wait until the indexes cover
 // everything committed: every FIRED copy in the log then has deleted its
 // timer's pending entry, including the copies of the previous pass.
-class TimerService {
+// CarryTimersBefore (the store's retention task) is serialized with passes,
+// and waits the same way, so a timer is never fired and carried both.
+class TimerService final : public TimerCarrier {
  public:
   // `registry` may be null (no metrics).
   TimerService(Store* store, const Clock* clock, TimerServiceOptions options,
                prometheus::Registry* registry);
-  ~TimerService();  // Stop()
+  ~TimerService() override;  // Stop()
   TimerService(const TimerService&) = delete;
   TimerService& operator=(const TimerService&) = delete;
 
@@ -75,12 +80,33 @@ class TimerService {
   // Never one whose due time is after now.
   absl::StatusOr<FireReport> FireDue();
 
+  // Retention (message-types.md §2.4): appends a moved copy of every
+  // pending TIMER below `end` (kind TIMER, same due time, target and
+  // message, subject = the old offset, count = times carried) in batches,
+  // then waits until the copies are dispatched. The dispatcher moves each
+  // pending entry to its copy in one write. A timer whose target was
+  // deleted since it was written gets its DROPPED record instead (a copy
+  // would be judged by its own, newer offset). FAILED_PRECONDITION on a
+  // follower.
+  absl::StatusOr<int64_t> CarryTimersBefore(int64_t end) override;
+
   int64_t fired_total() const;
 
  private:
   void Loop();
+  absl::StatusOr<FireReport> FireDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
+  // Waits until the indexes cover what is committed now (`what`: for the error).
+  absl::Status AwaitCommittedDispatched(const char* what) const;
   bool WokenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; }
   void RecordFired(int64_t lateness_ms);
+  // A DROPPED record was appended (target deleted): counted and logged.
+  void LogDropped(const RecordInput& dropped);
+  // Where a timer goes now: its target queue, kGone (the target was
+  // deleted after the timer was written: DROPPED) or kHeld (unknown to this
+  // store, not deleted: stays pending).
+  static constexpr int32_t kGone = -1;
+  static constexpr int32_t kHeld = -2;
+  absl::StatusOr<int32_t> Route(const RecordView& timer) const;
   // At most one line per 10 s: held timers are retried every pass.
   void LogHeld(int held);
 
@@ -92,6 +118,8 @@ class TimerService {
   prometheus::Gauge* pending_ = nullptr;
   prometheus::Histogram* lateness_ = nullptr;
 
+  // Held by a firing pass and by a carry, never both at once.
+  absl::Mutex pass_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

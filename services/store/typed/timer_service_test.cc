@@ -6,6 +6,9 @@
 #include "gtest/gtest.h"
 #include "services/common/naming/names.h"
 #include "services/store/testing/store_harness.h"
+#include "services/store/typed/pending_list.h"
+#include "services/store/typed/record_copy.h"
+#include "services/store/typed/transactions.h"
 
 namespace apogee::store {
 namespace {
@@ -26,17 +29,23 @@ class TimerServiceTest : public testing::StoreHarness {
 
   int64_t NowMs() const { return absl::ToUnixMillis(clock_.Now()); }
 
-  // Appends a TIMER for `body` to Orders/`queue`, due `delay` from now.
-  AppendResult Schedule(const std::string& body, absl::Duration delay, int32_t queue = 1) {
+  // A TIMER or HALF record for `body` (id "id-<body>") to Orders/`queue`,
+  // due (or first checked) `delay` from now.
+  RecordInput Typed(RecordKind kind, const std::string& body, absl::Duration delay, int32_t queue) {
     RecordInput in;
-    in.topic = kTimerTopic;
+    in.topic = kind == RecordKind::kHalf ? kTransHalfTopic : kTimerTopic;
     in.message_id = "id-" + body;
     in.body = body;
-    in.ext.kind = RecordKind::kTimer;
+    in.ext.kind = kind;
     in.ext.at_ms = absl::ToUnixMillis(clock_.Now() + delay);
     in.ext.target_topic = "Orders";
     in.ext.target_queue = queue;
-    auto appended = store_->Append({in});
+    return in;
+  }
+
+  // Appends a TIMER for `body` to Orders/`queue`, due `delay` from now.
+  AppendResult Schedule(const std::string& body, absl::Duration delay, int32_t queue = 1) {
+    auto appended = store_->Append({Typed(RecordKind::kTimer, body, delay, queue)});
     EXPECT_TRUE(appended.ok()) << appended.status();
     timers_->Wake();  // what main's dispatch listener does
     return appended.ok() ? (*appended)[0] : AppendResult{};
@@ -208,7 +217,276 @@ TEST_F(TimerServiceTest, RebuiltIndexEqualsLiveDispatch) {
   EXPECT_EQ(**next, NowMs() + 1000);
 }
 
-TEST_F(TimerServiceTest, PendingTimerPinsItsSegmentAgainstRetention) {
+// Retention (message-types.md §2.4): a store with a short retention whose
+// timer service carries timers forward.
+class TimerCarryTest : public TimerServiceTest {
+ protected:
+  void SetUp() override {
+    TimerServiceTest::SetUp();
+    Reopen();
+  }
+  void TearDown() override {
+    if (store_ != nullptr) store_->SetTimerCarrier(nullptr);
+  }
+  // Closes the store, or with `crash` loses its unsynced log data first.
+  void Reopen(bool crash = false) {
+    if (store_ != nullptr) store_->SetTimerCarrier(nullptr);
+    timers_.reset();
+    if (crash) Crash();
+    store_.reset();
+    Open(Retained(Options()));
+    timers_ = std::make_unique<TimerService>(store_.get(), &clock_, TimerServiceOptions{}, nullptr);
+    store_->SetTimerCarrier(timers_.get());
+  }
+  static StoreOptions Retained(StoreOptions options) {
+    options.retention.retention = absl::Minutes(30);
+    options.retention.disk_usage_watermark = 1.0;
+    return options;
+  }
+  // Fills several 16 KiB segments with normal messages (flushed, indexed).
+  void Fill(const std::string& topic = "Orders") {
+    for (int i = 0; i < 40; ++i) Append(topic, 0, std::string(2048, 'x'));
+    ASSERT_TRUE(store_->Flush().ok());
+    WaitForDispatch();
+  }
+  RetentionReport Retain() {
+    absl::StatusOr<RetentionReport> report = store_->RunRetention();
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *report : RetentionReport{};
+  }
+  // A pending HALF for Orders/2; returns its offset.
+  int64_t AppendHalf() {
+    auto appended = store_->Append({Typed(RecordKind::kHalf, "half", absl::Seconds(6), 2)});
+    EXPECT_TRUE(appended.ok()) << appended.status();
+    return appended.ok() ? (*appended)[0].commit_offset : -1;
+  }
+  // The pending timers as the admin's ListPending shows them.
+  std::vector<StoredRecord> Listed() {
+    absl::StatusOr<PendingPage> page = ListPending(*store_, PendingQuery{});
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? std::move(page->records) : std::vector<StoredRecord>{};
+  }
+};
+
+TEST_F(TimerCarryTest, CarriedTimerSurvivesRetentionAndFiresOnceAtItsTime) {
+  const AppendResult timer = Schedule("late", absl::Hours(2));
+  const int64_t due_ms = NowMs() + absl::ToInt64Milliseconds(absl::Hours(2));
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  const RetentionReport report = Retain();
+  EXPECT_EQ(report.timers_carried, 1);
+  EXPECT_GT(report.deleted_segments, 0);
+  EXPECT_EQ(report.pinned_segments, 0);
+  EXPECT_GT(store_->GetLogOffsets().min, timer.commit_offset);  // its segment is gone
+  EXPECT_EQ(store_->Stats().timers_carried, 1);
+
+  // Still one pending timer, at its new offset, with its due time, listed.
+  EXPECT_EQ(store_->pending_counts().timers, 1);
+  const std::vector<StoredRecord> listed = Listed();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].view().kind(), RecordKind::kTimer);
+  EXPECT_EQ(listed[0].view().subject(), timer.commit_offset);
+  EXPECT_EQ(listed[0].view().count(), 1u);  // carried once
+  EXPECT_EQ(listed[0].view().at_ms(), due_ms);
+  EXPECT_EQ(listed[0].view().message_id(), "id-late");
+  EXPECT_EQ(listed[0].view().body(), "late");
+  EXPECT_EQ(listed[0].view().target_topic(), "Orders");
+  EXPECT_EQ(listed[0].view().target_queue(), 1);
+
+  clock_.Advance(absl::Hours(1) - absl::Milliseconds(1));
+  EXPECT_EQ(Fire().fired, 0);  // never early
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Fire().fired, 1);
+  EXPECT_EQ(Fire().fired, 0);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"late"}));
+  EXPECT_EQ(store_->pending_counts().timers, 0);
+  EXPECT_EQ(store_->pending_counts().duplicate_resolvers, 0);
+  auto copies = store_->LookupById("id-late");
+  ASSERT_TRUE(copies.ok()) << copies.status();
+  EXPECT_EQ(copies->back().view().kind(), RecordKind::kFired);
+  EXPECT_GE(copies->back().view().store_timestamp_ms(), due_ms);
+}
+
+TEST_F(TimerCarryTest, CarriedTwiceStillFiresOnce) {
+  Schedule("later", absl::Hours(3));
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Retain().timers_carried, 1);
+  Fill();  // the moved copy's segment ages out too
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Retain().timers_carried, 1);
+  ASSERT_EQ(Listed().size(), 1u);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Fire().fired, 1);
+  EXPECT_EQ(Fire().fired, 0);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"later"}));
+}
+
+// A restart between the carry and the segment delete: the moved copy either
+// survived (it is the timer) or was lost with unsynced data (the original
+// is the timer again, via undo). Either way the timer fires once.
+TEST_F(TimerCarryTest, RestartBetweenCarryAndDeleteFiresOnce) {
+  for (bool synced : {true, false}) {
+    SCOPED_TRACE(synced ? "copy synced" : "copy lost");
+    const AppendResult timer = Schedule(synced ? "a" : "b", absl::Hours(2));
+    Fill();
+    auto carried = timers_->CarryTimersBefore(store_->GetLogOffsets().max);
+    ASSERT_TRUE(carried.ok()) << carried.status();
+    EXPECT_EQ(*carried, 1);
+    if (synced) {
+      ASSERT_TRUE(store_->Flush().ok());
+    }
+    Reopen(/*crash=*/true);
+    EXPECT_EQ(store_->pending_counts().timers, 1);
+    auto original = store_->GetPending(timer.commit_offset);
+    ASSERT_TRUE(original.ok());
+    EXPECT_EQ(original->has_value(), !synced);
+
+    clock_.Advance(absl::Hours(1));
+    const RetentionReport report = Retain();  // carries again only what is left to carry
+    EXPECT_EQ(report.timers_carried, synced ? 0 : 1);
+    EXPECT_GT(report.deleted_segments, 0);
+    clock_.Advance(absl::Hours(1));
+    EXPECT_EQ(Fire().fired, 1);
+    EXPECT_EQ(Fire().fired, 0);
+    EXPECT_EQ(store_->pending_counts().timers, 0);
+    auto copies = store_->LookupById(synced ? "id-a" : "id-b");
+    ASSERT_TRUE(copies.ok()) << copies.status();
+    int fired = 0;
+    for (const StoredRecord& copy : *copies) fired += copy.view().kind() == RecordKind::kFired;
+    EXPECT_EQ(fired, 1);
+    EXPECT_EQ(Bodies("Orders", 1).back(), synced ? "a" : "b");
+  }
+  EXPECT_EQ(store_->pending_counts().duplicate_resolvers, 0);
+}
+
+// Retention syncs the moved copies before it deletes their originals: a
+// machine crash right after the pass cannot take both.
+TEST_F(TimerCarryTest, MachineCrashAfterThePassKeepsTheMovedCopy) {
+  const AppendResult timer = Schedule("t", absl::Hours(2));
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Retain().timers_carried, 1);
+  EXPECT_GT(store_->GetLogOffsets().min, timer.commit_offset);
+  Reopen(/*crash=*/true);
+  ASSERT_EQ(Listed().size(), 1u);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Fire().fired, 1);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"t"}));
+}
+
+TEST_F(TimerCarryTest, PendingHalfPinsItsSegmentAndTimersBeforeItAreCarried) {
+  Schedule("t", absl::Hours(5));
+  Fill();
+  const int64_t half = AppendHalf();
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  const RetentionReport report = Retain();
+  EXPECT_EQ(report.timers_carried, 1);  // the timer before the half moves on
+  EXPECT_GT(report.deleted_segments, 0);
+  EXPECT_GT(report.pinned_segments, 0);  // the half's segment and every later one stay
+  EXPECT_LE(store_->GetLogOffsets().min, half);
+  EXPECT_EQ(store_->Stats().retention_pinned_segments, report.pinned_segments);
+  auto pending = store_->GetPending(half);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->has_value());
+  EXPECT_EQ(store_->pending_counts().transactions, 1);
+}
+
+// A discarded half waits for an operator, but only as long as its segment
+// is retained (message-types.md §3.3).
+TEST_F(TimerCarryTest, DiscardedMessageDoesNotPin) {
+  const int64_t half = AppendHalf();
+  TransactionService transactions(store_.get(), nullptr);
+  auto discarded =
+      transactions.Resolve(ResolveRequest{half, "id-half", "Orders", Resolution::kDiscard});
+  ASSERT_TRUE(discarded.ok()) << discarded.status();
+  WaitForDispatch();
+  auto listed = store_->ScanPending(RecordKind::kDiscarded, 0, 10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  const RetentionReport report = Retain();
+  EXPECT_EQ(report.pinned_segments, 0);
+  EXPECT_GT(store_->GetLogOffsets().min, (*listed)[0].commit_offset);
+  EXPECT_TRUE(store_->ScanPending(RecordKind::kDiscarded, 0, 10)->empty());
+}
+
+// The dispatcher's half of exactly once: a moved copy takes over its
+// subject's pending entry only if there is one.
+TEST_F(TimerServiceTest, MovedCopyOfAFiredTimerIsNoTimer) {
+  const AppendResult timer = Schedule("x", absl::Seconds(1));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(Fire().fired, 1);
+  auto record = store_->ReadAt(timer.commit_offset);
+  ASSERT_TRUE(record.ok()) << record.status();
+  RecordInput late_copy = CopyRecord(record->view(), RecordKind::kTimer, kTimerTopic, 0, true);
+  late_copy.ext.count = 1;
+  ASSERT_TRUE(store_->Append({late_copy}).ok());
+  WaitForDispatch();
+  EXPECT_EQ(store_->pending_counts().timers, 0);
+  EXPECT_EQ(store_->pending_counts().duplicate_resolvers, 1);
+  EXPECT_EQ(Fire().fired, 0);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"x"}));
+}
+
+TEST_F(TimerCarryTest, AFullDiskKeepsTheTimersSegment) {
+  const AppendResult timer = Schedule("t", absl::Hours(2));
+  Fill();
+  fs_.SetCapacity(fs_.used_bytes() + 100);  // the copy cannot be appended
+  clock_.Advance(absl::Hours(1));
+  const RetentionReport report = Retain();
+  EXPECT_EQ(report.timers_carried, 0);
+  EXPECT_GT(report.pinned_segments, 0);
+  EXPECT_LE(store_->GetLogOffsets().min, timer.commit_offset);
+  fs_.SetCapacity(std::nullopt);
+  EXPECT_EQ(Retain().timers_carried, 1);  // space again: carried, then deleted
+  EXPECT_GT(store_->GetLogOffsets().min, timer.commit_offset);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Fire().fired, 1);
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"t"}));
+}
+
+// A follower never appends: its timer pins the segment until the master's
+// moved copy arrives in the replicated log.
+TEST_F(TimerCarryTest, FollowerPinsUntilTheMastersMovedCopyArrives) {
+  StoreOptions options = Retained(Options());
+  options.data_dir = dir_.path() + "/follower";
+  auto follower = Store::Create(options);
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  ASSERT_TRUE((*follower)->PutTopic({"Orders", 4, "", 0}).ok());
+  (*follower)->SetFollowing(true, "test follower");
+  TimerService follower_timers((*follower).get(), &clock_, TimerServiceOptions{}, nullptr);
+  (*follower)->SetTimerCarrier(&follower_timers);
+  const auto replicate = [&] {
+    ASSERT_GT(testing::CopyLog(*store_, follower->get()), 0);
+    ASSERT_TRUE((*follower)->Flush().ok());
+    ASSERT_TRUE((*follower)->WaitForDispatch((*follower)->GetLogOffsets().max, absl::Seconds(10)));
+  };
+
+  const AppendResult timer = Schedule("t", absl::Hours(2));
+  Fill();
+  replicate();
+  clock_.Advance(absl::Hours(1));
+  auto pinned = (*follower)->RunRetention();
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->timers_carried, 0);
+  EXPECT_GT(pinned->pinned_segments, 0);
+  EXPECT_LE((*follower)->GetLogOffsets().min, timer.commit_offset);
+
+  EXPECT_EQ(Retain().timers_carried, 1);  // the master carries
+  replicate();
+  auto freed = (*follower)->RunRetention();
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  EXPECT_EQ(freed->timers_carried, 0);
+  EXPECT_EQ(freed->pinned_segments, 0);
+  EXPECT_GT((*follower)->GetLogOffsets().min, timer.commit_offset);
+  EXPECT_EQ((*follower)->pending_counts().timers, 1);
+  (*follower)->SetTimerCarrier(nullptr);
+}
+
+TEST_F(TimerServiceTest, WithoutACarrierAPendingTimerPinsItsSegment) {
   timers_.reset();
   store_.reset();
   StoreOptions options = Options();
@@ -234,14 +512,7 @@ TEST_F(TimerServiceTest, PendingTimerPinsItsSegmentAgainstRetention) {
 }
 
 TEST_F(TimerServiceTest, TimerToAMissingTargetIsRefusedAtAppend) {
-  RecordInput in;
-  in.topic = kTimerTopic;
-  in.body = "x";
-  in.ext.kind = RecordKind::kTimer;
-  in.ext.at_ms = NowMs() + 1000;
-  in.ext.target_topic = "Orders";
-  in.ext.target_queue = 9;
-  auto appended = store_->Append({in});
+  auto appended = store_->Append({Typed(RecordKind::kTimer, "x", absl::Seconds(1), 9)});
   EXPECT_EQ(appended.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(appended.status().message().find("queue 9"), std::string::npos) << appended.status();
 }
