@@ -190,71 +190,79 @@ absl::StatusOr<FireReport> TimerService::FireDueLocked() {
 }
 
 absl::StatusOr<int64_t> TimerService::CarryTimersBefore(int64_t end) {
-  absl::MutexLock pass(&pass_mu_);
-  if (store_->following()) {
-    return absl::FailedPreconditionError(
-        "this store follows a master: timers are carried by the master");
-  }
-  // Every FIRED, DROPPED or moved copy already in the log has ended its
-  // subject's pending entry, so nothing below is carried that was fired.
-  APOGEE_RETURN_IF_ERROR(AwaitCommittedDispatched("carrying"));
-  int64_t carried = 0;
-  int64_t copies_end = 0;
-  for (int64_t from = 0;;) {
-    APOGEE_ASSIGN_OR_RETURN(std::vector<DueEntry> entries,
-                            store_->ScanPendingBefore(from, end, options_.batch_limit));
-    std::vector<RecordInput> batch;
-    int64_t bytes = 0;
-    size_t taken = 0;
-    for (; taken < entries.size() && (batch.empty() || bytes < options_.carry_batch_bytes);
-         ++taken) {
-      const DueEntry& entry = entries[taken];
-      if (entry.kind != RecordKind::kTimer) continue;  // HALF pins; DISCARDED goes
-      APOGEE_ASSIGN_OR_RETURN(StoredRecord record, store_->ReadAt(entry.commit_offset));
-      if (record.view().kind() != RecordKind::kTimer) {
-        return absl::DataLossError(absl::StrCat("pending timer at offset ", entry.commit_offset,
-                                                " is a ", RecordKindName(record.view().kind()),
-                                                " record"));
-      }
-      // A moved copy's own offset is what Route compares with the target's
-      // incarnation later, so a target deleted since is settled now.
-      APOGEE_ASSIGN_OR_RETURN(const int32_t queue, Route(record.view()));
-      if (queue == kGone) {
-        batch.push_back(CopyRecord(record.view(), RecordKind::kDropped, kTimerTopic, 0, false));
-      } else {
-        batch.push_back(CopyRecord(record.view(), RecordKind::kTimer, kTimerTopic, 0, true));
-        ++batch.back().ext.count;  // times carried: marks a moved copy, whose subject may be 0
-      }
-      bytes += entry.size;
-    }
-    if (!batch.empty()) {
-      APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append(batch));
-      copies_end = appended.back().commit_offset + appended.back().size;
-      for (const RecordInput& in : batch) {
-        if (in.ext.kind == RecordKind::kTimer) {
-          ++carried;
-        } else {
-          LogDropped(in);
-        }
-      }
-    }
-    if (taken == entries.size() && static_cast<int>(entries.size()) < options_.batch_limit) break;
-    from = entries[taken - 1].commit_offset + 1;
+  CarryProgress progress;
+  while (!progress.done) {
+    // One batch per hold of the pass lock: a long carry delays firing by
+    // one batch at most.
+    absl::MutexLock pass(&pass_mu_);
+    APOGEE_RETURN_IF_ERROR(CarryBatchLocked(end, &progress));
   }
   {
     absl::MutexLock lock(&mu_);
     rescan_ = true;  // the copies are new due-index keys
   }
-  if (copies_end > 0 && !store_->WaitForDispatch(copies_end, options_.dispatch_wait)) {
-    return absl::UnavailableError(absl::StrCat("timers: ", carried,
+  if (progress.copies_end > 0 &&
+      !store_->WaitForDispatch(progress.copies_end, options_.dispatch_wait)) {
+    return absl::UnavailableError(absl::StrCat("timers: ", progress.carried,
                                                " moved copies not indexed yet (log up to ",
-                                               copies_end, "); their segments stay"));
+                                               progress.copies_end, "); their segments stay"));
   }
-  if (carried > 0) {
+  if (progress.carried > 0) {
     std::fprintf(stderr, "event=timers_carried count=%lld below=%lld\n",
-                 static_cast<long long>(carried), static_cast<long long>(end));
+                 static_cast<long long>(progress.carried), static_cast<long long>(end));
   }
-  return carried;
+  return progress.carried;
+}
+
+absl::Status TimerService::CarryBatchLocked(int64_t end, CarryProgress* progress) {
+  if (store_->following()) {
+    return absl::FailedPreconditionError(
+        "this store follows a master: timers are carried by the master");
+  }
+  // Every FIRED, DROPPED or moved copy already in the log (this carry's
+  // earlier batches too) has ended its subject's pending entry, so nothing
+  // is carried that was fired or carried already.
+  APOGEE_RETURN_IF_ERROR(AwaitCommittedDispatched("carrying"));
+  APOGEE_ASSIGN_OR_RETURN(std::vector<DueEntry> entries,
+                          store_->ScanPendingBefore(progress->from, end, options_.batch_limit));
+  std::vector<RecordInput> batch;
+  int64_t bytes = 0;
+  size_t taken = 0;
+  for (; taken < entries.size() && (batch.empty() || bytes < options_.carry_batch_bytes); ++taken) {
+    const DueEntry& entry = entries[taken];
+    if (entry.kind != RecordKind::kTimer) continue;  // HALF pins; DISCARDED goes
+    APOGEE_ASSIGN_OR_RETURN(StoredRecord record, store_->ReadAt(entry.commit_offset));
+    if (record.view().kind() != RecordKind::kTimer) {
+      return absl::DataLossError(absl::StrCat("pending timer at offset ", entry.commit_offset,
+                                              " is a ", RecordKindName(record.view().kind()),
+                                              " record"));
+    }
+    // A moved copy's own offset is what Route compares with the target's
+    // incarnation later, so a target deleted since is settled now.
+    APOGEE_ASSIGN_OR_RETURN(const int32_t queue, Route(record.view()));
+    if (queue == kGone) {
+      batch.push_back(CopyRecord(record.view(), RecordKind::kDropped, kTimerTopic, 0, false));
+    } else {
+      batch.push_back(CopyRecord(record.view(), RecordKind::kTimer, kTimerTopic, 0, true));
+      ++batch.back().ext.count;  // times carried: marks a moved copy, whose subject may be 0
+    }
+    bytes += entry.size;
+  }
+  if (!batch.empty()) {
+    APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append(batch));
+    progress->copies_end = appended.back().commit_offset + appended.back().size;
+    for (const RecordInput& in : batch) {
+      if (in.ext.kind == RecordKind::kTimer) {
+        ++progress->carried;
+      } else {
+        LogDropped(in);
+      }
+    }
+  }
+  progress->done =
+      taken == entries.size() && static_cast<int>(entries.size()) < options_.batch_limit;
+  if (!progress->done) progress->from = entries[taken - 1].commit_offset + 1;
+  return absl::OkStatus();
 }
 
 void TimerService::LogDropped(const RecordInput& dropped) {

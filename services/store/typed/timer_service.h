@@ -59,8 +59,9 @@ struct FireReport {
 // (only the master fires), and first wait until the indexes cover
 // everything committed: every FIRED copy in the log then has deleted its
 // timer's pending entry, including the copies of the previous pass.
-// CarryTimersBefore (the store's retention task) is serialized with passes,
-// and waits the same way, so a timer is never fired and carried both.
+// CarryTimersBefore (the store's retention task) is serialized with passes
+// batch by batch, and waits the same way, so a timer is never fired and
+// carried both.
 class TimerService final : public TimerCarrier {
  public:
   // `registry` may be null (no metrics).
@@ -95,6 +96,15 @@ class TimerService final : public TimerCarrier {
  private:
   void Loop();
   absl::StatusOr<FireReport> FireDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
+  struct CarryProgress {
+    int64_t from = 0;        // next pending offset to look at
+    int64_t carried = 0;     // moved copies appended
+    int64_t copies_end = 0;  // log end after the last batch
+    bool done = false;
+  };
+  // One batch of CarryTimersBefore.
+  absl::Status CarryBatchLocked(int64_t end, CarryProgress* progress)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
   // Waits until the indexes cover what is committed now (`what`: for the error).
   absl::Status AwaitCommittedDispatched(const char* what) const;
   bool WokenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stopping_; }
@@ -126,7 +136,7 @@ class TimerService final : public TimerCarrier {
   bool rescan_ ABSL_GUARDED_BY(mu_) = true;
   // Passes scan the due-time index from here (ms): below it everything was
   // fired by this service. Used by the pass only (one at a time).
-  int64_t scan_from_ms_ = 0;
+  int64_t scan_from_ms_ ABSL_GUARDED_BY(pass_mu_) = 0;
   absl::Time last_held_log_ = absl::InfinitePast();  // LogHeld, pass only
   int64_t fired_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

@@ -235,7 +235,7 @@ class TimerCarryTest : public TimerServiceTest {
     if (crash) Crash();
     store_.reset();
     Open(Retained(Options()));
-    timers_ = std::make_unique<TimerService>(store_.get(), &clock_, TimerServiceOptions{}, nullptr);
+    timers_ = std::make_unique<TimerService>(store_.get(), &clock_, timer_options_, nullptr);
     store_->SetTimerCarrier(timers_.get());
   }
   static StoreOptions Retained(StoreOptions options) {
@@ -254,6 +254,7 @@ class TimerCarryTest : public TimerServiceTest {
     EXPECT_TRUE(report.ok()) << report.status();
     return report.ok() ? *report : RetentionReport{};
   }
+  TimerServiceOptions timer_options_;
   // A pending HALF for Orders/2; returns its offset.
   int64_t AppendHalf() {
     auto appended = store_->Append({Typed(RecordKind::kHalf, "half", absl::Seconds(6), 2)});
@@ -305,6 +306,40 @@ TEST_F(TimerCarryTest, CarriedTimerSurvivesRetentionAndFiresOnceAtItsTime) {
   ASSERT_TRUE(copies.ok()) << copies.status();
   EXPECT_EQ(copies->back().view().kind(), RecordKind::kFired);
   EXPECT_GE(copies->back().view().store_timestamp_ms(), due_ms);
+}
+
+TEST_F(TimerCarryTest, ManyTimersAreCarriedInBatchesAndFireInDueOrder) {
+  timer_options_.batch_limit = 2;
+  Reopen();
+  const std::vector<std::string> bodies = {"e", "d", "c", "b", "a"};  // "a" is due first
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    Schedule(bodies[i], absl::Hours(2) - absl::Minutes(static_cast<int64_t>(i)));
+  }
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Retain().timers_carried, 5);
+  EXPECT_EQ(Listed().size(), 5u);
+  clock_.Advance(absl::Hours(1));
+  for (int pass = 0; pass < 3; ++pass) Fire();  // two per pass
+  EXPECT_EQ(Bodies("Orders", 1), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  EXPECT_EQ(store_->pending_counts().timers, 0);
+}
+
+// A moved copy is judged by its own offset at its due time, so a timer
+// whose target was deleted (and created again) since is dropped at the carry.
+TEST_F(TimerCarryTest, TimerOfADeletedTargetIsDroppedNotCarried) {
+  Schedule("old", absl::Hours(2));
+  ASSERT_TRUE(store_->DeleteTopic("Orders").ok());
+  CreateTopic("Orders", 4);
+  Fill();
+  clock_.Advance(absl::Hours(1));
+  const RetentionReport report = Retain();
+  EXPECT_EQ(report.timers_carried, 0);
+  EXPECT_EQ(report.pinned_segments, 0);
+  EXPECT_EQ(store_->pending_counts().timers, 0);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Fire().fired, 0);
+  EXPECT_TRUE(Bodies("Orders", 1).empty());
 }
 
 TEST_F(TimerCarryTest, CarriedTwiceStillFiresOnce) {
