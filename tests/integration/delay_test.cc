@@ -201,6 +201,12 @@ TEST_F(DelayTest, PendingTimersSurviveSigkill) {
   ASSERT_TRUE(cluster_.store()->Stop(SIGKILL).ok());
   ASSERT_TRUE(cluster_.RestartStore().ok());
   ASSERT_TRUE(cluster_.RestartBroker().ok());
+  // The restarted broker registers the topic with its first heartbeat; until
+  // then the NameServer knows no live broker for it and a receive fails.
+  producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(PollUntil([&] { return producer->Send(Probe("DelayKill")).ok(); },
+                        absl::Seconds(20), absl::Milliseconds(100)));
   auto consumer = NewConsumer("DelayKill");
   ASSERT_NE(consumer, nullptr);
   // Linger a second after the last to catch a second copy of any.
