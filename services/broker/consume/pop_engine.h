@@ -216,8 +216,7 @@ class PopEngine {
                           std::vector<v2::Message>* out, bool* drained)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   // Whether the cursor's budget has room for a copy of `bytes` more.
-  bool HasRoom(int64_t bytes, const Cursor& cursor) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor.mu);
+  bool HasRoom(int64_t bytes, const Cursor& cursor) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor.mu);
   // Keeps a copy of the waiting message at `offset` (stored as `bytes`) if
   // the budget has room.
   void Keep(int64_t offset, int64_t bytes, v2::Message message, Cursor* cursor)
