@@ -1,8 +1,10 @@
 // PopEngine in FIFO mode against a real apogee-store process, with a manual
 // clock (no waiting for invisible times): one message in flight per message
 // group, redelivery in place with the next attempt, the DLQ after the last
-// attempt unblocking its group, and a new engine (a broker restart) resuming
-// from the committed offset in order.
+// attempt unblocking its group, a new engine (a broker restart) resuming
+// from the committed offset in order, and a drain reading the store in
+// batches (PopEngine::store_reads), not once per held-back message.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,8 +55,9 @@ class PopEngineFifoTest : public ::testing::Test {
   }
 
   // A new engine over the same store: what a broker restart starts with.
-  void NewEngine() {
+  void NewEngine(int64_t held_bytes = PopOptions().fifo_held_bytes) {
     PopOptions options;
+    options.fifo_held_bytes = held_bytes;
     options.max_delivery_attempts = 3;
     options.fifo_group = [](const std::string& group) { return group == kGroup; };
     options.fifo_unblocked = [this](const std::string& topic) {
@@ -78,8 +81,8 @@ class PopEngineFifoTest : public ::testing::Test {
     ASSERT_TRUE(store_->AppendAndWait(std::move(records)).ok());
   }
 
-  std::vector<v2::Message> Pop(const std::string& group = kGroup) {
-    auto popped = pop_->Pop(group, kTopic, MessageFilter(), 10, kInvisible);
+  std::vector<v2::Message> Pop(const std::string& group = kGroup, int max = 10) {
+    auto popped = pop_->Pop(group, kTopic, MessageFilter(), max, kInvisible);
     EXPECT_TRUE(popped.ok()) << popped.status();
     return popped.ok() ? *popped : std::vector<v2::Message>{};
   }
@@ -169,6 +172,52 @@ TEST_F(PopEngineFifoTest, RestartResumesFromTheLowestMessageNotDone) {
   }
   EXPECT_EQ(Bodies(Pop()), (std::vector<std::string>{"a:1", "b:1"}));
 }
+
+// 4 groups of 60 messages, appended 3 of a group at a time (as a batching
+// producer does), drained 3 per pop with every message acked: each group
+// comes in order, and the store is read in batches. A message held back
+// behind its group (or read past a full pop) is never read again one by
+// one: with copies at most one store read per pop, without copies (a
+// budget of 0) at most two (one read back of the picks, one ahead).
+class PopEngineFifoDrainTest : public PopEngineFifoTest,
+                               public ::testing::WithParamInterface<int64_t> {};
+
+TEST_P(PopEngineFifoDrainTest, DrainsInOrderWithBatchedStoreReads) {
+  const int64_t held_bytes = GetParam();
+  NewEngine(held_bytes);
+  constexpr int kPerGroup = 60;
+  const std::vector<std::string> groups = {"a", "b", "c", "d"};
+  for (int i = 0; i < kPerGroup; i += 3) {
+    for (const std::string& g : groups) Append({{g, i}, {g, i + 1}, {g, i + 2}});
+  }
+  const int64_t reads_before = pop_->store_reads();
+  std::map<std::string, int> next;  // per group: the index expected next
+  int received = 0, pops = 0;
+  while (received < kPerGroup * static_cast<int>(groups.size()) && pops < 1000) {
+    auto popped = Pop(kGroup, 3);
+    ++pops;
+    ASSERT_FALSE(popped.empty()) << "nothing to pop after " << received << " messages";
+    for (const auto& m : popped) {
+      const std::string& body = m.body();
+      const std::string group = body.substr(0, body.find(':'));
+      ASSERT_EQ(body, absl::StrCat(group, ":", next[group]++)) << "out of order";
+      ASSERT_TRUE(pop_->Ack(kGroup, m.system_properties().receipt_handle()).ok());
+      ++received;
+    }
+  }
+  EXPECT_TRUE(Pop().empty());
+  ++pops;
+  const int64_t reads = pop_->store_reads() - reads_before;
+  // One read per held-back message (what this test guards against) is
+  // about 3 per pop (a pop hands out 3 waiting messages) plus the reads ahead.
+  EXPECT_LE(reads, (held_bytes > 0 ? 1 : 2) * pops) << "pops: " << pops;
+  auto committed = store_->FetchOffset(kGroup, kTopic, 0);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(*committed, kPerGroup * static_cast<int64_t>(groups.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(HeldCopies, PopEngineFifoDrainTest,
+                         ::testing::Values(PopOptions().fifo_held_bytes, 0));
 
 }  // namespace
 }  // namespace apogee::broker

@@ -14,35 +14,47 @@ uint64_t MessageGroupHash(absl::string_view message_group) {
   return hash == kNoMessageGroup ? 1 : hash;
 }
 
-void FifoState::AddWaiting(int64_t offset, Entry entry) {
-  if (entry.group != kNoMessageGroup) ++waiting_per_group_[entry.group];
-  waiting_[offset] = entry;
+void FifoState::Unready(uint64_t group) {
+  auto it = waiting_per_group_.find(group);
+  if (it != waiting_per_group_.end()) ready_.erase(*it->second.begin());
 }
 
-void FifoState::EraseWaiting(std::map<int64_t, Entry>::iterator it) {
-  if (it->second.group != kNoMessageGroup) {
-    auto count = waiting_per_group_.find(it->second.group);
-    if (--count->second == 0) waiting_per_group_.erase(count);
+void FifoState::Ready(uint64_t group) {
+  auto it = waiting_per_group_.find(group);
+  if (it != waiting_per_group_.end() && busy_.count(group) == 0) {
+    ready_.insert(*it->second.begin());
   }
-  waiting_.erase(it);
+}
+
+void FifoState::AddWaiting(int64_t offset, Entry entry) {
+  waiting_[offset] = entry;
+  if (entry.group == kNoMessageGroup) {
+    ready_.insert(offset);
+    return;
+  }
+  Unready(entry.group);
+  waiting_per_group_[entry.group].insert(offset);
+  Ready(entry.group);
 }
 
 std::vector<FifoState::Pick> FifoState::PickWaiting(int max) {
   std::vector<Pick> picks;
-  std::set<uint64_t> met;  // groups whose lowest waiting entry was seen
-  for (auto it = waiting_.begin(); it != waiting_.end() && static_cast<int>(picks.size()) < max;) {
+  while (!ready_.empty() && static_cast<int>(picks.size()) < max) {
+    const int64_t offset = *ready_.begin();
+    ready_.erase(ready_.begin());
+    auto it = waiting_.find(offset);
     const Entry entry = it->second;
+    waiting_.erase(it);
     if (entry.group != kNoMessageGroup) {
-      const bool first_of_group = met.insert(entry.group).second;
-      if (!first_of_group || busy_.count(entry.group) > 0) {
-        ++it;
-        continue;
-      }
-      busy_[entry.group] = it->first;
+      // `offset` was the group's lowest; the group is busy now, so its next
+      // waiting offset does not become ready.
+      auto group = waiting_per_group_.find(entry.group);
+      group->second.erase(group->second.begin());
+      if (group->second.empty()) waiting_per_group_.erase(group);
+      busy_[entry.group] = offset;
     }
-    picks.push_back(Pick{it->first, entry.attempt});
-    in_flight_[it->first] = entry;
-    EraseWaiting(it++);
+    picks.push_back(Pick{offset, entry.attempt});
+    in_flight_[offset] = entry;
   }
   return picks;
 }
@@ -57,11 +69,17 @@ bool FifoState::Offer(int64_t offset, uint64_t group) {
   return true;
 }
 
+void FifoState::Hold(int64_t offset, uint64_t group) { AddWaiting(offset, Entry{group, 1}); }
+
 bool FifoState::Done(int64_t offset) {
   auto it = in_flight_.find(offset);
   if (it == in_flight_.end()) return false;
-  if (it->second.group != kNoMessageGroup) busy_.erase(it->second.group);
+  const uint64_t group = it->second.group;
   in_flight_.erase(it);
+  if (group != kNoMessageGroup) {
+    busy_.erase(group);
+    Ready(group);
+  }
   return true;
 }
 
@@ -69,8 +87,8 @@ int FifoState::Release(int64_t offset) {
   auto it = in_flight_.find(offset);
   if (it == in_flight_.end()) return 0;
   Entry entry = it->second;
-  if (entry.group != kNoMessageGroup) busy_.erase(entry.group);
   in_flight_.erase(it);
+  if (entry.group != kNoMessageGroup) busy_.erase(entry.group);
   ++entry.attempt;
   AddWaiting(offset, entry);
   return entry.attempt;
@@ -93,6 +111,7 @@ void FifoState::Clear() {
   waiting_.clear();
   busy_.clear();
   waiting_per_group_.clear();
+  ready_.clear();
 }
 
 }  // namespace apogee::broker

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -30,7 +31,8 @@ class FifoState {
   // Step 1 of a pop: waiting entries (expired, nacked, or held back behind a
   // busy group) to hand out now, lowest offset first, at most `max`. Only
   // the lowest waiting entry of a group is eligible, and only when the group
-  // has nothing in flight. Picks become in flight.
+  // has nothing in flight. Picks become in flight. Costs O(picks * log n),
+  // not a walk of every waiting entry.
   std::vector<Pick> PickWaiting(int max);
 
   // Step 2 of a pop: a record newly read at `offset` (above every offset seen
@@ -38,6 +40,10 @@ class FifoState {
   // behind an earlier message of its group. A message without a group
   // (kNoMessageGroup) is never held back and never blocks others.
   bool Offer(int64_t offset, uint64_t group);
+
+  // Like Offer, but the record always waits (attempt 1), even when its group
+  // is free: read ahead past a full pop, handed out by a later PickWaiting.
+  void Hold(int64_t offset, uint64_t group);
 
   // The delivery at `offset` is done (acked or dead-lettered): its group may
   // hand out its next message. False if `offset` was not in flight.
@@ -62,6 +68,8 @@ class FifoState {
   // Message groups with at least one waiting entry.
   int64_t blocked_groups() const { return static_cast<int64_t>(waiting_per_group_.size()); }
   int64_t in_flight() const { return static_cast<int64_t>(in_flight_.size()); }
+  // Waiting entries PickWaiting would hand out now.
+  int64_t ready() const { return static_cast<int64_t>(ready_.size()); }
 
  private:
   struct Entry {
@@ -69,14 +77,20 @@ class FifoState {
     int attempt = 1;
   };
   void AddWaiting(int64_t offset, Entry entry);
-  void EraseWaiting(std::map<int64_t, Entry>::iterator it);
+  // Keeps `ready_` holding the lowest waiting offset of `group` exactly when
+  // the group is not busy. Call around every change of the group's state.
+  void Unready(uint64_t group);
+  void Ready(uint64_t group);
 
   std::map<int64_t, Entry> in_flight_;
   std::map<int64_t, Entry> waiting_;
   // Groups with a message in flight.
   std::map<uint64_t, int64_t> busy_;
-  // Waiting entries per group, so Offer need not walk `waiting_`.
-  std::map<uint64_t, int> waiting_per_group_;
+  // Waiting offsets per group (lowest first), so Offer need not walk `waiting_`.
+  std::map<uint64_t, std::set<int64_t>> waiting_per_group_;
+  // What PickWaiting hands out next: the lowest waiting offset of each group
+  // not busy, and every waiting offset without a group.
+  std::set<int64_t> ready_;
 };
 
 }  // namespace apogee::broker

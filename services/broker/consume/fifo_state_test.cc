@@ -1,5 +1,6 @@
 #include "services/broker/consume/fifo_state.h"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -96,11 +97,33 @@ TEST(FifoStateTest, MessagesWithoutGroupAreNeverHeld) {
   EXPECT_EQ(s.Low(7), 7);
 }
 
-// Random sequences of reads, picks, acks, expiries and dead-letters over a
-// few groups. Invariants: never two in flight per group; each group's
-// messages are handed out for the first time in offset order and each is
-// (re)delivered only while every lower offset of its group is done; Low()
-// is at most every offset not done.
+TEST(FifoStateTest, HeldRecordsWaitInOrderEvenForAFreeGroup) {
+  FifoState s;
+  const uint64_t a = MessageGroupHash("a"), b = MessageGroupHash("b");
+  ASSERT_TRUE(s.Offer(0, a));
+  s.Hold(1, b);  // b is free: ready at once
+  s.Hold(2, a);  // behind 0
+  s.Hold(3, b);  // behind 1
+  s.Hold(4, kNoMessageGroup);
+  EXPECT_EQ(s.waiting(), 4);
+  EXPECT_EQ(s.ready(), 2);
+  EXPECT_EQ(Offsets(s.PickWaiting(10)), (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(s.ready(), 0);
+  EXPECT_TRUE(s.Done(0));
+  EXPECT_EQ(s.ready(), 1);
+  EXPECT_EQ(s.Release(1), 2);  // comes back before 3
+  EXPECT_EQ(Offsets(s.PickWaiting(10)), (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(s.Done(1));
+  EXPECT_EQ(Offsets(s.PickWaiting(10)), std::vector<int64_t>{3});
+  EXPECT_EQ(s.Low(5), 2);
+}
+
+// Random sequences of reads (some held), picks, acks, expiries and
+// dead-letters over a few groups. Invariants: never two in flight per group;
+// each group's messages are handed out for the first time in offset order
+// and each is (re)delivered only while every lower offset of its group is
+// done; Low() is at most every offset not done; ready() counts the free
+// groups with a message waiting, and PickWaiting hands those out.
 TEST(FifoStateTest, RandomSequencesKeepOrderAndOneInFlightPerGroup) {
   std::mt19937 rng(20261203);
   for (int round = 0; round < 20; ++round) {
@@ -121,14 +144,22 @@ TEST(FifoStateTest, RandomSequencesKeepOrderAndOneInFlightPerGroup) {
       in_flight.insert(offset);
     };
     for (int step = 0; step < 500; ++step) {
-      const int action = static_cast<int>(rng() % 5);
+      const int action = static_cast<int>(rng() % 6);
       if (action == 0) {
         const uint64_t g = MessageGroupHash(std::to_string(rng() % 5));
         group_of[next] = g;
         if (s.Offer(next, g)) hand_out(next);
         ++next;
+      } else if (action == 5) {
+        group_of[next] = MessageGroupHash(std::to_string(rng() % 5));
+        s.Hold(next, group_of[next]);
+        ++next;
       } else if (action == 1) {
-        for (const auto& p : s.PickWaiting(static_cast<int>(rng() % 4) + 1)) hand_out(p.offset);
+        const int max = static_cast<int>(rng() % 4) + 1;
+        const int64_t ready = s.ready();
+        const auto picks = s.PickWaiting(max);
+        ASSERT_EQ(static_cast<int64_t>(picks.size()), std::min<int64_t>(ready, max));
+        for (const auto& p : picks) hand_out(p.offset);
       } else if (!in_flight.empty()) {
         auto it = in_flight.begin();
         std::advance(it, rng() % in_flight.size());
@@ -149,6 +180,12 @@ TEST(FifoStateTest, RandomSequencesKeepOrderAndOneInFlightPerGroup) {
         }
       }
       ASSERT_EQ(s.in_flight(), static_cast<int64_t>(in_flight.size()));
+      // Ready: one per free group with a message neither done nor in flight.
+      std::set<uint64_t> eligible;
+      for (const auto& [o, g] : group_of) {
+        if (!done.count(o) && !in_flight.count(o) && !flying.count(g)) eligible.insert(g);
+      }
+      ASSERT_EQ(s.ready(), static_cast<int64_t>(eligible.size())) << "step " << step;
     }
   }
 }

@@ -76,6 +76,7 @@ absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& t
   request.set_max_messages(filter.RecordsToRead(max_messages));
   request.set_max_bytes(16 * 1024 * 1024);
   filter.NarrowRead(&request);
+  store_reads_.fetch_add(1, std::memory_order_relaxed);
   auto response = store_->Read(request);
   if (!response.ok() && response.status().code() == absl::StatusCode::kOutOfRange) {
     // Retention removed what we were about to read: continue from the oldest.
@@ -139,61 +140,129 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
 }
 
+namespace {
+// Records one FIFO store read covers: new records past the scan frontier, or
+// waiting messages read back (those within this many offsets of the lowest).
+constexpr int kFifoReadSpan = 256;
+}  // namespace
+
+bool PopEngine::HasRoom(int64_t bytes, const Cursor& cursor) const {
+  return cursor.held_bytes + bytes <= options_.fifo_held_bytes;
+}
+
+void PopEngine::Keep(int64_t offset, int64_t bytes, v2::Message message, Cursor* cursor) {
+  if (!HasRoom(bytes, *cursor)) return;
+  cursor->held_bytes += bytes;
+  cursor->held[offset] = {std::move(message), bytes};
+}
+
+std::map<int64_t, v2::Message> PopEngine::TakePicked(const std::string& topic, int32_t queue,
+                                                     const std::vector<FifoState::Pick>& picks,
+                                                     Cursor* cursor) {
+  std::map<int64_t, v2::Message> out;
+  std::vector<int64_t> missing;  // ascending, as the picks
+  for (const FifoState::Pick& pick : picks) {
+    auto it = cursor->held.find(pick.offset);
+    if (it == cursor->held.end()) {
+      missing.push_back(pick.offset);
+      continue;
+    }
+    cursor->held_bytes -= it->second.second;
+    out[pick.offset] = std::move(it->second.first);
+    cursor->held.erase(it);
+  }
+  // Not kept (over the budget, or released after a delivery): one read per
+  // run of picks within kFifoReadSpan offsets, not one per message.
+  size_t i = 0;
+  while (i < missing.size()) {
+    size_t end = i;
+    while (end < missing.size() && missing[end] - missing[i] < kFifoReadSpan) ++end;
+    const int span = static_cast<int>(missing[end - 1] - missing[i] + 1);
+    auto response = ReadFrom(topic, queue, missing[i], span, MessageFilter());
+    size_t next = i;
+    if (response.ok()) {
+      auto record = response->records().begin();
+      for (; next < end && missing[next] < response->next_offset(); ++next) {
+        const int64_t offset = missing[next];
+        while (record != response->records().end() && record->queue_offset() < offset) ++record;
+        auto message = absl::StatusOr<v2::Message>(absl::NotFoundError("gone"));
+        if (record != response->records().end() && record->queue_offset() == offset) {
+          message = FromStoreRecord(*record);
+        }
+        if (message.ok()) {
+          out[offset] = std::move(message).value();
+        } else {
+          cursor->fifo.Done(offset);  // retention took it, or undecodable: nothing to deliver
+        }
+      }
+    }
+    if (next == i) {  // store trouble: these wait again, try next pop
+      for (; next < end; ++next) cursor->fifo.Release(missing[next]);
+    }
+    i = next;  // a read stopped short (max_bytes) continues from there
+  }
+  return out;
+}
+
 absl::Status PopEngine::PopOrdered(const std::string& topic, int32_t queue,
                                    const MessageFilter& filter, int max_messages,
                                    absl::Duration invisible, Cursor* cursor,
                                    std::vector<v2::Message>* out, bool* drained) {
   int handed = 0;
   // 1. Redeliveries and held-back messages whose group is free, first.
-  for (const FifoState::Pick& pick : cursor->fifo.PickWaiting(max_messages)) {
-    auto response = ReadFrom(topic, queue, pick.offset, 1, MessageFilter());
-    if (!response.ok()) {
-      cursor->fifo.Release(pick.offset);  // store trouble: try again next pop
-      continue;
-    }
-    auto message = absl::StatusOr<v2::Message>(absl::NotFoundError("gone"));
-    if (response->records_size() > 0 && response->records(0).queue_offset() == pick.offset) {
-      message = FromStoreRecord(response->records(0));
-    }
-    if (!message.ok()) {
-      cursor->fifo.Done(pick.offset);  // retention took it, or undecodable: nothing to deliver
-      continue;
-    }
-    message->mutable_system_properties()->set_delivery_attempt(pick.attempt);
-    HandOut(topic, queue, pick.offset, invisible, cursor, &*message);
-    out->push_back(std::move(message).value());
+  const std::vector<FifoState::Pick> picks = cursor->fifo.PickWaiting(max_messages);
+  std::map<int64_t, v2::Message> picked = TakePicked(topic, queue, picks, cursor);
+  for (const FifoState::Pick& pick : picks) {
+    auto it = picked.find(pick.offset);
+    if (it == picked.end()) continue;  // gone, or waits again
+    it->second.mutable_system_properties()->set_delivery_attempt(pick.attempt);
+    HandOut(topic, queue, pick.offset, invisible, cursor, &it->second);
+    out->push_back(std::move(it->second));
     ++handed;
   }
   // 2. New messages, within the window past the lowest one not done.
   const int64_t room =
       options_.fifo_window - (cursor->next_offset - cursor->fifo.Low(cursor->next_offset));
   if (handed >= max_messages || room <= 0) {
-    if (handed >= max_messages) *drained = false;
+    if (handed >= max_messages || cursor->fifo.ready() > 0) *drained = false;
     return absl::OkStatus();
   }
-  const int batch = static_cast<int>(std::min<int64_t>(room, 256));
+  const int batch = static_cast<int>(std::min<int64_t>(room, kFifoReadSpan));
   APOGEE_ASSIGN_OR_RETURN(store::v1::ReadResponse response,
                           ReadFrom(topic, queue, cursor->next_offset, batch, filter));
   int64_t next = std::max(cursor->next_offset, response.next_offset());
   for (const store::v1::StoredRecord& record : response.records()) {
-    if (handed >= max_messages) {
-      next = record.queue_offset();  // the rest is read again next pop
-      *drained = false;
-      break;
-    }
     auto message = FromStoreRecord(record);
     if (!message.ok()) continue;              // never serve what does not decode
     if (!filter.Matches(*message)) continue;  // consumed: never offered, so never waited on
     const v2::SystemProperties& sp = message->system_properties();
     const uint64_t group =
         sp.has_message_group() ? MessageGroupHash(sp.message_group()) : kNoMessageGroup;
-    if (!cursor->fifo.Offer(record.queue_offset(), group)) continue;  // waits behind its group
+    const auto bytes = static_cast<int64_t>(record.body().size());
+    if (handed >= max_messages) {
+      // The pop is full: the rest of the read waits, kept so it is not read
+      // again, while the copies fit their budget.
+      if (!HasRoom(bytes, *cursor)) {
+        next = record.queue_offset();  // the rest is read again next pop
+        break;
+      }
+      cursor->fifo.Hold(record.queue_offset(), group);
+      Keep(record.queue_offset(), bytes, std::move(message).value(), cursor);
+      continue;
+    }
+    if (!cursor->fifo.Offer(record.queue_offset(), group)) {  // waits behind its group
+      Keep(record.queue_offset(), bytes, std::move(message).value(), cursor);
+      continue;
+    }
     HandOut(topic, queue, record.queue_offset(), invisible, cursor, &*message);
     out->push_back(std::move(message).value());
     ++handed;
   }
   cursor->next_offset = next;
-  if (response.next_offset() < response.max_offset()) *drained = false;
+  if (response.next_offset() < response.max_offset() || next < response.next_offset() ||
+      cursor->fifo.ready() > 0) {
+    *drained = false;
+  }
   return absl::OkStatus();
 }
 
@@ -354,6 +423,7 @@ absl::StatusOr<bool> PopEngine::Revive(const std::string& group, const std::stri
   request.set_offset(offset);
   request.set_max_messages(1);
   request.set_max_bytes(1);
+  store_reads_.fetch_add(1, std::memory_order_relaxed);
   auto response = store_->Read(request);
   if (!response.ok() || response->records_size() == 0 ||
       response->records(0).queue_offset() != offset) {
@@ -489,7 +559,7 @@ absl::Status PopEngine::ResetCursor(const std::string& group, const std::string&
   // memory and store never disagree about where the group is.
   APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, offset));
   cursor->in_flight.clear();
-  cursor->fifo.Clear();
+  cursor->ClearFifo();
   cursor->next_offset = offset;
   cursor->committed = offset;
   cursor->loaded = true;
@@ -529,7 +599,7 @@ void PopEngine::DropTopic(const std::string& topic) {
     cursor->committed = -1;
     cursor->in_flight.clear();
     cursor->ordered = false;
-    cursor->fifo.Clear();
+    cursor->ClearFifo();
   }
 }
 

@@ -8,12 +8,14 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -44,6 +46,12 @@ struct PopOptions {
   // FIFO: how far (in offsets) a queue's scan may run ahead of its lowest
   // message not done. Bounds memory and what a restart redelivers.
   int fifo_window = 4096;
+  // FIFO: bytes of message bodies a cursor keeps of its waiting messages
+  // (held back behind their group, or read ahead past a full pop), so each
+  // is read from the store once. Past it, waiting messages are read again
+  // when handed out, several per store read. Only a copy: the store keeps
+  // every message, and a restart reads from the committed offset.
+  int64_t fifo_held_bytes = 4 << 20;
   // FIFO: a message group of `topic` may hand out its next message (an ack,
   // a dead-letter or an expiry), so parked polls should pop again.
   std::function<void(const std::string& topic)> fifo_unblocked;
@@ -159,6 +167,10 @@ class PopEngine {
   // Messages currently invisible (in flight) across all groups.
   int64_t InFlight() const;
 
+  // Store Read requests sent so far (pops and revives): tests check that a
+  // FIFO drain reads the store in batches.
+  int64_t store_reads() const { return store_reads_.load(std::memory_order_relaxed); }
+
  private:
   struct InFlightEntry {
     uint64_t delivery_id = 0;
@@ -174,6 +186,15 @@ class PopEngine {
     // decides what is handed out, and `in_flight` holds only its picks.
     bool ordered ABSL_GUARDED_BY(mu) = false;
     FifoState fifo ABSL_GUARDED_BY(mu);
+    // Decoded copies of waiting messages (PopOptions::fifo_held_bytes),
+    // with their stored size.
+    std::map<int64_t, std::pair<v2::Message, int64_t>> held ABSL_GUARDED_BY(mu);
+    int64_t held_bytes ABSL_GUARDED_BY(mu) = 0;
+    void ClearFifo() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      fifo.Clear();
+      held.clear();
+      held_bytes = 0;
+    }
     // Lowest offset not done: what may be committed.
     int64_t Low() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
       const int64_t low = in_flight.empty() ? next_offset : in_flight.begin()->first;
@@ -193,6 +214,19 @@ class PopEngine {
   absl::Status PopOrdered(const std::string& topic, int32_t queue, const MessageFilter& filter,
                           int max_messages, absl::Duration invisible, Cursor* cursor,
                           std::vector<v2::Message>* out, bool* drained)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // Whether the cursor's budget has room for a copy of `bytes` more.
+  bool HasRoom(int64_t bytes, const Cursor& cursor) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor.mu);
+  // Keeps a copy of the waiting message at `offset` (stored as `bytes`) if
+  // the budget has room.
+  void Keep(int64_t offset, int64_t bytes, v2::Message message, Cursor* cursor)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // The messages of `picks` (lowest offset first): the cursor's copies, the
+  // others read from the store in ranges. A pick gone from the store is
+  // done; one the store failed to return waits again.
+  std::map<int64_t, v2::Message> TakePicked(const std::string& topic, int32_t queue,
+                                            const std::vector<FifoState::Pick>& picks,
+                                            Cursor* cursor)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   // Reads the store from `offset` (continuing from the queue's oldest
   // message if retention removed it).
@@ -222,6 +256,7 @@ class PopEngine {
   mutable absl::Mutex mu_;
   std::map<CursorKey, std::unique_ptr<Cursor>> cursors_ ABSL_GUARDED_BY(mu_);
   uint64_t next_delivery_id_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> store_reads_{0};
 };
 
 }  // namespace apogee::broker
