@@ -205,8 +205,8 @@ TEST_F(DelayTest, PendingTimersSurviveSigkill) {
   // then the NameServer knows no live broker for it and a receive fails.
   producer = NewProducer();
   ASSERT_NE(producer, nullptr);
-  ASSERT_TRUE(PollUntil([&] { return producer->Send(Probe("DelayKill")).ok(); },
-                        absl::Seconds(20), absl::Milliseconds(100)));
+  ASSERT_TRUE(PollUntil([&] { return producer->Send(Probe("DelayKill")).ok(); }, absl::Seconds(20),
+                        absl::Milliseconds(100)));
   auto consumer = NewConsumer("DelayKill");
   ASSERT_NE(consumer, nullptr);
   // Linger a second after the last to catch a second copy of any.

@@ -30,6 +30,17 @@ struct Outcomes {
       seen.emplace_back(id, std::move(r));
     };
   }
+  // Callbacks 0..n-1 ran in order, each OK, at queue offsets 0, 1, 2...
+  void ExpectInOrderAndContiguous(int n) {
+    absl::MutexLock lock(&mu);
+    ASSERT_GE(seen.size(), static_cast<size_t>(n));
+    int64_t next = 0;
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(seen[i].first, i);
+      ASSERT_TRUE(seen[i].second.ok()) << seen[i].second.status();
+      for (const AppendResult& r : *seen[i].second) EXPECT_EQ(r.queue_offset, next++);
+    }
+  }
   bool WaitFor(size_t n) {
     absl::MutexLock lock(&mu);
     auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return seen.size() >= n; };
@@ -82,13 +93,7 @@ TEST_F(AppenderTest, MergesQueuedBatchesKeepingOrderAndSharingOneSync) {
   release.Notify();
   ASSERT_TRUE(outcomes.WaitFor(41));
 
-  absl::MutexLock lock(&outcomes.mu);
-  int64_t next = 0;
-  for (int i = 0; i <= 40; ++i) {
-    ASSERT_EQ(outcomes.seen[i].first, i);
-    ASSERT_TRUE(outcomes.seen[i].second.ok()) << outcomes.seen[i].second.status();
-    for (const AppendResult& r : *outcomes.seen[i].second) EXPECT_EQ(r.queue_offset, next++);
-  }
+  outcomes.ExpectInOrderAndContiguous(41);
   // The 40 queued batches went to the engine as one group: one more sync
   // (the held one counts before), not forty.
   EXPECT_LE(fs_.syncs() - syncs_before, 3);
@@ -134,13 +139,7 @@ TEST_F(AppenderTest, InlineLeaderQueuesOthersBehindItAndKeepsOrder) {
   release.Notify();
   leader.join();
   ASSERT_TRUE(outcomes.WaitFor(41));
-  absl::MutexLock lock(&outcomes.mu);
-  int64_t next = 0;
-  for (int i = 0; i <= 40; ++i) {
-    ASSERT_EQ(outcomes.seen[i].first, i);
-    ASSERT_TRUE(outcomes.seen[i].second.ok()) << outcomes.seen[i].second.status();
-    for (const AppendResult& r : *outcomes.seen[i].second) EXPECT_EQ(r.queue_offset, next++);
-  }
+  outcomes.ExpectInOrderAndContiguous(41);
   EXPECT_LE(fs_.syncs() - syncs_before, 3);  // merged, not one sync each
 }
 
