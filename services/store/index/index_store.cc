@@ -127,6 +127,37 @@ class IndexStore::FloorFilter final : public rocksdb::CompactionFilter {
   std::atomic<int64_t> floor{0};
 };
 
+// Highest commit offset among a table file's keys (message-id and key
+// entries end with it), stored as a user property for CompactBelow.
+constexpr char kMaxOffsetProperty[] = "apogee.max_commit_offset";
+
+class MaxOffsetCollector final : public rocksdb::TablePropertiesCollector {
+ public:
+  rocksdb::Status AddUserKey(const rocksdb::Slice& key, const rocksdb::Slice&, rocksdb::EntryType,
+                             rocksdb::SequenceNumber, uint64_t) override {
+    max_ = std::max(max_, keys::TrailingCommitOffset(ToView(key)));
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status Finish(rocksdb::UserCollectedProperties* properties) override {
+    (*properties)[kMaxOffsetProperty] = keys::EncodeFixed64BE(max_);
+    return rocksdb::Status::OK();
+  }
+  rocksdb::UserCollectedProperties GetReadableProperties() const override { return {}; }
+  const char* Name() const override { return "apogee.MaxOffsetCollector"; }
+
+ private:
+  int64_t max_ = -1;
+};
+
+class MaxOffsetCollectorFactory final : public rocksdb::TablePropertiesCollectorFactory {
+ public:
+  rocksdb::TablePropertiesCollector* CreateTablePropertiesCollector(
+      rocksdb::TablePropertiesCollectorFactory::Context) override {
+    return new MaxOffsetCollector();
+  }
+  const char* Name() const override { return "apogee.MaxOffsetCollectorFactory"; }
+};
+
 // Applies the dispatch rules of typed records (message-types.md §1.2) to one
 // WriteBatch. Reads see the batch's own earlier changes (`overlay_`), since a
 // replayed chunk may hold a TIMER and its FIRED copy.
@@ -313,7 +344,11 @@ rocksdb::ColumnFamilyOptions IndexStore::FamilyOptions(Family f) const {
   rocksdb::ColumnFamilyOptions options;
   options.write_buffer_size = static_cast<size_t>(options_.write_buffer_size);
   options.table_factory = table_factory_;
-  if (f == kMessageId || f == kKey) options.compaction_filter = floor_filter_.get();
+  if (f == kMessageId || f == kKey) {
+    options.compaction_filter = floor_filter_.get();
+    options.table_properties_collector_factories.push_back(
+        std::make_shared<MaxOffsetCollectorFactory>());
+  }
   if (f == kConsumeQueue) {
     options.memtable_insert_with_hint_prefix_extractor = std::make_shared<QueueOfConsumeKey>();
   }
@@ -834,6 +869,13 @@ absl::Status IndexStore::TruncateFrom(int64_t log_end) {
 }
 
 absl::Status IndexStore::TrimBefore(int64_t log_min) {
+  APOGEE_RETURN_IF_ERROR(TrimEntriesBefore(log_min));
+  // Outside write_mu_: compaction takes a while and dispatch goes on.
+  for (Family f : {kMessageId, kKey}) APOGEE_RETURN_IF_ERROR(CompactBelow(f, log_min));
+  return absl::OkStatus();
+}
+
+absl::Status IndexStore::TrimEntriesBefore(int64_t log_min) {
   absl::MutexLock write_lock(&write_mu_);
   if (floor_filter_->floor.load() < log_min) floor_filter_->floor.store(log_min);
   rocksdb::WriteBatch batch;
@@ -890,6 +932,33 @@ absl::Status IndexStore::TrimBefore(int64_t log_min) {
   absl::MutexLock lock(&mu_);
   for (const auto& [tq, new_min] : new_mins) queues_[tq].range.min_offset = new_min;
   return absl::OkStatus();
+}
+
+absl::Status IndexStore::CompactBelow(Family f, int64_t floor) {
+  rocksdb::TablePropertiesCollection properties;
+  APOGEE_RETURN_IF_ERROR(
+      FromRocks(db_->GetPropertiesOfAllTables(cf(f), &properties), "read index table properties"));
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  std::optional<std::string> lo, hi;
+  for (const rocksdb::LiveFileMetaData& file : files) {
+    if (file.column_family_name != kFamilyNames[f]) continue;
+    auto table = properties.find(file.db_path + file.name);
+    if (table == properties.end()) continue;
+    const auto& user = table->second->user_collected_properties;
+    auto max = user.find(kMaxOffsetProperty);
+    if (max == user.end()) continue;  // written before the property existed
+    const std::optional<int64_t> highest = keys::DecodeFixed64BE(max->second);
+    if (!highest.has_value() || *highest >= floor) continue;
+    if (!lo.has_value() || file.smallestkey < *lo) lo = file.smallestkey;
+    if (!hi.has_value() || file.largestkey > *hi) hi = file.largestkey;
+  }
+  if (!lo.has_value()) return absl::OkStatus();
+  const rocksdb::Slice begin(*lo), end(*hi);
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(db_->CompactRange(options, cf(f), &begin, &end),
+                   absl::StrCat("compact ", kFamilyNames[f], " entries below offset ", floor));
 }
 
 absl::Status IndexStore::ResetIndexes(int64_t start) {
@@ -1057,6 +1126,13 @@ absl::Status IndexStore::DeleteConfig(uint8_t kind, absl::string_view name) {
   sync.sync = true;
   return FromRocks(db_->Delete(sync, cf(kConfig), keys::ConfigKey(kind, name)),
                    absl::StrCat("delete config \"", name, "\""));
+}
+
+int IndexStore::TableFiles(absl::string_view family) const {
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  return static_cast<int>(std::count_if(
+      files.begin(), files.end(), [&](const auto& f) { return f.column_family_name == family; }));
 }
 
 IndexMemory IndexStore::Memory() const {

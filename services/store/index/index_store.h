@@ -244,6 +244,8 @@ class IndexStore {
   absl::Status SyncWal();
 
   IndexMemory Memory() const;
+  // Live table files of the column family named `family` (e.g. "msg_id").
+  int TableFiles(absl::string_view family) const;
 
  private:
   // Pending entries in [from, end) (of `kind` only, when given), offset order.
@@ -286,6 +288,15 @@ class IndexStore {
   bool created_ = false;
   class FloorFilter;
   std::unique_ptr<FloorFilter> floor_filter_;  // outlives db_
+  // Compacts the key range of family `f`'s table files whose entries all
+  // lie below `floor` (their highest commit offset is a table property), so
+  // that the floor filter drops them. Message ids rise with time: flushed
+  // files do not overlap, RocksDB moves them down the levels without a
+  // compaction, and without this the filter never runs on them (a soak
+  // kept every message-id file of an hour).
+  absl::Status CompactBelow(Family f, int64_t floor);
+  // TrimBefore's index writes, under write_mu_.
+  absl::Status TrimEntriesBefore(int64_t log_min);
   // The memory budget (see IndexOptions); outlive db_.
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;

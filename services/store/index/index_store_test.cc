@@ -354,6 +354,43 @@ TEST_F(IndexStoreTest, MemtablesAreFlushedAtTheSharedMemoryBudget) {
   EXPECT_EQ(entries->size(), kRounds * 200u / 8);
 }
 
+// Message ids rise with time, so flushed message-id files do not overlap and
+// RocksDB moves them down the levels without rewriting them: entries below
+// a trim go only because TrimBefore compacts the files wholly below it (a
+// soak kept every message-id file of an hour without that).
+TEST_F(IndexStoreTest, TrimCompactsAwayMessageIdFilesBelowIt) {
+  IndexOptions small;  // 64 KiB memtables: many small files
+  small.path = dir_.path() + "/index";
+  small.write_buffer_size = 64 << 10;
+  auto index = IndexStore::Open(small);
+  ASSERT_TRUE(index.ok()) << index.status();
+  int seq = 0;
+  auto round = [&](int n) {
+    std::vector<std::pair<RecordInput, int64_t>> batch;
+    for (int i = 0; i < n; ++i) {
+      RecordInput r = MakeRecord("T", 0);
+      r.message_id = absl::StrCat("id-", absl::Dec(seq++, absl::kZeroPad8));
+      batch.push_back({std::move(r), kT0 + seq});
+    }
+    Dispatch(index->get(), batch);
+  };
+  for (int i = 0; i < 60; ++i) round(200);
+  ASSERT_TRUE(apogee::testing::PollUntil([&] { return (*index)->TableFiles("msg_id") >= 4; },
+                                         absl::Seconds(20)))
+      << (*index)->TableFiles("msg_id");
+  const int64_t trim = buffer_.end();
+  for (int i = 0; i < 10; ++i) round(200);  // newer files the trim keeps
+  const int before = (*index)->TableFiles("msg_id");
+  ASSERT_TRUE((*index)->TrimBefore(trim).ok());
+  // The trimmed files are gone once TrimBefore returns; the newer ones stay.
+  const int after = (*index)->TableFiles("msg_id");
+  EXPECT_LT(after, before / 2) << before << " message-id files before the trim";
+  auto newest =
+      (*index)->LookupMessageId(absl::StrCat("id-", absl::Dec(seq - 1, absl::kZeroPad8)), 4);
+  ASSERT_TRUE(newest.ok()) << newest.status();
+  EXPECT_EQ(newest->size(), 1u) << "an entry above the trim was dropped";
+}
+
 TEST_F(IndexStoreTest, MemoryOptionsOutOfRangeAreRefusedNamingTheLimit) {
   IndexOptions options;
   options.path = dir_.path() + "/index";
