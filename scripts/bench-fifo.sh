@@ -17,15 +17,9 @@ NGROUPS=${2:-1000}
 shift $(($# < 2 ? $# : 2))
 [ "${1:-}" != -- ] || shift
 EXTRA=("$@")
-HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
-mkdir -p "$HOME_DIR/logs"
-SCRIPT=bench-fifo
-# shellcheck source=lib/processes.sh
-source scripts/lib/processes.sh
-trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
-
 # shellcheck source=lib/bench_cluster.sh
 source scripts/lib/bench_cluster.sh
+open_bench_home bench-fifo
 start_bench_cluster
 
 admin() { "$BUILD_DIR/tools/admin/apogee-admin" --nameservers="$ns" "$@" >>"$HOME_DIR/logs/admin.log"; }

@@ -26,15 +26,9 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
-mkdir -p "$HOME_DIR/logs"
-SCRIPT=bench-produce
-# shellcheck source=lib/processes.sh
-source scripts/lib/processes.sh
-trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
-
 # shellcheck source=lib/bench_cluster.sh
 source scripts/lib/bench_cluster.sh
+open_bench_home bench-produce
 start_bench_cluster
 
 mode=$MODE

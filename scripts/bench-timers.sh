@@ -25,15 +25,9 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 FLUSH=async
 WHAT=${1:-pending}
-HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
-mkdir -p "$HOME_DIR/logs"
-SCRIPT=bench-timers
-# shellcheck source=lib/processes.sh
-source scripts/lib/processes.sh
-trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
-
 # shellcheck source=lib/bench_cluster.sh
 source scripts/lib/bench_cluster.sh
+open_bench_home bench-timers
 start_bench_cluster
 
 bench() { "$BUILD_DIR/tools/bench/apogee-bench" "$@" --endpoints="$ns" --json; }

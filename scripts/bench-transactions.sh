@@ -15,15 +15,9 @@ if [[ "${1:-}" == --flush=* ]]; then FLUSH=${1#--flush=}; shift; fi
 COUNT=${1:-20000}
 CONCURRENCY=${2:-64}
 ROLLBACK=${3:-10}
-HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
-mkdir -p "$HOME_DIR/logs"
-SCRIPT=bench-transactions
-# shellcheck source=lib/processes.sh
-source scripts/lib/processes.sh
-trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
-
 # shellcheck source=lib/bench_cluster.sh
 source scripts/lib/bench_cluster.sh
+open_bench_home bench-transactions
 start_bench_cluster
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

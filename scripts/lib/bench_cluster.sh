@@ -1,8 +1,20 @@
-# Sourced by the bench-*.sh scripts after lib/processes.sh: starts a private
+# Sourced by the bench-*.sh scripts. open_bench_home NAME makes the run's
+# temp dir ($HOME_DIR, kept with KEEP=1), sources lib/processes.sh (its
+# messages say NAME) and stops every started process on exit. Then
+# start_bench_cluster starts a private
 # NameServer + store (--flush=$FLUSH) + broker on free ports under
 # $HOME_DIR, with extra broker flags as arguments. Sets ns (NameServer
 # address), broker (broker address), store_pid and broker_pid. Also
 # helpers for the figures: cpu_ticks PID (utime+stime) and loadavg.
+open_bench_home() {
+  HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
+  mkdir -p "$HOME_DIR/logs"
+  SCRIPT=$1
+  # shellcheck source=lib/processes.sh
+  source scripts/lib/processes.sh
+  trap 'stop; [ -n "${KEEP:-}" ] || rm -rf "$HOME_DIR"' EXIT INT TERM
+}
+
 start_bench_cluster() {
   "$BUILD_DIR/services/nameserver/apogee-nameserver" --listen=127.0.0.1:0 --metrics_listen= \
     --address_file="$HOME_DIR/nameserver.address" >"$HOME_DIR/logs/nameserver.log" 2>&1 &
