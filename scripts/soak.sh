@@ -94,12 +94,13 @@ pids+=("$ns_pid")
 wait_for nameserver "$HOME_DIR/nameserver.address"
 ns=$(sed -n 's/^grpc=//p' "$HOME_DIR/nameserver.address")
 "$BUILD_DIR/services/store/apogee-store" --data_dir="$HOME_DIR/store" \
-  --listen="unix:$HOME_DIR/store.sock" --metrics_listen= \
+  --listen="unix:$HOME_DIR/store.sock" --metrics_listen=127.0.0.1:0 \
   --retention="$RETENTION" --segment_size=256MiB \
   --address_file="$HOME_DIR/store.address" >"$HOME_DIR/logs/store.log" 2>&1 &
 store_pid=$!
 pids+=("$store_pid")
 wait_for store "$HOME_DIR/store.address"
+store_metrics=$(sed -n 's/^metrics=//p' "$HOME_DIR/store.address")
 "$BUILD_DIR/services/broker/apogee-broker" --nameservers="$ns" \
   --store="unix:$HOME_DIR/store.sock" --listen=127.0.0.1:0 --metrics_listen= \
   --address_file="$HOME_DIR/broker.address" >"$HOME_DIR/logs/broker.log" 2>&1 &
@@ -161,8 +162,26 @@ sample() {  # index name pid -> "index name vm_rss_kib rss_anon_kib fds threads"
   fds=$(find "/proc/$3/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
   echo "$1 $2 $rss $anon $fds $threads"
 }
+# What the store's memory and files are made of (to tell a bounded cache
+# filling and draining from growth): RocksDB memtables and block cache
+# (its metrics; both within --rocksdb_memory_budget), the index's table
+# files and the commit-log segments.
+# -> "index memtables_kib block_cache_kib table_files table_mib segments"
+sample_store_parts() {
+  local metrics memtables cache tables table_kib segments
+  metrics=$(curl -s --max-time 5 "http://$store_metrics/metrics" || true)
+  memtables=$(echo "$metrics" | awk '/^apogee_store_rocksdb_memory_bytes\{.*kind="memtables"/ {print int($2 / 1024)}')
+  cache=$(echo "$metrics" | awk '/^apogee_store_rocksdb_memory_bytes\{.*kind="block_cache"/ {print int($2 / 1024)}')
+  tables=$(find "$HOME_DIR/store/index" -name '*.sst' 2>/dev/null | wc -l)
+  table_kib=$(find "$HOME_DIR/store/index" -name '*.sst' -printf '%k\n' 2>/dev/null |
+    awk '{n += $1} END {print n + 0}')
+  segments=$(find "$HOME_DIR/store/commitlog" -type f 2>/dev/null | wc -l)
+  echo "$1 ${memtables:-?} ${cache:-?} $tables $((table_kib / 1024)) $segments"
+}
 samples="$HOME_DIR/samples.txt"
+parts="$HOME_DIR/store-parts.txt"
 : >"$samples"
+: >"$parts"
 start=$(date +%s)
 i=0
 while :; do
@@ -170,6 +189,7 @@ while :; do
     # shellcheck disable=SC2086
     sample "$i" $p >>"$samples"
   done
+  sample_store_parts "$i" >>"$parts"
   i=$((i + 1))
   next=$((start + i * INTERVAL))
   [ "$next" -le $((start + TOTAL)) ] || break
@@ -197,6 +217,15 @@ awk '{
     printf "\n"
   }
 }' "$samples"
+
+echo
+echo "the store's parts (RocksDB memory from its metrics, MiB; the index's table files; commit-log segments):"
+echo "sample memtables block_cache rss-rocksdb table_files table_MiB segments"
+awk 'NR == FNR { if ($2 == "store") rss[$1] = $3; next }
+  { other = ($2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/) ? sprintf("%.1f", (rss[$1] - $3) / 1024) : "?"
+    printf "%-6s %-9s %-11s %-11s %-11s %-9s %s\n", $1,
+      ($2 ~ /^[0-9]+$/ ? sprintf("%.1f", $2 / 1024) : "?"),
+      ($3 ~ /^[0-9]+$/ ? sprintf("%.1f", $3 / 1024) : "?"), other, $4, $5, $6 }' "$samples" "$parts"
 
 echo
 echo "flat: within 10 % of sample $STEADY (the first after --retention=$RETENTION and the warm-up; fds: or within $FD_SLACK):"
