@@ -11,6 +11,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -871,7 +872,12 @@ absl::Status IndexStore::TruncateFrom(int64_t log_end) {
 absl::Status IndexStore::TrimBefore(int64_t log_min) {
   APOGEE_RETURN_IF_ERROR(TrimEntriesBefore(log_min));
   // Outside write_mu_: compaction takes a while and dispatch goes on.
-  for (Family f : {kMessageId, kKey}) APOGEE_RETURN_IF_ERROR(CompactBelow(f, log_min));
+  for (Family f : {kMessageId, kKey}) {
+    APOGEE_RETURN_IF_ERROR(CompactBelow(f, log_min));
+    // Best effort: a merge RocksDB refuses (files already being compacted)
+    // is tried again at the next trim.
+    (void)MergeSmallFiles(f);
+  }
   return absl::OkStatus();
 }
 
@@ -959,6 +965,39 @@ absl::Status IndexStore::CompactBelow(Family f, int64_t floor) {
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   return FromRocks(db_->CompactRange(options, cf(f), &begin, &end),
                    absl::StrCat("compact ", kFamilyNames[f], " entries below offset ", floor));
+}
+
+absl::Status IndexStore::MergeSmallFiles(Family f) {
+  // Below this a table file counts as small: a flush of a few MiB of
+  // memtable; RocksDB's own compactions write files up to 64 MiB.
+  constexpr uint64_t kSmallFile = 8 << 20;
+  constexpr size_t kMinRun = 8;   // merging fewer is not worth a compaction
+  constexpr size_t kMaxRun = 64;  // one output of up to ~kMaxRun small files
+  rocksdb::ColumnFamilyMetaData meta;
+  db_->GetColumnFamilyMetaData(cf(f), &meta);
+  for (const rocksdb::LevelMetaData& level : meta.levels) {
+    if (level.level == 0) continue;  // L0 files overlap; RocksDB compacts them
+    // Files of a level >= 1 are sorted by key and do not overlap: a run of
+    // neighbours merges into one file without overlapping the others.
+    std::vector<const rocksdb::SstFileMetaData*> files;
+    for (const rocksdb::SstFileMetaData& file : level.files) files.push_back(&file);
+    std::sort(files.begin(), files.end(),
+              [](const auto* a, const auto* b) { return a->smallestkey < b->smallestkey; });
+    std::vector<std::string> run;
+    for (const rocksdb::SstFileMetaData* file : files) {
+      if (file->size >= kSmallFile || file->being_compacted) {
+        if (run.size() >= kMinRun) break;
+        run.clear();
+        continue;
+      }
+      run.push_back(file->db_path + file->name);
+      if (run.size() == kMaxRun) break;
+    }
+    if (run.size() < kMinRun) continue;
+    return FromRocks(db_->CompactFiles(rocksdb::CompactionOptions(), cf(f), run, level.level),
+                     absl::StrCat("merge ", run.size(), " small ", kFamilyNames[f], " files"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status IndexStore::ResetIndexes(int64_t start) {

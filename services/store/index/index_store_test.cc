@@ -391,6 +391,38 @@ TEST_F(IndexStoreTest, TrimCompactsAwayMessageIdFilesBelowIt) {
   EXPECT_EQ(newest->size(), 1u) << "an entry above the trim was dropped";
 }
 
+// The files a trim keeps stay as small as the flushes that wrote them (they
+// never overlap, so RocksDB never merges them): TrimBefore merges runs of
+// them, and every entry stays findable.
+TEST_F(IndexStoreTest, TrimMergesRunsOfSmallMessageIdFiles) {
+  IndexOptions small;  // 64 KiB memtables: many small files
+  small.path = dir_.path() + "/index";
+  small.write_buffer_size = 64 << 10;
+  auto index = IndexStore::Open(small);
+  ASSERT_TRUE(index.ok()) << index.status();
+  int seq = 0;
+  auto round = [&](int n) {
+    std::vector<std::pair<RecordInput, int64_t>> batch;
+    for (int i = 0; i < n; ++i) {
+      RecordInput r = MakeRecord("T", 0);
+      r.message_id = absl::StrCat("id-", absl::Dec(seq++, absl::kZeroPad8));
+      batch.push_back({std::move(r), kT0 + seq});
+    }
+    Dispatch(index->get(), batch);
+  };
+  for (int i = 0; i < 200 && (*index)->TableFiles("msg_id") < 24; ++i) round(200);
+  ASSERT_GE((*index)->TableFiles("msg_id"), 24);
+  const int before = (*index)->TableFiles("msg_id");
+  ASSERT_TRUE((*index)->TrimBefore(0).ok());  // nothing lies below it
+  const int after = (*index)->TableFiles("msg_id");
+  EXPECT_LE(after, before - 7) << before << " message-id files before the trim";
+  for (int id : {0, seq / 2, seq - 1}) {
+    auto found = (*index)->LookupMessageId(absl::StrCat("id-", absl::Dec(id, absl::kZeroPad8)), 4);
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_EQ(found->size(), 1u) << "id " << id << " lost by the merge";
+  }
+}
+
 TEST_F(IndexStoreTest, MemoryOptionsOutOfRangeAreRefusedNamingTheLimit) {
   IndexOptions options;
   options.path = dir_.path() + "/index";
