@@ -50,8 +50,31 @@ class IndexStoreTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s;
   }
 
+  // An index with 64 KiB memtables: many small table files.
+  std::unique_ptr<IndexStore> OpenWithSmallMemtables() {
+    IndexOptions small;
+    small.path = dir_.path() + "/index";
+    small.write_buffer_size = 64 << 10;
+    auto index = IndexStore::Open(small);
+    EXPECT_TRUE(index.ok()) << index.status();
+    return index.ok() ? std::move(*index) : nullptr;
+  }
+
+  // Dispatches `n` records with rising message ids ("id-00000000", ...).
+  void DispatchRisingIds(IndexStore* index, int n) {
+    std::vector<std::pair<RecordInput, int64_t>> batch;
+    for (int i = 0; i < n; ++i) {
+      RecordInput r = MakeRecord("T", 0);
+      r.message_id = IdOf(next_id_++);
+      batch.push_back({std::move(r), kT0 + next_id_});
+    }
+    Dispatch(index, batch);
+  }
+  static std::string IdOf(int n) { return absl::StrCat("id-", absl::Dec(n, absl::kZeroPad8)); }
+
   apogee::testing::TempDir dir_;
   testing::RecordBuffer buffer_;
+  int next_id_ = 0;  // DispatchRisingIds
 };
 
 TEST_F(IndexStoreTest, DispatchBuildsConsumeQueuesAndSurvivesReopen) {
@@ -359,34 +382,20 @@ TEST_F(IndexStoreTest, MemtablesAreFlushedAtTheSharedMemoryBudget) {
 // a trim go only because TrimBefore compacts the files wholly below it (a
 // soak kept every message-id file of an hour without that).
 TEST_F(IndexStoreTest, TrimCompactsAwayMessageIdFilesBelowIt) {
-  IndexOptions small;  // 64 KiB memtables: many small files
-  small.path = dir_.path() + "/index";
-  small.write_buffer_size = 64 << 10;
-  auto index = IndexStore::Open(small);
-  ASSERT_TRUE(index.ok()) << index.status();
-  int seq = 0;
-  auto round = [&](int n) {
-    std::vector<std::pair<RecordInput, int64_t>> batch;
-    for (int i = 0; i < n; ++i) {
-      RecordInput r = MakeRecord("T", 0);
-      r.message_id = absl::StrCat("id-", absl::Dec(seq++, absl::kZeroPad8));
-      batch.push_back({std::move(r), kT0 + seq});
-    }
-    Dispatch(index->get(), batch);
-  };
-  for (int i = 0; i < 60; ++i) round(200);
-  ASSERT_TRUE(apogee::testing::PollUntil([&] { return (*index)->TableFiles("msg_id") >= 4; },
+  std::unique_ptr<IndexStore> index = OpenWithSmallMemtables();
+  ASSERT_NE(index, nullptr);
+  for (int i = 0; i < 60; ++i) DispatchRisingIds(index.get(), 200);
+  ASSERT_TRUE(apogee::testing::PollUntil([&] { return index->TableFiles("msg_id") >= 4; },
                                          absl::Seconds(20)))
-      << (*index)->TableFiles("msg_id");
+      << index->TableFiles("msg_id");
   const int64_t trim = buffer_.end();
-  for (int i = 0; i < 10; ++i) round(200);  // newer files the trim keeps
-  const int before = (*index)->TableFiles("msg_id");
-  ASSERT_TRUE((*index)->TrimBefore(trim).ok());
+  for (int i = 0; i < 10; ++i) DispatchRisingIds(index.get(), 200);  // newer: kept
+  const int before = index->TableFiles("msg_id");
+  ASSERT_TRUE(index->TrimBefore(trim).ok());
   // The trimmed files are gone once TrimBefore returns; the newer ones stay.
-  const int after = (*index)->TableFiles("msg_id");
+  const int after = index->TableFiles("msg_id");
   EXPECT_LT(after, before / 2) << before << " message-id files before the trim";
-  auto newest =
-      (*index)->LookupMessageId(absl::StrCat("id-", absl::Dec(seq - 1, absl::kZeroPad8)), 4);
+  auto newest = index->LookupMessageId(IdOf(next_id_ - 1), 4);
   ASSERT_TRUE(newest.ok()) << newest.status();
   EXPECT_EQ(newest->size(), 1u) << "an entry above the trim was dropped";
 }
@@ -395,29 +404,18 @@ TEST_F(IndexStoreTest, TrimCompactsAwayMessageIdFilesBelowIt) {
 // never overlap, so RocksDB never merges them): TrimBefore merges runs of
 // them, and every entry stays findable.
 TEST_F(IndexStoreTest, TrimMergesRunsOfSmallMessageIdFiles) {
-  IndexOptions small;  // 64 KiB memtables: many small files
-  small.path = dir_.path() + "/index";
-  small.write_buffer_size = 64 << 10;
-  auto index = IndexStore::Open(small);
-  ASSERT_TRUE(index.ok()) << index.status();
-  int seq = 0;
-  auto round = [&](int n) {
-    std::vector<std::pair<RecordInput, int64_t>> batch;
-    for (int i = 0; i < n; ++i) {
-      RecordInput r = MakeRecord("T", 0);
-      r.message_id = absl::StrCat("id-", absl::Dec(seq++, absl::kZeroPad8));
-      batch.push_back({std::move(r), kT0 + seq});
-    }
-    Dispatch(index->get(), batch);
-  };
-  for (int i = 0; i < 200 && (*index)->TableFiles("msg_id") < 24; ++i) round(200);
-  ASSERT_GE((*index)->TableFiles("msg_id"), 24);
-  const int before = (*index)->TableFiles("msg_id");
-  ASSERT_TRUE((*index)->TrimBefore(0).ok());  // nothing lies below it
-  const int after = (*index)->TableFiles("msg_id");
-  EXPECT_LE(after, before - 7) << before << " message-id files before the trim";
-  for (int id : {0, seq / 2, seq - 1}) {
-    auto found = (*index)->LookupMessageId(absl::StrCat("id-", absl::Dec(id, absl::kZeroPad8)), 4);
+  std::unique_ptr<IndexStore> index = OpenWithSmallMemtables();
+  ASSERT_NE(index, nullptr);
+  for (int i = 0; i < 200 && index->TableFiles("msg_id") < 24; ++i) {
+    DispatchRisingIds(index.get(), 200);
+  }
+  const int before = index->TableFiles("msg_id");
+  ASSERT_GE(before, 24);
+  ASSERT_TRUE(index->TrimBefore(0).ok());  // nothing lies below it
+  EXPECT_LE(index->TableFiles("msg_id"), before - 7)
+      << before << " message-id files before the trim";
+  for (int id : {0, next_id_ / 2, next_id_ - 1}) {
+    auto found = index->LookupMessageId(IdOf(id), 4);
     ASSERT_TRUE(found.ok()) << found.status();
     EXPECT_EQ(found->size(), 1u) << "id " << id << " lost by the merge";
   }
