@@ -8,8 +8,10 @@
 # within --fd_slack, default 8, of it: the store keeps each RocksDB file it
 # writes open until compaction merges it, a few files either way), and
 # whether there were errors (bench errors, consumed < produced, failed admin
-# queries, a process that died). Exit status 0 only when all is flat and
-# error-free. Results of a run: docs/soak.md.
+# queries, a process that died); and, for information, each series' trend
+# (the mean of the last third of the judged samples against the first).
+# Exit status 0 only when all is flat and error-free. Results of a run:
+# docs/soak.md.
 #
 #   scripts/soak.sh [--duration=1h] [--rate=N] [--size=1024] [--interval=60] [--fd_slack=8]
 #                   [--retention=10m]
@@ -254,6 +256,28 @@ verdicts=$(awk -v slack="$FD_SLACK" -v steady="$STEADY" '$1 >= steady {
 }' "$samples")
 echo "$verdicts" | sed '$d'
 flat=$(echo "$verdicts" | tail -1)
+
+# Growth rather than swing (information; the verdict above stays the
+# point-by-point one): the mean of the last third of the judged samples
+# against the first third. A leak shows here even when single samples swing.
+echo
+echo "trend: mean of the last third of the judged samples against the first third:"
+awk -v steady="$STEADY" '$1 >= steady && $3 != "dead" {
+  for (f = 3; f <= 6; f++) {
+    k = $2 " " (f == 3 ? "vm_rss_kib" : f == 4 ? "rss_anon_kib" : f == 5 ? "fds" : "threads")
+    if (!(k in n)) order[++m] = k
+    v[k, ++n[k]] = $f
+  }
+} END {
+  for (i = 1; i <= m; i++) {
+    k = order[i]; t = int(n[k] / 3)
+    if (t < 1) continue
+    a = 0; b = 0
+    for (j = 1; j <= t; j++) { a += v[k, j]; b += v[k, n[k] - t + j] }
+    a /= t; b /= t
+    printf "  %-24s first=%-10.0f last=%-10.0f change=%+6.1f%%\n", k, a, b, (a > 0 ? (b - a) / a * 100 : 0)
+  }
+}' "$samples"
 
 echo
 echo "produced=${produced:-?} consumed=${consumed:-?} bench_errors=$errors bench_exit_ok=$bench_ok admin_queries=$admin_runs admin_failures=$admin_failed"
