@@ -151,6 +151,11 @@ bench_pid=$!
 ) &
 admin_pid=$!
 
+# Lines `find ARGS...` prints. `|| true`: with pipefail, find failing on an
+# entry that vanished while it listed (an fd closed, a table file compacted
+# away) would end the soak.
+count_found() { find "$@" 2>/dev/null | wc -l || true; }
+
 sample() {  # index name pid -> "index name vm_rss_kib rss_anon_kib fds threads"
   local status="/proc/$3/status"
   if [ ! -r "$status" ]; then
@@ -161,9 +166,7 @@ sample() {  # index name pid -> "index name vm_rss_kib rss_anon_kib fds threads"
   rss=$(awk '/^VmRSS:/ {print $2}' "$status")
   anon=$(awk '/^RssAnon:/ {print $2}' "$status")
   threads=$(awk '/^Threads:/ {print $2}' "$status")
-  # `|| true`: with pipefail, find failing on an entry that vanished while it
-  # listed (an fd closed, a table file compacted away) would end the soak.
-  fds=$(find "/proc/$3/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l || true)
+  fds=$(count_found "/proc/$3/fd" -mindepth 1 -maxdepth 1)
   echo "$1 $2 $rss $anon $fds $threads"
 }
 # What the store's memory and files are made of (to tell a bounded cache
@@ -176,10 +179,10 @@ sample_store_parts() {
   metrics=$(curl -s --max-time 5 "http://$store_metrics/metrics" || true)
   memtables=$(echo "$metrics" | awk '/^apogee_store_rocksdb_memory_bytes\{.*kind="memtables"/ {print int($2 / 1024)}')
   cache=$(echo "$metrics" | awk '/^apogee_store_rocksdb_memory_bytes\{.*kind="block_cache"/ {print int($2 / 1024)}')
-  tables=$(find "$HOME_DIR/store/index" -name '*.sst' 2>/dev/null | wc -l || true)
+  tables=$(count_found "$HOME_DIR/store/index" -name '*.sst')
   table_kib=$(find "$HOME_DIR/store/index" -name '*.sst' -printf '%k\n' 2>/dev/null |
-    awk '{n += $1} END {print n + 0}' || true)
-  segments=$(find "$HOME_DIR/store/commitlog" -type f 2>/dev/null | wc -l || true)
+    awk '{n += $1} END {print n + 0}' || true)  # as in count_found
+  segments=$(count_found "$HOME_DIR/store/commitlog" -type f)
   echo "$1 ${memtables:-?} ${cache:-?} $tables $((table_kib / 1024)) $segments"
 }
 samples="$HOME_DIR/samples.txt"
