@@ -300,7 +300,8 @@ class IndexStore {
   // few minutes of retention at 20k msg/s, each an fd and a table reader.
   // Merges the first run of at least 8 neighbouring small files of a level
   // into one; called at each trim, so the count levels off at a few large
-  // files plus the newest small ones.
+  // files plus the newest small ones. ABORTED when the merge lost a race
+  // with RocksDB's own compactions (retried at the next trim).
   absl::Status MergeSmallFiles(Family f);
   // TrimBefore's index writes, under write_mu_.
   absl::Status TrimEntriesBefore(int64_t log_min);
