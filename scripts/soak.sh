@@ -122,9 +122,14 @@ e2e() {  # [flags...]: the soak's load shape
   "${bench[@]}" e2e --endpoints="$ns" --size="$SIZE" --window=1000 --consumer=push --timeout=60s \
     --json "$@"
 }
-# A JSON field of the bench summary line of one mode (e2e-produce|e2e-consume).
+# A number from the bench summary line of one mode (e2e-produce|e2e-consume);
+# empty when that line is missing (sed, unlike grep, does not fail then).
 json_field() {  # mode field < bench json
-  grep "\"mode\":\"$1\"" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" | head -1
+  sed -n "/\"mode\":\"$1\"/ s/.*\"$2\":\([0-9.]*\).*/\1/p" | head -1
+}
+# The bench errors of both modes.
+error_count() {  # < bench json
+  sed -n 's/.*"errors":\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}'
 }
 if [ "$RATE" = 0 ]; then
   out=$(e2e --topic=SoakBurst --group=SoakBurstGroup --duration=20s 2>"$HOME_DIR/logs/measure.log")
@@ -140,7 +145,7 @@ if [ "$RATE" = 0 ]; then
     got=$(echo "$out" | json_field e2e-consume messages)
     sent_rate=$(echo "$out" | json_field e2e-produce msgs_per_s)
     got_rate=$(echo "$out" | json_field e2e-consume msgs_per_s)
-    bad=$(echo "$out" | sed -n 's/.*"errors":\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}')
+    bad=$(echo "$out" | error_count)
     kept=$(awk -v t="$try" -v s="${sent:-0}" -v g="${got:-0}" -v sr="${sent_rate:-0}" \
       -v gr="${got_rate:-0}" -v e="$bad" \
       'BEGIN { print (s > 0 && g >= s && e == 0 && sr >= 0.98 * t && gr >= 0.98 * t) ? 1 : 0 }')
@@ -237,9 +242,9 @@ wait "$bench_pid" && bench_ok=1 || bench_ok=0
 wait "$admin_pid" || true
 read -r admin_runs admin_failed <"$HOME_DIR/admin.count" || { admin_runs=0; admin_failed=0; }
 
-produced=$(sed -n 's/.*"mode":"e2e-produce".*"messages":\([0-9]*\).*/\1/p; s/.*"messages":\([0-9]*\).*"mode":"e2e-produce".*/\1/p' "$HOME_DIR/bench.json" | head -1)
-consumed=$(sed -n 's/.*"mode":"e2e-consume".*"messages":\([0-9]*\).*/\1/p; s/.*"messages":\([0-9]*\).*"mode":"e2e-consume".*/\1/p' "$HOME_DIR/bench.json" | head -1)
-errors=$(sed -n 's/.*"errors":\([0-9]*\).*/\1/p' "$HOME_DIR/bench.json" | awk '{n += $1} END {print n + 0}')
+produced=$(json_field e2e-produce messages <"$HOME_DIR/bench.json")
+consumed=$(json_field e2e-consume messages <"$HOME_DIR/bench.json")
+errors=$(error_count <"$HOME_DIR/bench.json")
 
 echo
 echo "samples every ${INTERVAL}s (VmRSS MiB / RssAnon MiB / fds / threads):"
@@ -278,7 +283,7 @@ echo "flat: every ${WINDOW}-sample mean within 10 % of the first one, judged fro
 verdicts=$(awk -v slack="$FD_SLACK" -v steady="$STEADY" -v w="$WINDOW" '$1 >= steady {
   for (f = 3; f <= 6; f++) {
     k = $2 " " (f == 3 ? "vm_rss_kib" : f == 4 ? "rss_anon_kib" : f == 5 ? "fds" : "threads")
-    if (!(k in n)) { order[++m] = k; lo[k] = $f; hi[k] = $f }
+    if (!(k in seen)) { seen[k] = 1; order[++m] = k; lo[k] = $f; hi[k] = $f }
     if ($3 == "dead") { dead[k] = 1; continue }
     v[k, ++n[k]] = $f
     if ($f < lo[k]) lo[k] = $f
