@@ -9,6 +9,7 @@
 #include "grpcpp/client_context.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/completion_thread.h"
 #include "sdk/cpp/src/convert.h"
 #include "sdk/cpp/src/queue_selector.h"
 #include "sdk/cpp/src/retry.h"
@@ -114,6 +115,7 @@ class Producer::Impl {
       mu_.Await(absl::Condition(
           +[](int* n) { return *n == 0; }, &in_flight_));
     }
+    completions_.reset();  // its thread may still be leaving the last answer
     core_.refresher.Stop();
     executor_.reset();  // runs the CallDone tasks still queued
     std::unique_ptr<sdk::SendCoalescer> coalescer;
@@ -277,9 +279,12 @@ class Producer::Impl {
     attempt->stub = core_.channels.Messaging(queue->endpoint);
     AsyncAttempt* raw = attempt.get();
     const v2::SendMessageRequest* request = &send->request;
-    raw->stub->async()->SendMessage(&raw->context, request, &raw->response,
-                                    [this, send = std::move(send), attempt = std::move(attempt)](
-                                        grpc::Status status) { OnAnswer(send, *attempt, status); });
+    completions_->Start(
+        raw->stub->PrepareAsyncSendMessage(&raw->context, *request, completions_->queue()),
+        &raw->response,
+        [this, send = std::move(send), attempt = std::move(attempt)](const grpc::Status& status) {
+          OnAnswer(send, *attempt, status);
+        });
   }
 
   // Settles each message of the batch on the broker's answer: its receipt,
@@ -420,6 +425,8 @@ class Producer::Impl {
   sdk::FaultTracker faults_;
   sdk::QueueSelector selector_;
   std::unique_ptr<Executor> executor_;
+  // Async sends' calls; reset by Shutdown once none is in flight.
+  std::unique_ptr<sdk::CompletionThread> completions_ = std::make_unique<sdk::CompletionThread>();
   // Null once shut down (set to null under mu_).
   std::unique_ptr<sdk::SendCoalescer> coalescer_;
 
