@@ -10,6 +10,10 @@
 //   cq:       AsyncGenericService on a ServerCompletionQueue with one thread
 //             that polls and runs the handler inline, and a client that
 //             polls its own CompletionQueue on the calling thread.
+//   cq_cq_with_callback_threads: the same, in a process that also made one
+//             callback call, so gRPC's callback threads exist and wait in
+//             its poller as well (what a process that serves or calls
+//             anything else on the callback API looks like).
 //
 // Besides time per call, each benchmark reports CPU µs and context switches
 // per call for the whole process (client and server share it).
@@ -183,12 +187,24 @@ bool CqCall(grpc::GenericStub& stub, grpc::CompletionQueue& cq, const grpc::Byte
   return cq.Next(&tag, &ok) && ok && tag == &context && status.ok();
 }
 
-void BM_UnaryRoundTrip(benchmark::State& state, Api server_api, Api client_api) {
+void BM_UnaryRoundTrip(benchmark::State& state, Api server_api, Api client_api,
+                       bool idle_callback_channel = false) {
   EchoServer server(server_api);
   if (!server.ok()) return state.SkipWithError("server did not start");
   grpc::GenericStub stub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   grpc::CompletionQueue cq;
   const grpc::ByteBuffer request = Payload();
+  // A channel that made one callback call keeps gRPC's callback threads
+  // alive (they poll too), as in a process that uses the callback API
+  // anywhere else.
+  std::unique_ptr<grpc::GenericStub> idle;
+  if (idle_callback_channel) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    idle = std::make_unique<grpc::GenericStub>(
+        grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args));
+    if (!CallbackCall(*idle, request)) return state.SkipWithError("idle call failed");
+  }
   const auto call = [&] {
     return client_api == Api::kCallback ? CallbackCall(stub, request) : CqCall(stub, cq, request);
   };
@@ -221,6 +237,9 @@ BENCHMARK_CAPTURE(BM_UnaryRoundTrip, callback_server_cq_client, Api::kCallback, 
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_UnaryRoundTrip, cq_server_cq_client, Api::kCq, Api::kCq)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_UnaryRoundTrip, cq_cq_with_callback_threads, Api::kCq, Api::kCq, true)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
