@@ -188,15 +188,23 @@ TEST_F(GroupControllerTest, AWinnerThatCannotTakeWritesResigns) {
 }
 
 TEST_F(GroupControllerTest, ElectsOneMasterTheOthersFollowIt) {
-  // Start together: a group that never had a master has no in-sync set, so
-  // the highest log end wins, ties to the lowest id; but only id 0 (the
-  // configured master) stands at once, the others after a back-off.
+  // A group that never had a master has no in-sync set, so the highest log
+  // end wins, ties to the lowest id. Brokers 1 and 2 are listed before
+  // broker 0 starts: id 0 (the configured master) stands at once when it
+  // ranks first, so starting it first would let it win alone under load
+  // before the others are listed. Each rank waits one back-off more.
   GroupControllerOptions quick;
-  quick.election_backoff = absl::Milliseconds(500);
+  quick.election_backoff = absl::Seconds(1);
   Broker b0(0, 100), b1(1, 300), b2(2, 300);
-  ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group(), quick).ok());
   ASSERT_TRUE(b1.Start(etcd_->endpoint(), Group(), quick).ok());
   ASSERT_TRUE(b2.Start(etcd_->endpoint(), Group(), quick).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto state = b1.controller().ReadState();
+        return state.ok() && state->members.count(1) > 0 && state->members.count(2) > 0;
+      },
+      absl::Seconds(5)));
+  ASSERT_TRUE(b0.Start(etcd_->endpoint(), Group(), quick).ok());
   ASSERT_TRUE(PollUntil([&] { return IsMaster(b1, 1) && Follows(b0, b1, 1) && Follows(b2, b1, 1); },
                         absl::Seconds(10)))
       << RoleName(b1.role().role) << " " << b1.role().epoch;
