@@ -16,6 +16,7 @@
 #include "services/common/metrics/exposer.h"
 #include "services/common/server/connection_flags.h"
 #include "services/common/server/grpc_server.h"
+#include "services/common/server/reflection.h"
 #include "services/common/tls/flags.h"
 #include "services/nameserver/metrics/probe.h"
 #include "services/nameserver/registry/registry.h"
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   auto connections = ConnectionLimitsFromFlags();
   if (!connections.ok()) return Fail(connections.status());
   options.connections = *connections;
+  EnableServerReflection();
   auto server = GrpcServer::Start(options, {&nameserver_service, &messaging_service});
   if (!server.ok()) return Fail(server.status());
 

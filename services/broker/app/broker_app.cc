@@ -37,6 +37,7 @@
 #include "services/common/metrics/exposer.h"
 #include "services/common/naming/names.h"
 #include "services/common/server/grpc_server.h"
+#include "services/common/server/reflection.h"
 #include "services/common/status/status_macros.h"
 
 namespace apogee::broker {
@@ -328,6 +329,7 @@ absl::Status BrokerApp::Serve() {
   std::vector<grpc::Service*> client_services = {m.messaging.get(), m.push.get()};
   // --admin_listen keeps the admin API off the client address.
   if (config_.admin_listen.empty()) client_services.push_back(m.admin.get());
+  EnableServerReflection();
   APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, client_services));
   if (!config_.admin_listen.empty()) {
     GrpcServerOptions admin_options = server_options;

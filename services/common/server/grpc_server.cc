@@ -11,11 +11,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/grpc.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "services/common/server/completion_queues.h"
+#include "services/common/server/health_service.h"
 #include "services/common/server/unparsed_request.h"
 
 namespace apogee {
@@ -65,15 +65,20 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                        "\" has no port (want host:port or unix:/path)"));
     }
   }
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-
   grpc::ServerBuilder builder;
   int selected_port = 0;
   builder.AddListeningPort(
       options.listen,
       options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),
       is_unix ? nullptr : &selected_port);
+  int extra_port = 0;
+  if (!options.extra_listen.empty()) {
+    builder.AddListeningPort(options.extra_listen,
+                             options.extra_credentials != nullptr
+                                 ? options.extra_credentials
+                                 : grpc::InsecureServerCredentials(),
+                             &extra_port);
+  }
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   // Ping idle peers so a dead connection (a broker whose host vanished) ends
   // its streams in seconds, and accept the same pings from our clients.
@@ -82,7 +87,23 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   ApplyConnectionLimits(options.connections, &builder);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
-  for (grpc::Service* service : services) builder.RegisterService(service);
+  // Services first: at shutdown they wait for their calls, which may still
+  // need the other users (the broker's store appends) to be answered.
+  // Our own grpc.health.v1 (health_service.h says why not gRPC's).
+  auto health = std::make_unique<HealthService>();
+  builder.RegisterService(health.get());
+  std::vector<CompletionQueueUser*> queue_users = {health.get()};
+  for (grpc::Service* service : services) {
+    builder.RegisterService(service);
+    if (auto* user = dynamic_cast<CompletionQueueUser*>(service)) queue_users.push_back(user);
+  }
+  for (CompletionQueueUser* user : options.queue_users) queue_users.push_back(user);
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
+  if (!queue_users.empty()) {
+    for (int i = 0; i < std::max(1, options.completion_queues); ++i) {
+      queues.push_back(builder.AddCompletionQueue());
+    }
+  }
   {
     // A garbage payload gets INVALID_ARGUMENT naming the method, not gRPC's
     // bare UNIMPLEMENTED (see unparsed_request.h).
@@ -92,28 +113,69 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || (!is_unix && selected_port == 0)) {
+  if (server == nullptr || (!is_unix && selected_port == 0) ||
+      (!options.extra_listen.empty() && extra_port == 0)) {
+    const bool extra = server != nullptr && (is_unix || selected_port != 0);
+    if (server != nullptr) {  // started on the first port: stop it cleanly
+      server->Shutdown();
+      for (auto& queue : queues) {
+        queue->Shutdown();
+        void* tag = nullptr;
+        bool ok = false;
+        while (queue->Next(&tag, &ok)) {
+        }
+      }
+    }
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_flag, " \"", options.listen,
+        absl::StrCat("cannot listen on ", extra ? options.extra_listen_flag : options.listen_flag,
+                     " \"", extra ? options.extra_listen : options.listen,
                      "\" (address in use, or not an address of this host)"));
   }
   std::string bound = options.listen;
   if (!is_unix) {
     bound = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", selected_port);
   }
-  server->GetHealthCheckService()->SetServingStatus(true);
-  auto out = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound));
+  auto out =
+      std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound, std::move(queues)));
+  out->health_ = std::move(health);
+  if (extra_port != 0) {
+    out->extra_bound_address_ = absl::StrCat(
+        options.extra_listen.substr(0, options.extra_listen.rfind(':')), ":", extra_port);
+  }
+  out->queue_users_ = queue_users;
+  std::vector<grpc::ServerCompletionQueue*> raw;
+  for (const auto& queue : out->queues_) raw.push_back(queue.get());
+  for (CompletionQueueUser* user : queue_users) user->Attach(raw);
+  out->health_->SetServing(true);
   return out;
+}
+
+GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, std::string bound_address,
+                       std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues)
+    : server_(std::move(server)),
+      bound_address_(std::move(bound_address)),
+      queues_(std::move(queues)) {
+  for (auto& queue : queues_) {
+    pollers_.emplace_back([queue = queue.get()] { PollCompletionQueue(queue); });
+  }
 }
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
+void GrpcServer::SetServing(bool serving) { health_->SetServing(serving); }
+
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  health_->SetServing(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  // Nothing may reach a queue after its shutdown: wait for the calls the
+  // handlers still hold (gRPC's Shutdown does not) and for the waiting
+  // requests to come back failed.
+  for (CompletionQueueUser* user : queue_users_) user->Detach();
+  for (auto& queue : queues_) queue->Shutdown();
+  for (std::thread& poller : pollers_) poller.join();
 }
 
 void BlockTerminationSignals() {

@@ -5,16 +5,21 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
 namespace apogee {
+
+class CompletionQueueUser;  // completion_queues.h
+class HealthService;        // health_service.h
 
 // What connections may cost a server (services/common/server/README.md).
 // Zero leaves gRPC's default (no limit) for each.
@@ -49,12 +54,25 @@ struct GrpcServerOptions {
   // TLS for a host:port listen (services/common/tls); null: plaintext.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   ConnectionLimits connections;
+  // Completion queues, one polling thread each (completion_queues.h), for
+  // services that are CompletionQueueUsers and for `queue_users`; none are
+  // made without either.
+  int completion_queues = 1;
+  // Not owned; attached after the services, detached after them.
+  std::vector<CompletionQueueUser*> queue_users;
+  // One more host:port on the same server (and the same polling thread),
+  // e.g. the store's --ha_listen: `flag` is named in errors; `credentials`
+  // null means plaintext. Its bound address is extra_bound_address().
+  std::string extra_listen;
+  std::string extra_listen_flag;
+  std::shared_ptr<grpc::ServerCredentials> extra_credentials;
 };
 
 // Thread-safe after Start(). Shutdown() may be called from any thread once.
 class GrpcServer {
  public:
   // Starts serving `services` (not owned; they must outlive the server).
+  // Those that are also CompletionQueueUsers get completion queues.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const GrpcServerOptions& options, const std::vector<grpc::Service*>& services);
 
@@ -62,19 +80,29 @@ class GrpcServer {
 
   // The address actually bound, with the real port when 0 was asked for.
   const std::string& bound_address() const { return bound_address_; }
+  const std::string& extra_bound_address() const { return extra_bound_address_; }
 
   // Marks the server NOT_SERVING, lets in-flight calls finish for `grace`,
-  // then cancels the rest.
+  // then cancels the rest; then stops the completion-queue pollers.
   void Shutdown(absl::Duration grace);
 
   grpc::Server* server() { return server_.get(); }
+  // What grpc.health.v1 reports for the server (SERVING from Start until
+  // Shutdown); a draining process sets it false first.
+  void SetServing(bool serving);
 
  private:
-  GrpcServer(std::unique_ptr<grpc::Server> server, std::string bound_address)
-      : server_(std::move(server)), bound_address_(std::move(bound_address)) {}
+  GrpcServer(std::unique_ptr<grpc::Server> server, std::string bound_address,
+             std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues);
 
+  std::unique_ptr<HealthService> health_;  // outlives server_
   std::unique_ptr<grpc::Server> server_;
   std::string bound_address_;
+  std::string extra_bound_address_;
+  // Shut down after server_ (gRPC's rule); each drained by its poller.
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> pollers_;
+  std::vector<CompletionQueueUser*> queue_users_;
   bool shut_down_ = false;
 };
 

@@ -23,10 +23,8 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
       const grpc::Status status = methods->GetSendStatus();
       if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
           status.error_message().empty()) {
-        methods->ModifySendStatus(grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            absl::StrCat("request to ", info_->method(),
-                         " does not parse as the method's request message (malformed protobuf)")));
+        methods->ModifySendStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                               UnparsedRequestMessage(info_->method())));
       }
     }
     methods->Proceed();
@@ -50,6 +48,11 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
 };
 
 }  // namespace
+
+std::string UnparsedRequestMessage(absl::string_view method) {
+  return absl::StrCat("request to ", method,
+                      " does not parse as the method's request message (malformed protobuf)");
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 UnparsedRequestInterceptorFactory() {

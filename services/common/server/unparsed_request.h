@@ -11,12 +11,18 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/server_interceptor.h"
 
 namespace apogee {
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 UnparsedRequestInterceptorFactory();
+
+// The error text for a request of `method` ("/package.Service/Method") that
+// does not parse.
+std::string UnparsedRequestMessage(absl::string_view method);
 
 }  // namespace apogee

@@ -3,9 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/synchronization/notification.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "services/common/testing/test_server.h"
 
@@ -32,30 +30,14 @@ class UnparsedRequestTest : public ::testing::Test {
     auto started = testing::StartTestServer({&service_});
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = *std::move(started);
-    stub_ = std::make_unique<grpc::GenericStub>(server_.channel);
   }
 
-  // Sends `payload` as the raw request of `method`.
   grpc::Status Call(const std::string& method, const std::string& payload) {
-    grpc::Slice slice(payload);
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status status;
-    absl::Notification done;
-    stub_->UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                     [&](grpc::Status s) {
-                       status = std::move(s);
-                       done.Notify();
-                     });
-    done.WaitForNotification();
-    return status;
+    return testing::CallRaw(server_.channel.get(), method, payload);
   }
 
   Service service_;
   testing::TestServer server_;
-  std::unique_ptr<grpc::GenericStub> stub_;
 };
 
 TEST_F(UnparsedRequestTest, GarbagePayloadIsInvalidArgumentNamingTheMethod) {

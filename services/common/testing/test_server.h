@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,5 +20,9 @@ struct TestServer {
 
 // `services` must outlive the server.
 absl::StatusOr<TestServer> StartTestServer(const std::vector<grpc::Service*>& services);
+
+// Sends `payload` as the raw request of `method` ("/package.Service/Method")
+// and returns the call's status (DEADLINE_EXCEEDED after 20 s).
+grpc::Status CallRaw(grpc::Channel* channel, const std::string& method, const std::string& payload);
 
 }  // namespace apogee::testing

@@ -22,7 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
 #include "services/common/concurrency/periodic_task.h"
@@ -223,7 +223,8 @@ struct StoreApp::Modules {
   std::string socket_path;  // of a unix: --listen
   std::unique_ptr<GrpcServer> server;
   std::unique_ptr<ReplicationService> ha_service;
-  std::unique_ptr<GrpcServer> ha_server;
+  std::unique_ptr<GrpcServer> ha_server;  // --ha_listen on a server of its own (TCP --listen)
+  std::string ha_bound;                   // --ha_listen's bound address, either way
   std::optional<PeriodicTask> flusher;
   std::optional<PeriodicTask> refresher;
   std::optional<PeriodicTask> socket_watcher;
@@ -249,8 +250,7 @@ absl::StatusOr<std::unique_ptr<StoreApp>> StoreApp::Start(StoreConfig config) {
                "segment_size=%lld max_body_size=%lld rocksdb_memory_budget=%lld "
                "rocksdb_write_buffer_size=%lld\n",
                app->m_->server->bound_address().c_str(), c.credentials != nullptr ? "on" : "off",
-               app->m_->metrics->bound_address().c_str(),
-               app->m_->ha_server != nullptr ? app->m_->ha_server->bound_address().c_str() : "",
+               app->m_->metrics->bound_address().c_str(), app->m_->ha_bound.c_str(),
                c.data_dir.c_str(), c.flush == FlushMode::kSync ? "sync" : "async",
                static_cast<long long>(c.segment_size), static_cast<long long>(c.max_body_size),
                static_cast<long long>(c.rocksdb_memory_budget),
@@ -339,6 +339,9 @@ absl::Status StoreApp::Open() {
   service_options.replicator = m.replicator.get();
   service_options.queue_watch = &m.queue_watch;
   service_options.transactions = m.transactions.get();
+  // A store on a unix socket serves replication from the same server (one
+  // polling thread for both ports) and its own API only on the socket.
+  service_options.local_calls_only = !UnixSocketPath(c.listen).empty() && !c.ha_listen.empty();
   service_options.appender.await_replicas = [r = m.replicator.get()](int64_t end,
                                                                      absl::Time stored_at) {
     return r->AwaitReplicas(end, stored_at);
@@ -361,8 +364,34 @@ absl::Status StoreApp::Serve() {
   m.socket_path = UnixSocketPath(c.listen);
   if (!m.socket_path.empty()) APOGEE_RETURN_IF_ERROR(RemoveStaleSocket(m.socket_path));
   if (m.socket_path.empty()) server_options.credentials = c.credentials;
-  APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, {m.service.get()}));
   m.ha_service = std::make_unique<ReplicationService>(m.replicator.get());
+  if (!m.socket_path.empty() && !c.ha_listen.empty()) {
+    // One server, one polling thread: the socket with local credentials
+    // (how StoreService tells its calls apart), --ha_listen beside it.
+    GrpcServerOptions both = server_options;
+    both.credentials = grpc::experimental::LocalServerCredentials(UDS);
+    both.extra_listen = c.ha_listen;
+    both.extra_listen_flag = "--ha_listen";
+    both.extra_credentials = c.credentials;
+    auto started = GrpcServer::Start(both, {m.service.get(), m.ha_service.get()});
+    if (started.ok()) {
+      m.server = std::move(started).value();
+      m.ha_bound = m.server->extra_bound_address();
+      return absl::OkStatus();
+    }
+    if (c.ha_listen != kDefaultHaListen) {
+      return absl::Status(started.status().code(),
+                          absl::StrCat("--ha_listen: ", started.status().message()));
+    }
+    std::fprintf(stderr,
+                 "event=ha_listen_unavailable ha_listen=%s error=\"%s\" action=\"not serving "
+                 "followers; set --ha_listen\"\n",
+                 c.ha_listen.c_str(), std::string(started.status().message()).c_str());
+    server_options.credentials = both.credentials;  // StoreService still wants local calls
+    APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, {m.service.get()}));
+    return absl::OkStatus();
+  }
+  APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, {m.service.get()}));
   if (c.ha_listen.empty()) return absl::OkStatus();
   GrpcServerOptions ha_options;
   ha_options.listen = c.ha_listen;
@@ -370,6 +399,7 @@ absl::Status StoreApp::Serve() {
   auto started = GrpcServer::Start(ha_options, {m.ha_service.get()});
   if (started.ok()) {
     m.ha_server = std::move(started).value();
+    m.ha_bound = m.ha_server->bound_address();
   } else if (c.ha_listen != kDefaultHaListen) {
     return absl::Status(started.status().code(),
                         absl::StrCat("--ha_listen: ", started.status().message()));
@@ -418,6 +448,7 @@ absl::Status StoreApp::StartTasks() {
 }
 
 std::string StoreApp::bound_address() const { return m_->server->bound_address(); }
+std::string StoreApp::ha_bound_address() const { return m_->ha_bound; }
 
 void StoreApp::Stop() {
   if (stopped_) return;
@@ -428,7 +459,7 @@ void StoreApp::Stop() {
     // Drain first: answer what is in flight, then close at once. (gRPC's own
     // graceful shutdown also waits for idle client connections to go away,
     // which a broker's never does, so it would always take the full grace.)
-    m.server->server()->GetHealthCheckService()->SetServingStatus(false);
+    m.server->SetServing(false);
     m.service->StartDraining();
     const absl::Time drain_deadline = stop_start + config_.shutdown_grace;
     while (m.service->active_calls() > 0 && absl::Now() < drain_deadline) {
@@ -436,6 +467,10 @@ void StoreApp::Stop() {
     }
     std::fprintf(stderr, "event=drained unfinished_calls=%d took=%s\n", m.service->active_calls(),
                  absl::FormatDuration(absl::Now() - stop_start).c_str());
+    // Replication shares the server when --listen is a socket: end its
+    // follower streams first (appends are drained) so the server's shutdown
+    // does not wait for them.
+    if (m.ha_server == nullptr && m.replicator != nullptr) m.replicator->Shutdown();
     m.server->Shutdown(absl::ZeroDuration());  // cancels what the grace did not finish
   }
   if (m.replicator != nullptr) m.replicator->Shutdown();  // ends follower streams and following

@@ -70,6 +70,8 @@ class StoreApp {
 
   // The store API's address as bound (the port when listening on port 0).
   std::string bound_address() const;
+  // --ha_listen's address as bound; empty when replication is not served.
+  std::string ha_bound_address() const;
 
  private:
   struct Modules;

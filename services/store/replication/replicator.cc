@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/common/client/channel.h"
+#include "services/common/server/blocking_stream.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/replication/durable_file.h"
@@ -349,7 +350,8 @@ absl::StatusOr<Replicator::Batches> Replicator::ReadBatches(int64_t offset) cons
 }
 
 absl::Status Replicator::SendMeta(
-    grpc::ServerReaderWriter<sv1::FollowResponse, sv1::FollowRequest>* stream, int64_t* bytes) {
+    grpc::ServerReaderWriterInterface<sv1::FollowResponse, sv1::FollowRequest>* stream,
+    int64_t* bytes) {
   APOGEE_ASSIGN_OR_RETURN(Store::MetaSnapshot snapshot, store_->SnapshotMeta());
   sv1::FollowResponse response;
   sv1::MetaSnapshot* meta = response.mutable_meta();
@@ -387,7 +389,7 @@ absl::Status Replicator::SendMeta(
 
 grpc::Status Replicator::Follow(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<sv1::FollowResponse, sv1::FollowRequest>* stream) {
+    grpc::ServerReaderWriterInterface<sv1::FollowResponse, sv1::FollowRequest>* stream) {
   sv1::FollowRequest first;
   if (!stream->Read(&first) || !first.has_hello()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -763,5 +765,53 @@ absl::Status Replicator::ApplyMeta(const sv1::MetaSnapshot& meta) {
   }
   return store_->ApplyMeta(snapshot);
 }
+
+}  // namespace apogee::store
+
+namespace apogee::store {
+
+// One Follow call: waits for a request on a queue, then runs
+// Replicator::Follow on its own thread over a BlockingStream and finishes
+// the call with what it returns. The thread deletes the object once the
+// Finish tag came back.
+class ReplicationService::FollowCall final : public CompletionTag {
+ public:
+  FollowCall(ReplicationService* service, grpc::ServerCompletionQueue* queue)
+      : service_(service), queue_(queue), stream_(&context_), blocking_(&stream_) {
+    service_->calls_.Add();
+    service_->RequestFollow(&context_, &stream_, queue_, queue_, this);
+  }
+
+  // The request arrived (or the server is shutting down).
+  void Proceed(bool ok) override {
+    if (!ok) {
+      delete this;
+      return;
+    }
+    new FollowCall(service_, queue_);
+    std::thread([this] {
+      const grpc::Status status = service_->replicator_->Follow(&context_, &blocking_);
+      stream_.Finish(status, &finished_);
+      finished_.Wait();
+      delete this;
+    }).detach();
+  }
+
+ private:
+  ~FollowCall() { service_->calls_.Remove(); }
+
+  ReplicationService* const service_;
+  grpc::ServerCompletionQueue* const queue_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<sv1::FollowResponse, sv1::FollowRequest> stream_;
+  BlockingStream<sv1::FollowResponse, sv1::FollowRequest> blocking_;
+  WaitableTag finished_;  // Finish's, waited for on the call's thread
+};
+
+void ReplicationService::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
+  for (grpc::ServerCompletionQueue* queue : queues) new FollowCall(this, queue);
+}
+
+void ReplicationService::Detach() { calls_.AwaitNone(); }
 
 }  // namespace apogee::store

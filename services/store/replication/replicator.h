@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "apogee/store/v1/store.grpc.pb.h"
+#include "services/common/server/async_unary.h"
 #include "services/store/engine/store.h"
 #include "services/store/replication/epoch_history.h"
 #include "services/store/replication/replication_metrics.h"
@@ -79,8 +80,9 @@ class Replicator {
   bool AwaitsReplicas() const;
 
   // The master side of Replication.Follow (a gRPC sync handler).
-  grpc::Status Follow(grpc::ServerContext* context,
-                      grpc::ServerReaderWriter<sv1::FollowResponse, sv1::FollowRequest>* stream);
+  grpc::Status Follow(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriterInterface<sv1::FollowResponse, sv1::FollowRequest>* stream);
 
  private:
   struct RoleState {
@@ -122,8 +124,9 @@ class Replicator {
     int64_t last_store_time_ms = 0;
   };
   absl::StatusOr<Batches> ReadBatches(int64_t offset) const;
-  absl::Status SendMeta(grpc::ServerReaderWriter<sv1::FollowResponse, sv1::FollowRequest>* stream,
-                        int64_t* bytes);
+  absl::Status SendMeta(
+      grpc::ServerReaderWriterInterface<sv1::FollowResponse, sv1::FollowRequest>* stream,
+      int64_t* bytes);
 
   // Slave.
   void StartFollowerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -163,17 +166,24 @@ class Replicator {
 
 // apogee.store.v1.Replication over gRPC's sync API (one thread per
 // follower stream), served on the HA port.
-class ReplicationService final : public sv1::Replication::Service {
+// Serves Follow from the HA server's completion queue; each Follow runs
+// Replicator::Follow on a thread of its own with blocking Read and Write
+// (services/common/server/blocking_stream.h), so the store has no sync-API
+// server threads.
+class ReplicationService final
+    : public ServiceWithMethods<sv1::Replication::Service,
+                                sv1::Replication::WithAsyncMethod_Follow>,
+      public CompletionQueueUser {
  public:
   explicit ReplicationService(Replicator* replicator) : replicator_(replicator) {}
-  grpc::Status Follow(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<sv1::FollowResponse, sv1::FollowRequest>* stream) override {
-    return replicator_->Follow(context, stream);
-  }
+  void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) override;
+  // Returns once every Follow call object and its thread are gone.
+  void Detach() override;
 
  private:
+  class FollowCall;
   Replicator* const replicator_;
+  LiveCalls calls_;
 };
 
 }  // namespace apogee::store

@@ -9,6 +9,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/grpc_security_constants.h"
+#include "services/common/server/watch_stream.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
 #include "services/store/service/record_codec.h"
@@ -69,47 +71,29 @@ absl::StatusOr<std::optional<google::protobuf::Timestamp>> StoreTimeAt(const Sto
   return FromMillis(result->records.front().view().store_timestamp_ms());
 }
 
-// A unary call counted in active_calls until gRPC is done with it (its
-// status has been sent), so a draining shutdown never cuts an answer off.
-class UnaryReactor final : public grpc::ServerUnaryReactor {
- public:
-  explicit UnaryReactor(std::atomic<int>* active) : active_(active) { ++*active_; }
-  void OnDone() override {
-    --*active_;
-    delete this;
-  }
-
- private:
-  std::atomic<int>* const active_;
-};
-
 }  // namespace
 
-// One client's Append stream. Reads run ahead of answers: every batch read
-// is converted, handed to the appender and given a slot in `slots_`; answers
-// are written strictly from the front of `slots_`, so they leave in request
-// order however the appends complete. At most max_in_flight_per_stream slots
-// exist; past that, reading pauses until an answer is written.
+// One client's Append stream, served from a completion queue. Reads run
+// ahead of answers: every batch read is converted, handed to the appender
+// and given a slot in `slots_`; answers are written strictly from the front
+// of `slots_`, so they leave in request order however the appends complete.
+// At most max_in_flight_per_stream slots exist; past that, reading pauses
+// until an answer is written.
 //
-// Threads: gRPC reactions (OnReadDone, OnWriteDone, OnCancel, OnDone) and
-// the appender thread (Complete) share the state under `mu_`. The reactor
-// deletes itself once gRPC is done with it (OnDone) and no appended batch
-// still has to report back.
-class StoreService::AppendReactor final
-    : public grpc::ServerBidiReactor<sv1::AppendRequest, sv1::AppendResponse> {
+// Threads: the tags' reactions run on the queue's poller, Complete on the
+// appender thread (or inline in OnRead, lead_inline); they share the state
+// under `mu_`, and every stream operation is started under it. The object
+// waits for a call (`requested_op_`), then lives until gRPC reported the
+// call over (`done_op_`), its read, write and Finish came back and no
+// appended batch still has to report back.
+class StoreService::AppendCall final {
  public:
-  explicit AppendReactor(StoreService* service) : service_(service) {
-    ++service_->active_calls_;
-    absl::MutexLock streams(&service_->streams_mu_);
-    service_->streams_.insert(this);
-    absl::MutexLock lock(&mu_);
-    if (service_->draining_) {
-      draining_ = true;
-      MaybeWriteOrFinish();  // nothing read: ends at once
-      return;
-    }
-    reading_ = true;
-    StartRead(&request_);
+  AppendCall(StoreService* service, grpc::ServerCompletionQueue* queue)
+      : service_(service), queue_(queue), stream_(&context_) {
+    service_->calls_.Add();
+    // Before the request: gRPC delivers it only for a call that started.
+    context_.AsyncNotifyWhenDone(&done_op_);
+    service_->RequestAppend(&context_, &stream_, queue_, queue_, &requested_op_);
   }
 
   // Shutdown: stop reading, answer what was read, then end the stream.
@@ -119,12 +103,49 @@ class StoreService::AppendReactor final
     MaybeWriteOrFinish();
   }
 
-  void OnReadDone(bool ok) override {
+ private:
+  struct Slot {
+    bool ready = false;
+    sv1::AppendResponse response;
+  };
+  using Op = MemberTag<AppendCall>;
+
+  ~AppendCall() { service_->calls_.Remove(); }
+
+  void OnRequested(bool ok) {
+    if (!ok) {  // the server is shutting down: no call came (nor will done_op_)
+      delete this;
+      return;
+    }
+    new AppendCall(service_, queue_);  // the next stream waits meanwhile
+    ++service_->active_calls_;
+    absl::MutexLock streams(&service_->streams_mu_);
+    service_->streams_.insert(this);
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+    if (grpc::Status local = service_->CheckLocal(context_); !local.ok()) {
+      FinishLocked(local);
+      return;
+    }
+    if (service_->draining_) {
+      draining_ = true;
+      MaybeWriteOrFinish();  // nothing read: ends at once
+      return;
+    }
+    MaybeRead();
+  }
+
+  void OnRead(bool ok) {
     if (!ok) {  // the client half-closed (or the stream broke)
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      read_closed_ = true;
-      MaybeWriteOrFinish();
+      bool last;
+      {
+        absl::MutexLock lock(&mu_);
+        reading_ = false;
+        read_closed_ = true;
+        MaybeWriteOrFinish();
+        last = OverLocked();
+      }
+      if (last) delete this;
       return;
     }
     // Convert outside the lock: only the read path touches request_.
@@ -171,52 +192,65 @@ class StoreService::AppendReactor final
             Complete(slot, std::move(r), std::move(replication));
           });
     }
-    absl::MutexLock lock(&mu_);
-    reading_ = false;
-    MaybeRead();
-    MaybeWriteOrFinish();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) {  // the client is gone; answers still pending are dropped
-      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "append stream write failed"));
-      return;
-    }
-    slots_.pop_front();
-    MaybeRead();
-    MaybeWriteOrFinish();
-  }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-    MaybeWriteOrFinish();
-  }
-
-  void OnDone() override {
-    {
-      absl::MutexLock streams(&service_->streams_mu_);
-      service_->streams_.erase(this);
-    }
-    --service_->active_calls_;  // the status has reached the client
     bool last;
     {
       absl::MutexLock lock(&mu_);
-      done_ = true;
-      last = outstanding_ == 0;
+      reading_ = false;
+      MaybeRead();
+      MaybeWriteOrFinish();
+      last = OverLocked();
     }
     if (last) delete this;
   }
 
- private:
-  struct Slot {
-    bool ready = false;
-    sv1::AppendResponse response;
-  };
+  void OnWrite(bool ok) {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {  // the client is gone; answers still pending are dropped
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "append stream write failed"));
+      } else {
+        slots_.pop_front();
+        MaybeRead();
+        MaybeWriteOrFinish();
+      }
+      last = OverLocked();
+    }
+    if (last) delete this;
+  }
 
-  // On the appender thread, or inline in OnReadDone (lead_inline).
+  void OnFinished(bool /*ok*/) {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      finish_pending_ = false;
+      last = OverLocked();
+    }
+    if (last) delete this;
+  }
+
+  // The call is over: its status reached the client, or it was cancelled.
+  void OnDone(bool /*ok: always true*/) {
+    {
+      absl::MutexLock streams(&service_->streams_mu_);
+      service_->streams_.erase(this);
+    }
+    --service_->active_calls_;
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      if (context_.IsCancelled()) {
+        cancelled_ = true;
+        MaybeWriteOrFinish();
+      }
+      last = OverLocked();
+    }
+    if (last) delete this;
+  }
+
+  // On the appender thread, or inline in OnRead (lead_inline).
   void Complete(Slot* slot, absl::StatusOr<std::vector<AppendResult>> results,
                 absl::Status replication) {
     // Only this call touches `slot` until it is marked ready.
@@ -244,7 +278,7 @@ class StoreService::AppendReactor final
       slot->ready = true;
       --outstanding_;
       MaybeWriteOrFinish();
-      last = done_ && outstanding_ == 0;
+      last = OverLocked();
     }
     if (last) delete this;
   }
@@ -253,21 +287,21 @@ class StoreService::AppendReactor final
     if (reading_ || read_closed_ || finished_ || cancelled_ || draining_) return;
     if (static_cast<int>(slots_.size()) >= service_->options_.max_in_flight_per_stream) return;
     reading_ = true;
-    StartRead(&request_);
+    stream_.Read(&request_, &read_op_);
   }
 
   // Writes the next answer if it is ready, or ends the stream when nothing
   // is left to answer and no more will be read. Never finishes while a
   // write is in progress.
   void MaybeWriteOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || writing_) return;
+    if (!started_ || finished_ || writing_) return;
     if (cancelled_) {
       FinishLocked(grpc::Status::CANCELLED);
       return;
     }
     if (!slots_.empty() && slots_.front().ready) {
       writing_ = true;
-      StartWrite(&slots_.front().response);
+      stream_.Write(slots_.front().response, &write_op_);
       return;
     }
     if (!slots_.empty()) return;
@@ -283,100 +317,121 @@ class StoreService::AppendReactor final
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
-    Finish(status);
+    finish_pending_ = true;
+    stream_.Finish(status, &finished_op_);
+  }
+
+  // True once, for the reaction that makes the call over: nothing of it is
+  // pending with gRPC or the appender any more.
+  bool OverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (deleting_ || !done_ || reading_ || writing_ || finish_pending_ || outstanding_ > 0) {
+      return false;
+    }
+    deleting_ = true;
+    return true;
   }
 
   StoreService* const service_;
+  grpc::ServerCompletionQueue* const queue_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<sv1::AppendResponse, sv1::AppendRequest> stream_;
   sv1::AppendRequest request_;  // the read in progress; only the read path uses it
+  Op requested_op_{this, &AppendCall::OnRequested};
+  Op read_op_{this, &AppendCall::OnRead};
+  Op write_op_{this, &AppendCall::OnWrite};
+  Op finished_op_{this, &AppendCall::OnFinished};
+  Op done_op_{this, &AppendCall::OnDone};
 
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // request order; deque keeps pointers stable
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;     // batches the appender has not answered
+  bool started_ ABSL_GUARDED_BY(mu_) = false;    // a call arrived
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool deleting_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// One WatchQueues stream: coalesces advances per queue while a write is in
-// flight and sends them as one message. Not counted in active_calls (it
-// lives as long as the broker); the server's shutdown cancels it.
-class WatchQueuesReactor final : public grpc::ServerWriteReactor<sv1::QueueAdvances> {
+// One WatchQueues stream served from a completion queue: coalesces
+// advances per queue while a write is in flight and sends them as one
+// message. Not counted in active_calls (it lives as long as the broker);
+// the server's shutdown cancels it. Advances come on the timer thread that
+// reports them.
+class StoreService::WatchCall final
+    : public WatchStream<sv1::WatchQueuesRequest, sv1::QueueAdvances> {
  public:
-  explicit WatchQueuesReactor(QueueWatch* watch) : watch_(watch) {
-    id_ = watch_->Subscribe([this](const std::vector<QueueAdvance>& advances) {
+  WatchCall(StoreService* service, grpc::ServerCompletionQueue* queue)
+      : WatchStream(
+            queue,
+            [service](grpc::ServerContext* context, sv1::WatchQueuesRequest* request,
+                      grpc::ServerAsyncWriter<sv1::QueueAdvances>* writer,
+                      grpc::ServerCompletionQueue* queue, void* tag) {
+              service->RequestWatchQueues(context, request, writer, queue, queue, tag);
+            },
+            &service->calls_),
+        service_(service) {}
+
+ private:
+  void OnStart() override {
+    (new WatchCall(service_, queue()))->Start();
+    QueueWatch* watch = service_->options_.queue_watch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (grpc::Status local = service_->CheckLocal(context()); !local.ok()) {
+        FinishLocked(local);
+        return;
+      }
+      if (watch == nullptr) {
+        FinishLocked(
+            grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this store has no queue watch"));
+        return;
+      }
+      subscribed_ = true;
+    }
+    // Not under mu_: the listener takes it.
+    id_ = watch->Subscribe([this](const std::vector<QueueAdvance>& advances) {
       absl::MutexLock lock(&mu_);
       for (const QueueAdvance& a : advances) {
         int64_t& next = pending_[a.queue];
         next = std::max(next, a.next_offset);
       }
-      MaybeWriteLocked();
+      WriteLocked();
     });
   }
 
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
-    MaybeWriteLocked();
-  }
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status::CANCELLED);
-  }
-  void OnDone() override {
-    watch_->Unsubscribe(id_);  // no listener call after this
-    delete this;
-  }
-
- private:
-  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || pending_.empty()) return;
-    out_.Clear();
+  bool TakeLocked(sv1::QueueAdvances* out) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (pending_.empty()) return false;
+    out->Clear();
     for (const auto& [queue, next] : pending_) {
-      sv1::QueueAdvance* a = out_.add_queues();
+      sv1::QueueAdvance* a = out->add_queues();
       a->set_topic(queue.topic);
       a->set_queue_id(queue.queue_id);
       a->set_next_offset(next);
     }
     pending_.clear();
-    writing_ = true;
-    StartWrite(&out_);
-  }
-  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(std::move(status));
+    return true;
   }
 
-  QueueWatch* const watch_;
-  uint64_t id_ = 0;
-  absl::Mutex mu_;
+  void OnEnd() override {
+    bool subscribed;
+    {
+      absl::MutexLock lock(&mu_);
+      subscribed = subscribed_;
+    }
+    // No listener call after Unsubscribe returns.
+    if (subscribed) service_->options_.queue_watch->Unsubscribe(id_);
+  }
+
+  StoreService* const service_;
+  uint64_t id_ = 0;  // set before any listener call
   std::map<TopicQueue, int64_t> pending_ ABSL_GUARDED_BY(mu_);
-  sv1::QueueAdvances out_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool subscribed_ ABSL_GUARDED_BY(mu_) = false;
 };
-
-grpc::ServerWriteReactor<sv1::QueueAdvances>* StoreService::WatchQueues(
-    grpc::CallbackServerContext* context, const sv1::WatchQueuesRequest* request) {
-  (void)context;
-  (void)request;
-  if (options_.queue_watch == nullptr) {
-    class Unimplemented final : public grpc::ServerWriteReactor<sv1::QueueAdvances> {
-     public:
-      Unimplemented() {
-        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this store has no queue watch"));
-      }
-      void OnDone() override { delete this; }
-    };
-    return new Unimplemented();
-  }
-  return new WatchQueuesReactor(options_.queue_watch);
-}
 
 StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
                            StoreServiceOptions options)
@@ -384,46 +439,109 @@ StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
       executor_(executor),
       probe_(probe),
       options_(std::move(options)),
-      appender_(store, probe, WithReplicaCheck(options_.appender, options_.replicator)) {}
+      appender_(store, probe, WithReplicaCheck(options_.appender, options_.replicator)) {
+  AddUnary("Read", &StoreService::RequestRead, &StoreService::Read);
+  AddUnary("GetQueueOffsets", &StoreService::RequestGetQueueOffsets,
+           &StoreService::GetQueueOffsets);
+  AddUnary("LookupById", &StoreService::RequestLookupById, &StoreService::LookupById);
+  AddUnary("LookupByKey", &StoreService::RequestLookupByKey, &StoreService::LookupByKey);
+  AddUnary("LookupOffsetByTime", &StoreService::RequestLookupOffsetByTime,
+           &StoreService::LookupOffsetByTime);
+  AddUnary("CommitOffset", &StoreService::RequestCommitOffset, &StoreService::CommitOffset);
+  AddUnary("FetchOffset", &StoreService::RequestFetchOffset, &StoreService::FetchOffset);
+  AddUnary("ListOffsets", &StoreService::RequestListOffsets, &StoreService::ListOffsets);
+  AddUnary("PutTopic", &StoreService::RequestPutTopic, &StoreService::PutTopic);
+  AddUnary("GetTopic", &StoreService::RequestGetTopic, &StoreService::GetTopic);
+  AddUnary("DeleteTopic", &StoreService::RequestDeleteTopic, &StoreService::DeleteTopic);
+  AddUnary("ListTopics", &StoreService::RequestListTopics, &StoreService::ListTopics);
+  AddUnary("PutGroup", &StoreService::RequestPutGroup, &StoreService::PutGroup);
+  AddUnary("DeleteGroup", &StoreService::RequestDeleteGroup, &StoreService::DeleteGroup);
+  AddUnary("ListGroups", &StoreService::RequestListGroups, &StoreService::ListGroups);
+  AddUnary("GetStats", &StoreService::RequestGetStats, &StoreService::GetStats);
+  AddUnary("ResolveTransaction", &StoreService::RequestResolveTransaction,
+           &StoreService::ResolveTransaction);
+  AddUnary("RecordTransactionCheck", &StoreService::RequestRecordTransactionCheck,
+           &StoreService::RecordTransactionCheck);
+  AddUnary("ListPending", &StoreService::RequestListPending, &StoreService::ListPending);
+  AddUnary("SetRole", &StoreService::RequestSetRole, &StoreService::SetRole);
+  AddUnary("GetReplicationStatus", &StoreService::RequestGetReplicationStatus,
+           &StoreService::GetReplicationStatus);
+}
 
 StoreService::~StoreService() = default;
 
 template <typename Fn>
-grpc::ServerUnaryReactor* StoreService::RunUnary(grpc::CallbackServerContext* context,
-                                                 const char* method, Fn fn) {
-  auto* reactor = new UnaryReactor(&active_calls_);
+void StoreService::RunUnary(UnaryContext context, const char* method, Fn fn) {
   bool draining;
   {
     absl::MutexLock lock(&streams_mu_);
     draining = draining_;
   }
   if (draining) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "apogee-store is shutting down"));
-    return reactor;
+    context.finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "apogee-store is shutting down"));
+    return;
   }
-  executor_->Submit([this, context, reactor, method, fn = std::move(fn)]() mutable {
-    absl::Status status =
-        context->IsCancelled() ? absl::CancelledError("call cancelled before it ran") : fn();
+  ++active_calls_;
+  executor_->Submit([this, context = std::move(context), method, fn = std::move(fn)]() mutable {
+    const absl::Status status = fn();
     probe_->OnRequest(method, status.code());
-    reactor->Finish(ToGrpcStatus(status));
+    context.finish(ToGrpcStatus(status));
+    --active_calls_;
   });
-  return reactor;
+}
+
+grpc::Status StoreService::CheckLocal(const grpc::ServerContext& context) const {
+  if (!options_.local_calls_only) return grpc::Status::OK;
+  const auto auth = context.auth_context();
+  const auto type = auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+  if (!type.empty() && std::string(type.front().data(), type.front().size()) == "local") {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      "the store API is served on --listen; this is the --ha_listen port, which "
+                      "serves only apogee.store.v1.Replication");
 }
 
 void StoreService::StartDraining() {
   absl::MutexLock lock(&streams_mu_);
   draining_ = true;
-  for (AppendReactor* stream : streams_) stream->Drain();
+  for (AppendCall* stream : streams_) stream->Drain();
 }
 
-grpc::ServerBidiReactor<sv1::AppendRequest, sv1::AppendResponse>* StoreService::Append(
-    grpc::CallbackServerContext* context) {
-  return new AppendReactor(this);
+template <typename Request, typename Response, typename Base>
+void StoreService::AddUnary(const char* name, RawRequest<Base> request,
+                            void (StoreService::*handler)(UnaryContext, const Request*,
+                                                          Response*)) {
+  unary_methods_.push_back(std::make_unique<AsyncUnaryMethod<Request, Response>>(
+      absl::StrCat("/apogee.store.v1.Store/", name),
+      [this, request](grpc::ServerContext* context, grpc::ByteBuffer* raw,
+                      grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
+                      grpc::ServerCompletionQueue* queue,
+                      void* tag) { (this->*request)(context, raw, writer, queue, queue, tag); },
+      [this, handler](grpc::ServerContext* context, const Request* in, Response* out,
+                      std::function<void(const grpc::Status&)> finish) {
+        if (grpc::Status local = CheckLocal(*context); !local.ok()) return finish(local);
+        (this->*handler)(UnaryContext{context, std::move(finish)}, in, out);
+      }));
 }
 
-grpc::ServerUnaryReactor* StoreService::Read(grpc::CallbackServerContext* context,
-                                             const sv1::ReadRequest* request,
-                                             sv1::ReadResponse* response) {
+void StoreService::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
+  for (grpc::ServerCompletionQueue* queue : queues) {
+    // Two waiting per queue: a stream that arrives while the next one is
+    // being posted is taken at once.
+    for (int i = 0; i < 2; ++i) new AppendCall(this, queue);
+    (new WatchCall(this, queue))->Start();
+    for (auto& method : unary_methods_) method->ServeOn(queue, 2);
+  }
+}
+
+void StoreService::Detach() {
+  for (auto& method : unary_methods_) method->AwaitNoCalls();
+  calls_.AwaitNone();
+}
+
+void StoreService::Read(UnaryContext context, const sv1::ReadRequest* request,
+                        sv1::ReadResponse* response) {
   return RunUnary(context, "Read", [this, request, response]() -> absl::Status {
     ReadRequest read;
     read.topic = request->topic();
@@ -454,9 +572,8 @@ grpc::ServerUnaryReactor* StoreService::Read(grpc::CallbackServerContext* contex
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::GetQueueOffsets(grpc::CallbackServerContext* context,
-                                                        const sv1::GetQueueOffsetsRequest* request,
-                                                        sv1::GetQueueOffsetsResponse* response) {
+void StoreService::GetQueueOffsets(UnaryContext context, const sv1::GetQueueOffsetsRequest* request,
+                                   sv1::GetQueueOffsetsResponse* response) {
   return RunUnary(context, "GetQueueOffsets", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(QueueRange range,
                             store_->GetQueueRange(request->topic(), request->queue_id()));
@@ -475,9 +592,8 @@ grpc::ServerUnaryReactor* StoreService::GetQueueOffsets(grpc::CallbackServerCont
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::LookupById(grpc::CallbackServerContext* context,
-                                                   const sv1::LookupByIdRequest* request,
-                                                   sv1::LookupByIdResponse* response) {
+void StoreService::LookupById(UnaryContext context, const sv1::LookupByIdRequest* request,
+                              sv1::LookupByIdResponse* response) {
   return RunUnary(context, "LookupById", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
                             store_->LookupById(request->message_id()));
@@ -488,9 +604,8 @@ grpc::ServerUnaryReactor* StoreService::LookupById(grpc::CallbackServerContext* 
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::LookupByKey(grpc::CallbackServerContext* context,
-                                                    const sv1::LookupByKeyRequest* request,
-                                                    sv1::LookupByKeyResponse* response) {
+void StoreService::LookupByKey(UnaryContext context, const sv1::LookupByKeyRequest* request,
+                               sv1::LookupByKeyResponse* response) {
   return RunUnary(context, "LookupByKey", [this, request, response]() -> absl::Status {
     const int max_results =
         request->max_results() == 0 ? kDefaultLookupResults : request->max_results();
@@ -519,9 +634,9 @@ grpc::ServerUnaryReactor* StoreService::LookupByKey(grpc::CallbackServerContext*
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::LookupOffsetByTime(
-    grpc::CallbackServerContext* context, const sv1::LookupOffsetByTimeRequest* request,
-    sv1::LookupOffsetByTimeResponse* response) {
+void StoreService::LookupOffsetByTime(UnaryContext context,
+                                      const sv1::LookupOffsetByTimeRequest* request,
+                                      sv1::LookupOffsetByTimeResponse* response) {
   return RunUnary(context, "LookupOffsetByTime", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
                             store_->LookupOffsetByTime(request->topic(), request->queue_id(),
@@ -531,18 +646,16 @@ grpc::ServerUnaryReactor* StoreService::LookupOffsetByTime(
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::CommitOffset(grpc::CallbackServerContext* context,
-                                                     const sv1::CommitOffsetRequest* request,
-                                                     sv1::CommitOffsetResponse* response) {
+void StoreService::CommitOffset(UnaryContext context, const sv1::CommitOffsetRequest* request,
+                                sv1::CommitOffsetResponse* response) {
   return RunUnary(context, "CommitOffset", [this, request]() -> absl::Status {
     return store_->CommitOffset(request->group(), request->topic(), request->queue_id(),
                                 request->offset());
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::FetchOffset(grpc::CallbackServerContext* context,
-                                                    const sv1::FetchOffsetRequest* request,
-                                                    sv1::FetchOffsetResponse* response) {
+void StoreService::FetchOffset(UnaryContext context, const sv1::FetchOffsetRequest* request,
+                               sv1::FetchOffsetResponse* response) {
   return RunUnary(context, "FetchOffset", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(
         ConsumerOffset offset,
@@ -555,9 +668,8 @@ grpc::ServerUnaryReactor* StoreService::FetchOffset(grpc::CallbackServerContext*
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::ListOffsets(grpc::CallbackServerContext* context,
-                                                    const sv1::ListOffsetsRequest* request,
-                                                    sv1::ListOffsetsResponse* response) {
+void StoreService::ListOffsets(UnaryContext context, const sv1::ListOffsetsRequest* request,
+                               sv1::ListOffsetsResponse* response) {
   return RunUnary(context, "ListOffsets", [this, request, response]() -> absl::Status {
     // An empty group lists every group with offsets, including ones with no
     // stored config (per-member names of broadcasting groups).
@@ -575,9 +687,8 @@ grpc::ServerUnaryReactor* StoreService::ListOffsets(grpc::CallbackServerContext*
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::PutTopic(grpc::CallbackServerContext* context,
-                                                 const sv1::PutTopicRequest* request,
-                                                 sv1::PutTopicResponse* response) {
+void StoreService::PutTopic(UnaryContext context, const sv1::PutTopicRequest* request,
+                            sv1::PutTopicResponse* response) {
   return RunUnary(context, "PutTopic", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("PutTopic"));
     TopicConfig topic;
@@ -588,9 +699,8 @@ grpc::ServerUnaryReactor* StoreService::PutTopic(grpc::CallbackServerContext* co
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::GetTopic(grpc::CallbackServerContext* context,
-                                                 const sv1::GetTopicRequest* request,
-                                                 sv1::GetTopicResponse* response) {
+void StoreService::GetTopic(UnaryContext context, const sv1::GetTopicRequest* request,
+                            sv1::GetTopicResponse* response) {
   return RunUnary(context, "GetTopic", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(TopicConfig topic, store_->GetTopic(request->name()));
     ToProto(topic, response->mutable_topic());
@@ -598,45 +708,40 @@ grpc::ServerUnaryReactor* StoreService::GetTopic(grpc::CallbackServerContext* co
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::DeleteTopic(grpc::CallbackServerContext* context,
-                                                    const sv1::DeleteTopicRequest* request,
-                                                    sv1::DeleteTopicResponse* response) {
+void StoreService::DeleteTopic(UnaryContext context, const sv1::DeleteTopicRequest* request,
+                               sv1::DeleteTopicResponse* response) {
   return RunUnary(context, "DeleteTopic", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("DeleteTopic"));
     return store_->DeleteTopic(request->name());
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::ListTopics(grpc::CallbackServerContext* context,
-                                                   const sv1::ListTopicsRequest* request,
-                                                   sv1::ListTopicsResponse* response) {
+void StoreService::ListTopics(UnaryContext context, const sv1::ListTopicsRequest* request,
+                              sv1::ListTopicsResponse* response) {
   return RunUnary(context, "ListTopics", [this, response]() -> absl::Status {
     for (const TopicConfig& topic : store_->ListTopics()) ToProto(topic, response->add_topics());
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::PutGroup(grpc::CallbackServerContext* context,
-                                                 const sv1::PutGroupRequest* request,
-                                                 sv1::PutGroupResponse* response) {
+void StoreService::PutGroup(UnaryContext context, const sv1::PutGroupRequest* request,
+                            sv1::PutGroupResponse* response) {
   return RunUnary(context, "PutGroup", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("PutGroup"));
     return store_->PutGroup(request->group().name(), request->group().config());
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::DeleteGroup(grpc::CallbackServerContext* context,
-                                                    const sv1::DeleteGroupRequest* request,
-                                                    sv1::DeleteGroupResponse* response) {
+void StoreService::DeleteGroup(UnaryContext context, const sv1::DeleteGroupRequest* request,
+                               sv1::DeleteGroupResponse* response) {
   return RunUnary(context, "DeleteGroup", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("DeleteGroup"));
     return store_->DeleteGroup(request->name());
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::ListGroups(grpc::CallbackServerContext* context,
-                                                   const sv1::ListGroupsRequest* request,
-                                                   sv1::ListGroupsResponse* response) {
+void StoreService::ListGroups(UnaryContext context, const sv1::ListGroupsRequest* request,
+                              sv1::ListGroupsResponse* response) {
   return RunUnary(context, "ListGroups", [this, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(auto groups, store_->ListGroups());
     for (auto& [name, config] : groups) {
@@ -653,9 +758,8 @@ absl::Status StoreService::CheckWritable(absl::string_view what) const {
   return options_.replicator->CheckWritable(what);
 }
 
-grpc::ServerUnaryReactor* StoreService::SetRole(grpc::CallbackServerContext* context,
-                                                const sv1::SetRoleRequest* request,
-                                                sv1::SetRoleResponse* response) {
+void StoreService::SetRole(UnaryContext context, const sv1::SetRoleRequest* request,
+                           sv1::SetRoleResponse* response) {
   return RunUnary(context, "SetRole", [this, request, response]() -> absl::Status {
     if (options_.replicator == nullptr) {
       return absl::UnimplementedError("this store runs without replication");
@@ -665,9 +769,9 @@ grpc::ServerUnaryReactor* StoreService::SetRole(grpc::CallbackServerContext* con
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::GetReplicationStatus(
-    grpc::CallbackServerContext* context, const sv1::GetReplicationStatusRequest* request,
-    sv1::GetReplicationStatusResponse* response) {
+void StoreService::GetReplicationStatus(UnaryContext context,
+                                        const sv1::GetReplicationStatusRequest* request,
+                                        sv1::GetReplicationStatusResponse* response) {
   return RunUnary(context, "GetReplicationStatus", [this, response]() -> absl::Status {
     if (options_.replicator == nullptr) {
       return absl::UnimplementedError("this store runs without replication");
@@ -677,9 +781,8 @@ grpc::ServerUnaryReactor* StoreService::GetReplicationStatus(
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::GetStats(grpc::CallbackServerContext* context,
-                                                 const sv1::GetStatsRequest* request,
-                                                 sv1::GetStatsResponse* response) {
+void StoreService::GetStats(UnaryContext context, const sv1::GetStatsRequest* request,
+                            sv1::GetStatsResponse* response) {
   return RunUnary(context, "GetStats", [this, response]() -> absl::Status {
     const StoreStats stats = store_->Stats();
     const LogOffsets offsets = store_->GetLogOffsets();
@@ -704,9 +807,9 @@ absl::Status StoreService::TransactionsAvailable() const {
   return absl::UnimplementedError("this store runs without transactions");
 }
 
-grpc::ServerUnaryReactor* StoreService::ResolveTransaction(
-    grpc::CallbackServerContext* context, const sv1::ResolveTransactionRequest* request,
-    sv1::ResolveTransactionResponse* response) {
+void StoreService::ResolveTransaction(UnaryContext context,
+                                      const sv1::ResolveTransactionRequest* request,
+                                      sv1::ResolveTransactionResponse* response) {
   return RunUnary(context, "ResolveTransaction", [this, request, response]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
     ResolveRequest r;
@@ -740,9 +843,9 @@ grpc::ServerUnaryReactor* StoreService::ResolveTransaction(
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::RecordTransactionCheck(
-    grpc::CallbackServerContext* context, const sv1::RecordTransactionCheckRequest* request,
-    sv1::RecordTransactionCheckResponse*) {
+void StoreService::RecordTransactionCheck(UnaryContext context,
+                                          const sv1::RecordTransactionCheckRequest* request,
+                                          sv1::RecordTransactionCheckResponse*) {
   return RunUnary(context, "RecordTransactionCheck", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
     if (request->check_count() < 1 || !request->has_next_check()) {
@@ -755,9 +858,8 @@ grpc::ServerUnaryReactor* StoreService::RecordTransactionCheck(
   });
 }
 
-grpc::ServerUnaryReactor* StoreService::ListPending(grpc::CallbackServerContext* context,
-                                                    const sv1::ListPendingRequest* request,
-                                                    sv1::ListPendingResponse* response) {
+void StoreService::ListPending(UnaryContext context, const sv1::ListPendingRequest* request,
+                               sv1::ListPendingResponse* response) {
   return RunUnary(context, "ListPending", [this, request, response]() -> absl::Status {
     const auto kind = static_cast<RecordKind>(request->kind());
     if (kind == RecordKind::kHalf || kind == RecordKind::kDiscarded) {
