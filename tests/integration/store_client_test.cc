@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/common/server/grpc_server.h"
 #include "services/common/testing/process.h"
 
 #ifndef APOGEE_STORE_BIN
@@ -138,6 +139,37 @@ TEST_F(StoreClientTest, PendingAppendsFailUnavailableWhenTheStoreDies) {
   for (const auto& r : after.results) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  }
+}
+
+// The broker attaches its store client to its GrpcServer so appends run on
+// the server's completion queue; before, across and after that (the server's
+// shutdown detaches it) every append is answered and stored in order.
+TEST_F(StoreClientTest, AppendsMoveToAnAttachedQueueAndBackWithoutLosingAny) {
+  constexpr int kPerPhase = 300;
+  Answers answers(3 * kPerPhase);
+  const auto append_phase = [&](int phase) {
+    for (int i = phase * kPerPhase; i < (phase + 1) * kPerPhase; ++i) {
+      client_->Append({Record(i)}, answers.For(i));
+    }
+  };
+  append_phase(0);  // on the client's own queue; some still in flight below
+  GrpcServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.queue_users = {client_.get()};
+  auto server = GrpcServer::Start(options, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  append_phase(1);  // on the server's queue
+  ASSERT_TRUE(answers.WaitAll(2 * kPerPhase));
+  (*server)->Shutdown(absl::ZeroDuration());  // detaches the client
+  append_phase(2);                            // on its own queue again
+  ASSERT_TRUE(answers.WaitAll(3 * kPerPhase));
+  absl::MutexLock lock(&answers.mu);
+  for (int i = 0; i < 3 * kPerPhase; ++i) {
+    const auto& r = answers.results[static_cast<size_t>(i)];
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status();
+    ASSERT_EQ(r->size(), 1u);
+    EXPECT_EQ((*r)[0].queue_offset(), i);
   }
 }
 

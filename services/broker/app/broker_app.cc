@@ -326,6 +326,9 @@ absl::Status BrokerApp::Serve() {
   server_options.credentials = config_.credentials;
   server_options.max_receive_message_bytes = static_cast<int>(config_.requests.max_request_bytes);
   server_options.connections = config_.connections;
+  // The store client's append stream runs on the server's completion queue,
+  // so the poller that reads the store's answer finishes the SendMessage.
+  server_options.queue_users = {m.store.get()};
   std::vector<grpc::Service*> client_services = {m.messaging.get(), m.push.get()};
   // --admin_listen keeps the admin API off the client address.
   if (config_.admin_listen.empty()) client_services.push_back(m.admin.get());
@@ -333,6 +336,7 @@ absl::Status BrokerApp::Serve() {
   APOGEE_ASSIGN_OR_RETURN(m.server, GrpcServer::Start(server_options, client_services));
   if (!config_.admin_listen.empty()) {
     GrpcServerOptions admin_options = server_options;
+    admin_options.queue_users.clear();
     admin_options.listen = config_.admin_listen;
     admin_options.listen_flag = "--admin_listen";
     APOGEE_ASSIGN_OR_RETURN(m.admin_server, GrpcServer::Start(admin_options, {m.admin.get()}));

@@ -23,7 +23,7 @@ bool Relayed(const grpc::string_ref& key) {
 }  // namespace
 
 struct SendForwarder::Call {
-  grpc::CallbackServerContext* server_context;
+  grpc::ServerContextBase* server_context;
   // Issues the relayed RPC (SendMessage or EndTransaction) on a stub.
   std::function<void(v2::MessagingService::Stub*, grpc::ClientContext*,
                      std::function<void(grpc::Status)>)>
@@ -61,7 +61,7 @@ SendForwarder::~SendForwarder() {
   }
 }
 
-bool SendForwarder::WasForwarded(const grpc::CallbackServerContext& context) {
+bool SendForwarder::WasForwarded(const grpc::ServerContextBase& context) {
   return context.client_metadata().count(kForwardedByHeader) > 0;
 }
 
@@ -101,8 +101,7 @@ v2::MessagingService::Stub* SendForwarder::StubFor(const std::string& endpoint) 
   return stub.get();
 }
 
-void SendForwarder::Forward(grpc::CallbackServerContext* context,
-                            const v2::SendMessageRequest* request,
+void SendForwarder::Forward(grpc::ServerContextBase* context, const v2::SendMessageRequest* request,
                             v2::SendMessageResponse* response, Done done) {
   auto call = std::make_shared<Call>();
   call->issue = [request, response](v2::MessagingService::Stub* stub, grpc::ClientContext* c,
@@ -113,7 +112,7 @@ void SendForwarder::Forward(grpc::CallbackServerContext* context,
   Start(context, std::move(call), std::move(done));
 }
 
-void SendForwarder::Forward(grpc::CallbackServerContext* context,
+void SendForwarder::Forward(grpc::ServerContextBase* context,
                             const v2::EndTransactionRequest* request,
                             v2::EndTransactionResponse* response, Done done) {
   auto call = std::make_shared<Call>();
@@ -125,8 +124,7 @@ void SendForwarder::Forward(grpc::CallbackServerContext* context,
   Start(context, std::move(call), std::move(done));
 }
 
-void SendForwarder::Start(grpc::CallbackServerContext* context, std::shared_ptr<Call> call,
-                          Done done) {
+void SendForwarder::Start(grpc::ServerContextBase* context, std::shared_ptr<Call> call, Done done) {
   call->server_context = context;
   call->done = std::move(done);
   call->deadline = absl::Now() + absl::Seconds(10);

@@ -66,16 +66,16 @@ class SendForwarder {
   ~SendForwarder();
 
   // Whether `context` is a call another broker relayed.
-  static bool WasForwarded(const grpc::CallbackServerContext& context);
+  static bool WasForwarded(const grpc::ServerContextBase& context);
 
   // Relays `request` (its x-mq-* and authorization headers, its deadline)
   // to the writer; `done` once, with an Outcome or why not (no writer within
   // the hold). `context`, `request` and `response` must outlive `done`.
-  void Forward(grpc::CallbackServerContext* context,
+  void Forward(grpc::ServerContextBase* context,
                const apache::rocketmq::v2::SendMessageRequest* request,
                apache::rocketmq::v2::SendMessageResponse* response, Done done);
   // The same for EndTransaction (a slave relays it to the writer).
-  void Forward(grpc::CallbackServerContext* context,
+  void Forward(grpc::ServerContextBase* context,
                const apache::rocketmq::v2::EndTransactionRequest* request,
                apache::rocketmq::v2::EndTransactionResponse* response, Done done);
 
@@ -83,7 +83,7 @@ class SendForwarder {
 
  private:
   struct Call;
-  void Start(grpc::CallbackServerContext* context, std::shared_ptr<Call> call, Done done);
+  void Start(grpc::ServerContextBase* context, std::shared_ptr<Call> call, Done done);
   // One try: local writer, else relay to the writer found, else hold.
   void Attempt(std::shared_ptr<Call> call);
   void Hold(std::shared_ptr<Call> call, const absl::Status& why);

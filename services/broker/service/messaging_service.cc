@@ -121,6 +121,17 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       sender_(SendOptionsOf(options_, deps.transactions), deps.store, deps.topics, deps.arrivals,
               deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes),
+      send_method_(
+          "/apache.rocketmq.v2.MessagingService/SendMessage",
+          [this](grpc::ServerContext* context, grpc::ByteBuffer* request,
+                 grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
+                 grpc::ServerCompletionQueue* queue,
+                 void* tag) { RequestSendMessage(context, request, writer, queue, queue, tag); },
+          [this](grpc::ServerContext* context, const v2::SendMessageRequest* request,
+                 v2::SendMessageResponse* response,
+                 std::function<void(const grpc::Status&)> finish) {
+            SendMessage(context, request, response, std::move(finish));
+          }),
       telemetry_streams_("telemetry", "max_telemetry_streams",
                          options_.streams.max_telemetry_streams, "max_telemetry_streams_per_client",
                          options_.streams.max_telemetry_streams_per_client) {
@@ -225,26 +236,32 @@ grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContex
   return AnswerInBand(context, status, response);
 }
 
-grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerContext* context,
-                                                        const v2::SendMessageRequest* request,
-                                                        v2::SendMessageResponse* response) {
+void MessagingService::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
+  for (grpc::ServerCompletionQueue* queue : queues) send_method_.ServeOn(queue);
+}
+
+void MessagingService::SendMessage(grpc::ServerContextBase* context,
+                                   const v2::SendMessageRequest* request,
+                                   v2::SendMessageResponse* response,
+                                   std::function<void(const grpc::Status&)> answer) {
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    ToV2Status(a, response->mutable_status());
+    answer(grpc::Status::OK);
+    return;
   }
-  auto* reactor = context->DefaultReactor();
   const absl::Time start = absl::Now();
   // Held until the last copy of `finish` goes, after the store answered.
   absl::StatusOr<InflightBytes::Lease> lease =
       inflight_.TryAcquire(static_cast<int64_t>(request->ByteSizeLong()));
-  auto finish = [this, reactor, response, start,
+  auto finish = [this, answer, response, start,
                  lease = lease.value_or(nullptr)](const absl::Status& top) {
     ToV2Status(top, response->mutable_status());
     probe_->OnRpc("send", v2::Code_Name(response->status().code()), absl::Now() - start);
-    reactor->Finish(grpc::Status::OK);
+    answer(grpc::Status::OK);
   };
   if (!lease.ok()) {
     finish(lease.status());
-    return reactor;
+    return;
   }
   if (options_.roles != nullptr && options_.forwarder != nullptr &&
       !options_.roles->AcceptsWrites() && !ha::SendForwarder::WasForwarded(*context)) {
@@ -253,7 +270,7 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
     absl::Status writable = options_.roles->CheckWritable();
     options_.forwarder->Forward(
         context, request, response,
-        [this, context, request, response, reactor, start, finish,
+        [this, context, request, response, answer, start, finish,
          writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
           if (!relayed.ok()) {
             finish(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
@@ -264,16 +281,15 @@ grpc::ServerUnaryReactor* MessagingService::SendMessage(grpc::CallbackServerCont
           } else {
             probe_->OnRpc("send_relayed", v2::Code_Name(response->status().code()),
                           absl::Now() - start);
-            reactor->Finish(grpc::Status::OK);
+            answer(grpc::Status::OK);
           }
         });
-    return reactor;
+    return;
   }
   SendHere(context, request, response, std::move(finish));
-  return reactor;
 }
 
-void MessagingService::SendHere(grpc::CallbackServerContext* context,
+void MessagingService::SendHere(grpc::ServerContextBase* context,
                                 const v2::SendMessageRequest* request,
                                 v2::SendMessageResponse* response,
                                 std::function<void(const absl::Status&)> finish) {

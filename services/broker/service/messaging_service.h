@@ -35,6 +35,7 @@
 #include "services/common/concurrency/executor.h"
 #include "services/common/rocketmq/client_settings.h"
 #include "services/common/rocketmq/reactors.h"
+#include "services/common/server/async_unary.h"
 
 namespace apogee::broker {
 
@@ -84,8 +85,31 @@ struct MessagingServiceDeps {
   TransactionCoordinator* transactions = nullptr;
 };
 
+// Every v2 method on gRPC's callback API except SendMessage, which is
+// served from completion queues (services/common/server/async_unary.h: fewer
+// thread hand-offs per call on the hottest method).
+using MessagingServiceBase =
+    ServiceWithMethods<v2::MessagingService::Service,
+                       v2::MessagingService::WithCallbackMethod_QueryRoute,
+                       v2::MessagingService::WithCallbackMethod_Heartbeat,
+                       v2::MessagingService::WithCallbackMethod_QueryAssignment,
+                       v2::MessagingService::WithCallbackMethod_ReceiveMessage,
+                       v2::MessagingService::WithCallbackMethod_AckMessage,
+                       v2::MessagingService::WithCallbackMethod_ForwardMessageToDeadLetterQueue,
+                       v2::MessagingService::WithCallbackMethod_PullMessage,
+                       v2::MessagingService::WithCallbackMethod_UpdateOffset,
+                       v2::MessagingService::WithCallbackMethod_GetOffset,
+                       v2::MessagingService::WithCallbackMethod_QueryOffset,
+                       v2::MessagingService::WithCallbackMethod_EndTransaction,
+                       v2::MessagingService::WithCallbackMethod_Telemetry,
+                       v2::MessagingService::WithCallbackMethod_NotifyClientTermination,
+                       v2::MessagingService::WithCallbackMethod_ChangeInvisibleDuration,
+                       v2::MessagingService::WithCallbackMethod_RecallMessage,
+                       v2::MessagingService::WithCallbackMethod_SyncLiteSubscription,
+                       v2::MessagingService::WithRawMethod_SendMessage>;
+
 // Thread-safe.
-class MessagingService final : public v2::MessagingService::CallbackService {
+class MessagingService final : public MessagingServiceBase, public CompletionQueueUser {
  public:
   MessagingService(ServiceOptions options, const MessagingServiceDeps& deps);
 
@@ -102,9 +126,14 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
                                       const v2::HeartbeatRequest* request,
                                       v2::HeartbeatResponse* response) override;
-  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* context,
-                                        const v2::SendMessageRequest* request,
-                                        v2::SendMessageResponse* response) override;
+  // SendMessage, served from completion queues (Attach): answers through
+  // `finish`, on the poller thread for refusals, else where the store's
+  // answer arrives.
+  void SendMessage(grpc::ServerContextBase* context, const v2::SendMessageRequest* request,
+                   v2::SendMessageResponse* response,
+                   std::function<void(const grpc::Status&)> finish);
+  void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) override;
+  void Detach() override { send_method_.AwaitNoCalls(); }
   grpc::ServerUnaryReactor* QueryAssignment(grpc::CallbackServerContext* context,
                                             const v2::QueryAssignmentRequest* request,
                                             v2::QueryAssignmentResponse* response) override;
@@ -157,7 +186,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   void DoPull(std::shared_ptr<PullCall> call);
   // The part of SendMessage on the writer: hands the call to sender_.
   // `finish` answers the call with a top-level status.
-  void SendHere(grpc::CallbackServerContext* context, const v2::SendMessageRequest* request,
+  void SendHere(grpc::ServerContextBase* context, const v2::SendMessageRequest* request,
                 v2::SendMessageResponse* response, std::function<void(const absl::Status&)> finish);
   // Topic name of `resource` with the request's namespace, validated
   // (ILLEGAL_TOPIC), and the topic's config (TOPIC_NOT_FOUND).
@@ -197,6 +226,7 @@ class MessagingService final : public v2::MessagingService::CallbackService {
   TransactionCoordinator* const transactions_;
   Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
+  AsyncUnaryMethod<v2::SendMessageRequest, v2::SendMessageResponse> send_method_;
   StreamCounter telemetry_streams_;
   // SQL filters of ReceiveMessage/PullMessage, which carry the expression on
   // every call: compiled once per distinct expression.

@@ -12,12 +12,15 @@
 
 namespace apogee::broker {
 
-// One Append stream (callback API). At most one request is being written;
-// batches appended meanwhile wait in `queued` and leave merged as the next
-// request. Written requests wait in `sent` for their answer (by request id).
-// The stream keeps itself alive (`self`) until gRPC calls OnDone.
-struct StoreClient::AppendStream final
-    : public grpc::ClientBidiReactor<sv1::AppendRequest, sv1::AppendResponse> {
+// One Append stream, driven by the tags of its operations on one completion
+// queue. At most one request is being written; batches appended meanwhile
+// wait in `queued` and leave merged as the next request. Written requests
+// wait in `sent` for their answer (by request id). Once an operation fails
+// or the stream is cancelled it is `broken`; when the last read or write
+// came back, Finish collects the status and OnFinished fails what is left.
+// The stream keeps itself alive (`self`) until then.
+struct StoreClient::AppendStream {
+  using Call = grpc::ClientAsyncReaderWriter<sv1::AppendRequest, sv1::AppendResponse>;
   struct Batch {
     std::vector<sv1::AppendRecord> records;
     AppendDone done;
@@ -28,13 +31,61 @@ struct StoreClient::AppendStream final
     std::vector<size_t> sizes;  // records of each batch
     std::vector<AppendDone> dones;
   };
+  using Op = MemberTag<AppendStream>;
 
-  explicit AppendStream(StoreClient* client) : client(client) {}
+  AppendStream(StoreClient* client, grpc::CompletionQueue* queue) : client(client), queue(queue) {}
+
+  // Starts the call; reads and writes wait for OnStarted.
+  void Open() {
+    call = client->stub_->PrepareAsyncAppend(&context, queue);
+    {
+      absl::MutexLock lock(&mu);
+      ops_pending = 1;
+    }
+    call->StartCall(&started_op);
+  }
+
+  void Cancel() {
+    {
+      absl::MutexLock lock(&mu);
+      broken = true;
+    }
+    context.TryCancel();
+  }
+
+  // Ends the stream without reporting the store as gone (it is not).
+  void Retire() {
+    {
+      absl::MutexLock lock(&mu);
+      retiring = true;
+    }
+    Cancel();
+  }
+  bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return sent.empty() && queued.empty() && writing == nullptr;
+  }
+
+  void OnStarted(bool ok) {
+    bool run;
+    {
+      absl::MutexLock lock(&mu);
+      --ops_pending;
+      if (!ok) broken = true;
+      run = !broken;
+      if (run) {
+        started = true;
+        ++ops_pending;  // the read below
+      }
+    }
+    if (!run) return MaybeFinish();
+    call->Read(&response, &read_op);
+    WriteNext();
+  }
 
   // Takes the queued batches (up to kMaxMergedAppendBytes; a larger batch
   // goes alone) into `writing`; false when there is nothing to write.
   bool TakeNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (queued.empty() || writing != nullptr || broken) return false;
+    if (queued.empty() || writing != nullptr || broken || !started) return false;
     auto request = std::make_shared<Request>();
     request->proto.set_request_id(next_request_id++);
     int64_t bytes = 0;
@@ -53,6 +104,7 @@ struct StoreClient::AppendStream final
     }
     writing = request;
     sent[request->proto.request_id()] = std::move(request);
+    ++ops_pending;  // the write the caller issues
     return true;
   }
 
@@ -64,37 +116,45 @@ struct StoreClient::AppendStream final
     }
     if (next == nullptr) return;
     client->append_requests_++;
-    // gRPC serializes `next` before StartWrite returns; `writing` keeps it
-    // alive until OnWriteDone all the same.
-    StartWrite(next);
+    // Serialized before Write returns; `writing` keeps it alive until
+    // OnWriteDone all the same.
+    call->Write(*next, &write_op);
   }
 
-  void OnWriteDone(bool ok) override {
-    if (!ok) {  // the stream broke: OnDone fails what is pending
-      context.TryCancel();
-      return;
-    }
+  void OnWriteDone(bool ok) {
     {
       absl::MutexLock lock(&mu);
+      --ops_pending;
       writing = nullptr;
+      if (!ok) broken = true;
     }
+    if (!ok) context.TryCancel();  // the read ends too
+    MaybeFinish();
     WriteNext();
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream ended: OnDone follows
+  void OnReadDone(bool ok) {
     std::shared_ptr<Request> request;
     {
       absl::MutexLock lock(&mu);
-      auto it = sent.find(response.request_id());
-      if (it != sent.end()) {
-        request = std::move(it->second);
-        sent.erase(it);
+      if (!ok) {
+        --ops_pending;
+        broken = true;
+      } else {
+        auto it = sent.find(response.request_id());
+        if (it != sent.end()) {
+          request = std::move(it->second);
+          sent.erase(it);
+        }
       }
+    }
+    if (!ok) {  // the store ended the stream (or it was cancelled)
+      context.TryCancel();
+      return MaybeFinish();
     }
     const sv1::AppendResponse answer = std::move(response);
     response.Clear();
-    StartRead(&response);
+    call->Read(&response, &read_op);  // still pending: the count stays
     if (request == nullptr) return;
     client->Observe(absl::OkStatus());  // any answer means the store is there
     Answer(*request, answer);
@@ -128,12 +188,21 @@ struct StoreClient::AppendStream final
     }
   }
 
-  void OnDone(const grpc::Status& status) override {
+  // Once broken and no read or write is pending: collect the status.
+  void MaybeFinish() {
+    {
+      absl::MutexLock lock(&mu);
+      if (!broken || ops_pending > 0 || finishing) return;
+      finishing = true;
+    }
+    call->Finish(&status, &finished_op);
+  }
+
+  void OnFinished(bool /*ok: always true for Finish*/) {
     std::map<uint64_t, std::shared_ptr<Request>> unanswered;
     std::deque<Batch> unsent;
     {
       absl::MutexLock lock(&mu);
-      broken = true;
       unanswered.swap(sent);
       unsent.swap(queued);
     }
@@ -142,7 +211,12 @@ struct StoreClient::AppendStream final
       absl::MutexLock lock(&client->mu_);
       closing = client->closing_;
     }
-    if (!closing && !status.ok()) {
+    bool retired;
+    {
+      absl::MutexLock lock(&mu);
+      retired = retiring;
+    }
+    if (!closing && !retired && !status.ok()) {
       client->Observe(
           absl::UnavailableError(absl::StrCat("append stream ended: ", status.error_message())));
     }
@@ -154,24 +228,34 @@ struct StoreClient::AppendStream final
       for (AppendDone& done : request->dones) done(ended);
     }
     for (Batch& b : unsent) b.done(ended);
-    // Not deleted here: freeing the call's context on a gRPC callback
-    // thread could drop the channel's last reference there, which gRPC
-    // cannot shut down from its own thread. The client frees it.
+    // Not deleted here: freeing the call's context on the poller could drop
+    // the channel's last reference there. The client frees it.
     absl::MutexLock lock(&client->mu_);
     client->finished_streams_.push_back(std::move(self));
-    client->open_streams_--;
+    client->open_streams_[queue]--;
   }
 
   StoreClient* const client;
+  grpc::CompletionQueue* const queue;
   grpc::ClientContext context;
+  std::unique_ptr<Call> call;
   sv1::AppendResponse response;  // the read in progress
+  grpc::Status status;           // Finish's
+  Op started_op{this, &AppendStream::OnStarted};
+  Op read_op{this, &AppendStream::OnReadDone};
+  Op write_op{this, &AppendStream::OnWriteDone};
+  Op finished_op{this, &AppendStream::OnFinished};
   std::shared_ptr<AppendStream> self;
   absl::Mutex mu;
   std::deque<Batch> queued ABSL_GUARDED_BY(mu);
   std::shared_ptr<Request> writing ABSL_GUARDED_BY(mu);
   std::map<uint64_t, std::shared_ptr<Request>> sent ABSL_GUARDED_BY(mu);
   uint64_t next_request_id ABSL_GUARDED_BY(mu) = 1;
+  int ops_pending ABSL_GUARDED_BY(mu) = 0;  // start, read, write not back yet
+  bool started ABSL_GUARDED_BY(mu) = false;
   bool broken ABSL_GUARDED_BY(mu) = false;
+  bool retiring ABSL_GUARDED_BY(mu) = false;  // Retire()
+  bool finishing ABSL_GUARDED_BY(mu) = false;
 };
 
 StoreClient::StoreClient(const std::string& target, absl::Duration timeout)
@@ -196,14 +280,46 @@ void StoreClient::Observe(const absl::Status& status) {
 }
 
 StoreClient::~StoreClient() {
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    // Each stream's OnFinished refers to this client.
+    CloseStreams(attached_);
+    CloseStreams(own_queue_.get());
+    finished_streams_.clear();
+  }
+  if (own_queue_ != nullptr) {
+    own_queue_->Shutdown();
+    own_poller_.join();
+  }
+}
+
+void StoreClient::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
+  if (queues.empty()) return;
   absl::MutexLock lock(&mu_);
-  closing_ = true;
-  if (stream_ != nullptr) stream_->context.TryCancel();
-  stream_ = nullptr;
-  // Each stream's OnDone refers to this client.
-  mu_.Await(absl::Condition(
-      +[](int* open) { return *open == 0; }, &open_streams_));
-  finished_streams_.clear();
+  // The stream moves there once it is idle (Stream()): switching with
+  // batches in flight could store later ones first.
+  attached_ = queues.front();
+}
+
+void StoreClient::Detach() {
+  absl::MutexLock lock(&mu_);
+  CloseStreams(attached_);
+  attached_ = nullptr;
+}
+
+void StoreClient::CloseStreams(grpc::CompletionQueue* queue) {
+  if (queue == nullptr) return;
+  if (stream_ != nullptr && stream_->queue == queue) {
+    stream_->Retire();  // what it still holds fails UNAVAILABLE
+    stream_ = nullptr;
+  }
+  struct Open {
+    std::map<grpc::CompletionQueue*, int>* streams;
+    grpc::CompletionQueue* queue;
+    bool None() const { return (*streams)[queue] == 0; }
+  } open{&open_streams_, queue};
+  mu_.Await(absl::Condition(&open, &Open::None));
 }
 
 std::unique_ptr<grpc::ClientContext> StoreClient::Context() const {
@@ -215,16 +331,32 @@ std::unique_ptr<grpc::ClientContext> StoreClient::Context() const {
 absl::StatusOr<std::shared_ptr<StoreClient::AppendStream>> StoreClient::Stream() {
   if (closing_) return absl::UnavailableError("store client is closing");
   if (stream_ != nullptr) {
-    absl::MutexLock lock(&stream_->mu);
-    if (!stream_->broken) return stream_;
+    bool idle_elsewhere;
+    {
+      absl::MutexLock lock(&stream_->mu);
+      if (stream_->broken) {
+        idle_elsewhere = false;
+      } else {
+        const grpc::CompletionQueue* wanted = attached_ != nullptr ? attached_ : own_queue_.get();
+        if (stream_->queue == wanted || !stream_->IdleLocked()) return stream_;
+        idle_elsewhere = true;
+      }
+    }
+    if (idle_elsewhere) stream_->Retire();  // everything it took is answered
   }
   finished_streams_.clear();
-  auto stream = std::make_shared<AppendStream>(this);
+  grpc::CompletionQueue* queue = attached_;
+  if (queue == nullptr) {
+    if (own_queue_ == nullptr) {
+      own_queue_ = std::make_unique<grpc::CompletionQueue>();
+      own_poller_ = std::thread([queue = own_queue_.get()] { PollCompletionQueue(queue); });
+    }
+    queue = own_queue_.get();
+  }
+  auto stream = std::make_shared<AppendStream>(this, queue);
   stream->self = stream;
-  open_streams_++;
-  stub_->async()->Append(&stream->context, stream.get());
-  stream->StartRead(&stream->response);
-  stream->StartCall();
+  open_streams_[queue]++;
+  stream->Open();
   stream_ = stream;
   return stream;
 }

@@ -1,9 +1,13 @@
 // The broker's connection to its store sidecar (apogee.store.v1). Appends go
-// on one callback-API stream, never blocking the caller: while one request
-// is being written, the batches appended meanwhile queue up and leave as the
-// next request, merged (concurrent sends share one store append and one
-// frame; the broker never pays a round trip per message). Everything else
-// is a unary call with a deadline.
+// on one stream driven from a completion queue, never blocking the caller:
+// while one request is being written, the batches appended meanwhile queue
+// up and leave as the next request, merged (concurrent sends share one store
+// append and one frame; the broker never pays a round trip per message).
+// Attached to the broker's GrpcServer, the stream runs on the server's
+// completion queue, so the thread that reads the store's answer finishes the
+// v2 SendMessage served there (services/common/server/completion_queues.h);
+// otherwise on a queue and thread of the client's own. Everything else is a
+// unary call with a deadline.
 #pragma once
 
 #include <atomic>
@@ -12,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,22 +24,30 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "apogee/store/v1/store.grpc.pb.h"
+#include "services/common/server/completion_queues.h"
 
 namespace apogee::broker {
 
 namespace sv1 = ::apogee::store::v1;
 
-// Thread-safe. Append callbacks run on a gRPC callback thread (or, for a
-// batch refused before it was sent, the caller's): keep them short and
-// never block in them.
-class StoreClient {
+// Thread-safe. Append callbacks run on the thread polling the stream's
+// completion queue (or, for a batch refused before it was sent, the
+// caller's): keep them short and never block in them.
+class StoreClient final : public CompletionQueueUser {
  public:
   using AppendDone = std::function<void(absl::StatusOr<std::vector<sv1::AppendResult>>)>;
 
   // `target` is "unix:/path/store.sock" or "host:port". Does not wait for the
   // store to be up; calls fail with UNAVAILABLE until it is.
   explicit StoreClient(const std::string& target, absl::Duration timeout = absl::Seconds(10));
-  ~StoreClient();
+  ~StoreClient() override;
+
+  // Appends move to queues[0] (the stream moves once nothing is in flight
+  // on it, so batches stay in order).
+  void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) override;
+  // Ends the stream on the attached queue and waits until it is gone;
+  // appends after this open a stream on the client's own queue.
+  void Detach() override;
 
   // Appends `records` as one batch (contiguous in the commit log, after
   // the batches appended before it); `done` gets one result per record.
@@ -112,6 +125,8 @@ class StoreClient {
   void Observe(const absl::Status& status);
   // Returns the live append stream, opening one if needed.
   absl::StatusOr<std::shared_ptr<AppendStream>> Stream() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends `stream_` and waits until no stream is open on `queue`.
+  void CloseStreams(grpc::CompletionQueue* queue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string target_;
   const absl::Duration timeout_;
@@ -124,9 +139,15 @@ class StoreClient {
   absl::Mutex mu_;
   std::shared_ptr<AppendStream> stream_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // until their OnDone ran
-  // Ended streams, freed on a caller's thread (see AppendStream::OnDone).
+  // Streams per queue until their last tag came back.
+  std::map<grpc::CompletionQueue*, int> open_streams_ ABSL_GUARDED_BY(mu_);
+  // Ended streams, freed on a caller's thread (see AppendStream::OnFinished).
   std::vector<std::shared_ptr<AppendStream>> finished_streams_ ABSL_GUARDED_BY(mu_);
+  // Where new streams go: the attached queue, else the client's own (made
+  // on first use, polled by own_poller_).
+  grpc::CompletionQueue* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::unique_ptr<grpc::CompletionQueue> own_queue_ ABSL_GUARDED_BY(mu_);
+  std::thread own_poller_;
   std::atomic<int64_t> append_requests_{0};
 };
 
