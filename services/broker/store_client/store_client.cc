@@ -201,20 +201,17 @@ struct StoreClient::AppendStream {
   void OnFinished(bool /*ok: always true for Finish*/) {
     std::map<uint64_t, std::shared_ptr<Request>> unanswered;
     std::deque<Batch> unsent;
+    bool retired;
     {
       absl::MutexLock lock(&mu);
       unanswered.swap(sent);
       unsent.swap(queued);
+      retired = retiring;
     }
     bool closing;
     {
       absl::MutexLock lock(&client->mu_);
       closing = client->closing_;
-    }
-    bool retired;
-    {
-      absl::MutexLock lock(&mu);
-      retired = retiring;
     }
     if (!closing && !retired && !status.ok()) {
       client->Observe(

@@ -22,6 +22,11 @@ namespace apogee {
 
 namespace {
 
+// `listen` ("host:port") with the port the server bound.
+std::string WithPort(const std::string& listen, int port) {
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+}
+
 int Millis(absl::Duration d) {
   return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
 }
@@ -98,12 +103,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     if (auto* user = dynamic_cast<CompletionQueueUser*>(service)) queue_users.push_back(user);
   }
   for (CompletionQueueUser* user : options.queue_users) queue_users.push_back(user);
+  // One queue and one poller: every thread waiting on a polling queue takes
+  // turns in the poller (completion_queues.h), so a second would cost
+  // switches, not save them.
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
-  if (!queue_users.empty()) {
-    for (int i = 0; i < std::max(1, options.completion_queues); ++i) {
-      queues.push_back(builder.AddCompletionQueue());
-    }
-  }
+  queues.push_back(builder.AddCompletionQueue());
   {
     // A garbage payload gets INVALID_ARGUMENT naming the method, not gRPC's
     // bare UNIMPLEMENTED (see unparsed_request.h).
@@ -132,16 +136,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                      "\" (address in use, or not an address of this host)"));
   }
   std::string bound = options.listen;
-  if (!is_unix) {
-    bound = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", selected_port);
-  }
+  if (!is_unix) bound = WithPort(options.listen, selected_port);
   auto out =
       std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound, std::move(queues)));
   out->health_ = std::move(health);
-  if (extra_port != 0) {
-    out->extra_bound_address_ = absl::StrCat(
-        options.extra_listen.substr(0, options.extra_listen.rfind(':')), ":", extra_port);
-  }
+  if (extra_port != 0) out->extra_bound_address_ = WithPort(options.extra_listen, extra_port);
   out->queue_users_ = queue_users;
   std::vector<grpc::ServerCompletionQueue*> raw;
   for (const auto& queue : out->queues_) raw.push_back(queue.get());

@@ -54,11 +54,8 @@ struct GrpcServerOptions {
   // TLS for a host:port listen (services/common/tls); null: plaintext.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   ConnectionLimits connections;
-  // Completion queues, one polling thread each (completion_queues.h), for
-  // services that are CompletionQueueUsers and for `queue_users`; none are
-  // made without either.
-  int completion_queues = 1;
-  // Not owned; attached after the services, detached after them.
+  // Users of the server's completion queue besides its services (not
+  // owned; attached after the services, detached after them).
   std::vector<CompletionQueueUser*> queue_users;
   // One more host:port on the same server (and the same polling thread),
   // e.g. the store's --ha_listen: `flag` is named in errors; `credentials`

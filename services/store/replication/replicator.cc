@@ -766,10 +766,6 @@ absl::Status Replicator::ApplyMeta(const sv1::MetaSnapshot& meta) {
   return store_->ApplyMeta(snapshot);
 }
 
-}  // namespace apogee::store
-
-namespace apogee::store {
-
 // One Follow call: waits for a request on a queue, then runs
 // Replicator::Follow on its own thread over a BlockingStream and finishes
 // the call with what it returns. The thread deletes the object once the

@@ -79,7 +79,8 @@ class Replicator {
   // Whether AwaitReplicas would wait now (a master in sync mode).
   bool AwaitsReplicas() const;
 
-  // The master side of Replication.Follow (a gRPC sync handler).
+  // The master side of Replication.Follow, run with blocking reads and
+  // writes on a thread of the call's own (ReplicationService).
   grpc::Status Follow(
       grpc::ServerContext* context,
       grpc::ServerReaderWriterInterface<sv1::FollowResponse, sv1::FollowRequest>* stream);
@@ -164,12 +165,10 @@ class Replicator {
   int64_t bytes_received_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// apogee.store.v1.Replication over gRPC's sync API (one thread per
-// follower stream), served on the HA port.
-// Serves Follow from the HA server's completion queue; each Follow runs
-// Replicator::Follow on a thread of its own with blocking Read and Write
-// (services/common/server/blocking_stream.h), so the store has no sync-API
-// server threads.
+// apogee.store.v1.Replication on the HA port, served from its server's
+// completion queue; each Follow runs Replicator::Follow on a thread of its
+// own with blocking Read and Write (services/common/server/blocking_stream.h),
+// so the store has no sync-API server threads.
 class ReplicationService final
     : public ServiceWithMethods<sv1::Replication::Service,
                                 sv1::Replication::WithAsyncMethod_Follow>,
