@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -85,8 +86,18 @@ struct Recorder {
   std::vector<int64_t> delivery_us;
   // Delayed messages: delivery time to receipt (negative: early).
   std::vector<int64_t> late_us;
+  // e2e: only messages born once the consumer had joined count (set by
+  // Consume); earlier ones waited for the join (the topic's route, the
+  // subscription), which says nothing of delivery. They are counted here.
+  const std::atomic<int64_t>* measure_from_us = nullptr;
+  int64_t before_join = 0;
 
   void OnReceived(const apogee::ReceivedMessage& m, absl::Time now) {
+    if (measure_from_us != nullptr &&
+        absl::ToUnixMicros(m.born_time) < measure_from_us->load(std::memory_order_relaxed)) {
+      ++before_join;
+      return;
+    }
     latencies_us.push_back(absl::ToInt64Microseconds(now - m.born_time));
     delivery_us.push_back(absl::ToInt64Microseconds(now - m.store_time));
     if (m.delivery_time != absl::InfinitePast()) {
@@ -466,7 +477,7 @@ auto CreateWhenRouted(Create create) {
   auto consumer = create();
   while (!consumer.ok() && consumer.status().code() == absl::StatusCode::kNotFound &&
          absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(200));  // waiting for a route; bounded by --timeout
+    absl::SleepFor(absl::Milliseconds(50));  // waiting for a route; bounded by --timeout
     consumer = create();
   }
   return consumer;
@@ -487,6 +498,11 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
   Totals totals;
   std::vector<Recorder> recorders(static_cast<size_t>(threads));
   absl::Mutex push_mu;  // guards recorders[0] for the push listener
+  // e2e: when the consumer had joined; nothing is measured before.
+  std::atomic<int64_t> joined_us{std::numeric_limits<int64_t>::max()};
+  if (producer != nullptr) {
+    for (Recorder& r : recorders) r.measure_from_us = &joined_us;
+  }
   std::atomic<int64_t> last_arrival_us{absl::ToUnixMicros(absl::Now())};
   const absl::Time start = absl::Now();
   std::unique_ptr<apogee::SimpleConsumer> simple;
@@ -512,6 +528,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
     };
     auto consumer =
         CreateWhenRouted([&] { return apogee::PushConsumer::Create(options, listener); });
+    joined_us = absl::ToUnixMicros(absl::Now());
     created = consumer.status();
     if (consumer.ok()) pushed = std::move(consumer).value();
   } else {
@@ -522,6 +539,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
     options.subscriptions[absl::GetFlag(FLAGS_topic)] = "*";
     options.await_duration = std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(2));
     auto consumer = CreateWhenRouted([&] { return apogee::SimpleConsumer::Create(options); });
+    joined_us = absl::ToUnixMicros(absl::Now());
     created = consumer.status();
     if (consumer.ok()) simple = std::move(consumer).value();
   }
@@ -550,9 +568,20 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
     for (std::thread& t : workers) t.join();
     if (pushed != nullptr) pushed->Shutdown();
   }
+  int64_t before_join = 0;
+  for (const Recorder& r : recorders) before_join += r.before_join;
+  if (producer != nullptr) {
+    std::fprintf(stderr,
+                 "%s: %lld messages born before the consumer joined (%.0f ms after the "
+                 "start) are not in the latencies\n",
+                 mode.c_str(), static_cast<long long>(before_join),
+                 absl::ToDoubleMilliseconds(absl::FromUnixMicros(joined_us.load()) - start));
+  }
   Report(mode, totals, absl::Now() - start, recorders,
-         absl::StrFormat(",\"concurrency\":%d,\"consumer\":\"%s\"", threads,
-                         push ? "push" : "simple"));
+         absl::StrFormat(
+             ",\"concurrency\":%d,\"consumer\":\"%s\"%s", threads, push ? "push" : "simple",
+             producer != nullptr ? absl::StrFormat(",\"born_before_join\":%d", before_join)
+                                 : std::string()));
   return totals.errors.load() == 0 ? 0 : 1;
 }
 
