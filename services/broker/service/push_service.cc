@@ -10,31 +10,28 @@
 
 namespace apogee::broker {
 
-// One Consume call. Owned by a shared_ptr to itself until OnDone, so the
-// session's deliveries (on worker threads) can hold a weak reference and
-// find it gone instead of dangling. Reads run one at a time; writes are
-// queued and written in order; the call finishes once it was ended (by the
-// client, an error, or Shutdown) and no write is in flight.
+// One Consume call. Owned by a shared_ptr to itself from Start until
+// OnDone, so the session's deliveries (on worker threads) can hold a weak
+// reference and find it gone instead of dangling. Reads run one at a time;
+// writes are queued and written in order; the call finishes once it was
+// ended (by the client, an error, or Shutdown) and no write is in flight.
 class PushService::Stream final
-    : public ParsingBidiReactor<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
+    : public QueueBidiStream<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
       public std::enable_shared_from_this<Stream> {
  public:
-  // `user`: who opened the stream (--auth), or why they are not known.
-  // `place`: this stream's place among all push streams, or why it has none.
-  Stream(PushService* service, absl::StatusOr<auth::User> user, std::string peer,
-         absl::StatusOr<StreamCounter::Lease> place)
-      : service_(service), user_(std::move(user)), peer_(std::move(peer)) {
-    if (place.ok()) {
-      places_.push_back(*std::move(place));
-    } else {
-      refused_ = place.status();
-    }
-  }
+  explicit Stream(PushService* service)
+      : QueueBidiStream(
+            service->queue_,
+            [service](grpc::ServerContext* context, RawStream* stream,
+                      grpc::ServerCompletionQueue* queue,
+                      void* tag) { service->RequestConsume(context, stream, queue, queue, tag); },
+            &service->calls_),
+        service_(service) {}
 
-  void Begin(std::shared_ptr<Stream> self) {
+  // Waits for a client, keeping itself alive until OnDone.
+  void Post(std::shared_ptr<Stream> self) {
     self_ = std::move(self);
-    if (!refused_.ok()) return End(refused_);
-    ReadRequest();
+    Start();
   }
 
   // Queues a response; dropped once the call is ending.
@@ -54,6 +51,20 @@ class PushService::Stream final
     if (writes_.size() > 1) writes_.resize(writing_ ? 1 : 0);
     if (!writing_) writes_.clear();
     MaybeFinish();
+  }
+
+  void OnStart() override {
+    service_->Accept();  // the next client's call waits meanwhile
+    // Who opened the stream (--auth), and its place among all push streams.
+    if (const auth::Authenticator* auth = service_->auth_; auth != nullptr && auth->enabled()) {
+      user_ = auth->Authenticate(context());
+    }
+    peer_ = context().peer();
+    service_->Opened(this, weak_from_this());
+    absl::StatusOr<StreamCounter::Lease> place = service_->counter_.OpenAny();
+    if (!place.ok()) return End(place.status());
+    places_.push_back(*std::move(place));
+    ReadRequest();
   }
 
   void OnRequest(bool ok) override {
@@ -155,11 +166,11 @@ class PushService::Stream final
   }
 
   PushService* const service_;
-  const absl::StatusOr<auth::User> user_;
-  const std::string peer_;
+  // Set in OnStart, before the first read; then read loop only.
+  absl::StatusOr<auth::User> user_ = auth::User{};
+  std::string peer_;
   std::shared_ptr<Stream> self_;              // released in OnDone
   std::shared_ptr<PushSession> session_;      // read loop and OnDone only
-  absl::Status refused_;                      // a stream limit, set at open
   std::vector<StreamCounter::Lease> places_;  // read loop only; released with the stream
 
   absl::Mutex mu_;
@@ -175,22 +186,19 @@ PushService::PushService(PushDeps deps, PushLimits limits, const auth::Authentic
       limits_(limits),
       auth_(auth),
       counter_("push", "max_push_streams", streams.max_push_streams, "max_push_streams_per_client",
-               streams.max_push_streams_per_client) {
-  MarkMethodRawCallback(MethodIndex("apogee.broker.v1.PushConsumer.Consume"),
-                        RawBidiHandler([this](grpc::CallbackServerContext* context) {
-                          return OpenConsume(context);
-                        }));
+               streams.max_push_streams_per_client) {}
+
+void PushService::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
+  queue_ = queues.front();
+  Accept();
 }
 
-RawBidiReactor* PushService::OpenConsume(grpc::CallbackServerContext* context) {
-  absl::StatusOr<auth::User> user = auth::User{};
-  if (auth_ != nullptr && auth_->enabled()) user = auth_->Authenticate(*context);
-  auto stream =
-      std::make_shared<Stream>(this, std::move(user), context->peer(), counter_.OpenAny());
-  Opened(stream.get(), stream);
+void PushService::Detach() { calls_.AwaitNone(); }
+
+void PushService::Accept() {
+  auto stream = std::make_shared<Stream>(this);
   Stream* raw = stream.get();
-  raw->Begin(std::move(stream));
-  return raw;
+  raw->Post(std::move(stream));
 }
 
 void PushService::Opened(Stream* stream, std::weak_ptr<Stream> weak) {

@@ -1,0 +1,215 @@
+// A bidirectional streaming call served from a completion queue, with the
+// shape of ParsingBidiReactor (parsing_reactor.h): requests arrive as raw
+// bytes and are parsed here, so one that does not parse is told apart from
+// the client's half-close; one read and one write in flight at a time. Its
+// reactions run on the queue's poller instead of gRPC's callback threads,
+// which cost two thread hand-offs per event (completion_queues.h).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/async_stream.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "services/common/server/completion_queues.h"
+
+namespace apogee {
+
+// Start() posts the call; a client's call then runs OnStart (which should
+// post the next waiting call). ReadRequest, WriteResponse and Finish may be
+// called from any thread; the On* reactions come on the poller, never
+// under the stream's own lock. The subclass owns the object: OnDone comes
+// once, last, after which nothing here touches it.
+template <typename Request, typename Response>
+class QueueBidiStream {
+ public:
+  using RawStream = grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
+  // The service's RequestXxx of the method marked raw (WithRawMethod_X),
+  // with the queue as both the call's and the notification queue.
+  using RequestCall = std::function<void(grpc::ServerContext*, RawStream*,
+                                         grpc::ServerCompletionQueue*, void* tag)>;
+
+  QueueBidiStream(const QueueBidiStream&) = delete;
+  QueueBidiStream& operator=(const QueueBidiStream&) = delete;
+
+  void Start() {
+    // Before the request: gRPC delivers it only for a call that started.
+    context_.AsyncNotifyWhenDone(&done_op_);
+    request_call_(&context_, &stream_, queue_, &requested_op_);
+  }
+
+ protected:
+  QueueBidiStream(grpc::ServerCompletionQueue* queue, RequestCall request_call, LiveCalls* live)
+      : queue_(queue), request_call_(std::move(request_call)), live_(live), stream_(&context_) {
+    live_->Add();
+  }
+  virtual ~QueueBidiStream() { live_->Remove(); }
+
+  // A client called.
+  virtual void OnStart() = 0;
+  // A request is in request() (ok), or reads are over (!ok): the client
+  // half-closed, cancelled or went away.
+  virtual void OnRequest(bool ok) = 0;
+  // The client sent bytes that are not a Request; `error` says which.
+  virtual void OnUnparsed(std::string error) = 0;
+  virtual void OnWriteDone(bool ok) = 0;
+  // No client came (the server shut down), or the call is over and nothing
+  // of it is pending with gRPC.
+  virtual void OnDone() = 0;
+
+  // Reads the next request into request(); nothing once finished.
+  void ReadRequest() {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    reading_ = true;
+    stream_.Read(&read_buffer_, &read_op_);
+  }
+
+  // Writes `response` (serialized now, so it need not outlive the call).
+  void WriteResponse(const Response& response) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    write_buffer_.Clear();
+    bool own_buffer = false;
+    (void)grpc::SerializationTraits<Response>::Serialize(response, &write_buffer_, &own_buffer);
+    writing_ = true;
+    stream_.Write(write_buffer_, &write_op_);
+  }
+
+  // Ends the call with `status` (the first one wins), after the write in
+  // flight if there is one.
+  void Finish(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(status);
+  }
+
+  Request& request() { return request_; }
+  grpc::ServerContext& context() { return context_; }
+  grpc::ServerCompletionQueue* queue() const { return queue_; }
+
+ private:
+  using Op = MemberTag<QueueBidiStream>;
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    if (writing_) {
+      if (!finish_after_write_.has_value()) finish_after_write_ = status;
+      return;
+    }
+    finished_ = true;
+    finish_pending_ = true;
+    stream_.Finish(status, &finished_op_);
+  }
+
+  void OnRequested(bool ok) {
+    if (!ok) {  // the server is shutting down: no call came (nor will done_op_)
+      {
+        absl::MutexLock lock(&mu_);
+        ended_ = true;
+      }
+      OnDone();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      started_ = true;
+    }
+    OnStart();
+    MaybeEnd();
+  }
+
+  void OnRead(bool ok) {
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+    }
+    if (!ok) {
+      OnRequest(false);
+    } else {
+      ++reads_;
+      const size_t bytes = read_buffer_.Length();
+      request_.Clear();
+      if (grpc::SerializationTraits<Request>::Deserialize(&read_buffer_, &request_).ok()) {
+        OnRequest(true);
+      } else {
+        OnUnparsed(absl::StrCat("message ", reads_, " of the stream (", bytes,
+                                " bytes) does not parse as ", Request::descriptor()->full_name()));
+      }
+    }
+    MaybeEnd();
+  }
+
+  void OnWrite(bool ok) {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (finish_after_write_.has_value()) FinishLocked(*finish_after_write_);
+    }
+    OnWriteDone(ok);
+    MaybeEnd();
+  }
+
+  void OnFinished(bool /*ok*/) {
+    {
+      absl::MutexLock lock(&mu_);
+      finish_pending_ = false;
+    }
+    MaybeEnd();
+  }
+
+  // The call completed: its status went out, or the client cancelled (a
+  // read or write in flight then fails, which ends the subclass's loop).
+  void OnCallDone(bool /*ok: always true*/) {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      FinishLocked(grpc::Status::CANCELLED);  // a no-op once finished
+    }
+    MaybeEnd();
+  }
+
+  void MaybeEnd() {
+    {
+      absl::MutexLock lock(&mu_);
+      // (done_ implies finished_ once no write is in flight: OnCallDone
+      // finishes the call, or the write's completion does.)
+      if (ended_ || !started_ || !done_ || reading_ || writing_ || finish_pending_) return;
+      ended_ = true;
+    }
+    OnDone();
+  }
+
+  grpc::ServerCompletionQueue* const queue_;
+  const RequestCall request_call_;
+  LiveCalls* const live_;
+  grpc::ServerContext context_;
+  RawStream stream_;
+  // Only the read path (one read at a time) touches these.
+  grpc::ByteBuffer read_buffer_;
+  Request request_;
+  int64_t reads_ = 0;
+  Op requested_op_{this, &QueueBidiStream::OnRequested};
+  Op read_op_{this, &QueueBidiStream::OnRead};
+  Op write_op_{this, &QueueBidiStream::OnWrite};
+  Op finished_op_{this, &QueueBidiStream::OnFinished};
+  Op done_op_{this, &QueueBidiStream::OnCallDone};
+
+  absl::Mutex mu_;
+  grpc::ByteBuffer write_buffer_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> finish_after_write_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace apogee
