@@ -8,25 +8,52 @@
 
 namespace apogee::broker {
 
-grpc::ServerUnaryReactor* AdminService::Run(grpc::CallbackServerContext* context,
-                                            std::function<absl::Status()> work) {
-  auto* reactor = context->DefaultReactor();
+AdminService::AdminService(AdminServiceDeps deps) : deps_(std::move(deps)) {
+  // Every method of apogee.admin.v1.Admin, from the server's completion queue.
+  ServeUnary("CreateTopic", this, &AdminService::CreateTopic);
+  ServeUnary("UpdateTopic", this, &AdminService::UpdateTopic);
+  ServeUnary("DeleteTopic", this, &AdminService::DeleteTopic);
+  ServeUnary("GetTopic", this, &AdminService::GetTopic);
+  ServeUnary("ListTopics", this, &AdminService::ListTopics);
+  ServeUnary("CreateGroup", this, &AdminService::CreateGroup);
+  ServeUnary("GetGroup", this, &AdminService::GetGroup);
+  ServeUnary("ListGroups", this, &AdminService::ListGroups);
+  ServeUnary("DeleteGroup", this, &AdminService::DeleteGroup);
+  ServeUnary("ListClients", this, &AdminService::ListClients);
+  ServeUnary("GetClientStackTrace", this, &AdminService::GetClientStackTrace);
+  ServeUnary("GetTopicStats", this, &AdminService::GetTopicStats);
+  ServeUnary("GetGroupProgress", this, &AdminService::GetGroupProgress);
+  ServeUnary("ResetOffset", this, &AdminService::ResetOffset);
+  ServeUnary("GetMessage", this, &AdminService::GetMessage);
+  ServeUnary("FindMessages", this, &AdminService::FindMessages);
+  ServeUnary("GetBrokerStatus", this, &AdminService::GetBrokerStatus);
+  ServeUnary("GetBrokerConfig", this, &AdminService::GetBrokerConfig);
+  ServeUnary("PromoteBroker", this, &AdminService::PromoteBroker);
+  ServeUnary("CreateUser", this, &AdminService::CreateUser);
+  ServeUnary("DeleteUser", this, &AdminService::DeleteUser);
+  ServeUnary("ListUsers", this, &AdminService::ListUsers);
+  ServeUnary("GrantAcl", this, &AdminService::GrantAcl);
+  ServeUnary("RevokeAcl", this, &AdminService::RevokeAcl);
+  ServeUnary("ListTransactions", this, &AdminService::ListTransactions);
+  ServeUnary("ResolveTransaction", this, &AdminService::ResolveTransaction);
+  ServeUnary("ListTimers", this, &AdminService::ListTimers);
+}
+
+void AdminService::Run(UnaryCall call, std::function<absl::Status()> work) {
   if (deps_.auth != nullptr) {
-    if (absl::Status allowed = deps_.auth->CheckSuper(*context, "use the admin API");
+    if (absl::Status allowed = deps_.auth->CheckSuper(*call.context, "use the admin API");
         !allowed.ok()) {
-      reactor->Finish(ToGrpcStatus(allowed));
-      return reactor;
+      call.finish(ToGrpcStatus(allowed));
+      return;
     }
   }
   deps_.executor->Submit(
-      [reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); });
-  return reactor;
+      [finish = std::move(call.finish), work = std::move(work)] { finish(ToGrpcStatus(work())); });
 }
 
-grpc::ServerUnaryReactor* AdminService::CreateTopic(grpc::CallbackServerContext* context,
-                                                    const av1::CreateTopicRequest* request,
-                                                    av1::CreateTopicResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::CreateTopic(UnaryCall call, const av1::CreateTopicRequest* request,
+                               av1::CreateTopicResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     if (deps_.topics->Get(request->topic().name()).ok()) {
       return absl::AlreadyExistsError(absl::StrCat(
           "topic \"", request->topic().name(), "\" already exists (use UpdateTopic to change it)"));
@@ -37,10 +64,9 @@ grpc::ServerUnaryReactor* AdminService::CreateTopic(grpc::CallbackServerContext*
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::UpdateTopic(grpc::CallbackServerContext* context,
-                                                    const av1::UpdateTopicRequest* request,
-                                                    av1::UpdateTopicResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::UpdateTopic(UnaryCall call, const av1::UpdateTopicRequest* request,
+                               av1::UpdateTopicResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(deps_.topics->Get(request->topic().name()).status());
     APOGEE_RETURN_IF_ERROR(deps_.topics->Upsert(request->topic()));
     APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), deps_.topics->Get(request->topic().name()));
@@ -48,81 +74,73 @@ grpc::ServerUnaryReactor* AdminService::UpdateTopic(grpc::CallbackServerContext*
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::DeleteTopic(grpc::CallbackServerContext* context,
-                                                    const av1::DeleteTopicRequest* request,
-                                                    av1::DeleteTopicResponse* response) {
-  return Run(context, [this, request]() -> absl::Status {
+void AdminService::DeleteTopic(UnaryCall call, const av1::DeleteTopicRequest* request,
+                               av1::DeleteTopicResponse* response) {
+  return Run(std::move(call), [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(deps_.topics->Delete(request->name()));
     deps_.pop->DropTopic(request->name());  // the store dropped the offsets and messages
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetTopic(grpc::CallbackServerContext* context,
-                                                 const av1::GetTopicRequest* request,
-                                                 av1::GetTopicResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::GetTopic(UnaryCall call, const av1::GetTopicRequest* request,
+                            av1::GetTopicResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(*response->mutable_topic(), deps_.topics->Get(request->name()));
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::ListTopics(grpc::CallbackServerContext* context,
-                                                   const av1::ListTopicsRequest* request,
-                                                   av1::ListTopicsResponse* response) {
-  return Run(context, [this, response]() {
+void AdminService::ListTopics(UnaryCall call, const av1::ListTopicsRequest* request,
+                              av1::ListTopicsResponse* response) {
+  return Run(std::move(call), [this, response]() {
     for (TopicConfig& topic : deps_.topics->List()) *response->add_topics() = std::move(topic);
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::CreateGroup(grpc::CallbackServerContext* context,
-                                                    const av1::CreateGroupRequest* request,
-                                                    av1::CreateGroupResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::CreateGroup(UnaryCall call, const av1::CreateGroupRequest* request,
+                               av1::CreateGroupResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(deps_.groups->Put(request->group()));
     *response->mutable_group() = deps_.groups->Get(request->group().name());
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetGroup(grpc::CallbackServerContext* context,
-                                                 const av1::GetGroupRequest* request,
-                                                 av1::GetGroupResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::GetGroup(UnaryCall call, const av1::GetGroupRequest* request,
+                            av1::GetGroupResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(*response->mutable_group(), deps_.groups->Find(request->name()));
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::ListGroups(grpc::CallbackServerContext* context,
-                                                   const av1::ListGroupsRequest* request,
-                                                   av1::ListGroupsResponse* response) {
-  return Run(context, [this, response]() {
+void AdminService::ListGroups(UnaryCall call, const av1::ListGroupsRequest* request,
+                              av1::ListGroupsResponse* response) {
+  return Run(std::move(call), [this, response]() {
     for (ConsumerGroup& group : deps_.groups->List()) *response->add_groups() = std::move(group);
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::DeleteGroup(grpc::CallbackServerContext* context,
-                                                    const av1::DeleteGroupRequest* request,
-                                                    av1::DeleteGroupResponse* response) {
-  return Run(context, [this, request]() { return deps_.groups->Delete(request->name()); });
+void AdminService::DeleteGroup(UnaryCall call, const av1::DeleteGroupRequest* request,
+                               av1::DeleteGroupResponse* response) {
+  return Run(std::move(call), [this, request]() { return deps_.groups->Delete(request->name()); });
 }
 
-grpc::ServerUnaryReactor* AdminService::ListClients(grpc::CallbackServerContext* context,
-                                                    const av1::ListClientsRequest* request,
-                                                    av1::ListClientsResponse* response) {
-  return Run(context, [this, response]() {
+void AdminService::ListClients(UnaryCall call, const av1::ListClientsRequest* request,
+                               av1::ListClientsResponse* response) {
+  return Run(std::move(call), [this, response]() {
     for (std::string& id : deps_.telemetry->Connected()) response->add_client_ids(std::move(id));
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetClientStackTrace(
-    grpc::CallbackServerContext* context, const av1::GetClientStackTraceRequest* request,
-    av1::GetClientStackTraceResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::GetClientStackTrace(UnaryCall call,
+                                       const av1::GetClientStackTraceRequest* request,
+                                       av1::GetClientStackTraceResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(
         *response->mutable_stack_trace(),
         deps_.telemetry->RequestStackTrace(request->client_id(), absl::Seconds(5)));
@@ -141,10 +159,9 @@ void AdminService::SetRoles(ha::RoleManager* roles) {
   roles_ = roles;
 }
 
-grpc::ServerUnaryReactor* AdminService::PromoteBroker(grpc::CallbackServerContext* context,
-                                                      const av1::PromoteBrokerRequest* request,
-                                                      av1::PromoteBrokerResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::PromoteBroker(UnaryCall call, const av1::PromoteBrokerRequest* request,
+                                 av1::PromoteBrokerResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     ha::RoleManager* roles;
     {
       absl::MutexLock lock(&mu_);
@@ -160,10 +177,9 @@ grpc::ServerUnaryReactor* AdminService::PromoteBroker(grpc::CallbackServerContex
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetTopicStats(grpc::CallbackServerContext* context,
-                                                      const av1::GetTopicStatsRequest* request,
-                                                      av1::GetTopicStatsResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::GetTopicStats(UnaryCall call, const av1::GetTopicStatsRequest* request,
+                                 av1::GetTopicStatsResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(TopicConfig topic, deps_.topics->Get(request->name()));
     response->set_name(topic.name());
     const int32_t queues = std::max(topic.read_queues(), topic.write_queues());
@@ -182,37 +198,33 @@ grpc::ServerUnaryReactor* AdminService::GetTopicStats(grpc::CallbackServerContex
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetGroupProgress(
-    grpc::CallbackServerContext* context, const av1::GetGroupProgressRequest* request,
-    av1::GetGroupProgressResponse* response) {
-  return Answer(context, response, [this, request] {
+void AdminService::GetGroupProgress(UnaryCall call, const av1::GetGroupProgressRequest* request,
+                                    av1::GetGroupProgressResponse* response) {
+  return Answer(std::move(call), response, [this, request] {
     return deps_.progress->Get(request->group(), request->topic());
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::ResetOffset(grpc::CallbackServerContext* context,
-                                                    const av1::ResetOffsetRequest* request,
-                                                    av1::ResetOffsetResponse* response) {
-  return Answer(context, response, [this, request] { return deps_.progress->Reset(*request); });
+void AdminService::ResetOffset(UnaryCall call, const av1::ResetOffsetRequest* request,
+                               av1::ResetOffsetResponse* response) {
+  return Answer(std::move(call), response,
+                [this, request] { return deps_.progress->Reset(*request); });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetMessage(grpc::CallbackServerContext* context,
-                                                   const av1::GetMessageRequest* request,
-                                                   av1::GetMessageResponse* response) {
-  return Answer(context, response, [this, request] { return deps_.query->Get(*request); });
+void AdminService::GetMessage(UnaryCall call, const av1::GetMessageRequest* request,
+                              av1::GetMessageResponse* response) {
+  return Answer(std::move(call), response, [this, request] { return deps_.query->Get(*request); });
 }
 
-grpc::ServerUnaryReactor* AdminService::FindMessages(grpc::CallbackServerContext* context,
-                                                     const av1::FindMessagesRequest* request,
-                                                     av1::FindMessagesResponse* response) {
-  return Answer(context, response,
+void AdminService::FindMessages(UnaryCall call, const av1::FindMessagesRequest* request,
+                                av1::FindMessagesResponse* response) {
+  return Answer(std::move(call), response,
                 [this, request] { return deps_.query->Find(*request, deps_.clock->Now()); });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetBrokerStatus(grpc::CallbackServerContext* context,
-                                                        const av1::GetBrokerStatusRequest* request,
-                                                        av1::GetBrokerStatusResponse* response) {
-  return Run(context, [this, response]() -> absl::Status {
+void AdminService::GetBrokerStatus(UnaryCall call, const av1::GetBrokerStatusRequest* request,
+                                   av1::GetBrokerStatusResponse* response) {
+  return Run(std::move(call), [this, response]() -> absl::Status {
     {
       absl::MutexLock lock(&mu_);
       response->set_cluster_name(identity_.cluster_name);
@@ -260,19 +272,17 @@ grpc::ServerUnaryReactor* AdminService::GetBrokerStatus(grpc::CallbackServerCont
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GetBrokerConfig(grpc::CallbackServerContext* context,
-                                                        const av1::GetBrokerConfigRequest* request,
-                                                        av1::GetBrokerConfigResponse* response) {
-  return Run(context, [response]() {
+void AdminService::GetBrokerConfig(UnaryCall call, const av1::GetBrokerConfigRequest* request,
+                                   av1::GetBrokerConfigResponse* response) {
+  return Run(std::move(call), [response]() {
     for (auto& [name, value] : ProgramFlagValues()) (*response->mutable_config())[name] = value;
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::ListTransactions(
-    grpc::CallbackServerContext* context, const av1::ListTransactionsRequest* request,
-    av1::ListTransactionsResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::ListTransactions(UnaryCall call, const av1::ListTransactionsRequest* request,
+                                    av1::ListTransactionsResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     if (deps_.transactions == nullptr) {
       return absl::UnimplementedError("this broker has no transactions");
     }
@@ -281,10 +291,9 @@ grpc::ServerUnaryReactor* AdminService::ListTransactions(
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::ResolveTransaction(
-    grpc::CallbackServerContext* context, const av1::ResolveTransactionRequest* request,
-    av1::ResolveTransactionResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::ResolveTransaction(UnaryCall call, const av1::ResolveTransactionRequest* request,
+                                      av1::ResolveTransactionResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     if (deps_.transactions == nullptr) {
       return absl::UnimplementedError("this broker has no transactions");
     }

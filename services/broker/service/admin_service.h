@@ -23,6 +23,7 @@
 #include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
+#include "services/common/server/async_unary.h"
 
 namespace apogee::broker {
 
@@ -47,9 +48,9 @@ struct AdminServiceDeps {
 };
 
 // Thread-safe; store work runs on the executor.
-class AdminService final : public av1::Admin::CallbackService {
+class AdminService final : public AsyncUnaryService<av1::Admin> {
  public:
-  explicit AdminService(AdminServiceDeps deps) : deps_(std::move(deps)) {}
+  explicit AdminService(AdminServiceDeps deps);
 
   // Identity and NameServer links for GetBrokerStatus, known once the
   // server is bound (the endpoint) and the Registrar exists.
@@ -57,101 +58,72 @@ class AdminService final : public av1::Admin::CallbackService {
   // The replication role for GetBrokerStatus and PromoteBroker.
   void SetRoles(ha::RoleManager* roles);
 
-  grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
-                                        const av1::CreateTopicRequest* request,
-                                        av1::CreateTopicResponse* response) override;
-  grpc::ServerUnaryReactor* UpdateTopic(grpc::CallbackServerContext* context,
-                                        const av1::UpdateTopicRequest* request,
-                                        av1::UpdateTopicResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context,
-                                        const av1::DeleteTopicRequest* request,
-                                        av1::DeleteTopicResponse* response) override;
-  grpc::ServerUnaryReactor* GetTopic(grpc::CallbackServerContext* context,
-                                     const av1::GetTopicRequest* request,
-                                     av1::GetTopicResponse* response) override;
-  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
-                                       const av1::ListTopicsRequest* request,
-                                       av1::ListTopicsResponse* response) override;
-  grpc::ServerUnaryReactor* CreateGroup(grpc::CallbackServerContext* context,
-                                        const av1::CreateGroupRequest* request,
-                                        av1::CreateGroupResponse* response) override;
-  grpc::ServerUnaryReactor* GetGroup(grpc::CallbackServerContext* context,
-                                     const av1::GetGroupRequest* request,
-                                     av1::GetGroupResponse* response) override;
-  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
-                                       const av1::ListGroupsRequest* request,
-                                       av1::ListGroupsResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context,
-                                        const av1::DeleteGroupRequest* request,
-                                        av1::DeleteGroupResponse* response) override;
-  grpc::ServerUnaryReactor* ListClients(grpc::CallbackServerContext* context,
-                                        const av1::ListClientsRequest* request,
-                                        av1::ListClientsResponse* response) override;
-  grpc::ServerUnaryReactor* GetClientStackTrace(
-      grpc::CallbackServerContext* context, const av1::GetClientStackTraceRequest* request,
-      av1::GetClientStackTraceResponse* response) override;
-  grpc::ServerUnaryReactor* GetTopicStats(grpc::CallbackServerContext* context,
-                                          const av1::GetTopicStatsRequest* request,
-                                          av1::GetTopicStatsResponse* response) override;
-  grpc::ServerUnaryReactor* GetGroupProgress(grpc::CallbackServerContext* context,
-                                             const av1::GetGroupProgressRequest* request,
-                                             av1::GetGroupProgressResponse* response) override;
-  grpc::ServerUnaryReactor* ResetOffset(grpc::CallbackServerContext* context,
-                                        const av1::ResetOffsetRequest* request,
-                                        av1::ResetOffsetResponse* response) override;
-  grpc::ServerUnaryReactor* GetMessage(grpc::CallbackServerContext* context,
-                                       const av1::GetMessageRequest* request,
-                                       av1::GetMessageResponse* response) override;
-  grpc::ServerUnaryReactor* FindMessages(grpc::CallbackServerContext* context,
-                                         const av1::FindMessagesRequest* request,
-                                         av1::FindMessagesResponse* response) override;
-  grpc::ServerUnaryReactor* GetBrokerStatus(grpc::CallbackServerContext* context,
-                                            const av1::GetBrokerStatusRequest* request,
-                                            av1::GetBrokerStatusResponse* response) override;
-  grpc::ServerUnaryReactor* GetBrokerConfig(grpc::CallbackServerContext* context,
-                                            const av1::GetBrokerConfigRequest* request,
-                                            av1::GetBrokerConfigResponse* response) override;
-  grpc::ServerUnaryReactor* PromoteBroker(grpc::CallbackServerContext* context,
-                                          const av1::PromoteBrokerRequest* request,
-                                          av1::PromoteBrokerResponse* response) override;
+  void CreateTopic(UnaryCall call, const av1::CreateTopicRequest* request,
+                   av1::CreateTopicResponse* response);
+  void UpdateTopic(UnaryCall call, const av1::UpdateTopicRequest* request,
+                   av1::UpdateTopicResponse* response);
+  void DeleteTopic(UnaryCall call, const av1::DeleteTopicRequest* request,
+                   av1::DeleteTopicResponse* response);
+  void GetTopic(UnaryCall call, const av1::GetTopicRequest* request,
+                av1::GetTopicResponse* response);
+  void ListTopics(UnaryCall call, const av1::ListTopicsRequest* request,
+                  av1::ListTopicsResponse* response);
+  void CreateGroup(UnaryCall call, const av1::CreateGroupRequest* request,
+                   av1::CreateGroupResponse* response);
+  void GetGroup(UnaryCall call, const av1::GetGroupRequest* request,
+                av1::GetGroupResponse* response);
+  void ListGroups(UnaryCall call, const av1::ListGroupsRequest* request,
+                  av1::ListGroupsResponse* response);
+  void DeleteGroup(UnaryCall call, const av1::DeleteGroupRequest* request,
+                   av1::DeleteGroupResponse* response);
+  void ListClients(UnaryCall call, const av1::ListClientsRequest* request,
+                   av1::ListClientsResponse* response);
+  void GetClientStackTrace(UnaryCall call, const av1::GetClientStackTraceRequest* request,
+                           av1::GetClientStackTraceResponse* response);
+  void GetTopicStats(UnaryCall call, const av1::GetTopicStatsRequest* request,
+                     av1::GetTopicStatsResponse* response);
+  void GetGroupProgress(UnaryCall call, const av1::GetGroupProgressRequest* request,
+                        av1::GetGroupProgressResponse* response);
+  void ResetOffset(UnaryCall call, const av1::ResetOffsetRequest* request,
+                   av1::ResetOffsetResponse* response);
+  void GetMessage(UnaryCall call, const av1::GetMessageRequest* request,
+                  av1::GetMessageResponse* response);
+  void FindMessages(UnaryCall call, const av1::FindMessagesRequest* request,
+                    av1::FindMessagesResponse* response);
+  void GetBrokerStatus(UnaryCall call, const av1::GetBrokerStatusRequest* request,
+                       av1::GetBrokerStatusResponse* response);
+  void GetBrokerConfig(UnaryCall call, const av1::GetBrokerConfigRequest* request,
+                       av1::GetBrokerConfigResponse* response);
+  void PromoteBroker(UnaryCall call, const av1::PromoteBrokerRequest* request,
+                     av1::PromoteBrokerResponse* response);
   // Users and ACLs: admin_users.cc.
-  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
-                                       const av1::CreateUserRequest* request,
-                                       av1::CreateUserResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* context,
-                                       const av1::DeleteUserRequest* request,
-                                       av1::DeleteUserResponse* response) override;
-  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
-                                      const av1::ListUsersRequest* request,
-                                      av1::ListUsersResponse* response) override;
-  grpc::ServerUnaryReactor* GrantAcl(grpc::CallbackServerContext* context,
-                                     const av1::GrantAclRequest* request,
-                                     av1::GrantAclResponse* response) override;
-  grpc::ServerUnaryReactor* RevokeAcl(grpc::CallbackServerContext* context,
-                                      const av1::RevokeAclRequest* request,
-                                      av1::RevokeAclResponse* response) override;
-  grpc::ServerUnaryReactor* ListTransactions(grpc::CallbackServerContext* context,
-                                             const av1::ListTransactionsRequest* request,
-                                             av1::ListTransactionsResponse* response) override;
-  grpc::ServerUnaryReactor* ResolveTransaction(grpc::CallbackServerContext* context,
-                                               const av1::ResolveTransactionRequest* request,
-                                               av1::ResolveTransactionResponse* response) override;
+  void CreateUser(UnaryCall call, const av1::CreateUserRequest* request,
+                  av1::CreateUserResponse* response);
+  void DeleteUser(UnaryCall call, const av1::DeleteUserRequest* request,
+                  av1::DeleteUserResponse* response);
+  void ListUsers(UnaryCall call, const av1::ListUsersRequest* request,
+                 av1::ListUsersResponse* response);
+  void GrantAcl(UnaryCall call, const av1::GrantAclRequest* request,
+                av1::GrantAclResponse* response);
+  void RevokeAcl(UnaryCall call, const av1::RevokeAclRequest* request,
+                 av1::RevokeAclResponse* response);
+  void ListTransactions(UnaryCall call, const av1::ListTransactionsRequest* request,
+                        av1::ListTransactionsResponse* response);
+  void ResolveTransaction(UnaryCall call, const av1::ResolveTransactionRequest* request,
+                          av1::ResolveTransactionResponse* response);
   // Pending delayed messages (admin_timers.cc).
-  grpc::ServerUnaryReactor* ListTimers(grpc::CallbackServerContext* context,
-                                       const av1::ListTimersRequest* request,
-                                       av1::ListTimersResponse* response) override;
+  void ListTimers(UnaryCall call, const av1::ListTimersRequest* request,
+                  av1::ListTimersResponse* response);
 
  private:
   // Runs `work` on the executor (after the --auth check: a super user) and finishes the call with
   // its status.
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
-                                std::function<absl::Status()> work);
+  void Run(UnaryCall call, std::function<absl::Status()> work);
   // Runs `work` (returning StatusOr<Response>) on the executor; its value
   // becomes the response.
   template <typename Response, typename Work>
-  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Response* response,
-                                   Work work) {
-    return Run(context, [response, work = std::move(work)]() -> absl::Status {
+  void Answer(UnaryCall call, Response* response, Work work) {
+    Run(std::move(call), [response, work = std::move(work)]() -> absl::Status {
       absl::StatusOr<Response> result = work();
       if (!result.ok()) return result.status();
       *response = *std::move(result);

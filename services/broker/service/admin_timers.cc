@@ -41,10 +41,9 @@ absl::Status ParsePageToken(const std::string& token, sv1::ListPendingRequest* r
 
 }  // namespace
 
-grpc::ServerUnaryReactor* AdminService::ListTimers(grpc::CallbackServerContext* context,
-                                                   const av1::ListTimersRequest* request,
-                                                   av1::ListTimersResponse* response) {
-  return Run(context, [this, request, response]() -> absl::Status {
+void AdminService::ListTimers(UnaryCall call, const av1::ListTimersRequest* request,
+                              av1::ListTimersResponse* response) {
+  return Run(std::move(call), [this, request, response]() -> absl::Status {
     if (request->limit() < 0 || request->limit() > kMaxTimers) {
       return absl::InvalidArgumentError(
           absl::StrCat("limit is ", request->limit(), " (allowed: 1..", kMaxTimers, ")"));

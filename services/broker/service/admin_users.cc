@@ -3,39 +3,34 @@
 
 namespace apogee::broker {
 
-grpc::ServerUnaryReactor* AdminService::CreateUser(grpc::CallbackServerContext* context,
-                                                   const av1::CreateUserRequest* request,
-                                                   av1::CreateUserResponse* response) {
-  return Run(context, [this, request] { return deps_.users->Create(request->user()); });
+void AdminService::CreateUser(UnaryCall call, const av1::CreateUserRequest* request,
+                              av1::CreateUserResponse* response) {
+  return Run(std::move(call), [this, request] { return deps_.users->Create(request->user()); });
 }
 
-grpc::ServerUnaryReactor* AdminService::DeleteUser(grpc::CallbackServerContext* context,
-                                                   const av1::DeleteUserRequest* request,
-                                                   av1::DeleteUserResponse* response) {
-  return Run(context, [this, request] { return deps_.users->Delete(request->username()); });
+void AdminService::DeleteUser(UnaryCall call, const av1::DeleteUserRequest* request,
+                              av1::DeleteUserResponse* response) {
+  return Run(std::move(call), [this, request] { return deps_.users->Delete(request->username()); });
 }
 
-grpc::ServerUnaryReactor* AdminService::ListUsers(grpc::CallbackServerContext* context,
-                                                  const av1::ListUsersRequest* request,
-                                                  av1::ListUsersResponse* response) {
-  return Run(context, [this, response] {
+void AdminService::ListUsers(UnaryCall call, const av1::ListUsersRequest* request,
+                             av1::ListUsersResponse* response) {
+  return Run(std::move(call), [this, response] {
     for (av1::AuthUser& user : deps_.users->List()) *response->add_users() = std::move(user);
     return absl::OkStatus();
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::GrantAcl(grpc::CallbackServerContext* context,
-                                                 const av1::GrantAclRequest* request,
-                                                 av1::GrantAclResponse* response) {
-  return Run(context, [this, request] {
+void AdminService::GrantAcl(UnaryCall call, const av1::GrantAclRequest* request,
+                            av1::GrantAclResponse* response) {
+  return Run(std::move(call), [this, request] {
     return deps_.users->Grant(request->username(), request->policy());
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::RevokeAcl(grpc::CallbackServerContext* context,
-                                                  const av1::RevokeAclRequest* request,
-                                                  av1::RevokeAclResponse* response) {
-  return Run(context, [this, request] {
+void AdminService::RevokeAcl(UnaryCall call, const av1::RevokeAclRequest* request,
+                             av1::RevokeAclResponse* response) {
+  return Run(std::move(call), [this, request] {
     return deps_.users->Revoke(request->username(), request->resource());
   });
 }
