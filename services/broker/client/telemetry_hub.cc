@@ -4,12 +4,12 @@
 
 namespace apogee::broker {
 
-void TelemetryHub::Register(const std::string& client_id, rocketmq::TelemetryReactor* stream) {
+void TelemetryHub::Register(const std::string& client_id, rocketmq::TelemetrySender* stream) {
   absl::MutexLock lock(&mu_);
   streams_[client_id] = stream;  // a reconnecting client's newest stream wins
 }
 
-void TelemetryHub::Unregister(const std::string& client_id, rocketmq::TelemetryReactor* stream) {
+void TelemetryHub::Unregister(const std::string& client_id, rocketmq::TelemetrySender* stream) {
   absl::MutexLock lock(&mu_);
   auto it = streams_.find(client_id);
   if (it != streams_.end() && it->second == stream) streams_.erase(it);

@@ -24,9 +24,9 @@ namespace v2 = ::apache::rocketmq::v2;
 // (the reactor's close callback), so it never touches a finished stream.
 class TelemetryHub {
  public:
-  void Register(const std::string& client_id, rocketmq::TelemetryReactor* stream);
+  void Register(const std::string& client_id, rocketmq::TelemetrySender* stream);
   // Forgets `stream` if it is still the client's current one.
-  void Unregister(const std::string& client_id, rocketmq::TelemetryReactor* stream);
+  void Unregister(const std::string& client_id, rocketmq::TelemetrySender* stream);
   // Client ids with an open Telemetry stream, sorted.
   std::vector<std::string> Connected() const;
 
@@ -50,7 +50,7 @@ class TelemetryHub {
   };
 
   mutable absl::Mutex mu_;
-  std::map<std::string, rocketmq::TelemetryReactor*> streams_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, rocketmq::TelemetrySender*> streams_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<Pending>> pending_ ABSL_GUARDED_BY(mu_);
   uint64_t next_nonce_ ABSL_GUARDED_BY(mu_) = 1;
 };

@@ -23,7 +23,7 @@
 #include "services/common/auth/authenticator.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
-#include "services/common/server/async_unary.h"
+#include "services/common/server/queue_service.h"
 
 namespace apogee::broker {
 
@@ -48,7 +48,7 @@ struct AdminServiceDeps {
 };
 
 // Thread-safe; store work runs on the executor.
-class AdminService final : public AsyncUnaryService<av1::Admin> {
+class AdminService final : public QueueService<av1::Admin> {
  public:
   explicit AdminService(AdminServiceDeps deps);
 

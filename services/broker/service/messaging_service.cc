@@ -11,6 +11,7 @@
 #include "services/common/rocketmq/metadata.h"
 #include "services/common/rocketmq/reactors.h"
 #include "services/common/rocketmq/v2_route.h"
+#include "services/common/server/bidi_stream.h"
 #include "services/common/status/status_macros.h"
 #include "services/common/status/v2_status.h"
 
@@ -30,15 +31,13 @@ std::string CodeName(const absl::Status& s) { return v2::Code_Name(ToV2Code(s));
 // Runs `work` on the executor and finishes the unary call with its status
 // in-band.
 template <typename Response>
-grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Executor* executor,
-                                  Response* response, std::function<absl::Status()> work) {
-  auto* reactor = context->DefaultReactor();
-  executor->Submit([reactor, response, work = std::move(work)] {
+void Offload(UnaryCall& call, Executor* executor, Response* response,
+             std::function<absl::Status()> work) {
+  executor->Submit([finish = std::move(call.finish), response, work = std::move(work)] {
     absl::Status status = work();
     ToV2Status(status, response->mutable_status());
-    reactor->Finish(grpc::Status::OK);
+    finish(grpc::Status::OK);
   });
-  return reactor;
 }
 
 // A topic named by a client: ILLEGAL_TOPIC for a malformed name,
@@ -57,7 +56,7 @@ absl::Status Unsupported(const char* what) {
 }  // namespace
 
 struct MessagingService::ReceiveCall {
-  rocketmq::StreamWriter<v2::ReceiveMessageResponse>* writer;
+  StreamOut<v2::ReceiveMessageResponse>* writer;
   std::string group;
   std::string topic;
   MessageFilter filter;
@@ -73,8 +72,8 @@ struct MessagingService::ReceiveCall {
 };
 
 struct MessagingService::PullCall {
-  grpc::CallbackServerContext* context;  // lives until the writer finishes
-  rocketmq::StreamWriter<v2::PullMessageResponse>* writer;
+  grpc::ServerContext* context;  // lives until the writer is closed and written
+  StreamOut<v2::PullMessageResponse>* writer;
   std::string group;
   std::string topic;
   int32_t queue_id = 0;
@@ -121,24 +120,27 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       sender_(SendOptionsOf(options_, deps.transactions), deps.store, deps.topics, deps.arrivals,
               deps.probe, deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes),
-      send_method_(
-          "/apache.rocketmq.v2.MessagingService/SendMessage",
-          [this](grpc::ServerContext* context, grpc::ByteBuffer* request,
-                 grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
-                 grpc::ServerCompletionQueue* queue,
-                 void* tag) { RequestSendMessage(context, request, writer, queue, queue, tag); },
-          [this](grpc::ServerContext* context, const v2::SendMessageRequest* request,
-                 v2::SendMessageResponse* response,
-                 std::function<void(const grpc::Status&)> finish) {
-            SendMessage(context, request, response, std::move(finish));
-          }),
       telemetry_streams_("telemetry", "max_telemetry_streams",
                          options_.streams.max_telemetry_streams, "max_telemetry_streams_per_client",
                          options_.streams.max_telemetry_streams_per_client) {
-  MarkMethodRawCallback(rocketmq::TelemetryMethodIndex(),
-                        rocketmq::TelemetryHandler([this](grpc::CallbackServerContext* context) {
-                          return OpenTelemetry(context);
-                        }));
+  ServeUnary("QueryRoute", this, &MessagingService::QueryRoute);
+  ServeUnary("Heartbeat", this, &MessagingService::Heartbeat);
+  ServeUnary("SendMessage", this, &MessagingService::SendCall);
+  ServeUnary("QueryAssignment", this, &MessagingService::QueryAssignment);
+  ServeServerStream("ReceiveMessage", this, &MessagingService::ReceiveMessage);
+  ServeUnary("AckMessage", this, &MessagingService::AckMessage);
+  ServeUnary("ForwardMessageToDeadLetterQueue", this,
+             &MessagingService::ForwardMessageToDeadLetterQueue);
+  ServeServerStream("PullMessage", this, &MessagingService::PullMessage);
+  ServeUnary("UpdateOffset", this, &MessagingService::UpdateOffset);
+  ServeUnary("GetOffset", this, &MessagingService::GetOffset);
+  ServeUnary("QueryOffset", this, &MessagingService::QueryOffset);
+  ServeUnary("EndTransaction", this, &MessagingService::EndTransaction);
+  ServeUnary("NotifyClientTermination", this, &MessagingService::NotifyClientTermination);
+  ServeUnary("ChangeInvisibleDuration", this, &MessagingService::ChangeInvisibleDuration);
+  ServeUnary("RecallMessage", this, &MessagingService::RecallMessage);
+  ServeUnary("SyncLiteSubscription", this, &MessagingService::SyncLiteSubscription);
+  MarkMethodRaw(rocketmq::TelemetryMethodIndex());  // TelemetryCall
 }
 
 void MessagingService::SetAdvertisedAddress(const std::string& address) {
@@ -199,15 +201,15 @@ absl::Duration MessagingService::PollTime(const grpc::ServerContextBase& context
   return std::max(poll, absl::ZeroDuration());
 }
 
-grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerContext* context,
-                                                       const v2::QueryRouteRequest* request,
-                                                       v2::QueryRouteResponse* response) {
+void MessagingService::QueryRoute(UnaryCall call, const v2::QueryRouteRequest* request,
+                                  v2::QueryRouteResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
-  return Offload(context, executor_, response, [this, request, response, topic]() {
+  return Offload(call, executor_, response, [this, request, response, topic]() {
     APOGEE_RETURN_IF_ERROR(CheckClientTopic(topic, v2::ILLEGAL_TOPIC));
     auto route = routes_->Route(topic);
     if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
@@ -221,11 +223,11 @@ grpc::ServerUnaryReactor* MessagingService::QueryRoute(grpc::CallbackServerConte
   });
 }
 
-grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContext* context,
-                                                      const v2::HeartbeatRequest* request,
-                                                      v2::HeartbeatResponse* response) {
+void MessagingService::Heartbeat(UnaryCall call, const v2::HeartbeatRequest* request,
+                                 v2::HeartbeatResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto client_id = rocketmq::RequireClientId(*context);
   absl::Status status = client_id.status();
@@ -233,11 +235,12 @@ grpc::ServerUnaryReactor* MessagingService::Heartbeat(grpc::CallbackServerContex
   if (status.ok()) {
     clients_->OnHeartbeat(*client_id, request->client_type(), request->group().name());
   }
-  return AnswerInBand(context, status, response);
+  return AnswerInBand(call, status, response);
 }
 
-void MessagingService::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
-  for (grpc::ServerCompletionQueue* queue : queues) send_method_.ServeOn(queue);
+void MessagingService::SendCall(UnaryCall call, const v2::SendMessageRequest* request,
+                                v2::SendMessageResponse* response) {
+  SendMessage(call.context, request, response, std::move(call.finish));
 }
 
 void MessagingService::SendMessage(grpc::ServerContextBase* context,
@@ -310,11 +313,11 @@ void MessagingService::SendHere(grpc::ServerContextBase* context,
   sender_.Send(*request, std::move(origin), response, std::move(finish));
 }
 
-grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
-    grpc::CallbackServerContext* context, const v2::QueryAssignmentRequest* request,
-    v2::QueryAssignmentResponse* response) {
+void MessagingService::QueryAssignment(UnaryCall call, const v2::QueryAssignmentRequest* request,
+                                       v2::QueryAssignmentResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
@@ -323,7 +326,7 @@ grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
           ->Get(rocketmq::QualifiedName(*context, request->group().resource_namespace(),
                                         request->group().name()))
           .fifo();
-  return Offload(context, executor_, response, [this, request, response, topic, fifo]() {
+  return Offload(call, executor_, response, [this, request, response, topic, fifo]() {
     APOGEE_RETURN_IF_ERROR(CheckClientTopic(topic, v2::FORBIDDEN));
     auto route = routes_->Route(topic);
     if (!route.ok()) return WithV2Code(route.status(), v2::TOPIC_NOT_FOUND);
@@ -349,15 +352,13 @@ grpc::ServerUnaryReactor* MessagingService::QueryAssignment(
   });
 }
 
-grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveMessage(
-    grpc::CallbackServerContext* context, const v2::ReceiveMessageRequest* request) {
+void MessagingService::ReceiveMessage(grpc::ServerContext* context,
+                                      const v2::ReceiveMessageRequest* request,
+                                      StreamOut<v2::ReceiveMessageResponse>* out) {
   auto call = std::make_shared<ReceiveCall>();
-  call->writer = new rocketmq::StreamWriter<v2::ReceiveMessageResponse>();
+  call->writer = out;
   call->start = absl::Now();
-  auto fail = [this, call](const absl::Status& status) {
-    FinishReceive(*call, status, {});
-    return call->writer;
-  };
+  auto fail = [this, call](const absl::Status& status) { FinishReceive(*call, status, {}); };
   if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return fail(group.status());
@@ -390,7 +391,6 @@ grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* MessagingService::ReceiveM
   call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
                                                  request->long_polling_timeout());
   executor_->Submit([this, call] { DoReceive(call); });
-  return call->writer;
 }
 
 void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
@@ -453,15 +453,15 @@ void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& stat
   probe_->OnRpc("receive", CodeName(status), absl::Now() - call.start);
 }
 
-grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerContext* context,
-                                                       const v2::AckMessageRequest* request,
-                                                       v2::AckMessageResponse* response) {
+void MessagingService::AckMessage(UnaryCall call, const v2::AckMessageRequest* request,
+                                  v2::AckMessageResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto group = ResolveProgressKey(*context, request->group());
-  if (!group.ok()) return AnswerInBand(context, group.status(), response);
-  return Offload(context, executor_, response, [this, request, response, group = *group]() {
+  if (!group.ok()) return AnswerInBand(call, group.status(), response);
+  return Offload(call, executor_, response, [this, request, response, group = *group]() {
     std::vector<std::string> handles;
     for (const v2::AckMessageEntry& e : request->entries()) handles.push_back(e.receipt_handle());
     std::vector<absl::Status> statuses = pop_->AckBatch(group, handles);
@@ -483,64 +483,65 @@ grpc::ServerUnaryReactor* MessagingService::AckMessage(grpc::CallbackServerConte
   });
 }
 
-grpc::ServerUnaryReactor* MessagingService::ChangeInvisibleDuration(
-    grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
-    v2::ChangeInvisibleDurationResponse* response) {
+void MessagingService::ChangeInvisibleDuration(UnaryCall call,
+                                               const v2::ChangeInvisibleDurationRequest* request,
+                                               v2::ChangeInvisibleDurationResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto group = ResolveProgressKey(*context, request->group());
-  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  if (!group.ok()) return AnswerInBand(call, group.status(), response);
   const absl::Duration invisible = FromProtoDuration(request->invisible_duration());
   if (invisible < absl::ZeroDuration() || invisible > options_.max_invisible) {
     return AnswerInBand(
-        context,
+        call,
         WithV2Code(absl::InvalidArgumentError(absl::StrCat(
                        "invisible_duration is ", absl::FormatDuration(invisible), " (allowed: 0..",
                        absl::FormatDuration(options_.max_invisible), ")")),
                    v2::ILLEGAL_INVISIBLE_TIME),
         response);
   }
-  return Offload(
-      context, executor_, response, [this, request, response, invisible, group = *group]() {
-        APOGEE_ASSIGN_OR_RETURN(std::string handle,
-                                pop_->ChangeInvisible(group, request->receipt_handle(), invisible));
-        response->set_receipt_handle(handle);
-        return absl::OkStatus();
-      });
+  return Offload(call, executor_, response, [this, request, response, invisible, group = *group]() {
+    APOGEE_ASSIGN_OR_RETURN(std::string handle,
+                            pop_->ChangeInvisible(group, request->receipt_handle(), invisible));
+    response->set_receipt_handle(handle);
+    return absl::OkStatus();
+  });
 }
 
-grpc::ServerUnaryReactor* MessagingService::ForwardMessageToDeadLetterQueue(
-    grpc::CallbackServerContext* context, const v2::ForwardMessageToDeadLetterQueueRequest* request,
+void MessagingService::ForwardMessageToDeadLetterQueue(
+    UnaryCall call, const v2::ForwardMessageToDeadLetterQueueRequest* request,
     v2::ForwardMessageToDeadLetterQueueResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto group = ResolveProgressKey(*context, request->group());
-  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  if (!group.ok()) return AnswerInBand(call, group.status(), response);
   if (options_.roles != nullptr) {  // the DLQ is written on the master only
     if (absl::Status writable = options_.roles->CheckWritable(); !writable.ok()) {
-      return AnswerInBand(context, writable, response);
+      return AnswerInBand(call, writable, response);
     }
   }
-  return Offload(context, executor_, response, [this, request, group = *group]() {
+  return Offload(call, executor_, response, [this, request, group = *group]() {
     APOGEE_RETURN_IF_ERROR(pop_->ForwardToDlq(group, request->receipt_handle()));
     probe_->OnDeadLettered(group, 1);
     return absl::OkStatus();
   });
 }
 
-grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage(
-    grpc::CallbackServerContext* context, const v2::PullMessageRequest* request) {
+void MessagingService::PullMessage(grpc::ServerContext* context,
+                                   const v2::PullMessageRequest* request,
+                                   StreamOut<v2::PullMessageResponse>* out) {
   auto call = std::make_shared<PullCall>();
   call->context = context;
-  call->writer = new rocketmq::StreamWriter<v2::PullMessageResponse>();
+  call->writer = out;
   auto fail = [call](const absl::Status& status) {
     v2::PullMessageResponse item;
     ToV2Status(status, item.mutable_status());
     call->writer->Write(std::move(item));
     call->writer->Close();
-    return call->writer;
   };
   if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
   auto group = ResolveGroup(*context, request->group());
@@ -571,7 +572,6 @@ grpc::ServerWriteReactor<v2::PullMessageResponse>* MessagingService::PullMessage
   call->poll_deadline = clock_->Now() + PollTime(*context, request->has_long_polling_timeout(),
                                                  request->long_polling_timeout());
   executor_->Submit([this, call] { DoPull(call); });
-  return call->writer;
 }
 
 void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
@@ -660,40 +660,40 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
   finish(absl::OkStatus(), std::move(messages), next_offset, advice);
 }
 
-grpc::ServerUnaryReactor* MessagingService::UpdateOffset(grpc::CallbackServerContext* context,
-                                                         const v2::UpdateOffsetRequest* request,
-                                                         v2::UpdateOffsetResponse* response) {
+void MessagingService::UpdateOffset(UnaryCall call, const v2::UpdateOffsetRequest* request,
+                                    v2::UpdateOffsetResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto group = ResolveGroup(*context, request->group());
-  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  if (!group.ok()) return AnswerInBand(call, group.status(), response);
   auto topic = ResolveTopic(*context, request->message_queue().topic());
-  if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
+  if (!topic.ok()) return AnswerInBand(call, topic.status(), response);
   if (request->offset() < 0) {
-    return AnswerInBand(context,
+    return AnswerInBand(call,
                         WithV2Code(absl::InvalidArgumentError(absl::StrCat(
                                        "offset is ", request->offset(), " (must be >= 0)")),
                                    v2::ILLEGAL_OFFSET),
                         response);
   }
   return Offload(
-      context, executor_, response, [this, request, group = *group, topic = topic->name()]() {
+      call, executor_, response, [this, request, group = *group, topic = topic->name()]() {
         return store_->CommitOffset(group, topic, request->message_queue().id(), request->offset());
       });
 }
 
-grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContext* context,
-                                                      const v2::GetOffsetRequest* request,
-                                                      v2::GetOffsetResponse* response) {
+void MessagingService::GetOffset(UnaryCall call, const v2::GetOffsetRequest* request,
+                                 v2::GetOffsetResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto group = ResolveGroup(*context, request->group());
-  if (!group.ok()) return AnswerInBand(context, group.status(), response);
+  if (!group.ok()) return AnswerInBand(call, group.status(), response);
   auto topic = ResolveTopic(*context, request->message_queue().topic());
-  if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
-  return Offload(context, executor_, response,
+  if (!topic.ok()) return AnswerInBand(call, topic.status(), response);
+  return Offload(call, executor_, response,
                  [this, request, response, group = *group, topic = topic->name()]() {
                    auto offset = store_->FetchOffset(group, topic, request->message_queue().id());
                    if (!offset.ok()) {
@@ -706,18 +706,18 @@ grpc::ServerUnaryReactor* MessagingService::GetOffset(grpc::CallbackServerContex
                  });
 }
 
-grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerContext* context,
-                                                        const v2::QueryOffsetRequest* request,
-                                                        v2::QueryOffsetResponse* response) {
+void MessagingService::QueryOffset(UnaryCall call, const v2::QueryOffsetRequest* request,
+                                   v2::QueryOffsetResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto topic = ResolveTopic(*context, request->message_queue().topic());
-  if (!topic.ok()) return AnswerInBand(context, topic.status(), response);
+  if (!topic.ok()) return AnswerInBand(call, topic.status(), response);
   absl::Status policy = ValidateQueryOffsetPolicy(request->query_offset_policy());
-  if (!policy.ok()) return AnswerInBand(context, policy, response);
+  if (!policy.ok()) return AnswerInBand(call, policy, response);
   return Offload(
-      context, executor_, response,
+      call, executor_, response,
       [this, request, response, topic = topic->name()]() -> absl::Status {
         const int32_t queue = request->message_queue().id();
         if (request->query_offset_policy() == v2::TIMESTAMP) {
@@ -733,26 +733,27 @@ grpc::ServerUnaryReactor* MessagingService::QueryOffset(grpc::CallbackServerCont
       });
 }
 
-grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerContext* context,
-                                                           const v2::EndTransactionRequest* request,
-                                                           v2::EndTransactionResponse* response) {
+void MessagingService::EndTransaction(UnaryCall call, const v2::EndTransactionRequest* request,
+                                      v2::EndTransactionResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   if (transactions_ == nullptr) {
-    return AnswerInBand(context, Unsupported("EndTransaction (transactional messages)"), response);
+    return AnswerInBand(call, Unsupported("EndTransaction (transactional messages)"), response);
   }
   // Only the writer's store resolves: a slave relays the call to it, like
   // a send (clients end a transaction where they sent it).
   if (options_.roles != nullptr && !options_.roles->AcceptsWrites()) {
     absl::Status writable = options_.roles->CheckWritable();
     if (options_.forwarder == nullptr || ha::SendForwarder::WasForwarded(*context)) {
-      return AnswerInBand(context, writable, response);
+      return AnswerInBand(call, writable, response);
     }
-    auto* reactor = context->DefaultReactor();
+    auto finish =
+        std::make_shared<std::function<void(const grpc::Status&)>>(std::move(call.finish));
     options_.forwarder->Forward(
         context, request, response,
-        [this, context, request, response, reactor,
+        [this, context, request, response, finish,
          writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
           if (!relayed.ok()) {
             ToV2Status(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
@@ -762,23 +763,58 @@ grpc::ServerUnaryReactor* MessagingService::EndTransaction(grpc::CallbackServerC
           } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
             const std::string topic = rocketmq::QualifiedName(
                 *context, request->topic().resource_namespace(), request->topic().name());
-            executor_->Submit([this, request, response, reactor, topic] {
+            executor_->Submit([this, request, response, finish, topic] {
               ToV2Status(transactions_->End(topic, *request), response->mutable_status());
-              reactor->Finish(grpc::Status::OK);
+              (*finish)(grpc::Status::OK);
             });
             return;
           }
-          reactor->Finish(grpc::Status::OK);
+          (*finish)(grpc::Status::OK);
         });
-    return reactor;
+    return;
   }
   const std::string topic = rocketmq::QualifiedName(*context, request->topic().resource_namespace(),
                                                     request->topic().name());
-  return Offload(context, executor_, response,
+  return Offload(call, executor_, response,
                  [this, request, topic]() { return transactions_->End(topic, *request); });
 }
 
-rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
+// One Telemetry call on the queue: waits for a client, then posts the next
+// and opens (OpenTelemetry). Deletes itself once over (TelemetryStream).
+class MessagingService::TelemetryCall final
+    : public rocketmq::TelemetryStream<
+          QueueBidiStream<v2::TelemetryCommand, v2::TelemetryCommand>> {
+ public:
+  TelemetryCall(MessagingService* service, grpc::ServerCompletionQueue* queue)
+      : TelemetryStream(
+            queue,
+            [service](grpc::ServerContext* context, RawStream* stream,
+                      grpc::ServerCompletionQueue* call_queue, void* tag) {
+              service->RequestAsyncBidiStreaming(rocketmq::TelemetryMethodIndex(), context, stream,
+                                                 call_queue, call_queue, tag);
+            },
+            &service->telemetry_calls_),
+        service_(service) {}
+
+  grpc::ServerContext* server_context() { return &context(); }
+
+ private:
+  void OnStart() override {
+    service_->AcceptTelemetry(queue());
+    service_->OpenTelemetry(this);
+  }
+
+  MessagingService* const service_;
+};
+
+void MessagingService::AttachStreams(grpc::ServerCompletionQueue* queue) { AcceptTelemetry(queue); }
+
+void MessagingService::AcceptTelemetry(grpc::ServerCompletionQueue* queue) {
+  (new TelemetryCall(this, queue))->Start();
+}
+
+void MessagingService::OpenTelemetry(TelemetryCall* stream) {
+  grpc::ServerContext* const context = stream->server_context();
   auto client_id = rocketmq::RequireClientId(*context);
   // --auth: authenticated once, at open (the signed date-time is the open
   // time); each Settings is then authorized for its topics and group.
@@ -787,19 +823,19 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
       checked ? auth_->Authenticate(*context) : absl::StatusOr<auth::User>(auth::User{});
   if (!user.ok() && client_id.ok()) client_id = user.status();
   // The close callback needs the stream it belongs to; it runs only after
-  // Start(), by which time `self` is set.
+  // Begin(), by which time `self` is set.
   // Every stream holds a place among all of them and its client's; the
   // place goes with the reactor (it owns the callbacks that hold it).
   absl::StatusOr<StreamCounter::Lease> place =
       client_id.ok() ? telemetry_streams_.Open(*client_id) : telemetry_streams_.OpenAny();
   if (!place.ok()) {
-    auto* refused = new rocketmq::TelemetryReactor(place.status(), nullptr, nullptr, nullptr);
-    refused->Refuse(place.status());
-    return refused;
+    stream->Open(place.status(), nullptr, nullptr, nullptr);
+    stream->Refuse(place.status());
+    return;
   }
-  auto self = std::make_shared<rocketmq::TelemetryReactor*>(nullptr);
+  auto self = std::make_shared<rocketmq::TelemetrySender*>(nullptr);
   const std::string ns_header = rocketmq::Header(*context, "x-mq-namespace");
-  auto* stream = new rocketmq::TelemetryReactor(
+  stream->Open(
       client_id,
       [this, ns_header, checked, user, context, peer = context->peer()](
           const std::string& id, const v2::Settings& settings) -> absl::StatusOr<v2::Settings> {
@@ -835,35 +871,35 @@ rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServer
       });
   *self = stream;
   if (client_id.ok()) telemetry_->Register(*client_id, stream);
-  stream->Start();
-  return stream;
+  stream->Begin();
 }
 
-grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
-    grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
-    v2::NotifyClientTerminationResponse* response) {
+void MessagingService::NotifyClientTermination(UnaryCall call,
+                                               const v2::NotifyClientTerminationRequest* request,
+                                               v2::NotifyClientTerminationResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
   auto client_id = rocketmq::RequireClientId(*context);
   if (client_id.ok()) clients_->Remove(*client_id);
   // Always OK: a failure here makes the Node client's shutdown throw.
-  return AnswerInBand(context, absl::OkStatus(), response);
+  return AnswerInBand(call, absl::OkStatus(), response);
 }
 
-grpc::ServerUnaryReactor* MessagingService::RecallMessage(grpc::CallbackServerContext* context,
-                                                          const v2::RecallMessageRequest* request,
-                                                          v2::RecallMessageResponse* response) {
+void MessagingService::RecallMessage(UnaryCall call, const v2::RecallMessageRequest* request,
+                                     v2::RecallMessageResponse* response) {
+  grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
-    return AnswerInBand(context, a, response);
+    return AnswerInBand(call, a, response);
   }
-  return AnswerInBand(context, Unsupported("RecallMessage (delayed messages)"), response);
+  return AnswerInBand(call, Unsupported("RecallMessage (delayed messages)"), response);
 }
 
-grpc::ServerUnaryReactor* MessagingService::SyncLiteSubscription(
-    grpc::CallbackServerContext* context, const v2::SyncLiteSubscriptionRequest* request,
-    v2::SyncLiteSubscriptionResponse* response) {
-  return AnswerInBand(context, Unsupported("SyncLiteSubscription (lite topics)"), response);
+void MessagingService::SyncLiteSubscription(UnaryCall call,
+                                            const v2::SyncLiteSubscriptionRequest* request,
+                                            v2::SyncLiteSubscriptionResponse* response) {
+  return AnswerInBand(call, Unsupported("SyncLiteSubscription (lite topics)"), response);
 }
 
 }  // namespace apogee::broker

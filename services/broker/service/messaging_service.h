@@ -35,7 +35,7 @@
 #include "services/common/concurrency/executor.h"
 #include "services/common/rocketmq/client_settings.h"
 #include "services/common/rocketmq/reactors.h"
-#include "services/common/server/async_unary.h"
+#include "services/common/server/queue_service.h"
 
 namespace apogee::broker {
 
@@ -85,31 +85,10 @@ struct MessagingServiceDeps {
   TransactionCoordinator* transactions = nullptr;
 };
 
-// Every v2 method on gRPC's callback API except SendMessage, which is
-// served from completion queues (services/common/server/async_unary.h: fewer
-// thread hand-offs per call on the hottest method).
-using MessagingServiceBase =
-    ServiceWithMethods<v2::MessagingService::Service,
-                       v2::MessagingService::WithCallbackMethod_QueryRoute,
-                       v2::MessagingService::WithCallbackMethod_Heartbeat,
-                       v2::MessagingService::WithCallbackMethod_QueryAssignment,
-                       v2::MessagingService::WithCallbackMethod_ReceiveMessage,
-                       v2::MessagingService::WithCallbackMethod_AckMessage,
-                       v2::MessagingService::WithCallbackMethod_ForwardMessageToDeadLetterQueue,
-                       v2::MessagingService::WithCallbackMethod_PullMessage,
-                       v2::MessagingService::WithCallbackMethod_UpdateOffset,
-                       v2::MessagingService::WithCallbackMethod_GetOffset,
-                       v2::MessagingService::WithCallbackMethod_QueryOffset,
-                       v2::MessagingService::WithCallbackMethod_EndTransaction,
-                       v2::MessagingService::WithCallbackMethod_Telemetry,
-                       v2::MessagingService::WithCallbackMethod_NotifyClientTermination,
-                       v2::MessagingService::WithCallbackMethod_ChangeInvisibleDuration,
-                       v2::MessagingService::WithCallbackMethod_RecallMessage,
-                       v2::MessagingService::WithCallbackMethod_SyncLiteSubscription,
-                       v2::MessagingService::WithRawMethod_SendMessage>;
-
 // Thread-safe.
-class MessagingService final : public MessagingServiceBase, public CompletionQueueUser {
+// Every v2 method served from the server's completion queue (queue_service.h):
+// no gRPC callback or sync-API threads polling beside it.
+class MessagingService final : public QueueService<v2::MessagingService> {
  public:
   MessagingService(ServiceOptions options, const MessagingServiceDeps& deps);
 
@@ -120,63 +99,56 @@ class MessagingService final : public MessagingServiceBase, public CompletionQue
   // Bytes of SendMessage requests being handled (--max_inflight_bytes).
   InflightBytes& inflight() { return inflight_; }
 
-  grpc::ServerUnaryReactor* QueryRoute(grpc::CallbackServerContext* context,
-                                       const v2::QueryRouteRequest* request,
-                                       v2::QueryRouteResponse* response) override;
-  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
-                                      const v2::HeartbeatRequest* request,
-                                      v2::HeartbeatResponse* response) override;
-  // SendMessage, served from completion queues (Attach): answers through
+  void QueryRoute(UnaryCall call, const v2::QueryRouteRequest* request,
+                  v2::QueryRouteResponse* response);
+  void Heartbeat(UnaryCall call, const v2::HeartbeatRequest* request,
+                 v2::HeartbeatResponse* response);
+  // SendMessage: answers through
   // `finish`, on the poller thread for refusals, else where the store's
   // answer arrives.
   void SendMessage(grpc::ServerContextBase* context, const v2::SendMessageRequest* request,
                    v2::SendMessageResponse* response,
                    std::function<void(const grpc::Status&)> finish);
-  void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) override;
-  void Detach() override { send_method_.AwaitNoCalls(); }
-  grpc::ServerUnaryReactor* QueryAssignment(grpc::CallbackServerContext* context,
-                                            const v2::QueryAssignmentRequest* request,
-                                            v2::QueryAssignmentResponse* response) override;
-  grpc::ServerWriteReactor<v2::ReceiveMessageResponse>* ReceiveMessage(
-      grpc::CallbackServerContext* context, const v2::ReceiveMessageRequest* request) override;
-  grpc::ServerUnaryReactor* AckMessage(grpc::CallbackServerContext* context,
-                                       const v2::AckMessageRequest* request,
-                                       v2::AckMessageResponse* response) override;
-  grpc::ServerUnaryReactor* ForwardMessageToDeadLetterQueue(
-      grpc::CallbackServerContext* context,
-      const v2::ForwardMessageToDeadLetterQueueRequest* request,
-      v2::ForwardMessageToDeadLetterQueueResponse* response) override;
-  grpc::ServerWriteReactor<v2::PullMessageResponse>* PullMessage(
-      grpc::CallbackServerContext* context, const v2::PullMessageRequest* request) override;
-  grpc::ServerUnaryReactor* UpdateOffset(grpc::CallbackServerContext* context,
-                                         const v2::UpdateOffsetRequest* request,
-                                         v2::UpdateOffsetResponse* response) override;
-  grpc::ServerUnaryReactor* GetOffset(grpc::CallbackServerContext* context,
-                                      const v2::GetOffsetRequest* request,
-                                      v2::GetOffsetResponse* response) override;
-  grpc::ServerUnaryReactor* QueryOffset(grpc::CallbackServerContext* context,
-                                        const v2::QueryOffsetRequest* request,
-                                        v2::QueryOffsetResponse* response) override;
-  grpc::ServerUnaryReactor* EndTransaction(grpc::CallbackServerContext* context,
-                                           const v2::EndTransactionRequest* request,
-                                           v2::EndTransactionResponse* response) override;
-  // Served raw (registered in the constructor): see rocketmq::TelemetryReactor.
-  rocketmq::TelemetryReactor* OpenTelemetry(grpc::CallbackServerContext* context);
-  grpc::ServerUnaryReactor* NotifyClientTermination(
-      grpc::CallbackServerContext* context, const v2::NotifyClientTerminationRequest* request,
-      v2::NotifyClientTerminationResponse* response) override;
-  grpc::ServerUnaryReactor* ChangeInvisibleDuration(
-      grpc::CallbackServerContext* context, const v2::ChangeInvisibleDurationRequest* request,
-      v2::ChangeInvisibleDurationResponse* response) override;
-  grpc::ServerUnaryReactor* RecallMessage(grpc::CallbackServerContext* context,
-                                          const v2::RecallMessageRequest* request,
-                                          v2::RecallMessageResponse* response) override;
-  grpc::ServerUnaryReactor* SyncLiteSubscription(
-      grpc::CallbackServerContext* context, const v2::SyncLiteSubscriptionRequest* request,
-      v2::SyncLiteSubscriptionResponse* response) override;
+  void QueryAssignment(UnaryCall call, const v2::QueryAssignmentRequest* request,
+                       v2::QueryAssignmentResponse* response);
+  void ReceiveMessage(grpc::ServerContext* context, const v2::ReceiveMessageRequest* request,
+                      StreamOut<v2::ReceiveMessageResponse>* out);
+  void AckMessage(UnaryCall call, const v2::AckMessageRequest* request,
+                  v2::AckMessageResponse* response);
+  void ForwardMessageToDeadLetterQueue(UnaryCall call,
+                                       const v2::ForwardMessageToDeadLetterQueueRequest* request,
+                                       v2::ForwardMessageToDeadLetterQueueResponse* response);
+  void PullMessage(grpc::ServerContext* context, const v2::PullMessageRequest* request,
+                   StreamOut<v2::PullMessageResponse>* out);
+  void UpdateOffset(UnaryCall call, const v2::UpdateOffsetRequest* request,
+                    v2::UpdateOffsetResponse* response);
+  void GetOffset(UnaryCall call, const v2::GetOffsetRequest* request,
+                 v2::GetOffsetResponse* response);
+  void QueryOffset(UnaryCall call, const v2::QueryOffsetRequest* request,
+                   v2::QueryOffsetResponse* response);
+  void EndTransaction(UnaryCall call, const v2::EndTransactionRequest* request,
+                      v2::EndTransactionResponse* response);
+  void NotifyClientTermination(UnaryCall call, const v2::NotifyClientTerminationRequest* request,
+                               v2::NotifyClientTerminationResponse* response);
+  void ChangeInvisibleDuration(UnaryCall call, const v2::ChangeInvisibleDurationRequest* request,
+                               v2::ChangeInvisibleDurationResponse* response);
+  void RecallMessage(UnaryCall call, const v2::RecallMessageRequest* request,
+                     v2::RecallMessageResponse* response);
+  void SyncLiteSubscription(UnaryCall call, const v2::SyncLiteSubscriptionRequest* request,
+                            v2::SyncLiteSubscriptionResponse* response);
 
  private:
+  class TelemetryCall;
   struct ReceiveCall;
+  void SendCall(UnaryCall call, const v2::SendMessageRequest* request,
+                v2::SendMessageResponse* response);
+  // Telemetry streams: one waits for a client on the queue; a client's call
+  // posts the next and opens (OpenTelemetry: who, the stream limits, the
+  // settings and commands).
+  void AttachStreams(grpc::ServerCompletionQueue* queue) override;
+  void DetachStreams() override { telemetry_calls_.AwaitNone(); }
+  void AcceptTelemetry(grpc::ServerCompletionQueue* queue);
+  void OpenTelemetry(TelemetryCall* stream);
   struct PullCall;
   void DoReceive(std::shared_ptr<ReceiveCall> call);
   // Writes the answer of a receive (status, messages, delivery time), ends
@@ -226,7 +198,7 @@ class MessagingService final : public MessagingServiceBase, public CompletionQue
   TransactionCoordinator* const transactions_;
   Sender sender_;           // the send path
   InflightBytes inflight_;  // SendMessage requests being handled
-  AsyncUnaryMethod<v2::SendMessageRequest, v2::SendMessageResponse> send_method_;
+  LiveCalls telemetry_calls_;
   StreamCounter telemetry_streams_;
   // SQL filters of ReceiveMessage/PullMessage, which carry the expression on
   // every call: compiled once per distinct expression.

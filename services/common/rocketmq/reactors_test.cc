@@ -21,13 +21,14 @@ class Service final : public v2::MessagingService::CallbackService {
   Service() {
     MarkMethodRawCallback(TelemetryMethodIndex(),
                           TelemetryHandler([](grpc::CallbackServerContext* /*context*/) {
-                            auto* stream = new TelemetryReactor(
+                            auto* stream = new TelemetryReactor();
+                            stream->Open(
                                 std::string("client-1"),
                                 [](const std::string&, const v2::Settings& settings) {
                                   return absl::StatusOr<v2::Settings>(settings);
                                 },
                                 nullptr, nullptr);
-                            stream->Start();
+                            stream->Begin();
                             return stream;
                           }));
   }

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <functional>
-#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +21,6 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/status.h"
 #include "services/common/server/completion_queues.h"
-#include "services/common/server/parsing_reactor.h"
 #include "services/common/server/unparsed_request.h"
 
 namespace apogee {
@@ -136,56 +134,6 @@ class AsyncUnaryMethod final : public AsyncMethod {
   const RequestCall request_;
   const Handle handle_;
   LiveCalls calls_;
-};
-
-// A unary call's context and its answer (AsyncUnaryMethod's finish), for
-// handlers that are member functions.
-struct UnaryCall {
-  grpc::ServerContext* context;
-  std::function<void(const grpc::Status&)> finish;
-};
-
-// A generated service (`Generated`: the class holding its Stub and Service) whose unary
-// methods are all served from completion queues, each named in the
-// subclass's constructor with ServeUnary. Name every method: one left to
-// gRPC's sync API would make the server start sync-API threads, which poll
-// beside the queue's poller.
-template <typename Generated>
-class AsyncUnaryService : public Generated::Service, public CompletionQueueUser {
- public:
-  void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) override {
-    for (grpc::ServerCompletionQueue* queue : queues) {
-      for (auto& method : methods_) method->ServeOn(queue, 2);
-    }
-  }
-  void Detach() override {
-    for (auto& method : methods_) method->AwaitNoCalls();
-  }
-
- protected:
-  // Serves the method `name` of the service with `handler`, a member
-  // function of `self` (the subclass), called on the poller thread.
-  template <typename Self, typename Request, typename Response>
-  void ServeUnary(const char* name, Self* self,
-                  void (Self::*handler)(UnaryCall, const Request*, Response*)) {
-    const std::string service(Generated::service_full_name());
-    const int index = MethodIndex(service + "." + name);
-    this->MarkMethodRaw(index);
-    methods_.push_back(std::make_unique<AsyncUnaryMethod<Request, Response>>(
-        "/" + service + "/" + name,
-        [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
-                      grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
-                      grpc::ServerCompletionQueue* queue, void* tag) {
-          this->RequestAsyncUnary(index, context, request, writer, queue, queue, tag);
-        },
-        [self, handler](grpc::ServerContext* context, const Request* request, Response* response,
-                        std::function<void(const grpc::Status&)> finish) {
-          (self->*handler)(UnaryCall{context, std::move(finish)}, request, response);
-        }));
-  }
-
- private:
-  std::vector<std::unique_ptr<AsyncMethod>> methods_;
 };
 
 }  // namespace apogee

@@ -70,13 +70,14 @@ grpc::ServerUnaryReactor* MessagingService::NotifyClientTermination(
 }
 
 rocketmq::TelemetryReactor* MessagingService::OpenTelemetry(grpc::CallbackServerContext* context) {
-  auto* stream = new rocketmq::TelemetryReactor(
+  auto* stream = new rocketmq::TelemetryReactor();
+  stream->Open(
       rocketmq::RequireClientId(*context),
       [this](const std::string& client_id, const v2::Settings& settings) {
         return rocketmq::ReplySettings(settings, policy_, /*group_fifo=*/false);
       },
       /*on_command=*/nullptr, /*on_close=*/nullptr);
-  stream->Start();
+  stream->Begin();
   return stream;
 }
 

@@ -1,0 +1,102 @@
+// A generated service served entirely from a GrpcServer's completion
+// queue: unary methods (async_unary.h), server streams (server_stream.h) and
+// the subclass's own bidi streams (bidi_stream.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "grpcpp/completion_queue.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "services/common/server/async_unary.h"
+#include "services/common/server/completion_queues.h"
+#include "services/common/server/parsing_reactor.h"
+#include "services/common/server/server_stream.h"
+
+namespace apogee {
+
+// A unary call's context and its answer (AsyncUnaryMethod's finish), for
+// handlers that are member functions.
+struct UnaryCall {
+  grpc::ServerContext* context;
+  std::function<void(const grpc::Status&)> finish;
+};
+
+// A generated service (`Generated`: the class holding its Stub and Service)
+// whose methods are all served from the server's completion queue, each
+// named in the subclass's constructor (ServeUnary, ServeServerStream; a
+// bidi method is marked raw by the subclass, which posts its calls in
+// AttachStreams). Name every method: one left to gRPC's sync API would
+// make the server start sync-API threads, and one on the callback API
+// gRPC's callback threads, which poll beside the queue's poller and turn
+// each event into thread hand-offs (docs/benchmarks.md).
+template <typename Generated>
+class QueueService : public Generated::Service, public CompletionQueueUser {
+ public:
+  void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) final {
+    for (grpc::ServerCompletionQueue* queue : queues) {
+      for (auto& method : methods_) method->ServeOn(queue, 2);
+    }
+    AttachStreams(queues.front());
+  }
+  void Detach() final {
+    DetachStreams();
+    for (auto& method : methods_) method->AwaitNoCalls();
+  }
+
+ protected:
+  // Serves the method `name` of the service with `handler`, a member
+  // function of `self` (the subclass), called on the poller thread.
+  template <typename Self, typename Request, typename Response>
+  void ServeUnary(const char* name, Self* self,
+                  void (Self::*handler)(UnaryCall, const Request*, Response*)) {
+    const std::string service(Generated::service_full_name());
+    const int index = MethodIndex(service + "." + name);
+    this->MarkMethodRaw(index);
+    methods_.push_back(std::make_unique<AsyncUnaryMethod<Request, Response>>(
+        "/" + service + "/" + name,
+        [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
+                      grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
+                      grpc::ServerCompletionQueue* queue, void* tag) {
+          this->RequestAsyncUnary(index, context, request, writer, queue, queue, tag);
+        },
+        [self, handler](grpc::ServerContext* context, const Request* request, Response* response,
+                        std::function<void(const grpc::Status&)> finish) {
+          (self->*handler)(UnaryCall{context, std::move(finish)}, request, response);
+        }));
+  }
+
+  // Serves the server-streaming method `name` with `handler`, called on the
+  // poller thread; it writes to `out` and closes it.
+  template <typename Self, typename Request, typename Response>
+  void ServeServerStream(const char* name, Self* self,
+                         void (Self::*handler)(grpc::ServerContext*, const Request*,
+                                               StreamOut<Response>*)) {
+    const std::string service(Generated::service_full_name());
+    const int index = MethodIndex(service + "." + name);
+    this->MarkMethodRaw(index);
+    methods_.push_back(std::make_unique<AsyncServerStreamMethod<Request, Response>>(
+        "/" + service + "/" + name,
+        [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
+                      grpc::ServerAsyncWriter<grpc::ByteBuffer>* writer,
+                      grpc::ServerCompletionQueue* queue, void* tag) {
+          this->RequestAsyncServerStreaming(index, context, request, writer, queue, queue, tag);
+        },
+        [self, handler](grpc::ServerContext* context, const Request* request,
+                        StreamOut<Response>* out) { (self->*handler)(context, request, out); }));
+  }
+
+  // The subclass's own calls (bidi streams): posted once the server runs,
+  // and gone before DetachStreams returns.
+  virtual void AttachStreams(grpc::ServerCompletionQueue* queue) {}
+  virtual void DetachStreams() {}
+
+ private:
+  std::vector<std::unique_ptr<AsyncMethod>> methods_;
+};
+
+}  // namespace apogee
