@@ -329,6 +329,11 @@ absl::Status BrokerApp::Serve() {
   // The store client's append stream runs on the server's completion queue,
   // so the poller that reads the store's answer finishes the SendMessage.
   server_options.queue_users = {m.store.get()};
+  // The store's WatchQueues stream on the same queue (no thread of its own).
+  m.queue_watcher = std::make_unique<QueueWatcher>(
+      m.store.get(),
+      [&m](const std::string& topic, int32_t queue) { m.arrivals->Notify(topic, queue); });
+  server_options.queue_users.push_back(m.queue_watcher.get());
   std::vector<grpc::Service*> client_services = {m.messaging.get(), m.push.get()};
   // --admin_listen keeps the admin API off the client address.
   if (config_.admin_listen.empty()) client_services.push_back(m.admin.get());
@@ -420,10 +425,6 @@ void BrokerApp::StartTasks() {
     m.tasks.push_back(std::make_unique<PeriodicTask>(interval, std::move(fn)));
   };
   every(absl::Milliseconds(20), [&m] { m.arrivals->ExpireDue(m.clock->Now()); });
-  m.queue_watcher = std::make_unique<QueueWatcher>(
-      m.store.get(),
-      [&m](const std::string& topic, int32_t queue) { m.arrivals->Notify(topic, queue); });
-  m.queue_watcher->Start();
   every(absl::Milliseconds(200), [&m] {
     // Revived messages are appended: only the writer's store takes them.
     if (!m.roles->AcceptsWrites()) return;
@@ -502,7 +503,6 @@ void BrokerApp::Stop() {
   if (m.push != nullptr) m.push->Shutdown();        // push consumers reconnect elsewhere now
   if (m.server != nullptr) m.server->Shutdown(config_.shutdown_grace);
   if (m.admin_server != nullptr) m.admin_server->Shutdown(config_.shutdown_grace);
-  if (m.queue_watcher != nullptr) m.queue_watcher->Stop();
   for (auto it = m.tasks.rbegin(); it != m.tasks.rend(); ++it) (*it)->Stop();
   // Runs what is queued (e.g. a push delivery round) while the store client,
   // PopEngine and Arrivals still exist, then joins.

@@ -1,9 +1,7 @@
 #include "services/broker/store_client/queue_watcher.h"
 
-#include <memory>
+#include <chrono>
 #include <utility>
-
-#include "absl/time/time.h"
 
 namespace apogee::broker {
 
@@ -11,43 +9,70 @@ QueueWatcher::QueueWatcher(StoreClient* store,
                            std::function<void(const std::string&, int32_t)> on_advance)
     : store_(store), on_advance_(std::move(on_advance)) {}
 
-QueueWatcher::~QueueWatcher() { Stop(); }
-
-void QueueWatcher::Start() {
+void QueueWatcher::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
   absl::MutexLock lock(&mu_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { Loop(); });
+  queue_ = queues.front();
+  if (!stopping_) StartCallLocked();
 }
 
-void QueueWatcher::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    if (context_ != nullptr) context_->TryCancel();
-  }
-  if (thread_.joinable()) thread_.join();
+void QueueWatcher::StartCallLocked() {
+  context_ = std::make_unique<grpc::ClientContext>();
+  reader_ = store_->PrepareWatchQueues(context_.get(), queue_);
+  ++pending_;
+  reader_->StartCall(&started_op_);
 }
 
-void QueueWatcher::Loop() {
-  for (;;) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      context_ = context.get();
-    }
-    const absl::Status ended =
-        store_->WatchQueues(context.get(), [this](const sv1::QueueAdvances& advances) {
-          for (const sv1::QueueAdvance& a : advances.queues()) on_advance_(a.topic(), a.queue_id());
-        });
-    absl::MutexLock lock(&mu_);
-    context_ = nullptr;
-    const absl::Duration retry = ended.code() == absl::StatusCode::kUnimplemented
-                                     ? absl::Seconds(10)
-                                     : absl::Milliseconds(500);
-    mu_.AwaitWithTimeout(absl::Condition(this, &QueueWatcher::StoppingLocked), retry);
-    if (stopping_) return;
+void QueueWatcher::OnStarted(bool ok) {
+  absl::MutexLock lock(&mu_);
+  ++pending_;
+  if (ok) {
+    reader_->Read(&advances_, &read_op_);
+  } else {
+    reader_->Finish(&status_, &finished_op_);
   }
+  --pending_;
+}
+
+void QueueWatcher::OnRead(bool ok) {
+  if (ok) {
+    for (const sv1::QueueAdvance& a : advances_.queues()) on_advance_(a.topic(), a.queue_id());
+  }
+  absl::MutexLock lock(&mu_);
+  ++pending_;
+  if (ok) {
+    reader_->Read(&advances_, &read_op_);  // a cancelled stream fails it
+  } else {
+    reader_->Finish(&status_, &finished_op_);
+  }
+  --pending_;
+}
+
+void QueueWatcher::OnFinished(bool /*ok*/) {
+  absl::MutexLock lock(&mu_);
+  --pending_;
+  reader_.reset();
+  context_.reset();
+  if (stopping_) return;
+  const auto retry = status_.error_code() == grpc::StatusCode::UNIMPLEMENTED
+                         ? std::chrono::seconds(10)
+                         : std::chrono::milliseconds(500);
+  ++pending_;
+  alarm_.Set(queue_, std::chrono::system_clock::now() + retry, &retry_op_);
+}
+
+void QueueWatcher::OnRetry(bool ok) {
+  absl::MutexLock lock(&mu_);
+  --pending_;
+  if (ok && !stopping_) StartCallLocked();
+}
+
+void QueueWatcher::Detach() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  if (context_ != nullptr) context_->TryCancel();
+  if (pending_ > 0) alarm_.Cancel();  // a pending wait fires at once, not ok
+  mu_.Await(absl::Condition(
+      +[](int* pending) { return *pending == 0; }, &pending_));
 }
 
 }  // namespace apogee::broker

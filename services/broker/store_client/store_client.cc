@@ -515,15 +515,9 @@ absl::StatusOr<sv1::ListPendingResponse> StoreClient::ListPending(
   return Call(&sv1::Store::Stub::ListPending, request);
 }
 
-absl::Status StoreClient::WatchQueues(
-    grpc::ClientContext* context,
-    const std::function<void(const sv1::QueueAdvances&)>& on_advances) {
-  std::unique_ptr<grpc::ClientReader<sv1::QueueAdvances>> reader =
-      stub_->WatchQueues(context, sv1::WatchQueuesRequest());
-  sv1::QueueAdvances advances;
-  while (reader->Read(&advances)) on_advances(advances);
-  const grpc::Status status = reader->Finish();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+std::unique_ptr<grpc::ClientAsyncReader<sv1::QueueAdvances>> StoreClient::PrepareWatchQueues(
+    grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+  return stub_->PrepareAsyncWatchQueues(context, sv1::WatchQueuesRequest(), queue);
 }
 
 absl::StatusOr<sv1::SetRoleResponse> StoreClient::SetRole(const sv1::SetRoleRequest& request) {

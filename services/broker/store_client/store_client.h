@@ -92,11 +92,10 @@ class StoreClient final : public CompletionQueueUser {
   absl::Status RecordTransactionCheck(const sv1::RecordTransactionCheckRequest& request);
   // Pending TIMER / HALF records (docs/design/message-types.md §6).
   absl::StatusOr<sv1::ListPendingResponse> ListPending(const sv1::ListPendingRequest& request);
-  // Reads the store's WatchQueues stream on this thread, calling
-  // `on_advances` per message, until the stream ends (the store went away,
-  // or `context` was cancelled). No deadline.
-  absl::Status WatchQueues(grpc::ClientContext* context,
-                           const std::function<void(const sv1::QueueAdvances&)>& on_advances);
+  // The store's WatchQueues stream on `queue`, not started (QueueWatcher).
+  // No deadline.
+  std::unique_ptr<grpc::ClientAsyncReader<sv1::QueueAdvances>> PrepareWatchQueues(
+      grpc::ClientContext* context, grpc::CompletionQueue* queue);
   // Replication roles (services/broker/ha). UNIMPLEMENTED from a store that
   // has no replication.
   absl::StatusOr<sv1::SetRoleResponse> SetRole(const sv1::SetRoleRequest& request);
