@@ -6,6 +6,8 @@
 # $HOME_DIR, with extra broker flags as arguments. Sets ns (NameServer
 # address), broker (broker address), store_pid and broker_pid. Also
 # helpers for the figures: cpu_ticks PID (utime+stime) and loadavg.
+# STORE_METRICS=HOST:PORT serves the store's Prometheus metrics there
+# (request counts per method), off by default.
 open_bench_home() {
   HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
   mkdir -p "$HOME_DIR/logs"
@@ -22,7 +24,7 @@ start_bench_cluster() {
   wait_for nameserver "$HOME_DIR/nameserver.address"
   ns=$(sed -n 's/^grpc=//p' "$HOME_DIR/nameserver.address")
   "$BUILD_DIR/services/store/apogee-store" --data_dir="$HOME_DIR/store" \
-    --listen="unix:$HOME_DIR/store.sock" --flush="$FLUSH" --metrics_listen= \
+    --listen="unix:$HOME_DIR/store.sock" --flush="$FLUSH" --metrics_listen=${STORE_METRICS:-} \
     --address_file="$HOME_DIR/store.address" >"$HOME_DIR/logs/store.log" 2>&1 &
   store_pid=$!
   pids+=($store_pid)
