@@ -45,10 +45,9 @@ class AsyncServerStreamMethod final : public AsyncMethod {
                                     StreamOut<Response>* out)>;
   // The generated raw RequestX of the method (new-call and notification
   // queue are the same queue).
-  using RequestCall =
-      std::function<void(grpc::ServerContext*, grpc::ByteBuffer*,
-                         grpc::ServerAsyncWriter<grpc::ByteBuffer>*, grpc::ServerCompletionQueue*,
-                         void* tag)>;
+  using RequestCall = std::function<void(grpc::ServerContext*, grpc::ByteBuffer*,
+                                         grpc::ServerAsyncWriter<grpc::ByteBuffer>*,
+                                         grpc::ServerCompletionQueue*, void* tag)>;
 
   // `method`: the full name ("/package.Service/Method"), for errors.
   AsyncServerStreamMethod(std::string method, RequestCall request, Handle handle)
