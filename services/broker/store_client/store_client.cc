@@ -302,7 +302,20 @@ void StoreClient::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues
 void StoreClient::Detach() {
   absl::MutexLock lock(&mu_);
   CloseStreams(attached_);
-  attached_ = nullptr;
+  attached_ = nullptr;  // calls from now on are sync
+  mu_.Await(absl::Condition(
+      +[](int* calls) { return *calls == 0; }, &queued_calls_));
+}
+
+grpc::CompletionQueue* StoreClient::BeginQueuedCall() {
+  absl::MutexLock lock(&mu_);
+  if (attached_ != nullptr) ++queued_calls_;
+  return attached_;
+}
+
+void StoreClient::EndQueuedCall() {
+  absl::MutexLock lock(&mu_);
+  --queued_calls_;
 }
 
 void StoreClient::CloseStreams(grpc::CompletionQueue* queue) {
@@ -389,7 +402,7 @@ absl::StatusOr<std::vector<sv1::AppendResult>> StoreClient::AppendAndWait(
 }
 
 absl::StatusOr<sv1::ReadResponse> StoreClient::Read(const sv1::ReadRequest& request) {
-  return Call(&sv1::Store::Stub::Read, request);
+  return Call(&sv1::Store::Stub::Read, &sv1::Store::Stub::PrepareAsyncRead, request);
 }
 
 absl::StatusOr<sv1::GetQueueOffsetsResponse> StoreClient::GetQueueOffsets(const std::string& topic,
@@ -397,21 +410,23 @@ absl::StatusOr<sv1::GetQueueOffsetsResponse> StoreClient::GetQueueOffsets(const 
   sv1::GetQueueOffsetsRequest request;
   request.set_topic(topic);
   request.set_queue_id(queue_id);
-  return Call(&sv1::Store::Stub::GetQueueOffsets, request);
+  return Call(&sv1::Store::Stub::GetQueueOffsets, &sv1::Store::Stub::PrepareAsyncGetQueueOffsets,
+              request);
 }
 
 absl::StatusOr<std::vector<sv1::StoredRecord>> StoreClient::LookupById(
     const std::string& message_id) {
   sv1::LookupByIdRequest request;
   request.set_message_id(message_id);
-  auto response = Call(&sv1::Store::Stub::LookupById, request);
+  auto response =
+      Call(&sv1::Store::Stub::LookupById, &sv1::Store::Stub::PrepareAsyncLookupById, request);
   if (!response.ok()) return response.status();
   return std::vector<sv1::StoredRecord>(response->records().begin(), response->records().end());
 }
 
 absl::StatusOr<sv1::LookupByKeyResponse> StoreClient::LookupByKey(
     const sv1::LookupByKeyRequest& request) {
-  return Call(&sv1::Store::Stub::LookupByKey, request);
+  return Call(&sv1::Store::Stub::LookupByKey, &sv1::Store::Stub::PrepareAsyncLookupByKey, request);
 }
 
 absl::StatusOr<int64_t> StoreClient::LookupOffsetByTime(const std::string& topic, int32_t queue_id,
@@ -420,7 +435,8 @@ absl::StatusOr<int64_t> StoreClient::LookupOffsetByTime(const std::string& topic
   request.set_topic(topic);
   request.set_queue_id(queue_id);
   *request.mutable_time() = ToProtoTimestamp(time);
-  auto response = Call(&sv1::Store::Stub::LookupOffsetByTime, request);
+  auto response = Call(&sv1::Store::Stub::LookupOffsetByTime,
+                       &sv1::Store::Stub::PrepareAsyncLookupOffsetByTime, request);
   if (!response.ok()) return response.status();
   return response->offset();
 }
@@ -432,7 +448,8 @@ absl::Status StoreClient::CommitOffset(const std::string& group, const std::stri
   request.set_topic(topic);
   request.set_queue_id(queue_id);
   request.set_offset(offset);
-  return Call(&sv1::Store::Stub::CommitOffset, request).status();
+  return Call(&sv1::Store::Stub::CommitOffset, &sv1::Store::Stub::PrepareAsyncCommitOffset, request)
+      .status();
 }
 
 absl::StatusOr<int64_t> StoreClient::FetchOffset(const std::string& group, const std::string& topic,
@@ -441,7 +458,8 @@ absl::StatusOr<int64_t> StoreClient::FetchOffset(const std::string& group, const
   request.set_group(group);
   request.set_topic(topic);
   request.set_queue_id(queue_id);
-  auto response = Call(&sv1::Store::Stub::FetchOffset, request);
+  auto response =
+      Call(&sv1::Store::Stub::FetchOffset, &sv1::Store::Stub::PrepareAsyncFetchOffset, request);
   if (!response.ok()) return response.status();
   return response->offset();
 }
@@ -449,31 +467,35 @@ absl::StatusOr<int64_t> StoreClient::FetchOffset(const std::string& group, const
 absl::StatusOr<sv1::ListOffsetsResponse> StoreClient::ListOffsets(const std::string& group) {
   sv1::ListOffsetsRequest request;
   request.set_group(group);
-  return Call(&sv1::Store::Stub::ListOffsets, request);
+  return Call(&sv1::Store::Stub::ListOffsets, &sv1::Store::Stub::PrepareAsyncListOffsets, request);
 }
 
 absl::Status StoreClient::PutTopic(const sv1::Topic& topic) {
   sv1::PutTopicRequest request;
   *request.mutable_topic() = topic;
-  return Call(&sv1::Store::Stub::PutTopic, request).status();
+  return Call(&sv1::Store::Stub::PutTopic, &sv1::Store::Stub::PrepareAsyncPutTopic, request)
+      .status();
 }
 
 absl::Status StoreClient::DeleteTopic(const std::string& name) {
   sv1::DeleteTopicRequest request;
   request.set_name(name);
-  return Call(&sv1::Store::Stub::DeleteTopic, request).status();
+  return Call(&sv1::Store::Stub::DeleteTopic, &sv1::Store::Stub::PrepareAsyncDeleteTopic, request)
+      .status();
 }
 
 absl::StatusOr<sv1::Topic> StoreClient::GetTopic(const std::string& name) {
   sv1::GetTopicRequest request;
   request.set_name(name);
-  auto response = Call(&sv1::Store::Stub::GetTopic, request);
+  auto response =
+      Call(&sv1::Store::Stub::GetTopic, &sv1::Store::Stub::PrepareAsyncGetTopic, request);
   if (!response.ok()) return response.status();
   return response->topic();
 }
 
 absl::StatusOr<std::vector<sv1::Topic>> StoreClient::ListTopics() {
-  auto response = Call(&sv1::Store::Stub::ListTopics, sv1::ListTopicsRequest());
+  auto response = Call(&sv1::Store::Stub::ListTopics, &sv1::Store::Stub::PrepareAsyncListTopics,
+                       sv1::ListTopicsRequest());
   if (!response.ok()) return response.status();
   return std::vector<sv1::Topic>(response->topics().begin(), response->topics().end());
 }
@@ -481,38 +503,45 @@ absl::StatusOr<std::vector<sv1::Topic>> StoreClient::ListTopics() {
 absl::Status StoreClient::PutGroup(const sv1::Group& group) {
   sv1::PutGroupRequest request;
   *request.mutable_group() = group;
-  return Call(&sv1::Store::Stub::PutGroup, request).status();
+  return Call(&sv1::Store::Stub::PutGroup, &sv1::Store::Stub::PrepareAsyncPutGroup, request)
+      .status();
 }
 
 absl::Status StoreClient::DeleteGroup(const std::string& name) {
   sv1::DeleteGroupRequest request;
   request.set_name(name);
-  return Call(&sv1::Store::Stub::DeleteGroup, request).status();
+  return Call(&sv1::Store::Stub::DeleteGroup, &sv1::Store::Stub::PrepareAsyncDeleteGroup, request)
+      .status();
 }
 
 absl::StatusOr<std::vector<sv1::Group>> StoreClient::ListGroups() {
-  auto response = Call(&sv1::Store::Stub::ListGroups, sv1::ListGroupsRequest());
+  auto response = Call(&sv1::Store::Stub::ListGroups, &sv1::Store::Stub::PrepareAsyncListGroups,
+                       sv1::ListGroupsRequest());
   if (!response.ok()) return response.status();
   return std::vector<sv1::Group>(response->groups().begin(), response->groups().end());
 }
 
 absl::StatusOr<sv1::GetStatsResponse> StoreClient::GetStats() {
-  return Call(&sv1::Store::Stub::GetStats, sv1::GetStatsRequest());
+  return Call(&sv1::Store::Stub::GetStats, &sv1::Store::Stub::PrepareAsyncGetStats,
+              sv1::GetStatsRequest());
 }
 
 absl::StatusOr<sv1::ResolveTransactionResponse> StoreClient::ResolveTransaction(
     const sv1::ResolveTransactionRequest& request) {
-  return Call(&sv1::Store::Stub::ResolveTransaction, request);
+  return Call(&sv1::Store::Stub::ResolveTransaction,
+              &sv1::Store::Stub::PrepareAsyncResolveTransaction, request);
 }
 
 absl::Status StoreClient::RecordTransactionCheck(
     const sv1::RecordTransactionCheckRequest& request) {
-  return Call(&sv1::Store::Stub::RecordTransactionCheck, request).status();
+  return Call(&sv1::Store::Stub::RecordTransactionCheck,
+              &sv1::Store::Stub::PrepareAsyncRecordTransactionCheck, request)
+      .status();
 }
 
 absl::StatusOr<sv1::ListPendingResponse> StoreClient::ListPending(
     const sv1::ListPendingRequest& request) {
-  return Call(&sv1::Store::Stub::ListPending, request);
+  return Call(&sv1::Store::Stub::ListPending, &sv1::Store::Stub::PrepareAsyncListPending, request);
 }
 
 std::unique_ptr<grpc::ClientAsyncReader<sv1::QueueAdvances>> StoreClient::PrepareWatchQueues(
@@ -521,11 +550,13 @@ std::unique_ptr<grpc::ClientAsyncReader<sv1::QueueAdvances>> StoreClient::Prepar
 }
 
 absl::StatusOr<sv1::SetRoleResponse> StoreClient::SetRole(const sv1::SetRoleRequest& request) {
-  return Call(&sv1::Store::Stub::SetRole, request);
+  return Call(&sv1::Store::Stub::SetRole, &sv1::Store::Stub::PrepareAsyncSetRole, request);
 }
 
 absl::StatusOr<sv1::GetReplicationStatusResponse> StoreClient::GetReplicationStatus() {
-  return Call(&sv1::Store::Stub::GetReplicationStatus, sv1::GetReplicationStatusRequest());
+  return Call(&sv1::Store::Stub::GetReplicationStatus,
+              &sv1::Store::Stub::PrepareAsyncGetReplicationStatus,
+              sv1::GetReplicationStatusRequest());
 }
 
 }  // namespace apogee::broker

@@ -104,13 +104,33 @@ class StoreClient final : public CompletionQueueUser {
  private:
   struct AppendStream;
   std::unique_ptr<grpc::ClientContext> Context() const;
-  // One unary call with the client's deadline.
+  // One unary call with the client's deadline. Once attached, it runs on
+  // the server's completion queue and the caller waits on a condition
+  // variable: a thread blocked in a sync call would poll gRPC's shared
+  // epoll set beside the queue's poller, so every store answer woke both
+  // (docs/benchmarks.md). Sync on the poller itself (it must not wait for
+  // its own queue) and before attaching.
   template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(grpc::Status (sv1::Store::Stub::*method)(grpc::ClientContext*,
-                                                                         const Request&, Response*),
-                                const Request& request) {
+  absl::StatusOr<Response> Call(
+      grpc::Status (sv1::Store::Stub::*sync)(grpc::ClientContext*, const Request&, Response*),
+      std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (sv1::Store::Stub::*prepare)(
+          grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
+      const Request& request) {
     Response response;
-    grpc::Status status = (stub_.get()->*method)(Context().get(), request, &response);
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    grpc::CompletionQueue* queue = polling_completion_queue ? nullptr : BeginQueuedCall();
+    if (queue == nullptr) {
+      status = (stub_.get()->*sync)(context.get(), request, &response);
+    } else {
+      WaitableTag done;
+      std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> reader =
+          (stub_.get()->*prepare)(context.get(), request, queue);
+      reader->StartCall();
+      reader->Finish(&response, &status, &done);
+      done.Wait();
+      EndQueuedCall();
+    }
     absl::Status result = status.ok()
                               ? absl::OkStatus()
                               : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
@@ -119,6 +139,10 @@ class StoreClient final : public CompletionQueueUser {
     if (!result.ok()) return result;
     return response;
   }
+  // The attached queue, counting a unary call on it (Detach waits for
+  // none); null when not attached.
+  grpc::CompletionQueue* BeginQueuedCall();
+  void EndQueuedCall();
   // Tracks whether the store answers: logs one line when it stops (with the
   // first error) and one when it answers again, never one per failed call.
   void Observe(const absl::Status& status);
@@ -145,6 +169,7 @@ class StoreClient final : public CompletionQueueUser {
   // Where new streams go: the attached queue, else the client's own (made
   // on first use, polled by own_poller_).
   grpc::CompletionQueue* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int queued_calls_ ABSL_GUARDED_BY(mu_) = 0;  // unary calls on attached_
   std::unique_ptr<grpc::CompletionQueue> own_queue_ ABSL_GUARDED_BY(mu_);
   std::thread own_poller_;
   std::atomic<int64_t> append_requests_{0};

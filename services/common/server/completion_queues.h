@@ -89,11 +89,18 @@ class LiveCalls {
   int count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Whether this thread polls a completion queue (PollCompletionQueue). A
+// poller must never wait for a tag of its own queue: only it could deliver
+// it.
+inline thread_local bool polling_completion_queue = false;
+
 // Runs each event's tag until the queue is shut down and drained.
 inline void PollCompletionQueue(grpc::CompletionQueue* queue) {
+  polling_completion_queue = true;
   void* tag = nullptr;
   bool ok = false;
   while (queue->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
+  polling_completion_queue = false;
 }
 
 // Something that puts work on a GrpcServer's completion queues: a service
