@@ -54,11 +54,9 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
   template <typename Self, typename Request, typename Response>
   void ServeUnary(const char* name, Self* self,
                   void (Self::*handler)(UnaryCall, const Request*, Response*)) {
-    const std::string service(Generated::service_full_name());
-    const int index = MethodIndex(service + "." + name);
-    this->MarkMethodRaw(index);
+    const int index = MarkRaw(name);
     methods_.push_back(std::make_unique<AsyncUnaryMethod<Request, Response>>(
-        "/" + service + "/" + name,
+        PathOf(name),
         [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
                       grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
                       grpc::ServerCompletionQueue* queue, void* tag) {
@@ -76,11 +74,9 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
   void ServeServerStream(const char* name, Self* self,
                          void (Self::*handler)(grpc::ServerContext*, const Request*,
                                                StreamOut<Response>*)) {
-    const std::string service(Generated::service_full_name());
-    const int index = MethodIndex(service + "." + name);
-    this->MarkMethodRaw(index);
+    const int index = MarkRaw(name);
     methods_.push_back(std::make_unique<AsyncServerStreamMethod<Request, Response>>(
-        "/" + service + "/" + name,
+        PathOf(name),
         [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
                       grpc::ServerAsyncWriter<grpc::ByteBuffer>* writer,
                       grpc::ServerCompletionQueue* queue, void* tag) {
@@ -96,6 +92,17 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
   virtual void DetachStreams() {}
 
  private:
+  // Marks the method `name` raw (served from the queue) and returns its index.
+  int MarkRaw(const char* name) {
+    const int index = MethodIndex(std::string(Generated::service_full_name()) + "." + name);
+    this->MarkMethodRaw(index);
+    return index;
+  }
+  // "/package.Service/Method", for errors.
+  static std::string PathOf(const char* name) {
+    return "/" + std::string(Generated::service_full_name()) + "/" + name;
+  }
+
   std::vector<std::unique_ptr<AsyncMethod>> methods_;
 };
 
