@@ -22,15 +22,14 @@ void QueueWatcher::StartCallLocked() {
   reader_->StartCall(&started_op_);
 }
 
+// Each reaction but the last issues the next operation: pending_ stays.
 void QueueWatcher::OnStarted(bool ok) {
   absl::MutexLock lock(&mu_);
-  ++pending_;
   if (ok) {
     reader_->Read(&advances_, &read_op_);
   } else {
     reader_->Finish(&status_, &finished_op_);
   }
-  --pending_;
 }
 
 void QueueWatcher::OnRead(bool ok) {
@@ -38,13 +37,11 @@ void QueueWatcher::OnRead(bool ok) {
     for (const sv1::QueueAdvance& a : advances_.queues()) on_advance_(a.topic(), a.queue_id());
   }
   absl::MutexLock lock(&mu_);
-  ++pending_;
   if (ok) {
     reader_->Read(&advances_, &read_op_);  // a cancelled stream fails it
   } else {
     reader_->Finish(&status_, &finished_op_);
   }
-  --pending_;
 }
 
 void QueueWatcher::OnFinished(bool /*ok*/) {

@@ -300,22 +300,18 @@ void StoreClient::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues
 }
 
 void StoreClient::Detach() {
-  absl::MutexLock lock(&mu_);
-  CloseStreams(attached_);
-  attached_ = nullptr;  // calls from now on are sync
-  mu_.Await(absl::Condition(
-      +[](int* calls) { return *calls == 0; }, &queued_calls_));
+  {
+    absl::MutexLock lock(&mu_);
+    CloseStreams(attached_);
+    attached_ = nullptr;  // calls from now on are sync
+  }
+  queued_calls_.AwaitNone();
 }
 
 grpc::CompletionQueue* StoreClient::BeginQueuedCall() {
   absl::MutexLock lock(&mu_);
-  if (attached_ != nullptr) ++queued_calls_;
+  if (attached_ != nullptr) queued_calls_.Add();
   return attached_;
-}
-
-void StoreClient::EndQueuedCall() {
-  absl::MutexLock lock(&mu_);
-  --queued_calls_;
 }
 
 void StoreClient::CloseStreams(grpc::CompletionQueue* queue) {

@@ -129,7 +129,7 @@ class StoreClient final : public CompletionQueueUser {
       reader->StartCall();
       reader->Finish(&response, &status, &done);
       done.Wait();
-      EndQueuedCall();
+      queued_calls_.Remove();
     }
     absl::Status result = status.ok()
                               ? absl::OkStatus()
@@ -142,7 +142,6 @@ class StoreClient final : public CompletionQueueUser {
   // The attached queue, counting a unary call on it (Detach waits for
   // none); null when not attached.
   grpc::CompletionQueue* BeginQueuedCall();
-  void EndQueuedCall();
   // Tracks whether the store answers: logs one line when it stops (with the
   // first error) and one when it answers again, never one per failed call.
   void Observe(const absl::Status& status);
@@ -169,7 +168,7 @@ class StoreClient final : public CompletionQueueUser {
   // Where new streams go: the attached queue, else the client's own (made
   // on first use, polled by own_poller_).
   grpc::CompletionQueue* attached_ ABSL_GUARDED_BY(mu_) = nullptr;
-  int queued_calls_ ABSL_GUARDED_BY(mu_) = 0;  // unary calls on attached_
+  LiveCalls queued_calls_;  // unary calls on attached_ (added under mu_)
   std::unique_ptr<grpc::CompletionQueue> own_queue_ ABSL_GUARDED_BY(mu_);
   std::thread own_poller_;
   std::atomic<int64_t> append_requests_{0};
