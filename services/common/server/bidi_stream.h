@@ -7,7 +7,6 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -17,6 +16,7 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/async_stream.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "services/common/server/call_end.h"
 #include "services/common/server/completion_queues.h"
 
 namespace apogee {
@@ -40,7 +40,7 @@ class QueueBidiStream {
 
   void Start() {
     // Before the request: gRPC delivers it only for a call that started.
-    context_.AsyncNotifyWhenDone(&done_op_);
+    context_.AsyncNotifyWhenDone(end_.done_tag());
     request_call_(&context_, &stream_, queue_, &requested_op_);
   }
 
@@ -66,7 +66,7 @@ class QueueBidiStream {
   // Reads the next request into request(); nothing once finished.
   void ReadRequest() {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
+    if (end_.finished()) return;
     reading_ = true;
     stream_.Read(&read_buffer_, &read_op_);
   }
@@ -74,11 +74,11 @@ class QueueBidiStream {
   // Writes `response` (serialized now, so it need not outlive the call).
   void WriteResponse(const Response& response) {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
+    if (end_.finished()) return;
     write_buffer_.Clear();
     bool own_buffer = false;
     (void)grpc::SerializationTraits<Response>::Serialize(response, &write_buffer_, &own_buffer);
-    writing_ = true;
+    end_.WriteStarted();
     stream_.Write(write_buffer_, &write_op_);
   }
 
@@ -86,7 +86,7 @@ class QueueBidiStream {
   // flight if there is one.
   void Finish(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
-    FinishLocked(status);
+    end_.Finish(status);
   }
 
   Request& request() { return request_; }
@@ -96,22 +96,11 @@ class QueueBidiStream {
  private:
   using Op = MemberTag<QueueBidiStream>;
 
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    if (writing_) {
-      if (!finish_after_write_.has_value()) finish_after_write_ = status;
-      return;
-    }
-    finished_ = true;
-    finish_pending_ = true;
-    stream_.Finish(status, &finished_op_);
-  }
-
   void OnRequested(bool ok) {
-    if (!ok) {  // the server is shutting down: no call came (nor will done_op_)
+    if (!ok) {  // the server is shutting down: no call came (nor will the done tag)
       {
         absl::MutexLock lock(&mu_);
-        ended_ = true;
+        end_.MarkEnded();
       }
       OnDone();
       return;
@@ -148,39 +137,18 @@ class QueueBidiStream {
   void OnWrite(bool ok) {
     {
       absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (finish_after_write_.has_value()) FinishLocked(*finish_after_write_);
+      end_.WriteDone();
     }
     OnWriteDone(ok);
-    MaybeEnd();
-  }
-
-  void OnFinished(bool /*ok*/) {
-    {
-      absl::MutexLock lock(&mu_);
-      finish_pending_ = false;
-    }
-    MaybeEnd();
-  }
-
-  // The call completed: its status went out, or the client cancelled (a
-  // read or write in flight then fails, which ends the subclass's loop).
-  void OnCallDone(bool /*ok: always true*/) {
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      FinishLocked(grpc::Status::CANCELLED);  // a no-op once finished
-    }
     MaybeEnd();
   }
 
   void MaybeEnd() {
     {
       absl::MutexLock lock(&mu_);
-      // (done_ implies finished_ once no write is in flight: OnCallDone
-      // finishes the call, or the write's completion does.)
-      if (ended_ || !started_ || !done_ || reading_ || writing_ || finish_pending_) return;
-      ended_ = true;
+      // (done implies finished once no write is in flight: CallEnd
+      // finishes the call then, or the write's completion does.)
+      if (!end_.TakeEnd(/*busy=*/!started_ || reading_)) return;
     }
     OnDone();
   }
@@ -197,19 +165,13 @@ class QueueBidiStream {
   Op requested_op_{this, &QueueBidiStream::OnRequested};
   Op read_op_{this, &QueueBidiStream::OnRead};
   Op write_op_{this, &QueueBidiStream::OnWrite};
-  Op finished_op_{this, &QueueBidiStream::OnFinished};
-  Op done_op_{this, &QueueBidiStream::OnCallDone};
 
   absl::Mutex mu_;
   grpc::ByteBuffer write_buffer_ ABSL_GUARDED_BY(mu_);
-  std::optional<grpc::Status> finish_after_write_ ABSL_GUARDED_BY(mu_);
+  CallEnd<RawStream, QueueBidiStream> end_ ABSL_GUARDED_BY(mu_){&stream_, &mu_, this,
+                                                                &QueueBidiStream::MaybeEnd};
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace apogee

@@ -18,6 +18,7 @@
 #include "grpcpp/support/async_stream.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "services/common/server/async_unary.h"
+#include "services/common/server/call_end.h"
 #include "services/common/server/completion_queues.h"
 #include "services/common/server/unparsed_request.h"
 
@@ -65,13 +66,13 @@ class AsyncServerStreamMethod final : public AsyncMethod {
         : method_(method), queue_(queue), writer_(&context_) {
       method_->calls_.Add();
       // Before the request: gRPC delivers it only for a call that started.
-      context_.AsyncNotifyWhenDone(&done_op_);
+      context_.AsyncNotifyWhenDone(end_.done_tag());
       method_->request_(&context_, &raw_, &writer_, queue_, &requested_op_);
     }
 
     void Write(Response item) override {
       absl::MutexLock lock(&mu_);
-      if (finished_) return;
+      if (end_.finished()) return;
       pending_.push_back(std::move(item));
       MaybeWriteLocked();
     }
@@ -90,7 +91,7 @@ class AsyncServerStreamMethod final : public AsyncMethod {
     ~Call() { method_->calls_.Remove(); }
 
     void OnRequested(bool ok) {
-      if (!ok) {  // the server is shutting down: no call came (nor will done_op_)
+      if (!ok) {  // the server is shutting down: no call came (nor will the done tag)
         delete this;
         return;
       }
@@ -98,10 +99,9 @@ class AsyncServerStreamMethod final : public AsyncMethod {
       if (!grpc::SerializationTraits<Request>::Deserialize(&raw_, &request_).ok()) {
         {
           absl::MutexLock lock(&mu_);
-          closed_ = finished_ = finish_pending_ = true;
-          writer_.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                      UnparsedRequestMessage(method_->method_)),
-                         &finished_op_);
+          closed_ = true;
+          end_.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   UnparsedRequestMessage(method_->method_)));
         }
         return;
       }
@@ -109,49 +109,29 @@ class AsyncServerStreamMethod final : public AsyncMethod {
     }
 
     void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      if (writing_ || finished_) return;
+      if (end_.writing() || end_.finished()) return;
       if (!pending_.empty()) {
         buffer_.Clear();
         bool own = false;
         (void)grpc::SerializationTraits<Response>::Serialize(pending_.front(), &buffer_, &own);
         pending_.pop_front();
-        writing_ = true;
+        end_.WriteStarted();
         writer_.Write(buffer_, &write_op_);
       } else if (closed_) {
-        finished_ = finish_pending_ = true;
-        writer_.Finish(grpc::Status::OK, &finished_op_);
+        end_.Finish(grpc::Status::OK);
       }
     }
 
     void OnWrite(bool ok) {
       {
         absl::MutexLock lock(&mu_);
-        writing_ = false;
+        end_.WriteDone();
         if (!ok) {  // the client went away: drop the rest, end the call
           pending_.clear();
-          if (!finished_) {
-            finished_ = finish_pending_ = true;
-            writer_.Finish(grpc::Status::OK, &finished_op_);
-          }
+          end_.Finish(grpc::Status::OK);
         } else {
           MaybeWriteLocked();
         }
-      }
-      MaybeEnd();
-    }
-
-    void OnFinished(bool /*ok*/) {
-      {
-        absl::MutexLock lock(&mu_);
-        finish_pending_ = false;
-      }
-      MaybeEnd();
-    }
-
-    void OnDone(bool /*ok*/) {
-      {
-        absl::MutexLock lock(&mu_);
-        done_ = true;
       }
       MaybeEnd();
     }
@@ -161,8 +141,7 @@ class AsyncServerStreamMethod final : public AsyncMethod {
     void MaybeEnd() {
       {
         absl::MutexLock lock(&mu_);
-        if (ended_ || !closed_ || !done_ || writing_ || finish_pending_) return;
-        ended_ = true;
+        if (!end_.TakeEnd(/*busy=*/!closed_)) return;
       }
       delete this;
     }
@@ -175,18 +154,13 @@ class AsyncServerStreamMethod final : public AsyncMethod {
     grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
     Op requested_op_{this, &Call::OnRequested};
     Op write_op_{this, &Call::OnWrite};
-    Op finished_op_{this, &Call::OnFinished};
-    Op done_op_{this, &Call::OnDone};
 
     absl::Mutex mu_;
     std::deque<Response> pending_ ABSL_GUARDED_BY(mu_);
     grpc::ByteBuffer buffer_ ABSL_GUARDED_BY(mu_);  // the write in flight
-    bool writing_ ABSL_GUARDED_BY(mu_) = false;
-    bool closed_ ABSL_GUARDED_BY(mu_) = false;
-    bool finished_ ABSL_GUARDED_BY(mu_) = false;
-    bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
-    bool done_ ABSL_GUARDED_BY(mu_) = false;
-    bool ended_ ABSL_GUARDED_BY(mu_) = false;
+    CallEnd<grpc::ServerAsyncWriter<grpc::ByteBuffer>, Call> end_ ABSL_GUARDED_BY(mu_){
+        &writer_, &mu_, this, &Call::MaybeEnd};
+    bool closed_ ABSL_GUARDED_BY(mu_) = false;  // by the handler
   };
 
   const std::string method_;

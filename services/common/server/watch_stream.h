@@ -6,12 +6,12 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/async_stream.h"
+#include "services/common/server/call_end.h"
 #include "services/common/server/completion_queues.h"
 
 namespace apogee {
@@ -32,7 +32,7 @@ class WatchStream {
   WatchStream& operator=(const WatchStream&) = delete;
 
   void Start() {
-    context_.AsyncNotifyWhenDone(&done_op_);
+    context_.AsyncNotifyWhenDone(end_.done_tag());
     request_call_(&context_, &request_, &writer_, queue_, &requested_op_);
   }
 
@@ -55,20 +55,13 @@ class WatchStream {
   // Writes the news unless a write is in flight (its completion writes
   // what came meanwhile) or the call is over.
   void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || done_ || !TakeLocked(&out_)) return;
-    writing_ = true;
+    if (end_.writing() || end_.finished() || end_.done() || !TakeLocked(&out_)) return;
+    end_.WriteStarted();
     writer_.Write(out_, &write_op_);
   }
   // Ends the call with `status`, after the write in flight if there is one.
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    if (writing_) {
-      if (!finish_after_write_.has_value()) finish_after_write_ = status;
-      return;
-    }
-    finished_ = true;
-    finish_pending_ = true;
-    writer_.Finish(status, &finished_op_);
+    end_.Finish(status);
   }
 
   const Request& request() const { return request_; }
@@ -79,7 +72,7 @@ class WatchStream {
 
  private:
   void OnRequested(bool ok) {
-    if (!ok) {  // the server is shutting down: no call came (nor will done_op_)
+    if (!ok) {  // the server is shutting down: no call came (nor will the done tag)
       delete this;
       return;
     }
@@ -89,32 +82,12 @@ class WatchStream {
   void OnWrite(bool ok) {
     {
       absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (finish_after_write_.has_value()) {
-        FinishLocked(*finish_after_write_);
-      } else if (!ok) {
-        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+      end_.WriteDone();  // finishes now if a Finish waited for the write
+      if (!ok) {
+        end_.Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
       } else {
         WriteLocked();
       }
-    }
-    MaybeEnd();
-  }
-
-  void OnFinished(bool /*ok*/) {
-    {
-      absl::MutexLock lock(&mu_);
-      finish_pending_ = false;
-    }
-    MaybeEnd();
-  }
-
-  // The client went, or the server is shutting down (or the call ended).
-  void OnDone(bool /*ok*/) {
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      FinishLocked(grpc::Status::CANCELLED);
     }
     MaybeEnd();
   }
@@ -123,8 +96,7 @@ class WatchStream {
   void MaybeEnd() {
     {
       absl::MutexLock lock(&mu_);
-      if (!done_ || writing_ || finish_pending_ || ending_) return;
-      ending_ = true;
+      if (!end_.TakeEnd()) return;
     }
     OnEnd();
     delete this;
@@ -138,15 +110,9 @@ class WatchStream {
   grpc::ServerAsyncWriter<Response> writer_;
   MemberTag<WatchStream> requested_op_{this, &WatchStream::OnRequested};
   MemberTag<WatchStream> write_op_{this, &WatchStream::OnWrite};
-  MemberTag<WatchStream> finished_op_{this, &WatchStream::OnFinished};
-  MemberTag<WatchStream> done_op_{this, &WatchStream::OnDone};
   Response out_ ABSL_GUARDED_BY(mu_);
-  std::optional<grpc::Status> finish_after_write_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  CallEnd<grpc::ServerAsyncWriter<Response>, WatchStream> end_ ABSL_GUARDED_BY(mu_){
+      &writer_, &mu_, this, &WatchStream::MaybeEnd};
 };
 
 }  // namespace apogee
