@@ -125,7 +125,8 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
                          options_.streams.max_telemetry_streams_per_client) {
   ServeUnary("QueryRoute", this, &MessagingService::QueryRoute);
   ServeUnary("Heartbeat", this, &MessagingService::Heartbeat);
-  ServeUnary("SendMessage", this, &MessagingService::SendCall);
+  // Sends come many at once (official clients send one message a call).
+  ServeUnary("SendMessage", this, &MessagingService::SendCall, /*waiting=*/16);
   ServeUnary("QueryAssignment", this, &MessagingService::QueryAssignment);
   ServeServerStream("ReceiveMessage", this, &MessagingService::ReceiveMessage);
   ServeUnary("AckMessage", this, &MessagingService::AckMessage);

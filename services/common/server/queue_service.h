@@ -39,33 +39,36 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
  public:
   void Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) final {
     for (grpc::ServerCompletionQueue* queue : queues) {
-      for (auto& method : methods_) method->ServeOn(queue, 2);
+      for (auto& served : methods_) served.method->ServeOn(queue, served.waiting);
     }
     AttachStreams(queues.front());
   }
   void Detach() final {
     DetachStreams();
-    for (auto& method : methods_) method->AwaitNoCalls();
+    for (auto& served : methods_) served.method->AwaitNoCalls();
   }
 
  protected:
   // Serves the method `name` of the service with `handler`, a member
   // function of `self` (the subclass), called on the poller thread.
+  // `waiting`: calls kept posted, so that as many arriving together are
+  // taken without waiting for a re-post (a hot method wants more).
   template <typename Self, typename Request, typename Response>
   void ServeUnary(const char* name, Self* self,
-                  void (Self::*handler)(UnaryCall, const Request*, Response*)) {
+                  void (Self::*handler)(UnaryCall, const Request*, Response*), int waiting = 2) {
     const int index = MarkRaw(name);
-    methods_.push_back(std::make_unique<AsyncUnaryMethod<Request, Response>>(
-        PathOf(name),
-        [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
-                      grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
-                      grpc::ServerCompletionQueue* queue, void* tag) {
-          this->RequestAsyncUnary(index, context, request, writer, queue, queue, tag);
-        },
-        [self, handler](grpc::ServerContext* context, const Request* request, Response* response,
-                        std::function<void(const grpc::Status&)> finish) {
-          (self->*handler)(UnaryCall{context, std::move(finish)}, request, response);
-        }));
+    Serve(waiting,
+          std::make_unique<AsyncUnaryMethod<Request, Response>>(
+              PathOf(name),
+              [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
+                            grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
+                            grpc::ServerCompletionQueue* queue, void* tag) {
+                this->RequestAsyncUnary(index, context, request, writer, queue, queue, tag);
+              },
+              [self, handler](grpc::ServerContext* context, const Request* request,
+                              Response* response, std::function<void(const grpc::Status&)> finish) {
+                (self->*handler)(UnaryCall{context, std::move(finish)}, request, response);
+              }));
   }
 
   // Serves the server-streaming method `name` with `handler`, called on the
@@ -75,15 +78,18 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
                          void (Self::*handler)(grpc::ServerContext*, const Request*,
                                                StreamOut<Response>*)) {
     const int index = MarkRaw(name);
-    methods_.push_back(std::make_unique<AsyncServerStreamMethod<Request, Response>>(
-        PathOf(name),
-        [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
-                      grpc::ServerAsyncWriter<grpc::ByteBuffer>* writer,
-                      grpc::ServerCompletionQueue* queue, void* tag) {
-          this->RequestAsyncServerStreaming(index, context, request, writer, queue, queue, tag);
-        },
-        [self, handler](grpc::ServerContext* context, const Request* request,
-                        StreamOut<Response>* out) { (self->*handler)(context, request, out); }));
+    Serve(2, std::make_unique<AsyncServerStreamMethod<Request, Response>>(
+                 PathOf(name),
+                 [this, index](grpc::ServerContext* context, grpc::ByteBuffer* request,
+                               grpc::ServerAsyncWriter<grpc::ByteBuffer>* writer,
+                               grpc::ServerCompletionQueue* queue, void* tag) {
+                   this->RequestAsyncServerStreaming(index, context, request, writer, queue, queue,
+                                                     tag);
+                 },
+                 [self, handler](grpc::ServerContext* context, const Request* request,
+                                 StreamOut<Response>* out) {
+                   (self->*handler)(context, request, out);
+                 }));
   }
 
   // The subclass's own calls (bidi streams): posted once the server runs,
@@ -92,6 +98,13 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
   virtual void DetachStreams() {}
 
  private:
+  struct Served {
+    std::unique_ptr<AsyncMethod> method;
+    int waiting;
+  };
+  void Serve(int waiting, std::unique_ptr<AsyncMethod> method) {
+    methods_.push_back(Served{std::move(method), waiting});
+  }
   // Marks the method `name` raw (served from the queue) and returns its index.
   int MarkRaw(const char* name) {
     const int index = MethodIndex(std::string(Generated::service_full_name()) + "." + name);
@@ -103,7 +116,7 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
     return "/" + std::string(Generated::service_full_name()) + "/" + name;
   }
 
-  std::vector<std::unique_ptr<AsyncMethod>> methods_;
+  std::vector<Served> methods_;
 };
 
 }  // namespace apogee
