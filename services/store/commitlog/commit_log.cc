@@ -630,6 +630,43 @@ absl::StatusOr<StoredRecord> CommitLog::ReadRecord(int64_t offset, uint32_t size
   return StoredRecord(std::move(bytes));
 }
 
+absl::StatusOr<std::vector<StoredRecord>> CommitLog::ReadRecords(
+    int64_t offset, absl::Span<const uint32_t> sizes) const {
+  std::shared_ptr<Segment> segment;
+  {
+    absl::MutexLock lock(&mu_);
+    if (offset < min_offset_) return BelowMinimum(offset, min_offset_);
+    if (offset >= written_offset_) {
+      return absl::OutOfRangeError(absl::StrCat("commit-log offset ", offset,
+                                                " is at or past the log's end ", written_offset_));
+    }
+    segment = SegmentFor(offset);
+  }
+  const int64_t available = segment->end() - offset;
+  size_t count = 0;
+  int64_t want = 0;
+  while (count < sizes.size() && want + sizes[count] <= available) want += sizes[count++];
+  std::string bytes(static_cast<size_t>(want), '\0');
+  absl::string_view data;
+  if (want > 0) {
+    APOGEE_ASSIGN_OR_RETURN(data, segment->Read(offset, static_cast<size_t>(want), bytes.data()));
+  }
+  std::vector<StoredRecord> records;
+  records.reserve(count);
+  size_t pos = 0;
+  for (size_t i = 0; i < count && pos + sizes[i] <= data.size(); pos += sizes[i++]) {
+    absl::StatusOr<RecordView> view = RecordView::Parse(
+        data.substr(pos, sizes[i]), offset + static_cast<int64_t>(pos), options_.max_record_size);
+    if (!view.ok() || view->length() != sizes[i]) break;
+    records.emplace_back(std::string(data.substr(pos, sizes[i])));
+  }
+  if (records.empty()) {  // the first did not fit or verify: ReadRecord says why
+    APOGEE_ASSIGN_OR_RETURN(StoredRecord record, ReadRecord(offset, sizes.empty() ? 0 : sizes[0]));
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
 absl::StatusOr<RecordChunk> CommitLog::ReadChunkFrom(const Segment& segment, int64_t offset,
                                                      size_t max_bytes, int64_t limit,
                                                      uint32_t max_record_size) {

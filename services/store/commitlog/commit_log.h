@@ -16,6 +16,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "services/common/clock/clock.h"
 #include "services/store/commitlog/record.h"
 #include "services/store/commitlog/segment.h"
@@ -169,6 +170,14 @@ class CommitLog {
   // Reads and CRC-checks the record at `offset` (a record boundary below
   // written_offset()). `size_hint`, when known, saves a read.
   absl::StatusOr<StoredRecord> ReadRecord(int64_t offset, uint32_t size_hint = 0) const;
+
+  // Reads the records of `sizes`, laid end to end from `offset` (a record
+  // boundary below written_offset()), with one read: a consume queue's
+  // neighbours, appended in one batch. Each is CRC-checked. Stops early (at
+  // least one record, else the error) where a segment ends or a record does
+  // not verify; the caller reads the rest one by one.
+  absl::StatusOr<std::vector<StoredRecord>> ReadRecords(int64_t offset,
+                                                        absl::Span<const uint32_t> sizes) const;
 
   // Reads whole records from `offset` (a record boundary) in one segment,
   // below `limit`, about `max_bytes` (at least one record). An empty chunk

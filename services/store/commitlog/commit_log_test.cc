@@ -278,6 +278,58 @@ TEST_F(CommitLogTest, CorruptionInASealedSegmentFailsReadsWithDataLoss) {
   EXPECT_TRUE(log->ReadRecord(all[0].commit_offset).ok());
 }
 
+TEST_F(CommitLogTest, ReadsRecordsLaidEndToEndInOneGoUpToTheSegmentEnd) {
+  auto log = OpenLog(Options());  // 4 KiB segments
+  std::vector<AppendResult> all;
+  for (int i = 0; i < 30; ++i) {
+    all.push_back(AppendOne(log.get(), MakeRecord("A", i % 2, std::string(200, 'a' + i % 26))));
+  }
+  ASSERT_GT(log->ListSegments().size(), 1u);
+  std::vector<uint32_t> sizes;
+  for (const AppendResult& r : all) sizes.push_back(r.size);
+  auto first = log->ReadRecords(all[0].commit_offset, sizes);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // Stops where segment 0 ends; every record is whole and the right one.
+  const int64_t segment_end = log->ListSegments()[0].end;
+  size_t in_first = 0;
+  while (in_first < all.size() && all[in_first].commit_offset < segment_end) ++in_first;
+  ASSERT_EQ(first->size(), in_first);
+  for (size_t i = 0; i < first->size(); ++i) {
+    const RecordView view = (*first)[i].view();
+    EXPECT_EQ(view.commit_offset(), all[i].commit_offset);
+    EXPECT_EQ(view.body(), std::string(200, 'a' + i % 26));
+  }
+  // The caller goes on from there.
+  auto rest =
+      log->ReadRecords(all[in_first].commit_offset, absl::MakeConstSpan(sizes).subspan(in_first));
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ((*rest)[0].view().commit_offset(), all[in_first].commit_offset);
+}
+
+TEST_F(CommitLogTest, ReadingRecordsStopsBeforeOneThatDoesNotVerify) {
+  std::vector<AppendResult> all;
+  {
+    auto log = OpenLog(Options());
+    // Past segment 0, which recovery then leaves as it is.
+    for (int i = 0; i < 40; ++i) {
+      all.push_back(AppendOne(log.get(), MakeRecord("A", 0, std::string(200, 'r'))));
+    }
+  }
+  testing::PatchFileBytes(SegmentPath(0), all[2].commit_offset + 100, "XX");
+  auto log = OpenLog(Options());
+  const std::vector<uint32_t> sizes = {all[0].size, all[1].size, all[2].size, all[3].size};
+  auto good = log->ReadRecords(all[0].commit_offset, sizes);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->size(), 2u);  // the two before the damage
+  auto bad = log->ReadRecords(all[2].commit_offset, absl::MakeConstSpan(sizes).subspan(2));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(bad.status().message(), HasSubstr(SegmentPath(0)));
+  // A wrong first size is read as ReadRecord would: by the record's own length.
+  auto resized = log->ReadRecords(all[0].commit_offset, {all[0].size + 7});
+  ASSERT_TRUE(resized.ok()) << resized.status();
+  EXPECT_EQ((*resized)[0].view().commit_offset(), all[0].commit_offset);
+}
+
 // Recovery of the log's last segments: wherever the damage is, the log
 // ends at its last whole, checksummed record (store_recovery fuzz finding 2,
 // docs/fuzzing.md).

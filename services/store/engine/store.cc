@@ -44,6 +44,45 @@ uint32_t MaxRecordSize(uint32_t max_body_size) {
                                kMaxKeysPerMessage * (2 + kMaxKeyLength) + max_body_size);
 }
 
+// Reads the records of one batch of a queue's consume entries for
+// Store::Read. Entries laid end to end in the log (the messages of one
+// append batch) are read together, one read instead of one per message.
+class EntryReader {
+ public:
+  EntryReader(const CommitLog& log, const std::vector<ConsumeQueueEntry>& entries,
+              const ReadRequest& request)
+      : log_(log), entries_(entries), request_(request) {}
+
+  // The record of entries[i]. The caller may return `bytes_left` more
+  // bytes and `messages_left` more messages: a run read ahead stays within
+  // them and ends at an entry the tag filter skips.
+  absl::StatusOr<StoredRecord> Read(size_t i, int64_t bytes_left, size_t messages_left) {
+    if (i >= from_ && i < from_ + ahead_.size()) return std::move(ahead_[i - from_]);
+    std::vector<uint32_t> sizes = {entries_[i].size};
+    int64_t bytes = entries_[i].size;
+    for (size_t j = i + 1; j < entries_.size() && sizes.size() < messages_left; ++j) {
+      const ConsumeQueueEntry& prev = entries_[j - 1];
+      const ConsumeQueueEntry& next = entries_[j];
+      if (next.commit_offset != prev.commit_offset + prev.size) break;
+      if (request_.tag_filter && !request_.tag_filter(next.tags_hash)) break;
+      if (bytes + next.size > bytes_left) break;
+      bytes += next.size;
+      sizes.push_back(next.size);
+    }
+    if (sizes.size() == 1) return log_.ReadRecord(entries_[i].commit_offset, entries_[i].size);
+    APOGEE_ASSIGN_OR_RETURN(ahead_, log_.ReadRecords(entries_[i].commit_offset, sizes));
+    from_ = i;
+    return std::move(ahead_[0]);
+  }
+
+ private:
+  const CommitLog& log_;
+  const std::vector<ConsumeQueueEntry>& entries_;
+  const ReadRequest& request_;
+  std::vector<StoredRecord> ahead_;  // entries_[from_ ...]
+  size_t from_ = 0;
+};
+
 }  // namespace
 
 Store::Store(StoreOptions options)
@@ -340,14 +379,18 @@ absl::StatusOr<ReadResult> Store::Read(const ReadRequest& request) const {
       return entries.status();
     }
     if (entries->empty()) break;
-    for (const ConsumeQueueEntry& e : *entries) {
+    EntryReader reader(*log_, *entries, request);
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const ConsumeQueueEntry& e = (*entries)[i];
       ++scanned;
       if (request.tag_filter && !request.tag_filter(e.tags_hash)) {
         result.next_offset = e.queue_offset + 1;
       } else if (!result.records.empty() && bytes + e.size > request.max_bytes) {
         done = true;
       } else {
-        absl::StatusOr<StoredRecord> record = ReadIndexed(e.commit_offset, e.size);
+        absl::StatusOr<StoredRecord> record =
+            reader.Read(i, request.max_bytes - bytes,
+                        static_cast<size_t>(request.max_messages) - result.records.size());
         if (!record.ok()) {
           if (record.status().code() == absl::StatusCode::kOutOfRange) {
             if (!result.records.empty()) {
