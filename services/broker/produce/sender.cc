@@ -1,6 +1,7 @@
 #include "services/broker/produce/sender.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,14 +22,18 @@ bool Writable(const TopicConfig& c) {
          c.permission() == nsv1::TOPIC_PERMISSION_READ_WRITE;
 }
 
+// The queue of one message of a send. Messages without a message group
+// share one queue per send, the round robin's next (as RocketMQ stores a
+// batch in one queue): a consumer then reads them end to end in the log.
 int32_t PickQueue(const v2::Message& m, const TopicConfig& topic,
-                  std::atomic<uint32_t>& round_robin) {
+                  std::atomic<uint32_t>& round_robin, std::optional<int32_t>& send_queue) {
   const auto queues = static_cast<uint32_t>(topic.write_queues());
   if (m.system_properties().has_message_group()) {
     // Same group, same queue: FIFO producers of any SDK agree.
     return static_cast<int32_t>(MessageGroupHash(m.system_properties().message_group()) % queues);
   }
-  return static_cast<int32_t>(round_robin++ % queues);
+  if (!send_queue.has_value()) send_queue = static_cast<int32_t>(round_robin++ % queues);
+  return *send_queue;
 }
 
 }  // namespace
@@ -64,14 +69,16 @@ SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topi
   plan.statuses.resize(static_cast<size_t>(n));
   plan.records.reserve(static_cast<size_t>(n));
   plan.record_index.reserve(static_cast<size_t>(n));
+  std::optional<int32_t> send_queue;
   for (int i = 0; i < n; ++i) {
     const v2::Message& m = request.messages(i);
     absl::Status& status = plan.statuses[static_cast<size_t>(i)];
     status = ValidateMessage(m, i, limits, now);
     if (status.ok()) status = CheckMessageType(m, topic);
     if (!status.ok()) continue;
-    store::v1::AppendRecord record = ToStoreRecord(
-        m, origin.topic, PickQueue(m, topic, round_robin), origin.store_host, origin.peer_host);
+    store::v1::AppendRecord record =
+        ToStoreRecord(m, origin.topic, PickQueue(m, topic, round_robin, send_queue),
+                      origin.store_host, origin.peer_host);
     if (m.system_properties().has_delivery_timestamp()) {
       const google::protobuf::Timestamp& at = m.system_properties().delivery_timestamp();
       // Due already: appended as a plain message, no timer.

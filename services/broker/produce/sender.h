@@ -47,7 +47,8 @@ struct SendPlan {
 
 // Checks each message (ValidateMessage, the topic's message type, the
 // record headroom), picks its queue (by message group for FIFO, else
-// `round_robin`) and encodes the ones that pass.
+// `round_robin`'s next, one queue for all of the send's other messages) and
+// encodes the ones that pass.
 // A TRANSACTION message becomes a HALF record whose first check is
 // `first_check(message)` (null: now + 6 s).
 using FirstCheckFn = std::function<absl::Time(const v2::SystemProperties&, absl::Time now)>;

@@ -67,14 +67,30 @@ TEST(PlanSendTest, EncodesGoodMessagesAndNamesTheBadOneByIndex) {
   EXPECT_EQ(plan.body_bytes, 10);
   EXPECT_EQ(plan.records[1].message_id(), "id-2");
   EXPECT_EQ(plan.records[1].topic(), "T");
-  // Round robin over the topic's queues; the stored body is the message
-  // with the broker's fields filled in.
-  EXPECT_NE(plan.records[0].queue_id(), plan.records[1].queue_id());
+  // One queue for the send's messages (stored end to end); the stored body
+  // is the message with the broker's fields filled in.
+  EXPECT_EQ(plan.records[0].queue_id(), plan.records[1].queue_id());
   v2::Message stored;
   ASSERT_TRUE(stored.ParseFromString(plan.records[1].body()));
   EXPECT_EQ(stored.body(), "third");
   EXPECT_EQ(stored.system_properties().store_host(), "127.0.0.1:8081");
   EXPECT_EQ(stored.system_properties().born_host(), "10.0.0.9:5555");
+}
+
+TEST(PlanSendTest, EachSendTakesTheNextQueueForAllItsMessages) {
+  v2::SendMessageRequest request;
+  for (int i = 0; i < 5; ++i)
+    *request.add_messages() = Message("T", "id-" + std::to_string(i), "x");
+  std::atomic<uint32_t> round_robin{0};
+  std::vector<int32_t> queues_by_send;
+  for (int send = 0; send < 4; ++send) {
+    SendPlan plan =
+        PlanSend(request, Topic(4), Origin(), MessageLimits{}, absl::Now(), round_robin);
+    ASSERT_EQ(plan.records.size(), 5u);
+    for (const auto& r : plan.records) EXPECT_EQ(r.queue_id(), plan.records[0].queue_id());
+    queues_by_send.push_back(plan.records[0].queue_id());
+  }
+  EXPECT_EQ(queues_by_send, (std::vector<int32_t>{0, 1, 2, 3}));
 }
 
 TEST(PlanSendTest, OneMessageGroupGoesToOneQueue) {
