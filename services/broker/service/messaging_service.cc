@@ -126,7 +126,7 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
   ServeUnary("QueryRoute", this, &MessagingService::QueryRoute);
   ServeUnary("Heartbeat", this, &MessagingService::Heartbeat);
   // Sends come many at once (official clients send one message a call).
-  ServeUnary("SendMessage", this, &MessagingService::SendCall, /*waiting=*/16);
+  ServeUnary("SendMessage", this, &MessagingService::SendCall, /*waiting=*/64);
   ServeUnary("QueryAssignment", this, &MessagingService::QueryAssignment);
   ServeServerStream("ReceiveMessage", this, &MessagingService::ReceiveMessage);
   ServeUnary("AckMessage", this, &MessagingService::AckMessage);
