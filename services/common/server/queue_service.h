@@ -29,11 +29,11 @@ struct UnaryCall {
 // A generated service (`Generated`: the class holding its Stub and Service)
 // whose methods are all served from the server's completion queue, each
 // named in the subclass's constructor (ServeUnary, ServeServerStream; a
-// bidi method is marked raw by the subclass, which posts its calls in
-// AttachStreams). Name every method: one left to gRPC's sync API would
-// make the server start sync-API threads, and one on the callback API
-// gRPC's callback threads, which poll beside the queue's poller and turn
-// each event into thread hand-offs (docs/benchmarks.md).
+// method the subclass serves itself, such as a bidi stream, it marks raw or
+// MarkAsync and posts its calls in AttachStreams). Name every method: one left to gRPC's sync API
+// would make the server start sync-API threads, and one on the callback API gRPC's callback
+// threads, which poll beside the queue's poller and turn each event into thread hand-offs
+// (docs/benchmarks.md).
 template <typename Generated>
 class QueueService : public Generated::Service, public CompletionQueueUser {
  public:
@@ -92,6 +92,14 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
                  }));
   }
 
+  // Marks the method `name` async, for the subclass's own typed calls
+  // (RequestAsyncBidiStreaming and the like), and returns its index.
+  int MarkAsync(const char* name) {
+    const int index = IndexOf(name);
+    this->MarkMethodAsync(index);
+    return index;
+  }
+
   // The subclass's own calls (bidi streams): posted once the server runs,
   // and gone before DetachStreams returns.
   virtual void AttachStreams(grpc::ServerCompletionQueue* queue) {}
@@ -107,9 +115,12 @@ class QueueService : public Generated::Service, public CompletionQueueUser {
   }
   // Marks the method `name` raw (served from the queue) and returns its index.
   int MarkRaw(const char* name) {
-    const int index = MethodIndex(std::string(Generated::service_full_name()) + "." + name);
+    const int index = IndexOf(name);
     this->MarkMethodRaw(index);
     return index;
+  }
+  static int IndexOf(const char* name) {
+    return MethodIndex(std::string(Generated::service_full_name()) + "." + name);
   }
   // "/package.Service/Method", for errors.
   static std::string PathOf(const char* name) {

@@ -93,7 +93,8 @@ class StoreService::AppendCall final {
     service_->calls_.Add();
     // Before the request: gRPC delivers it only for a call that started.
     context_.AsyncNotifyWhenDone(&done_op_);
-    service_->RequestAppend(&context_, &stream_, queue_, queue_, &requested_op_);
+    service_->RequestAsyncBidiStreaming(service_->append_index_, &context_, &stream_, queue_,
+                                        queue_, &requested_op_);
   }
 
   // Shutdown: stop reading, answer what was read, then end the stream.
@@ -371,7 +372,8 @@ class StoreService::WatchCall final
             [service](grpc::ServerContext* context, sv1::WatchQueuesRequest* request,
                       grpc::ServerAsyncWriter<sv1::QueueAdvances>* writer,
                       grpc::ServerCompletionQueue* queue, void* tag) {
-              service->RequestWatchQueues(context, request, writer, queue, queue, tag);
+              service->RequestAsyncServerStreaming(service->watch_index_, context, request, writer,
+                                                   queue, queue, tag);
             },
             &service->calls_),
         service_(service) {}
@@ -439,53 +441,51 @@ StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
       executor_(executor),
       probe_(probe),
       options_(std::move(options)),
+      append_index_(MarkAsync("Append")),
+      watch_index_(MarkAsync("WatchQueues")),
       appender_(store, probe, WithReplicaCheck(options_.appender, options_.replicator)) {
-  AddUnary("Read", &StoreService::RequestRead, &StoreService::Read);
-  AddUnary("GetQueueOffsets", &StoreService::RequestGetQueueOffsets,
-           &StoreService::GetQueueOffsets);
-  AddUnary("LookupById", &StoreService::RequestLookupById, &StoreService::LookupById);
-  AddUnary("LookupByKey", &StoreService::RequestLookupByKey, &StoreService::LookupByKey);
-  AddUnary("LookupOffsetByTime", &StoreService::RequestLookupOffsetByTime,
-           &StoreService::LookupOffsetByTime);
-  AddUnary("CommitOffset", &StoreService::RequestCommitOffset, &StoreService::CommitOffset);
-  AddUnary("FetchOffset", &StoreService::RequestFetchOffset, &StoreService::FetchOffset);
-  AddUnary("ListOffsets", &StoreService::RequestListOffsets, &StoreService::ListOffsets);
-  AddUnary("PutTopic", &StoreService::RequestPutTopic, &StoreService::PutTopic);
-  AddUnary("GetTopic", &StoreService::RequestGetTopic, &StoreService::GetTopic);
-  AddUnary("DeleteTopic", &StoreService::RequestDeleteTopic, &StoreService::DeleteTopic);
-  AddUnary("ListTopics", &StoreService::RequestListTopics, &StoreService::ListTopics);
-  AddUnary("PutGroup", &StoreService::RequestPutGroup, &StoreService::PutGroup);
-  AddUnary("DeleteGroup", &StoreService::RequestDeleteGroup, &StoreService::DeleteGroup);
-  AddUnary("ListGroups", &StoreService::RequestListGroups, &StoreService::ListGroups);
-  AddUnary("GetStats", &StoreService::RequestGetStats, &StoreService::GetStats);
-  AddUnary("ResolveTransaction", &StoreService::RequestResolveTransaction,
-           &StoreService::ResolveTransaction);
-  AddUnary("RecordTransactionCheck", &StoreService::RequestRecordTransactionCheck,
-           &StoreService::RecordTransactionCheck);
-  AddUnary("ListPending", &StoreService::RequestListPending, &StoreService::ListPending);
-  AddUnary("SetRole", &StoreService::RequestSetRole, &StoreService::SetRole);
-  AddUnary("GetReplicationStatus", &StoreService::RequestGetReplicationStatus,
-           &StoreService::GetReplicationStatus);
+  ServeUnary("Read", this, &StoreService::Read);
+  ServeUnary("GetQueueOffsets", this, &StoreService::GetQueueOffsets);
+  ServeUnary("LookupById", this, &StoreService::LookupById);
+  ServeUnary("LookupByKey", this, &StoreService::LookupByKey);
+  ServeUnary("LookupOffsetByTime", this, &StoreService::LookupOffsetByTime);
+  ServeUnary("CommitOffset", this, &StoreService::CommitOffset);
+  ServeUnary("FetchOffset", this, &StoreService::FetchOffset);
+  ServeUnary("ListOffsets", this, &StoreService::ListOffsets);
+  ServeUnary("PutTopic", this, &StoreService::PutTopic);
+  ServeUnary("GetTopic", this, &StoreService::GetTopic);
+  ServeUnary("DeleteTopic", this, &StoreService::DeleteTopic);
+  ServeUnary("ListTopics", this, &StoreService::ListTopics);
+  ServeUnary("PutGroup", this, &StoreService::PutGroup);
+  ServeUnary("DeleteGroup", this, &StoreService::DeleteGroup);
+  ServeUnary("ListGroups", this, &StoreService::ListGroups);
+  ServeUnary("GetStats", this, &StoreService::GetStats);
+  ServeUnary("ResolveTransaction", this, &StoreService::ResolveTransaction);
+  ServeUnary("RecordTransactionCheck", this, &StoreService::RecordTransactionCheck);
+  ServeUnary("ListPending", this, &StoreService::ListPending);
+  ServeUnary("SetRole", this, &StoreService::SetRole);
+  ServeUnary("GetReplicationStatus", this, &StoreService::GetReplicationStatus);
 }
 
 StoreService::~StoreService() = default;
 
 template <typename Fn>
-void StoreService::RunUnary(UnaryContext context, const char* method, Fn fn) {
+void StoreService::RunUnary(UnaryCall call, const char* method, Fn fn) {
+  if (grpc::Status local = CheckLocal(*call.context); !local.ok()) return call.finish(local);
   bool draining;
   {
     absl::MutexLock lock(&streams_mu_);
     draining = draining_;
   }
   if (draining) {
-    context.finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "apogee-store is shutting down"));
+    call.finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "apogee-store is shutting down"));
     return;
   }
   ++active_calls_;
-  executor_->Submit([this, context = std::move(context), method, fn = std::move(fn)]() mutable {
+  executor_->Submit([this, call = std::move(call), method, fn = std::move(fn)]() mutable {
     const absl::Status status = fn();
     probe_->OnRequest(method, status.code());
-    context.finish(ToGrpcStatus(status));
+    call.finish(ToGrpcStatus(status));
     --active_calls_;
   });
 }
@@ -508,41 +508,18 @@ void StoreService::StartDraining() {
   for (AppendCall* stream : streams_) stream->Drain();
 }
 
-template <typename Request, typename Response, typename Base>
-void StoreService::AddUnary(const char* name, RawRequest<Base> request,
-                            void (StoreService::*handler)(UnaryContext, const Request*,
-                                                          Response*)) {
-  unary_methods_.push_back(std::make_unique<AsyncUnaryMethod<Request, Response>>(
-      absl::StrCat("/apogee.store.v1.Store/", name),
-      [this, request](grpc::ServerContext* context, grpc::ByteBuffer* raw,
-                      grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
-                      grpc::ServerCompletionQueue* queue,
-                      void* tag) { (this->*request)(context, raw, writer, queue, queue, tag); },
-      [this, handler](grpc::ServerContext* context, const Request* in, Response* out,
-                      std::function<void(const grpc::Status&)> finish) {
-        if (grpc::Status local = CheckLocal(*context); !local.ok()) return finish(local);
-        (this->*handler)(UnaryContext{context, std::move(finish)}, in, out);
-      }));
+void StoreService::AttachStreams(grpc::ServerCompletionQueue* queue) {
+  // Two waiting: a stream that arrives while the next one is being posted
+  // is taken at once.
+  for (int i = 0; i < 2; ++i) new AppendCall(this, queue);
+  (new WatchCall(this, queue))->Start();
 }
 
-void StoreService::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
-  for (grpc::ServerCompletionQueue* queue : queues) {
-    // Two waiting per queue: a stream that arrives while the next one is
-    // being posted is taken at once.
-    for (int i = 0; i < 2; ++i) new AppendCall(this, queue);
-    (new WatchCall(this, queue))->Start();
-    for (auto& method : unary_methods_) method->ServeOn(queue, 2);
-  }
-}
+void StoreService::DetachStreams() { calls_.AwaitNone(); }
 
-void StoreService::Detach() {
-  for (auto& method : unary_methods_) method->AwaitNoCalls();
-  calls_.AwaitNone();
-}
-
-void StoreService::Read(UnaryContext context, const sv1::ReadRequest* request,
+void StoreService::Read(UnaryCall call, const sv1::ReadRequest* request,
                         sv1::ReadResponse* response) {
-  return RunUnary(context, "Read", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "Read", [this, request, response]() -> absl::Status {
     ReadRequest read;
     read.topic = request->topic();
     read.queue_id = request->queue_id();
@@ -572,9 +549,9 @@ void StoreService::Read(UnaryContext context, const sv1::ReadRequest* request,
   });
 }
 
-void StoreService::GetQueueOffsets(UnaryContext context, const sv1::GetQueueOffsetsRequest* request,
+void StoreService::GetQueueOffsets(UnaryCall call, const sv1::GetQueueOffsetsRequest* request,
                                    sv1::GetQueueOffsetsResponse* response) {
-  return RunUnary(context, "GetQueueOffsets", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "GetQueueOffsets", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(QueueRange range,
                             store_->GetQueueRange(request->topic(), request->queue_id()));
     response->set_min_offset(range.min_offset);
@@ -592,9 +569,9 @@ void StoreService::GetQueueOffsets(UnaryContext context, const sv1::GetQueueOffs
   });
 }
 
-void StoreService::LookupById(UnaryContext context, const sv1::LookupByIdRequest* request,
+void StoreService::LookupById(UnaryCall call, const sv1::LookupByIdRequest* request,
                               sv1::LookupByIdResponse* response) {
-  return RunUnary(context, "LookupById", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "LookupById", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
                             store_->LookupById(request->message_id()));
     for (const StoredRecord& record : records) {
@@ -604,9 +581,9 @@ void StoreService::LookupById(UnaryContext context, const sv1::LookupByIdRequest
   });
 }
 
-void StoreService::LookupByKey(UnaryContext context, const sv1::LookupByKeyRequest* request,
+void StoreService::LookupByKey(UnaryCall call, const sv1::LookupByKeyRequest* request,
                                sv1::LookupByKeyResponse* response) {
-  return RunUnary(context, "LookupByKey", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "LookupByKey", [this, request, response]() -> absl::Status {
     const int max_results =
         request->max_results() == 0 ? kDefaultLookupResults : request->max_results();
     if (max_results < 1 || max_results > kMaxLookupResults) {
@@ -634,10 +611,9 @@ void StoreService::LookupByKey(UnaryContext context, const sv1::LookupByKeyReque
   });
 }
 
-void StoreService::LookupOffsetByTime(UnaryContext context,
-                                      const sv1::LookupOffsetByTimeRequest* request,
+void StoreService::LookupOffsetByTime(UnaryCall call, const sv1::LookupOffsetByTimeRequest* request,
                                       sv1::LookupOffsetByTimeResponse* response) {
-  return RunUnary(context, "LookupOffsetByTime", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "LookupOffsetByTime", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
                             store_->LookupOffsetByTime(request->topic(), request->queue_id(),
                                                        ToMillis(request->time())));
@@ -646,17 +622,17 @@ void StoreService::LookupOffsetByTime(UnaryContext context,
   });
 }
 
-void StoreService::CommitOffset(UnaryContext context, const sv1::CommitOffsetRequest* request,
+void StoreService::CommitOffset(UnaryCall call, const sv1::CommitOffsetRequest* request,
                                 sv1::CommitOffsetResponse* response) {
-  return RunUnary(context, "CommitOffset", [this, request]() -> absl::Status {
+  return RunUnary(call, "CommitOffset", [this, request]() -> absl::Status {
     return store_->CommitOffset(request->group(), request->topic(), request->queue_id(),
                                 request->offset());
   });
 }
 
-void StoreService::FetchOffset(UnaryContext context, const sv1::FetchOffsetRequest* request,
+void StoreService::FetchOffset(UnaryCall call, const sv1::FetchOffsetRequest* request,
                                sv1::FetchOffsetResponse* response) {
-  return RunUnary(context, "FetchOffset", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "FetchOffset", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(
         ConsumerOffset offset,
         store_->FetchOffset(request->group(), request->topic(), request->queue_id()));
@@ -668,9 +644,9 @@ void StoreService::FetchOffset(UnaryContext context, const sv1::FetchOffsetReque
   });
 }
 
-void StoreService::ListOffsets(UnaryContext context, const sv1::ListOffsetsRequest* request,
+void StoreService::ListOffsets(UnaryCall call, const sv1::ListOffsetsRequest* request,
                                sv1::ListOffsetsResponse* response) {
-  return RunUnary(context, "ListOffsets", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "ListOffsets", [this, request, response]() -> absl::Status {
     // An empty group lists every group with offsets, including ones with no
     // stored config (per-member names of broadcasting groups).
     APOGEE_ASSIGN_OR_RETURN(std::vector<ConsumerOffset> offsets,
@@ -687,9 +663,9 @@ void StoreService::ListOffsets(UnaryContext context, const sv1::ListOffsetsReque
   });
 }
 
-void StoreService::PutTopic(UnaryContext context, const sv1::PutTopicRequest* request,
+void StoreService::PutTopic(UnaryCall call, const sv1::PutTopicRequest* request,
                             sv1::PutTopicResponse* response) {
-  return RunUnary(context, "PutTopic", [this, request]() -> absl::Status {
+  return RunUnary(call, "PutTopic", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("PutTopic"));
     TopicConfig topic;
     topic.name = request->topic().name();
@@ -699,50 +675,50 @@ void StoreService::PutTopic(UnaryContext context, const sv1::PutTopicRequest* re
   });
 }
 
-void StoreService::GetTopic(UnaryContext context, const sv1::GetTopicRequest* request,
+void StoreService::GetTopic(UnaryCall call, const sv1::GetTopicRequest* request,
                             sv1::GetTopicResponse* response) {
-  return RunUnary(context, "GetTopic", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "GetTopic", [this, request, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(TopicConfig topic, store_->GetTopic(request->name()));
     ToProto(topic, response->mutable_topic());
     return absl::OkStatus();
   });
 }
 
-void StoreService::DeleteTopic(UnaryContext context, const sv1::DeleteTopicRequest* request,
+void StoreService::DeleteTopic(UnaryCall call, const sv1::DeleteTopicRequest* request,
                                sv1::DeleteTopicResponse* response) {
-  return RunUnary(context, "DeleteTopic", [this, request]() -> absl::Status {
+  return RunUnary(call, "DeleteTopic", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("DeleteTopic"));
     return store_->DeleteTopic(request->name());
   });
 }
 
-void StoreService::ListTopics(UnaryContext context, const sv1::ListTopicsRequest* request,
+void StoreService::ListTopics(UnaryCall call, const sv1::ListTopicsRequest* request,
                               sv1::ListTopicsResponse* response) {
-  return RunUnary(context, "ListTopics", [this, response]() -> absl::Status {
+  return RunUnary(call, "ListTopics", [this, response]() -> absl::Status {
     for (const TopicConfig& topic : store_->ListTopics()) ToProto(topic, response->add_topics());
     return absl::OkStatus();
   });
 }
 
-void StoreService::PutGroup(UnaryContext context, const sv1::PutGroupRequest* request,
+void StoreService::PutGroup(UnaryCall call, const sv1::PutGroupRequest* request,
                             sv1::PutGroupResponse* response) {
-  return RunUnary(context, "PutGroup", [this, request]() -> absl::Status {
+  return RunUnary(call, "PutGroup", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("PutGroup"));
     return store_->PutGroup(request->group().name(), request->group().config());
   });
 }
 
-void StoreService::DeleteGroup(UnaryContext context, const sv1::DeleteGroupRequest* request,
+void StoreService::DeleteGroup(UnaryCall call, const sv1::DeleteGroupRequest* request,
                                sv1::DeleteGroupResponse* response) {
-  return RunUnary(context, "DeleteGroup", [this, request]() -> absl::Status {
+  return RunUnary(call, "DeleteGroup", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(CheckWritable("DeleteGroup"));
     return store_->DeleteGroup(request->name());
   });
 }
 
-void StoreService::ListGroups(UnaryContext context, const sv1::ListGroupsRequest* request,
+void StoreService::ListGroups(UnaryCall call, const sv1::ListGroupsRequest* request,
                               sv1::ListGroupsResponse* response) {
-  return RunUnary(context, "ListGroups", [this, response]() -> absl::Status {
+  return RunUnary(call, "ListGroups", [this, response]() -> absl::Status {
     APOGEE_ASSIGN_OR_RETURN(auto groups, store_->ListGroups());
     for (auto& [name, config] : groups) {
       sv1::Group* out = response->add_groups();
@@ -758,9 +734,9 @@ absl::Status StoreService::CheckWritable(absl::string_view what) const {
   return options_.replicator->CheckWritable(what);
 }
 
-void StoreService::SetRole(UnaryContext context, const sv1::SetRoleRequest* request,
+void StoreService::SetRole(UnaryCall call, const sv1::SetRoleRequest* request,
                            sv1::SetRoleResponse* response) {
-  return RunUnary(context, "SetRole", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "SetRole", [this, request, response]() -> absl::Status {
     if (options_.replicator == nullptr) {
       return absl::UnimplementedError("this store runs without replication");
     }
@@ -769,10 +745,10 @@ void StoreService::SetRole(UnaryContext context, const sv1::SetRoleRequest* requ
   });
 }
 
-void StoreService::GetReplicationStatus(UnaryContext context,
+void StoreService::GetReplicationStatus(UnaryCall call,
                                         const sv1::GetReplicationStatusRequest* request,
                                         sv1::GetReplicationStatusResponse* response) {
-  return RunUnary(context, "GetReplicationStatus", [this, response]() -> absl::Status {
+  return RunUnary(call, "GetReplicationStatus", [this, response]() -> absl::Status {
     if (options_.replicator == nullptr) {
       return absl::UnimplementedError("this store runs without replication");
     }
@@ -781,9 +757,9 @@ void StoreService::GetReplicationStatus(UnaryContext context,
   });
 }
 
-void StoreService::GetStats(UnaryContext context, const sv1::GetStatsRequest* request,
+void StoreService::GetStats(UnaryCall call, const sv1::GetStatsRequest* request,
                             sv1::GetStatsResponse* response) {
-  return RunUnary(context, "GetStats", [this, response]() -> absl::Status {
+  return RunUnary(call, "GetStats", [this, response]() -> absl::Status {
     const StoreStats stats = store_->Stats();
     const LogOffsets offsets = store_->GetLogOffsets();
     response->set_commit_log_min_offset(offsets.min);
@@ -807,10 +783,9 @@ absl::Status StoreService::TransactionsAvailable() const {
   return absl::UnimplementedError("this store runs without transactions");
 }
 
-void StoreService::ResolveTransaction(UnaryContext context,
-                                      const sv1::ResolveTransactionRequest* request,
+void StoreService::ResolveTransaction(UnaryCall call, const sv1::ResolveTransactionRequest* request,
                                       sv1::ResolveTransactionResponse* response) {
-  return RunUnary(context, "ResolveTransaction", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "ResolveTransaction", [this, request, response]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
     ResolveRequest r;
     r.half_offset = request->half_offset();
@@ -843,10 +818,10 @@ void StoreService::ResolveTransaction(UnaryContext context,
   });
 }
 
-void StoreService::RecordTransactionCheck(UnaryContext context,
+void StoreService::RecordTransactionCheck(UnaryCall call,
                                           const sv1::RecordTransactionCheckRequest* request,
                                           sv1::RecordTransactionCheckResponse*) {
-  return RunUnary(context, "RecordTransactionCheck", [this, request]() -> absl::Status {
+  return RunUnary(call, "RecordTransactionCheck", [this, request]() -> absl::Status {
     APOGEE_RETURN_IF_ERROR(TransactionsAvailable());
     if (request->check_count() < 1 || !request->has_next_check()) {
       return absl::InvalidArgumentError(absl::StrCat("check_count ", request->check_count(),
@@ -858,9 +833,9 @@ void StoreService::RecordTransactionCheck(UnaryContext context,
   });
 }
 
-void StoreService::ListPending(UnaryContext context, const sv1::ListPendingRequest* request,
+void StoreService::ListPending(UnaryCall call, const sv1::ListPendingRequest* request,
                                sv1::ListPendingResponse* response) {
-  return RunUnary(context, "ListPending", [this, request, response]() -> absl::Status {
+  return RunUnary(call, "ListPending", [this, request, response]() -> absl::Status {
     const auto kind = static_cast<RecordKind>(request->kind());
     if (kind == RecordKind::kHalf || kind == RecordKind::kDiscarded) {
       return ListTransactions(*request, response);
