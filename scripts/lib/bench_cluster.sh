@@ -7,7 +7,8 @@
 # address), broker (broker address), store_pid and broker_pid. Also
 # helpers for the figures: cpu_ticks PID (utime+stime) and loadavg.
 # STORE_METRICS=HOST:PORT serves the store's Prometheus metrics there
-# (request counts per method), off by default.
+# (request counts per method), BROKER_METRICS=HOST:PORT the broker's (RPC
+# latency per method); both off by default.
 open_bench_home() {
   HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
   mkdir -p "$HOME_DIR/logs"
@@ -30,7 +31,7 @@ start_bench_cluster() {
   pids+=($store_pid)
   wait_for store "$HOME_DIR/store.address"
   "$BUILD_DIR/services/broker/apogee-broker" --nameservers="$ns" \
-    --store="unix:$HOME_DIR/store.sock" --listen=127.0.0.1:0 --metrics_listen= \
+    --store="unix:$HOME_DIR/store.sock" --listen=127.0.0.1:0 --metrics_listen=${BROKER_METRICS:-} \
     --address_file="$HOME_DIR/broker.address" "$@" >"$HOME_DIR/logs/broker.log" 2>&1 &
   broker_pid=$!
   pids+=($broker_pid)
