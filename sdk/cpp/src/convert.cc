@@ -87,10 +87,10 @@ std::string NewMessageId() {
                          counter.fetch_add(1, std::memory_order_relaxed));
 }
 
-v2::Message ToV2(const Message& m, const std::string& message_id, absl::Time born) {
+v2::Message ToV2(Message m, const std::string& message_id, absl::Time born) {
   v2::Message out;
-  out.mutable_topic()->set_name(m.topic);
-  out.set_body(m.body);
+  out.mutable_topic()->set_name(std::move(m.topic));
+  out.set_body(std::move(m.body));
   v2::SystemProperties* sp = out.mutable_system_properties();
   sp->set_message_id(message_id);
   if (!m.tag.empty()) sp->set_tag(m.tag);

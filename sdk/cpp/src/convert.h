@@ -28,7 +28,7 @@ absl::Status ValidateMessage(const Message& message, const std::string& where);
 // A new unique message id (32 hex chars, RocketMQ's width).
 std::string NewMessageId();
 
-v2::Message ToV2(const Message& message, const std::string& message_id, absl::Time born);
+v2::Message ToV2(Message message, const std::string& message_id, absl::Time born);
 ReceivedMessage FromV2(const v2::Message& message, const std::string& broker,
                        const std::string& endpoint);
 

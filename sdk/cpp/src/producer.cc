@@ -92,7 +92,7 @@ class Producer::Impl {
     }
     std::vector<Message> one;
     one.push_back(std::move(message));
-    auto prepared = Prepare(one);
+    auto prepared = Prepare(std::move(one));
     if (!prepared.ok()) {
       Finish(std::move(callback), prepared.status());
       return;
@@ -146,10 +146,12 @@ class Producer::Impl {
     std::vector<QueueRef> queues;
   };
 
-  absl::StatusOr<Prepared> Prepare(const std::vector<Message>& messages) {
+  // Takes `messages` by value: each one's body moves into the request.
+  absl::StatusOr<Prepared> Prepare(std::vector<Message> messages) {
     if (messages.empty()) return absl::InvalidArgumentError("no messages to send");
     Prepared out;
     out.topic = messages.front().topic;
+    const std::string group = messages.front().message_group;
     const absl::Time born = absl::Now();
     for (size_t i = 0; i < messages.size(); ++i) {
       const std::string where =
@@ -160,12 +162,12 @@ class Producer::Impl {
                                                        "\" but a batch has one topic (\"",
                                                        out.topic, "\")"));
       }
-      if (messages[i].message_group != messages.front().message_group) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ".message_group is \"", messages[i].message_group,
-            "\" but a batch has one message group (\"", messages.front().message_group, "\")"));
+      if (messages[i].message_group != group) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".message_group is \"", messages[i].message_group,
+                         "\" but a batch has one message group (\"", group, "\")"));
       }
-      *out.request.add_messages() = sdk::ToV2(messages[i], sdk::NewMessageId(), born);
+      *out.request.add_messages() = sdk::ToV2(std::move(messages[i]), sdk::NewMessageId(), born);
     }
     if (const size_t bytes = out.request.ByteSizeLong();
         static_cast<int64_t>(bytes) > options_.max_request_bytes) {
@@ -176,9 +178,7 @@ class Producer::Impl {
     auto route = core_.routes.Get(out.topic, /*any_master_if_unknown=*/true);
     if (!route.ok()) return route.status();
     out.queues = (*route)->writable;
-    if (!messages.front().message_group.empty()) {
-      out.queues = PinnedQueues(out.queues, messages.front().message_group);
-    }
+    if (!group.empty()) out.queues = PinnedQueues(out.queues, group);
     return out;
   }
 
