@@ -46,7 +46,10 @@ uint32_t MaxRecordSize(uint32_t max_body_size) {
 
 // Reads the records of one batch of a queue's consume entries for
 // Store::Read. Entries laid end to end in the log (the messages of one
-// append batch) are read together, one read instead of one per message.
+// append batch) are read together, one read instead of one per message, in
+// runs of at most kMaxRunBytes (the run's buffer is held beside its
+// records until they are split out).
+constexpr int64_t kMaxRunBytes = 1 << 20;
 class EntryReader {
  public:
   EntryReader(const CommitLog& log, const std::vector<ConsumeQueueEntry>& entries,
@@ -65,7 +68,7 @@ class EntryReader {
       const ConsumeQueueEntry& next = entries_[j];
       if (next.commit_offset != prev.commit_offset + prev.size) break;
       if (request_.tag_filter && !request_.tag_filter(next.tags_hash)) break;
-      if (bytes + next.size > bytes_left) break;
+      if (bytes + next.size > std::min(bytes_left, kMaxRunBytes)) break;
       bytes += next.size;
       sizes.push_back(next.size);
     }

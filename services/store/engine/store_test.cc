@@ -69,6 +69,39 @@ TEST_F(StoreTest, ReadStopsAtMaxMessagesAndMaxBytesButReturnsAtLeastOne) {
   EXPECT_EQ(one->next_offset, 5);
 }
 
+TEST_F(StoreTest, BatchesReadInRunsComeBackWholeAndInOrder) {
+  StoreOptions options = Options();
+  options.segment_size = 8 << 20;
+  options.max_body_size = 64 << 10;
+  Open(options);
+  CreateTopic("T", 4);
+  // 40 records of 40 KiB end to end (longer than one read's run), one of
+  // queue 1 between, then 5 small ones end to end again.
+  std::vector<RecordInput> big;
+  for (int i = 0; i < 40; ++i)
+    big.push_back(MakeRecord("T", 0, std::string(40 << 10, 'a' + i % 26)));
+  ASSERT_TRUE(store_->Append(big).ok());
+  Append("T", 1, "other queue");
+  std::vector<RecordInput> small;
+  for (int i = 0; i < 5; ++i) small.push_back(MakeRecord("T", 0, absl::StrCat("small-", i)));
+  ASSERT_TRUE(store_->Append(small).ok());
+  WaitForDispatch();
+  auto all = ReadQueue(0, 0, 100, 8 << 20);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->records.size(), 45u);
+  for (int i = 0; i < 45; ++i) {
+    const RecordView view = all->records[static_cast<size_t>(i)].view();
+    EXPECT_EQ(view.queue_offset(), i);
+    EXPECT_EQ(view.body(),
+              i < 40 ? std::string(40 << 10, 'a' + i % 26) : absl::StrCat("small-", i - 40));
+  }
+  // Within the limits: a run stops at max_messages and at max_bytes.
+  EXPECT_EQ(ReadQueue(0, 3, 7, 8 << 20)->records.size(), 7u);
+  auto bytes = ReadQueue(0, 0, 100, 100 << 10);
+  ASSERT_EQ(bytes->records.size(), 2u);
+  EXPECT_EQ(bytes->next_offset, 2);
+}
+
 TEST_F(StoreTest, ReadAtTheEndIsEmptyAndOutsideTheRangeNamesTheRange) {
   Append("T", 0, "a");
   WaitForDispatch();
