@@ -599,17 +599,18 @@ std::shared_ptr<Segment> CommitLog::SegmentFor(int64_t offset) const {
   return it == segments_.begin() ? nullptr : *std::prev(it);
 }
 
-absl::StatusOr<StoredRecord> CommitLog::ReadRecord(int64_t offset, uint32_t size_hint) const {
-  std::shared_ptr<Segment> segment;
-  {
-    absl::MutexLock lock(&mu_);
-    if (offset < min_offset_) return BelowMinimum(offset, min_offset_);
-    if (offset >= written_offset_) {
-      return absl::OutOfRangeError(absl::StrCat("commit-log offset ", offset,
-                                                " is at or past the log's end ", written_offset_));
-    }
-    segment = SegmentFor(offset);
+absl::StatusOr<std::shared_ptr<Segment>> CommitLog::ReadableSegment(int64_t offset) const {
+  absl::MutexLock lock(&mu_);
+  if (offset < min_offset_) return BelowMinimum(offset, min_offset_);
+  if (offset >= written_offset_) {
+    return absl::OutOfRangeError(absl::StrCat("commit-log offset ", offset,
+                                              " is at or past the log's end ", written_offset_));
   }
+  return SegmentFor(offset);
+}
+
+absl::StatusOr<StoredRecord> CommitLog::ReadRecord(int64_t offset, uint32_t size_hint) const {
+  APOGEE_ASSIGN_OR_RETURN(std::shared_ptr<Segment> segment, ReadableSegment(offset));
   const size_t available = static_cast<size_t>(segment->end() - offset);
   size_t want = std::min<size_t>(size_hint > 0 ? size_hint : kRecordHeaderSize, available);
   std::string bytes(want, '\0');
@@ -632,16 +633,7 @@ absl::StatusOr<StoredRecord> CommitLog::ReadRecord(int64_t offset, uint32_t size
 
 absl::StatusOr<std::vector<StoredRecord>> CommitLog::ReadRecords(
     int64_t offset, absl::Span<const uint32_t> sizes) const {
-  std::shared_ptr<Segment> segment;
-  {
-    absl::MutexLock lock(&mu_);
-    if (offset < min_offset_) return BelowMinimum(offset, min_offset_);
-    if (offset >= written_offset_) {
-      return absl::OutOfRangeError(absl::StrCat("commit-log offset ", offset,
-                                                " is at or past the log's end ", written_offset_));
-    }
-    segment = SegmentFor(offset);
-  }
+  APOGEE_ASSIGN_OR_RETURN(std::shared_ptr<Segment> segment, ReadableSegment(offset));
   const int64_t available = segment->end() - offset;
   size_t count = 0;
   int64_t want = 0;

@@ -201,6 +201,9 @@ class CommitLog {
   CommitLogStats stats() const;
 
  private:
+  // The segment holding `offset`; OUT_OF_RANGE (or below the minimum)
+  // outside [min_offset(), written_offset()).
+  absl::StatusOr<std::shared_ptr<Segment>> ReadableSegment(int64_t offset) const;
   struct Writer {
     const std::vector<RecordInput>* batch = nullptr;
     int64_t bytes = 0;
