@@ -577,7 +577,12 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
                  mode.c_str(), static_cast<long long>(before_join),
                  absl::ToDoubleMilliseconds(absl::FromUnixMicros(joined_us.load()) - start));
   }
-  Report(mode, totals, absl::Now() - start, recorders,
+  // The drain ends with its last message: after it, receivers still in a
+  // long poll wait out await_duration (up to 2 s) for nothing, and the
+  // supervisor a tick; neither is consuming.
+  const absl::Time end =
+      totals.messages.load() > 0 ? absl::FromUnixMicros(last_arrival_us.load()) : absl::Now();
+  Report(mode, totals, end - start, recorders,
          absl::StrFormat(
              ",\"concurrency\":%d,\"consumer\":\"%s\"%s", threads, push ? "push" : "simple",
              producer != nullptr ? absl::StrFormat(",\"born_before_join\":%d", before_join)
