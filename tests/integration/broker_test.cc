@@ -13,9 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "apogee/admin/v1/admin.grpc.pb.h"
+#include "apogee/broker/v1/receive.grpc.pb.h"
 #include "apogee/nameserver/v1/nameserver.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -42,6 +44,7 @@ namespace {
 
 namespace v2 = ::apache::rocketmq::v2;
 namespace av1 = ::apogee::admin::v1;
+namespace bv1 = ::apogee::broker::v1;
 namespace nsv1 = ::apogee::nameserver::v1;
 using ::apogee::testing::LocalCluster;
 using ::apogee::testing::PollUntil;
@@ -501,6 +504,70 @@ TEST_F(BrokerTest, ChangeInvisibleDurationGivesANewHandle) {
   EXPECT_EQ(Ack("ge", r.messages[0]), v2::INVALID_RECEIPT_HANDLE);  // old handle
   r.messages[0].mutable_system_properties()->set_receipt_handle(response.receipt_handle());
   EXPECT_EQ(Ack("ge", r.messages[0]), v2::OK);
+}
+
+// apogee.broker.v1.Receiver: the same receive as v2, its messages packed
+// into as few responses as the 4 MiB frame limit allows, the status in the
+// last one only.
+TEST_F(BrokerTest, BatchedReceivePacksMessagesAndSplitsAtTheFrameLimit) {
+  CreateTopic("Packed", 1);
+  SendMany("Packed", "small", 10);
+  const std::string big(3 << 20, 'b');  // two do not fit in one frame
+  for (int i = 0; i < 3; ++i) {
+    v2::SendMessageResponse r = Send({Message("Packed", absl::StrCat("big-", i), big)});
+    ASSERT_EQ(r.status().code(), v2::OK) << r.status().message();
+  }
+  auto receiver = bv1::Receiver::NewStub(channel_);
+  auto receive = [&](absl::Duration poll) {
+    v2::ReceiveMessageRequest request;
+    request.mutable_group()->set_name("gp");
+    request.mutable_message_queue()->mutable_topic()->set_name("Packed");
+    request.mutable_filter_expression()->set_type(v2::TAG);
+    request.mutable_filter_expression()->set_expression("*");
+    request.set_batch_size(32);
+    request.mutable_invisible_duration()->set_seconds(30);
+    request.mutable_long_polling_timeout()->set_seconds(absl::ToInt64Seconds(poll));
+    auto context = Context(poll + absl::Seconds(10));
+    auto reader = receiver->Receive(context.get(), request);
+    std::vector<bv1::ReceiveResponse> frames;
+    bv1::ReceiveResponse frame;
+    while (reader->Read(&frame)) frames.push_back(frame);
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return frames;
+  };
+
+  std::vector<bv1::ReceiveResponse> frames = receive(absl::Seconds(1));
+  // 10 small + 3 × 3 MiB: the small ones and the first big one, then each
+  // other big one alone.
+  ASSERT_EQ(frames.size(), 3u);
+  std::vector<int> per_frame;
+  std::set<std::string> ids;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    per_frame.push_back(frames[i].messages_size());
+    EXPECT_EQ(frames[i].has_status(), i + 1 == frames.size()) << "frame " << i;
+    for (const bv1::PushedMessage& m : frames[i].messages()) {
+      const std::string& id = m.message().message_id();
+      ids.insert(id);
+      EXPECT_EQ(m.message().body(), absl::StartsWith(id, "big-") ? big : absl::StrCat("body-", id));
+      EXPECT_EQ(m.delivery_attempt(), 1);
+      // Acked with v2 AckMessage like any received message.
+      v2::Message acked = Message("Packed", id, "");
+      acked.mutable_system_properties()->set_receipt_handle(m.receipt_handle());
+      EXPECT_EQ(Ack("gp", acked), v2::OK) << id;
+    }
+  }
+  EXPECT_THAT(per_frame, ::testing::ElementsAre(11, 1, 1));
+  EXPECT_EQ(frames.back().status().code(), v2::OK);
+  std::set<std::string> expected = Expected("small", 10);
+  for (int i = 0; i < 3; ++i) expected.insert(absl::StrCat("big-", i));
+  EXPECT_EQ(ids, expected);
+
+  // All acked: the long poll ends with MESSAGE_NOT_FOUND in a lone frame.
+  frames = receive(absl::Seconds(1));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].messages_size(), 0);
+  EXPECT_EQ(frames[0].status().code(), v2::MESSAGE_NOT_FOUND);
 }
 
 TEST_F(BrokerTest, RestartLosesNoAckedMessageNorCommittedOffset) {

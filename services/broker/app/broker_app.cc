@@ -26,6 +26,7 @@
 #include "services/broker/service/admin_service.h"
 #include "services/broker/service/messaging_service.h"
 #include "services/broker/service/push_service.h"
+#include "services/broker/service/receive_service.h"
 #include "services/broker/store_client/queue_watcher.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
@@ -64,6 +65,7 @@ struct BrokerApp::Modules {
   std::unique_ptr<ha::ReadAdvisor> read_advisor;
   std::unique_ptr<RouteSource> routes;
   std::unique_ptr<MessagingService> messaging;
+  std::unique_ptr<ReceiveService> receive;
   std::unique_ptr<ConsumerProgress> progress;
   std::unique_ptr<MessageQuery> query;
   std::unique_ptr<AdminService> admin;
@@ -276,6 +278,7 @@ absl::Status BrokerApp::Wire() {
   messaging.auth = m.auth.get();
   messaging.transactions = m.transactions.get();
   m.messaging = std::make_unique<MessagingService>(options, messaging);
+  m.receive = std::make_unique<ReceiveService>(m.messaging.get(), PushLimits().max_frame_bytes);
 
   m.progress = std::make_unique<ConsumerProgress>(m.store.get(), m.topics.get(), m.groups.get(),
                                                   m.clients.get(), m.pop.get(), m.clock,
@@ -334,7 +337,7 @@ absl::Status BrokerApp::Serve() {
       m.store.get(),
       [&m](const std::string& topic, int32_t queue) { m.arrivals->Notify(topic, queue); });
   server_options.queue_users.push_back(m.queue_watcher.get());
-  std::vector<grpc::Service*> client_services = {m.messaging.get(), m.push.get()};
+  std::vector<grpc::Service*> client_services = {m.messaging.get(), m.receive.get(), m.push.get()};
   // --admin_listen keeps the admin API off the client address.
   if (config_.admin_listen.empty()) client_services.push_back(m.admin.get());
   EnableServerReflection();

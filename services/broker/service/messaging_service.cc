@@ -56,7 +56,7 @@ absl::Status Unsupported(const char* what) {
 }  // namespace
 
 struct MessagingService::ReceiveCall {
-  StreamOut<v2::ReceiveMessageResponse>* writer;
+  ReceiveDone done;
   std::string group;
   std::string topic;
   MessageFilter filter;
@@ -356,8 +356,29 @@ void MessagingService::QueryAssignment(UnaryCall call, const v2::QueryAssignment
 void MessagingService::ReceiveMessage(grpc::ServerContext* context,
                                       const v2::ReceiveMessageRequest* request,
                                       StreamOut<v2::ReceiveMessageResponse>* out) {
+  Receive(context, request,
+          [this, out](const absl::Status& status, std::vector<v2::Message> messages) {
+            // The proxy's shape: one status, the messages, the delivery time, end.
+            v2::ReceiveMessageResponse head;
+            ToV2Status(status, head.mutable_status());
+            out->Write(std::move(head));
+            for (v2::Message& m : messages) {
+              v2::ReceiveMessageResponse item;
+              SetBodyDigest(&m);
+              *item.mutable_message() = std::move(m);
+              out->Write(std::move(item));
+            }
+            v2::ReceiveMessageResponse when;
+            *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
+            out->Write(std::move(when));
+            out->Close();
+          });
+}
+
+void MessagingService::Receive(grpc::ServerContext* context,
+                               const v2::ReceiveMessageRequest* request, ReceiveDone done) {
   auto call = std::make_shared<ReceiveCall>();
-  call->writer = out;
+  call->done = std::move(done);
   call->start = absl::Now();
   auto fail = [this, call](const absl::Status& status) { FinishReceive(*call, status, {}); };
   if (absl::Status a = Allowed(*context, *request); !a.ok()) return fail(a);
@@ -432,25 +453,12 @@ void MessagingService::DoReceive(std::shared_ptr<ReceiveCall> call) {
 
 void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& status,
                                      std::vector<v2::Message> messages) {
-  // The proxy's shape: one status, the messages, the delivery time, end.
-  v2::ReceiveMessageResponse head;
-  ToV2Status(status, head.mutable_status());
-  call.writer->Write(std::move(head));
-  int64_t bytes = 0;
-  for (v2::Message& m : messages) {
-    bytes += static_cast<int64_t>(m.body().size());
-    v2::ReceiveMessageResponse item;
-    SetBodyDigest(&m);
-    *item.mutable_message() = std::move(m);
-    call.writer->Write(std::move(item));
-  }
   if (!messages.empty()) {
+    int64_t bytes = 0;
+    for (const v2::Message& m : messages) bytes += static_cast<int64_t>(m.body().size());
     probe_->OnMessagesOut(call.topic, call.group, static_cast<int64_t>(messages.size()), bytes);
   }
-  v2::ReceiveMessageResponse when;
-  *when.mutable_delivery_timestamp() = ToProtoTimestamp(clock_->Now());
-  call.writer->Write(std::move(when));
-  call.writer->Close();
+  call.done(status, std::move(messages));
   probe_->OnRpc("receive", CodeName(status), absl::Now() - call.start);
 }
 

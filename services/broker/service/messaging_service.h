@@ -113,6 +113,15 @@ class MessagingService final : public QueueService<v2::MessagingService> {
                        v2::QueryAssignmentResponse* response);
   void ReceiveMessage(grpc::ServerContext* context, const v2::ReceiveMessageRequest* request,
                       StreamOut<v2::ReceiveMessageResponse>* out);
+  // The answer of a receive: its status and the messages popped (empty
+  // unless OK). Called once, on a worker or the poller thread.
+  using ReceiveDone = std::function<void(const absl::Status&, std::vector<v2::Message>)>;
+  // ReceiveMessage without its wire shape (apogee.broker.v1.Receiver packs
+  // the same answer many messages to a response): checks the request, pops,
+  // long-polls, and answers through `done`. `context` and `request` live
+  // until then.
+  void Receive(grpc::ServerContext* context, const v2::ReceiveMessageRequest* request,
+               ReceiveDone done);
   void AckMessage(UnaryCall call, const v2::AckMessageRequest* request,
                   v2::AckMessageResponse* response);
   void ForwardMessageToDeadLetterQueue(UnaryCall call,
@@ -151,8 +160,7 @@ class MessagingService final : public QueueService<v2::MessagingService> {
   void OpenTelemetry(TelemetryCall* stream);
   struct PullCall;
   void DoReceive(std::shared_ptr<ReceiveCall> call);
-  // Writes the answer of a receive (status, messages, delivery time), ends
-  // the stream and records metrics.
+  // Records a receive's metrics and hands its answer to the call's `done`.
   void FinishReceive(ReceiveCall& call, const absl::Status& status,
                      std::vector<v2::Message> messages);
   void DoPull(std::shared_ptr<PullCall> call);
