@@ -134,6 +134,29 @@ ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
   return out;
 }
 
+ReceivedMessage FromPushed(const ::apogee::broker::v1::PushedMessage& pushed,
+                           const std::string& broker, const std::string& endpoint) {
+  const ::apogee::admin::v1::MessageView& m = pushed.message();
+  ReceivedMessage out;
+  out.topic = m.topic();
+  out.message_id = m.message_id();
+  out.tag = m.tag();
+  out.keys.assign(m.keys().begin(), m.keys().end());
+  out.properties.insert(m.properties().begin(), m.properties().end());
+  out.body = m.body();
+  out.broker = broker;
+  out.queue_id = m.queue_id();
+  out.offset = m.queue_offset();
+  out.born_time = FromProtoTimestamp(m.born_time());
+  out.store_time = FromProtoTimestamp(m.store_time());
+  out.delivery_attempt = pushed.delivery_attempt();
+  out.receipt_handle = pushed.receipt_handle();
+  out.message_group = pushed.message_group();
+  if (pushed.has_delivery_time()) out.delivery_time = FromProtoTimestamp(pushed.delivery_time());
+  out.endpoint = endpoint;
+  return out;
+}
+
 v2::FilterExpression ToV2Filter(const FilterExpression& filter) {
   v2::FilterExpression out;
   if (filter.type == FilterExpression::Type::kSql) {

@@ -1,5 +1,5 @@
-// Between the SDK's public types and apache.rocketmq.v2 messages, and the
-// checks a message passes before anything is sent.
+// Between the SDK's public types and the wire's messages (apache.rocketmq.v2,
+// apogee.broker.v1), and the checks a message passes before anything is sent.
 #pragma once
 
 #include <string>
@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/definition.pb.h"
+#include "apogee/broker/v1/push.pb.h"
 #include "apogee/filter_expression.h"
 #include "apogee/message.h"
 
@@ -31,6 +32,9 @@ std::string NewMessageId();
 v2::Message ToV2(Message message, const std::string& message_id, absl::Time born);
 ReceivedMessage FromV2(const v2::Message& message, const std::string& broker,
                        const std::string& endpoint);
+// A message of an apogee.broker.v1 push frame or batched receive.
+ReceivedMessage FromPushed(const ::apogee::broker::v1::PushedMessage& pushed,
+                           const std::string& broker, const std::string& endpoint);
 
 // A tag ("TagA||TagB", "*"; empty is "*") or SQL filter as its v2 form.
 v2::FilterExpression ToV2Filter(const FilterExpression& filter);

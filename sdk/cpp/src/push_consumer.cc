@@ -16,6 +16,7 @@
 #include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
+#include "sdk/cpp/src/convert.h"
 #include "sdk/cpp/src/queue_loan.h"
 #include "sdk/cpp/src/route.h"
 #include "services/common/clock/proto_time.h"
@@ -33,27 +34,6 @@ namespace pb = ::apogee::broker::v1;
 // and credit take a round trip), as RocketMQ's push consumer caches up to
 // 1000 messages per queue.
 constexpr int kDefaultPrefetch = 1024;
-
-ReceivedMessage FromPushed(const pb::PushedMessage& pushed, const std::string& broker) {
-  const admin::v1::MessageView& m = pushed.message();
-  ReceivedMessage out;
-  out.topic = m.topic();
-  out.message_id = m.message_id();
-  out.tag = m.tag();
-  out.keys.assign(m.keys().begin(), m.keys().end());
-  out.properties.insert(m.properties().begin(), m.properties().end());
-  out.body = m.body();
-  out.broker = broker;
-  out.queue_id = m.queue_id();
-  out.offset = m.queue_offset();
-  out.born_time = FromProtoTimestamp(m.born_time());
-  out.store_time = FromProtoTimestamp(m.store_time());
-  out.delivery_attempt = pushed.delivery_attempt();
-  out.receipt_handle = pushed.receipt_handle();
-  out.message_group = pushed.message_group();
-  if (pushed.has_delivery_time()) out.delivery_time = FromProtoTimestamp(pushed.delivery_time());
-  return out;
-}
 
 }  // namespace
 
@@ -275,7 +255,7 @@ class PushConsumer::Impl {
           std::vector<ReceivedMessage> messages;
           messages.reserve(static_cast<size_t>(response.deliveries().messages_size()));
           for (const pb::PushedMessage& m : response.deliveries().messages()) {
-            messages.push_back(FromPushed(m, s->broker));
+            messages.push_back(sdk::FromPushed(m, s->broker, s->endpoint));
           }
           Dispatch(s, generation, std::move(messages));
         }

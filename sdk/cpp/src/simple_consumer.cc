@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "apogee/broker/v1/receive.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
@@ -97,17 +98,19 @@ class SimpleConsumer::Impl {
     ToProtoDuration(invisible, request.mutable_invisible_duration());
     ToProtoDuration(options_.await_duration, request.mutable_long_polling_timeout());
 
-    auto stub = core_.channels.Messaging(target.endpoint);
+    // apogee.broker.v1.Receiver: v2's ReceiveMessage, many messages per
+    // response (v2 sends each in its own).
+    auto stub = broker::v1::Receiver::NewStub(core_.channels.Get(target.endpoint));
     grpc::ClientContext context;
     core_.channels.Prepare(&context, options_.await_duration + options_.request_timeout);
-    auto reader = stub->ReceiveMessage(&context, request);
-    v2::ReceiveMessageResponse item;
+    auto reader = stub->Receive(&context, request);
+    broker::v1::ReceiveResponse frame;
     absl::Status in_band;
     std::vector<ReceivedMessage> messages;
-    while (reader->Read(&item)) {
-      if (item.has_status()) in_band = FromV2Status(item.status());
-      if (item.has_message()) {
-        messages.push_back(sdk::FromV2(item.message(), target.broker, target.endpoint));
+    while (reader->Read(&frame)) {
+      if (frame.has_status()) in_band = FromV2Status(frame.status());
+      for (const broker::v1::PushedMessage& m : frame.messages()) {
+        messages.push_back(sdk::FromPushed(m, target.broker, target.endpoint));
       }
     }
     absl::Status status = FromGrpcStatus(reader->Finish());
