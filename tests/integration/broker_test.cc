@@ -230,6 +230,11 @@ TEST_F(BrokerTest, ProduceAndReceiveRoundTrip) {
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(*metrics, HasSubstr("apogee_messages_in_total{"));
   EXPECT_THAT(*metrics, HasSubstr("topic=\"Orders\"} 20"));
+  // Each of the 20 was acked in its own AckMessage.
+  auto acks = testing::ScrapeMetric(cluster_.broker()->metrics_address(), "apogee_rpc_total",
+                                    {{"rpc", "ack"}, {"result", "OK"}});
+  ASSERT_TRUE(acks.ok()) << acks.status();
+  EXPECT_EQ(*acks, 20);
 }
 
 TEST_F(BrokerTest, LongPollReturnsAsSoonAsAMessageArrives) {

@@ -23,7 +23,7 @@ class Probe {
   void OnMessagesIn(const std::string& topic, int64_t messages, int64_t bytes);
   void OnMessagesOut(const std::string& topic, const std::string& group, int64_t messages,
                      int64_t bytes);
-  // rpc: "send", "receive", ...; result: the v2 code name.
+  // rpc: "send", "send_relayed", "receive", "ack"; result: the v2 code name.
   void OnRpc(const std::string& rpc, const std::string& result, absl::Duration latency);
   void OnDeadLettered(const std::string& group, int64_t messages);
   void OnRetried(const std::string& group, int64_t messages);

@@ -464,13 +464,14 @@ void MessagingService::FinishReceive(ReceiveCall& call, const absl::Status& stat
 
 void MessagingService::AckMessage(UnaryCall call, const v2::AckMessageRequest* request,
                                   v2::AckMessageResponse* response) {
+  const absl::Time start = absl::Now();
   grpc::ServerContext* const context = call.context;
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
     return AnswerInBand(call, a, response);
   }
   auto group = ResolveProgressKey(*context, request->group());
   if (!group.ok()) return AnswerInBand(call, group.status(), response);
-  return Offload(call, executor_, response, [this, request, response, group = *group]() {
+  return Offload(call, executor_, response, [this, request, response, group = *group, start]() {
     std::vector<std::string> handles;
     for (const v2::AckMessageEntry& e : request->entries()) handles.push_back(e.receipt_handle());
     std::vector<absl::Status> statuses = pop_->AckBatch(group, handles);
@@ -488,6 +489,7 @@ void MessagingService::AckMessage(UnaryCall call, const v2::AckMessageRequest* r
                          v2::MULTIPLE_RESULTS);
       }
     }
+    probe_->OnRpc("ack", CodeName(top), absl::Now() - start);
     return top;
   });
 }
