@@ -116,7 +116,12 @@ class AsyncServerStreamMethod final : public AsyncMethod {
         (void)grpc::SerializationTraits<Response>::Serialize(pending_.front(), &buffer_, &own);
         pending_.pop_front();
         end_.WriteStarted();
-        writer_.Write(buffer_, &write_op_);
+        // More queued behind this one: let gRPC hold it for the next instead
+        // of sending each alone (v2 ReceiveMessage writes one message per
+        // item). The last queued goes unhinted, which flushes them all.
+        grpc::WriteOptions options;
+        if (!pending_.empty()) options.set_buffer_hint();
+        writer_.Write(buffer_, options, &write_op_);
       } else if (closed_) {
         end_.Finish(grpc::Status::OK);
       }
