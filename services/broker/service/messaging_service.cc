@@ -104,7 +104,7 @@ SenderOptions SendOptionsOf(const ServiceOptions& options, TransactionCoordinato
 
 MessagingService::MessagingService(ServiceOptions options, const MessagingServiceDeps& deps)
     : options_(std::move(options)),
-      store_(deps.store),
+      pull_reader_(deps.store),
       topics_(deps.topics),
       groups_(deps.groups),
       pop_(deps.pop),
@@ -628,47 +628,21 @@ void MessagingService::DoPull(std::shared_ptr<PullCall> call) {
           }
         });
       });
-  store::v1::ReadRequest read;
-  read.set_topic(call->topic);
-  read.set_queue_id(call->queue_id);
-  read.set_offset(call->offset);
-  read.set_max_messages(call->filter.RecordsToRead(call->batch));
-  read.set_max_bytes(16 * 1024 * 1024);
-  call->filter.NarrowRead(&read);
-  auto response = store_->Read(read);
-  const bool parked =
-      response.ok() && response->records_size() == 0 && response->next_offset() == call->offset;
-  if (parked) return;
+  auto pulled =
+      pull_reader_.Read(call->topic, call->queue_id, call->offset, call->batch, call->filter);
+  if (pulled.ok() && pulled->at_end) return;  // parked until arrival or deadline
   arrivals_->Unwatch(watch);
-  if (!response.ok()) {
-    absl::Status status = response.status();
-    if (status.code() == absl::StatusCode::kOutOfRange) {
-      status = WithV2Code(status, v2::ILLEGAL_OFFSET);
-    }
-    return finish(status, {}, call->offset);
-  }
-  std::vector<v2::Message> messages;
-  int64_t next_offset = response->next_offset();
-  int last = -1;  // the last record looked at
-  for (const store::v1::StoredRecord& record : response->records()) {
-    if (static_cast<int>(messages.size()) == call->batch) {  // read ahead: resume here
-      next_offset = record.queue_offset();
-      break;
-    }
-    ++last;
-    auto m = FromStoreRecord(record);
-    if (m.ok() && call->filter.Matches(*m)) messages.push_back(std::move(m).value());
-  }
+  if (!pulled.ok()) return finish(pulled.status(), {}, call->offset);
   std::optional<ha::ReadAdvice> advice;
-  if (options_.read_advisor != nullptr && last >= 0) {
-    advice = options_.read_advisor->AfterRead(response->records(last).commit_log_offset());
+  if (options_.read_advisor != nullptr && pulled->last_commit_log_offset >= 0) {
+    advice = options_.read_advisor->AfterRead(pulled->last_commit_log_offset);
   }
-  if (messages.empty()) {
+  if (pulled->messages.empty()) {
     // Everything in range was filtered out: report progress.
     return finish(WithV2Code(absl::NotFoundError("no matching message"), v2::MESSAGE_NOT_FOUND), {},
-                  next_offset, advice);
+                  pulled->next_offset, advice);
   }
-  finish(absl::OkStatus(), std::move(messages), next_offset, advice);
+  finish(absl::OkStatus(), std::move(pulled->messages), pulled->next_offset, advice);
 }
 
 void MessagingService::UpdateOffset(UnaryCall call, const v2::UpdateOffsetRequest* request,
@@ -690,7 +664,7 @@ void MessagingService::UpdateOffset(UnaryCall call, const v2::UpdateOffsetReques
   }
   return Offload(
       call, executor_, response, [this, request, group = *group, topic = topic->name()]() {
-        return store_->CommitOffset(group, topic, request->message_queue().id(), request->offset());
+        return pull_reader_.Commit(group, topic, request->message_queue().id(), request->offset());
       });
 }
 
@@ -706,12 +680,9 @@ void MessagingService::GetOffset(UnaryCall call, const v2::GetOffsetRequest* req
   if (!topic.ok()) return AnswerInBand(call, topic.status(), response);
   return Offload(call, executor_, response,
                  [this, request, response, group = *group, topic = topic->name()]() {
-                   auto offset = store_->FetchOffset(group, topic, request->message_queue().id());
-                   if (!offset.ok()) {
-                     return offset.status().code() == absl::StatusCode::kNotFound
-                                ? WithV2Code(offset.status(), v2::OFFSET_NOT_FOUND)
-                                : offset.status();
-                   }
+                   auto offset =
+                       pull_reader_.Committed(group, topic, request->message_queue().id());
+                   if (!offset.ok()) return offset.status();
                    response->set_offset(*offset);
                    return absl::OkStatus();
                  });
@@ -727,21 +698,22 @@ void MessagingService::QueryOffset(UnaryCall call, const v2::QueryOffsetRequest*
   if (!topic.ok()) return AnswerInBand(call, topic.status(), response);
   absl::Status policy = ValidateQueryOffsetPolicy(request->query_offset_policy());
   if (!policy.ok()) return AnswerInBand(call, policy, response);
-  return Offload(
-      call, executor_, response,
-      [this, request, response, topic = topic->name()]() -> absl::Status {
-        const int32_t queue = request->message_queue().id();
-        if (request->query_offset_policy() == v2::TIMESTAMP) {
-          const absl::Time t = FromProtoTimestamp(request->timestamp());
-          APOGEE_ASSIGN_OR_RETURN(int64_t offset, store_->LookupOffsetByTime(topic, queue, t));
-          response->set_offset(offset);
-          return absl::OkStatus();
-        }
-        APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
-        response->set_offset(request->query_offset_policy() == v2::END ? offsets.max_offset()
-                                                                       : offsets.min_offset());
-        return absl::OkStatus();
-      });
+  return Offload(call, executor_, response,
+                 [this, request, response, topic = topic->name()]() -> absl::Status {
+                   const int32_t queue = request->message_queue().id();
+                   if (request->query_offset_policy() == v2::TIMESTAMP) {
+                     const absl::Time t = FromProtoTimestamp(request->timestamp());
+                     APOGEE_ASSIGN_OR_RETURN(int64_t offset,
+                                             pull_reader_.OffsetAt(topic, queue, t));
+                     response->set_offset(offset);
+                     return absl::OkStatus();
+                   }
+                   APOGEE_ASSIGN_OR_RETURN(
+                       int64_t offset,
+                       pull_reader_.Bound(topic, queue, request->query_offset_policy() == v2::END));
+                   response->set_offset(offset);
+                   return absl::OkStatus();
+                 });
 }
 
 void MessagingService::EndTransaction(UnaryCall call, const v2::EndTransactionRequest* request,

@@ -16,6 +16,7 @@
 #include "services/broker/client/telemetry_hub.h"
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
+#include "services/broker/consume/pull_reader.h"
 #include "services/broker/filter/sql_filter_cache.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/read_advisor.h"
@@ -191,7 +192,7 @@ class MessagingService final : public QueueService<v2::MessagingService> {
                           const google::protobuf::Duration& requested) const;
 
   const ServiceOptions options_;
-  StoreClient* const store_;
+  PullReader pull_reader_;  // PullMessage and the offset methods
   TopicManager* const topics_;
   GroupManager* const groups_;
   PopEngine* const pop_;
