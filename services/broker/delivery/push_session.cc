@@ -36,6 +36,22 @@ pushv1::PushedMessage ToPushedMessage(v2::Message message) {
   return out;
 }
 
+std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
+    std::vector<v2::Message> messages, int64_t max_frame_bytes) {
+  std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> frames;
+  int64_t frame_bytes = 0;
+  for (v2::Message& m : messages) {
+    const auto size = static_cast<int64_t>(m.ByteSizeLong());
+    if (frames.empty() || (frame_bytes > 0 && frame_bytes + size > max_frame_bytes)) {
+      frames.emplace_back();
+      frame_bytes = 0;
+    }
+    frame_bytes += size;
+    *frames.back().Add() = ToPushedMessage(std::move(m));
+  }
+  return frames;
+}
+
 absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps& deps,
                                                                  const PushLimits& limits,
                                                                  const pushv1::Subscribe& subscribe,
@@ -288,24 +304,19 @@ void PushSession::Pump() {
       }
     } else {
       if (!messages.empty()) {
-        credits_ -= static_cast<int64_t>(messages.size());
-        // As few frames as fit: a frame closes before it would pass
-        // max_frame_bytes (a message alone may).
-        pushv1::ConsumeResponse response;
-        int64_t bytes = 0, frame_bytes = 0;
-        for (v2::Message& m : messages) {
+        const auto count = static_cast<int64_t>(messages.size());
+        credits_ -= count;
+        int64_t bytes = 0;
+        for (const v2::Message& m : messages) {
           unsettled_.insert(m.system_properties().receipt_handle());
-          const auto size = static_cast<int64_t>(m.ByteSizeLong());
-          if (frame_bytes > 0 && frame_bytes + size > limits_.max_frame_bytes) {
-            send_(std::exchange(response, pushv1::ConsumeResponse()));
-            frame_bytes = 0;
-          }
-          frame_bytes += size;
           bytes += static_cast<int64_t>(m.body().size());
-          *response.mutable_deliveries()->add_messages() = ToPushedMessage(std::move(m));
         }
-        send_(std::move(response));
-        deps_.probe->OnPushed(topic_, group_, static_cast<int64_t>(messages.size()), bytes);
+        for (auto& frame : PackFrames(std::move(messages), limits_.max_frame_bytes)) {
+          pushv1::ConsumeResponse response;
+          response.mutable_deliveries()->mutable_messages()->Swap(&frame);
+          send_(std::move(response));
+        }
+        deps_.probe->OnPushed(topic_, group_, count, bytes);
       }
       // Pop again while it may find more: an arrival meanwhile, or a queue
       // not read to its end (a full batch, or a tag filter that skipped its

@@ -190,4 +190,11 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
 // The pushed form of a popped message.
 pushv1::PushedMessage ToPushedMessage(v2::Message message);
 
+// `messages` in their pushed form, cut into as few frames as fit: a frame
+// closes before it would pass `max_frame_bytes` (a larger message comes
+// alone). Push Deliveries and batched receive responses are cut this way.
+// Empty for no messages.
+std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
+    std::vector<v2::Message> messages, int64_t max_frame_bytes);
+
 }  // namespace apogee::broker

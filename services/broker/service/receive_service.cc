@@ -17,19 +17,14 @@ void ReceiveService::Receive(grpc::ServerContext* context, const v2::ReceiveMess
                              StreamOut<pushv1::ReceiveResponse>* out) {
   messaging_->Receive(context, request,
                       [this, out](const absl::Status& status, std::vector<v2::Message> messages) {
-                        pushv1::ReceiveResponse frame;
-                        int64_t frame_bytes = 0;
-                        for (v2::Message& m : messages) {
-                          const auto size = static_cast<int64_t>(m.ByteSizeLong());
-                          if (frame_bytes > 0 && frame_bytes + size > max_frame_bytes_) {
-                            out->Write(std::exchange(frame, pushv1::ReceiveResponse()));
-                            frame_bytes = 0;
-                          }
-                          frame_bytes += size;
-                          *frame.add_messages() = ToPushedMessage(std::move(m));
+                        auto frames = PackFrames(std::move(messages), max_frame_bytes_);
+                        if (frames.empty()) frames.emplace_back();  // the status goes alone
+                        for (size_t i = 0; i < frames.size(); ++i) {
+                          pushv1::ReceiveResponse response;
+                          response.mutable_messages()->Swap(&frames[i]);
+                          if (i + 1 == frames.size()) ToV2Status(status, response.mutable_status());
+                          out->Write(std::move(response));
                         }
-                        ToV2Status(status, frame.mutable_status());
-                        out->Write(std::move(frame));
                         out->Close();
                       });
 }
