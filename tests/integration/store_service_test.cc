@@ -384,6 +384,117 @@ TEST_F(StoreServiceTest, FiltersByTagAndLooksUpByIdKeyAndTime) {
   EXPECT_GT(stats.commit_log_max_offset(), 500 * 100);
 }
 
+TEST_F(StoreServiceTest, ReadsSeveralQueuesInOneCallWithinOneBudget) {
+  Start();
+  PutTopic("Orders", 2);
+  AppendDataSet();
+  auto read = [](sv1::ReadQueuesRequest* request, int32_t queue, int64_t offset, int max,
+                 std::vector<std::string> tags = {}) {
+    sv1::ReadRequest* r = request->add_reads();
+    r->set_topic("Orders");
+    r->set_queue_id(queue);
+    r->set_offset(offset);
+    r->set_max_messages(max);
+    for (const std::string& t : tags) r->add_tags(t);
+  };
+  auto call = [this](const sv1::ReadQueuesRequest& request, sv1::ReadQueuesResponse* response) {
+    return stub_->ReadQueues(Context().get(), request, response);
+  };
+
+  // Each read keeps its own limit; the call's budget narrows the later ones.
+  sv1::ReadQueuesRequest both;
+  read(&both, 0, 10, 200);
+  read(&both, 1, 0, 200);
+  both.set_max_messages(300);
+  sv1::ReadQueuesResponse answer;
+  ASSERT_TRUE(call(both, &answer).ok());
+  ASSERT_EQ(answer.results_size(), 2);
+  EXPECT_EQ(answer.results(0).code(), 0);
+  EXPECT_EQ(answer.results(0).response().records_size(), 200);
+  EXPECT_EQ(answer.results(0).response().records(0).queue_offset(), 10);
+  EXPECT_EQ(answer.results(0).response().next_offset(), 210);
+  EXPECT_EQ(answer.results(0).response().max_offset(), 250);
+  EXPECT_EQ(answer.results(1).response().records_size(), 100);
+  EXPECT_EQ(answer.results(1).response().records(0).queue_id(), 1);
+  EXPECT_EQ(answer.results(1).response().next_offset(), 100);
+  EXPECT_EQ(answer.results(1).response().records(99).body(), ReadAll("Orders", 1)[99].body());
+
+  // A spent budget leaves the later queues unread (no result for them).
+  both.set_max_messages(150);
+  answer.Clear();
+  ASSERT_TRUE(call(both, &answer).ok());
+  ASSERT_EQ(answer.results_size(), 1);
+  EXPECT_EQ(answer.results(0).response().records_size(), 150);
+  both.set_max_messages(0);
+  both.set_max_bytes(1);  // one record at least, then the bytes are spent
+  answer.Clear();
+  ASSERT_TRUE(call(both, &answer).ok());
+  ASSERT_EQ(answer.results_size(), 1);
+  EXPECT_EQ(answer.results(0).response().records_size(), 1);
+
+  // A read that fails says why in its own result; the others go on. Tag
+  // filters apply per read.
+  sv1::ReadQueuesRequest mixed;
+  read(&mixed, 7, 0, 10);
+  read(&mixed, 0, 0, 7, {"TagA"});
+  mixed.set_max_messages(100);
+  answer.Clear();
+  ASSERT_TRUE(call(mixed, &answer).ok());
+  ASSERT_EQ(answer.results_size(), 2);
+  EXPECT_NE(answer.results(0).code(), 0);
+  EXPECT_THAT(answer.results(0).error(), HasSubstr("7"));
+  EXPECT_FALSE(answer.results(0).has_response());
+  ASSERT_EQ(answer.results(1).code(), 0) << answer.results(1).error();
+  ASSERT_EQ(answer.results(1).response().records_size(), 7);
+  for (const auto& r : answer.results(1).response().records()) EXPECT_EQ(r.tag(), "TagA");
+
+  // Bad input names the field and its limits.
+  sv1::ReadQueuesRequest none;
+  grpc::Status s = call(none, &answer);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("reads has 0 entries (allowed: 1..256)"));
+  sv1::ReadQueuesRequest many;
+  for (int i = 0; i < 257; ++i) read(&many, 0, 0, 1);
+  s = call(many, &answer);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("reads has 257 entries"));
+}
+
+TEST_F(StoreServiceTest, CommitsSeveralOffsetsInOneCall) {
+  Start();
+  PutTopic("Orders", 2);
+  AppendDataSet();
+  sv1::CommitOffsetsRequest request;
+  for (int32_t queue = 0; queue < 2; ++queue) {
+    sv1::CommitOffsetRequest* o = request.add_offsets();
+    o->set_group("G");
+    o->set_topic("Orders");
+    o->set_queue_id(queue);
+    o->set_offset(5 + queue);
+  }
+  sv1::CommitOffsetsResponse committed;
+  grpc::Status s = stub_->CommitOffsets(Context().get(), request, &committed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  for (int32_t queue = 0; queue < 2; ++queue) {
+    sv1::FetchOffsetRequest fetch;
+    fetch.set_group("G");
+    fetch.set_topic("Orders");
+    fetch.set_queue_id(queue);
+    sv1::FetchOffsetResponse fetched;
+    s = stub_->FetchOffset(Context().get(), fetch, &fetched);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(fetched.offset(), 5 + queue);
+  }
+  // The first offset that fails ends the call with its error.
+  request.mutable_offsets(1)->set_offset(251);
+  s = stub_->CommitOffsets(Context().get(), request, &committed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(s.error_message(), HasSubstr("offset 251"));
+  s = stub_->CommitOffsets(Context().get(), sv1::CommitOffsetsRequest(), &committed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("offsets has 0 entries (allowed: 1..1024)"));
+}
+
 TEST_F(StoreServiceTest, BadInputGetsClearErrorsAndStoresNothing) {
   Start();
   PutTopic("Orders", 2);

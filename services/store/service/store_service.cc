@@ -21,6 +21,10 @@ namespace {
 
 constexpr int kDefaultReadMessages = 32;
 constexpr int64_t kDefaultReadBytes = 4 << 20;
+// Queue reads one ReadQueues call may carry.
+constexpr int kMaxQueueReads = 256;
+// Offsets one CommitOffsets call may carry.
+constexpr int kMaxOffsetCommits = 1024;
 constexpr int kDefaultLookupResults = 32;
 // With a time window the engine is asked for this many candidates, which
 // are then filtered by store time.
@@ -445,11 +449,13 @@ StoreService::StoreService(Store* store, Executor* executor, Probe* probe,
       watch_index_(MarkAsync("WatchQueues")),
       appender_(store, probe, WithReplicaCheck(options_.appender, options_.replicator)) {
   ServeUnary("Read", this, &StoreService::Read);
+  ServeUnary("ReadQueues", this, &StoreService::ReadQueues);
   ServeUnary("GetQueueOffsets", this, &StoreService::GetQueueOffsets);
   ServeUnary("LookupById", this, &StoreService::LookupById);
   ServeUnary("LookupByKey", this, &StoreService::LookupByKey);
   ServeUnary("LookupOffsetByTime", this, &StoreService::LookupOffsetByTime);
   ServeUnary("CommitOffset", this, &StoreService::CommitOffset);
+  ServeUnary("CommitOffsets", this, &StoreService::CommitOffsets);
   ServeUnary("FetchOffset", this, &StoreService::FetchOffset);
   ServeUnary("ListOffsets", this, &StoreService::ListOffsets);
   ServeUnary("PutTopic", this, &StoreService::PutTopic);
@@ -517,34 +523,84 @@ void StoreService::AttachStreams(grpc::ServerCompletionQueue* queue) {
 
 void StoreService::DetachStreams() { calls_.AwaitNone(); }
 
+namespace {
+
+// One queue read as Read and ReadQueues serve it; `max_messages` and
+// `max_bytes` already defaulted.
+absl::Status ReadQueue(Store& store, Probe& probe, const sv1::ReadRequest& request,
+                       int max_messages, int64_t max_bytes, sv1::ReadResponse* response) {
+  ReadRequest read;
+  read.topic = request.topic();
+  read.queue_id = request.queue_id();
+  read.offset = request.offset();
+  read.max_messages = max_messages;
+  read.max_bytes = max_bytes;
+  absl::flat_hash_set<uint64_t> hashes;
+  if (request.tags_size() > 0) {
+    for (const std::string& tag : request.tags()) hashes.insert(TagHash(tag));
+    read.tag_filter = [&hashes](uint64_t h) { return hashes.contains(h); };
+  }
+  APOGEE_ASSIGN_OR_RETURN(ReadResult result, store.Read(read));
+  for (const StoredRecord& record : result.records) {
+    sv1::StoredRecord* out = response->add_records();
+    APOGEE_RETURN_IF_ERROR(ToProto(record, out));
+    // The engine filtered by hash; a colliding tag is skipped here.
+    if (!hashes.empty() && !Contains(request.tags(), out->tag())) {
+      response->mutable_records()->RemoveLast();
+    }
+  }
+  probe.OnRead(response->records_size());
+  response->set_next_offset(result.next_offset);
+  response->set_min_offset(result.min_offset);
+  response->set_max_offset(result.max_offset);
+  return absl::OkStatus();
+}
+
+int64_t BodyBytes(const sv1::ReadResponse& response) {
+  int64_t bytes = 0;
+  for (const sv1::StoredRecord& r : response.records())
+    bytes += static_cast<int64_t>(r.body().size());
+  return bytes;
+}
+
+}  // namespace
+
 void StoreService::Read(UnaryCall call, const sv1::ReadRequest* request,
                         sv1::ReadResponse* response) {
   return RunUnary(call, "Read", [this, request, response]() -> absl::Status {
-    ReadRequest read;
-    read.topic = request->topic();
-    read.queue_id = request->queue_id();
-    read.offset = request->offset();
-    read.max_messages =
-        request->max_messages() == 0 ? kDefaultReadMessages : request->max_messages();
-    read.max_bytes = request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes();
-    absl::flat_hash_set<uint64_t> hashes;
-    if (request->tags_size() > 0) {
-      for (const std::string& tag : request->tags()) hashes.insert(TagHash(tag));
-      read.tag_filter = [&hashes](uint64_t h) { return hashes.contains(h); };
+    return ReadQueue(*store_, *probe_, *request,
+                     request->max_messages() == 0 ? kDefaultReadMessages : request->max_messages(),
+                     request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes(),
+                     response);
+  });
+}
+
+void StoreService::ReadQueues(UnaryCall call, const sv1::ReadQueuesRequest* request,
+                              sv1::ReadQueuesResponse* response) {
+  return RunUnary(call, "ReadQueues", [this, request, response]() -> absl::Status {
+    if (request->reads_size() < 1 || request->reads_size() > kMaxQueueReads) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "reads has ", request->reads_size(), " entries (allowed: 1..", kMaxQueueReads, ")"));
     }
-    APOGEE_ASSIGN_OR_RETURN(ReadResult result, store_->Read(read));
-    for (const StoredRecord& record : result.records) {
-      sv1::StoredRecord* out = response->add_records();
-      APOGEE_RETURN_IF_ERROR(ToProto(record, out));
-      // The engine filtered by hash; a colliding tag is skipped here.
-      if (!hashes.empty() && !Contains(request->tags(), out->tag())) {
-        response->mutable_records()->RemoveLast();
+    int messages_left =
+        request->max_messages() <= 0 ? kDefaultReadMessages : request->max_messages();
+    int64_t bytes_left = request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes();
+    for (const sv1::ReadRequest& read : request->reads()) {
+      if (messages_left <= 0 || bytes_left <= 0) break;  // the rest is not read
+      const int own = read.max_messages() == 0 ? kDefaultReadMessages : read.max_messages();
+      const int64_t own_bytes = read.max_bytes() <= 0 ? kDefaultReadBytes : read.max_bytes();
+      sv1::ReadQueueResult* result = response->add_results();
+      absl::Status status = ReadQueue(*store_, *probe_, read, std::min(own, messages_left),
+                                      std::min(own_bytes, bytes_left), result->mutable_response());
+      if (!status.ok()) {
+        result->clear_response();
+        result->set_code(static_cast<int32_t>(status.code()));
+        result->set_error(std::string(status.message()));
+        continue;
       }
+      messages_left -= result->response().records_size();
+      bytes_left -= BodyBytes(result->response());
     }
-    probe_->OnRead(response->records_size());
-    response->set_next_offset(result.next_offset);
-    response->set_min_offset(result.min_offset);
-    response->set_max_offset(result.max_offset);
     return absl::OkStatus();
   });
 }
@@ -627,6 +683,21 @@ void StoreService::CommitOffset(UnaryCall call, const sv1::CommitOffsetRequest* 
   return RunUnary(call, "CommitOffset", [this, request]() -> absl::Status {
     return store_->CommitOffset(request->group(), request->topic(), request->queue_id(),
                                 request->offset());
+  });
+}
+
+void StoreService::CommitOffsets(UnaryCall call, const sv1::CommitOffsetsRequest* request,
+                                 sv1::CommitOffsetsResponse* response) {
+  return RunUnary(call, "CommitOffsets", [this, request]() -> absl::Status {
+    if (request->offsets_size() < 1 || request->offsets_size() > kMaxOffsetCommits) {
+      return absl::InvalidArgumentError(absl::StrCat("offsets has ", request->offsets_size(),
+                                                     " entries (allowed: 1..", kMaxOffsetCommits,
+                                                     ")"));
+    }
+    for (const sv1::CommitOffsetRequest& o : request->offsets()) {
+      APOGEE_RETURN_IF_ERROR(store_->CommitOffset(o.group(), o.topic(), o.queue_id(), o.offset()));
+    }
+    return absl::OkStatus();
   });
 }
 

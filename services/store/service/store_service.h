@@ -71,6 +71,8 @@ class StoreService final : public QueueService<sv1::Store> {
   int active_calls() const { return active_calls_.load(); }
 
   void Read(UnaryCall call, const sv1::ReadRequest* request, sv1::ReadResponse* response);
+  void ReadQueues(UnaryCall call, const sv1::ReadQueuesRequest* request,
+                  sv1::ReadQueuesResponse* response);
   void GetQueueOffsets(UnaryCall call, const sv1::GetQueueOffsetsRequest* request,
                        sv1::GetQueueOffsetsResponse* response);
   void LookupById(UnaryCall call, const sv1::LookupByIdRequest* request,
@@ -81,6 +83,8 @@ class StoreService final : public QueueService<sv1::Store> {
                           sv1::LookupOffsetByTimeResponse* response);
   void CommitOffset(UnaryCall call, const sv1::CommitOffsetRequest* request,
                     sv1::CommitOffsetResponse* response);
+  void CommitOffsets(UnaryCall call, const sv1::CommitOffsetsRequest* request,
+                     sv1::CommitOffsetsResponse* response);
   void FetchOffset(UnaryCall call, const sv1::FetchOffsetRequest* request,
                    sv1::FetchOffsetResponse* response);
   void ListOffsets(UnaryCall call, const sv1::ListOffsetsRequest* request,
