@@ -11,46 +11,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "services/broker/consume/pop_engine.h"
 #include "services/broker/message/codec.h"
-#include "services/broker/store_client/store_client.h"
-#include "services/broker/topic/topic_manager.h"
-#include "services/common/clock/clock.h"
-#include "services/common/testing/process.h"
-
-#ifndef APOGEE_STORE_BIN
-#error "APOGEE_STORE_BIN must name the apogee-store binary"
-#endif
+#include "tests/integration/pop_engine_fixture.h"
 
 namespace apogee::broker {
 namespace {
-
-using ::apogee::testing::ServiceProcess;
-using ::apogee::testing::TempDir;
 
 constexpr char kTopic[] = "F";
 constexpr char kGroup[] = "G";
 constexpr absl::Duration kInvisible = absl::Seconds(30);
 
-class PopEngineFifoTest : public ::testing::Test {
+class PopEngineFifoTest : public StoreBackedPopTest {
  protected:
   void SetUp() override {
-    auto process = ServiceProcess::Start(
-        "store", APOGEE_STORE_BIN,
-        {absl::StrCat("--data_dir=", dir_.path(), "/data"),
-         "--metrics_listen=", absl::StrCat("--listen=unix:", dir_.path(), "/store.sock")},
-        dir_.path());
-    ASSERT_TRUE(process.ok()) << process.status();
-    store_process_ = std::move(process).value();
-    store_ = std::make_unique<StoreClient>(store_process_->address());
-    topics_ = std::make_unique<TopicManager>(store_.get(), TopicOptions{});
-    TopicConfig topic;
-    topic.set_name(kTopic);
-    topic.set_read_queues(1);
-    topic.set_write_queues(1);
-    topic.set_permission(nameserver::v1::TOPIC_PERMISSION_READ_WRITE);
-    topic.set_message_type(nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO);
-    ASSERT_TRUE(topics_->Upsert(topic).ok());
+    StartWithTopic(kTopic, 1, nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO);
     NewEngine();
   }
 
@@ -63,7 +37,7 @@ class PopEngineFifoTest : public ::testing::Test {
     options.fifo_unblocked = [this](const std::string& topic) {
       if (topic == kTopic) ++unblocked_;
     };
-    pop_ = std::make_unique<PopEngine>(store_.get(), topics_.get(), &clock_, options);
+    StoreBackedPopTest::NewEngine(options);
   }
 
   // Appends messages "<group>:<i>" in this order, all to queue 0.
@@ -93,12 +67,6 @@ class PopEngineFifoTest : public ::testing::Test {
     return out;
   }
 
-  TempDir dir_;
-  std::unique_ptr<ServiceProcess> store_process_;
-  std::unique_ptr<StoreClient> store_;
-  std::unique_ptr<TopicManager> topics_;
-  ManualClock clock_;
-  std::unique_ptr<PopEngine> pop_;
   int unblocked_ = 0;
 };
 

@@ -62,11 +62,7 @@ struct Answers {
 class StoreClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto process = ServiceProcess::Start(
-        "store", APOGEE_STORE_BIN,
-        {absl::StrCat("--data_dir=", dir_.path(), "/data"),
-         "--metrics_listen=", absl::StrCat("--listen=unix:", dir_.path(), "/store.sock")},
-        dir_.path());
+    auto process = ServiceProcess::StartStore(APOGEE_STORE_BIN, dir_.path());
     ASSERT_TRUE(process.ok()) << process.status();
     store_ = std::move(process).value();
     client_ = std::make_unique<StoreClient>(store_->address());

@@ -11,6 +11,10 @@
 namespace apogee::broker {
 namespace {
 
+// Body bytes one pop's store read returns at most (besides one larger
+// record).
+constexpr int64_t kPopReadBytes = 16 << 20;
+
 absl::Status StaleHandle(const std::string& handle) {
   return WithV2Code(absl::InvalidArgumentError(
                         absl::StrCat("receipt handle \"", handle,
@@ -74,7 +78,7 @@ absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& t
   request.set_queue_id(queue);
   request.set_offset(offset);
   request.set_max_messages(filter.RecordsToRead(max_messages));
-  request.set_max_bytes(16 * 1024 * 1024);
+  request.set_max_bytes(kPopReadBytes);
   filter.NarrowRead(&request);
   store_reads_.fetch_add(1, std::memory_order_relaxed);
   auto response = store_->Read(request);
@@ -118,6 +122,14 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
 
   APOGEE_ASSIGN_OR_RETURN(store::v1::ReadResponse response,
                           ReadFrom(topic, queue, cursor->next_offset, max_messages, filter));
+  return TakeRead(group, topic, queue, filter, max_messages, invisible, response, cursor, out,
+                  drained);
+}
+
+absl::Status PopEngine::TakeRead(const std::string& group, const std::string& topic, int32_t queue,
+                                 const MessageFilter& filter, int max_messages,
+                                 absl::Duration invisible, const store::v1::ReadResponse& response,
+                                 Cursor* cursor, std::vector<v2::Message>* out, bool* drained) {
   const bool retry = IsRetryTopic(topic);
   int64_t next_offset = response.next_offset();
   int popped = 0;
@@ -136,6 +148,7 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
     out->push_back(std::move(message).value());
   }
   cursor->next_offset = std::max(cursor->next_offset, next_offset);
+  cursor->known_end = std::max(cursor->known_end, response.max_offset());
   if (response.next_offset() < response.max_offset()) *drained = false;
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
 }
@@ -337,8 +350,13 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   const size_t count = chosen.size();
   static std::atomic<uint32_t> rotation{0};
   const uint32_t start = count == 0 ? 0 : rotation++;
-  for (size_t i = 0; i < count; ++i) {
-    const int32_t q = chosen[(start + i) % count];
+  std::vector<int32_t> rotated;
+  for (size_t i = 0; i < count; ++i) rotated.push_back(chosen[(start + i) % count]);
+  if (!ordered && rotated.size() > 1 && static_cast<int>(out.size()) < max_messages) {
+    APOGEE_ASSIGN_OR_RETURN(
+        rotated, PopTogether(group, topic, filter, max_messages, invisible, rotated, &out, unread));
+  }
+  for (const int32_t q : rotated) {
     if (static_cast<int>(out.size()) >= max_messages) {
       unread->queues.push_back(q);
       continue;
@@ -352,6 +370,91 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   return out;
 }
 
+std::vector<int32_t> PopEngine::LockFree(const std::string& group, const std::string& topic,
+                                         const std::vector<int32_t>& queues, int wanted,
+                                         std::vector<std::pair<int32_t, Cursor*>>* locked) {
+  std::vector<int32_t> rest;
+  int64_t known = 0;  // records the locked queues hold for sure
+  for (const int32_t q : queues) {
+    if (known >= wanted) {
+      // Enough for this pop (a backlog): the rest stays free for other
+      // pops and acks, and is read next time.
+      rest.push_back(q);
+      continue;
+    }
+    Cursor* cursor = GetCursor(group, topic, q);
+    // Never waits: a cursor another pop or ack holds is read alone after.
+    if (!cursor->mu.TryLock()) {
+      rest.push_back(q);
+      continue;
+    }
+    if (!LoadCursor(group, topic, q, cursor).ok() || cursor->ordered) {
+      cursor->mu.Unlock();
+      rest.push_back(q);
+      continue;
+    }
+    locked->emplace_back(q, cursor);
+    known += std::max<int64_t>(0, cursor->known_end - cursor->next_offset);
+  }
+  return rest;
+}
+
+absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
+    const std::string& group, const std::string& topic, const MessageFilter& filter,
+    int max_messages, absl::Duration invisible, const std::vector<int32_t>& queues,
+    std::vector<v2::Message>* out, Unread* unread) {
+  std::vector<std::pair<int32_t, Cursor*>> cursors;
+  std::vector<int32_t> rest =
+      LockFree(group, topic, queues, max_messages - static_cast<int>(out->size()), &cursors);
+  struct Unlock {
+    std::vector<std::pair<int32_t, Cursor*>>& cursors;
+    ~Unlock() {
+      for (auto& [q, c] : cursors) c->mu.Unlock();
+    }
+  } unlock{cursors};
+  if (cursors.empty()) return rest;
+  // One store call for every queue: at a steady rate each holds a few new
+  // messages, and one round trip per queue would make the last wait for all.
+  store::v1::ReadQueuesRequest request;
+  const int wanted = filter.RecordsToRead(max_messages - static_cast<int>(out->size()));
+  request.set_max_messages(wanted);
+  request.set_max_bytes(kPopReadBytes);
+  for (auto& [q, cursor] : cursors) {
+    store::v1::ReadRequest* read = request.add_reads();
+    read->set_topic(topic);
+    read->set_queue_id(q);
+    read->set_offset(cursor->next_offset);
+    read->set_max_messages(wanted);
+    read->set_max_bytes(kPopReadBytes);
+    filter.NarrowRead(read);
+  }
+  store_reads_.fetch_add(1, std::memory_order_relaxed);
+  APOGEE_ASSIGN_OR_RETURN(store::v1::ReadQueuesResponse response, store_->ReadQueues(request));
+  for (size_t i = 0; i < cursors.size(); ++i) {
+    const auto [q, cursor] = cursors[i];
+    if (i >= static_cast<size_t>(response.results_size())) {
+      unread->queues.push_back(q);  // past the call's budget: not read
+      continue;
+    }
+    const store::v1::ReadQueueResult& result = response.results(static_cast<int>(i));
+    absl::StatusOr<store::v1::ReadResponse> read = result.response();
+    if (result.code() == static_cast<int32_t>(absl::StatusCode::kOutOfRange)) {
+      // Retention passed the cursor: ReadFrom continues from the oldest.
+      read = ReadFrom(topic, q, cursor->next_offset,
+                      filter.RecordsToRead(max_messages - static_cast<int>(out->size())), filter);
+    } else if (result.code() != 0) {
+      read = absl::Status(static_cast<absl::StatusCode>(result.code()), result.error());
+    }
+    if (!read.ok()) return read.status();
+    bool drained = true;
+    APOGEE_RETURN_IF_ERROR(TakeRead(group, topic, q, filter,
+                                    std::max(0, max_messages - static_cast<int>(out->size())),
+                                    invisible, *read, cursor, out, &drained));
+    if (!drained) unread->queues.push_back(q);
+  }
+  return rest;
+}
+
 absl::Status PopEngine::Ack(const std::string& group, const std::string& text) {
   return AckBatch(group, {text})[0];
 }
@@ -359,7 +462,8 @@ absl::Status PopEngine::Ack(const std::string& group, const std::string& text) {
 std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
                                               const std::vector<std::string>& texts) {
   std::vector<absl::Status> statuses(texts.size());
-  // Handles grouped by queue, so each queue's offset is committed once.
+  // Handles grouped by queue (in a fixed order, the order cursors are
+  // locked in), so each queue's offset is committed once.
   std::map<std::pair<std::string, int32_t>, std::vector<std::pair<size_t, ReceiptHandle>>> queues;
   for (size_t i = 0; i < texts.size(); ++i) {
     auto handle = ReceiptHandle::Decode(texts[i]);
@@ -369,12 +473,28 @@ std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
     }
     queues[{handle->topic, handle->queue_id}].emplace_back(i, *handle);
   }
-  for (auto& [queue, handles] : queues) {
-    Cursor* cursor = GetCursor(group, queue.first, queue.second);
+  struct Queue {
+    const std::string* topic;
+    int32_t queue;
+    Cursor* cursor;
+    std::vector<size_t> acked;
     bool unblocked = false;
-    {
-      absl::MutexLock lock(&cursor->mu);
-      std::vector<size_t> acked;
+  };
+  std::vector<Queue> locked;
+  struct Unlock {
+    std::vector<Queue>& queues;
+    ~Unlock() {
+      for (Queue& q : queues) q.cursor->mu.Unlock();
+    }
+  };
+  store::v1::CommitOffsetsRequest commits;
+  {
+    Unlock unlock{locked};
+    for (auto& [queue, handles] : queues) {
+      Cursor* cursor = GetCursor(group, queue.first, queue.second);
+      cursor->mu.Lock();
+      locked.push_back(Queue{&queue.first, queue.second, cursor, {}});
+      Queue& q = locked.back();
       for (auto& [i, handle] : handles) {
         auto it = cursor->in_flight.find(handle.offset);
         if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
@@ -382,17 +502,38 @@ std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
           continue;
         }
         cursor->in_flight.erase(it);
-        unblocked |= cursor->fifo.Done(handle.offset) && cursor->fifo.waiting() > 0;
-        acked.push_back(i);
+        q.unblocked |= cursor->fifo.Done(handle.offset) && cursor->fifo.waiting() > 0;
+        q.acked.push_back(i);
       }
-      // The ack holds in memory either way; a failed commit only means a
-      // restart may redeliver, so report it but keep the acks.
-      absl::Status committed = Advance(group, queue.first, queue.second, cursor);
-      if (!committed.ok()) {
-        for (size_t i : acked) statuses[i] = committed;
-      }
+      const int64_t low = cursor->Low();
+      if (low <= cursor->committed) continue;
+      store::v1::CommitOffsetRequest* commit = commits.add_offsets();
+      commit->set_group(group);
+      commit->set_topic(queue.first);
+      commit->set_queue_id(queue.second);
+      commit->set_offset(low);
     }
-    if (unblocked) Unblocked(queue.first);
+    // Every queue's offset in one store call, under the cursors' locks so no
+    // older commit of theirs can land after it. The acks hold in memory
+    // either way; a failed commit only means a restart may redeliver, so
+    // report it but keep the acks.
+    absl::Status committed = absl::OkStatus();
+    if (commits.offsets_size() == 1) {
+      const store::v1::CommitOffsetRequest& c = commits.offsets(0);
+      committed = store_->CommitOffset(c.group(), c.topic(), c.queue_id(), c.offset());
+    } else if (commits.offsets_size() > 1) {
+      committed = store_->CommitOffsets(commits);
+    }
+    for (Queue& q : locked) {
+      if (committed.ok()) {
+        q.cursor->committed = std::max(q.cursor->committed, q.cursor->Low());
+        continue;
+      }
+      for (size_t i : q.acked) statuses[i] = committed;
+    }
+  }
+  for (const Queue& q : locked) {
+    if (q.unblocked) Unblocked(*q.topic);
   }
   return statuses;
 }
@@ -596,6 +737,7 @@ void PopEngine::DropTopic(const std::string& topic) {
     absl::MutexLock lock(&cursor->mu);
     cursor->loaded = false;
     cursor->next_offset = 0;
+    cursor->known_end = 0;
     cursor->committed = -1;
     cursor->in_flight.clear();
     cursor->ordered = false;

@@ -181,6 +181,9 @@ class PopEngine {
     bool loaded ABSL_GUARDED_BY(mu) = false;
     int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
     int64_t committed ABSL_GUARDED_BY(mu) = -1;
+    // The queue's end as the last read saw it: next_offset..known_end is
+    // there for sure (a lower bound of the backlog).
+    int64_t known_end ABSL_GUARDED_BY(mu) = 0;
     std::map<int64_t, InFlightEntry> in_flight ABSL_GUARDED_BY(mu);
     // Set on the first pop by a FIFO group of a FIFO topic; then `fifo`
     // decides what is handed out, and `in_flight` holds only its picks.
@@ -210,6 +213,27 @@ class PopEngine {
   absl::Status PopQueue(const std::string& group, const std::string& topic, int32_t queue,
                         const MessageFilter& filter, int max_messages, absl::Duration invisible,
                         bool ordered, std::vector<v2::Message>* out, bool* drained);
+  // PopQueue's unordered part after its store read: hands out what `response`
+  // holds (up to max_messages) and moves the cursor past it.
+  absl::Status TakeRead(const std::string& group, const std::string& topic, int32_t queue,
+                        const MessageFilter& filter, int max_messages, absl::Duration invisible,
+                        const store::v1::ReadResponse& response, Cursor* cursor,
+                        std::vector<v2::Message>* out, bool* drained)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // Locks the cursors of `queues` that are free, loaded and unordered (into
+  // `locked`, in order) until their known backlog covers `wanted` records;
+  // returns the other queues.
+  std::vector<int32_t> LockFree(const std::string& group, const std::string& topic,
+                                const std::vector<int32_t>& queues, int wanted,
+                                std::vector<std::pair<int32_t, Cursor*>>* locked);
+  // Pops the free unordered queues of `queues` with one ReadQueues store
+  // call; returns the queues left for PopQueue (in order).
+  absl::StatusOr<std::vector<int32_t>> PopTogether(const std::string& group,
+                                                   const std::string& topic,
+                                                   const MessageFilter& filter, int max_messages,
+                                                   absl::Duration invisible,
+                                                   const std::vector<int32_t>& queues,
+                                                   std::vector<v2::Message>* out, Unread* unread);
   // PopQueue for a FIFO cursor (docs/design/message-types.md §4.2).
   absl::Status PopOrdered(const std::string& topic, int32_t queue, const MessageFilter& filter,
                           int max_messages, absl::Duration invisible, Cursor* cursor,

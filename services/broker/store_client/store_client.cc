@@ -401,6 +401,11 @@ absl::StatusOr<sv1::ReadResponse> StoreClient::Read(const sv1::ReadRequest& requ
   return Call(&sv1::Store::Stub::Read, &sv1::Store::Stub::PrepareAsyncRead, request);
 }
 
+absl::StatusOr<sv1::ReadQueuesResponse> StoreClient::ReadQueues(
+    const sv1::ReadQueuesRequest& request) {
+  return Call(&sv1::Store::Stub::ReadQueues, &sv1::Store::Stub::PrepareAsyncReadQueues, request);
+}
+
 absl::StatusOr<sv1::GetQueueOffsetsResponse> StoreClient::GetQueueOffsets(const std::string& topic,
                                                                           int32_t queue_id) {
   sv1::GetQueueOffsetsRequest request;
@@ -445,6 +450,12 @@ absl::Status StoreClient::CommitOffset(const std::string& group, const std::stri
   request.set_queue_id(queue_id);
   request.set_offset(offset);
   return Call(&sv1::Store::Stub::CommitOffset, &sv1::Store::Stub::PrepareAsyncCommitOffset, request)
+      .status();
+}
+
+absl::Status StoreClient::CommitOffsets(const sv1::CommitOffsetsRequest& request) {
+  return Call(&sv1::Store::Stub::CommitOffsets, &sv1::Store::Stub::PrepareAsyncCommitOffsets,
+              request)
       .status();
 }
 

@@ -65,6 +65,8 @@ class StoreClient final : public CompletionQueueUser {
       std::vector<sv1::AppendRecord> records);
 
   absl::StatusOr<sv1::ReadResponse> Read(const sv1::ReadRequest& request);
+  // Several queues in one round trip (see ReadQueuesRequest).
+  absl::StatusOr<sv1::ReadQueuesResponse> ReadQueues(const sv1::ReadQueuesRequest& request);
   absl::StatusOr<sv1::GetQueueOffsetsResponse> GetQueueOffsets(const std::string& topic,
                                                                int32_t queue_id);
   // Oldest first; NOT_FOUND when no record has this id.
@@ -74,6 +76,8 @@ class StoreClient final : public CompletionQueueUser {
                                              absl::Time time);
   absl::Status CommitOffset(const std::string& group, const std::string& topic, int32_t queue_id,
                             int64_t offset);
+  // Several queues' offsets in one round trip.
+  absl::Status CommitOffsets(const sv1::CommitOffsetsRequest& request);
   // NOT_FOUND when the group never committed on that queue.
   absl::StatusOr<int64_t> FetchOffset(const std::string& group, const std::string& topic,
                                       int32_t queue_id);

@@ -59,6 +59,14 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
+absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::StartStore(
+    const std::string& binary, const std::string& work_dir) {
+  return Start("store", binary,
+               {absl::StrCat("--data_dir=", work_dir, "/data"),
+                "--metrics_listen=", absl::StrCat("--listen=unix:", work_dir, "/store.sock")},
+               work_dir);
+}
+
 absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std::string& name,
                                                                       const std::string& binary,
                                                                       std::vector<std::string> args,

@@ -45,6 +45,11 @@ class ServiceProcess {
       const std::string& name, const std::string& binary, std::vector<std::string> args,
       const std::string& work_dir, absl::Duration timeout = absl::Seconds(30));
 
+  // An apogee-store (`binary`) keeping its data in <work_dir>/data and
+  // serving on the unix socket <work_dir>/store.sock, without metrics.
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> StartStore(const std::string& binary,
+                                                                    const std::string& work_dir);
+
   ~ServiceProcess();  // SIGKILLs a process still running.
 
   // The gRPC address the process bound, e.g. "127.0.0.1:40123".
