@@ -64,7 +64,8 @@ absl::Status PopEngine::LoadCursor(const std::string& group, const std::string& 
 absl::Status PopEngine::Advance(const std::string& group, const std::string& topic, int32_t queue,
                                 Cursor* cursor) {
   const int64_t low = cursor->Low();
-  if (low <= cursor->committed) return absl::OkStatus();
+  // An ack batch's commit in flight commits this too once it is back.
+  if (low <= cursor->committed || cursor->committing) return absl::OkStatus();
   APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, low));
   cursor->committed = low;
   return absl::OkStatus();
@@ -462,8 +463,7 @@ absl::Status PopEngine::Ack(const std::string& group, const std::string& text) {
 std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
                                               const std::vector<std::string>& texts) {
   std::vector<absl::Status> statuses(texts.size());
-  // Handles grouped by queue (in a fixed order, the order cursors are
-  // locked in), so each queue's offset is committed once.
+  // Handles grouped by queue, so each queue's offset is committed once.
   std::map<std::pair<std::string, int32_t>, std::vector<std::pair<size_t, ReceiptHandle>>> queues;
   for (size_t i = 0; i < texts.size(); ++i) {
     auto handle = ReceiptHandle::Decode(texts[i]);
@@ -473,28 +473,16 @@ std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
     }
     queues[{handle->topic, handle->queue_id}].emplace_back(i, *handle);
   }
-  struct Queue {
-    const std::string* topic;
-    int32_t queue;
-    Cursor* cursor;
-    std::vector<size_t> acked;
+  // The acks take each cursor's lock briefly; the offsets go to the store
+  // after, without the locks (a pop of those queues need not wait for the
+  // round trip), in one call for every queue.
+  std::vector<Commit> commits;
+  for (auto& [queue, handles] : queues) {
+    Cursor* cursor = GetCursor(group, queue.first, queue.second);
     bool unblocked = false;
-  };
-  std::vector<Queue> locked;
-  struct Unlock {
-    std::vector<Queue>& queues;
-    ~Unlock() {
-      for (Queue& q : queues) q.cursor->mu.Unlock();
-    }
-  };
-  store::v1::CommitOffsetsRequest commits;
-  {
-    Unlock unlock{locked};
-    for (auto& [queue, handles] : queues) {
-      Cursor* cursor = GetCursor(group, queue.first, queue.second);
-      cursor->mu.Lock();
-      locked.push_back(Queue{&queue.first, queue.second, cursor, {}});
-      Queue& q = locked.back();
+    {
+      absl::MutexLock lock(&cursor->mu);
+      std::vector<size_t> acked;
       for (auto& [i, handle] : handles) {
         auto it = cursor->in_flight.find(handle.offset);
         if (it == cursor->in_flight.end() || it->second.delivery_id != handle.delivery_id) {
@@ -502,40 +490,66 @@ std::vector<absl::Status> PopEngine::AckBatch(const std::string& group,
           continue;
         }
         cursor->in_flight.erase(it);
-        q.unblocked |= cursor->fifo.Done(handle.offset) && cursor->fifo.waiting() > 0;
-        q.acked.push_back(i);
+        unblocked |= cursor->fifo.Done(handle.offset) && cursor->fifo.waiting() > 0;
+        acked.push_back(i);
       }
-      const int64_t low = cursor->Low();
-      if (low <= cursor->committed) continue;
-      store::v1::CommitOffsetRequest* commit = commits.add_offsets();
-      commit->set_group(group);
-      commit->set_topic(queue.first);
-      commit->set_queue_id(queue.second);
-      commit->set_offset(low);
-    }
-    // Every queue's offset in one store call, under the cursors' locks so no
-    // older commit of theirs can land after it. The acks hold in memory
-    // either way; a failed commit only means a restart may redeliver, so
-    // report it but keep the acks.
-    absl::Status committed = absl::OkStatus();
-    if (commits.offsets_size() == 1) {
-      const store::v1::CommitOffsetRequest& c = commits.offsets(0);
-      committed = store_->CommitOffset(c.group(), c.topic(), c.queue_id(), c.offset());
-    } else if (commits.offsets_size() > 1) {
-      committed = store_->CommitOffsets(commits);
-    }
-    for (Queue& q : locked) {
-      if (committed.ok()) {
-        q.cursor->committed = std::max(q.cursor->committed, q.cursor->Low());
-        continue;
+      // A commit of this cursor already in flight takes these acks too.
+      if (cursor->Low() > cursor->committed && !cursor->committing) {
+        cursor->committing = true;
+        commits.push_back(
+            Commit{&queue.first, queue.second, cursor, cursor->Low(), std::move(acked)});
       }
-      for (size_t i : q.acked) statuses[i] = committed;
     }
+    if (unblocked) Unblocked(queue.first);
   }
-  for (const Queue& q : locked) {
-    if (q.unblocked) Unblocked(*q.topic);
+  // The acks hold in memory either way; a failed commit only means a
+  // restart may redeliver, so report it but keep the acks.
+  absl::Status committed = CommitAll(group, &commits);
+  if (!committed.ok()) {
+    for (const Commit& c : commits) {
+      for (size_t i : c.acked) statuses[i] = committed;
+    }
   }
   return statuses;
+}
+
+absl::Status PopEngine::CommitAll(const std::string& group, std::vector<Commit>* commits) {
+  std::vector<Commit*> open;
+  for (Commit& c : *commits) open.push_back(&c);
+  absl::Status status;
+  while (!open.empty()) {
+    if (open.size() == 1) {
+      const Commit& c = *open[0];
+      status = store_->CommitOffset(group, *c.topic, c.queue, c.offset);
+    } else {
+      store::v1::CommitOffsetsRequest request;
+      for (const Commit* c : open) {
+        store::v1::CommitOffsetRequest* o = request.add_offsets();
+        o->set_group(group);
+        o->set_topic(*c->topic);
+        o->set_queue_id(c->queue);
+        o->set_offset(c->offset);
+      }
+      status = store_->CommitOffsets(request);
+    }
+    // Back under each lock: record what the store holds, and go again for
+    // the cursors whose Low() moved while the call was out.
+    std::vector<Commit*> again;
+    for (Commit* c : open) {
+      absl::MutexLock lock(&c->cursor->mu);
+      if (status.ok()) c->cursor->committed = std::max(c->cursor->committed, c->offset);
+      const int64_t low = c->cursor->Low();
+      if (status.ok() && low > c->cursor->committed) {
+        c->offset = low;
+        again.push_back(c);
+      } else {
+        c->cursor->committing = false;
+      }
+    }
+    if (!status.ok()) return status;
+    open.swap(again);
+  }
+  return status;
 }
 
 absl::StatusOr<std::string> PopEngine::ChangeInvisible(const std::string& group,
@@ -696,6 +710,9 @@ absl::Status PopEngine::ResetCursor(const std::string& group, const std::string&
                                     int32_t queue, int64_t offset) {
   Cursor* cursor = GetCursor(group, topic, queue);
   absl::MutexLock lock(&cursor->mu);
+  // An ack batch's commit in flight would land after this one.
+  cursor->mu.Await(absl::Condition(
+      +[](Cursor* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) { return !c->committing; }, cursor));
   // Store first: if the commit fails the cursor keeps its old position, so
   // memory and store never disagree about where the group is.
   APOGEE_RETURN_IF_ERROR(store_->CommitOffset(group, topic, queue, offset));

@@ -181,6 +181,10 @@ class PopEngine {
     bool loaded ABSL_GUARDED_BY(mu) = false;
     int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
     int64_t committed ABSL_GUARDED_BY(mu) = -1;
+    // An ack batch's offset commit for this cursor is on its way to the
+    // store (sent without the lock): other commits of it wait or leave it
+    // to that batch, which commits again if Low() moved meanwhile.
+    bool committing ABSL_GUARDED_BY(mu) = false;
     // The queue's end as the last read saw it: next_offset..known_end is
     // there for sure (a lower bound of the backlog).
     int64_t known_end ABSL_GUARDED_BY(mu) = 0;
@@ -220,6 +224,18 @@ class PopEngine {
                         const store::v1::ReadResponse& response, Cursor* cursor,
                         std::vector<v2::Message>* out, bool* drained)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // One queue's offset commit of an ack batch (`acked`: the batch's indexes
+  // of the acks it carries).
+  struct Commit {
+    const std::string* topic;
+    int32_t queue;
+    Cursor* cursor;
+    int64_t offset;
+    std::vector<size_t> acked;
+  };
+  // Commits `commits` (their cursors marked committing) in one store call,
+  // again for those whose Low() moved meanwhile, then clears the marks.
+  absl::Status CommitAll(const std::string& group, std::vector<Commit>* commits);
   // Locks the cursors of `queues` that are free, loaded and unordered (into
   // `locked`, in order) until their known backlog covers `wanted` records;
   // returns the other queues.
