@@ -2,9 +2,15 @@
 // process: a pop reads every queue it covers in one ReadQueues call (within
 // one budget, the queues past it left unread for the next pop), and an ack
 // batch spanning queues commits their offsets in one CommitOffsets call that
-// a new engine (a broker restart) resumes from.
+// a new engine (a broker restart) resumes from; an ack that comes while
+// another's commit of the same queue is out (the store held with SIGSTOP)
+// is committed by that one.
+#include <signal.h>
+
+#include <atomic>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -129,6 +135,36 @@ TEST_F(PopEngineTest, AnAckBatchAcrossQueuesCommitsEveryOffsetForARestart) {
   Append(1);
   std::vector<v2::Message> again = Pop(100, &drained);
   EXPECT_EQ(Bodies(again), (std::set<std::string>{"2:2", "0:3", "1:3", "2:3", "3:3"}));
+}
+
+TEST_F(PopEngineTest, AnAckWhileACommitIsOutIsCommittedByIt) {
+  Append(2);
+  bool drained = false;
+  std::vector<v2::Message> all = Pop(100, &drained);
+  std::vector<std::string> queue0;  // offsets 0 and 1
+  for (const v2::Message& m : all) {
+    if (m.system_properties().queue_id() == 0) {
+      queue0.push_back(m.system_properties().receipt_handle());
+    }
+  }
+  ASSERT_EQ(queue0.size(), 2u);
+  // With the store stopped, the first ack's commit waits; the second finds
+  // it out and returns at once.
+  ASSERT_EQ(::kill(store_process_->pid(), SIGSTOP), 0);
+  std::thread first([&] { EXPECT_TRUE(pop_->Ack(kGroup, queue0[0]).ok()); });
+  const bool out =
+      ::apogee::testing::PollUntil([&] { return pop_->commits_out() == 1; }, absl::Seconds(20));
+  if (out) {
+    EXPECT_TRUE(pop_->Ack(kGroup, queue0[1]).ok());
+    EXPECT_EQ(pop_->commits_out(), 1) << "the second ack sent no commit of its own";
+  }
+  ASSERT_EQ(::kill(store_process_->pid(), SIGCONT), 0);
+  first.join();
+  ASSERT_TRUE(out) << "the first ack's commit never went out";
+  // The waiting ack's batch saw the low mark move and committed again.
+  auto committed = store_->FetchOffset(kGroup, kTopic, 0);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(*committed, 2);
 }
 
 }  // namespace

@@ -518,6 +518,7 @@ absl::Status PopEngine::CommitAll(const std::string& group, std::vector<Commit>*
   for (Commit& c : *commits) open.push_back(&c);
   absl::Status status;
   while (!open.empty()) {
+    commits_out_.fetch_add(1, std::memory_order_relaxed);
     if (open.size() == 1) {
       const Commit& c = *open[0];
       status = store_->CommitOffset(group, *c.topic, c.queue, c.offset);
@@ -532,6 +533,7 @@ absl::Status PopEngine::CommitAll(const std::string& group, std::vector<Commit>*
       }
       status = store_->CommitOffsets(request);
     }
+    commits_out_.fetch_sub(1, std::memory_order_relaxed);
     // Back under each lock: record what the store holds, and go again for
     // the cursors whose Low() moved while the call was out.
     std::vector<Commit*> again;

@@ -170,6 +170,9 @@ class PopEngine {
   // Store Read requests sent so far (pops and revives): tests check that a
   // FIFO drain reads the store in batches.
   int64_t store_reads() const { return store_reads_.load(std::memory_order_relaxed); }
+  // Ack batches' offset commits on their way to the store: a test holds the
+  // store and acks again meanwhile.
+  int commits_out() const { return commits_out_.load(std::memory_order_relaxed); }
 
  private:
   struct InFlightEntry {
@@ -296,6 +299,7 @@ class PopEngine {
   mutable absl::Mutex mu_;
   std::map<CursorKey, std::unique_ptr<Cursor>> cursors_ ABSL_GUARDED_BY(mu_);
   uint64_t next_delivery_id_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> commits_out_{0};
   std::atomic<int64_t> store_reads_{0};
 };
 
