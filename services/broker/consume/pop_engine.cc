@@ -15,6 +15,9 @@ namespace {
 // record).
 constexpr int64_t kPopReadBytes = 16 << 20;
 
+// Calls one ack batch makes at most for the commits of its cursors.
+constexpr int kCommitRounds = 4;
+
 absl::Status StaleHandle(const std::string& handle) {
   return WithV2Code(absl::InvalidArgumentError(
                         absl::StrCat("receipt handle \"", handle,
@@ -517,7 +520,7 @@ absl::Status PopEngine::CommitAll(const std::string& group, std::vector<Commit>*
   std::vector<Commit*> open;
   for (Commit& c : *commits) open.push_back(&c);
   absl::Status status;
-  while (!open.empty()) {
+  for (int round = 1; !open.empty(); ++round) {
     commits_out_.fetch_add(1, std::memory_order_relaxed);
     if (open.size() == 1) {
       const Commit& c = *open[0];
@@ -535,13 +538,15 @@ absl::Status PopEngine::CommitAll(const std::string& group, std::vector<Commit>*
     }
     commits_out_.fetch_sub(1, std::memory_order_relaxed);
     // Back under each lock: record what the store holds, and go again for
-    // the cursors whose Low() moved while the call was out.
+    // the cursors whose Low() moved while the call was out. Not forever
+    // (acks that keep coming would hold this caller): after kCommitRounds
+    // the next ack or the revive scan's Advance commits what is left.
     std::vector<Commit*> again;
     for (Commit* c : open) {
       absl::MutexLock lock(&c->cursor->mu);
       if (status.ok()) c->cursor->committed = std::max(c->cursor->committed, c->offset);
       const int64_t low = c->cursor->Low();
-      if (status.ok() && low > c->cursor->committed) {
+      if (status.ok() && low > c->cursor->committed && round < kCommitRounds) {
         c->offset = low;
         again.push_back(c);
       } else {

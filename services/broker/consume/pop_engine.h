@@ -237,7 +237,8 @@ class PopEngine {
     std::vector<size_t> acked;
   };
   // Commits `commits` (their cursors marked committing) in one store call,
-  // again for those whose Low() moved meanwhile, then clears the marks.
+  // again (a few times) for those whose Low() moved meanwhile, then clears
+  // the marks.
   absl::Status CommitAll(const std::string& group, std::vector<Commit>* commits);
   // Locks the cursors of `queues` that are free, loaded and unordered (into
   // `locked`, in order) until their known backlog covers `wanted` records;
