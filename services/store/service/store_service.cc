@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <utility>
@@ -525,16 +526,18 @@ void StoreService::DetachStreams() { calls_.AwaitNone(); }
 
 namespace {
 
-// One queue read as Read and ReadQueues serve it; `max_messages` and
-// `max_bytes` already defaulted.
+// One queue read as Read and ReadQueues serve it: the request's limits (or
+// the defaults), narrowed to `messages_cap` and `bytes_cap`.
 absl::Status ReadQueue(Store& store, Probe& probe, const sv1::ReadRequest& request,
-                       int max_messages, int64_t max_bytes, sv1::ReadResponse* response) {
+                       int messages_cap, int64_t bytes_cap, sv1::ReadResponse* response) {
   ReadRequest read;
   read.topic = request.topic();
   read.queue_id = request.queue_id();
   read.offset = request.offset();
-  read.max_messages = max_messages;
-  read.max_bytes = max_bytes;
+  read.max_messages = std::min(
+      request.max_messages() == 0 ? kDefaultReadMessages : request.max_messages(), messages_cap);
+  read.max_bytes =
+      std::min(request.max_bytes() <= 0 ? kDefaultReadBytes : request.max_bytes(), bytes_cap);
   absl::flat_hash_set<uint64_t> hashes;
   if (request.tags_size() > 0) {
     for (const std::string& tag : request.tags()) hashes.insert(TagHash(tag));
@@ -568,10 +571,8 @@ int64_t BodyBytes(const sv1::ReadResponse& response) {
 void StoreService::Read(UnaryCall call, const sv1::ReadRequest* request,
                         sv1::ReadResponse* response) {
   return RunUnary(call, "Read", [this, request, response]() -> absl::Status {
-    return ReadQueue(*store_, *probe_, *request,
-                     request->max_messages() == 0 ? kDefaultReadMessages : request->max_messages(),
-                     request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes(),
-                     response);
+    return ReadQueue(*store_, *probe_, *request, std::numeric_limits<int>::max(),
+                     std::numeric_limits<int64_t>::max(), response);
   });
 }
 
@@ -587,11 +588,9 @@ void StoreService::ReadQueues(UnaryCall call, const sv1::ReadQueuesRequest* requ
     int64_t bytes_left = request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes();
     for (const sv1::ReadRequest& read : request->reads()) {
       if (messages_left <= 0 || bytes_left <= 0) break;  // the rest is not read
-      const int own = read.max_messages() == 0 ? kDefaultReadMessages : read.max_messages();
-      const int64_t own_bytes = read.max_bytes() <= 0 ? kDefaultReadBytes : read.max_bytes();
       sv1::ReadQueueResult* result = response->add_results();
-      absl::Status status = ReadQueue(*store_, *probe_, read, std::min(own, messages_left),
-                                      std::min(own_bytes, bytes_left), result->mutable_response());
+      absl::Status status =
+          ReadQueue(*store_, *probe_, read, messages_left, bytes_left, result->mutable_response());
       if (!status.ok()) {
         result->clear_response();
         result->set_code(static_cast<int32_t>(status.code()));
