@@ -74,9 +74,8 @@ absl::Status PopEngine::Advance(const std::string& group, const std::string& top
   return absl::OkStatus();
 }
 
-absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& topic, int32_t queue,
-                                                            int64_t offset, int max_messages,
-                                                            const MessageFilter& filter) {
+store::v1::ReadRequest PopEngine::QueueRead(const std::string& topic, int32_t queue, int64_t offset,
+                                            int max_messages, const MessageFilter& filter) {
   store::v1::ReadRequest request;
   request.set_topic(topic);
   request.set_queue_id(queue);
@@ -84,15 +83,28 @@ absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& t
   request.set_max_messages(filter.RecordsToRead(max_messages));
   request.set_max_bytes(kPopReadBytes);
   filter.NarrowRead(&request);
+  return request;
+}
+
+absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& topic, int32_t queue,
+                                                            int64_t offset, int max_messages,
+                                                            const MessageFilter& filter) {
+  store::v1::ReadRequest request = QueueRead(topic, queue, offset, max_messages, filter);
   store_reads_.fetch_add(1, std::memory_order_relaxed);
   auto response = store_->Read(request);
   if (!response.ok() && response.status().code() == absl::StatusCode::kOutOfRange) {
-    // Retention removed what we were about to read: continue from the oldest.
-    APOGEE_ASSIGN_OR_RETURN(auto offsets, store_->GetQueueOffsets(topic, queue));
-    request.set_offset(std::max(offset, offsets.min_offset()));
-    response = store_->Read(request);
+    return ReadFromOldest(std::move(request));
   }
   return response;
+}
+
+absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFromOldest(store::v1::ReadRequest request) {
+  // Retention removed what we were about to read: continue from the oldest.
+  APOGEE_ASSIGN_OR_RETURN(auto offsets,
+                          store_->GetQueueOffsets(request.topic(), request.queue_id()));
+  request.set_offset(std::max(request.offset(), offsets.min_offset()));
+  store_reads_.fetch_add(1, std::memory_order_relaxed);
+  return store_->Read(request);
 }
 
 void PopEngine::HandOut(const std::string& topic, int32_t queue, int64_t offset,
@@ -419,18 +431,12 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
   if (cursors.empty()) return rest;
   // One store call for every queue: at a steady rate each holds a few new
   // messages, and one round trip per queue would make the last wait for all.
+  auto left = [&] { return max_messages - static_cast<int>(out->size()); };
   store::v1::ReadQueuesRequest request;
-  const int wanted = filter.RecordsToRead(max_messages - static_cast<int>(out->size()));
-  request.set_max_messages(wanted);
+  request.set_max_messages(filter.RecordsToRead(left()));
   request.set_max_bytes(kPopReadBytes);
   for (auto& [q, cursor] : cursors) {
-    store::v1::ReadRequest* read = request.add_reads();
-    read->set_topic(topic);
-    read->set_queue_id(q);
-    read->set_offset(cursor->next_offset);
-    read->set_max_messages(wanted);
-    read->set_max_bytes(kPopReadBytes);
-    filter.NarrowRead(read);
+    *request.add_reads() = QueueRead(topic, q, cursor->next_offset, left(), filter);
   }
   store_reads_.fetch_add(1, std::memory_order_relaxed);
   APOGEE_ASSIGN_OR_RETURN(store::v1::ReadQueuesResponse response, store_->ReadQueues(request));
@@ -443,17 +449,14 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     const store::v1::ReadQueueResult& result = response.results(static_cast<int>(i));
     absl::StatusOr<store::v1::ReadResponse> read = result.response();
     if (result.code() == static_cast<int32_t>(absl::StatusCode::kOutOfRange)) {
-      // Retention passed the cursor: ReadFrom continues from the oldest.
-      read = ReadFrom(topic, q, cursor->next_offset,
-                      filter.RecordsToRead(max_messages - static_cast<int>(out->size())), filter);
+      read = ReadFromOldest(request.reads(static_cast<int>(i)));
     } else if (result.code() != 0) {
       read = absl::Status(static_cast<absl::StatusCode>(result.code()), result.error());
     }
     if (!read.ok()) return read.status();
     bool drained = true;
-    APOGEE_RETURN_IF_ERROR(TakeRead(group, topic, q, filter,
-                                    std::max(0, max_messages - static_cast<int>(out->size())),
-                                    invisible, *read, cursor, out, &drained));
+    APOGEE_RETURN_IF_ERROR(TakeRead(group, topic, q, filter, std::max(0, left()), invisible, *read,
+                                    cursor, out, &drained));
     if (!drained) unread->queues.push_back(q);
   }
   return rest;
@@ -521,21 +524,16 @@ absl::Status PopEngine::CommitAll(const std::string& group, std::vector<Commit>*
   for (Commit& c : *commits) open.push_back(&c);
   absl::Status status;
   for (int round = 1; !open.empty(); ++round) {
-    commits_out_.fetch_add(1, std::memory_order_relaxed);
-    if (open.size() == 1) {
-      const Commit& c = *open[0];
-      status = store_->CommitOffset(group, *c.topic, c.queue, c.offset);
-    } else {
-      store::v1::CommitOffsetsRequest request;
-      for (const Commit* c : open) {
-        store::v1::CommitOffsetRequest* o = request.add_offsets();
-        o->set_group(group);
-        o->set_topic(*c->topic);
-        o->set_queue_id(c->queue);
-        o->set_offset(c->offset);
-      }
-      status = store_->CommitOffsets(request);
+    store::v1::CommitOffsetsRequest request;
+    for (const Commit* c : open) {
+      store::v1::CommitOffsetRequest* o = request.add_offsets();
+      o->set_group(group);
+      o->set_topic(*c->topic);
+      o->set_queue_id(c->queue);
+      o->set_offset(c->offset);
     }
+    commits_out_.fetch_add(1, std::memory_order_relaxed);
+    status = store_->CommitOffsets(request);
     commits_out_.fetch_sub(1, std::memory_order_relaxed);
     // Back under each lock: record what the store holds, and go again for
     // the cursors whose Low() moved while the call was out. Not forever

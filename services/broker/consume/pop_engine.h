@@ -272,11 +272,17 @@ class PopEngine {
                                             const std::vector<FifoState::Pick>& picks,
                                             Cursor* cursor)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // The store read of up to `max_messages` for `filter` from `offset`.
+  static store::v1::ReadRequest QueueRead(const std::string& topic, int32_t queue, int64_t offset,
+                                          int max_messages, const MessageFilter& filter);
   // Reads the store from `offset` (continuing from the queue's oldest
   // message if retention removed it).
   absl::StatusOr<store::v1::ReadResponse> ReadFrom(const std::string& topic, int32_t queue,
                                                    int64_t offset, int max_messages,
                                                    const MessageFilter& filter);
+  // `request` again from the queue's oldest message, after the store
+  // answered OUT_OF_RANGE (retention passed its offset).
+  absl::StatusOr<store::v1::ReadResponse> ReadFromOldest(store::v1::ReadRequest request);
   // Records a delivery of `message` (read at `offset`) and stamps its handle.
   void HandOut(const std::string& topic, int32_t queue, int64_t offset, absl::Duration invisible,
                Cursor* cursor, v2::Message* message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
