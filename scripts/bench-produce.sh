@@ -29,7 +29,9 @@ done
 # shellcheck source=lib/bench_cluster.sh
 source scripts/lib/bench_cluster.sh
 open_bench_home bench-produce
-start_bench_cluster
+# BROKER_FLAGS: extra apogee-broker flags (e.g. --tail_cache_bytes=0 for an A/B run).
+# shellcheck disable=SC2086
+start_bench_cluster ${BROKER_FLAGS:-}
 
 mode=$MODE
 if [ "$FILL" -gt 0 ]; then

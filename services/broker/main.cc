@@ -49,6 +49,8 @@ ABSL_FLAG(int32_t, transaction_check_max, 15,
 ABSL_FLAG(bool, new_group_from_earliest, true,
           "A group with no committed offset starts at the oldest message (else the newest)");
 ABSL_FLAG(int32_t, worker_threads, 8, "Threads for store calls (gRPC threads never block)");
+ABSL_FLAG(int64_t, tail_cache_bytes, int64_t{32} << 20,
+          "Bytes of just-appended records kept for consumers that keep up (0: off)");
 ABSL_FLAG(absl::Duration, store_wait, absl::Seconds(30),
           "How long to wait for the store at start-up");
 ABSL_FLAG(int64_t, max_request_bytes, apogee::broker::RequestLimits().max_request_bytes,
@@ -154,6 +156,7 @@ absl::StatusOr<apogee::broker::BrokerConfig> ConfigFromFlags() {
   c.transaction_check_max = absl::GetFlag(FLAGS_transaction_check_max);
   c.new_group_from_earliest = absl::GetFlag(FLAGS_new_group_from_earliest);
   c.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  c.tail_cache_bytes = absl::GetFlag(FLAGS_tail_cache_bytes);
   c.store_wait = absl::GetFlag(FLAGS_store_wait);
   c.requests.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   c.requests.max_inflight_bytes = absl::GetFlag(FLAGS_max_inflight_bytes);

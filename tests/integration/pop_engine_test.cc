@@ -4,7 +4,9 @@
 // batch spanning queues commits their offsets in one CommitOffsets call that
 // a new engine (a broker restart) resumes from; an ack that comes while
 // another's commit of the same queue is out (the store held with SIGSTOP)
-// is committed by that one.
+// is committed by that one. With a tail cache, the records the broker
+// appended itself are popped from memory, as the store would serve them, and
+// one it did not append (a gap) from the store.
 #include <signal.h>
 
 #include <atomic>
@@ -33,14 +35,16 @@ class PopEngineTest : public StoreBackedPopTest {
     NewEngine();
   }
 
-  void NewEngine() {
+  void NewEngine(TailCache* tail = nullptr) {
     PopOptions options;
     options.new_group_from_earliest = true;
+    options.tail = tail;
     StoreBackedPopTest::NewEngine(options);
   }
 
-  // `per_queue` more messages on every queue, "<queue>:<queue offset>".
-  void Append(int per_queue) {
+  // `per_queue` more messages on every queue, "<queue>:<queue offset>";
+  // copies go to `tail` as the send path puts them there.
+  void Append(int per_queue, TailCache* tail = nullptr) {
     std::vector<store::v1::AppendRecord> records;
     for (int q = 0; q < kQueues; ++q) {
       for (int n = 0; n < per_queue; ++n) {
@@ -49,10 +53,18 @@ class PopEngineTest : public StoreBackedPopTest {
         m.mutable_topic()->set_name(kTopic);
         m.mutable_system_properties()->set_message_id(absl::StrCat(q, "-", i));
         m.set_body(absl::StrCat(q, ":", i));
+        m.mutable_system_properties()->add_keys(absl::StrCat("key-", i));
+        m.mutable_system_properties()->set_tag("tag");
+        m.mutable_system_properties()->mutable_born_timestamp()->set_seconds(1'700'000'000 + i);
+        m.mutable_system_properties()->mutable_born_timestamp()->set_nanos(123'456'789);
         records.push_back(ToStoreRecord(m, kTopic, q, "127.0.0.1:1", "127.0.0.1:2"));
       }
     }
-    ASSERT_TRUE(store_->AppendAndWait(std::move(records)).ok());
+    const uint64_t epoch = tail != nullptr ? tail->Epoch() : 0;
+    std::vector<store::v1::AppendRecord> copies = records;
+    auto appended = store_->AppendAndWait(std::move(records));
+    ASSERT_TRUE(appended.ok()) << appended.status();
+    if (tail != nullptr) tail->Insert(epoch, copies, *appended);
   }
 
   std::vector<v2::Message> Pop(int max, bool* drained) {
@@ -165,6 +177,58 @@ TEST_F(PopEngineTest, AnAckWhileACommitIsOutIsCommittedByIt) {
   auto committed = store_->FetchOffset(kGroup, kTopic, 0);
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_EQ(*committed, 2);
+}
+
+TEST_F(PopEngineTest, TheTailIsPoppedFromMemoryAsTheStoreWouldServeIt) {
+  TailCache tail(1 << 20);
+  tail.SetLive(true);
+  NewEngine(&tail);
+  bool drained = false;
+  EXPECT_TRUE(Pop(100, &drained).empty());  // the group's cursors make the topic wanted
+  ASSERT_TRUE(tail.Wants(kTopic));
+  Append(2, &tail);
+  const int64_t reads = pop_->store_reads();
+  std::vector<v2::Message> popped = Pop(100, &drained);
+  EXPECT_EQ(pop_->store_reads(), reads) << "every queue's new records were in memory";
+  EXPECT_TRUE(drained);
+  ASSERT_EQ(popped.size(), 8u);
+  // Field for field what a read of the store decodes to.
+  for (v2::Message& m : popped) {
+    store::v1::ReadRequest read;
+    read.set_topic(kTopic);
+    read.set_queue_id(m.system_properties().queue_id());
+    read.set_offset(m.system_properties().queue_offset());
+    read.set_max_messages(1);
+    auto stored = store_->Read(read);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    ASSERT_EQ(stored->records_size(), 1);
+    auto want = FromStoreRecord(stored->records(0));
+    ASSERT_TRUE(want.ok()) << want.status();
+    m.mutable_system_properties()->clear_receipt_handle();
+    m.mutable_system_properties()->clear_invisible_duration();
+    EXPECT_EQ(m.SerializeAsString(), want->SerializeAsString()) << m.DebugString();
+  }
+}
+
+TEST_F(PopEngineTest, ARecordTheBrokerDidNotAppendIsReadFromTheStore) {
+  TailCache tail(1 << 20);
+  tail.SetLive(true);
+  NewEngine(&tail);
+  bool drained = false;
+  EXPECT_TRUE(Pop(100, &drained).empty());
+  Append(1, &tail);
+  Append(1);  // stored by someone else (a fired timer): a gap in memory
+  Append(1, &tail);
+  std::set<std::string> seen;
+  for (int round = 0; round < 10 && seen.size() < 12; ++round) {
+    for (const std::string& body : Bodies(Pop(100, &drained))) {
+      EXPECT_TRUE(seen.insert(body).second) << body << " was handed out twice";
+    }
+  }
+  EXPECT_EQ(seen.size(), 12u);
+  EXPECT_GE(pop_->store_reads(), 1) << "the gap was read from the store";
+  EXPECT_TRUE(Pop(100, &drained).empty());
+  EXPECT_TRUE(drained);
 }
 
 }  // namespace

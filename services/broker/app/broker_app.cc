@@ -58,6 +58,7 @@ struct BrokerApp::Modules {
   std::unique_ptr<Arrivals> arrivals;
   std::unique_ptr<ClientManager> clients;
   std::unique_ptr<TelemetryHub> telemetry;
+  std::unique_ptr<TailCache> tail;  // null: off
   std::unique_ptr<PopEngine> pop;
   std::unique_ptr<TransactionCoordinator> transactions;
   std::unique_ptr<ha::RoleManager> roles;
@@ -102,6 +103,11 @@ absl::Status ValidateBrokerConfig(const BrokerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("--slave_read_lag_bytes=", config.slave_read_lag_bytes,
                      " is out of range (allowed: -1, 0, 1..)"));
+  }
+  if (config.tail_cache_bytes < 0 || config.tail_cache_bytes > (int64_t{1} << 40)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tail_cache_bytes=", config.tail_cache_bytes,
+                     " is out of range (allowed: 0 (off)..1099511627776)"));
   }
   if (config.default_queues < 1 || config.default_queues > 1024) {
     return absl::InvalidArgumentError(absl::StrCat("--default_queues=", config.default_queues,
@@ -218,6 +224,10 @@ absl::Status BrokerApp::Wire() {
   pop_options.fifo_unblocked = [arrivals = m.arrivals.get()](const std::string& topic) {
     arrivals->Notify(topic);
   };
+  if (config_.tail_cache_bytes > 0) {
+    m.tail = std::make_unique<TailCache>(config_.tail_cache_bytes);
+    pop_options.tail = m.tail.get();
+  }
   m.pop = std::make_unique<PopEngine>(m.store.get(), m.topics.get(), m.clock, pop_options);
   TransactionOptions txn;
   txn.broker_name = identity.broker_name;
@@ -277,6 +287,7 @@ absl::Status BrokerApp::Wire() {
   messaging.clock = m.clock;
   messaging.auth = m.auth.get();
   messaging.transactions = m.transactions.get();
+  messaging.tail = m.tail.get();
   m.messaging = std::make_unique<MessagingService>(options, messaging);
   m.receive = std::make_unique<ReceiveService>(m.messaging.get(), PushLimits().max_frame_bytes);
 
@@ -335,7 +346,13 @@ absl::Status BrokerApp::Serve() {
   // The store's WatchQueues stream on the same queue (no thread of its own).
   m.queue_watcher = std::make_unique<QueueWatcher>(
       m.store.get(),
-      [&m](const std::string& topic, int32_t queue) { m.arrivals->Notify(topic, queue); });
+      [&m](const std::string& topic, int32_t queue) { m.arrivals->Notify(topic, queue); },
+      // The tail cache is trusted only while the store that acknowledged
+      // its copies is the one answering (a restarted store may have lost an
+      // unflushed tail and reuse its offsets).
+      [tail = m.tail.get()](bool up) {
+        if (tail != nullptr) tail->SetLive(up);
+      });
   server_options.queue_users.push_back(m.queue_watcher.get());
   std::vector<grpc::Service*> client_services = {m.messaging.get(), m.receive.get(), m.push.get()};
   // --admin_listen keeps the admin API off the client address.
@@ -391,7 +408,9 @@ absl::Status BrokerApp::Serve() {
   m.admin->SetRegistration(identity, registrar);
   m.admin->SetRoles(m.roles.get());
   // Every role change re-registers (epoch, writer) and fixes local routes.
-  m.roles->SetListener([registrar, routes](const ha::RoleState& state) {
+  m.roles->SetListener([registrar, routes, tail = m.tail.get()](const ha::RoleState& state) {
+    // A new writer may have replaced the tail this broker copied.
+    if (tail != nullptr) tail->Clear();
     registrar->SetRole(state.epoch, state.accepts_writes);
     routes->SetWriter(state.accepts_writes);
   });

@@ -47,6 +47,9 @@ struct BrokerConfig {
   int32_t transaction_check_max = 15;
   bool new_group_from_earliest = true;
   int32_t worker_threads = 8;
+  // Copies of the records just appended, read by consumers that keep up
+  // (consume/tail_cache.h); 0 turns it off.
+  int64_t tail_cache_bytes = int64_t{32} << 20;
   absl::Duration store_wait = absl::Seconds(30);
   RequestLimits requests;
   StreamLimits streams;

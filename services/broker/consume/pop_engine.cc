@@ -41,7 +41,10 @@ PopEngine::Cursor* PopEngine::GetCursor(const std::string& group, const std::str
                                         int32_t queue) {
   absl::MutexLock lock(&mu_);
   auto& slot = cursors_[CursorKey(group, topic, queue)];
-  if (slot == nullptr) slot = std::make_unique<Cursor>();
+  if (slot == nullptr) {
+    slot = std::make_unique<Cursor>();
+    if (options_.tail != nullptr) options_.tail->Want(topic);
+  }
   return slot.get();
 }
 
@@ -90,12 +93,18 @@ absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFrom(const std::string& t
                                                             int64_t offset, int max_messages,
                                                             const MessageFilter& filter) {
   store::v1::ReadRequest request = QueueRead(topic, queue, offset, max_messages, filter);
+  if (auto cached = ReadTail(request)) return *std::move(cached);
   store_reads_.fetch_add(1, std::memory_order_relaxed);
   auto response = store_->Read(request);
   if (!response.ok() && response.status().code() == absl::StatusCode::kOutOfRange) {
     return ReadFromOldest(std::move(request));
   }
   return response;
+}
+
+std::optional<store::v1::ReadResponse> PopEngine::ReadTail(const store::v1::ReadRequest& request) {
+  if (options_.tail == nullptr) return std::nullopt;
+  return options_.tail->Read(request);
 }
 
 absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFromOldest(store::v1::ReadRequest request) {
@@ -429,29 +438,44 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     }
   } unlock{cursors};
   if (cursors.empty()) return rest;
-  // One store call for every queue: at a steady rate each holds a few new
-  // messages, and one round trip per queue would make the last wait for all.
+  // One store call for every queue the tail cache cannot answer: at a
+  // steady rate each holds a few new messages, and one round trip per queue
+  // would make the last wait for all.
   auto left = [&] { return max_messages - static_cast<int>(out->size()); };
+  std::vector<std::optional<store::v1::ReadResponse>> cached(cursors.size());
+  std::vector<int> sent(cursors.size(), -1);  // cursors[i]'s index in request.reads
   store::v1::ReadQueuesRequest request;
   request.set_max_messages(filter.RecordsToRead(left()));
   request.set_max_bytes(kPopReadBytes);
-  for (auto& [q, cursor] : cursors) {
-    *request.add_reads() = QueueRead(topic, q, cursor->next_offset, left(), filter);
-  }
-  store_reads_.fetch_add(1, std::memory_order_relaxed);
-  APOGEE_ASSIGN_OR_RETURN(store::v1::ReadQueuesResponse response, store_->ReadQueues(request));
   for (size_t i = 0; i < cursors.size(); ++i) {
     const auto [q, cursor] = cursors[i];
-    if (i >= static_cast<size_t>(response.results_size())) {
+    store::v1::ReadRequest read = QueueRead(topic, q, cursor->next_offset, left(), filter);
+    cached[i] = ReadTail(read);
+    if (cached[i].has_value()) continue;
+    sent[i] = request.reads_size();
+    *request.add_reads() = std::move(read);
+  }
+  store::v1::ReadQueuesResponse response;
+  if (request.reads_size() > 0) {
+    store_reads_.fetch_add(1, std::memory_order_relaxed);
+    APOGEE_ASSIGN_OR_RETURN(response, store_->ReadQueues(request));
+  }
+  for (size_t i = 0; i < cursors.size(); ++i) {
+    const auto [q, cursor] = cursors[i];
+    absl::StatusOr<store::v1::ReadResponse> read = absl::UnknownError("unread");
+    if (cached[i].has_value()) {
+      read = *std::move(cached[i]);
+    } else if (sent[i] >= response.results_size()) {
       unread->queues.push_back(q);  // past the call's budget: not read
       continue;
-    }
-    const store::v1::ReadQueueResult& result = response.results(static_cast<int>(i));
-    absl::StatusOr<store::v1::ReadResponse> read = result.response();
-    if (result.code() == static_cast<int32_t>(absl::StatusCode::kOutOfRange)) {
-      read = ReadFromOldest(request.reads(static_cast<int>(i)));
-    } else if (result.code() != 0) {
-      read = absl::Status(static_cast<absl::StatusCode>(result.code()), result.error());
+    } else {
+      const store::v1::ReadQueueResult& result = response.results(sent[i]);
+      read = result.response();
+      if (result.code() == static_cast<int32_t>(absl::StatusCode::kOutOfRange)) {
+        read = ReadFromOldest(request.reads(sent[i]));
+      } else if (result.code() != 0) {
+        read = absl::Status(static_cast<absl::StatusCode>(result.code()), result.error());
+      }
     }
     if (!read.ok()) return read.status();
     bool drained = true;
@@ -754,6 +778,7 @@ void PopEngine::DropTopic(const std::string& topic) {
       if (std::get<1>(key) == topic) cursors.push_back(cursor.get());
     }
   }
+  if (options_.tail != nullptr) options_.tail->DropTopic(topic);
   // Reset in place: other threads may hold the pointers.
   for (Cursor* cursor : cursors) {
     absl::MutexLock lock(&cursor->mu);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "apache/rocketmq/v2/definition.pb.h"
 #include "services/broker/consume/fifo_state.h"
 #include "services/broker/consume/receipt_handle.h"
+#include "services/broker/consume/tail_cache.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/message/message_filter.h"
 #include "services/broker/store_client/store_client.h"
@@ -55,6 +57,9 @@ struct PopOptions {
   // FIFO: a message group of `topic` may hand out its next message (an ack,
   // a dead-letter or an expiry), so parked polls should pop again.
   std::function<void(const std::string& topic)> fifo_unblocked;
+  // Copies of the records just appended (null: every read goes to the
+  // store). Topics with a cursor are marked wanted; reads try it first.
+  TailCache* tail = nullptr;
 };
 
 struct RevivedCounts {
@@ -167,8 +172,9 @@ class PopEngine {
   // Messages currently invisible (in flight) across all groups.
   int64_t InFlight() const;
 
-  // Store Read requests sent so far (pops and revives): tests check that a
-  // FIFO drain reads the store in batches.
+  // Store Read requests sent so far (pops and revives; reads the tail cache
+  // answered are not sent): tests check that a FIFO drain reads the store in
+  // batches.
   int64_t store_reads() const { return store_reads_.load(std::memory_order_relaxed); }
   // Ack batches' offset commits on their way to the store: a test holds the
   // store and acks again meanwhile.
@@ -280,6 +286,8 @@ class PopEngine {
   absl::StatusOr<store::v1::ReadResponse> ReadFrom(const std::string& topic, int32_t queue,
                                                    int64_t offset, int max_messages,
                                                    const MessageFilter& filter);
+  // `request` answered by the tail cache, if it holds its first record.
+  std::optional<store::v1::ReadResponse> ReadTail(const store::v1::ReadRequest& request);
   // `request` again from the queue's oldest message, after the store
   // answered OUT_OF_RANGE (retention passed its offset).
   absl::StatusOr<store::v1::ReadResponse> ReadFromOldest(store::v1::ReadRequest request);

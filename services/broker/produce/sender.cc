@@ -196,8 +196,16 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
     }
   }
   if (queues.empty()) queues.push_back(Arrivals::kAnyQueue);
+  // A consumer that keeps up reads these from memory (the append moves them).
+  std::vector<store::v1::AppendRecord> copies;
+  uint64_t tail_epoch = 0;
+  if (options_.tail != nullptr && options_.tail->Wants(origin.topic)) {
+    tail_epoch = options_.tail->Epoch();
+    copies = records;
+  }
   auto answer = [this, &request, response, done = std::move(done), plan = std::move(plan),
-                 topic = origin.topic, half = std::move(half), queues = std::move(queues)](
+                 topic = origin.topic, half = std::move(half), queues = std::move(queues),
+                 copies = std::move(copies), tail_epoch](
                     absl::StatusOr<std::vector<store::v1::AppendResult>> appended) mutable {
     std::vector<int> record_index = plan.record_index;
     const int64_t stored =
@@ -216,6 +224,7 @@ void Sender::SendTo(const v2::SendMessageRequest& request, const TopicConfig& to
               FormatTransactionId(options_.broker_name, (*appended)[r].commit_log_offset()));
     }
     if (stored > 0) {
+      if (!copies.empty()) options_.tail->Insert(tail_epoch, copies, *appended);
       probe_->OnMessagesIn(topic, stored, bytes);
       for (int32_t q : queues) arrivals_->Notify(topic, q);
     }

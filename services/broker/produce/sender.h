@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "apache/rocketmq/v2/service.pb.h"
 #include "services/broker/consume/arrivals.h"
+#include "services/broker/consume/tail_cache.h"
 #include "services/broker/ha/role_manager.h"
 #include "services/broker/message/codec.h"
 #include "services/broker/metrics/probe.h"
@@ -74,6 +75,8 @@ struct SenderOptions {
   // first check time of a half message (TransactionCoordinator::FirstCheck).
   std::string broker_name;
   FirstCheckFn first_check;
+  // Copies of the stored records of wanted topics go here (null: none).
+  TailCache* tail = nullptr;
 };
 
 // Thread-safe.

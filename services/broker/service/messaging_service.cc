@@ -87,8 +87,10 @@ struct MessagingService::PullCall {
 namespace {
 
 // The send path's options: limits, roles, and what transactional sends need.
-SenderOptions SendOptionsOf(const ServiceOptions& options, TransactionCoordinator* transactions) {
+SenderOptions SendOptionsOf(const ServiceOptions& options, const MessagingServiceDeps& deps) {
   SenderOptions out;
+  out.tail = deps.tail;
+  TransactionCoordinator* transactions = deps.transactions;
   out.limits = options.limits;
   out.roles = options.roles;
   out.broker_name = options.broker_name;
@@ -117,8 +119,8 @@ MessagingService::MessagingService(ServiceOptions options, const MessagingServic
       clock_(deps.clock),
       auth_(deps.auth),
       transactions_(deps.transactions),
-      sender_(SendOptionsOf(options_, deps.transactions), deps.store, deps.topics, deps.arrivals,
-              deps.probe, deps.executor, deps.clock),
+      sender_(SendOptionsOf(options_, deps), deps.store, deps.topics, deps.arrivals, deps.probe,
+              deps.executor, deps.clock),
       inflight_(options_.requests.max_inflight_bytes),
       telemetry_streams_("telemetry", "max_telemetry_streams",
                          options_.streams.max_telemetry_streams, "max_telemetry_streams_per_client",

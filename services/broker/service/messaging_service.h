@@ -17,6 +17,7 @@
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/consume/pull_reader.h"
+#include "services/broker/consume/tail_cache.h"
 #include "services/broker/filter/sql_filter_cache.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/read_advisor.h"
@@ -84,6 +85,8 @@ struct MessagingServiceDeps {
   // EndTransaction and the transaction ids of sends. Null: EndTransaction
   // is UNSUPPORTED.
   TransactionCoordinator* transactions = nullptr;
+  // Sends put copies of what they stored here (null: no tail cache).
+  TailCache* tail = nullptr;
 };
 
 // Thread-safe.

@@ -6,8 +6,9 @@
 namespace apogee::broker {
 
 QueueWatcher::QueueWatcher(StoreClient* store,
-                           std::function<void(const std::string&, int32_t)> on_advance)
-    : store_(store), on_advance_(std::move(on_advance)) {}
+                           std::function<void(const std::string&, int32_t)> on_advance,
+                           std::function<void(bool)> on_link)
+    : store_(store), on_advance_(std::move(on_advance)), on_link_(std::move(on_link)) {}
 
 void QueueWatcher::Attach(const std::vector<grpc::ServerCompletionQueue*>& queues) {
   absl::MutexLock lock(&mu_);
@@ -24,6 +25,7 @@ void QueueWatcher::StartCallLocked() {
 
 // Each reaction but the last issues the next operation: pending_ stays.
 void QueueWatcher::OnStarted(bool ok) {
+  if (ok && on_link_ != nullptr) on_link_(true);
   absl::MutexLock lock(&mu_);
   if (ok) {
     reader_->Read(&advances_, &read_op_);
@@ -45,6 +47,7 @@ void QueueWatcher::OnRead(bool ok) {
 }
 
 void QueueWatcher::OnFinished(bool /*ok*/) {
+  if (on_link_ != nullptr) on_link_(false);
   absl::MutexLock lock(&mu_);
   --pending_;
   reader_.reset();

@@ -30,8 +30,11 @@ namespace apogee::broker {
 class QueueWatcher final : public CompletionQueueUser {
  public:
   // `on_advance` runs on the queue's poller; it must only hand work off.
+  // `on_link` (may be null) hears the stream come up (true) and go down
+  // (false): while it is down the store may have restarted.
   QueueWatcher(StoreClient* store,
-               std::function<void(const std::string& topic, int32_t queue)> on_advance);
+               std::function<void(const std::string& topic, int32_t queue)> on_advance,
+               std::function<void(bool up)> on_link = nullptr);
   QueueWatcher(const QueueWatcher&) = delete;
   QueueWatcher& operator=(const QueueWatcher&) = delete;
 
@@ -50,6 +53,7 @@ class QueueWatcher final : public CompletionQueueUser {
 
   StoreClient* const store_;
   const std::function<void(const std::string&, int32_t)> on_advance_;
+  const std::function<void(bool)> on_link_;
   Op started_op_{this, &QueueWatcher::OnStarted};
   Op read_op_{this, &QueueWatcher::OnRead};
   Op finished_op_{this, &QueueWatcher::OnFinished};
