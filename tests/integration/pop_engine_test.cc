@@ -6,7 +6,9 @@
 // another's commit of the same queue is out (the store held with SIGSTOP)
 // is committed by that one. With a tail cache, the records the broker
 // appended itself are popped from memory, as the store would serve them, and
-// one it did not append (a gap) from the store.
+// one it did not append (a gap) from the store; a memory-only pop (a push
+// session's, on the thread that heard the arrival) returns with the store
+// stopped, leaving what needs the store unread.
 #include <signal.h>
 
 #include <atomic>
@@ -229,6 +231,41 @@ TEST_F(PopEngineTest, ARecordTheBrokerDidNotAppendIsReadFromTheStore) {
   EXPECT_GE(pop_->store_reads(), 1) << "the gap was read from the store";
   EXPECT_TRUE(Pop(100, &drained).empty());
   EXPECT_TRUE(drained);
+}
+
+TEST_F(PopEngineTest, AMemoryOnlyPopNeverCallsTheStore) {
+  TailCache tail(1 << 20);
+  tail.SetLive(true);
+  NewEngine(&tail);
+  // Queues 0 and 1 have loaded cursors; 2 and 3 were never read.
+  PopEngine::Unread unread;
+  PopEngine::Scope load{{0, 1}, /*retry=*/false};
+  ASSERT_TRUE(
+      pop_->PopScoped(kGroup, kTopic, MessageFilter(), 100, kInvisible, load, &unread).ok());
+  Append(1, &tail);
+  // With the store stopped, a call to it would hang: the pop must return.
+  ASSERT_EQ(::kill(store_process_->pid(), SIGSTOP), 0);
+  std::atomic<bool> done{false};
+  absl::StatusOr<std::vector<v2::Message>> popped;
+  std::thread pop([&] {
+    PopEngine::Scope scope{{0, 1, 2, 3}, /*retry=*/true, /*memory_only=*/true};
+    popped = pop_->PopScoped(kGroup, kTopic, MessageFilter(), 100, kInvisible, scope, &unread);
+    done = true;
+  });
+  const bool returned =
+      ::apogee::testing::PollUntil([&] { return done.load(); }, absl::Seconds(10));
+  ASSERT_EQ(::kill(store_process_->pid(), SIGCONT), 0);
+  pop.join();
+  ASSERT_TRUE(returned) << "the memory-only pop waited for the stopped store";
+  ASSERT_TRUE(popped.ok()) << popped.status();
+  EXPECT_EQ(Bodies(*popped), (std::set<std::string>{"0:0", "1:0"}));
+  EXPECT_EQ(std::set<int32_t>(unread.queues.begin(), unread.queues.end()),
+            (std::set<int32_t>{2, 3}))
+      << "cursors not loaded yet are left for a pop that may call the store";
+  EXPECT_TRUE(unread.retry) << "the retry topic is read from the store";
+  // A normal pop then reads what was left.
+  bool drained = false;
+  EXPECT_EQ(Bodies(Pop(100, &drained)), (std::set<std::string>{"2:0", "3:0"}));
 }
 
 }  // namespace

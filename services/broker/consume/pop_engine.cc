@@ -154,7 +154,8 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
 absl::Status PopEngine::TakeRead(const std::string& group, const std::string& topic, int32_t queue,
                                  const MessageFilter& filter, int max_messages,
                                  absl::Duration invisible, const store::v1::ReadResponse& response,
-                                 Cursor* cursor, std::vector<v2::Message>* out, bool* drained) {
+                                 Cursor* cursor, std::vector<v2::Message>* out, bool* drained,
+                                 bool commit) {
   const bool retry = IsRetryTopic(topic);
   int64_t next_offset = response.next_offset();
   int popped = 0;
@@ -175,6 +176,7 @@ absl::Status PopEngine::TakeRead(const std::string& group, const std::string& to
   cursor->next_offset = std::max(cursor->next_offset, next_offset);
   cursor->known_end = std::max(cursor->known_end, response.max_offset());
   if (response.next_offset() < response.max_offset()) *drained = false;
+  if (!commit) return absl::OkStatus();
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
 }
 
@@ -347,6 +349,8 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   std::vector<v2::Message> out;
   unread->queues.clear();
   unread->retry = false;
+  if (scope.memory_only)
+    return PopFromMemory(group, topic, config, filter, max_messages, invisible, scope, unread);
   // Retries first: they are older than anything new in the topic.
   auto retry = scope.retry ? topics_->Get(RetryTopic(group))
                            : absl::StatusOr<TopicConfig>(absl::NotFoundError("not in scope"));
@@ -378,8 +382,8 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   std::vector<int32_t> rotated;
   for (size_t i = 0; i < count; ++i) rotated.push_back(chosen[(start + i) % count]);
   if (!ordered && rotated.size() > 1 && static_cast<int>(out.size()) < max_messages) {
-    APOGEE_ASSIGN_OR_RETURN(
-        rotated, PopTogether(group, topic, filter, max_messages, invisible, rotated, &out, unread));
+    APOGEE_ASSIGN_OR_RETURN(rotated, PopTogether(group, topic, filter, max_messages, invisible,
+                                                 rotated, /*memory_only=*/false, &out, unread));
   }
   for (const int32_t q : rotated) {
     if (static_cast<int>(out.size()) >= max_messages) {
@@ -395,8 +399,32 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   return out;
 }
 
+absl::StatusOr<std::vector<v2::Message>> PopEngine::PopFromMemory(
+    const std::string& group, const std::string& topic, const TopicConfig& config,
+    const MessageFilter& filter, int max_messages, absl::Duration invisible, const Scope& scope,
+    Unread* unread) {
+  std::vector<v2::Message> out;
+  unread->retry = scope.retry;  // the retry topic is read from the store
+  std::vector<int32_t> queues;
+  for (int32_t q : scope.queues) {
+    if (q >= 0 && q < config.read_queues()) queues.push_back(q);
+  }
+  // FIFO topics decide per message group, with store reads: not here.
+  if (options_.tail == nullptr ||
+      config.message_type() == nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO) {
+    unread->queues = queues;
+    return out;
+  }
+  APOGEE_ASSIGN_OR_RETURN(std::vector<int32_t> rest,
+                          PopTogether(group, topic, filter, max_messages, invisible, queues,
+                                      /*memory_only=*/true, &out, unread));
+  unread->queues.insert(unread->queues.end(), rest.begin(), rest.end());
+  return out;
+}
+
 std::vector<int32_t> PopEngine::LockFree(const std::string& group, const std::string& topic,
                                          const std::vector<int32_t>& queues, int wanted,
+                                         bool memory_only,
                                          std::vector<std::pair<int32_t, Cursor*>>* locked) {
   std::vector<int32_t> rest;
   int64_t known = 0;  // records the locked queues hold for sure
@@ -413,7 +441,8 @@ std::vector<int32_t> PopEngine::LockFree(const std::string& group, const std::st
       rest.push_back(q);
       continue;
     }
-    if (!LoadCursor(group, topic, q, cursor).ok() || cursor->ordered) {
+    if ((memory_only && !cursor->loaded) || !LoadCursor(group, topic, q, cursor).ok() ||
+        cursor->ordered) {
       cursor->mu.Unlock();
       rest.push_back(q);
       continue;
@@ -427,10 +456,10 @@ std::vector<int32_t> PopEngine::LockFree(const std::string& group, const std::st
 absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     const std::string& group, const std::string& topic, const MessageFilter& filter,
     int max_messages, absl::Duration invisible, const std::vector<int32_t>& queues,
-    std::vector<v2::Message>* out, Unread* unread) {
+    bool memory_only, std::vector<v2::Message>* out, Unread* unread) {
   std::vector<std::pair<int32_t, Cursor*>> cursors;
-  std::vector<int32_t> rest =
-      LockFree(group, topic, queues, max_messages - static_cast<int>(out->size()), &cursors);
+  std::vector<int32_t> rest = LockFree(
+      group, topic, queues, max_messages - static_cast<int>(out->size()), memory_only, &cursors);
   struct Unlock {
     std::vector<std::pair<int32_t, Cursor*>>& cursors;
     ~Unlock() {
@@ -451,7 +480,7 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     const auto [q, cursor] = cursors[i];
     store::v1::ReadRequest read = QueueRead(topic, q, cursor->next_offset, left(), filter);
     cached[i] = ReadTail(read);
-    if (cached[i].has_value()) continue;
+    if (cached[i].has_value() || memory_only) continue;
     sent[i] = request.reads_size();
     *request.add_reads() = std::move(read);
   }
@@ -465,8 +494,8 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     absl::StatusOr<store::v1::ReadResponse> read = absl::UnknownError("unread");
     if (cached[i].has_value()) {
       read = *std::move(cached[i]);
-    } else if (sent[i] >= response.results_size()) {
-      unread->queues.push_back(q);  // past the call's budget: not read
+    } else if (sent[i] < 0 || sent[i] >= response.results_size()) {
+      unread->queues.push_back(q);  // not in memory, or past the call's budget: not read
       continue;
     } else {
       const store::v1::ReadQueueResult& result = response.results(sent[i]);
@@ -480,7 +509,7 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     if (!read.ok()) return read.status();
     bool drained = true;
     APOGEE_RETURN_IF_ERROR(TakeRead(group, topic, q, filter, std::max(0, left()), invisible, *read,
-                                    cursor, out, &drained));
+                                    cursor, out, &drained, /*commit=*/!memory_only));
     if (!drained) unread->queues.push_back(q);
   }
   return rest;

@@ -94,6 +94,11 @@ class PopEngine {
   struct Scope {
     std::vector<int32_t> queues;  // the topic's queues to read
     bool retry = false;           // the group's retry topic too (read first)
+    // Only what needs no store call (the tail cache, loaded unordered
+    // cursors; a cursor's commit waits for its next ack or the revive
+    // scan): the pop never blocks, so it may run on a thread that must not
+    // (the one that heard the arrival). Everything else is left unread.
+    bool memory_only = false;
   };
   struct Unread {
     // Of the scope, the topic queues not read to their end (a full batch
@@ -228,10 +233,12 @@ class PopEngine {
                         bool ordered, std::vector<v2::Message>* out, bool* drained);
   // PopQueue's unordered part after its store read: hands out what `response`
   // holds (up to max_messages) and moves the cursor past it.
+  // `commit`: commit the cursor's low mark if it moved (else the next ack
+  // or the revive scan does).
   absl::Status TakeRead(const std::string& group, const std::string& topic, int32_t queue,
                         const MessageFilter& filter, int max_messages, absl::Duration invisible,
                         const store::v1::ReadResponse& response, Cursor* cursor,
-                        std::vector<v2::Message>* out, bool* drained)
+                        std::vector<v2::Message>* out, bool* drained, bool commit = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   // One queue's offset commit of an ack batch (`acked`: the batch's indexes
   // of the acks it carries).
@@ -246,20 +253,26 @@ class PopEngine {
   // again (a few times) for those whose Low() moved meanwhile, then clears
   // the marks.
   absl::Status CommitAll(const std::string& group, std::vector<Commit>* commits);
-  // Locks the cursors of `queues` that are free, loaded and unordered (into
-  // `locked`, in order) until their known backlog covers `wanted` records;
-  // returns the other queues.
+  // Locks the cursors of `queues` that are free, loaded (or, unless
+  // `memory_only`, loadable) and unordered (into `locked`, in order) until
+  // their known backlog covers `wanted` records; returns the other queues.
   std::vector<int32_t> LockFree(const std::string& group, const std::string& topic,
-                                const std::vector<int32_t>& queues, int wanted,
+                                const std::vector<int32_t>& queues, int wanted, bool memory_only,
                                 std::vector<std::pair<int32_t, Cursor*>>* locked);
   // Pops the free unordered queues of `queues` with one ReadQueues store
-  // call; returns the queues left for PopQueue (in order).
-  absl::StatusOr<std::vector<int32_t>> PopTogether(const std::string& group,
-                                                   const std::string& topic,
-                                                   const MessageFilter& filter, int max_messages,
-                                                   absl::Duration invisible,
-                                                   const std::vector<int32_t>& queues,
-                                                   std::vector<v2::Message>* out, Unread* unread);
+  // call (`memory_only`: none; what the tail cache cannot answer is left
+  // unread); returns the queues left for PopQueue (in order).
+  absl::StatusOr<std::vector<int32_t>> PopTogether(
+      const std::string& group, const std::string& topic, const MessageFilter& filter,
+      int max_messages, absl::Duration invisible, const std::vector<int32_t>& queues,
+      bool memory_only, std::vector<v2::Message>* out, Unread* unread);
+  // PopScoped for Scope::memory_only.
+  absl::StatusOr<std::vector<v2::Message>> PopFromMemory(const std::string& group,
+                                                         const std::string& topic,
+                                                         const TopicConfig& config,
+                                                         const MessageFilter& filter,
+                                                         int max_messages, absl::Duration invisible,
+                                                         const Scope& scope, Unread* unread);
   // PopQueue for a FIFO cursor (docs/design/message-types.md §4.2).
   absl::Status PopOrdered(const std::string& topic, int32_t queue, const MessageFilter& filter,
                           int max_messages, absl::Duration invisible, Cursor* cursor,

@@ -204,19 +204,32 @@ void PushSession::OnAssignment(const std::vector<int32_t>& queues, int members) 
 }
 
 void PushSession::OnArrival(const std::string& topic, int32_t queue) {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!ArrivedLocked(topic, queue)) return;
+    // What was just sent is usually in the tail cache: pop it here, on the
+    // thread that heard the arrival (the store's answer to the send), without
+    // a hop to a worker. That pop makes no store call (Scope::memory_only);
+    // whatever it leaves goes to a worker's Pump.
+    if (closed_ || !started_ || pumping_ || credits_ <= 0) return;
+    pumping_ = true;
+  }
+  Pump(/*memory_only=*/true);
+}
+
+bool PushSession::ArrivedLocked(const std::string& topic, int32_t queue) {
+  if (closed_) return false;
   if (topic != topic_) {
     unread_retry_ = true;
   } else if (queue == Arrivals::kAnyQueue) {
     unread_all_ = true;
   } else if (lent_.count(queue) > 0 ||
              std::find(queues_.begin(), queues_.end(), queue) == queues_.end()) {
-    return;  // not ours (another member's, or read elsewhere)
+    return false;  // not ours (another member's, or read elsewhere)
   } else {
     unread_.insert(queue);
   }
-  WakeLocked();
+  return true;
 }
 
 absl::Status PushSession::Grant(int32_t messages) {
@@ -251,7 +264,7 @@ void PushSession::WakeLocked() {
   deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
 }
 
-void PushSession::Pump() {
+void PushSession::Pump(bool memory_only) {
   bool check_lend;
   int batch;
   std::vector<int32_t> assigned;
@@ -269,11 +282,12 @@ void PushSession::Pump() {
       if (unread_all_ || unread_.count(q) > 0) scope.queues.push_back(q);
     }
     scope.retry = unread_all_ || unread_retry_;
+    scope.memory_only = memory_only;
     unread_.clear();
     unread_all_ = unread_retry_ = false;
     old_watch = std::exchange(watch_, 0);
-    check_lend = deps_.read_advisor != nullptr && deps_.store != nullptr && follows_read_from_ &&
-                 !broadcasting_ && deps_.clock->Now() >= lend_check_at_;
+    check_lend = !memory_only && deps_.read_advisor != nullptr && deps_.store != nullptr &&
+                 follows_read_from_ && !broadcasting_ && deps_.clock->Now() >= lend_check_at_;
     if (check_lend) lend_check_at_ = deps_.clock->Now() + limits_.lend_check;
   }
   if (old_watch != 0) deps_.arrivals->Unwatch(old_watch);

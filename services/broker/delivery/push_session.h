@@ -4,7 +4,9 @@
 // PopEngine (cursors, in-flight tracking, acks, retry and DLQ stay there),
 // restricted to the assigned queues; the loop pops on the worker executor
 // whenever the stream has credits and something may be there, and parks
-// otherwise. It listens to Arrivals for the queues that got messages and
+// otherwise. An arrival first pops on the thread that heard it, from the
+// tail cache alone (no store call, so no blocking there); the rest goes to
+// the executor. It listens to Arrivals for the queues that got messages and
 // reads only those (and the retry topic only after an arrival there), so a
 // message costs one store read, not one per assigned queue; a new
 // assignment, a returned loan, a store error or the park timeout make it
@@ -129,10 +131,16 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   void WakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Arrivals listener: a message landed on `queue` of `topic`.
   void OnArrival(const std::string& topic, int32_t queue);
+  // Marks what the arrival makes unread; false when it is not this
+  // session's (or the session closed).
+  bool ArrivedLocked(const std::string& topic, int32_t queue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool AnyUnread() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return unread_all_ || unread_retry_ || !unread_.empty();
   }
-  void Pump();
+  // One delivery round. `memory_only`: popped from the tail cache alone
+  // (PopEngine::Scope::memory_only), so it may run on the thread that heard
+  // an arrival; what it leaves unread goes to a worker's round.
+  void Pump(bool memory_only = false);
   // Applies the queued settles (on the executor; one runs at a time).
   void ApplySettles();
   // Parked long enough: read every queue once (covers store errors and
