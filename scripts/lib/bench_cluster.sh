@@ -8,7 +8,8 @@
 # helpers for the figures: cpu_ticks PID (utime+stime) and loadavg.
 # STORE_METRICS=HOST:PORT serves the store's Prometheus metrics there
 # (request counts per method), BROKER_METRICS=HOST:PORT the broker's (RPC
-# latency per method); both off by default.
+# latency per method); both off by default. STORE_FLAGS: extra store flags
+# (word-split; e.g. --flush_interval=60s for an A/B run).
 open_bench_home() {
   HOME_DIR=$(mktemp -d /tmp/apogee-bench.XXXXXX)
   mkdir -p "$HOME_DIR/logs"
@@ -26,7 +27,7 @@ start_bench_cluster() {
   ns=$(sed -n 's/^grpc=//p' "$HOME_DIR/nameserver.address")
   "$BUILD_DIR/services/store/apogee-store" --data_dir="$HOME_DIR/store" \
     --listen="unix:$HOME_DIR/store.sock" --flush="$FLUSH" --metrics_listen=${STORE_METRICS:-} \
-    --address_file="$HOME_DIR/store.address" >"$HOME_DIR/logs/store.log" 2>&1 &
+    --address_file="$HOME_DIR/store.address" ${STORE_FLAGS:-} >"$HOME_DIR/logs/store.log" 2>&1 &
   store_pid=$!
   pids+=($store_pid)
   wait_for store "$HOME_DIR/store.address"
