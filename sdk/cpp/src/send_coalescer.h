@@ -30,7 +30,7 @@ struct CoalescerOptions {
   absl::Duration linger = absl::Milliseconds(2);
   int max_messages = 512;
   int64_t max_bytes = 1 << 20;
-  int max_calls_in_flight = 4;  // per topic
+  int max_calls_in_flight = 2;  // per topic (ProducerOptions::max_batch_calls_in_flight)
 };
 
 // Messages of one topic that leave in one SendMessage call; callbacks[i]
