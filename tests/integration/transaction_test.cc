@@ -3,7 +3,8 @@
 // apogee-broker processes: half messages stay invisible until committed;
 // commit and rollback from the sending client or another one; orphans are
 // checked back over Telemetry and resolved by the producer's answer, or
-// discarded to TRANS_CHECK_MAX_TIME_TOPIC after the maximum checks; half
+// discarded to TRANS_CHECK_MAX_TIME_TOPIC after the maximum checks; a commit
+// wakes a parked receive (the store announces the copy it appended); half
 // messages survive SIGKILL of the broker and of the store, and none is
 // delivered twice. Check timings are shortened with the broker's flags.
 #include <atomic>
@@ -259,6 +260,32 @@ TEST_F(TransactionTest, CommitRollbackFromAnyClientAndTypeChecks) {
   refused = SendRaw({Half("TX-X", "x"), Half("TX-Y", "y")});
   EXPECT_EQ(refused.status().code(), v2::BAD_REQUEST);
   EXPECT_THAT(refused.status().message(), HasSubstr("carries 1 message (got 2)"));
+}
+
+TEST_F(TransactionTest, ACommitWakesAParkedReceive) {
+  StartCluster("1h", "1h", 3);
+  const std::string txid = SendHalf("TX-W", "woken");
+  testing::V2TestClient consumer(cluster_.broker_address(), "txn-consumer@1@0@it");
+  auto none = consumer.ReceiveOnce(kGroup, kTopic, 32, absl::Milliseconds(300));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty()) << "half visible";
+  // The receive parks with nothing to read; the commit stores the message
+  // without a send to the broker, so only the store can announce it.
+  const absl::Duration wait = absl::Milliseconds(300);
+  absl::Time committed_at;
+  std::thread committer([&] {
+    absl::SleepFor(wait);  // the delay under test, not a wait for a result
+    committed_at = absl::Now();
+    EXPECT_EQ(End("TX-W", txid, v2::COMMIT).code(), v2::OK);
+  });
+  auto got = consumer.ReceiveOnce(kGroup, kTopic, 32, absl::Seconds(20));
+  const absl::Time returned = absl::Now();
+  committer.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].body(), "woken");
+  EXPECT_GE(returned, committed_at);
+  EXPECT_LT(returned - committed_at, absl::Seconds(10)) << "woken at the end of the 20 s poll";
 }
 
 TEST_F(TransactionTest, CheckBackCommitsRollsBackAndDiscardsAfterMax) {

@@ -214,7 +214,7 @@ struct StoreApp::Modules {
   std::unique_ptr<Store> engine;
   std::unique_ptr<ReplicationMetrics> replication_metrics;
   std::unique_ptr<Replicator> replicator;
-  QueueWatch queue_watch;  // fired timers -> the brokers' WatchQueues streams
+  QueueWatch queue_watch;  // fired timers, committed transactions -> WatchQueues streams
   std::unique_ptr<TimerService> timers;
   std::unique_ptr<TransactionService> transactions;
   std::unique_ptr<Executor> executor;
@@ -330,7 +330,8 @@ absl::Status StoreApp::Open() {
   m.timer_target.store(m.timers.get());
   m.engine->SetTimerCarrier(m.timers.get());  // retention carries timers forward
   m.timers->Start();
-  m.transactions = std::make_unique<TransactionService>(m.engine.get(), m.metrics_registry.get());
+  m.transactions = std::make_unique<TransactionService>(m.engine.get(), m.metrics_registry.get(),
+                                                        &m.queue_watch);
 
   m.executor = std::make_unique<Executor>(c.io_threads);
   StoreServiceOptions service_options;

@@ -1,5 +1,6 @@
 // Fan-out of "this queue's readable end moved" for records the broker did
-// not append itself (fired timers), to the store's WatchQueues streams
+// not append itself (fired timers, committed transactional messages), to
+// the store's WatchQueues streams
 // (docs/design/message-types.md §6). In memory only: a broker that was not
 // watching sees the records at its next read.
 #pragma once

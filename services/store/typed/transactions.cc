@@ -105,8 +105,9 @@ class TransactionService::Claim {
   std::optional<int64_t> appended_;
 };
 
-TransactionService::TransactionService(Store* store, prometheus::Registry* registry)
-    : store_(store) {
+TransactionService::TransactionService(Store* store, prometheus::Registry* registry,
+                                       QueueWatch* watch)
+    : store_(store), watch_(watch) {
   if (registry == nullptr) return;
   committed_ = Resolved(registry, "commit");
   rolled_back_ = Resolved(registry, "rollback");
@@ -190,8 +191,12 @@ absl::StatusOr<ResolveResult> TransactionService::Apply(Claim& claim, const Stor
     APOGEE_ASSIGN_OR_RETURN(std::optional<DueEntry> entry, store_->GetPending(v.commit_offset()));
     if (entry.has_value()) resolver.ext.count = entry->count;
   }
+  const TopicQueue target{resolver.topic, resolver.queue_id};
   APOGEE_ASSIGN_OR_RETURN(std::vector<AppendResult> appended, store_->Append({resolver}));
   claim.Appended(appended[0].commit_offset);
+  if (resolution == Resolution::kCommit && watch_ != nullptr) {
+    watch_->Publish({QueueAdvance{target, appended[0].queue_offset + 1}});
+  }
   prometheus::Counter* counter = resolution == Resolution::kCommit     ? committed_
                                  : resolution == Resolution::kRollback ? rolled_back_
                                                                        : discarded_;

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/store/engine/store.h"
+#include "services/store/typed/queue_watch.h"
 
 namespace prometheus {
 class Counter;
@@ -68,8 +69,11 @@ inline constexpr int kMaxListPending = 10000;
 // sees the resolved state instead of appending a second resolver.
 class TransactionService {
  public:
-  // `registry` may be null (no metrics).
-  TransactionService(Store* store, prometheus::Registry* registry);
+  // `registry` may be null (no metrics). `watch` (may be null) hears the
+  // target queue of every committed message, as it hears fired timers:
+  // the broker did not append that copy, so nothing else wakes its
+  // consumers.
+  TransactionService(Store* store, prometheus::Registry* registry, QueueWatch* watch = nullptr);
   TransactionService(const TransactionService&) = delete;
   TransactionService& operator=(const TransactionService&) = delete;
 
@@ -93,6 +97,7 @@ class TransactionService {
   absl::StatusOr<StoredRecord> ReadSubject(int64_t offset, const ResolveRequest& request) const;
 
   Store* const store_;
+  QueueWatch* const watch_;
   prometheus::Counter* committed_ = nullptr;
   prometheus::Counter* rolled_back_ = nullptr;
   prometheus::Counter* discarded_ = nullptr;
