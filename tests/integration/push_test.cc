@@ -332,6 +332,16 @@ TEST_F(PushTest, PushesAStoredMessageWithoutAnotherRequest) {
     std::printf("push latency (send call start -> pushed): %s\n",
                 absl::FormatDuration(d.arrived - sent).c_str());
   }
+  // Sent while the consumer was caught up: read from the broker's tail
+  // cache, not from the store (the count is published every second).
+  const bool from_memory = PollUntil(
+      [&] {
+        return ::apogee::testing::ScrapeMetric(cluster_.broker()->metrics_address(),
+                                               "apogee_pop_reads_total", {{"source", "memory"}})
+                   .value_or(0) >= 1;
+      },
+      absl::Seconds(10));
+  EXPECT_TRUE(from_memory) << "no pop read answered from the tail cache";
 }
 
 TEST_F(PushTest, NeverMoreInFlightThanCreditsGranted) {

@@ -501,6 +501,8 @@ void BrokerApp::StartTasks() {
     const int64_t in_flight = m.messaging->inflight().InFlight();
     m.probe->SetRequestBytes(in_flight, m.messaging->inflight().limit());
     if (in_flight == 0) ReturnFreeMemory(8 << 20);
+    m.probe->SetPopReads(m.tail != nullptr ? m.tail->hits() : 0, m.pop->store_reads());
+    if (m.tail != nullptr) m.probe->SetTailCacheBytes(m.tail->bytes());
   });
   every(absl::Seconds(5), [&m] {
     m.clients->ExpireIdle();

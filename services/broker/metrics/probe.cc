@@ -61,6 +61,13 @@ Probe::Probe(std::shared_ptr<prometheus::Registry> registry, const std::string& 
       read_suggestions_(Family(prometheus::BuildCounter(), "apogee_read_suggestions_total",
                                "Readers told to read a queue from another broker of the group, "
                                "by the role of that broker (slave: cold data, master: hot)",
+                               *registry_)),
+      pop_reads_(Family(prometheus::BuildCounter(), "apogee_pop_reads_total",
+                        "Reads of consumer pops by source: memory (the tail cache of records "
+                        "just sent) or store (one store call, possibly for several queues)",
+                        *registry_)),
+      tail_cache_bytes_(Family(prometheus::BuildGauge(), "apogee_tail_cache_bytes",
+                               "Bytes of just-sent records the broker keeps for consumers",
                                *registry_)) {}
 
 prometheus::Labels Probe::With(prometheus::Labels labels) const {
@@ -145,6 +152,25 @@ void Probe::OnPushed(const std::string& topic, const std::string& group, int64_t
 
 void Probe::SetPushStreams(int64_t streams) {
   push_streams_.Add(With({})).Set(static_cast<double>(streams));
+}
+
+void Probe::SetPopReads(int64_t from_memory, int64_t from_store) {
+  absl::MutexLock lock(&reads_mu_);
+  // The sources keep totals; the counters move by what is new since.
+  if (from_memory > memory_reads_) {
+    pop_reads_.Add(With({{"source", "memory"}}))
+        .Increment(static_cast<double>(from_memory - memory_reads_));
+    memory_reads_ = from_memory;
+  }
+  if (from_store > store_reads_) {
+    pop_reads_.Add(With({{"source", "store"}}))
+        .Increment(static_cast<double>(from_store - store_reads_));
+    store_reads_ = from_store;
+  }
+}
+
+void Probe::SetTailCacheBytes(int64_t bytes) {
+  tail_cache_bytes_.Add(With({})).Set(static_cast<double>(bytes));
 }
 
 void Probe::OnReadSuggestion(const std::string& target_role) {

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -48,6 +50,10 @@ class Probe {
   // A reader was told to read a queue from another broker of the group
   // (services/broker/ha/read_advisor.h); target_role: "slave" or "master".
   void OnReadSuggestion(const std::string& target_role);
+  // Pops' reads so far (monotonic totals): answered from the tail cache
+  // (consume/tail_cache.h) or sent to the store; and the cache's size.
+  void SetPopReads(int64_t from_memory, int64_t from_store);
+  void SetTailCacheBytes(int64_t bytes);
 
  private:
   prometheus::Labels With(prometheus::Labels labels) const;
@@ -74,6 +80,11 @@ class Probe {
   prometheus::Family<prometheus::Counter>& pushed_;
   prometheus::Family<prometheus::Gauge>& push_streams_;
   prometheus::Family<prometheus::Counter>& read_suggestions_;
+  prometheus::Family<prometheus::Counter>& pop_reads_;
+  prometheus::Family<prometheus::Gauge>& tail_cache_bytes_;
+  absl::Mutex reads_mu_;
+  int64_t memory_reads_ ABSL_GUARDED_BY(reads_mu_) = 0;  // totals already counted
+  int64_t store_reads_ ABSL_GUARDED_BY(reads_mu_) = 0;
 };
 
 }  // namespace apogee::broker
