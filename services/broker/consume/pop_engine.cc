@@ -349,8 +349,14 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   std::vector<v2::Message> out;
   unread->queues.clear();
   unread->retry = false;
-  if (scope.memory_only)
-    return PopFromMemory(group, topic, config, filter, max_messages, invisible, scope, unread);
+  std::vector<int32_t> chosen;  // the scope's queues this topic has
+  for (int32_t q : scope.queues) {
+    if (q >= 0 && q < config.read_queues()) chosen.push_back(q);
+  }
+  if (scope.memory_only) {
+    unread->retry = scope.retry;  // the retry topic is read from the store
+    return PopFromMemory(group, topic, config, filter, max_messages, invisible, chosen, unread);
+  }
   // Retries first: they are older than anything new in the topic.
   auto retry = scope.retry ? topics_->Get(RetryTopic(group))
                            : absl::StatusOr<TopicConfig>(absl::NotFoundError("not in scope"));
@@ -370,10 +376,6 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
       unread->retry |= !drained;
       for (v2::Message& m : popped) out.push_back(std::move(m));
     }
-  }
-  std::vector<int32_t> chosen;
-  for (int32_t q : scope.queues) {
-    if (q >= 0 && q < config.read_queues()) chosen.push_back(q);
   }
   const bool ordered = IsOrdered(group, config);
   const size_t count = chosen.size();
@@ -401,14 +403,9 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
 
 absl::StatusOr<std::vector<v2::Message>> PopEngine::PopFromMemory(
     const std::string& group, const std::string& topic, const TopicConfig& config,
-    const MessageFilter& filter, int max_messages, absl::Duration invisible, const Scope& scope,
-    Unread* unread) {
+    const MessageFilter& filter, int max_messages, absl::Duration invisible,
+    const std::vector<int32_t>& queues, Unread* unread) {
   std::vector<v2::Message> out;
-  unread->retry = scope.retry;  // the retry topic is read from the store
-  std::vector<int32_t> queues;
-  for (int32_t q : scope.queues) {
-    if (q >= 0 && q < config.read_queues()) queues.push_back(q);
-  }
   // FIFO topics decide per message group, with store reads: not here.
   if (options_.tail == nullptr ||
       config.message_type() == nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO) {

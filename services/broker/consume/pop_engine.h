@@ -266,13 +266,12 @@ class PopEngine {
       const std::string& group, const std::string& topic, const MessageFilter& filter,
       int max_messages, absl::Duration invisible, const std::vector<int32_t>& queues,
       bool memory_only, std::vector<v2::Message>* out, Unread* unread);
-  // PopScoped for Scope::memory_only.
-  absl::StatusOr<std::vector<v2::Message>> PopFromMemory(const std::string& group,
-                                                         const std::string& topic,
-                                                         const TopicConfig& config,
-                                                         const MessageFilter& filter,
-                                                         int max_messages, absl::Duration invisible,
-                                                         const Scope& scope, Unread* unread);
+  // PopScoped's topic part for Scope::memory_only (`queues`: the scope's
+  // queues the topic has); adds what it leaves to `unread->queues`.
+  absl::StatusOr<std::vector<v2::Message>> PopFromMemory(
+      const std::string& group, const std::string& topic, const TopicConfig& config,
+      const MessageFilter& filter, int max_messages, absl::Duration invisible,
+      const std::vector<int32_t>& queues, Unread* unread);
   // PopQueue for a FIFO cursor (docs/design/message-types.md §4.2).
   absl::Status PopOrdered(const std::string& topic, int32_t queue, const MessageFilter& filter,
                           int max_messages, absl::Duration invisible, Cursor* cursor,
