@@ -206,13 +206,11 @@ void PushSession::OnAssignment(const std::vector<int32_t>& queues, int members) 
 void PushSession::OnArrival(const std::string& topic, int32_t queue) {
   {
     absl::MutexLock lock(&mu_);
-    if (!ArrivedLocked(topic, queue)) return;
     // What was just sent is usually in the tail cache: pop it here, on the
     // thread that heard the arrival (the store's answer to the send), without
     // a hop to a worker. That pop makes no store call (Scope::memory_only);
     // whatever it leaves goes to a worker's Pump.
-    if (closed_ || !started_ || pumping_ || credits_ <= 0) return;
-    pumping_ = true;
+    if (!ArrivedLocked(topic, queue) || !StartRoundLocked()) return;
   }
   Pump(/*memory_only=*/true);
 }
@@ -255,13 +253,17 @@ void PushSession::Wake() {
   WakeLocked();
 }
 
-void PushSession::WakeLocked() {
+bool PushSession::StartRoundLocked() {
   // A running Pump looks at credits_ and the unread queues once more before
   // it stops, so it needs no signal.
-  if (closed_ || !started_ || pumping_) return;
-  if (credits_ <= 0 || !AnyUnread()) return;
+  if (closed_ || !started_ || pumping_) return false;
+  if (credits_ <= 0 || !AnyUnread()) return false;
   pumping_ = true;
-  deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
+  return true;
+}
+
+void PushSession::WakeLocked() {
+  if (StartRoundLocked()) deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
 }
 
 void PushSession::Pump(bool memory_only) {

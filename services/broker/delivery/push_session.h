@@ -129,6 +129,9 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   // when there are credits and some queue may hold something.
   void Wake();
   void WakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a delivery round should start now (then it is marked running):
+  // open, started, none running, credits left and something unread.
+  bool StartRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Arrivals listener: a message landed on `queue` of `topic`.
   void OnArrival(const std::string& topic, int32_t queue);
   // Marks what the arrival makes unread; false when it is not this
