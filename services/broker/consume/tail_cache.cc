@@ -146,13 +146,15 @@ void TailCache::Clear() {
   ClearLocked();
 }
 
+void TailCache::EmptyLocked(Queue* queue) {
+  for (const auto& [offset, record] : queue->records) bytes_ -= SizeOf(record);
+  queue->records.clear();
+  queue->end = 0;
+}
+
 void TailCache::ClearLocked() {
-  for (auto& [key, queue] : queues_) {
-    queue->records.clear();
-    queue->end = 0;
-  }
+  for (auto& [key, queue] : queues_) EmptyLocked(queue.get());
   order_.clear();
-  bytes_ = 0;
   ++epoch_;
 }
 
@@ -160,9 +162,7 @@ void TailCache::DropTopic(const std::string& topic) {
   absl::MutexLock lock(&mu_);
   for (auto it = queues_.lower_bound(QueueKey(topic, INT32_MIN));
        it != queues_.end() && it->first.first == topic; ++it) {
-    for (const auto& [offset, record] : it->second->records) bytes_ -= SizeOf(record);
-    it->second->records.clear();
-    it->second->end = 0;
+    EmptyLocked(it->second.get());
   }
   ++epoch_;  // appends of the old topic still on their way stay out
 }

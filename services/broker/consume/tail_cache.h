@@ -74,6 +74,8 @@ class TailCache {
   };
   using QueueKey = std::pair<std::string, int32_t>;
 
+  // Drops `queue`'s copies (their bytes too) and its end.
+  void EmptyLocked(Queue* queue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static int64_t SizeOf(const store::v1::StoredRecord& record);
