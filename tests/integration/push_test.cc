@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -75,9 +76,11 @@ class PushConsumer {
     request.mutable_credit()->set_messages(messages);
     EXPECT_TRUE(stream_->Write(request));
   }
-  // Acks every delivery not acked yet; waits for the broker's SettleResult.
-  void AckAll() {
+  // Acks every delivery not acked yet (granting `credits` in the same
+  // frame); waits for the broker's SettleResult.
+  void AckAll(int credits = 0) {
     pushv1::ConsumeRequest request;
+    request.mutable_settle()->set_credits(credits);
     {
       absl::MutexLock lock(&mu_);
       for (; acked_ < deliveries_.size(); ++acked_) {
@@ -136,6 +139,10 @@ class PushConsumer {
     absl::MutexLock lock(&mu_);
     return assignments_;
   }
+  std::optional<pushv1::Subscribed> Subscribed() {
+    absl::MutexLock lock(&mu_);
+    return subscribed_;
+  }
   grpc::Status EndStatus() {
     absl::MutexLock lock(&mu_);
     return status_;
@@ -147,6 +154,7 @@ class PushConsumer {
     while (stream_->Read(&response)) {
       absl::MutexLock lock(&mu_);
       const absl::Time now = absl::Now();
+      if (response.has_subscribed()) subscribed_ = response.subscribed();
       if (response.has_assignment()) assignments_.push_back(response.assignment());
       if (response.has_settle_result()) settle_results_.push_back(response.settle_result());
       for (const pushv1::PushedMessage& m : response.deliveries().messages()) {
@@ -167,6 +175,7 @@ class PushConsumer {
   absl::Mutex mu_;
   std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
   size_t acked_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<pushv1::Subscribed> subscribed_ ABSL_GUARDED_BY(mu_);
   std::vector<pushv1::Assignment> assignments_ ABSL_GUARDED_BY(mu_);
   std::vector<pushv1::SettleResult> settle_results_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
@@ -365,6 +374,23 @@ TEST_F(PushTest, NeverMoreInFlightThanCreditsGranted) {
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 20u);
 }
 
+TEST_F(PushTest, ASettleGrantsTheCreditsItCarries) {
+  auto consumer = Subscribe(Subscription("g-settle-credits", "settle-credits-1", 5));
+  ASSERT_TRUE(consumer->WaitForAssignment({0, 1, 2, 3}, 1));
+  ASSERT_TRUE(consumer->Subscribed().has_value());
+  EXPECT_TRUE(consumer->Subscribed()->settle_credits());
+  SendMany("sc", 12);
+  ASSERT_TRUE(consumer->WaitForDeliveries(5));
+  EXPECT_FALSE(consumer->WaitForDeliveries(6, absl::Milliseconds(500)));
+  consumer->AckAll(/*credits=*/5);
+  ASSERT_TRUE(consumer->WaitForDeliveries(10));
+  EXPECT_FALSE(consumer->WaitForDeliveries(11, absl::Milliseconds(500)));
+  consumer->AckAll(/*credits=*/2);
+  ASSERT_TRUE(consumer->WaitForDeliveries(12));
+  consumer->AckAll();
+  EXPECT_EQ(Multiset(consumer->Ids()).size(), 12u);
+}
+
 TEST_F(PushTest, ClusteringRebalancesWhenAConsumerJoins) {
   const absl::Duration ack_timeout = absl::Seconds(2);
   auto a = Subscribe(
@@ -553,6 +579,16 @@ TEST_F(PushTest, BadSubscriptionsEndTheStreamNamingTheFieldAndLimit) {
   EXPECT_EQ(consumer->EndStatus().error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_THAT(consumer->EndStatus().error_message(),
               ::testing::HasSubstr("credit.messages is 20000 (allowed: 1..10000)"));
+  // And so do the credits a settle carries.
+  auto settler = Subscribe(Subscription("g-bad", "bad-3", 1));
+  ASSERT_TRUE(settler->WaitForAssignment({0, 1, 2, 3}, 1));
+  pushv1::ConsumeRequest settle;
+  settle.mutable_settle()->set_credits(-3);
+  settler->Write(settle);
+  ASSERT_TRUE(settler->WaitForEnd());
+  EXPECT_EQ(settler->EndStatus().error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(settler->EndStatus().error_message(),
+              ::testing::HasSubstr("settle.credits is -3 (allowed: 1..10000)"));
 }
 
 TEST_F(PushTest, NackRedeliversWithTheNextAttempt) {

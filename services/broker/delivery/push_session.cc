@@ -143,6 +143,7 @@ void PushSession::Start() {
                                                                     : av1::CONSUME_MODE_CLUSTERING);
     subscribed.mutable_subscribed()->set_broker_name(deps_.broker_name);
     subscribed.mutable_subscribed()->set_fifo(fifo_);
+    subscribed.mutable_subscribed()->set_settle_credits(true);
     send_(std::move(subscribed));
   }
   // Listening before the first pop (the Assignment's), so no arrival after
@@ -230,17 +231,16 @@ bool PushSession::ArrivedLocked(const std::string& topic, int32_t queue) {
   return true;
 }
 
-absl::Status PushSession::Grant(int32_t messages) {
+absl::Status PushSession::Grant(int32_t messages, absl::string_view field) {
   {
     absl::MutexLock lock(&mu_);
     if (messages < 1 || messages > limits_.max_credits) {
-      return Invalid(absl::StrCat("credit.messages is ", messages, " (allowed: 1..",
-                                  limits_.max_credits, ")"));
+      return Invalid(
+          absl::StrCat(field, " is ", messages, " (allowed: 1..", limits_.max_credits, ")"));
     }
     if (credits_ + messages > limits_.max_credits) {
-      return Invalid(absl::StrCat("credit.messages=", messages, " would leave ",
-                                  credits_ + messages, " credits unused (max ", limits_.max_credits,
-                                  ")"));
+      return Invalid(absl::StrCat(field, "=", messages, " would leave ", credits_ + messages,
+                                  " credits unused (max ", limits_.max_credits, ")"));
     }
     credits_ += messages;
     WakeLocked();

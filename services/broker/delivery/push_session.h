@@ -23,6 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "apogee/broker/v1/push.pb.h"
@@ -101,8 +102,9 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
 
   // Sends Subscribed, joins the group (Assignment) and starts delivering.
   void Start();
-  // More credits; INVALID_ARGUMENT (and nothing granted) when out of range.
-  absl::Status Grant(int32_t messages);
+  // More credits; INVALID_ARGUMENT naming `field` (and nothing granted)
+  // when out of range.
+  absl::Status Grant(int32_t messages, absl::string_view field = "credit.messages");
   // Acks and nacks on the executor, then answers with a SettleResult.
   // Settles that arrive while earlier ones are applied are applied
   // together (one offset commit per queue).

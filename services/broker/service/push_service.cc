@@ -135,10 +135,13 @@ class PushService::Stream final
       case pushv1::ConsumeRequest::kCredit:
         if (session_ == nullptr) return NotSubscribed("credit");
         return session_->Grant(request.credit().messages());
-      case pushv1::ConsumeRequest::kSettle:
+      case pushv1::ConsumeRequest::kSettle: {
         if (session_ == nullptr) return NotSubscribed("settle");
+        const int32_t credits = request.settle().credits();
         session_->Settle(std::move(*request.mutable_settle()));
-        return absl::OkStatus();
+        // As a Credit frame after the settle (checked the same way).
+        return credits == 0 ? absl::OkStatus() : session_->Grant(credits, "settle.credits");
+      }
       case pushv1::ConsumeRequest::kQueueProgress:
         if (session_ == nullptr) return NotSubscribed("queue_progress");
         return session_->OnQueueProgress(request.queue_progress());
