@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/completion_queue.h"
 #include "sdk/cpp/src/backoff.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
@@ -37,10 +40,11 @@ constexpr int kDefaultPrefetch = 1024;
 
 }  // namespace
 
-// Thread-safe; see PushConsumer. One reader thread per broker stream; the
+// Thread-safe; see PushConsumer. One thread per broker stream, polling the
+// stream's own completion queue (reads and writes on gRPC's async API); the
 // listener runs on an Executor of `concurrency` threads. `mu_` guards the
 // streams' bookkeeping and the in-flight count Shutdown waits on; each
-// stream's `write_mu` guards its writer.
+// stream's `write_mu` guards its writes.
 class PushConsumer::Impl {
  public:
   Impl(PushConsumerOptions options, MessageListener listener)
@@ -117,14 +121,23 @@ class PushConsumer::Impl {
   }
 
  private:
-  using Rpc = grpc::ClientReaderWriter<pb::ConsumeRequest, pb::ConsumeResponse>;
+  using Rpc = grpc::ClientAsyncReaderWriter<pb::ConsumeRequest, pb::ConsumeResponse>;
+
+  // What completed on a stream's queue. A connection has at most one of
+  // each in flight (gRPC takes one read and one write at a time), so the
+  // kind is the whole tag.
+  enum class Op : intptr_t { kStart = 1, kRead, kWrite, kFinish };
+  static void* Tag(Op op) { return reinterpret_cast<void*>(static_cast<intptr_t>(op)); }
 
   struct Stream {
     std::string broker;
     std::string endpoint;
     std::thread thread;
+    // The stream's calls complete here; `thread` polls it and handles each
+    // read where it completes (no hand-off to another thread of gRPC's).
+    grpc::CompletionQueue cq;
     // Guarded by Impl::mu_: the live call's context, which connection it
-    // is, and settles written whose SettleResult was not read yet.
+    // is, and Settle() calls whose SettleResult was not read yet.
     grpc::ClientContext* context = nullptr;
     uint64_t generation = 0;
     int unanswered_settles = 0;
@@ -134,17 +147,24 @@ class PushConsumer::Impl {
     bool fifo = false;
     // Queues the broker lent to this consumer (ReadFrom), by queue id.
     std::map<int32_t, std::unique_ptr<sdk::QueueLoan>> loans;
-    // Writes may block on flow control, so they hold only this; it guards
-    // `rpc` (set and cleared by the stream thread).
+    // Writes, one at a time: whoever finds none in flight starts the next
+    // (`thread` when one completes, a settling thread otherwise), so the
+    // settlements queued meanwhile leave in one frame. Taken before mu_
+    // where both are held.
     absl::Mutex write_mu;
-    Rpc* rpc = nullptr;
-    uint64_t rpc_generation = 0;
-    // Settlements waiting to be written (see Settle()).
-    absl::Mutex settle_mu;
-    pb::Settle pending ABSL_GUARDED_BY(settle_mu);
-    int pending_count ABSL_GUARDED_BY(settle_mu) = 0;
-    uint64_t pending_generation ABSL_GUARDED_BY(settle_mu) = 0;
-    bool flushing ABSL_GUARDED_BY(settle_mu) = false;
+    Rpc* rpc ABSL_GUARDED_BY(write_mu) = nullptr;  // the live connection, if any
+    uint64_t rpc_generation ABSL_GUARDED_BY(write_mu) = 0;
+    bool writing ABSL_GUARDED_BY(write_mu) = false;
+    // The broker takes Settle.credits (else a Credit frame follows).
+    bool settle_credits ABSL_GUARDED_BY(write_mu) = false;
+    std::deque<pb::ConsumeRequest> queued ABSL_GUARDED_BY(write_mu);  // sent in order
+    // Settlements not written yet, and how many Settle() calls they hold.
+    pb::Settle pending ABSL_GUARDED_BY(write_mu);
+    int pending_count ABSL_GUARDED_BY(write_mu) = 0;
+    int pending_calls ABSL_GUARDED_BY(write_mu) = 0;
+    // Settle() calls per settle frame written, oldest first: a SettleResult
+    // answers the oldest.
+    std::deque<int> settle_frames ABSL_GUARDED_BY(write_mu);
   };
 
   // Starts a stream for every broker of `route` without one. Create waits
@@ -199,80 +219,8 @@ class PushConsumer::Impl {
     sdk::Backoff backoff(options_.reconnect_initial, options_.reconnect_max);
     auto stub = pb::PushConsumer::NewStub(core_.channels.Get(s->endpoint));
     while (!Stopping()) {
-      grpc::ClientContext context;
-      context.AddMetadata("x-mq-client-id", core_.channels.client_id());
-      core_.channels.Sign(&context);
-      std::unique_ptr<Rpc> rpc = stub->Consume(&context);
-      uint64_t generation;
-      {
-        absl::MutexLock lock(&mu_);
-        if (stopping_) break;
-        s->context = &context;
-        generation = ++s->generation;
-      }
-      {
-        absl::MutexLock lock(&s->write_mu);
-        s->rpc = rpc.get();
-        s->rpc_generation = generation;
-      }
-      pb::ConsumeRequest subscribe;
-      pb::Subscribe* sub = subscribe.mutable_subscribe();
-      sub->set_client_id(core_.channels.client_id());
-      sub->set_group(options_.group);
-      sub->set_topic(options_.topic);
-      if (options_.filter.type == FilterExpression::Type::kSql) {
-        sub->set_sql_expression(options_.filter.expression);
-      } else {
-        sub->set_tag_expression(options_.filter.expression);
-      }
-      sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
-                                ? admin::v1::CONSUME_MODE_BROADCASTING
-                                : admin::v1::CONSUME_MODE_CLUSTERING);
-      sub->set_initial_credits(options_.prefetch > 0
-                                   ? options_.prefetch
-                                   : std::max(options_.concurrency, kDefaultPrefetch));
-      ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
-      sub->set_follows_read_from(true);
       bool subscribed = false;
-      if (Write(s, generation, subscribe)) {
-        pb::ConsumeResponse response;
-        while (rpc->Read(&response)) {
-          if (response.has_subscribed() && !subscribed) {
-            subscribed = true;
-            s->fifo = response.subscribed().fifo();
-            connected_++;
-            backoff.Success();
-            absl::MutexLock lock(&mu_);
-            subscribed_once_ = true;
-            Answered(s);
-          }
-          if (response.has_settle_result()) {
-            absl::MutexLock lock(&mu_);
-            if (s->unanswered_settles > 0) s->unanswered_settles--;
-          }
-          if (response.has_read_from()) OnReadFrom(s, generation, response.read_from());
-          if (!response.has_deliveries()) continue;
-          std::vector<ReceivedMessage> messages;
-          messages.reserve(static_cast<size_t>(response.deliveries().messages_size()));
-          for (const pb::PushedMessage& m : response.deliveries().messages()) {
-            messages.push_back(sdk::FromPushed(m, s->broker, s->endpoint));
-          }
-          Dispatch(s, generation, std::move(messages));
-        }
-      }
-      std::vector<std::unique_ptr<sdk::QueueLoan>> loans;
-      {
-        absl::MutexLock lock(&mu_);
-        s->context = nullptr;
-        s->unanswered_settles = 0;  // never answered: the broker redelivers
-        TakeLoans(s, &loans);       // the lending connection is gone
-      }
-      loans.clear();
-      {
-        absl::MutexLock lock(&s->write_mu);
-        s->rpc = nullptr;
-      }
-      const grpc::Status ended = rpc->Finish();
+      const grpc::Status ended = Connect(s, stub.get(), &backoff, &subscribed);
       if (subscribed) connected_--;
       if (!subscribed) {
         absl::MutexLock lock(&mu_);
@@ -298,6 +246,160 @@ class PushConsumer::Impl {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
     }
+    s->cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (s->cq.Next(&tag, &ok)) {
+    }
+  }
+
+  // One connection: subscribes, then handles what completes on the
+  // stream's queue until the call is over and nothing of it is in flight.
+  // Returns how it ended; `subscribed` says whether the broker accepted.
+  grpc::Status Connect(Stream* s, pb::PushConsumer::Stub* stub, sdk::Backoff* backoff,
+                       bool* subscribed) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-mq-client-id", core_.channels.client_id());
+    core_.channels.Sign(&context);
+    std::unique_ptr<Rpc> rpc = stub->PrepareAsyncConsume(&context, &s->cq);
+    uint64_t generation;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "shutting down");
+      s->context = &context;
+      generation = ++s->generation;
+    }
+    rpc->StartCall(Tag(Op::kStart));
+    pb::ConsumeResponse response;
+    grpc::Status ended;
+    bool reading = true;  // the start, then each read
+    bool finished = false;
+    auto end = [&] {
+      reading = false;
+      std::vector<std::unique_ptr<sdk::QueueLoan>> loans;
+      {
+        absl::MutexLock lock(&s->write_mu);
+        s->rpc = nullptr;  // nothing more is written on this call
+        s->queued.clear();
+        s->pending.Clear();
+        s->pending_count = s->pending_calls = 0;
+        s->settle_frames.clear();
+        s->settle_credits = false;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        s->unanswered_settles = 0;  // never answered: the broker redelivers
+        TakeLoans(s, &loans);       // the lending connection is gone
+      }
+      loans.clear();
+      rpc->Finish(&ended, Tag(Op::kFinish));
+    };
+    while (!finished || reading || WriteInFlight(s)) {
+      void* tag = nullptr;
+      bool ok = false;
+      if (!s->cq.Next(&tag, &ok)) break;  // not before Run's Shutdown
+      switch (static_cast<Op>(reinterpret_cast<intptr_t>(tag))) {
+        case Op::kStart:
+          if (!ok) {
+            end();
+            break;
+          }
+          {
+            absl::MutexLock lock(&s->write_mu);
+            s->rpc = rpc.get();
+            s->rpc_generation = generation;
+            s->queued.push_back(Subscription());
+            StartWriteLocked(s);
+          }
+          rpc->Read(&response, Tag(Op::kRead));
+          break;
+        case Op::kRead:
+          if (!ok) {
+            end();
+            break;
+          }
+          OnResponse(s, generation, &response, subscribed, backoff);
+          rpc->Read(&response, Tag(Op::kRead));
+          break;
+        case Op::kWrite: {
+          absl::MutexLock lock(&s->write_mu);
+          s->writing = false;
+          if (ok) StartWriteLocked(s);
+          break;
+        }
+        case Op::kFinish:
+          finished = true;
+          break;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    s->context = nullptr;
+    return ended;
+  }
+
+  bool WriteInFlight(Stream* s) {
+    absl::MutexLock lock(&s->write_mu);
+    return s->writing;
+  }
+
+  pb::ConsumeRequest Subscription() const {
+    pb::ConsumeRequest subscribe;
+    pb::Subscribe* sub = subscribe.mutable_subscribe();
+    sub->set_client_id(core_.channels.client_id());
+    sub->set_group(options_.group);
+    sub->set_topic(options_.topic);
+    if (options_.filter.type == FilterExpression::Type::kSql) {
+      sub->set_sql_expression(options_.filter.expression);
+    } else {
+      sub->set_tag_expression(options_.filter.expression);
+    }
+    sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
+                              ? admin::v1::CONSUME_MODE_BROADCASTING
+                              : admin::v1::CONSUME_MODE_CLUSTERING);
+    sub->set_initial_credits(options_.prefetch > 0
+                                 ? options_.prefetch
+                                 : std::max(options_.concurrency, kDefaultPrefetch));
+    ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
+    sub->set_follows_read_from(true);
+    return subscribe;
+  }
+
+  // One frame from the broker, on the stream's thread.
+  void OnResponse(Stream* s, uint64_t generation, pb::ConsumeResponse* response, bool* subscribed,
+                  sdk::Backoff* backoff) {
+    if (response->has_subscribed() && !*subscribed) {
+      *subscribed = true;
+      s->fifo = response->subscribed().fifo();
+      {
+        absl::MutexLock lock(&s->write_mu);
+        s->settle_credits = response->subscribed().settle_credits();
+      }
+      connected_++;
+      backoff->Success();
+      absl::MutexLock lock(&mu_);
+      subscribed_once_ = true;
+      Answered(s);
+    }
+    if (response->has_settle_result()) {
+      int calls = 1;
+      {
+        absl::MutexLock lock(&s->write_mu);
+        if (!s->settle_frames.empty()) {
+          calls = s->settle_frames.front();
+          s->settle_frames.pop_front();
+        }
+      }
+      absl::MutexLock lock(&mu_);
+      s->unanswered_settles = std::max(0, s->unanswered_settles - calls);
+    }
+    if (response->has_read_from()) OnReadFrom(s, generation, response->read_from());
+    if (!response->has_deliveries()) return;
+    std::vector<ReceivedMessage> messages;
+    messages.reserve(static_cast<size_t>(response->deliveries().messages_size()));
+    for (const pb::PushedMessage& m : response->deliveries().messages()) {
+      messages.push_back(sdk::FromPushed(m, s->broker, s->endpoint));
+    }
+    Dispatch(s, generation, std::move(messages));
   }
 
   void TakeLoans(Stream* s, std::vector<std::unique_ptr<sdk::QueueLoan>>* out)
@@ -330,7 +432,7 @@ class PushConsumer::Impl {
       request.mutable_queue_progress()->set_queue_id(queue);
       request.mutable_queue_progress()->set_offset(offset);
       request.mutable_queue_progress()->set_returned(returned);
-      (void)Write(s, generation, request);  // a gone stream ends the loan anyway
+      (void)Write(s, generation, std::move(request));  // a gone stream ends the loan anyway
     };
     if (endpoint.empty()) {  // never read from a broker the route does not list
       progress(read_from.offset(), /*returned=*/true);
@@ -362,24 +464,37 @@ class PushConsumer::Impl {
     loan.reset();  // not kept (shutting down, or reconnected): stopped here
   }
 
-  // Writes on the stream if it is still connection `generation`.
-  bool Write(Stream* s, uint64_t generation, const pb::ConsumeRequest& request) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (s->generation != generation) return false;
-      // Counted before the write so that the answer never arrives first.
-      if (request.has_settle()) s->unanswered_settles++;
+  // Queues `request` on the stream if it is still connection `generation`.
+  bool Write(Stream* s, uint64_t generation, pb::ConsumeRequest request) {
+    absl::MutexLock lock(&s->write_mu);
+    if (s->rpc == nullptr || s->rpc_generation != generation) return false;
+    s->queued.push_back(std::move(request));
+    StartWriteLocked(s);
+    return true;
+  }
+
+  // Starts the next write unless one is in flight: queued requests first,
+  // then every settlement pending, in one Settle carrying their credits.
+  void StartWriteLocked(Stream* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->write_mu) {
+    if (s->writing || s->rpc == nullptr) return;
+    pb::ConsumeRequest next;
+    if (!s->queued.empty()) {
+      next = std::move(s->queued.front());
+      s->queued.pop_front();
+    } else if (s->pending_count > 0) {
+      next.mutable_settle()->Swap(&s->pending);
+      if (s->settle_credits) {
+        next.mutable_settle()->set_credits(s->pending_count);
+      } else {
+        s->queued.emplace_back().mutable_credit()->set_messages(s->pending_count);
+      }
+      s->settle_frames.push_back(s->pending_calls);
+      s->pending_count = s->pending_calls = 0;
+    } else {
+      return;
     }
-    bool written;
-    {
-      absl::MutexLock lock(&s->write_mu);
-      written = s->rpc != nullptr && s->rpc_generation == generation && s->rpc->Write(request);
-    }
-    if (!written && request.has_settle()) {
-      absl::MutexLock lock(&mu_);
-      if (s->generation == generation && s->unanswered_settles > 0) s->unanswered_settles--;
-    }
-    return written;
+    s->writing = true;
+    s->rpc->Write(next, Tag(Op::kWrite));  // serialized here; `next` may go
   }
 
   // Runs the listener on a frame's messages: in up to `concurrency` runs
@@ -433,49 +548,37 @@ class PushConsumer::Impl {
     }
   }
 
-  // Queues the settlement; the first thread to find no flush running writes
-  // everything queued (one Settle, then one Credit per message) until the
-  // queue is empty, so under load one write carries many settlements.
-  // Settles only on the connection that delivered the message: a newer one
-  // got fresh credits and the broker redelivers the message there.
-  // `settlements`: (receipt handle, ack) pairs; nack when not ack.
+  // Queues the settlements (and one credit each) for the next write; under
+  // load one frame carries many. Settles only on the connection that
+  // delivered the messages: a newer one got fresh credits and the broker
+  // redelivers them there. `settlements`: (receipt handle, ack) pairs;
+  // nack when not ack.
   void Settle(Stream* s, uint64_t generation,
               const std::vector<std::pair<std::string, bool>>& settlements) {
     {
-      absl::MutexLock lock(&s->settle_mu);
-      if (generation < s->pending_generation) return;  // its connection is gone
-      if (generation > s->pending_generation) {
-        s->pending.Clear();
-        s->pending_count = 0;
-        s->pending_generation = generation;
-      }
-      for (const auto& [handle, ack] : settlements) {
-        if (ack) {
-          s->pending.add_acks(handle);
-        } else {
-          s->pending.add_nacks()->set_receipt_handle(handle);
-        }
-      }
-      s->pending_count += static_cast<int>(settlements.size());
-      if (s->flushing) return;
-      s->flushing = true;
+      absl::MutexLock lock(&mu_);
+      // Counted before it is queued so that the answer never arrives first.
+      if (s->generation != generation) return;
+      s->unanswered_settles++;
     }
-    while (true) {
-      pb::ConsumeRequest settle, credit;
-      uint64_t flush_generation;
-      {
-        absl::MutexLock lock(&s->settle_mu);
-        if (s->pending_count == 0) {
-          s->flushing = false;
-          return;
+    {
+      absl::MutexLock lock(&s->write_mu);
+      if (s->rpc != nullptr && s->rpc_generation == generation) {
+        for (const auto& [handle, ack] : settlements) {
+          if (ack) {
+            s->pending.add_acks(handle);
+          } else {
+            s->pending.add_nacks()->set_receipt_handle(handle);
+          }
         }
-        settle.mutable_settle()->Swap(&s->pending);
-        credit.mutable_credit()->set_messages(s->pending_count);
-        s->pending_count = 0;
-        flush_generation = s->pending_generation;
+        s->pending_count += static_cast<int>(settlements.size());
+        s->pending_calls++;
+        StartWriteLocked(s);
+        return;
       }
-      if (Write(s, flush_generation, settle)) (void)Write(s, flush_generation, credit);
     }
+    absl::MutexLock lock(&mu_);  // its connection is gone
+    if (s->generation == generation && s->unanswered_settles > 0) s->unanswered_settles--;
   }
 
   const PushConsumerOptions options_;
