@@ -374,6 +374,27 @@ TEST_F(PushTest, NeverMoreInFlightThanCreditsGranted) {
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 20u);
 }
 
+// Several delivery rounds pop a backlog at once (PushLimits::max_rounds),
+// each on queues of its own: every message still arrives once, and each
+// queue's in offset order.
+TEST_F(PushTest, ABacklogArrivesOnceAndInQueueOrder) {
+  const std::vector<std::string> sent = SendMany("b", 2000);
+  auto consumer = Subscribe(Subscription("g-backlog", "backlog-1", 2000));
+  ASSERT_TRUE(consumer->WaitForDeliveries(2000));
+  EXPECT_FALSE(consumer->WaitForDeliveries(2001, absl::Milliseconds(300)));
+  std::map<int32_t, int64_t> last;  // queue -> offset of its latest delivery
+  for (const Delivery& d : consumer->Deliveries()) {
+    const av1::MessageView& m = d.message.message();
+    auto [it, first] = last.try_emplace(m.queue_id(), m.queue_offset());
+    if (first) continue;
+    EXPECT_GT(m.queue_offset(), it->second) << "queue " << m.queue_id();
+    it->second = m.queue_offset();
+  }
+  EXPECT_EQ(last.size(), 4u);
+  EXPECT_EQ(Multiset(consumer->Ids()), Multiset(sent));
+  consumer->AckAll();
+}
+
 TEST_F(PushTest, ASettleGrantsTheCreditsItCarries) {
   auto consumer = Subscribe(Subscription("g-settle-credits", "settle-credits-1", 5));
   ASSERT_TRUE(consumer->WaitForAssignment({0, 1, 2, 3}, 1));

@@ -254,11 +254,11 @@ void PushSession::Wake() {
 }
 
 bool PushSession::StartRoundLocked() {
-  // A running Pump looks at credits_ and the unread queues once more before
-  // it stops, so it needs no signal.
-  if (closed_ || !started_ || pumping_) return false;
-  if (credits_ <= 0 || !AnyUnread()) return false;
-  pumping_ = true;
+  // A running round looks at credits_ and the unread queues once more before
+  // it stops, so while every round is running nothing needs a signal.
+  if (closed_ || !started_ || rounds_ >= limits_.max_rounds) return false;
+  if (!WorkLocked()) return false;
+  rounds_++;
   return true;
 }
 
@@ -266,34 +266,84 @@ void PushSession::WakeLocked() {
   if (StartRoundLocked()) deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
 }
 
+std::vector<int32_t> PushSession::FreeUnreadLocked() {
+  if (unread_all_) {
+    unread_.insert(queues_.begin(), queues_.end());
+    unread_retry_ = true;
+    unread_all_ = false;
+  }
+  std::vector<int32_t> free;
+  for (auto it = unread_.begin(); it != unread_.end();) {
+    if (std::find(queues_.begin(), queues_.end(), *it) == queues_.end()) {
+      it = unread_.erase(it);  // not ours any more
+      continue;
+    }
+    if (reading_.count(*it) == 0) free.push_back(*it);
+    ++it;
+  }
+  return free;
+}
+
+bool PushSession::WorkLocked() {
+  if (credits_ - reserved_ <= 0) return false;
+  const bool free_queue = !FreeUnreadLocked().empty();  // first: it expands unread_all_
+  return free_queue || (unread_retry_ && !reading_retry_);
+}
+
 void PushSession::Pump(bool memory_only) {
-  bool check_lend;
   int batch;
   std::vector<int32_t> assigned;
+  std::vector<int32_t> lend_held;  // held for the lend check only
   PopEngine::Scope scope;
   uint64_t old_watch;
+  bool another = false;
+  bool check_lend;
   {
     absl::MutexLock lock(&mu_);
-    if (closed_ || credits_ <= 0) {
-      pumping_ = false;
+    if (closed_ || credits_ - reserved_ <= 0) {
+      rounds_--;
       return;
     }
-    batch = static_cast<int>(std::min<int64_t>(credits_, limits_.max_batch));
-    assigned = queues_;
-    for (int32_t q : assigned) {
-      if (unread_all_ || unread_.count(q) > 0) scope.queues.push_back(q);
+    batch = static_cast<int>(std::min<int64_t>(credits_ - reserved_, limits_.max_batch));
+    reserved_ += batch;
+    std::vector<int32_t> free = FreeUnreadLocked();
+    // Leave half of the queues to a round of their own: a full round waits
+    // on the store for its batch, and another one reads meanwhile.
+    size_t take = free.size();
+    if (!memory_only && rounds_ < limits_.max_rounds && take > 1) take = (take + 1) / 2;
+    for (size_t i = 0; i < take; ++i) {
+      scope.queues.push_back(free[i]);
+      reading_.insert(free[i]);
+      unread_.erase(free[i]);
     }
-    scope.retry = unread_all_ || unread_retry_;
+    scope.retry = unread_retry_ && !reading_retry_;
+    if (scope.retry) {
+      reading_retry_ = true;
+      unread_retry_ = false;
+    }
     scope.memory_only = memory_only;
-    unread_.clear();
-    unread_all_ = unread_retry_ = false;
     old_watch = std::exchange(watch_, 0);
-    check_lend = !memory_only && deps_.read_advisor != nullptr && deps_.store != nullptr &&
-                 follows_read_from_ && !broadcasting_ && deps_.clock->Now() >= lend_check_at_;
-    if (check_lend) lend_check_at_ = deps_.clock->Now() + limits_.lend_check;
+    check_lend = !memory_only && rounds_ == 1 && deps_.read_advisor != nullptr &&
+                 deps_.store != nullptr && follows_read_from_ && !broadcasting_ &&
+                 deps_.clock->Now() >= lend_check_at_;
+    if (check_lend) {
+      lend_check_at_ = deps_.clock->Now() + limits_.lend_check;
+      assigned = queues_;
+      // No other round may pop a queue while it may be lent.
+      for (int32_t q : assigned) {
+        if (reading_.insert(q).second) lend_held.push_back(q);
+      }
+    }
+    another = take < free.size() && StartRoundLocked();
   }
+  if (another) deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
   if (old_watch != 0) deps_.arrivals->Unwatch(old_watch);
-  if (check_lend) LendColdQueues(assigned);
+  if (check_lend) {
+    LendColdQueues(assigned);
+    absl::MutexLock lock(&mu_);
+    for (int32_t q : lend_held) reading_.erase(q);
+  }
+  std::vector<int32_t> mine = scope.queues;
   scope.queues = NotLent(std::move(scope.queues));
   // Broadcasting members read every queue (their assignment); clustering
   // members their own.
@@ -313,8 +363,11 @@ void PushSession::Pump(bool memory_only) {
   std::vector<std::string> orphans;
   {
     absl::MutexLock lock(&mu_);
+    reserved_ -= batch;
+    for (int32_t q : mine) reading_.erase(q);
+    if (scope.retry) reading_retry_ = false;
     if (closed_) {
-      pumping_ = false;
+      rounds_--;
       for (const v2::Message& m : messages) {
         orphans.push_back(m.system_properties().receipt_handle());
       }
@@ -345,13 +398,14 @@ void PushSession::Pump(bool memory_only) {
       } else {
         unread_all_ = true;
       }
-      if (popped.ok() && credits_ > 0 && AnyUnread()) {
+      if (popped.ok() && WorkLocked()) {
         deps_.executor->Submit([self = shared_from_this()] { self->Pump(); });
       } else {
-        pumping_ = false;
-        // Parked with credits: re-read everything after `park` even without
-        // an arrival. Without credits the next grant wakes us.
-        if (credits_ > 0) {
+        rounds_--;
+        // The last round out parks with credits: re-read everything after
+        // `park` even without an arrival. Without credits the next grant
+        // wakes us.
+        if (rounds_ == 0 && credits_ > 0 && watch_ == 0) {
           std::weak_ptr<PushSession> weak = weak_from_this();
           watch_ = deps_.arrivals->Watch({}, deps_.clock->Now() + limits_.park, [weak](bool) {
             if (auto self = weak.lock()) self->OnParkTimeout();
