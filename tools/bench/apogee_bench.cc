@@ -64,6 +64,9 @@ ABSL_FLAG(bool, delay_from_start, false,
 ABSL_FLAG(int, message_groups, 0,
           "produce/e2e: send FIFO messages over this many message groups (\"g0\"..), the "
           "group round-robin per send call (a --batch shares one group); 0: normal messages");
+ABSL_FLAG(
+    int, prefetch, 0,
+    "push consumer: credits per broker stream (0: the SDK's default, max(concurrency, 1024))");
 ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "consume: stop when no message arrived for this long");
@@ -515,6 +518,7 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
     options.group = absl::GetFlag(FLAGS_group);
     options.topic = absl::GetFlag(FLAGS_topic);
     options.concurrency = threads;
+    options.prefetch = absl::GetFlag(FLAGS_prefetch);
     auto listener = [&](const apogee::ReceivedMessage& m) {
       const absl::Time now = absl::Now();
       last_arrival_us = absl::ToUnixMicros(now);
