@@ -495,8 +495,8 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
       unread->queues.push_back(q);  // not in memory, or past the call's budget: not read
       continue;
     } else {
-      const store::v1::ReadQueueResult& result = response.results(sent[i]);
-      read = result.response();
+      store::v1::ReadQueueResult& result = *response.mutable_results(sent[i]);
+      read = std::move(*result.mutable_response());  // not copied: 256 records are ~256 KiB
       if (result.code() == static_cast<int32_t>(absl::StatusCode::kOutOfRange)) {
         read = ReadFromOldest(request.reads(sent[i]));
       } else if (result.code() != 0) {
