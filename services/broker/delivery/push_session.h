@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -191,7 +192,7 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   uint64_t member_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t credits_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<int32_t> queues_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> unsettled_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> unsettled_ ABSL_GUARDED_BY(mu_);
   // Settles received and not applied yet; `settling_`: an ApplySettles is
   // queued or running.
   std::vector<pushv1::Settle> settles_ ABSL_GUARDED_BY(mu_);
