@@ -375,13 +375,16 @@ TEST_F(PushTest, NeverMoreInFlightThanCreditsGranted) {
 }
 
 // Several delivery rounds pop a backlog at once (PushLimits::max_rounds),
-// each on queues of its own: every message still arrives once, and each
-// queue's in offset order.
+// each on queues of its own, while new messages keep arriving (each an
+// arrival that marks its queue unread during the rounds): every message
+// still arrives once, and each queue's in offset order.
 TEST_F(PushTest, ABacklogArrivesOnceAndInQueueOrder) {
-  const std::vector<std::string> sent = SendMany("b", 2000);
-  auto consumer = Subscribe(Subscription("g-backlog", "backlog-1", 2000));
-  ASSERT_TRUE(consumer->WaitForDeliveries(2000));
-  EXPECT_FALSE(consumer->WaitForDeliveries(2001, absl::Milliseconds(300)));
+  std::vector<std::string> sent = SendMany("b", 2000);
+  auto consumer = Subscribe(Subscription("g-backlog", "backlog-1", 2600));
+  const std::vector<std::string> live = SendMany("live", 600);
+  sent.insert(sent.end(), live.begin(), live.end());
+  ASSERT_TRUE(consumer->WaitForDeliveries(2600));
+  EXPECT_FALSE(consumer->WaitForDeliveries(2601, absl::Milliseconds(300)));
   std::map<int32_t, int64_t> last;  // queue -> offset of its latest delivery
   for (const Delivery& d : consumer->Deliveries()) {
     const av1::MessageView& m = d.message.message();
