@@ -181,16 +181,24 @@ std::string EtcdProcess::LogTail(size_t max_bytes) const {
 }
 
 EtcdProcess* SharedEtcd() {
-  static auto* dir = new apogee::testing::TempDir();
-  static std::unique_ptr<EtcdProcess> etcd = [] {
-    absl::StatusOr<std::unique_ptr<EtcdProcess>> started = EtcdProcess::Start(dir->path());
-    if (!started.ok()) {
-      std::fprintf(stderr, "cannot start etcd: %s\n", started.status().ToString().c_str());
-      return std::unique_ptr<EtcdProcess>();
+  // Members go in reverse order at exit: etcd is killed before its data
+  // directory is removed, so no test run leaves a directory behind.
+  struct Shared {
+    apogee::testing::TempDir dir;
+    std::unique_ptr<EtcdProcess> etcd;
+  };
+  static Shared shared;
+  static const bool started = [] {
+    absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start(shared.dir.path());
+    if (!etcd.ok()) {
+      std::fprintf(stderr, "cannot start etcd: %s\n", etcd.status().ToString().c_str());
+      return false;
     }
-    return std::move(*started);
+    shared.etcd = std::move(*etcd);
+    return true;
   }();
-  return etcd.get();
+  (void)started;
+  return shared.etcd.get();
 }
 
 }  // namespace apogee::controller::testing
