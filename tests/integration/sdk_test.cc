@@ -309,6 +309,22 @@ std::map<std::string, int64_t> TopicCounts(const std::string& broker) {
   return counts;
 }
 
+// The group's progress on the topic's first queue (admin API).
+admin::v1::QueueProgress FirstQueueProgress(const std::string& broker, const std::string& group,
+                                            const std::string& topic) {
+  auto admin =
+      admin::v1::Admin::NewStub(grpc::CreateChannel(broker, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  admin::v1::GetGroupProgressRequest request;
+  request.set_group(group);
+  request.set_topic(topic);
+  admin::v1::GetGroupProgressResponse progress;
+  grpc::Status got = admin->GetGroupProgress(&context, request, &progress);
+  EXPECT_TRUE(got.ok()) << got.error_message();
+  return progress.queues_size() > 0 ? progress.queues(0) : admin::v1::QueueProgress();
+}
+
 // Every case fails in the SDK: the broker's topics and their counts do not
 // change. The topics named are never created, and the broker auto-creates
 // a topic on any send that reaches it (even one it then rejects), so a new
@@ -621,6 +637,37 @@ TEST_F(SdkTest, PushConsumerRetriesWhatTheListenerFailed) {
   EXPECT_EQ(attempts[1], 2);
 }
 
+// A settlement waiting out settle_linger for company leaves when the linger
+// ends, with nothing else to carry it: the one message is acknowledged (the
+// group's offset moves past it, nothing in flight) while the consumer stays
+// connected and idle.
+TEST_F(SdkTest, ALingeringSettlementLeavesWhenItsLingerEnds) {
+  CreateTopic("SdkLinger", 1);
+  PushConsumerOptions options = With(PushConsumerOptions{});
+  options.group = "SdkLingerGroup";
+  options.topic = "SdkLinger";
+  options.settle_linger = absl::Milliseconds(100);
+  std::atomic<int> received{0};
+  auto consumer = PushConsumer::Create(options, [&](const ReceivedMessage&) {
+    received++;
+    return ConsumeResult::kSuccess;
+  });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto producer = NewProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Send(Msg("SdkLinger", "alone")).ok());
+  ASSERT_TRUE(PollUntil([&] { return received.load() == 1; }, absl::Seconds(30)));
+  admin::v1::QueueProgress progress;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        progress = FirstQueueProgress(cluster_.broker_address(), "SdkLingerGroup", "SdkLinger");
+        return progress.committed_offset() == 1 && progress.in_flight() == 0;
+      },
+      absl::Seconds(30)))
+      << progress.DebugString();
+  EXPECT_EQ(received.load(), 1);
+}
+
 // A tag filter that skips a long run of other messages keeps scanning
 // without waiting for an arrival or the park timeout between scan chunks
 // (each read scans a bounded number of records).
@@ -864,6 +911,24 @@ TEST(PushConsumerOptionsTest, PrefetchBelowConcurrencyIsRefusedNamingTheLimit) {
   ASSERT_FALSE(consumer.ok());
   EXPECT_EQ(consumer.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(consumer.status().message(), HasSubstr("prefetch is 4 (allowed: 0 or 8..10000"));
+}
+
+// A settle linger outside 0..100ms is refused before anything connects.
+TEST(PushConsumerOptionsTest, SettleLingerOutsideItsRangeIsRefusedNamingTheLimit) {
+  for (const absl::Duration linger : {absl::Milliseconds(101), absl::Milliseconds(-1)}) {
+    PushConsumerOptions options;
+    options.endpoints = {"127.0.0.1:1"};
+    options.group = "G";
+    options.topic = "T";
+    options.settle_linger = linger;
+    auto consumer = PushConsumer::Create(
+        options, [](const ReceivedMessage&) { return ConsumeResult::kSuccess; });
+    ASSERT_FALSE(consumer.ok()) << linger;
+    EXPECT_EQ(consumer.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(consumer.status().message(),
+                HasSubstr(absl::StrCat("settle_linger is ", absl::FormatDuration(linger),
+                                       " (allowed: 0..100ms)")));
+  }
 }
 
 // A loop on Receive or Poll while the only broker is down: each call fails,

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "apogee/broker/v1/push.grpc.pb.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/completion_queue.h"
 #include "sdk/cpp/src/backoff.h"
@@ -37,6 +39,9 @@ namespace pb = ::apogee::broker::v1;
 // and credit take a round trip), as RocketMQ's push consumer caches up to
 // 1000 messages per queue.
 constexpr int kDefaultPrefetch = 1024;
+// Settlements that leave at once, without waiting for settle_linger (or a
+// quarter of the credits, if fewer: those come back with them).
+constexpr int kSettleFrameMessages = 128;
 
 }  // namespace
 
@@ -126,7 +131,7 @@ class PushConsumer::Impl {
   // What completed on a stream's queue. A connection has at most one of
   // each in flight (gRPC takes one read and one write at a time), so the
   // kind is the whole tag.
-  enum class Op : intptr_t { kStart = 1, kRead, kWrite, kFinish };
+  enum class Op : intptr_t { kStart = 1, kRead, kWrite, kFinish, kLinger };
   static void* Tag(Op op) { return reinterpret_cast<void*>(static_cast<intptr_t>(op)); }
 
   struct Stream {
@@ -162,6 +167,13 @@ class PushConsumer::Impl {
     pb::Settle pending ABSL_GUARDED_BY(write_mu);
     int pending_count ABSL_GUARDED_BY(write_mu) = 0;
     int pending_calls ABSL_GUARDED_BY(write_mu) = 0;
+    // How long settlements wait to share a frame on this connection: none
+    // for a FIFO group, whose next message comes only after the ack.
+    absl::Duration linger_for ABSL_GUARDED_BY(write_mu);
+    // Wakes `thread` when pending settlements have waited `linger_for`.
+    grpc::Alarm linger;
+    bool linger_armed ABSL_GUARDED_BY(write_mu) = false;
+    bool linger_over ABSL_GUARDED_BY(write_mu) = false;
     // Settle() calls per settle frame written, oldest first: a SettleResult
     // answers the oldest.
     std::deque<int> settle_frames ABSL_GUARDED_BY(write_mu);
@@ -285,6 +297,9 @@ class PushConsumer::Impl {
         s->pending_count = s->pending_calls = 0;
         s->settle_frames.clear();
         s->settle_credits = false;
+        s->linger_for = absl::ZeroDuration();
+        s->linger_over = false;
+        if (s->linger_armed) s->linger.Cancel();  // completes (not ok) on the queue
       }
       {
         absl::MutexLock lock(&mu_);
@@ -294,7 +309,7 @@ class PushConsumer::Impl {
       loans.clear();
       rpc->Finish(&ended, Tag(Op::kFinish));
     };
-    while (!finished || reading || WriteInFlight(s)) {
+    while (!finished || reading || WritesBusy(s)) {
       void* tag = nullptr;
       bool ok = false;
       if (!s->cq.Next(&tag, &ok)) break;  // not before Run's Shutdown
@@ -330,6 +345,13 @@ class PushConsumer::Impl {
         case Op::kFinish:
           finished = true;
           break;
+        case Op::kLinger: {
+          absl::MutexLock lock(&s->write_mu);
+          s->linger_armed = false;
+          s->linger_over = ok;  // not ok: cancelled by the connection's end
+          StartWriteLocked(s);
+          break;
+        }
       }
     }
     absl::MutexLock lock(&mu_);
@@ -337,9 +359,10 @@ class PushConsumer::Impl {
     return ended;
   }
 
-  bool WriteInFlight(Stream* s) {
+  // A write or the linger alarm is still to complete on the queue.
+  bool WritesBusy(Stream* s) {
     absl::MutexLock lock(&s->write_mu);
-    return s->writing;
+    return s->writing || s->linger_armed;
   }
 
   pb::ConsumeRequest Subscription() const {
@@ -356,9 +379,7 @@ class PushConsumer::Impl {
     sub->set_consume_mode(options_.mode == ConsumeMode::kBroadcasting
                               ? admin::v1::CONSUME_MODE_BROADCASTING
                               : admin::v1::CONSUME_MODE_CLUSTERING);
-    sub->set_initial_credits(options_.prefetch > 0
-                                 ? options_.prefetch
-                                 : std::max(options_.concurrency, kDefaultPrefetch));
+    sub->set_initial_credits(Credits());
     ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
     sub->set_follows_read_from(true);
     return subscribe;
@@ -373,6 +394,7 @@ class PushConsumer::Impl {
       {
         absl::MutexLock lock(&s->write_mu);
         s->settle_credits = response->subscribed().settle_credits();
+        s->linger_for = s->fifo ? absl::ZeroDuration() : options_.settle_linger;
       }
       connected_++;
       backoff->Success();
@@ -474,7 +496,9 @@ class PushConsumer::Impl {
   }
 
   // Starts the next write unless one is in flight: queued requests first,
-  // then every settlement pending, in one Settle carrying their credits.
+  // then every settlement pending, in one Settle carrying their credits —
+  // once the oldest has waited settle_linger or enough are pending, so that
+  // at moderate rates one frame (and one broker wake-up) carries several.
   void StartWriteLocked(Stream* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->write_mu) {
     if (s->writing || s->rpc == nullptr) return;
     pb::ConsumeRequest next;
@@ -482,6 +506,15 @@ class PushConsumer::Impl {
       next = std::move(s->queued.front());
       s->queued.pop_front();
     } else if (s->pending_count > 0) {
+      if (!s->linger_over && s->pending_count < settle_frame_messages_ &&
+          s->linger_for > absl::ZeroDuration()) {
+        if (!s->linger_armed) {
+          s->linger_armed = true;
+          s->linger.Set(&s->cq, absl::ToChronoTime(absl::Now() + s->linger_for), Tag(Op::kLinger));
+        }
+        return;
+      }
+      s->linger_over = false;
       next.mutable_settle()->Swap(&s->pending);
       if (s->settle_credits) {
         next.mutable_settle()->set_credits(s->pending_count);
@@ -581,8 +614,14 @@ class PushConsumer::Impl {
     if (s->generation == generation && s->unanswered_settles > 0) s->unanswered_settles--;
   }
 
+  int Credits() const {
+    return options_.prefetch > 0 ? options_.prefetch
+                                 : std::max(options_.concurrency, kDefaultPrefetch);
+  }
+
   const PushConsumerOptions options_;
   const MessageListener listener_;
+  const int settle_frame_messages_ = std::clamp(Credits() / 4, 1, kSettleFrameMessages);
   sdk::ClientCore core_;
   std::unique_ptr<Executor> executor_;
   std::atomic<int> connected_{0};
@@ -614,6 +653,11 @@ absl::StatusOr<std::unique_ptr<PushConsumer>> PushConsumer::Create(PushConsumerO
     return absl::InvalidArgumentError(absl::StrCat("prefetch is ", options.prefetch,
                                                    " (allowed: 0 or ", options.concurrency,
                                                    "..10000, at least the ", "concurrency)"));
+  }
+  if (options.settle_linger < absl::ZeroDuration() ||
+      options.settle_linger > absl::Milliseconds(100)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "settle_linger is ", absl::FormatDuration(options.settle_linger), " (allowed: 0..100ms)"));
   }
   if (listener == nullptr) return absl::InvalidArgumentError("listener is empty");
   if (options.reconnect_initial <= absl::ZeroDuration() ||
