@@ -67,8 +67,8 @@ ABSL_FLAG(int, message_groups, 0,
 ABSL_FLAG(
     int, prefetch, 0,
     "push consumer: credits per broker stream (0: the SDK's default, max(concurrency, 1024))");
-ABSL_FLAG(absl::Duration, settle_linger, absl::Milliseconds(5),
-          "push consumer: how long a settlement waits for others to share its frame (0: none)");
+ABSL_FLAG(absl::Duration, settle_linger, absl::InfiniteDuration(),
+          "push consumer: PushConsumerOptions::settle_linger (default: the SDK default; 0: none)");
 ABSL_FLAG(int64_t, rate, 0, "target messages per second (0: unlimited)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "consume: stop when no message arrived for this long");
@@ -521,7 +521,9 @@ int Consume(const std::string& mode = "consume", const ProducerState* producer =
     options.topic = absl::GetFlag(FLAGS_topic);
     options.concurrency = threads;
     options.prefetch = absl::GetFlag(FLAGS_prefetch);
-    options.settle_linger = absl::GetFlag(FLAGS_settle_linger);
+    if (absl::GetFlag(FLAGS_settle_linger) != absl::InfiniteDuration()) {
+      options.settle_linger = absl::GetFlag(FLAGS_settle_linger);
+    }
     auto listener = [&](const apogee::ReceivedMessage& m) {
       const absl::Time now = absl::Now();
       last_arrival_us = absl::ToUnixMicros(now);
