@@ -184,20 +184,18 @@ EtcdProcess* SharedEtcd() {
   // Members go in reverse order at exit: etcd is killed before its data
   // directory is removed, so no test run leaves a directory behind.
   struct Shared {
+    Shared() {
+      absl::StatusOr<std::unique_ptr<EtcdProcess>> started = EtcdProcess::Start(dir.path());
+      if (started.ok()) {
+        etcd = std::move(*started);
+      } else {
+        std::fprintf(stderr, "cannot start etcd: %s\n", started.status().ToString().c_str());
+      }
+    }
     apogee::testing::TempDir dir;
     std::unique_ptr<EtcdProcess> etcd;
   };
   static Shared shared;
-  static const bool started = [] {
-    absl::StatusOr<std::unique_ptr<EtcdProcess>> etcd = EtcdProcess::Start(shared.dir.path());
-    if (!etcd.ok()) {
-      std::fprintf(stderr, "cannot start etcd: %s\n", etcd.status().ToString().c_str());
-      return false;
-    }
-    shared.etcd = std::move(*etcd);
-    return true;
-  }();
-  (void)started;
   return shared.etcd.get();
 }
 
