@@ -8,7 +8,9 @@
 // appended itself are popped from memory, as the store would serve them, and
 // one it did not append (a gap) from the store; a memory-only pop (a push
 // session's, on the thread that heard the arrival) returns with the store
-// stopped, leaving what needs the store unread.
+// stopped, leaving what needs the store unread. A pop for stored deliveries
+// hands out the topic's records undecoded (a tag filter decides on the
+// record's tag), but decodes retries and SQL-filtered records.
 #include <signal.h>
 
 #include <atomic>
@@ -246,7 +248,7 @@ TEST_F(PopEngineTest, AMemoryOnlyPopNeverCallsTheStore) {
   // With the store stopped, a call to it would hang: the pop must return.
   ASSERT_EQ(::kill(store_process_->pid(), SIGSTOP), 0);
   std::atomic<bool> done{false};
-  absl::StatusOr<std::vector<v2::Message>> popped;
+  absl::StatusOr<PopEngine::Popped> popped;
   std::thread pop([&] {
     PopEngine::Scope scope{{0, 1, 2, 3}, /*retry=*/true, /*memory_only=*/true};
     popped = pop_->PopScoped(kGroup, kTopic, MessageFilter(), 100, kInvisible, scope, &unread);
@@ -258,7 +260,7 @@ TEST_F(PopEngineTest, AMemoryOnlyPopNeverCallsTheStore) {
   pop.join();
   ASSERT_TRUE(returned) << "the memory-only pop waited for the stopped store";
   ASSERT_TRUE(popped.ok()) << popped.status();
-  EXPECT_EQ(Bodies(*popped), (std::set<std::string>{"0:0", "1:0"}));
+  EXPECT_EQ(Bodies(popped->messages), (std::set<std::string>{"0:0", "1:0"}));
   EXPECT_EQ(std::set<int32_t>(unread.queues.begin(), unread.queues.end()),
             (std::set<int32_t>{2, 3}))
       << "cursors not loaded yet are left for a pop that may call the store";
@@ -266,6 +268,67 @@ TEST_F(PopEngineTest, AMemoryOnlyPopNeverCallsTheStore) {
   // A normal pop then reads what was left.
   bool drained = false;
   EXPECT_EQ(Bodies(Pop(100, &drained)), (std::set<std::string>{"2:0", "3:0"}));
+}
+
+MessageFilter Filter(v2::FilterType type, const std::string& expression) {
+  v2::FilterExpression e;
+  e.set_type(type);
+  e.set_expression(expression);
+  auto filter = MessageFilter::Parse(e);
+  EXPECT_TRUE(filter.ok()) << filter.status();
+  return filter.ok() ? *filter : MessageFilter();
+}
+
+TEST_F(PopEngineTest, AStoredPopHandsOutTopicRecordsUndecodedAndRetriesDecoded) {
+  Append(2);
+  PopEngine::Unread unread;
+  PopEngine::Scope scope{{0, 1, 2, 3}, /*retry=*/true};
+  scope.stored = true;
+  // A tag filter that matches nothing consumes past every record, unparsed.
+  auto none =
+      pop_->PopScoped(kGroup, kTopic, Filter(v2::TAG, "other"), 100, kInvisible, scope, &unread);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->count(), 0);
+  Append(2);
+  auto popped =
+      pop_->PopScoped(kGroup, kTopic, Filter(v2::TAG, "tag"), 100, kInvisible, scope, &unread);
+  ASSERT_TRUE(popped.ok()) << popped.status();
+  EXPECT_TRUE(popped->messages.empty());
+  ASSERT_EQ(popped->stored.size(), 8u);
+  std::set<std::string> bodies;
+  for (const StoredDelivery& d : popped->stored) {
+    v2::Message m;
+    ASSERT_TRUE(m.ParseFromString(d.record.body()));
+    EXPECT_EQ(m.body(), absl::StrCat(d.record.queue_id(), ":", d.record.queue_offset()));
+    EXPECT_GE(d.record.queue_offset(), 2) << "the first two of each queue were filtered out";
+    EXPECT_EQ(d.record.topic(), kTopic);
+    bodies.insert(m.body());
+  }
+  EXPECT_EQ(bodies.size(), 8u);
+  // The handles work: all but one acked; that one comes back as a retry.
+  for (size_t i = 1; i < popped->stored.size(); ++i) {
+    EXPECT_TRUE(pop_->Ack(kGroup, popped->stored[i].receipt_handle).ok());
+  }
+  const StoredDelivery& failed = popped->stored[0];
+  ASSERT_TRUE(pop_->ChangeInvisible(kGroup, failed.receipt_handle, absl::ZeroDuration()).ok());
+  EXPECT_EQ(pop_->ReviveExpired()[kGroup].retried, 1);
+  auto retried =
+      pop_->PopScoped(kGroup, kTopic, Filter(v2::TAG, "tag"), 100, kInvisible, scope, &unread);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(retried->stored.empty()) << "a retry carries internal properties to decode";
+  ASSERT_EQ(retried->messages.size(), 1u);
+  const v2::Message& again = retried->messages[0];
+  EXPECT_EQ(again.topic().name(), kTopic);
+  EXPECT_EQ(again.system_properties().delivery_attempt(), 2);
+  EXPECT_TRUE(again.user_properties().empty()) << "internal properties removed";
+  ASSERT_TRUE(pop_->Ack(kGroup, again.system_properties().receipt_handle()).ok());
+  // A SQL filter needs the properties inside the body: decoded.
+  Append(1);
+  auto sql = pop_->PopScoped(kGroup, kTopic, Filter(v2::SQL, "TAGS = 'tag'"), 100, kInvisible,
+                             scope, &unread);
+  ASSERT_TRUE(sql.ok()) << sql.status();
+  EXPECT_TRUE(sql->stored.empty());
+  EXPECT_EQ(sql->messages.size(), 4u);
 }
 
 }  // namespace

@@ -632,5 +632,65 @@ TEST_F(PushTest, NackRedeliversWithTheNextAttempt) {
   EXPECT_EQ(again.message().topic(), topic_);
 }
 
+TEST_F(PushTest, TheStoredFormCarriesTheMessageAsSentAndRetriesComeDecoded) {
+  pushv1::Subscribe subscribe = Subscription("g-stored", "stored-1", 10);
+  subscribe.set_stored_messages(true);
+  auto consumer = Subscribe(subscribe);
+  ASSERT_TRUE(consumer->WaitForAssignment({0, 1, 2, 3}, 1));
+  v2::SendMessageRequest request;
+  v2::Message* sent = request.add_messages();
+  sent->mutable_topic()->set_name(topic_);
+  sent->mutable_system_properties()->set_message_id("stored-0");
+  sent->mutable_system_properties()->set_message_type(v2::NORMAL);
+  sent->mutable_system_properties()->set_tag("TagS");
+  sent->mutable_system_properties()->add_keys("key-s");
+  (*sent->mutable_user_properties())["color"] = "blue";
+  sent->set_body("body-stored");
+  sent->mutable_system_properties()->mutable_born_timestamp()->set_seconds(1'700'000'000);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  context.AddMetadata("x-mq-client-id", "push-test-producer");
+  v2::SendMessageResponse response;
+  ASSERT_TRUE(v2_->SendMessage(&context, request, &response).ok());
+  ASSERT_EQ(response.status().code(), v2::OK) << response.status().message();
+  const int64_t offset = response.entries(0).offset();
+
+  ASSERT_TRUE(consumer->WaitForDeliveries(1)) << cluster_.broker()->LogTail();
+  const pushv1::PushedMessage first = consumer->Deliveries()[0].message;
+  EXPECT_FALSE(first.has_message()) << "asked for the stored form";
+  v2::Message stored;
+  ASSERT_TRUE(stored.ParseFromString(first.stored_message()));
+  EXPECT_EQ(stored.system_properties().message_id(), "stored-0");
+  EXPECT_EQ(stored.system_properties().tag(), "TagS");
+  EXPECT_THAT(stored.system_properties().keys(), ::testing::ElementsAre("key-s"));
+  EXPECT_EQ(stored.user_properties().at("color"), "blue");
+  EXPECT_EQ(stored.body(), "body-stored");
+  EXPECT_EQ(stored.system_properties().born_timestamp().seconds(), 1'700'000'000);
+  EXPECT_EQ(first.topic(), topic_);
+  EXPECT_GE(first.queue_id(), 0);
+  EXPECT_LT(first.queue_id(), 4);
+  EXPECT_EQ(first.queue_offset(), offset);
+  EXPECT_GT(first.store_time().seconds(), 0);
+  EXPECT_EQ(first.delivery_attempt(), 1);
+  EXPECT_FALSE(first.receipt_handle().empty());
+
+  // Redelivered from the group's retry topic: decoded, under the original
+  // topic, without the broker's internal properties.
+  pushv1::ConsumeRequest nack;
+  pushv1::Nack* n = nack.mutable_settle()->add_nacks();
+  n->set_receipt_handle(first.receipt_handle());
+  n->mutable_retry_delay()->set_nanos(100 * 1000 * 1000);
+  consumer->Write(nack);
+  ASSERT_TRUE(consumer->WaitForDeliveries(2));
+  const pushv1::PushedMessage again = consumer->Deliveries()[1].message;
+  ASSERT_TRUE(again.has_message());
+  EXPECT_TRUE(again.stored_message().empty());
+  EXPECT_EQ(again.message().message_id(), "stored-0");
+  EXPECT_EQ(again.message().topic(), topic_);
+  EXPECT_EQ(again.delivery_attempt(), 2);
+  EXPECT_THAT(again.message().properties(),
+              ::testing::UnorderedElementsAre(::testing::Pair("color", "blue")));
+}
+
 }  // namespace
 }  // namespace apogee

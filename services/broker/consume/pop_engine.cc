@@ -116,24 +116,28 @@ absl::StatusOr<store::v1::ReadResponse> PopEngine::ReadFromOldest(store::v1::Rea
   return store_->Read(request);
 }
 
-void PopEngine::HandOut(const std::string& topic, int32_t queue, int64_t offset,
-                        absl::Duration invisible, Cursor* cursor, v2::Message* message) {
+std::string PopEngine::HandOut(const std::string& topic, int32_t queue, int64_t offset,
+                               absl::Duration invisible, Cursor* cursor) {
   uint64_t delivery_id;
   {
     absl::MutexLock ids(&mu_);
     delivery_id = ++next_delivery_id_;
   }
   cursor->in_flight[offset] = InFlightEntry{delivery_id, clock_->Now() + invisible};
-  ReceiptHandle handle{topic, queue, offset, delivery_id};
+  return ReceiptHandle{topic, queue, offset, delivery_id}.Encode();
+}
+
+void PopEngine::HandOutDecoded(const std::string& topic, int32_t queue, int64_t offset,
+                               absl::Duration invisible, Cursor* cursor, v2::Message* message) {
   v2::SystemProperties* sp = message->mutable_system_properties();
-  sp->set_receipt_handle(handle.Encode());
+  sp->set_receipt_handle(HandOut(topic, queue, offset, invisible, cursor));
   ToProtoDuration(invisible, sp->mutable_invisible_duration());
 }
 
 absl::Status PopEngine::PopQueue(const std::string& group, const std::string& topic, int32_t queue,
                                  const MessageFilter& filter, int max_messages,
-                                 absl::Duration invisible, bool ordered,
-                                 std::vector<v2::Message>* out, bool* drained) {
+                                 absl::Duration invisible, bool ordered, Popped* out,
+                                 bool* drained) {
   Cursor* cursor = GetCursor(group, topic, queue);
   absl::MutexLock lock(&cursor->mu);
   APOGEE_RETURN_IF_ERROR(LoadCursor(group, topic, queue, cursor));
@@ -147,35 +151,44 @@ absl::Status PopEngine::PopQueue(const std::string& group, const std::string& to
 
   APOGEE_ASSIGN_OR_RETURN(store::v1::ReadResponse response,
                           ReadFrom(topic, queue, cursor->next_offset, max_messages, filter));
-  return TakeRead(group, topic, queue, filter, max_messages, invisible, response, cursor, out,
+  return TakeRead(group, topic, queue, filter, max_messages, invisible, &response, cursor, out,
                   drained);
 }
 
 absl::Status PopEngine::TakeRead(const std::string& group, const std::string& topic, int32_t queue,
                                  const MessageFilter& filter, int max_messages,
-                                 absl::Duration invisible, const store::v1::ReadResponse& response,
-                                 Cursor* cursor, std::vector<v2::Message>* out, bool* drained,
-                                 bool commit) {
+                                 absl::Duration invisible, store::v1::ReadResponse* response,
+                                 Cursor* cursor, Popped* out, bool* drained, bool commit) {
   const bool retry = IsRetryTopic(topic);
-  int64_t next_offset = response.next_offset();
+  // A topic record needs decoding only for a SQL filter: it holds no
+  // internal property and is on its first delivery.
+  const bool stored = out->take_stored && !retry && filter.by_tag_only();
+  int64_t next_offset = response->next_offset();
   int popped = 0;
-  for (const store::v1::StoredRecord& record : response.records()) {
+  for (store::v1::StoredRecord& record : *response->mutable_records()) {
     if (popped == max_messages) {  // read ahead for a filter: resume here
       next_offset = record.queue_offset();
       *drained = false;
       break;
+    }
+    if (stored) {
+      if (!filter.MatchesTag(record.tag())) continue;  // consumed: not for this subscription
+      ++popped;
+      std::string handle = HandOut(topic, queue, record.queue_offset(), invisible, cursor);
+      out->stored.push_back(StoredDelivery{std::move(record), std::move(handle)});
+      continue;
     }
     auto message = FromStoreRecord(record);
     if (!message.ok()) continue;  // never serve what does not decode
     if (retry && RetriesDeletedTopic(record, *message)) continue;  // consumed: its topic is gone
     if (!filter.Matches(*message)) continue;  // consumed: not for this subscription
     ++popped;
-    HandOut(topic, queue, record.queue_offset(), invisible, cursor, &*message);
-    out->push_back(std::move(message).value());
+    HandOutDecoded(topic, queue, record.queue_offset(), invisible, cursor, &*message);
+    out->messages.push_back(std::move(message).value());
   }
   cursor->next_offset = std::max(cursor->next_offset, next_offset);
-  cursor->known_end = std::max(cursor->known_end, response.max_offset());
-  if (response.next_offset() < response.max_offset()) *drained = false;
+  cursor->known_end = std::max(cursor->known_end, response->max_offset());
+  if (response->next_offset() < response->max_offset()) *drained = false;
   if (!commit) return absl::OkStatus();
   return Advance(group, topic, queue, cursor);  // filtered-out records count as consumed
 }
@@ -246,8 +259,8 @@ std::map<int64_t, v2::Message> PopEngine::TakePicked(const std::string& topic, i
 
 absl::Status PopEngine::PopOrdered(const std::string& topic, int32_t queue,
                                    const MessageFilter& filter, int max_messages,
-                                   absl::Duration invisible, Cursor* cursor,
-                                   std::vector<v2::Message>* out, bool* drained) {
+                                   absl::Duration invisible, Cursor* cursor, Popped* out,
+                                   bool* drained) {
   int handed = 0;
   // 1. Redeliveries and held-back messages whose group is free, first.
   const std::vector<FifoState::Pick> picks = cursor->fifo.PickWaiting(max_messages);
@@ -256,8 +269,8 @@ absl::Status PopEngine::PopOrdered(const std::string& topic, int32_t queue,
     auto it = picked.find(pick.offset);
     if (it == picked.end()) continue;  // gone, or waits again
     it->second.mutable_system_properties()->set_delivery_attempt(pick.attempt);
-    HandOut(topic, queue, pick.offset, invisible, cursor, &it->second);
-    out->push_back(std::move(it->second));
+    HandOutDecoded(topic, queue, pick.offset, invisible, cursor, &it->second);
+    out->messages.push_back(std::move(it->second));
     ++handed;
   }
   // 2. New messages, within the window past the lowest one not done.
@@ -294,8 +307,8 @@ absl::Status PopEngine::PopOrdered(const std::string& topic, int32_t queue,
       Keep(record.queue_offset(), bytes, std::move(message).value(), cursor);
       continue;
     }
-    HandOut(topic, queue, record.queue_offset(), invisible, cursor, &*message);
-    out->push_back(std::move(message).value());
+    HandOutDecoded(topic, queue, record.queue_offset(), invisible, cursor, &*message);
+    out->messages.push_back(std::move(message).value());
     ++handed;
   }
   cursor->next_offset = next;
@@ -337,16 +350,19 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::Pop(
     }
   }
   Unread unread;
-  auto out = PopScoped(group, topic, filter, max_messages, invisible, scope, &unread);
-  if (out.ok() && drained != nullptr) *drained = unread.queues.empty() && !unread.retry;
-  return out;
+  APOGEE_ASSIGN_OR_RETURN(Popped out,
+                          PopScoped(group, topic, filter, max_messages, invisible, scope, &unread));
+  if (drained != nullptr) *drained = unread.queues.empty() && !unread.retry;
+  return std::move(out.messages);
 }
 
-absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
-    const std::string& group, const std::string& topic, const MessageFilter& filter,
-    int max_messages, absl::Duration invisible, const Scope& scope, Unread* unread) {
+absl::StatusOr<PopEngine::Popped> PopEngine::PopScoped(const std::string& group,
+                                                       const std::string& topic,
+                                                       const MessageFilter& filter,
+                                                       int max_messages, absl::Duration invisible,
+                                                       const Scope& scope, Unread* unread) {
   APOGEE_ASSIGN_OR_RETURN(TopicConfig config, topics_->Get(topic));
-  std::vector<v2::Message> out;
+  Popped out;
   unread->queues.clear();
   unread->retry = false;
   std::vector<int32_t> chosen;  // the scope's queues this topic has
@@ -355,68 +371,69 @@ absl::StatusOr<std::vector<v2::Message>> PopEngine::PopScoped(
   }
   if (scope.memory_only) {
     unread->retry = scope.retry;  // the retry topic is read from the store
-    return PopFromMemory(group, topic, config, filter, max_messages, invisible, chosen, unread);
+    out.take_stored = scope.stored;
+    APOGEE_RETURN_IF_ERROR(
+        PopFromMemory(group, topic, config, filter, max_messages, invisible, chosen, &out, unread));
+    return out;
   }
   // Retries first: they are older than anything new in the topic.
   auto retry = scope.retry ? topics_->Get(RetryTopic(group))
                            : absl::StatusOr<TopicConfig>(absl::NotFoundError("not in scope"));
   if (retry.ok()) {
     for (int32_t q = 0; q < retry->read_queues(); ++q) {
-      if (static_cast<int>(out.size()) >= max_messages) {
+      if (out.count() >= max_messages) {
         unread->retry = true;
         break;
       }
       // A group has one retry topic for all its topics; each retried message
-      // is delivered under its original topic name.
-      std::vector<v2::Message> popped;
+      // is delivered under its original topic name (decoded, always).
       bool drained = true;
       APOGEE_RETURN_IF_ERROR(PopQueue(group, RetryTopic(group), q, filter,
-                                      max_messages - static_cast<int>(out.size()), invisible,
-                                      /*ordered=*/false, &popped, &drained));
+                                      max_messages - out.count(), invisible,
+                                      /*ordered=*/false, &out, &drained));
       unread->retry |= !drained;
-      for (v2::Message& m : popped) out.push_back(std::move(m));
     }
   }
+  out.take_stored = scope.stored;
   const bool ordered = IsOrdered(group, config);
   const size_t count = chosen.size();
   static std::atomic<uint32_t> rotation{0};
   const uint32_t start = count == 0 ? 0 : rotation++;
   std::vector<int32_t> rotated;
   for (size_t i = 0; i < count; ++i) rotated.push_back(chosen[(start + i) % count]);
-  if (!ordered && rotated.size() > 1 && static_cast<int>(out.size()) < max_messages) {
+  if (!ordered && rotated.size() > 1 && out.count() < max_messages) {
     APOGEE_ASSIGN_OR_RETURN(rotated, PopTogether(group, topic, filter, max_messages, invisible,
                                                  rotated, /*memory_only=*/false, &out, unread));
   }
   for (const int32_t q : rotated) {
-    if (static_cast<int>(out.size()) >= max_messages) {
+    if (out.count() >= max_messages) {
       unread->queues.push_back(q);
       continue;
     }
     bool drained = true;
-    APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter,
-                                    max_messages - static_cast<int>(out.size()), invisible, ordered,
-                                    &out, &drained));
+    APOGEE_RETURN_IF_ERROR(PopQueue(group, topic, q, filter, max_messages - out.count(), invisible,
+                                    ordered, &out, &drained));
     if (!drained) unread->queues.push_back(q);
   }
   return out;
 }
 
-absl::StatusOr<std::vector<v2::Message>> PopEngine::PopFromMemory(
-    const std::string& group, const std::string& topic, const TopicConfig& config,
-    const MessageFilter& filter, int max_messages, absl::Duration invisible,
-    const std::vector<int32_t>& queues, Unread* unread) {
-  std::vector<v2::Message> out;
+absl::Status PopEngine::PopFromMemory(const std::string& group, const std::string& topic,
+                                      const TopicConfig& config, const MessageFilter& filter,
+                                      int max_messages, absl::Duration invisible,
+                                      const std::vector<int32_t>& queues, Popped* out,
+                                      Unread* unread) {
   // FIFO topics decide per message group, with store reads: not here.
   if (options_.tail == nullptr ||
       config.message_type() == nameserver::v1::TOPIC_MESSAGE_TYPE_FIFO) {
     unread->queues = queues;
-    return out;
+    return absl::OkStatus();
   }
   APOGEE_ASSIGN_OR_RETURN(std::vector<int32_t> rest,
                           PopTogether(group, topic, filter, max_messages, invisible, queues,
-                                      /*memory_only=*/true, &out, unread));
+                                      /*memory_only=*/true, out, unread));
   unread->queues.insert(unread->queues.end(), rest.begin(), rest.end());
-  return out;
+  return absl::OkStatus();
 }
 
 std::vector<int32_t> PopEngine::LockFree(const std::string& group, const std::string& topic,
@@ -453,10 +470,10 @@ std::vector<int32_t> PopEngine::LockFree(const std::string& group, const std::st
 absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     const std::string& group, const std::string& topic, const MessageFilter& filter,
     int max_messages, absl::Duration invisible, const std::vector<int32_t>& queues,
-    bool memory_only, std::vector<v2::Message>* out, Unread* unread) {
+    bool memory_only, Popped* out, Unread* unread) {
   std::vector<std::pair<int32_t, Cursor*>> cursors;
-  std::vector<int32_t> rest = LockFree(
-      group, topic, queues, max_messages - static_cast<int>(out->size()), memory_only, &cursors);
+  std::vector<int32_t> rest =
+      LockFree(group, topic, queues, max_messages - out->count(), memory_only, &cursors);
   struct Unlock {
     std::vector<std::pair<int32_t, Cursor*>>& cursors;
     ~Unlock() {
@@ -467,7 +484,7 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
   // One store call for every queue the tail cache cannot answer: at a
   // steady rate each holds a few new messages, and one round trip per queue
   // would make the last wait for all.
-  auto left = [&] { return max_messages - static_cast<int>(out->size()); };
+  auto left = [&] { return max_messages - out->count(); };
   std::vector<std::optional<store::v1::ReadResponse>> cached(cursors.size());
   std::vector<int> sent(cursors.size(), -1);  // cursors[i]'s index in request.reads
   store::v1::ReadQueuesRequest request;
@@ -505,7 +522,7 @@ absl::StatusOr<std::vector<int32_t>> PopEngine::PopTogether(
     }
     if (!read.ok()) return read.status();
     bool drained = true;
-    APOGEE_RETURN_IF_ERROR(TakeRead(group, topic, q, filter, std::max(0, left()), invisible, *read,
+    APOGEE_RETURN_IF_ERROR(TakeRead(group, topic, q, filter, std::max(0, left()), invisible, &*read,
                                     cursor, out, &drained, /*commit=*/!memory_only));
     if (!drained) unread->queues.push_back(q);
   }

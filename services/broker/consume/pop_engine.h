@@ -62,6 +62,15 @@ struct PopOptions {
   TailCache* tail = nullptr;
 };
 
+// A record handed out as the store holds it (PopEngine::Scope::stored): not
+// decoded, so a push forwards its body without parsing and rebuilding it.
+// Only records of the topic itself (first delivery, no internal
+// properties) come this way.
+struct StoredDelivery {
+  store::v1::StoredRecord record;
+  std::string receipt_handle;
+};
+
 struct RevivedCounts {
   int retried = 0;
   int dead_lettered = 0;
@@ -99,6 +108,10 @@ class PopEngine {
     // scan): the pop never blocks, so it may run on a thread that must not
     // (the one that heard the arrival). Everything else is left unread.
     bool memory_only = false;
+    // Records of the topic that a tag filter (or none) decides on, in an
+    // unordered queue, come back as StoredDelivery; retries, FIFO queues
+    // and SQL filters are decoded as ever.
+    bool stored = false;
   };
   struct Unread {
     // Of the scope, the topic queues not read to their end (a full batch
@@ -106,13 +119,18 @@ class PopEngine {
     std::vector<int32_t> queues;
     bool retry = false;
   };
+  // What a pop hands out, each delivery in one of two forms.
+  struct Popped {
+    std::vector<v2::Message> messages;   // decoded, handle and attempt stamped
+    std::vector<StoredDelivery> stored;  // Scope::stored only
+    bool take_stored = false;
+    int count() const { return static_cast<int>(messages.size() + stored.size()); }
+  };
   // Pop restricted to `scope`; `unread` says where popping again may find
   // more before anything new arrives.
-  absl::StatusOr<std::vector<v2::Message>> PopScoped(const std::string& group,
-                                                     const std::string& topic,
-                                                     const MessageFilter& filter, int max_messages,
-                                                     absl::Duration invisible, const Scope& scope,
-                                                     Unread* unread);
+  absl::StatusOr<Popped> PopScoped(const std::string& group, const std::string& topic,
+                                   const MessageFilter& filter, int max_messages,
+                                   absl::Duration invisible, const Scope& scope, Unread* unread);
 
   // Acks the delivery named by `handle`. INVALID_RECEIPT_HANDLE when it is
   // not in flight (acked, expired and revived, or replaced).
@@ -230,15 +248,16 @@ class PopEngine {
   // Sets *drained to false when the read stopped before the queue's end.
   absl::Status PopQueue(const std::string& group, const std::string& topic, int32_t queue,
                         const MessageFilter& filter, int max_messages, absl::Duration invisible,
-                        bool ordered, std::vector<v2::Message>* out, bool* drained);
+                        bool ordered, Popped* out, bool* drained);
   // PopQueue's unordered part after its store read: hands out what `response`
-  // holds (up to max_messages) and moves the cursor past it.
+  // holds (up to max_messages; stored records are moved out of it) and moves
+  // the cursor past it.
   // `commit`: commit the cursor's low mark if it moved (else the next ack
   // or the revive scan does).
   absl::Status TakeRead(const std::string& group, const std::string& topic, int32_t queue,
                         const MessageFilter& filter, int max_messages, absl::Duration invisible,
-                        const store::v1::ReadResponse& response, Cursor* cursor,
-                        std::vector<v2::Message>* out, bool* drained, bool commit = true)
+                        store::v1::ReadResponse* response, Cursor* cursor, Popped* out,
+                        bool* drained, bool commit = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   // One queue's offset commit of an ack batch (`acked`: the batch's indexes
   // of the acks it carries).
@@ -262,21 +281,22 @@ class PopEngine {
   // Pops the free unordered queues of `queues` with one ReadQueues store
   // call (`memory_only`: none; what the tail cache cannot answer is left
   // unread); returns the queues left for PopQueue (in order).
-  absl::StatusOr<std::vector<int32_t>> PopTogether(
-      const std::string& group, const std::string& topic, const MessageFilter& filter,
-      int max_messages, absl::Duration invisible, const std::vector<int32_t>& queues,
-      bool memory_only, std::vector<v2::Message>* out, Unread* unread);
+  absl::StatusOr<std::vector<int32_t>> PopTogether(const std::string& group,
+                                                   const std::string& topic,
+                                                   const MessageFilter& filter, int max_messages,
+                                                   absl::Duration invisible,
+                                                   const std::vector<int32_t>& queues,
+                                                   bool memory_only, Popped* out, Unread* unread);
   // PopScoped's topic part for Scope::memory_only (`queues`: the scope's
   // queues the topic has); adds what it leaves to `unread->queues`.
-  absl::StatusOr<std::vector<v2::Message>> PopFromMemory(
-      const std::string& group, const std::string& topic, const TopicConfig& config,
-      const MessageFilter& filter, int max_messages, absl::Duration invisible,
-      const std::vector<int32_t>& queues, Unread* unread);
+  absl::Status PopFromMemory(const std::string& group, const std::string& topic,
+                             const TopicConfig& config, const MessageFilter& filter,
+                             int max_messages, absl::Duration invisible,
+                             const std::vector<int32_t>& queues, Popped* out, Unread* unread);
   // PopQueue for a FIFO cursor (docs/design/message-types.md §4.2).
   absl::Status PopOrdered(const std::string& topic, int32_t queue, const MessageFilter& filter,
-                          int max_messages, absl::Duration invisible, Cursor* cursor,
-                          std::vector<v2::Message>* out, bool* drained)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+                          int max_messages, absl::Duration invisible, Cursor* cursor, Popped* out,
+                          bool* drained) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   // Whether the cursor's budget has room for a copy of `bytes` more.
   bool HasRoom(int64_t bytes, const Cursor& cursor) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor.mu);
   // Keeps a copy of the waiting message at `offset` (stored as `bytes`) if
@@ -303,9 +323,14 @@ class PopEngine {
   // `request` again from the queue's oldest message, after the store
   // answered OUT_OF_RANGE (retention passed its offset).
   absl::StatusOr<store::v1::ReadResponse> ReadFromOldest(store::v1::ReadRequest request);
-  // Records a delivery of `message` (read at `offset`) and stamps its handle.
-  void HandOut(const std::string& topic, int32_t queue, int64_t offset, absl::Duration invisible,
-               Cursor* cursor, v2::Message* message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // Records a delivery of the message read at `offset`; returns its handle.
+  std::string HandOut(const std::string& topic, int32_t queue, int64_t offset,
+                      absl::Duration invisible, Cursor* cursor)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
+  // HandOut for a decoded message: stamps the handle and invisible time.
+  void HandOutDecoded(const std::string& topic, int32_t queue, int64_t offset,
+                      absl::Duration invisible, Cursor* cursor, v2::Message* message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cursor->mu);
   bool IsOrdered(const std::string& group, const TopicConfig& config) const;
   void Unblocked(const std::string& topic) const;
   // Commits the lowest offset still in flight if it moved.

@@ -36,20 +36,48 @@ pushv1::PushedMessage ToPushedMessage(v2::Message message) {
   return out;
 }
 
+pushv1::PushedMessage ToPushedMessage(StoredDelivery delivery) {
+  store::v1::StoredRecord& record = delivery.record;
+  pushv1::PushedMessage out;
+  out.set_delivery_attempt(1);  // only first deliveries come stored
+  out.set_receipt_handle(std::move(delivery.receipt_handle));
+  out.set_stored_message(std::move(*record.mutable_body()));
+  out.set_topic(std::move(*record.mutable_topic()));
+  out.set_queue_id(record.queue_id());
+  out.set_queue_offset(record.queue_offset());
+  *out.mutable_store_time() = record.store_time();
+  return out;
+}
+
 std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
-    std::vector<v2::Message> messages, int64_t max_frame_bytes) {
+    PopEngine::Popped popped, int64_t max_frame_bytes) {
   std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> frames;
   int64_t frame_bytes = 0;
-  for (v2::Message& m : messages) {
-    const auto size = static_cast<int64_t>(m.ByteSizeLong());
+  auto add = [&](int64_t size, pushv1::PushedMessage message) {
     if (frames.empty() || (frame_bytes > 0 && frame_bytes + size > max_frame_bytes)) {
       frames.emplace_back();
       frame_bytes = 0;
     }
     frame_bytes += size;
-    *frames.back().Add() = ToPushedMessage(std::move(m));
+    *frames.back().Add() = std::move(message);
+  };
+  // Each size is taken before the message moves into its pushed form.
+  for (v2::Message& m : popped.messages) {
+    const auto size = static_cast<int64_t>(m.ByteSizeLong());
+    add(size, ToPushedMessage(std::move(m)));
+  }
+  for (StoredDelivery& d : popped.stored) {
+    const auto size = static_cast<int64_t>(d.record.ByteSizeLong());
+    add(size, ToPushedMessage(std::move(d)));
   }
   return frames;
+}
+
+std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
+    std::vector<v2::Message> messages, int64_t max_frame_bytes) {
+  PopEngine::Popped popped;
+  popped.messages = std::move(messages);
+  return PackFrames(std::move(popped), max_frame_bytes);
 }
 
 absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps& deps,
@@ -111,6 +139,7 @@ absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps&
   }
   s->broadcasting_ = mode == av1::CONSUME_MODE_BROADCASTING;
   s->follows_read_from_ = subscribe.follows_read_from();
+  s->stored_messages_ = subscribe.stored_messages();
   s->key_ =
       s->broadcasting_ ? GroupManager::MemberProgressKey(s->group_, s->client_id_) : s->group_;
   auto topic = deps.topics->Get(s->topic_);
@@ -348,11 +377,12 @@ void PushSession::Pump(bool memory_only) {
   // Broadcasting members read every queue (their assignment); clustering
   // members their own.
   PopEngine::Unread unread;
-  absl::StatusOr<std::vector<v2::Message>> popped = std::vector<v2::Message>();
+  scope.stored = stored_messages_;
+  absl::StatusOr<PopEngine::Popped> popped = PopEngine::Popped();
   if (!scope.queues.empty() || scope.retry) {
     popped = deps_.pop->PopScoped(key_, topic_, filter_, batch, ack_timeout_, scope, &unread);
   }
-  std::vector<v2::Message> messages;
+  PopEngine::Popped messages;
   if (popped.ok()) {
     messages = std::move(popped).value();
   } else {
@@ -368,17 +398,22 @@ void PushSession::Pump(bool memory_only) {
     if (scope.retry) reading_retry_ = false;
     if (closed_) {
       rounds_--;
-      for (const v2::Message& m : messages) {
+      for (const v2::Message& m : messages.messages) {
         orphans.push_back(m.system_properties().receipt_handle());
       }
+      for (const StoredDelivery& d : messages.stored) orphans.push_back(d.receipt_handle);
     } else {
-      if (!messages.empty()) {
-        const auto count = static_cast<int64_t>(messages.size());
+      if (messages.count() > 0) {
+        const int64_t count = messages.count();
         credits_ -= count;
         int64_t bytes = 0;
-        for (const v2::Message& m : messages) {
+        for (const v2::Message& m : messages.messages) {
           unsettled_.insert(m.system_properties().receipt_handle());
           bytes += static_cast<int64_t>(m.body().size());
+        }
+        for (const StoredDelivery& d : messages.stored) {
+          unsettled_.insert(d.receipt_handle);
+          bytes += static_cast<int64_t>(d.record.body().size());
         }
         for (auto& frame : PackFrames(std::move(messages), limits_.max_frame_bytes)) {
           pushv1::ConsumeResponse response;

@@ -182,6 +182,7 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   bool broadcasting_ = false;
   bool fifo_ = false;  // group consumes orderly (Subscribed.fifo)
   bool follows_read_from_ = false;
+  bool stored_messages_ = false;  // Subscribe.stored_messages
   absl::Duration ack_timeout_;
   int32_t initial_credits_ = 0;
   int queue_count_ = 0;
@@ -218,11 +219,16 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
 
 // The pushed form of a popped message.
 pushv1::PushedMessage ToPushedMessage(v2::Message message);
+// The stored form (PushedMessage.stored_message and the fields beside it):
+// the record's body moves over as it is.
+pushv1::PushedMessage ToPushedMessage(StoredDelivery delivery);
 
-// `messages` in their pushed form, cut into as few frames as fit: a frame
+// `popped` in its pushed form, cut into as few frames as fit: a frame
 // closes before it would pass `max_frame_bytes` (a larger message comes
 // alone). Push Deliveries and batched receive responses are cut this way.
 // Empty for no messages.
+std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
+    PopEngine::Popped popped, int64_t max_frame_bytes);
 std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
     std::vector<v2::Message> messages, int64_t max_frame_bytes);
 

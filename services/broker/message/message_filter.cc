@@ -32,11 +32,12 @@ int MessageFilter::RecordsToRead(int wanted) const {
 }
 
 bool MessageFilter::Matches(const v2::Message& message) const {
-  if (!tags_.empty() &&
-      std::find(tags_.begin(), tags_.end(), message.system_properties().tag()) == tags_.end()) {
-    return false;
-  }
+  if (!MatchesTag(message.system_properties().tag())) return false;
   return sql_ == nullptr || sql_->Matches(MessageProperties(message));
+}
+
+bool MessageFilter::MatchesTag(absl::string_view tag) const {
+  return tags_.empty() || std::find(tags_.begin(), tags_.end(), tag) != tags_.end();
 }
 
 absl::StatusOr<MessageFilter> MessageFilter::Parse(const v2::FilterExpression& expression,

@@ -48,6 +48,11 @@ class MessageFilter {
   // UNKNOWN, e.g. from a missing property, do not pass).
   bool Matches(const v2::Message& message) const;
 
+  // Without a SQL expression a stored record's tag decides (MatchesTag): the
+  // record need not be decoded to be filtered.
+  bool by_tag_only() const { return sql_ == nullptr; }
+  bool MatchesTag(absl::string_view tag) const;
+
   // Parses `expression`. ILLEGAL_FILTER_EXPRESSION for an unknown type, an
   // empty tag ("a||"), or a SQL expression that does not compile (the
   // message names the expression and the position). SQL expressions come

@@ -41,6 +41,11 @@ TEST(MessageFilterTest, TagFilterParsesStarAndAlternatives) {
   EXPECT_TRUE(two->Matches(Msg("TagB", {})));
   EXPECT_FALSE(two->Matches(Msg("TagC", {})));
   EXPECT_FALSE(two->Matches(Msg("", {})));
+  // A tag filter decides on a stored record's tag alone.
+  EXPECT_TRUE(two->by_tag_only());
+  EXPECT_TRUE(two->MatchesTag("TagB"));
+  EXPECT_FALSE(two->MatchesTag("TagC"));
+  EXPECT_TRUE(all->MatchesTag(""));
   store::v1::ReadRequest read;
   two->NarrowRead(&read);
   EXPECT_THAT(read.tags(), ElementsAre("TagA", "TagB"));
@@ -60,6 +65,7 @@ TEST(MessageFilterTest, SqlFilterSeesUserPropertiesAndTheTag) {
   EXPECT_FALSE(sql->Matches(Msg("TagC", {{"a", "6"}})));
   EXPECT_FALSE(sql->Matches(Msg("TagA", {})));            // a is NULL: UNKNOWN
   EXPECT_FALSE(sql->Matches(Msg("TagA", {{"a", "x"}})));  // not a number: UNKNOWN
+  EXPECT_FALSE(sql->by_tag_only());                       // the properties are inside the body
   // The store skips the tags the expression rules out; SQL reads ahead.
   store::v1::ReadRequest read;
   sql->NarrowRead(&read);
