@@ -111,16 +111,18 @@ v2::Message ToV2(Message m, const std::string& message_id, absl::Time born) {
   return out;
 }
 
-ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
-                       const std::string& endpoint) {
+ReceivedMessage FromV2(v2::Message m, const std::string& broker, const std::string& endpoint) {
   ReceivedMessage out;
-  const v2::SystemProperties& sp = m.system_properties();
-  out.topic = m.topic().name();
-  out.message_id = sp.message_id();
+  v2::SystemProperties& sp = *m.mutable_system_properties();
+  out.topic = std::move(*m.mutable_topic()->mutable_name());
+  out.message_id = std::move(*sp.mutable_message_id());
   out.tag = sp.tag();
-  out.keys.assign(sp.keys().begin(), sp.keys().end());
-  out.properties.insert(m.user_properties().begin(), m.user_properties().end());
-  out.body = m.body();
+  out.keys.reserve(static_cast<size_t>(sp.keys_size()));
+  for (std::string& key : *sp.mutable_keys()) out.keys.push_back(std::move(key));
+  for (auto& [key, value] : *m.mutable_user_properties()) {
+    out.properties.emplace(key, std::move(value));
+  }
+  out.body = std::move(*m.mutable_body());
   out.broker = broker;
   out.queue_id = sp.queue_id();
   out.offset = sp.queue_offset();
@@ -134,8 +136,26 @@ ReceivedMessage FromV2(const v2::Message& m, const std::string& broker,
   return out;
 }
 
-ReceivedMessage FromPushed(const ::apogee::broker::v1::PushedMessage& pushed,
-                           const std::string& broker, const std::string& endpoint) {
+absl::StatusOr<ReceivedMessage> FromPushed(const ::apogee::broker::v1::PushedMessage& pushed,
+                                           const std::string& broker, const std::string& endpoint) {
+  if (!pushed.has_message()) {
+    // The stored form: the v2 message as the producer sent it, with the
+    // broker's fields beside it.
+    v2::Message stored;
+    if (!stored.ParseFromString(pushed.stored_message())) {
+      return absl::DataLossError(absl::StrCat("pushed message ", pushed.topic(), "/",
+                                              pushed.queue_id(), "@", pushed.queue_offset(),
+                                              " does not parse"));
+    }
+    stored.mutable_topic()->set_name(pushed.topic());
+    v2::SystemProperties* sp = stored.mutable_system_properties();
+    sp->set_queue_id(pushed.queue_id());
+    sp->set_queue_offset(pushed.queue_offset());
+    *sp->mutable_store_timestamp() = pushed.store_time();
+    sp->set_delivery_attempt(pushed.delivery_attempt());
+    sp->set_receipt_handle(pushed.receipt_handle());
+    return FromV2(std::move(stored), broker, endpoint);
+  }
   const ::apogee::admin::v1::MessageView& m = pushed.message();
   ReceivedMessage out;
   out.topic = m.topic();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/definition.pb.h"
 #include "apogee/broker/v1/push.pb.h"
@@ -30,11 +31,12 @@ absl::Status ValidateMessage(const Message& message, const std::string& where);
 std::string NewMessageId();
 
 v2::Message ToV2(Message message, const std::string& message_id, absl::Time born);
-ReceivedMessage FromV2(const v2::Message& message, const std::string& broker,
-                       const std::string& endpoint);
-// A message of an apogee.broker.v1 push frame or batched receive.
-ReceivedMessage FromPushed(const ::apogee::broker::v1::PushedMessage& pushed,
-                           const std::string& broker, const std::string& endpoint);
+ReceivedMessage FromV2(v2::Message message, const std::string& broker, const std::string& endpoint);
+// A message of an apogee.broker.v1 push frame or batched receive, in either
+// form (PushedMessage.message or .stored_message); DATA_LOSS when a stored
+// message does not parse.
+absl::StatusOr<ReceivedMessage> FromPushed(const ::apogee::broker::v1::PushedMessage& pushed,
+                                           const std::string& broker, const std::string& endpoint);
 
 // A tag ("TagA||TagB", "*"; empty is "*") or SQL filter as its v2 form.
 v2::FilterExpression ToV2Filter(const FilterExpression& filter);

@@ -64,6 +64,45 @@ TEST(ConvertTest, RoundTripsThroughV2) {
   EXPECT_EQ(back.broker, "broker-a");
 }
 
+TEST(ConvertTest, AStoredPushedMessageTakesTheBrokersFieldsBesideIt) {
+  Message m = Valid();
+  m.tag = "TagA";
+  m.keys = {"k1"};
+  m.properties["color"] = "red";
+  m.message_group = "order-7";
+  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  wire.mutable_topic()->set_name("as-sent");  // the field beside it wins
+  ::apogee::broker::v1::PushedMessage pushed;
+  pushed.set_stored_message(wire.SerializeAsString());
+  pushed.set_topic("T");
+  pushed.set_queue_id(3);
+  pushed.set_queue_offset(42);
+  pushed.mutable_store_time()->set_seconds(200);
+  pushed.set_delivery_attempt(1);
+  pushed.set_receipt_handle("handle-1");
+  auto back = FromPushed(pushed, "broker-a", "127.0.0.1:1");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->topic, "T");
+  EXPECT_EQ(back->message_id, "ID1");
+  EXPECT_EQ(back->tag, "TagA");
+  EXPECT_EQ(back->keys, m.keys);
+  EXPECT_EQ(back->properties, m.properties);
+  EXPECT_EQ(back->body, "x");
+  EXPECT_EQ(back->message_group, "order-7");
+  EXPECT_EQ(back->queue_id, 3);
+  EXPECT_EQ(back->offset, 42);
+  EXPECT_EQ(back->born_time, absl::FromUnixSeconds(100));
+  EXPECT_EQ(back->store_time, absl::FromUnixSeconds(200));
+  EXPECT_EQ(back->delivery_attempt, 1);
+  EXPECT_EQ(back->receipt_handle, "handle-1");
+  EXPECT_EQ(back->broker, "broker-a");
+
+  pushed.set_stored_message("\xff\xff not a message");
+  auto bad = FromPushed(pushed, "broker-a", "127.0.0.1:1");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(bad.status().message(), HasSubstr("T/3@42 does not parse"));
+}
+
 TEST(ConvertTest, AMessageGroupMakesAFifoMessage) {
   Message m = Valid();
   m.message_group = "order-7";

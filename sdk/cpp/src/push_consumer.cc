@@ -382,6 +382,7 @@ class PushConsumer::Impl {
     sub->set_initial_credits(Credits());
     ToProtoDuration(options_.ack_timeout, sub->mutable_ack_timeout());
     sub->set_follows_read_from(true);
+    sub->set_stored_messages(true);
     return subscribe;
   }
 
@@ -418,9 +419,19 @@ class PushConsumer::Impl {
     if (!response->has_deliveries()) return;
     std::vector<ReceivedMessage> messages;
     messages.reserve(static_cast<size_t>(response->deliveries().messages_size()));
+    std::vector<std::pair<std::string, bool>> unreadable;
     for (const pb::PushedMessage& m : response->deliveries().messages()) {
-      messages.push_back(sdk::FromPushed(m, s->broker, s->endpoint));
+      auto message = sdk::FromPushed(m, s->broker, s->endpoint);
+      if (message.ok()) {
+        messages.push_back(*std::move(message));
+        continue;
+      }
+      // Never handed to the listener: nacked, so its credit comes back and
+      // the broker's retries and dead-letter queue take it.
+      std::fprintf(stderr, "apogee push: %s\n", std::string(message.status().message()).c_str());
+      unreadable.emplace_back(m.receipt_handle(), false);
     }
+    if (!unreadable.empty()) Settle(s, generation, unreadable);
     Dispatch(s, generation, std::move(messages));
   }
 

@@ -110,7 +110,9 @@ class SimpleConsumer::Impl {
     while (reader->Read(&frame)) {
       if (frame.has_status()) in_band = FromV2Status(frame.status());
       for (const broker::v1::PushedMessage& m : frame.messages()) {
-        messages.push_back(sdk::FromPushed(m, target.broker, target.endpoint));
+        auto message = sdk::FromPushed(m, target.broker, target.endpoint);
+        if (!message.ok()) return message.status();
+        messages.push_back(*std::move(message));
       }
     }
     absl::Status status = FromGrpcStatus(reader->Finish());
