@@ -208,7 +208,7 @@ v2::MessageType StoredType(const v2::SystemProperties& sp) {
 
 store::v1::AppendRecord ToStoreRecord(const v2::Message& message, const std::string& topic,
                                       int32_t queue_id, const std::string& store_host,
-                                      const std::string& peer_host) {
+                                      const std::string& peer_host, absl::string_view encoded) {
   const v2::SystemProperties& sp = message.system_properties();
   store::v1::AppendRecord record;
   record.set_topic(topic);
@@ -237,13 +237,20 @@ store::v1::AppendRecord ToStoreRecord(const v2::Message& message, const std::str
   // The client's message serialised once, as it came, followed by the
   // broker's fields: parsing merges a repeated system_properties into the
   // first one, so the stored message reads as if they had been set in it.
-  v2::Message added;
+  // Reused per thread: cleared, it keeps its allocations for the next send.
+  thread_local v2::Message added;
+  added.Clear();
   v2::SystemProperties* fill = added.mutable_system_properties();
   if (sp.born_host().empty()) fill->set_born_host(peer_host);
   fill->set_store_host(store_host);
   if (sp.message_type() == v2::MESSAGE_TYPE_UNSPECIFIED) fill->set_message_type(StoredType(sp));
-  body->reserve(message.ByteSizeLong() + added.ByteSizeLong());
-  message.AppendToString(body);
+  if (encoded.empty()) {
+    body->reserve(message.ByteSizeLong() + added.ByteSizeLong());
+    message.AppendToString(body);
+  } else {
+    body->reserve(encoded.size() + added.ByteSizeLong());
+    body->append(encoded.data(), encoded.size());
+  }
   added.AppendToString(body);
   return record;
 }

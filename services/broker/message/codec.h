@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/definition.pb.h"
 #include "apogee/admin/v1/admin.pb.h"
@@ -53,10 +54,12 @@ absl::Status CheckMessageType(const v2::Message& message,
 
 // Builds the store record for `message` (fills born host when blank, store
 // host, type) to be appended to `topic`/`queue_id`. The body is the message
-// serialised once, without a copy of it (FromStoreRecord reads it back).
+// serialised once, without a copy of it (FromStoreRecord reads it back):
+// `encoded`, when given, is `message` as the client encoded it, taken as it
+// is instead of encoded again.
 store::v1::AppendRecord ToStoreRecord(const v2::Message& message, const std::string& topic,
                                       int32_t queue_id, const std::string& store_host,
-                                      const std::string& peer_host);
+                                      const std::string& peer_host, absl::string_view encoded = {});
 
 // Parses a stored record back into the v2 message a consumer sees: original
 // topic, store time, queue id/offset, delivery attempt, dead-letter origin;

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "services/broker/consume/fifo_state.h"
 #include "services/broker/limits/request_limits.h"
 #include "services/broker/message/validation.h"
@@ -61,6 +63,28 @@ absl::Status CheckSendRequest(const v2::SendMessageRequest& request) {
   return absl::OkStatus();
 }
 
+std::vector<absl::string_view> EncodedMessages(absl::string_view request, int count) {
+  using google::protobuf::internal::WireFormatLite;
+  std::vector<absl::string_view> out;
+  out.reserve(static_cast<size_t>(count));
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(request.data()),
+                                            static_cast<int>(request.size()));
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) != v2::SendMessageRequest::kMessagesFieldNumber ||
+        WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      if (!WireFormatLite::SkipField(&in, tag)) return {};
+      continue;
+    }
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return {};
+    const int at = in.CurrentPosition();
+    if (!in.Skip(static_cast<int>(length))) return {};
+    out.push_back(request.substr(static_cast<size_t>(at), length));
+  }
+  if (!in.ConsumedEntireMessage() || out.size() != static_cast<size_t>(count)) return {};
+  return out;
+}
+
 SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topic,
                   const SendOrigin& origin, const MessageLimits& limits, absl::Time now,
                   std::atomic<uint32_t>& round_robin, const FirstCheckFn& first_check) {
@@ -76,9 +100,10 @@ SendPlan PlanSend(const v2::SendMessageRequest& request, const TopicConfig& topi
     status = ValidateMessage(m, i, limits, now);
     if (status.ok()) status = CheckMessageType(m, topic);
     if (!status.ok()) continue;
-    store::v1::AppendRecord record =
-        ToStoreRecord(m, origin.topic, PickQueue(m, topic, round_robin, send_queue),
-                      origin.store_host, origin.peer_host);
+    store::v1::AppendRecord record = ToStoreRecord(
+        m, origin.topic, PickQueue(m, topic, round_robin, send_queue), origin.store_host,
+        origin.peer_host,
+        origin.encoded.empty() ? absl::string_view() : origin.encoded[static_cast<size_t>(i)]);
     if (m.system_properties().has_delivery_timestamp()) {
       const google::protobuf::Timestamp& at = m.system_properties().delivery_timestamp();
       // Due already: appended as a plain message, no timer.

@@ -36,7 +36,15 @@ struct SendOrigin {
   std::string topic;       // the topic with the request's namespace
   std::string peer_host;   // the client's "ip:port" (born host when blank)
   std::string store_host;  // this broker's advertised address
+  // messages(i) as the client encoded it (EncodedMessages), stored as it is
+  // instead of encoded again; empty: encode each. Valid while the request is.
+  std::vector<absl::string_view> encoded;
 };
+
+// The encoded form of each of the `count` messages in a SendMessageRequest's
+// bytes, found by walking its fields (nothing is parsed); empty when the
+// bytes do not hold exactly `count`.
+std::vector<absl::string_view> EncodedMessages(absl::string_view request, int count);
 
 // The messages of one call, checked and encoded for the store.
 struct SendPlan {

@@ -3,6 +3,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,7 +31,7 @@ TopicConfig Topic(int queues) {
   return t;
 }
 
-SendOrigin Origin() { return SendOrigin{"T", "10.0.0.9:5555", "127.0.0.1:8081"}; }
+SendOrigin Origin() { return SendOrigin{"T", "10.0.0.9:5555", "127.0.0.1:8081", {}}; }
 
 TEST(CheckSendRequestTest, RefusesAnEmptyCallAndMixedTopics) {
   v2::SendMessageRequest empty;
@@ -75,6 +76,58 @@ TEST(PlanSendTest, EncodesGoodMessagesAndNamesTheBadOneByIndex) {
   EXPECT_EQ(stored.body(), "third");
   EXPECT_EQ(stored.system_properties().store_host(), "127.0.0.1:8081");
   EXPECT_EQ(stored.system_properties().born_host(), "10.0.0.9:5555");
+}
+
+TEST(EncodedMessagesTest, FindsEachMessageAsTheClientEncodedIt) {
+  v2::SendMessageRequest request;
+  *request.add_messages() = Message("T", "id-0", "first");
+  *request.add_messages() = Message("T", "id-1", std::string(300, 'x'));  // a 2-byte length
+  (*request.mutable_messages(1)->mutable_user_properties())["k"] = "v";
+  const std::string bytes = request.SerializeAsString();
+  std::vector<absl::string_view> encoded = EncodedMessages(bytes, 2);
+  ASSERT_EQ(encoded.size(), 2u);
+  EXPECT_EQ(encoded[0], request.messages(0).SerializeAsString());
+  EXPECT_EQ(encoded[1], request.messages(1).SerializeAsString());
+  // Anything that does not hold exactly the messages given: none found.
+  EXPECT_TRUE(EncodedMessages(bytes, 3).empty());
+  EXPECT_TRUE(EncodedMessages(bytes.substr(0, bytes.size() - 1), 2).empty());
+  EXPECT_TRUE(EncodedMessages("\xff\xff\xff", 0).empty());
+  EXPECT_TRUE(EncodedMessages("", 0).empty());
+}
+
+TEST(PlanSendTest, AMessageIsStoredAsTheClientEncodedIt) {
+  // The body field first, an order protobuf never writes: only the client's
+  // own bytes start that way.
+  v2::Message body_first;
+  body_first.set_body("first");
+  v2::Message rest = Message("T", "id-0", "");
+  rest.mutable_system_properties()->set_tag("TagA");
+  const std::string client = body_first.SerializeAsString() + rest.SerializeAsString();
+  ASSERT_LT(client.size(), 128u);  // a one-byte length below
+  const std::string bytes = std::string(1, '\x0A') + static_cast<char>(client.size()) + client;
+  v2::SendMessageRequest request;
+  ASSERT_TRUE(request.ParseFromString(bytes));
+  SendOrigin origin = Origin();
+  origin.encoded = EncodedMessages(bytes, 1);
+  ASSERT_EQ(origin.encoded.size(), 1u);
+  EXPECT_EQ(origin.encoded[0], client);
+
+  std::atomic<uint32_t> round_robin{0};
+  SendPlan plan = PlanSend(request, Topic(4), origin, MessageLimits{}, absl::Now(), round_robin);
+  ASSERT_EQ(plan.records.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(plan.records[0].body(), client));
+  v2::Message stored;
+  ASSERT_TRUE(stored.ParseFromString(plan.records[0].body()));
+  EXPECT_EQ(stored.body(), "first");
+  EXPECT_EQ(stored.system_properties().tag(), "TagA");
+  EXPECT_EQ(stored.system_properties().store_host(), "127.0.0.1:8081");
+  // Without it the message is encoded again, in field order.
+  SendPlan again = PlanSend(request, Topic(4), Origin(), MessageLimits{}, absl::Now(), round_robin);
+  ASSERT_EQ(again.records.size(), 1u);
+  EXPECT_FALSE(absl::StartsWith(again.records[0].body(), client));
+  v2::Message reencoded;
+  ASSERT_TRUE(reencoded.ParseFromString(again.records[0].body()));
+  EXPECT_EQ(reencoded.SerializeAsString(), stored.SerializeAsString());
 }
 
 TEST(PlanSendTest, EachSendTakesTheNextQueueForAllItsMessages) {

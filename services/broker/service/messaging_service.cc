@@ -241,15 +241,16 @@ void MessagingService::Heartbeat(UnaryCall call, const v2::HeartbeatRequest* req
   return AnswerInBand(call, status, response);
 }
 
-void MessagingService::SendCall(UnaryCall call, const v2::SendMessageRequest* request,
+void MessagingService::SendCall(UnaryCall call, const WithBytes<v2::SendMessageRequest>* request,
                                 v2::SendMessageResponse* response) {
-  SendMessage(call.context, request, response, std::move(call.finish));
+  SendMessage(call.context, &request->message, response, std::move(call.finish), request->bytes);
 }
 
 void MessagingService::SendMessage(grpc::ServerContextBase* context,
                                    const v2::SendMessageRequest* request,
                                    v2::SendMessageResponse* response,
-                                   std::function<void(const grpc::Status&)> answer) {
+                                   std::function<void(const grpc::Status&)> answer,
+                                   absl::string_view request_bytes) {
   if (absl::Status a = Allowed(*context, *request); !a.ok()) {
     ToV2Status(a, response->mutable_status());
     answer(grpc::Status::OK);
@@ -257,8 +258,8 @@ void MessagingService::SendMessage(grpc::ServerContextBase* context,
   }
   const absl::Time start = absl::Now();
   // Held until the last copy of `finish` goes, after the store answered.
-  absl::StatusOr<InflightBytes::Lease> lease =
-      inflight_.TryAcquire(static_cast<int64_t>(request->ByteSizeLong()));
+  absl::StatusOr<InflightBytes::Lease> lease = inflight_.TryAcquire(
+      static_cast<int64_t>(request_bytes.empty() ? request->ByteSizeLong() : request_bytes.size()));
   auto finish = [this, answer, response, start,
                  lease = lease.value_or(nullptr)](const absl::Status& top) {
     ToV2Status(top, response->mutable_status());
@@ -276,14 +277,14 @@ void MessagingService::SendMessage(grpc::ServerContextBase* context,
     absl::Status writable = options_.roles->CheckWritable();
     options_.forwarder->Forward(
         context, request, response,
-        [this, context, request, response, answer, start, finish,
-         writable](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
+        [this, context, request, response, answer, start, finish, writable,
+         request_bytes](absl::StatusOr<ha::SendForwarder::Outcome> relayed) {
           if (!relayed.ok()) {
             finish(WithV2Code(absl::UnavailableError(absl::StrCat(writable.message(), "; ",
                                                                   relayed.status().message())),
                               v2::HA_NOT_AVAILABLE));
           } else if (*relayed == ha::SendForwarder::Outcome::kBecameWriter) {
-            SendHere(context, request, response, finish);
+            SendHere(context, request, response, finish, request_bytes);
           } else {
             probe_->OnRpc("send_relayed", v2::Code_Name(response->status().code()),
                           absl::Now() - start);
@@ -292,14 +293,18 @@ void MessagingService::SendMessage(grpc::ServerContextBase* context,
         });
     return;
   }
-  SendHere(context, request, response, std::move(finish));
+  SendHere(context, request, response, std::move(finish), request_bytes);
 }
 
 void MessagingService::SendHere(grpc::ServerContextBase* context,
                                 const v2::SendMessageRequest* request,
                                 v2::SendMessageResponse* response,
-                                std::function<void(const absl::Status&)> finish) {
+                                std::function<void(const absl::Status&)> finish,
+                                absl::string_view request_bytes) {
   SendOrigin origin;
+  if (!request_bytes.empty()) {
+    origin.encoded = EncodedMessages(request_bytes, request->messages_size());
+  }
   if (request->messages_size() > 0) {
     const v2::Resource& resource = request->messages(0).topic();
     origin.topic =

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "apache/rocketmq/v2/service.grpc.pb.h"
 #include "services/broker/auth/v2_access.h"
 #include "services/broker/client/client_manager.h"
@@ -38,6 +39,7 @@
 #include "services/common/rocketmq/client_settings.h"
 #include "services/common/rocketmq/reactors.h"
 #include "services/common/server/queue_service.h"
+#include "services/common/server/with_bytes.h"
 
 namespace apogee::broker {
 
@@ -109,10 +111,12 @@ class MessagingService final : public QueueService<v2::MessagingService> {
                  v2::HeartbeatResponse* response);
   // SendMessage: answers through
   // `finish`, on the poller thread for refusals, else where the store's
-  // answer arrives.
+  // answer arrives. `request_bytes` (empty: unknown) is what `request` was
+  // parsed from: each message is stored as encoded there.
   void SendMessage(grpc::ServerContextBase* context, const v2::SendMessageRequest* request,
                    v2::SendMessageResponse* response,
-                   std::function<void(const grpc::Status&)> finish);
+                   std::function<void(const grpc::Status&)> finish,
+                   absl::string_view request_bytes = {});
   void QueryAssignment(UnaryCall call, const v2::QueryAssignmentRequest* request,
                        v2::QueryAssignmentResponse* response);
   void ReceiveMessage(grpc::ServerContext* context, const v2::ReceiveMessageRequest* request,
@@ -153,7 +157,7 @@ class MessagingService final : public QueueService<v2::MessagingService> {
  private:
   class TelemetryCall;
   struct ReceiveCall;
-  void SendCall(UnaryCall call, const v2::SendMessageRequest* request,
+  void SendCall(UnaryCall call, const WithBytes<v2::SendMessageRequest>* request,
                 v2::SendMessageResponse* response);
   // Telemetry streams: one waits for a client on the queue; a client's call
   // posts the next and opens (OpenTelemetry: who, the stream limits, the
@@ -171,7 +175,8 @@ class MessagingService final : public QueueService<v2::MessagingService> {
   // The part of SendMessage on the writer: hands the call to sender_.
   // `finish` answers the call with a top-level status.
   void SendHere(grpc::ServerContextBase* context, const v2::SendMessageRequest* request,
-                v2::SendMessageResponse* response, std::function<void(const absl::Status&)> finish);
+                v2::SendMessageResponse* response, std::function<void(const absl::Status&)> finish,
+                absl::string_view request_bytes);
   // Topic name of `resource` with the request's namespace, validated
   // (ILLEGAL_TOPIC), and the topic's config (TOPIC_NOT_FOUND).
   absl::StatusOr<TopicConfig> ResolveTopic(const grpc::ServerContextBase& context,
