@@ -14,6 +14,8 @@
 //             callback call, so gRPC's callback threads exist and wait in
 //             its poller as well (what a process that serves or calls
 //             anything else on the callback API looks like).
+//   BM_PipelinedUnary/N: cq against cq with N calls in flight on one channel
+//             (64: the official clients' shape).
 //
 // Besides time per call, each benchmark reports CPU µs and context switches
 // per call for the whole process (client and server share it).
@@ -226,6 +228,71 @@ void BM_UnaryRoundTrip(benchmark::State& state, Api server_api, Api client_api,
   }
 }
 
+// Unary calls kept `in_flight` at a time on one channel (the official
+// clients' shape: one message per SendMessage, 64 in flight) against the
+// completion-queue echo: what gRPC alone costs per call when calls overlap,
+// the floor under the broker's official-shape figure. One client thread
+// polls the client queue and starts a new call for each one answered.
+void BM_PipelinedUnary(benchmark::State& state) {
+  const int in_flight = static_cast<int>(state.range(0));
+  EchoServer server(Api::kCq);
+  if (!server.ok()) return state.SkipWithError("server did not start");
+  grpc::GenericStub stub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue cq;
+  const grpc::ByteBuffer request = Payload();
+  for (int i = 0; i < 100; ++i) {  // connect and warm up
+    if (!CqCall(stub, cq, request)) return state.SkipWithError("echo call failed");
+  }
+  struct Pending {
+    grpc::ClientContext context;
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    std::unique_ptr<grpc::GenericClientAsyncResponseReader> call;
+  };
+  const auto start = [&] {
+    auto* pending = new Pending;
+    pending->call = stub.PrepareUnaryCall(&pending->context, kMethod, request, &cq);
+    pending->call->StartCall();
+    pending->call->Finish(&pending->response, &pending->status, pending);
+  };
+  int outstanding = 0;
+  bool failed = false;
+  const Usage before = Usage::Now();
+  int64_t answered = 0;
+  for (auto _ : state) {
+    while (outstanding < in_flight) {
+      start();
+      ++outstanding;
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;
+    auto* pending = static_cast<Pending*>(tag);
+    failed |= !ok || !pending->status.ok();
+    delete pending;
+    --outstanding;
+    ++answered;
+  }
+  const Usage after = Usage::Now();
+  while (outstanding > 0) {  // drain what is still in flight
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;
+    delete static_cast<Pending*>(tag);
+    --outstanding;
+  }
+  if (failed) return state.SkipWithError("echo call failed");
+  const double calls = static_cast<double>(answered);
+  state.counters["cpu_us_per_call"] = (after.cpu_us - before.cpu_us) / calls;
+  state.counters["switches_per_call"] = (after.switches - before.switches) / calls;
+  state.counters["calls_per_s"] = benchmark::Counter(calls, benchmark::Counter::kIsRate);
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 BENCHMARK_CAPTURE(BM_UnaryRoundTrip, callback_server_callback_client, Api::kCallback,
                   Api::kCallback)
     ->UseRealTime()
@@ -242,6 +309,7 @@ BENCHMARK_CAPTURE(BM_UnaryRoundTrip, cq_server_cq_client, Api::kCq, Api::kCq)
 BENCHMARK_CAPTURE(BM_UnaryRoundTrip, cq_cq_with_callback_threads, Api::kCq, Api::kCq, true)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PipelinedUnary)->Arg(1)->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
