@@ -8,7 +8,6 @@
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
 
@@ -74,17 +73,32 @@ absl::Status ValidateMessage(const Message& m, const std::string& where) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Writes `value`'s low `digits` hex digits (upper case) ending just before `end`.
+void PutHex(uint64_t value, int digits, char* end) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (int i = 0; i < digits; ++i, value >>= 4) *--end = kHex[value & 0xF];
+}
+
+}  // namespace
+
 std::string NewMessageId() {
   // 16 random bits per process, then time and a counter: unique without
-  // coordination, and sortable by time within a process.
+  // coordination, and sortable by time within a process. Written by hand:
+  // on the async send path absl::StrFormat cost ~4 % of the client's CPU.
   static const uint32_t process = [] {
     absl::BitGen gen;
     return (static_cast<uint32_t>(getpid()) << 16) ^ absl::Uniform<uint32_t>(gen);
   }();
   static std::atomic<uint32_t> counter{0};
-  return absl::StrFormat("01%08X%014X%08X", process,
-                         static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())) & 0xFFFFFFFFFFFFFF,
-                         counter.fetch_add(1, std::memory_order_relaxed));
+  const auto micros = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  std::string id(32, '0');  // "01" + 8 (process) + 14 (time) + 8 (counter)
+  id[1] = '1';
+  PutHex(process, 8, &id[10]);
+  PutHex(micros, 14, &id[24]);
+  PutHex(counter.fetch_add(1, std::memory_order_relaxed), 8, id.data() + 32);
+  return id;
 }
 
 v2::Message ToV2(Message m, const std::string& message_id, absl::Time born) {

@@ -11,6 +11,7 @@ namespace apogee::sdk {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 
 Message Valid() {
   Message m;
@@ -165,6 +166,17 @@ TEST(ConvertTest, MessageIdsAreUnique) {
   for (int i = 0; i < 1000; ++i) ids.insert(NewMessageId());
   EXPECT_EQ(ids.size(), 1000u);
   EXPECT_EQ(NewMessageId().size(), 32u);
+}
+
+TEST(ConvertTest, MessageIdsAreVersionProcessTimeAndCounterInHex) {
+  const std::string a = NewMessageId();
+  const std::string b = NewMessageId();
+  EXPECT_THAT(a, MatchesRegex("01[0-9A-F]{30}"));
+  EXPECT_EQ(a.substr(0, 10), b.substr(0, 10));    // one process
+  EXPECT_LE(a.substr(10, 14), b.substr(10, 14));  // time does not go back
+  const uint64_t counter_a = std::stoull(a.substr(24), nullptr, 16);
+  const uint64_t counter_b = std::stoull(b.substr(24), nullptr, 16);
+  EXPECT_EQ((counter_a + 1) & 0xFFFFFFFF, counter_b);
 }
 
 }  // namespace
