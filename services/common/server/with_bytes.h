@@ -26,6 +26,12 @@ struct WithBytes {
 
   Message message;
   std::string bytes;  // what `message` was parsed from; empty past kMaxBytes
+
+  // For reuse (MessagePool): both keep their memory.
+  void Clear() {
+    message.Clear();
+    bytes.clear();
+  }
 };
 
 }  // namespace apogee
