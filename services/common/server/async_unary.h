@@ -121,6 +121,8 @@ class AsyncUnaryMethod final : public AsyncMethod {
       method_->handle_(
           &context_, request_.get(), response_.get(), [this](const grpc::Status& status) {
             if (!status.ok()) {
+              // Whatever the handler wrote is kept too: count it.
+              response_bytes_ = static_cast<int64_t>(response_->ByteSizeLong());
               writer_.FinishWithError(status, this);
               return;
             }
