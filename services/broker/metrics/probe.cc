@@ -77,48 +77,52 @@ prometheus::Labels Probe::With(prometheus::Labels labels) const {
   return labels;
 }
 
+void Probe::Flow::Add(int64_t message_count, int64_t byte_count) const {
+  messages->Increment(static_cast<double>(message_count));
+  bytes->Increment(static_cast<double>(byte_count));
+}
+
 void Probe::OnMessagesIn(const std::string& topic, int64_t messages, int64_t bytes) {
-  messages_in_by_topic_
+  in_by_topic_
       .Get(topic,
-           [&]() -> prometheus::Counter& {
-             return messages_in_.Add(With({{"topic", topic}}));
+           [&] {
+             const prometheus::Labels labels = With({{"topic", topic}});
+             return Flow{&messages_in_.Add(labels), &bytes_in_.Add(labels)};
            })
-      .Increment(static_cast<double>(messages));
-  bytes_in_by_topic_
-      .Get(topic,
-           [&]() -> prometheus::Counter& {
-             return bytes_in_.Add(With({{"topic", topic}}));
-           })
-      .Increment(static_cast<double>(bytes));
+      .Add(messages, bytes);
 }
 
 void Probe::OnMessagesOut(const std::string& topic, const std::string& group, int64_t messages,
                           int64_t bytes) {
-  const std::string pair = absl::StrCat(topic, "\n", group);
-  const auto labels = [&] { return With({{"topic", topic}, {"consumer_group", group}}); };
-  messages_out_by_pair_
-      .Get(pair, [&]() -> prometheus::Counter& { return messages_out_.Add(labels()); })
-      .Increment(static_cast<double>(messages));
-  bytes_out_by_pair_.Get(pair, [&]() -> prometheus::Counter& { return bytes_out_.Add(labels()); })
-      .Increment(static_cast<double>(bytes));
+  CountOut(absl::StrCat(topic, "\n", group), topic, group, messages, bytes);
+}
+
+void Probe::CountOut(const std::string& pair, const std::string& topic, const std::string& group,
+                     int64_t messages, int64_t bytes) {
+  out_by_pair_
+      .Get(pair,
+           [&] {
+             const prometheus::Labels labels = With({{"topic", topic}, {"consumer_group", group}});
+             return Flow{&messages_out_.Add(labels), &bytes_out_.Add(labels)};
+           })
+      .Add(messages, bytes);
 }
 
 void Probe::OnRpc(const std::string& rpc, const std::string& result, absl::Duration latency) {
   rpcs_by_result_
       .Get(absl::StrCat(rpc, "\n", result),
-           [&]() -> prometheus::Counter& {
-             return rpcs_.Add(With({{"rpc", rpc}, {"result", result}}));
+           [&] {
+             return &rpcs_.Add(With({{"rpc", rpc}, {"result", result}}));
            })
-      .Increment();
+      ->Increment();
   static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
       0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
-  rpc_latency_by_rpc_
-      .Get(rpc,
-           [&]() -> prometheus::Histogram& {
-             return rpc_latency_.Add(With({{"rpc", rpc}}), *buckets);
-           })
-      .Observe(absl::ToDoubleSeconds(latency));
+  rpc_latency_by_rpc_.Get(rpc,
+                          [&] {
+                            return &rpc_latency_.Add(With({{"rpc", rpc}}), *buckets);
+                          })
+      ->Observe(absl::ToDoubleSeconds(latency));
 }
 
 void Probe::OnDeadLettered(const std::string& group, int64_t messages) {
@@ -171,13 +175,14 @@ void Probe::SetConnections(int producers, int consumers) {
 
 void Probe::OnPushed(const std::string& topic, const std::string& group, int64_t messages,
                      int64_t bytes) {
+  const std::string pair = absl::StrCat(topic, "\n", group);
   pushed_by_pair_
-      .Get(absl::StrCat(topic, "\n", group),
-           [&]() -> prometheus::Counter& {
-             return pushed_.Add(With({{"topic", topic}, {"consumer_group", group}}));
+      .Get(pair,
+           [&] {
+             return &pushed_.Add(With({{"topic", topic}, {"consumer_group", group}}));
            })
-      .Increment(static_cast<double>(messages));
-  OnMessagesOut(topic, group, messages, bytes);
+      ->Increment(static_cast<double>(messages));
+  CountOut(pair, topic, group, messages, bytes);
 }
 
 void Probe::SetPushStreams(int64_t streams) {

@@ -62,23 +62,33 @@ class Probe {
   // lookup: prometheus-cpp's Add builds a label map, merges the constant
   // labels and hashes them under the family's lock, which cost ~6 % of the
   // broker's CPU at one message per send (docs/benchmarks.md). Children
-  // are never removed, so the references stay valid.
-  template <typename T>
+  // are never removed, so the pointers stay valid. V is what one lookup
+  // finds: a child, or the children of several families with one label set.
+  template <typename V>
   class Children {
    public:
     template <typename Make>
-    T& Get(absl::string_view key, Make make) {
+    V Get(absl::string_view key, Make make) {
       absl::MutexLock lock(&mu_);
       auto it = children_.find(key);
-      if (it == children_.end()) it = children_.emplace(std::string(key), &make()).first;
-      return *it->second;
+      if (it == children_.end()) it = children_.emplace(std::string(key), make()).first;
+      return it->second;
     }
 
    private:
     absl::Mutex mu_;
-    absl::flat_hash_map<std::string, T*> children_ ABSL_GUARDED_BY(mu_);
+    absl::flat_hash_map<std::string, V> children_ ABSL_GUARDED_BY(mu_);
+  };
+  // A message count and its bytes, counted together.
+  struct Flow {
+    prometheus::Counter* messages;
+    prometheus::Counter* bytes;
+    void Add(int64_t message_count, int64_t byte_count) const;
   };
 
+  // OnMessagesOut with its key (topic '\n' group) already made.
+  void CountOut(const std::string& pair, const std::string& topic, const std::string& group,
+                int64_t messages, int64_t bytes);
   prometheus::Labels With(prometheus::Labels labels) const;
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -106,13 +116,11 @@ class Probe {
   prometheus::Family<prometheus::Counter>& pop_reads_;
   prometheus::Family<prometheus::Gauge>& tail_cache_bytes_;
   // The children of the per-send and per-delivery counters, by label values.
-  Children<prometheus::Counter> messages_in_by_topic_;
-  Children<prometheus::Counter> bytes_in_by_topic_;
-  Children<prometheus::Counter> messages_out_by_pair_;  // key: topic '\n' group
-  Children<prometheus::Counter> bytes_out_by_pair_;
-  Children<prometheus::Counter> pushed_by_pair_;
-  Children<prometheus::Counter> rpcs_by_result_;  // key: rpc '\n' result
-  Children<prometheus::Histogram> rpc_latency_by_rpc_;
+  Children<Flow> in_by_topic_;
+  Children<Flow> out_by_pair_;  // key: topic '\n' group
+  Children<prometheus::Counter*> pushed_by_pair_;
+  Children<prometheus::Counter*> rpcs_by_result_;  // key: rpc '\n' result
+  Children<prometheus::Histogram*> rpc_latency_by_rpc_;
   absl::Mutex reads_mu_;
   int64_t memory_reads_ ABSL_GUARDED_BY(reads_mu_) = 0;  // totals already counted
   int64_t store_reads_ ABSL_GUARDED_BY(reads_mu_) = 0;

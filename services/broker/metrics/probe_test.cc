@@ -56,6 +56,11 @@ TEST(ProbeTest, EachLabelSetCountsOnItsOwnChild) {
             (Values{{"rpc=ack", 1}, {"rpc=send", 3}}));
   EXPECT_EQ(Counters(*registry, "apogee_messages_out_total"),
             (Values{{"consumer_group=G,topic=A", 5}, {"consumer_group=H,topic=A", 1}}));
+  EXPECT_EQ(Counters(*registry, "apogee_throughput_out_bytes_total"),
+            (Values{{"consumer_group=G,topic=A", 500}, {"consumer_group=H,topic=A", 100}}));
+  // Only pushes count as pushed: no series for the group that pulled.
+  EXPECT_EQ(Counters(*registry, "apogee_push_messages_total"),
+            (Values{{"consumer_group=G,topic=A", 5}}));
 }
 
 }  // namespace
