@@ -56,6 +56,20 @@ struct Usage {
   }
 };
 
+// The process's CPU and context switches per call between two readings.
+void ReportPerCall(benchmark::State& state, const Usage& before, const Usage& after, double calls) {
+  state.counters["cpu_us_per_call"] = (after.cpu_us - before.cpu_us) / calls;
+  state.counters["switches_per_call"] = (after.switches - before.switches) / calls;
+}
+
+void ShutdownAndDrain(grpc::CompletionQueue& cq) {
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 // Echoes every call from a reactor (the callback API).
 class CallbackEcho : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
@@ -217,15 +231,8 @@ void BM_UnaryRoundTrip(benchmark::State& state, Api server_api, Api client_api,
   for (auto _ : state) {
     if (!call()) return state.SkipWithError("echo call failed");
   }
-  const Usage after = Usage::Now();
-  const double calls = static_cast<double>(state.iterations());
-  state.counters["cpu_us_per_call"] = (after.cpu_us - before.cpu_us) / calls;
-  state.counters["switches_per_call"] = (after.switches - before.switches) / calls;
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
+  ReportPerCall(state, before, Usage::Now(), static_cast<double>(state.iterations()));
+  ShutdownAndDrain(cq);
 }
 
 // Unary calls kept `in_flight` at a time on one channel (the official
@@ -283,14 +290,9 @@ void BM_PipelinedUnary(benchmark::State& state) {
   }
   if (failed) return state.SkipWithError("echo call failed");
   const double calls = static_cast<double>(answered);
-  state.counters["cpu_us_per_call"] = (after.cpu_us - before.cpu_us) / calls;
-  state.counters["switches_per_call"] = (after.switches - before.switches) / calls;
+  ReportPerCall(state, before, after, calls);
   state.counters["calls_per_s"] = benchmark::Counter(calls, benchmark::Counter::kIsRate);
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
 }
 
 BENCHMARK_CAPTURE(BM_UnaryRoundTrip, callback_server_callback_client, Api::kCallback,
