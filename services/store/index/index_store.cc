@@ -32,7 +32,14 @@ rocksdb::ReadOptions Below(const rocksdb::Slice* upper) {
   return options;
 }
 
-constexpr int64_t kFormatVersion = 1;
+// 2: consume-queue runs (one entry per queue and dispatch batch). Version
+// 1 wrote an entry per message, which reads as a run of one: such an index
+// is taken over as it is (and marked 2, so that older builds refuse it).
+constexpr int64_t kFormatVersion = 2;
+constexpr int64_t kSingleEntryFormatVersion = 1;
+// Values per consume-queue run at most (14 KiB): a read of one offset loads
+// its whole run.
+constexpr size_t kMaxRunValues = 512;
 // "default" is rocksdb::kDefaultColumnFamilyName (a global string we cannot
 // read during static initialization).
 const char* const kFamilyNames[] = {"default",   "consume_queue", "msg_id",   "key",
@@ -74,6 +81,72 @@ int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+// One queue's consume-queue runs in key order, from the run that holds
+// `queue_offset` (or the first after it when none does).
+class RunCursor {
+ public:
+  RunCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, const std::string& prefix,
+            int64_t queue_offset)
+      : prefix_size_(prefix.size()),
+        lower_(prefix),
+        upper_(keys::PrefixSuccessor(prefix)),
+        lower_slice_(lower_),
+        upper_slice_(upper_) {
+    rocksdb::ReadOptions options;
+    options.iterate_lower_bound = &lower_slice_;
+    options.iterate_upper_bound = &upper_slice_;
+    it_.reset(db->NewIterator(options, family));
+    const std::string key = keys::ConsumeQueueKey(prefix, queue_offset);
+    it_->SeekForPrev(key);
+    if (!it_->Valid() && it_->status().ok()) it_->Seek(key);
+    Load();
+  }
+
+  // False at the end or on an error (then status() says which).
+  bool Valid() const { return valid_; }
+  absl::Status status() const { return status_; }
+  void Next() {
+    it_->Next();
+    Load();
+  }
+  rocksdb::Slice key() const { return it_->key(); }
+  absl::string_view run() const { return ToView(it_->value()); }
+  int64_t first() const { return first_; }
+  int64_t end() const { return first_ + length_; }
+  // The value of `queue_offset`, in [first(), end()).
+  keys::ConsumeQueueValue value(int64_t queue_offset) const {
+    return keys::ConsumeQueueRunValue(run(), queue_offset - first_);
+  }
+
+ private:
+  void Load() {
+    valid_ = false;
+    if (!it_->Valid()) {
+      status_ = FromRocks(it_->status(), "read consume queue");
+      return;
+    }
+    const std::optional<int64_t> length = keys::ConsumeQueueRunLength(run());
+    if (it_->key().size() != prefix_size_ + 8 || !length.has_value()) {
+      status_ = absl::DataLossError("malformed consume queue run");
+      return;
+    }
+    first_ = static_cast<int64_t>(coding::GetFixed64BE(it_->key().data() + prefix_size_));
+    length_ = *length;
+    valid_ = true;
+  }
+
+  const size_t prefix_size_;
+  const std::string lower_;
+  const std::string upper_;
+  const rocksdb::Slice lower_slice_;
+  const rocksdb::Slice upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  bool valid_ = false;
+  absl::Status status_;
+  int64_t first_ = 0;
+  int64_t length_ = 0;
+};
 
 // Groups consume_queue keys ([u8 length][topic][u32 queue][u64 offset]) by
 // queue. Each queue's keys arrive in increasing order, so RocksDB inserts a
@@ -394,20 +467,24 @@ absl::Status IndexStore::LoadState() {
   std::string value;
   const rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cf(kDefault), ToSlice(keys::kFormatVersionKey), &value);
+  std::optional<int64_t> version;
   if (s.IsNotFound()) {
     created_ = true;
+  } else {
+    APOGEE_RETURN_IF_ERROR(FromRocks(s, "read index format version"));
+    version = keys::DecodeFixed64BE(value);
+    if (version != kFormatVersion && version != kSingleEntryFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "index at ", options_.path, " has an unknown format version (this build reads ",
+          kSingleEntryFormatVersion, " and ", kFormatVersion, "); rebuild it from the commit log"));
+    }
+  }
+  if (version != kFormatVersion) {
     rocksdb::WriteOptions sync;
     sync.sync = true;
     APOGEE_RETURN_IF_ERROR(FromRocks(db_->Put(sync, cf(kDefault), ToSlice(keys::kFormatVersionKey),
                                               keys::EncodeFixed64BE(kFormatVersion)),
                                      "write index format version"));
-  } else {
-    APOGEE_RETURN_IF_ERROR(FromRocks(s, "read index format version"));
-    if (keys::DecodeFixed64BE(value) != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "index at ", options_.path, " has an unknown format version (this build reads ",
-          kFormatVersion, "); rebuild it from the commit log"));
-    }
   }
   int64_t dispatched = 0;
   const rocksdb::Status d =
@@ -472,7 +549,14 @@ int64_t IndexStore::dispatched_offset() const {
 
 absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int64_t end_offset) {
   absl::MutexLock write_lock(&write_mu_);
-  std::map<TopicQueue, QueueState> touched;
+  // Each queue of the batch: its state and the run of its new entries.
+  struct Touched {
+    QueueState state;
+    std::string prefix;
+    int64_t run_first = 0;
+    std::string run;
+  };
+  std::map<TopicQueue, Touched> touched;
   std::vector<bool> deleted(records.size(), false);  // of a deleted incarnation: not indexed
   int64_t expected_offset = 0;
   {
@@ -488,17 +572,23 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
       TopicQueue tq{std::string(r.topic()), r.queue_id()};
       if (touched.count(tq) > 0) continue;
       auto it = queues_.find(tq);
-      QueueState state;
+      Touched t;
       if (it != queues_.end()) {
-        state = it->second;
+        t.state = it->second;
       } else {
-        state.range = {r.queue_offset(), r.queue_offset()};  // a queue new to the index
+        t.state.range = {r.queue_offset(), r.queue_offset()};  // a queue new to the index
       }
-      touched.emplace(std::move(tq), state);
+      t.prefix = keys::TopicQueuePrefix(tq);
+      t.run_first = t.state.range.next_offset;
+      touched.emplace(std::move(tq), std::move(t));
     }
   }
   rocksdb::WriteBatch batch;
   TypedBatch typed(this, &batch);
+  // Records of one queue usually come together: the last one's is kept.
+  Touched* last = nullptr;
+  absl::string_view last_topic;
+  int32_t last_queue = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     const RecordView& r = records[i];
     if (r.commit_offset() != expected_offset) {
@@ -510,7 +600,12 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
     // the delete must not fire again.
     APOGEE_RETURN_IF_ERROR(typed.Apply(r));
     if (deleted[i]) continue;
-    QueueState& state = touched[TopicQueue{std::string(r.topic()), r.queue_id()}];
+    if (last == nullptr || r.queue_id() != last_queue || r.topic() != last_topic) {
+      last = &touched[TopicQueue{std::string(r.topic()), r.queue_id()}];
+      last_topic = r.topic();
+      last_queue = r.queue_id();
+    }
+    QueueState& state = last->state;
     if (r.queue_offset() != state.range.next_offset) {
       return absl::DataLossError(absl::StrCat("record at commit offset ", r.commit_offset(),
                                               " has queue offset ", r.queue_offset(),
@@ -518,13 +613,16 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
                                               " expects ", state.range.next_offset));
     }
     ++state.range.next_offset;
-    const std::string prefix = keys::TopicQueuePrefix(r.topic(), r.queue_id());
-    batch.Put(cf(kConsumeQueue), keys::ConsumeQueueKey(prefix, r.queue_offset()),
-              keys::EncodeConsumeQueueValue(
-                  {r.commit_offset(), r.length(), r.tags_hash(), r.store_timestamp_ms()}));
+    keys::PutConsumeQueueValue(
+        &last->run, {r.commit_offset(), r.length(), r.tags_hash(), r.store_timestamp_ms()});
+    if (last->run.size() >= kMaxRunValues * keys::kConsumeQueueValueSize) {
+      batch.Put(cf(kConsumeQueue), keys::ConsumeQueueKey(last->prefix, last->run_first), last->run);
+      last->run.clear();
+      last->run_first = state.range.next_offset;
+    }
     const int64_t second = FloorDiv(r.store_timestamp_ms(), 1000);
     if (second != state.last_second) {
-      batch.Put(cf(kTime), keys::TimeKey(prefix, second, r.queue_offset()), "");
+      batch.Put(cf(kTime), keys::TimeKey(last->prefix, second, r.queue_offset()), "");
       state.last_second = second;
     }
     if (!r.message_id().empty()) {
@@ -543,10 +641,12 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
     return absl::InternalError(absl::StrCat("dispatch batch ends at ", expected_offset,
                                             ", not at the checkpoint ", end_offset));
   }
-  for (const auto& [tq, state] : touched) {
-    batch.Put(cf(kDefault),
-              absl::StrCat(std::string(1, keys::kQueueNextPrefix), keys::TopicQueuePrefix(tq)),
-              keys::EncodeFixed64BE(state.range.next_offset));
+  for (const auto& [tq, t] : touched) {
+    if (!t.run.empty()) {
+      batch.Put(cf(kConsumeQueue), keys::ConsumeQueueKey(t.prefix, t.run_first), t.run);
+    }
+    batch.Put(cf(kDefault), absl::StrCat(std::string(1, keys::kQueueNextPrefix), t.prefix),
+              keys::EncodeFixed64BE(t.state.range.next_offset));
   }
   batch.Put(cf(kDefault), ToSlice(keys::kDispatchedKey), keys::EncodeFixed64BE(end_offset));
   rocksdb::WriteOptions write_options;
@@ -554,7 +654,7 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
   APOGEE_RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &batch),
                                    absl::StrCat("write index batch up to offset ", end_offset)));
   absl::MutexLock lock(&mu_);
-  for (auto& [tq, state] : touched) queues_[tq] = state;
+  for (auto& [tq, t] : touched) queues_[tq] = t.state;
   dispatched_ = end_offset;
   pending_.timers += typed.delta().timers;
   pending_.transactions += typed.delta().transactions;
@@ -699,18 +799,12 @@ std::vector<std::pair<TopicQueue, QueueRange>> IndexStore::ListQueues() const {
 absl::StatusOr<std::vector<ConsumeQueueEntry>> IndexStore::ReadConsumeQueue(const TopicQueue& tq,
                                                                             int64_t from,
                                                                             int max_entries) const {
-  const std::string prefix = keys::TopicQueuePrefix(tq);
-  const std::string upper = keys::PrefixSuccessor(prefix);
-  const rocksdb::Slice upper_slice(upper);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(Below(&upper_slice), cf(kConsumeQueue)));
   std::vector<ConsumeQueueEntry> out;
-  for (it->Seek(keys::ConsumeQueueKey(prefix, from));
-       it->Valid() && static_cast<int>(out.size()) < max_entries; it->Next()) {
-    const int64_t queue_offset =
-        static_cast<int64_t>(coding::GetFixed64BE(it->key().data() + prefix.size()));
-    std::optional<keys::ConsumeQueueValue> v = keys::DecodeConsumeQueueValue(ToView(it->value()));
-    const int64_t expected = from + static_cast<int64_t>(out.size());
-    if (!v.has_value() || queue_offset != expected) {
+  int64_t expected = from;
+  RunCursor runs(db_.get(), cf(kConsumeQueue), keys::TopicQueuePrefix(tq), from);
+  for (; runs.Valid() && static_cast<int>(out.size()) < max_entries; runs.Next()) {
+    if (runs.end() <= expected) continue;  // the last run, when `from` is past it
+    if (runs.first() > expected) {
       std::optional<QueueRange> range = GetQueueRange(tq);
       if (range.has_value() && expected < range->min_offset) {  // trimmed by retention
         return absl::OutOfRangeError(
@@ -721,23 +815,51 @@ absl::StatusOr<std::vector<ConsumeQueueEntry>> IndexStore::ReadConsumeQueue(cons
                                               tq.queue_id, " is broken at queue offset ",
                                               expected));
     }
-    out.push_back({queue_offset, v->commit_offset, v->size, v->tags_hash, v->store_timestamp_ms});
+    for (; expected < runs.end() && static_cast<int>(out.size()) < max_entries; ++expected) {
+      const keys::ConsumeQueueValue v = runs.value(expected);
+      out.push_back({expected, v.commit_offset, v.size, v.tags_hash, v.store_timestamp_ms});
+    }
   }
-  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "read consume queue"));
+  APOGEE_RETURN_IF_ERROR(runs.status());
   return out;
 }
 
 absl::StatusOr<std::optional<ConsumeQueueEntry>> IndexStore::GetEntry(const std::string& prefix,
                                                                       int64_t queue_offset) const {
-  std::string value;
-  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kConsumeQueue),
-                                     keys::ConsumeQueueKey(prefix, queue_offset), &value);
-  if (s.IsNotFound()) return std::nullopt;
-  APOGEE_RETURN_IF_ERROR(FromRocks(s, "read consume queue entry"));
-  std::optional<keys::ConsumeQueueValue> v = keys::DecodeConsumeQueueValue(value);
-  if (!v.has_value()) return absl::DataLossError("malformed consume queue entry");
-  return ConsumeQueueEntry{queue_offset, v->commit_offset, v->size, v->tags_hash,
-                           v->store_timestamp_ms};
+  RunCursor runs(db_.get(), cf(kConsumeQueue), prefix, queue_offset);
+  APOGEE_RETURN_IF_ERROR(runs.status());
+  if (!runs.Valid() || queue_offset < runs.first() || queue_offset >= runs.end()) {
+    return std::nullopt;
+  }
+  const keys::ConsumeQueueValue v = runs.value(queue_offset);
+  return ConsumeQueueEntry{queue_offset, v.commit_offset, v.size, v.tags_hash,
+                           v.store_timestamp_ms};
+}
+
+absl::Status IndexStore::CutRunsFrom(const std::string& prefix, int64_t queue_offset,
+                                     rocksdb::WriteBatch* batch) const {
+  RunCursor runs(db_.get(), cf(kConsumeQueue), prefix, queue_offset);
+  for (; runs.Valid(); runs.Next()) {
+    if (runs.first() >= queue_offset) {
+      batch->Delete(cf(kConsumeQueue), runs.key());
+    } else if (runs.end() > queue_offset) {
+      const size_t kept = static_cast<size_t>(queue_offset - runs.first());
+      batch->Put(cf(kConsumeQueue), runs.key(),
+                 ToSlice(runs.run().substr(0, kept * keys::kConsumeQueueValueSize)));
+    }
+  }
+  return runs.status();
+}
+
+absl::Status IndexStore::CutRunsBefore(const std::string& prefix, int64_t queue_offset,
+                                       rocksdb::WriteBatch* batch) const {
+  RunCursor runs(db_.get(), cf(kConsumeQueue), prefix, queue_offset);
+  if (runs.Valid() && runs.first() < queue_offset && runs.end() > queue_offset) {
+    const size_t dropped = static_cast<size_t>(queue_offset - runs.first());
+    batch->Put(cf(kConsumeQueue), keys::ConsumeQueueKey(prefix, queue_offset),
+               ToSlice(runs.run().substr(dropped * keys::kConsumeQueueValueSize)));
+  }
+  return runs.status();
 }
 
 absl::StatusOr<int64_t> IndexStore::LookupOffsetByTime(const TopicQueue& tq,
@@ -817,12 +939,12 @@ absl::Status IndexStore::TruncateFrom(int64_t log_end) {
       APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> last,
                               GetEntry(prefix, state.range.next_offset - 1));
       if (!last.has_value() || last->commit_offset < log_end) break;
-      batch.Delete(cf(kConsumeQueue), keys::ConsumeQueueKey(prefix, last->queue_offset));
       batch.Delete(cf(kTime), keys::TimeKey(prefix, FloorDiv(last->store_timestamp_ms, 1000),
                                             last->queue_offset));
       --state.range.next_offset;
     }
     if (state.range.next_offset == range.next_offset) continue;
+    APOGEE_RETURN_IF_ERROR(CutRunsFrom(prefix, state.range.next_offset, &batch));
     batch.Put(cf(kDefault), absl::StrCat(std::string(1, keys::kQueueNextPrefix), prefix),
               keys::EncodeFixed64BE(state.range.next_offset));
     changed.emplace_back(tq, state);
@@ -918,6 +1040,8 @@ absl::Status IndexStore::TrimEntriesBefore(int64_t log_min) {
     const int64_t new_min = hi;
     // From the bare prefix, outside the insert hints' domain (see
     // QueueOfConsumeKey).
+    // The run holding new_min starts there now; the ones before it go.
+    APOGEE_RETURN_IF_ERROR(CutRunsBefore(prefix, new_min, &batch));
     batch.DeleteRange(cf(kConsumeQueue), prefix, keys::ConsumeQueueKey(prefix, new_min));
     if (answer.has_value()) {
       const std::string time_key =

@@ -27,6 +27,7 @@ class CompactionFilter;
 class DB;
 class Env;
 class TableFactory;
+class WriteBatch;
 class WriteBufferManager;
 }  // namespace rocksdb
 
@@ -281,6 +282,14 @@ class IndexStore {
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f]; }
   absl::StatusOr<std::optional<ConsumeQueueEntry>> GetEntry(const std::string& prefix,
                                                             int64_t queue_offset) const;
+  // Into `batch`: the consume-queue runs of queue `prefix` lose their
+  // entries from `queue_offset` on (CutRunsFrom), or, for the run holding
+  // it, the entries before it, rewritten under its key (CutRunsBefore; the
+  // caller deletes the older keys).
+  absl::Status CutRunsFrom(const std::string& prefix, int64_t queue_offset,
+                           rocksdb::WriteBatch* batch) const;
+  absl::Status CutRunsBefore(const std::string& prefix, int64_t queue_offset,
+                             rocksdb::WriteBatch* batch) const;
   absl::StatusOr<std::vector<IndexPosition>> ScanPositions(Family family, const std::string& prefix,
                                                            int max_results) const;
 

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
 #include "services/common/testing/process.h"
 #include "services/store/index/keys.h"
 #include "services/store/testing/records.h"
@@ -263,6 +264,109 @@ TEST_F(IndexStoreTest, TruncateFromDropsTheTailTheLogLost) {
   EXPECT_EQ(index->dispatched_offset(), views[1].commit_offset());
   EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 1);
   EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 0, 10)->size(), 1u);
+}
+
+// Each dispatch batch writes one run per queue (at most 512 values: the
+// batch of 1100 makes three); reads start anywhere in a run and stop
+// anywhere in one.
+TEST_F(IndexStoreTest, ReadsAcrossRunsFromAnyOffset) {
+  auto index = Open();
+  for (int size : {3, 4, 5, 1100}) {
+    std::vector<std::pair<RecordInput, int64_t>> records;
+    for (int i = 0; i < size; ++i) {
+      records.push_back({MakeRecord("A", 0), kT0 + i});
+      records.push_back({MakeRecord("B", 0), kT0 + i});  // interleaved
+    }
+    Dispatch(index.get(), records);
+  }
+  std::vector<int64_t> a_commit_offsets;
+  for (const RecordView& r : buffer_.Views()) {
+    if (r.topic() == "A") a_commit_offsets.push_back(r.commit_offset());
+  }
+  constexpr int64_t kCount = 1112;
+  ASSERT_EQ(a_commit_offsets.size(), static_cast<size_t>(kCount));
+  std::vector<int64_t> froms;
+  for (int64_t from = 0; from <= 13; ++from) froms.push_back(from);
+  for (int64_t from : {12 + 510, 12 + 511, 12 + 512, 12 + 1023, 12 + 1024, 12 + 1099}) {
+    froms.push_back(from);
+  }
+  for (int64_t from : froms) {
+    for (int max : {1, 2, 5, 100, 2000}) {
+      auto entries = index->ReadConsumeQueue({"A", 0}, from, max);
+      ASSERT_TRUE(entries.ok()) << entries.status();
+      const int64_t expected = std::max<int64_t>(0, std::min<int64_t>(max, kCount - from));
+      ASSERT_EQ(static_cast<int64_t>(entries->size()), expected) << "from " << from;
+      for (int64_t i = 0; i < expected; ++i) {
+        EXPECT_EQ((*entries)[i].queue_offset, from + i);
+        EXPECT_EQ((*entries)[i].commit_offset, a_commit_offsets[from + i]);
+      }
+    }
+  }
+  // A cut inside the middle run, then more records: the runs join up.
+  ASSERT_TRUE(index->TruncateFrom(a_commit_offsets[5]).ok());
+  EXPECT_EQ(index->GetQueueRange({"A", 0})->next_offset, 5);
+  buffer_.TruncateFrom(a_commit_offsets[5]);
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0 + 9}});
+  auto entries = index->ReadConsumeQueue({"A", 0}, 0, 100);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 6u);
+  EXPECT_EQ((*entries)[4].commit_offset, a_commit_offsets[4]);
+  EXPECT_EQ((*entries)[5].commit_offset, buffer_.Views().back().commit_offset());
+}
+
+// Format 1 wrote a consume-queue entry per message: such an index is read
+// as it is (each entry a run of one) and marked with the current format.
+TEST_F(IndexStoreTest, TakesOverAnIndexWithAnEntryPerMessage) {
+  const std::string path = dir_.path() + "/index";
+  auto index = Open();
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0}, {MakeRecord("A", 0), kT0 + 1}});
+  index.reset();
+  const std::vector<RecordView> views = buffer_.Views();
+  {  // Rewrite it as format 1 would have written it.
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& name : names)
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    const auto family = [&](const std::string& name) {
+      return handles[std::find(names.begin(), names.end(), name) - names.begin()];
+    };
+    const std::string prefix = keys::TopicQueuePrefix("A", 0);
+    for (int64_t o = 0; o < 2; ++o) {
+      const RecordView& r = views[o];
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), family("consume_queue"),
+                          keys::ConsumeQueueKey(prefix, o),
+                          keys::EncodeConsumeQueueValue({r.commit_offset(), r.length(),
+                                                         r.tags_hash(), r.store_timestamp_ms()}))
+                      .ok());
+    }
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), family("default"),
+                        std::string(keys::kFormatVersionKey), keys::EncodeFixed64BE(1))
+                    .ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  index = Open();
+  ASSERT_NE(index, nullptr);
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0 + 2}});
+  auto entries = index->ReadConsumeQueue({"A", 0}, 0, 10);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*entries)[i].commit_offset, buffer_.Views()[i].commit_offset());
+  }
+  ASSERT_TRUE(index->TruncateFrom(views[1].commit_offset()).ok());
+  EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 0, 10)->size(), 1u);
+  index.reset();
+  rocksdb::DB* raw = nullptr;  // the default family alone, read-only
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string version;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), std::string(keys::kFormatVersionKey), &version).ok());
+  EXPECT_EQ(keys::DecodeFixed64BE(version), 2);
 }
 
 TEST_F(IndexStoreTest, ResetDropsIndexesButKeepsOffsetsAndConfigs) {

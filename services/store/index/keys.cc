@@ -44,23 +44,32 @@ std::string ConsumeQueueKey(const std::string& tq_prefix, int64_t queue_offset) 
   return out;
 }
 
+void PutConsumeQueueValue(std::string* run, const ConsumeQueueValue& v) {
+  coding::PutFixed64LE(run, static_cast<uint64_t>(v.commit_offset));
+  coding::PutFixed32LE(run, v.size);
+  coding::PutFixed64LE(run, v.tags_hash);
+  coding::PutFixed64LE(run, static_cast<uint64_t>(v.store_timestamp_ms));
+}
+
 std::string EncodeConsumeQueueValue(const ConsumeQueueValue& v) {
   std::string out;
-  out.reserve(28);
-  coding::PutFixed64LE(&out, static_cast<uint64_t>(v.commit_offset));
-  coding::PutFixed32LE(&out, v.size);
-  coding::PutFixed64LE(&out, v.tags_hash);
-  coding::PutFixed64LE(&out, static_cast<uint64_t>(v.store_timestamp_ms));
+  out.reserve(kConsumeQueueValueSize);
+  PutConsumeQueueValue(&out, v);
   return out;
 }
 
-std::optional<ConsumeQueueValue> DecodeConsumeQueueValue(absl::string_view in) {
-  if (in.size() != 28) return std::nullopt;
+std::optional<int64_t> ConsumeQueueRunLength(absl::string_view run) {
+  if (run.empty() || run.size() % kConsumeQueueValueSize != 0) return std::nullopt;
+  return static_cast<int64_t>(run.size() / kConsumeQueueValueSize);
+}
+
+ConsumeQueueValue ConsumeQueueRunValue(absl::string_view run, int64_t i) {
+  const char* p = run.data() + static_cast<size_t>(i) * kConsumeQueueValueSize;
   ConsumeQueueValue v;
-  v.commit_offset = static_cast<int64_t>(coding::GetFixed64LE(in.data()));
-  v.size = coding::GetFixed32LE(in.data() + 8);
-  v.tags_hash = coding::GetFixed64LE(in.data() + 12);
-  v.store_timestamp_ms = static_cast<int64_t>(coding::GetFixed64LE(in.data() + 20));
+  v.commit_offset = static_cast<int64_t>(coding::GetFixed64LE(p));
+  v.size = coding::GetFixed32LE(p + 8);
+  v.tags_hash = coding::GetFixed64LE(p + 12);
+  v.store_timestamp_ms = static_cast<int64_t>(coding::GetFixed64LE(p + 20));
   return v;
 }
 

@@ -25,7 +25,10 @@ std::optional<TopicQueue> ConsumeTopicQueue(absl::string_view* in);
 // (and of its key-index entries), and of no other topic's.
 std::string TopicPrefix(absl::string_view topic);
 
-// consume_queue: prefix + [u64 queue offset] -> ConsumeQueueValue.
+// consume_queue: prefix + [u64 first queue offset] -> a run: the
+// ConsumeQueueValue of each queue offset from the key's on, in order,
+// kConsumeQueueValueSize bytes each. The dispatcher writes one run per queue
+// and batch: one RocksDB entry for many messages.
 std::string ConsumeQueueKey(const std::string& tq_prefix, int64_t queue_offset);
 
 struct ConsumeQueueValue {
@@ -34,8 +37,13 @@ struct ConsumeQueueValue {
   uint64_t tags_hash = 0;
   int64_t store_timestamp_ms = 0;
 };
+constexpr size_t kConsumeQueueValueSize = 28;
+void PutConsumeQueueValue(std::string* run, const ConsumeQueueValue& v);
 std::string EncodeConsumeQueueValue(const ConsumeQueueValue& v);
-std::optional<ConsumeQueueValue> DecodeConsumeQueueValue(absl::string_view in);
+// The number of values in a run, or nullopt for a malformed (or empty) one.
+std::optional<int64_t> ConsumeQueueRunLength(absl::string_view run);
+// Value `i` of a run that ConsumeQueueRunLength accepted; i < its length.
+ConsumeQueueValue ConsumeQueueRunValue(absl::string_view run, int64_t i);
 
 // time: prefix + [u64 store second] + [u64 queue offset] -> "" (the first
 // record of each second in each queue).

@@ -31,6 +31,14 @@ RecordPosition RecordBuffer::Add(const RecordInput& input, int64_t store_timesta
   return position;
 }
 
+void RecordBuffer::TruncateFrom(int64_t offset) {
+  bytes_.resize(static_cast<size_t>(offset - start_));
+  next_.clear();
+  for (const RecordView& r : Views()) {
+    next_[{std::string(r.topic()), r.queue_id()}] = r.queue_offset() + 1;
+  }
+}
+
 std::vector<RecordView> RecordBuffer::Views(int64_t from) const {
   std::vector<RecordView> out;
   int64_t offset = start_;

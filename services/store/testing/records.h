@@ -27,6 +27,9 @@ class RecordBuffer {
   // Views of the records added since `from` (a commit offset), in order.
   std::vector<RecordView> Views(int64_t from = -1) const;
   int64_t end() const { return start_ + static_cast<int64_t>(bytes_.size()); }
+  // Drops the records from `offset` (a record's commit offset) on, as a
+  // log that lost its tail; the queues' next offsets follow.
+  void TruncateFrom(int64_t offset);
 
  private:
   int64_t start_;
