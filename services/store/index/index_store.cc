@@ -862,6 +862,31 @@ absl::Status IndexStore::CutRunsBefore(const std::string& prefix, int64_t queue_
   return runs.status();
 }
 
+absl::StatusOr<int64_t> IndexStore::FirstAtOrAbove(const TopicQueue& tq, const QueueRange& range,
+                                                   int64_t commit_offset,
+                                                   std::optional<ConsumeQueueEntry>* entry) const {
+  const std::string prefix = keys::TopicQueuePrefix(tq);
+  // Binary search over [min, next): an entry's commit offset rises with its
+  // queue offset. Invariant: every offset below lo is below commit_offset;
+  // hi is next_offset or holds an entry at or above it.
+  int64_t lo = range.min_offset, hi = range.next_offset;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> e, GetEntry(prefix, mid));
+    if (!e.has_value()) {
+      return absl::DataLossError(absl::StrCat("consume queue of topic \"", tq.topic, "\" queue ",
+                                              tq.queue_id, " misses offset ", mid));
+    }
+    if (e->commit_offset >= commit_offset) {
+      hi = mid;
+      if (entry != nullptr) *entry = std::move(e);
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return hi;
+}
+
 absl::StatusOr<int64_t> IndexStore::LookupOffsetByTime(const TopicQueue& tq,
                                                        int64_t timestamp_ms) const {
   std::optional<QueueRange> range = GetQueueRange(tq);
@@ -933,17 +958,21 @@ absl::Status IndexStore::TruncateFrom(int64_t log_end) {
   std::vector<std::pair<TopicQueue, QueueState>> changed;
   for (auto& [tq, range] : ListQueues()) {
     const std::string prefix = keys::TopicQueuePrefix(tq);
+    if (range.next_offset == range.min_offset) continue;
+    APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> last,
+                            GetEntry(prefix, range.next_offset - 1));
+    if (!last.has_value() || last->commit_offset < log_end) continue;  // nothing to cut
     QueueState state;
     state.range = range;
-    while (state.range.next_offset > state.range.min_offset) {
-      APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> last,
-                              GetEntry(prefix, state.range.next_offset - 1));
-      if (!last.has_value() || last->commit_offset < log_end) break;
-      batch.Delete(cf(kTime), keys::TimeKey(prefix, FloorDiv(last->store_timestamp_ms, 1000),
-                                            last->queue_offset));
-      --state.range.next_offset;
+    APOGEE_ASSIGN_OR_RETURN(state.range.next_offset, FirstAtOrAbove(tq, range, log_end, nullptr));
+    APOGEE_ASSIGN_OR_RETURN(
+        std::vector<ConsumeQueueEntry> cut,
+        ReadConsumeQueue(tq, state.range.next_offset,
+                         static_cast<int>(range.next_offset - state.range.next_offset)));
+    for (const ConsumeQueueEntry& e : cut) {
+      batch.Delete(cf(kTime),
+                   keys::TimeKey(prefix, FloorDiv(e.store_timestamp_ms, 1000), e.queue_offset));
     }
-    if (state.range.next_offset == range.next_offset) continue;
     APOGEE_RETURN_IF_ERROR(CutRunsFrom(prefix, state.range.next_offset, &batch));
     batch.Put(cf(kDefault), absl::StrCat(std::string(1, keys::kQueueNextPrefix), prefix),
               keys::EncodeFixed64BE(state.range.next_offset));
@@ -1018,29 +1047,12 @@ absl::Status IndexStore::TrimEntriesBefore(int64_t log_min) {
     const std::string prefix = keys::TopicQueuePrefix(tq);
     APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> first,
                             GetEntry(prefix, range.min_offset));
-    if (first.has_value() && first->commit_offset >= log_min) continue;
-    // Binary search: entry(lo) is below log_min; hi is next_offset or an
-    // entry at or above it.
-    int64_t lo = range.min_offset, hi = range.next_offset;
+    if (first.has_value() && first->commit_offset >= log_min) continue;  // nothing to drop
     std::optional<ConsumeQueueEntry> answer;
-    while (hi - lo > 1) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      APOGEE_ASSIGN_OR_RETURN(std::optional<ConsumeQueueEntry> e, GetEntry(prefix, mid));
-      if (!e.has_value()) {
-        return absl::DataLossError(absl::StrCat("consume queue of topic \"", tq.topic, "\" queue ",
-                                                tq.queue_id, " misses offset ", mid));
-      }
-      if (e->commit_offset >= log_min) {
-        hi = mid;
-        answer = e;
-      } else {
-        lo = mid;
-      }
-    }
-    const int64_t new_min = hi;
-    // From the bare prefix, outside the insert hints' domain (see
+    APOGEE_ASSIGN_OR_RETURN(const int64_t new_min, FirstAtOrAbove(tq, range, log_min, &answer));
+    // The run holding new_min starts there now; the ones before it go,
+    // from the bare prefix, outside the insert hints' domain (see
     // QueueOfConsumeKey).
-    // The run holding new_min starts there now; the ones before it go.
     APOGEE_RETURN_IF_ERROR(CutRunsBefore(prefix, new_min, &batch));
     batch.DeleteRange(cf(kConsumeQueue), prefix, keys::ConsumeQueueKey(prefix, new_min));
     if (answer.has_value()) {

@@ -286,6 +286,12 @@ class IndexStore {
   // entries from `queue_offset` on (CutRunsFrom), or, for the run holding
   // it, the entries before it, rewritten under its key (CutRunsBefore; the
   // caller deletes the older keys).
+  // The first queue offset of `tq` (in `range`) whose record is at or above
+  // `commit_offset` in the log (range.next_offset when none is), and its
+  // entry into `*entry` when there is one and `entry` is not null.
+  absl::StatusOr<int64_t> FirstAtOrAbove(const TopicQueue& tq, const QueueRange& range,
+                                         int64_t commit_offset,
+                                         std::optional<ConsumeQueueEntry>* entry) const;
   absl::Status CutRunsFrom(const std::string& prefix, int64_t queue_offset,
                            rocksdb::WriteBatch* batch) const;
   absl::Status CutRunsBefore(const std::string& prefix, int64_t queue_offset,
