@@ -145,6 +145,12 @@ absl::StatusOr<RecordView> RecordView::Parse(absl::string_view data, int64_t exp
   return ParseInternal(data, expected_offset, max_length, /*verify_crc=*/true);
 }
 
+absl::StatusOr<RecordView> RecordView::ParseEncodedHere(absl::string_view data,
+                                                        int64_t expected_offset,
+                                                        uint32_t max_length) {
+  return ParseInternal(data, expected_offset, max_length, /*verify_crc=*/false);
+}
+
 absl::StatusOr<RecordView> RecordView::ParseInternal(absl::string_view data,
                                                      int64_t expected_offset, uint32_t max_length,
                                                      bool verify_crc) {

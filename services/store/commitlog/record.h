@@ -124,6 +124,10 @@ class RecordView {
   // reader can tell "need more bytes" from "corrupt".
   static absl::StatusOr<RecordView> Parse(absl::string_view data, int64_t expected_offset,
                                           uint32_t max_length);
+  // Parse without the CRC, for bytes this process encoded and still holds
+  // (they never left its memory; the CRC was computed from them).
+  static absl::StatusOr<RecordView> ParseEncodedHere(absl::string_view data,
+                                                     int64_t expected_offset, uint32_t max_length);
 
   // The length prefix of a record starting at `header` (>= 4 bytes).
   static uint32_t PeekLength(absl::string_view header);

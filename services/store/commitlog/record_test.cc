@@ -116,6 +116,27 @@ TEST(RecordTest, TruncatedRecordIsOutOfRangeAndCorruptIsDataLoss) {
             absl::StatusCode::kDataLoss);  // zero-filled tail
 }
 
+// Bytes the process encoded itself skip the CRC, nothing else: a record
+// not at the expected offset, or cut short, is still refused.
+TEST(RecordTest, ParseEncodedHereChecksAllButTheCrc) {
+  const std::string bytes = Encode(testing::MakeRecord("T", 0, "abcdef"), 100);
+  auto view = RecordView::ParseEncodedHere(bytes, 100, kMax);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->body(), "abcdef");
+  EXPECT_EQ(view->end_offset(), 100 + static_cast<int64_t>(bytes.size()));
+
+  std::string flipped_body = bytes;
+  flipped_body.back() ^= 1;
+  EXPECT_FALSE(RecordView::Parse(flipped_body, 100, kMax).ok());
+  EXPECT_EQ(RecordView::ParseEncodedHere(flipped_body, 100, kMax)->body(), "abcdeg");
+
+  EXPECT_EQ(RecordView::ParseEncodedHere(bytes, 200, kMax).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      RecordView::ParseEncodedHere(bytes.substr(0, bytes.size() - 1), 100, kMax).status().code(),
+      absl::StatusCode::kOutOfRange);
+}
+
 TEST(RecordTest, ValidationNamesTheProblem) {
   RecordInput r = testing::MakeRecord("", 0);
   EXPECT_THAT(ValidateRecordInput(r).message(), HasSubstr("topic length 0"));

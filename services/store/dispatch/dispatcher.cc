@@ -48,11 +48,13 @@ std::vector<RecordView> Dispatcher::HeldRecords(int64_t from, int64_t limit,
   size_t taken = 0;
   for (auto pos = static_cast<size_t>(from - start);
        pos < stop && (records.empty() || taken < options_.max_batch_bytes);) {
-    // Parsed and CRC-checked like a read from the file: a stale or torn
-    // group is never indexed; the file is read instead.
-    absl::StatusOr<RecordView> view =
-        RecordView::Parse(bytes.substr(pos, stop - pos), start + static_cast<int64_t>(pos),
-                          log_->options().max_record_size);
+    // Parsed like a read from the file (a group that is not where the
+    // checkpoint expects is never indexed; the file is read instead), but
+    // without the CRC: the log encoded these very bytes a moment ago, and a
+    // stale group would carry valid CRCs anyway.
+    absl::StatusOr<RecordView> view = RecordView::ParseEncodedHere(
+        bytes.substr(pos, stop - pos), start + static_cast<int64_t>(pos),
+        log_->options().max_record_size);
     if (!view.ok()) break;
     records.push_back(*view);
     pos += view->length();
