@@ -338,10 +338,11 @@ TEST_F(IndexStoreTest, TakesOverAnIndexWithAnEntryPerMessage) {
     const std::string prefix = keys::TopicQueuePrefix("A", 0);
     for (int64_t o = 0; o < 2; ++o) {
       const RecordView& r = views[o];
+      std::string value;  // one value alone
+      keys::PutConsumeQueueValue(
+          &value, {r.commit_offset(), r.length(), r.tags_hash(), r.store_timestamp_ms()});
       ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), family("consume_queue"),
-                          keys::ConsumeQueueKey(prefix, o),
-                          keys::EncodeConsumeQueueValue({r.commit_offset(), r.length(),
-                                                         r.tags_hash(), r.store_timestamp_ms()}))
+                          keys::ConsumeQueueKey(prefix, o), value)
                       .ok());
     }
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), family("default"),

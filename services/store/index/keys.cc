@@ -51,13 +51,6 @@ void PutConsumeQueueValue(std::string* run, const ConsumeQueueValue& v) {
   coding::PutFixed64LE(run, static_cast<uint64_t>(v.store_timestamp_ms));
 }
 
-std::string EncodeConsumeQueueValue(const ConsumeQueueValue& v) {
-  std::string out;
-  out.reserve(kConsumeQueueValueSize);
-  PutConsumeQueueValue(&out, v);
-  return out;
-}
-
 std::optional<int64_t> ConsumeQueueRunLength(absl::string_view run) {
   if (run.empty() || run.size() % kConsumeQueueValueSize != 0) return std::nullopt;
   return static_cast<int64_t>(run.size() / kConsumeQueueValueSize);

@@ -39,7 +39,6 @@ struct ConsumeQueueValue {
 };
 constexpr size_t kConsumeQueueValueSize = 28;
 void PutConsumeQueueValue(std::string* run, const ConsumeQueueValue& v);
-std::string EncodeConsumeQueueValue(const ConsumeQueueValue& v);
 // The number of values in a run, or nullopt for a malformed (or empty) one.
 std::optional<int64_t> ConsumeQueueRunLength(absl::string_view run);
 // Value `i` of a run that ConsumeQueueRunLength accepted; i < its length.
