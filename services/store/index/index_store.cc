@@ -32,14 +32,19 @@ rocksdb::ReadOptions Below(const rocksdb::Slice* upper) {
   return options;
 }
 
-// 2: consume-queue runs (one entry per queue and dispatch batch). Version
-// 1 wrote an entry per message, which reads as a run of one: such an index
-// is taken over as it is (and marked 2, so that older builds refuse it).
-constexpr int64_t kFormatVersion = 2;
-constexpr int64_t kSingleEntryFormatVersion = 1;
+// 3: message-id runs (one entry per bucket of ids and dispatch batch).
+// 2: consume-queue runs (one entry per queue and dispatch batch).
+// Versions 1 and 2 wrote an entry per message in the families that now
+// hold runs; a consume-queue entry reads as a run of one and message-id
+// lookups also read single entries: such an index is taken over as it is
+// (and marked 3, so that older builds refuse it).
+constexpr int64_t kFormatVersion = 3;
+constexpr int64_t kOldestFormatVersion = 1;
 // Values per consume-queue run at most (14 KiB): a read of one offset loads
 // its whole run.
 constexpr size_t kMaxRunValues = 512;
+// Entries per message-id run at most (~3.8 KiB).
+constexpr int kMaxIdRunEntries = 256;
 // "default" is rocksdb::kDefaultColumnFamilyName (a global string we cannot
 // read during static initialization).
 const char* const kFamilyNames[] = {"default",   "consume_queue", "msg_id",   "key",
@@ -81,6 +86,40 @@ int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+// Gathers the msg_id entries of consecutive records whose ids share a
+// bucket into one run (keys.h): a producer's batch is contiguous in the
+// log, so its ids come together.
+class MessageIdRuns {
+ public:
+  MessageIdRuns(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* family)
+      : batch_(batch), family_(family) {}
+
+  void Add(absl::string_view message_id, int64_t commit_offset, uint32_t size) {
+    const absl::string_view bucket = keys::MessageIdBucket(message_id);
+    if (entries_ == kMaxIdRunEntries || (entries_ > 0 && bucket != bucket_)) Flush();
+    if (entries_ == 0) bucket_.assign(bucket.data(), bucket.size());
+    keys::PutMessageIdRunEntry(&run_, keys::MessageIdSuffix(message_id), commit_offset, size);
+    last_offset_ = commit_offset;
+    ++entries_;
+  }
+
+  void Flush() {
+    if (entries_ == 0) return;
+    batch_->Put(family_, keys::WithCommitOffset(keys::MessageIdPrefix(bucket_), last_offset_),
+                run_);
+    run_.clear();
+    entries_ = 0;
+  }
+
+ private:
+  rocksdb::WriteBatch* batch_;
+  rocksdb::ColumnFamilyHandle* family_;
+  std::string bucket_;
+  std::string run_;
+  int64_t last_offset_ = 0;
+  int entries_ = 0;
+};
 
 // One queue's consume-queue runs in key order, from the run that holds
 // `queue_offset` (or the first after it when none does).
@@ -473,10 +512,10 @@ absl::Status IndexStore::LoadState() {
   } else {
     APOGEE_RETURN_IF_ERROR(FromRocks(s, "read index format version"));
     version = keys::DecodeFixed64BE(value);
-    if (version != kFormatVersion && version != kSingleEntryFormatVersion) {
+    if (!version.has_value() || *version < kOldestFormatVersion || *version > kFormatVersion) {
       return absl::FailedPreconditionError(absl::StrCat(
           "index at ", options_.path, " has an unknown format version (this build reads ",
-          kSingleEntryFormatVersion, " and ", kFormatVersion, "); rebuild it from the commit log"));
+          kOldestFormatVersion, " to ", kFormatVersion, "); rebuild it from the commit log"));
     }
   }
   if (version != kFormatVersion) {
@@ -585,6 +624,7 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
   }
   rocksdb::WriteBatch batch;
   TypedBatch typed(this, &batch);
+  MessageIdRuns id_runs(&batch, cf(kMessageId));
   // Records of one queue usually come together: the last one's is kept.
   Touched* last = nullptr;
   absl::string_view last_topic;
@@ -625,11 +665,7 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
       batch.Put(cf(kTime), keys::TimeKey(last->prefix, second, r.queue_offset()), "");
       state.last_second = second;
     }
-    if (!r.message_id().empty()) {
-      batch.Put(cf(kMessageId),
-                keys::WithCommitOffset(keys::MessageIdPrefix(r.message_id()), r.commit_offset()),
-                EncodeSize(r.length()));
-    }
+    if (!r.message_id().empty()) id_runs.Add(r.message_id(), r.commit_offset(), r.length());
     for (absl::string_view key : r.keys()) {
       if (key.empty()) continue;
       batch.Put(cf(kKey),
@@ -641,6 +677,7 @@ absl::Status IndexStore::ApplyDispatch(absl::Span<const RecordView> records, int
     return absl::InternalError(absl::StrCat("dispatch batch ends at ", expected_offset,
                                             ", not at the checkpoint ", end_offset));
   }
+  id_runs.Flush();
   for (const auto& [tq, t] : touched) {
     if (!t.run.empty()) {
       batch.Put(cf(kConsumeQueue), keys::ConsumeQueueKey(t.prefix, t.run_first), t.run);
@@ -922,33 +959,79 @@ absl::StatusOr<int64_t> IndexStore::LookupOffsetByTime(const TopicQueue& tq,
   return range->next_offset;
 }
 
-absl::StatusOr<std::vector<IndexPosition>> IndexStore::ScanPositions(Family family,
-                                                                     const std::string& prefix,
-                                                                     int max_results) const {
+absl::Status IndexStore::ScanPositions(Family family, const std::string& prefix, int max_results,
+                                       EntryDecoder decode, std::vector<IndexPosition>* out) const {
   const std::string upper = keys::PrefixSuccessor(prefix);
   const rocksdb::Slice upper_slice(upper);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(Below(&upper_slice), cf(family)));
-  std::vector<IndexPosition> out;
   const int64_t floor = floor_filter_->floor.load(std::memory_order_relaxed);
   for (it->Seek(keys::WithCommitOffset(prefix, floor));
-       it->Valid() && static_cast<int>(out.size()) < max_results; it->Next()) {
-    if (it->key().size() != prefix.size() + 8 || it->value().size() != 4) continue;
-    out.push_back(
-        {keys::TrailingCommitOffset(ToView(it->key())), coding::GetFixed32LE(it->value().data())});
+       it->Valid() && static_cast<int>(out->size()) < max_results; it->Next()) {
+    if (it->key().size() != prefix.size() + 8) continue;
+    APOGEE_RETURN_IF_ERROR(decode(ToView(it->key()), ToView(it->value()), floor, out));
   }
-  APOGEE_RETURN_IF_ERROR(FromRocks(it->status(), "scan index"));
-  return out;
+  return FromRocks(it->status(), "scan index");
 }
+
+namespace {
+
+// A key or (formats 1-2) message-id entry: one record.
+absl::Status DecodeSingleEntry(absl::string_view key, absl::string_view value, int64_t,
+                               std::vector<IndexPosition>* out) {
+  if (value.size() == keys::kSingleEntryValueSize) {
+    out->push_back({keys::TrailingCommitOffset(key), coding::GetFixed32LE(value.data())});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<IndexPosition>> IndexStore::LookupMessageId(absl::string_view message_id,
                                                                        int max_results) const {
-  return ScanPositions(kMessageId, keys::MessageIdPrefix(message_id), max_results);
+  const absl::string_view suffix = keys::MessageIdSuffix(message_id);
+  // Runs are keyed by their last record: the first key at or above the
+  // floor is the first run that may hold a record above it.
+  const auto decode_run = [suffix](absl::string_view key, absl::string_view run, int64_t floor,
+                                   std::vector<IndexPosition>* out) {
+    // A single entry (formats 1-2) of an id equal to this bucket is not ours.
+    if (run.size() == keys::kSingleEntryValueSize) return absl::OkStatus();
+    while (!run.empty()) {
+      const std::optional<keys::MessageIdRunEntry> e = keys::ConsumeMessageIdRunEntry(&run);
+      if (!e.has_value()) {
+        return absl::DataLossError(absl::StrCat("malformed message-id run ending at commit offset ",
+                                                keys::TrailingCommitOffset(key)));
+      }
+      if (e->suffix == suffix && e->commit_offset >= floor) {
+        out->push_back({e->commit_offset, e->size});
+      }
+    }
+    return absl::OkStatus();
+  };
+  std::vector<IndexPosition> out;
+  APOGEE_RETURN_IF_ERROR(ScanPositions(kMessageId,
+                                       keys::MessageIdPrefix(keys::MessageIdBucket(message_id)),
+                                       max_results, decode_run, &out));
+  // Entries an index of format 1 or 2 wrote, one per id.
+  std::vector<IndexPosition> single;
+  APOGEE_RETURN_IF_ERROR(ScanPositions(kMessageId, keys::MessageIdPrefix(message_id), max_results,
+                                       DecodeSingleEntry, &single));
+  if (!single.empty()) {
+    out.insert(out.end(), single.begin(), single.end());
+    std::sort(out.begin(), out.end(), [](const IndexPosition& a, const IndexPosition& b) {
+      return a.commit_offset < b.commit_offset;
+    });
+  }
+  if (static_cast<int>(out.size()) > max_results) out.resize(max_results);
+  return out;
 }
 
 absl::StatusOr<std::vector<IndexPosition>> IndexStore::LookupKey(absl::string_view topic,
                                                                  absl::string_view key,
                                                                  int max_results) const {
-  return ScanPositions(kKey, keys::KeyPrefix(topic, key), max_results);
+  std::vector<IndexPosition> out;
+  APOGEE_RETURN_IF_ERROR(
+      ScanPositions(kKey, keys::KeyPrefix(topic, key), max_results, DecodeSingleEntry, &out));
+  return out;
 }
 
 absl::Status IndexStore::TruncateFrom(int64_t log_end) {

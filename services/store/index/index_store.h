@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
@@ -296,8 +297,13 @@ class IndexStore {
                            rocksdb::WriteBatch* batch) const;
   absl::Status CutRunsBefore(const std::string& prefix, int64_t queue_offset,
                              rocksdb::WriteBatch* batch) const;
-  absl::StatusOr<std::vector<IndexPosition>> ScanPositions(Family family, const std::string& prefix,
-                                                           int max_results) const;
+  // Appends to `out` what `decode` finds in each entry of `family` under
+  // `prefix` whose key ends with a commit offset at or above the floor, in
+  // key order, until `out` holds `max_results` (keys.h: kMessageId, kKey).
+  using EntryDecoder = absl::FunctionRef<absl::Status(
+      absl::string_view key, absl::string_view value, int64_t floor, std::vector<IndexPosition>*)>;
+  absl::Status ScanPositions(Family family, const std::string& prefix, int max_results,
+                             EntryDecoder decode, std::vector<IndexPosition>* out) const;
 
   const IndexOptions options_;
   bool created_ = false;

@@ -1,5 +1,8 @@
 #include "services/store/index/index_store.h"
 
+#include <algorithm>
+#include <functional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -7,6 +10,7 @@
 #include "rocksdb/db.h"
 #include "services/common/testing/process.h"
 #include "services/store/index/keys.h"
+#include "services/store/io/coding.h"
 #include "services/store/testing/records.h"
 
 namespace apogee::store {
@@ -71,7 +75,43 @@ class IndexStoreTest : public ::testing::Test {
     }
     Dispatch(index, batch);
   }
-  static std::string IdOf(int n) { return absl::StrCat("id-", absl::Dec(n, absl::kZeroPad8)); }
+  // Ids that share no bucket (keys.h): an index entry each, as many as
+  // records, for the tests of many table files.
+  static std::string IdOf(int n) {
+    return absl::StrCat("id-", absl::Dec(n, absl::kZeroPad8), "-x");
+  }
+
+  // Opens the closed index's RocksDB itself, as an older build would, and
+  // hands `edit` the database and a lookup of its families by name.
+  using FamilyOf = std::function<rocksdb::ColumnFamilyHandle*(const std::string&)>;
+  void EditRaw(const std::function<void(rocksdb::DB*, const FamilyOf&)>& edit) {
+    const std::string path = dir_.path() + "/index";
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& name : names)
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    edit(db.get(), [&](const std::string& name) {
+      return handles[std::find(names.begin(), names.end(), name) - names.begin()];
+    });
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+
+  // The format version the closed index is marked with.
+  int64_t FormatVersion() {
+    rocksdb::DB* raw = nullptr;  // the default family alone, read-only
+    EXPECT_TRUE(
+        rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir_.path() + "/index", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string version;
+    EXPECT_TRUE(
+        db->Get(rocksdb::ReadOptions(), std::string(keys::kFormatVersionKey), &version).ok());
+    return keys::DecodeFixed64BE(version).value_or(-1);
+  }
 
   apogee::testing::TempDir dir_;
   testing::RecordBuffer buffer_;
@@ -317,24 +357,12 @@ TEST_F(IndexStoreTest, ReadsAcrossRunsFromAnyOffset) {
 // Format 1 wrote a consume-queue entry per message: such an index is read
 // as it is (each entry a run of one) and marked with the current format.
 TEST_F(IndexStoreTest, TakesOverAnIndexWithAnEntryPerMessage) {
-  const std::string path = dir_.path() + "/index";
   auto index = Open();
   Dispatch(index.get(), {{MakeRecord("A", 0), kT0}, {MakeRecord("A", 0), kT0 + 1}});
   index.reset();
   const std::vector<RecordView> views = buffer_.Views();
-  {  // Rewrite it as format 1 would have written it.
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const std::string& name : names)
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    const auto family = [&](const std::string& name) {
-      return handles[std::find(names.begin(), names.end(), name) - names.begin()];
-    };
+  // Rewrite it as format 1 would have written it.
+  EditRaw([&](rocksdb::DB* db, const FamilyOf& family) {
     const std::string prefix = keys::TopicQueuePrefix("A", 0);
     for (int64_t o = 0; o < 2; ++o) {
       const RecordView& r = views[o];
@@ -348,8 +376,7 @@ TEST_F(IndexStoreTest, TakesOverAnIndexWithAnEntryPerMessage) {
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), family("default"),
                         std::string(keys::kFormatVersionKey), keys::EncodeFixed64BE(1))
                     .ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  }
+  });
   index = Open();
   ASSERT_NE(index, nullptr);
   Dispatch(index.get(), {{MakeRecord("A", 0), kT0 + 2}});
@@ -362,12 +389,113 @@ TEST_F(IndexStoreTest, TakesOverAnIndexWithAnEntryPerMessage) {
   ASSERT_TRUE(index->TruncateFrom(views[1].commit_offset()).ok());
   EXPECT_EQ(index->ReadConsumeQueue({"A", 0}, 0, 10)->size(), 1u);
   index.reset();
-  rocksdb::DB* raw = nullptr;  // the default family alone, read-only
-  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  std::string version;
-  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), std::string(keys::kFormatVersionKey), &version).ok());
-  EXPECT_EQ(keys::DecodeFixed64BE(version), 2);
+  EXPECT_EQ(FormatVersion(), 3);
+}
+
+// Records whose ids differ only in their last two bytes share a message-id
+// run; every id is found, from memtables and from table files, and a trim
+// inside a run drops only the entries below it.
+TEST_F(IndexStoreTest, LooksUpMessageIdsInRuns) {
+  auto index = Open();
+  std::vector<std::pair<RecordInput, int64_t>> batch;
+  const auto add = [&](const std::string& id) {
+    RecordInput r = MakeRecord("A", 0);
+    r.message_id = id;
+    batch.push_back({std::move(r), kT0});
+  };
+  // Producer P's counter crosses from bucket "P-0001" into "P-0002", and
+  // fills "P-0003" past a run's 256 entries; producer Q's ids come between.
+  for (int n = 0x1F0; n < 0x210; ++n) add(absl::StrCat("P-", absl::Hex(n, absl::kZeroPad6)));
+  add("Q-000000");
+  add("Q-000001");
+  for (int n = 0x300; n < 0x400; ++n) add(absl::StrCat("P-", absl::Hex(n, absl::kZeroPad6)));
+  add("P-000301");  // a retried send: the same id again, in another run
+  add("x");         // ids of one and two bytes: an empty bucket
+  add("xy");
+  Dispatch(index.get(), batch);
+  Dispatch(index.get(), {{MakeRecord("A", 0), kT0}});  // another batch
+  const std::vector<RecordView> views = buffer_.Views();
+  // (commit offset, size) of each record with the id, in log order.
+  const auto positions_of = [&](const std::string& id) {
+    std::vector<std::pair<int64_t, uint32_t>> out;
+    for (const RecordView& v : views) {
+      if (v.message_id() == id) out.emplace_back(v.commit_offset(), v.length());
+    }
+    return out;
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass);
+    if (pass == 1) {  // from table files
+      index.reset();
+      index = Open();
+    }
+    for (const RecordView& v : views) {
+      const std::string id(v.message_id());
+      auto found = index->LookupMessageId(id, 10);
+      ASSERT_TRUE(found.ok()) << found.status();
+      std::vector<std::pair<int64_t, uint32_t>> positions;
+      for (const IndexPosition& p : *found) positions.emplace_back(p.commit_offset, p.size);
+      EXPECT_EQ(positions, positions_of(id)) << id;
+    }
+    EXPECT_EQ(index->LookupMessageId("P-000301", 1)->size(), 1u);
+    EXPECT_TRUE(index->LookupMessageId("P-0003", 10)->empty());    // a bucket is no id
+    EXPECT_TRUE(index->LookupMessageId("P-000410", 10)->empty());  // never written
+    EXPECT_TRUE(index->LookupMessageId("y", 10)->empty());
+  }
+  // A trim inside the run of P-000300..P-0003FF.
+  const int64_t floor = positions_of("P-000380")[0].first;
+  ASSERT_TRUE(index->TrimBefore(floor).ok());
+  EXPECT_TRUE(index->LookupMessageId("P-00037f", 10)->empty());
+  EXPECT_EQ(index->LookupMessageId("P-000380", 10)->size(), 1u);
+  ASSERT_EQ(index->LookupMessageId("P-000301", 10)->size(), 1u);  // the retry, above the floor
+  EXPECT_EQ((*index->LookupMessageId("P-000301", 10))[0].commit_offset,
+            positions_of("P-000301")[1].first);
+}
+
+// Formats 1 and 2 wrote a message-id entry per id: those are found beside
+// the runs written since, in log order, and an entry of an id that equals
+// another id's bucket is not taken for a run.
+TEST_F(IndexStoreTest, ReadsMessageIdEntriesOfEarlierFormats) {
+  auto index = Open();
+  RecordInput old_a = MakeRecord("A", 0);
+  old_a.message_id = "P-0001";  // also the bucket of P-000100
+  RecordInput old_b = MakeRecord("A", 0);
+  old_b.message_id = "P-000100";
+  Dispatch(index.get(), {{old_a, kT0}, {old_b, kT0}});
+  index.reset();
+  const std::vector<RecordView> old_views = buffer_.Views();
+  EditRaw([&](rocksdb::DB* db, const FamilyOf& family) {
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(family("msg_id"), "", "\xff\xff\xff");
+    for (const RecordView& r : old_views) {
+      std::string size;
+      coding::PutFixed32LE(&size, r.length());
+      batch.Put(family("msg_id"),
+                keys::WithCommitOffset(keys::MessageIdPrefix(r.message_id()), r.commit_offset()),
+                size);
+    }
+    batch.Put(family("default"), std::string(keys::kFormatVersionKey), keys::EncodeFixed64BE(2));
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  });
+  index = Open();
+  ASSERT_NE(index, nullptr);
+  Dispatch(index.get(), {{old_b, kT0}, {old_a, kT0}});  // the same ids again, now in runs
+  const std::vector<RecordView> views = buffer_.Views();
+  for (const std::string id : {"P-0001", "P-000100"}) {
+    auto found = index->LookupMessageId(id, 10);
+    ASSERT_TRUE(found.ok()) << found.status();
+    std::vector<int64_t> offsets;
+    for (const IndexPosition& p : *found) offsets.push_back(p.commit_offset);
+    std::vector<int64_t> expected;
+    for (const RecordView& v : views) {
+      if (v.message_id() == id) expected.push_back(v.commit_offset());
+    }
+    EXPECT_EQ(offsets, expected) << id;
+    EXPECT_EQ(index->LookupMessageId(id, 1)->size(), 1u);
+    EXPECT_EQ((*index->LookupMessageId(id, 1))[0].commit_offset, expected[0]) << id;
+  }
+  index.reset();
+  EXPECT_EQ(FormatVersion(), 3);
 }
 
 TEST_F(IndexStoreTest, ResetDropsIndexesButKeepsOffsetsAndConfigs) {

@@ -1,5 +1,7 @@
 #include "services/store/index/keys.h"
 
+#include <algorithm>
+
 #include "services/store/io/coding.h"
 
 namespace apogee::store::keys {
@@ -81,10 +83,38 @@ void PutName16(std::string* out, absl::string_view name) {
 }
 }  // namespace
 
-std::string MessageIdPrefix(absl::string_view message_id) {
+std::string MessageIdPrefix(absl::string_view message_id_or_bucket) {
   std::string out;
-  PutName16(&out, message_id);
+  PutName16(&out, message_id_or_bucket);
   return out;
+}
+
+absl::string_view MessageIdBucket(absl::string_view message_id) {
+  return message_id.substr(0, message_id.size() - MessageIdSuffix(message_id).size());
+}
+
+absl::string_view MessageIdSuffix(absl::string_view message_id) {
+  return message_id.substr(message_id.size() - std::min(message_id.size(), kMessageIdSuffixMax));
+}
+
+void PutMessageIdRunEntry(std::string* run, absl::string_view suffix, int64_t commit_offset,
+                          uint32_t size) {
+  run->push_back(static_cast<char>(suffix.size()));
+  run->append(suffix.data(), suffix.size());
+  coding::PutFixed64LE(run, static_cast<uint64_t>(commit_offset));
+  coding::PutFixed32LE(run, size);
+}
+
+std::optional<MessageIdRunEntry> ConsumeMessageIdRunEntry(absl::string_view* run) {
+  if (run->empty()) return std::nullopt;
+  const size_t suffix_size = static_cast<uint8_t>((*run)[0]);
+  if (suffix_size > kMessageIdSuffixMax || run->size() < 1 + suffix_size + 12) return std::nullopt;
+  MessageIdRunEntry entry;
+  entry.suffix = run->substr(1, suffix_size);
+  entry.commit_offset = static_cast<int64_t>(coding::GetFixed64LE(run->data() + 1 + suffix_size));
+  entry.size = coding::GetFixed32LE(run->data() + 1 + suffix_size + 8);
+  run->remove_prefix(1 + suffix_size + 12);
+  return entry;
 }
 
 std::string KeyPrefix(absl::string_view topic, absl::string_view key) {
