@@ -179,5 +179,15 @@ TEST(ConvertTest, MessageIdsAreVersionProcessTimeAndCounterInHex) {
   EXPECT_EQ((counter_a + 1) & 0xFFFFFFFF, counter_b);
 }
 
+// The store keeps one index entry for ids that differ only in their last
+// two digits: ids issued in a row share the rest, 256 at a time.
+TEST(ConvertTest, MessageIdsIssuedInARowShareAllButTheirLastTwoDigits) {
+  std::set<std::string> buckets;
+  for (int i = 0; i < 1024; ++i) buckets.insert(NewMessageId().substr(0, 30));
+  // 1024 ids span 4 blocks of 256, or 5 when they start inside one.
+  EXPECT_LE(buckets.size(), 5u);
+  EXPECT_GE(buckets.size(), 4u);
+}
+
 }  // namespace
 }  // namespace apogee::sdk
