@@ -410,8 +410,9 @@ TEST_F(IndexStoreTest, LooksUpMessageIdsInRuns) {
   add("Q-000001");
   for (int n = 0x300; n < 0x400; ++n) add(absl::StrCat("P-", absl::Hex(n, absl::kZeroPad6)));
   add("P-000301");  // a retried send: the same id again, in another run
-  add("x");         // ids of one and two bytes: an empty bucket
+  add("x");         // ids of one and two bytes: buckets of their first byte
   add("xy");
+  add("xz");
   Dispatch(index.get(), batch);
   Dispatch(index.get(), {{MakeRecord("A", 0), kT0}});  // another batch
   const std::vector<RecordView> views = buffer_.Views();

@@ -94,7 +94,11 @@ absl::string_view MessageIdBucket(absl::string_view message_id) {
 }
 
 absl::string_view MessageIdSuffix(absl::string_view message_id) {
-  return message_id.substr(message_id.size() - std::min(message_id.size(), kMessageIdSuffixMax));
+  // The bucket keeps at least the first byte: ids of one or two bytes do not
+  // all land in one bucket.
+  const size_t suffix =
+      std::min(message_id.size() > 0 ? message_id.size() - 1 : 0, kMessageIdSuffixMax);
+  return message_id.substr(message_id.size() - suffix);
 }
 
 void PutMessageIdRunEntry(std::string* run, absl::string_view suffix, int64_t commit_offset,

@@ -51,7 +51,8 @@ std::string TimeKey(const std::string& tq_prefix, int64_t second, int64_t queue_
 // msg_id: [u16 bucket length][bucket] + [u64 commit offset of the run's
 // last record] -> a run: for each record, in log order, [u8 suffix
 // length][suffix][u64 commit offset][u32 size] (LE). An id's bucket is the
-// id without its last kMessageIdSuffixMax bytes, its suffix those bytes:
+// id without its last kMessageIdSuffixMax bytes (but at least its first
+// byte), its suffix those bytes:
 // ids issued together by one producer end in a counter, so a batch's ids
 // share a bucket and take one entry (format 3). Formats 1 and 2 wrote an
 // entry per id, [u16 id length][id] + [u64 commit offset] -> [u32 size];
