@@ -52,12 +52,11 @@ std::string TimeKey(const std::string& tq_prefix, int64_t second, int64_t queue_
 // last record] -> a run: for each record, in log order, [u8 suffix
 // length][suffix][u64 commit offset][u32 size] (LE). An id's bucket is the
 // id without its last kMessageIdSuffixMax bytes (but at least its first
-// byte), its suffix those bytes:
-// ids issued together by one producer end in a counter, so a batch's ids
-// share a bucket and take one entry (format 3). Formats 1 and 2 wrote an
-// entry per id, [u16 id length][id] + [u64 commit offset] -> [u32 size];
-// such entries are still read (a value of 4 bytes; a run is never that
-// short).
+// byte), its suffix those bytes: ids issued together by one producer end
+// in a counter, so a batch's ids share a bucket and take one entry
+// (format 3). Formats 1 and 2 wrote an entry per id, [u16 id length][id] +
+// [u64 commit offset] -> [u32 size]; such entries are still read (a value
+// of kSingleEntryValueSize bytes; a run is never that short).
 std::string MessageIdPrefix(absl::string_view message_id_or_bucket);
 constexpr size_t kMessageIdSuffixMax = 2;
 absl::string_view MessageIdBucket(absl::string_view message_id);
@@ -73,9 +72,9 @@ struct MessageIdRunEntry {
 std::optional<MessageIdRunEntry> ConsumeMessageIdRunEntry(absl::string_view* run);
 // key: [u8 topic length][topic][u16 key length][key] + [u64 commit offset]
 // -> [u32 size].
+std::string KeyPrefix(absl::string_view topic, absl::string_view key);
 // The value of a key entry and of a msg_id entry of formats 1-2.
 constexpr size_t kSingleEntryValueSize = 4;
-std::string KeyPrefix(absl::string_view topic, absl::string_view key);
 // Appends the big-endian commit offset that ends msg_id and key keys.
 std::string WithCommitOffset(std::string prefix, int64_t commit_offset);
 // The commit offset at the end of a msg_id or key key.
