@@ -101,6 +101,22 @@ class IndexStoreTest : public ::testing::Test {
     for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   }
 
+  // (commit offset, size) of each record given to Dispatch with `id`, in
+  // log order: what a lookup of `id` must find.
+  std::vector<std::pair<int64_t, uint32_t>> RecordsWithId(absl::string_view id) {
+    std::vector<std::pair<int64_t, uint32_t>> out;
+    for (const RecordView& v : buffer_.Views()) {
+      if (v.message_id() == id) out.emplace_back(v.commit_offset(), v.length());
+    }
+    return out;
+  }
+  static std::vector<std::pair<int64_t, uint32_t>> Positions(
+      const std::vector<IndexPosition>& found) {
+    std::vector<std::pair<int64_t, uint32_t>> out;
+    for (const IndexPosition& p : found) out.emplace_back(p.commit_offset, p.size);
+    return out;
+  }
+
   // The format version the closed index is marked with.
   int64_t FormatVersion() {
     rocksdb::DB* raw = nullptr;  // the default family alone, read-only
@@ -416,14 +432,6 @@ TEST_F(IndexStoreTest, LooksUpMessageIdsInRuns) {
   Dispatch(index.get(), batch);
   Dispatch(index.get(), {{MakeRecord("A", 0), kT0}});  // another batch
   const std::vector<RecordView> views = buffer_.Views();
-  // (commit offset, size) of each record with the id, in log order.
-  const auto positions_of = [&](const std::string& id) {
-    std::vector<std::pair<int64_t, uint32_t>> out;
-    for (const RecordView& v : views) {
-      if (v.message_id() == id) out.emplace_back(v.commit_offset(), v.length());
-    }
-    return out;
-  };
   for (int pass = 0; pass < 2; ++pass) {
     SCOPED_TRACE(pass);
     if (pass == 1) {  // from table files
@@ -434,9 +442,7 @@ TEST_F(IndexStoreTest, LooksUpMessageIdsInRuns) {
       const std::string id(v.message_id());
       auto found = index->LookupMessageId(id, 10);
       ASSERT_TRUE(found.ok()) << found.status();
-      std::vector<std::pair<int64_t, uint32_t>> positions;
-      for (const IndexPosition& p : *found) positions.emplace_back(p.commit_offset, p.size);
-      EXPECT_EQ(positions, positions_of(id)) << id;
+      EXPECT_EQ(Positions(*found), RecordsWithId(id)) << id;
     }
     EXPECT_EQ(index->LookupMessageId("P-000301", 1)->size(), 1u);
     EXPECT_TRUE(index->LookupMessageId("P-0003", 10)->empty());    // a bucket is no id
@@ -444,13 +450,13 @@ TEST_F(IndexStoreTest, LooksUpMessageIdsInRuns) {
     EXPECT_TRUE(index->LookupMessageId("y", 10)->empty());
   }
   // A trim inside the run of P-000300..P-0003FF.
-  const int64_t floor = positions_of("P-000380")[0].first;
+  const int64_t floor = RecordsWithId("P-000380")[0].first;
   ASSERT_TRUE(index->TrimBefore(floor).ok());
   EXPECT_TRUE(index->LookupMessageId("P-00037f", 10)->empty());
   EXPECT_EQ(index->LookupMessageId("P-000380", 10)->size(), 1u);
   ASSERT_EQ(index->LookupMessageId("P-000301", 10)->size(), 1u);  // the retry, above the floor
   EXPECT_EQ((*index->LookupMessageId("P-000301", 10))[0].commit_offset,
-            positions_of("P-000301")[1].first);
+            RecordsWithId("P-000301")[1].first);
 }
 
 // Formats 1 and 2 wrote a message-id entry per id: those are found beside
@@ -481,19 +487,13 @@ TEST_F(IndexStoreTest, ReadsMessageIdEntriesOfEarlierFormats) {
   index = Open();
   ASSERT_NE(index, nullptr);
   Dispatch(index.get(), {{old_b, kT0}, {old_a, kT0}});  // the same ids again, now in runs
-  const std::vector<RecordView> views = buffer_.Views();
   for (const std::string id : {"P-0001", "P-000100"}) {
     auto found = index->LookupMessageId(id, 10);
     ASSERT_TRUE(found.ok()) << found.status();
-    std::vector<int64_t> offsets;
-    for (const IndexPosition& p : *found) offsets.push_back(p.commit_offset);
-    std::vector<int64_t> expected;
-    for (const RecordView& v : views) {
-      if (v.message_id() == id) expected.push_back(v.commit_offset());
-    }
-    EXPECT_EQ(offsets, expected) << id;
+    const std::vector<std::pair<int64_t, uint32_t>> expected = RecordsWithId(id);
+    EXPECT_EQ(Positions(*found), expected) << id;
     EXPECT_EQ(index->LookupMessageId(id, 1)->size(), 1u);
-    EXPECT_EQ((*index->LookupMessageId(id, 1))[0].commit_offset, expected[0]) << id;
+    EXPECT_EQ((*index->LookupMessageId(id, 1))[0].commit_offset, expected[0].first) << id;
   }
   index.reset();
   EXPECT_EQ(FormatVersion(), 3);
