@@ -112,12 +112,14 @@ void PutMessageIdRunEntry(std::string* run, absl::string_view suffix, int64_t co
 std::optional<MessageIdRunEntry> ConsumeMessageIdRunEntry(absl::string_view* run) {
   if (run->empty()) return std::nullopt;
   const size_t suffix_size = static_cast<uint8_t>((*run)[0]);
-  if (suffix_size > kMessageIdSuffixMax || run->size() < 1 + suffix_size + 12) return std::nullopt;
+  const size_t entry_size = 1 + suffix_size + 8 + 4;  // length, suffix, offset, size
+  if (suffix_size > kMessageIdSuffixMax || run->size() < entry_size) return std::nullopt;
+  const char* fixed = run->data() + 1 + suffix_size;
   MessageIdRunEntry entry;
   entry.suffix = run->substr(1, suffix_size);
-  entry.commit_offset = static_cast<int64_t>(coding::GetFixed64LE(run->data() + 1 + suffix_size));
-  entry.size = coding::GetFixed32LE(run->data() + 1 + suffix_size + 8);
-  run->remove_prefix(1 + suffix_size + 12);
+  entry.commit_offset = static_cast<int64_t>(coding::GetFixed64LE(fixed));
+  entry.size = coding::GetFixed32LE(fixed + 8);
+  run->remove_prefix(entry_size);
   return entry;
 }
 
