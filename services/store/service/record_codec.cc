@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/naming/names.h"
+#include "services/common/status/status_macros.h"
 #include "services/store/io/coding.h"
 
 namespace apogee::store {
@@ -81,26 +82,31 @@ absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored) {
   return UnpackedBody{stored.substr(3, tag_length), stored.substr(3 + tag_length)};
 }
 
-absl::Status ToProto(const StoredRecord& record, sv1::StoredRecord* out) {
-  const RecordView v = record.view();
-  absl::StatusOr<UnpackedBody> body = UnpackedBody{v.tag(), v.body()};
-  if (v.version() == 1) body = UnpackBody(v.body());
+absl::StatusOr<UnpackedBody> TagAndBody(const RecordView& v) {
+  if (v.version() != 1) return UnpackedBody{v.tag(), v.body()};
+  absl::StatusOr<UnpackedBody> body = UnpackBody(v.body());
   if (!body.ok()) {
     return absl::DataLossError(absl::StrCat("record at commit offset ", v.commit_offset(), " (",
                                             v.topic(), "/", v.queue_id(), "@", v.queue_offset(),
                                             "): ", body.status().message()));
   }
+  return body;
+}
+
+absl::Status ToProto(const StoredRecord& record, sv1::StoredRecord* out) {
+  const RecordView v = record.view();
+  APOGEE_ASSIGN_OR_RETURN(const UnpackedBody body, TagAndBody(v));
   out->set_topic(std::string(v.topic()));
   out->set_queue_id(v.queue_id());
   out->set_queue_offset(v.queue_offset());
   out->set_commit_log_offset(v.commit_offset());
   out->set_message_id(std::string(v.message_id()));
   for (absl::string_view key : v.keys()) out->add_keys(std::string(key));
-  out->set_tag(std::string(body->tag));
+  out->set_tag(std::string(body.tag));
   if (v.born_timestamp_ms() != 0) *out->mutable_born_time() = FromMillis(v.born_timestamp_ms());
   *out->mutable_store_time() = FromMillis(v.store_timestamp_ms());
   out->set_flags(v.flags());
-  out->set_body(std::string(body->body));
+  out->set_body(std::string(body.body));
   if (v.kind() != RecordKind::kNormal) {
     out->set_kind(static_cast<sv1::RecordKind>(v.kind()));
     out->set_target_topic(std::string(v.target_topic()));

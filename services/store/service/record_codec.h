@@ -54,6 +54,9 @@ struct UnpackedBody {
   absl::string_view body;
 };
 absl::StatusOr<UnpackedBody> UnpackBody(absl::string_view stored_body);
+// The tag and body of any stored record (unpacked from a version-1
+// envelope); DATA_LOSS naming the record when that envelope is malformed.
+absl::StatusOr<UnpackedBody> TagAndBody(const RecordView& record);
 
 // Fills `out` from a stored record. DATA_LOSS when a version-1 record's
 // envelope is malformed.

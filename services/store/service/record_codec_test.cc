@@ -2,7 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/store/commitlog/crc32c.h"
+#include "services/store/testing/records.h"
 
 namespace apogee::store {
 namespace {
@@ -58,16 +58,7 @@ TEST(RecordCodecTest, VersionOneRecordsKeepTheirEnvelopedTag) {
   old.topic = "T";
   old.queue_id = 1;
   old.body = std::string("\x01\x04\x00TagBbody", 11);
-  std::string v2;
-  EncodeRecord(old, RecordPosition{0, 0, 1, false}, &v2);
-  // Rewrite it as version 1: magic 0xA1, no tag-length field, CRC again.
-  std::string v1 = v2.substr(0, kRecordHeaderSizeV1) + v2.substr(kRecordHeaderSize);
-  v1[8] = static_cast<char>(kRecordMagicV1);
-  const auto length = static_cast<uint32_t>(v1.size());
-  for (int i = 0; i < 4; ++i) v1[i] = static_cast<char>(length >> (8 * i));
-  const uint32_t crc =
-      crc32c::Mask(crc32c::Extend(crc32c::Extend(0, v1.data(), 4), v1.data() + 8, v1.size() - 8));
-  for (int i = 0; i < 4; ++i) v1[4 + i] = static_cast<char>(crc >> (8 * i));
+  const std::string v1 = testing::VersionOneRecord(old, RecordPosition{0, 0, 1, false});
   auto view = RecordView::Parse(v1, 0, 1 << 20);
   ASSERT_TRUE(view.ok()) << view.status();
   EXPECT_EQ(view->version(), 1);

@@ -14,6 +14,7 @@
 #include "services/common/server/watch_stream.h"
 #include "services/common/status/grpc_status.h"
 #include "services/common/status/status_macros.h"
+#include "services/store/service/read_encoding.h"
 #include "services/store/service/record_codec.h"
 #include "services/store/typed/pending_list.h"
 
@@ -46,7 +47,7 @@ AppenderOptions WithReplicaCheck(AppenderOptions options, Replicator* replicator
   return options;
 }
 
-bool Contains(const google::protobuf::RepeatedPtrField<std::string>& tags, const std::string& tag) {
+bool Contains(const google::protobuf::RepeatedPtrField<std::string>& tags, absl::string_view tag) {
   return std::find(tags.begin(), tags.end(), tag) != tags.end();
 }
 
@@ -528,8 +529,8 @@ namespace {
 
 // One queue read as Read and ReadQueues serve it: the request's limits (or
 // the defaults), narrowed to `messages_cap` and `bytes_cap`.
-absl::Status ReadQueue(Store& store, Probe& probe, const sv1::ReadRequest& request,
-                       int messages_cap, int64_t bytes_cap, sv1::ReadResponse* response) {
+absl::StatusOr<QueueRead> ReadQueue(Store& store, Probe& probe, const sv1::ReadRequest& request,
+                                    int messages_cap, int64_t bytes_cap) {
   ReadRequest read;
   read.topic = request.topic();
   read.queue_id = request.queue_id();
@@ -543,41 +544,35 @@ absl::Status ReadQueue(Store& store, Probe& probe, const sv1::ReadRequest& reque
     for (const std::string& tag : request.tags()) hashes.insert(TagHash(tag));
     read.tag_filter = [&hashes](uint64_t h) { return hashes.contains(h); };
   }
-  APOGEE_ASSIGN_OR_RETURN(ReadResult result, store.Read(read));
-  for (const StoredRecord& record : result.records) {
-    sv1::StoredRecord* out = response->add_records();
-    APOGEE_RETURN_IF_ERROR(ToProto(record, out));
+  QueueRead out;
+  APOGEE_ASSIGN_OR_RETURN(out.read, store.Read(read));
+  out.fields.reserve(out.read.records.size());
+  for (const StoredRecord& record : out.read.records) {
+    APOGEE_ASSIGN_OR_RETURN(RecordFields fields, FieldsOf(record));
     // The engine filtered by hash; a colliding tag is skipped here.
-    if (!hashes.empty() && !Contains(request.tags(), out->tag())) {
-      response->mutable_records()->RemoveLast();
-    }
+    if (!hashes.empty() && !Contains(request.tags(), fields.tag)) continue;
+    out.body_bytes += static_cast<int64_t>(fields.body.size());
+    out.fields.push_back(fields);
   }
-  probe.OnRead(response->records_size());
-  response->set_next_offset(result.next_offset);
-  response->set_min_offset(result.min_offset);
-  response->set_max_offset(result.max_offset);
-  return absl::OkStatus();
-}
-
-int64_t BodyBytes(const sv1::ReadResponse& response) {
-  int64_t bytes = 0;
-  for (const sv1::StoredRecord& r : response.records())
-    bytes += static_cast<int64_t>(r.body().size());
-  return bytes;
+  probe.OnRead(static_cast<int>(out.fields.size()));
+  return out;
 }
 
 }  // namespace
 
 void StoreService::Read(UnaryCall call, const sv1::ReadRequest* request,
-                        sv1::ReadResponse* response) {
+                        Encoded<sv1::ReadResponse>* response) {
   return RunUnary(call, "Read", [this, request, response]() -> absl::Status {
-    return ReadQueue(*store_, *probe_, *request, std::numeric_limits<int>::max(),
-                     std::numeric_limits<int64_t>::max(), response);
+    APOGEE_ASSIGN_OR_RETURN(const QueueRead queue,
+                            ReadQueue(*store_, *probe_, *request, std::numeric_limits<int>::max(),
+                                      std::numeric_limits<int64_t>::max()));
+    response->bytes = EncodeReadResponse(queue);
+    return absl::OkStatus();
   });
 }
 
 void StoreService::ReadQueues(UnaryCall call, const sv1::ReadQueuesRequest* request,
-                              sv1::ReadQueuesResponse* response) {
+                              Encoded<sv1::ReadQueuesResponse>* response) {
   return RunUnary(call, "ReadQueues", [this, request, response]() -> absl::Status {
     if (request->reads_size() < 1 || request->reads_size() > kMaxQueueReads) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -586,20 +581,16 @@ void StoreService::ReadQueues(UnaryCall call, const sv1::ReadQueuesRequest* requ
     int messages_left =
         request->max_messages() <= 0 ? kDefaultReadMessages : request->max_messages();
     int64_t bytes_left = request->max_bytes() <= 0 ? kDefaultReadBytes : request->max_bytes();
+    std::vector<absl::StatusOr<QueueRead>> results;
+    results.reserve(static_cast<size_t>(request->reads_size()));
     for (const sv1::ReadRequest& read : request->reads()) {
       if (messages_left <= 0 || bytes_left <= 0) break;  // the rest is not read
-      sv1::ReadQueueResult* result = response->add_results();
-      absl::Status status =
-          ReadQueue(*store_, *probe_, read, messages_left, bytes_left, result->mutable_response());
-      if (!status.ok()) {
-        result->clear_response();
-        result->set_code(static_cast<int32_t>(status.code()));
-        result->set_error(std::string(status.message()));
-        continue;
-      }
-      messages_left -= result->response().records_size();
-      bytes_left -= BodyBytes(result->response());
+      results.push_back(ReadQueue(*store_, *probe_, read, messages_left, bytes_left));
+      if (!results.back().ok()) continue;  // answered with its code and error
+      messages_left -= static_cast<int>(results.back()->fields.size());
+      bytes_left -= results.back()->body_bytes;
     }
+    response->bytes = EncodeReadQueuesResponse(results);
     return absl::OkStatus();
   });
 }

@@ -20,6 +20,7 @@
 #include "services/store/metrics/probe.h"
 #include "services/store/replication/replicator.h"
 #include "services/store/service/appender.h"
+#include "services/store/service/read_encoding.h"
 #include "services/store/typed/queue_watch.h"
 #include "services/store/typed/transactions.h"
 
@@ -70,9 +71,10 @@ class StoreService final : public QueueService<sv1::Store> {
   // Calls not finished yet: unary calls and Append streams.
   int active_calls() const { return active_calls_.load(); }
 
-  void Read(UnaryCall call, const sv1::ReadRequest* request, sv1::ReadResponse* response);
+  // Read and ReadQueues answer in wire format, encoded from the records.
+  void Read(UnaryCall call, const sv1::ReadRequest* request, Encoded<sv1::ReadResponse>* response);
   void ReadQueues(UnaryCall call, const sv1::ReadQueuesRequest* request,
-                  sv1::ReadQueuesResponse* response);
+                  Encoded<sv1::ReadQueuesResponse>* response);
   void GetQueueOffsets(UnaryCall call, const sv1::GetQueueOffsetsRequest* request,
                        sv1::GetQueueOffsetsResponse* response);
   void LookupById(UnaryCall call, const sv1::LookupByIdRequest* request,

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "services/store/commitlog/crc32c.h"
 
 namespace apogee::store::testing {
 
@@ -50,6 +51,20 @@ std::vector<RecordView> RecordBuffer::Views(int64_t from) const {
     offset = view->end_offset();
   }
   return out;
+}
+
+std::string VersionOneRecord(const RecordInput& input, const RecordPosition& position) {
+  std::string v2;
+  EncodeRecord(input, position, &v2);
+  // Version 2 less its tag-length field, then the length and CRC again.
+  std::string v1 = v2.substr(0, kRecordHeaderSizeV1) + v2.substr(kRecordHeaderSize);
+  v1[8] = static_cast<char>(kRecordMagicV1);
+  const auto length = static_cast<uint32_t>(v1.size());
+  for (int i = 0; i < 4; ++i) v1[i] = static_cast<char>(length >> (8 * i));
+  const uint32_t crc =
+      crc32c::Mask(crc32c::Extend(crc32c::Extend(0, v1.data(), 4), v1.data() + 8, v1.size() - 8));
+  for (int i = 0; i < 4; ++i) v1[4 + i] = static_cast<char>(crc >> (8 * i));
+  return v1;
 }
 
 CommitLogOptions SmallLogOptions(const std::string& dir, FlushMode mode) {

@@ -37,6 +37,10 @@ class RecordBuffer {
   std::map<std::pair<std::string, int32_t>, int64_t> next_;
 };
 
+// `input` (no typed fields) at `position`, encoded as version 1 wrote
+// records: magic 0xA1, no tag-length field (a tag rode in the body then).
+std::string VersionOneRecord(const RecordInput& input, const RecordPosition& position);
+
 // Options for a test commit log in <dir>/commitlog: 4 KiB segments, records
 // up to 1 KiB, so a few dozen small records span several segments.
 CommitLogOptions SmallLogOptions(const std::string& dir, FlushMode mode = FlushMode::kAsync);
