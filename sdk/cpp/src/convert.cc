@@ -141,7 +141,7 @@ ReceivedMessage FromV2(v2::Message m, const std::string& broker, const std::stri
   v2::SystemProperties& sp = *m.mutable_system_properties();
   out.topic = std::move(*m.mutable_topic()->mutable_name());
   out.message_id = std::move(*sp.mutable_message_id());
-  out.tag = sp.tag();
+  out.tag = std::move(*sp.mutable_tag());
   out.keys.reserve(static_cast<size_t>(sp.keys_size()));
   for (std::string& key : *sp.mutable_keys()) out.keys.push_back(std::move(key));
   for (auto& [key, value] : *m.mutable_user_properties()) {
@@ -155,8 +155,8 @@ ReceivedMessage FromV2(v2::Message m, const std::string& broker, const std::stri
   if (sp.has_delivery_timestamp()) out.delivery_time = FromProtoTimestamp(sp.delivery_timestamp());
   out.store_time = FromProtoTimestamp(sp.store_timestamp());
   out.delivery_attempt = sp.has_delivery_attempt() ? sp.delivery_attempt() : 1;
-  out.receipt_handle = sp.receipt_handle();
-  out.message_group = sp.message_group();
+  out.receipt_handle = std::move(*sp.mutable_receipt_handle());
+  out.message_group = std::move(*sp.mutable_message_group());
   out.endpoint = endpoint;
   return out;
 }
