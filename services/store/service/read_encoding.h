@@ -8,7 +8,8 @@
 // Field for field what ToProto sets (proto3: zero and empty scalars are not
 // written; store_time always is), in field-number order, so the result is
 // byte for byte what the generated serializer writes for the same message
-// (read_encoding_test.cc checks that on every record kind).
+// (read_encoding_test.cc checks that on every record kind). Served as an
+// Encoded answer (services/common/server/encoded.h).
 #pragma once
 
 #include <cstddef>
@@ -17,10 +18,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "grpcpp/impl/codegen/proto_utils.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
-#include "grpcpp/support/status.h"
+#include "services/common/server/encoded.h"
 #include "services/store/commitlog/record.h"
 #include "services/store/engine/store.h"
 
@@ -46,16 +45,6 @@ struct QueueRead {
   int64_t body_bytes = 0;            // their bodies' bytes
 };
 
-// An answer encoded by its handler: `Message`'s wire format in one slice,
-// sent as it is. Served by AsyncUnaryMethod like a message (Clear and
-// ByteSizeLong for its pool and error path).
-template <typename Message>
-struct Encoded {
-  grpc::Slice bytes;
-  void Clear() { bytes = grpc::Slice(); }
-  size_t ByteSizeLong() const { return bytes.size(); }
-};
-
 // sv1::ReadResponse of `queue`.
 grpc::Slice EncodeReadResponse(const QueueRead& queue);
 
@@ -64,18 +53,3 @@ grpc::Slice EncodeReadResponse(const QueueRead& queue);
 grpc::Slice EncodeReadQueuesResponse(const std::vector<absl::StatusOr<QueueRead>>& results);
 
 }  // namespace apogee::store
-
-namespace grpc {
-
-template <typename Message>
-class SerializationTraits<apogee::store::Encoded<Message>, void> {
- public:
-  static Status Serialize(const apogee::store::Encoded<Message>& in, ByteBuffer* out, bool* own) {
-    Slice slice = in.bytes;  // a reference, not a copy
-    *out = ByteBuffer(&slice, 1);
-    *own = true;
-    return Status::OK;
-  }
-};
-
-}  // namespace grpc
