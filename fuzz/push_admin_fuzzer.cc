@@ -63,7 +63,7 @@ Broker& TheBroker() {
 
 void Subscribe(const pushv1::Subscribe& subscribe) {
   auto session = PushSession::Create(TheBroker().push, PushLimits(), subscribe,
-                                     [](pushv1::ConsumeResponse) {});
+                                     [](Encoded<pushv1::ConsumeResponse>) {});
   Answer(session.status());
   if (session.ok()) Fail("a subscription was accepted although no topic exists");
 }
@@ -82,7 +82,10 @@ void Deliver(const store::v1::StoredRecord& record) {
   Answer(message.status());
   auto view = StoredMessageView(record);
   if (view.ok() != message.ok()) Fail("StoredMessageView and FromStoreRecord disagree");
-  if (message.ok()) (void)ToPushedMessage(*std::move(message));
+  PopEngine::Popped popped;
+  popped.stored.push_back(StoredDelivery{record, "handle"});
+  if (message.ok()) popped.messages.push_back(*std::move(message));
+  (void)EncodeDeliveries(std::move(popped), 1 << 20);
 }
 
 template <typename Request, typename Check>

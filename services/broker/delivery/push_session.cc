@@ -24,62 +24,6 @@ std::string Range(absl::Duration low, absl::Duration high) {
 
 }  // namespace
 
-pushv1::PushedMessage ToPushedMessage(v2::Message message) {
-  pushv1::PushedMessage out;
-  out.set_delivery_attempt(std::max(1, message.system_properties().delivery_attempt()));
-  out.set_receipt_handle(message.system_properties().receipt_handle());
-  out.set_message_group(message.system_properties().message_group());
-  if (message.system_properties().has_delivery_timestamp()) {
-    *out.mutable_delivery_time() = message.system_properties().delivery_timestamp();
-  }
-  *out.mutable_message() = ToMessageView(std::move(message));
-  return out;
-}
-
-pushv1::PushedMessage ToPushedMessage(StoredDelivery delivery) {
-  store::v1::StoredRecord& record = delivery.record;
-  pushv1::PushedMessage out;
-  out.set_delivery_attempt(1);  // only first deliveries come stored
-  out.set_receipt_handle(std::move(delivery.receipt_handle));
-  out.set_stored_message(std::move(*record.mutable_body()));
-  out.set_topic(std::move(*record.mutable_topic()));
-  out.set_queue_id(record.queue_id());
-  out.set_queue_offset(record.queue_offset());
-  *out.mutable_store_time() = record.store_time();
-  return out;
-}
-
-std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
-    PopEngine::Popped popped, int64_t max_frame_bytes) {
-  std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> frames;
-  int64_t frame_bytes = 0;
-  auto add = [&](int64_t size, pushv1::PushedMessage message) {
-    if (frames.empty() || (frame_bytes > 0 && frame_bytes + size > max_frame_bytes)) {
-      frames.emplace_back();
-      frame_bytes = 0;
-    }
-    frame_bytes += size;
-    *frames.back().Add() = std::move(message);
-  };
-  // Each size is taken before the message moves into its pushed form.
-  for (v2::Message& m : popped.messages) {
-    const auto size = static_cast<int64_t>(m.ByteSizeLong());
-    add(size, ToPushedMessage(std::move(m)));
-  }
-  for (StoredDelivery& d : popped.stored) {
-    const auto size = static_cast<int64_t>(d.record.ByteSizeLong());
-    add(size, ToPushedMessage(std::move(d)));
-  }
-  return frames;
-}
-
-std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
-    std::vector<v2::Message> messages, int64_t max_frame_bytes) {
-  PopEngine::Popped popped;
-  popped.messages = std::move(messages);
-  return PackFrames(std::move(popped), max_frame_bytes);
-}
-
 absl::StatusOr<std::shared_ptr<PushSession>> PushSession::Create(const PushDeps& deps,
                                                                  const PushLimits& limits,
                                                                  const pushv1::Subscribe& subscribe,
@@ -173,7 +117,7 @@ void PushSession::Start() {
     subscribed.mutable_subscribed()->set_broker_name(deps_.broker_name);
     subscribed.mutable_subscribed()->set_fifo(fifo_);
     subscribed.mutable_subscribed()->set_settle_credits(true);
-    send_(std::move(subscribed));
+    send_(EncodeMessage(subscribed));
   }
   // Listening before the first pop (the Assignment's), so no arrival after
   // it is missed.
@@ -221,13 +165,13 @@ void PushSession::OnAssignment(const std::vector<int32_t>& queues, int members) 
       }
       pushv1::ConsumeResponse end;
       end.mutable_read_from()->set_queue_id(it->first);
-      send_(std::move(end));
+      send_(EncodeMessage(end));
       it = lent_.erase(it);
     }
     pushv1::ConsumeResponse response;
     for (int32_t q : queues) response.mutable_assignment()->add_queue_ids(q);
     response.mutable_assignment()->set_members(members);
-    send_(std::move(response));
+    send_(EncodeMessage(response));
     unread_all_ = true;  // new queues: read them all once
     WakeLocked();
   }
@@ -415,10 +359,8 @@ void PushSession::Pump(bool memory_only) {
           unsettled_.insert(d.receipt_handle);
           bytes += static_cast<int64_t>(d.record.body().size());
         }
-        for (auto& frame : PackFrames(std::move(messages), limits_.max_frame_bytes)) {
-          pushv1::ConsumeResponse response;
-          response.mutable_deliveries()->mutable_messages()->Swap(&frame);
-          send_(std::move(response));
+        for (auto& frame : EncodeDeliveries(std::move(messages), limits_.max_frame_bytes)) {
+          send_(std::move(frame));
         }
         deps_.probe->OnPushed(topic_, group_, count, bytes);
       }
@@ -529,7 +471,7 @@ void PushSession::ApplySettles() {
     for (const pushv1::Nack& nack : settle.nacks()) unsettled_.erase(nack.receipt_handle());
   }
   if (!closed_) {
-    for (pushv1::ConsumeResponse& response : responses) send_(std::move(response));
+    for (pushv1::ConsumeResponse& response : responses) send_(EncodeMessage(response));
   }
   if (settles_.empty()) {
     settling_ = false;
@@ -567,7 +509,7 @@ void PushSession::LendColdQueues(const std::vector<int32_t>& queues) {
     response.mutable_read_from()->set_queue_id(q);
     response.mutable_read_from()->set_broker_id(advice->broker_id);
     response.mutable_read_from()->set_offset(*next);
-    send_(std::move(response));
+    send_(EncodeMessage(response));
     deps_.probe->OnReadSuggestion(ha::RoleName(advice->target));
     std::fprintf(stderr,
                  "event=push_queue_lent client=%s group=%s topic=%s queue=%d offset=%lld "

@@ -31,15 +31,16 @@
 #include "services/broker/consume/arrivals.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/delivery/assignment.h"
+#include "services/broker/delivery/push_frames.h"
 #include "services/broker/group/group_manager.h"
 #include "services/broker/ha/read_advisor.h"
-#include "services/broker/message/codec.h"
 #include "services/broker/message/message_filter.h"
 #include "services/broker/metrics/probe.h"
 #include "services/broker/store_client/store_client.h"
 #include "services/broker/topic/topic_manager.h"
 #include "services/common/clock/clock.h"
 #include "services/common/concurrency/executor.h"
+#include "services/common/server/encoded.h"
 
 namespace apogee::broker {
 
@@ -94,10 +95,11 @@ struct PushDeps {
 // Thread-safe. Store calls run on the executor; the public methods only
 // take the session's lock and hand work off, so gRPC threads may call them.
 // `send` is called with the session's lock held (so responses keep their
-// order); it must only queue the response.
+// order); it must only queue the response, which comes encoded (Deliveries
+// frames are written straight from the popped records: push_frames.h).
 class PushSession : public std::enable_shared_from_this<PushSession> {
  public:
-  using Send = std::function<void(pushv1::ConsumeResponse)>;
+  using Send = std::function<void(Encoded<pushv1::ConsumeResponse>)>;
 
   // Checks the subscription (INVALID_ARGUMENT naming the field and the
   // limit; NOT_FOUND for an unknown topic: push never creates topics).
@@ -216,20 +218,5 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   std::map<int32_t, int64_t> lent_ ABSL_GUARDED_BY(mu_);
   absl::Time lend_check_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
-
-// The pushed form of a popped message.
-pushv1::PushedMessage ToPushedMessage(v2::Message message);
-// The stored form (PushedMessage.stored_message and the fields beside it):
-// the record's body moves over as it is.
-pushv1::PushedMessage ToPushedMessage(StoredDelivery delivery);
-
-// `popped` in its pushed form, cut into as few frames as fit: a frame
-// closes before it would pass `max_frame_bytes` (a larger message comes
-// alone). Push Deliveries and batched receive responses are cut this way.
-// Empty for no messages.
-std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
-    PopEngine::Popped popped, int64_t max_frame_bytes);
-std::vector<google::protobuf::RepeatedPtrField<pushv1::PushedMessage>> PackFrames(
-    std::vector<v2::Message> messages, int64_t max_frame_bytes);
 
 }  // namespace apogee::broker

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/server/encoded.h"
 #include "services/common/status/grpc_status.h"
 
 namespace apogee::broker {
@@ -16,7 +17,7 @@ namespace apogee::broker {
 // writes are queued and written in order; the call finishes once it was
 // ended (by the client, an error, or Shutdown) and no write is in flight.
 class PushService::Stream final
-    : public QueueBidiStream<pushv1::ConsumeRequest, pushv1::ConsumeResponse>,
+    : public QueueBidiStream<pushv1::ConsumeRequest, Encoded<pushv1::ConsumeResponse>>,
       public std::enable_shared_from_this<Stream> {
  public:
   explicit Stream(PushService* service)
@@ -35,7 +36,7 @@ class PushService::Stream final
   }
 
   // Queues a response; dropped once the call is ending.
-  void Send(pushv1::ConsumeResponse response) {
+  void Send(Encoded<pushv1::ConsumeResponse> response) {
     absl::MutexLock lock(&mu_);
     if (end_.has_value()) return;
     writes_.push_back(std::move(response));
@@ -117,7 +118,7 @@ class PushService::Stream final
         }
         std::weak_ptr<Stream> weak = weak_from_this();
         auto session = PushSession::Create(service_->deps_, service_->limits_, request.subscribe(),
-                                           [weak](pushv1::ConsumeResponse response) {
+                                           [weak](Encoded<pushv1::ConsumeResponse> response) {
                                              if (auto self = weak.lock()) {
                                                self->Send(std::move(response));
                                              }
@@ -177,7 +178,7 @@ class PushService::Stream final
   std::vector<StreamCounter::Lease> places_;  // read loop only; released with the stream
 
   absl::Mutex mu_;
-  std::deque<pushv1::ConsumeResponse> writes_ ABSL_GUARDED_BY(mu_);
+  std::deque<Encoded<pushv1::ConsumeResponse>> writes_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

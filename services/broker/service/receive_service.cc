@@ -3,7 +3,7 @@
 #include <utility>
 #include <vector>
 
-#include "services/broker/delivery/push_session.h"
+#include "services/broker/delivery/push_frames.h"
 #include "services/common/status/v2_status.h"
 
 namespace apogee::broker {
