@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "services/broker/message/codec.h"
-#include "services/common/server/wire_out.h"
+#include "services/common/wire/wire_out.h"
 
 namespace apogee::broker {
 namespace {

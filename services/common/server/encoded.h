@@ -3,7 +3,7 @@
 // Any method served by AsyncUnaryMethod may take one as its response type
 // (Clear and ByteSizeLong serve its MessagePool and error path), and a
 // QueueBidiStream as the type it writes; the handler fills `bytes`, e.g.
-// with what the generated serializer would write (WireOut in wire_out.h;
+// with what the generated serializer would write (WireOut in services/common/wire/wire_out.h;
 // the store's Read answers, services/store/service/read_encoding.h; the
 // broker's push frames, services/broker/delivery/push_frames.h).
 #pragma once

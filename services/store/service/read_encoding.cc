@@ -1,8 +1,8 @@
 #include "services/store/service/read_encoding.h"
 
 #include "google/protobuf/timestamp.pb.h"
-#include "services/common/server/wire_out.h"
 #include "services/common/status/status_macros.h"
+#include "services/common/wire/wire_out.h"
 #include "services/store/service/record_codec.h"
 
 namespace apogee::store {
