@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/clock/proto_time.h"
 #include "services/common/naming/names.h"
+#include "services/common/wire/wire_out.h"
 
 namespace apogee::sdk {
 namespace {
@@ -112,28 +113,41 @@ std::string NewMessageId() {
   return id;
 }
 
-v2::Message ToV2(Message m, const std::string& message_id, absl::Time born) {
-  v2::Message out;
-  out.mutable_topic()->set_name(std::move(m.topic));
-  out.set_body(std::move(m.body));
-  v2::SystemProperties* sp = out.mutable_system_properties();
-  sp->set_message_id(message_id);
-  if (!m.tag.empty()) sp->set_tag(m.tag);
-  for (const std::string& key : m.keys) sp->add_keys(key);
-  sp->set_message_type(v2::NORMAL);
-  if (!m.message_group.empty()) {
-    sp->set_message_type(v2::FIFO);
-    sp->set_message_group(m.message_group);
+grpc::Slice EncodeSendEntry(const Message& m, const std::string& message_id, absl::Time born) {
+  const bool delayed = m.delay_level != 0 || m.delivery_time != absl::InfinitePast();
+  v2::MessageType type = v2::NORMAL;
+  if (!m.message_group.empty()) type = v2::FIFO;
+  if (delayed) type = v2::DELAY;
+  const google::protobuf::Timestamp born_at = ToProtoTimestamp(born);
+  google::protobuf::Timestamp deliver_at;
+  if (delayed) {
+    deliver_at = ToProtoTimestamp(m.delay_level != 0 ? born + DelayLevelDuration(m.delay_level)
+                                                     : m.delivery_time);
   }
-  if (m.delay_level != 0 || m.delivery_time != absl::InfinitePast()) {
-    sp->set_message_type(v2::DELAY);
-    *sp->mutable_delivery_timestamp() = ToProtoTimestamp(
-        m.delay_level != 0 ? born + DelayLevelDuration(m.delay_level) : m.delivery_time);
-  }
-  sp->set_body_encoding(v2::IDENTITY);
-  *sp->mutable_born_timestamp() = ToProtoTimestamp(born);
-  for (const auto& [key, value] : m.properties) (*out.mutable_user_properties())[key] = value;
-  return out;
+  // v2::SystemProperties, in field-number order; tag and message_group are
+  // optional fields, set only when not empty.
+  auto put_system = [&](WireOut& o) {
+    o.Bytes(1, m.tag);
+    for (const std::string& key : m.keys) o.Bytes(2, key, /*always=*/true);
+    o.Bytes(3, message_id);
+    o.Int(5, v2::IDENTITY);
+    o.Int(6, type);
+    o.Timestamp(7, born_at.seconds(), born_at.nanos());
+    if (delayed) o.Timestamp(11, deliver_at.seconds(), deliver_at.nanos());
+    o.Bytes(17, m.message_group);
+  };
+  auto put_message = [&](WireOut& o) {
+    o.Message(1, [&m](WireOut& topic) { topic.Bytes(2, m.topic); });  // Resource.name
+    for (const auto& property : m.properties) {
+      o.Message(2, [&property](WireOut& entry) {  // a map entry: key and value always
+        entry.Bytes(1, property.first, /*always=*/true);
+        entry.Bytes(2, property.second, /*always=*/true);
+      });
+    }
+    o.Message(3, put_system);
+    o.Bytes(4, m.body);
+  };
+  return EncodeSlice([&put_message](WireOut& out) { out.Message(1, put_message); });
 }
 
 ReceivedMessage FromV2(v2::Message m, const std::string& broker, const std::string& endpoint) {

@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "apache/rocketmq/v2/service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -18,6 +19,15 @@ Message Valid() {
   m.topic = "T";
   m.body = "x";
   return m;
+}
+
+// What the broker reads of EncodeSendEntry(m): the request's one message.
+v2::Message Sent(const Message& m, const std::string& id, absl::Time born) {
+  const grpc::Slice entry = EncodeSendEntry(m, id, born);
+  v2::SendMessageRequest request;
+  EXPECT_TRUE(request.ParseFromArray(entry.begin(), static_cast<int>(entry.size())));
+  EXPECT_EQ(request.messages_size(), 1);
+  return request.messages(0);
 }
 
 TEST(ValidateMessageTest, AcceptsAPlainMessage) {
@@ -49,12 +59,72 @@ TEST(ValidateMessageTest, RejectsBadInputNamingFieldAndLimit) {
   EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("bytes (max 16384)"));
 }
 
+TEST(EncodeSendEntryTest, WritesWhatTheGeneratedSerializerWrites) {
+  // Each shape as the generated code would build it (one property at most:
+  // the generated serializer writes a map in no fixed order).
+  auto expect_same = [](const Message& m, const v2::Message& built) {
+    v2::SendMessageRequest request;
+    *request.add_messages() = built;
+    const grpc::Slice entry = EncodeSendEntry(m, "ID1", absl::FromUnixNanos(100000000005));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(entry.begin()), entry.size()),
+              request.SerializeAsString());
+  };
+  auto built = [](const Message& m) {
+    v2::Message out;
+    out.mutable_topic()->set_name(m.topic);
+    for (const auto& [key, value] : m.properties) (*out.mutable_user_properties())[key] = value;
+    v2::SystemProperties* sp = out.mutable_system_properties();
+    if (!m.tag.empty()) sp->set_tag(m.tag);
+    for (const std::string& key : m.keys) sp->add_keys(key);
+    sp->set_message_id("ID1");
+    sp->set_body_encoding(v2::IDENTITY);
+    sp->set_message_type(v2::NORMAL);
+    sp->mutable_born_timestamp()->set_seconds(100);
+    sp->mutable_born_timestamp()->set_nanos(5);
+    out.set_body(m.body);
+    return out;
+  };
+  Message plain = Valid();
+  expect_same(plain, built(plain));
+
+  Message full = Valid();
+  full.tag = "TagA";
+  full.keys = {"k1", "", "k3"};
+  full.properties["color"] = "red";
+  full.body.assign(300, 'b');  // a two-byte length
+  expect_same(full, built(full));
+
+  Message fifo = full;
+  fifo.message_group = "order-7";
+  v2::Message fifo_built = built(fifo);
+  fifo_built.mutable_system_properties()->set_message_type(v2::FIFO);
+  fifo_built.mutable_system_properties()->set_message_group("order-7");
+  expect_same(fifo, fifo_built);
+
+  Message delayed = full;
+  delayed.delivery_time = absl::FromUnixSeconds(500);
+  v2::Message delayed_built = built(delayed);
+  delayed_built.mutable_system_properties()->set_message_type(v2::DELAY);
+  delayed_built.mutable_system_properties()->mutable_delivery_timestamp()->set_seconds(500);
+  expect_same(delayed, delayed_built);
+}
+
+TEST(EncodeSendEntryTest, ManyPropertiesAllArrive) {
+  Message m = Valid();
+  for (int i = 0; i < 20; ++i) m.properties["p" + std::to_string(i)] = std::to_string(i);
+  m.properties["empty"] = "";
+  const v2::Message wire = Sent(m, "ID1", absl::FromUnixSeconds(100));
+  std::map<std::string, std::string> got(wire.user_properties().begin(),
+                                         wire.user_properties().end());
+  EXPECT_EQ(got, m.properties);
+}
+
 TEST(ConvertTest, RoundTripsThroughV2) {
   Message m = Valid();
   m.tag = "TagA";
   m.keys = {"k1", "k2"};
   m.properties["color"] = "red";
-  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  v2::Message wire = Sent(m, "ID1", absl::FromUnixSeconds(100));
   ReceivedMessage back = FromV2(wire, "broker-a", "127.0.0.1:1");
   EXPECT_EQ(back.topic, "T");
   EXPECT_EQ(back.message_id, "ID1");
@@ -71,7 +141,7 @@ TEST(ConvertTest, AStoredPushedMessageTakesTheBrokersFieldsBesideIt) {
   m.keys = {"k1"};
   m.properties["color"] = "red";
   m.message_group = "order-7";
-  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  v2::Message wire = Sent(m, "ID1", absl::FromUnixSeconds(100));
   wire.mutable_topic()->set_name("as-sent");  // the field beside it wins
   ::apogee::broker::v1::PushedMessage pushed;
   pushed.set_stored_message(wire.SerializeAsString());
@@ -107,10 +177,10 @@ TEST(ConvertTest, AStoredPushedMessageTakesTheBrokersFieldsBesideIt) {
 TEST(ConvertTest, AMessageGroupMakesAFifoMessage) {
   Message m = Valid();
   m.message_group = "order-7";
-  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  v2::Message wire = Sent(m, "ID1", absl::FromUnixSeconds(100));
   EXPECT_EQ(wire.system_properties().message_type(), v2::FIFO);
   EXPECT_EQ(FromV2(wire, "b", "e").message_group, "order-7");
-  EXPECT_EQ(ToV2(Valid(), "ID1", absl::FromUnixSeconds(100)).system_properties().message_type(),
+  EXPECT_EQ(Sent(Valid(), "ID1", absl::FromUnixSeconds(100)).system_properties().message_type(),
             v2::NORMAL);
   m.message_group = " ";
   EXPECT_THAT(ValidateMessage(m, "message").message(), HasSubstr("message.message_group is blank"));
@@ -137,20 +207,20 @@ TEST(ConvertTest, FiltersBecomeV2FilterExpressions) {
 TEST(ConvertTest, DelayLevelAndDeliveryTimeBecomeADelayMessage) {
   Message m = Valid();
   m.delay_level = 3;  // 10 s
-  v2::Message wire = ToV2(m, "ID1", absl::FromUnixSeconds(100));
+  v2::Message wire = Sent(m, "ID1", absl::FromUnixSeconds(100));
   EXPECT_EQ(wire.system_properties().message_type(), v2::DELAY);
   EXPECT_EQ(wire.system_properties().delivery_timestamp().seconds(), 110);
   EXPECT_EQ(FromV2(wire, "b", "e").delivery_time, absl::FromUnixSeconds(110));
   m.delay_level = 18;
   EXPECT_EQ(
-      ToV2(m, "ID1", absl::FromUnixSeconds(100)).system_properties().delivery_timestamp().seconds(),
+      Sent(m, "ID1", absl::FromUnixSeconds(100)).system_properties().delivery_timestamp().seconds(),
       100 + 7200);
   m = Valid();
   m.delivery_time = absl::FromUnixSeconds(500);
   EXPECT_EQ(
-      ToV2(m, "ID1", absl::FromUnixSeconds(100)).system_properties().delivery_timestamp().seconds(),
+      Sent(m, "ID1", absl::FromUnixSeconds(100)).system_properties().delivery_timestamp().seconds(),
       500);
-  EXPECT_FALSE(ToV2(Valid(), "ID1", absl::FromUnixSeconds(100))
+  EXPECT_FALSE(Sent(Valid(), "ID1", absl::FromUnixSeconds(100))
                    .system_properties()
                    .has_delivery_timestamp());
   m.delay_level = 2;

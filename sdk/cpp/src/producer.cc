@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "sdk/cpp/src/channels.h"
 #include "sdk/cpp/src/client_common.h"
 #include "sdk/cpp/src/completion_thread.h"
@@ -26,6 +28,8 @@ using sdk::OutgoingBatch;
 using sdk::QueueRef;
 using sdk::Retryable;
 namespace v2 = ::apache::rocketmq::v2;
+
+constexpr char kSendMessageMethod[] = "/apache.rocketmq.v2.MessagingService/SendMessage";
 
 // Thread-safe; see Producer. `mu_` guards the in-flight count that
 // Shutdown waits on.
@@ -98,7 +102,7 @@ class Producer::Impl {
       return;
     }
     coalescer_->Add(prepared->topic, std::move(prepared->queues),
-                    std::move(*prepared->request.mutable_messages(0)), std::move(callback));
+                    std::move(prepared->entries.front()), std::move(callback));
   }
 
   void Shutdown() {
@@ -138,21 +142,21 @@ class Producer::Impl {
     --in_flight_;
   }
 
-  // A send's request (ids and born time assigned, input checked) and the
-  // topic's writable queues.
+  // A send's messages encoded (ids and born time assigned, input checked)
+  // and the topic's writable queues.
   struct Prepared {
     std::string topic;
-    v2::SendMessageRequest request;
+    std::vector<grpc::Slice> entries;
     std::vector<QueueRef> queues;
   };
 
-  // Takes `messages` by value: each one's body moves into the request.
-  absl::StatusOr<Prepared> Prepare(std::vector<Message> messages) {
+  absl::StatusOr<Prepared> Prepare(const std::vector<Message>& messages) {
     if (messages.empty()) return absl::InvalidArgumentError("no messages to send");
     Prepared out;
     out.topic = messages.front().topic;
     const std::string group = messages.front().message_group;
     const absl::Time born = absl::Now();
+    int64_t bytes = 0;  // the request's
     for (size_t i = 0; i < messages.size(); ++i) {
       const std::string where =
           messages.size() == 1 ? std::string("message") : absl::StrCat("messages[", i, "]");
@@ -167,10 +171,10 @@ class Producer::Impl {
             absl::StrCat(where, ".message_group is \"", messages[i].message_group,
                          "\" but a batch has one message group (\"", group, "\")"));
       }
-      *out.request.add_messages() = sdk::ToV2(std::move(messages[i]), sdk::NewMessageId(), born);
+      out.entries.push_back(sdk::EncodeSendEntry(messages[i], sdk::NewMessageId(), born));
+      bytes += static_cast<int64_t>(out.entries.back().size());
     }
-    if (const size_t bytes = out.request.ByteSizeLong();
-        static_cast<int64_t>(bytes) > options_.max_request_bytes) {
+    if (bytes > options_.max_request_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "send of ", messages.size(), " message(s) to topic \"", out.topic, "\" is ", bytes,
           " bytes (max_request_bytes ", options_.max_request_bytes, "): send a smaller batch"));
@@ -217,7 +221,7 @@ class Producer::Impl {
     auto result =
         sdk::SendWithRetries(prepared->topic, prepared->queues, Policy(), *clock_, selector_,
                              Faults(), [&](const QueueRef& queue, absl::Time deadline) {
-                               return Attempt(prepared->request, queue, deadline);
+                               return Attempt(prepared->entries, queue, deadline);
                              });
     ForgetRouteAfter(prepared->topic, result.status());
     return result;
@@ -225,16 +229,16 @@ class Producer::Impl {
 
   // One coalesced SendMessage call in flight (SendAsync messages of one
   // topic) across its attempts: what its gRPC callbacks carry along.
-  // callbacks[i] belongs to request.messages(i); messages answered are
-  // dropped from both before a retry.
+  // callbacks[i] belongs to entries[i]; messages answered are dropped from
+  // both before a retry.
   struct AsyncBatch {
     AsyncBatch(OutgoingBatch batch, sdk::SendRetry retry)
         : topic(std::move(batch.topic)),
-          request(std::move(batch.request)),
+          entries(std::move(batch.entries)),
           callbacks(std::move(batch.callbacks)),
           retry(std::move(retry)) {}
     std::string topic;
-    v2::SendMessageRequest request;
+    std::vector<grpc::Slice> entries;
     std::vector<SendCallback> callbacks;
     sdk::SendRetry retry;
   };
@@ -245,8 +249,8 @@ class Producer::Impl {
   struct AsyncAttempt {
     QueueRef queue;
     grpc::ClientContext context;
-    v2::SendMessageResponse response;
-    std::unique_ptr<v2::MessagingService::Stub> stub;
+    grpc::ByteBuffer answer;  // a v2::SendMessageResponse
+    std::unique_ptr<grpc::GenericStub> stub;
   };
 
   using Outcomes = std::vector<std::pair<SendCallback, absl::StatusOr<SendReceipt>>>;
@@ -273,17 +277,45 @@ class Producer::Impl {
       FailAll(*send, queue.status());
       return;
     }
+    const std::vector<grpc::Slice>& entries = send->entries;
+    const absl::Time deadline = send->retry.deadline();
+    StartSend(entries, *queue, deadline,
+              [this, send = std::move(send)](const QueueRef& to, const grpc::Status& status,
+                                             const v2::SendMessageResponse& response) {
+                OnAnswer(send, to, status, response);
+              });
+  }
+
+  // Starts one SendMessage call of `entries` to `queue`'s broker; `done`
+  // runs on the completion thread with the queue, the call's status and the
+  // answer. The request is the entries one after another, referred to, not
+  // copied (a v2::SendMessageRequest's wire format), sent through a generic
+  // stub: the generated one would want a message built and serialized.
+  using SendDone =
+      std::function<void(const QueueRef&, const grpc::Status&, const v2::SendMessageResponse&)>;
+  void StartSend(const std::vector<grpc::Slice>& entries, const QueueRef& queue,
+                 absl::Time deadline, SendDone done) {
     auto attempt = std::make_shared<AsyncAttempt>();
-    attempt->queue = *queue;
-    core_.channels.Prepare(&attempt->context, send->retry.deadline() - clock_->Now());
-    attempt->stub = core_.channels.Messaging(queue->endpoint);
+    attempt->queue = queue;
+    core_.channels.Prepare(&attempt->context, deadline - clock_->Now());
+    attempt->stub = std::make_unique<grpc::GenericStub>(core_.channels.Get(queue.endpoint));
     AsyncAttempt* raw = attempt.get();
-    const v2::SendMessageRequest* request = &send->request;
+    const grpc::ByteBuffer request(entries.data(), entries.size());
     completions_->Start(
-        raw->stub->PrepareAsyncSendMessage(&raw->context, *request, completions_->queue()),
-        &raw->response,
-        [this, send = std::move(send), attempt = std::move(attempt)](const grpc::Status& status) {
-          OnAnswer(send, *attempt, status);
+        raw->stub->PrepareUnaryCall(&raw->context, kSendMessageMethod, request,
+                                    completions_->queue()),
+        &raw->answer,
+        [attempt = std::move(attempt), done = std::move(done)](const grpc::Status& status) {
+          v2::SendMessageResponse response;
+          grpc::Status answered = status;
+          if (status.ok() && !grpc::SerializationTraits<v2::SendMessageResponse>::Deserialize(
+                                  &attempt->answer, &response)
+                                  .ok()) {
+            // As the generated stub would say.
+            answered = grpc::Status(grpc::StatusCode::INTERNAL,
+                                    "the broker's SendMessage answer does not parse");
+          }
+          done(attempt->queue, answered, response);
         });
   }
 
@@ -291,16 +323,15 @@ class Producer::Impl {
   // its own rejection, or (failures of the whole call, and entries the
   // broker did not store for a retryable reason) another attempt elsewhere
   // while the retry policy allows one.
-  void OnAnswer(const std::shared_ptr<AsyncBatch>& send, const AsyncAttempt& attempt,
-                const grpc::Status& status) {
-    const int n = send->request.messages_size();
-    sdk::BatchAnswer answer =
-        sdk::ReadBatchAnswer(status.ok() ? absl::OkStatus() : FromGrpcStatus(status),
-                             attempt.response, n, send->topic, attempt.queue);
-    ForgetRouteIfNotWriter(attempt.queue, answer.whole);
+  void OnAnswer(const std::shared_ptr<AsyncBatch>& send, const QueueRef& queue,
+                const grpc::Status& status, const v2::SendMessageResponse& response) {
+    const int n = static_cast<int>(send->entries.size());
+    sdk::BatchAnswer answer = sdk::ReadBatchAnswer(
+        status.ok() ? absl::OkStatus() : FromGrpcStatus(status), response, n, send->topic, queue);
+    ForgetRouteIfNotWriter(queue, answer.whole);
     if (!answer.whole.ok()) return RetryOrFail(send, answer.whole);
     Outcomes answered;
-    v2::SendMessageRequest rest;
+    std::vector<grpc::Slice> rest;
     std::vector<SendCallback> rest_callbacks;
     for (int i = 0; i < n; ++i) {
       auto& each = answer.each[static_cast<size_t>(i)];
@@ -308,7 +339,7 @@ class Producer::Impl {
       if (each.has_value()) {
         answered.emplace_back(std::move(callback), *std::move(each));
       } else {
-        *rest.add_messages() = std::move(*send->request.mutable_messages(i));
+        rest.push_back(std::move(send->entries[static_cast<size_t>(i)]));
         rest_callbacks.push_back(std::move(callback));
       }
     }
@@ -318,7 +349,7 @@ class Producer::Impl {
       return;
     }
     FinishMany(std::move(answered));  // the rest still hold Shutdown back
-    send->request = std::move(rest);
+    send->entries = std::move(rest);
     send->callbacks = std::move(rest_callbacks);
     RetryOrFail(send, answer.retry_error);
   }
@@ -372,12 +403,21 @@ class Producer::Impl {
     FinishMany(std::move(one));
   }
 
-  absl::StatusOr<std::vector<SendReceipt>> Attempt(const v2::SendMessageRequest& request,
+  // One synchronous attempt: the async call, waited for.
+  absl::StatusOr<std::vector<SendReceipt>> Attempt(const std::vector<grpc::Slice>& entries,
                                                    const QueueRef& queue, absl::Time deadline) {
-    auto response = sdk::CallV2Raw(core_.channels, queue.endpoint, deadline - clock_->Now(),
-                                   &v2::MessagingService::Stub::SendMessage, request);
-    if (!response.ok()) return response.status();
-    auto receipts = Receipts(request, *response, queue);
+    absl::Notification answered;
+    grpc::Status status;
+    v2::SendMessageResponse response;
+    StartSend(entries, queue, deadline,
+              [&](const QueueRef&, const grpc::Status& s, const v2::SendMessageResponse& r) {
+                status = s;
+                response = r;
+                answered.Notify();
+              });
+    answered.WaitForNotification();
+    if (!status.ok()) return FromGrpcStatus(status);
+    auto receipts = Receipts(entries.size(), response, queue);
     ForgetRouteIfNotWriter(queue, receipts.status());
     return receipts;
   }
@@ -389,8 +429,8 @@ class Producer::Impl {
     if (ToV2Code(status) == v2::HA_NOT_AVAILABLE) core_.routes.Invalidate(queue.topic);
   }
 
-  // The receipts of a broker's answer to `request`, or its error.
-  static absl::StatusOr<std::vector<SendReceipt>> Receipts(const v2::SendMessageRequest& request,
+  // The receipts of a broker's answer to a send of `messages`, or its error.
+  static absl::StatusOr<std::vector<SendReceipt>> Receipts(size_t messages,
                                                            const v2::SendMessageResponse& response,
                                                            const QueueRef& queue) {
     if (response.status().code() == v2::MULTIPLE_RESULTS) {
@@ -406,10 +446,9 @@ class Producer::Impl {
       }
     }
     if (absl::Status s = FromV2Status(response.status()); !s.ok()) return s;
-    if (response.entries_size() != request.messages_size()) {
+    if (static_cast<size_t>(response.entries_size()) != messages) {
       return absl::InternalError(absl::StrCat("broker answered ", response.entries_size(),
-                                              " entries for ", request.messages_size(),
-                                              " messages"));
+                                              " entries for ", messages, " messages"));
     }
     std::vector<SendReceipt> receipts;
     for (const v2::SendResultEntry& e : response.entries()) {

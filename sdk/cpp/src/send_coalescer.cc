@@ -65,9 +65,9 @@ void SendCoalescer::Send(std::vector<OutgoingBatch> batches) {
   for (OutgoingBatch& b : batches) flush_(std::move(b));
 }
 
-void SendCoalescer::Add(const std::string& topic, std::vector<QueueRef> queues, v2::Message message,
+void SendCoalescer::Add(const std::string& topic, std::vector<QueueRef> queues, grpc::Slice entry,
                         SendCallback callback) {
-  const int64_t size = static_cast<int64_t>(message.ByteSizeLong());
+  const auto size = static_cast<int64_t>(entry.size());
   std::vector<OutgoingBatch> out;
   {
     absl::MutexLock lock(&mu_);
@@ -82,7 +82,7 @@ void SendCoalescer::Add(const std::string& topic, std::vector<QueueRef> queues, 
       lane.pending.oldest = clock_.Now();
     }
     lane.pending.queues = std::move(queues);
-    *lane.pending.request.add_messages() = std::move(message);
+    lane.pending.entries.push_back(std::move(entry));
     lane.pending.callbacks.push_back(std::move(callback));
     lane.bytes += size;
     if (lane.calls < options_.max_calls_in_flight ||

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "apache/rocketmq/v2/service.pb.h"
 #include "apogee/producer.h"
+#include "grpcpp/support/slice.h"
 #include "sdk/cpp/src/route.h"
 #include "services/common/clock/clock.h"
 
@@ -33,12 +34,13 @@ struct CoalescerOptions {
   int max_calls_in_flight = 2;  // per topic (ProducerOptions::max_batch_calls_in_flight)
 };
 
-// Messages of one topic that leave in one SendMessage call; callbacks[i]
-// belongs to request.messages(i).
+// Messages of one topic that leave in one SendMessage call, each as its
+// encoded entry of the request (EncodeSendEntry); callbacks[i] belongs to
+// entries[i].
 struct OutgoingBatch {
   std::string topic;
   std::vector<QueueRef> queues;  // the topic's writable queues, newest route
-  ::apache::rocketmq::v2::SendMessageRequest request;
+  std::vector<grpc::Slice> entries;
   std::vector<SendCallback> callbacks;
   absl::Time oldest;  // when its first message was added
 };
@@ -77,8 +79,9 @@ class SendCoalescer {
   // FlushAll and wait for their callbacks first.
   ~SendCoalescer();
 
-  void Add(const std::string& topic, std::vector<QueueRef> queues,
-           ::apache::rocketmq::v2::Message message, SendCallback callback);
+  // `entry`: the message encoded (EncodeSendEntry).
+  void Add(const std::string& topic, std::vector<QueueRef> queues, grpc::Slice entry,
+           SendCallback callback);
   // A call of `topic` that Flush got has ended (all its messages answered).
   void CallDone(const std::string& topic);
   // Sends lanes whose first message waited `linger`.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sdk/cpp/src/convert.h"
 #include "services/common/clock/clock.h"
 
 namespace apogee::sdk {
@@ -15,11 +16,22 @@ using ::testing::ElementsAre;
 
 namespace v2 = ::apache::rocketmq::v2;
 
-v2::Message Body(const std::string& topic, size_t bytes) {
-  v2::Message m;
-  m.mutable_topic()->set_name(topic);
-  m.set_body(std::string(bytes, 'x'));
-  return m;
+grpc::Slice Body(const std::string& topic, size_t bytes) {
+  Message m;
+  m.topic = topic;
+  m.body = std::string(bytes, 'x');
+  return EncodeSendEntry(m, "id", absl::FromUnixSeconds(100));
+}
+
+// The batch's request as the broker reads it.
+v2::SendMessageRequest Request(const OutgoingBatch& b) {
+  std::string bytes;
+  for (const grpc::Slice& e : b.entries) {
+    bytes.append(reinterpret_cast<const char*>(e.begin()), e.size());
+  }
+  v2::SendMessageRequest request;
+  EXPECT_TRUE(request.ParseFromString(bytes));
+  return request;
 }
 
 // Records the batches that leave (their sizes) and runs no thread: the
@@ -39,7 +51,7 @@ class SendCoalescerTest : public ::testing::Test {
   }
   std::vector<int> Sizes() const {
     std::vector<int> out;
-    for (const OutgoingBatch& b : sent_) out.push_back(b.request.messages_size());
+    for (const OutgoingBatch& b : sent_) out.push_back(Request(b).messages_size());
     return out;
   }
 
@@ -80,7 +92,7 @@ TEST_F(SendCoalescerTest, BatchBytesAreBounded) {
   Add("T", 1000);  // waits (about 2000 bytes)
   Add("T", 1000);  // would overfill: the two before leave, this one waits
   ASSERT_THAT(Sizes(), ElementsAre(1, 2));
-  EXPECT_LE(sent_[1].request.ByteSizeLong(), 2500u);
+  EXPECT_LE(Request(sent_[1]).ByteSizeLong(), 2500u);
 }
 
 TEST_F(SendCoalescerTest, LingerEndsTheWait) {
@@ -108,7 +120,8 @@ TEST_F(SendCoalescerTest, TopicsHaveTheirOwnLanes) {
   ASSERT_THAT(Sizes(), ElementsAre(1, 1, 1, 2));
   EXPECT_EQ(sent_[2].topic, "A");
   EXPECT_EQ(sent_[3].topic, "B");
-  for (const v2::Message& m : sent_[3].request.messages()) EXPECT_EQ(m.topic().name(), "B");
+  const v2::SendMessageRequest b = Request(sent_[3]);
+  for (const v2::Message& m : b.messages()) EXPECT_EQ(m.topic().name(), "B");
 }
 
 TEST_F(SendCoalescerTest, LingerThreadSendsWaitingMessages) {
@@ -117,7 +130,7 @@ TEST_F(SendCoalescerTest, LingerThreadSendsWaitingMessages) {
   int sent = 0;
   SendCoalescer coalescer({absl::Milliseconds(1), 100, 1 << 20, 1}, clock, [&](OutgoingBatch b) {
     absl::MutexLock lock(&mu);
-    sent += b.request.messages_size();
+    sent += static_cast<int>(b.entries.size());
   });
   for (int i = 0; i < 3; ++i) coalescer.Add("T", {}, Body("T", 1), [](auto) {});
   absl::MutexLock lock(&mu);
