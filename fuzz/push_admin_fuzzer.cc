@@ -13,6 +13,8 @@
 #include "apogee/admin/v1/admin.pb.h"
 #include "apogee/broker/v1/push.pb.h"
 #include "fuzz/fuzz_util.h"
+#include "sdk/cpp/src/convert.h"
+#include "sdk/cpp/src/testing/stored_reference.h"
 #include "services/broker/client/client_manager.h"
 #include "services/broker/consume/pop_engine.h"
 #include "services/broker/consume/receipt_handle.h"
@@ -85,7 +87,23 @@ void Deliver(const store::v1::StoredRecord& record) {
   PopEngine::Popped popped;
   popped.stored.push_back(StoredDelivery{record, "handle"});
   if (message.ok()) popped.messages.push_back(*std::move(message));
-  (void)EncodeDeliveries(std::move(popped), 1 << 20);
+  // What a consumer makes of the stored form: the SDK's own reader must
+  // read whatever the generated parser reads, and alike.
+  auto frames = EncodeDeliveries(std::move(popped), 1 << 20);
+  pushv1::ConsumeResponse frame;
+  const grpc::Slice& bytes = frames.back().bytes;  // the stored one comes last
+  if (!frame.ParseFromArray(bytes.begin(), static_cast<int>(bytes.size()))) {
+    Fail("an encoded Deliveries frame does not parse");
+  }
+  const pushv1::PushedMessage& stored =
+      frame.deliveries().messages(frame.deliveries().messages_size() - 1);
+  auto read = sdk::FromPushed(stored, "broker-fuzz", "127.0.0.1:1");
+  auto reference = sdk::testing::ParsedThenConverted(stored, "broker-fuzz", "127.0.0.1:1");
+  if (reference.ok() && !read.ok()) Fail("FromPushed refused a message the generated parser reads");
+  if (reference.ok() && !sdk::testing::Difference(*read, *reference).empty()) {
+    Fail("FromPushed and the generated parser disagree on " +
+         sdk::testing::Difference(*read, *reference));
+  }
 }
 
 template <typename Request, typename Check>

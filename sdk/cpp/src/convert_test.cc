@@ -4,9 +4,11 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "apache/rocketmq/v2/service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sdk/cpp/src/testing/stored_reference.h"
 
 namespace apogee::sdk {
 namespace {
@@ -172,6 +174,94 @@ TEST(ConvertTest, AStoredPushedMessageTakesTheBrokersFieldsBesideIt) {
   auto bad = FromPushed(pushed, "broker-a", "127.0.0.1:1");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(bad.status().message(), HasSubstr("T/3@42 does not parse"));
+}
+
+// Both readings of `stored` agree: both fail, or both give every field alike.
+void ExpectReadLikeTheGeneratedParser(const std::string& stored, const std::string& what) {
+  SCOPED_TRACE(what);
+  broker::v1::PushedMessage pushed;
+  pushed.set_stored_message(stored);
+  pushed.set_topic("T");
+  pushed.set_queue_id(3);
+  pushed.set_queue_offset(42);
+  pushed.mutable_store_time()->set_seconds(200);
+  pushed.set_delivery_attempt(2);
+  pushed.set_receipt_handle("handle-1");
+  const auto want = testing::ParsedThenConverted(pushed, "broker-a", "127.0.0.1:1");
+  const auto got = FromPushed(pushed, "broker-a", "127.0.0.1:1");
+  ASSERT_EQ(got.ok(), want.ok()) << got.status();
+  if (got.ok()) {
+    EXPECT_EQ(testing::Difference(*got, *want), "");
+  }
+}
+
+std::string Serialized(const v2::Message& m) { return m.SerializeAsString(); }
+
+TEST(FromPushedTest, ReadsStoredMessagesAsTheGeneratedParserDoes) {
+  Message m = Valid();
+  m.tag = "TagA";
+  m.keys = {"k1", "", "k3"};
+  m.properties["color"] = "red";
+  m.properties["size"] = "";
+  m.message_group = "order-7";
+  const v2::Message full = Sent(m, "ID1", absl::FromUnixNanos(100000000005));
+  ExpectReadLikeTheGeneratedParser(Serialized(full), "every field");
+  Message delayed = Valid();
+  delayed.delay_level = 2;
+  ExpectReadLikeTheGeneratedParser(Serialized(Sent(delayed, "ID2", absl::FromUnixSeconds(100))),
+                                   "a delay");
+  ExpectReadLikeTheGeneratedParser("", "nothing at all");
+
+  // Fields the SDK does not read, known and unknown, of every wire type.
+  v2::Message extra = full;
+  extra.mutable_system_properties()->set_born_host("10.0.0.1");
+  extra.mutable_system_properties()->set_queue_id(9);
+  extra.mutable_system_properties()->mutable_body_digest()->set_checksum("abc");
+  std::string bytes = Serialized(extra);
+  bytes += std::string("\xa8\x06\x07", 3);                    // field 101, varint 7
+  bytes += std::string("\xa9\x06", 2) + std::string(8, 'x');  // field 101, fixed64
+  bytes += std::string("\xad\x06", 2) + std::string(4, 'x');  // field 101, fixed32
+  bytes += std::string("\xab\x06\x08\x01\xac\x06", 6);        // field 101, a group
+  ExpectReadLikeTheGeneratedParser(bytes, "unknown and unread fields");
+
+  // A message field given twice is merged; a string given twice keeps the
+  // last; a map key given twice keeps the last value.
+  auto part = [](const std::string& word, int64_t seconds, int32_t nanos) {
+    v2::Message m;
+    m.mutable_system_properties()->set_tag(word);
+    m.mutable_system_properties()->add_keys(word);
+    m.mutable_system_properties()->mutable_born_timestamp()->set_seconds(seconds);
+    m.mutable_system_properties()->mutable_born_timestamp()->set_nanos(nanos);
+    (*m.mutable_user_properties())["k"] = word;
+    m.set_body(word + " body");
+    return Serialized(m);
+  };
+  ExpectReadLikeTheGeneratedParser(part("first", 50, 0) + part("second", 0, 7),
+                                   "fields given twice");
+
+  // A known field number with another wire type is an unknown field.
+  ExpectReadLikeTheGeneratedParser(std::string("\x18\x05\x20\x01", 4) + Serialized(full),
+                                   "system_properties and body as varints");
+}
+
+TEST(FromPushedTest, EveryTruncationFailsOrReadsLikeTheGeneratedParser) {
+  Message m = Valid();
+  m.tag = "TagA";
+  m.keys = {"k1"};
+  m.properties["color"] = "red";
+  m.delivery_time = absl::FromUnixSeconds(500);
+  const std::string bytes = Serialized(Sent(m, "ID1", absl::FromUnixSeconds(100)));
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    ExpectReadLikeTheGeneratedParser(bytes.substr(0, n), absl::StrCat("first ", n, " bytes"));
+  }
+  // A length past the end, and a length that does not fit an int.
+  ExpectReadLikeTheGeneratedParser(std::string("\x22\x05", 2) + "ab", "body length past the end");
+  ExpectReadLikeTheGeneratedParser(std::string("\x22\xff\xff\xff\xff\x0f", 6),
+                                   "body length 2^32-1");
+  ExpectReadLikeTheGeneratedParser(std::string("\x1a\x80\x80\x80\x80\x08", 6),
+                                   "system_properties length 2^31");
+  ExpectReadLikeTheGeneratedParser(std::string("\x00\x01", 2), "a zero tag");
+  ExpectReadLikeTheGeneratedParser(std::string("\x0c", 1), "an end-group tag");
 }
 
 TEST(ConvertTest, AMessageGroupMakesAFifoMessage) {
