@@ -22,8 +22,8 @@ bool Blank(const std::string& s) { return absl::StripAsciiWhitespace(s).empty();
 
 // Reading a stored v2::Message straight into a ReceivedMessage: parsing it
 // into a v2::Message first, then moving its fields over, was a quarter of
-// a push consumer's CPU in a backlog drain (docs/benchmarks.md, "Stored
-// messages read without a v2::Message"). Field numbers are v2's
+// a push consumer's CPU in a backlog drain (docs/benchmarks.md, "Push
+// frames, send requests and stored messages in wire format"). Field numbers are v2's
 // (definition.proto); CodedInputStream keeps every read in bounds. What the
 // generated parser does is kept: a field set twice keeps the last value, a
 // message field set twice is merged, a map key set twice keeps the last

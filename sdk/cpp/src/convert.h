@@ -34,9 +34,10 @@ std::string NewMessageId();
 // `message` with its id and born time as it goes on the wire: one entry of
 // v2::SendMessageRequest.messages (field 1's tag and length, then the
 // v2::Message), written straight from `message`. A request is its entries
-// one after another (SendRequest in producer.cc), so a send builds, copies
+// one after another (StartSend in producer.cc), so a send builds, copies
 // and frees no v2::Message: that was a fifth of the producer's CPU at
-// window 1000 (docs/benchmarks.md, "Send requests encoded by the SDK").
+// window 1000 (docs/benchmarks.md, "Push frames, send requests and stored
+// messages in wire format").
 grpc::Slice EncodeSendEntry(const Message& message, const std::string& message_id, absl::Time born);
 ReceivedMessage FromV2(v2::Message message, const std::string& broker, const std::string& endpoint);
 // A message of an apogee.broker.v1 push frame or batched receive, in either

@@ -7,7 +7,7 @@
 // straight from the popped records (EncodeDeliveries): building a
 // PushedMessage per message, serializing the frame and freeing them was a
 // tenth of the broker's CPU in a backlog drain (docs/benchmarks.md,
-// "Push frames encoded from the records").
+// "Push frames, send requests and stored messages in wire format").
 #pragma once
 
 #include <cstdint>
