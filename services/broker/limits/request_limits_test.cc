@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "apache/rocketmq/v2/service.pb.h"
 #include "gmock/gmock.h"
@@ -53,7 +54,7 @@ TEST(FreeMemoryTest, TrimsOnlyWhenEnoughIsFree) {
       blocks.back()[0] = static_cast<char>(i);
     }
   }
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)  // ASan's allocator is not malloc's
+#if defined(__GLIBC__) && !defined(ABSL_HAVE_ADDRESS_SANITIZER)  // ASan's allocator is not malloc's
   EXPECT_GT(FreeHeapBytes(), 0);
   EXPECT_TRUE(ReturnFreeMemory(0));
 #endif

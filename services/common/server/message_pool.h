@@ -16,18 +16,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/synchronization/mutex.h"
 
 namespace apogee {
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER)  // under gcc or clang
 inline constexpr bool kPoolKeepsMessages = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kPoolKeepsMessages = false;
-#else
-inline constexpr bool kPoolKeepsMessages = true;
-#endif
 #else
 inline constexpr bool kPoolKeepsMessages = true;
 #endif
