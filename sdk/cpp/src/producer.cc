@@ -407,18 +407,20 @@ class Producer::Impl {
   absl::StatusOr<std::vector<SendReceipt>> Attempt(const std::vector<grpc::Slice>& entries,
                                                    const QueueRef& queue, absl::Time deadline) {
     absl::Notification answered;
-    grpc::Status status;
-    v2::SendMessageResponse response;
-    StartSend(entries, queue, deadline,
-              [&](const QueueRef&, const grpc::Status& s, const v2::SendMessageResponse& r) {
-                status = s;
-                response = r;
-                answered.Notify();
-              });
+    absl::StatusOr<std::vector<SendReceipt>> receipts;
+    // Read on the completion thread, where the answer lives (not copied).
+    StartSend(
+        entries, queue, deadline,
+        [&](const QueueRef&, const grpc::Status& status, const v2::SendMessageResponse& response) {
+          if (status.ok()) {
+            receipts = Receipts(entries.size(), response, queue);
+            ForgetRouteIfNotWriter(queue, receipts.status());
+          } else {
+            receipts = FromGrpcStatus(status);
+          }
+          answered.Notify();
+        });
     answered.WaitForNotification();
-    if (!status.ok()) return FromGrpcStatus(status);
-    auto receipts = Receipts(entries.size(), response, queue);
-    ForgetRouteIfNotWriter(queue, receipts.status());
     return receipts;
   }
 

@@ -3,8 +3,9 @@
 // fewer than max_calls_in_flight calls out, so a lone send waits for
 // nothing; under load messages gather behind the calls in flight and leave
 // together when one of them finishes (CallDone), when the lane is full
-// (messages or bytes), or `linger` after the lane's first message. Kept
-// apart from gRPC: the caller sends what Flush hands it and reports each
+// (messages or bytes), or `linger` after the lane's first message. It
+// makes no call (it only carries each message's encoded entry as a
+// grpc::Slice): the caller sends what Flush hands it and reports each
 // call's end, so unit tests drive it with a ManualClock and no thread.
 #pragma once
 
